@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# make bench: every benchmark of the project, each printed beside its reference measured in the
+# same run (a ratio, since the machines are shared and noisy). Each scripts/bench.d/*.sh is one.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$FIN_ROOT"
+
+bash scripts/postgres.sh
+mkdir -p "$FIN_STATE_DIR"
+go build -o bin/fin ./cmd/fin
+for b in scripts/bench.d/*.sh; do
+  [ -e "$b" ] || continue
+  log "benchmark $b"
+  bash "$b"
+done

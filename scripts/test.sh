@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# make test: starts what the tests need, then runs every test the project has: the Go tests
+# (unit and against the real Postgres), then each scripts/test.d/*.sh (integration suites that
+# bring up further real parts). Stops at the first failing suite.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$FIN_ROOT"
+
+bash scripts/postgres.sh
+bash scripts/venv.sh
+
+log "go vet"
+go vet ./...
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.venv/*'))
+[ -z "$unformatted" ] || die "gofmt would change: $unformatted"
+
+log "go test"
+go test -count=1 -timeout 20m ./...
+
+for suite in scripts/test.d/*.sh; do
+  [ -e "$suite" ] || continue
+  log "suite $suite"
+  bash "$suite"
+done
+log "all tests passed"

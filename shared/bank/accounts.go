@@ -1,0 +1,134 @@
+package bank
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/money"
+)
+
+const accountColumns = `account_id, customer_id, account_type, currency, nickname, balance, status,
+	created_at, updated_at, version`
+
+func scanAccount(row pgx.Row) (Account, error) {
+	var a Account
+	err := row.Scan(&a.ID, &a.CustomerID, &a.Type, &a.Currency, &a.Nickname, &a.Balance, &a.Status,
+		&a.CreatedAt, &a.UpdatedAt, &a.Version)
+	return a, err
+}
+
+// NewAccount asks to open an account. Its balance starts at zero: money arrives by posting.
+type NewAccount struct {
+	ID         uuid.UUID // zero lets the database choose
+	CustomerID uuid.UUID
+	Type       AccountType
+	Currency   string
+	Nickname   *string
+}
+
+// OpenAccount opens an account for an open customer, inside tx.
+func OpenAccount(ctx context.Context, tx pgx.Tx, n NewAccount) (Account, error) {
+	if !n.Type.Valid() {
+		return Account{}, fmt.Errorf("account_type %q: %w", n.Type, ErrInvalid)
+	}
+	if err := money.CheckCurrency(n.Currency); err != nil {
+		return Account{}, fmt.Errorf("%w: %w", err, ErrInvalid)
+	}
+	// FOR SHARE keeps the customer from being closed while the account is opened.
+	var closed bool
+	err := tx.QueryRow(ctx, `SELECT closed_at IS NOT NULL FROM customers WHERE customer_id = $1 FOR SHARE`, n.CustomerID).Scan(&closed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Account{}, fmt.Errorf("customer %s: %w", n.CustomerID, ErrNotFound)
+	}
+	if err != nil {
+		return Account{}, fmt.Errorf("read customer %s: %w", n.CustomerID, err)
+	}
+	if closed {
+		return Account{}, fmt.Errorf("customer %s: %w", n.CustomerID, ErrCustomerClosed)
+	}
+	var id any
+	if n.ID != uuid.Nil {
+		id = n.ID
+	}
+	a, err := scanAccount(tx.QueryRow(ctx, `INSERT INTO accounts (account_id, customer_id, account_type, currency, nickname)
+		VALUES (coalesce($1, gen_random_uuid()), $2, $3, $4, $5) RETURNING `+accountColumns,
+		id, n.CustomerID, n.Type, n.Currency, n.Nickname))
+	if err != nil {
+		return Account{}, fmt.Errorf("open account: %w", translate(err))
+	}
+	return a, nil
+}
+
+// GetAccount reads one account.
+func GetAccount(ctx context.Context, q Querier, id uuid.UUID) (Account, error) {
+	a, err := scanAccount(q.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE account_id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Account{}, fmt.Errorf("account %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Account{}, fmt.Errorf("read account %s: %w", id, err)
+	}
+	return a, nil
+}
+
+// AccountChange lists the fields of an account that may change; nil leaves a field as it is.
+// The balance is not among them: it moves only by posting.
+type AccountChange struct {
+	Type     *AccountType
+	Status   *AccountStatus
+	Nickname *string
+}
+
+// UpdateAccount applies c inside tx. When expectedVersion is not nil the account must still be
+// at that version (optimistic concurrency). Closing (INACTIVE) needs a zero balance.
+func UpdateAccount(ctx context.Context, tx pgx.Tx, id uuid.UUID, c AccountChange, expectedVersion *int64) (Account, error) {
+	cur, err := scanAccount(tx.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE account_id = $1 FOR UPDATE`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Account{}, fmt.Errorf("account %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Account{}, fmt.Errorf("read account %s: %w", id, err)
+	}
+	if expectedVersion != nil && *expectedVersion != cur.Version {
+		return Account{}, fmt.Errorf("account %s is at version %d, not %d: %w", id, cur.Version, *expectedVersion, ErrVersionMismatch)
+	}
+	next := cur
+	if c.Type != nil {
+		if !c.Type.Valid() {
+			return Account{}, fmt.Errorf("account_type %q: %w", *c.Type, ErrInvalid)
+		}
+		next.Type = *c.Type
+	}
+	if c.Status != nil {
+		if !c.Status.Valid() {
+			return Account{}, fmt.Errorf("status %q: %w", *c.Status, ErrInvalid)
+		}
+		next.Status = *c.Status
+	}
+	if c.Nickname != nil {
+		next.Nickname = c.Nickname
+	}
+	if next.Status == Inactive && cur.Status != Inactive && !cur.Balance.IsZero() {
+		return Account{}, fmt.Errorf("close account %s holding %s %s: %w", id, money.Format(cur.Balance), cur.Currency, ErrBalanceNotZero)
+	}
+	if next.Type == cur.Type && next.Status == cur.Status && equalPtr(next.Nickname, cur.Nickname) {
+		return cur, nil // nothing changes: no new version, no change event
+	}
+	a, err := scanAccount(tx.QueryRow(ctx, `UPDATE accounts SET account_type = $2, status = $3, nickname = $4
+		WHERE account_id = $1 RETURNING `+accountColumns, id, next.Type, next.Status, next.Nickname))
+	if err != nil {
+		return Account{}, fmt.Errorf("update account %s: %w", id, translate(err))
+	}
+	return a, nil
+}
+
+func equalPtr[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}

@@ -1,0 +1,199 @@
+package bank
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/money"
+)
+
+// Posting asks for one ledger entry. For a transfer, RelatedAccountID is the destination.
+// ID may be set to choose the transaction's id (the generator does, for determinism); zero lets
+// the database choose.
+type Posting struct {
+	ID               uuid.UUID
+	AccountID        uuid.UUID
+	Type             TransactionType
+	Amount           decimal.Decimal
+	RelatedAccountID *uuid.UUID
+	Description      *string
+	Category         *string
+}
+
+const transactionColumns = `transaction_id, account_id, transaction_type, amount, currency,
+	related_account_id, status, description, category, reverses_transaction_id,
+	created_at, updated_at, version`
+
+func scanTransaction(row pgx.Row) (Transaction, error) {
+	var t Transaction
+	err := row.Scan(&t.ID, &t.AccountID, &t.Type, &t.Amount, &t.Currency, &t.RelatedAccountID,
+		&t.Status, &t.Description, &t.Category, &t.ReversesID, &t.CreatedAt, &t.UpdatedAt, &t.Version)
+	return t, err
+}
+
+// Post validates and books p inside tx: it locks the accounts involved in id order (so two
+// transfers between the same accounts in opposite directions cannot deadlock), checks that they
+// are active, share a currency and hold the funds, moves the balances and inserts the ledger row.
+func Post(ctx context.Context, tx pgx.Tx, p Posting) (Transaction, error) {
+	return post(ctx, tx, p, nil)
+}
+
+func post(ctx context.Context, tx pgx.Tx, p Posting, reverses *uuid.UUID) (Transaction, error) {
+	if !p.Type.Valid() {
+		return Transaction{}, fmt.Errorf("transaction_type %q: %w", p.Type, ErrInvalid)
+	}
+	if err := money.CheckAmount(p.Amount); err != nil {
+		return Transaction{}, fmt.Errorf("amount %s %w: %w", p.Amount, err, ErrInvalid)
+	}
+	ids := []uuid.UUID{p.AccountID}
+	switch {
+	case p.Type == Transfer && p.RelatedAccountID == nil:
+		return Transaction{}, fmt.Errorf("related_account_id is required for a transfer: %w", ErrInvalid)
+	case p.Type == Transfer && *p.RelatedAccountID == p.AccountID:
+		return Transaction{}, fmt.Errorf("transfer %s to itself: %w", p.AccountID, ErrSameAccount)
+	case p.Type == Transfer:
+		ids = append(ids, *p.RelatedAccountID)
+	case p.RelatedAccountID != nil:
+		return Transaction{}, fmt.Errorf("related_account_id is only for transfers: %w", ErrInvalid)
+	}
+
+	accounts, err := lockAccounts(ctx, tx, ids)
+	if err != nil {
+		return Transaction{}, err
+	}
+	src := accounts[p.AccountID]
+	for _, id := range ids {
+		if accounts[id].Status != Active {
+			return Transaction{}, fmt.Errorf("account %s: %w", id, ErrAccountInactive)
+		}
+	}
+	delta := map[uuid.UUID]decimal.Decimal{}
+	switch p.Type {
+	case Deposit:
+		delta[p.AccountID] = p.Amount
+	case Withdrawal:
+		delta[p.AccountID] = p.Amount.Neg()
+	case Transfer:
+		dst := accounts[*p.RelatedAccountID]
+		if dst.Currency != src.Currency {
+			return Transaction{}, fmt.Errorf("transfer from %s (%s) to %s (%s): %w",
+				src.ID, src.Currency, dst.ID, dst.Currency, ErrCurrencyMismatch)
+		}
+		delta[p.AccountID] = p.Amount.Neg()
+		delta[dst.ID] = p.Amount
+	}
+	if p.Type != Deposit && src.Balance.LessThan(p.Amount) {
+		return Transaction{}, fmt.Errorf("account %s holds %s %s, %s needed: %w",
+			src.ID, money.Format(src.Balance), src.Currency, money.Format(p.Amount), ErrInsufficientFunds)
+	}
+	for _, id := range ids {
+		if _, err := tx.Exec(ctx, "UPDATE accounts SET balance = balance + $2 WHERE account_id = $1", id, delta[id]); err != nil {
+			return Transaction{}, fmt.Errorf("update balance of %s: %w", id, translate(err))
+		}
+	}
+	var id any
+	if p.ID != uuid.Nil {
+		id = p.ID
+	}
+	t, err := scanTransaction(tx.QueryRow(ctx, `INSERT INTO transactions
+		(transaction_id, account_id, transaction_type, amount, currency, related_account_id,
+		 description, category, reverses_transaction_id)
+		VALUES (coalesce($1, gen_random_uuid()), $2, $3, $4, $5, $6, $7, $8, $9)
+		RETURNING `+transactionColumns,
+		id, p.AccountID, p.Type, p.Amount, src.Currency, p.RelatedAccountID, p.Description, p.Category, reverses))
+	if err != nil {
+		return Transaction{}, fmt.Errorf("insert transaction: %w", translate(err))
+	}
+	return t, nil
+}
+
+// lockAccounts takes row locks on ids in ascending id order and returns the locked rows.
+func lockAccounts(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) (map[uuid.UUID]Account, error) {
+	sorted := append([]uuid.UUID(nil), ids...)
+	sort.Slice(sorted, func(i, j int) bool { return bytes.Compare(sorted[i][:], sorted[j][:]) < 0 })
+	// The lock is taken as each row leaves the sort, so rows are locked in id order.
+	rows, err := tx.Query(ctx, `SELECT `+accountColumns+` FROM accounts
+		WHERE account_id = ANY($1) ORDER BY account_id FOR UPDATE`, sorted)
+	if err != nil {
+		return nil, fmt.Errorf("lock accounts: %w", err)
+	}
+	out := make(map[uuid.UUID]Account, len(ids))
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("lock accounts: %w", err)
+		}
+		out[a.ID] = a
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("lock accounts: %w", err)
+	}
+	for _, id := range ids {
+		if _, ok := out[id]; !ok {
+			return nil, fmt.Errorf("account %s: %w", id, ErrNotFound)
+		}
+	}
+	return out, nil
+}
+
+// Reverse undoes a completed transaction inside tx: it posts the compensating entry (a
+// withdrawal for a deposit, a deposit for a withdrawal, the opposite transfer for a transfer),
+// marks the original REVERSED, and returns both. Nothing is deleted.
+func Reverse(ctx context.Context, tx pgx.Tx, id uuid.UUID, reversalID uuid.UUID) (original, reversal Transaction, err error) {
+	original, err = scanTransaction(tx.QueryRow(ctx,
+		`SELECT `+transactionColumns+` FROM transactions WHERE transaction_id = $1 FOR UPDATE`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Transaction{}, Transaction{}, fmt.Errorf("transaction %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Transaction{}, Transaction{}, fmt.Errorf("read transaction %s: %w", id, err)
+	}
+	if original.Status == Reversed {
+		return Transaction{}, Transaction{}, fmt.Errorf("transaction %s: %w", id, ErrAlreadyReversed)
+	}
+	if original.ReversesID != nil {
+		return Transaction{}, Transaction{}, fmt.Errorf("transaction %s reverses %s: %w", id, *original.ReversesID, ErrReversalOfReversal)
+	}
+	desc := "Reversal of " + id.String()
+	comp := Posting{ID: reversalID, AccountID: original.AccountID, Amount: original.Amount, Description: &desc, Category: original.Category}
+	switch original.Type {
+	case Deposit:
+		comp.Type = Withdrawal
+	case Withdrawal:
+		comp.Type = Deposit
+	case Transfer:
+		comp.Type = Transfer
+		comp.AccountID = *original.RelatedAccountID
+		comp.RelatedAccountID = &original.AccountID
+	}
+	reversal, err = post(ctx, tx, comp, &original.ID)
+	if err != nil {
+		return Transaction{}, Transaction{}, fmt.Errorf("reverse %s: %w", id, err)
+	}
+	original, err = scanTransaction(tx.QueryRow(ctx, `UPDATE transactions SET status = 'REVERSED'
+		WHERE transaction_id = $1 RETURNING `+transactionColumns, id))
+	if err != nil {
+		return Transaction{}, Transaction{}, fmt.Errorf("mark %s reversed: %w", id, translate(err))
+	}
+	return original, reversal, nil
+}
+
+// GetTransaction reads one transaction.
+func GetTransaction(ctx context.Context, q Querier, id uuid.UUID) (Transaction, error) {
+	t, err := scanTransaction(q.QueryRow(ctx, `SELECT `+transactionColumns+` FROM transactions WHERE transaction_id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Transaction{}, fmt.Errorf("transaction %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Transaction{}, fmt.Errorf("read transaction %s: %w", id, err)
+	}
+	return t, nil
+}

@@ -1,0 +1,147 @@
+// Package pgtest gives each test its own freshly migrated Postgres database on the project's
+// cluster (scripts/postgres.sh, or DATABASE_URL), so tests in parallel packages never share rows.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/database"
+)
+
+// DB is one throwaway database.
+type DB struct {
+	Name string
+	URL  string
+	Pool *pgxpool.Pool
+}
+
+// New creates a database migrated to the current schema and drops it when the test ends.
+func New(t testing.TB) *DB {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	base := database.URL()
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("Postgres is not reachable at %s (start it with scripts/postgres.sh or set DATABASE_URL): %v", database.Redact(base), err)
+	}
+	defer admin.Close(ctx)
+
+	tpl, err := template(ctx, admin, base)
+	if err != nil {
+		t.Fatalf("prepare template database: %v", err)
+	}
+	name := "fin_test_" + randomHex(6)
+	if _, err := admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, tpl)); err != nil {
+		t.Fatalf("create test database %s: %v", name, err)
+	}
+	url := withDatabase(t, base, name)
+	pool, err := database.Open(ctx, url, 0)
+	if err != nil {
+		t.Fatalf("open test database: %v", err)
+	}
+	t.Cleanup(func() {
+		pool.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Logf("drop %s: %v", name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name)); err != nil {
+			t.Logf("drop %s: %v", name, err)
+		}
+	})
+	return &DB{Name: name, URL: url, Pool: pool}
+}
+
+// template returns a database migrated to the embedded schema, made once per schema version.
+func template(ctx context.Context, admin *pgx.Conn, base string) (string, error) {
+	migrations, err := database.Migrations()
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, m := range migrations {
+		h.Write([]byte(m.Name))
+		h.Write([]byte(m.SQL))
+	}
+	name := "fin_tpl_" + hex.EncodeToString(h.Sum(nil))[:12]
+
+	// Serialise template creation across test binaries running at once.
+	if _, err := admin.Exec(ctx, "SELECT pg_advisory_lock(7202611251)"); err != nil {
+		return "", err
+	}
+	defer admin.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(7202611251)")
+	var exists bool
+	if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return "", err
+	}
+	if exists {
+		return name, nil
+	}
+	building := name + "_build"
+	admin.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", building))
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+building); err != nil {
+		return "", err
+	}
+	u, err := replaceDatabase(base, building)
+	if err != nil {
+		return "", err
+	}
+	pool, err := database.Open(ctx, u, 1)
+	if err != nil {
+		return "", err
+	}
+	_, err = database.Migrate(ctx, pool)
+	pool.Close()
+	if err != nil {
+		return "", err
+	}
+	if _, err := admin.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s RENAME TO %s", building, name)); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+func withDatabase(t testing.TB, base, name string) string {
+	t.Helper()
+	u, err := replaceDatabase(base, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// replaceDatabase keeps every setting of base (user, password, sslmode) but the database name.
+func replaceDatabase(base, name string) (string, error) {
+	if strings.HasPrefix(base, "postgres://") || strings.HasPrefix(base, "postgresql://") {
+		u, err := url.Parse(base)
+		if err != nil {
+			return "", fmt.Errorf("parse database url: %w", err)
+		}
+		u.Path = "/" + name
+		return u.String(), nil
+	}
+	// Keyword/value form: a later keyword wins.
+	return base + " dbname=" + name, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
