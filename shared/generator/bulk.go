@@ -1,0 +1,257 @@
+package generator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/bank"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/money"
+)
+
+// Progress hears how far a bulk phase is: done of total rows of phase.
+type Progress func(phase string, done, total int)
+
+// BulkResult counts what Bulk inserted and how long the ledger took to write.
+type BulkResult struct {
+	Customers, Accounts, Transactions int
+	// TransactionsElapsed is the time spent generating and copying the transactions.
+	TransactionsElapsed time.Duration
+	Elapsed             time.Duration
+}
+
+// ErrAlreadyLoaded means the data set of this seed is in the database already.
+var ErrAlreadyLoaded = errors.New("the data set of this seed is already loaded")
+
+// bulkAccount is the simulation state of one account while the ledger is generated.
+type bulkAccount struct {
+	id       uuid.UUID
+	currency string
+	opened   time.Time
+	balance  int64 // cents
+}
+
+// Bulk inserts exactly cfg.Customers customers, cfg.Accounts accounts and cfg.Transactions
+// transactions through COPY, in one database transaction, so the whole data set becomes visible
+// (and reaches the change stream) at once. Balances are simulated in time order: no posting
+// overdraws, and each account's balance is the sum of its postings. The same seed gives the same
+// rows, ids and timestamps.
+func Bulk(ctx context.Context, pool *pgxpool.Pool, cfg Config, progress Progress) (BulkResult, error) {
+	if progress == nil {
+		progress = func(string, int, int) {}
+	}
+	start := time.Now()
+	src := newSource(cfg.Seed, 1)
+	window := time.Duration(cfg.History.Days) * 24 * time.Hour
+	opening := window / 3 // customers and accounts appear in the first third
+
+	customerIDs := make([]uuid.UUID, cfg.Customers)
+	customerSince := make([]time.Time, cfg.Customers)
+	for i := range customerIDs {
+		customerIDs[i] = src.uuid()
+	}
+	if len(customerIDs) > 0 {
+		var exists bool
+		if err := pool.QueryRow(ctx, "SELECT EXISTS (SELECT FROM customers WHERE customer_id = $1)", customerIDs[0]).Scan(&exists); err != nil {
+			return BulkResult{}, fmt.Errorf("bulk: check for an earlier load: %w", err)
+		}
+		if exists {
+			return BulkResult{}, fmt.Errorf("bulk: seed %d: %w (choose another seed)", cfg.Seed, ErrAlreadyLoaded)
+		}
+	}
+
+	var res BulkResult
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		// Customers.
+		i := 0
+		n, err := tx.CopyFrom(ctx, pgx.Identifier{"customers"},
+			[]string{"customer_id", "first_name", "last_name", "email", "address_line", "city", "postal_code", "country", "created_at", "updated_at"},
+			pgx.CopyFromFunc(func() ([]any, error) {
+				if i == len(customerIDs) {
+					return nil, nil
+				}
+				p := src.person(int64(i))
+				at := cfg.History.Start.Add(time.Duration(src.r.Int64N(int64(opening))))
+				customerSince[i] = at
+				row := []any{customerIDs[i], p.first, p.last, p.email, p.street, p.city, p.zip, p.country, at, at}
+				i++
+				if i%10000 == 0 {
+					progress("customers", i, len(customerIDs))
+				}
+				return row, nil
+			}))
+		if err != nil {
+			return fmt.Errorf("copy customers: %w", err)
+		}
+		res.Customers = int(n)
+		progress("customers", res.Customers, len(customerIDs))
+
+		// Accounts, with zero balances; the balances are set from the simulated ledger below.
+		types, currencies := newWeighted(cfg.AccountTypes), newWeighted(cfg.Currencies)
+		accounts := make([]bulkAccount, cfg.Accounts)
+		byCurrency := map[string][]int{}
+		i = 0
+		n, err = tx.CopyFrom(ctx, pgx.Identifier{"accounts"},
+			[]string{"account_id", "customer_id", "account_type", "currency", "created_at", "updated_at"},
+			pgx.CopyFromFunc(func() ([]any, error) {
+				if i == len(accounts) {
+					return nil, nil
+				}
+				c := src.r.IntN(len(customerIDs))
+				at := customerSince[c].Add(time.Duration(src.r.Int64N(int64(24 * time.Hour))))
+				a := bulkAccount{id: src.uuid(), currency: currencies.pick(src), opened: at}
+				accounts[i] = a
+				byCurrency[a.currency] = append(byCurrency[a.currency], i)
+				row := []any{a.id, customerIDs[c], types.pick(src), a.currency, at, at}
+				i++
+				if i%10000 == 0 {
+					progress("accounts", i, len(accounts))
+				}
+				return row, nil
+			}))
+		if err != nil {
+			return fmt.Errorf("copy accounts: %w", err)
+		}
+		res.Accounts = int(n)
+		progress("accounts", res.Accounts, len(accounts))
+
+		// The ledger: first an opening deposit per account, then activity in time order.
+		txStart := time.Now()
+		led := ledgerGen{cfg: cfg, src: src, accounts: accounts, byCurrency: byCurrency,
+			kinds: newWeighted(cfg.TransactionTypes),
+			from:  cfg.History.Start.Add(opening + 24*time.Hour), to: cfg.History.Start.Add(window)}
+		i = 0
+		n, err = tx.CopyFrom(ctx, pgx.Identifier{"transactions"},
+			[]string{"transaction_id", "account_id", "transaction_type", "amount", "currency",
+				"related_account_id", "description", "category", "created_at", "updated_at"},
+			pgx.CopyFromFunc(func() ([]any, error) {
+				if i == cfg.Transactions {
+					return nil, nil
+				}
+				row := led.next(i)
+				i++
+				if i%50000 == 0 {
+					progress("transactions", i, cfg.Transactions)
+				}
+				return row, nil
+			}))
+		if err != nil {
+			return fmt.Errorf("copy transactions: %w", err)
+		}
+		res.Transactions = int(n)
+		res.TransactionsElapsed = time.Since(txStart)
+		progress("transactions", res.Transactions, cfg.Transactions)
+
+		ids := make([]uuid.UUID, 0, len(accounts))
+		balances := make([]decimal.Decimal, 0, len(accounts))
+		for _, a := range accounts {
+			if a.balance != 0 {
+				ids = append(ids, a.id)
+				balances = append(balances, money.FromCents(a.balance))
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE accounts a SET balance = b.balance
+			FROM unnest($1::uuid[], $2::numeric[]) AS b(account_id, balance)
+			WHERE a.account_id = b.account_id`, ids, balances); err != nil {
+			return fmt.Errorf("set balances: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return BulkResult{}, fmt.Errorf("bulk: %w", err)
+	}
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+// ledgerGen draws the ledger rows one by one, keeping every balance.
+type ledgerGen struct {
+	cfg        Config
+	src        *source
+	accounts   []bulkAccount
+	byCurrency map[string][]int
+	kinds      weighted
+	from, to   time.Time
+}
+
+var (
+	depositLabels    = []string{"Salary", "Cash deposit", "Refund", "Interest", "Cheque deposit"}
+	withdrawalLabels = []string{"ATM withdrawal", "Card payment", "Utility bill", "Rent", "Groceries"}
+	transferLabels   = []string{"Savings", "Rent share", "Gift", "Invoice", "Loan repayment"}
+	categories       = map[bank.TransactionType][]string{
+		bank.Deposit:    {"income", "cash", "refund", "interest", "cheque"},
+		bank.Withdrawal: {"cash", "shopping", "utilities", "housing", "groceries"},
+		bank.Transfer:   {"savings", "housing", "gifts", "business", "loans"},
+	}
+)
+
+// next returns row i. Rows below len(accounts) are opening deposits, the rest spread evenly (with
+// jitter) over the activity window, so timestamps rise with i and balances are simulated in order.
+func (g *ledgerGen) next(i int) []any {
+	s := g.src
+	var (
+		acct    int
+		kind    = bank.Deposit
+		at      time.Time
+		related any
+	)
+	if i < len(g.accounts) {
+		acct = i
+		at = g.accounts[i].opened.Add(time.Minute)
+	} else {
+		k := i - len(g.accounts)
+		span := g.to.Sub(g.from)
+		total := g.cfg.Transactions - len(g.accounts)
+		at = g.from.Add(time.Duration((float64(k) + s.r.Float64()) / float64(total) * float64(span)))
+		acct = s.skewed(len(g.accounts))
+		kind = bank.TransactionType(g.kinds.pick(s))
+	}
+	a := &g.accounts[acct]
+	amount := s.amount(g.cfg.Amounts[string(kind)])
+	switch kind {
+	case bank.Withdrawal:
+		if a.balance == 0 {
+			kind, amount = bank.Deposit, s.amount(g.cfg.Amounts[string(bank.Deposit)])
+		} else {
+			amount = min(amount, a.balance)
+		}
+	case bank.Transfer:
+		peers := g.byCurrency[a.currency]
+		if a.balance == 0 || len(peers) < 2 {
+			kind, amount = bank.Deposit, s.amount(g.cfg.Amounts[string(bank.Deposit)])
+			break
+		}
+		dst := peers[s.r.IntN(len(peers))]
+		if dst == acct {
+			dst = peers[(slices.Index(peers, dst)+1)%len(peers)]
+		}
+		amount = min(amount, a.balance)
+		g.accounts[dst].balance += amount
+		related = g.accounts[dst].id
+	}
+	if kind == bank.Deposit {
+		a.balance += amount
+	} else {
+		a.balance -= amount
+	}
+	label, cats := g.label(kind), categories[kind]
+	return []any{s.uuid(), a.id, string(kind), money.FromCents(amount), a.currency, related,
+		label, cats[s.r.IntN(len(cats))], at, at}
+}
+
+func (g *ledgerGen) label(kind bank.TransactionType) string {
+	switch kind {
+	case bank.Withdrawal:
+		return withdrawalLabels[g.src.r.IntN(len(withdrawalLabels))]
+	case bank.Transfer:
+		return transferLabels[g.src.r.IntN(len(transferLabels))]
+	}
+	return depositLabels[g.src.r.IntN(len(depositLabels))]
+}

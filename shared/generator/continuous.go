@@ -1,0 +1,444 @@
+package generator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/bank"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/money"
+)
+
+// Stats counts what continuous mode did, by the change it made. Safe to read while it runs.
+type Stats struct {
+	Ops              atomic.Int64
+	CustomersCreated atomic.Int64
+	CustomersUpdated atomic.Int64
+	CustomersClosed  atomic.Int64
+	CustomersDeleted atomic.Int64
+	AccountsOpened   atomic.Int64
+	AccountsClosed   atomic.Int64
+	AccountsReopened atomic.Int64
+	Transactions     atomic.Int64
+	Reversals        atomic.Int64
+	// Declined counts postings the bank refused (funds moved under us by another writer, say):
+	// business as usual, not failures.
+	Declined atomic.Int64
+	Failed   atomic.Int64
+}
+
+// liveAccount is what continuous mode remembers of an account; the database stays the truth.
+type liveAccount struct {
+	id, customer uuid.UUID
+	currency     string
+	active       bool
+}
+
+// Stream posts random activity through the bank package at cfg.Continuous.Rate operations
+// per second until ctx ends: deposits, withdrawals, transfers, reversals, new and changed
+// customers, accounts opened and closed, prospects deleted. Its choices follow the seed; ids come
+// from the database so a restart never collides with earlier rows.
+type Stream struct {
+	cfg      Config
+	pool     *pgxpool.Pool
+	src      *source
+	actions  weighted
+	kinds    weighted
+	types    weighted
+	currs    weighted
+	accounts []liveAccount
+	// customers maps every open customer to how many accounts it has opened.
+	customers map[uuid.UUID]int
+	custList  []uuid.UUID
+	recent    []uuid.UUID // recent transactions, candidates for reversal
+	serial    int64
+	Stats     Stats
+}
+
+// NewStream reads the current customers and accounts so activity continues where the
+// database stands (after a bulk load, a restart, or writes through the API).
+func NewStream(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Stream, error) {
+	g := &Stream{cfg: cfg, pool: pool, src: newSource(cfg.Seed, 2),
+		actions: newWeighted(cfg.Continuous.Actions), kinds: newWeighted(cfg.TransactionTypes),
+		types: newWeighted(cfg.AccountTypes), currs: newWeighted(cfg.Currencies),
+		customers: map[uuid.UUID]int{}}
+	rows, err := pool.Query(ctx, `SELECT c.customer_id, count(a.account_id)
+		FROM customers c LEFT JOIN accounts a USING (customer_id)
+		WHERE c.closed_at IS NULL GROUP BY c.customer_id ORDER BY c.customer_id`)
+	if err != nil {
+		return nil, fmt.Errorf("generator: read customers: %w", err)
+	}
+	for rows.Next() {
+		var id uuid.UUID
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, fmt.Errorf("generator: read customers: %w", err)
+		}
+		g.customers[id] = n
+		g.custList = append(g.custList, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("generator: read customers: %w", err)
+	}
+	rows, err = pool.Query(ctx, `SELECT account_id, customer_id, currency, status = 'ACTIVE' FROM accounts ORDER BY account_id`)
+	if err != nil {
+		return nil, fmt.Errorf("generator: read accounts: %w", err)
+	}
+	for rows.Next() {
+		var a liveAccount
+		if err := rows.Scan(&a.id, &a.customer, &a.currency, &a.active); err != nil {
+			return nil, fmt.Errorf("generator: read accounts: %w", err)
+		}
+		g.accounts = append(g.accounts, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("generator: read accounts: %w", err)
+	}
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM customers`).Scan(&g.serial); err != nil {
+		return nil, fmt.Errorf("generator: count customers: %w", err)
+	}
+	return g, nil
+}
+
+// Run generates until ctx ends. It returns nil on cancellation; a failing operation is logged
+// and counted, and the next one goes on.
+func (g *Stream) Run(ctx context.Context) error {
+	interval := time.Duration(float64(time.Second) / g.cfg.Continuous.Rate)
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+		if err := g.Step(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			g.Stats.Failed.Add(1)
+			slog.Warn("generator operation failed", "err", err)
+		}
+	}
+}
+
+// Step performs one operation.
+func (g *Stream) Step(ctx context.Context) error {
+	g.Stats.Ops.Add(1)
+	action := g.actions.pick(g.src)
+	// Without customers or accounts, the first thing to do is to make them.
+	if len(g.custList) == 0 || (len(g.accounts) == 0 && action != ActUpdateCustomer) {
+		action = ActNewCustomer
+	}
+	var err error
+	switch action {
+	case ActTransaction:
+		err = g.transaction(ctx)
+	case ActNewCustomer:
+		err = g.newCustomer(ctx)
+	case ActOpenAccount:
+		err = g.openAccount(ctx, g.custList[g.src.r.IntN(len(g.custList))], nil)
+	case ActUpdateCustomer:
+		err = g.updateCustomer(ctx)
+	case ActCloseAccount:
+		err = g.closeAccount(ctx)
+	case ActReopenAccount:
+		err = g.reopenAccount(ctx)
+	case ActRemoveCustomer:
+		err = g.removeCustomer(ctx)
+	case ActReverse:
+		err = g.reverse(ctx)
+	}
+	switch {
+	case errors.Is(err, bank.ErrInsufficientFunds), errors.Is(err, bank.ErrAccountInactive),
+		errors.Is(err, bank.ErrNotFound), errors.Is(err, bank.ErrAlreadyReversed),
+		errors.Is(err, bank.ErrHasActiveAccounts), errors.Is(err, bank.ErrCustomerClosed),
+		errors.Is(err, bank.ErrEmailTaken), errors.Is(err, bank.ErrVersionMismatch):
+		// Another writer (the API) changed things since we looked: declined, not failed.
+		g.Stats.Declined.Add(1)
+		return nil
+	case err != nil:
+		return fmt.Errorf("%s: %w", action, err)
+	}
+	return nil
+}
+
+func (g *Stream) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, g.pool, fn)
+}
+
+// pickAccount picks an active account with a heavy head, or -1 when none is active.
+func (g *Stream) pickAccount() int {
+	for range 8 {
+		i := g.src.skewed(len(g.accounts))
+		if g.accounts[i].active {
+			return i
+		}
+	}
+	for i := range g.accounts {
+		if g.accounts[i].active {
+			return i
+		}
+	}
+	return -1
+}
+
+func (g *Stream) transaction(ctx context.Context) error {
+	i := g.pickAccount()
+	if i < 0 {
+		return g.newCustomer(ctx)
+	}
+	a := g.accounts[i]
+	kind := bank.TransactionType(g.kinds.pick(g.src))
+	p := bank.Posting{AccountID: a.id, Type: kind}
+	var dst *liveAccount
+	if kind == bank.Transfer {
+		for range 8 {
+			j := g.src.r.IntN(len(g.accounts))
+			if j != i && g.accounts[j].active && g.accounts[j].currency == a.currency {
+				dst = &g.accounts[j]
+				break
+			}
+		}
+		if dst == nil {
+			kind, p.Type = bank.Deposit, bank.Deposit
+		} else {
+			p.RelatedAccountID = &dst.id
+		}
+	}
+	cents := g.src.amount(g.cfg.Amounts[string(kind)])
+	label := (&ledgerGen{src: g.src}).label(kind)
+	cats := categories[kind]
+	cat := cats[g.src.r.IntN(len(cats))]
+	p.Description, p.Category = &label, &cat
+	return g.inTx(ctx, func(tx pgx.Tx) error {
+		if kind != bank.Deposit {
+			// Spend at most what is there, as a real customer would.
+			var bal decimal.Decimal
+			if err := tx.QueryRow(ctx, `SELECT balance FROM accounts WHERE account_id = $1`, a.id).Scan(&bal); err != nil {
+				return err
+			}
+			if bal.IsZero() {
+				p.Type, p.RelatedAccountID = bank.Deposit, nil
+			} else {
+				cents = min(cents, bal.Shift(money.Scale).IntPart())
+			}
+		}
+		p.Amount = money.FromCents(cents)
+		t, err := bank.Post(ctx, tx, p)
+		if err != nil {
+			return err
+		}
+		g.remember(t.ID)
+		g.Stats.Transactions.Add(1)
+		return nil
+	})
+}
+
+func (g *Stream) remember(id uuid.UUID) {
+	g.recent = append(g.recent, id)
+	if len(g.recent) > 256 {
+		g.recent = g.recent[len(g.recent)-256:]
+	}
+}
+
+func (g *Stream) newCustomer(ctx context.Context) error {
+	g.serial++
+	p := g.src.person(g.serial)
+	prospect := g.src.r.Float64() < g.cfg.Continuous.ProspectShare && len(g.accounts) > 0
+	var c bank.Customer
+	err := g.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		c, err = bank.CreateCustomer(ctx, tx, uuid.Nil, bank.CustomerFields{FirstName: p.first, LastName: p.last,
+			Email: g.uniqueEmail(p), AddressLine: &p.street, City: &p.city,
+			PostalCode: &p.zip, Country: &p.country})
+		if err != nil {
+			return err
+		}
+		if prospect {
+			return nil
+		}
+		return g.openAccount(ctx, c.ID, tx)
+	})
+	if err != nil {
+		return err
+	}
+	if _, ok := g.customers[c.ID]; !ok {
+		g.customers[c.ID] = 0
+	}
+	g.custList = append(g.custList, c.ID)
+	g.Stats.CustomersCreated.Add(1)
+	return nil
+}
+
+// openAccount opens an account with an opening deposit, inside tx when given.
+// uniqueEmail prefixes a drawn address with a random tag: the serial alone can repeat after a
+// restart (deleted customers lower the count it starts from). A clash that remains only declines
+// the one operation.
+func (g *Stream) uniqueEmail(p person) string {
+	return fmt.Sprintf("%06x.%s", g.src.r.Uint32()&0xffffff, p.email)
+}
+
+func (g *Stream) openAccount(ctx context.Context, customer uuid.UUID, tx pgx.Tx) error {
+	if tx == nil {
+		return g.inTx(ctx, func(tx pgx.Tx) error { return g.openAccount(ctx, customer, tx) })
+	}
+	a, err := bank.OpenAccount(ctx, tx, bank.NewAccount{CustomerID: customer,
+		Type: bank.AccountType(g.types.pick(g.src)), Currency: g.currs.pick(g.src)})
+	if err != nil {
+		return err
+	}
+	label := "Opening deposit"
+	amount := money.FromCents(g.src.amount(g.cfg.Amounts[string(bank.Deposit)]))
+	if _, err := bank.Post(ctx, tx, bank.Posting{AccountID: a.ID, Type: bank.Deposit, Amount: amount, Description: &label}); err != nil {
+		return err
+	}
+	g.accounts = append(g.accounts, liveAccount{id: a.ID, customer: customer, currency: a.Currency, active: true})
+	g.customers[customer]++
+	g.Stats.AccountsOpened.Add(1)
+	g.Stats.Transactions.Add(1)
+	return nil
+}
+
+func (g *Stream) updateCustomer(ctx context.Context) error {
+	id := g.custList[g.src.r.IntN(len(g.custList))]
+	c, err := bank.GetCustomer(ctx, g.pool, id)
+	if err != nil {
+		return err
+	}
+	f := bank.CustomerFields{FirstName: c.FirstName, LastName: c.LastName, Email: c.Email,
+		AddressLine: c.AddressLine, City: c.City, PostalCode: c.PostalCode, Country: c.Country}
+	g.serial++
+	p := g.src.person(g.serial)
+	if g.src.r.IntN(2) == 0 {
+		f.Email = g.uniqueEmail(p) // moved to a new address
+	} else {
+		f.AddressLine, f.City, f.PostalCode = &p.street, &p.city, &p.zip // moved house
+	}
+	if _, err := bank.UpdateCustomer(ctx, g.pool, id, f, &c.Version); err != nil {
+		return err
+	}
+	g.Stats.CustomersUpdated.Add(1)
+	return nil
+}
+
+// closeAccount pays out an account's balance and closes it, in one database transaction.
+func (g *Stream) closeAccount(ctx context.Context) error {
+	i := g.pickAccount()
+	if i < 0 {
+		return nil
+	}
+	a := &g.accounts[i]
+	err := g.inTx(ctx, func(tx pgx.Tx) error {
+		cur, err := bank.GetAccount(ctx, tx, a.id)
+		if err != nil {
+			return err
+		}
+		if cur.Balance.IsPositive() {
+			label := "Closing payout"
+			if _, err := bank.Post(ctx, tx, bank.Posting{AccountID: a.id, Type: bank.Withdrawal, Amount: cur.Balance, Description: &label}); err != nil {
+				return err
+			}
+			g.Stats.Transactions.Add(1)
+		}
+		inactive := bank.Inactive
+		_, err = bank.UpdateAccount(ctx, tx, a.id, bank.AccountChange{Status: &inactive}, nil)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	a.active = false
+	g.Stats.AccountsClosed.Add(1)
+	return nil
+}
+
+func (g *Stream) reopenAccount(ctx context.Context) error {
+	for range 8 {
+		i := g.src.r.IntN(len(g.accounts))
+		a := &g.accounts[i]
+		if a.active {
+			continue
+		}
+		active := bank.Active
+		err := g.inTx(ctx, func(tx pgx.Tx) error {
+			_, err := bank.UpdateAccount(ctx, tx, a.id, bank.AccountChange{Status: &active}, nil)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		a.active = true
+		g.Stats.AccountsReopened.Add(1)
+		return nil
+	}
+	return nil
+}
+
+// removeCustomer takes out a customer with no active account: deleted outright when it never
+// held an account (a delete in the change stream), closed otherwise.
+func (g *Stream) removeCustomer(ctx context.Context) error {
+	for range 16 {
+		k := g.src.r.IntN(len(g.custList))
+		id := g.custList[k]
+		if g.hasActiveAccount(id) {
+			continue
+		}
+		var deleted bool
+		err := g.inTx(ctx, func(tx pgx.Tx) error {
+			var err error
+			deleted, err = bank.RemoveCustomer(ctx, tx, id)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		g.custList = append(g.custList[:k], g.custList[k+1:]...)
+		delete(g.customers, id)
+		if deleted {
+			g.Stats.CustomersDeleted.Add(1)
+		} else {
+			g.Stats.CustomersClosed.Add(1)
+		}
+		return nil
+	}
+	return nil
+}
+
+func (g *Stream) hasActiveAccount(customer uuid.UUID) bool {
+	if g.customers[customer] == 0 {
+		return false
+	}
+	for _, a := range g.accounts {
+		if a.customer == customer && a.active {
+			return true
+		}
+	}
+	return false
+}
+
+func (g *Stream) reverse(ctx context.Context) error {
+	if len(g.recent) == 0 {
+		return g.transaction(ctx)
+	}
+	k := g.src.r.IntN(len(g.recent))
+	id := g.recent[k]
+	g.recent = append(g.recent[:k], g.recent[k+1:]...)
+	err := g.inTx(ctx, func(tx pgx.Tx) error {
+		_, _, err := bank.Reverse(ctx, tx, id, uuid.Nil)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	g.Stats.Reversals.Add(1)
+	return nil
+}

@@ -1,0 +1,153 @@
+package generator_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/generator"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/pgtest"
+)
+
+func smallConfig(t *testing.T, seed int64) generator.Config {
+	t.Helper()
+	cfg, err := generator.Parse([]byte("customers: 120\naccounts: 200\ntransactions: 3000\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Seed = seed
+	return cfg
+}
+
+// checkInvariants asserts the money rules over the whole database: every balance equals the sum
+// of its postings, none is negative, and transfers move money without creating or destroying it.
+func checkInvariants(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	var mismatched, negative int
+	err := pool.QueryRow(ctx, `
+		WITH effects AS (
+			SELECT account_id, CASE WHEN transaction_type = 'DEPOSIT' THEN amount ELSE -amount END AS delta
+			  FROM transactions
+			UNION ALL
+			SELECT related_account_id, amount FROM transactions WHERE transaction_type = 'TRANSFER'
+		), sums AS (SELECT account_id, sum(delta) AS total FROM effects GROUP BY account_id)
+		SELECT count(*) FILTER (WHERE a.balance <> coalesce(s.total, 0)),
+		       count(*) FILTER (WHERE a.balance < 0)
+		  FROM accounts a LEFT JOIN sums s USING (account_id)`).Scan(&mismatched, &negative)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mismatched != 0 || negative != 0 {
+		t.Fatalf("%d accounts whose balance is not the sum of their postings, %d negative", mismatched, negative)
+	}
+	var total, deposits, withdrawals string
+	err = pool.QueryRow(ctx, `SELECT coalesce(sum(balance), 0)::text,
+		(SELECT coalesce(sum(amount), 0) FROM transactions WHERE transaction_type = 'DEPOSIT')::text,
+		(SELECT coalesce(sum(amount), 0) FROM transactions WHERE transaction_type = 'WITHDRAWAL')::text
+		FROM accounts`).Scan(&total, &deposits, &withdrawals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ok bool
+	pool.QueryRow(ctx, "SELECT $1::numeric = $2::numeric - $3::numeric", total, deposits, withdrawals).Scan(&ok)
+	if !ok {
+		t.Fatalf("sum of balances %s != deposits %s - withdrawals %s: transfers created or destroyed money", total, deposits, withdrawals)
+	}
+}
+
+func TestBulkInsertsExactCountsAndKeepsInvariants(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	cfg := smallConfig(t, 11)
+	res, err := generator.Bulk(ctx, db.Pool, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c, a, tx, transfers int
+	db.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM customers), (SELECT count(*) FROM accounts),
+		(SELECT count(*) FROM transactions), (SELECT count(*) FROM transactions WHERE transaction_type = 'TRANSFER')`).Scan(&c, &a, &tx, &transfers)
+	if c != 120 || a != 200 || tx != 3000 || res.Transactions != 3000 {
+		t.Fatalf("inserted %d customers, %d accounts, %d transactions; want exactly 120, 200, 3000", c, a, tx)
+	}
+	if transfers == 0 {
+		t.Fatal("no transfers generated")
+	}
+	checkInvariants(t, db.Pool)
+
+	if _, err := generator.Bulk(ctx, db.Pool, cfg, nil); !errors.Is(err, generator.ErrAlreadyLoaded) {
+		t.Fatalf("loading the same seed twice = %v, want ErrAlreadyLoaded", err)
+	}
+}
+
+// fingerprint is a hash of every generated row, timestamps and ids included.
+func fingerprint(t *testing.T, pool *pgxpool.Pool) string {
+	t.Helper()
+	var h string
+	err := pool.QueryRow(context.Background(), `SELECT md5(
+		(SELECT string_agg(c::text, '|' ORDER BY customer_id) FROM (SELECT customer_id, first_name, last_name, email, address_line, city, postal_code, country, created_at FROM customers) c) ||
+		(SELECT string_agg(a::text, '|' ORDER BY account_id) FROM (SELECT account_id, customer_id, account_type, currency, balance, status, created_at FROM accounts) a) ||
+		(SELECT string_agg(x::text, '|' ORDER BY transaction_id) FROM (SELECT transaction_id, account_id, transaction_type, amount, currency, related_account_id, description, category, created_at FROM transactions) x))`).Scan(&h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func TestBulkIsDeterministic(t *testing.T) {
+	ctx := context.Background()
+	run := func(seed int64) string {
+		db := pgtest.New(t)
+		if _, err := generator.Bulk(ctx, db.Pool, smallConfig(t, seed), nil); err != nil {
+			t.Fatal(err)
+		}
+		return fingerprint(t, db.Pool)
+	}
+	first, second, other := run(5), run(5), run(6)
+	if first != second {
+		t.Fatalf("the same seed produced different data: %s vs %s", first, second)
+	}
+	if first == other {
+		t.Fatal("different seeds produced the same data")
+	}
+}
+
+func TestStreamMakesEveryKindOfChange(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	cfg := smallConfig(t, 3)
+	if _, err := generator.Bulk(ctx, db.Pool, cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Weigh the rare actions up so a short run sees them all.
+	cfg.Continuous.Actions = map[string]float64{"transaction": 30, "new_customer": 10, "open_account": 5,
+		"update_customer": 10, "close_account": 10, "reopen_account": 5, "remove_customer": 10, "reverse": 10}
+	cfg.Continuous.ProspectShare = 0.5
+	s, err := generator.NewStream(ctx, db.Pool, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 600 {
+		if err := s.Step(ctx); err != nil {
+			t.Fatalf("step: %v", err)
+		}
+	}
+	st := &s.Stats
+	counts := map[string]int64{
+		"transactions": st.Transactions.Load(), "customers created": st.CustomersCreated.Load(),
+		"customers updated": st.CustomersUpdated.Load(), "customers deleted": st.CustomersDeleted.Load(),
+		"accounts opened": st.AccountsOpened.Load(), "accounts closed": st.AccountsClosed.Load(),
+		"reversals": st.Reversals.Load(),
+	}
+	for what, n := range counts {
+		if n == 0 {
+			t.Errorf("600 steps made no %s", what)
+		}
+	}
+	if st.Failed.Load() != 0 {
+		t.Errorf("%d operations failed", st.Failed.Load())
+	}
+	checkInvariants(t, db.Pool)
+}
