@@ -31,6 +31,12 @@ owner=$(id -un)
 mkdir -p "$FIN_PG_HOME"
 chmod 755 "$FIN_PG_HOME"
 
+# Our cluster not running, yet something answers on its port: stop before touching anything.
+if ! { [ -s "$FIN_PGDATA/PG_VERSION" ] && as_postgres "$FIN_PG_BIN/pg_ctl" -D "$FIN_PGDATA" status >/dev/null 2>&1; } \
+  && (exec 3<>"/dev/tcp/127.0.0.1/$FIN_PG_PORT") 2>/dev/null; then
+  die "port $FIN_PG_PORT is taken by another program; set FIN_PG_PORT to a free port, or DATABASE_URL to a Postgres with wal_level=logical"
+fi
+
 if [ ! -s "$FIN_PGDATA/PG_VERSION" ]; then
   log "creating cluster in $FIN_PGDATA"
   mkdir -p "$FIN_PGDATA"
@@ -63,9 +69,6 @@ started=0
 if as_postgres "$FIN_PG_BIN/pg_ctl" -D "$FIN_PGDATA" status >/dev/null 2>&1; then
   log "cluster already running on 127.0.0.1:$FIN_PG_PORT"
 else
-  if (exec 3<>"/dev/tcp/127.0.0.1/$FIN_PG_PORT") 2>/dev/null; then
-    die "port $FIN_PG_PORT is taken by another program; set FIN_PG_PORT to a free port, or DATABASE_URL to a Postgres with wal_level=logical"
-  fi
   log "starting cluster on 127.0.0.1:$FIN_PG_PORT (log: $FIN_PGDATA/server.log)"
   as_postgres "$FIN_PG_BIN/pg_ctl" -D "$FIN_PGDATA" -l "$FIN_PGDATA/server.log" -w -t 60 start >/dev/null \
     || die "Postgres did not start; see $FIN_PGDATA/server.log: $(tail -n 5 "$FIN_PGDATA/server.log" 2>/dev/null)"

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The service scripts are idempotent: each runs twice in a row without error, and a taken port is
+# refused with a message that names it.
+set -euo pipefail
+. "$(dirname "$0")/../lib.sh"
+cd "$FIN_ROOT"
+
+for s in postgres venv; do
+  for i in 1 2; do
+    log "scripts/$s.sh, run $i"
+    bash "scripts/$s.sh" >/dev/null 2>"$FIN_STATE_DIR/script-test.log" || die "scripts/$s.sh failed on run $i: $(cat "$FIN_STATE_DIR/script-test.log")"
+  done
+done
+
+# Another program on the port: the script must stop and say which port and what to set.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 -c "import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', $port)); s.listen(); time.sleep(120)" &
+holder=$!
+datadir=$(mktemp -d /var/tmp/fin-pg-port-test.XXXXXX)
+chmod 755 "$datadir"
+trap 'kill $holder 2>/dev/null; rm -rf "$datadir"' EXIT
+sleep 0.5
+if out=$(FIN_PG_PORT=$port FIN_PGDATA=$datadir/data FIN_PGPASSFILE=$datadir/pgpass bash scripts/postgres.sh 2>&1); then
+  die "scripts/postgres.sh started on port $port although another program holds it"
+fi
+grep -q "port $port is taken" <<<"$out" || die "scripts/postgres.sh failed without naming the taken port: $out"
+log "script checks passed"
