@@ -8,7 +8,7 @@ LAMBDA_GOFLAGS := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 LAMBDA_TAGS    := lambda.norpc,minicore_disabled
 LAMBDAS        := $(notdir $(wildcard functions/*))
 
-.PHONY: run test bench build lambdas services venv postgres migrate generate clean help
+.PHONY: run test bench build lambdas sam-build deploy services venv postgres migrate generate clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -33,12 +33,35 @@ venv:
 build: ## build the local CLI into bin/fin
 	$(GO) build -o $(FIN) ./cmd/fin
 
-lambdas: ## build every Lambda bootstrap into bin/lambda/<name>/bootstrap
-	@for f in $(LAMBDAS); do \
-	  echo "build functions/$$f"; \
-	  $(LAMBDA_GOFLAGS) $(GO) build -tags $(LAMBDA_TAGS) -trimpath -ldflags='-s -w' \
-	    -o bin/lambda/$$f/bootstrap ./functions/$$f || exit 1; \
-	done
+# lambda-build builds functions/$(1) into $(2)/bootstrap.
+define lambda-build
+	$(LAMBDA_GOFLAGS) $(GO) build -tags $(LAMBDA_TAGS) -trimpath -ldflags='-s -w' -o $(2)/bootstrap ./functions/$(1)
+endef
+
+lambdas: ## build every Go Lambda bootstrap into bin/lambda/<name>/bootstrap
+	$(foreach f,$(filter-out dbt-runner,$(LAMBDAS)),$(call lambda-build,$(f),bin/lambda/$(f))
+	)
+	$(call lambda-build,dbt-runner,bin/lambda/dbt-runner)
+
+# `sam build` (BuildMethod: makefile, build_in_source) calls build-<LogicalId> with ARTIFACTS_DIR.
+build-ApiFunction:
+	$(call lambda-build,api,$(ARTIFACTS_DIR))
+build-CdcLandingFunction build-CdcLandingSelfManagedFunction:
+	$(call lambda-build,cdc-landing,$(ARTIFACTS_DIR))
+build-WarehouseLoaderFunction:
+	$(call lambda-build,warehouse-loader,$(ARTIFACTS_DIR))
+
+SAM := .venv-sam/bin/sam
+export SAM_CLI_TELEMETRY := 0
+
+sam-build: ## validate template.yaml and build the zip functions with sam (no Docker)
+	bash scripts/venv.sh sam
+	$(SAM) validate --lint
+	$(SAM) build ApiFunction CdcLandingFunction WarehouseLoaderFunction
+
+deploy: sam-build ## build the dbt-runner image too and deploy (ENV=prod for production)
+	$(SAM) build
+	$(SAM) deploy --config-env $(or $(ENV),default)
 
 migrate: postgres build ## apply the schema migrations
 	$(FIN) migrate

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Creates .venv with the pinned Python tools of requirements.txt (dbt and friends). Idempotent: a
-# stamp of the requirements' hash skips pip when nothing changed.
+# Creates a Python virtual environment with pinned tools. Idempotent: a stamp of the requirements'
+# hash skips pip when nothing changed.
+#   scripts/venv.sh       .venv      from requirements.txt      (dbt and friends)
+#   scripts/venv.sh sam   .venv-sam  from requirements-sam.txt  (AWS SAM CLI, cfn-lint)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-venv="$FIN_ROOT/.venv"
-req="$FIN_ROOT/requirements.txt"
+case "${1:-}" in
+  "") venv="$FIN_ROOT/.venv"; req="$FIN_ROOT/requirements.txt" ;;
+  sam) venv="$FIN_ROOT/.venv-sam"; req="$FIN_ROOT/requirements-sam.txt" ;;
+  *) die "unknown environment '$1' (known: sam)" ;;
+esac
 stamp="$venv/.requirements.sha256"
 want=$(sha256sum "$req" | cut -d' ' -f1)
 
@@ -19,8 +24,8 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   log "$venv is current"
   exit 0
 fi
-log "installing requirements.txt into $venv (a few minutes the first time)"
+log "installing $(basename "$req") into $venv (a few minutes the first time)"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req" \
-  || die "pip could not install requirements.txt into $venv"
+  || die "pip could not install $(basename "$req") into $venv"
 echo "$want" >"$stamp"
-log "ready: $("$venv/bin/dbt" --version 2>/dev/null | grep -m1 -i 'installed' || echo dbt installed)"
+log "ready: $venv"
