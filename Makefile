@@ -38,10 +38,10 @@ define lambda-build
 	$(LAMBDA_GOFLAGS) $(GO) build -tags $(LAMBDA_TAGS) -trimpath -ldflags='-s -w' -o $(2)/bootstrap ./functions/$(1)
 endef
 
-lambdas: ## build every Go Lambda bootstrap into bin/lambda/<name>/bootstrap
-	$(foreach f,$(filter-out dbt-runner,$(LAMBDAS)),$(call lambda-build,$(f),bin/lambda/$(f))
-	)
-	$(call lambda-build,dbt-runner,bin/lambda/dbt-runner)
+lambdas: $(addprefix lambda-,$(LAMBDAS)) ## build every Lambda bootstrap into bin/lambda/<name>/bootstrap
+
+lambda-%:
+	$(call lambda-build,$*,bin/lambda/$*)
 
 # `sam build` (BuildMethod: makefile, build_in_source) calls build-<LogicalId> with ARTIFACTS_DIR.
 build-ApiFunction:
