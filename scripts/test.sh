@@ -5,6 +5,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$FIN_ROOT"
+mkdir -p "$FIN_STATE_DIR"
 
 bash scripts/postgres.sh
 bash scripts/venv.sh

@@ -4,6 +4,7 @@
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 cd "$FIN_ROOT"
+mkdir -p "$FIN_STATE_DIR"
 
 for s in postgres venv; do
   for i in 1 2; do
