@@ -2,6 +2,7 @@
 # make bench: every benchmark of the project, each printed beside its reference measured in the
 # same run (a ratio, since the machines are shared and noisy). Each scripts/bench.d/*.sh is one.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 cd "$FIN_ROOT"
 

@@ -6,6 +6,7 @@
 # is left alone. Its role `fin` has a random password kept in $FIN_PGPASSFILE (pgpass format, root
 # only). Set DATABASE_URL to use any other Postgres instead; it must have wal_level=logical.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 if [ -n "${DATABASE_URL:-}" ]; then

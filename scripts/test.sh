@@ -3,6 +3,7 @@
 # (unit and against the real Postgres), then each scripts/test.d/*.sh (integration suites that
 # bring up further real parts). Stops at the first failing suite.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 cd "$FIN_ROOT"
 mkdir -p "$FIN_STATE_DIR"
@@ -12,7 +13,8 @@ bash scripts/venv.sh
 
 log "go vet"
 go vet ./...
-unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.venv/*'))
+mapfile -t gofiles < <(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.venv*')
+unformatted=$(gofmt -l "${gofiles[@]}")
 [ -z "$unformatted" ] || die "gofmt would change: $unformatted"
 
 log "go test"

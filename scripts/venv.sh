@@ -4,6 +4,7 @@
 #   scripts/venv.sh       .venv      from requirements.txt      (dbt and friends)
 #   scripts/venv.sh sam   .venv-sam  from requirements-sam.txt  (AWS SAM CLI, cfn-lint)
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 case "${1:-}" in

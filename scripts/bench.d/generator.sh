@@ -3,6 +3,7 @@
 # \copy of the very same rows into the same table with the same indexes, constraints and
 # triggers, measured in the same run. Target: at least 0.7 of the \copy rate.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
 cd "$FIN_ROOT"
 

@@ -2,6 +2,7 @@
 # The service scripts are idempotent: each runs twice in a row without error, and a taken port is
 # refused with a message that names it.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
 cd "$FIN_ROOT"
 mkdir -p "$FIN_STATE_DIR"
