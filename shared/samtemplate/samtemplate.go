@@ -1,0 +1,318 @@
+// Package samtemplate reads the functions and event sources of a SAM template.yaml, keeping every
+// property of MSK, SelfManagedKafka, S3, HttpApi and schedule events (general CloudFormation
+// readers drop some of them), so the local runtime wires each handler as AWS would.
+package samtemplate
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Template is what the local runtime needs of template.yaml.
+type Template struct {
+	Functions map[string]*Function
+}
+
+// Function is one AWS::Serverless::Function.
+type Function struct {
+	LogicalID string
+	// Condition names the template condition the function depends on ("" when always present).
+	Condition   string
+	Environment map[string]string
+	HTTP        []HTTPEvent
+	Kafka       []KafkaEvent
+	S3          []S3Event
+	Schedules   []ScheduleEvent
+}
+
+// HTTPEvent is an HttpApi or Api event.
+type HTTPEvent struct {
+	Name, Path, Method string
+	// NoAuth is true for a route that opts out of the default authorizer (health checks).
+	NoAuth bool
+}
+
+// KafkaEvent is an MSK or SelfManagedKafka event source mapping.
+type KafkaEvent struct {
+	Name              string
+	SelfManaged       bool
+	Topics            []string
+	StartingPosition  string
+	BatchSize         int
+	MaxBatchingWindow int // seconds
+	ConsumerGroupID   string
+	ReportItemFailure bool
+}
+
+// S3Event is an S3 notification: event names and key filters.
+type S3Event struct {
+	Name, Bucket   string
+	Events         []string
+	Prefix, Suffix string
+}
+
+// ScheduleEvent is a Schedule or ScheduleV2 event.
+type ScheduleEvent struct {
+	Name, Expression, Input string
+}
+
+// Defaults AWS applies when the template leaves a property out.
+const (
+	defaultKafkaBatchSize = 100
+	defaultWindowSeconds  = 0
+)
+
+// Load reads a template file. params override parameter defaults; !Ref and !Sub to parameters
+// and pseudo parameters are resolved, so topics and schedules come out as strings.
+func Load(path string, params map[string]string) (*Template, error) {
+	body, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read template: %w", err)
+	}
+	return Parse(body, params)
+}
+
+// Parse reads a template from memory; see Load.
+func Parse(body []byte, params map[string]string) (*Template, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(body, &doc); err != nil {
+		return nil, fmt.Errorf("parse template: %w", err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, fmt.Errorf("parse template: empty document")
+	}
+	root := doc.Content[0]
+	r := resolver{params: map[string]string{
+		"AWS::Region": "us-east-1", "AWS::AccountId": "000000000000", "AWS::Partition": "aws",
+		"AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "local",
+	}}
+	if ps := get(root, "Parameters"); ps != nil {
+		for i := 0; i+1 < len(ps.Content); i += 2 {
+			if d := get(ps.Content[i+1], "Default"); d != nil {
+				r.params[ps.Content[i].Value] = d.Value
+			}
+		}
+	}
+	for k, v := range params {
+		r.params[k] = v
+	}
+
+	t := &Template{Functions: map[string]*Function{}}
+	resources := get(root, "Resources")
+	if resources == nil {
+		return nil, fmt.Errorf("parse template: no Resources")
+	}
+	for i := 0; i+1 < len(resources.Content); i += 2 {
+		id, res := resources.Content[i].Value, resources.Content[i+1]
+		if scalar(get(res, "Type")) != "AWS::Serverless::Function" {
+			continue
+		}
+		f, err := r.function(id, res)
+		if err != nil {
+			return nil, fmt.Errorf("function %s: %w", id, err)
+		}
+		t.Functions[id] = f
+	}
+	return t, nil
+}
+
+// Names returns the function logical ids, sorted.
+func (t *Template) Names() []string {
+	out := make([]string, 0, len(t.Functions))
+	for n := range t.Functions {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+type resolver struct{ params map[string]string }
+
+func (r resolver) function(id string, res *yaml.Node) (*Function, error) {
+	f := &Function{LogicalID: id, Condition: scalar(get(res, "Condition")), Environment: map[string]string{}}
+	props := get(res, "Properties")
+	if vars := get(get(get(props, "Environment"), "Variables"), ""); vars != nil {
+		for i := 0; i+1 < len(vars.Content); i += 2 {
+			f.Environment[vars.Content[i].Value] = r.str(vars.Content[i+1])
+		}
+	}
+	events := get(props, "Events")
+	if events == nil {
+		return f, nil
+	}
+	for i := 0; i+1 < len(events.Content); i += 2 {
+		name, ev := events.Content[i].Value, events.Content[i+1]
+		p := get(ev, "Properties")
+		switch typ := scalar(get(ev, "Type")); typ {
+		case "HttpApi", "Api":
+			h := HTTPEvent{Name: name, Path: r.str(get(p, "Path")), Method: strings.ToUpper(r.str(get(p, "Method")))}
+			if a := get(get(p, "Auth"), "Authorizer"); a != nil && r.str(a) == "NONE" {
+				h.NoAuth = true
+			}
+			f.HTTP = append(f.HTTP, h)
+		case "MSK", "SelfManagedKafka":
+			k := KafkaEvent{Name: name, SelfManaged: typ == "SelfManagedKafka",
+				StartingPosition: r.str(get(p, "StartingPosition")), ConsumerGroupID: r.str(get(p, "ConsumerGroupId")),
+				BatchSize: defaultKafkaBatchSize, MaxBatchingWindow: defaultWindowSeconds}
+			if k.SelfManaged {
+				k.ConsumerGroupID = r.str(get(get(p, "SelfManagedKafkaEventSourceConfig"), "ConsumerGroupId"))
+				if k.ConsumerGroupID == "" {
+					k.ConsumerGroupID = r.str(get(p, "ConsumerGroupId"))
+				}
+			}
+			for _, tn := range seq(get(p, "Topics")) {
+				k.Topics = append(k.Topics, r.str(tn))
+			}
+			if len(k.Topics) == 0 {
+				return nil, fmt.Errorf("event %s: no Topics", name)
+			}
+			var err error
+			if k.BatchSize, err = r.intOr(get(p, "BatchSize"), k.BatchSize); err != nil {
+				return nil, fmt.Errorf("event %s: BatchSize: %w", name, err)
+			}
+			if k.MaxBatchingWindow, err = r.intOr(get(p, "MaximumBatchingWindowInSeconds"), k.MaxBatchingWindow); err != nil {
+				return nil, fmt.Errorf("event %s: MaximumBatchingWindowInSeconds: %w", name, err)
+			}
+			for _, fr := range seq(get(p, "FunctionResponseTypes")) {
+				if r.str(fr) == "ReportBatchItemFailures" {
+					k.ReportItemFailure = true
+				}
+			}
+			f.Kafka = append(f.Kafka, k)
+		case "S3":
+			s := S3Event{Name: name, Bucket: r.str(get(p, "Bucket"))}
+			evs := get(p, "Events")
+			if evs != nil && evs.Kind == yaml.SequenceNode {
+				for _, e := range evs.Content {
+					s.Events = append(s.Events, r.str(e))
+				}
+			} else if evs != nil {
+				s.Events = []string{r.str(evs)}
+			}
+			for _, rule := range seq(get(get(get(p, "Filter"), "S3Key"), "Rules")) {
+				switch strings.ToLower(r.str(get(rule, "Name"))) {
+				case "prefix":
+					s.Prefix = r.str(get(rule, "Value"))
+				case "suffix":
+					s.Suffix = r.str(get(rule, "Value"))
+				}
+			}
+			f.S3 = append(f.S3, s)
+		case "Schedule", "ScheduleV2":
+			expr := get(p, "ScheduleExpression")
+			if expr == nil {
+				expr = get(p, "Schedule")
+			}
+			f.Schedules = append(f.Schedules, ScheduleEvent{Name: name, Expression: r.str(expr), Input: r.str(get(p, "Input"))})
+		}
+	}
+	return f, nil
+}
+
+// str resolves a scalar, !Ref or !Sub to a string; other intrinsics resolve to "".
+func (r resolver) str(n *yaml.Node) string {
+	if n == nil {
+		return ""
+	}
+	switch n.Tag {
+	case "!Ref":
+		return r.params[n.Value]
+	case "!Sub":
+		if n.Kind == yaml.ScalarNode {
+			return r.sub(n.Value, nil)
+		}
+		if n.Kind == yaml.SequenceNode && len(n.Content) == 2 {
+			vars := map[string]string{}
+			for i := 0; i+1 < len(n.Content[1].Content); i += 2 {
+				vars[n.Content[1].Content[i].Value] = r.str(n.Content[1].Content[i+1])
+			}
+			return r.sub(n.Content[0].Value, vars)
+		}
+	}
+	if n.Kind == yaml.MappingNode && len(n.Content) == 2 {
+		switch n.Content[0].Value {
+		case "Ref":
+			return r.params[n.Content[1].Value]
+		case "Fn::Sub":
+			return r.sub(n.Content[1].Value, nil)
+		}
+	}
+	// Plain scalars carry YAML's own tags (!!str, !!int); CloudFormation's are single-bang.
+	if n.Kind == yaml.ScalarNode && (strings.HasPrefix(n.Tag, "!!") || !strings.HasPrefix(n.Tag, "!")) {
+		return n.Value
+	}
+	return ""
+}
+
+// sub expands ${Name} from vars, then parameters; ${Res.Attr} and unknown names stay as they are.
+func (r resolver) sub(s string, vars map[string]string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "${")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		j := strings.Index(s[i:], "}")
+		if j < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		name := s[i+2 : i+j]
+		if v, ok := vars[name]; ok {
+			b.WriteString(v)
+		} else if v, ok := r.params[name]; ok {
+			b.WriteString(v)
+		} else {
+			b.WriteString(s[i : i+j+1])
+		}
+		s = s[i+j+1:]
+	}
+}
+
+func (r resolver) intOr(n *yaml.Node, def int) (int, error) {
+	s := r.str(n)
+	if s == "" {
+		return def, nil
+	}
+	return strconv.Atoi(s)
+}
+
+// get returns the value of key in a mapping node; an empty key returns the node itself.
+func get(n *yaml.Node, key string) *yaml.Node {
+	if n == nil {
+		return nil
+	}
+	if key == "" {
+		return n
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func scalar(n *yaml.Node) string {
+	if n == nil || n.Kind != yaml.ScalarNode {
+		return ""
+	}
+	return n.Value
+}
+
+func seq(n *yaml.Node) []*yaml.Node {
+	if n == nil || n.Kind != yaml.SequenceNode {
+		return nil
+	}
+	return n.Content
+}

@@ -1,0 +1,84 @@
+package samtemplate
+
+import (
+	"slices"
+	"testing"
+)
+
+// The repository's own template.yaml, read as the local runtime reads it.
+func TestRepositoryTemplate(t *testing.T) {
+	tpl, err := Load("../../template.yaml", map[string]string{"Stage": "local", "MskClusterArn": "arn:aws:kafka:x:1:cluster/c/u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"ApiFunction", "CdcLandingFunction", "CdcLandingSelfManagedFunction", "DbtRunnerFunction", "WarehouseLoaderFunction"}
+	if got := tpl.Names(); !slices.Equal(got, want) {
+		t.Fatalf("functions %v, want %v", got, want)
+	}
+	api := tpl.Functions["ApiFunction"]
+	if len(api.HTTP) != 2 || !api.HTTP[0].NoAuth || api.HTTP[0].Path != "/healthz" || api.HTTP[1].Path != "/{proxy+}" || api.HTTP[1].Method != "ANY" {
+		t.Errorf("api events %+v", api.HTTP)
+	}
+	land := tpl.Functions["CdcLandingFunction"]
+	if len(land.Kafka) != 1 {
+		t.Fatalf("landing events %+v", land.Kafka)
+	}
+	k := land.Kafka[0]
+	if k.BatchSize != 1000 || k.MaxBatchingWindow != 1 || k.StartingPosition != "TRIM_HORIZON" || !k.ReportItemFailure ||
+		!slices.Equal(k.Topics, []string{"fin.public.customers", "fin.public.accounts", "fin.public.transactions"}) ||
+		k.ConsumerGroupID != "fin-cdc-landing-local" || land.Condition != "UseMsk" {
+		t.Errorf("MSK event %+v (condition %q)", k, land.Condition)
+	}
+	if sm := tpl.Functions["CdcLandingSelfManagedFunction"].Kafka; len(sm) != 1 || !sm[0].SelfManaged || sm[0].BatchSize != 1000 {
+		t.Errorf("self-managed Kafka event %+v", sm)
+	}
+	s3 := tpl.Functions["WarehouseLoaderFunction"].S3
+	if len(s3) != 1 || s3[0].Prefix != "bronze/" || s3[0].Suffix != ".parquet" || !slices.Equal(s3[0].Events, []string{"s3:ObjectCreated:*"}) {
+		t.Errorf("S3 event %+v", s3)
+	}
+	sch := tpl.Functions["DbtRunnerFunction"].Schedules
+	if len(sch) != 1 || sch[0].Expression != "rate(15 minutes)" {
+		t.Errorf("schedule %+v", sch)
+	}
+}
+
+func TestParseResolvesAndDefaults(t *testing.T) {
+	body := []byte(`
+Parameters:
+  Prefix: {Type: String, Default: pre}
+Resources:
+  F:
+    Type: AWS::Serverless::Function
+    Properties:
+      Environment:
+        Variables:
+          A: !Sub "${Prefix}-${AWS::AccountId}-${Other.Arn}"
+          B: {Ref: Prefix}
+      Events:
+        K:
+          Type: MSK
+          Properties:
+            Topics: [!Sub "${Prefix}.t"]
+        S:
+          Type: Schedule
+          Properties:
+            Schedule: cron(0 12 * * ? *)
+`)
+	tpl, err := Parse(body, map[string]string{"Prefix": "over"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := tpl.Functions["F"]
+	if f.Environment["A"] != "over-000000000000-${Other.Arn}" || f.Environment["B"] != "over" {
+		t.Errorf("environment %v", f.Environment)
+	}
+	if k := f.Kafka[0]; k.BatchSize != 100 || k.MaxBatchingWindow != 0 || k.Topics[0] != "over.t" {
+		t.Errorf("AWS defaults not applied: %+v", k)
+	}
+	if f.Schedules[0].Expression != "cron(0 12 * * ? *)" {
+		t.Errorf("schedule %+v", f.Schedules)
+	}
+	if _, err := Parse([]byte("Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      Events:\n        K: {Type: MSK, Properties: {Topics: [a], BatchSize: lots}}\n"), nil); err == nil {
+		t.Error("a BatchSize that is not a number was accepted")
+	}
+}
