@@ -1,0 +1,54 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/google/uuid"
+)
+
+// Function is one deployed function as the local runtime invokes it: its handler goes through the
+// same JSON round trip and context (request id, deadline) as in Lambda.
+type Function struct {
+	Name    string
+	Handler lambda.Handler
+	Timeout time.Duration
+}
+
+// NewFunction wraps a handler of any signature lambda.Start accepts.
+func NewFunction(name string, handler any, timeout time.Duration) *Function {
+	return &Function{Name: name, Handler: lambda.NewHandler(handler), Timeout: timeout}
+}
+
+// Invoke marshals event as the Lambda service would, runs the handler with a deadline, and
+// returns its JSON response. A handler error is the invocation's error.
+func (f *Function) Invoke(ctx context.Context, event any) ([]byte, error) {
+	payload, ok := event.([]byte)
+	if !ok {
+		var err error
+		if payload, err = json.Marshal(event); err != nil {
+			return nil, fmt.Errorf("invoke %s: marshal event: %w", f.Name, err)
+		}
+	}
+	timeout := f.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	lc := &lambdacontext.LambdaContext{AwsRequestID: uuid.NewString(),
+		InvokedFunctionArn: "arn:aws:lambda:us-east-1:000000000000:function:" + f.Name}
+	ctx = lambdacontext.NewContext(ctx, lc)
+	start := time.Now()
+	out, err := f.Handler.Invoke(ctx, payload)
+	slog.Debug("invoked", "function", f.Name, "request_id", lc.AwsRequestID, "duration_ms", time.Since(start).Milliseconds(), "err", err)
+	if err != nil {
+		return nil, fmt.Errorf("invoke %s: %w", f.Name, err)
+	}
+	return out, nil
+}

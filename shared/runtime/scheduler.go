@@ -1,0 +1,57 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/google/uuid"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/samtemplate"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/schedule"
+)
+
+// ScheduledEvent is the payload a schedule delivers: its Input when the template sets one (as
+// EventBridge does), otherwise EventBridge's "Scheduled Event".
+func ScheduledEvent(ev samtemplate.ScheduleEvent, ruleName string, at time.Time) []byte {
+	if ev.Input != "" {
+		return []byte(ev.Input)
+	}
+	b, _ := json.Marshal(events.EventBridgeEvent{
+		Version: "0", ID: uuid.NewString(), DetailType: "Scheduled Event", Source: "aws.events",
+		AccountID: "000000000000", Time: at.UTC(), Region: "us-east-1",
+		Resources: []string{"arn:aws:events:us-east-1:000000000000:rule/" + ruleName},
+		Detail:    json.RawMessage(`{}`),
+	})
+	return b
+}
+
+// RunSchedule invokes fn each time the schedule event fires, until ctx ends. A failed invocation
+// is logged and reported to onResult, and the schedule goes on, as with EventBridge.
+func RunSchedule(ctx context.Context, ev samtemplate.ScheduleEvent, fn *Function, onResult func(out []byte, err error)) error {
+	s, err := schedule.Parse(ev.Expression)
+	if err != nil {
+		return fmt.Errorf("schedule %s of %s: %w", ev.Name, fn.Name, err)
+	}
+	next := s.Next(time.Now())
+	for {
+		timer := time.NewTimer(time.Until(next))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-timer.C:
+		}
+		out, err := fn.Invoke(ctx, ScheduledEvent(ev, fn.Name+"-"+ev.Name, next))
+		if err != nil && ctx.Err() == nil {
+			slog.Error("scheduled invocation failed", "function", fn.Name, "schedule", ev.Expression, "err", err)
+		}
+		if onResult != nil {
+			onResult(out, err)
+		}
+		next = s.Next(time.Now())
+	}
+}
