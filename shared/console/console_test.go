@@ -1,0 +1,69 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestHandlerAuthAndStatus(t *testing.T) {
+	st := Status{Time: time.Now(), Components: []Component{{Name: "capture", OK: true}}, DLQ: 2,
+		Tables: []TableCount{{Table: "accounts", Postgres: 10, Warehouse: 9}}}
+	srv := httptest.NewServer(Handler("s3cret", func(context.Context) Status { return st }, nil))
+	defer srv.Close()
+
+	get := func(c *http.Client, path, bearer string) (int, string) {
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	plain := http.DefaultClient
+	if code, _ := get(plain, "/healthz", ""); code != 200 {
+		t.Fatalf("/healthz = %d", code)
+	}
+	for _, p := range []string{"/", "/api/status", "/?token=wrong"} {
+		if code, _ := get(plain, p, ""); code != 401 {
+			t.Errorf("%s without the token = %d, want 401", p, code)
+		}
+	}
+	code, body := get(plain, "/api/status", "s3cret")
+	var got Status
+	if code != 200 || json.Unmarshal([]byte(body), &got) != nil || got.DLQ != 2 || got.Tables[0].Warehouse != 9 {
+		t.Fatalf("/api/status = %d %s", code, body)
+	}
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	if code, body := get(browser, "/?token=s3cret", ""); code != 200 || !strings.Contains(body, "<title>fin-orchestrator console") {
+		t.Fatalf("page through the token link = %d", code)
+	}
+	if code, _ := get(browser, "/api/status", ""); code != 200 {
+		t.Fatalf("the cookie set by the link did not authorise /api/status: %d", code)
+	}
+}
+
+func TestPrint(t *testing.T) {
+	var b bytes.Buffer
+	Print(&b, Status{Time: time.Now(), Components: []Component{{Name: "loader", OK: false, Detail: "warehouse locked"}},
+		DbtRuns: []DbtRun{{OK: false, TestsFailed: 1, Failures: []string{"assert_transfers_net_zero"}}}})
+	out := b.String()
+	for _, want := range []string{"[DOWN] loader", "warehouse locked", "FAILED", "assert_transfers_net_zero"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("fin status output lacks %q:\n%s", want, out)
+		}
+	}
+}
