@@ -13,33 +13,16 @@ import (
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
 )
 
-// envelope is the part of Debezium's JSON change event (schemas disabled) that bronze keeps.
-// Row images stay raw JSON: money is a decimal string inside them and is never parsed here.
-type envelope struct {
-	Before json.RawMessage `json:"before"`
-	After  json.RawMessage `json:"after"`
-	Source *struct {
-		Schema   string          `json:"schema"`
-		Table    string          `json:"table"`
-		Snapshot json.RawMessage `json:"snapshot"`
-		TxID     *int64          `json:"txId"`
-		LSN      *int64          `json:"lsn"`
-		TsMs     *int64          `json:"ts_ms"`
-		TsUs     *int64          `json:"ts_us"`
-	} `json:"source"`
-	Op   string `json:"op"`
-	TsMs *int64 `json:"ts_ms"`
-}
-
 // errTombstone marks the null value Debezium writes after a delete (for log compaction): there
 // is nothing to land, and it is not an error.
 var errTombstone = errors.New("tombstone")
 
 // decodeRecord turns one Kafka record of a Debezium topic into a bronze row. It returns
 // errTombstone for a tombstone and a *PoisonError for anything that is not a change event.
-func decodeRecord(rec *events.KafkaRecord, partition int32) (bronze.Record, error) {
+// scratch is reused for the decoded value; the row keeps copies of what it needs.
+func decodeRecord(rec *events.KafkaRecord, partition int32, scratch *[]byte) (bronze.Record, error) {
 	row := bronze.Record{Topic: rec.Topic, Partition: partition, Offset: rec.Offset}
-	key, err := base64.StdEncoding.DecodeString(rec.Key)
+	key, err := decodeBase64(rec.Key, scratch)
 	if err != nil {
 		return row, poison("key is not base64: %v", err)
 	}
@@ -50,15 +33,19 @@ func decodeRecord(rec *events.KafkaRecord, partition int32) (bronze.Record, erro
 	if rec.Value == "" {
 		return row, errTombstone
 	}
-	value, err := base64.StdEncoding.DecodeString(rec.Value)
+	value, err := decodeBase64(rec.Value, scratch)
 	if err != nil {
 		return row, poison("value is not base64: %v", err)
 	}
-	if bytes.Equal(bytes.TrimSpace(value), []byte("null")) {
+	if string(bytes.TrimSpace(value)) == "null" {
 		return row, errTombstone
 	}
-	var env envelope
-	if err := json.Unmarshal(value, &env); err != nil {
+	env, err := scanEnvelope(value)
+	if err != nil {
+		var pe *PoisonError
+		if errors.As(err, &pe) {
+			return row, err
+		}
 		return row, poison("value is not a Debezium JSON envelope: %v", err)
 	}
 	if err := fillRow(&row, &env); err != nil {
@@ -67,60 +54,68 @@ func decodeRecord(rec *events.KafkaRecord, partition int32) (bronze.Record, erro
 	return row, nil
 }
 
-func fillRow(row *bronze.Record, env *envelope) error {
-	switch env.Op {
+func decodeBase64(s string, scratch *[]byte) ([]byte, error) {
+	n := base64.StdEncoding.DecodedLen(len(s))
+	if cap(*scratch) < n {
+		*scratch = make([]byte, n)
+	}
+	n, err := base64.StdEncoding.Decode((*scratch)[:n], []byte(s))
+	return (*scratch)[:n], err
+}
+
+func fillRow(row *bronze.Record, env *envelopeFields) error {
+	switch env.op {
 	case "r", "c", "u", "d":
 	case "":
 		return poison("no op field (is the converter's schemas.enable=false?)")
 	default:
-		return poison("unknown op %q (want r, c, u or d)", env.Op)
+		return poison("unknown op %q (want r, c, u or d)", env.op)
 	}
-	row.Op = env.Op
-	src := env.Source
-	if src == nil {
+	row.Op = env.op
+	if !env.hasSource {
 		return poison("no source block")
 	}
-	if src.Table == "" {
+	if env.table == "" {
 		return poison("source.table is empty")
 	}
 	switch {
-	case src.TsUs != nil:
-		row.CommitTsUs = *src.TsUs
-	case src.TsMs != nil:
-		row.CommitTsUs = *src.TsMs * 1000
+	case env.srcTsUs != nil:
+		row.CommitTsUs = *env.srcTsUs
+	case env.srcTsMs != nil:
+		row.CommitTsUs = *env.srcTsMs * 1000
 	default:
 		return poison("source has neither ts_us nor ts_ms (the commit time)")
 	}
-	if env.TsMs == nil {
+	if env.tsMs == nil {
 		return poison("no ts_ms in the envelope")
 	}
-	row.EventTsMs = *env.TsMs
-	row.LSN, row.TxID = src.LSN, src.TxID
-	row.SourceSchema, row.SourceTable = src.Schema, src.Table
-	snapshot, err := snapshotString(src.Snapshot)
-	if err != nil {
-		return err
+	row.EventTsMs = *env.tsMs
+	row.LSN, row.TxID = env.lsn, env.txID
+	row.SourceSchema, row.SourceTable = env.schema, env.table
+	row.Snapshot = env.snapshot
+	if row.Snapshot == "" {
+		row.Snapshot = "false"
 	}
-	row.Snapshot = snapshot
 
-	if row.Before, err = image("before", env.Before); err != nil {
+	var err error
+	if row.Before, err = image("before", env.before); err != nil {
 		return err
 	}
-	if row.After, err = image("after", env.After); err != nil {
+	if row.After, err = image("after", env.after); err != nil {
 		return err
 	}
-	if env.Op == "d" && row.Before == nil {
+	if env.op == "d" && row.Before == nil {
 		return poison("op d without a before image")
 	}
-	if env.Op != "d" && row.After == nil {
-		return poison("op %s without an after image", env.Op)
+	if env.op != "d" && row.After == nil {
+		return poison("op %s without an after image", env.op)
 	}
 	return nil
 }
 
 // snapshotString reads source.snapshot, a string in Debezium 2+ ("true", "last", "false", ...)
 // and a boolean in older versions.
-func snapshotString(raw json.RawMessage) (string, error) {
+func snapshotString(raw []byte) (string, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return "false", nil
 	}
@@ -142,7 +137,7 @@ func snapshotString(raw json.RawMessage) (string, error) {
 }
 
 // image keeps a row image exactly as Debezium wrote it; null means there is none.
-func image(name string, raw json.RawMessage) (*string, error) {
+func image(name string, raw []byte) (*string, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
 	}

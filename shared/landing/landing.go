@@ -205,13 +205,14 @@ func decodePartition(recs []events.KafkaRecord) (*partitionBatch, error) {
 	if b.topic == "" {
 		return b, fmt.Errorf("record at offset %d has no topic", b.first)
 	}
+	var scratch []byte
 	for i := range recs {
 		rec := &recs[i]
 		if rec.Topic != b.topic || int32(rec.Partition) != b.partition {
 			return b, fmt.Errorf("record %s-%d@%d is filed under %s-%d",
 				rec.Topic, rec.Partition, rec.Offset, b.topic, b.partition)
 		}
-		row, err := decodeRecord(rec, b.partition)
+		row, err := decodeRecord(rec, b.partition, &scratch)
 		var pe *PoisonError
 		switch {
 		case err == nil:
