@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"syscall"
+	"time"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -63,14 +65,14 @@ func BenchmarkLanding(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.ResetTimer()
+			cpu := startCPU(b)
 			for b.Loop() {
 				resp, err := h.Handle(context.Background(), ev)
 				if err != nil || len(resp.BatchItemFailures) > 0 {
 					b.Fatalf("Handle: %+v, %v", resp, err)
 				}
 			}
-			b.ReportMetric(float64(size*b.N)/b.Elapsed().Seconds(), "records/s")
+			cpu.report(b, size)
 		})
 	}
 }
@@ -80,7 +82,7 @@ func BenchmarkLanding(b *testing.B) {
 func BenchmarkReferenceJSONDecode(b *testing.B) {
 	ev := benchBatch(1000)
 	recs := ev.Records["fin.public.transactions-0"]
-	b.ResetTimer()
+	cpu := startCPU(b)
 	for b.Loop() {
 		for i := range recs {
 			raw, err := base64.StdEncoding.DecodeString(recs[i].Value)
@@ -95,7 +97,7 @@ func BenchmarkReferenceJSONDecode(b *testing.B) {
 			}
 		}
 	}
-	b.ReportMetric(float64(len(recs)*b.N)/b.Elapsed().Seconds(), "records/s")
+	cpu.report(b, len(recs))
 }
 
 // BenchmarkReferenceParquetWrite is the other reference: parquet-go writing the same rows,
@@ -109,7 +111,7 @@ func BenchmarkReferenceParquetWrite(b *testing.B) {
 		s := string(raw)
 		rows[i] = bronze.Record{Topic: recs[i].Topic, Offset: recs[i].Offset, Op: "c", After: &s}
 	}
-	b.ResetTimer()
+	cpu := startCPU(b)
 	for b.Loop() {
 		var buf bytes.Buffer
 		w := parquet.NewGenericWriter[bronze.Record](&buf, parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}))
@@ -120,5 +122,31 @@ func BenchmarkReferenceParquetWrite(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(len(rows)*b.N)/b.Elapsed().Seconds(), "records/s")
+	cpu.report(b, len(rows))
+}
+
+// cpuClock reports a benchmark's rate both per wall-clock second and per second of CPU time
+// the process used. On a shared machine other processes take the core away at random; the CPU
+// rate is what one core does, and the figure the landing target is about.
+type cpuClock struct{ start time.Duration }
+
+func startCPU(b *testing.B) cpuClock {
+	b.Helper()
+	b.ResetTimer()
+	return cpuClock{start: processCPU(b)}
+}
+
+func (c cpuClock) report(b *testing.B, perOp int) {
+	b.Helper()
+	records := float64(perOp * b.N)
+	b.ReportMetric(records/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(records/(processCPU(b)-c.start).Seconds(), "records/cpu-s")
+}
+
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

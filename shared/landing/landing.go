@@ -205,7 +205,7 @@ func decodePartition(recs []events.KafkaRecord) (*partitionBatch, error) {
 	if b.topic == "" {
 		return b, fmt.Errorf("record at offset %d has no topic", b.first)
 	}
-	var scratch []byte
+	var scratch decodeScratch
 	for i := range recs {
 		rec := &recs[i]
 		if rec.Topic != b.topic || int32(rec.Partition) != b.partition {

@@ -16,13 +16,19 @@ import (
 type envelopeFields struct {
 	before, after []byte
 	op            string
-	tsMs          *int64
+	tsMs          optInt
 	hasSource     bool
 	schema, table string
 	snapshot      string
-	txID, lsn     *int64
-	srcTsMs       *int64
-	srcTsUs       *int64
+	txID, lsn     optInt
+	srcTsMs       optInt
+	srcTsUs       optInt
+}
+
+// optInt is an integer field that may be null or absent (ok false).
+type optInt struct {
+	v  int64
+	ok bool
 }
 
 type scanner struct {
@@ -117,14 +123,21 @@ func (s *scanner) source(f *envelopeFields) error {
 	})
 }
 
+// isSpace and plainInString are lookup tables: the scanner's inner loops, a table load per byte.
+var isSpace, plainInString [256]bool
+
+func init() {
+	for _, c := range " \t\n\r" {
+		isSpace[c] = true
+	}
+	for c := 0x20; c < 256; c++ {
+		plainInString[c] = c != '"' && c != '\\'
+	}
+}
+
 func (s *scanner) space() {
-	for s.pos < len(s.b) {
-		switch s.b[s.pos] {
-		case ' ', '\t', '\n', '\r':
-			s.pos++
-		default:
-			return
-		}
+	for s.pos < len(s.b) && isSpace[s.b[s.pos]] {
+		s.pos++
 	}
 }
 
@@ -263,6 +276,10 @@ func (s *scanner) str() ([]byte, error) {
 	start := s.pos
 	s.pos++
 	for s.pos < len(s.b) {
+		if plainInString[s.b[s.pos]] {
+			s.pos++
+			continue
+		}
 		c := s.b[s.pos]
 		switch {
 		case c == '"':
@@ -283,10 +300,8 @@ func (s *scanner) str() ([]byte, error) {
 			default:
 				return nil, s.fail("bad escape \\%c", s.b[s.pos+1])
 			}
-		case c < 0x20:
+		default: // below 0x20
 			return nil, s.fail("control character in a string")
-		default:
-			s.pos++
 		}
 	}
 	return nil, s.fail("unterminated string")
@@ -357,22 +372,54 @@ func (s *scanner) stringOrNull(name string) (string, error) {
 		}
 		return v, nil
 	}
-	return string(raw[1 : len(raw)-1]), nil
+	return intern(raw[1 : len(raw)-1]), nil
 }
 
-// intOrNull reads an integer field (nil for null); a fraction or an overflow is an error, as
-// encoding/json into an int64 would say.
-func (s *scanner) intOrNull(name string) (*int64, error) {
-	raw, err := s.value()
-	if err != nil {
-		return nil, err
+// intern returns the common values of the envelope's string fields without allocating.
+func intern(b []byte) string {
+	switch string(b) { // no allocation: the compiler compares in place
+	case "c":
+		return "c"
+	case "u":
+		return "u"
+	case "d":
+		return "d"
+	case "r":
+		return "r"
+	case "public":
+		return "public"
+	case "true":
+		return "true"
+	case "false":
+		return "false"
+	case "last":
+		return "last"
+	case "first":
+		return "first"
 	}
-	if string(raw) == "null" {
-		return nil, nil
+	return string(b)
+}
+
+// intOrNull reads an integer field (not ok for null); a fraction or an overflow is an error, as
+// encoding/json into an int64 would say.
+func (s *scanner) intOrNull(name string) (optInt, error) {
+	raw, err := s.value()
+	if err != nil || string(raw) == "null" {
+		return optInt{}, err
 	}
 	n, err := strconv.ParseInt(string(raw), 10, 64)
 	if err != nil {
-		return nil, poison("%s is %s, want an integer", name, raw)
+		return optInt{}, poison("%s is %s, want an integer", name, raw)
 	}
-	return &n, nil
+	return optInt{n, true}, nil
+}
+
+// validJSON reports whether b is one JSON value, as json.Valid does.
+func validJSON(b []byte) bool {
+	s := scanner{b: b}
+	if _, err := s.value(); err != nil {
+		return false
+	}
+	s.space()
+	return s.pos == len(b) && utf8.Valid(b)
 }

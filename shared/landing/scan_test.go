@@ -28,7 +28,7 @@ func oracle(b []byte) (envelopeFields, error) {
 	if err := json.Unmarshal(b, &env); err != nil {
 		return envelopeFields{}, err
 	}
-	f := envelopeFields{before: env.Before, after: env.After, tsMs: env.TsMs}
+	f := envelopeFields{before: env.Before, after: env.After, tsMs: opt(env.TsMs)}
 	if env.Op != nil {
 		f.op = *env.Op
 	}
@@ -40,7 +40,7 @@ func oracle(b []byte) (envelopeFields, error) {
 		if s.Table != nil {
 			f.table = *s.Table
 		}
-		f.txID, f.lsn, f.srcTsMs, f.srcTsUs = s.TxID, s.LSN, s.TsMs, s.TsUs
+		f.txID, f.lsn, f.srcTsMs, f.srcTsUs = opt(s.TxID), opt(s.LSN), opt(s.TsMs), opt(s.TsUs)
 		if len(s.Snapshot) > 0 {
 			var err error
 			if f.snapshot, err = snapshotString(s.Snapshot); err != nil {
@@ -49,6 +49,13 @@ func oracle(b []byte) (envelopeFields, error) {
 		}
 	}
 	return f, nil
+}
+
+func opt(p *int64) optInt {
+	if p == nil {
+		return optInt{}
+	}
+	return optInt{*p, true}
 }
 
 var scanCases = []string{

@@ -119,7 +119,11 @@ func TestWebhookForwardsObjectCreatedOnly(t *testing.T) {
 	h := s3local.WebhookHandler("tok", func(ev events.S3Event) { got = append(got, ev) }, nil)
 	post := func(auth, body string) int {
 		t.Helper()
-		req := httptest.NewRequest(http.MethodPost, "/s3-events", strings.NewReader(body))
+		target := "/s3-events"
+		if q, ok := strings.CutPrefix(auth, "?"); ok {
+			target, auth = target+"?"+q, ""
+		}
+		req := httptest.NewRequest(http.MethodPost, target, strings.NewReader(body))
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
 		}
@@ -135,16 +139,22 @@ func TestWebhookForwardsObjectCreatedOnly(t *testing.T) {
 		status           int
 	}{
 		{"no token", "", created, http.StatusUnauthorized},
+		{"wrong token", "Bearer nope", created, http.StatusUnauthorized},
+		{"wrong token in the URL", "?token=nope", created, http.StatusUnauthorized},
 		{"test event", "Bearer tok", `{"Service":"versitygw","Event":"s3:TestEvent","Records":[]}`, http.StatusNoContent},
 		{"not JSON", "Bearer tok", "<xml/>", http.StatusBadRequest},
 		{"created and removed", "Bearer tok", created, http.StatusNoContent},
+		{"token in the URL", "?token=tok", created, http.StatusNoContent},
+		{"versitygw's empty restore time", "?token=tok", strings.Replace(created, `"s3":`,
+			`"glacierEventData":{"restoreEventData":{"lifecycleRestorationExpiryTime":"","lifecycleRestoreStorageClass":""}},"s3":`, 1),
+			http.StatusNoContent},
 	} {
 		if code := post(tc.auth, tc.body); code != tc.status {
 			t.Errorf("%s: status %d, want %d", tc.name, code, tc.status)
 		}
 	}
-	if len(got) != 1 || len(got[0].Records) != 1 {
-		t.Fatalf("forwarded %+v; want one event with the one ObjectCreated record", got)
+	if len(got) != 3 || len(got[0].Records) != 1 || len(got[1].Records) != 1 || len(got[2].Records) != 1 {
+		t.Fatalf("forwarded %+v; want three events (three authorised posts), each with the one ObjectCreated record", got)
 	}
 	if k := got[0].Records[0].S3.Object.URLDecodedKey; k != "bronze/accounts/dt=2026-11-25/x.parquet" {
 		t.Errorf("decoded key = %q", k)
