@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"io"
 	"syscall"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/minio/minio-go/v7"
