@@ -1,0 +1,431 @@
+// Package eventsource is the local stand-in for Lambda's Kafka event-source mapping (MSK or
+// self-managed Kafka): a consumer group that gathers records into batches by BatchSize and
+// MaximumBatchingWindowInSeconds, invokes a function with the events.KafkaEvent JSON that AWS
+// would send, honours the batchItemFailures in its answer, and commits offsets only for what the
+// function acknowledged. Delivery is at least once: a batch may come again after a failure, a
+// crash or a rebalance, and the function must be idempotent (the landing function is).
+package eventsource
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Event sources as AWS names them in the event.
+const (
+	SourceMSK         = "aws:kafka"
+	SourceSelfManaged = "SelfManagedKafka"
+)
+
+// Limits of the AWS mapping.
+const (
+	DefaultBatchSize = 100
+	MaxBatchSize     = 10_000
+	DefaultWindow    = 500 * time.Millisecond
+	MaxWindow        = 300 * time.Second
+	// MaxPayload is Lambda's synchronous invocation payload limit; a batch is cut before it.
+	MaxPayload = 6 * 1024 * 1024
+)
+
+// Invoker runs the function on one event payload, like a Lambda invocation: lambda.NewHandler
+// of a handler func satisfies it, and so does a client of a running aws-lambda-rie.
+type Invoker interface {
+	Invoke(ctx context.Context, payload []byte) ([]byte, error)
+}
+
+// Config is one event-source mapping.
+type Config struct {
+	Brokers []string
+	Topics  []string
+	// GroupID is the consumer group (AWS uses the mapping's UUID unless one is configured).
+	GroupID string
+	// BatchSize is the most records in one invocation (default 100, at most 10,000).
+	BatchSize int
+	// BatchingWindow is MaximumBatchingWindowInSeconds: how long to gather records after the
+	// first one before invoking with a batch smaller than BatchSize (default 500 ms).
+	BatchingWindow time.Duration
+	// EventSource is SourceMSK or SourceSelfManaged (the default); EventSourceARN is the MSK
+	// cluster's ARN.
+	EventSource    string
+	EventSourceARN string
+	// StartAtLatest starts a new group at the end of the topics (LATEST) instead of the
+	// beginning (TRIM_HORIZON, the default).
+	StartAtLatest bool
+	// RetryBackoff is the first wait before redelivering a failed batch, doubling up to
+	// MaxRetryBackoff (defaults 500 ms and 30 s).
+	RetryBackoff, MaxRetryBackoff time.Duration
+	// ClientOpts are passed to the Kafka client (TLS, SASL, ...).
+	ClientOpts []kgo.Opt
+	Logger     *slog.Logger
+}
+
+func (c *Config) validate() error {
+	if len(c.Brokers) == 0 || len(c.Topics) == 0 || c.GroupID == "" {
+		return errors.New("event source: brokers, topics and group id are required")
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.BatchSize < 1 || c.BatchSize > MaxBatchSize {
+		return fmt.Errorf("event source: batch size %d, want 1..%d", c.BatchSize, MaxBatchSize)
+	}
+	if c.BatchingWindow == 0 {
+		c.BatchingWindow = DefaultWindow
+	}
+	if c.BatchingWindow < 0 || c.BatchingWindow > MaxWindow {
+		return fmt.Errorf("event source: batching window %s, want 0..%s", c.BatchingWindow, MaxWindow)
+	}
+	switch c.EventSource {
+	case "":
+		c.EventSource = SourceSelfManaged
+	case SourceSelfManaged, SourceMSK:
+	default:
+		return fmt.Errorf("event source: %q, want %s or %s", c.EventSource, SourceMSK, SourceSelfManaged)
+	}
+	if c.RetryBackoff <= 0 {
+		c.RetryBackoff = 500 * time.Millisecond
+	}
+	if c.MaxRetryBackoff < c.RetryBackoff {
+		c.MaxRetryBackoff = max(30*time.Second, c.RetryBackoff)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Run consumes until ctx is done, then leaves the group and returns nil. It returns an error
+// only when the mapping cannot start.
+func Run(ctx context.Context, cfg Config, fn Invoker) error {
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	m := &mapping{cfg: cfg, fn: fn}
+	reset := kgo.NewOffset().AtStart()
+	if cfg.StartAtLatest {
+		reset = kgo.NewOffset().AtEnd()
+	}
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ConsumerGroup(cfg.GroupID),
+		kgo.ConsumeTopics(cfg.Topics...),
+		kgo.DisableAutoCommit(),
+		kgo.ConsumeResetOffset(reset),
+		kgo.OnPartitionsRevoked(m.forget),
+		kgo.OnPartitionsLost(m.forget),
+	}, cfg.ClientOpts...)
+	client, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("event source %s: kafka client: %w", cfg.GroupID, err)
+	}
+	m.client = client
+	defer client.Close()
+	m.loop(ctx)
+	return nil
+}
+
+type mapping struct {
+	cfg    Config
+	fn     Invoker
+	client *kgo.Client
+
+	// mu is held while a batch is invoked and committed, so that a rebalance waits for it,
+	// and guards pending: records polled but not yet acknowledged, in poll order.
+	mu      sync.Mutex
+	pending []*kgo.Record
+}
+
+// forget drops the pending records of partitions this member no longer owns: their next owner
+// starts from the committed offset.
+func (m *mapping) forget(_ context.Context, _ *kgo.Client, gone map[string][]int32) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	kept := m.pending[:0]
+	for _, r := range m.pending {
+		if !containsPartition(gone[r.Topic], r.Partition) {
+			kept = append(kept, r)
+		}
+	}
+	clear(m.pending[len(kept):])
+	m.pending = kept
+}
+
+func containsPartition(ps []int32, p int32) bool {
+	for _, q := range ps {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *mapping) loop(ctx context.Context) {
+	backoff := m.cfg.RetryBackoff
+	for ctx.Err() == nil {
+		if !m.gather(ctx) {
+			return
+		}
+		switch err := m.invokeOnce(ctx); {
+		case err == nil:
+			backoff = m.cfg.RetryBackoff
+		case ctx.Err() != nil:
+			return
+		default:
+			m.cfg.Logger.Error("kafka batch not acknowledged; redelivering", "group", m.cfg.GroupID,
+				"retry_in", backoff, "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, m.cfg.MaxRetryBackoff)
+		}
+	}
+}
+
+// gather polls until pending holds a full batch or the batching window since the first
+// pending record has passed. It returns false when ctx is done or the client closed.
+func (m *mapping) gather(ctx context.Context) bool {
+	var windowEnd time.Time
+	for {
+		m.mu.Lock()
+		n, size := len(m.pending), payloadSize(m.pending)
+		m.mu.Unlock()
+		if n >= m.cfg.BatchSize || size >= MaxPayload {
+			return true
+		}
+		pollCtx, cancel := ctx, context.CancelFunc(func() {})
+		if n > 0 {
+			if windowEnd.IsZero() {
+				windowEnd = time.Now().Add(m.cfg.BatchingWindow)
+			}
+			if !time.Now().Before(windowEnd) {
+				return true
+			}
+			pollCtx, cancel = context.WithDeadline(ctx, windowEnd)
+		}
+		fetches := m.client.PollRecords(pollCtx, m.cfg.BatchSize-n)
+		cancel()
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			return false
+		}
+		fetches.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				m.cfg.Logger.Warn("kafka fetch", "topic", topic, "partition", p, "err", err)
+			}
+		})
+		recs := fetches.Records()
+		if len(recs) > 0 {
+			m.mu.Lock()
+			m.pending = append(m.pending, recs...)
+			m.mu.Unlock()
+		}
+	}
+}
+
+// invokeOnce invokes the function with the next batch and commits what it acknowledged.
+func (m *mapping) invokeOnce(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	batch := m.nextBatch()
+	if len(batch) == 0 {
+		return nil // a rebalance took the partitions while we gathered
+	}
+	payload, err := json.Marshal(BuildEvent(m.cfg, batch))
+	if err != nil {
+		return fmt.Errorf("encode kafka event: %w", err)
+	}
+	out, err := m.fn.Invoke(ctx, payload)
+	if err != nil {
+		return fmt.Errorf("invoke with %d records: %w", len(batch), err)
+	}
+	failed, err := failedOffsets(out, batch)
+	if err != nil {
+		return fmt.Errorf("function response: %w", err)
+	}
+
+	// Commit, per partition, the last record before its first failure.
+	var done []*kgo.Record
+	lastDone := map[partitionID]*kgo.Record{}
+	for _, r := range batch {
+		id := partitionID{r.Topic, r.Partition}
+		if f, ok := failed[id]; ok && r.Offset >= f {
+			continue
+		}
+		done = append(done, r)
+		lastDone[id] = r
+	}
+	commit := make([]*kgo.Record, 0, len(lastDone))
+	for _, r := range lastDone {
+		commit = append(commit, r)
+	}
+	if len(commit) > 0 {
+		// Commit even when Run is being stopped: the function has done the work.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err := m.client.CommitRecords(cctx, commit...)
+		cancel()
+		if err != nil {
+			// The records are processed; they come again after a restart, harmlessly.
+			m.cfg.Logger.Warn("commit offsets", "group", m.cfg.GroupID, "err", err)
+		}
+	}
+	m.drop(done)
+	if len(failed) > 0 {
+		return fmt.Errorf("function reported %d failed partition(s): %v", len(failed), failed)
+	}
+	return nil
+}
+
+type partitionID struct {
+	topic     string
+	partition int32
+}
+
+func (p partitionID) String() string { return p.topic + "-" + strconv.Itoa(int(p.partition)) }
+
+// nextBatch is the first BatchSize pending records that fit in one payload.
+func (m *mapping) nextBatch() []*kgo.Record {
+	n, size := 0, envelopeSize
+	for n < len(m.pending) && n < m.cfg.BatchSize {
+		size += recordSize(m.pending[n])
+		if size > MaxPayload && n > 0 {
+			break
+		}
+		n++
+	}
+	return m.pending[:n:n]
+}
+
+// drop removes acknowledged records from pending.
+func (m *mapping) drop(done []*kgo.Record) {
+	if len(done) == 0 {
+		return
+	}
+	acked := make(map[*kgo.Record]bool, len(done))
+	for _, r := range done {
+		acked[r] = true
+	}
+	kept := make([]*kgo.Record, 0, len(m.pending)-len(done))
+	for _, r := range m.pending {
+		if !acked[r] {
+			kept = append(kept, r)
+		}
+	}
+	m.pending = kept
+}
+
+// failedOffsets reads the batchItemFailures of a response. Like AWS, it treats an identifier
+// that names no record of the batch as a failure of the whole batch.
+func failedOffsets(out []byte, batch []*kgo.Record) (map[partitionID]int64, error) {
+	var resp struct {
+		BatchItemFailures []struct {
+			ItemIdentifier struct {
+				Partition string      `json:"partition"`
+				Offset    json.Number `json:"offset"`
+			} `json:"itemIdentifier"`
+		} `json:"batchItemFailures"`
+	}
+	if trimmed := strings.TrimSpace(string(out)); trimmed == "" || trimmed == "null" {
+		return nil, nil
+	}
+	if err := json.Unmarshal(out, &resp); err != nil {
+		// A function that returns something else acknowledges the whole batch, as in AWS.
+		return nil, nil
+	}
+	inBatch := map[string]map[int64]partitionID{}
+	for _, r := range batch {
+		id := partitionID{r.Topic, r.Partition}
+		if inBatch[id.String()] == nil {
+			inBatch[id.String()] = map[int64]partitionID{}
+		}
+		inBatch[id.String()][r.Offset] = id
+	}
+	failed := map[partitionID]int64{}
+	for _, f := range resp.BatchItemFailures {
+		off, err := f.ItemIdentifier.Offset.Int64()
+		id, ok := inBatch[f.ItemIdentifier.Partition][off]
+		if err != nil || !ok {
+			return nil, fmt.Errorf("batchItemFailures names %s@%s, which is not in the batch",
+				f.ItemIdentifier.Partition, f.ItemIdentifier.Offset)
+		}
+		if prev, seen := failed[id]; !seen || off < prev {
+			failed[id] = off
+		}
+	}
+	return failed, nil
+}
+
+// BuildEvent is the event AWS sends for these records: Records keyed "<topic>-<partition>",
+// each partition's records in offset order, key and value base64, a null value absent,
+// header values as signed bytes.
+func BuildEvent(cfg Config, recs []*kgo.Record) events.KafkaEvent {
+	ev := events.KafkaEvent{
+		EventSource:      cfg.EventSource,
+		EventSourceARN:   cfg.EventSourceARN,
+		BootstrapServers: strings.Join(cfg.Brokers, ","),
+		Records:          make(map[string][]events.KafkaRecord),
+	}
+	if ev.EventSource == "" {
+		ev.EventSource = SourceSelfManaged
+	}
+	for _, r := range recs {
+		k := partitionID{r.Topic, r.Partition}.String()
+		ev.Records[k] = append(ev.Records[k], kafkaRecord(r))
+	}
+	return ev
+}
+
+func kafkaRecord(r *kgo.Record) events.KafkaRecord {
+	kr := events.KafkaRecord{
+		Topic:         r.Topic,
+		Partition:     int64(r.Partition),
+		Offset:        r.Offset,
+		Timestamp:     events.MilliSecondsEpochTime{Time: r.Timestamp},
+		TimestampType: "CREATE_TIME",
+		Headers:       make([]map[string]events.JSONNumberBytes, 0, len(r.Headers)),
+	}
+	if r.Attrs.TimestampType() == 1 {
+		kr.TimestampType = "LOG_APPEND_TIME"
+	}
+	if r.Key != nil {
+		kr.Key = base64.StdEncoding.EncodeToString(r.Key)
+	}
+	if r.Value != nil {
+		kr.Value = base64.StdEncoding.EncodeToString(r.Value)
+	}
+	for _, h := range r.Headers {
+		kr.Headers = append(kr.Headers, map[string]events.JSONNumberBytes{h.Key: events.JSONNumberBytes(h.Value)})
+	}
+	return kr
+}
+
+// envelopeSize and recordSize estimate a payload's JSON size from above, to cut batches
+// before Lambda's 6 MB limit.
+const envelopeSize = 512
+
+func recordSize(r *kgo.Record) int {
+	n := 256 + len(r.Topic) + base64.StdEncoding.EncodedLen(len(r.Key)) + base64.StdEncoding.EncodedLen(len(r.Value))
+	for _, h := range r.Headers {
+		n += 16 + len(h.Key) + 5*len(h.Value) // "-128," per byte at worst
+	}
+	return n
+}
+
+func payloadSize(recs []*kgo.Record) int {
+	n := envelopeSize
+	for _, r := range recs {
+		n += recordSize(r)
+	}
+	return n
+}

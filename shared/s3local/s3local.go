@@ -1,0 +1,252 @@
+// Package s3local is the S3 of the one-machine stack: an in-process S3 server (gofakes3) keeping
+// objects as plain files on disk, which tells a callback about every object it stores with the
+// same events.S3Event that Amazon S3 sends to a Lambda. It also receives the webhook
+// notifications of versitygw, the real S3 server used when S3_ENDPOINT points at one.
+package s3local
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3afero"
+	"github.com/spf13/afero"
+)
+
+// DefaultAddr is where the local stack's S3 listens, so that the aws CLI can browse it.
+const DefaultAddr = "127.0.0.1:9000"
+
+// Region is the region the local server claims in its events.
+const Region = "us-east-1"
+
+// Server is a running local S3 server.
+type Server struct {
+	// URL is the endpoint to give S3 clients, e.g. http://127.0.0.1:9000.
+	URL string
+
+	http   *http.Server
+	events chan events.S3Event
+	done   chan struct{}
+	serve  chan error
+	once   sync.Once
+
+	mu     sync.RWMutex // guards closed against emit
+	closed bool
+}
+
+// Option changes how Start builds the server.
+type Option func(*options)
+
+type options struct {
+	accessKey string
+	buckets   []string
+	logger    *slog.Logger
+}
+
+// WithAccessKey makes the server refuse any request not signed with this access key id. The
+// signature itself is not verified: this keeps stray clients out of a loopback development
+// server, it is not a security boundary.
+func WithAccessKey(id string) Option { return func(o *options) { o.accessKey = id } }
+
+// WithBuckets creates these buckets at start if they do not exist yet.
+func WithBuckets(names ...string) Option {
+	return func(o *options) { o.buckets = append(o.buckets, names...) }
+}
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// Start serves S3 on addr (host:port; port 0 picks a free one) with objects stored as files
+// under dir/buckets/<bucket>/<key>. After each object is stored, onCreated (if not nil) gets
+// its ObjectCreated event, one event at a time in the order objects were stored, from a
+// goroutine of the server: like S3's own notifications, delivery is asynchronous, so the
+// callback should be quick or hand the event on. The server stops when ctx is done or on Close.
+func Start(ctx context.Context, addr, dir string, onCreated func(events.S3Event), opts ...Option) (*Server, error) {
+	o := options{logger: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("s3local: create %s: %w", dir, err)
+	}
+	files, err := s3afero.MultiBucket(afero.NewBasePathFs(afero.NewOsFs(), dir))
+	if err != nil {
+		return nil, fmt.Errorf("s3local: open %s: %w", dir, err)
+	}
+	s := &Server{
+		events: make(chan events.S3Event, 256),
+		done:   make(chan struct{}),
+		serve:  make(chan error, 1),
+	}
+	backend := &notifying{Backend: files, emit: s.emit}
+	for _, b := range o.buckets {
+		exists, err := files.BucketExists(b)
+		if err == nil && !exists {
+			err = files.CreateBucket(b)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("s3local: create bucket %s: %w", b, err)
+		}
+	}
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("s3local: listen on %s: %w", addr, err)
+	}
+	s.URL = "http://" + ln.Addr().String()
+	var handler http.Handler = gofakes3.New(backend).Server()
+	if o.accessKey != "" {
+		handler = requireAccessKey(o.accessKey, handler)
+	}
+	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+
+	go s.deliver(onCreated)
+	go func() { s.serve <- s.http.Serve(ln) }()
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = s.Close()
+		case <-s.done:
+		}
+	}()
+	o.logger.Info("local S3 listening", "url", s.URL, "dir", dir)
+	return s, nil
+}
+
+// Close stops the server and waits until every event of an object already stored was delivered.
+func (s *Server) Close() error {
+	var err error
+	s.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err = s.http.Shutdown(ctx)
+		if serr := <-s.serve; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+			err = errors.Join(err, serr)
+		}
+		s.mu.Lock()
+		s.closed = true
+		close(s.events)
+		s.mu.Unlock()
+		<-s.done
+	})
+	return err
+}
+
+func (s *Server) deliver(onCreated func(events.S3Event)) {
+	defer close(s.done)
+	for ev := range s.events {
+		if onCreated != nil {
+			onCreated(ev)
+		}
+	}
+}
+
+func (s *Server) emit(ev events.S3Event) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if !s.closed { // only a request that outlived Shutdown's grace period finds it closed
+		s.events <- ev
+	}
+}
+
+// notifying is a gofakes3 backend that reports every object it stores.
+type notifying struct {
+	gofakes3.Backend
+	emit func(events.S3Event)
+	seq  atomic.Uint64
+}
+
+func (n *notifying) PutObject(bucket, key string, meta map[string]string, input io.Reader,
+	size int64, conditions *gofakes3.PutConditions) (gofakes3.PutObjectResult, error) {
+	sum := md5.New()
+	res, err := n.Backend.PutObject(bucket, key, meta, io.TeeReader(input, sum), size, conditions)
+	if err == nil {
+		n.emit(n.event("ObjectCreated:Put", bucket, key, size, sum))
+	}
+	return res, err
+}
+
+func (n *notifying) CopyObject(srcBucket, srcKey, dstBucket, dstKey string,
+	meta map[string]string) (gofakes3.CopyObjectResult, error) {
+	// gofakes3.CopyObject stores through the backend it is given: this one, which reports it.
+	return gofakes3.CopyObject(n, srcBucket, srcKey, dstBucket, dstKey, meta)
+}
+
+// event builds the notification Amazon S3 would send for this object (event version 2.1).
+func (n *notifying) event(name, bucket, key string, size int64, sum hash.Hash) events.S3Event {
+	seq := n.seq.Add(1)
+	now := time.Now().UTC()
+	return events.S3Event{Records: []events.S3EventRecord{{
+		EventVersion:      "2.1",
+		EventSource:       "aws:s3",
+		AWSRegion:         Region,
+		EventTime:         now,
+		EventName:         name,
+		PrincipalID:       events.S3UserIdentity{PrincipalID: "fin-local"},
+		RequestParameters: events.S3RequestParameters{SourceIPAddress: "127.0.0.1"},
+		ResponseElements: map[string]string{
+			"x-amz-request-id": fmt.Sprintf("%016X", seq),
+			"x-amz-id-2":       "fin-local",
+		},
+		S3: events.S3Entity{
+			SchemaVersion:   "1.0",
+			ConfigurationID: "fin-local",
+			Bucket: events.S3Bucket{
+				Name:          bucket,
+				OwnerIdentity: events.S3UserIdentity{PrincipalID: "fin-local"},
+				Arn:           "arn:aws:s3:::" + bucket,
+			},
+			Object: events.S3Object{
+				Key:           EncodeEventKey(key),
+				URLDecodedKey: key,
+				Size:          size,
+				ETag:          hex.EncodeToString(sum.Sum(nil)),
+				Sequencer:     fmt.Sprintf("%016X%08X", now.UnixNano(), seq),
+			},
+		},
+	}}}
+}
+
+// EncodeEventKey encodes an object key as S3 does in its event notifications: form-encoded,
+// slashes kept (dt=2026-01-01 becomes dt%3D2026-01-01, a space becomes +).
+func EncodeEventKey(key string) string {
+	parts := strings.Split(key, "/")
+	for i, p := range parts {
+		parts[i] = url.QueryEscape(p)
+	}
+	return strings.Join(parts, "/")
+}
+
+// requireAccessKey refuses requests whose SigV4 credential (header or presigned query) is not
+// for the given access key id.
+func requireAccessKey(id string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cred := r.URL.Query().Get("X-Amz-Credential")
+		if auth := r.Header.Get("Authorization"); auth != "" {
+			_, cred, _ = strings.Cut(auth, "Credential=")
+		}
+		if key, _, _ := strings.Cut(cred, "/"); key != id {
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?>`+
+				`<Error><Code>InvalidAccessKeyId</Code><Message>unknown access key id</Message></Error>`)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
