@@ -338,3 +338,49 @@ func TestEMFLine(t *testing.T) {
 		t.Fatalf("failure line %s, want Reason=unknown_table ObjectsFailed=1 with an _aws directive", lines[1])
 	}
 }
+
+// Loads waiting while the file is busy are committed together; a bad object among them must not
+// take the good ones down, nor leave any of its own rows.
+func TestGroupCommitIsolatesABadObject(t *testing.T) {
+	s := newStack(t)
+	ctx := context.Background()
+	var keys []string
+	for i := 0; i < 6; i++ {
+		k, _ := s.put(t, "transactions", int64(i*100), 100, nil)
+		keys = append(keys, k)
+	}
+	bad := bronze.ObjectKey("transactions", "fin.public.transactions", 0, 900, 999, time.Now())
+	if err := bronzetest.PutBytes(s.root, bucket, bad, []byte("PAR1 not really")); err != nil {
+		t.Fatal(err)
+	}
+	keys = append(keys[:3], append([]string{bad}, keys[3:]...)...)
+
+	// Hold the file so that every delivery queues up, then let them go at once.
+	resume, err := s.wh.Pause(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, len(keys))
+	for _, k := range keys {
+		go func() { errs <- s.h.Handle(ctx, created(k)) }()
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var failed []error
+	for range keys {
+		if err := <-errs; err != nil {
+			failed = append(failed, err)
+		}
+	}
+	if len(failed) != 1 || !strings.Contains(failed[0].Error(), bad) {
+		t.Fatalf("failures %v, want exactly one, naming %s", failed, bad)
+	}
+	if got := s.count(t, "transactions"); got != "600" {
+		t.Fatalf("raw.transactions has %s rows, want the 600 of the 6 good objects", got)
+	}
+	if got := s.query(t, "SELECT count(*) FROM raw._load_ledger")[0]; got != "6" {
+		t.Fatalf("ledger has %s rows, want 6", got)
+	}
+}
