@@ -1,0 +1,43 @@
+// Command warehouse-loader is the Lambda that loads each new bronze object (S3 ObjectCreated
+// event) into its Snowflake RAW table. It reads configuration and wires the handler; the work is
+// in shared/loader and shared/warehouse/snowflake. Environment: see snowflake.ConfigFromEnv.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/loader"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/snowflake"
+)
+
+func main() {
+	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, nil)))
+	ctx := context.Background()
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		fail("load AWS configuration", err)
+	}
+	cfg, err := snowflake.ConfigFromEnv(ctx, os.Getenv, secretsmanager.NewFromConfig(awsCfg))
+	if err != nil {
+		fail("configure", err)
+	}
+	wh, err := snowflake.Open(ctx, cfg)
+	if err != nil {
+		fail("open Snowflake", err)
+	}
+	h := loader.NewHandler(wh, loader.S3Objects{Client: s3.NewFromConfig(awsCfg)},
+		loader.WithTables(cfg.Tables), loader.WithEMF(os.Stdout))
+	lambda.Start(h.Handle)
+}
+
+func fail(what string, err error) {
+	slog.Error("warehouse-loader cannot start", "step", what, "error", err)
+	os.Exit(1)
+}

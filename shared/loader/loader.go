@@ -1,0 +1,205 @@
+// Package loader is the S3-event handler that loads bronze objects into the warehouse: one RAW
+// table per source table, each object once (a ledger keyed by object key and ETag, written in the
+// same warehouse transaction as the rows).
+//
+// The same Handler runs in the warehouse-loader Lambda (Snowflake) and in the local runtime
+// (embedded DuckDB): it only sees events.S3Event values.
+package loader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse"
+)
+
+// Warehouse is where bronze objects are loaded.
+type Warehouse interface {
+	// Loaded reports whether key is in the load ledger with etag. It must be cheap: it is how a
+	// duplicate event is skipped before anything is downloaded.
+	Loaded(ctx context.Context, key, etag string) (bool, error)
+	// Load writes the object's rows and its ledger row in one transaction, or nothing. It must be
+	// idempotent and safe for concurrent calls with the same object: one of them loads, the others
+	// report Duplicate.
+	Load(ctx context.Context, obj warehouse.Object) (warehouse.Result, error)
+}
+
+// ObjectReader reads objects from the bucket that raised the event.
+type ObjectReader interface {
+	// ReadObject copies the object to w and returns its ETag. An absent object gives an error
+	// wrapping ErrObjectNotFound.
+	ReadObject(ctx context.Context, bucket, key string, w io.Writer) (etag string, err error)
+}
+
+// ErrObjectNotFound: the event names an object the bucket does not hold (deleted since, or an
+// event from another bucket).
+var ErrObjectNotFound = errors.New("object not found")
+
+// Failure reasons, as counted in Metrics.Failures.
+const (
+	ReasonUnknownTable  = "unknown_table"
+	ReasonMissingObject = "missing_object"
+	ReasonBadObject     = "bad_object"
+	ReasonBadKey        = "bad_key"
+	ReasonWarehouse     = "warehouse"
+)
+
+// Handler handles S3 events for bronze objects.
+type Handler struct {
+	wh      Warehouse
+	objects ObjectReader
+	tables  []string
+	metrics *counters
+	emf     io.Writer
+	log     *slog.Logger
+}
+
+// Option configures a Handler.
+type Option func(*Handler)
+
+// WithTables sets the source tables whose objects are loaded (default warehouse.DefaultTables);
+// objects of any other table fail as unknown tables.
+func WithTables(tables []string) Option { return func(h *Handler) { h.tables = tables } }
+
+// WithEMF writes each invocation's counts as a CloudWatch Embedded Metric Format line to w (the
+// Lambda's stdout), which CloudWatch turns into metrics with no API call.
+func WithEMF(w io.Writer) Option { return func(h *Handler) { h.emf = w } }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(h *Handler) { h.log = l } }
+
+// NewHandler returns a handler loading into wh the objects objects reads.
+func NewHandler(wh Warehouse, objects ObjectReader, opts ...Option) *Handler {
+	h := &Handler{wh: wh, objects: objects, tables: warehouse.DefaultTables, metrics: newCounters(), log: slog.Default()}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
+
+// Metrics are the handler's counts since it was made.
+func (h *Handler) Metrics() Metrics { return h.metrics.snapshot() }
+
+// Handle loads the bronze objects an S3 event names. Every record is tried, whatever happened to
+// the ones before it; the error joins the failures, so the invocation is retried (every object
+// already loaded is then a no-op) and, past the retries, kept in the function's failure
+// destination with its event.
+func (h *Handler) Handle(ctx context.Context, event events.S3Event) error {
+	inv := newCounters()
+	var errs []error
+	for _, rec := range event.Records {
+		if err := h.handleRecord(ctx, rec, inv); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	h.metrics.add(inv)
+	if h.emf != nil {
+		writeEMF(h.emf, inv.snapshot(), time.Now())
+	}
+	return errors.Join(errs...)
+}
+
+func (h *Handler) handleRecord(ctx context.Context, rec events.S3EventRecord, m *counters) error {
+	key, err := objectKey(rec.S3.Object)
+	if err != nil {
+		m.fail(ReasonBadKey)
+		return fmt.Errorf("object key %q in event: %w", rec.S3.Object.Key, err)
+	}
+	if !isObjectCreated(rec.EventName) {
+		m.inc(&m.Ignored)
+		h.log.Debug("event ignored", "event", rec.EventName, "key", key)
+		return nil
+	}
+	table, ok := bronze.ParseKey(key)
+	switch {
+	case strings.HasPrefix(key, "dlq/"):
+		// Dead letters are read by people (and replayed by the landing), never loaded.
+		m.inc(&m.DeadLetters)
+		h.log.Warn("dead-letter object left unloaded", "bucket", rec.S3.Bucket.Name, "key", key)
+		return nil
+	case !ok:
+		m.fail(ReasonBadKey)
+		return fmt.Errorf("load %s: not a bronze object key (want bronze/<table>/dt=<date>/<file>.parquet)", key)
+	}
+	if !slices.Contains(h.tables, table) {
+		m.fail(ReasonUnknownTable)
+		return fmt.Errorf("load %s: %w %q (loaded tables: %s)", key, warehouse.ErrUnknownTable, table, strings.Join(h.tables, ", "))
+	}
+
+	etag := warehouse.NormalizeETag(rec.S3.Object.ETag)
+	if etag != "" {
+		dup, err := h.wh.Loaded(ctx, key, etag)
+		if err != nil {
+			m.fail(ReasonWarehouse)
+			return fmt.Errorf("load %s: %w", key, err)
+		}
+		if dup {
+			return h.duplicate(m, key, etag)
+		}
+	}
+
+	bucket := rec.S3.Bucket.Name
+	res, err := h.wh.Load(ctx, warehouse.Object{
+		Key: key, ETag: etag, Table: table,
+		Fetch: func(ctx context.Context, w io.Writer) (string, error) {
+			return h.objects.ReadObject(ctx, bucket, key, w)
+		},
+	})
+	if err != nil {
+		m.fail(reason(err))
+		return err
+	}
+	if res.Duplicate {
+		return h.duplicate(m, key, etag)
+	}
+	m.inc(&m.ObjectsLoaded)
+	m.addRows(res.Rows)
+	if res.Replaced {
+		m.inc(&m.Replaced)
+	}
+	h.log.Info("object loaded", "key", key, "table", table, "rows", res.Rows, "replaced", res.Replaced)
+	return nil
+}
+
+func (h *Handler) duplicate(m *counters, key, etag string) error {
+	m.inc(&m.Duplicates)
+	h.log.Info("duplicate event skipped: object already loaded", "key", key, "etag", etag)
+	return nil
+}
+
+func reason(err error) string {
+	switch {
+	case errors.Is(err, ErrObjectNotFound):
+		return ReasonMissingObject
+	case errors.Is(err, warehouse.ErrBadObject):
+		return ReasonBadObject
+	case errors.Is(err, warehouse.ErrUnknownTable):
+		return ReasonUnknownTable
+	}
+	return ReasonWarehouse
+}
+
+// objectKey is the URL-decoded key. events.S3Event decoded from JSON has it in URLDecodedKey; an
+// event built in code may only have Key.
+func objectKey(o events.S3Object) (string, error) {
+	if o.URLDecodedKey != "" {
+		return o.URLDecodedKey, nil
+	}
+	return url.QueryUnescape(o.Key)
+}
+
+// isObjectCreated accepts AWS's "ObjectCreated:Put" and MinIO's/versitygw's "s3:ObjectCreated:Put"
+// (and the other ways an object is created: Post, Copy, CompleteMultipartUpload).
+func isObjectCreated(name string) bool {
+	return strings.HasPrefix(strings.TrimPrefix(name, "s3:"), "ObjectCreated:")
+}

@@ -1,0 +1,63 @@
+package loader
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// S3Objects reads objects with the AWS SDK (Amazon S3, or any S3 server via the client's
+// endpoint).
+type S3Objects struct{ Client *s3.Client }
+
+// ReadObject implements ObjectReader.
+func (o S3Objects) ReadObject(ctx context.Context, bucket, key string, w io.Writer) (string, error) {
+	out, err := o.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		var nsk *types.NoSuchKey
+		if errors.As(err, &nsk) {
+			return "", fmt.Errorf("s3://%s/%s: %w", bucket, key, ErrObjectNotFound)
+		}
+		return "", fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
+	}
+	defer out.Body.Close()
+	if _, err := io.Copy(w, out.Body); err != nil {
+		return "", fmt.Errorf("read s3://%s/%s: %w", bucket, key, err)
+	}
+	return aws.ToString(out.ETag), nil
+}
+
+// DirObjects reads objects kept as files, <root>/<bucket>/<key>, as a local S3 server on disk
+// keeps them. The ETag is the MD5 of the bytes, as S3 gives for a single-part upload.
+type DirObjects string
+
+// ReadObject implements ObjectReader.
+func (d DirObjects) ReadObject(ctx context.Context, bucket, key string, w io.Writer) (string, error) {
+	if !filepath.IsLocal(bucket) || !filepath.IsLocal(filepath.FromSlash(key)) {
+		return "", fmt.Errorf("object %s/%s: not a key inside the bucket", bucket, key)
+	}
+	path := filepath.Join(string(d), bucket, filepath.FromSlash(key))
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%s: %w", path, ErrObjectNotFound)
+	}
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := md5.New()
+	if _, err := io.Copy(io.MultiWriter(w, h), f); err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

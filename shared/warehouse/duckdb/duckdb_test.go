@@ -1,0 +1,174 @@
+package duckdb_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	duckdriver "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
+)
+
+func open(t *testing.T) *duckdb.Warehouse {
+	t.Helper()
+	wh, err := duckdb.Open(context.Background(), filepath.Join(t.TempDir(), "warehouse.duckdb"), nil)
+	if err != nil {
+		t.Fatalf("open warehouse: %v", err)
+	}
+	t.Cleanup(func() { wh.Close() })
+	return wh
+}
+
+func TestSQLHandler(t *testing.T) {
+	wh := open(t)
+	srv := httptest.NewServer(wh.SQLHandler("s3cret"))
+	defer srv.Close()
+	for _, tc := range []struct {
+		name, method, auth, body string
+		status                   int
+		want                     string
+	}{
+		{"no token", "POST", "", "SELECT 1", 401, "bearer token"},
+		{"wrong token", "POST", "Bearer nope", "SELECT 1", 401, "bearer token"},
+		{"GET", "GET", "Bearer s3cret", "", 405, "POST"},
+		{"empty query", "POST", "Bearer s3cret", "  ", 400, "empty query"},
+		{"bad SQL", "POST", "Bearer s3cret", "SELECT nope FROM nowhere", 400, "nowhere"},
+		{"exact values", "POST", "Bearer s3cret",
+			`SELECT 10.50::DECIMAL(18,2) AS amount, 'a,b' AS s, NULL AS n, TIMESTAMPTZ '2026-11-25 10:00:00+00' AS t, '{"x":1}'::JSON AS j`,
+			200, "amount,s,n,t,j\n10.50,\"a,b\",,2026-11-25T10:00:00Z,\"{\"\"x\"\":1}\"\n"},
+		{"RAW tables exist", "POST", "Bearer s3cret", "SELECT count(*) AS n FROM raw.accounts", 200, "n\n0\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, srv.URL, strings.NewReader(tc.body))
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d (%s), want %d", resp.StatusCode, body, tc.status)
+			}
+			if tc.status == 200 && string(body) != tc.want || tc.status != 200 && !strings.Contains(string(body), tc.want) {
+				t.Fatalf("body %q, want %q", body, tc.want)
+			}
+		})
+	}
+}
+
+func TestTokenFile(t *testing.T) {
+	path := duckdb.TokenPath(filepath.Join(t.TempDir(), "state", "warehouse.duckdb"))
+	tok, err := duckdb.EnsureToken(path)
+	if err != nil || len(tok) < 32 {
+		t.Fatalf("EnsureToken = %q, %v; want a long random token", tok, err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("token file mode %v (%v), want 0600", fi.Mode().Perm(), err)
+	}
+	if again, err := duckdb.EnsureToken(path); again != tok || err != nil {
+		t.Fatalf("second EnsureToken = %q, %v; want the same token", again, err)
+	}
+	os.Chmod(path, 0o644)
+	if _, err := duckdb.ReadToken(path); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("a world-readable token file was accepted (err %v)", err)
+	}
+}
+
+// TestMain lets the test binary play another process (dbt) that opens the warehouse file.
+func TestMain(m *testing.M) {
+	if path := os.Getenv("FIN_TEST_OTHER_PROCESS_DB"); path != "" {
+		os.Exit(otherProcess(path, os.Getenv("FIN_TEST_OTHER_PROCESS_SQL")))
+	}
+	os.Exit(m.Run())
+}
+
+func otherProcess(path, stmt string) int {
+	c, err := duckdriver.NewConnector(path, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	db := sql.OpenDB(c)
+	defer db.Close()
+	if _, err := db.Exec(stmt); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// inOtherProcess runs stmt on the warehouse file from another process.
+func inOtherProcess(t *testing.T, path, stmt string) error {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "FIN_TEST_OTHER_PROCESS_DB="+path, "FIN_TEST_OTHER_PROCESS_SQL="+stmt)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, out)
+	}
+	return nil
+}
+
+// Pause lends the file to another process, as dbt needs it, and takes it back.
+func TestPauseLendsTheFile(t *testing.T) {
+	wh := open(t)
+	ctx := context.Background()
+	err := inOtherProcess(t, wh.Path(), "SELECT 1")
+	if err == nil || !strings.Contains(err.Error(), "lock") {
+		t.Fatalf("another process opened the file while the warehouse held it (err %v); the test cannot show Pause works", err)
+	}
+	resume, err := wh.Pause(ctx)
+	if err != nil {
+		t.Fatalf("pause: %v", err)
+	}
+	if err := inOtherProcess(t, wh.Path(), "CREATE SCHEMA IF NOT EXISTS silver; CREATE TABLE silver.t AS SELECT 42 AS answer"); err != nil {
+		t.Fatalf("while paused, another process could not use the file: %v", err)
+	}
+
+	// A query during the pause waits for resume instead of failing.
+	done := make(chan string)
+	go func() {
+		var out strings.Builder
+		if err := wh.Query(ctx, "SELECT answer FROM silver.t", &out); err != nil {
+			done <- "error: " + err.Error()
+			return
+		}
+		done <- out.String()
+	}()
+	select {
+	case got := <-done:
+		t.Fatalf("query answered while the file was lent out: %q", got)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := resume(ctx); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if got := <-done; got != "answer\n42\n" {
+		t.Fatalf("query after resume = %q, want what the other process wrote", got)
+	}
+	// A pause that waits too long gives up with the context.
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	resume2, err := wh.Pause(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wh.Query(short, "SELECT 1", io.Discard); err == nil {
+		t.Fatal("a query with an expiring context waited past it for a paused warehouse")
+	}
+	resume2(ctx)
+}

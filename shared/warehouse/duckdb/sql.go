@@ -1,0 +1,122 @@
+package duckdb
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// While the stack runs it holds the warehouse file, so `fin sql` sends its query to the stack:
+// POST the query as the body, with "Authorization: Bearer <token>", and the answer is CSV. The
+// token lives in a file only its owner can read, beside the warehouse file.
+
+// SQLErrorTrailer carries an error that happened after the CSV started streaming.
+const SQLErrorTrailer = "X-Sql-Error"
+
+// maxQuery bounds the body of a query request.
+const maxQuery = 1 << 20
+
+// TokenPath is the token file of the warehouse at warehousePath.
+func TokenPath(warehousePath string) string {
+	return filepath.Join(filepath.Dir(warehousePath), "sql.token")
+}
+
+// EnsureToken returns the token stored at path, first writing a new random one (mode 0600) when
+// there is none.
+func EnsureToken(path string) (string, error) {
+	tok, err := ReadToken(path)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return tok, err
+	}
+	b := make([]byte, 32)
+	rand.Read(b)
+	tok = hex.EncodeToString(b)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("sql token: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("sql token: %w", err)
+	}
+	return tok, nil
+}
+
+// ReadToken reads the token at path, refusing a file that others than its owner may read.
+func ReadToken(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("sql token: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("sql token %s is readable by others (mode %v): run chmod 600 %[1]s", path, fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("sql token: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("sql token %s is empty", path)
+	}
+	return tok, nil
+}
+
+// SQLHandler answers POSTed queries with CSV. Mount it on the runtime's local console, e.g.
+// mux.Handle("POST /sql", wh.SQLHandler(token)).
+func (w *Warehouse) SQLHandler(token string) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			rw.Header().Set("Allow", http.MethodPost)
+			http.Error(rw, "POST the query as the request body", http.StatusMethodNotAllowed)
+			return
+		}
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			rw.Header().Set("WWW-Authenticate", `Bearer realm="fin warehouse"`)
+			http.Error(rw, "missing or wrong bearer token (see "+TokenPath(w.path)+")", http.StatusUnauthorized)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, maxQuery))
+		if err != nil {
+			http.Error(rw, "read query: "+err.Error(), http.StatusRequestEntityTooLarge)
+			return
+		}
+		query := strings.TrimSpace(string(body))
+		if query == "" {
+			http.Error(rw, "empty query: POST the SQL as the request body", http.StatusBadRequest)
+			return
+		}
+		rw.Header().Set("Trailer", SQLErrorTrailer)
+		out := &lazyCSV{rw: rw}
+		if err := w.Query(r.Context(), query, out); err != nil {
+			if !out.started {
+				http.Error(rw, err.Error(), http.StatusBadRequest)
+				return
+			}
+			rw.Header().Set(SQLErrorTrailer, strings.ReplaceAll(err.Error(), "\n", " "))
+		}
+	})
+}
+
+// lazyCSV sends the 200 and content type with the first bytes, so an error before any output
+// can still be answered as a 400.
+type lazyCSV struct {
+	rw      http.ResponseWriter
+	started bool
+}
+
+func (l *lazyCSV) Write(p []byte) (int, error) {
+	if !l.started {
+		l.started = true
+		l.rw.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		l.rw.WriteHeader(http.StatusOK)
+	}
+	return l.rw.Write(p)
+}

@@ -1,0 +1,330 @@
+// Package snowflake is the warehouse of the AWS deployment: bronze objects are loaded with
+// COPY INTO ... FILES = ('<key>') from a stage over the bucket, so the bytes go from S3 to
+// Snowflake without passing through the Lambda. Pure Go (gosnowflake, no cgo).
+//
+// Each load is one Snowflake transaction: lock the table's row in RAW._LOAD_LOCK (so concurrent
+// Lambdas take turns per table), read the ledger, COPY, write the ledger. Snowflake's own load
+// metadata skips a file it already loaded; the ledger makes that check cheap and explicit.
+package snowflake
+
+import (
+	"context"
+	"crypto/rsa"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	sf "github.com/snowflakedb/gosnowflake/v2"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse"
+)
+
+// Config says where and how to load.
+type Config struct {
+	Account   string // account identifier, e.g. myorg-myaccount
+	User      string
+	Role      string
+	Warehouse string
+	Database  string
+	Schema    string // the RAW schema, default RAW
+	// PrivateKey signs the key-pair (JWT) login. No passwords.
+	PrivateKey *rsa.PrivateKey
+	// Stage is the stage over the bucket's root, so a stage path equals an object key. Default
+	// <Schema>.BRONZE_STAGE. An external stage is created by an administrator (it needs a
+	// storage integration); see docs/loader.md.
+	Stage   string
+	Tables  []string      // source tables loaded, default warehouse.DefaultTables
+	Timeout time.Duration // bound on one load (COPY, ledger), default 2 minutes
+	// MaxRetries bounds the driver's retries of a failed HTTP request (0: the driver's default).
+	MaxRetries int
+	// Host, Port and Protocol point the driver at another server than <account>.snowflakecomputing.com
+	// (a local fakesnow server); empty for Snowflake.
+	Host     string
+	Port     int
+	Protocol string
+}
+
+// Warehouse loads into Snowflake. Safe for concurrent use.
+type Warehouse struct {
+	db     *sql.DB
+	cfg    Config
+	schema string
+}
+
+// Open connects and creates the RAW tables, the ledger and the lock table if they are missing.
+func Open(ctx context.Context, cfg Config) (*Warehouse, error) {
+	if cfg.Schema == "" {
+		cfg.Schema = "RAW"
+	}
+	if cfg.Stage == "" {
+		cfg.Stage = cfg.Schema + ".BRONZE_STAGE"
+	}
+	if cfg.Tables == nil {
+		cfg.Tables = warehouse.DefaultTables
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 2 * time.Minute
+	}
+	if err := warehouse.CheckTables(cfg.Tables); err != nil {
+		return nil, err
+	}
+	if cfg.PrivateKey == nil {
+		return nil, errors.New("snowflake: no private key for the key-pair login")
+	}
+	sc := sf.Config{
+		Account: cfg.Account, User: cfg.User, Role: cfg.Role, Warehouse: cfg.Warehouse,
+		Database: cfg.Database, Schema: cfg.Schema,
+		Authenticator: sf.AuthTypeJwt, PrivateKey: cfg.PrivateKey,
+		Host: cfg.Host, Port: cfg.Port, Protocol: cfg.Protocol,
+		LoginTimeout: 30 * time.Second, Application: "fin-orchestrator-loader",
+		MaxRetryCount: cfg.MaxRetries,
+	}
+	db := sql.OpenDB(sf.NewConnector(sf.SnowflakeDriver{}, sc))
+	w := &Warehouse{db: db, cfg: cfg, schema: cfg.Schema}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	if err := w.ensureTables(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// Close closes the connections.
+func (w *Warehouse) Close() error { return w.db.Close() }
+
+// DB is the connection pool, for checks and tests.
+func (w *Warehouse) DB() *sql.DB { return w.db }
+
+func (w *Warehouse) rawTable(table string) string { return w.schema + "." + strings.ToUpper(table) }
+func (w *Warehouse) ledger() string               { return w.schema + "." + strings.ToUpper(warehouse.LedgerTable) }
+func (w *Warehouse) lockTable() string            { return w.schema + "._LOAD_LOCK" }
+
+// column is a Snowflake identifier for a RAW column: upper case and quoted, so that OFFSET and
+// PARTITION are never read as keywords, and unquoted queries (offset, "OFFSET") find them.
+func column(name string) string { return `"` + strings.ToUpper(name) + `"` }
+
+func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+func (w *Warehouse) ensureTables(ctx context.Context) error {
+	stmts := []string{"CREATE SCHEMA IF NOT EXISTS " + w.schema}
+	for _, t := range w.cfg.Tables {
+		var cols []string
+		for _, c := range slices.Concat(warehouse.RecordColumns, warehouse.MetaColumns) {
+			cols = append(cols, column(c.Name)+" "+c.Snowflake)
+		}
+		stmts = append(stmts, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (%s)", w.rawTable(t), strings.Join(cols, ", ")))
+	}
+	stmts = append(stmts,
+		"CREATE TABLE IF NOT EXISTS "+w.ledger()+` (OBJECT_KEY VARCHAR NOT NULL, ETAG VARCHAR NOT NULL,
+			SOURCE_TABLE VARCHAR NOT NULL, ROW_COUNT NUMBER(19,0) NOT NULL, LOADED_AT TIMESTAMP_TZ NOT NULL)`,
+		"CREATE TABLE IF NOT EXISTS "+w.lockTable()+" (SOURCE_TABLE VARCHAR NOT NULL, LOCKED_AT TIMESTAMP_TZ)")
+	for _, s := range stmts {
+		if _, err := w.db.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("snowflake: create RAW tables: %s: %w", firstLine(s), err)
+		}
+	}
+	for _, t := range w.cfg.Tables {
+		// Two Lambdas starting at once may both insert: harmless, the UPDATE locks every copy.
+		_, err := w.db.ExecContext(ctx, "INSERT INTO "+w.lockTable()+" (SOURCE_TABLE) SELECT ? WHERE NOT EXISTS (SELECT 1 FROM "+w.lockTable()+" WHERE SOURCE_TABLE = ?)", t, t)
+		if err != nil {
+			return fmt.Errorf("snowflake: prepare load lock of %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+func firstLine(s string) string { l, _, _ := strings.Cut(s, "\n"); return l }
+
+// Loaded reports whether key is in the ledger with etag.
+func (w *Warehouse) Loaded(ctx context.Context, key, etag string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
+	defer cancel()
+	_, same, err := w.ledgerEntry(ctx, w.db, key, etag)
+	return same, err
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func (w *Warehouse) ledgerEntry(ctx context.Context, q queryer, key, etag string) (found, same bool, err error) {
+	rows, err := q.QueryContext(ctx, "SELECT ETAG FROM "+w.ledger()+" WHERE OBJECT_KEY = ?", key)
+	if err != nil {
+		return false, false, fmt.Errorf("read load ledger for %s: %w", key, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var got string
+		if err := rows.Scan(&got); err != nil {
+			return false, false, fmt.Errorf("read load ledger for %s: %w", key, err)
+		}
+		found = true
+		same = same || got == etag
+	}
+	return found, same, rows.Err()
+}
+
+// Load copies obj into its RAW table and writes its ledger row, in one transaction.
+func (w *Warehouse) Load(ctx context.Context, obj warehouse.Object) (res warehouse.Result, err error) {
+	if !slices.Contains(w.cfg.Tables, obj.Table) {
+		return res, fmt.Errorf("load %s: %w %q", obj.Key, warehouse.ErrUnknownTable, obj.Table)
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
+	defer cancel()
+	if obj.ETag == "" {
+		// The event carried no ETag (versitygw may send null): read the object once to learn it,
+		// so the ledger can tell a redelivery from a rewrite.
+		etag, err := obj.Fetch(ctx, io.Discard)
+		if err != nil {
+			return res, fmt.Errorf("load %s: %w", obj.Key, err)
+		}
+		obj.ETag = warehouse.NormalizeETag(etag)
+	}
+	tx, err := w.db.BeginTx(ctx, nil)
+	if err != nil {
+		return res, fmt.Errorf("load %s: begin: %w", obj.Key, err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	// Taking the table's lock row first makes concurrent loads of a table wait for each other, so
+	// the ledger read below sees any load of the same object that committed meanwhile.
+	if _, err := tx.ExecContext(ctx, "UPDATE "+w.lockTable()+" SET LOCKED_AT = CURRENT_TIMESTAMP() WHERE SOURCE_TABLE = ?", obj.Table); err != nil {
+		return res, fmt.Errorf("load %s: take the load lock of %s: %w", obj.Key, obj.Table, err)
+	}
+	found, same, err := w.ledgerEntry(ctx, tx, obj.Key, obj.ETag)
+	if err != nil {
+		return res, err
+	}
+	if same {
+		return warehouse.Result{Duplicate: true}, tx.Rollback()
+	}
+	if found {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+w.rawTable(obj.Table)+" WHERE _OBJECT_KEY = ?", obj.Key); err != nil {
+			return res, fmt.Errorf("load %s: remove the rows of its earlier version: %w", obj.Key, err)
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+w.ledger()+" WHERE OBJECT_KEY = ?", obj.Key); err != nil {
+			return res, fmt.Errorf("load %s: remove its earlier ledger row: %w", obj.Key, err)
+		}
+		res.Replaced = true
+	}
+	// A rewritten object must load although Snowflake remembers loading its key: FORCE.
+	rows, loaded, err := w.copyInto(ctx, tx, obj, found)
+	if err != nil {
+		return res, err
+	}
+	if !loaded {
+		// Our ledger has no row but Snowflake's load metadata says the file is in: keep what is
+		// there if anything is, else load it again.
+		if rows, err = w.rowsOf(ctx, tx, obj); err != nil {
+			return res, err
+		}
+		if rows == 0 {
+			if rows, _, err = w.copyInto(ctx, tx, obj, true); err != nil {
+				return res, err
+			}
+		} else {
+			res.Duplicate = true
+		}
+	}
+	res.Rows = rows
+	if _, err := tx.ExecContext(ctx, "INSERT INTO "+w.ledger()+" (OBJECT_KEY, ETAG, SOURCE_TABLE, ROW_COUNT, LOADED_AT) VALUES (?, ?, ?, ?, CURRENT_TIMESTAMP())",
+		obj.Key, obj.ETag, obj.Table, rows); err != nil {
+		return res, fmt.Errorf("load %s: write load ledger: %w", obj.Key, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return res, fmt.Errorf("load %s: commit: %w", obj.Key, err)
+	}
+	if res.Duplicate {
+		res.Rows = 0
+	}
+	return res, nil
+}
+
+// CopyStatement is the COPY of one bronze object: the Parquet columns by name, the row images
+// parsed into VARIANT, the object key and load time added.
+func (w *Warehouse) CopyStatement(obj warehouse.Object, force bool) string {
+	var into, sel []string
+	for _, c := range warehouse.RecordColumns {
+		into = append(into, column(c.Name))
+		v := fmt.Sprintf("$1:%s::%s", c.Name, c.Snowflake)
+		if c.Snowflake == "VARIANT" {
+			v = fmt.Sprintf("PARSE_JSON($1:%s::VARCHAR)", c.Name)
+		}
+		sel = append(sel, v)
+	}
+	into = append(into, column("_object_key"), column("_loaded_at"))
+	sel = append(sel, literal(obj.Key), "CURRENT_TIMESTAMP()")
+	stmt := fmt.Sprintf("COPY INTO %s (%s) FROM (SELECT %s FROM @%s) FILES = (%s) FILE_FORMAT = (TYPE = PARQUET)",
+		w.rawTable(obj.Table), strings.Join(into, ", "), strings.Join(sel, ", "), w.cfg.Stage, literal(obj.Key))
+	if force {
+		stmt += " FORCE = TRUE"
+	}
+	return stmt
+}
+
+// copyInto runs the COPY and returns the rows loaded, or loaded=false when Snowflake skipped the
+// file as already loaded.
+func (w *Warehouse) copyInto(ctx context.Context, tx *sql.Tx, obj warehouse.Object, force bool) (n int64, loaded bool, err error) {
+	rows, err := tx.QueryContext(ctx, w.CopyStatement(obj, force))
+	if err != nil {
+		return 0, false, fmt.Errorf("load %s: copy: %w", obj.Key, classify(err))
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return 0, false, fmt.Errorf("load %s: copy result: %w", obj.Key, err)
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return 0, false, fmt.Errorf("load %s: copy result: %w", obj.Key, err)
+		}
+		res := map[string]string{}
+		for i, c := range cols {
+			res[strings.ToLower(c)] = vals[i].String
+		}
+		switch status := strings.ToUpper(res["status"]); {
+		case status == "LOADED":
+			fmt.Sscan(res["rows_loaded"], &n)
+			loaded = true
+		case status == "LOAD_SKIPPED" || strings.Contains(status, "0 FILES PROCESSED"):
+		default:
+			return 0, false, fmt.Errorf("load %s: copy: %w: status %s: %s", obj.Key, warehouse.ErrBadObject, res["status"], res["first_error"])
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, false, fmt.Errorf("load %s: copy: %w", obj.Key, classify(err))
+	}
+	return n, loaded, nil
+}
+
+func (w *Warehouse) rowsOf(ctx context.Context, tx *sql.Tx, obj warehouse.Object) (int64, error) {
+	var n int64
+	err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+w.rawTable(obj.Table)+" WHERE _OBJECT_KEY = ?", obj.Key).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("load %s: count its rows: %w", obj.Key, err)
+	}
+	return n, nil
+}
+
+// classify marks errors about the file's content (SQL state class 22: data exception) as a bad
+// object; everything else (network, permissions, a missing file in the stage) stays as it is.
+func classify(err error) error {
+	var se *sf.SnowflakeError
+	if errors.As(err, &se) && strings.HasPrefix(se.SQLState, "22") {
+		return fmt.Errorf("%w: %v", warehouse.ErrBadObject, err)
+	}
+	return err
+}
