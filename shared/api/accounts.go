@@ -45,7 +45,9 @@ type accountCreated struct {
 
 func (o *accountCreated) markReplayed() { o.Replayed = "true" }
 
-func oneAccount(a bank.Account) *accountOne { return &accountOne{ETag: etag(a.Version), Body: accountOut(a)} }
+func oneAccount(a bank.Account) *accountOne {
+	return &accountOne{ETag: etag(a.Version), Body: accountOut(a)}
+}
 
 func (s *server) registerAccounts() {
 	huma.Register(s.api, s.op(http.MethodGet, "/accounts", "list-accounts", "List accounts", ScopeRead),
