@@ -16,6 +16,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humafiber"
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -57,7 +58,8 @@ func New(ctx context.Context, cfg Config) (*fiber.App, error) {
 		IdleTimeout:  120 * time.Second,
 		ErrorHandler: fiberProblem,
 	})
-	app.Use(observe)
+	// A panic in a handler becomes a 500 problem, not a dead process (or a dead Lambda container).
+	app.Use(observe, recover.New())
 
 	hc := huma.DefaultConfig("fin-orchestrator banking API", "1.0.0")
 	hc.Info.Description = "The system of record's API. Money is a decimal string with two places; " +
@@ -171,10 +173,14 @@ func ServeListener(ctx context.Context, app *fiber.App, ln net.Listener) error {
 		return fmt.Errorf("api: serve: %w", err)
 	case <-ctx.Done():
 	}
-	if err := app.ShutdownWithTimeout(15 * time.Second); err != nil {
+	err := app.ShutdownWithTimeout(15 * time.Second)
+	// A shutdown that comes before the server took the listener finds nothing to close: closing
+	// it here ends the accept loop either way.
+	ln.Close()
+	<-errc
+	if err != nil {
 		return fmt.Errorf("api: shut down: %w", err)
 	}
-	<-errc
 	slog.Info("api stopped", "addr", ln.Addr().String())
 	return nil
 }

@@ -15,6 +15,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
+// lockKeySQL takes a transaction-scoped lock on (principal, key), without waiting.
+const lockKeySQL = `SELECT pg_try_advisory_xact_lock(hashtextextended($1 || chr(31) || $2, 7202611253))`
+
 // replayable is an output that can say it is a replay of an earlier response.
 type replayable interface{ markReplayed() }
 
@@ -66,8 +69,7 @@ func runWrite[O any, PO interface {
 	who := principalOf(ctx).Subject
 	return inTx(ctx, pool, func(tx pgx.Tx) (*O, error) {
 		var locked bool
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended($1 || chr(31) || $2, 7202611253))`,
-			who, w.key).Scan(&locked); err != nil {
+		if err := tx.QueryRow(ctx, lockKeySQL, who, w.key).Scan(&locked); err != nil {
 			return nil, fmt.Errorf("lock idempotency key: %w", err)
 		}
 		if !locked {

@@ -43,12 +43,14 @@ func LambdaHandler(app *fiber.App) func(context.Context, json.RawMessage) (any, 
 		ev.Headers = stripProxyHeaders(ev.Headers)
 		ev.MultiValueHeaders = stripProxyHeaders(ev.MultiValueHeaders)
 		setHeader(&ev.Headers, "X-Request-Id", ev.RequestContext.RequestID)
-		if ev.MultiValueHeaders != nil {
+		// The adapter reads MultiValueHeaders alone when there are any.
+		if len(ev.MultiValueHeaders) > 0 && ev.RequestContext.RequestID != "" {
 			for k := range ev.MultiValueHeaders {
 				if strings.EqualFold(k, "X-Request-Id") {
 					delete(ev.MultiValueHeaders, k)
 				}
 			}
+			ev.MultiValueHeaders["X-Request-Id"] = []string{ev.RequestContext.RequestID}
 		}
 		return adapter.ProxyWithContext(ctx, ev)
 	}
