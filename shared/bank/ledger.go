@@ -197,3 +197,28 @@ func GetTransaction(ctx context.Context, q Querier, id uuid.UUID) (Transaction, 
 	}
 	return t, nil
 }
+
+// Description holds the descriptive fields of a posted transaction, the only ones that may
+// change after posting; nil clears a field.
+type Description struct {
+	Description *string
+	Category    *string
+}
+
+// Describe replaces the descriptive fields of a transaction. When expectedVersion is not nil the
+// row must still be at that version. Amounts, accounts and type never change: see Reverse.
+func Describe(ctx context.Context, q Querier, id uuid.UUID, d Description, expectedVersion *int64) (Transaction, error) {
+	t, err := scanTransaction(q.QueryRow(ctx, `UPDATE transactions SET description = $2, category = $3
+		WHERE transaction_id = $1 AND ($4::bigint IS NULL OR version = $4)
+		RETURNING `+transactionColumns, id, d.Description, d.Category, expectedVersion))
+	if errors.Is(err, pgx.ErrNoRows) {
+		if _, gerr := GetTransaction(ctx, q, id); gerr != nil {
+			return Transaction{}, gerr
+		}
+		return Transaction{}, fmt.Errorf("transaction %s: %w", id, ErrVersionMismatch)
+	}
+	if err != nil {
+		return Transaction{}, fmt.Errorf("describe transaction %s: %w", id, translate(err))
+	}
+	return t, nil
+}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/api"
+)
+
+func init() {
+	register(command{name: "api", summary: "serve the banking REST API (127.0.0.1:8000, API_ADDR overrides)", run: runAPI})
+}
+
+func runAPI(ctx context.Context, args []string) error {
+	fs := newFlags("api", "[-addr host:port]")
+	addr := fs.String("addr", envOr("API_ADDR", "127.0.0.1:8000"), "address to listen on")
+	conns := fs.Int("conns", 32, "database connections in the pool")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	auth, err := api.AuthConfigFromEnv(devSecretPath())
+	if err != nil {
+		return err
+	}
+	pool, err := openMigrated(ctx, *conns)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	app, err := api.New(ctx, api.Config{Pool: pool, Auth: auth})
+	if err != nil {
+		return err
+	}
+	go api.PurgeExpiredKeys(ctx, pool, time.Hour)
+	return api.Serve(ctx, app, *addr)
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// devSecretPath is where the local API and `fin token` keep the development signing secret.
+func devSecretPath() string { return envOr("FIN_JWT_SECRET_FILE", api.DefaultDevSecretPath) }

@@ -1,0 +1,38 @@
+// Command api is the banking REST API as a Lambda function behind API Gateway (REST or HTTP API).
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/api"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/database"
+)
+
+func main() {
+	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stdout, nil)))
+	ctx := context.Background()
+	// No development secret file in Lambda: FIN_JWKS_URL (or FIN_JWT_SECRET) must be set.
+	auth, err := api.AuthConfigFromEnv("")
+	if err != nil {
+		fail("read auth configuration", err)
+	}
+	// One request at a time per container: two connections (a request and a health check) suffice.
+	pool, err := database.Open(ctx, database.URL(), 2)
+	if err != nil {
+		fail("open database", err)
+	}
+	app, err := api.New(ctx, api.Config{Pool: pool, Auth: auth})
+	if err != nil {
+		fail("build api", err)
+	}
+	lambda.Start(api.LambdaHandler(app))
+}
+
+func fail(what string, err error) {
+	slog.Error(what, "error", err)
+	os.Exit(1)
+}

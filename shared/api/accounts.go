@@ -1,0 +1,196 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/bank"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/money"
+)
+
+type accountCreate struct {
+	CustomerID     string  `json:"customer_id" format:"uuid"`
+	AccountType    string  `json:"account_type" enum:"CHECKING,SAVINGS"`
+	Currency       string  `json:"currency" pattern:"^[A-Z]{3}$" patternDescription:"ISO 4217 code, such as USD" example:"USD"`
+	Nickname       *string `json:"nickname,omitempty" nullable:"true" maxLength:"100" pattern:"^[^\\x00-\\x1F\\x7F]*$" patternDescription:"text without control characters"`
+	OpeningDeposit *string `json:"opening_deposit,omitempty" pattern:"^[0-9]{1,16}(\\.[0-9]+)?$" patternDescription:"decimal string such as \"100.00\"" doc:"Posted as a DEPOSIT transaction in the same database transaction; the balance itself starts at zero"`
+}
+
+type accountReplace struct {
+	AccountType string  `json:"account_type" enum:"CHECKING,SAVINGS"`
+	Status      string  `json:"status" enum:"ACTIVE,INACTIVE" doc:"INACTIVE closes the account; refused while the balance is not zero"`
+	Nickname    *string `json:"nickname,omitempty" maxLength:"100" pattern:"^[^\\x00-\\x1F\\x7F]*$" patternDescription:"text without control characters" doc:"Absent leaves the nickname as it is"`
+	Balance     *string `json:"balance,omitempty" maxLength:"40" doc:"Read-only: accepted only when equal to the current balance. Money moves by posting transactions."`
+}
+
+// AccountPath names an account in the path.
+type AccountPath struct {
+	AccountID string `path:"account_id" format:"uuid"`
+}
+
+type accountOne struct {
+	ETag string `header:"ETag"`
+	Body Account
+}
+
+type accountCreated struct {
+	Location string `header:"Location"`
+	ETag     string `header:"ETag"`
+	Replayed string `header:"Idempotent-Replayed"`
+	Body     Account
+}
+
+func (o *accountCreated) markReplayed() { o.Replayed = "true" }
+
+func oneAccount(a bank.Account) *accountOne {
+	return &accountOne{ETag: etag(a.Version), Body: accountOut(a)}
+}
+
+func (s *server) registerAccounts() {
+	huma.Register(s.api, s.op(http.MethodGet, "/accounts", "list-accounts", "List accounts", ScopeRead),
+		func(ctx context.Context, in *struct {
+			PageParams
+			CustomerID string `query:"customer_id" format:"uuid" doc:"Only this customer's accounts"`
+			Status     string `query:"status" enum:"ACTIVE,INACTIVE" doc:"Only accounts in this status"`
+		}) (*struct{ Body List[Account] }, error) {
+			page, err := in.page()
+			if err != nil {
+				return nil, err
+			}
+			f := bank.AccountFilter{Page: page}
+			if f.CustomerID, err = parseOptionalID(in.CustomerID, "query.customer_id"); err != nil {
+				return nil, err
+			}
+			if in.Status != "" {
+				st := bank.AccountStatus(in.Status)
+				f.Status = &st
+			}
+			rows, more, err := bank.ListAccounts(ctx, s.pool, f)
+			if err != nil {
+				return nil, problemFor(ctx, err)
+			}
+			return &struct{ Body List[Account] }{listOut(rows, more, accountOut)}, nil
+		})
+
+	huma.Register(s.api, s.op(http.MethodGet, "/accounts/{account_id}", "get-account", "Get an account", ScopeRead),
+		func(ctx context.Context, in *AccountPath) (*accountOne, error) {
+			id, err := parseID(in.AccountID, "path.account_id")
+			if err != nil {
+				return nil, err
+			}
+			a, err := bank.GetAccount(ctx, s.pool, id)
+			if err != nil {
+				return nil, problemFor(ctx, err)
+			}
+			return oneAccount(a), nil
+		})
+
+	create := s.op(http.MethodPost, "/accounts", "open-account", "Open an account (balance starts at zero)", ScopeWrite)
+	create.DefaultStatus = http.StatusCreated
+	huma.Register(s.api, create, func(ctx context.Context, in *struct {
+		IdempotencyHeader
+		Body accountCreate
+	}) (*accountCreated, error) {
+		customer, err := parseID(in.Body.CustomerID, "body.customer_id")
+		if err != nil {
+			return nil, err
+		}
+		var deposit *bank.Posting
+		if in.Body.OpeningDeposit != nil {
+			amount, err := money.ParseAmount(*in.Body.OpeningDeposit)
+			if err != nil {
+				return nil, newProblem(http.StatusUnprocessableEntity, "invalid_amount", "opening_deposit "+err.Error(), "body.opening_deposit")
+			}
+			desc := "Opening deposit"
+			deposit = &bank.Posting{Type: bank.Deposit, Amount: amount, Description: &desc}
+		}
+		if err := money.CheckCurrency(in.Body.Currency); err != nil {
+			return nil, newProblem(http.StatusUnprocessableEntity, "invalid_currency", err.Error(), "body.currency")
+		}
+		out, err := runWrite(ctx, s.pool, in.write(http.MethodPost, "/accounts", in.Body, http.StatusCreated),
+			func(tx pgx.Tx) (*accountCreated, error) {
+				a, err := bank.OpenAccount(ctx, tx, bank.NewAccount{CustomerID: customer,
+					Type: bank.AccountType(in.Body.AccountType), Currency: in.Body.Currency, Nickname: in.Body.Nickname})
+				if err != nil {
+					return nil, err
+				}
+				if deposit != nil {
+					deposit.AccountID = a.ID
+					if _, err := bank.Post(ctx, tx, *deposit); err != nil {
+						return nil, err
+					}
+					if a, err = bank.GetAccount(ctx, tx, a.ID); err != nil {
+						return nil, err
+					}
+				}
+				return &accountCreated{Location: "/accounts/" + a.ID.String(), ETag: etag(a.Version), Body: accountOut(a)}, nil
+			})
+		if err != nil {
+			return nil, problemFor(ctx, err)
+		}
+		return out, nil
+	})
+
+	huma.Register(s.api, s.op(http.MethodPut, "/accounts/{account_id}", "replace-account",
+		"Replace an account's type, status and nickname (the balance moves only by posting)", ScopeWrite),
+		func(ctx context.Context, in *struct {
+			AccountPath
+			IfMatchHeader
+			Body accountReplace
+		}) (*accountOne, error) {
+			id, err := parseID(in.AccountID, "path.account_id")
+			if err != nil {
+				return nil, err
+			}
+			version, err := ifMatch(in.IfMatch)
+			if err != nil {
+				return nil, err
+			}
+			typ, status := bank.AccountType(in.Body.AccountType), bank.AccountStatus(in.Body.Status)
+			a, err := inTx(ctx, s.pool, func(tx pgx.Tx) (*bank.Account, error) {
+				if in.Body.Balance != nil {
+					cur, err := bank.GetAccount(ctx, tx, id)
+					if err != nil {
+						return nil, err
+					}
+					if *in.Body.Balance != money.Format(cur.Balance) {
+						return nil, refuse("balance", "the balance cannot be set: post a DEPOSIT, WITHDRAWAL or TRANSFER transaction instead")
+					}
+				}
+				a, err := bank.UpdateAccount(ctx, tx, id, bank.AccountChange{Type: &typ, Status: &status, Nickname: in.Body.Nickname}, version)
+				return &a, err
+			})
+			if err != nil {
+				return nil, problemFor(ctx, err)
+			}
+			return oneAccount(*a), nil
+		})
+
+	huma.Register(s.api, s.op(http.MethodDelete, "/accounts/{account_id}", "close-account",
+		"Close an account (soft delete to INACTIVE; refused while the balance is not zero)", ScopeWrite),
+		func(ctx context.Context, in *struct {
+			AccountPath
+			IfMatchHeader
+		}) (*accountOne, error) {
+			id, err := parseID(in.AccountID, "path.account_id")
+			if err != nil {
+				return nil, err
+			}
+			version, err := ifMatch(in.IfMatch)
+			if err != nil {
+				return nil, err
+			}
+			inactive := bank.Inactive
+			a, err := inTx(ctx, s.pool, func(tx pgx.Tx) (*bank.Account, error) {
+				a, err := bank.UpdateAccount(ctx, tx, id, bank.AccountChange{Status: &inactive}, version)
+				return &a, err
+			})
+			if err != nil {
+				return nil, problemFor(ctx, err)
+			}
+			return oneAccount(*a), nil
+		})
+}

@@ -1,0 +1,207 @@
+// Package api is the banking REST API of the system of record: customers, accounts and
+// transactions over the bank domain, described by OpenAPI 3.1 (Huma v2 on Fiber v2), with bearer
+// JWT scopes, idempotent writes, ETags and RFC 9457 problems. The same *fiber.App serves locally
+// (Serve) and in Lambda behind API Gateway (LambdaHandler).
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humafiber"
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Config is what New needs.
+type Config struct {
+	Pool *pgxpool.Pool // required; size it to the concurrency expected (Lambda: one request at a time)
+	Auth AuthConfig
+	// MaxBodyBytes limits a request body; 0 means 64 KiB.
+	MaxBodyBytes int64
+}
+
+const bearerScheme = "bearer"
+
+type server struct {
+	pool    *pgxpool.Pool
+	api     huma.API
+	maxBody int64
+}
+
+// New builds the API. ctx bounds background work (the JWKS refresh).
+func New(ctx context.Context, cfg Config) (*fiber.App, error) {
+	if cfg.Pool == nil {
+		return nil, errors.New("api: Config.Pool is required")
+	}
+	v, err := newVerifier(ctx, cfg.Auth)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	app := fiber.New(fiber.Config{
+		AppName:               "fin-orchestrator",
+		DisableStartupMessage: true,
+		// Fiber's own limit guards memory; the per-operation limit below answers with a problem.
+		BodyLimit:    int(cfg.MaxBodyBytes) * 4,
+		ReadTimeout:  30 * time.Second,
+		WriteTimeout: 30 * time.Second,
+		IdleTimeout:  120 * time.Second,
+		ErrorHandler: fiberProblem,
+	})
+	// A panic in a handler becomes a 500 problem, not a dead process (or a dead Lambda container).
+	app.Use(observe, recover.New())
+
+	hc := huma.DefaultConfig("fin-orchestrator banking API", "1.0.0")
+	hc.Info.Description = "The system of record's API. Money is a decimal string with two places; " +
+		"writes accept an Idempotency-Key; reads return an ETag that PUT accepts in If-Match. " +
+		"Authorize with a bearer token (locally: `fin token --scopes bank:read,bank:write`)."
+	hc.CreateHooks = nil // no $schema links in bodies: the wire contract is the original API's
+	hc.DocsPath = ""     // served from the binary by docs.go, not from a CDN
+	hc.SchemasPath = ""
+	hc.RejectUnknownQueryParameters = true
+	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		bearerScheme: {Type: "http", Scheme: "bearer", BearerFormat: "JWT",
+			Description: "Scopes bank:read (GET) and bank:write (POST, PUT, DELETE)"},
+	}
+	s := &server{pool: cfg.Pool, maxBody: cfg.MaxBodyBytes}
+	s.api = humafiber.NewV2(app, hc)
+	s.api.UseMiddleware(bufferedBody, requireScopes(s.api, v))
+
+	registerDocs(app)
+	s.registerHealth()
+	s.registerCustomers()
+	s.registerAccounts()
+	s.registerTransactions()
+	return app, nil
+}
+
+// op declares an operation that needs scope.
+func (s *server) op(method, path, id, summary, scope string) huma.Operation {
+	tag := "customers"
+	switch {
+	case len(path) >= 9 && path[:9] == "/accounts":
+		tag = "accounts"
+	case len(path) >= 13 && path[:13] == "/transactions":
+		tag = "transactions"
+	}
+	return huma.Operation{
+		OperationID:  id,
+		Method:       method,
+		Path:         path,
+		Summary:      summary,
+		Tags:         []string{tag},
+		MaxBodyBytes: s.maxBody,
+		Security:     []map[string][]string{{bearerScheme: {scope}}},
+	}
+}
+
+func (s *server) registerHealth() {
+	type health struct {
+		Status string `json:"status" example:"ok"`
+	}
+	huma.Register(s.api, huma.Operation{OperationID: "health", Method: http.MethodGet, Path: "/healthz",
+		Summary: "Liveness and database reachability (no authentication)", Tags: []string{"operations"}},
+		func(ctx context.Context, _ *struct{}) (*struct{ Body health }, error) {
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			if err := s.pool.Ping(ctx); err != nil {
+				return nil, newProblem(http.StatusServiceUnavailable, "database_unreachable", "the database does not answer", "")
+			}
+			return &struct{ Body health }{health{Status: "ok"}}, nil
+		})
+}
+
+// bufferedBody wraps the context so Huma's body read deadline is a no-op. Fiber hands handlers
+// a body already read in full; behind the Lambda adapter the fasthttp connection is a fake one
+// whose SetReadDeadline panics on any request with a body.
+func bufferedBody(ctx huma.Context, next func(huma.Context)) { next(noReadDeadline{ctx}) }
+
+// humaContext names huma.Context so that embedding it does not shadow its Context method.
+type humaContext = huma.Context
+
+type noReadDeadline struct{ humaContext }
+
+func (noReadDeadline) SetReadDeadline(time.Time) error { return nil }
+
+// fiberProblem answers errors raised outside Huma (unknown routes, oversized bodies) with the
+// same problem+json as everything else.
+func fiberProblem(c *fiber.Ctx, err error) error {
+	status := http.StatusInternalServerError
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		status = fe.Code
+	}
+	detail := http.StatusText(status)
+	if status == http.StatusInternalServerError {
+		slog.ErrorContext(c.UserContext(), "request failed", "request_id", requestID(c.UserContext()), "error", err)
+		detail = "internal error; quote request id " + requestID(c.UserContext())
+	} else if fe != nil {
+		detail = fe.Message
+	}
+	p := newProblem(status, defaultCodes[status], detail, "")
+	c.Set(fiber.HeaderContentType, "application/problem+json")
+	return c.Status(status).JSON(p, "application/problem+json")
+}
+
+// Serve listens on addr and serves app until ctx ends, then shuts down gracefully: in-flight
+// requests finish (up to 15 s), new connections are refused.
+func Serve(ctx context.Context, app *fiber.App, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("api: listen on %s: %w", addr, err)
+	}
+	return ServeListener(ctx, app, ln)
+}
+
+// ServeListener is Serve on a listener the caller opened (tests use 127.0.0.1:0).
+func ServeListener(ctx context.Context, app *fiber.App, ln net.Listener) error {
+	slog.InfoContext(ctx, "api listening", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- app.Listener(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("api: serve: %w", err)
+	case <-ctx.Done():
+	}
+	err := app.ShutdownWithTimeout(15 * time.Second)
+	// A shutdown that comes before the server took the listener finds nothing to close: closing
+	// it here ends the accept loop either way.
+	ln.Close()
+	<-errc
+	if err != nil {
+		return fmt.Errorf("api: shut down: %w", err)
+	}
+	slog.Info("api stopped", "addr", ln.Addr().String())
+	return nil
+}
+
+// PurgeExpiredKeys deletes idempotency keys older than 24 hours, at once and then every interval
+// until ctx ends (interval 0: once). Expired keys are ignored either way; this only frees space.
+func PurgeExpiredKeys(ctx context.Context, pool *pgxpool.Pool, interval time.Duration) {
+	for {
+		n, err := purgeIdempotencyKeys(ctx, pool)
+		if err != nil && ctx.Err() == nil {
+			slog.WarnContext(ctx, "purge idempotency keys", "error", err)
+		} else if n > 0 {
+			slog.InfoContext(ctx, "purged expired idempotency keys", "count", n)
+		}
+		if interval <= 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
