@@ -40,9 +40,9 @@ func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *
 	}
 	c.log.Info("streaming", "from", start.String(), "publication", c.cfg.Publication)
 
-	// Statuses go out at least every second (wal_sender_timeout is 60 s by default), so the slot
+	// Statuses go out five times a second (wal_sender_timeout is 60 s by default), so the slot
 	// follows deliveries closely; heartbeats at the configured interval.
-	const statusEvery = time.Second
+	const statusEvery = 200 * time.Millisecond
 	next := time.Now().Add(statusEvery)
 	defer c.finalStatus(ctx)
 	for {

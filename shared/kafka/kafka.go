@@ -34,6 +34,9 @@ type EmbeddedConfig struct {
 	// DataDir keeps the broker's log on disk so a restart finds its topics and offsets; empty
 	// keeps everything in memory.
 	DataDir string
+	// Blackhole acknowledges produced records without keeping them (benchmarks only: nothing can
+	// be consumed back).
+	Blackhole bool
 }
 
 // StartEmbedded starts an in-process single-node broker that auto-creates topics (one partition
@@ -51,6 +54,9 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (seeds []string, sto
 			return nil, nil, fmt.Errorf("embedded kafka: %w", err)
 		}
 		opts = append(opts, kfake.DataDir(cfg.DataDir), kfake.SyncWrites())
+	}
+	if cfg.Blackhole {
+		opts = append(opts, kfake.BlackholeProduce())
 	}
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
