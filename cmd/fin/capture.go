@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/capture"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/database"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/kafka"
+)
+
+func init() {
+	register(command{name: "capture", summary: "stream Postgres changes to Kafka as Debezium events", run: runCapture})
+}
+
+func runCapture(ctx context.Context, args []string) error {
+	fs := newFlags("capture", "[flags]")
+	slot := fs.String("slot", "fin_capture", "logical replication slot (created when absent)")
+	publication := fs.String("publication", "fin_cdc", "publication naming the captured tables")
+	prefix := fs.String("topic-prefix", "fin", "Debezium topic.prefix: topics are <prefix>.<schema>.<table>")
+	tables := fs.String("tables", strings.Join(capture.DefaultTables, ","), "captured tables, schema-qualified, in snapshot order")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	pool, err := openMigrated(ctx, 2)
+	if err != nil {
+		return err
+	}
+	pool.Close()
+
+	seeds := kafka.BrokersFromEnv()
+	if len(seeds) == 0 {
+		var stop func()
+		seeds, stop, err = kafka.StartEmbedded(ctx, kafka.EmbeddedConfig{})
+		if err != nil {
+			return err
+		}
+		defer stop()
+		slog.Info("no KAFKA_BROKERS: using an in-process broker", "brokers", seeds)
+	}
+	client, err := kafka.NewClient(seeds)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	return capture.Run(ctx, capture.Config{
+		DatabaseURL: database.URL(),
+		Slot:        *slot,
+		Publication: *publication,
+		TopicPrefix: *prefix,
+		Tables:      strings.Split(*tables, ","),
+	}, client)
+}

@@ -1,0 +1,242 @@
+// Package capture streams committed Postgres changes to Kafka as Debezium 3.6.1 change events
+// (JSON, schemas disabled), through a logical replication slot with pgoutput.
+//
+// It takes an initial snapshot consistent with its slot (op "r"), then streams inserts, updates
+// and deletes (op "c", "u", "d", a tombstone after each delete). It confirms to Postgres only the
+// end LSN of transactions whose every event Kafka has acknowledged, so after a crash it resumes
+// from the slot and re-delivers, never loses; consumers deduplicate by source.lsn.
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Config is the capture's configuration; zero fields take the defaults of the repo's connector
+// configuration (debezium/fin-postgres.properties).
+type Config struct {
+	// DatabaseURL is the Postgres to capture (a normal connection URL; the capture adds the
+	// replication parameter itself).
+	DatabaseURL string
+	// Slot is the logical replication slot (default fin_capture); created when absent.
+	Slot string
+	// Publication names the captured tables (default fin_cdc); created for Tables when absent.
+	Publication string
+	// TopicPrefix is Debezium's topic.prefix (default fin): topics are <prefix>.<schema>.<table>.
+	TopicPrefix string
+	// Tables are the captured tables, schema-qualified, in snapshot order (Debezium's
+	// table.include.list). Default: public.customers, public.accounts, public.transactions.
+	Tables []string
+	// HeartbeatInterval is how often a heartbeat goes to __debezium-heartbeat.<prefix> and the
+	// slot position is confirmed (default 10s, Debezium's heartbeat.interval.ms).
+	HeartbeatInterval time.Duration
+	// Metrics, when set, is kept current (positions and lag) for whoever watches the capture.
+	Metrics *Metrics
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultTables are the tables of the system of record, in Debezium's snapshot order.
+var DefaultTables = []string{"public.customers", "public.accounts", "public.transactions"}
+
+func (c Config) withDefaults() Config {
+	if c.Slot == "" {
+		c.Slot = "fin_capture"
+	}
+	if c.Publication == "" {
+		c.Publication = "fin_cdc"
+	}
+	if c.TopicPrefix == "" {
+		c.TopicPrefix = "fin"
+	}
+	if len(c.Tables) == 0 {
+		c.Tables = DefaultTables
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 10 * time.Second
+	}
+	if c.Metrics == nil {
+		c.Metrics = &Metrics{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Producer is where events go: *kgo.Client satisfies it. Produce must call promise exactly once
+// per record, after the broker durably took it or gave up.
+type Producer interface {
+	Produce(ctx context.Context, r *kgo.Record, promise func(*kgo.Record, error))
+}
+
+// Metrics are the capture's positions and lag, safe to read while it runs.
+type Metrics struct {
+	ReceivedLSN  atomic.Uint64 // last WAL position read from the slot
+	ConfirmedLSN atomic.Uint64 // last position confirmed to Postgres (all before it is in Kafka)
+	ServerLSN    atomic.Uint64 // the server's WAL end, from its keepalives
+	Events       atomic.Int64  // change events produced (tombstones and heartbeats not counted)
+	LagMicros    atomic.Int64  // age of the oldest transaction not yet in Kafka, 0 when caught up
+}
+
+// LagBytes is how much WAL the slot holds that the capture has not confirmed.
+func (m *Metrics) LagBytes() int64 {
+	s, c := m.ServerLSN.Load(), m.ConfirmedLSN.Load()
+	if s <= c {
+		return 0
+	}
+	return int64(s - c)
+}
+
+// Lag is how long the oldest committed transaction not yet confirmed has waited.
+func (m *Metrics) Lag() time.Duration { return time.Duration(m.LagMicros.Load()) * time.Microsecond }
+
+var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+// Run captures until ctx ends (it then returns nil) or something fails (the error says what).
+// Running it again resumes from the slot.
+func Run(ctx context.Context, cfg Config, producer Producer) error {
+	cfg = cfg.withDefaults()
+	for _, name := range append([]string{cfg.Slot, cfg.Publication}, cfg.Tables...) {
+		for _, part := range strings.Split(name, ".") {
+			if !identifier.MatchString(part) {
+				return fmt.Errorf("capture: %q is not a plain lower-case Postgres identifier", name)
+			}
+		}
+	}
+	c := &capturer{cfg: cfg, producer: producer, log: cfg.Logger.With("slot", cfg.Slot), tables: map[uint32]*table{}}
+	err := c.run(ctx)
+	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err)) {
+		return nil
+	}
+	return err
+}
+
+type capturer struct {
+	cfg      Config
+	producer Producer
+	log      *slog.Logger
+	meta     *pgx.Conn // catalog queries and snapshot reads
+	repl     *pgconn.PgConn
+	database string
+	env      *envelopeWriter
+	tables   map[uint32]*table // by relation id, from Relation messages
+	track    tracker
+	scratch  []byte
+	keyBuf   []byte
+}
+
+// connConfig returns the URL with the settings every connection of the capture needs: UTC and
+// ISO dates (so text forms parse the same everywhere) and hex bytea.
+func connURL(base string, replication bool) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", fmt.Errorf("capture: database URL must be a postgres:// URL")
+	}
+	q := u.Query()
+	q.Set("timezone", "UTC")
+	q.Set("datestyle", "ISO")
+	q.Set("bytea_output", "hex")
+	q.Set("application_name", "fin-capture")
+	if replication {
+		q.Set("replication", "database")
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+func (c *capturer) run(ctx context.Context) error {
+	metaURL, err := connURL(c.cfg.DatabaseURL, false)
+	if err != nil {
+		return err
+	}
+	replURL, _ := connURL(c.cfg.DatabaseURL, true)
+	if c.meta, err = pgx.Connect(ctx, metaURL); err != nil {
+		return fmt.Errorf("capture: connect: %w", err)
+	}
+	defer c.meta.Close(context.WithoutCancel(ctx))
+	if c.repl, err = pgconn.Connect(ctx, replURL); err != nil {
+		return fmt.Errorf("capture: replication connection: %w", err)
+	}
+	defer c.repl.Close(context.WithoutCancel(ctx))
+	if err := c.meta.QueryRow(ctx, "SELECT current_database()").Scan(&c.database); err != nil {
+		return fmt.Errorf("capture: %w", err)
+	}
+	c.env = newEnvelopeWriter(c.cfg.TopicPrefix, c.database)
+	if err := c.checkTables(ctx); err != nil {
+		return err
+	}
+	if err := c.ensurePublication(ctx); err != nil {
+		return err
+	}
+	start, lastCommit, err := c.ensureSlot(ctx)
+	if err != nil {
+		return err
+	}
+	return c.stream(ctx, start, lastCommit)
+}
+
+// checkTables refuses tables whose updates would lack before-images: without REPLICA IDENTITY
+// FULL neither full before-images nor unchanged TOAST values can be told.
+func (c *capturer) checkTables(ctx context.Context) error {
+	for _, name := range c.cfg.Tables {
+		var ident string
+		err := c.meta.QueryRow(ctx, "SELECT relreplident::text FROM pg_class WHERE oid = to_regclass($1)", name).Scan(&ident)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("capture: table %s does not exist", name)
+		}
+		if err != nil {
+			return fmt.Errorf("capture: table %s: %w", name, err)
+		}
+		if ident != "f" {
+			return fmt.Errorf("capture: table %s needs REPLICA IDENTITY FULL (ALTER TABLE %s REPLICA IDENTITY FULL) so updates and deletes carry whole before-images", name, name)
+		}
+	}
+	return nil
+}
+
+// ensurePublication creates the publication for the tables when absent, and says which
+// configured tables an existing one misses.
+func (c *capturer) ensurePublication(ctx context.Context) error {
+	var exists bool
+	if err := c.meta.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_publication WHERE pubname = $1)", c.cfg.Publication).Scan(&exists); err != nil {
+		return fmt.Errorf("capture: publication %s: %w", c.cfg.Publication, err)
+	}
+	if !exists {
+		sql := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s", c.cfg.Publication, strings.Join(c.cfg.Tables, ", "))
+		if _, err := c.meta.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("capture: create publication %s: %w", c.cfg.Publication, err)
+		}
+		c.log.Info("publication created", "publication", c.cfg.Publication, "tables", c.cfg.Tables)
+		return nil
+	}
+	rows, err := c.meta.Query(ctx, "SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = $1", c.cfg.Publication)
+	if err != nil {
+		return fmt.Errorf("capture: publication %s: %w", c.cfg.Publication, err)
+	}
+	published, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("capture: publication %s: %w", c.cfg.Publication, err)
+	}
+	for _, t := range c.cfg.Tables {
+		found := false
+		for _, p := range published {
+			found = found || p == t
+		}
+		if !found {
+			return fmt.Errorf("capture: publication %s does not include %s (ALTER PUBLICATION %s ADD TABLE %s)", c.cfg.Publication, t, c.cfg.Publication, t)
+		}
+	}
+	return nil
+}

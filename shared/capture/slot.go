@@ -1,0 +1,252 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// ensureSlot returns where to start streaming and the last commit already delivered (for
+// source.sequence). An existing slot whose snapshot completed is resumed; otherwise a slot is
+// created and the initial snapshot taken from its exported snapshot.
+func (c *capturer) ensureSlot(ctx context.Context) (start pglogrepl.LSN, lastCommit *pglogrepl.LSN, err error) {
+	var plugin, db string
+	var confirmed *string
+	err = c.meta.QueryRow(ctx, `SELECT plugin, database, confirmed_flush_lsn::text FROM pg_replication_slots
+		WHERE slot_name = $1 AND slot_type = 'logical'`, c.cfg.Slot).Scan(&plugin, &db, &confirmed)
+	exists := err == nil
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil, fmt.Errorf("capture: read slot %s: %w", c.cfg.Slot, err)
+	}
+	var done bool
+	if err := c.meta.QueryRow(ctx, "SELECT EXISTS (SELECT FROM capture_snapshots WHERE slot_name = $1)", c.cfg.Slot).Scan(&done); err != nil {
+		return 0, nil, fmt.Errorf("capture: read capture_snapshots (run the migrations): %w", err)
+	}
+	if exists {
+		if plugin != "pgoutput" || db != c.database {
+			return 0, nil, fmt.Errorf("capture: slot %s exists with plugin %s on database %s; it needs pgoutput on %s (choose another slot name)", c.cfg.Slot, plugin, db, c.database)
+		}
+		if done && confirmed != nil {
+			lsn, err := pglogrepl.ParseLSN(*confirmed)
+			if err != nil {
+				return 0, nil, fmt.Errorf("capture: slot %s position %q: %w", c.cfg.Slot, *confirmed, err)
+			}
+			c.log.Info("resuming from slot", "lsn", lsn.String())
+			return lsn, &lsn, nil
+		}
+		c.log.Warn("slot has no completed snapshot (a capture died while taking it): dropping it to snapshot again")
+		if _, err := c.meta.Exec(ctx, "SELECT pg_drop_replication_slot($1)", c.cfg.Slot); err != nil {
+			return 0, nil, fmt.Errorf("capture: drop incomplete slot %s: %w", c.cfg.Slot, err)
+		}
+	}
+	if _, err := c.meta.Exec(ctx, "DELETE FROM capture_snapshots WHERE slot_name = $1", c.cfg.Slot); err != nil {
+		return 0, nil, fmt.Errorf("capture: %w", err)
+	}
+	res, err := pglogrepl.CreateReplicationSlot(ctx, c.repl, c.cfg.Slot, "pgoutput", pglogrepl.CreateReplicationSlotOptions{
+		Mode: pglogrepl.LogicalReplication, SnapshotAction: "EXPORT_SNAPSHOT"})
+	if err != nil {
+		return 0, nil, fmt.Errorf("capture: create slot %s: %w", c.cfg.Slot, err)
+	}
+	point, err := pglogrepl.ParseLSN(res.ConsistentPoint)
+	if err != nil {
+		return 0, nil, fmt.Errorf("capture: slot %s consistent point %q: %w", c.cfg.Slot, res.ConsistentPoint, err)
+	}
+	c.log.Info("slot created; taking the initial snapshot", "lsn", point.String(), "tables", c.cfg.Tables)
+	if err := c.snapshot(ctx, res.SnapshotName, point); err != nil {
+		return 0, nil, err
+	}
+	if _, err := c.meta.Exec(ctx, "INSERT INTO capture_snapshots (slot_name, consistent_point) VALUES ($1, $2::text::pg_lsn)", c.cfg.Slot, point.String()); err != nil {
+		return 0, nil, fmt.Errorf("capture: record snapshot of %s: %w", c.cfg.Slot, err)
+	}
+	return point, nil, nil
+}
+
+// heldRead is a snapshot row held back until the next one shows whether it was the last.
+type heldRead struct {
+	t                 *table
+	img               image
+	first             bool // first row of the first table
+	firstInT, lastInT bool
+	ok                bool
+}
+
+// snapshotMarker is Debezium's source.snapshot for a snapshot row that is not the very last.
+func (h *heldRead) snapshotMarker() string {
+	switch {
+	case h.first:
+		return "first"
+	case h.lastInT:
+		return "last_in_data_collection"
+	case h.firstInT:
+		return "first_in_data_collection"
+	}
+	return "true"
+}
+
+// snapshot emits every row of the tables as Debezium's initial snapshot does: op "r", source.lsn
+// the slot's consistent point, source.txId the snapshot transaction, source.snapshot marking the
+// first row, each table's first and last rows, and the very last record ("last").
+func (c *capturer) snapshot(ctx context.Context, name string, point pglogrepl.LSN) error {
+	tx, err := c.meta.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	if err != nil {
+		return fmt.Errorf("capture: snapshot: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, "SET TRANSACTION SNAPSHOT '"+name+"'"); err != nil {
+		return fmt.Errorf("capture: import snapshot %s: %w", name, err)
+	}
+	var txID int64
+	if err := tx.QueryRow(ctx, "SELECT txid_current()").Scan(&txID); err != nil {
+		return fmt.Errorf("capture: snapshot: %w", err)
+	}
+	x := c.track.begin(time.Now())
+	src := source{lsn: point, txID: txID}
+	var held heldRead
+	var next image
+	var cells []cell
+	rows := 0
+	flush := func(last bool) {
+		src.snapshot = held.snapshotMarker()
+		if last {
+			src.snapshot = "last"
+		}
+		c.emit(ctx, held.t, 'r', nil, &held.img, &src, x)
+		held.ok = false
+	}
+	for ti, qualified := range c.cfg.Tables {
+		t, err := c.tableFor(ctx, qualified, 0)
+		if err != nil {
+			return err
+		}
+		rr := tx.Conn().PgConn().ExecParams(ctx, "SELECT * FROM "+qualified, nil, nil, nil, nil)
+		for _, fd := range rr.FieldDescriptions() {
+			t.addColumn(fd.Name, fd.DataTypeOID, fd.TypeModifier)
+		}
+		if err := t.resolveKey(); err != nil {
+			rr.Close()
+			return err
+		}
+		firstInT := true
+		for rr.NextRow() {
+			cells = cells[:0]
+			for _, v := range rr.Values() {
+				if v == nil {
+					cells = append(cells, cell{kind: 'n'})
+				} else {
+					cells = append(cells, cell{kind: 't', data: v})
+				}
+			}
+			if err := t.encode(&next, cells, nil); err != nil {
+				rr.Close()
+				return fmt.Errorf("capture: snapshot: %w", err)
+			}
+			if held.ok {
+				flush(false)
+			}
+			// Debezium stamps snapshot events with the time they were read.
+			src.commit = time.Now()
+			held.img, next = next, held.img
+			held.t, held.first, held.firstInT, held.lastInT, held.ok = t, ti == 0 && firstInT, firstInT, false, true
+			firstInT = false
+			rows++
+		}
+		if _, err := rr.Close(); err != nil {
+			return fmt.Errorf("capture: snapshot %s: %w", qualified, err)
+		}
+		if held.ok && held.t == t {
+			held.lastInT = true
+		}
+	}
+	if held.ok {
+		flush(true)
+	}
+	c.track.commit(x, point)
+	if err := c.waitDelivered(ctx); err != nil {
+		return fmt.Errorf("capture: snapshot: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("capture: snapshot: %w", err)
+	}
+	c.log.Info("initial snapshot delivered", "rows", rows)
+	return nil
+}
+
+// waitDelivered waits until Kafka has acknowledged every event produced so far.
+func (c *capturer) waitDelivered(ctx context.Context) error {
+	for {
+		c.track.mu.Lock()
+		n, err := len(c.track.queue), c.track.err
+		c.track.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("deliver to kafka: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// tableFor describes a captured table: its topic and primary key (columns come from the
+// snapshot query or the Relation message). relID 0 looks it up by name.
+func (c *capturer) tableFor(ctx context.Context, qualified string, relID uint32) (*table, error) {
+	var schema, name string
+	var key []string
+	q := `SELECT n.nspname, cl.relname,
+	        coalesce((SELECT array_agg(a.attname ORDER BY k.ord) FROM pg_index i
+	           CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+	           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+	          WHERE i.indrelid = cl.oid AND i.indisprimary), '{}')
+	      FROM pg_class cl JOIN pg_namespace n ON n.oid = cl.relnamespace WHERE cl.oid = `
+	var err error
+	if relID != 0 {
+		err = c.meta.QueryRow(ctx, q+"$1", relID).Scan(&schema, &name, &key)
+	} else {
+		err = c.meta.QueryRow(ctx, q+"to_regclass($1)", qualified).Scan(&schema, &name, &key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("capture: describe table %s: %w", qualified, err)
+	}
+	t := newTable(schema, name, c.cfg.TopicPrefix)
+	t.keyNames = key
+	return t, nil
+}
+
+// emit produces one change event, and a tombstone after a delete.
+func (c *capturer) emit(ctx context.Context, t *table, op byte, before, after *image, src *source, x *txn) {
+	keyImg := after
+	if keyImg == nil {
+		keyImg = before
+	}
+	c.keyBuf = c.keyBuf[:0]
+	if len(t.key) > 0 {
+		c.keyBuf = t.appendKey(c.keyBuf, keyImg)
+	}
+	c.scratch = c.env.appendValue(c.scratch[:0], t, op, before, after, src, time.Now())
+	buf := make([]byte, len(c.keyBuf)+len(c.scratch))
+	copy(buf, c.keyBuf)
+	copy(buf[len(c.keyBuf):], c.scratch)
+	r := &kgo.Record{Topic: t.topic, Value: buf[len(c.keyBuf):]}
+	if len(c.keyBuf) > 0 {
+		r.Key = buf[:len(c.keyBuf)]
+	}
+	c.send(ctx, r, x)
+	c.cfg.Metrics.Events.Add(1)
+	if op == 'd' {
+		c.send(ctx, &kgo.Record{Topic: t.topic, Key: r.Key}, x)
+	}
+}
+
+func (c *capturer) send(ctx context.Context, r *kgo.Record, x *txn) {
+	c.track.produced(x)
+	c.producer.Produce(ctx, r, func(_ *kgo.Record, err error) { c.track.acked(x, err) })
+}

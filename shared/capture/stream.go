@@ -1,0 +1,286 @@
+package capture
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// streamState is what the stream knows between messages.
+type streamState struct {
+	cur              *txn // the open transaction, nil between Commit and Begin
+	src              source
+	cells, old       []cell
+	before, after    image
+	skipped          map[uint32]bool // relations outside the captured tables
+	lastHeartbeat    time.Time
+	lastStatusLogged time.Time
+}
+
+// stream reads the slot from start and publishes every change until ctx ends or a failure.
+func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *pglogrepl.LSN) error {
+	args := []string{"proto_version '1'", "publication_names '" + c.cfg.Publication + "'"}
+	if err := pglogrepl.StartReplication(ctx, c.repl, c.cfg.Slot, start, pglogrepl.StartReplicationOptions{PluginArgs: args}); err != nil {
+		return fmt.Errorf("capture: start replication on slot %s: %w", c.cfg.Slot, err)
+	}
+	c.track.mu.Lock()
+	if c.track.flushed < start {
+		c.track.flushed = start
+	}
+	c.track.mu.Unlock()
+	st := &streamState{skipped: map[uint32]bool{}, lastHeartbeat: time.Now()}
+	st.src.snapshot = "false"
+	if lastCommit != nil {
+		st.src.lastCommit, st.src.hasCommit = *lastCommit, true
+	}
+	c.log.Info("streaming", "from", start.String(), "publication", c.cfg.Publication)
+
+	// Statuses go out five times a second (wal_sender_timeout is 60 s by default), so the slot
+	// follows deliveries closely; heartbeats at the configured interval.
+	const statusEvery = 200 * time.Millisecond
+	next := time.Now().Add(statusEvery)
+	defer c.finalStatus(ctx)
+	for {
+		if _, err, _ := c.track.state(); err != nil {
+			return fmt.Errorf("capture: deliver to kafka: %w", err)
+		}
+		if !time.Now().Before(next) {
+			if err := c.status(ctx, st); err != nil {
+				return err
+			}
+			next = time.Now().Add(statusEvery)
+		}
+		recvCtx, cancel := context.WithDeadline(ctx, next)
+		raw, err := c.repl.ReceiveMessage(recvCtx)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if pgconn.Timeout(err) {
+				continue
+			}
+			return fmt.Errorf("capture: receive from slot %s: %w", c.cfg.Slot, err)
+		}
+		switch m := raw.(type) {
+		case *pgproto3.ErrorResponse:
+			return fmt.Errorf("capture: slot %s: %w", c.cfg.Slot, pgconn.ErrorResponseToPgError(m))
+		case *pgproto3.CopyData:
+			if len(m.Data) == 0 {
+				continue
+			}
+			switch m.Data[0] {
+			case pglogrepl.PrimaryKeepaliveMessageByteID:
+				ka, err := pglogrepl.ParsePrimaryKeepaliveMessage(m.Data[1:])
+				if err != nil {
+					return fmt.Errorf("capture: keepalive: %w", err)
+				}
+				c.cfg.Metrics.ServerLSN.Store(uint64(ka.ServerWALEnd))
+				if st.cur == nil {
+					c.track.idleAt(ka.ServerWALEnd)
+				}
+				if ka.ReplyRequested {
+					next = time.Time{}
+				}
+			case pglogrepl.XLogDataByteID:
+				xld, err := pglogrepl.ParseXLogData(m.Data[1:])
+				if err != nil {
+					return fmt.Errorf("capture: xlogdata: %w", err)
+				}
+				if err := c.handle(ctx, st, xld); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+// handle turns one pgoutput message into events.
+func (c *capturer) handle(ctx context.Context, st *streamState, xld pglogrepl.XLogData) error {
+	c.cfg.Metrics.ReceivedLSN.Store(uint64(xld.WALStart))
+	msg, err := pglogrepl.Parse(xld.WALData)
+	if err != nil {
+		return fmt.Errorf("capture: decode pgoutput at %s: %w", xld.WALStart, err)
+	}
+	switch m := msg.(type) {
+	case *pglogrepl.BeginMessage:
+		st.cur = c.track.begin(m.CommitTime)
+		st.src.commit, st.src.txID = m.CommitTime, int64(m.Xid)
+	case *pglogrepl.CommitMessage:
+		if st.cur == nil {
+			return fmt.Errorf("capture: commit at %s without a begin", xld.WALStart)
+		}
+		c.track.commit(st.cur, m.TransactionEndLSN)
+		st.cur = nil
+		// Debezium's source.sequence starts with the end of the last commit it processed.
+		st.src.lastCommit, st.src.hasCommit = xld.WALStart, true
+	case *pglogrepl.RelationMessage:
+		return c.relation(ctx, st, m)
+	case *pglogrepl.InsertMessage:
+		t := c.tables[m.RelationID]
+		if t == nil || st.cur == nil {
+			return c.unknown(st, m.RelationID)
+		}
+		if err := t.encode(&st.after, toCells(&st.cells, m.Tuple), nil); err != nil {
+			return fmt.Errorf("capture: insert at %s: %w", xld.WALStart, err)
+		}
+		st.src.lsn = xld.WALStart
+		c.emit(ctx, t, 'c', nil, &st.after, &st.src, st.cur)
+	case *pglogrepl.UpdateMessage:
+		t := c.tables[m.RelationID]
+		if t == nil || st.cur == nil {
+			return c.unknown(st, m.RelationID)
+		}
+		var before *image
+		if m.OldTuple != nil {
+			if err := t.encode(&st.before, toCells(&st.old, m.OldTuple), nil); err != nil {
+				return fmt.Errorf("capture: update at %s: before: %w", xld.WALStart, err)
+			}
+			before = &st.before
+		}
+		if err := t.encode(&st.after, toCells(&st.cells, m.NewTuple), before); err != nil {
+			return fmt.Errorf("capture: update at %s: %w", xld.WALStart, err)
+		}
+		st.src.lsn = xld.WALStart
+		if before != nil && len(t.key) > 0 && !sameKey(t, before, &st.after) {
+			// Like Debezium, a changed primary key is a delete of the old key (and its
+			// tombstone) followed by a create of the new one.
+			c.emit(ctx, t, 'd', before, nil, &st.src, st.cur)
+			c.emit(ctx, t, 'c', nil, &st.after, &st.src, st.cur)
+			return nil
+		}
+		c.emit(ctx, t, 'u', before, &st.after, &st.src, st.cur)
+	case *pglogrepl.DeleteMessage:
+		t := c.tables[m.RelationID]
+		if t == nil || st.cur == nil {
+			return c.unknown(st, m.RelationID)
+		}
+		if m.OldTuple == nil {
+			return fmt.Errorf("capture: delete at %s on %s has no before-image (REPLICA IDENTITY NOTHING?)", xld.WALStart, t.qualified())
+		}
+		if err := t.encode(&st.before, toCells(&st.old, m.OldTuple), nil); err != nil {
+			return fmt.Errorf("capture: delete at %s: %w", xld.WALStart, err)
+		}
+		st.src.lsn = xld.WALStart
+		c.emit(ctx, t, 'd', &st.before, nil, &st.src, st.cur)
+	case *pglogrepl.TruncateMessage:
+		// Debezium's skipped.operations=t: truncates are not captured. Say so loudly.
+		c.log.Warn("TRUNCATE on a captured table is not captured (skipped.operations=t)", "lsn", xld.WALStart.String())
+	}
+	return nil
+}
+
+// unknown tolerates changes of relations outside the captured tables; anything else is a bug.
+func (c *capturer) unknown(st *streamState, relID uint32) error {
+	if st.skipped[relID] {
+		return nil
+	}
+	if st.cur == nil {
+		return fmt.Errorf("capture: change of relation %d outside a transaction", relID)
+	}
+	return fmt.Errorf("capture: change of relation %d before its Relation message", relID)
+}
+
+// relation (re)describes a table: pgoutput sends it before the first change of a relation and
+// after each schema change, so added columns flow without a restart.
+func (c *capturer) relation(ctx context.Context, st *streamState, m *pglogrepl.RelationMessage) error {
+	qualified := m.Namespace + "." + m.RelationName
+	captured := false
+	for _, q := range c.cfg.Tables {
+		captured = captured || q == qualified
+	}
+	if !captured {
+		st.skipped[m.RelationID] = true
+		delete(c.tables, m.RelationID)
+		return nil
+	}
+	t, err := c.tableFor(ctx, qualified, m.RelationID)
+	if err != nil {
+		return err
+	}
+	for _, col := range m.Columns {
+		t.addColumn(col.Name, col.DataType, col.TypeModifier)
+	}
+	if err := t.resolveKey(); err != nil {
+		return fmt.Errorf("capture: %w", err)
+	}
+	c.tables[m.RelationID] = t
+	delete(st.skipped, m.RelationID)
+	return nil
+}
+
+func toCells(dst *[]cell, td *pglogrepl.TupleData) []cell {
+	cells := (*dst)[:0]
+	if td != nil {
+		for _, col := range td.Columns {
+			cells = append(cells, cell{kind: col.DataType, data: col.Data})
+		}
+	}
+	*dst = cells
+	return cells
+}
+
+func sameKey(t *table, a, b *image) bool {
+	for _, k := range t.key {
+		x, y := a.spans[k], b.spans[k]
+		if string(a.json[x[0]:x[1]]) != string(b.json[y[0]:y[1]]) {
+			return false
+		}
+	}
+	return true
+}
+
+// status confirms the delivered position to Postgres, refreshes the lag metrics and sends a
+// heartbeat when due.
+func (c *capturer) status(ctx context.Context, st *streamState) error {
+	flushed, _, oldest := c.track.state()
+	err := pglogrepl.SendStandbyStatusUpdate(ctx, c.repl, pglogrepl.StandbyStatusUpdate{
+		WALWritePosition: flushed, WALFlushPosition: flushed, WALApplyPosition: flushed, ClientTime: time.Now()})
+	if err != nil {
+		return fmt.Errorf("capture: confirm position %s: %w", flushed, err)
+	}
+	m := c.cfg.Metrics
+	m.ConfirmedLSN.Store(uint64(flushed))
+	if oldest.IsZero() {
+		m.LagMicros.Store(0)
+	} else {
+		m.LagMicros.Store(time.Since(oldest).Microseconds())
+	}
+	if time.Since(st.lastHeartbeat) >= c.cfg.HeartbeatInterval {
+		st.lastHeartbeat = time.Now()
+		c.heartbeat(ctx)
+		c.log.Debug("capture position", "confirmed", flushed.String(), "lag_bytes", m.LagBytes(), "lag_seconds", m.Lag().Seconds(), "events", m.Events.Load())
+	}
+	return nil
+}
+
+// heartbeat writes Debezium's heartbeat record; it tells consumers the capture is alive while the
+// captured tables are idle. Its delivery is not tracked: a lost heartbeat loses nothing.
+func (c *capturer) heartbeat(ctx context.Context) {
+	key := appendJSONString([]byte(`{"serverName":`), []byte(c.cfg.TopicPrefix))
+	key = append(key, '}')
+	val := fmt.Appendf(nil, `{"ts_ms":%d}`, time.Now().UnixMilli())
+	c.producer.Produce(ctx, &kgo.Record{Topic: "__debezium-heartbeat." + c.cfg.TopicPrefix, Key: key, Value: val},
+		func(_ *kgo.Record, err error) {
+			if err != nil && ctx.Err() == nil {
+				c.log.Warn("heartbeat not delivered", "err", err)
+			}
+		})
+}
+
+// finalStatus confirms, on the way out, what Kafka acknowledged, so a restart re-delivers less.
+func (c *capturer) finalStatus(ctx context.Context) {
+	wait, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = c.waitDelivered(wait)
+	flushed, _, _ := c.track.state()
+	if err := pglogrepl.SendStandbyStatusUpdate(wait, c.repl, pglogrepl.StandbyStatusUpdate{
+		WALWritePosition: flushed, WALFlushPosition: flushed, WALApplyPosition: flushed, ClientTime: time.Now()}); err == nil {
+		c.cfg.Metrics.ConfirmedLSN.Store(uint64(flushed))
+	}
+}
