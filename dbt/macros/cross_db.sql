@@ -46,7 +46,7 @@
     {{ return(adapter.dispatch('to_instant')(text)) }}
 {%- endmacro %}
 {% macro default__to_instant(text) -%}cast({{ text }} as timestamptz){%- endmacro %}
-{% macro snowflake__to_instant(text) -%}try_to_timestamp_tz({{ text }}){%- endmacro %}
+{% macro snowflake__to_instant(text) -%}cast({{ text }} as timestamp_tz){%- endmacro %}
 
 {#- Microseconds since the epoch (commit_ts_us) as an instant, without a detour through floats. -#}
 {% macro instant_from_us(us) -%}
@@ -86,6 +86,6 @@
      from {{ span }})
 {%- endmacro %}
 {% macro snowflake__days_between(span, first_date, last_date) -%}
-    (select dateadd(day, d.value::int, {{ first_date }}) as date_day
+    (select cast(dateadd(day, d.value::int, {{ first_date }}) as date) as date_day
      from {{ span }}, lateral flatten(input => array_generate_range(0, datediff(day, {{ first_date }}, {{ last_date }}) + 1)) as d)
 {%- endmacro %}
