@@ -3,6 +3,7 @@ module github.com/fin-orchestrator/fin-orchestrator
 go 1.26
 
 require (
+	github.com/aws/aws-lambda-go v1.55.1
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx-shopspring-decimal v0.0.0-20220624020537-1d36b5a1853e
 	github.com/jackc/pgx/v5 v5.12.0

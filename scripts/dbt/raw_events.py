@@ -317,3 +317,25 @@ class SnowflakeRaw:
 
     def close(self):
         self.con.close()
+
+
+def main(argv: list) -> None:
+    """raw_events.py duckdb PATH scenario|broken: writes fixture RAW tables into a DuckDB file
+    (the scenario's two loads, or the purpose-broken money events) for tests outside Python."""
+    if len(argv) != 3 or argv[0] != "duckdb" or argv[2] not in ("scenario", "broken"):
+        raise SystemExit("usage: raw_events.py duckdb PATH scenario|broken")
+    raw = DuckDBRaw(argv[1])
+    raw.create()
+    if argv[2] == "broken":
+        raw.load(broken(), datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc), "bronze/broken")
+    else:
+        _, first, second = scenario()
+        raw.load(first, datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc), "bronze/load-1")
+        raw.load(second, datetime(2026, 11, 25, 11, 0, tzinfo=timezone.utc), "bronze/load-2")
+    raw.close()
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])
