@@ -45,7 +45,8 @@ typed as (
         tx_id,
         {{ instant_from_us('commit_ts_us') }} as committed_at,
         _object_key,
-        _loaded_at
+        _loaded_at,
+        {{ built_at() }} as _built_at
     from events
 )
 
@@ -60,7 +61,7 @@ qualify row_number() over (partition by {{ key }}, lsn order by kafka_partition,
     flagged. An incremental run compares the batch with the version it already holds. -#}
 {% macro latest_version(changes, key) -%}
 with batch as (
-    select * from {{ changes }}
+    select * exclude (_built_at) from {{ changes }}
     where {{ loaded_since_last_run() }}
 )
 {%- if is_incremental() %},
@@ -68,12 +69,12 @@ with batch as (
 candidates as (
     select * from batch
     union all
-    select * from {{ this }}
+    select * exclude (_built_at) from {{ this }}
     where {{ key }} in (select {{ key }} from batch)
 )
 {%- endif %}
 
-select *
+select *, {{ built_at() }} as _built_at
 from {{ 'candidates' if is_incremental() else 'batch' }}
 qualify row_number() over (partition by {{ key }} order by lsn desc, kafka_offset desc) = 1
 {%- endmacro %}
@@ -84,7 +85,7 @@ qualify row_number() over (partition by {{ key }} order by lsn desc, kafka_offse
     version lands in order. -#}
 {% macro scd2_history(changes, key) -%}
 with batch as (
-    select * from {{ changes }}
+    select * exclude (_built_at) from {{ changes }}
     where {{ loaded_since_last_run() }}
 ),
 {%- if is_incremental() %}
@@ -101,7 +102,7 @@ predecessor as (
 ),
 
 reopened as (
-    select h.* exclude (valid_from, valid_to, is_current)
+    select h.* exclude (valid_from, valid_to, is_current, _built_at)
     from {{ this }} as h
     inner join first_new as f on h.{{ key }} = f.{{ key }}
     left join predecessor as p on h.{{ key }} = p.{{ key }}
@@ -131,6 +132,7 @@ ordered as (
 
 select
     ordered.*,
-    valid_to is null as is_current
+    valid_to is null as is_current,
+    {{ built_at() }} as _built_at
 from ordered
 {%- endmacro %}

@@ -132,8 +132,12 @@ def normalized(rows) -> list:
     return sorted(tuple(None if v is None else str(v) for v in r) for r in rows)
 
 
+BUILT_AT = set(RELATIONS) - {"gold.fct_daily_account_balances"}
+
+
 def snapshot_relations(fetch) -> dict:
-    return {r: sorted(map(repr, fetch(f"select * from {r}"))) for r in RELATIONS}
+    # _built_at is when a row was written: the one column where the two builds must differ.
+    return {r: sorted(map(repr, fetch(f"select * exclude (_built_at) from {r}" if r in BUILT_AT else f"select * from {r}"))) for r in RELATIONS}
 
 
 def compare_relations(name: str, a: dict, b: dict):

@@ -21,5 +21,6 @@ select
     valid_from as effective_from,
     valid_to as effective_to,
     is_current,
-    lsn
+    lsn,
+    _built_at
 from {{ ref('customers_history') }}

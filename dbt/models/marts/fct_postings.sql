@@ -39,5 +39,6 @@ select
     transaction_type,
     committed_at as posted_at,
     lsn,
-    _loaded_at
+    _loaded_at,
+    {{ built_at() }} as _built_at
 from legs

@@ -18,6 +18,7 @@ select
     version,
     committed_at as last_changed_at,
     lsn,
-    _loaded_at
+    _loaded_at,
+    {{ built_at() }} as _built_at
 from {{ ref('stg_transactions') }}
 where {{ loaded_since_last_run() }}
