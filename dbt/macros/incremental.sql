@@ -1,0 +1,48 @@
+{#- The filter an incremental model puts on its input: rows loaded at or after the newest
+    _loaded_at it already holds (minus var('lookback_minutes')). Re-reading a row is harmless
+    because every incremental model is keyed; skipping one would lose it.
+    The watermark is read first and written into the query as a constant, so the warehouse can
+    skip whole blocks of older rows (DuckDB row-group zone maps, Snowflake partition pruning)
+    instead of reading every row image to compare it with a subquery. -#}
+{% macro loaded_since_last_run(loaded_at_column='_loaded_at') -%}
+    {%- if is_incremental() and execute -%}
+        {%- set found = run_query("select cast(max(_loaded_at) as varchar) from " ~ this) -%}
+        {%- set watermark = found.columns[0].values()[0] if found.rows | length > 0 else none -%}
+        {%- if watermark is none -%}
+    true
+        {%- else -%}
+    {{ loaded_at_column }} >= cast('{{ watermark }}' as {{ instant_type() }}) - interval '{{ var("lookback_minutes") | int }} minutes'
+        {%- endif -%}
+    {%- else -%}
+    true
+    {%- endif -%}
+{%- endmacro %}
+
+{#- When this dbt invocation started, as a constant: every row an incremental model writes in a
+    run carries it in _built_at, so tests can check just what the run wrote (see
+    get_where_subquery) and downstream models can find it. Incremental and full-refresh builds
+    differ only in this column. -#}
+{% macro built_at() -%}
+    cast('{{ run_started_at.isoformat() }}' as {{ instant_type() }})
+{%- endmacro %}
+
+{#- Generic tests check the rows the latest run wrote (the newest _built_at) on relations that
+    have the column, and whole relations otherwise: every row was checked in the run that wrote
+    it, and keys are unique by construction (each incremental model upserts on its key), so
+    re-reading a million old rows per test would only slow every scheduled build. A full refresh
+    writes every row, so it tests every row; so does --vars '{test_all_rows: true}'. A test's own
+    `where` config still applies. -#}
+{% macro get_where_subquery(relation) -%}
+    {%- set where = config.get('where', '') -%}
+    {%- set scoped = not var('test_all_rows', false) and execute and relation.identifier is not none
+        and '_built_at' in (adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list) -%}
+    {%- if scoped -%}
+        {%- set latest = "_built_at = (select max(_built_at) from " ~ relation ~ ")" -%}
+        {%- set where = latest ~ (" and (" ~ where ~ ")" if where else "") -%}
+    {%- endif -%}
+    {%- if where -%}
+        {%- do return("(select * from " ~ relation ~ " where " ~ where ~ ") dbt_subquery") -%}
+    {%- else -%}
+        {%- do return(relation) -%}
+    {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,3 @@
+{{ config(materialized='incremental', unique_key='version_key', incremental_strategy=upsert_strategy(), on_schema_change='fail') }}
+
+{{ scd2_history(ref('stg_accounts_changes'), 'account_id') }}

@@ -1,0 +1,26 @@
+{#- A view: the customer history under the names BI tools know from dbt snapshots. History is
+    already a table built incrementally, so a second copy would only cost time and storage. -#}
+{{ config(materialized='view') }}
+
+select
+    version_key as customer_version_key,
+    customer_id,
+    first_name,
+    last_name,
+    email,
+    address_line,
+    city,
+    postal_code,
+    country,
+    closed_at,
+    closed_at is not null as is_closed,
+    created_at,
+    updated_at,
+    version,
+    is_deleted,
+    valid_from as effective_from,
+    valid_to as effective_to,
+    is_current,
+    lsn,
+    _built_at
+from {{ ref('customers_history') }}

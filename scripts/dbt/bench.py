@@ -1,0 +1,188 @@
+"""Benchmark: an incremental dbt build after 1% new changes, beside a full refresh of the same
+data in the same run (target: the incremental build takes at most 15% of the full refresh).
+
+  bench.py WORKDIR [TRANSACTIONS]
+
+RAW events for ~1,000,000 transactions (with their account balance updates, before and after
+images, as the capture emits them) are generated inside DuckDB, with balances that really are the
+running sums of the postings, so every dbt test passes on them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parents[2]
+DBT = str(Path(sys.executable).with_name("dbt"))
+START_US = 1_795_000_000_000_000  # 2026-11-18
+STEP_US = 2_500_000  # one transaction every 2.5 s: 1M transactions span about 29 days
+
+# Each table's events get their Kafka offsets in log order (one partition per topic).
+GENERATE = """
+create schema if not exists raw;
+create or replace table raw.{table} as
+select 'fin.public.{table}' as topic, 0 as "partition", row_number() over (order by lsn) - 1 as "offset", *
+from ({events});
+"""
+
+ISO = "strftime(make_timestamp({us}), '%Y-%m-%dT%H:%M:%S.%fZ')"
+
+
+def generate(con, n: int, accounts: int):
+    """Writes the RAW tables: batch 0 is n transactions, batch 1 is n/100 more (1% new changes)
+    and 1% of the customers updated. _loaded_at tells the two loads apart."""
+    extra = max(n // 100, 1)
+    customers = accounts // 2
+    con.execute(f"""
+    create or replace temp table txn as
+    select
+        i,
+        (i >= {n})::int as batch,
+        case when h % 4 < 2 then 'DEPOSIT' when h % 4 = 2 then 'WITHDRAWAL' else 'TRANSFER' end as kind,
+        a as acct,
+        (a + 1 + (h >> 20) % ({accounts} - 1)) % {accounts} as rel,
+        cast(cast((h >> 8) % 50000 + 100 as decimal(18,0)) * 0.01 as decimal(18,2)) as amount,
+        {START_US} + i * {STEP_US} as commit_us
+    from (select i, hash(i) as h, hash(i * 31 + 7) % {accounts} as a from range({n + extra}) t(i));
+
+    create or replace temp table legs as
+    with raw_legs as (
+        select i, batch, acct as account, case kind when 'DEPOSIT' then amount else -amount end as delta, commit_us
+        from txn
+        union all
+        select i, batch, rel, amount, commit_us from txn where kind = 'TRANSFER'
+    )
+    select *,
+        -- shared/bank updates the accounts in id order, then inserts the ledger row
+        100000000 + i * 16 + row_number() over (partition by i order by account) as lsn,
+        sum(delta) over (partition by account order by i rows unbounded preceding) as balance,
+        row_number() over (partition by account order by i) + 1 as version
+    from raw_legs;
+    """)
+    acct_id = "'00000000-0000-4000-8000-' || lpad(cast({} as varchar), 12, '0')"
+    cust_id = "'00000000-0000-4000-9000-' || lpad(cast({} as varchar), 12, '0')"
+    txn_id = "'00000000-0000-4000-a000-' || lpad(cast(i as varchar), 12, '0')"
+    account_image = lambda bal, ver, upd: f"""json_object('account_id', {acct_id.format('account')},
+        'customer_id', {cust_id.format('account // 2')}, 'account_type', 'CHECKING', 'currency', 'USD',
+        'nickname', null, 'balance', cast(cast({bal} as decimal(18,2)) as varchar), 'status', 'ACTIVE',
+        'created_at', {ISO.format(us=START_US - 1_000_000)}, 'updated_at', {upd}, 'version', {ver})"""
+    tail = lambda load: f"""'bronze/bench-' || {load} as _object_key,
+        timezone('UTC', make_timestamp({START_US + 40 * 86400 * 1_000_000} + {load} * 3600000000::bigint)) as _loaded_at"""
+    snapshot_accounts = f"""
+        select json_object('account_id', {acct_id.format('account')}) :: varchar as key,
+            'r' as op, 1000 + account as lsn, 1 as tx_id, {START_US - 1_000_000} as commit_ts_us,
+            {START_US // 1000 - 1000} as event_ts_ms, 'true' as snapshot, 'public' as source_schema,
+            'accounts' as source_table, null::json as before, {account_image('0', 1, ISO.format(us=START_US - 1_000_000))} as after,
+            {tail(0)}
+        from range({accounts}) t(account)"""
+    updates = f"""
+        select json_object('account_id', {acct_id.format('account')}) :: varchar as key,
+            'u' as op, lsn, 1000 + i as tx_id, commit_us as commit_ts_us, commit_us // 1000 + 5 as event_ts_ms,
+            'false' as snapshot, 'public' as source_schema, 'accounts' as source_table,
+            {account_image('balance - delta', 'version - 1', "lag(" + ISO.format(us='commit_us') + ", 1, " + ISO.format(us=START_US - 1_000_000) + ") over (partition by account order by i)")} as before,
+            {account_image('balance', 'version', ISO.format(us='commit_us'))} as after,
+            {tail('batch')}
+        from legs"""
+    transactions = f"""
+        select json_object('transaction_id', {txn_id}) :: varchar as key,
+            'c' as op, lsn, tx_id, commit_ts_us, event_ts_ms, 'false' as snapshot, 'public' as source_schema,
+            'transactions' as source_table, null::json as before,
+            json_object('transaction_id', {txn_id}, 'account_id', {acct_id.format('acct')}, 'transaction_type', kind,
+                'amount', cast(amount as varchar), 'currency', 'USD',
+                'related_account_id', case when kind = 'TRANSFER' then {acct_id.format('rel')} end,
+                'status', 'COMPLETED', 'description', 'bench', 'category', null, 'reverses_transaction_id', null,
+                'created_at', {ISO.format(us='commit_us')}, 'updated_at', {ISO.format(us='commit_us')}, 'version', 1) as after,
+            {tail('batch')}
+        from (select *, 100000000 + i * 16 + 8 as lsn, 1000 + i as tx_id, commit_us as commit_ts_us,
+                     commit_us // 1000 + 5 as event_ts_ms from txn)"""
+    customer_image = lambda city, ver, upd: f"""json_object('customer_id', {cust_id.format('c')}, 'first_name', 'Bench',
+        'last_name', 'Customer ' || c, 'email', 'c' || c || '@example.com', 'address_line', '1 Main St',
+        'city', {city}, 'postal_code', '12345', 'country', 'US', 'closed_at', null,
+        'created_at', {ISO.format(us=START_US - 2_000_000)}, 'updated_at', {upd}, 'version', {ver})"""
+    moved_us = START_US + (n + extra) * STEP_US
+    customers_sql = f"""
+        select key, op, lsn, tx_id, commit_ts_us, event_ts_ms, snapshot,
+            'public' as source_schema, 'customers' as source_table, before, after, _object_key, _loaded_at
+        from (
+            select json_object('customer_id', {cust_id.format('c')}) :: varchar as key, 'r' as op, 500 + c as lsn,
+                1 as tx_id, {START_US - 2_000_000} as commit_ts_us, {START_US // 1000 - 2000} as event_ts_ms,
+                'true' as snapshot, null::json as before, {customer_image("'Springfield'", 1, ISO.format(us=START_US - 2_000_000))} as after,
+                {tail(0)}
+            from range({customers}) t(c)
+            union all
+            select json_object('customer_id', {cust_id.format('c')}) :: varchar, 'u', 200000000 + c,
+                5000000 + c, {moved_us} + c, {moved_us // 1000} + c, 'false',
+                {customer_image("'Springfield'", 1, ISO.format(us=START_US - 2_000_000))},
+                {customer_image("'Shelbyville'", 2, ISO.format(us=f'{moved_us} + c'))},
+                {tail(1)}
+            from range(0, {customers}, 100) t(c))"""
+    for table, events in (("customers", customers_sql), ("accounts", f"{snapshot_accounts} union all {updates}"),
+                          ("transactions", transactions)):
+        con.execute(GENERATE.format(table=table, events=events))
+
+
+def dbt_build(workdir: Path, db: Path, *extra: str) -> tuple[float, float, int]:
+    """Runs dbt build; returns (wall seconds, dbt's elapsed seconds, models built)."""
+    env = {**os.environ, "DBT_TARGET": "duckdb", "WAREHOUSE_PATH": str(db)}
+    started = time.monotonic()
+    proc = subprocess.run([DBT, "build", *extra, "--profiles-dir", str(ROOT / "dbt"),
+                           "--target-path", str(workdir / "target"), "--log-path", str(workdir / "logs")],
+                          cwd=ROOT / "dbt", env=env, capture_output=True, text=True)
+    wall = time.monotonic() - started
+    rr = json.loads((workdir / "target" / "run_results.json").read_text())
+    if proc.returncode != 0:
+        bad = [r["unique_id"] for r in rr["results"] if r["status"] in ("error", "fail")]
+        sys.exit(f"dbt build {' '.join(extra)} failed: {bad}\n{proc.stdout[-3000:]}")
+    built = sum(1 for r in rr["results"] if r["unique_id"].startswith("model.") and r["status"] == "success")
+    return wall, rr["elapsed_time"], built
+
+
+def main():
+    workdir = Path(sys.argv[1]).resolve()
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    db = workdir / "warehouse.duckdb"
+
+    started = time.monotonic()
+    con = duckdb.connect(str(db))
+    generate(con, n, accounts=20_000)
+    counts = {t: con.execute(f"select count(*), count(*) filter (where _object_key = 'bronze/bench-1') from raw.{t}").fetchone()
+              for t in ("customers", "accounts", "transactions")}
+    # Set the second load aside, so the first build sees only the first.
+    con.execute("create schema if not exists bench")
+    for t in counts:
+        con.execute(f"create or replace table bench.{t} as select * from raw.{t} where _object_key = 'bronze/bench-1'")
+        con.execute(f"delete from raw.{t} where _object_key = 'bronze/bench-1'")
+    con.close()
+    total = sum(c[0] for c in counts.values())
+    new = sum(c[1] for c in counts.values())
+    print(f"generated {total:,} RAW change events ({counts['transactions'][0]:,} transactions) in "
+          f"{time.monotonic() - started:.0f}s; the second load holds {new:,} ({100 * new / (total - new):.1f}% new)")
+
+    wall, elapsed, built = dbt_build(workdir, db)
+    print(f"first build (all RAW rows):         {wall:7.1f}s wall, {elapsed:7.1f}s in dbt, {built} models")
+
+    con = duckdb.connect(str(db))
+    for t in counts:
+        con.execute(f"insert into raw.{t} select * from bench.{t}")
+    con.close()
+
+    inc_wall, inc_elapsed, _ = dbt_build(workdir, db)
+    full_wall, full_elapsed, _ = dbt_build(workdir, db, "--full-refresh")
+    print(f"incremental dbt build after 1%:     {inc_wall:7.1f}s wall, {inc_elapsed:7.1f}s in dbt")
+    print(f"reference: dbt build --full-refresh {full_wall:7.1f}s wall, {full_elapsed:7.1f}s in dbt")
+    print(f"ratio incremental / full refresh:   {inc_wall / full_wall:7.1%} wall, {inc_elapsed / full_elapsed:7.1%} in dbt "
+          f"(target <= 15%)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,309 @@
+"""Checks the dbt project against real warehouses with fixture change events.
+
+  check.py duckdb WORKDIR      SCD2 history across two runs, incremental == full refresh,
+                               money tests failing on purpose-broken data, dbt docs generate
+  check.py snowflake WORKDIR   the same models with dbt-snowflake against a fakesnow server
+
+Expected history is derived from the fixture's own events (raw_events.py), never written out by
+hand. Prints one line per check and "N passed, N failed" at the end; exits 1 on any failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import raw_events
+
+ROOT = Path(__file__).resolve().parents[2]
+DBT_DIR = ROOT / "dbt"
+DBT = str(Path(sys.executable).with_name("dbt"))
+LOAD_1 = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
+LOAD_2 = datetime(2026, 11, 25, 11, 0, tzinfo=timezone.utc)
+
+results: list[tuple[str, bool, str]] = []
+
+
+def check(name: str, ok: bool, detail: str = ""):
+    results.append((name, ok, detail))
+    print(f"{'PASS' if ok else 'FAIL'} {name}" + ("" if ok else f": {detail}"), flush=True)
+
+
+def dbt(workdir: Path, env: dict, *args: str) -> tuple[int, dict]:
+    """Runs dbt in dbt/ and returns its exit code and {node name: status} from run_results.json."""
+    target = workdir / "target"
+    cmd = [DBT, *args, "--profiles-dir", str(DBT_DIR), "--target-path", str(target),
+           "--log-path", str(workdir / "logs")]
+    started = time.monotonic()
+    proc = subprocess.run(cmd, cwd=DBT_DIR, env={**os.environ, **env}, capture_output=True, text=True)
+    took = time.monotonic() - started
+    statuses = {}
+    rr = target / "run_results.json"
+    if rr.exists():
+        for r in json.loads(rr.read_text())["results"]:
+            statuses[r["unique_id"].split(".")[-2] if r["unique_id"].startswith("test.")
+                     else r["unique_id"].split(".")[-1]] = r["status"]
+    print(f"  dbt {' '.join(args)}: exit {proc.returncode} in {took:.1f}s", flush=True)
+    if proc.returncode != 0:
+        (workdir / "last-dbt-output.txt").write_text(proc.stdout + proc.stderr)
+    return proc.returncode, statuses
+
+
+def failed(statuses: dict) -> list[str]:
+    return sorted(n for n, s in statuses.items() if s in ("fail", "error"))
+
+
+def expected_history(events: list, table: str) -> dict:
+    """{key: [(lsn, valid_from_us, valid_to_us|None, is_deleted, image)]} from the change events:
+    versions ordered by lsn then offset, a redelivered (key, lsn) counted once."""
+    key_field = raw_events.KEYS[table]
+    per_key: dict = {}
+    for e in sorted((e for e in events if e["source_table"] == table), key=lambda e: (e["lsn"], e["offset"])):
+        image = json.loads(e["before"] if e["op"] == "d" else e["after"])
+        versions = per_key.setdefault(image[key_field], [])
+        if versions and versions[-1][0] == e["lsn"]:
+            continue
+        versions.append([e["lsn"], e["commit_ts_us"], None, e["op"] == "d", image])
+    for versions in per_key.values():
+        for v, nxt in zip(versions, versions[1:]):
+            v[2] = nxt[1]
+    return per_key
+
+
+def us(t) -> int | None:
+    return None if t is None else int(t)
+
+
+def compare_history(name: str, rows: list, expected: dict, field: str):
+    """rows: (key, lsn, valid_from, valid_to, is_deleted, is_current, field value)."""
+    got = {}
+    for key, lsn, vf, vt, deleted, current, value in rows:
+        got.setdefault(key, []).append((int(lsn), us(vf), us(vt), bool(deleted), bool(current),
+                                        None if value is None else str(value)))
+    want = {}
+    for key, versions in expected.items():
+        want[key] = [(lsn, vf, vt, deleted, vt is None, None if img.get(field) is None else str(img[field]))
+                     for lsn, vf, vt, deleted, img in versions]
+    for key in sorted(set(got) | set(want)):
+        g, w = sorted(got.get(key, [])), want.get(key, [])
+        if g != w:
+            check(name, False, f"key {key}: warehouse has {g}, the change log says {w}")
+            return
+    check(name, True)
+
+
+def duckdb_rows(path: Path, sql: str) -> list:
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+# Times as microseconds since the epoch, computed by the warehouse ({us} is its function).
+HISTORY_SQL = {
+    "customers": "select customer_id, lsn, {us}(effective_from), {us}(effective_to), is_deleted, is_current, last_name from gold.dim_customers",
+    "accounts": "select account_id, lsn, {us}(effective_from), {us}(effective_to), is_deleted, is_current, balance from gold.dim_accounts",
+}
+FIELD = {"customers": "last_name", "accounts": "balance"}
+US = {"duckdb": "epoch_us({})", "snowflake": "extract(epoch_microsecond from {})"}
+
+
+def history_sql(table: str, dialect: str) -> str:
+    return re.sub(r"\{us\}\((\w+)\)", lambda m: US[dialect].format(m.group(1)), HISTORY_SQL[table])
+
+# Every relation the project builds, compared row for row between incremental and full refresh.
+RELATIONS = ["silver.stg_customers_changes", "silver.stg_accounts_changes", "silver.stg_transactions_changes",
+             "silver.stg_customers", "silver.stg_accounts", "silver.stg_transactions",
+             "silver.customers_history", "silver.accounts_history",
+             "gold.fct_transactions", "gold.fct_postings", "gold.fct_daily_account_balances"]
+
+
+def normalized(rows) -> list:
+    return sorted(tuple(None if v is None else str(v) for v in r) for r in rows)
+
+
+BUILT_AT = set(RELATIONS) - {"gold.fct_daily_account_balances"}
+
+
+def snapshot_relations(fetch) -> dict:
+    # _built_at is when a row was written: the one column where the two builds must differ.
+    return {r: sorted(map(repr, fetch(f"select * exclude (_built_at) from {r}" if r in BUILT_AT else f"select * from {r}"))) for r in RELATIONS}
+
+
+def compare_relations(name: str, a: dict, b: dict):
+    diffs = [r for r in RELATIONS if a[r] != b[r]]
+    check(name, not diffs, "differ after an incremental run and a full refresh: " + ", ".join(
+        f"{r} ({len(a[r])} vs {len(b[r])} rows)" for r in diffs))
+
+
+INCREMENTAL_MODELS = ["stg_customers_changes", "stg_accounts_changes", "stg_transactions_changes",
+                      "stg_customers", "stg_accounts", "stg_transactions", "customers_history",
+                      "accounts_history", "fct_transactions", "fct_postings"]
+
+
+def duckdb_daily_balances(workdir: Path, *loads) -> list:
+    """fct_daily_account_balances built by dbt-duckdb from the same loads, for comparison."""
+    db = workdir / "compare.duckdb"
+    raw = raw_events.DuckDBRaw(str(db))
+    raw.create()
+    for i, events in enumerate(loads):
+        raw.load(events, [LOAD_1, LOAD_2][i], f"bronze/load-{i + 1}")
+    raw.close()
+    dbt(workdir / "duckdb", {"DBT_TARGET": "duckdb", "WAREHOUSE_PATH": str(db)}, "run")
+    return duckdb_rows(db, "select * from gold.fct_daily_account_balances")
+
+
+def run_duckdb(workdir: Path):
+    log, first, second = raw_events.scenario()
+    db = workdir / "warehouse.duckdb"
+    env = {"DBT_TARGET": "duckdb", "WAREHOUSE_PATH": str(db)}
+    raw = raw_events.DuckDBRaw(str(db))
+    raw.create()
+    raw.load(first, LOAD_1, "bronze/load-1")
+    raw.close()
+
+    code, st = dbt(workdir, env, "build")
+    check("duckdb: first build passes every model and test", code == 0, f"failed: {failed(st)}")
+    for table in ("customers", "accounts"):
+        compare_history(f"duckdb: {table} history after the first load",
+                        duckdb_rows(db, history_sql(table, "duckdb")), expected_history(first, table), FIELD[table])
+
+    raw = raw_events.DuckDBRaw(str(db))
+    raw.load(second, LOAD_2, "bronze/load-2")
+    raw.close()
+    code, st = dbt(workdir, env, "build")
+    check("duckdb: incremental build passes every model and test", code == 0, f"failed: {failed(st)}")
+    for table in ("customers", "accounts"):
+        compare_history(f"duckdb: {table} history has every version after an incremental run",
+                        duckdb_rows(db, history_sql(table, "duckdb")),
+                        expected_history(first + second, table), FIELD[table])
+    ada = log.uuid("customer-ada")
+    n = duckdb_rows(db, f"select count(*) from gold.dim_customers where customer_id = '{ada}' and effective_from >= '2026-11-25'")[0][0]
+    check("duckdb: three changes of one customer between two runs are three versions", n == 3, f"got {n}")
+    cy = log.uuid("customer-cy")
+    got = duckdb_rows(db, f"select is_deleted, is_current from gold.dim_customers where customer_id = '{cy}' order by lsn")
+    check("duckdb: a deleted and re-inserted customer has insert, delete, new version",
+          got == [(False, False), (True, False), (False, True)], f"got {got}")
+
+    incremental = snapshot_relations(lambda sql: duckdb_rows(db, sql))
+    code, st = dbt(workdir, env, "build", "--full-refresh")
+    check("duckdb: full refresh passes", code == 0, f"failed: {failed(st)}")
+    compare_relations("duckdb: incremental runs equal a full refresh", incremental,
+                      snapshot_relations(lambda sql: duckdb_rows(db, sql)))
+
+    code, _ = dbt(workdir, env, "docs", "generate")
+    check("duckdb: dbt docs generate", code == 0 and (workdir / "target" / "catalog.json").exists())
+
+    bad = workdir / "broken.duckdb"
+    raw = raw_events.DuckDBRaw(str(bad))
+    raw.create()
+    raw.load(raw_events.broken(), LOAD_1, "bronze/broken")
+    raw.close()
+    benv = {"DBT_TARGET": "duckdb", "WAREHOUSE_PATH": str(bad)}
+    code, st = dbt(workdir, benv, "run")
+    check("broken money: every model still builds", code == 0, f"failed: {failed(st)}")
+    code, st = dbt(workdir, benv, "test")
+    bad_tests = failed(st)
+    check("broken money: dbt test fails", code != 0)
+    for want in ("not_null_stg_transactions_changes_amount", "transfer_legs_net_to_zero",
+                 "balances_match_postings"):
+        check(f"broken money: {want} fails", any(t.startswith(want) for t in bad_tests),
+              f"failing tests were {bad_tests}")
+
+
+def start_fakesnow(workdir: Path) -> tuple[subprocess.Popen, int]:
+    """A fakesnow server on a free port (it picks one and prints it)."""
+    logf = open(workdir / "fakesnow.log", "w+")
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("fakesnow")), "-s", "--host", "127.0.0.1"],
+                            stdout=logf, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        m = re.search(r"running on http://127\.0\.0\.1:(\d+)", (workdir / "fakesnow.log").read_text())
+        if m:
+            return proc, int(m.group(1))
+        if proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("fakesnow did not start; see " + str(workdir / "fakesnow.log"))
+
+
+def run_snowflake(workdir: Path):
+    proc, port = start_fakesnow(workdir)
+    try:
+        connect = dict(user="dbt", password="fakesnow", account="fakesnow", database="FIN",
+                       schema="PUBLIC", host="127.0.0.1", port=port, protocol="http")
+        env = {"DBT_TARGET": "snowflake", "SNOWFLAKE_HOST": "127.0.0.1", "SNOWFLAKE_PORT": str(port),
+               "SNOWFLAKE_PROTOCOL": "http", "SNOWFLAKE_PASSWORD": "fakesnow", "SNOWFLAKE_DATABASE": "FIN",
+               "SNOWFLAKE_THREADS": "1"}
+        log, first, second = raw_events.scenario()
+        raw = raw_events.SnowflakeRaw(**connect)
+        raw.cur.execute("create database if not exists FIN")
+        raw.create()
+        raw.load(first, LOAD_1, "bronze/load-1")
+
+        def fetch(sql):
+            return raw.cur.execute(sql).fetchall()
+
+        # fakesnow cannot ALTER COLUMN ... COMMENT (persist_docs) nor create the schema-qualified
+        # temporary view dbt-snowflake stages an incremental batch in, so here every build is a
+        # (full) create-table build, and the incremental branch of each model is compiled and its
+        # SELECT run on its own. Only real Snowflake runs dbt-snowflake's MERGE around it.
+        no_docs = ("--vars", "{persist_docs: false}")
+        code, st = dbt(workdir, env, "build", *no_docs)
+        check("snowflake: first build passes every model and test", code == 0, f"failed: {failed(st)}")
+        for table in ("customers", "accounts"):
+            compare_history(f"snowflake: {table} history after the first load",
+                            fetch(history_sql(table, "snowflake")), expected_history(first, table), FIELD[table])
+
+        raw.load(second, LOAD_2, "bronze/load-2")
+        code, _ = dbt(workdir, env, "compile", *no_docs)
+        check("snowflake: dbt compile of the incremental run", code == 0)
+        for model in INCREMENTAL_MODELS:
+            sql = next((workdir / "target" / "compiled").rglob(model + ".sql")).read_text()
+            try:
+                n = fetch(f"select count(*) from ({sql}) as batch")[0][0]
+                check(f"snowflake: incremental batch query of {model} runs", n > 0, "it selected no rows")
+            except Exception as e:  # the check reports the database's message
+                check(f"snowflake: incremental batch query of {model} runs", False, str(e).splitlines()[0])
+
+        code, st = dbt(workdir, env, "build", "--full-refresh", *no_docs)
+        check("snowflake: build after the second load passes every model and test", code == 0, f"failed: {failed(st)}")
+        for table in ("customers", "accounts"):
+            compare_history(f"snowflake: {table} history has every version",
+                            fetch(history_sql(table, "snowflake")), expected_history(first + second, table),
+                            FIELD[table])
+        got = normalized(fetch("select * from gold.fct_daily_account_balances"))
+        want = normalized(duckdb_daily_balances(workdir, first, second))
+        check("snowflake: daily balances equal DuckDB's for the same events", got == want,
+              f"snowflake {got} duckdb {want}")
+        raw.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[1] not in ("duckdb", "snowflake"):
+        raise SystemExit(__doc__)
+    workdir = Path(sys.argv[2]).resolve()
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    {"duckdb": run_duckdb, "snowflake": run_snowflake}[sys.argv[1]](workdir)
+    passed = sum(1 for _, ok, _ in results if ok)
+    print(f"{passed} passed, {len(results) - passed} failed")
+    sys.exit(0 if passed == len(results) else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,341 @@
+"""RAW change events for the dbt project's tests: the loader's table contract, a scenario of
+changes written as Debezium would emit them, and writers for DuckDB and Snowflake (fakesnow).
+
+The scenario is built by replaying operations on an in-memory copy of the OLTP rows, so every
+event's before/after image, log position and commit time follow from the operations, and the
+checks can derive the expected history from the same events instead of hard-coding it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+TABLES = ("customers", "accounts", "transactions")
+
+# The RAW tables' columns (the loader's contract), in order, with DuckDB and Snowflake types.
+COLUMNS = [
+    ("topic", "VARCHAR", "VARCHAR"),
+    ("partition", "INTEGER", "INTEGER"),
+    ("offset", "BIGINT", "BIGINT"),
+    ("key", "VARCHAR", "VARCHAR"),
+    ("op", "VARCHAR", "VARCHAR"),
+    ("lsn", "BIGINT", "BIGINT"),
+    ("tx_id", "BIGINT", "BIGINT"),
+    ("commit_ts_us", "BIGINT", "BIGINT"),
+    ("event_ts_ms", "BIGINT", "BIGINT"),
+    ("snapshot", "VARCHAR", "VARCHAR"),
+    ("source_schema", "VARCHAR", "VARCHAR"),
+    ("source_table", "VARCHAR", "VARCHAR"),
+    ("before", "JSON", "VARIANT"),
+    ("after", "JSON", "VARIANT"),
+    ("_object_key", "VARCHAR", "VARCHAR"),
+    ("_loaded_at", "TIMESTAMPTZ", "TIMESTAMP_TZ"),
+]
+
+KEYS = {"customers": "customer_id", "accounts": "account_id", "transactions": "transaction_id"}
+
+
+def iso(t: datetime) -> str:
+    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def money(d: Decimal) -> str:
+    return str(d.quantize(Decimal("0.01")))
+
+
+@dataclass
+class Log:
+    """A Postgres change log in miniature: transactions of row changes, with lsn, txId, commit
+    time, and the Kafka offset each event gets on its topic (one partition per topic)."""
+
+    start: datetime
+    rows: dict = field(default_factory=lambda: {t: {} for t in TABLES})
+    events: list = field(default_factory=list)
+    lsn: int = 0x1000000
+    tx_id: int = 700
+    clock: datetime | None = None
+    offsets: dict = field(default_factory=lambda: {t: 0 for t in TABLES})
+    _pending: list = field(default_factory=list)
+    _ns: uuid.UUID = uuid.UUID("5b0c3a57-95a7-4bd8-9f1f-3b9b2d7d6e00")
+
+    def __post_init__(self):
+        self.clock = self.start
+
+    def uuid(self, name: str) -> str:
+        return str(uuid.uuid5(self._ns, name))
+
+    def tick(self, seconds: float = 1.0):
+        self.clock += timedelta(seconds=seconds)
+
+    def change(self, table: str, op: str, key: str, **values):
+        """Stage one row change in the current transaction; op r/c/u/d like Debezium."""
+        rows = self.rows[table]
+        before = copy.deepcopy(rows.get(key))
+        if op == "d":
+            after = None
+            del rows[key]
+        else:
+            row = copy.deepcopy(before) if (before and op == "u") else {}
+            row.update(values)
+            if op == "u":
+                row["updated_at"] = iso(self.clock)
+                row["version"] = before["version"] + 1
+            rows[key] = row
+            after = copy.deepcopy(row)
+        self.lsn += 0x100
+        self._pending.append((table, op, key, None if op in ("c", "r") else before, after, self.lsn))
+
+    def commit(self, snapshot: bool = False):
+        """Commit the staged changes as one transaction: they share txId and commit time."""
+        self.tx_id += 1
+        commit_us = int(self.clock.timestamp() * 1_000_000)
+        for table, op, key, before, after, lsn in self._pending:
+            offset = self.offsets[table]
+            self.offsets[table] += 1
+            self.events.append({
+                "topic": f"fin.public.{table}", "partition": 0, "offset": offset,
+                "key": json.dumps({KEYS[table]: key}), "op": op, "lsn": lsn, "tx_id": self.tx_id,
+                "commit_ts_us": commit_us, "event_ts_ms": commit_us // 1000 + 3,
+                "snapshot": "true" if snapshot else "false", "source_schema": "public",
+                "source_table": table,
+                "before": None if before is None else json.dumps(before),
+                "after": None if after is None else json.dumps(after),
+            })
+        self._pending = []
+        self.tick(0.25)
+
+    # The bank's operations, as shared/bank performs them in one database transaction.
+
+    def new_customer(self, name: str, first: str, last: str, op: str = "c") -> str:
+        cid = self.uuid("customer-" + name)
+        now = iso(self.clock)
+        self.change("customers", op, cid, customer_id=cid, first_name=first, last_name=last,
+                    email=f"{first}.{last}@example.com".lower(), address_line="1 Main St",
+                    city="Springfield", postal_code="12345", country="US", closed_at=None,
+                    created_at=now, updated_at=now, version=1)
+        self.commit(snapshot=(op == "r"))
+        return cid
+
+    def update_customer(self, cid: str, **values):
+        self.change("customers", "u", cid, **values)
+        self.commit()
+
+    def delete_customer(self, cid: str):
+        self.change("customers", "d", cid)
+        self.commit()
+
+    def new_account(self, name: str, cid: str, account_type: str = "CHECKING") -> str:
+        aid = self.uuid("account-" + name)
+        now = iso(self.clock)
+        self.change("accounts", "c", aid, account_id=aid, customer_id=cid, account_type=account_type,
+                    currency="USD", nickname=None, balance="0.00", status="ACTIVE",
+                    created_at=now, updated_at=now, version=1)
+        self.commit()
+        return aid
+
+    def update_account(self, aid: str, **values):
+        self.change("accounts", "u", aid, **values)
+        self.commit()
+
+    def post(self, name: str, kind: str, account: str, amount: str, related: str | None = None,
+             reverses: str | None = None) -> str:
+        """Deposit, withdrawal or transfer: balance updates then the ledger row, one commit."""
+        tid = self.uuid("transaction-" + name)
+        amt = Decimal(amount)
+        deltas = {"DEPOSIT": {account: amt}, "WITHDRAWAL": {account: -amt},
+                  "TRANSFER": {account: -amt, related: amt}}[kind]
+        for aid in sorted(deltas):  # shared/bank locks and updates in id order
+            bal = Decimal(self.rows["accounts"][aid]["balance"]) + deltas[aid]
+            self.change("accounts", "u", aid, balance=money(bal))
+        now = iso(self.clock)
+        self.change("transactions", "c", tid, transaction_id=tid, account_id=account,
+                    transaction_type=kind, amount=amount, currency="USD", related_account_id=related,
+                    status="COMPLETED", description=name, category=None,
+                    reverses_transaction_id=reverses, created_at=now, updated_at=now, version=1)
+        self.commit()
+        return tid
+
+    def reverse(self, name: str, tid: str) -> str:
+        """shared/bank.Reverse: the compensating posting and the original marked REVERSED."""
+        orig = self.rows["transactions"][tid]
+        kind, account, related = orig["transaction_type"], orig["account_id"], orig["related_account_id"]
+        if kind == "TRANSFER":
+            account, related = related, account
+        else:
+            kind = {"DEPOSIT": "WITHDRAWAL", "WITHDRAWAL": "DEPOSIT"}[kind]
+        rid = self.uuid("transaction-" + name)
+        amt = Decimal(orig["amount"])
+        deltas = {"DEPOSIT": {account: amt}, "WITHDRAWAL": {account: -amt},
+                  "TRANSFER": {account: -amt, related: amt}}[kind]
+        for aid in sorted(deltas):
+            bal = Decimal(self.rows["accounts"][aid]["balance"]) + deltas[aid]
+            self.change("accounts", "u", aid, balance=money(bal))
+        now = iso(self.clock)
+        self.change("transactions", "c", rid, transaction_id=rid, account_id=account,
+                    transaction_type=kind, amount=orig["amount"], currency="USD",
+                    related_account_id=related, status="COMPLETED", description=name,
+                    category=None, reverses_transaction_id=tid, created_at=now, updated_at=now,
+                    version=1)
+        self.change("transactions", "u", tid, status="REVERSED")
+        self.commit()
+        return rid
+
+    def take(self) -> list:
+        """The events since the last take: one loader batch."""
+        out, self.events = self.events, []
+        return out
+
+
+def scenario(start: datetime | None = None):
+    """Two loads of changes. Between them dbt runs once; the second load holds several changes of
+    one key, a delete followed by a re-insert, a reversal and a redelivered (duplicate) event."""
+    log = Log(start=start or datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc))
+    ada = log.new_customer("ada", "Ada", "Lovelace", op="r")
+    bob = log.new_customer("bob", "Bob", "Builder")
+    cy = log.new_customer("cy", "Cy", "Young")
+    log.update_customer(bob, city="Shelbyville")
+    log.update_customer(bob, email="bob@builder.example")
+    log.delete_customer(cy)  # never held an account
+    a1 = log.new_account("ada-checking", ada)
+    a2 = log.new_account("ada-savings", ada, "SAVINGS")
+    b1 = log.new_account("bob-checking", bob)
+    log.post("t1", "DEPOSIT", a1, "100.00")
+    t2 = log.post("t2", "TRANSFER", a1, "30.50", related=a2)
+    t3 = log.post("t3", "WITHDRAWAL", a2, "10.00")
+    log.post("t4", "DEPOSIT", b1, "0.10")
+    first = log.take()
+
+    log.tick(86400)  # the next day: daily balances carry forward over it
+    log.update_customer(ada, last_name="King")
+    log.update_customer(ada, city="London", country="GB")
+    log.update_customer(ada, address_line="12 St James's Sq")
+    cy2 = log.new_customer("cy", "Cy", "Young")  # the same key re-inserted
+    assert cy2 == cy
+    log.update_account(a1, nickname="everyday")
+    log.post("t5", "DEPOSIT", a1, "5.25")
+    log.reverse("t6-reverses-t3", t3)
+    log.reverse("t7-reverses-t2", t2)
+    log.update_account(b1, status="INACTIVE")
+    second = log.take()
+    # A capture restart redelivers the last account event at a new offset.
+    dup = dict(next(e for e in reversed(second) if e["source_table"] == "accounts"))
+    dup["offset"] = log.offsets["accounts"]
+    log.offsets["accounts"] += 1
+    second.append(dup)
+    return log, first, second
+
+
+def broken(start: datetime | None = None) -> list:
+    """Purpose-broken money: an amount with three decimals, a transfer without its destination,
+    and an account balance that does not match its postings."""
+    log = Log(start=start or datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc))
+    dee = log.new_customer("dee", "Dee", "Broken")
+    a = log.new_account("dee-a", dee)
+    b = log.new_account("dee-b", dee)
+    log.post("ok", "DEPOSIT", a, "50.00")
+    events = log.take()
+    # amount "12.345" (not exact money) on a deposit; balance moved as if it were 12.35
+    log.post("three-decimals", "DEPOSIT", b, "12.35")
+    ev = log.take()
+    for e in ev:
+        if e["source_table"] == "transactions":
+            after = json.loads(e["after"])
+            after["amount"] = "12.345"
+            e["after"] = json.dumps(after)
+    events += ev
+    # a transfer whose destination leg is missing from the event
+    log.post("no-destination", "TRANSFER", a, "5.00", related=b)
+    ev = log.take()
+    for e in ev:
+        if e["source_table"] == "transactions":
+            after = json.loads(e["after"])
+            after["related_account_id"] = None
+            e["after"] = json.dumps(after)
+    events += ev
+    # a balance a cent off its postings
+    log.update_account(a, balance=money(Decimal(log.rows["accounts"][a]["balance"]) + Decimal("0.01")))
+    return events + log.take()
+
+
+class DuckDBRaw:
+    """RAW tables in a DuckDB file, as the local loader makes them."""
+
+    def __init__(self, path: str):
+        import duckdb
+
+        self.con = duckdb.connect(path)
+
+    def create(self):
+        self.con.execute("create schema if not exists raw")
+        cols = ", ".join(f'"{n}" {t}' for n, t, _ in COLUMNS)
+        for t in TABLES:
+            self.con.execute(f"create table if not exists raw.{t} ({cols})")
+
+    def load(self, events: list, loaded_at: datetime, object_key: str = "fixture"):
+        names = [n for n, _, _ in COLUMNS]
+        placeholders = ", ".join("?" for _ in names)
+        quoted = ", ".join(f'"{n}"' for n in names)
+        for t in TABLES:
+            rows = [[e.get(n) for n in names[:-2]] + [object_key, loaded_at]
+                    for e in events if e["source_table"] == t]
+            if rows:
+                self.con.executemany(f"insert into raw.{t} ({quoted}) values ({placeholders})", rows)
+
+    def close(self):
+        self.con.close()
+
+
+class SnowflakeRaw:
+    """RAW tables in Snowflake (here: a fakesnow server), as the Snowflake loader makes them."""
+
+    def __init__(self, **connect_args):
+        import snowflake.connector
+
+        self.con = snowflake.connector.connect(**connect_args)
+        self.cur = self.con.cursor()
+
+    def create(self):
+        self.cur.execute("create schema if not exists raw")
+        cols = ", ".join(f"{n} {t}" for n, _, t in COLUMNS)
+        for t in TABLES:
+            self.cur.execute(f"create table if not exists raw.{t} ({cols})")
+
+    def load(self, events: list, loaded_at: datetime, object_key: str = "fixture"):
+        names = [n for n, _, _ in COLUMNS]
+        for t in TABLES:
+            for e in (e for e in events if e["source_table"] == t):
+                values = [e.get(n) for n in names[:-2]] + [object_key, loaded_at.isoformat()]
+                select = ", ".join(
+                    "parse_json(%s)" if n in ("before", "after") else
+                    "to_timestamp_tz(%s)" if n == "_loaded_at" else "%s" for n in names)
+                self.cur.execute(f"insert into raw.{t} select {select}", values)
+
+    def close(self):
+        self.con.close()
+
+
+def main(argv: list) -> None:
+    """raw_events.py duckdb PATH scenario|broken: writes fixture RAW tables into a DuckDB file
+    (the scenario's two loads, or the purpose-broken money events) for tests outside Python."""
+    if len(argv) != 3 or argv[0] != "duckdb" or argv[2] not in ("scenario", "broken"):
+        raise SystemExit("usage: raw_events.py duckdb PATH scenario|broken")
+    raw = DuckDBRaw(argv[1])
+    raw.create()
+    if argv[2] == "broken":
+        raw.load(broken(), datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc), "bronze/broken")
+    else:
+        _, first, second = scenario()
+        raw.load(first, datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc), "bronze/load-1")
+        raw.load(second, datetime(2026, 11, 25, 11, 0, tzinfo=timezone.utc), "bronze/load-2")
+    raw.close()
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])

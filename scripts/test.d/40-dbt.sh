@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The dbt project against real warehouses: dbt-duckdb (SCD2 history over two runs, incremental ==
+# full refresh, money tests on broken data, docs) and dbt-snowflake against a fakesnow server.
+# Small fixtures: about 2 minutes. (The dbt-runner's tests with real dbt are Go tests in
+# shared/dbtrun, run by go test ./... once scripts/venv.sh has made the venv.)
+set -euo pipefail
+. "$(dirname "$0")/../lib.sh"
+cd "$FIN_ROOT"
+
+bash scripts/venv.sh
+work=$(mktemp -d "${TMPDIR:-/tmp}/fin-dbt-test.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+log "dbt on DuckDB"
+.venv/bin/python scripts/dbt/check.py duckdb "$work/duckdb"
+log "dbt on Snowflake (fakesnow)"
+.venv/bin/python scripts/dbt/check.py snowflake "$work/snowflake"

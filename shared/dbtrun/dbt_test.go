@@ -1,0 +1,128 @@
+package dbtrun
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// repoRoot is the repository this package sits in.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// venvTool returns a tool of the project's venv (scripts/venv.sh makes it). Without it the test
+// is skipped, unless FIN_REQUIRE_DBT is set, as the dbt suite of make test does.
+func venvTool(t *testing.T, name string) string {
+	t.Helper()
+	p := filepath.Join(repoRoot(t), ".venv", "bin", name)
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("FIN_REQUIRE_DBT") != "" {
+			t.Fatalf("%s is missing: run bash scripts/venv.sh", p)
+		}
+		t.Skipf("%s is missing (bash scripts/venv.sh makes it; scripts/test.d/40-dbt.sh runs this test)", p)
+	}
+	return p
+}
+
+// warehouse writes a DuckDB file with the fixture RAW tables ("scenario" or "broken").
+func warehouse(t *testing.T, fixture string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "warehouse.duckdb")
+	cmd := exec.Command(venvTool(t, "python"), filepath.Join(repoRoot(t), "scripts", "dbt", "raw_events.py"), "duckdb", path, fixture)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("write %s fixture: %v\n%s", fixture, err, out)
+	}
+	return path
+}
+
+func countModels(t *testing.T) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(filepath.Join(repoRoot(t), "dbt", "models"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".sql") {
+			n++
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func invoke(t *testing.T, warehousePath, detail string) (Summary, error) {
+	t.Helper()
+	cfg := Config{
+		DBT:        venvTool(t, "dbt"),
+		ProjectDir: filepath.Join(repoRoot(t), "dbt"),
+		Target:     "duckdb",
+		WorkDir:    t.TempDir(),
+		Env:        []string{"WAREHOUSE_PATH=" + warehousePath},
+		Lock:       FileLock{Path: warehousePath + ".lock"},
+	}
+	ev := events.EventBridgeEvent{ID: "test", DetailType: "Scheduled Event", Source: "aws.events", Detail: json.RawMessage(detail)}
+	return Handler(cfg, slog.New(slog.NewTextHandler(os.Stderr, nil)))(context.Background(), ev)
+}
+
+func TestHandlerWithDBT(t *testing.T) {
+	path := warehouse(t, "scenario")
+
+	sum, err := invoke(t, path, `{}`)
+	if err != nil {
+		t.Fatalf("dbt build on good data failed: %v", err)
+	}
+	if want := countModels(t); sum.ModelsBuilt != want || sum.TestsFailed != 0 || sum.TestsPassed == 0 {
+		t.Errorf("good data: built %d of %d models, %d tests passed, %d failed; want all built, none failed",
+			sum.ModelsBuilt, want, sum.TestsPassed, sum.TestsFailed)
+	}
+	if sum.InvocationID == "" || sum.ElapsedSeconds <= 0 {
+		t.Errorf("summary lacks dbt's invocation id or elapsed time: %+v", sum)
+	}
+
+	sum, err = invoke(t, path, `{"select":"stg_customers_changes"}`)
+	if err != nil {
+		t.Fatalf("dbt build --select stg_customers_changes: %v", err)
+	}
+	if sum.ModelsBuilt != 1 || sum.Selector != "stg_customers_changes" {
+		t.Errorf("a selector of one model built %d models (selector %q), want 1", sum.ModelsBuilt, sum.Selector)
+	}
+}
+
+func TestHandlerWithDBTFailsOnFailingTest(t *testing.T) {
+	sum, err := invoke(t, warehouse(t, "broken"), `{}`)
+	if !errors.Is(err, ErrFailed) {
+		t.Fatalf("dbt build on purpose-broken money data: err = %v, want ErrFailed", err)
+	}
+	if sum.TestsFailed == 0 {
+		t.Fatalf("the invocation failed but the summary counts no failed test: %+v", sum)
+	}
+	var named bool
+	for _, f := range sum.Failures {
+		named = named || strings.Contains(f.Node, "not_null_stg_transactions_changes_amount")
+	}
+	if !named || !strings.Contains(err.Error(), "not_null_stg_transactions_changes_amount") {
+		t.Errorf("the amount that is not exact money should fail not_null_stg_transactions_changes_amount; failures %+v, error %v", sum.Failures, err)
+	}
+}
+
+func TestRunWithoutDBT(t *testing.T) {
+	_, err := Run(context.Background(), Config{DBT: filepath.Join(t.TempDir(), "no-dbt"), ProjectDir: t.TempDir()}, Request{})
+	if err == nil || errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "run_results.json") {
+		t.Errorf("Run with a missing dbt: err = %v, want an error saying dbt wrote no run_results.json", err)
+	}
+}

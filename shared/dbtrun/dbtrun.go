@@ -1,0 +1,193 @@
+// Package dbtrun runs the project's dbt build as a scheduled job and reports what it did: the
+// models built, the tests passed and failed, and how long it took, read from dbt's own
+// run_results.json. A failed model or test is a failed run, so the scheduler (EventBridge in
+// AWS, the local scheduler in `fin up`) sees it.
+package dbtrun
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// ErrFailed is returned (wrapped, with the failing nodes named) when dbt ran and a model, test,
+// seed or snapshot failed. Errors that are not ErrFailed mean dbt could not run at all.
+var ErrFailed = errors.New("dbt build failed")
+
+// Config says which dbt to run, on which project, and where it may write.
+type Config struct {
+	// DBT is the dbt executable; "dbt" (from PATH) when empty.
+	DBT string
+	// ProjectDir is the dbt project (the repository's dbt/ folder).
+	ProjectDir string
+	// ProfilesDir holds profiles.yml; ProjectDir when empty.
+	ProfilesDir string
+	// Target is the profile target (duckdb, snowflake); the profile's default when empty.
+	Target string
+	// WorkDir receives dbt's target/ (run_results.json, the partial-parse cache) and logs/. It
+	// must be writable: /tmp in Lambda. ProjectDir when empty.
+	WorkDir string
+	// Env is added to the process environment of dbt, e.g. WAREHOUSE_PATH=/abs/warehouse.duckdb
+	// or the SNOWFLAKE_* variables profiles.yml reads.
+	Env []string
+	// Output receives dbt's console output as it runs (nil discards it; the end of it is kept
+	// for error messages either way).
+	Output io.Writer
+	// Lock, when set, is held while dbt runs. Locally it is how dbt and the warehouse loader take
+	// turns on the DuckDB file, which allows one writing process at a time.
+	Lock Locker
+}
+
+// Locker grants exclusive use of the warehouse until release is called.
+type Locker interface {
+	Acquire(ctx context.Context) (release func(), err error)
+}
+
+// Request is what one run should build.
+type Request struct {
+	// Select is a dbt selector ("marts", "stg_accounts+", "tag:hourly path:models/marts");
+	// empty builds everything.
+	Select string `json:"select,omitempty"`
+	// FullRefresh rebuilds incremental models from all RAW rows.
+	FullRefresh bool `json:"full_refresh,omitempty"`
+}
+
+// selectorPattern admits dbt's selector syntax (names, paths, methods, graph and set operators)
+// and nothing that could be read as another command-line flag.
+var selectorPattern = regexp.MustCompile(`^[A-Za-z0-9_.:/*+@,\- ]*$`)
+
+// Args returns dbt's command line for r, or an error naming what is wrong with the selector.
+func (c Config) Args(r Request) ([]string, error) {
+	if c.ProjectDir == "" {
+		return nil, errors.New("dbt project dir is not configured")
+	}
+	args := []string{"build",
+		"--project-dir", c.ProjectDir,
+		"--profiles-dir", c.profilesDir(),
+		"--target-path", c.targetPath(),
+		"--log-path", filepath.Join(c.workDir(), "logs"),
+	}
+	if c.Target != "" {
+		args = append(args, "--target", c.Target)
+	}
+	if r.FullRefresh {
+		args = append(args, "--full-refresh")
+	}
+	if sel := strings.Fields(r.Select); len(sel) > 0 {
+		if !selectorPattern.MatchString(r.Select) {
+			return nil, fmt.Errorf("selector %q: only names, paths, methods (tag:, path:) and + @ * , may appear", r.Select)
+		}
+		for _, s := range sel {
+			if strings.HasPrefix(s, "-") {
+				return nil, fmt.Errorf("selector %q: %q looks like a flag, not a node", r.Select, s)
+			}
+		}
+		args = append(append(args, "--select"), sel...)
+	}
+	return args, nil
+}
+
+func (c Config) profilesDir() string {
+	if c.ProfilesDir != "" {
+		return c.ProfilesDir
+	}
+	return c.ProjectDir
+}
+
+func (c Config) workDir() string {
+	if c.WorkDir != "" {
+		return c.WorkDir
+	}
+	return c.ProjectDir
+}
+
+func (c Config) targetPath() string { return filepath.Join(c.workDir(), "target") }
+
+// Run runs `dbt build` for r and returns what it did. The error wraps ErrFailed when a node
+// failed; the Summary is filled whenever dbt got as far as writing run_results.json.
+func Run(ctx context.Context, cfg Config, r Request) (Summary, error) {
+	args, err := cfg.Args(r)
+	if err != nil {
+		return Summary{}, err
+	}
+	results := filepath.Join(cfg.targetPath(), "run_results.json")
+	// A result file left by an earlier run must never be reported as this one's.
+	if err := os.Remove(results); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return Summary{}, fmt.Errorf("remove previous %s: %w", results, err)
+	}
+	if cfg.Lock != nil {
+		release, err := cfg.Lock.Acquire(ctx)
+		if err != nil {
+			return Summary{}, fmt.Errorf("wait for the warehouse: %w", err)
+		}
+		defer release()
+	}
+
+	bin := cfg.DBT
+	if bin == "" {
+		bin = "dbt"
+	}
+	tail := &tailBuffer{max: 8 << 10}
+	var out io.Writer = tail
+	if cfg.Output != nil {
+		out = io.MultiWriter(cfg.Output, tail)
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = cfg.ProjectDir
+	cmd.Env = append(append(os.Environ(), "DBT_SEND_ANONYMOUS_USAGE_STATS=false", "DBT_USE_COLORS=false"), cfg.Env...)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.WaitDelay = 10 * time.Second
+
+	started := time.Now()
+	runErr := cmd.Run()
+	wall := time.Since(started)
+
+	data, readErr := os.ReadFile(results)
+	if readErr != nil {
+		if runErr == nil {
+			runErr = errors.New("exited 0")
+		}
+		return Summary{}, fmt.Errorf("dbt %s wrote no %s (%v); its output ended:\n%s",
+			strings.Join(args[:1], " "), results, runErr, tail.String())
+	}
+	sum, err := parseRunResults(data)
+	if err != nil {
+		return Summary{}, fmt.Errorf("read %s: %w", results, err)
+	}
+	sum.Selector = r.Select
+	sum.FullRefresh = r.FullRefresh
+	sum.Wall = wall
+	sum.WallSeconds = wall.Seconds()
+	if failed := sum.failedNodes(); len(failed) > 0 {
+		return sum, fmt.Errorf("%w: %s", ErrFailed, strings.Join(failed, ", "))
+	}
+	if runErr != nil {
+		// dbt reported no failed node but still exited non-zero (e.g. it was interrupted).
+		return sum, fmt.Errorf("%w: dbt exited with %v; its output ended:\n%s", ErrFailed, runErr, tail.String())
+	}
+	return sum, nil
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	max int
+	buf bytes.Buffer
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.buf.Write(p)
+	if over := t.buf.Len() - t.max; over > 0 {
+		t.buf.Next(over)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string { return t.buf.String() }
