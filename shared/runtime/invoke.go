@@ -25,16 +25,18 @@ func NewFunction(name string, handler any, timeout time.Duration) *Function {
 	return &Function{Name: name, Handler: lambda.NewHandler(handler), Timeout: timeout}
 }
 
-// Invoke marshals event as the Lambda service would, runs the handler with a deadline, and
-// returns its JSON response. A handler error is the invocation's error.
-func (f *Function) Invoke(ctx context.Context, event any) ([]byte, error) {
-	payload, ok := event.([]byte)
-	if !ok {
-		var err error
-		if payload, err = json.Marshal(event); err != nil {
-			return nil, fmt.Errorf("invoke %s: marshal event: %w", f.Name, err)
-		}
+// Call marshals event as the Lambda service would and invokes the function with it.
+func (f *Function) Call(ctx context.Context, event any) ([]byte, error) {
+	payload, err := json.Marshal(event)
+	if err != nil {
+		return nil, fmt.Errorf("invoke %s: marshal event: %w", f.Name, err)
 	}
+	return f.Invoke(ctx, payload)
+}
+
+// Invoke runs the handler on one JSON payload with the function's deadline and a Lambda
+// context, and returns its JSON response. A handler error is the invocation's error.
+func (f *Function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	timeout := f.Timeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second

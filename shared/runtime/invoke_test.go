@@ -26,11 +26,11 @@ func TestInvokeRoundTripsJSON(t *testing.T) {
 		}
 		return len(ev.Records), nil
 	}, time.Second)
-	out, err := fn.Invoke(context.Background(), events.S3Event{Records: []events.S3EventRecord{{EventName: "ObjectCreated:Put"}}})
+	out, err := fn.Call(context.Background(), events.S3Event{Records: []events.S3EventRecord{{EventName: "ObjectCreated:Put"}}})
 	if err != nil || string(out) != "1" || gotID == "" {
 		t.Fatalf("Invoke = %s, %v (request id %q)", out, err, gotID)
 	}
-	if _, err := fn.Invoke(context.Background(), events.S3Event{}); err == nil || !errors.Is(err, err) {
+	if _, err := fn.Call(context.Background(), events.S3Event{}); err == nil || !errors.Is(err, err) {
 		t.Fatal("a handler error did not fail the invocation")
 	}
 }

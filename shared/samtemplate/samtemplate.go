@@ -22,7 +22,9 @@ type Template struct {
 type Function struct {
 	LogicalID string
 	// Condition names the template condition the function depends on ("" when always present).
-	Condition   string
+	Condition string
+	// Timeout is the function's Timeout in seconds (its own, else the Globals'; 3 when neither).
+	Timeout     int
 	Environment map[string]string
 	HTTP        []HTTPEvent
 	Kafka       []KafkaEvent
@@ -102,6 +104,10 @@ func Parse(body []byte, params map[string]string) (*Template, error) {
 		r.params[k] = v
 	}
 
+	globalTimeout, err := r.intOr(get(get(get(root, "Globals"), "Function"), "Timeout"), 3)
+	if err != nil {
+		return nil, fmt.Errorf("parse template: Globals.Function.Timeout: %w", err)
+	}
 	t := &Template{Functions: map[string]*Function{}}
 	resources := get(root, "Resources")
 	if resources == nil {
@@ -113,6 +119,9 @@ func Parse(body []byte, params map[string]string) (*Template, error) {
 			continue
 		}
 		f, err := r.function(id, res)
+		if err == nil {
+			f.Timeout, err = r.intOr(get(get(res, "Properties"), "Timeout"), globalTimeout)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("function %s: %w", id, err)
 		}

@@ -15,6 +15,9 @@ func TestRepositoryTemplate(t *testing.T) {
 	if got := tpl.Names(); !slices.Equal(got, want) {
 		t.Fatalf("functions %v, want %v", got, want)
 	}
+	if tpl.Functions["WarehouseLoaderFunction"].Timeout != 300 {
+		t.Errorf("loader timeout %d, want 300", tpl.Functions["WarehouseLoaderFunction"].Timeout)
+	}
 	api := tpl.Functions["ApiFunction"]
 	if len(api.HTTP) != 2 || !api.HTTP[0].NoAuth || api.HTTP[0].Path != "/healthz" || api.HTTP[1].Path != "/{proxy+}" || api.HTTP[1].Method != "ANY" {
 		t.Errorf("api events %+v", api.HTTP)

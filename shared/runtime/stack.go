@@ -1,0 +1,439 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/minio/minio-go/v7"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/api"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/capture"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/console"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/dbtrun"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/eventsource"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/kafka"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/landing"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/loader"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/objectstore"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/s3local"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/samtemplate"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
+)
+
+// Logical ids of the template's functions, and the handlers the local runtime gives them.
+const (
+	apiFunction     = "ApiFunction"
+	landingFunction = "CdcLandingFunction"
+	loaderFunction  = "WarehouseLoaderFunction"
+	dbtFunction     = "DbtRunnerFunction"
+)
+
+// StackConfig is where each part of the local stack is, and which real parts replace the
+// embedded defaults.
+type StackConfig struct {
+	Template    string // template.yaml
+	Root        string // the repository (dbt/ and .venv/ live there)
+	StateDir    string // .fin: Kafka log, S3 objects, warehouse, tokens
+	DatabaseURL string
+	Pool        *pgxpool.Pool
+
+	KafkaBrokers []string // empty: the embedded broker, its log in StateDir/kafka
+	S3Endpoint   string   // empty: the local S3 server on S3Addr, objects in StateDir/s3
+	S3AccessKey  string
+	S3SecretKey  string
+	Bucket       string
+
+	S3Addr, APIAddr, ConsoleAddr string
+	WarehousePath                string
+	// DbtSchedule replaces the template's schedule locally (rate(1 minute) by default), so
+	// gold follows the activity closely on one machine.
+	DbtSchedule string
+	Logger      *slog.Logger
+}
+
+// Stack is the running local stack.
+type Stack struct {
+	cfg       StackConfig
+	log       *slog.Logger
+	tpl       *samtemplate.Template
+	wh        *duckdb.Warehouse
+	landing   *landing.Handler
+	loader    *loader.Handler
+	capture   capture.Metrics
+	s3        *minio.Client
+	token     string
+	loads     chan events.S3Event
+	status    *statusCache
+	mu        sync.Mutex
+	dbtRuns   []console.DbtRun
+	failures  []string // component failures, for the console
+	ConsoleURL string
+	APIURL     string
+	S3URL      string
+}
+
+// Up starts every part and returns once they are serving; the parts stop when ctx ends, and Wait
+// returns their first error.
+func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	tpl, err := samtemplate.Load(cfg.Template, map[string]string{"Stage": "local", "MskClusterArn": "arn:aws:kafka:us-east-1:000000000000:cluster/local/embedded"})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, id := range []string{apiFunction, landingFunction, loaderFunction, dbtFunction} {
+		if tpl.Functions[id] == nil {
+			return nil, nil, fmt.Errorf("template %s has no function %s", cfg.Template, id)
+		}
+	}
+	s := &Stack{cfg: cfg, log: log, tpl: tpl, loads: make(chan events.S3Event, 4096)}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	errc := make(chan error, 16)
+	run := func(name string, fn func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(); err != nil && ctx.Err() == nil {
+				log.Error("part stopped", "part", name, "err", err)
+				errc <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+	fail := func(err error) (*Stack, func() error, error) {
+		cancel()
+		wg.Wait()
+		if s.wh != nil {
+			s.wh.Close()
+		}
+		return nil, nil, err
+	}
+
+	// Kafka: the embedded broker keeps its log on disk, so a restart finds every topic and offset.
+	brokers := cfg.KafkaBrokers
+	if len(brokers) == 0 {
+		seeds, stop, err := kafka.StartEmbedded(ctx, kafka.EmbeddedConfig{DataDir: filepath.Join(cfg.StateDir, "kafka")})
+		if err != nil {
+			return fail(err)
+		}
+		context.AfterFunc(ctx, stop)
+		brokers = seeds
+	}
+
+	// S3: the local server, whose ObjectCreated events go to the loader as S3 would send them.
+	if cfg.S3Endpoint == "" {
+		srv, err := s3local.Start(ctx, cfg.S3Addr, filepath.Join(cfg.StateDir, "s3"), s.objectCreated,
+			s3local.WithBuckets(cfg.Bucket), s3local.WithLogger(log))
+		if err != nil {
+			return fail(fmt.Errorf("local S3 on %s: %w", cfg.S3Addr, err))
+		}
+		s.S3URL = srv.URL
+	} else {
+		s.S3URL = cfg.S3Endpoint
+	}
+	s.s3, err = objectstore.Open(objectstore.Config{Endpoint: s.S3URL, AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey})
+	if err != nil {
+		return fail(err)
+	}
+
+	// The warehouse: this process holds the DuckDB file and lends it to dbt.
+	if s.wh, err = duckdb.Open(ctx, cfg.WarehousePath, nil); err != nil {
+		return fail(err)
+	}
+	if s.token, err = duckdb.EnsureToken(duckdb.TokenPath(cfg.WarehousePath)); err != nil {
+		return fail(err)
+	}
+
+	// The functions, with the handlers their Lambda mains build.
+	if s.landing, err = landing.NewHandler(landing.Config{Bucket: cfg.Bucket, Logger: log}, s.s3); err != nil {
+		return fail(err)
+	}
+	landFn := s.function(landingFunction, s.landing.Handle)
+	s.loader = loader.NewHandler(s.wh, loader.S3Objects{Client: s.sdkS3()}, loader.WithLogger(log))
+	loadFn := s.function(loaderFunction, s.loader.Handle)
+	auth, err := api.AuthConfigFromEnv(filepath.Join(cfg.StateDir, "jwt-dev-secret"))
+	if err != nil {
+		return fail(err)
+	}
+	app, err := api.New(ctx, api.Config{Pool: cfg.Pool, Auth: auth})
+	if err != nil {
+		return fail(err)
+	}
+	apiFn := s.function(apiFunction, api.LambdaHandler(app))
+	dbtFn := s.function(dbtFunction, dbtrun.Handler(dbtrun.Config{
+		DBT: filepath.Join(cfg.Root, ".venv", "bin", "dbt"), ProjectDir: filepath.Join(cfg.Root, "dbt"),
+		Target: "duckdb", WorkDir: filepath.Join(cfg.StateDir, "dbt"),
+		Env:  []string{"WAREHOUSE_PATH=" + cfg.WarehousePath, "DBT_SEND_ANONYMOUS_USAGE_STATS=false"},
+		Lock: warehouseTurn{s.wh},
+	}, log))
+
+	// Change capture into Kafka.
+	producer, err := kafka.NewClient(brokers)
+	if err != nil {
+		return fail(err)
+	}
+	context.AfterFunc(ctx, producer.Close)
+	run("capture", func() error {
+		return capture.Run(ctx, capture.Config{DatabaseURL: cfg.DatabaseURL, Metrics: &s.capture, Logger: log}, producer)
+	})
+
+	// MSK event source mapping -> landing, with the template's batching.
+	for _, k := range tpl.Functions[landingFunction].Kafka {
+		esm := eventsource.Config{Brokers: brokers, Topics: k.Topics, GroupID: k.ConsumerGroupID,
+			BatchSize: k.BatchSize, BatchingWindow: time.Duration(k.MaxBatchingWindow) * time.Second,
+			EventSource: eventsource.SourceMSK, EventSourceARN: "arn:aws:kafka:us-east-1:000000000000:cluster/local/embedded",
+			StartAtLatest: k.StartingPosition == "LATEST", Logger: log}
+		run("event source mapping", func() error { return eventsource.Run(ctx, esm, landFn) })
+	}
+
+	// S3 notifications -> loader, as asynchronous invocations with Lambda's two retries; a
+	// listing catch-up loads anything whose event was missed (a crash between put and load).
+	run("loader", func() error { return s.deliverLoads(ctx, loadFn) })
+	run("catch-up", func() error { return s.catchUp(ctx) })
+
+	// Schedules -> dbt-runner.
+	for _, ev := range tpl.Functions[dbtFunction].Schedules {
+		if cfg.DbtSchedule != "" {
+			ev.Expression = cfg.DbtSchedule
+		}
+		run("dbt schedule", func() error {
+			return RunSchedule(ctx, ev, dbtFn, s.recordDbtRun)
+		})
+	}
+
+	// HTTP: the API behind its gateway, and the console.
+	gw := &HTTPGateway{Routes: tpl.Functions[apiFunction].HTTP, Handler: httpFunc(apiFn), Authorize: JWTAuthorizer(auth.Secret)}
+	apiLn, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		return fail(fmt.Errorf("API address %s: %w", cfg.APIAddr, err))
+	}
+	s.APIURL = "http://" + apiLn.Addr().String()
+	s.status = newStatusCache(s)
+	run("status", func() error { s.status.run(ctx); return nil })
+	extra := map[string]http.Handler{
+		"POST /sql":       s.wh.SQLHandler(s.token),
+		"POST /s3-events": s3local.WebhookHandler(s.token, s.objectCreated, log),
+	}
+	conLn, err := net.Listen("tcp", cfg.ConsoleAddr)
+	if err != nil {
+		apiLn.Close()
+		return fail(fmt.Errorf("console address %s: %w", cfg.ConsoleAddr, err))
+	}
+	s.ConsoleURL = "http://" + conLn.Addr().String()
+	for name, pair := range map[string]struct {
+		ln net.Listener
+		h  http.Handler
+	}{"api": {apiLn, gw}, "console": {conLn, console.Handler(s.token, s.status.get, extra)}} {
+		srv := &http.Server{Handler: pair.h, ReadHeaderTimeout: 10 * time.Second}
+		context.AfterFunc(ctx, func() {
+			sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+			defer c()
+			srv.Shutdown(sctx)
+		})
+		run(name+" server", func() error {
+			if err := srv.Serve(pair.ln); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+	}
+
+	wait := func() error {
+		<-ctx.Done()
+		wg.Wait()
+		s.wh.Close()
+		select {
+		case err := <-errc:
+			return err
+		default:
+			return nil
+		}
+	}
+	return s, wait, nil
+}
+
+// Token is the console and SQL token.
+func (s *Stack) Token() string { return s.token }
+
+// function wraps a handler with the template's timeout for that function.
+func (s *Stack) function(id string, handler any) *Function {
+	return NewFunction(id, handler, time.Duration(s.tpl.Functions[id].Timeout)*time.Second)
+}
+
+// httpFunc calls a function with an HTTP API event and reads its response.
+func httpFunc(fn *Function) HTTPFunc {
+	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		out, err := fn.Call(ctx, ev)
+		if err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
+		}
+		var resp events.APIGatewayV2HTTPResponse
+		if err := json.Unmarshal(out, &resp); err != nil {
+			return resp, fmt.Errorf("%s returned no HTTP API response: %w", fn.Name, err)
+		}
+		return resp, nil
+	}
+}
+
+// objectCreated filters an S3 notification by the loader's S3 event rules (prefix, suffix),
+// as the bucket's notification configuration would, and queues the ones that match.
+func (s *Stack) objectCreated(ev events.S3Event) {
+	var keep []events.S3EventRecord
+	for _, r := range ev.Records {
+		for _, rule := range s.tpl.Functions[loaderFunction].S3 {
+			key := r.S3.Object.URLDecodedKey
+			if key == "" {
+				key = r.S3.Object.Key
+			}
+			if strings.HasPrefix(key, rule.Prefix) && strings.HasSuffix(key, rule.Suffix) {
+				keep = append(keep, r)
+				break
+			}
+		}
+	}
+	if len(keep) > 0 {
+		s.loads <- events.S3Event{Records: keep}
+	}
+}
+
+// deliverLoads invokes the loader for each queued notification; a failed invocation is retried
+// twice (Lambda's asynchronous retries), then written to StateDir/failed-invocations.
+func (s *Stack) deliverLoads(ctx context.Context, fn *Function) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-s.loads:
+			var err error
+			for attempt, wait := 0, time.Second; attempt < 3; attempt, wait = attempt+1, wait*2 {
+				if _, err = fn.Call(ctx, ev); err == nil || ctx.Err() != nil {
+					break
+				}
+				s.log.Warn("loader invocation failed; retrying", "attempt", attempt+1, "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(wait):
+				}
+			}
+			if err != nil && ctx.Err() == nil {
+				s.keepFailed(fn.Name, ev, err)
+			}
+		}
+	}
+}
+
+func (s *Stack) keepFailed(fn string, ev any, cause error) {
+	dir := filepath.Join(s.cfg.StateDir, "failed-invocations")
+	os.MkdirAll(dir, 0o750)
+	body, _ := json.Marshal(map[string]any{"function": fn, "error": cause.Error(), "event": ev, "time": time.Now().UTC()})
+	name := filepath.Join(dir, fmt.Sprintf("%s-%d.json", fn, time.Now().UnixNano()))
+	if err := os.WriteFile(name, body, 0o640); err != nil {
+		s.log.Error("cannot keep failed invocation", "err", err)
+	}
+	s.mu.Lock()
+	s.failures = append(s.failures, fmt.Sprintf("%s: %v", fn, cause))
+	s.mu.Unlock()
+	s.log.Error("invocation failed after retries; kept for replay", "function", fn, "file", name, "err", cause)
+}
+
+// catchUp lists the bronze prefix at start and every 30 s, and queues every object the ledger
+// does not hold: S3 notifications are at-least-once at best, and a crash between an object's
+// write and its load would otherwise leave it unloaded.
+func (s *Stack) catchUp(ctx context.Context) error {
+	tick := time.NewTicker(30 * time.Second)
+	defer tick.Stop()
+	for {
+		var batch []events.S3EventRecord
+		for obj := range s.s3.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: "bronze/", Recursive: true}) {
+			if obj.Err != nil {
+				if ctx.Err() == nil {
+					s.log.Warn("catch-up listing failed", "err", obj.Err)
+				}
+				break
+			}
+			etag := strings.Trim(obj.ETag, `"`)
+			if done, err := s.wh.Loaded(ctx, obj.Key, etag); err != nil || done {
+				continue
+			}
+			batch = append(batch, s3Record(s.cfg.Bucket, obj.Key, etag, obj.Size))
+			if len(batch) == 100 {
+				s.loads <- events.S3Event{Records: batch}
+				batch = nil
+			}
+		}
+		if len(batch) > 0 {
+			s.loads <- events.S3Event{Records: batch}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+func s3Record(bucket, key, etag string, size int64) events.S3EventRecord {
+	return events.S3EventRecord{EventVersion: "2.1", EventSource: "aws:s3", AWSRegion: s3local.Region,
+		EventTime: time.Now().UTC(), EventName: "ObjectCreated:Put",
+		S3: events.S3Entity{SchemaVersion: "1.0", Bucket: events.S3Bucket{Name: bucket, Arn: "arn:aws:s3:::" + bucket},
+			Object: events.S3Object{Key: s3local.EncodeEventKey(key), URLDecodedKey: key, Size: size, ETag: etag}}}
+}
+
+// sdkS3 is the AWS SDK client the loader reads objects with, pointed at the stack's S3.
+func (s *Stack) sdkS3() *s3.Client {
+	key, secret := s.cfg.S3AccessKey, s.cfg.S3SecretKey
+	if key == "" {
+		key, secret = "local", "local"
+	}
+	return s3.New(s3.Options{Region: s3local.Region, BaseEndpoint: aws.String(s.S3URL), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(key, secret, "")})
+}
+
+func (s *Stack) recordDbtRun(out []byte, err error) {
+	var sum dbtrun.Summary
+	json.Unmarshal(out, &sum)
+	run := console.DbtRun{At: time.Now(), OK: err == nil, Models: sum.ModelsBuilt, TestsPassed: sum.TestsPassed,
+		TestsFailed: sum.TestsFailed, Seconds: sum.WallSeconds}
+	if err != nil {
+		run.Failures = append(run.Failures, err.Error())
+	}
+	s.mu.Lock()
+	s.dbtRuns = append([]console.DbtRun{run}, s.dbtRuns...)
+	if len(s.dbtRuns) > 20 {
+		s.dbtRuns = s.dbtRuns[:20]
+	}
+	s.mu.Unlock()
+}
+
+// warehouseTurn lets dbt take the DuckDB file: loads and queries wait until dbt is done.
+type warehouseTurn struct{ wh *duckdb.Warehouse }
+
+func (t warehouseTurn) Acquire(ctx context.Context) (func(), error) {
+	resume, err := t.wh.Pause(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		if err := resume(context.WithoutCancel(ctx)); err != nil {
+			slog.Error("reopen the warehouse after dbt", "err", err)
+		}
+	}, nil
+}

@@ -1,0 +1,208 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/console"
+)
+
+// statusCache gathers the console's status every few seconds in the background, so the page
+// never waits on the warehouse (which dbt holds for the length of a build).
+type statusCache struct {
+	s    *Stack
+	mu   sync.Mutex
+	last console.Status
+}
+
+func newStatusCache(s *Stack) *statusCache {
+	return &statusCache{s: s, last: console.Status{Time: time.Now()}}
+}
+
+func (c *statusCache) get(context.Context) console.Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
+}
+
+func (c *statusCache) run(ctx context.Context) {
+	for {
+		st := c.gather(ctx)
+		c.mu.Lock()
+		c.last = st
+		c.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(3 * time.Second):
+		}
+	}
+}
+
+var capturedTables = []string{"customers", "accounts", "transactions"}
+
+func (c *statusCache) gather(ctx context.Context) console.Status {
+	s := c.s
+	prev := c.get(ctx)
+	st := console.Status{Time: time.Now()}
+
+	// Postgres.
+	pgCounts := map[string]int64{}
+	pgErr := func() error {
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		for _, t := range capturedTables {
+			var n int64
+			if err := s.cfg.Pool.QueryRow(qctx, "SELECT count(*) FROM "+t).Scan(&n); err != nil {
+				return err
+			}
+			pgCounts[t] = n
+		}
+		return nil
+	}()
+	st.Components = append(st.Components, component("postgres", pgErr, "system of record"))
+
+	// Capture.
+	m := &s.capture
+	st.Replication = &console.Replication{Slot: "fin_capture", LagBytes: m.LagBytes(), LagSeconds: m.Lag().Seconds()}
+	capOK := m.ConfirmedLSN.Load() > 0
+	st.Components = append(st.Components, console.Component{Name: "capture", OK: capOK,
+		Detail: fmt.Sprintf("%d events, confirmed LSN %X/%X", m.Events.Load(), m.ConfirmedLSN.Load()>>32, uint32(m.ConfirmedLSN.Load()))})
+
+	// Landing and loads.
+	ls := s.landing.Stats()
+	lm := s.loader.Metrics()
+	st.DLQ = ls.Poison
+	st.Components = append(st.Components,
+		console.Component{Name: "landing", OK: true, Detail: fmt.Sprintf("%d records in %d objects, %d to the DLQ", ls.Records, ls.Objects, ls.Poison)},
+		console.Component{Name: "loader", OK: lm.FailureCount() == 0, Detail: fmt.Sprintf("%d objects, %d rows loaded, %d failed", lm.ObjectsLoaded, lm.RowsLoaded, lm.FailureCount())})
+
+	// Warehouse: counts of current rows, recent loads, freshness. When dbt holds the file the
+	// queries time out; the previous figures stay.
+	whCounts, whErr := c.warehouseCounts(ctx)
+	for _, t := range capturedTables {
+		tc := console.TableCount{Table: t, Postgres: pgCounts[t], Warehouse: whCounts[t]}
+		if whErr != nil {
+			for _, p := range prev.Tables {
+				if p.Table == t {
+					tc.Warehouse = p.Warehouse
+				}
+			}
+		}
+		st.Tables = append(st.Tables, tc)
+	}
+	detail := "DuckDB " + s.cfg.WarehousePath
+	if whErr != nil {
+		detail = "busy (dbt holds the file) or unreachable: " + whErr.Error()
+	}
+	st.Components = append(st.Components, console.Component{Name: "warehouse", OK: whErr == nil || strings.Contains(whErr.Error(), "deadline"), Detail: detail})
+	if st.Loads, st.Freshness = prev.Loads, prev.Freshness; whErr == nil {
+		if loads, err := c.recentLoads(ctx); err == nil {
+			st.Loads = loads
+		}
+		if fr, err := c.freshness(ctx); err == nil {
+			st.Freshness = fr
+		}
+	}
+
+	s.mu.Lock()
+	st.DbtRuns = append([]console.DbtRun(nil), s.dbtRuns...)
+	failures := len(s.failures)
+	s.mu.Unlock()
+	dbtOK, dbtDetail := true, "no run yet"
+	if len(st.DbtRuns) > 0 {
+		r := st.DbtRuns[0]
+		dbtOK = r.OK
+		dbtDetail = fmt.Sprintf("last build %s: %d models, %d tests passed, %d failed", r.At.Format(time.TimeOnly), r.Models, r.TestsPassed, r.TestsFailed)
+	}
+	st.Components = append(st.Components, console.Component{Name: "dbt", OK: dbtOK, Detail: dbtDetail})
+	if failures > 0 {
+		st.Components = append(st.Components, console.Component{Name: "invocations", OK: false,
+			Detail: fmt.Sprintf("%d failed after retries, kept in %s/failed-invocations", failures, s.cfg.StateDir)})
+	}
+	return st
+}
+
+func component(name string, err error, ok string) console.Component {
+	if err != nil {
+		return console.Component{Name: name, OK: false, Detail: err.Error()}
+	}
+	return console.Component{Name: name, OK: true, Detail: ok}
+}
+
+// query runs a warehouse query with a short deadline and returns its CSV rows without header.
+func (c *statusCache) query(ctx context.Context, q string) ([][]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var buf bytes.Buffer
+	if err := c.s.wh.Query(ctx, q, &buf); err != nil {
+		return nil, err
+	}
+	recs, err := csv.NewReader(&buf).ReadAll()
+	if err != nil || len(recs) == 0 {
+		return nil, err
+	}
+	return recs[1:], nil
+}
+
+func (c *statusCache) warehouseCounts(ctx context.Context) (map[string]int64, error) {
+	var parts []string
+	for _, t := range capturedTables {
+		parts = append(parts, fmt.Sprintf(`SELECT '%s', count(*) FROM (SELECT op FROM raw.%s
+			QUALIFY row_number() OVER (PARTITION BY key ORDER BY lsn DESC, "offset" DESC) = 1) WHERE op <> 'd'`, t, t))
+	}
+	rows, err := c.query(ctx, strings.Join(parts, " UNION ALL "))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for _, r := range rows {
+		n, _ := strconv.ParseInt(r[1], 10, 64)
+		out[r[0]] = n
+	}
+	return out, nil
+}
+
+func (c *statusCache) recentLoads(ctx context.Context) ([]console.Load, error) {
+	rows, err := c.query(ctx, `SELECT object_key, source_table, row_count, epoch_ms(loaded_at) FROM raw._load_ledger ORDER BY loaded_at DESC LIMIT 8`)
+	if err != nil {
+		return nil, err
+	}
+	var out []console.Load
+	for _, r := range rows {
+		n, _ := strconv.ParseInt(r[2], 10, 64)
+		ms, _ := strconv.ParseInt(r[3], 10, 64)
+		out = append(out, console.Load{Key: r[0], Table: r[1], Rows: n, LoadedAt: time.UnixMilli(ms)})
+	}
+	return out, nil
+}
+
+// freshness is commit-to-RAW latency per minute over the last 30 minutes, for streamed changes
+// (snapshot reads have old commit times by nature).
+func (c *statusCache) freshness(ctx context.Context) ([]console.FreshnessPoint, error) {
+	var parts []string
+	for _, t := range capturedTables {
+		parts = append(parts, fmt.Sprintf(`SELECT _loaded_at, (epoch_us(_loaded_at) - commit_ts_us) / 1e6 AS lag FROM raw.%s
+			WHERE _loaded_at > now() - INTERVAL 30 MINUTE AND op <> 'r'`, t))
+	}
+	rows, err := c.query(ctx, `SELECT epoch_ms(date_trunc('minute', _loaded_at)), quantile_cont(lag, 0.5), quantile_cont(lag, 0.95), count(*)
+		FROM (`+strings.Join(parts, " UNION ALL ")+`) GROUP BY 1 ORDER BY 1`)
+	if err != nil {
+		return nil, err
+	}
+	var out []console.FreshnessPoint
+	for _, r := range rows {
+		ms, _ := strconv.ParseInt(r[0], 10, 64)
+		p50, _ := strconv.ParseFloat(r[1], 64)
+		p95, _ := strconv.ParseFloat(r[2], 64)
+		n, _ := strconv.ParseInt(r[3], 10, 64)
+		out = append(out, console.FreshnessPoint{Minute: time.UnixMilli(ms), P50: p50, P95: p95, Rows: n})
+	}
+	return out, nil
+}
