@@ -65,6 +65,9 @@ type Config struct {
 	// RetryBackoff is the first wait before redelivering a failed batch, doubling up to
 	// MaxRetryBackoff (defaults 500 ms and 30 s).
 	RetryBackoff, MaxRetryBackoff time.Duration
+	// Timeout is the function's timeout (template.yaml's Timeout): an invocation that runs
+	// longer is cancelled and counts as failed. 0 means none.
+	Timeout time.Duration
 	// ClientOpts are passed to the Kafka client (TLS, SASL, ...).
 	ClientOpts []kgo.Opt
 	Logger     *slog.Logger
@@ -246,7 +249,12 @@ func (m *mapping) invokeOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("encode kafka event: %w", err)
 	}
-	out, err := m.fn.Invoke(ctx, payload)
+	ictx, cancel := ctx, context.CancelFunc(func() {})
+	if m.cfg.Timeout > 0 {
+		ictx, cancel = context.WithTimeout(ctx, m.cfg.Timeout)
+	}
+	out, err := m.fn.Invoke(ictx, payload)
+	cancel()
 	if err != nil {
 		return fmt.Errorf("invoke with %d records: %w", len(batch), err)
 	}

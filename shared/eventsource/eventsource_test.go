@@ -303,6 +303,30 @@ func waitCommitted(t *testing.T, committed func() [2]int64, want [2]int64) {
 	}
 }
 
+func TestTimedOutInvocationIsRetried(t *testing.T) {
+	addr, produce := broker(t)
+	produce(0, []byte("k"), []byte("v"))
+	iv := newInvocations(func(n int, _ events.KafkaEvent) ([]byte, error) {
+		if n == 0 {
+			time.Sleep(300 * time.Millisecond) // longer than the timeout
+		}
+		return nil, nil
+	})
+	var slow eventsource.Invoker = invokerFunc(func(ctx context.Context, payload []byte) ([]byte, error) {
+		out, err := iv.Invoke(ctx, payload)
+		if ctx.Err() != nil {
+			return nil, ctx.Err() // as Lambda reports a timed-out invocation
+		}
+		return out, err
+	})
+	run(t, eventsource.Config{Brokers: []string{addr}, Topics: []string{topic}, GroupID: "g",
+		BatchingWindow: 50 * time.Millisecond, Timeout: 100 * time.Millisecond, RetryBackoff: 10 * time.Millisecond}, slow)
+	iv.wait(t, 2)
+	if got := iv.events[1].Records[topic+"-0"]; len(got) != 1 || got[0].Offset != 0 {
+		t.Errorf("after a timeout, invocation 2 got %+v; want offset 0 again", got)
+	}
+}
+
 func TestConfigIsChecked(t *testing.T) {
 	for _, cfg := range []eventsource.Config{
 		{Topics: []string{topic}, GroupID: "g"},
