@@ -208,7 +208,8 @@ func TestBatchesBySizeAndWindow(t *testing.T) {
 }
 
 // TestCommitsOnlyWhatWasAcknowledged scripts the function's answers: an error, a response
-// naming a record that is not in the batch, a partial failure, then success. While each
+// naming a record that is not in the batch, an unreadable identifier, a truncated response,
+// partial failures (object and flat identifiers), then success. While each
 // invocation runs, the group's committed offsets must not cover the batch; afterwards exactly
 // the acknowledged records are committed, and a restarted mapping resumes after them.
 func TestCommitsOnlyWhatWasAcknowledged(t *testing.T) {
@@ -252,8 +253,13 @@ func TestCommitsOnlyWhatWasAcknowledged(t *testing.T) {
 	steps := []step{
 		{all, [2]int64{-1, -1}, func() ([]byte, error) { return nil, errors.New("function crashed") }},
 		{all, [2]int64{-1, -1}, func() ([]byte, error) { return failure(0, 99), nil }},
+		{all, [2]int64{-1, -1}, func() ([]byte, error) { return []byte(`{"batchItemFailures":[{"itemIdentifier":7}]}`), nil }},
+		{all, [2]int64{-1, -1}, func() ([]byte, error) { return []byte(`{"batchItemFailures":`), nil }},
 		{all, [2]int64{-1, -1}, func() ([]byte, error) { return failure(0, 2), nil }},
-		{map[int][]int64{0: {2, 3}}, [2]int64{2, 2}, func() ([]byte, error) { return []byte(`{"batchItemFailures":[]}`), nil }},
+		{map[int][]int64{0: {2, 3}}, [2]int64{2, 2}, func() ([]byte, error) {
+			return fmt.Appendf(nil, `{"batchItemFailures":[{"itemIdentifier":"%s-0-3"}]}`, topic), nil // the flat form
+		}},
+		{map[int][]int64{0: {3}}, [2]int64{3, 2}, func() ([]byte, error) { return []byte(`{"batchItemFailures":[]}`), nil }},
 	}
 	iv := newInvocations(func(n int, ev events.KafkaEvent) ([]byte, error) {
 		if n >= len(steps) {
