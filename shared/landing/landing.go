@@ -120,7 +120,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.KafkaEvent) (Response, e
 		mu   sync.Mutex
 		resp = Response{BatchItemFailures: []BatchItemFailure{}}
 	)
-	g, gctx := errgroup.WithContext(ctx)
+	var g errgroup.Group // a bounded pool: one partition's failure must not cancel the others
 	g.SetLimit(h.cfg.Parallelism)
 	for _, p := range parts {
 		recs := ev.Records[p]
@@ -128,7 +128,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.KafkaEvent) (Response, e
 			continue
 		}
 		g.Go(func() error {
-			first, err := h.landPartition(gctx, recs)
+			first, err := h.landPartition(ctx, recs)
 			if err != nil {
 				h.cfg.Logger.Error("partition not landed; asking for redelivery",
 					"partition", p, "offset", first, "err", err)
@@ -138,7 +138,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.KafkaEvent) (Response, e
 				})
 				mu.Unlock()
 			}
-			return nil // one partition's failure must not cancel the others
+			return nil
 		})
 	}
 	_ = g.Wait()
