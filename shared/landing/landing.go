@@ -43,6 +43,11 @@ type Config struct {
 	Bucket string
 	// Parallelism bounds the partitions landed at once (default 8).
 	Parallelism int
+	// FailBatch makes Handle return an error when any partition was not landed, so that the
+	// whole batch is redelivered (landing is idempotent). For mappings without
+	// FunctionResponseTypes ReportBatchItemFailures, which ignore the response and would
+	// otherwise acknowledge what was not landed.
+	FailBatch bool
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -108,7 +113,7 @@ func (h *Handler) Stats() Stats {
 }
 
 // Handle lands one batch. Failures to write S3 come back as batchItemFailures, not as an error,
-// so that partitions that did land are not redelivered.
+// so that partitions that did land are not redelivered (unless Config.FailBatch).
 func (h *Handler) Handle(ctx context.Context, ev events.KafkaEvent) (Response, error) {
 	parts := make([]string, 0, len(ev.Records))
 	for p := range ev.Records {
@@ -145,6 +150,11 @@ func (h *Handler) Handle(ctx context.Context, ev events.KafkaEvent) (Response, e
 	slices.SortFunc(resp.BatchItemFailures, func(a, b BatchItemFailure) int {
 		return strings.Compare(a.ItemIdentifier.Partition, b.ItemIdentifier.Partition)
 	})
+	if h.cfg.FailBatch && len(resp.BatchItemFailures) > 0 {
+		return resp, fmt.Errorf("land batch: %d partition(s) not landed, first %s@%d",
+			len(resp.BatchItemFailures), resp.BatchItemFailures[0].ItemIdentifier.Partition,
+			resp.BatchItemFailures[0].ItemIdentifier.Offset)
+	}
 	return resp, nil
 }
 
