@@ -6,6 +6,8 @@
 //	LAKE_BUCKET   bucket receiving bronze/ and dlq/ objects (required)
 //	S3_ENDPOINT   an S3-compatible endpoint (http://127.0.0.1:9000); empty means Amazon S3
 //	AWS_REGION    set by Lambda
+//	FAIL_BATCH    "true" when the trigger lacks FunctionResponseTypes ReportBatchItemFailures:
+//	              any failure then fails the whole invocation, so nothing unlanded is acknowledged
 //
 // Credentials come from the function's role (AWS_* variables that Lambda sets).
 package main
@@ -30,7 +32,11 @@ func main() {
 		logger.Error("cdc-landing: S3 client", "err", err)
 		os.Exit(1)
 	}
-	h, err := landing.NewHandler(landing.Config{Bucket: os.Getenv("LAKE_BUCKET"), Logger: logger}, s3)
+	h, err := landing.NewHandler(landing.Config{
+		Bucket:    os.Getenv("LAKE_BUCKET"),
+		FailBatch: os.Getenv("FAIL_BATCH") == "true",
+		Logger:    logger,
+	}, s3)
 	if err != nil {
 		logger.Error("cdc-landing: configuration", "err", err)
 		os.Exit(1)

@@ -50,7 +50,9 @@ type Record struct {
 }
 
 // ObjectKey is the bronze key of the events of topic/partition from offset first to last, whose
-// first event committed at commit.
+// first event committed at commit. first and last are the offsets of the first and last record
+// of that partition in the Kafka batch, tombstones and records sent to the DLQ included, so the
+// key depends on the batch alone.
 func ObjectKey(table, topic string, partition int32, first, last int64, commit time.Time) string {
 	return fmt.Sprintf("bronze/%s/dt=%s/%s-%d-%d-%d.parquet",
 		table, commit.UTC().Format("2006-01-02"), topic, partition, first, last)

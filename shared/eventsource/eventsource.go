@@ -65,6 +65,9 @@ type Config struct {
 	// RetryBackoff is the first wait before redelivering a failed batch, doubling up to
 	// MaxRetryBackoff (defaults 500 ms and 30 s).
 	RetryBackoff, MaxRetryBackoff time.Duration
+	// Timeout is the function's timeout (template.yaml's Timeout): an invocation that runs
+	// longer is cancelled and counts as failed. 0 means none.
+	Timeout time.Duration
 	// ClientOpts are passed to the Kafka client (TLS, SASL, ...).
 	ClientOpts []kgo.Opt
 	Logger     *slog.Logger
@@ -246,7 +249,12 @@ func (m *mapping) invokeOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("encode kafka event: %w", err)
 	}
-	out, err := m.fn.Invoke(ctx, payload)
+	ictx, cancel := ctx, context.CancelFunc(func() {})
+	if m.cfg.Timeout > 0 {
+		ictx, cancel = context.WithTimeout(ctx, m.cfg.Timeout)
+	}
+	out, err := m.fn.Invoke(ictx, payload)
+	cancel()
 	if err != nil {
 		return fmt.Errorf("invoke with %d records: %w", len(batch), err)
 	}
@@ -326,44 +334,61 @@ func (m *mapping) drop(done []*kgo.Record) {
 }
 
 // failedOffsets reads the batchItemFailures of a response. Like AWS, it treats an identifier
-// that names no record of the batch as a failure of the whole batch.
+// that names no record of the batch, or that it cannot read, as a failure of the whole batch. An
+// identifier is {"partition":"<topic>-<p>","offset":N} or the flat "<topic>-<p>-<offset>".
 func failedOffsets(out []byte, batch []*kgo.Record) (map[partitionID]int64, error) {
 	var resp struct {
 		BatchItemFailures []struct {
-			ItemIdentifier struct {
-				Partition string      `json:"partition"`
-				Offset    json.Number `json:"offset"`
-			} `json:"itemIdentifier"`
+			ItemIdentifier json.RawMessage `json:"itemIdentifier"`
 		} `json:"batchItemFailures"`
 	}
 	if trimmed := strings.TrimSpace(string(out)); trimmed == "" || trimmed == "null" {
 		return nil, nil
 	}
 	if err := json.Unmarshal(out, &resp); err != nil {
-		// A function that returns something else acknowledges the whole batch, as in AWS.
-		return nil, nil
+		if json.Valid(out) && !strings.HasPrefix(strings.TrimSpace(string(out)), "{") {
+			return nil, nil // a function that returns another value acknowledges the batch, as in AWS
+		}
+		return nil, fmt.Errorf("unreadable response %.200s: %w", out, err)
 	}
-	inBatch := map[string]map[int64]partitionID{}
+	inBatch := map[string]partitionID{}
 	for _, r := range batch {
 		id := partitionID{r.Topic, r.Partition}
-		if inBatch[id.String()] == nil {
-			inBatch[id.String()] = map[int64]partitionID{}
-		}
-		inBatch[id.String()][r.Offset] = id
+		inBatch[id.String()+"@"+strconv.FormatInt(r.Offset, 10)] = id
 	}
 	failed := map[partitionID]int64{}
 	for _, f := range resp.BatchItemFailures {
-		off, err := f.ItemIdentifier.Offset.Int64()
-		id, ok := inBatch[f.ItemIdentifier.Partition][off]
+		part, off, err := readIdentifier(f.ItemIdentifier)
+		id, ok := inBatch[part+"@"+strconv.FormatInt(off, 10)]
 		if err != nil || !ok {
-			return nil, fmt.Errorf("batchItemFailures names %s@%s, which is not in the batch",
-				f.ItemIdentifier.Partition, f.ItemIdentifier.Offset)
+			return nil, fmt.Errorf("batchItemFailures names %s, which is not a record of the batch", f.ItemIdentifier)
 		}
 		if prev, seen := failed[id]; !seen || off < prev {
 			failed[id] = off
 		}
 	}
 	return failed, nil
+}
+
+func readIdentifier(raw json.RawMessage) (partition string, offset int64, err error) {
+	var flat string
+	if json.Unmarshal(raw, &flat) == nil {
+		i := strings.LastIndexByte(flat, '-')
+		if i < 0 {
+			return "", 0, fmt.Errorf("identifier %q has no offset", flat)
+		}
+		offset, err = strconv.ParseInt(flat[i+1:], 10, 64)
+		return flat[:i], offset, err
+	}
+	var obj struct {
+		Partition string      `json:"partition"`
+		Offset    json.Number `json:"offset"`
+	}
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return "", 0, err
+	}
+	offset, err = obj.Offset.Int64()
+	return obj.Partition, offset, err
 }
 
 // BuildEvent is the event AWS sends for these records: Records keyed "<topic>-<partition>",

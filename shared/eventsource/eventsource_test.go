@@ -208,7 +208,8 @@ func TestBatchesBySizeAndWindow(t *testing.T) {
 }
 
 // TestCommitsOnlyWhatWasAcknowledged scripts the function's answers: an error, a response
-// naming a record that is not in the batch, a partial failure, then success. While each
+// naming a record that is not in the batch, an unreadable identifier, a truncated response,
+// partial failures (object and flat identifiers), then success. While each
 // invocation runs, the group's committed offsets must not cover the batch; afterwards exactly
 // the acknowledged records are committed, and a restarted mapping resumes after them.
 func TestCommitsOnlyWhatWasAcknowledged(t *testing.T) {
@@ -252,8 +253,13 @@ func TestCommitsOnlyWhatWasAcknowledged(t *testing.T) {
 	steps := []step{
 		{all, [2]int64{-1, -1}, func() ([]byte, error) { return nil, errors.New("function crashed") }},
 		{all, [2]int64{-1, -1}, func() ([]byte, error) { return failure(0, 99), nil }},
+		{all, [2]int64{-1, -1}, func() ([]byte, error) { return []byte(`{"batchItemFailures":[{"itemIdentifier":7}]}`), nil }},
+		{all, [2]int64{-1, -1}, func() ([]byte, error) { return []byte(`{"batchItemFailures":`), nil }},
 		{all, [2]int64{-1, -1}, func() ([]byte, error) { return failure(0, 2), nil }},
-		{map[int][]int64{0: {2, 3}}, [2]int64{2, 2}, func() ([]byte, error) { return []byte(`{"batchItemFailures":[]}`), nil }},
+		{map[int][]int64{0: {2, 3}}, [2]int64{2, 2}, func() ([]byte, error) {
+			return fmt.Appendf(nil, `{"batchItemFailures":[{"itemIdentifier":"%s-0-3"}]}`, topic), nil // the flat form
+		}},
+		{map[int][]int64{0: {3}}, [2]int64{3, 2}, func() ([]byte, error) { return []byte(`{"batchItemFailures":[]}`), nil }},
 	}
 	iv := newInvocations(func(n int, ev events.KafkaEvent) ([]byte, error) {
 		if n >= len(steps) {
@@ -300,6 +306,30 @@ func waitCommitted(t *testing.T, committed func() [2]int64, want [2]int64) {
 			t.Fatalf("committed offsets %v, want %v once the batch is acknowledged", c, want)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestTimedOutInvocationIsRetried(t *testing.T) {
+	addr, produce := broker(t)
+	produce(0, []byte("k"), []byte("v"))
+	iv := newInvocations(func(n int, _ events.KafkaEvent) ([]byte, error) {
+		if n == 0 {
+			time.Sleep(300 * time.Millisecond) // longer than the timeout
+		}
+		return nil, nil
+	})
+	var slow eventsource.Invoker = invokerFunc(func(ctx context.Context, payload []byte) ([]byte, error) {
+		out, err := iv.Invoke(ctx, payload)
+		if ctx.Err() != nil {
+			return nil, ctx.Err() // as Lambda reports a timed-out invocation
+		}
+		return out, err
+	})
+	run(t, eventsource.Config{Brokers: []string{addr}, Topics: []string{topic}, GroupID: "g",
+		BatchingWindow: 50 * time.Millisecond, Timeout: 100 * time.Millisecond, RetryBackoff: 10 * time.Millisecond}, slow)
+	iv.wait(t, 2)
+	if got := iv.events[1].Records[topic+"-0"]; len(got) != 1 || got[0].Offset != 0 {
+		t.Errorf("after a timeout, invocation 2 got %+v; want offset 0 again", got)
 	}
 }
 

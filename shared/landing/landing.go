@@ -43,6 +43,11 @@ type Config struct {
 	Bucket string
 	// Parallelism bounds the partitions landed at once (default 8).
 	Parallelism int
+	// FailBatch makes Handle return an error when any partition was not landed, so that the
+	// whole batch is redelivered (landing is idempotent). For mappings without
+	// FunctionResponseTypes ReportBatchItemFailures, which ignore the response and would
+	// otherwise acknowledge what was not landed.
+	FailBatch bool
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -108,7 +113,7 @@ func (h *Handler) Stats() Stats {
 }
 
 // Handle lands one batch. Failures to write S3 come back as batchItemFailures, not as an error,
-// so that partitions that did land are not redelivered.
+// so that partitions that did land are not redelivered (unless Config.FailBatch).
 func (h *Handler) Handle(ctx context.Context, ev events.KafkaEvent) (Response, error) {
 	parts := make([]string, 0, len(ev.Records))
 	for p := range ev.Records {
@@ -120,7 +125,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.KafkaEvent) (Response, e
 		mu   sync.Mutex
 		resp = Response{BatchItemFailures: []BatchItemFailure{}}
 	)
-	g, gctx := errgroup.WithContext(ctx)
+	var g errgroup.Group // a bounded pool: one partition's failure must not cancel the others
 	g.SetLimit(h.cfg.Parallelism)
 	for _, p := range parts {
 		recs := ev.Records[p]
@@ -128,7 +133,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.KafkaEvent) (Response, e
 			continue
 		}
 		g.Go(func() error {
-			first, err := h.landPartition(gctx, recs)
+			first, err := h.landPartition(ctx, recs)
 			if err != nil {
 				h.cfg.Logger.Error("partition not landed; asking for redelivery",
 					"partition", p, "offset", first, "err", err)
@@ -138,13 +143,18 @@ func (h *Handler) Handle(ctx context.Context, ev events.KafkaEvent) (Response, e
 				})
 				mu.Unlock()
 			}
-			return nil // one partition's failure must not cancel the others
+			return nil
 		})
 	}
 	_ = g.Wait()
 	slices.SortFunc(resp.BatchItemFailures, func(a, b BatchItemFailure) int {
 		return strings.Compare(a.ItemIdentifier.Partition, b.ItemIdentifier.Partition)
 	})
+	if h.cfg.FailBatch && len(resp.BatchItemFailures) > 0 {
+		return resp, fmt.Errorf("land batch: %d partition(s) not landed, first %s@%d",
+			len(resp.BatchItemFailures), resp.BatchItemFailures[0].ItemIdentifier.Partition,
+			resp.BatchItemFailures[0].ItemIdentifier.Offset)
+	}
 	return resp, nil
 }
 

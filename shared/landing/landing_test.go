@@ -374,9 +374,18 @@ func TestS3FailureReportsEarliestOffsetOfEachPartition(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := newLake(t)
-			resp, err := newHandler(t, failing{l.client, tc.failKeys}).Handle(t.Context(), ev)
+			s3 := failing{l.client, tc.failKeys}
+			resp, err := newHandler(t, s3).Handle(t.Context(), ev)
 			if err != nil {
 				t.Fatal(err)
+			}
+			// For a mapping without ReportBatchItemFailures: an error exactly when something failed.
+			strict, err := landing.NewHandler(landing.Config{Bucket: bucket, FailBatch: true}, s3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := strict.Handle(t.Context(), ev); (err != nil) != (len(tc.want) > 0) {
+				t.Errorf("with FailBatch: error %v, want one only when a partition failed", err)
 			}
 			got := []landing.ItemIdentifier{}
 			for _, f := range resp.BatchItemFailures {
