@@ -4,25 +4,44 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/database"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/kafka"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/runtime"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/s3local"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
 )
 
 func init() {
-	register(command{name: "up", summary: "run the local stack (what `make run` runs); Ctrl-C stops it", run: runUp})
+	register(command{name: "up", summary: "run the whole stack as template.yaml describes it (what `make run` runs); Ctrl-C stops it", run: runUp})
 }
 
 // runUp brings the stack up in one process: the schema, a first data set when the database is
-// empty, then continuous activity with its progress.
+// empty, the functions of template.yaml with their event sources, the console, and continuous
+// activity with its progress.
 func runUp(ctx context.Context, args []string) error {
-	fs := newFlags("up", "[--config config.yaml]")
+	fs := newFlags("up", "[flags]")
 	path := fs.String("config", "", "generator configuration (default: ./config.yaml when present)")
+	tpl := fs.String("template", "template.yaml", "the SAM template whose functions and events to run")
+	noGen := fs.Bool("no-generate", false, "run the stack without generating activity")
+	rate := fs.Float64("rate", 0, "override continuous.rate (operations per second)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadGeneratorConfig(*path, 0, 0)
+	cfg, err := loadGeneratorConfig(*path, 0, *rate)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	pool, err := openMigrated(ctx, 8)
+	root, err := filepath.Abs(".")
+	if err != nil {
+		return err
+	}
+	state := envOr("FIN_STATE_DIR", filepath.Join(root, ".fin"))
+	if err := os.MkdirAll(state, 0o750); err != nil {
+		return err
+	}
+	pool, err := openMigrated(ctx, 16)
 	if err != nil {
 		return err
 	}
@@ -32,11 +51,42 @@ func runUp(ctx context.Context, args []string) error {
 	if err := pool.QueryRow(ctx, "SELECT count(*) FROM customers").Scan(&customers); err != nil {
 		return fmt.Errorf("count customers: %w", err)
 	}
-	if customers == 0 {
+	if customers == 0 && !*noGen {
 		fmt.Fprintln(os.Stderr, "empty database: loading the configured data set first")
 		if err := bulkLoad(ctx, pool, cfg); err != nil {
 			return err
 		}
 	}
-	return generateContinuously(ctx, pool, cfg)
+
+	stack, wait, err := runtime.Up(ctx, runtime.StackConfig{
+		Template: *tpl, Root: root, StateDir: state, DatabaseURL: database.URL(), Pool: pool,
+		KafkaBrokers: kafka.BrokersFromEnv(),
+		S3Endpoint:   os.Getenv("S3_ENDPOINT"), S3AccessKey: os.Getenv("S3_ACCESS_KEY"), S3SecretKey: os.Getenv("S3_SECRET_KEY"),
+		Bucket:        envOr("LAKE_BUCKET", "lake"),
+		S3Addr:        envOr("S3_ADDR", s3local.DefaultAddr),
+		APIAddr:       envOr("API_ADDR", "127.0.0.1:8000"),
+		ConsoleAddr:   envOr("CONSOLE_ADDR", "127.0.0.1:8080"),
+		WarehousePath: duckdb.DefaultPath(),
+		DbtSchedule:   envOr("FIN_DBT_SCHEDULE", "rate(1 minute)"),
+		DevSecretPath: devSecretPath(),
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, `
+fin-orchestrator is up
+  API       %s   (docs: %s/docs; a token: bin/fin token --scopes bank:read,bank:write)
+  console   %s/?token=%s
+  S3        %s   (bucket %s)
+  warehouse %s   (bin/fin sql "select count(*) from raw.transactions")
+Ctrl-C stops everything; a restart resumes where it stopped.
+
+`, stack.APIURL, stack.APIURL, stack.ConsoleURL, stack.Token(), stack.S3URL, envOr("LAKE_BUCKET", "lake"), duckdb.DefaultPath())
+
+	if !*noGen {
+		genErr := make(chan error, 1)
+		go func() { genErr <- generateContinuously(ctx, pool, cfg) }()
+		defer func() { <-genErr }()
+	}
+	return wait()
 }

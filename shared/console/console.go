@@ -189,4 +189,3 @@ func (s Status) Healthy() bool {
 func SortLoads(l []Load) {
 	sort.Slice(l, func(i, j int) bool { return l[i].LoadedAt.After(l[j].LoadedAt) })
 }
-

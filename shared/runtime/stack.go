@@ -63,25 +63,27 @@ type StackConfig struct {
 	// DbtSchedule replaces the template's schedule locally (rate(1 minute) by default), so
 	// gold follows the activity closely on one machine.
 	DbtSchedule string
-	Logger      *slog.Logger
+	// DevSecretPath is the local HS256 secret the API and `fin token` share.
+	DevSecretPath string
+	Logger        *slog.Logger
 }
 
 // Stack is the running local stack.
 type Stack struct {
-	cfg       StackConfig
-	log       *slog.Logger
-	tpl       *samtemplate.Template
-	wh        *duckdb.Warehouse
-	landing   *landing.Handler
-	loader    *loader.Handler
-	capture   capture.Metrics
-	s3        *minio.Client
-	token     string
-	loads     chan events.S3Event
-	status    *statusCache
-	mu        sync.Mutex
-	dbtRuns   []console.DbtRun
-	failures  []string // component failures, for the console
+	cfg        StackConfig
+	log        *slog.Logger
+	tpl        *samtemplate.Template
+	wh         *duckdb.Warehouse
+	landing    *landing.Handler
+	loader     *loader.Handler
+	capture    capture.Metrics
+	s3         *minio.Client
+	token      string
+	loads      chan events.S3Event
+	status     *statusCache
+	mu         sync.Mutex
+	dbtRuns    []console.DbtRun
+	failures   []string // component failures, for the console
 	ConsoleURL string
 	APIURL     string
 	S3URL      string
@@ -169,7 +171,7 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 	landFn := s.function(landingFunction, s.landing.Handle)
 	s.loader = loader.NewHandler(s.wh, loader.S3Objects{Client: s.sdkS3()}, loader.WithLogger(log))
 	loadFn := s.function(loaderFunction, s.loader.Handle)
-	auth, err := api.AuthConfigFromEnv(filepath.Join(cfg.StateDir, "jwt-dev-secret"))
+	auth, err := api.AuthConfigFromEnv(cfg.DevSecretPath)
 	if err != nil {
 		return fail(err)
 	}
@@ -200,7 +202,8 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 		esm := eventsource.Config{Brokers: brokers, Topics: k.Topics, GroupID: k.ConsumerGroupID,
 			BatchSize: k.BatchSize, BatchingWindow: time.Duration(k.MaxBatchingWindow) * time.Second,
 			EventSource: eventsource.SourceMSK, EventSourceARN: "arn:aws:kafka:us-east-1:000000000000:cluster/local/embedded",
-			StartAtLatest: k.StartingPosition == "LATEST", Logger: log}
+			StartAtLatest: k.StartingPosition == "LATEST", Timeout: time.Duration(tpl.Functions[landingFunction].Timeout) * time.Second,
+			Logger: log}
 		run("event source mapping", func() error { return eventsource.Run(ctx, esm, landFn) })
 	}
 
