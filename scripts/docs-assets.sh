@@ -6,6 +6,7 @@
 # The large files are stored gzip-compressed (served as such), which keeps the Lambda bootstrap
 # about 1.5 MB smaller.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 version=${1:?usage: docs-assets.sh <swagger-ui-dist version>}

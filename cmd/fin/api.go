@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/api"
@@ -43,5 +44,20 @@ func envOr(name, def string) string {
 	return def
 }
 
-// devSecretPath is where the local API and `fin token` keep the development signing secret.
-func devSecretPath() string { return envOr("FIN_JWT_SECRET_FILE", api.DefaultDevSecretPath) }
+// devSecretPath is where the local API and `fin token` keep the development signing secret:
+// FIN_JWT_SECRET_FILE, else the machine-wide file beside the Postgres password (root), else the
+// checkout's git-ignored .fin folder (a user who cannot write /var/lib).
+func devSecretPath() string {
+	if p := os.Getenv("FIN_JWT_SECRET_FILE"); p != "" {
+		return p
+	}
+	if _, err := os.Stat(api.DefaultDevSecretPath); err == nil {
+		return api.DefaultDevSecretPath
+	}
+	if f, err := os.CreateTemp(filepath.Dir(api.DefaultDevSecretPath), ".probe-*"); err == nil {
+		f.Close()
+		os.Remove(f.Name())
+		return api.DefaultDevSecretPath
+	}
+	return filepath.Join(envOr("FIN_STATE_DIR", ".fin"), "jwt-dev-secret")
+}

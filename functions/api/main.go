@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/api"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/awssecrets"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/database"
 )
 
@@ -20,8 +21,16 @@ func main() {
 	if err != nil {
 		fail("read auth configuration", err)
 	}
+	// DATABASE_URL, or the "url" of the Secrets Manager secret DATABASE_SECRET_ARN names.
+	url, err := awssecrets.DatabaseURL(ctx, awssecrets.Client{})
+	if err != nil {
+		fail("read database url", err)
+	}
+	if url == "" {
+		url = database.URL()
+	}
 	// One request at a time per container: two connections (a request and a health check) suffice.
-	pool, err := database.Open(ctx, database.URL(), 2)
+	pool, err := database.Open(ctx, url, 2)
 	if err != nil {
 		fail("open database", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/MicahParks/keyfunc/v3"
@@ -123,11 +124,23 @@ type principal struct {
 	Scopes  map[string]bool
 }
 
-// verifier checks bearer tokens.
+// verifier checks bearer tokens. A token verified once is remembered (until it expires, at most
+// a minute) so a client's every request does not pay for the signature check again.
 type verifier struct {
 	keyfunc jwt.Keyfunc
 	parser  *jwt.Parser
+
+	mu   sync.Mutex
+	seen map[string]verified
 }
+
+type verified struct {
+	p     principal
+	until time.Time
+}
+
+// maxRemembered bounds the memory the cache of verified tokens may take.
+const maxRemembered = 4096
 
 func newVerifier(ctx context.Context, c AuthConfig) (*verifier, error) {
 	opts := []jwt.ParserOption{jwt.WithExpirationRequired(), jwt.WithLeeway(30 * time.Second)}
@@ -167,16 +180,45 @@ func (v *verifier) verify(header string) (principal, error) {
 	if !ok || raw == "" {
 		return principal{}, errors.New("send an Authorization: Bearer <token> header")
 	}
+	now := time.Now()
+	v.mu.Lock()
+	hit, found := v.seen[raw]
+	v.mu.Unlock()
+	if found && now.Before(hit.until) {
+		return hit.p, nil
+	}
+	p, exp, err := v.check(raw)
+	if err != nil {
+		return principal{}, err
+	}
+	until := now.Add(time.Minute)
+	if exp.Before(until) {
+		until = exp
+	}
+	v.mu.Lock()
+	if len(v.seen) >= maxRemembered {
+		v.seen = nil // start over rather than track recency: a full cache is rare
+	}
+	if v.seen == nil {
+		v.seen = make(map[string]verified)
+	}
+	v.seen[raw] = verified{p: p, until: until}
+	v.mu.Unlock()
+	return p, nil
+}
+
+// check verifies the token's signature and claims.
+func (v *verifier) check(raw string) (principal, time.Time, error) {
 	var c claims
 	if _, err := v.parser.ParseWithClaims(strings.TrimSpace(raw), &c, v.keyfunc); err != nil {
-		return principal{}, fmt.Errorf("invalid bearer token: %w", err)
+		return principal{}, time.Time{}, fmt.Errorf("invalid bearer token: %w", err)
 	}
 	p := principal{Subject: c.Subject, Scopes: map[string]bool{}}
 	if p.Subject == "" {
 		p.Subject = c.ClientID
 	}
 	if p.Subject == "" {
-		return principal{}, errors.New("invalid bearer token: no sub claim")
+		return principal{}, time.Time{}, errors.New("invalid bearer token: no sub claim")
 	}
 	for _, s := range strings.Fields(c.Scope) {
 		p.Scopes[s] = true
@@ -184,7 +226,7 @@ func (v *verifier) verify(header string) (principal, error) {
 	for _, s := range c.Scp {
 		p.Scopes[s] = true
 	}
-	return p, nil
+	return p, c.ExpiresAt.Time, nil
 }
 
 type principalKey struct{}

@@ -19,7 +19,7 @@ import (
 // client-sent one is removed before the adapter adds the real ones. X-Request-Id is set to API
 // Gateway's request id so logs join up with the gateway's.
 func LambdaHandler(app *fiber.App) func(context.Context, json.RawMessage) (any, error) {
-	adapter := fiberadapter.New(app)
+	v1, v2 := LambdaV1(app), LambdaV2(app)
 	return func(ctx context.Context, raw json.RawMessage) (any, error) {
 		var probe struct {
 			Version string `json:"version"`
@@ -32,14 +32,31 @@ func LambdaHandler(app *fiber.App) func(context.Context, json.RawMessage) (any, 
 			if err := json.Unmarshal(raw, &ev); err != nil {
 				return nil, fmt.Errorf("api: decode HTTP API event: %w", err)
 			}
-			ev.Headers = stripProxyHeaders(ev.Headers)
-			setHeader(&ev.Headers, "x-request-id", ev.RequestContext.RequestID)
-			return adapter.ProxyWithContextV2(ctx, ev)
+			return v2(ctx, ev)
 		}
 		var ev events.APIGatewayProxyRequest
 		if err := json.Unmarshal(raw, &ev); err != nil {
 			return nil, fmt.Errorf("api: decode REST API event: %w", err)
 		}
+		return v1(ctx, ev)
+	}
+}
+
+// LambdaV2 serves app to HTTP API (payload 2.0) events, typed: what a local gateway that builds
+// events.APIGatewayV2HTTPRequest values calls.
+func LambdaV2(app *fiber.App) func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	adapter := fiberadapter.New(app)
+	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		ev.Headers = stripProxyHeaders(ev.Headers)
+		setHeader(&ev.Headers, "x-request-id", ev.RequestContext.RequestID)
+		return adapter.ProxyWithContextV2(ctx, ev)
+	}
+}
+
+// LambdaV1 serves app to REST API (payload 1.0) events, typed.
+func LambdaV1(app *fiber.App) func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	adapter := fiberadapter.New(app)
+	return func(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 		ev.Headers = stripProxyHeaders(ev.Headers)
 		ev.MultiValueHeaders = stripProxyHeaders(ev.MultiValueHeaders)
 		setHeader(&ev.Headers, "X-Request-Id", ev.RequestContext.RequestID)

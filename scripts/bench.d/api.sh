@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Benchmarks of the banking API (issue 3), each printed beside its reference from this same run:
+#   1. GET /accounts/{id} at 16 connections (wrk)   vs  pgbench -S -M prepared -c 16
+#   2. POST /transactions transfers at 16 conns     vs  pgbench tpcb-like -M prepared -c 16
+#   3. the API Lambda bootstrap (arm64, stripped)   vs  the 15 MB budget and a hello-world bootstrap
+#   4. cold init under aws-lambda-rie               vs  the 100 ms budget and a hello-world bootstrap
+# Each side gets its own throwaway database on the project's cluster, dropped at the end.
+# BENCH_SECONDS (default 10) sets the length of each load run.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/../lib.sh"
+cd "$FIN_ROOT"
+
+secs=${BENCH_SECONDS:-10}
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/fin-orchestrator"
+rie_version=v0.0.0-20261030222936-bef5c4ba774d
+pgbin=$FIN_PG_BIN
+export PGPASSFILE=$FIN_PGPASSFILE PGHOST=127.0.0.1 PGPORT=$FIN_PG_PORT PGUSER=fin
+
+command -v wrk >/dev/null || apt_install wrk
+rie="$cache/bin/aws-lambda-rie"
+if [ ! -x "$rie" ]; then
+  log "installing aws-lambda-rie $rie_version (about a minute, once)"
+  GOBIN="$cache/bin" go install "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$rie_version" \
+    || die "go install aws-lambda-rie failed"
+fi
+
+work=$(mktemp -d)
+api_db="fin_bench_api_$$"
+pgb_db="fin_bench_pgbench_$$"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  "$pgbin/psql" -X -q -d fin -c "DROP DATABASE IF EXISTS $api_db WITH (FORCE)" -c "DROP DATABASE IF EXISTS $pgb_db WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+"$pgbin/createdb" "$api_db"
+"$pgbin/createdb" "$pgb_db"
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+# --- the API on its own database ---------------------------------------------------------------
+go build -o bin/fin ./cmd/fin
+export FIN_JWT_SECRET
+FIN_JWT_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+addr="127.0.0.1:$(free_port)"
+# Per-request log lines off (warn level): the reference writes none either.
+DATABASE_URL="postgres://fin@127.0.0.1:$FIN_PG_PORT/$api_db?sslmode=disable" LOG_LEVEL=warn \
+  bin/fin api -addr "$addr" -conns 16 2>"$work/api.log" &
+pids+=($!)
+for _ in $(seq 100); do
+  curl -sf "http://$addr/healthz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -sf "http://$addr/healthz" >/dev/null || die "fin api did not start: $(tail -5 "$work/api.log")"
+base="http://$addr"
+token=$(bin/fin token -scopes bank:read,bank:write -subject bench)
+auth="Authorization: Bearer $token"
+
+customer=$(curl -sf -X POST "$base/customers" -H "$auth" -H 'Content-Type: application/json' \
+  -d '{"first_name":"Bench","last_name":"Mark","email":"bench@example.com"}' | sed 's/.*"customer_id":"\([^"]*\)".*/\1/')
+accounts=()
+for _ in $(seq 100); do
+  accounts+=("$(curl -sf -X POST "$base/accounts" -H "$auth" -H 'Content-Type: application/json' \
+    -d "{\"customer_id\":\"$customer\",\"account_type\":\"CHECKING\",\"currency\":\"USD\",\"opening_deposit\":\"1000000.00\"}" \
+    | sed 's/.*"account_id":"\([^"]*\)".*/\1/')")
+done
+ids=$(printf '"%s",' "${accounts[@]}")
+
+# Requests are formatted once in init and replayed in turn, so wrk spends its CPU on the load.
+cat >"$work/get.lua" <<LUA
+local ids = { ${ids%,} }
+local reqs, n = {}, 0
+init = function()
+  wrk.headers["Authorization"] = "Bearer $token"
+  for i = 1, 1000 do reqs[i] = wrk.format("GET", "/accounts/" .. ids[math.random(#ids)]) end
+end
+request = function()
+  n = n % #reqs + 1
+  return reqs[n]
+end
+LUA
+cat >"$work/transfer.lua" <<LUA
+local ids = { ${ids%,} }
+local reqs, n = {}, 0
+init = function()
+  wrk.headers["Authorization"] = "Bearer $token"
+  wrk.headers["Content-Type"] = "application/json"
+  for i = 1, 1000 do
+    local a = math.random(#ids)
+    local b = math.random(#ids - 1)
+    if b >= a then b = b + 1 end
+    reqs[i] = wrk.format("POST", "/transactions", nil,
+      '{"account_id":"' .. ids[a] .. '","related_account_id":"' .. ids[b] .. '","transaction_type":"TRANSFER","amount":"0.01"}')
+  end
+end
+request = function()
+  n = n % #reqs + 1
+  return reqs[n]
+end
+LUA
+
+# wrk_run SCRIPT: prints "<requests/s> <p99 ms> <non-2xx count>"
+wrk_run() {
+  wrk -t2 -c16 -d"${secs}s" --latency -s "$1" "$base" >"$work/wrk.out" 2>&1 || die "wrk failed: $(cat "$work/wrk.out")"
+  local rps p99 bad
+  rps=$(awk '/^Requests\/sec:/ {print $2}' "$work/wrk.out")
+  p99=$(awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }; print v }' "$work/wrk.out")
+  bad=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$work/wrk.out")
+  echo "$rps ${p99:-n/a} ${bad:-0}"
+}
+# pgbench_run ARGS...: prints "<tps> <average latency ms>"
+pgbench_run() {
+  "$pgbin/pgbench" -n -M prepared -c 16 -j 2 -T "$secs" "$@" "$pgb_db" >"$work/pgb.out" 2>&1 || die "pgbench failed: $(tail -5 "$work/pgb.out")"
+  echo "$(awk '/^tps = / {print $3}' "$work/pgb.out") $(awk '/^latency average/ {print $4}' "$work/pgb.out")"
+}
+
+log "pgbench -i -s 16 (the reference's own tables)"
+"$pgbin/pgbench" -i -q -s 16 "$pgb_db" >/dev/null 2>&1 || die "pgbench -i failed"
+
+log "GET /accounts/{id}: ${secs}s at 16 connections, then pgbench -S"
+read -r get_rps get_p99 get_bad < <(wrk_run "$work/get.lua")
+read -r sel_tps sel_lat < <(pgbench_run -S)
+log "POST /transactions (transfer): ${secs}s at 16 connections, then pgbench tpcb-like"
+read -r post_rps post_p99 post_bad < <(wrk_run "$work/transfer.lua")
+read -r tpcb_tps tpcb_lat < <(pgbench_run -b tpcb-like)
+
+# The ledger must still add up after the load: 100 accounts x 1,000,000.00.
+total=$("$pgbin/psql" -X -Atq -d "$api_db" -c "SELECT sum(balance) FROM accounts")
+[ "$total" = "100000000.00" ] || die "after the transfer benchmark the balances sum to $total, not 100000000.00"
+
+# --- Lambda bootstrap size and cold init ---------------------------------------------------------
+mkdir -p "$FIN_STATE_DIR/bench/hello"
+cat >"$FIN_STATE_DIR/bench/hello/main.go" <<'GO'
+// A hello-world Lambda: the floor any Go function pays, as a reference for size and cold init.
+package main
+
+import "github.com/aws/aws-lambda-go/lambda"
+
+func main() { lambda.Start(func() (string, error) { return "ok", nil }) }
+GO
+lambda_build() { # GOARCH PKG OUT
+  CGO_ENABLED=0 GOOS=linux GOARCH="$1" go build -tags lambda.norpc,minicore_disabled -trimpath -ldflags='-s -w' -o "$3" "$2"
+}
+lambda_build arm64 ./functions/api "$work/arm64/api/bootstrap"
+lambda_build arm64 "./${FIN_STATE_DIR#"$FIN_ROOT"/}/bench/hello" "$work/arm64/hello/bootstrap"
+api_size=$(stat -c %s "$work/arm64/api/bootstrap")
+hello_size=$(stat -c %s "$work/arm64/hello/bootstrap")
+
+# aws-lambda-rie runs binaries of this machine's architecture: the same code, built for it.
+host_arch=$(go env GOARCH)
+lambda_build "$host_arch" ./functions/api "$work/host/api/bootstrap"
+lambda_build "$host_arch" "./${FIN_STATE_DIR#"$FIN_ROOT"/}/bench/hello" "$work/host/hello/bootstrap"
+# cold_init DIR EVENT: median of 5 fresh starts of "INIT REPORT(durationMs: X)", in ms
+cold_init() {
+  local dir=$1 event=$2 runs=()
+  for _ in 1 2 3 4 5; do
+    local p1 p2 pid
+    p1=$(free_port); p2=$(free_port)
+    (cd "$dir" && DATABASE_URL="postgres://fin@127.0.0.1:$FIN_PG_PORT/$api_db?sslmode=disable" \
+      exec "$rie" --runtime-interface-emulator-address "127.0.0.1:$p1" --runtime-api-address "127.0.0.1:$p2" ./bootstrap) >"$work/rie.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$p1") 2>/dev/null && break; sleep 0.1; done
+    curl -sf -X POST "http://127.0.0.1:$p1/2015-03-31/functions/function/invocations" -d "$event" >"$work/invoke.out" \
+      || die "invocation under aws-lambda-rie failed: $(tail -5 "$work/rie.log")"
+    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+    runs+=("$(grep -o 'INIT REPORT(durationMs: [0-9.]*' "$work/rie.log" | grep -o '[0-9.]*$')")
+  done
+  printf '%s\n' "${runs[@]}" | sort -n | sed -n 3p
+}
+health='{"version":"2.0","rawPath":"/healthz","requestContext":{"http":{"method":"GET","path":"/healthz"},"requestId":"bench"}}'
+api_init=$(cold_init "$work/host/api" "$health")
+grep -q '"statusCode":200' "$work/invoke.out" || die "the API under aws-lambda-rie did not answer /healthz: $(cat "$work/invoke.out")"
+hello_init=$(cold_init "$work/host/hello" '{}')
+
+printf '\n%-58s %14s %14s %7s\n' "benchmark (API beside its reference, same run)" "API" "reference" "ratio"
+printf '%-58s %14s %14s %7s\n' "GET /accounts/{id} vs pgbench -S -M prepared, 16 conns" "$get_rps/s" "$sel_tps/s" "$(ratio "$get_rps" "$sel_tps")"
+printf '%-58s %14s %14s\n' "  latency p99 (API) / average (pgbench), ms" "$get_p99" "$sel_lat"
+printf '%-58s %14s %14s %7s\n' "POST /transactions transfer vs pgbench tpcb-like, 16" "$post_rps/s" "$tpcb_tps/s" "$(ratio "$post_rps" "$tpcb_tps")"
+printf '%-58s %14s %14s\n' "  latency p99 (API) / average (pgbench), ms" "$post_p99" "$tpcb_lat"
+printf '%-58s %14s %14s %7s\n' "bootstrap arm64 stripped, bytes vs 15 MB budget" "$api_size" "15000000" "$(ratio "$api_size" 15000000)"
+printf '%-58s %14s %14s %7s\n' "  vs a hello-world Go Lambda" "$api_size" "$hello_size" "$(ratio "$api_size" "$hello_size")"
+printf '%-58s %14s %14s %7s\n' "cold init under aws-lambda-rie ($host_arch), ms vs 100 ms" "$api_init" "100" "$(ratio "$api_init" 100)"
+printf '%-58s %14s %14s %7s\n' "  vs a hello-world Go Lambda, ms" "$api_init" "$hello_init" "$(ratio "$api_init" "$hello_init")"
+if [ "${get_bad:-0}" != 0 ] || [ "${post_bad:-0}" != 0 ]; then
+  log "warning: non-2xx answers during the load: GET $get_bad, POST $post_bad"
+fi
