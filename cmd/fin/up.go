@@ -41,6 +41,12 @@ func runUp(ctx context.Context, args []string) error {
 	if err := os.MkdirAll(state, 0o750); err != nil {
 		return err
 	}
+	logPath := filepath.Join(state, "logs", "fin-up.log")
+	logFile, err := logToFile(logPath)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
 	pool, err := openMigrated(ctx, 16)
 	if err != nil {
 		return err
@@ -79,9 +85,10 @@ fin-orchestrator is up
   console   %s/?token=%s
   S3        %s   (bucket %s)
   warehouse %s   (bin/fin sql "select count(*) from raw.transactions")
+  log       %s
 Ctrl-C stops everything; a restart resumes where it stopped.
 
-`, stack.APIURL, stack.APIURL, stack.ConsoleURL, stack.Token(), stack.S3URL, envOr("LAKE_BUCKET", "lake"), duckdb.DefaultPath())
+`, stack.APIURL, stack.APIURL, stack.ConsoleURL, stack.Token(), stack.S3URL, envOr("LAKE_BUCKET", "lake"), duckdb.DefaultPath(), logPath)
 
 	if !*noGen {
 		genErr := make(chan error, 1)
