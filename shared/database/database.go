@@ -21,10 +21,10 @@ const (
 // URL returns the connection string to use: DATABASE_URL when set, otherwise the project's own
 // local cluster. For the local cluster it points PGPASSFILE at the file the start script wrote,
 // so no password ever sits in a URL, a log line or the repository.
+//
+// A DATABASE_URL without a password also finds the local cluster's password this way, so another
+// database on the same cluster needs no password in its URL either.
 func URL() string {
-	if u := os.Getenv("DATABASE_URL"); u != "" {
-		return u
-	}
 	port := os.Getenv("FIN_PG_PORT")
 	if port == "" {
 		port = defaultPort
@@ -34,7 +34,12 @@ func URL() string {
 		if passfile == "" {
 			passfile = defaultPassfile + port
 		}
-		os.Setenv("PGPASSFILE", passfile)
+		if _, err := os.Stat(passfile); err == nil {
+			os.Setenv("PGPASSFILE", passfile)
+		}
+	}
+	if u := os.Getenv("DATABASE_URL"); u != "" {
+		return u
 	}
 	return "postgres://fin@127.0.0.1:" + port + "/fin?sslmode=disable"
 }

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/console"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/reconcile"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
+)
+
+func init() {
+	register(command{name: "reconcile", summary: "compare Postgres with the warehouse (counts, current versions, money per account)", run: runReconcile})
+	register(command{name: "status", summary: "print the running stack's health (what the console shows)", run: runStatus})
+}
+
+// localWarehouse queries the running stack's warehouse through its /sql endpoint, or the DuckDB
+// file directly when no stack runs (as `fin sql` does).
+type localWarehouse struct {
+	path, console string
+	file          *duckdb.Warehouse
+}
+
+func newLocalWarehouse() *localWarehouse {
+	return &localWarehouse{path: duckdb.DefaultPath(), console: envOr("FIN_CONSOLE_URL", defaultConsole)}
+}
+
+func (w *localWarehouse) Query(ctx context.Context, query string, out io.Writer) error {
+	if w.file == nil {
+		token, err := duckdb.ReadToken(duckdb.TokenPath(w.path))
+		if err == nil {
+			err = queryStack(ctx, strings.TrimRight(w.console, "/")+"/sql", token, query, out)
+			if !errors.Is(err, errNoStack) {
+				return err
+			}
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		if w.file, err = duckdb.OpenReadOnly(ctx, w.path); err != nil {
+			return err
+		}
+	}
+	return w.file.Query(ctx, query, out)
+}
+
+func (w *localWarehouse) Close() {
+	if w.file != nil {
+		w.file.Close()
+	}
+}
+
+func runReconcile(ctx context.Context, args []string) error {
+	fs := newFlags("reconcile", "[--wait 60s]")
+	wait := fs.Duration("wait", time.Minute, "how long to let the warehouse catch up before lag counts as a difference")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	pool, err := openMigrated(ctx, 2)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	wh := newLocalWarehouse()
+	defer wh.Close()
+	rep, err := reconcile.Compare(ctx, pool, wh, *wait)
+	if err != nil {
+		return err
+	}
+	rep.Write(os.Stdout)
+	if !rep.OK() {
+		return fmt.Errorf("Postgres and the warehouse disagree: %d differences, %d rows not caught up after %s",
+			len(rep.Differences), len(rep.Lag), *wait)
+	}
+	return nil
+}
+
+func runStatus(ctx context.Context, args []string) error {
+	fs := newFlags("status", "")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	token, err := duckdb.ReadToken(duckdb.TokenPath(duckdb.DefaultPath()))
+	if err != nil {
+		return fmt.Errorf("no running stack found (start it with `make run`): %w", err)
+	}
+	url := strings.TrimRight(envOr("FIN_CONSOLE_URL", defaultConsole), "/") + "/api/status"
+	st, err := fetchStatus(ctx, url, token)
+	if err != nil {
+		return err
+	}
+	console.Print(os.Stdout, st)
+	if !st.Healthy() {
+		return errors.New("a part of the pipeline is down")
+	}
+	return nil
+}
+
+func fetchStatus(ctx context.Context, url, token string) (console.Status, error) {
+	var st console.Status
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return st, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return st, fmt.Errorf("no running stack answers at %s (start it with `make run`): %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("%s answered %s", url, resp.Status)
+	}
+	return st, decodeJSON(resp.Body, &st)
+}
+
+func decodeJSON(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
