@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/database"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/kafka"
@@ -66,6 +67,7 @@ func runUp(ctx context.Context, args []string) error {
 
 	stack, wait, err := runtime.Up(ctx, runtime.StackConfig{
 		Template: *tpl, Root: root, StateDir: state, DatabaseURL: database.URL(), Pool: pool,
+		Slot:         envOr("FIN_CAPTURE_SLOT", slotFor(pool.Config().ConnConfig.Database)),
 		KafkaBrokers: kafka.BrokersFromEnv(),
 		S3Endpoint:   os.Getenv("S3_ENDPOINT"), S3AccessKey: os.Getenv("S3_ACCESS_KEY"), S3SecretKey: os.Getenv("S3_SECRET_KEY"),
 		Bucket:        envOr("LAKE_BUCKET", "lake"),
@@ -96,4 +98,21 @@ Ctrl-C stops everything; a restart resumes where it stopped.
 		defer func() { <-genErr }()
 	}
 	return wait()
+}
+
+// slotFor names the capture's slot after the database: "fin_capture" for the default database
+// fin, "fin_capture_<db>" for another one on the same cluster.
+func slotFor(db string) string {
+	if db == "fin" || db == "" {
+		return "fin_capture"
+	}
+	var b []rune
+	for _, r := range strings.ToLower(db) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') || r == '_' {
+			b = append(b, r)
+		} else {
+			b = append(b, '_')
+		}
+	}
+	return "fin_capture_" + string(b)
 }

@@ -51,6 +51,9 @@ type StackConfig struct {
 	StateDir    string // .fin: Kafka log, S3 objects, warehouse, tokens
 	DatabaseURL string
 	Pool        *pgxpool.Pool
+	// Slot is the capture's replication slot; slot names are cluster-wide, so each database
+	// captured on one cluster needs its own.
+	Slot string
 
 	KafkaBrokers []string // empty: the embedded broker, its log in StateDir/kafka
 	S3Endpoint   string   // empty: the local S3 server on S3Addr, objects in StateDir/s3
@@ -194,7 +197,7 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 	}
 	context.AfterFunc(ctx, producer.Close)
 	run("capture", func() error {
-		return capture.Run(ctx, capture.Config{DatabaseURL: cfg.DatabaseURL, Metrics: &s.capture, Logger: log}, producer)
+		return capture.Run(ctx, capture.Config{DatabaseURL: cfg.DatabaseURL, Slot: cfg.Slot, Metrics: &s.capture, Logger: log}, producer)
 	})
 
 	// MSK event source mapping -> landing, with the template's batching.
