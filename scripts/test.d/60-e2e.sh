@@ -24,6 +24,12 @@ mkdir -p "$FIN_STATE_DIR"
 
 up_pid="" gen_pid=""
 cleanup() {
+  status=$?
+  if [ "$status" != 0 ]; then # keep the logs of a failed run
+    mkdir -p "$FIN_ROOT/.fin/test-artifacts/e2e"
+    cp -r "$work"/*.out "$FIN_STATE_DIR/logs" "$FIN_ROOT/.fin/test-artifacts/e2e/" 2>/dev/null || true
+    log "logs kept in .fin/test-artifacts/e2e"
+  fi
   [ -n "$gen_pid" ] && kill "$gen_pid" 2>/dev/null
   [ -n "$up_pid" ] && kill "$up_pid" 2>/dev/null
   wait 2>/dev/null || true
@@ -78,7 +84,7 @@ a1=$(call POST /accounts "{\"customer_id\":\"$cust\",\"account_type\":\"CHECKING
 a2=$(call POST /accounts "{\"customer_id\":\"$cust\",\"account_type\":\"SAVINGS\",\"currency\":\"EUR\"}" | json "['account_id']")
 call POST /transactions "{\"account_id\":\"$a1\",\"transaction_type\":\"DEPOSIT\",\"amount\":\"1000.10\"}" >/dev/null
 tx=$(call POST /transactions "{\"account_id\":\"$a1\",\"transaction_type\":\"TRANSFER\",\"amount\":\"250.05\",\"related_account_id\":\"$a2\"}" | json "['transaction_id']")
-call POST /transactions "{\"account_id\":\"$a2\",\"transaction_type\":\"WITHDRAWAL\",\"amount\":\"50.00\"}" >/dev/null
+call POST /transactions "{\"account_id\":\"$a1\",\"transaction_type\":\"WITHDRAWAL\",\"amount\":\"50.00\"}" >/dev/null
 call DELETE "/transactions/$tx" >/dev/null
 for n in 1 2 3; do
   call PUT "/customers/$cust" "{\"first_name\":\"Edda\",\"last_name\":\"Test\",\"email\":\"edda.e2e.$n@example.com\"}" >/dev/null
@@ -99,7 +105,7 @@ grep -q "failed 0" "$work/gen.out" || log "generator reported failures: $(tail -
 log "fin reconcile"
 bin/fin reconcile --wait 120s || die "reconciliation failed after a kill -9 and restart"
 balance=$(call GET "/accounts/$a1" | json "['balance']")
-[ "$balance" = "1000.10" ] || die "account $a1 balance $balance, want 1000.10 after the reversal"
+[ "$balance" = "950.10" ] || die "account $a1 balance $balance, want 950.10 (1000.10 - 50.00, the transfer reversed)"
 
 log "dbt builds gold from the warehouse"
 for _ in $(seq 1 90); do

@@ -5,7 +5,11 @@
 // (topic, partition, offset range), one row per event, tombstones left out. Its key is derived
 // from those, so a retried batch rewrites the same object:
 //
-//	bronze/<table>/dt=<YYYY-MM-DD>/<topic>-<partition>-<first offset>-<last offset>.parquet
+//	bronze/<table>/dt=<YYYY-MM-DD>/<topic>-<partition>-<first offset>-<last offset>-<source>.parquet
+//
+// source (SourceID) names the Kafka cluster the batch came from, so a cluster whose offsets
+// start again (a replaced cluster, or the local embedded broker, which keeps its log in memory)
+// never overwrites objects of another with different events under the same offsets.
 //
 // dt is the UTC date of the first event's commit time (never the wall clock), so the key of a
 // batch is the same on every retry. Records that cannot be decoded go to dlq/ instead (see DLQKey).
@@ -17,6 +21,8 @@
 package bronze
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
@@ -53,14 +59,21 @@ type Record struct {
 // first event committed at commit. first and last are the offsets of the first and last record
 // of that partition in the Kafka batch, tombstones and records sent to the DLQ included, so the
 // key depends on the batch alone.
-func ObjectKey(table, topic string, partition int32, first, last int64, commit time.Time) string {
-	return fmt.Sprintf("bronze/%s/dt=%s/%s-%d-%d-%d.parquet",
-		table, commit.UTC().Format("2006-01-02"), topic, partition, first, last)
+func ObjectKey(table, source, topic string, partition int32, first, last int64, commit time.Time) string {
+	return fmt.Sprintf("bronze/%s/dt=%s/%s-%d-%d-%d-%s.parquet",
+		table, commit.UTC().Format("2006-01-02"), topic, partition, first, last, source)
 }
 
 // DLQKey is where a record that could not be decoded is kept, with its raw bytes and the reason.
-func DLQKey(topic string, partition int32, offset int64) string {
-	return fmt.Sprintf("dlq/%s/%d-%d.json", topic, partition, offset)
+func DLQKey(source, topic string, partition int32, offset int64) string {
+	return fmt.Sprintf("dlq/%s/%s-%d-%d.json", topic, source, partition, offset)
+}
+
+// SourceID is a short, stable name of a Kafka cluster: of the event's eventSourceArn (MSK) or its
+// bootstrapServers (self-managed Kafka).
+func SourceID(eventSource string) string {
+	sum := sha256.Sum256([]byte(eventSource))
+	return hex.EncodeToString(sum[:4])
 }
 
 // ParseKey tells which source table a bronze key holds; ok is false for anything that is not a

@@ -7,8 +7,8 @@ import (
 
 func TestObjectKeyRoundTrip(t *testing.T) {
 	commit := time.Date(2026, 11, 25, 23, 59, 59, 0, time.FixedZone("X", -3600))
-	key := ObjectKey("accounts", "fin.public.accounts", 0, 10, 99, commit)
-	want := "bronze/accounts/dt=2026-11-26/fin.public.accounts-0-10-99.parquet"
+	key := ObjectKey("accounts", SourceID("arn:aws:kafka:eu-west-1:1:cluster/c/u"), "fin.public.accounts", 0, 10, 99, commit)
+	want := "bronze/accounts/dt=2026-11-26/fin.public.accounts-0-10-99-" + SourceID("arn:aws:kafka:eu-west-1:1:cluster/c/u") + ".parquet"
 	if key != want {
 		t.Fatalf("ObjectKey = %q, want %q", key, want)
 	}
@@ -28,5 +28,12 @@ func TestParseKeyRejects(t *testing.T) {
 		if table, ok := ParseKey(k); ok {
 			t.Errorf("ParseKey(%q) = %q, true; want not a bronze key", k, table)
 		}
+	}
+}
+
+func TestSourceIDIsStableAndDistinct(t *testing.T) {
+	a, b := SourceID("arn:aws:kafka:x:1:cluster/a/1"), SourceID("arn:aws:kafka:x:1:cluster/b/2")
+	if a != SourceID("arn:aws:kafka:x:1:cluster/a/1") || a == b || len(a) != 8 {
+		t.Fatalf("SourceID: %q, %q", a, b)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/eventsource"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/landing"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/objectstore"
@@ -127,10 +128,11 @@ func TestPipelineKafkaToBronze(t *testing.T) {
 	}
 	s3.down.Store(false)
 
+	src := bronze.SourceID(addr) // self-managed: the bootstrap servers name the cluster
 	want := []string{
-		"bronze/accounts/dt=2025-11-25/fin.public.accounts-0-0-4.parquet",
-		"bronze/accounts/dt=2025-11-25/fin.public.accounts-1-0-0.parquet",
-		"dlq/fin.public.accounts/0-2.json",
+		"bronze/accounts/dt=2025-11-25/fin.public.accounts-0-0-4-" + src + ".parquet",
+		"bronze/accounts/dt=2025-11-25/fin.public.accounts-1-0-0-" + src + ".parquet",
+		"dlq/fin.public.accounts/" + src + "-0-2.json",
 	}
 	deadline = time.Now().Add(10 * time.Second)
 	for {

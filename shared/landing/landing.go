@@ -127,13 +127,14 @@ func (h *Handler) Handle(ctx context.Context, ev events.KafkaEvent) (Response, e
 	)
 	var g errgroup.Group // a bounded pool: one partition's failure must not cancel the others
 	g.SetLimit(h.cfg.Parallelism)
+	source := bronze.SourceID(ev.EventSourceARN + ev.BootstrapServers)
 	for _, p := range parts {
 		recs := ev.Records[p]
 		if len(recs) == 0 {
 			continue
 		}
 		g.Go(func() error {
-			first, err := h.landPartition(ctx, recs)
+			first, err := h.landPartition(ctx, source, recs)
 			if err != nil {
 				h.cfg.Logger.Error("partition not landed; asking for redelivery",
 					"partition", p, "offset", first, "err", err)
@@ -170,7 +171,7 @@ type partitionBatch struct {
 
 // landPartition writes the DLQ objects then the bronze object of one partition's records. It
 // returns the partition's first offset, which is what to redeliver from when it fails.
-func (h *Handler) landPartition(ctx context.Context, recs []events.KafkaRecord) (int64, error) {
+func (h *Handler) landPartition(ctx context.Context, source string, recs []events.KafkaRecord) (int64, error) {
 	b, err := decodePartition(recs)
 	if err != nil {
 		return recs[0].Offset, err
@@ -180,7 +181,7 @@ func (h *Handler) landPartition(ctx context.Context, recs []events.KafkaRecord) 
 		if err != nil {
 			return b.first, fmt.Errorf("encode dlq entry %s-%d@%d: %w", d.Topic, d.Partition, d.Offset, err)
 		}
-		key := bronze.DLQKey(d.Topic, d.Partition, d.Offset)
+		key := bronze.DLQKey(source, d.Topic, d.Partition, d.Offset)
 		if err := h.put(ctx, key, body, "application/json"); err != nil {
 			return b.first, err
 		}
@@ -192,7 +193,7 @@ func (h *Handler) landPartition(ctx context.Context, recs []events.KafkaRecord) 
 			return b.first, fmt.Errorf("encode %s-%d %d-%d: %w", b.topic, b.partition, b.first, b.last, err)
 		}
 		commit := time.UnixMicro(b.rows[0].CommitTsUs)
-		key := bronze.ObjectKey(tableOf(b.topic), b.topic, b.partition, b.first, b.last, commit)
+		key := bronze.ObjectKey(tableOf(b.topic), source, b.topic, b.partition, b.first, b.last, commit)
 		if err := h.put(ctx, key, body, "application/vnd.apache.parquet"); err != nil {
 			return b.first, err
 		}

@@ -169,8 +169,8 @@ func TestHandleLandsOneObjectPerPartition(t *testing.T) {
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("Handle = %+v, %v; want no failures", resp, err)
 	}
-	p0 := "bronze/accounts/dt=2026-11-25/fin.public.accounts-0-10-13.parquet"
-	p1 := "bronze/accounts/dt=2026-11-25/fin.public.accounts-1-7-7.parquet"
+	p0 := "bronze/accounts/dt=2026-11-25/fin.public.accounts-0-10-13-e3b0c442.parquet"
+	p1 := "bronze/accounts/dt=2026-11-25/fin.public.accounts-1-7-7-e3b0c442.parquet"
 	if got, want := l.list(t), []string{p0, p1}; !slices.Equal(got, want) {
 		t.Fatalf("objects = %v, want %v", got, want)
 	}
@@ -267,14 +267,14 @@ func TestPoisonRecordGoesToDLQAndBatchGoesOn(t *testing.T) {
 				KeyBase64   string `json:"key_base64"`
 				ValueBase64 string `json:"value_base64"`
 			}
-			if err := json.Unmarshal(l.get(t, "dlq/fin.public.accounts/0-11.json"), &d); err != nil {
+			if err := json.Unmarshal(l.get(t, "dlq/fin.public.accounts/e3b0c442-0-11.json"), &d); err != nil {
 				t.Fatalf("DLQ object: %v", err)
 			}
 			if d.Topic != accounts || d.Partition != 0 || d.Offset != 11 || !strings.Contains(d.Reason, tc.reason) ||
 				d.KeyBase64 != tc.rec.Key || d.ValueBase64 != tc.rec.Value {
 				t.Errorf("DLQ entry = %+v; want position 0@11, the raw key/value, reason containing %q", d, tc.reason)
 			}
-			rows := readRows(t, l.get(t, "bronze/accounts/dt=2026-11-25/fin.public.accounts-0-10-12.parquet"))
+			rows := readRows(t, l.get(t, "bronze/accounts/dt=2026-11-25/fin.public.accounts-0-10-12-e3b0c442.parquet"))
 			if len(rows) != 2 || rows[0].Offset != 10 || rows[1].Offset != 12 {
 				t.Errorf("landed rows %+v; want offsets 10 and 12 around the poison record", rows)
 			}

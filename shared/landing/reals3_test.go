@@ -100,9 +100,9 @@ func TestLandingOnRealS3(t *testing.T) {
 	}
 	first := land()
 	want := []string{
-		"bronze/accounts/dt=2026-11-25/fin.public.accounts-0-10-14.parquet",
-		"bronze/accounts/dt=2026-11-25/fin.public.accounts-1-7-7.parquet",
-		"dlq/fin.public.accounts/0-14.json",
+		"bronze/accounts/dt=2026-11-25/fin.public.accounts-0-10-14-e3b0c442.parquet",
+		"bronze/accounts/dt=2026-11-25/fin.public.accounts-1-7-7-e3b0c442.parquet",
+		"dlq/fin.public.accounts/e3b0c442-0-14.json",
 	}
 	var keys []string
 	for k := range first {

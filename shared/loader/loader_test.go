@@ -148,7 +148,7 @@ func TestConcurrentDeliveriesLoadOnce(t *testing.T) {
 func TestBadInputsFailAloneAndTheNextObjectLoads(t *testing.T) {
 	s := newStack(t)
 	good, _ := s.put(t, "customers", 0, 20, nil)
-	corrupt := bronze.ObjectKey("customers", "fin.public.customers", 0, 100, 199, time.Now())
+	corrupt := bronze.ObjectKey("customers", "test", "fin.public.customers", 0, 100, 199, time.Now())
 	b, err := bronzetest.Encode(bronzetest.Records("customers", 100, 100, nil))
 	if err != nil {
 		t.Fatal(err)
@@ -164,8 +164,8 @@ func TestBadInputsFailAloneAndTheNextObjectLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	unknown, _ := s.put(t, "payroll", 0, 5, nil)
-	missing := bronze.ObjectKey("customers", "fin.public.customers", 0, 300, 309, time.Now())
-	dlq := bronze.DLQKey("fin.public.customers", 0, 17)
+	missing := bronze.ObjectKey("customers", "test", "fin.public.customers", 0, 300, 309, time.Now())
+	dlq := bronze.DLQKey("test", "fin.public.customers", 0, 17)
 
 	ev := created(corrupt, badImage, unknown, missing, dlq, "bronze/customers/stray.txt", good)
 	removed := created(good)
@@ -325,7 +325,7 @@ func TestEMFLine(t *testing.T) {
 	}
 	defer wh.Close()
 	h := loader.NewHandler(wh, loader.DirObjects(dir), loader.WithEMF(&out))
-	h.Handle(context.Background(), created(bronze.ObjectKey("payroll", "t", 0, 0, 1, time.Now())))
+	h.Handle(context.Background(), created(bronze.ObjectKey("payroll", "test", "t", 0, 0, 1, time.Now())))
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 2 {
 		t.Fatalf("EMF output has %d lines, want 2 (counts, one failure reason):\n%s", len(lines), out.String())
@@ -349,7 +349,7 @@ func TestGroupCommitIsolatesABadObject(t *testing.T) {
 		k, _ := s.put(t, "transactions", int64(i*100), 100, nil)
 		keys = append(keys, k)
 	}
-	bad := bronze.ObjectKey("transactions", "fin.public.transactions", 0, 900, 999, time.Now())
+	bad := bronze.ObjectKey("transactions", "test", "fin.public.transactions", 0, 900, 999, time.Now())
 	if err := bronzetest.PutBytes(s.root, bucket, bad, []byte("PAR1 not really")); err != nil {
 		t.Fatal(err)
 	}

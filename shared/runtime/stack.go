@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/minio/minio-go/v7"
 
@@ -86,7 +87,8 @@ type Stack struct {
 	status     *statusCache
 	mu         sync.Mutex
 	dbtRuns    []console.DbtRun
-	failures   []string // component failures, for the console
+	failures   []string          // invocations that failed every retry, for the console
+	partErr    map[string]string // the last failure of each supervised part
 	ConsoleURL string
 	APIURL     string
 	S3URL      string
@@ -108,7 +110,10 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 			return nil, nil, fmt.Errorf("template %s has no function %s", cfg.Template, id)
 		}
 	}
-	s := &Stack{cfg: cfg, log: log, tpl: tpl, loads: make(chan events.S3Event, 4096)}
+	if len(tpl.Functions[landingFunction].Kafka) == 0 || len(tpl.Functions[loaderFunction].S3) == 0 {
+		return nil, nil, fmt.Errorf("template %s: %s needs a Kafka event and %s an S3 event", cfg.Template, landingFunction, loaderFunction)
+	}
+	s := &Stack{cfg: cfg, log: log, tpl: tpl, loads: make(chan events.S3Event, 4096), partErr: map[string]string{}}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	errc := make(chan error, 16)
@@ -123,6 +128,34 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 			}
 		}()
 	}
+	// supervise keeps a long-running part going: when it fails it is logged, shown on the
+	// console, and restarted with backoff (a capture whose slot is still held by a dying
+	// connection, a broker restarting), as a managed service would be.
+	supervise := func(name string, fn func() error) {
+		run(name, func() error {
+			backoff := time.Second
+			for {
+				start := time.Now()
+				err := fn()
+				if ctx.Err() != nil {
+					return nil
+				}
+				if time.Since(start) > time.Minute {
+					backoff = time.Second
+				}
+				log.Error("part failed; restarting", "part", name, "in", backoff, "err", err)
+				s.mu.Lock()
+				s.partErr[name] = fmt.Sprintf("%v (restarting)", err)
+				s.mu.Unlock()
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(backoff):
+				}
+				backoff = min(2*backoff, 30*time.Second)
+			}
+		})
+	}
 	fail := func(err error) (*Stack, func() error, error) {
 		cancel()
 		wg.Wait()
@@ -133,14 +166,20 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 	}
 
 	// Kafka: the embedded broker keeps its log on disk, so a restart finds every topic and offset.
-	brokers := cfg.KafkaBrokers
-	if len(brokers) == 0 {
-		seeds, stop, err := kafka.StartEmbedded(ctx, kafka.EmbeddedConfig{DataDir: filepath.Join(cfg.StateDir, "kafka")})
+	// Kafka: a real broker (KAFKA_BROKERS), or the embedded one, which keeps its log in memory:
+	// nothing depends on it surviving a crash, as the capture confirms WAL positions only once
+	// the landing has committed them (see landedGate), and each incarnation of the broker lands
+	// under its own source id.
+	brokers, clusterARN := cfg.KafkaBrokers, "arn:aws:kafka:us-east-1:000000000000:cluster/local/external"
+	embedded := len(brokers) == 0
+	if embedded {
+		seeds, stop, err := kafka.StartEmbedded(ctx, kafka.EmbeddedConfig{})
 		if err != nil {
 			return fail(err)
 		}
 		context.AfterFunc(ctx, stop)
 		brokers = seeds
+		clusterARN = "arn:aws:kafka:us-east-1:000000000000:cluster/local/" + uuid.NewString()
 	}
 
 	// S3: the local server, whose ObjectCreated events go to the loader as S3 would send them.
@@ -190,24 +229,27 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 		Lock: warehouseTurn{s.wh},
 	}, log))
 
-	// Change capture into Kafka.
+	// Change capture into Kafka, acknowledged once landed.
 	producer, err := kafka.NewClient(brokers)
 	if err != nil {
 		return fail(err)
 	}
 	context.AfterFunc(ctx, producer.Close)
-	run("capture", func() error {
-		return capture.Run(ctx, capture.Config{DatabaseURL: cfg.DatabaseURL, Slot: cfg.Slot, Metrics: &s.capture, Logger: log}, producer)
+	landing0 := tpl.Functions[landingFunction].Kafka[0]
+	gate := newLandedGate(producer, producer, landing0.ConsumerGroupID, landing0.Topics, log)
+	run("landed gate", func() error { gate.run(ctx, embedded); return nil })
+	supervise("capture", func() error {
+		return capture.Run(ctx, capture.Config{DatabaseURL: cfg.DatabaseURL, Slot: cfg.Slot, Metrics: &s.capture, Logger: log}, gate)
 	})
 
 	// MSK event source mapping -> landing, with the template's batching.
 	for _, k := range tpl.Functions[landingFunction].Kafka {
 		esm := eventsource.Config{Brokers: brokers, Topics: k.Topics, GroupID: k.ConsumerGroupID,
 			BatchSize: k.BatchSize, BatchingWindow: time.Duration(k.MaxBatchingWindow) * time.Second,
-			EventSource: eventsource.SourceMSK, EventSourceARN: "arn:aws:kafka:us-east-1:000000000000:cluster/local/embedded",
+			EventSource: eventsource.SourceMSK, EventSourceARN: clusterARN,
 			StartAtLatest: k.StartingPosition == "LATEST", Timeout: time.Duration(tpl.Functions[landingFunction].Timeout) * time.Second,
 			Logger: log}
-		run("event source mapping", func() error { return eventsource.Run(ctx, esm, landFn) })
+		supervise("event source mapping", func() error { return eventsource.Run(ctx, esm, landFn) })
 	}
 
 	// S3 notifications -> loader, as asynchronous invocations with Lambda's two retries; a

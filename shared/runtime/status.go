@@ -71,9 +71,17 @@ func (c *statusCache) gather(ctx context.Context) console.Status {
 	// Capture.
 	m := &s.capture
 	st.Replication = &console.Replication{Slot: "fin_capture", LagBytes: m.LagBytes(), LagSeconds: m.Lag().Seconds()}
-	capOK := m.ConfirmedLSN.Load() > 0
-	st.Components = append(st.Components, console.Component{Name: "capture", OK: capOK,
-		Detail: fmt.Sprintf("%d events, confirmed LSN %X/%X", m.Events.Load(), m.ConfirmedLSN.Load()>>32, uint32(m.ConfirmedLSN.Load()))})
+	s.mu.Lock()
+	partErr := map[string]string{}
+	for k, v := range s.partErr {
+		partErr[k] = v
+	}
+	s.mu.Unlock()
+	capDetail := fmt.Sprintf("%d events, confirmed LSN %X/%X", m.Events.Load(), m.ConfirmedLSN.Load()>>32, uint32(m.ConfirmedLSN.Load()))
+	if e := partErr["capture"]; e != "" {
+		capDetail += "; last failure: " + e
+	}
+	st.Components = append(st.Components, console.Component{Name: "capture", OK: m.ConfirmedLSN.Load() > 0, Detail: capDetail})
 
 	// Landing and loads.
 	ls := s.landing.Stats()

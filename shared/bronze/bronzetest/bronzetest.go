@@ -58,7 +58,7 @@ func Encode(recs []bronze.Record) ([]byte, error) {
 // Key is the bronze key of recs (all of one topic and partition, in offset order).
 func Key(table string, recs []bronze.Record) string {
 	first, last := recs[0], recs[len(recs)-1]
-	return bronze.ObjectKey(table, first.Topic, first.Partition, first.Offset, last.Offset,
+	return bronze.ObjectKey(table, "test", first.Topic, first.Partition, first.Offset, last.Offset,
 		time.UnixMicro(first.CommitTsUs))
 }
 

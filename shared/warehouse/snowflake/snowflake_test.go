@@ -183,7 +183,7 @@ func TestSnowflakeLoadOverTheWire(t *testing.T) {
 	}
 
 	// A corrupt object fails alone; the object after it in the event loads.
-	corrupt := bronze.ObjectKey("customers", "fin.public.customers", 0, 0, 9, time.Now())
+	corrupt := bronze.ObjectKey("customers", "test", "fin.public.customers", 0, 0, 9, time.Now())
 	if err := bronzetest.PutBytes(root, "lake", corrupt, []byte("PAR1 this is not parquet")); err != nil {
 		t.Fatal(err)
 	}
