@@ -247,12 +247,16 @@ func TestSnowflakeConcurrentDeliveriesLoadOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := h.Handle(context.Background(), created("lake", key)); err != nil {
-				t.Logf("concurrent delivery failed (a conflict on fakesnow), retrying: %v", err)
-				if err := h.Handle(context.Background(), created("lake", key)); err != nil {
-					t.Errorf("retried delivery: %v", err)
+			// Lambda retries a failed asynchronous invocation after a pause; so does this.
+			var err error
+			for attempt := 0; attempt < 5; attempt++ {
+				if err = h.Handle(context.Background(), created("lake", key)); err == nil {
+					return
 				}
+				t.Logf("delivery failed (a conflict on fakesnow), retrying: %v", err)
+				time.Sleep(time.Duration(attempt+1) * 300 * time.Millisecond)
 			}
+			t.Errorf("delivery still failing after 5 attempts: %v", err)
 		}()
 	}
 	wg.Wait()
