@@ -338,3 +338,30 @@ func TestEMFLine(t *testing.T) {
 		t.Fatalf("failure line %s, want Reason=unknown_table ObjectsFailed=1 with an _aws directive", lines[1])
 	}
 }
+
+// Events lost (a webhook nobody received, a stack that was down) are made good by a catch-up
+// over the bucket's listing.
+func TestCatchUpLoadsWhatNoEventAnnounced(t *testing.T) {
+	s := newStack(t)
+	ctx := context.Background()
+	announced, _ := s.put(t, "accounts", 0, 10, nil)
+	s.put(t, "accounts", 10, 10, nil)
+	s.put(t, "customers", 0, 7, nil)
+	if err := bronzetest.PutBytes(s.root, bucket, bronze.DLQKey("fin.public.accounts", 0, 3), []byte(`{"reason":"x"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.h.Handle(ctx, created(announced)); err != nil {
+		t.Fatal(err)
+	}
+	for round := 1; round <= 2; round++ {
+		if err := s.h.CatchUp(ctx, bucket, loader.DirObjects(s.root)); err != nil {
+			t.Fatalf("catch-up %d: %v", round, err)
+		}
+		if got := s.count(t, "accounts") + "," + s.count(t, "customers"); got != "20,7" {
+			t.Fatalf("after catch-up %d: accounts,customers rows = %s, want 20,7", round, got)
+		}
+	}
+	if m := s.h.Metrics(); m.ObjectsLoaded != 3 || m.Duplicates != 4 || m.DeadLetters != 0 {
+		t.Fatalf("metrics %+v: want 3 loads (1 by event, 2 by catch-up), 4 duplicates, the DLQ not even listed", m)
+	}
+}
