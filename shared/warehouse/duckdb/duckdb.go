@@ -26,9 +26,9 @@ import (
 // Schema is the DuckDB schema that holds the RAW tables and the ledger.
 const Schema = "raw"
 
-// DefaultPath is where the local warehouse lives: WAREHOUSE_PATH, or .fin/warehouse.duckdb in the
-// repository (found by walking up from the working directory to go.mod), else in the working
-// directory's .fin.
+// DefaultPath is where the local warehouse lives: WAREHOUSE_PATH; else warehouse.duckdb in
+// FIN_STATE_DIR; else .fin/warehouse.duckdb in this repository (found by walking up from the
+// working directory to its go.mod), or in the working directory outside it.
 func DefaultPath() string {
 	if p := os.Getenv("WAREHOUSE_PATH"); p != "" {
 		return p
@@ -40,13 +40,15 @@ func DefaultPath() string {
 	return filepath.Join(state, "warehouse.duckdb")
 }
 
+const module = "module github.com/fin-orchestrator/fin-orchestrator\n"
+
 func repoRoot() string {
 	wd, err := os.Getwd()
 	if err != nil {
 		return "."
 	}
 	for dir := wd; ; {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.HasPrefix(string(b), module) {
 			return dir
 		}
 		parent := filepath.Dir(dir)
