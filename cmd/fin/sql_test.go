@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze/bronzetest"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
 )
 
@@ -60,5 +61,31 @@ func TestFinSQL(t *testing.T) {
 	var out bytes.Buffer
 	if err := querySQL(ctx, []string{"-warehouse", path, "-console", closed, "SELECT nope"}, &out); err == nil {
 		t.Fatal("a bad query returned no error")
+	}
+}
+
+// A new user's walk: bronze objects on disk, `fin load`, then `fin sql` counts them; loading
+// again adds nothing.
+func TestFinLoadThenSQL(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state", "warehouse.duckdb")
+	objects := filepath.Join(dir, "s3")
+	for i := 0; i < 3; i++ {
+		if _, err := bronzetest.Put(objects, "fin-lake", "transactions", bronzetest.Records("transactions", int64(i*50), 50, nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := 0; round < 2; round++ {
+		if err := runLoad(ctx, []string{"-warehouse", path, objects}); err != nil {
+			t.Fatalf("fin load (round %d): %v", round+1, err)
+		}
+		var out bytes.Buffer
+		if err := querySQL(ctx, []string{"-warehouse", path, "-console", "http://127.0.0.1:1", "select count(*) as n from raw.transactions"}, &out); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != "n\n150\n" {
+			t.Fatalf("after fin load (round %d), fin sql printed %q, want n=150", round+1, out.String())
+		}
 	}
 }

@@ -41,6 +41,32 @@ type ObjectReader interface {
 	ReadObject(ctx context.Context, bucket, key string, w io.Writer) (etag string, err error)
 }
 
+// ObjectLister lists a bucket's objects under a prefix, with their ETags.
+type ObjectLister interface {
+	ListObjects(ctx context.Context, bucket, prefix string, fn func(key, etag string) error) error
+}
+
+// CatchUp loads every bronze object of bucket that is not loaded yet, as if its event had come:
+// S3 servers that notify by webhook (versitygw) do not retry a lost event, and a stack that was
+// down missed its events. Objects already loaded are duplicates and cost a ledger read. Like
+// Handle it goes through every object and joins the failures.
+func (h *Handler) CatchUp(ctx context.Context, bucket string, objects ObjectLister) error {
+	inv := newCounters()
+	var errs []error
+	err := objects.ListObjects(ctx, bucket, "bronze/", func(key, etag string) error {
+		var rec events.S3EventRecord
+		rec.EventName = "ObjectCreated:Put"
+		rec.S3.Bucket.Name = bucket
+		rec.S3.Object.Key, rec.S3.Object.URLDecodedKey, rec.S3.Object.ETag = url.QueryEscape(key), key, etag
+		if err := h.handleRecord(ctx, rec, inv); err != nil {
+			errs = append(errs, err)
+		}
+		return ctx.Err()
+	})
+	h.metrics.add(inv)
+	return errors.Join(append(errs, err)...)
+}
+
 // ErrObjectNotFound: the event names an object the bucket does not hold (deleted since, or an
 // event from another bucket).
 var ErrObjectNotFound = errors.New("object not found")

@@ -339,48 +339,29 @@ func TestEMFLine(t *testing.T) {
 	}
 }
 
-// Loads waiting while the file is busy are committed together; a bad object among them must not
-// take the good ones down, nor leave any of its own rows.
-func TestGroupCommitIsolatesABadObject(t *testing.T) {
+// Events lost (a webhook nobody received, a stack that was down) are made good by a catch-up
+// over the bucket's listing.
+func TestCatchUpLoadsWhatNoEventAnnounced(t *testing.T) {
 	s := newStack(t)
 	ctx := context.Background()
-	var keys []string
-	for i := 0; i < 6; i++ {
-		k, _ := s.put(t, "transactions", int64(i*100), 100, nil)
-		keys = append(keys, k)
-	}
-	bad := bronze.ObjectKey("transactions", "test", "fin.public.transactions", 0, 900, 999, time.Now())
-	if err := bronzetest.PutBytes(s.root, bucket, bad, []byte("PAR1 not really")); err != nil {
+	announced, _ := s.put(t, "accounts", 0, 10, nil)
+	s.put(t, "accounts", 10, 10, nil)
+	s.put(t, "customers", 0, 7, nil)
+	if err := bronzetest.PutBytes(s.root, bucket, bronze.DLQKey("test", "fin.public.accounts", 0, 3), []byte(`{"reason":"x"}`)); err != nil {
 		t.Fatal(err)
 	}
-	keys = append(keys[:3], append([]string{bad}, keys[3:]...)...)
-
-	// Hold the file so that every delivery queues up, then let them go at once.
-	resume, err := s.wh.Pause(ctx)
-	if err != nil {
+	if err := s.h.Handle(ctx, created(announced)); err != nil {
 		t.Fatal(err)
 	}
-	errs := make(chan error, len(keys))
-	for _, k := range keys {
-		go func() { errs <- s.h.Handle(ctx, created(k)) }()
-	}
-	time.Sleep(300 * time.Millisecond)
-	if err := resume(ctx); err != nil {
-		t.Fatal(err)
-	}
-	var failed []error
-	for range keys {
-		if err := <-errs; err != nil {
-			failed = append(failed, err)
+	for round := 1; round <= 2; round++ {
+		if err := s.h.CatchUp(ctx, bucket, loader.DirObjects(s.root)); err != nil {
+			t.Fatalf("catch-up %d: %v", round, err)
+		}
+		if got := s.count(t, "accounts") + "," + s.count(t, "customers"); got != "20,7" {
+			t.Fatalf("after catch-up %d: accounts,customers rows = %s, want 20,7", round, got)
 		}
 	}
-	if len(failed) != 1 || !strings.Contains(failed[0].Error(), bad) {
-		t.Fatalf("failures %v, want exactly one, naming %s", failed, bad)
-	}
-	if got := s.count(t, "transactions"); got != "600" {
-		t.Fatalf("raw.transactions has %s rows, want the 600 of the 6 good objects", got)
-	}
-	if got := s.query(t, "SELECT count(*) FROM raw._load_ledger")[0]; got != "6" {
-		t.Fatalf("ledger has %s rows, want 6", got)
+	if m := s.h.Metrics(); m.ObjectsLoaded != 3 || m.Duplicates != 4 || m.DeadLetters != 0 {
+		t.Fatalf("metrics %+v: want 3 loads (1 by event, 2 by catch-up), 4 duplicates, the DLQ not even listed", m)
 	}
 }

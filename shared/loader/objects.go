@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -60,4 +61,48 @@ func (d DirObjects) ReadObject(ctx context.Context, bucket, key string, w io.Wri
 		return "", fmt.Errorf("read %s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ListObjects implements ObjectLister with ListObjectsV2.
+func (o S3Objects) ListObjects(ctx context.Context, bucket, prefix string, fn func(key, etag string) error) error {
+	p := s3.NewListObjectsV2Paginator(o.Client, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
+		}
+		for _, obj := range page.Contents {
+			if err := fn(aws.ToString(obj.Key), aws.ToString(obj.ETag)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ListObjects implements ObjectLister. It reads every file to give its MD5 ETag, so a catch-up
+// over a large directory costs a read of it all.
+func (d DirObjects) ListObjects(ctx context.Context, bucket, prefix string, fn func(key, etag string) error) error {
+	base := filepath.Join(string(d), bucket)
+	return filepath.WalkDir(base, func(path string, e fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && path == base {
+			return nil
+		}
+		if err != nil || e.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(base, path)
+		if err != nil {
+			return err
+		}
+		key := filepath.ToSlash(rel)
+		if !strings.HasPrefix(key, prefix) {
+			return nil
+		}
+		etag, err := d.ReadObject(ctx, bucket, key, io.Discard)
+		if err != nil {
+			return err
+		}
+		return fn(key, etag)
+	})
 }

@@ -36,7 +36,7 @@ func WriteCSV(rows *sql.Rows, w io.Writer) error {
 			return fmt.Errorf("read row: %w", err)
 		}
 		for i, v := range vals {
-			rec[i] = FormatValue(v)
+			rec[i] = formatValue(v)
 		}
 		if err := out.Write(rec); err != nil {
 			return err
@@ -49,8 +49,8 @@ func WriteCSV(rows *sql.Rows, w io.Writer) error {
 	return out.Error()
 }
 
-// FormatValue renders one scanned value for CSV.
-func FormatValue(v any) string {
+// formatValue renders one scanned value for CSV.
+func formatValue(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return ""

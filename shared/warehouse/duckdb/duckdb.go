@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 
 	duckdriver "github.com/duckdb/duckdb-go/v2"
 
@@ -27,9 +26,9 @@ import (
 // Schema is the DuckDB schema that holds the RAW tables and the ledger.
 const Schema = "raw"
 
-// DefaultPath is where the local warehouse lives: WAREHOUSE_PATH, or .fin/warehouse.duckdb in the
-// repository (found by walking up from the working directory to go.mod), else in the working
-// directory's .fin.
+// DefaultPath is where the local warehouse lives: WAREHOUSE_PATH; else warehouse.duckdb in
+// FIN_STATE_DIR; else .fin/warehouse.duckdb in this repository (found by walking up from the
+// working directory to its go.mod), or in the working directory outside it.
 func DefaultPath() string {
 	if p := os.Getenv("WAREHOUSE_PATH"); p != "" {
 		return p
@@ -41,13 +40,15 @@ func DefaultPath() string {
 	return filepath.Join(state, "warehouse.duckdb")
 }
 
+const module = "module github.com/fin-orchestrator/fin-orchestrator\n"
+
 func repoRoot() string {
 	wd, err := os.Getwd()
 	if err != nil {
 		return "."
 	}
 	for dir := wd; ; {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.HasPrefix(string(b), module) {
 			return dir
 		}
 		parent := filepath.Dir(dir)
@@ -64,12 +65,9 @@ type Warehouse struct {
 	path     string
 	readOnly bool
 	tables   []string
-	turn     chan struct{} // a token held by whoever uses db: one load group, query or pause at a time
+	turn     chan struct{} // a token held by whoever uses db: one load, query or pause at a time
 	db       *sql.DB
-
-	pendingMu sync.Mutex
-	pending   []*loadRequest // loads waiting for the next group commit
-	conn      *duckdriver.Connector
+	conn     *duckdriver.Connector
 }
 
 // Open opens (creating if needed) the warehouse file at path with a RAW table for each of tables
@@ -112,7 +110,7 @@ func (w *Warehouse) open(ctx context.Context) error {
 	if w.readOnly {
 		dsn += "?access_mode=read_only"
 	} else {
-		// DuckDB checkpoints every 16 MB of WAL by default, which with small objects meant a
+		// DuckDB checkpoints every 16 MB of WAL by default, which with objects of a few MB meant a
 		// checkpoint every few loads and halved the load rate; closing (Pause, Close) checkpoints.
 		dsn += "?checkpoint_threshold=256MB"
 	}
@@ -221,11 +219,6 @@ func ledgerEntry(ctx context.Context, q queryer, key, etag string) (found, same 
 // Load writes the rows of obj into raw.<table> and its ledger row in one transaction. An object
 // already loaded with the same ETag is a duplicate and changes nothing; one loaded with another
 // ETag (the landing rewrote it) has its rows replaced, so RAW always holds what bronze holds.
-//
-// Loads that arrive while another is running are committed together (group commit): DuckDB's
-// cost is mostly per commit, so one transaction over several objects loads several times faster.
-// If any object of a group fails, the group is rolled back and each object loads on its own, so
-// a bad object never takes a good one down with it.
 func (w *Warehouse) Load(ctx context.Context, obj warehouse.Object) (warehouse.Result, error) {
 	if !slices.Contains(w.tables, obj.Table) {
 		return warehouse.Result{}, fmt.Errorf("load %s: %w %q (configured: %s)", obj.Key, warehouse.ErrUnknownTable, obj.Table, strings.Join(w.tables, ", "))
@@ -240,110 +233,11 @@ func (w *Warehouse) Load(ctx context.Context, obj warehouse.Object) (warehouse.R
 		obj.ETag = etag
 	}
 
-	req := &loadRequest{obj: obj, file: tmp, done: make(chan struct{})}
-	w.pendingMu.Lock()
-	w.pending = append(w.pending, req)
-	w.pendingMu.Unlock()
-	for {
-		select {
-		case <-req.done:
-			return req.res, req.err
-		case w.turn <- struct{}{}:
-			// Our turn: load everything waiting, ours included unless a group before took it.
-			w.loadPending()
-			w.release()
-		case <-ctx.Done():
-			if w.withdraw(req) {
-				return warehouse.Result{}, fmt.Errorf("load %s: wait for the warehouse file: %w", obj.Key, context.Cause(ctx))
-			}
-			<-req.done // a group has it already
-			return req.res, req.err
-		}
+	if err := w.take(ctx); err != nil {
+		return warehouse.Result{}, err
 	}
-}
-
-// maxGroup bounds the objects committed together.
-const maxGroup = 64
-
-// loadRequest is one Load waiting for a group commit.
-type loadRequest struct {
-	obj  warehouse.Object
-	file string
-	done chan struct{}
-	res  warehouse.Result
-	err  error
-}
-
-func (w *Warehouse) withdraw(req *loadRequest) bool {
-	w.pendingMu.Lock()
-	defer w.pendingMu.Unlock()
-	if i := slices.Index(w.pending, req); i >= 0 {
-		w.pending = slices.Delete(w.pending, i, i+1)
-		return true
-	}
-	return false
-}
-
-// loadPending loads the waiting requests in groups; the caller holds the turn.
-func (w *Warehouse) loadPending() {
-	for {
-		w.pendingMu.Lock()
-		n := min(len(w.pending), maxGroup)
-		group := slices.Clone(w.pending[:n])
-		w.pending = slices.Delete(w.pending, 0, n)
-		w.pendingMu.Unlock()
-		if n == 0 {
-			return
-		}
-		// The group outlives any one caller's context: each caller waits on its own.
-		ctx := context.Background()
-		if w.db == nil {
-			finish(group, errors.New("warehouse is closed"))
-			continue
-		}
-		if len(group) > 1 && w.loadGroup(ctx, group) == nil {
-			finish(group, nil)
-			continue
-		}
-		for _, r := range group {
-			if err := w.loadGroup(ctx, []*loadRequest{r}); err != nil {
-				r.res, r.err = warehouse.Result{}, err
-			}
-			close(r.done)
-		}
-	}
-}
-
-func finish(group []*loadRequest, err error) {
-	for _, r := range group {
-		if err != nil {
-			r.res, r.err = warehouse.Result{}, err
-		}
-		close(r.done)
-	}
-}
-
-// loadGroup loads every request of group in one transaction, setting each one's result; on error
-// nothing is committed.
-func (w *Warehouse) loadGroup(ctx context.Context, group []*loadRequest) (err error) {
-	tx, err := w.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("load %s: begin: %w", group[0].obj.Key, err)
-	}
-	defer func() {
-		if err != nil {
-			tx.Rollback()
-		}
-	}()
-	for _, r := range group {
-		if r.res, err = loadFile(ctx, tx, r.obj, r.file); err != nil {
-			return err
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("load %s: commit: %w", group[0].obj.Key, err)
-	}
-	return nil
+	defer w.release()
+	return w.loadFile(ctx, obj, tmp)
 }
 
 func fetchToTemp(ctx context.Context, obj warehouse.Object) (path, etag string, err error) {
@@ -362,14 +256,22 @@ func fetchToTemp(ctx context.Context, obj warehouse.Object) (path, etag string, 
 	return f.Name(), warehouse.NormalizeETag(etag), nil
 }
 
-// loadFile writes one object's rows and ledger row inside tx.
-func loadFile(ctx context.Context, tx *sql.Tx, obj warehouse.Object, file string) (res warehouse.Result, err error) {
+func (w *Warehouse) loadFile(ctx context.Context, obj warehouse.Object, file string) (res warehouse.Result, err error) {
+	tx, err := w.db.BeginTx(ctx, nil)
+	if err != nil {
+		return res, fmt.Errorf("load %s: begin: %w", obj.Key, err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
 	found, same, err := ledgerEntry(ctx, tx, obj.Key, obj.ETag)
 	if err != nil {
 		return res, err
 	}
 	if same {
-		return warehouse.Result{Duplicate: true}, nil
+		return warehouse.Result{Duplicate: true}, tx.Rollback()
 	}
 	raw := Schema + "." + quote(obj.Table)
 	if found {
@@ -402,6 +304,9 @@ func loadFile(ctx context.Context, tx *sql.Tx, obj warehouse.Object, file string
 		obj.Key, obj.ETag, obj.Table, res.Rows)
 	if err != nil {
 		return res, fmt.Errorf("load %s: write load ledger: %w", obj.Key, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return res, fmt.Errorf("load %s: commit: %w", obj.Key, err)
 	}
 	return res, nil
 }

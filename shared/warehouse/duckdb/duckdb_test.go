@@ -172,3 +172,19 @@ func TestPauseLendsTheFile(t *testing.T) {
 	}
 	resume2(ctx)
 }
+
+func TestDefaultPath(t *testing.T) {
+	t.Setenv("WAREHOUSE_PATH", "")
+	t.Setenv("FIN_STATE_DIR", "")
+	if got := duckdb.DefaultPath(); !strings.HasSuffix(got, "/.fin/warehouse.duckdb") || strings.Contains(got, "shared/warehouse") {
+		t.Errorf("DefaultPath from inside the repository = %s, want <repo>/.fin/warehouse.duckdb", got)
+	}
+	t.Setenv("FIN_STATE_DIR", "/var/fin")
+	if got := duckdb.DefaultPath(); got != "/var/fin/warehouse.duckdb" {
+		t.Errorf("with FIN_STATE_DIR: %s", got)
+	}
+	t.Setenv("WAREHOUSE_PATH", "/x/w.duckdb")
+	if got := duckdb.DefaultPath(); got != "/x/w.duckdb" {
+		t.Errorf("with WAREHOUSE_PATH: %s", got)
+	}
+}

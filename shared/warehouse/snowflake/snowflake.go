@@ -248,9 +248,9 @@ func (w *Warehouse) Load(ctx context.Context, obj warehouse.Object) (res warehou
 	return res, nil
 }
 
-// CopyStatement is the COPY of one bronze object: the Parquet columns by name, the row images
+// copyStatement is the COPY of one bronze object: the Parquet columns by name, the row images
 // parsed into VARIANT, the object key and load time added.
-func (w *Warehouse) CopyStatement(obj warehouse.Object, force bool) string {
+func (w *Warehouse) copyStatement(obj warehouse.Object, force bool) string {
 	var into, sel []string
 	for _, c := range warehouse.RecordColumns {
 		into = append(into, column(c.Name))
@@ -273,7 +273,7 @@ func (w *Warehouse) CopyStatement(obj warehouse.Object, force bool) string {
 // copyInto runs the COPY and returns the rows loaded, or loaded=false when Snowflake skipped the
 // file as already loaded.
 func (w *Warehouse) copyInto(ctx context.Context, tx *sql.Tx, obj warehouse.Object, force bool) (n int64, loaded bool, err error) {
-	rows, err := tx.QueryContext(ctx, w.CopyStatement(obj, force))
+	rows, err := tx.QueryContext(ctx, w.copyStatement(obj, force))
 	if err != nil {
 		return 0, false, fmt.Errorf("load %s: copy: %w", obj.Key, classify(err))
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,8 +26,28 @@ import (
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/snowflake"
 )
 
-// fakesnow starts the fakesnow server of the project's venv on an ephemeral port and returns
-// its port. Without the venv the test is skipped, except in CI, where it must run.
+// server is the one fakesnow server the tests of this package share (each test uses its own
+// database in it); it starts on first use and stops when the tests end.
+var server struct {
+	once sync.Once
+	cmd  *exec.Cmd
+	port int
+	err  error
+	logs strings.Builder
+	mu   sync.Mutex
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if server.cmd != nil {
+		server.cmd.Process.Kill()
+		server.cmd.Wait()
+	}
+	os.Exit(code)
+}
+
+// fakesnow returns the port of the shared fakesnow server of the project's venv, started on an
+// ephemeral port. Without the venv the test is skipped, except in CI, where it must run.
 func fakesnow(t *testing.T) int {
 	t.Helper()
 	bin := filepath.Join(repoRoot(t), ".venv", "bin", "fakesnow")
@@ -35,47 +57,57 @@ func fakesnow(t *testing.T) int {
 		}
 		t.Skipf("fakesnow is not installed at %s (scripts/venv.sh installs it)", bin)
 	}
-	// -p 0 would be ideal, but fakesnow picks a free port itself when -p is left out and prints it.
+	server.once.Do(func() { server.port, server.err = startFakesnow(bin) })
+	if server.err != nil {
+		t.Fatalf("start fakesnow: %v\n%s", server.err, fakesnowLogs())
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("fakesnow log:\n%s", fakesnowLogs())
+		}
+	})
+	return server.port
+}
+
+func fakesnowLogs() string {
+	server.mu.Lock()
+	defer server.mu.Unlock()
+	return server.logs.String()
+}
+
+func startFakesnow(bin string) (int, error) {
+	// Without -p fakesnow binds a free port itself and prints it.
 	cmd := exec.Command(bin, "-s", "--host", "127.0.0.1")
-	cmd.Dir = t.TempDir() // internal stages are kept under the working directory's temp space
+	// If the test binary dies without reaching TestMain's cleanup, the server dies with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start fakesnow: %v", err)
+		return 0, err
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	server.cmd = cmd
 	ready := regexp.MustCompile(`running on http://127\.0\.0\.1:(\d+)`)
 	ports := make(chan int, 1)
-	var logs strings.Builder
-	var mu sync.Mutex
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			mu.Lock()
-			logs.WriteString(sc.Text() + "\n")
-			mu.Unlock()
+			server.mu.Lock()
+			server.logs.WriteString(sc.Text() + "\n")
+			server.mu.Unlock()
 			if m := ready.FindStringSubmatch(sc.Text()); m != nil {
 				p, _ := strconv.Atoi(m[1])
 				ports <- p
 			}
 		}
 	}()
-	t.Cleanup(func() {
-		if t.Failed() {
-			mu.Lock()
-			t.Logf("fakesnow log:\n%s", logs.String())
-			mu.Unlock()
-		}
-	})
 	select {
 	case p := <-ports:
-		return p
-	case <-time.After(60 * time.Second):
-		t.Fatalf("fakesnow did not start within 60s")
+		return p, nil
+	case <-time.After(90 * time.Second):
+		return 0, fmt.Errorf("fakesnow did not start within 90s")
 	}
-	return 0
 }
 
 func repoRoot(t *testing.T) string {
@@ -99,6 +131,7 @@ func repoRoot(t *testing.T) string {
 // openFake opens the warehouse on fakesnow with an external stage over bucket dir root/lake, as an
 // administrator creates one over the S3 bucket (fakesnow reads file:// URLs, not s3://).
 func openFake(t *testing.T, port int, root string) *snowflake.Warehouse {
+	db := "FIN_" + strings.ToUpper(regexp.MustCompile(`\W`).ReplaceAllString(t.Name(), "_"))
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -107,7 +140,7 @@ func openFake(t *testing.T, port int, root string) *snowflake.Warehouse {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	wh, err := snowflake.Open(ctx, snowflake.Config{
-		Account: "fakesnow", User: "fin_loader", Database: "FIN", Warehouse: "LOAD_WH", Role: "LOADER",
+		Account: "fakesnow", User: "fin_loader", Database: db, Warehouse: "LOAD_WH", Role: "LOADER",
 		PrivateKey: key, MaxRetries: 1,
 		Host: "127.0.0.1", Port: port, Protocol: "http",
 	})
@@ -247,12 +280,16 @@ func TestSnowflakeConcurrentDeliveriesLoadOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := h.Handle(context.Background(), created("lake", key)); err != nil {
-				t.Logf("concurrent delivery failed (a conflict on fakesnow), retrying: %v", err)
-				if err := h.Handle(context.Background(), created("lake", key)); err != nil {
-					t.Errorf("retried delivery: %v", err)
+			// Lambda retries a failed asynchronous invocation after a pause; so does this.
+			var err error
+			for attempt := 0; attempt < 5; attempt++ {
+				if err = h.Handle(context.Background(), created("lake", key)); err == nil {
+					return
 				}
+				t.Logf("delivery failed (a conflict on fakesnow), retrying: %v", err)
+				time.Sleep(time.Duration(attempt+1) * 300 * time.Millisecond)
 			}
+			t.Errorf("delivery still failing after 5 attempts: %v", err)
 		}()
 	}
 	wg.Wait()
