@@ -11,7 +11,9 @@
 # fin), FIN_DBZ_SLOT (default fin_debezium). Postgres is the project's cluster (scripts/postgres.sh),
 # or DATABASE_URL.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/jvm.sh"
 
 CONNECT_VERSION=4.3.1

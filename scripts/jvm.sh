@@ -6,7 +6,8 @@
 # group ids) leaves those groups out. A stamp keeps a second call instant.
 fetch_jars() {
   local dir=$1; shift
-  local stamp="$dir/.fetched-$(printf '%s ' "$@" "${EXCLUDE_GROUPS:-}" | sha256sum | cut -c1-12)"
+  local stamp
+  stamp="$dir/.fetched-$(printf '%s ' "$@" "${EXCLUDE_GROUPS:-}" | sha256sum | cut -c1-12)"
   [ -e "$stamp" ] && return 0
   command -v mvn >/dev/null || apt_install maven
   command -v java >/dev/null || apt_install openjdk-17-jre-headless

@@ -9,7 +9,9 @@
 # 0 for any free port) is its client port. `make run` does not need this: the Go stack embeds a
 # broker (franz-go kfake). Point it here with KAFKA_BROKERS=127.0.0.1:9092.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/jvm.sh"
 
 KAFKA_VERSION=4.4.0

@@ -17,6 +17,7 @@
 #                     generated once into .fin/s3.env when not set
 # Point the stack at it with S3_ENDPOINT=http://$FIN_VGW_ADDR.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 VGW_VERSION=v1.8.0

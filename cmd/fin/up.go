@@ -77,6 +77,7 @@ func runUp(ctx context.Context, args []string) error {
 		WarehousePath: duckdb.DefaultPath(),
 		DbtSchedule:   envOr("FIN_DBT_SCHEDULE", "rate(1 minute)"),
 		DevSecretPath: devSecretPath(),
+		WebhookToken:  os.Getenv("FIN_WEBHOOK_TOKEN"),
 	})
 	if err != nil {
 		return err

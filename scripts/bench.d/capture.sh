@@ -6,6 +6,7 @@
 #  - one 1,000,000-row transaction: the Go capture's peak RSS (budget 200 MB).
 # FIN_BENCH_ROWS scales the workload down for a quick look; FIN_BENCH_DEBEZIUM=0 skips Debezium.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
 cd "$FIN_ROOT"
 

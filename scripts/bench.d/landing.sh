@@ -9,6 +9,7 @@
 # the target's measure) and per wall-clock second (lower whenever other processes share the
 # core; on an idle machine the two agree).
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
 cd "$FIN_ROOT"
 

@@ -4,6 +4,7 @@
 # Small fixtures: about 2 minutes. (The dbt-runner's tests with real dbt are Go tests in
 # shared/dbtrun, run by go test ./... once scripts/venv.sh has made the venv.)
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
 cd "$FIN_ROOT"
 

@@ -4,6 +4,7 @@
 # match byte for byte but for wall-clock fields. Jars come from Maven Central (cached in ~/.m2 and
 # ~/.cache/fin-orchestrator); about a minute once cached.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
 cd "$FIN_ROOT"
 

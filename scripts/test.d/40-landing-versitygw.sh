@@ -4,6 +4,7 @@
 # (shared/landing TestLandingOnRealS3) starts versitygw itself on an ephemeral loopback port,
 # after its webhook receiver, with throw-away credentials and data, and stops it at the end.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
 cd "$FIN_ROOT"
 

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -67,6 +68,9 @@ type StackConfig struct {
 	// DbtSchedule replaces the template's schedule locally (rate(1 minute) by default), so
 	// gold follows the activity closely on one machine.
 	DbtSchedule string
+	// WebhookToken authenticates S3 event webhooks (versitygw's --event-webhook-url ...?token=);
+	// the console token when empty.
+	WebhookToken string
 	// DevSecretPath is the local HS256 secret the API and `fin token` share.
 	DevSecretPath string
 	Logger        *slog.Logger
@@ -278,7 +282,7 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 	run("status", func() error { s.status.run(ctx); return nil })
 	extra := map[string]http.Handler{
 		"POST /sql":       s.wh.SQLHandler(s.token),
-		"POST /s3-events": s3local.WebhookHandler(s.token, s.objectCreated, log),
+		"POST /s3-events": s3local.WebhookHandler(cmp.Or(cfg.WebhookToken, s.token), s.objectCreated, log),
 	}
 	conLn, err := net.Listen("tcp", cfg.ConsoleAddr)
 	if err != nil {
