@@ -331,3 +331,42 @@ func TestRestartAfterCrashLosesNothing(t *testing.T) {
 		t.Fatalf("restart: %v", err)
 	}
 }
+
+func TestIdleSlotFollowsWALAndReportsLag(t *testing.T) {
+	h := newHarness(t)
+	metrics := &capture.Metrics{}
+	h.cfg.Metrics = metrics
+	stop := h.start(nil)
+	h.consume("__debezium-heartbeat.fin", 1)
+	// WAL that concerns no captured table (here: another table of the same database).
+	h.exec(`CREATE TABLE scratch AS SELECT g FROM generate_series(1, 20000) g`)
+	var target string
+	if err := h.db.Pool.QueryRow(context.Background(), "SELECT pg_current_wal_lsn()::text").Scan(&target); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var reached bool
+		err := h.db.Pool.QueryRow(context.Background(),
+			"SELECT confirmed_flush_lsn >= $1::text::pg_lsn FROM pg_replication_slots WHERE slot_name = $2", target, h.cfg.Slot).Scan(&reached)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reached {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slot %s did not confirm past %s within 30s while idle: it would hold WAL forever", h.cfg.Slot, target)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if metrics.ConfirmedLSN.Load() == 0 || metrics.ServerLSN.Load() == 0 {
+		t.Errorf("metrics not kept: confirmed %d server %d", metrics.ConfirmedLSN.Load(), metrics.ServerLSN.Load())
+	}
+	if metrics.Lag() != 0 {
+		t.Errorf("idle capture reports lag %v, want 0", metrics.Lag())
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("capture: %v", err)
+	}
+}

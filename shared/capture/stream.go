@@ -24,7 +24,8 @@ type streamState struct {
 
 // stream reads the slot from start and publishes every change until ctx ends or a failure.
 func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *pglogrepl.LSN) error {
-	args := []string{"proto_version '1'", "publication_names '" + c.cfg.Publication + "'"}
+	// messages: the capture's own heartbeat messages (see heartbeat) must reach it.
+	args := []string{"proto_version '1'", "publication_names '" + c.cfg.Publication + "'", "messages 'true'"}
 	if err := pglogrepl.StartReplication(ctx, c.repl, c.cfg.Slot, start, pglogrepl.StartReplicationOptions{PluginArgs: args}); err != nil {
 		return fmt.Errorf("capture: start replication on slot %s: %w", c.cfg.Slot, err)
 	}
@@ -81,9 +82,6 @@ func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *
 					return fmt.Errorf("capture: keepalive: %w", err)
 				}
 				c.cfg.Metrics.ServerLSN.Store(uint64(ka.ServerWALEnd))
-				if st.cur == nil {
-					c.track.idleAt(ka.ServerWALEnd)
-				}
 				if ka.ReplyRequested {
 					next = time.Time{}
 				}
@@ -168,6 +166,9 @@ func (c *capturer) handle(ctx context.Context, st *streamState, xld pglogrepl.XL
 		}
 		st.src.lsn = xld.WALStart
 		c.emit(ctx, t, 'd', &st.before, nil, &st.src, st.cur)
+	case *pglogrepl.LogicalDecodingMessage:
+		// Heartbeat messages (ours or anyone's) carry no row: their transaction only moves the
+		// confirmed position.
 	case *pglogrepl.TruncateMessage:
 		// Debezium's skipped.operations=t: truncates are not captured. Say so loudly.
 		c.log.Warn("TRUNCATE on a captured table is not captured (skipped.operations=t)", "lsn", xld.WALStart.String())
@@ -261,7 +262,20 @@ func (c *capturer) status(ctx context.Context, st *streamState) error {
 
 // heartbeat writes Debezium's heartbeat record; it tells consumers the capture is alive while the
 // captured tables are idle. Its delivery is not tracked: a lost heartbeat loses nothing.
+//
+// When nothing is in flight but the server's WAL has moved past the confirmed position (other
+// databases, unpublished tables), it also writes a transactional logical message into this
+// database's WAL. Its transaction reaches the capture like any other (Begin, Message, Commit)
+// and is confirmed like any other, so the slot stops holding WAL. Confirming a keepalive's WAL
+// end instead would not be safe: pgoutput sends a transaction's Begin only with its first
+// published change, so a keepalive can report a position past a transaction not yet sent.
 func (c *capturer) heartbeat(ctx context.Context) {
+	flushed, _, oldest := c.track.state()
+	if oldest.IsZero() && pglogrepl.LSN(c.cfg.Metrics.ServerLSN.Load()) > flushed {
+		if _, err := c.meta.Exec(ctx, "SELECT pg_logical_emit_message(true, 'fin-capture-heartbeat', '')"); err != nil && ctx.Err() == nil {
+			c.log.Warn("heartbeat message not written: the slot holds WAL until a captured table changes", "err", err)
+		}
+	}
 	key := appendJSONString([]byte(`{"serverName":`), []byte(c.cfg.TopicPrefix))
 	key = append(key, '}')
 	val := fmt.Appendf(nil, `{"ts_ms":%d}`, time.Now().UnixMilli())
