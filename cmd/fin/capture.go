@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 
@@ -36,6 +37,14 @@ func runCapture(ctx context.Context, args []string) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	// The capture's heap is small and churns fast (one buffer per event): collect less often,
+	// within a ceiling well under the 200 MB it is allowed.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(128 << 20)
 	}
 	pool, err := openMigrated(ctx, 2)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 type streamState struct {
 	cur              *txn // the open transaction, nil between Commit and Begin
 	src              source
-	cells, old       []cell
+	row              rowMessage
 	before, after    image
 	skipped          map[uint32]bool // relations outside the captured tables
 	lastHeartbeat    time.Time
@@ -101,6 +101,15 @@ func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *
 // handle turns one pgoutput message into events.
 func (c *capturer) handle(ctx context.Context, st *streamState, xld pglogrepl.XLogData) error {
 	c.cfg.Metrics.ReceivedLSN.Store(uint64(xld.WALStart))
+	if len(xld.WALData) > 0 {
+		switch xld.WALData[0] {
+		case 'I', 'U', 'D':
+			if err := decodeRow(&st.row, xld.WALData); err != nil {
+				return fmt.Errorf("capture: at %s: %w", xld.WALStart, err)
+			}
+			return c.change(ctx, st, xld.WALStart)
+		}
+	}
 	msg, err := pglogrepl.Parse(xld.WALData)
 	if err != nil {
 		return fmt.Errorf("capture: decode pgoutput at %s: %w", xld.WALStart, err)
@@ -119,32 +128,41 @@ func (c *capturer) handle(ctx context.Context, st *streamState, xld pglogrepl.XL
 		st.src.lastCommit, st.src.hasCommit = xld.WALStart, true
 	case *pglogrepl.RelationMessage:
 		return c.relation(ctx, st, m)
-	case *pglogrepl.InsertMessage:
-		t := c.tables[m.RelationID]
-		if t == nil || st.cur == nil {
-			return c.unknown(st, m.RelationID)
+	case *pglogrepl.LogicalDecodingMessage:
+		// Heartbeat messages (ours or anyone's) carry no row: their transaction only moves the
+		// confirmed position.
+	case *pglogrepl.TruncateMessage:
+		// Debezium's skipped.operations=t: truncates are not captured. Say so loudly.
+		c.log.Warn("TRUNCATE on a captured table is not captured (skipped.operations=t)", "lsn", xld.WALStart.String())
+	}
+	return nil
+}
+
+// change emits the events of one Insert, Update or Delete.
+func (c *capturer) change(ctx context.Context, st *streamState, lsn pglogrepl.LSN) error {
+	m := &st.row
+	t := c.tables[m.relID]
+	if t == nil || st.cur == nil {
+		return c.unknown(st, m.relID)
+	}
+	st.src.lsn = lsn
+	var before *image
+	if m.hasOld {
+		if err := t.encode(&st.before, m.old, nil); err != nil {
+			return fmt.Errorf("capture: %c at %s: before-image: %w", m.kind, lsn, err)
 		}
-		if err := t.encode(&st.after, toCells(&st.cells, m.Tuple), nil); err != nil {
-			return fmt.Errorf("capture: insert at %s: %w", xld.WALStart, err)
+		before = &st.before
+	}
+	switch m.kind {
+	case 'I':
+		if err := t.encode(&st.after, m.new, nil); err != nil {
+			return fmt.Errorf("capture: insert at %s: %w", lsn, err)
 		}
-		st.src.lsn = xld.WALStart
 		c.emit(ctx, t, 'c', nil, &st.after, &st.src, st.cur)
-	case *pglogrepl.UpdateMessage:
-		t := c.tables[m.RelationID]
-		if t == nil || st.cur == nil {
-			return c.unknown(st, m.RelationID)
+	case 'U':
+		if err := t.encode(&st.after, m.new, before); err != nil {
+			return fmt.Errorf("capture: update at %s: %w", lsn, err)
 		}
-		var before *image
-		if m.OldTuple != nil {
-			if err := t.encode(&st.before, toCells(&st.old, m.OldTuple), nil); err != nil {
-				return fmt.Errorf("capture: update at %s: before: %w", xld.WALStart, err)
-			}
-			before = &st.before
-		}
-		if err := t.encode(&st.after, toCells(&st.cells, m.NewTuple), before); err != nil {
-			return fmt.Errorf("capture: update at %s: %w", xld.WALStart, err)
-		}
-		st.src.lsn = xld.WALStart
 		if before != nil && len(t.key) > 0 && !sameKey(t, before, &st.after) {
 			// Like Debezium, a changed primary key is a delete of the old key (and its
 			// tombstone) followed by a create of the new one.
@@ -153,25 +171,11 @@ func (c *capturer) handle(ctx context.Context, st *streamState, xld pglogrepl.XL
 			return nil
 		}
 		c.emit(ctx, t, 'u', before, &st.after, &st.src, st.cur)
-	case *pglogrepl.DeleteMessage:
-		t := c.tables[m.RelationID]
-		if t == nil || st.cur == nil {
-			return c.unknown(st, m.RelationID)
+	case 'D':
+		if before == nil {
+			return fmt.Errorf("capture: delete at %s on %s has no before-image (REPLICA IDENTITY NOTHING?)", lsn, t.qualified())
 		}
-		if m.OldTuple == nil {
-			return fmt.Errorf("capture: delete at %s on %s has no before-image (REPLICA IDENTITY NOTHING?)", xld.WALStart, t.qualified())
-		}
-		if err := t.encode(&st.before, toCells(&st.old, m.OldTuple), nil); err != nil {
-			return fmt.Errorf("capture: delete at %s: %w", xld.WALStart, err)
-		}
-		st.src.lsn = xld.WALStart
-		c.emit(ctx, t, 'd', &st.before, nil, &st.src, st.cur)
-	case *pglogrepl.LogicalDecodingMessage:
-		// Heartbeat messages (ours or anyone's) carry no row: their transaction only moves the
-		// confirmed position.
-	case *pglogrepl.TruncateMessage:
-		// Debezium's skipped.operations=t: truncates are not captured. Say so loudly.
-		c.log.Warn("TRUNCATE on a captured table is not captured (skipped.operations=t)", "lsn", xld.WALStart.String())
+		c.emit(ctx, t, 'd', before, nil, &st.src, st.cur)
 	}
 	return nil
 }
@@ -213,17 +217,6 @@ func (c *capturer) relation(ctx context.Context, st *streamState, m *pglogrepl.R
 	c.tables[m.RelationID] = t
 	delete(st.skipped, m.RelationID)
 	return nil
-}
-
-func toCells(dst *[]cell, td *pglogrepl.TupleData) []cell {
-	cells := (*dst)[:0]
-	if td != nil {
-		for _, col := range td.Columns {
-			cells = append(cells, cell{kind: col.DataType, data: col.Data})
-		}
-	}
-	*dst = cells
-	return cells
 }
 
 func sameKey(t *table, a, b *image) bool {
