@@ -37,6 +37,7 @@ type captureBench struct {
 	rows     int
 	txns     int
 	realKafk string
+	dbzDir   string // Connect's state (offsets) for this run only
 }
 
 const benchCustomer = "11111111-1111-4111-8111-111111111111"
@@ -50,6 +51,14 @@ func runCaptureBench(ctx context.Context, args []string) error {
 		return err
 	}
 	b := &captureBench{rows: *rows, txns: *txns, realKafk: *debezium, db: "fin_bench_capture"}
+	if *debezium != "" {
+		dir, err := os.MkdirTemp("", "fin-bench-debezium-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		b.dbzDir = dir
+	}
 	if err := b.setup(ctx); err != nil {
 		return err
 	}
@@ -294,7 +303,7 @@ func peakRSSOf(pid int) int64 {
 
 func (b *captureBench) debezium(ctx context.Context, action string) error {
 	cmd := exec.CommandContext(ctx, "bash", "scripts/debezium.sh", action)
-	cmd.Env = append(os.Environ(), "KAFKA_BROKERS="+b.realKafk, "DEBEZIUM_DIR="+filepath.Join(os.TempDir(), "fin-bench-debezium"),
+	cmd.Env = append(os.Environ(), "KAFKA_BROKERS="+b.realKafk, "DEBEZIUM_DIR="+b.dbzDir,
 		"FIN_DBZ_PG_DATABASE="+b.db, "FIN_DBZ_SLOT=bench_debezium")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {

@@ -45,25 +45,32 @@ func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *
 	// follows deliveries closely; heartbeats at the configured interval.
 	const statusEvery = 200 * time.Millisecond
 	next := time.Now().Add(statusEvery)
+	// One deadline context per status period, not per message: the stream carries hundreds of
+	// thousands of messages a second.
+	recvCtx, cancel := until(ctx, next)
+	defer func() { cancel() }()
 	defer c.finalStatus(ctx)
 	for {
-		if _, err, _ := c.track.state(); err != nil {
-			return fmt.Errorf("capture: deliver to kafka: %w", err)
-		}
 		if !time.Now().Before(next) {
+			// A failed delivery stops the capture within a status period; nothing after it is
+			// confirmed, so the restart re-delivers from there.
+			if _, err, _ := c.track.state(); err != nil {
+				return fmt.Errorf("capture: deliver to kafka: %w", err)
+			}
 			if err := c.status(ctx, st); err != nil {
 				return err
 			}
 			next = time.Now().Add(statusEvery)
+			cancel()
+			recvCtx, cancel = until(ctx, next)
 		}
-		recvCtx, cancel := context.WithDeadline(ctx, next)
 		raw, err := c.repl.ReceiveMessage(recvCtx)
-		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			if pgconn.Timeout(err) {
+				next = time.Time{}
 				continue
 			}
 			return fmt.Errorf("capture: receive from slot %s: %w", c.cfg.Slot, err)
@@ -96,6 +103,11 @@ func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *
 			}
 		}
 	}
+}
+
+// until is ctx with a deadline, as a plain function pair so the loop can replace it.
+func until(ctx context.Context, t time.Time) (context.Context, func()) {
+	return context.WithDeadline(ctx, t)
 }
 
 // handle turns one pgoutput message into events.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pglogrepl"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // txn is one source transaction on its way to Kafka.
@@ -14,6 +15,7 @@ type txn struct {
 	endLSN    pglogrepl.LSN
 	pending   atomic.Int64 // events produced and not yet acknowledged
 	committed atomic.Bool  // its Commit message has been read (endLSN is set before)
+	promise   func(*kgo.Record, error)
 }
 
 // tracker decides how far Postgres may forget the WAL: to the end LSN of the newest transaction
@@ -28,6 +30,8 @@ type tracker struct {
 
 func (t *tracker) begin(commit time.Time) *txn {
 	x := &txn{commit: commit}
+	// One callback per transaction, not per event.
+	x.promise = func(_ *kgo.Record, err error) { t.acked(x, err) }
 	t.mu.Lock()
 	t.queue = append(t.queue, x)
 	t.mu.Unlock()
