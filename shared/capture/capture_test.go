@@ -35,18 +35,24 @@ func newHarness(t *testing.T) *harness {
 	t.Cleanup(stop)
 	slot := "cap_" + strings.TrimPrefix(db.Name, "fin_test_")
 	// Slots are cluster-wide and block DROP DATABASE: drop ours before the database goes.
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		for i := 0; i < 50; i++ {
-			_, err := db.Pool.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", slot)
-			if err == nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond) // still active for a moment after the capture stops
-		}
-	})
+	t.Cleanup(func() { dropSlot(t, db, slot) })
 	return &harness{t: t, db: db, seeds: seeds, cfg: capture.Config{DatabaseURL: db.URL, Slot: slot, HeartbeatInterval: time.Second}}
+}
+
+// dropSlot drops a replication slot, waiting for its last reader to let go of it.
+func dropSlot(t *testing.T, db *pgtest.DB, slot string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var err error
+	for ctx.Err() == nil {
+		_, err = db.Pool.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", slot)
+		if err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond) // still active for a moment after its reader stops
+	}
+	t.Errorf("drop replication slot %s: %v (drop it by hand: it holds WAL)", slot, err)
 }
 
 func (h *harness) exec(sql string, args ...any) {
