@@ -58,3 +58,37 @@ func TestEmbeddedBrokerKeepsRecordsAndTombstones(t *testing.T) {
 		t.Errorf("read back %q/%q and %q/%v; want the record, then a tombstone (nil value)", got[0].Key, got[0].Value, got[1].Key, got[1].Value)
 	}
 }
+
+func TestEmbeddedBrokerDataDirSurvivesRestart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	seeds, stop, err := StartEmbedded(ctx, EmbeddedConfig{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := NewClient(seeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "kept", Value: []byte("v1")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	stop()
+
+	seeds, stop, err = StartEmbedded(ctx, EmbeddedConfig{DataDir: dir})
+	if err != nil {
+		t.Fatalf("restart on %s: %v", dir, err)
+	}
+	defer stop()
+	cl, err = NewClient(seeds, kgo.ConsumeTopics("kept"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	fs := cl.PollFetches(ctx)
+	if ctx.Err() != nil || len(fs.Records()) != 1 || string(fs.Records()[0].Value) != "v1" {
+		t.Fatalf("after a restart the broker should still hold the record written before: %v %v", fs.Errors(), fs.Records())
+	}
+}
