@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$FIN_ROOT"
 
 bash scripts/postgres.sh
-[ -x bin/fin ] || go build -o bin/fin ./cmd/fin
+go build -o bin/fin ./cmd/fin
 args=(--rows "${FIN_BENCH_ROWS:-1000000}" --txns 1000)
 if [ "${FIN_BENCH_DEBEZIUM:-1}" != 0 ]; then
   bash scripts/debezium.sh fetch

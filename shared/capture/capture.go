@@ -8,9 +8,11 @@
 package capture
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"regexp"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -166,7 +169,15 @@ func (c *capturer) run(ctx context.Context) error {
 		return fmt.Errorf("capture: connect: %w", err)
 	}
 	defer c.meta.Close(context.WithoutCancel(ctx))
-	if c.repl, err = pgconn.Connect(ctx, replURL); err != nil {
+	replCfg, err := pgconn.ParseConfig(replURL)
+	if err != nil {
+		return fmt.Errorf("capture: replication connection: %w", err)
+	}
+	// The stream is one long burst of small messages: read it in large chunks, not 8 KB ones.
+	replCfg.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
+		return pgproto3.NewFrontend(bufio.NewReaderSize(r, 1<<20), w)
+	}
+	if c.repl, err = pgconn.ConnectConfig(ctx, replCfg); err != nil {
 		return fmt.Errorf("capture: replication connection: %w", err)
 	}
 	defer c.repl.Close(context.WithoutCancel(ctx))

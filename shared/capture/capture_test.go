@@ -35,18 +35,24 @@ func newHarness(t *testing.T) *harness {
 	t.Cleanup(stop)
 	slot := "cap_" + strings.TrimPrefix(db.Name, "fin_test_")
 	// Slots are cluster-wide and block DROP DATABASE: drop ours before the database goes.
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		for i := 0; i < 50; i++ {
-			_, err := db.Pool.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", slot)
-			if err == nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond) // still active for a moment after the capture stops
-		}
-	})
+	t.Cleanup(func() { dropSlot(t, db, slot) })
 	return &harness{t: t, db: db, seeds: seeds, cfg: capture.Config{DatabaseURL: db.URL, Slot: slot, HeartbeatInterval: time.Second}}
+}
+
+// dropSlot drops a replication slot, waiting for its last reader to let go of it.
+func dropSlot(t *testing.T, db *pgtest.DB, slot string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var err error
+	for ctx.Err() == nil {
+		_, err = db.Pool.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", slot)
+		if err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond) // still active for a moment after its reader stops
+	}
+	t.Errorf("drop replication slot %s: %v (drop it by hand: it holds WAL)", slot, err)
 }
 
 func (h *harness) exec(sql string, args ...any) {
@@ -329,5 +335,44 @@ func TestRestartAfterCrashLosesNothing(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("restart: %v", err)
+	}
+}
+
+func TestIdleSlotFollowsWALAndReportsLag(t *testing.T) {
+	h := newHarness(t)
+	metrics := &capture.Metrics{}
+	h.cfg.Metrics = metrics
+	stop := h.start(nil)
+	h.consume("__debezium-heartbeat.fin", 1)
+	// WAL that concerns no captured table (here: another table of the same database).
+	h.exec(`CREATE TABLE scratch AS SELECT g FROM generate_series(1, 20000) g`)
+	var target string
+	if err := h.db.Pool.QueryRow(context.Background(), "SELECT pg_current_wal_lsn()::text").Scan(&target); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var reached bool
+		err := h.db.Pool.QueryRow(context.Background(),
+			"SELECT confirmed_flush_lsn >= $1::text::pg_lsn FROM pg_replication_slots WHERE slot_name = $2", target, h.cfg.Slot).Scan(&reached)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reached {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slot %s did not confirm past %s within 30s while idle: it would hold WAL forever", h.cfg.Slot, target)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if metrics.ConfirmedLSN.Load() == 0 || metrics.ServerLSN.Load() == 0 {
+		t.Errorf("metrics not kept: confirmed %d server %d", metrics.ConfirmedLSN.Load(), metrics.ServerLSN.Load())
+	}
+	if metrics.Lag() != 0 {
+		t.Errorf("idle capture reports lag %v, want 0", metrics.Lag())
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("capture: %v", err)
 	}
 }

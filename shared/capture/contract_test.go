@@ -171,9 +171,7 @@ func TestDebeziumContract(t *testing.T) {
 		return cmd
 	}
 	// Cleanups run last-in first-out: stop Connect, then drop its slot, then the database goes.
-	t.Cleanup(func() {
-		h.db.Pool.Exec(context.Background(), "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", dbzSlot)
-	})
+	t.Cleanup(func() { dropSlot(t, h.db, dbzSlot) })
 	t.Cleanup(func() {
 		if err := script("stop").Run(); err != nil {
 			t.Logf("stop debezium: %v", err)

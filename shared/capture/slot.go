@@ -248,5 +248,5 @@ func (c *capturer) emit(ctx context.Context, t *table, op byte, before, after *i
 
 func (c *capturer) send(ctx context.Context, r *kgo.Record, x *txn) {
 	c.track.produced(x)
-	c.producer.Produce(ctx, r, func(_ *kgo.Record, err error) { c.track.acked(x, err) })
+	c.producer.Produce(ctx, r, x.promise)
 }

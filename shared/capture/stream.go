@@ -15,7 +15,7 @@ import (
 type streamState struct {
 	cur              *txn // the open transaction, nil between Commit and Begin
 	src              source
-	cells, old       []cell
+	row              rowMessage
 	before, after    image
 	skipped          map[uint32]bool // relations outside the captured tables
 	lastHeartbeat    time.Time
@@ -24,7 +24,8 @@ type streamState struct {
 
 // stream reads the slot from start and publishes every change until ctx ends or a failure.
 func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *pglogrepl.LSN) error {
-	args := []string{"proto_version '1'", "publication_names '" + c.cfg.Publication + "'"}
+	// messages: the capture's own heartbeat messages (see heartbeat) must reach it.
+	args := []string{"proto_version '1'", "publication_names '" + c.cfg.Publication + "'", "messages 'true'"}
 	if err := pglogrepl.StartReplication(ctx, c.repl, c.cfg.Slot, start, pglogrepl.StartReplicationOptions{PluginArgs: args}); err != nil {
 		return fmt.Errorf("capture: start replication on slot %s: %w", c.cfg.Slot, err)
 	}
@@ -44,25 +45,32 @@ func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *
 	// follows deliveries closely; heartbeats at the configured interval.
 	const statusEvery = 200 * time.Millisecond
 	next := time.Now().Add(statusEvery)
+	// One deadline context per status period, not per message: the stream carries hundreds of
+	// thousands of messages a second.
+	recvCtx, cancel := until(ctx, next)
+	defer func() { cancel() }()
 	defer c.finalStatus(ctx)
 	for {
-		if _, err, _ := c.track.state(); err != nil {
-			return fmt.Errorf("capture: deliver to kafka: %w", err)
-		}
 		if !time.Now().Before(next) {
+			// A failed delivery stops the capture within a status period; nothing after it is
+			// confirmed, so the restart re-delivers from there.
+			if _, err, _ := c.track.state(); err != nil {
+				return fmt.Errorf("capture: deliver to kafka: %w", err)
+			}
 			if err := c.status(ctx, st); err != nil {
 				return err
 			}
 			next = time.Now().Add(statusEvery)
+			cancel()
+			recvCtx, cancel = until(ctx, next)
 		}
-		recvCtx, cancel := context.WithDeadline(ctx, next)
 		raw, err := c.repl.ReceiveMessage(recvCtx)
-		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			if pgconn.Timeout(err) {
+				next = time.Time{}
 				continue
 			}
 			return fmt.Errorf("capture: receive from slot %s: %w", c.cfg.Slot, err)
@@ -81,9 +89,6 @@ func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *
 					return fmt.Errorf("capture: keepalive: %w", err)
 				}
 				c.cfg.Metrics.ServerLSN.Store(uint64(ka.ServerWALEnd))
-				if st.cur == nil {
-					c.track.idleAt(ka.ServerWALEnd)
-				}
 				if ka.ReplyRequested {
 					next = time.Time{}
 				}
@@ -100,9 +105,23 @@ func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *
 	}
 }
 
+// until is ctx with a deadline, as a plain function pair so the loop can replace it.
+func until(ctx context.Context, t time.Time) (context.Context, func()) {
+	return context.WithDeadline(ctx, t)
+}
+
 // handle turns one pgoutput message into events.
 func (c *capturer) handle(ctx context.Context, st *streamState, xld pglogrepl.XLogData) error {
 	c.cfg.Metrics.ReceivedLSN.Store(uint64(xld.WALStart))
+	if len(xld.WALData) > 0 {
+		switch xld.WALData[0] {
+		case 'I', 'U', 'D':
+			if err := decodeRow(&st.row, xld.WALData); err != nil {
+				return fmt.Errorf("capture: at %s: %w", xld.WALStart, err)
+			}
+			return c.change(ctx, st, xld.WALStart)
+		}
+	}
 	msg, err := pglogrepl.Parse(xld.WALData)
 	if err != nil {
 		return fmt.Errorf("capture: decode pgoutput at %s: %w", xld.WALStart, err)
@@ -121,32 +140,41 @@ func (c *capturer) handle(ctx context.Context, st *streamState, xld pglogrepl.XL
 		st.src.lastCommit, st.src.hasCommit = xld.WALStart, true
 	case *pglogrepl.RelationMessage:
 		return c.relation(ctx, st, m)
-	case *pglogrepl.InsertMessage:
-		t := c.tables[m.RelationID]
-		if t == nil || st.cur == nil {
-			return c.unknown(st, m.RelationID)
+	case *pglogrepl.LogicalDecodingMessage:
+		// Heartbeat messages (ours or anyone's) carry no row: their transaction only moves the
+		// confirmed position.
+	case *pglogrepl.TruncateMessage:
+		// Debezium's skipped.operations=t: truncates are not captured. Say so loudly.
+		c.log.Warn("TRUNCATE on a captured table is not captured (skipped.operations=t)", "lsn", xld.WALStart.String())
+	}
+	return nil
+}
+
+// change emits the events of one Insert, Update or Delete.
+func (c *capturer) change(ctx context.Context, st *streamState, lsn pglogrepl.LSN) error {
+	m := &st.row
+	t := c.tables[m.relID]
+	if t == nil || st.cur == nil {
+		return c.unknown(st, m.relID)
+	}
+	st.src.lsn = lsn
+	var before *image
+	if m.hasOld {
+		if err := t.encode(&st.before, m.old, nil); err != nil {
+			return fmt.Errorf("capture: %c at %s: before-image: %w", m.kind, lsn, err)
 		}
-		if err := t.encode(&st.after, toCells(&st.cells, m.Tuple), nil); err != nil {
-			return fmt.Errorf("capture: insert at %s: %w", xld.WALStart, err)
+		before = &st.before
+	}
+	switch m.kind {
+	case 'I':
+		if err := t.encode(&st.after, m.new, nil); err != nil {
+			return fmt.Errorf("capture: insert at %s: %w", lsn, err)
 		}
-		st.src.lsn = xld.WALStart
 		c.emit(ctx, t, 'c', nil, &st.after, &st.src, st.cur)
-	case *pglogrepl.UpdateMessage:
-		t := c.tables[m.RelationID]
-		if t == nil || st.cur == nil {
-			return c.unknown(st, m.RelationID)
+	case 'U':
+		if err := t.encode(&st.after, m.new, before); err != nil {
+			return fmt.Errorf("capture: update at %s: %w", lsn, err)
 		}
-		var before *image
-		if m.OldTuple != nil {
-			if err := t.encode(&st.before, toCells(&st.old, m.OldTuple), nil); err != nil {
-				return fmt.Errorf("capture: update at %s: before: %w", xld.WALStart, err)
-			}
-			before = &st.before
-		}
-		if err := t.encode(&st.after, toCells(&st.cells, m.NewTuple), before); err != nil {
-			return fmt.Errorf("capture: update at %s: %w", xld.WALStart, err)
-		}
-		st.src.lsn = xld.WALStart
 		if before != nil && len(t.key) > 0 && !sameKey(t, before, &st.after) {
 			// Like Debezium, a changed primary key is a delete of the old key (and its
 			// tombstone) followed by a create of the new one.
@@ -155,22 +183,11 @@ func (c *capturer) handle(ctx context.Context, st *streamState, xld pglogrepl.XL
 			return nil
 		}
 		c.emit(ctx, t, 'u', before, &st.after, &st.src, st.cur)
-	case *pglogrepl.DeleteMessage:
-		t := c.tables[m.RelationID]
-		if t == nil || st.cur == nil {
-			return c.unknown(st, m.RelationID)
+	case 'D':
+		if before == nil {
+			return fmt.Errorf("capture: delete at %s on %s has no before-image (REPLICA IDENTITY NOTHING?)", lsn, t.qualified())
 		}
-		if m.OldTuple == nil {
-			return fmt.Errorf("capture: delete at %s on %s has no before-image (REPLICA IDENTITY NOTHING?)", xld.WALStart, t.qualified())
-		}
-		if err := t.encode(&st.before, toCells(&st.old, m.OldTuple), nil); err != nil {
-			return fmt.Errorf("capture: delete at %s: %w", xld.WALStart, err)
-		}
-		st.src.lsn = xld.WALStart
-		c.emit(ctx, t, 'd', &st.before, nil, &st.src, st.cur)
-	case *pglogrepl.TruncateMessage:
-		// Debezium's skipped.operations=t: truncates are not captured. Say so loudly.
-		c.log.Warn("TRUNCATE on a captured table is not captured (skipped.operations=t)", "lsn", xld.WALStart.String())
+		c.emit(ctx, t, 'd', before, nil, &st.src, st.cur)
 	}
 	return nil
 }
@@ -214,17 +231,6 @@ func (c *capturer) relation(ctx context.Context, st *streamState, m *pglogrepl.R
 	return nil
 }
 
-func toCells(dst *[]cell, td *pglogrepl.TupleData) []cell {
-	cells := (*dst)[:0]
-	if td != nil {
-		for _, col := range td.Columns {
-			cells = append(cells, cell{kind: col.DataType, data: col.Data})
-		}
-	}
-	*dst = cells
-	return cells
-}
-
 func sameKey(t *table, a, b *image) bool {
 	for _, k := range t.key {
 		x, y := a.spans[k], b.spans[k]
@@ -261,7 +267,20 @@ func (c *capturer) status(ctx context.Context, st *streamState) error {
 
 // heartbeat writes Debezium's heartbeat record; it tells consumers the capture is alive while the
 // captured tables are idle. Its delivery is not tracked: a lost heartbeat loses nothing.
+//
+// When nothing is in flight but the server's WAL has moved past the confirmed position (other
+// databases, unpublished tables), it also writes a transactional logical message into this
+// database's WAL. Its transaction reaches the capture like any other (Begin, Message, Commit)
+// and is confirmed like any other, so the slot stops holding WAL. Confirming a keepalive's WAL
+// end instead would not be safe: pgoutput sends a transaction's Begin only with its first
+// published change, so a keepalive can report a position past a transaction not yet sent.
 func (c *capturer) heartbeat(ctx context.Context) {
+	flushed, _, oldest := c.track.state()
+	if oldest.IsZero() && pglogrepl.LSN(c.cfg.Metrics.ServerLSN.Load()) > flushed {
+		if _, err := c.meta.Exec(ctx, "SELECT pg_logical_emit_message(true, 'fin-capture-heartbeat', '')"); err != nil && ctx.Err() == nil {
+			c.log.Warn("heartbeat message not written: the slot holds WAL until a captured table changes", "err", err)
+		}
+	}
 	key := appendJSONString([]byte(`{"serverName":`), []byte(c.cfg.TopicPrefix))
 	key = append(key, '}')
 	val := fmt.Appendf(nil, `{"ts_ms":%d}`, time.Now().UnixMilli())

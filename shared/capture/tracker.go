@@ -2,17 +2,20 @@ package capture
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pglogrepl"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // txn is one source transaction on its way to Kafka.
 type txn struct {
 	commit    time.Time
 	endLSN    pglogrepl.LSN
-	pending   int64 // events produced and not yet acknowledged
-	committed bool  // its Commit message has been read (endLSN is known)
+	pending   atomic.Int64 // events produced and not yet acknowledged
+	committed atomic.Bool  // its Commit message has been read (endLSN is set before)
+	promise   func(*kgo.Record, error)
 }
 
 // tracker decides how far Postgres may forget the WAL: to the end LSN of the newest transaction
@@ -27,61 +30,53 @@ type tracker struct {
 
 func (t *tracker) begin(commit time.Time) *txn {
 	x := &txn{commit: commit}
+	// One callback per transaction, not per event.
+	x.promise = func(_ *kgo.Record, err error) { t.acked(x, err) }
 	t.mu.Lock()
 	t.queue = append(t.queue, x)
 	t.mu.Unlock()
 	return x
 }
 
-// produced counts one more event of x in flight.
-func (t *tracker) produced(x *txn) {
-	t.mu.Lock()
-	x.pending++
-	t.mu.Unlock()
-}
+// produced counts one more event of x in flight. Per-event paths take no lock: the stream
+// produces at the rate Postgres decodes.
+func (t *tracker) produced(x *txn) { x.pending.Add(1) }
 
 // acked records Kafka's answer for one event of x.
 func (t *tracker) acked(x *txn, err error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	if err != nil {
+		t.mu.Lock()
 		if t.err == nil {
 			t.err = err
 		}
+		t.mu.Unlock()
 		return
 	}
-	x.pending--
-	t.advance()
+	if x.pending.Add(-1) == 0 && x.committed.Load() {
+		t.mu.Lock()
+		t.advance()
+		t.mu.Unlock()
+	}
 }
 
 func (t *tracker) commit(x *txn, end pglogrepl.LSN) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	x.endLSN = end
-	x.committed = true
+	x.committed.Store(true)
+	t.mu.Lock()
 	t.advance()
+	t.mu.Unlock()
 }
 
 // advance pops the complete prefix; callers hold mu.
 func (t *tracker) advance() {
 	n := 0
-	for n < len(t.queue) && t.queue[n].committed && t.queue[n].pending == 0 {
+	for n < len(t.queue) && t.queue[n].committed.Load() && t.queue[n].pending.Load() == 0 {
 		t.flushed = t.queue[n].endLSN
 		n++
 	}
 	if n > 0 {
 		clear(t.queue[:n])
 		t.queue = t.queue[n:]
-	}
-}
-
-// idleAt moves the position to lsn when nothing is in flight: everything before it has been
-// read and delivered. It is how an idle slot keeps up with WAL written by other databases.
-func (t *tracker) idleAt(lsn pglogrepl.LSN) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.queue) == 0 && lsn > t.flushed {
-		t.flushed = lsn
 	}
 }
 

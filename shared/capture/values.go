@@ -124,6 +124,9 @@ var pgTimestampLayouts = []string{
 // appendTimestamptz writes an ISO-8601 UTC string with exactly width fraction digits
 // ("2024-06-30T21:59:59.999999Z"), Debezium's ZonedTimestamp form.
 func appendTimestamptz(dst, text []byte, width int) ([]byte, error) {
+	if out, ok := appendUTCTimestamp(dst, text, width); ok {
+		return out, nil
+	}
 	s := string(text)
 	if s == "infinity" || s == "-infinity" {
 		return appendJSONString(dst, text), nil
@@ -151,6 +154,38 @@ func appendTimestamptz(dst, text []byte, width int) ([]byte, error) {
 		dst = append(dst, frac...)
 	}
 	return append(dst, 'Z', '"'), nil
+}
+
+// appendUTCTimestamp is the fast path for the form a UTC session always gives,
+// "2006-01-02 15:04:05[.ffffff]+00": the digits only move. ok is false for anything else.
+func appendUTCTimestamp(dst, text []byte, width int) ([]byte, bool) {
+	n := len(text)
+	if n < 22 || width <= 0 || width > 9 || text[4] != '-' || text[10] != ' ' || string(text[n-3:]) != "+00" {
+		return dst, false
+	}
+	frac := text[19 : n-3]
+	if len(frac) > 0 && (frac[0] != '.' || len(frac)-1 > width) {
+		return dst, false
+	}
+	for i := 0; i < 19; i++ {
+		if c := text[i]; (c < '0' || c > '9') && i != 4 && i != 7 && i != 10 && i != 13 && i != 16 {
+			return dst, false
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, text[:10]...)
+	dst = append(dst, 'T')
+	dst = append(dst, text[11:19]...)
+	dst = append(dst, '.')
+	digits := 0
+	if len(frac) > 0 {
+		dst = append(dst, frac[1:]...)
+		digits = len(frac) - 1
+	}
+	for ; digits < width; digits++ {
+		dst = append(dst, '0')
+	}
+	return append(dst, 'Z', '"'), true
 }
 
 // strings9 is the fraction of ns without trailing zeros (ISO_OFFSET_DATE_TIME's form).
