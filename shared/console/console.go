@@ -189,3 +189,16 @@ func (s Status) Healthy() bool {
 func SortLoads(l []Load) {
 	sort.Slice(l, func(i, j int) bool { return l[i].LoadedAt.After(l[j].LoadedAt) })
 }
+
+// RequireToken lets through only requests with "Authorization: Bearer <token>", for the
+// runtime's machine endpoints mounted beside the console.
+func RequireToken(token string, next http.Handler) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			http.Error(w, "missing or wrong bearer token (.fin/sql.token)", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

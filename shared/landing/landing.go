@@ -165,7 +165,7 @@ type partitionBatch struct {
 	partition   int32
 	first, last int64
 	rows        []bronze.Record
-	poison      []dlqEntry
+	poison      []DLQEntry
 	tombstones  int
 }
 
@@ -249,9 +249,11 @@ func (h *Handler) put(ctx context.Context, key string, body []byte, contentType 
 	return nil
 }
 
-// dlqEntry is the body of a dlq/ object: the record as it came, where it came from, and why it
+// DLQEntry is the body of a dlq/ object: the record as it came, where it came from, and why it
 // was not landed. It holds no wall-clock time, so a redelivery writes the same bytes.
-type dlqEntry struct {
+// DLQEntry is the JSON body of a dlq/ object: a record the landing could not decode, with its
+// bytes exactly as Kafka delivered them (base64), its position and the reason.
+type DLQEntry struct {
 	Topic       string              `json:"topic"`
 	Partition   int32               `json:"partition"`
 	Offset      int64               `json:"offset"`
@@ -262,8 +264,8 @@ type dlqEntry struct {
 	Headers     []map[string][]byte `json:"headers,omitempty"`
 }
 
-func newDLQEntry(rec *events.KafkaRecord, reason string) dlqEntry {
-	d := dlqEntry{
+func newDLQEntry(rec *events.KafkaRecord, reason string) DLQEntry {
+	d := DLQEntry{
 		Topic: rec.Topic, Partition: int32(rec.Partition), Offset: rec.Offset,
 		TimestampMs: rec.Timestamp.UnixMilli(), Reason: reason,
 		KeyBase64: rec.Key, ValueBase64: rec.Value,

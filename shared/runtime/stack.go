@@ -280,9 +280,12 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 	s.APIURL = "http://" + apiLn.Addr().String()
 	s.status = newStatusCache(s)
 	run("status", func() error { s.status.run(ctx); return nil })
-	extra := map[string]http.Handler{
+	extra := s.dlqHandlers(producer)
+	for k, v := range map[string]http.Handler{
 		"POST /sql":       s.wh.SQLHandler(s.token),
 		"POST /s3-events": s3local.WebhookHandler(cmp.Or(cfg.WebhookToken, s.token), s.objectCreated, log),
+	} {
+		extra[k] = v
 	}
 	conLn, err := net.Listen("tcp", cfg.ConsoleAddr)
 	if err != nil {
