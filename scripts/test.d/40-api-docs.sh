@@ -59,51 +59,6 @@ done
 
 # The screenshot must show Swagger UI's GET (#61affe) and POST (#49cc90) badge colours: only a page
 # whose CSS and script both loaded draws them.
-python3 - "$work/docs.png" <<'PY' || die "the /docs screenshot does not show a rendered Swagger UI (kept in $FIN_STATE_DIR/test-artifacts/api-docs.png)"
-import struct, sys, zlib
-
-def pixels(path):
-    data = open(path, "rb").read()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    pos, idat, header = 8, b"", None
-    while pos < len(data):
-        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + n]
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", body)
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + n
-    width, height, depth, ctype, _, _, interlace = header
-    assert depth == 8 and ctype in (2, 6) and interlace == 0, f"unsupported PNG {header}"
-    bpp = 4 if ctype == 6 else 3
-    raw, stride, prev, out = zlib.decompress(idat), width * bpp, bytearray(width * bpp), []
-    for y in range(height):
-        f, row = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
-        for i in range(stride):
-            a = row[i - bpp] if i >= bpp else 0
-            b, c = prev[i], prev[i - bpp] if i >= bpp else 0
-            if f == 1: row[i] = (row[i] + a) & 255
-            elif f == 2: row[i] = (row[i] + b) & 255
-            elif f == 3: row[i] = (row[i] + (a + b) // 2) & 255
-            elif f == 4:
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                row[i] = (row[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-        out.append(row)
-        prev = row
-    return width, height, bpp, out
-
-w, h, bpp, rows = pixels(sys.argv[1])
-def count(rgb):
-    n = 0
-    for row in rows:
-        for x in range(0, w * bpp, bpp):
-            if all(abs(row[x + k] - rgb[k]) <= 6 for k in range(3)):
-                n += 1
-    return n
-get, post = count((0x61, 0xaf, 0xfe)), count((0x49, 0xcc, 0x90))
-print(f"screenshot {w}x{h}: {get} GET-blue and {post} POST-green pixels")
-sys.exit(0 if get > 200 and post > 200 else 1)
-PY
+python3 scripts/pngcolors.py "$work/docs.png" 200 '#61affe' '#49cc90' \
+  || die "the /docs screenshot does not show a rendered Swagger UI (kept in $FIN_STATE_DIR/test-artifacts/api-docs.png)"
 log "/docs renders offline: operations listed, assets served by the API, badges drawn"

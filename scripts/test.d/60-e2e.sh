@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$FIN_ROOT"
 
 go build -o bin/fin ./cmd/fin
-db=fin_e2e
+db=fin_e2e_$$
 export PGPASSFILE=${PGPASSFILE:-$FIN_PGPASSFILE}
 admin="postgres://fin@127.0.0.1:$FIN_PG_PORT/fin?sslmode=disable"
 export DATABASE_URL="postgres://fin@127.0.0.1:$FIN_PG_PORT/$db?sslmode=disable"
@@ -18,7 +18,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 export FIN_STATE_DIR=$work/state WAREHOUSE_PATH=$work/state/warehouse.duckdb FIN_JWT_SECRET_FILE=$work/jwt-secret
 API_ADDR=127.0.0.1:$(free_port) CONSOLE_ADDR=127.0.0.1:$(free_port) S3_ADDR=127.0.0.1:$(free_port)
 export API_ADDR CONSOLE_ADDR S3_ADDR
-export FIN_CONSOLE_URL=http://$CONSOLE_ADDR FIN_CAPTURE_SLOT=fin_capture_e2e FIN_DBT_SCHEDULE="rate(1 minute)"
+export FIN_CONSOLE_URL=http://$CONSOLE_ADDR FIN_CAPTURE_SLOT=fin_capture_e2e_$$ FIN_DBT_SCHEDULE="rate(1 minute)"
 api=http://$API_ADDR
 mkdir -p "$FIN_STATE_DIR"
 
@@ -33,12 +33,12 @@ cleanup() {
   [ -n "$gen_pid" ] && kill "$gen_pid" 2>/dev/null
   [ -n "$up_pid" ] && kill "$up_pid" 2>/dev/null
   wait 2>/dev/null || true
-  psql -X -q "$admin" -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'fin_capture_e2e'" \
+  psql -X -q "$admin" -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$FIN_CAPTURE_SLOT'" \
     -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
-psql -X -q "$admin" -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'fin_capture_e2e'" \
+psql -X -q "$admin" -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$FIN_CAPTURE_SLOT'" \
   -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
 
 cat >"$work/config.yaml" <<YAML
@@ -121,4 +121,24 @@ sys.exit(0 if run["ok"] and run["models"] > 0 else 1)
 PY
 versions=$(bin/fin sql "select count(*) from gold.dim_customers where customer_id = '$cust'" | tail -1)
 [ "$versions" -ge 4 ] || die "dim_customers holds $versions versions of $cust; want the insert and 3 updates"
+log "the console page in headless Chromium"
+chromium=$(bash scripts/chromium.sh | tail -n 1)
+console_url="http://$CONSOLE_ADDR/?token=$(cat "$FIN_STATE_DIR/sql.token")"
+shot() {
+  "$chromium" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync --disable-dev-shm-usage \
+    --user-data-dir="$work/chrome-$1" --window-size=1400,1000 --lang=en-US --virtual-time-budget=6000 "${@:2}" "$console_url" \
+    2>>"$work/chromium.log"
+}
+shot dom --dump-dom >"$work/console.html" || die "chromium failed: $(tail -5 "$work/chromium.log")"
+shot png --screenshot="$work/console.png" >/dev/null || die "chromium screenshot failed: $(tail -5 "$work/chromium.log")"
+mkdir -p "$FIN_ROOT/.fin/test-artifacts" && cp "$work/console.png" "$FIN_ROOT/.fin/test-artifacts/console.png"
+pg_tx=$(psql -X -At "$DATABASE_URL" -c "SELECT to_char(count(*), 'FM999,999,999') FROM transactions")
+for want in "updated " ">capture<" ">transactions<" "$pg_tx" "DLQ objects" "passed"; do
+  grep -qF "$want" "$work/console.html" || die "the console page lacks \"$want\" (DOM: $(head -c 400 "$work/console.html"))"
+done
+# Green "ok" pills and the blue p50 line of the freshness chart are drawn only by a page whose
+# script fetched /api/status and rendered it.
+python3 scripts/pngcolors.py "$work/console.png" 150 '#1a7f37' '#0969da' \
+  || die "the console screenshot does not show health pills and the freshness chart (kept in .fin/test-artifacts/console.png)"
 log "end-to-end passed"
