@@ -70,7 +70,7 @@ func (c *statusCache) gather(ctx context.Context) console.Status {
 
 	// Capture.
 	m := &s.capture
-	st.Replication = &console.Replication{Slot: "fin_capture", LagBytes: m.LagBytes(), LagSeconds: m.Lag().Seconds()}
+	st.Replication = &console.Replication{Slot: s.cfg.Slot, LagBytes: m.LagBytes(), LagSeconds: m.Lag().Seconds()}
 	s.mu.Lock()
 	partErr := map[string]string{}
 	for k, v := range s.partErr {
