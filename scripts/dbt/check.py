@@ -132,7 +132,7 @@ def normalized(rows) -> list:
     return sorted(tuple(None if v is None else str(v) for v in r) for r in rows)
 
 
-BUILT_AT = set(RELATIONS) - {"gold.fct_daily_account_balances"}
+BUILT_AT = set(RELATIONS)
 
 
 def snapshot_relations(fetch) -> dict:
