@@ -148,7 +148,7 @@ def compare_relations(name: str, a: dict, b: dict):
 
 INCREMENTAL_MODELS = ["stg_customers_changes", "stg_accounts_changes", "stg_transactions_changes",
                       "stg_customers", "stg_accounts", "stg_transactions", "customers_history",
-                      "accounts_history", "fct_transactions", "fct_postings"]
+                      "accounts_history", "fct_transactions", "fct_postings", "fct_daily_account_balances"]
 
 
 def duckdb_daily_balances(workdir: Path, *loads) -> list:
