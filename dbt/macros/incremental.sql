@@ -1,6 +1,9 @@
-{#- The filter an incremental model puts on its input: rows loaded at or after the newest
-    _loaded_at it already holds (minus var('lookback_minutes')). Re-reading a row is harmless
-    because every incremental model is keyed; skipping one would lose it.
+{#- The filter an incremental model puts on its input: rows loaded after the newest _loaded_at
+    it already holds, minus var('lookback_minutes'). With one writer at a time (the local DuckDB
+    file, where dbt holds the warehouse lock) a load's _loaded_at is later than every earlier
+    load's, so 0 is exact; where loads run concurrently the lookback covers loads that commit
+    out of order. Re-reading a row is harmless because every incremental model is keyed;
+    skipping one would lose it.
     The watermark is read first and written into the query as a constant, so the warehouse can
     skip whole blocks of older rows (DuckDB row-group zone maps, Snowflake partition pruning)
     instead of reading every row image to compare it with a subquery. -#}
@@ -11,7 +14,7 @@
         {%- if watermark is none -%}
     true
         {%- else -%}
-    {{ loaded_at_column }} >= cast('{{ watermark }}' as {{ instant_type() }}) - interval '{{ var("lookback_minutes") | int }} minutes'
+    {{ loaded_at_column }} > cast('{{ watermark }}' as {{ instant_type() }}) - interval '{{ var("lookback_minutes") | int }} minutes'
         {%- endif -%}
     {%- else -%}
     true

@@ -1,9 +1,24 @@
 {#- One row per account and UTC day, from the day it opened to the last day the warehouse has
     data for: the closing balance (from the account's last version that day) and the day's
     postings. Days without activity carry the balance forward, so BI tools can sum or chart it
-    without a calendar join. Built whole each run: it is days x accounts, small beside the
-    ledger, and a day's row depends on every earlier day of its account. -#}
-{{ config(materialized='table') }}
+    without a calendar join.
+    Incremental: a run recomputes every account's days from the earliest day that newly loaded
+    versions or postings fall on (usually today), reading only the versions still valid then. -#}
+{{ config(materialized='incremental', unique_key='account_day_key', incremental_strategy=upsert_strategy(), on_schema_change='fail') }}
+
+{%- set from_date = none -%}
+{%- if is_incremental() and execute -%}
+    {%- set earliest -%}
+        select cast(min(d) as varchar) from (
+            select min({{ utc_date('valid_from') }}) as d from {{ ref('accounts_history') }}
+            where {{ loaded_since_last_run() }}
+            union all
+            select min({{ utc_date('posted_at') }}) from {{ ref('fct_postings') }}
+            where {{ loaded_since_last_run() }}
+        ) as new_days
+    {%- endset -%}
+    {%- set from_date = run_query(earliest).columns[0].values()[0] -%}
+{%- endif %}
 
 with closing as (
     select
@@ -11,9 +26,18 @@ with closing as (
         {{ utc_date('valid_from') }} as balance_date,
         balance,
         currency,
-        status
+        status,
+        _loaded_at
     from {{ ref('accounts_history') }}
     where not is_deleted
+    {%- if is_incremental() %}
+        {%- if from_date is none %}
+        and false  -- nothing new was loaded
+        {%- else %}
+        -- the versions still valid on or after the first day to recompute
+        and (valid_to is null or {{ utc_date('valid_to') }} >= cast('{{ from_date }}' as date))
+        {%- endif %}
+    {%- endif %}
     qualify row_number() over (
         partition by account_id, {{ utc_date('valid_from') }} order by lsn desc, kafka_offset desc) = 1
 ),
@@ -32,13 +56,23 @@ daily_postings as (
         {{ utc_date('posted_at') }} as balance_date,
         sum(case when amount > 0 then amount else 0 end) as credits,
         sum(case when amount < 0 then -amount else 0 end) as debits,
-        count(*) as postings
+        count(*) as postings,
+        max(_loaded_at) as _loaded_at
     from {{ ref('fct_postings') }}
+    {%- if from_date is not none %}
+    where posted_at >= cast('{{ from_date }}' as {{ instant_type() }})
+    {%- endif %}
     group by 1, 2
 ),
 
 span as (
-    select min(balance_date) as first_date, max(balance_date) as last_date from closing
+    select
+        {% if from_date is none -%}
+        (select min(balance_date) from closing)
+        {%- else -%}
+        cast('{{ from_date }}' as date)
+        {%- endif %} as first_date,
+        (select {{ utc_date('max(valid_from)') }} from {{ ref('accounts_history') }}) as last_date
 ),
 
 days as (
@@ -54,7 +88,10 @@ select
     c.status,
     cast(coalesce(p.credits, 0) as {{ money_type() }}) as credits,
     cast(coalesce(p.debits, 0) as {{ money_type() }}) as debits,
-    coalesce(p.postings, 0) as postings
+    coalesce(p.postings, 0) as postings,
+    -- the newest load this row reflects: the next run's watermark
+    case when p._loaded_at > c._loaded_at then p._loaded_at else c._loaded_at end as _loaded_at,
+    {{ built_at() }} as _built_at
 from closing_until as c
 inner join days
     on days.date_day >= c.balance_date
