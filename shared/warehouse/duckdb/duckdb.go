@@ -317,12 +317,39 @@ func (w *Warehouse) Query(ctx context.Context, query string, out io.Writer) erro
 		return err
 	}
 	defer w.release()
-	rows, err := w.db.QueryContext(ctx, query)
+	conn, err := w.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	// Unqualified names find dbt's models and the RAW tables: `select * from dim_accounts`.
+	// A schema dbt has not built yet is left out, as DuckDB refuses an unknown one.
+	if _, err := conn.ExecContext(ctx, `SET search_path = '`+searchPath(ctx, conn)+`'`); err != nil {
+		return fmt.Errorf("set search_path: %w", err)
+	}
+	rows, err := conn.QueryContext(ctx, query)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	return warehouse.WriteCSV(rows, out)
+}
+
+// searchPath lists gold, silver, raw and main, those that exist, in that order.
+func searchPath(ctx context.Context, conn *sql.Conn) string {
+	path := []string{}
+	for _, schema := range []string{"gold", "silver", Schema, "main"} {
+		var n int
+		err := conn.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.schemata
+			WHERE schema_name = ? AND catalog_name = current_database()`, schema).Scan(&n)
+		if err == nil && n > 0 {
+			path = append(path, schema)
+		}
+	}
+	if len(path) == 0 {
+		return "main"
+	}
+	return strings.Join(path, ",")
 }
 
 // Pause closes the file once the load or query in progress is done, so another process (dbt) can
