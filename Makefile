@@ -54,10 +54,12 @@ build-WarehouseLoaderFunction:
 SAM := .venv-sam/bin/sam
 export SAM_CLI_TELEMETRY := 0
 
+# sam build takes one resource id or all: all but the dbt-runner image, whose build needs Docker
+# (its bootstrap: make lambda-dbt-runner).
 sam-build: ## validate template.yaml and build the zip functions with sam (no Docker)
 	bash scripts/venv.sh sam
 	$(SAM) validate --lint
-	$(SAM) build ApiFunction CdcLandingFunction WarehouseLoaderFunction
+	$(SAM) build --exclude DbtRunnerFunction
 
 deploy: sam-build ## build the dbt-runner image too and deploy (ENV=prod for production)
 	$(SAM) build

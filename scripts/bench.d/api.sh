@@ -12,18 +12,11 @@ set -euo pipefail
 cd "$FIN_ROOT"
 
 secs=${BENCH_SECONDS:-10}
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/fin-orchestrator"
-rie_version=v0.0.0-20261030222936-bef5c4ba774d
 pgbin=$FIN_PG_BIN
 export PGPASSFILE=$FIN_PGPASSFILE PGHOST=127.0.0.1 PGPORT=$FIN_PG_PORT PGUSER=fin
 
 command -v wrk >/dev/null || apt_install wrk
-rie="$cache/bin/aws-lambda-rie"
-if [ ! -x "$rie" ]; then
-  log "installing aws-lambda-rie $rie_version (about a minute, once)"
-  GOBIN="$cache/bin" go install "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$rie_version" \
-    || die "go install aws-lambda-rie failed"
-fi
+rie=$(bash scripts/rie.sh)
 
 work=$(mktemp -d)
 api_db="fin_bench_api_$$"
