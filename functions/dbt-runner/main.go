@@ -4,12 +4,14 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/fin-orchestrator/fin-orchestrator/shared/awssecrets"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/dbtrun"
 )
 
@@ -24,6 +26,17 @@ func main() {
 		WorkDir: env("DBT_WORK_DIR", "/tmp/dbt"),
 		// dbt's log lines go to CloudWatch beside the summary.
 		Output: os.Stderr,
+	}
+	// Key-pair credentials from Secrets Manager, handed to dbt's process only.
+	if id := os.Getenv("SNOWFLAKE_SECRET_ID"); id != "" {
+		secret, err := awssecrets.Client{}.String(context.Background(), id)
+		if err == nil {
+			cfg.Env, err = dbtrun.SnowflakeEnv(secret)
+		}
+		if err != nil {
+			log.Error("read the Snowflake secret", "secret", id, "error", err)
+			os.Exit(1)
+		}
 	}
 	if strings.TrimSpace(cfg.ProjectDir) == "" {
 		log.Error("DBT_PROJECT_DIR is empty")
