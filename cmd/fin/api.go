@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/api"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/history"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
 )
 
 func init() {
@@ -14,9 +16,10 @@ func init() {
 }
 
 func runAPI(ctx context.Context, args []string) error {
-	fs := newFlags("api", "[-addr host:port]")
+	fs := newFlags("api", "[-addr host:port] [-warehouse file.duckdb]")
 	addr := fs.String("addr", envOr("API_ADDR", "127.0.0.1:8000"), "address to listen on")
 	conns := fs.Int("conns", 32, "database connections in the pool")
+	wh := fs.String("warehouse", duckdb.DefaultPath(), "DuckDB warehouse file the history endpoints read (opened per request, read-only)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -29,7 +32,7 @@ func runAPI(ctx context.Context, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	app, err := api.New(ctx, api.Config{Pool: pool, Auth: auth})
+	app, err := api.New(ctx, api.Config{Pool: pool, Auth: auth, History: history.New(duckdb.File{Path: *wh})})
 	if err != nil {
 		return err
 	}

@@ -121,6 +121,27 @@ sys.exit(0 if run["ok"] and run["models"] > 0 else 1)
 PY
 versions=$(bin/fin sql "select count(*) from gold.dim_customers where customer_id = '$cust'" | tail -1)
 [ "$versions" -ge 4 ] || die "dim_customers holds $versions versions of $cust; want the insert and 3 updates"
+log "the history endpoint shows every version"
+history=$(call GET "/customers/$cust/history")
+python3 - "$history" "$versions" <<'PY' || die "GET /customers/$cust/history does not match dim_customers ($versions versions): $history"
+import json, sys
+h, want = json.loads(sys.argv[1]), int(sys.argv[2])
+vs = h["data"]
+emails = [v["email"] for v in vs]
+assert len(vs) == want and not h["has_more"], f"{len(vs)} versions, want {want}"
+assert emails[:4] == ["edda.e2e@example.com"] + [f"edda.e2e.{n}@example.com" for n in (1, 2, 3)], emails
+assert [v["is_current"] for v in vs] == [False] * (want - 1) + [True], "only the last version is current"
+assert all(a["valid_to"] == b["valid_from"] for a, b in zip(vs, vs[1:])), "each version ends where the next begins"
+PY
+# As of the first version's midpoint: the e-mail the customer was created with.
+first=$(python3 -c "
+import json, sys
+from datetime import datetime
+v = json.loads(sys.argv[1])['data'][0]
+t = lambda s: datetime.fromisoformat(s.replace('Z', '+00:00'))
+print((t(v['valid_from']) + (t(v['valid_to']) - t(v['valid_from'])) / 2).isoformat().replace('+00:00', 'Z'))" "$history")
+email=$(call GET "/customers/$cust?as_of=$first" | json "['email']")
+[ "$email" = "edda.e2e@example.com" ] || die "GET /customers/$cust?as_of=$first shows $email, want the first version's edda.e2e@example.com"
 log "the console page in headless Chromium"
 chromium=$(bash scripts/chromium.sh | tail -n 1)
 console_url="http://$CONSOLE_ADDR/?token=$(cat "$FIN_STATE_DIR/sql.token")"

@@ -75,11 +75,20 @@ func (s *server) registerAccounts() {
 			return &struct{ Body List[Account] }{listOut(rows, more, accountOut)}, nil
 		})
 
-	huma.Register(s.api, s.op(http.MethodGet, "/accounts/{account_id}", "get-account", "Get an account", ScopeRead),
-		func(ctx context.Context, in *AccountPath) (*accountOne, error) {
+	huma.Register(s.api, s.historyOp("/accounts/{account_id}", "get-account", "Get an account (now, or as_of a past time)"),
+		func(ctx context.Context, in *struct {
+			AccountPath
+			AsOfParam
+		}) (*accountOne, error) {
 			id, err := parseID(in.AccountID, "path.account_id")
 			if err != nil {
 				return nil, err
+			}
+			if t, ok, err := in.at(); err != nil || ok {
+				if err != nil {
+					return nil, err
+				}
+				return s.accountAsOf(ctx, id, t)
 			}
 			a, err := bank.GetAccount(ctx, s.pool, id)
 			if err != nil {

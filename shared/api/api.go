@@ -26,12 +26,15 @@ type Config struct {
 	Auth AuthConfig
 	// MaxBodyBytes limits a request body; 0 means 64 KiB.
 	MaxBodyBytes int64
+	// History serves the history endpoints and as_of from the warehouse; nil answers them 503.
+	History History
 }
 
 const bearerScheme = "bearer"
 
 type server struct {
 	pool    *pgxpool.Pool
+	history History
 	api     huma.API
 	maxBody int64
 }
@@ -73,7 +76,7 @@ func New(ctx context.Context, cfg Config) (*fiber.App, error) {
 		bearerScheme: {Type: "http", Scheme: "bearer", BearerFormat: "JWT",
 			Description: "Scopes bank:read (GET) and bank:write (POST, PUT, DELETE)"},
 	}
-	s := &server{pool: cfg.Pool, maxBody: cfg.MaxBodyBytes}
+	s := &server{pool: cfg.Pool, history: cfg.History, maxBody: cfg.MaxBodyBytes}
 	s.api = humafiber.NewV2(app, hc)
 	s.api.UseMiddleware(bufferedBody, requireScopes(s.api, v))
 
@@ -82,6 +85,7 @@ func New(ctx context.Context, cfg Config) (*fiber.App, error) {
 	s.registerCustomers()
 	s.registerAccounts()
 	s.registerTransactions()
+	s.registerHistory()
 	return app, nil
 }
 

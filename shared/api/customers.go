@@ -66,11 +66,20 @@ func (s *server) registerCustomers() {
 			return &struct{ Body List[Customer] }{listOut(rows, more, customerOut)}, nil
 		})
 
-	huma.Register(s.api, s.op(http.MethodGet, "/customers/{customer_id}", "get-customer", "Get a customer", ScopeRead),
-		func(ctx context.Context, in *CustomerPath) (*customerOne, error) {
+	huma.Register(s.api, s.historyOp("/customers/{customer_id}", "get-customer", "Get a customer (now, or as_of a past time)"),
+		func(ctx context.Context, in *struct {
+			CustomerPath
+			AsOfParam
+		}) (*customerOne, error) {
 			id, err := parseID(in.CustomerID, "path.customer_id")
 			if err != nil {
 				return nil, err
+			}
+			if t, ok, err := in.at(); err != nil || ok {
+				if err != nil {
+					return nil, err
+				}
+				return s.customerAsOf(ctx, id, t)
 			}
 			c, err := bank.GetCustomer(ctx, s.pool, id)
 			if err != nil {

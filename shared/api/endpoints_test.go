@@ -195,8 +195,8 @@ func TestEndpoints(t *testing.T) {
 				Paths   map[string]any `json:"paths"`
 			}
 			res.json(t, &spec)
-			if spec.OpenAPI != "3.1.0" || len(spec.Paths) != 7 {
-				t.Fatalf("openapi.json: version %s with %d paths, want 3.1.0 with 7", spec.OpenAPI, len(spec.Paths))
+			if spec.OpenAPI != "3.1.0" || len(spec.Paths) != 9 {
+				t.Fatalf("openapi.json: version %s with %d paths, want 3.1.0 with 9", spec.OpenAPI, len(spec.Paths))
 			}
 			res = call(t, tr, request{method: "GET", path: "/docs"}, http.StatusOK)
 			if !strings.Contains(string(res.body), "swagger-ui-bundle.js") {

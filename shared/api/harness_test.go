@@ -57,13 +57,18 @@ type env struct {
 	transports []transport
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv starts the API; opts adjust its Config (a History, say).
+func newEnv(t *testing.T, opts ...func(*Config)) *env {
 	t.Helper()
 	db := pgtest.New(t)
 	secret := make([]byte, 32)
 	rand.Read(secret)
 	ctx, cancel := context.WithCancel(context.Background())
-	app, err := New(ctx, Config{Pool: db.Pool, Auth: AuthConfig{Secret: secret}})
+	cfg := Config{Pool: db.Pool, Auth: AuthConfig{Secret: secret}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	app, err := New(ctx, cfg)
 	if err != nil {
 		t.Fatalf("api.New: %v", err)
 	}

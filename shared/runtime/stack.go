@@ -28,6 +28,7 @@ import (
 	"github.com/fin-orchestrator/fin-orchestrator/shared/console"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/dbtrun"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/eventsource"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/history"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/kafka"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/landing"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/loader"
@@ -221,7 +222,7 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 	if err != nil {
 		return fail(err)
 	}
-	app, err := api.New(ctx, api.Config{Pool: cfg.Pool, Auth: auth})
+	app, err := api.New(ctx, api.Config{Pool: cfg.Pool, Auth: auth, History: history.New(s.wh)})
 	if err != nil {
 		return fail(err)
 	}

@@ -352,6 +352,39 @@ func searchPath(ctx context.Context, conn *sql.Conn) string {
 	return strings.Join(path, ",")
 }
 
+// QueryRows runs query with positional (?) args and hands its rows to read, holding the file
+// until read returns: typed reads for the stack's own parts (the API's history).
+func (w *Warehouse) QueryRows(ctx context.Context, query string, args []any, read func(*sql.Rows) error) error {
+	if err := w.take(ctx); err != nil {
+		return err
+	}
+	defer w.release()
+	rows, err := w.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if err := read(rows); err != nil {
+		return err
+	}
+	return rows.Err()
+}
+
+// File queries a warehouse file that another process may hold: each QueryRows opens it read-only
+// and closes it again, so a process that only reads now and then (a standalone `fin api`) never
+// keeps the stack or dbt from the file. While another process holds it, QueryRows fails.
+type File struct{ Path string }
+
+// QueryRows implements the same typed read as (*Warehouse).QueryRows.
+func (f File) QueryRows(ctx context.Context, query string, args []any, read func(*sql.Rows) error) error {
+	w, err := OpenReadOnly(ctx, f.Path)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	return w.QueryRows(ctx, query, args, read)
+}
+
 // Pause closes the file once the load or query in progress is done, so another process (dbt) can
 // open it. Loads and queries wait until resume reopens it. Call resume exactly once.
 func (w *Warehouse) Pause(ctx context.Context) (resume func(context.Context) error, err error) {

@@ -188,3 +188,37 @@ func TestDefaultPath(t *testing.T) {
 		t.Errorf("with WAREHOUSE_PATH: %s", got)
 	}
 }
+
+// File reads with bound arguments and lets go of the file after each read, so a standalone
+// reader never keeps the stack or dbt out of it.
+func TestFileReadsAndLetsGo(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "warehouse.duckdb")
+	if err := inOtherProcess(t, path, "CREATE TABLE t AS SELECT * FROM (VALUES (1, 'one'), (2, 'two')) v(n, name)"); err != nil {
+		t.Fatal(err)
+	}
+	f := duckdb.File{Path: path}
+	for i := 0; i < 2; i++ {
+		var names []string
+		err := f.QueryRows(ctx, "SELECT name FROM t WHERE n = ?", []any{2}, func(rows *sql.Rows) error {
+			for rows.Next() {
+				var s string
+				if err := rows.Scan(&s); err != nil {
+					return err
+				}
+				names = append(names, s)
+			}
+			return nil
+		})
+		if err != nil || len(names) != 1 || names[0] != "two" {
+			t.Fatalf("read %d: %v, %v; want [two]", i, names, err)
+		}
+		// Between reads another process may write the file.
+		if err := inOtherProcess(t, path, fmt.Sprintf("INSERT INTO t VALUES (%d, 'more')", 10+i)); err != nil {
+			t.Fatalf("after a read the file is still held: %v", err)
+		}
+	}
+	if err := (duckdb.File{Path: filepath.Join(t.TempDir(), "none.duckdb")}).QueryRows(ctx, "SELECT 1", nil, func(*sql.Rows) error { return nil }); err == nil {
+		t.Fatal("a missing warehouse file read without error")
+	}
+}

@@ -75,15 +75,7 @@ func Open(ctx context.Context, cfg Config) (*Warehouse, error) {
 	if cfg.PrivateKey == nil {
 		return nil, errors.New("snowflake: no private key for the key-pair login")
 	}
-	sc := sf.Config{
-		Account: cfg.Account, User: cfg.User, Role: cfg.Role, Warehouse: cfg.Warehouse,
-		Database: cfg.Database, Schema: cfg.Schema,
-		Authenticator: sf.AuthTypeJwt, PrivateKey: cfg.PrivateKey,
-		Host: cfg.Host, Port: cfg.Port, Protocol: cfg.Protocol,
-		LoginTimeout: 30 * time.Second, Application: "fin-orchestrator-loader",
-		MaxRetryCount: cfg.MaxRetries,
-	}
-	db := sql.OpenDB(sf.NewConnector(sf.SnowflakeDriver{}, sc))
+	db := Connect(cfg, "fin-orchestrator-loader")
 	w := &Warehouse{db: db, cfg: cfg, schema: cfg.Schema}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
@@ -92,6 +84,19 @@ func Open(ctx context.Context, cfg Config) (*Warehouse, error) {
 		return nil, err
 	}
 	return w, nil
+}
+
+// Connect is a pool of key-pair (JWT) sessions for cfg, named application in Snowflake's query
+// history. It creates nothing: readers (the API's history) use it with a read-only role.
+func Connect(cfg Config, application string) *sql.DB {
+	return sql.OpenDB(sf.NewConnector(sf.SnowflakeDriver{}, sf.Config{
+		Account: cfg.Account, User: cfg.User, Role: cfg.Role, Warehouse: cfg.Warehouse,
+		Database: cfg.Database, Schema: cfg.Schema,
+		Authenticator: sf.AuthTypeJwt, PrivateKey: cfg.PrivateKey,
+		Host: cfg.Host, Port: cfg.Port, Protocol: cfg.Protocol,
+		LoginTimeout: 30 * time.Second, Application: application,
+		MaxRetryCount: cfg.MaxRetries,
+	}))
 }
 
 // Close closes the connections.

@@ -1,0 +1,349 @@
+package api
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/dbtrun"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/history"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
+)
+
+// rawVersion is one committed version of a row as the RAW change events hold it: what the
+// history endpoints must show, derived here from the events themselves, not from dbt's output.
+type rawVersion struct {
+	lsn     int64
+	from    time.Time
+	deleted bool
+	image   map[string]any
+}
+
+// field is an image's field as text ("" for null).
+func (v rawVersion) field(name string) string {
+	if s, ok := v.image[name].(string); ok {
+		return s
+	}
+	if v.image[name] == nil {
+		return ""
+	}
+	return fmt.Sprint(v.image[name])
+}
+
+// rawHistory reads table's RAW events into each key's versions in log order (a redelivered
+// event, same lsn, counted once).
+func rawHistory(t *testing.T, wh *duckdb.Warehouse, table, key string) map[string][]rawVersion {
+	t.Helper()
+	out := map[string][]rawVersion{}
+	seen := map[string]bool{}
+	q := fmt.Sprintf(`SELECT lsn, op, commit_ts_us, CAST(CASE WHEN op = 'd' THEN "before" ELSE "after" END AS VARCHAR)
+		FROM raw.%s ORDER BY lsn, "offset"`, table)
+	err := wh.QueryRows(context.Background(), q, nil, func(rows *sql.Rows) error {
+		for rows.Next() {
+			var v rawVersion
+			var op, image string
+			var us int64
+			if err := rows.Scan(&v.lsn, &op, &us, &image); err != nil {
+				return err
+			}
+			if err := json.Unmarshal([]byte(image), &v.image); err != nil {
+				return err
+			}
+			v.from, v.deleted = time.UnixMicro(us).UTC(), op == "d"
+			id := v.field(key)
+			if seen[fmt.Sprint(id, v.lsn)] {
+				continue
+			}
+			seen[fmt.Sprint(id, v.lsn)] = true
+			out[id] = append(out[id], v)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("read raw.%s: %v", table, err)
+	}
+	return out
+}
+
+// builtWarehouse writes the dbt project's fixture change events (scripts/dbt/raw_events.py
+// scenario: two loads with several changes per key, a delete and a re-insert) into a DuckDB
+// file and runs real dbt on it, building the marts the history reads.
+func builtWarehouse(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	venv := filepath.Join(root, ".venv", "bin")
+	if _, err := os.Stat(filepath.Join(venv, "dbt")); err != nil {
+		if os.Getenv("FIN_REQUIRE_DBT") != "" {
+			t.Fatalf("%s/dbt is missing: run bash scripts/venv.sh", venv)
+		}
+		t.Skipf("%s/dbt is missing (bash scripts/venv.sh makes it)", venv)
+	}
+	path := filepath.Join(t.TempDir(), "warehouse.duckdb")
+	cmd := exec.Command(filepath.Join(venv, "python"), filepath.Join(root, "scripts", "dbt", "raw_events.py"), "duckdb", path, "scenario")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("write the fixture RAW events: %v\n%s", err, out)
+	}
+	_, err = dbtrun.Run(context.Background(), dbtrun.Config{
+		DBT: filepath.Join(venv, "dbt"), ProjectDir: filepath.Join(root, "dbt"), Target: "duckdb",
+		WorkDir: t.TempDir(), Env: []string{"WAREHOUSE_PATH=" + path, "DBT_SEND_ANONYMOUS_USAGE_STATS=false"},
+	}, dbtrun.Request{})
+	if err != nil {
+		t.Fatalf("dbt build: %v", err)
+	}
+	return path
+}
+
+// TestHistory reads every version and as_of states of a customer changed several times, a
+// customer deleted and re-inserted, and an account changed several times within a minute, from
+// a DuckDB warehouse built by dbt, through the local server and both Lambda payloads; and checks
+// them against the RAW change events.
+func TestHistory(t *testing.T) {
+	path := builtWarehouse(t)
+	ctx := context.Background()
+	wh, err := duckdb.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { wh.Close() })
+	e := newEnv(t, func(c *Config) { c.History = history.New(wh) })
+
+	customers := rawHistory(t, wh, "customers", "customer_id")
+	accounts := rawHistory(t, wh, "accounts", "account_id")
+	pick := func(what string, from map[string][]rawVersion, ok func([]rawVersion) bool) string {
+		t.Helper()
+		for id, vs := range from {
+			if ok(vs) {
+				return id
+			}
+		}
+		t.Fatalf("the fixture has no %s", what)
+		return ""
+	}
+	updated := pick("customer updated three times", customers, func(vs []rawVersion) bool {
+		return len(vs) >= 4 && !vs[len(vs)-1].deleted
+	})
+	reinserted := pick("customer deleted and re-inserted", customers, func(vs []rawVersion) bool {
+		return len(vs) >= 3 && vs[len(vs)-2].deleted
+	})
+	busy := pick("account changed several times within a minute", accounts, func(vs []rawVersion) bool {
+		return len(vs) >= 4 && vs[2].from.Sub(vs[0].from) < time.Minute
+	})
+
+	for _, tr := range e.transports {
+		t.Run(tr.name, func(t *testing.T) {
+			get := func(t *testing.T, path string, want int) response {
+				t.Helper()
+				return call(t, tr, request{method: "GET", path: path, token: e.ro}, want)
+			}
+			t.Run("customer versions", func(t *testing.T) {
+				for _, id := range []string{updated, reinserted} {
+					var l List[CustomerVersion]
+					get(t, "/customers/"+id+"/history", http.StatusOK).json(t, &l)
+					want := customers[id]
+					if len(l.Data) != len(want) || l.HasMore {
+						t.Fatalf("customer %s: %d versions (has_more %v), want the %d its change events hold", id, len(l.Data), l.HasMore, len(want))
+					}
+					for i, v := range l.Data {
+						checkValidity(t, id, i, v.Validity, want)
+						if v.LastName != want[i].field("last_name") || v.Email != want[i].field("email") || deref(v.City) != want[i].field("city") {
+							t.Errorf("customer %s version %d: %s / %s / %s, want the row image %v", id, i, v.LastName, v.Email, deref(v.City), want[i].image)
+						}
+					}
+				}
+			})
+			t.Run("account versions", func(t *testing.T) {
+				want := accounts[busy]
+				var all []AccountVersion
+				next := "/accounts/" + busy + "/history?limit=2"
+				for pages := 0; next != ""; pages++ {
+					if pages > len(want) {
+						t.Fatal("paging does not end")
+					}
+					var l List[AccountVersion]
+					get(t, next, http.StatusOK).json(t, &l)
+					all, next = append(all, l.Data...), ""
+					if l.HasMore {
+						next = "/accounts/" + busy + "/history?limit=2&starting_after=" + url.QueryEscape(l.Data[len(l.Data)-1].VersionID)
+					}
+				}
+				if len(all) != len(want) {
+					t.Fatalf("account %s: %d versions over pages of 2, want %d", busy, len(all), len(want))
+				}
+				for i, v := range all {
+					checkValidity(t, busy, i, v.Validity, want)
+					if v.Balance != want[i].field("balance") || v.Status != want[i].field("status") || deref(v.Nickname) != want[i].field("nickname") {
+						t.Errorf("account %s version %d: balance %s status %s nickname %q, want the row image %v", busy, i, v.Balance, v.Status, deref(v.Nickname), want[i].image)
+					}
+				}
+			})
+			t.Run("as_of", func(t *testing.T) {
+				for _, c := range []struct{ path, id, field, wire string }{
+					{"/customers/", updated, "last_name", "last_name"},
+					{"/customers/", reinserted, "first_name", "first_name"},
+					{"/accounts/", busy, "balance", "balance"},
+				} {
+					vs := customers[c.id]
+					if c.path == "/accounts/" {
+						vs = accounts[c.id]
+					}
+					asOf := func(at time.Time) string {
+						return c.path + c.id + "?as_of=" + url.QueryEscape(at.Format(time.RFC3339Nano))
+					}
+					// Before creation: the row did not exist.
+					if p := problemOf(t, get(t, asOf(vs[0].from.Add(-time.Second)), http.StatusNotFound)); p.Code != "not_found" {
+						t.Errorf("%s before creation: code %q, want not_found", c.id, p.Code)
+					}
+					for i, v := range vs {
+						// At a version's commit, between it and the next, and after the last.
+						end := v.from.Add(time.Hour)
+						if i+1 < len(vs) {
+							end = vs[i+1].from
+						}
+						if end.Equal(v.from) {
+							continue // committed in the same transaction as the next version
+						}
+						for _, at := range []time.Time{v.from, v.from.Add(end.Sub(v.from) / 2)} {
+							if v.deleted {
+								get(t, asOf(at), http.StatusNotFound)
+								continue
+							}
+							res := get(t, asOf(at), http.StatusOK)
+							var body map[string]any
+							res.json(t, &body)
+							if got := fmt.Sprint(body[c.wire]); got != v.field(c.field) {
+								t.Errorf("%s as of %s: %s = %s, want %s (version %d)", c.id, at.Format(time.RFC3339Nano), c.wire, got, v.field(c.field), i)
+							}
+							if res.header.Get("ETag") != "" {
+								t.Errorf("%s as of %s has an ETag: a past state must not be a PUT precondition", c.id, at)
+							}
+						}
+					}
+				}
+			})
+			t.Run("errors", func(t *testing.T) {
+				never := "00000000-0000-4000-8000-000000000001"
+				for _, p := range []string{"/customers/" + never + "/history", "/accounts/" + never + "/history",
+					"/customers/" + never + "?as_of=2026-11-25T10:00:00Z", "/accounts/" + never + "?as_of=2026-11-25T10:00:00Z"} {
+					get(t, p, http.StatusNotFound)
+				}
+				for _, p := range []string{"/customers/" + updated + "?as_of=yesterday", "/customers/" + updated + "/history?starting_after=" + never + "@1",
+					"/accounts/" + busy + "/history?limit=0"} {
+					get(t, p, http.StatusUnprocessableEntity)
+				}
+				call(t, tr, request{method: "GET", path: "/customers/" + updated + "/history", token: e.wo}, http.StatusForbidden)
+				call(t, tr, request{method: "GET", path: "/accounts/" + busy + "/history"}, http.StatusUnauthorized)
+			})
+		})
+	}
+}
+
+// TestHistoryOpenAPI: the history operations and as_of are in the OpenAPI description, with the
+// read scope and their 404 and 503 answers.
+func TestHistoryOpenAPI(t *testing.T) {
+	e := newEnv(t)
+	var spec struct {
+		Paths map[string]map[string]struct {
+			OperationID string `json:"operationId"`
+			Parameters  []struct {
+				Name, In string
+			} `json:"parameters"`
+			Responses map[string]any        `json:"responses"`
+			Security  []map[string][]string `json:"security"`
+		} `json:"paths"`
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]any `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	call(t, e.transports[0], request{method: "GET", path: "/openapi.json"}, http.StatusOK).json(t, &spec)
+	for name, fields := range map[string][]string{
+		"CustomerVersion": {"customer_id", "email", "version_id", "version", "valid_from", "valid_to", "is_current", "is_deleted"},
+		"AccountVersion":  {"account_id", "balance", "version_id", "version", "valid_from", "valid_to", "is_current", "is_deleted"},
+	} {
+		for _, f := range fields {
+			if _, ok := spec.Components.Schemas[name].Properties[f]; !ok {
+				t.Errorf("schema %s lacks %s (properties %v)", name, f, spec.Components.Schemas[name].Properties)
+			}
+		}
+	}
+	for path, param := range map[string]string{
+		"/customers/{customer_id}/history": "starting_after", "/accounts/{account_id}/history": "starting_after",
+		"/customers/{customer_id}": "as_of", "/accounts/{account_id}": "as_of",
+	} {
+		op, ok := spec.Paths[path]["get"]
+		if !ok {
+			t.Errorf("openapi.json has no GET %s", path)
+			continue
+		}
+		found := false
+		for _, p := range op.Parameters {
+			found = found || (p.Name == param && p.In == "query")
+		}
+		_, has404 := op.Responses["404"]
+		_, has503 := op.Responses["503"]
+		if !found || !has404 || !has503 || len(op.Security) != 1 || len(op.Security[0][bearerScheme]) != 1 || op.Security[0][bearerScheme][0] != ScopeRead {
+			t.Errorf("GET %s (%s): query %s documented %v, 404 %v, 503 %v, security %v; want all, with scope %s",
+				path, op.OperationID, param, found, has404, has503, op.Security, ScopeRead)
+		}
+	}
+}
+
+// checkValidity compares version i's validity with the change events: valid from its commit to
+// the next's, current only when last, deleted when the event was a delete.
+func checkValidity(t *testing.T, id string, i int, got Validity, want []rawVersion) {
+	t.Helper()
+	w := want[i]
+	if !got.ValidFrom.Equal(w.from) || got.IsDeleted != w.deleted || got.IsCurrent != (i == len(want)-1) ||
+		got.VersionID != fmt.Sprintf("%s@%d", id, w.lsn) {
+		t.Errorf("%s version %d: %+v, want valid_from %s, is_deleted %v, is_current %v, version_id %s@%d",
+			id, i, got, w.from, w.deleted, i == len(want)-1, id, w.lsn)
+	}
+	switch {
+	case i == len(want)-1 && got.ValidTo != nil:
+		t.Errorf("%s: the current version has valid_to %s, want null", id, got.ValidTo)
+	case i < len(want)-1 && (got.ValidTo == nil || !got.ValidTo.Equal(want[i+1].from)):
+		t.Errorf("%s version %d: valid_to %v, want the next version's commit %s", id, i, got.ValidTo, want[i+1].from)
+	}
+	if got.ValidFrom.Location() != time.UTC {
+		t.Errorf("%s version %d: valid_from %s is not UTC", id, i, got.ValidFrom)
+	}
+}
+
+// TestHistoryUnavailable: without a warehouse, or with one that has no history built, the
+// history endpoints and as_of answer 503 problem+json, while the current state still works.
+func TestHistoryUnavailable(t *testing.T) {
+	empty, err := duckdb.Open(context.Background(), filepath.Join(t.TempDir(), "empty.duckdb"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { empty.Close() })
+	for name, h := range map[string]History{"no warehouse": nil, "no dbt run yet": history.New(empty)} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, func(c *Config) { c.History = h })
+			tr := e.transports[0]
+			var c Customer
+			call(t, tr, request{method: "POST", path: "/customers", token: e.rw, body: map[string]any{
+				"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}}, http.StatusCreated).json(t, &c)
+			call(t, tr, request{method: "GET", path: "/customers/" + c.CustomerID, token: e.ro}, http.StatusOK)
+			for _, tr := range e.transports {
+				for _, p := range []string{"/customers/" + c.CustomerID + "/history", "/customers/" + c.CustomerID + "?as_of=2026-11-25T10:00:00Z"} {
+					if prob := problemOf(t, call(t, tr, request{method: "GET", path: p, token: e.ro}, http.StatusServiceUnavailable)); prob.Code != "warehouse_unavailable" {
+						t.Errorf("%s %s: code %q, want warehouse_unavailable", tr.name, p, prob.Code)
+					}
+				}
+			}
+		})
+	}
+}
