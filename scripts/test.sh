@@ -18,7 +18,7 @@ unformatted=$(gofmt -l "${gofiles[@]}")
 [ -z "$unformatted" ] || die "gofmt would change: $unformatted"
 
 log "go test"
-go test -count=1 -timeout 20m ./...
+FIN_REQUIRE_DBT=1 go test -count=1 -timeout 20m ./...
 
 for suite in scripts/test.d/*.sh; do
   [ -e "$suite" ] || continue

@@ -35,6 +35,7 @@ func main() {
 	h, err := landing.NewHandler(landing.Config{
 		Bucket:    os.Getenv("LAKE_BUCKET"),
 		FailBatch: os.Getenv("FAIL_BATCH") == "true",
+		EMF:       os.Stdout,
 		Logger:    logger,
 	}, s3)
 	if err != nil {

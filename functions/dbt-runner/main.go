@@ -26,6 +26,7 @@ func main() {
 		WorkDir: env("DBT_WORK_DIR", "/tmp/dbt"),
 		// dbt's log lines go to CloudWatch beside the summary.
 		Output: os.Stderr,
+		EMF:    os.Stdout,
 	}
 	// Key-pair credentials from Secrets Manager, handed to dbt's process only.
 	if id := os.Getenv("SNOWFLAKE_SECRET_ID"); id != "" {

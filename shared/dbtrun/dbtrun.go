@@ -41,6 +41,9 @@ type Config struct {
 	// Output receives dbt's console output as it runs (nil discards it; the end of it is kept
 	// for error messages either way).
 	Output io.Writer
+	// EMF, when set, receives each build's outcome as CloudWatch Embedded Metric Format lines
+	// (the Lambda: os.Stdout).
+	EMF io.Writer
 	// Lock, when set, is held while dbt runs. Locally it is how dbt and the warehouse loader take
 	// turns on the DuckDB file, which allows one writing process at a time.
 	Lock Locker

@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/emf"
 )
 
 // Handler is the dbt-runner function: on a scheduled EventBridge event it runs dbt build and
@@ -22,6 +25,7 @@ func Handler(cfg Config, log *slog.Logger) func(context.Context, events.EventBri
 			return Summary{}, err
 		}
 		sum, err := Run(ctx, cfg, req)
+		emitMetrics(cfg.EMF, sum)
 		attrs := []any{"event_id", ev.ID, "select", req.Select, "full_refresh", req.FullRefresh,
 			"invocation_id", sum.InvocationID, "models_built", sum.ModelsBuilt,
 			"models_failed", sum.ModelsFailed, "models_skipped", sum.ModelsSkipped,
@@ -53,4 +57,18 @@ func RequestFrom(ev events.EventBridgeEvent) (Request, error) {
 			ev.ID, ev.Detail, err)
 	}
 	return req, nil
+}
+
+// emitMetrics writes a build's outcome as CloudWatch Embedded Metric Format (template.yaml's
+// DbtFailureAlarm watches DbtFailures).
+func emitMetrics(w io.Writer, s Summary) {
+	if w == nil {
+		return
+	}
+	emf.New(w).Emit(map[string]string{"Function": "dbt-runner"},
+		emf.Metric{Name: "DbtModelsBuilt", Value: float64(s.ModelsBuilt), Unit: emf.Count},
+		emf.Metric{Name: "DbtTestsPassed", Value: float64(s.TestsPassed), Unit: emf.Count},
+		emf.Metric{Name: "DbtTestsFailed", Value: float64(s.TestsFailed), Unit: emf.Count},
+		emf.Metric{Name: "DbtFailures", Value: float64(s.ModelsFailed + s.TestsFailed + s.OtherFailed), Unit: emf.Count},
+		emf.Metric{Name: "DbtBuildSeconds", Value: s.WallSeconds, Unit: emf.Seconds})
 }

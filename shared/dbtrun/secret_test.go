@@ -1,6 +1,8 @@
 package dbtrun
 
 import (
+	"bytes"
+	"encoding/json"
 	"slices"
 	"testing"
 )
@@ -17,5 +19,17 @@ func TestSnowflakeEnv(t *testing.T) {
 		if _, err := SnowflakeEnv(bad); err == nil {
 			t.Errorf("SnowflakeEnv(%q) accepted", bad)
 		}
+	}
+}
+
+func TestEmitMetrics(t *testing.T) {
+	var b bytes.Buffer
+	emitMetrics(&b, Summary{ModelsBuilt: 13, TestsPassed: 80, TestsFailed: 2, ModelsFailed: 1, WallSeconds: 4.5})
+	var line struct {
+		Function                    string
+		DbtModelsBuilt, DbtFailures float64
+	}
+	if err := json.Unmarshal(b.Bytes(), &line); err != nil || line.Function != "dbt-runner" || line.DbtModelsBuilt != 13 || line.DbtFailures != 3 {
+		t.Fatalf("EMF line %q (%v)", b.String(), err)
 	}
 }

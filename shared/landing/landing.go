@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/emf"
 )
 
 // ObjectPutter is the one S3 call landing needs; *minio.Client satisfies it.
@@ -48,6 +49,9 @@ type Config struct {
 	// FunctionResponseTypes ReportBatchItemFailures, which ignore the response and would
 	// otherwise acknowledge what was not landed.
 	FailBatch bool
+	// EMF, when set, receives each invocation's counts as CloudWatch Embedded Metric Format
+	// lines (os.Stdout in Lambda).
+	EMF io.Writer
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -128,6 +132,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.KafkaEvent) (Response, e
 	var g errgroup.Group // a bounded pool: one partition's failure must not cancel the others
 	g.SetLimit(h.cfg.Parallelism)
 	source := bronze.SourceID(ev.EventSourceARN + ev.BootstrapServers)
+	before := h.Stats()
 	for _, p := range parts {
 		recs := ev.Records[p]
 		if len(recs) == 0 {
@@ -148,6 +153,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.KafkaEvent) (Response, e
 		})
 	}
 	_ = g.Wait()
+	h.emitMetrics(before)
 	slices.SortFunc(resp.BatchItemFailures, func(a, b BatchItemFailure) int {
 		return strings.Compare(a.ItemIdentifier.Partition, b.ItemIdentifier.Partition)
 	})
@@ -286,4 +292,18 @@ func tableOf(topic string) string {
 		topic = topic[i+1:]
 	}
 	return strings.NewReplacer("/", "_", "=", "_").Replace(topic)
+}
+
+// emitMetrics writes what this invocation landed (the counters' growth since before) as EMF.
+// Concurrent invocations of one handler share counters; in Lambda there is one at a time.
+func (h *Handler) emitMetrics(before Stats) {
+	if h.cfg.EMF == nil {
+		return
+	}
+	now := h.Stats()
+	emf.New(h.cfg.EMF).Emit(map[string]string{"Function": "cdc-landing"},
+		emf.Metric{Name: "RecordsLanded", Value: float64(now.Records - before.Records), Unit: emf.Count},
+		emf.Metric{Name: "DLQRecords", Value: float64(now.Poison - before.Poison), Unit: emf.Count},
+		emf.Metric{Name: "TombstonesSkipped", Value: float64(now.Tombstones - before.Tombstones), Unit: emf.Count},
+		emf.Metric{Name: "ObjectsWritten", Value: float64(now.Objects - before.Objects), Unit: emf.Count})
 }

@@ -419,3 +419,28 @@ func TestResponseJSONShape(t *testing.T) {
 		t.Errorf("response JSON = %s\nwant            %s (the shape the Kafka event source reads)", got, want)
 	}
 }
+
+func TestHandleWritesEMF(t *testing.T) {
+	l := newLake(t)
+	var out bytes.Buffer
+	h, err := landing.NewHandler(landing.Config{Bucket: bucket, EMF: &out}, l.client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := accountBatch()
+	for p, recs := range ev.Records {
+		ev.Records[p] = append(recs, withRaw(recs[0], "k", "not json"))
+		ev.Records[p][len(recs)].Offset = recs[len(recs)-1].Offset + 1
+		break
+	}
+	if _, err := h.Handle(t.Context(), ev); err != nil {
+		t.Fatal(err)
+	}
+	var line struct {
+		Function                  string
+		RecordsLanded, DLQRecords float64
+	}
+	if err := json.Unmarshal(out.Bytes(), &line); err != nil || line.Function != "cdc-landing" || line.RecordsLanded < 1 || line.DLQRecords != 1 {
+		t.Fatalf("EMF line %q (%v): want the records landed and 1 to the DLQ", out.String(), err)
+	}
+}

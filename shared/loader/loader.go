@@ -130,7 +130,17 @@ func (h *Handler) Handle(ctx context.Context, event events.S3Event) error {
 	}
 	h.metrics.add(inv)
 	if h.emf != nil {
-		writeEMF(h.emf, inv.snapshot(), time.Now())
+		var oldest time.Time
+		for _, rec := range event.Records {
+			if !rec.EventTime.IsZero() && (oldest.IsZero() || rec.EventTime.Before(oldest)) {
+				oldest = rec.EventTime
+			}
+		}
+		var latency time.Duration
+		if !oldest.IsZero() {
+			latency = time.Since(oldest)
+		}
+		writeEMF(h.emf, inv.snapshot(), latency)
 	}
 	return errors.Join(errs...)
 }

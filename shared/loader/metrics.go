@@ -1,11 +1,12 @@
 package loader
 
 import (
-	"encoding/json"
 	"io"
 	"maps"
 	"sync"
 	"time"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/emf"
 )
 
 // counters count what the handler did. Safe for concurrent use.
@@ -80,35 +81,22 @@ func (s Metrics) FailureCount() int64 {
 	return n
 }
 
-// EMFNamespace is the CloudWatch namespace of the loader's metrics.
-const EMFNamespace = "fin-orchestrator/loader"
-
-// writeEMF writes one CloudWatch Embedded Metric Format line: the counts of one invocation, with
-// failures as ObjectsFailed per Reason.
-func writeEMF(w io.Writer, s Metrics, now time.Time) {
-	type metric struct{ Name, Unit string }
-	type directive struct {
-		Namespace  string
-		Dimensions [][]string
-		Metrics    []metric
-	}
-	emit := func(fields map[string]any, dims [][]string, names ...string) {
-		var ms []metric
-		for _, n := range names {
-			ms = append(ms, metric{n, "Count"})
-		}
-		fields["_aws"] = map[string]any{
-			"Timestamp":         now.UnixMilli(),
-			"CloudWatchMetrics": []directive{{Namespace: EMFNamespace, Dimensions: dims, Metrics: ms}},
-		}
-		b, _ := json.Marshal(fields)
-		w.Write(append(b, '\n'))
-	}
-	emit(map[string]any{
-		"ObjectsLoaded": s.ObjectsLoaded, "RowsLoaded": s.RowsLoaded, "ObjectsReplaced": s.Replaced,
-		"DuplicateEvents": s.Duplicates, "DeadLetterObjects": s.DeadLetters, "IgnoredEvents": s.Ignored,
-	}, [][]string{{}}, "ObjectsLoaded", "RowsLoaded", "ObjectsReplaced", "DuplicateEvents", "DeadLetterObjects", "IgnoredEvents")
+// writeEMF writes the counts of one invocation as CloudWatch Embedded Metric Format lines in the
+// project's namespace (template.yaml's alarms and dashboard read them): one line of totals, with
+// latency the age of the oldest event loaded, then ObjectsFailed per Reason.
+func writeEMF(w io.Writer, s Metrics, latency time.Duration) {
+	out := emf.New(w)
+	fn := map[string]string{"Function": "warehouse-loader"}
+	out.Emit(fn,
+		emf.Metric{Name: "ObjectsLoaded", Value: float64(s.ObjectsLoaded), Unit: emf.Count},
+		emf.Metric{Name: "RowsLoaded", Value: float64(s.RowsLoaded), Unit: emf.Count},
+		emf.Metric{Name: "ObjectsReplaced", Value: float64(s.Replaced), Unit: emf.Count},
+		emf.Metric{Name: "DuplicateEvents", Value: float64(s.Duplicates), Unit: emf.Count},
+		emf.Metric{Name: "DeadLetterObjects", Value: float64(s.DeadLetters), Unit: emf.Count},
+		emf.Metric{Name: "ObjectsFailed", Value: float64(s.FailureCount()), Unit: emf.Count},
+		emf.Metric{Name: "LoadLatency", Value: float64(latency.Milliseconds()), Unit: emf.Milliseconds})
 	for r, n := range s.Failures {
-		emit(map[string]any{"Reason": r, "ObjectsFailed": n}, [][]string{{"Reason"}}, "ObjectsFailed")
+		out.Emit(map[string]string{"Function": "warehouse-loader", "Reason": r},
+			emf.Metric{Name: "ObjectsFailed", Value: float64(n), Unit: emf.Count})
 	}
 }
