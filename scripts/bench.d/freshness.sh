@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Freshness under load (issue 7): the whole stack (`fin up --no-generate`) on ephemeral ports and a
+# throwaway database; `fin bench-freshness` commits 500 postings/s (one bank.Post per database
+# transaction) for BENCH_SECONDS (default 120) and times each from its Postgres commit to the
+# first /sql answer that holds it in raw.transactions, then in gold.fct_transactions after the next
+# scheduled dbt run (FIN_DBT_SCHEDULE, default rate(1 minute)). Printed beside the target (p95 <=
+# 2 s at 500 tx/s) and an unpaced burst of the same postings measured first, in the same run.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/../lib.sh"
+cd "$FIN_ROOT"
+
+bash scripts/postgres.sh
+bash scripts/venv.sh >/dev/null
+[ -x bin/fin ] || go build -o bin/fin ./cmd/fin
+db=fin_bench_fresh_$$
+slot=fin_capture_bench_fresh_$$
+export PGPASSFILE=${PGPASSFILE:-$FIN_PGPASSFILE}
+admin="postgres://fin@127.0.0.1:$FIN_PG_PORT/fin?sslmode=disable"
+export DATABASE_URL="postgres://fin@127.0.0.1:$FIN_PG_PORT/$db?sslmode=disable"
+work=$(mktemp -d)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+export FIN_STATE_DIR=$work/state WAREHOUSE_PATH=$work/state/warehouse.duckdb FIN_JWT_SECRET_FILE=$work/jwt-secret
+API_ADDR=127.0.0.1:$(free_port) CONSOLE_ADDR=127.0.0.1:$(free_port) S3_ADDR=127.0.0.1:$(free_port)
+export API_ADDR CONSOLE_ADDR S3_ADDR
+export FIN_CONSOLE_URL=http://$CONSOLE_ADDR FIN_CAPTURE_SLOT=$slot FIN_DBT_SCHEDULE=${FIN_DBT_SCHEDULE:-"rate(1 minute)"}
+mkdir -p "$FIN_STATE_DIR"
+
+up_pid=""
+drop() {
+  psql -X -q "$admin" -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$slot'" \
+    -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+}
+cleanup() {
+  status=$?
+  if [ "$status" != 0 ]; then
+    mkdir -p "$FIN_ROOT/.fin/bench-artifacts/freshness"
+    cp -r "$work/up.out" "$FIN_STATE_DIR/logs" "$FIN_ROOT/.fin/bench-artifacts/freshness/" 2>/dev/null || true
+    log "logs kept in .fin/bench-artifacts/freshness"
+  fi
+  [ -n "$up_pid" ] && kill "$up_pid" 2>/dev/null
+  wait 2>/dev/null || true
+  drop
+  rm -rf "$work"
+}
+trap cleanup EXIT
+drop
+psql -X -q "$admin" -c "CREATE DATABASE $db" >/dev/null
+
+log "fin up --no-generate (dbt schedule $FIN_DBT_SCHEDULE)"
+LOG_LEVEL=WARN bin/fin up --no-generate >"$work/up.out" 2>&1 &
+up_pid=$!
+ready=0
+for _ in $(seq 1 120); do
+  if curl -fs "http://$CONSOLE_ADDR/healthz" >/dev/null 2>&1 && curl -fs "http://$API_ADDR/healthz" >/dev/null 2>&1; then
+    ready=1 && break
+  fi
+  kill -0 "$up_pid" 2>/dev/null || die "fin up exited: $(tail -20 "$work/up.out")"
+  sleep 0.5
+done
+[ "$ready" = 1 ] || die "fin up was not ready in 60 s: $(tail -20 "$work/up.out")"
+LOG_LEVEL=WARN bin/fin bench-freshness --seconds "${BENCH_SECONDS:-120}" "$@"
