@@ -21,8 +21,8 @@ func init() {
 	register(command{name: "status", summary: "print the running stack's health (what the console shows)", run: runStatus})
 }
 
-// localWarehouse queries the running stack's warehouse through its /sql endpoint, or the DuckDB
-// file directly when no stack runs (as `fin sql` does).
+// localWarehouse queries the running stack's warehouse through its /sql endpoint (the stack holds
+// the file), or, with no stack (no token yet, or nobody listening), opens the file read-only.
 type localWarehouse struct {
 	path, console string
 	file          *duckdb.Warehouse

@@ -41,21 +41,7 @@ func querySQL(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("%w: no query given", errUsage)
 	}
 
-	// The running stack holds the file: ask it. With no stack (no token yet, or nobody
-	// listening), open the file ourselves.
-	token, tokErr := duckdb.ReadToken(duckdb.TokenPath(*path))
-	if tokErr == nil {
-		err := queryStack(ctx, strings.TrimRight(*console, "/")+"/sql", token, query, out)
-		if !errors.Is(err, errNoStack) {
-			return err
-		}
-	} else if !errors.Is(tokErr, os.ErrNotExist) {
-		return tokErr
-	}
-	wh, err := duckdb.OpenReadOnly(ctx, *path)
-	if err != nil {
-		return err
-	}
+	wh := &localWarehouse{path: *path, console: *console}
 	defer wh.Close()
 	return wh.Query(ctx, query, out)
 }
