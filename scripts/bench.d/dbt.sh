@@ -3,6 +3,7 @@
 # changes; prints the incremental dbt build beside dbt build --full-refresh of the same data and
 # the ratio (target <= 15%). About 3-5 minutes on 2 cores. FIN_BENCH_DBT_TRANSACTIONS scales it.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
 cd "$FIN_ROOT"
 
