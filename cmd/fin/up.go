@@ -82,16 +82,19 @@ func runUp(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Where the broker is, for `fin kafka-tail` (the embedded one takes a random port).
+	os.WriteFile(filepath.Join(state, "kafka.addr"), []byte(stack.Kafka+"\n"), 0o640)
 	fmt.Fprintf(os.Stderr, `
 fin-orchestrator is up
   API       %s   (docs: %s/docs; a token: bin/fin token --scopes bank:read,bank:write)
   console   %s/?token=%s
+  Kafka     %s   (bin/fin kafka-tail fin.public.accounts: the Debezium events)
   S3        %s   (bucket %s)
   warehouse %s   (bin/fin sql "select count(*) from raw.transactions")
   log       %s
 Ctrl-C stops everything; a restart resumes where it stopped.
 
-`, stack.APIURL, stack.APIURL, stack.ConsoleURL, stack.Token(), stack.S3URL, envOr("LAKE_BUCKET", "lake"), duckdb.DefaultPath(), logPath)
+`, stack.APIURL, stack.APIURL, stack.ConsoleURL, stack.Token(), stack.Kafka, stack.S3URL, envOr("LAKE_BUCKET", "lake"), duckdb.DefaultPath(), logPath)
 
 	if !*noGen {
 		genErr := make(chan error, 1)

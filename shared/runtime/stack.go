@@ -97,6 +97,9 @@ type Stack struct {
 	ConsoleURL string
 	APIURL     string
 	S3URL      string
+	// Kafka is the bootstrap address of the broker the stack uses (the embedded one's random
+	// loopback port), for any Kafka client: kcat, kafka-console-consumer, franz-go.
+	Kafka string
 }
 
 // Up starts every part and returns once they are serving; the parts stop when ctx ends, and Wait
@@ -186,6 +189,7 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 		brokers = seeds
 		clusterARN = "arn:aws:kafka:us-east-1:000000000000:cluster/local/" + uuid.NewString()
 	}
+	s.Kafka = strings.Join(brokers, ",")
 
 	// S3: the local server, whose ObjectCreated events go to the loader as S3 would send them.
 	if cfg.S3Endpoint == "" {
