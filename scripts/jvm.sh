@@ -31,10 +31,7 @@ fetch_jars() {
   touch "$stamp"
 }
 
-# free_port prints a TCP port on 127.0.0.1 that nothing listens on right now.
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+# (free_port comes from lib.sh.)
 
 # wait_port HOST PORT SECONDS PIDFILE waits until something accepts connections on HOST:PORT,
 # failing early when the process in PIDFILE dies.

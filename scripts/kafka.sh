@@ -11,7 +11,7 @@
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
-# shellcheck source=scripts/lib.sh
+# shellcheck source=scripts/jvm.sh
 . "$(dirname "$0")/jvm.sh"
 
 KAFKA_VERSION=4.4.0

@@ -40,3 +40,24 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null \
     || die "could not install Debian packages: $*"
 }
+
+# free_port prints a free TCP port on 127.0.0.1.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# throwaway_stack NAME prepares the environment of a `fin up` that shares nothing with `make run`
+# or another test: the database fin_NAME_<pid> and its own replication slot, state in a new
+# temporary folder, every address on a free loopback port. It sets db, slot, admin and work (the
+# caller creates the database and removes both at the end) and exports what fin reads.
+# shellcheck disable=SC2034 # db, slot, admin and work are for the caller
+throwaway_stack() {
+  db=fin_$1_$$
+  slot=fin_capture_$1_$$
+  export PGPASSFILE=${PGPASSFILE:-$FIN_PGPASSFILE}
+  admin="postgres://fin@127.0.0.1:$FIN_PG_PORT/fin?sslmode=disable"
+  export DATABASE_URL="postgres://fin@127.0.0.1:$FIN_PG_PORT/$db?sslmode=disable"
+  work=$(mktemp -d)
+  export FIN_STATE_DIR=$work/state WAREHOUSE_PATH=$work/state/warehouse.duckdb FIN_JWT_SECRET_FILE=$work/jwt-secret
+  API_ADDR=127.0.0.1:$(free_port) CONSOLE_ADDR=127.0.0.1:$(free_port) S3_ADDR=127.0.0.1:$(free_port)
+  export API_ADDR CONSOLE_ADDR S3_ADDR FIN_CONSOLE_URL=http://$CONSOLE_ADDR FIN_CAPTURE_SLOT=$slot
+  export FIN_DBT_SCHEDULE=${FIN_DBT_SCHEDULE:-"rate(1 minute)"}
+}

@@ -38,7 +38,6 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 go build -o bin/fin ./cmd/fin
 export FIN_JWT_SECRET
 FIN_JWT_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 addr="127.0.0.1:$(free_port)"
 # Per-request log lines off (warn level): the reference writes none either.
 DATABASE_URL="postgres://fin@127.0.0.1:$FIN_PG_PORT/$api_db?sslmode=disable" LOG_LEVEL=warn \

@@ -9,16 +9,8 @@ set -euo pipefail
 cd "$FIN_ROOT"
 
 go build -o bin/fin ./cmd/fin
-db=fin_e2e_$$
-export PGPASSFILE=${PGPASSFILE:-$FIN_PGPASSFILE}
-admin="postgres://fin@127.0.0.1:$FIN_PG_PORT/fin?sslmode=disable"
-export DATABASE_URL="postgres://fin@127.0.0.1:$FIN_PG_PORT/$db?sslmode=disable"
-work=$(mktemp -d)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-export FIN_STATE_DIR=$work/state WAREHOUSE_PATH=$work/state/warehouse.duckdb FIN_JWT_SECRET_FILE=$work/jwt-secret
-API_ADDR=127.0.0.1:$(free_port) CONSOLE_ADDR=127.0.0.1:$(free_port) S3_ADDR=127.0.0.1:$(free_port)
-export API_ADDR CONSOLE_ADDR S3_ADDR
-export FIN_CONSOLE_URL=http://$CONSOLE_ADDR FIN_CAPTURE_SLOT=fin_capture_e2e_$$ FIN_DBT_SCHEDULE="rate(1 minute)"
+throwaway_stack e2e
+export FIN_DBT_SCHEDULE="rate(1 minute)"
 api=http://$API_ADDR
 mkdir -p "$FIN_STATE_DIR"
 
