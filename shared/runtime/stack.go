@@ -220,7 +220,8 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 		return fail(err)
 	}
 	landFn := s.function(landingFunction, s.landing.Handle)
-	s.loader = loader.NewHandler(s.wh, loader.S3Objects{Client: s.sdkS3()}, loader.WithLogger(log))
+	objects := loader.S3Objects{Client: s.sdkS3()}
+	s.loader = loader.NewHandler(s.wh, objects, loader.WithLogger(log))
 	loadFn := s.function(loaderFunction, s.loader.Handle)
 	auth, err := api.AuthConfigFromEnv(cfg.DevSecretPath)
 	if err != nil {
@@ -264,7 +265,7 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 	// S3 notifications -> loader, as asynchronous invocations with Lambda's two retries; a
 	// listing catch-up loads anything whose event was missed (a crash between put and load).
 	run("loader", func() error { return s.deliverLoads(ctx, loadFn) })
-	run("catch-up", func() error { return s.catchUp(ctx) })
+	run("catch-up", func() error { return s.catchUp(ctx, objects) })
 
 	// Schedules -> dbt-runner.
 	for _, ev := range tpl.Functions[dbtFunction].Schedules {
@@ -414,33 +415,15 @@ func (s *Stack) keepFailed(fn string, ev any, cause error) {
 	s.log.Error("invocation failed after retries; kept for replay", "function", fn, "file", name, "err", cause)
 }
 
-// catchUp lists the bronze prefix at start and every 30 s, and queues every object the ledger
-// does not hold: S3 notifications are at-least-once at best, and a crash between an object's
-// write and its load would otherwise leave it unloaded.
-func (s *Stack) catchUp(ctx context.Context) error {
+// catchUp has the loader load, at start and every 30 s, every bronze object its ledger does not
+// hold: S3 notifications are at-least-once at best, and a crash between an object's write and its
+// load would otherwise leave it unloaded.
+func (s *Stack) catchUp(ctx context.Context, objects loader.S3Objects) error {
 	tick := time.NewTicker(30 * time.Second)
 	defer tick.Stop()
 	for {
-		var batch []events.S3EventRecord
-		for obj := range s.s3.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: "bronze/", Recursive: true}) {
-			if obj.Err != nil {
-				if ctx.Err() == nil {
-					s.log.Warn("catch-up listing failed", "err", obj.Err)
-				}
-				break
-			}
-			etag := strings.Trim(obj.ETag, `"`)
-			if done, err := s.wh.Loaded(ctx, obj.Key, etag); err != nil || done {
-				continue
-			}
-			batch = append(batch, s3Record(s.cfg.Bucket, obj.Key, etag, obj.Size))
-			if len(batch) == 100 {
-				s.loads <- events.S3Event{Records: batch}
-				batch = nil
-			}
-		}
-		if len(batch) > 0 {
-			s.loads <- events.S3Event{Records: batch}
+		if err := s.loader.CatchUp(ctx, s.cfg.Bucket, objects); err != nil && ctx.Err() == nil {
+			s.log.Warn("catch-up", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -448,13 +431,6 @@ func (s *Stack) catchUp(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
-}
-
-func s3Record(bucket, key, etag string, size int64) events.S3EventRecord {
-	return events.S3EventRecord{EventVersion: "2.1", EventSource: "aws:s3", AWSRegion: s3local.Region,
-		EventTime: time.Now().UTC(), EventName: "ObjectCreated:Put",
-		S3: events.S3Entity{SchemaVersion: "1.0", Bucket: events.S3Bucket{Name: bucket, Arn: "arn:aws:s3:::" + bucket},
-			Object: events.S3Object{Key: s3local.EncodeEventKey(key), URLDecodedKey: key, Size: size, ETag: etag}}}
 }
 
 // sdkS3 is the AWS SDK client the loader reads objects with, pointed at the stack's S3.
