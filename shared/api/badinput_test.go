@@ -1,8 +1,10 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -99,7 +101,22 @@ func TestBadInputs(t *testing.T) {
 				if tc.name == "malformed If-Match" {
 					r.header = map[string]string{"If-Match": "12"}
 				}
-				res := call(t, tr, r, tc.want)
+				var res response
+				if tr.name == "http" && tc.name == "body over Fiber's limit" {
+					// The server answers 413 before the 2 MiB upload ends and closes the
+					// connection; TCP may then reset it, and a reset can discard the answer on
+					// the client's side. A reset is the server refusing the body too.
+					var err error
+					if res, err = tryHTTP(t, e.client, e.base, r); err != nil {
+						if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+							t.Fatalf("%s %s: %v", r.method, r.path, err)
+						}
+						return
+					}
+					expect(t, r, res, tc.want)
+				} else {
+					res = call(t, tr, r, tc.want)
+				}
 				p := problemOf(t, res)
 				if p.Status != tc.want || p.Title == "" || p.Code == "" {
 					t.Fatalf("problem %+v lacks status %d, a title or a code", p, tc.want)

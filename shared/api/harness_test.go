@@ -55,6 +55,8 @@ type env struct {
 	secret     []byte
 	rw, ro, wo string // tokens: read+write, read only, write only
 	transports []transport
+	client     *http.Client // the HTTP transport's client and server address
+	base       string
 }
 
 // newEnv starts the API; opts adjust its Config (a History, say).
@@ -87,7 +89,7 @@ func newEnv(t *testing.T, opts ...func(*Config)) *env {
 			t.Errorf("server did not shut down cleanly: %v", err)
 		}
 	})
-	e := &env{db: db, app: app, secret: secret}
+	e := &env{db: db, app: app, secret: secret, client: client, base: "http://" + ln.Addr().String()}
 	e.rw = e.token(t, "tester", ScopeRead, ScopeWrite)
 	e.ro = e.token(t, "tester", ScopeRead)
 	e.wo = e.token(t, "tester", ScopeWrite)
@@ -144,6 +146,16 @@ func requestHeaders(t testing.TB, r request) map[string]string {
 
 func doHTTP(t testing.TB, client *http.Client, base string, r request) response {
 	t.Helper()
+	res, err := tryHTTP(t, client, base, r)
+	if err != nil {
+		t.Fatalf("%s %s: %v", r.method, r.path, err)
+	}
+	return res
+}
+
+// tryHTTP is doHTTP returning the transport's error instead of failing the test.
+func tryHTTP(t testing.TB, client *http.Client, base string, r request) (response, error) {
+	t.Helper()
 	req, err := http.NewRequest(r.method, base+r.path, bytes.NewReader(encodeBody(t, r.body)))
 	if err != nil {
 		t.Fatalf("build request: %v", err)
@@ -153,14 +165,14 @@ func doHTTP(t testing.TB, client *http.Client, base string, r request) response 
 	}
 	res, err := client.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", r.method, r.path, err)
+		return response{}, err
 	}
 	defer res.Body.Close()
 	body, err := io.ReadAll(res.Body)
 	if err != nil {
 		t.Fatalf("read response of %s %s: %v", r.method, r.path, err)
 	}
-	return response{status: res.StatusCode, header: res.Header, body: body}
+	return response{status: res.StatusCode, header: res.Header, body: body}, nil
 }
 
 // invoke sends an event to the Lambda handler as the runtime would: as JSON bytes.
