@@ -198,7 +198,12 @@ func (c *Client) execute(ctx context.Context, query string, args map[string]bind
 			return nil, fmt.Errorf("snowflake sql api: statement %s still running: %w", res.Handle, ctx.Err())
 		}
 		wait = min(2*wait, maxPollInterval)
-		res, err = c.do(ctx, http.MethodGet, res.StatusURL, nil)
+		status := strings.TrimPrefix(res.StatusURL, c.base)
+		if !strings.HasPrefix(status, "/") {
+			// The token goes only to the configured server.
+			return nil, fmt.Errorf("snowflake sql api: statement %s: status URL %q is not on %s", res.Handle, res.StatusURL, c.base)
+		}
+		res, err = c.do(ctx, http.MethodGet, status, nil)
 	}
 	if err != nil {
 		return nil, err
