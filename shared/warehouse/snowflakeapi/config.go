@@ -24,7 +24,8 @@ type SecretReader interface {
 //	SNOWFLAKE_SECRET_ID    a secret {"private_key": PEM, "account": ..., "user": ...}; its fields win
 //	SNOWFLAKE_HOST, SNOWFLAKE_PORT, SNOWFLAKE_PROTOCOL  another server; empty for Snowflake
 //
-// secrets may be nil when SNOWFLAKE_SECRET_ID is not set.
+// secrets may be nil when SNOWFLAKE_SECRET_ID is not set. Every problem found is in the error,
+// one per line; never the key.
 func ConfigFromEnv(ctx context.Context, getenv func(string) string, secrets SecretReader) (Config, error) {
 	cfg := Config{
 		Account: getenv("SNOWFLAKE_ACCOUNT"), User: getenv("SNOWFLAKE_USER"), Role: getenv("SNOWFLAKE_ROLE"),
@@ -40,11 +41,11 @@ func ConfigFromEnv(ctx context.Context, getenv func(string) string, secrets Secr
 	keyPEM := getenv("SNOWFLAKE_PRIVATE_KEY")
 	if id := getenv("SNOWFLAKE_SECRET_ID"); id != "" {
 		if secrets == nil {
-			return cfg, errors.New("snowflake configuration: SNOWFLAKE_SECRET_ID is set but no secret reader was given")
+			return cfg, errors.New("SNOWFLAKE_SECRET_ID is set but no secret reader was given")
 		}
 		raw, err := secrets.String(ctx, id)
 		if err != nil {
-			return cfg, fmt.Errorf("snowflake configuration: %w", err)
+			return cfg, fmt.Errorf("read secret %s: %w", id, err)
 		}
 		var s struct {
 			Account    string `json:"account"`
@@ -53,7 +54,7 @@ func ConfigFromEnv(ctx context.Context, getenv func(string) string, secrets Secr
 		}
 		if json.Unmarshal([]byte(raw), &s) != nil {
 			// Never echo the secret: only say what shape was expected.
-			return cfg, fmt.Errorf("snowflake configuration: secret %s is not a JSON object with private_key (and optionally account, user)", id)
+			return cfg, fmt.Errorf("secret %s is not a JSON object with private_key (and optionally account, user)", id)
 		}
 		keyPEM = firstNonEmpty(s.PrivateKey, keyPEM)
 		cfg.Account, cfg.User = firstNonEmpty(s.Account, cfg.Account), firstNonEmpty(s.User, cfg.User)
@@ -73,10 +74,7 @@ func ConfigFromEnv(ctx context.Context, getenv func(string) string, secrets Secr
 		cfg.PrivateKey = key
 		errs = append(errs, err)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return cfg, fmt.Errorf("snowflake configuration: %w", err)
-	}
-	return cfg, nil
+	return cfg, errors.Join(errs...)
 }
 
 // PrivateKey reads an unencrypted RSA key from PEM (PKCS#8 or PKCS#1). A key pasted into one
