@@ -203,7 +203,10 @@ func (c *Client) execute(ctx context.Context, query string, args map[string]bind
 			// The token goes only to the configured server.
 			return nil, fmt.Errorf("snowflake sql api: statement %s: status URL %q is not on %s", res.Handle, res.StatusURL, c.base)
 		}
-		res, err = c.do(ctx, http.MethodGet, status, nil)
+		handle := res.Handle
+		if res, err = c.do(ctx, http.MethodGet, status, nil); err != nil && ctx.Err() != nil {
+			c.cancel(handle)
+		}
 	}
 	if err != nil {
 		return nil, err
