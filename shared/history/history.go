@@ -3,6 +3,10 @@
 // implementation serves both warehouses: the SQL is written in the dialect DuckDB and Snowflake
 // share (positional ? parameters, unquoted identifiers, CAST), and a Querier runs it, over a
 // database/sql pool (Snowflake, DB) or the local DuckDB file (*duckdb.Warehouse).
+//
+// Every value is scanned from database/sql's driver values, so a driver must give what gosnowflake
+// and DuckDB give: int64 for integers, time.Time for timestamps, bool, and text for the balance
+// (which the query casts): shared/warehouse/snowflakeapi does.
 package history
 
 import (
@@ -26,7 +30,8 @@ type Querier interface {
 	QueryRows(ctx context.Context, query string, args []any, read func(*sql.Rows) error) error
 }
 
-// DB runs queries on a database/sql pool (gosnowflake's, for Snowflake).
+// DB runs queries on a database/sql pool: the SQL API client's (snowflakeapi.Client.DB) in the
+// API Lambda, gosnowflake's in the dialect test on fakesnow.
 type DB struct{ *sql.DB }
 
 // QueryRows implements Querier.
