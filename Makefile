@@ -1,6 +1,9 @@
 # fin-orchestrator. On a fresh machine: `make run` (the whole stack) and `make test` (every test).
 SHELL := /bin/bash
 GO    ?= go
+# The Go toolchain go.mod names (a newer patch than a machine may bring, for the standard
+# library's security fixes); the go command fetches it from the module proxy once.
+export GOTOOLCHAIN := $(shell sed -n 's/^toolchain //p' go.mod)
 FIN   := bin/fin
 
 # Lambda binaries: static, no cgo (DuckDB stays out), no RPC shim, arm64 like template.yaml.

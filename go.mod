@@ -2,6 +2,8 @@ module github.com/fin-orchestrator/fin-orchestrator
 
 go 1.26.0
 
+toolchain go1.27.3
+
 require (
 	github.com/brianvoe/gofakeit/v7 v7.18.2
 	github.com/google/uuid v1.6.0
@@ -22,7 +24,7 @@ require (
 	github.com/BurntSushi/toml v1.6.0 // indirect
 	github.com/MicahParks/jwkset v0.11.4 // indirect
 	github.com/MicahParks/keyfunc/v3 v3.9.1
-	github.com/andybalholm/brotli v1.2.2 // indirect
+	github.com/andybalholm/brotli v1.2.8 // indirect
 	github.com/apache/arrow-go/v18 v18.5.1 // indirect
 	github.com/aws/aws-lambda-go v1.55.1
 	github.com/aws/aws-sdk-go-v2 v1.48.0

@@ -3,6 +3,10 @@
 
 FIN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export FIN_ROOT
+# Every go command runs the toolchain go.mod names (the Makefile exports the same), whatever the
+# machine's own Go is; the go command fetches it from the module proxy once.
+GOTOOLCHAIN=$(sed -n 's/^toolchain //p' "$FIN_ROOT/go.mod")
+export GOTOOLCHAIN
 
 # State that the local stack keeps between runs (warehouse, S3 objects, logs) lives in the
 # repository's .fin folder (git-ignored). Postgres keeps its cluster outside the checkout, because
