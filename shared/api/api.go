@@ -71,7 +71,14 @@ func New(ctx context.Context, cfg Config) (*fiber.App, error) {
 		"writes accept an Idempotency-Key; reads return an ETag that PUT accepts in If-Match. " +
 		"Authorize with a bearer token (locally: `fin token --scopes bank:read,bank:write`)."
 	hc.CreateHooks = nil // no $schema links in bodies: the wire contract is the original API's
-	hc.DocsPath = ""     // served from the binary by docs.go, not from a CDN
+	// A copy: hc.Formats is Huma's package-level default map.
+	formats := make(map[string]huma.Format, len(hc.Formats))
+	for ct, f := range hc.Formats {
+		formats[ct] = f
+	}
+	formats["application/json"], formats["json"] = jsonFormat, jsonFormat
+	hc.Formats = formats
+	hc.DocsPath = "" // served from the binary by docs.go, not from a CDN
 	hc.SchemasPath = ""
 	hc.RejectUnknownQueryParameters = true
 	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
