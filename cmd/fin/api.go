@@ -20,6 +20,7 @@ func runAPI(ctx context.Context, args []string) error {
 	fs := newFlags("api", "[-addr host:port] [-warehouse file.duckdb]")
 	addr := fs.String("addr", envOr("API_ADDR", "127.0.0.1:8000"), "address to listen on")
 	conns := fs.Int("conns", 32, "database connections in the pool")
+	reads := fs.Int("account-reads", 1, "GET /accounts/{id} queries in flight before further GETs are batched into one query (-1: never batch)")
 	wh := fs.String("warehouse", duckdb.DefaultPath(), "DuckDB warehouse file the history endpoints read (opened per request, read-only)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -39,7 +40,8 @@ func runAPI(ctx context.Context, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	app, err := api.New(ctx, api.Config{Pool: pool, Auth: auth, History: history.New(duckdb.File{Path: *wh})})
+	app, err := api.New(ctx, api.Config{Pool: pool, Auth: auth, History: history.New(duckdb.File{Path: *wh}),
+		AccountReadsInFlight: *reads})
 	if err != nil {
 		return err
 	}

@@ -30,15 +30,21 @@ type Config struct {
 	MaxBodyBytes int64
 	// History serves the history endpoints and as_of from the warehouse; nil answers them 503.
 	History History
+	// AccountReadsInFlight batches GET /accounts/{id}: once that many of its queries are in
+	// flight, the requests arriving meanwhile are answered by one query for all their ids,
+	// started after they arrived. 0 means 1; below 0 every request runs its own query. With
+	// one request at a time (a Lambda container) nothing ever waits, so batching costs nothing.
+	AccountReadsInFlight int
 }
 
 const bearerScheme = "bearer"
 
 type server struct {
-	pool    *pgxpool.Pool
-	history History
-	api     huma.API
-	maxBody int64
+	pool     *pgxpool.Pool
+	accounts *accountReads
+	history  History
+	api      huma.API
+	maxBody  int64
 }
 
 // New builds the API. ctx bounds background work (the JWKS refresh).
@@ -52,6 +58,9 @@ func New(ctx context.Context, cfg Config) (*fiber.App, error) {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.AccountReadsInFlight == 0 {
+		cfg.AccountReadsInFlight = 1
 	}
 	app := fiber.New(fiber.Config{
 		AppName:               "fin-orchestrator",
@@ -85,7 +94,8 @@ func New(ctx context.Context, cfg Config) (*fiber.App, error) {
 		bearerScheme: {Type: "http", Scheme: "bearer", BearerFormat: "JWT",
 			Description: "Scopes bank:read (GET) and bank:write (POST, PUT, DELETE)"},
 	}
-	s := &server{pool: cfg.Pool, history: cfg.History, maxBody: cfg.MaxBodyBytes}
+	s := &server{pool: cfg.Pool, history: cfg.History, maxBody: cfg.MaxBodyBytes,
+		accounts: &accountReads{db: cfg.Pool, limit: cfg.AccountReadsInFlight}}
 	s.api = humafiber.NewV2(app, hc)
 	s.api.UseMiddleware(bufferedBody, requireScopes(s.api, v))
 

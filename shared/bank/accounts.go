@@ -96,6 +96,32 @@ func GetAccount(ctx context.Context, q Querier, id uuid.UUID) (Account, error) {
 	return a, nil
 }
 
+// GetAccounts reads the accounts ids names, in one query, keyed by id; an id with no account
+// is absent from the map. Repeated ids are read once.
+func GetAccounts(ctx context.Context, q Querier, ids []uuid.UUID) (map[uuid.UUID]Account, error) {
+	args := make([]pgtype.UUID, len(ids))
+	for i, id := range ids {
+		args[i] = uuidArg(id)
+	}
+	rows, err := q.Query(ctx, `SELECT `+accountColumns+` FROM accounts WHERE account_id = ANY($1)`, args)
+	if err != nil {
+		return nil, fmt.Errorf("read %d accounts: %w", len(ids), err)
+	}
+	defer rows.Close()
+	found := make(map[uuid.UUID]Account, len(ids))
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read %d accounts: %w", len(ids), err)
+		}
+		found[a.ID] = a
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read %d accounts: %w", len(ids), err)
+	}
+	return found, nil
+}
+
 // AccountChange lists the fields of an account that may change; nil leaves a field as it is.
 // The balance is not among them: it moves only by posting.
 type AccountChange struct {
