@@ -5,7 +5,8 @@
 #   3. the API Lambda bootstrap (arm64, stripped)   vs  the 15 MB budget and a hello-world bootstrap
 #   4. cold init under aws-lambda-rie               vs  the 100 ms budget and a hello-world bootstrap
 # Each side gets its own throwaway database on the project's cluster, dropped at the end.
-# BENCH_SECONDS (default 10) sets the length of each load run.
+# BENCH_SECONDS (default 10) sets the length of each load run; BENCH_ROUNDS (default 3) how many
+# times each pair runs, in turn (the machine is shared: the median round is reported).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -113,12 +114,33 @@ pgbench_run() {
 log "pgbench -i -s 16 (the reference's own tables)"
 "$pgbin/pgbench" -i -q -s 16 "$pgb_db" >/dev/null 2>&1 || die "pgbench -i failed"
 
-log "GET /accounts/{id}: ${secs}s at 16 connections, then pgbench -S"
-read -r get_rps get_p99 get_bad < <(wrk_run "$work/get.lua")
-read -r sel_tps sel_lat < <(pgbench_run -S)
-log "POST /transactions (transfer): ${secs}s at 16 connections, then pgbench tpcb-like"
-read -r post_rps post_p99 post_bad < <(wrk_run "$work/transfer.lua")
-read -r tpcb_tps tpcb_lat < <(pgbench_run -b tpcb-like)
+# paired SCRIPT PGBENCH-ARGS...: the API under wrk and pgbench, in turn, $rounds times, the side
+# that goes first alternating, so that a swing in the machine's other load hits both sides alike.
+# Prints the round with the median ratio, "<ratio> <requests/s> <p99 ms> <tps> <latency ms>",
+# then the non-2xx count of all rounds and every round's ratio.
+paired() {
+  local script=$1; shift
+  local r rps p99 bad tps lat bad_total=0 rows=()
+  for r in $(seq "$rounds"); do
+    if (( r % 2 )); then
+      read -r rps p99 bad < <(wrk_run "$script")
+      read -r tps lat < <(pgbench_run "$@")
+    else
+      read -r tps lat < <(pgbench_run "$@")
+      read -r rps p99 bad < <(wrk_run "$script")
+    fi
+    bad_total=$((bad_total + ${bad:-0}))
+    rows+=("$(ratio "$rps" "$tps") $rps $p99 $tps $lat")
+  done
+  echo "$(printf '%s\n' "${rows[@]}" | sort -n | sed -n "$(( (rounds + 1) / 2 ))p") $bad_total" \
+    "$(printf '%s\n' "${rows[@]}" | awk '{ printf "%s%s", sep, $1; sep = "," }')"
+}
+rounds=${BENCH_ROUNDS:-3}
+
+log "GET /accounts/{id} at 16 connections and pgbench -S, in turn: $rounds rounds of ${secs}s each"
+read -r get_ratio get_rps get_p99 sel_tps sel_lat get_bad get_rounds < <(paired "$work/get.lua" -S)
+log "POST /transactions (transfer) at 16 connections and pgbench tpcb-like, in turn: $rounds rounds of ${secs}s each"
+read -r post_ratio post_rps post_p99 tpcb_tps tpcb_lat post_bad post_rounds < <(paired "$work/transfer.lua" -b tpcb-like)
 
 # The ledger must still add up after the load: 100 accounts x 1,000,000.00.
 total=$("$pgbin/psql" -X -Atq -d "$api_db" -c "SELECT sum(balance) FROM accounts")
@@ -169,10 +191,12 @@ grep -q '"statusCode":200' "$work/invoke.out" || die "the API under aws-lambda-r
 hello_init=$(cold_init "$work/host/hello" '{}')
 
 printf '\n%-58s %14s %14s %7s\n' "benchmark (API beside its reference, same run)" "API" "reference" "ratio"
-printf '%-58s %14s %14s %7s\n' "GET /accounts/{id} vs pgbench -S -M prepared, 16 conns" "$get_rps/s" "$sel_tps/s" "$(ratio "$get_rps" "$sel_tps")"
+printf '%-58s %14s %14s %7s\n' "GET /accounts/{id} vs pgbench -S -M prepared, 16 conns" "$get_rps/s" "$sel_tps/s" "$get_ratio"
 printf '%-58s %14s %14s\n' "  latency p99 (API) / average (pgbench), ms" "$get_p99" "$sel_lat"
-printf '%-58s %14s %14s %7s\n' "POST /transactions transfer vs pgbench tpcb-like, 16" "$post_rps/s" "$tpcb_tps/s" "$(ratio "$post_rps" "$tpcb_tps")"
+printf '%-58s %30s\n' "  ratio in each round (median round shown above)" "$get_rounds"
+printf '%-58s %14s %14s %7s\n' "POST /transactions transfer vs pgbench tpcb-like, 16" "$post_rps/s" "$tpcb_tps/s" "$post_ratio"
 printf '%-58s %14s %14s\n' "  latency p99 (API) / average (pgbench), ms" "$post_p99" "$tpcb_lat"
+printf '%-58s %30s\n' "  ratio in each round (median round shown above)" "$post_rounds"
 printf '%-58s %14s %14s %7s\n' "bootstrap arm64 stripped, bytes vs 15 MB budget" "$api_size" "15000000" "$(ratio "$api_size" 15000000)"
 printf '%-58s %14s %14s %7s\n' "  vs a hello-world Go Lambda" "$api_size" "$hello_size" "$(ratio "$api_size" "$hello_size")"
 printf '%-58s %14s %14s %7s\n' "cold init under aws-lambda-rie ($host_arch), ms vs 100 ms" "$api_init" "100" "$(ratio "$api_init" 100)"

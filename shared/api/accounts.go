@@ -90,7 +90,7 @@ func (s *server) registerAccounts() {
 				}
 				return s.accountAsOf(ctx, id, t)
 			}
-			a, err := bank.GetAccount(ctx, s.pool, id)
+			a, err := s.accounts.get(ctx, id)
 			if err != nil {
 				return nil, problemFor(ctx, err)
 			}

@@ -240,11 +240,8 @@ func principalOf(ctx context.Context) principal {
 // without a valid token, 403 without every scope the operation names.
 func requireScopes(api huma.API, v *verifier) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
-		var needed []string
-		for _, req := range ctx.Operation().Security {
-			needed = append(needed, req[bearerScheme]...)
-		}
-		if len(ctx.Operation().Security) == 0 {
+		security := ctx.Operation().Security
+		if len(security) == 0 {
 			next(ctx)
 			return
 		}
@@ -254,11 +251,13 @@ func requireScopes(api huma.API, v *verifier) func(huma.Context, func(huma.Conte
 			writeProblem(api, ctx, newProblem(http.StatusUnauthorized, "unauthorized", err.Error(), "header.Authorization"))
 			return
 		}
-		for _, s := range needed {
-			if !p.Scopes[s] {
-				ctx.SetHeader("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+s+`"`)
-				writeProblem(api, ctx, newProblem(http.StatusForbidden, "insufficient_scope", "this operation needs the scope "+s, "header.Authorization"))
-				return
+		for _, req := range security {
+			for _, s := range req[bearerScheme] {
+				if !p.Scopes[s] {
+					ctx.SetHeader("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+s+`"`)
+					writeProblem(api, ctx, newProblem(http.StatusForbidden, "insufficient_scope", "this operation needs the scope "+s, "header.Authorization"))
+					return
+				}
 			}
 		}
 		setLogSubject(ctx.Context(), p.Subject)

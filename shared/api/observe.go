@@ -53,6 +53,10 @@ func observe(c *fiber.Ctx) error {
 	if status >= 500 {
 		level = slog.LevelError
 	}
+	// Checked first: building the attributes costs allocations even when the level drops them.
+	if !slog.Default().Enabled(c.UserContext(), level) {
+		return nil
+	}
 	slog.Log(c.UserContext(), level, "request", "request_id", id, "method", c.Method(), "route", c.Route().Path,
 		"status", status, "duration_ms", float64(time.Since(start).Microseconds())/1000, "subject", rec.subject)
 	return nil

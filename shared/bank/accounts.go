@@ -6,7 +6,10 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	pgxdecimal "github.com/jackc/pgx-shopspring-decimal"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/shopspring/decimal"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/money"
 )
@@ -15,11 +18,29 @@ const accountColumns = `account_id, customer_id, account_type, currency, nicknam
 	created_at, updated_at, version`
 
 func scanAccount(row pgx.Row) (Account, error) {
-	var a Account
-	err := row.Scan(&a.ID, &a.CustomerID, &a.Type, &a.Currency, &a.Nickname, &a.Balance, &a.Status,
+	// Every GET /accounts/{id} pays for this scan, so each column lands in a type pgx decodes
+	// directly from the binary row: uuid.UUID and decimal.Decimal would go through
+	// sql.Scanner and a text round trip, and named string types through reflection.
+	var (
+		a            Account
+		id, customer pgtype.UUID
+		typ, status  string
+		nickname     pgtype.Text
+		balance      pgxdecimal.Decimal
+	)
+	err := row.Scan(&id, &customer, &typ, &a.Currency, &nickname, &balance, &status,
 		&a.CreatedAt, &a.UpdatedAt, &a.Version)
+	a.ID, a.CustomerID = id.Bytes, customer.Bytes
+	a.Type, a.Status, a.Balance = AccountType(typ), AccountStatus(status), decimal.Decimal(balance)
+	if nickname.Valid {
+		a.Nickname = &nickname.String
+	}
 	return a, err
 }
+
+// uuidArg passes id as a binary uuid parameter (uuid.UUID alone is encoded through
+// driver.Valuer as text, after a failed plan that builds an error).
+func uuidArg(id uuid.UUID) pgtype.UUID { return pgtype.UUID{Bytes: id, Valid: true} }
 
 // NewAccount asks to open an account. Its balance starts at zero: money arrives by posting.
 type NewAccount struct {
@@ -65,7 +86,7 @@ func OpenAccount(ctx context.Context, tx pgx.Tx, n NewAccount) (Account, error) 
 
 // GetAccount reads one account.
 func GetAccount(ctx context.Context, q Querier, id uuid.UUID) (Account, error) {
-	a, err := scanAccount(q.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE account_id = $1`, id))
+	a, err := scanAccount(q.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE account_id = $1`, uuidArg(id)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Account{}, fmt.Errorf("account %s: %w", id, ErrNotFound)
 	}
@@ -73,6 +94,32 @@ func GetAccount(ctx context.Context, q Querier, id uuid.UUID) (Account, error) {
 		return Account{}, fmt.Errorf("read account %s: %w", id, err)
 	}
 	return a, nil
+}
+
+// GetAccounts reads the accounts ids names, in one query, keyed by id; an id with no account
+// is absent from the map. Repeated ids are read once.
+func GetAccounts(ctx context.Context, q Querier, ids []uuid.UUID) (map[uuid.UUID]Account, error) {
+	args := make([]pgtype.UUID, len(ids))
+	for i, id := range ids {
+		args[i] = uuidArg(id)
+	}
+	rows, err := q.Query(ctx, `SELECT `+accountColumns+` FROM accounts WHERE account_id = ANY($1)`, args)
+	if err != nil {
+		return nil, fmt.Errorf("read %d accounts: %w", len(ids), err)
+	}
+	defer rows.Close()
+	found := make(map[uuid.UUID]Account, len(ids))
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read %d accounts: %w", len(ids), err)
+		}
+		found[a.ID] = a
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read %d accounts: %w", len(ids), err)
+	}
+	return found, nil
 }
 
 // AccountChange lists the fields of an account that may change; nil leaves a field as it is.
