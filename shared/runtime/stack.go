@@ -207,8 +207,9 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 		return fail(err)
 	}
 
-	// The warehouse: this process holds the DuckDB file and lends it to dbt.
-	if s.wh, err = duckdb.Open(ctx, cfg.WarehousePath, nil); err != nil {
+	// The warehouse: this process holds RAW, where loads land whatever dbt does, and attaches
+	// dbt's models file for queries, lending it to dbt for each build.
+	if s.wh, err = duckdb.Open(ctx, duckdb.RawPath(cfg.WarehousePath), nil, duckdb.WithModels(cfg.WarehousePath)); err != nil {
 		return fail(err)
 	}
 	if s.token, err = duckdb.EnsureToken(duckdb.TokenPath(cfg.WarehousePath)); err != nil {
@@ -232,11 +233,15 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 		return fail(err)
 	}
 	apiFn := s.function(apiFunction, api.LambdaHandler(app))
+	// dbt reads RAW from a snapshot the stack takes before each build (profiles.yml attaches it
+	// read-only under the RAW catalog's name, and the sources read that database).
+	snapshot := duckdb.SnapshotPath(cfg.WarehousePath)
 	dbtFn := s.function(dbtFunction, dbtrun.Handler(dbtrun.Config{
 		DBT: filepath.Join(cfg.Root, ".venv", "bin", "dbt"), ProjectDir: filepath.Join(cfg.Root, "dbt"),
 		Target: "duckdb", WorkDir: filepath.Join(cfg.StateDir, "dbt"),
-		Env:  []string{"WAREHOUSE_PATH=" + cfg.WarehousePath, "DBT_SEND_ANONYMOUS_USAGE_STATS=false"},
-		Lock: warehouseTurn{s.wh},
+		Env: []string{"WAREHOUSE_PATH=" + cfg.WarehousePath, "DBT_SEND_ANONYMOUS_USAGE_STATS=false",
+			"RAW_SNAPSHOT_PATH=" + snapshot, "RAW_DATABASE=" + duckdb.RawCatalog},
+		Lock: warehouseTurn{wh: s.wh, snapshot: snapshot, log: log},
 	}, log))
 
 	// Change capture into Kafka, acknowledged once landed.
@@ -459,17 +464,27 @@ func (s *Stack) recordDbtRun(out []byte, err error) {
 	s.mu.Unlock()
 }
 
-// warehouseTurn lets dbt take the DuckDB file: loads and queries wait until dbt is done.
-type warehouseTurn struct{ wh *duckdb.Warehouse }
+// warehouseTurn prepares dbt's turn: a snapshot of RAW for dbt to read, and the models file for
+// it to write. Loads go on into RAW meanwhile; queries that need a model wait for dbt.
+type warehouseTurn struct {
+	wh       *duckdb.Warehouse
+	snapshot string
+	log      *slog.Logger
+}
 
 func (t warehouseTurn) Acquire(ctx context.Context) (func(), error) {
-	resume, err := t.wh.Pause(ctx)
+	start := time.Now()
+	if err := t.wh.Snapshot(ctx, t.snapshot); err != nil {
+		return nil, err
+	}
+	t.log.Info("RAW snapshot for dbt", "file", t.snapshot, "loads_paused_s", time.Since(start).Seconds())
+	resume, err := t.wh.LendModels(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return func() {
 		if err := resume(context.WithoutCancel(ctx)); err != nil {
-			slog.Error("reopen the warehouse after dbt", "err", err)
+			t.log.Error("attach the models file after dbt", "err", err)
 		}
 	}, nil
 }
