@@ -473,11 +473,17 @@ type warehouseTurn struct {
 }
 
 func (t warehouseTurn) Acquire(ctx context.Context) (func(), error) {
-	start := time.Now()
-	if err := t.wh.Snapshot(ctx, t.snapshot); err != nil {
+	st, err := t.wh.Snapshot(ctx, t.snapshot)
+	if err != nil {
 		return nil, err
 	}
-	t.log.Info("RAW snapshot for dbt", "file", t.snapshot, "loads_paused_s", time.Since(start).Seconds())
+	// Loads wait for the snapshot: say so when that is long enough to show in freshness.
+	paused, level := st.Wait+st.Checkpoint+st.Copy, slog.LevelInfo
+	if paused > time.Second {
+		level = slog.LevelWarn
+	}
+	t.log.Log(ctx, level, "RAW snapshot for dbt", "file", t.snapshot, "bytes", st.Bytes, "loads_paused_s", paused.Seconds(),
+		"wait_s", st.Wait.Seconds(), "checkpoint_s", st.Checkpoint.Seconds(), "copy_s", st.Copy.Seconds())
 	resume, err := t.wh.LendModels(ctx)
 	if err != nil {
 		return nil, err

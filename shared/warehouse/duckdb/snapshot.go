@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse"
 )
@@ -66,50 +67,62 @@ func (w *Warehouse) LendModels(ctx context.Context) (resume func(context.Context
 	}, nil
 }
 
+// SnapshotStats is what a Snapshot spent, for the log: loads wait for all of it.
+type SnapshotStats struct {
+	Wait, Checkpoint, Copy time.Duration // for the load and queries in progress; to checkpoint; to copy
+	Bytes                  int64         // the size of the copy
+}
+
 // Snapshot writes a consistent copy of RAW to dst for dbt to read: it waits for the load in
 // progress and the running queries, checkpoints (so the file alone holds every committed row),
 // copies the file, and lets loads go on. Every load is either wholly in the copy or starts
 // after it, so a load's _loaded_at is later than every row of the copy: dbt's incremental
 // models, which take rows loaded after the newest they hold, see each RAW row exactly once.
-func (w *Warehouse) Snapshot(ctx context.Context, dst string) error {
+func (w *Warehouse) Snapshot(ctx context.Context, dst string) (SnapshotStats, error) {
+	var st SnapshotStats
+	start := time.Now()
 	if err := w.take(ctx); err != nil {
-		return err
+		return st, err
 	}
 	defer w.release()
 	w.use.Lock()
 	defer w.use.Unlock()
+	st.Wait = time.Since(start)
 	if _, err := w.db.ExecContext(ctx, "CHECKPOINT"); err != nil {
-		return fmt.Errorf("snapshot RAW: checkpoint %s: %w", w.path, err)
+		return st, fmt.Errorf("snapshot RAW: checkpoint %s: %w", w.path, err)
 	}
-	if err := copyFile(w.path, dst); err != nil {
-		return fmt.Errorf("snapshot RAW to %s: %w", dst, err)
+	st.Checkpoint = time.Since(start) - st.Wait
+	n, err := copyFile(w.path, dst)
+	if err != nil {
+		return st, fmt.Errorf("snapshot RAW to %s: %w", dst, err)
 	}
-	return nil
+	st.Bytes, st.Copy = n, time.Since(start)-st.Wait-st.Checkpoint
+	return st, nil
 }
 
 // copyFile copies src to dst through a temporary file, so a reader never sees half a copy.
-func copyFile(src, dst string) error {
+func copyFile(src, dst string) (int64, error) {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return err
+		return 0, err
 	}
 	in, err := os.Open(src)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer in.Close()
 	tmp, err := os.CreateTemp(filepath.Dir(dst), filepath.Base(dst)+".*.tmp")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer os.Remove(tmp.Name())
-	_, err = io.Copy(tmp, in)
+	n, err := io.Copy(tmp, in)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return err
+		return n, err
 	}
-	return os.Rename(tmp.Name(), dst)
+	return n, os.Rename(tmp.Name(), dst)
 }
 
 // moveRaw moves the RAW tables out of a models file that still holds them (the layout before RAW

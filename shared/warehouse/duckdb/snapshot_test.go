@@ -103,7 +103,7 @@ func TestLoadsGoOnDuringDbtsTurn(t *testing.T) {
 
 	// dbt's turn.
 	snap := duckdb.SnapshotPath(models)
-	if err := wh.Snapshot(ctx, snap); err != nil {
+	if _, err := wh.Snapshot(ctx, snap); err != nil {
 		t.Fatal(err)
 	}
 	resume, err := wh.LendModels(ctx)
