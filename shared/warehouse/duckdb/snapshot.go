@@ -110,6 +110,11 @@ func copyFile(src, dst string) (int64, error) {
 		return 0, err
 	}
 	defer in.Close()
+	// A copy cut short by a crash left its temporary file.
+	stale, _ := filepath.Glob(dst + ".*.tmp")
+	for _, f := range stale {
+		os.Remove(f)
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(dst), filepath.Base(dst)+".*.tmp")
 	if err != nil {
 		return 0, err
