@@ -30,7 +30,9 @@ func runLoad(ctx context.Context, args []string) error {
 	if _, err := os.Stat(dir); err != nil {
 		return fmt.Errorf("objects directory: %w", err)
 	}
-	wh, err := duckdb.Open(ctx, *path, nil)
+	// RAW lives beside the models file, which `fin load` leaves alone (but for moving an old
+	// layout's RAW tables out of it).
+	wh, err := duckdb.Open(ctx, duckdb.RawPath(*path), nil, duckdb.WithModels(*path))
 	if err != nil {
 		return err
 	}

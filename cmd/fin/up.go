@@ -90,11 +90,11 @@ fin-orchestrator is up
   console   %s/?token=%s
   Kafka     %s   (bin/fin kafka-tail fin.public.accounts: the Debezium events)
   S3        %s   (bucket %s)
-  warehouse %s   (bin/fin sql "select count(*) from raw.transactions")
+  warehouse %s (RAW), %s (silver, gold)   (bin/fin sql "select count(*) from raw.transactions")
   log       %s
 Ctrl-C stops everything; a restart resumes where it stopped.
 
-`, stack.APIURL, stack.APIURL, stack.ConsoleURL, stack.Token(), stack.Kafka, stack.S3URL, envOr("LAKE_BUCKET", "lake"), duckdb.DefaultPath(), logPath)
+`, stack.APIURL, stack.APIURL, stack.ConsoleURL, stack.Token(), stack.Kafka, stack.S3URL, envOr("LAKE_BUCKET", "lake"), duckdb.RawPath(duckdb.DefaultPath()), duckdb.DefaultPath(), logPath)
 
 	if !*noGen {
 		genErr := make(chan error, 1)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/console"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
 )
 
 // statusCache gathers the console's status every few seconds in the background, so the page
@@ -105,9 +106,9 @@ func (c *statusCache) gather(ctx context.Context) console.Status {
 		}
 		st.Tables = append(st.Tables, tc)
 	}
-	detail := "DuckDB " + s.cfg.WarehousePath
+	detail := "DuckDB " + duckdb.RawPath(s.cfg.WarehousePath) + " (RAW), " + s.cfg.WarehousePath + " (models)"
 	if whErr != nil {
-		detail = "busy (dbt holds the file) or unreachable: " + whErr.Error()
+		detail = "unreachable: " + whErr.Error()
 	}
 	st.Components = append(st.Components, console.Component{Name: "warehouse", OK: whErr == nil || strings.Contains(whErr.Error(), "deadline"), Detail: detail})
 	if st.Loads, st.Freshness = prev.Loads, prev.Freshness; whErr == nil {

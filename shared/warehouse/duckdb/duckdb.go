@@ -1,10 +1,12 @@
-// Package duckdb is the embedded local warehouse: one DuckDB file that the loader writes, dbt
-// transforms and `fin sql` queries. It links DuckDB through cgo, so only the local CLI imports it,
+// Package duckdb is the embedded local warehouse, in two DuckDB files: RAW (raw_store.duckdb), which
+// the loader writes and the running stack always holds, and the models file (warehouse.duckdb),
+// where dbt writes silver and gold. It links DuckDB through cgo, so only the local CLI imports it,
 // never a Lambda.
 //
-// DuckDB lets one process hold a file. The process that runs the stack keeps it open and lends it
-// out: Pause closes the file (after the load in progress) so dbt can open it, and the function it
-// returns takes it back. Queries from other processes go through the SQL handler (sql.go).
+// DuckDB lets one process write a file. RAW has one writer, the stack, so loads never wait for dbt:
+// before each build the stack copies a consistent snapshot of RAW that dbt reads (Snapshot), and
+// lends dbt the models file, which it otherwise attaches read-only for queries (LendModels).
+// Queries from other processes go through the SQL handler (sql.go).
 package duckdb
 
 import (
@@ -17,6 +19,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	duckdriver "github.com/duckdb/duckdb-go/v2"
 
@@ -25,6 +28,22 @@ import (
 
 // Schema is the DuckDB schema that holds the RAW tables and the ledger.
 const Schema = "raw"
+
+// RawCatalog is the name queries and dbt give the RAW database: the RAW file's own name in the
+// stack, and the alias dbt attaches the snapshot under, so a dbt view that names a source
+// ("raw_store"."raw"."accounts") reads live RAW when the stack queries it. Not "raw": a catalog
+// named like the schema makes raw.accounts ambiguous.
+const RawCatalog = "raw_store"
+
+// RawPath is the RAW file that goes with the models file at warehousePath: beside it.
+func RawPath(warehousePath string) string {
+	return filepath.Join(filepath.Dir(warehousePath), RawCatalog+".duckdb")
+}
+
+// SnapshotPath is where the stack leaves the snapshot of RAW that dbt reads.
+func SnapshotPath(warehousePath string) string {
+	return filepath.Join(filepath.Dir(warehousePath), "dbt", RawCatalog+"-snapshot.duckdb")
+}
 
 // DefaultPath is where the local warehouse lives: WAREHOUSE_PATH; else warehouse.duckdb in
 // FIN_STATE_DIR; else .fin/warehouse.duckdb in this repository (found by walking up from the
@@ -59,20 +78,32 @@ func repoRoot() string {
 	}
 }
 
-// Warehouse is the DuckDB file, held open by this process. It is safe for concurrent use: loads,
-// queries and pauses take turns on the file.
+// Warehouse is the RAW file, held open by this process, with the models file attached read-only
+// when one is given. It is safe for concurrent use: loads take turns, queries run beside them, and
+// a snapshot waits for both.
 type Warehouse struct {
 	path     string
+	models   string // dbt's file, attached as modelsCatalog while not lent to dbt; "" for none
 	readOnly bool
 	tables   []string
-	turn     chan struct{} // a token held by whoever uses db: one load, query or pause at a time
+	turn     chan struct{} // held by a load or a snapshot: one writer of RAW at a time
+	use      sync.RWMutex  // queries share db (R); a snapshot or Close has it alone (W)
+	lent     sync.RWMutex  // queries that may read the models (R); dbt's turn on them (W)
+	attached bool          // the models file is attached; guarded by lent (W) and use
 	db       *sql.DB
 	conn     *duckdriver.Connector
 }
 
-// Open opens (creating if needed) the warehouse file at path with a RAW table for each of tables
+// Option configures Open.
+type Option func(*Warehouse)
+
+// WithModels attaches dbt's file at path (if it exists) read-only, so queries find silver and
+// gold beside RAW; LendModels gives it to dbt for a build.
+func WithModels(path string) Option { return func(w *Warehouse) { w.models = path } }
+
+// Open opens (creating if needed) the RAW file at path with a RAW table for each of tables
 // (warehouse.DefaultTables when nil) and the load ledger.
-func Open(ctx context.Context, path string, tables []string) (*Warehouse, error) {
+func Open(ctx context.Context, path string, tables []string, opts ...Option) (*Warehouse, error) {
 	if tables == nil {
 		tables = warehouse.DefaultTables
 	}
@@ -83,26 +114,48 @@ func Open(ctx context.Context, path string, tables []string) (*Warehouse, error)
 		return nil, fmt.Errorf("warehouse directory: %w", err)
 	}
 	w := &Warehouse{path: path, tables: tables, turn: make(chan struct{}, 1)}
+	for _, o := range opts {
+		o(w)
+	}
 	if err := w.open(ctx); err != nil {
 		return nil, err
+	}
+	if w.models != "" {
+		if err := w.moveRaw(ctx); err != nil {
+			w.closeDB()
+			return nil, err
+		}
+		if err := w.attachModels(ctx); err != nil {
+			w.closeDB()
+			return nil, err
+		}
 	}
 	return w, nil
 }
 
-// OpenReadOnly opens an existing warehouse file for queries only, as `fin sql` does when no stack
-// holds the file. Several read-only processes may share a file; none may share it with a writer.
+// OpenReadOnly opens the warehouse whose models file is path for queries only, as `fin sql` does
+// when no stack holds the files: RAW beside it with the models attached, or, before the stack
+// has moved RAW out of it, the one file. Several read-only processes may share a file; none may
+// share it with a writer.
 func OpenReadOnly(ctx context.Context, path string) (*Warehouse, error) {
-	if _, err := os.Stat(path); err != nil {
+	w := &Warehouse{path: RawPath(path), models: path, readOnly: true, turn: make(chan struct{}, 1)}
+	if _, err := os.Stat(w.path); err != nil {
+		w.path, w.models = path, ""
+	}
+	if _, err := os.Stat(w.path); err != nil {
 		return nil, fmt.Errorf("warehouse %s: %w (it is created when the stack first loads data)", path, err)
 	}
-	w := &Warehouse{path: path, readOnly: true, turn: make(chan struct{}, 1)}
 	if err := w.open(ctx); err != nil {
+		return nil, err
+	}
+	if err := w.attachModels(ctx); err != nil {
+		w.closeDB()
 		return nil, err
 	}
 	return w, nil
 }
 
-// Path is the warehouse file.
+// Path is the RAW file (the one file for a read-only warehouse of the old layout).
 func (w *Warehouse) Path() string { return w.path }
 
 func (w *Warehouse) open(ctx context.Context) error {
@@ -172,7 +225,7 @@ func quote(id string) string { return `"` + strings.ReplaceAll(id, `"`, `""`) + 
 // literal makes a DuckDB string literal (read_parquet takes its path as a constant, not a bind).
 func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
-// take waits for this caller's turn on the file; release gives it back.
+// take waits for this caller's turn to write RAW; release gives it back.
 func (w *Warehouse) take(ctx context.Context) error {
 	select {
 	case w.turn <- struct{}{}:
@@ -188,13 +241,25 @@ func (w *Warehouse) take(ctx context.Context) error {
 
 func (w *Warehouse) release() { <-w.turn }
 
+// share gives a reader the handle beside loads and other readers; unshare gives it back.
+func (w *Warehouse) share() error {
+	w.use.RLock()
+	if w.db == nil {
+		w.use.RUnlock()
+		return errors.New("warehouse is closed")
+	}
+	return nil
+}
+
+func (w *Warehouse) unshare() { w.use.RUnlock() }
+
 // Loaded reports whether key was loaded with etag (the cheap check that skips a duplicate event
 // before anything is downloaded; Load checks again inside its transaction).
 func (w *Warehouse) Loaded(ctx context.Context, key, etag string) (bool, error) {
-	if err := w.take(ctx); err != nil {
+	if err := w.share(); err != nil {
 		return false, err
 	}
-	defer w.release()
+	defer w.unshare()
 	_, same, err := ledgerEntry(ctx, w.db, key, etag)
 	return same, err
 }
@@ -313,37 +378,89 @@ func (w *Warehouse) loadFile(ctx context.Context, obj warehouse.Object, file str
 
 // Query runs query and writes its result as CSV with a header to out.
 func (w *Warehouse) Query(ctx context.Context, query string, out io.Writer) error {
-	if err := w.take(ctx); err != nil {
-		return err
+	return w.read(ctx, func(conn *sql.Conn) (bool, error) {
+		rows, err := conn.QueryContext(ctx, query)
+		if err != nil {
+			return false, err
+		}
+		defer rows.Close()
+		return true, warehouse.WriteCSV(rows, out)
+	})
+}
+
+// QueryRows runs query with positional (?) args and hands its rows to read: typed reads for the
+// stack's own parts (the API's history).
+func (w *Warehouse) QueryRows(ctx context.Context, query string, args []any, read func(*sql.Rows) error) error {
+	return w.read(ctx, func(conn *sql.Conn) (bool, error) {
+		rows, err := conn.QueryContext(ctx, query, args...)
+		if err != nil {
+			return false, err
+		}
+		defer rows.Close()
+		if err := read(rows); err != nil {
+			return true, err
+		}
+		return true, rows.Err()
+	})
+}
+
+// read runs q on a connection whose search path finds dbt's models and the RAW tables. While dbt
+// has the models file, RAW still answers at once; a query that names a model (and so fails to
+// bind before any row) waits until dbt gives the file back and runs again. q reports whether it
+// got as far as rows, after which an error is final.
+func (w *Warehouse) read(ctx context.Context, q func(*sql.Conn) (bool, error)) error {
+	if !w.lent.TryRLock() {
+		started, err := w.readOnce(ctx, false, q)
+		if err == nil || started || !strings.Contains(err.Error(), "does not exist") || ctx.Err() != nil {
+			return err
+		}
+		w.lent.RLock()
 	}
-	defer w.release()
+	defer w.lent.RUnlock()
+	_, err := w.readOnce(ctx, w.attached, q)
+	return err
+}
+
+func (w *Warehouse) readOnce(ctx context.Context, models bool, q func(*sql.Conn) (bool, error)) (bool, error) {
+	if err := w.share(); err != nil {
+		return false, err
+	}
+	defer w.unshare()
 	conn, err := w.db.Conn(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer conn.Close()
 	// Unqualified names find dbt's models and the RAW tables: `select * from dim_accounts`.
-	// A schema dbt has not built yet is left out, as DuckDB refuses an unknown one.
-	if _, err := conn.ExecContext(ctx, `SET search_path = '`+searchPath(ctx, conn)+`'`); err != nil {
-		return fmt.Errorf("set search_path: %w", err)
+	// A schema dbt has not built yet is left out, as DuckDB refuses an unknown one. The first
+	// entry also becomes the connection's default database, so it is reset before the
+	// connection goes back to the pool (DETACH refuses a default database).
+	if _, err := conn.ExecContext(ctx, `SET search_path = '`+w.searchPath(ctx, conn, models)+`'`); err != nil {
+		return false, fmt.Errorf("set search_path: %w", err)
 	}
-	rows, err := conn.QueryContext(ctx, query)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	return warehouse.WriteCSV(rows, out)
+	defer conn.ExecContext(context.WithoutCancel(ctx), "RESET search_path")
+	return q(conn)
 }
 
-// searchPath lists gold, silver, raw and main, those that exist, in that order.
-func searchPath(ctx context.Context, conn *sql.Conn) string {
+// searchPath lists gold, silver, raw and main, those that exist, in that order; gold and silver
+// from the models file when it is attached and models is set.
+func (w *Warehouse) searchPath(ctx context.Context, conn *sql.Conn, models bool) string {
+	var self string
+	if err := conn.QueryRowContext(ctx, "SELECT current_database()").Scan(&self); err != nil {
+		return "main"
+	}
+	entries := [][2]string{{self, "gold"}, {self, "silver"}, {self, Schema}, {self, "main"}}
+	if models {
+		m := modelsCatalog(w.models)
+		entries = [][2]string{{m, "gold"}, {m, "silver"}, {self, Schema}, {m, "main"}, {self, "main"}}
+	}
 	path := []string{}
-	for _, schema := range []string{"gold", "silver", Schema, "main"} {
+	for _, e := range entries {
 		var n int
 		err := conn.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.schemata
-			WHERE schema_name = ? AND catalog_name = current_database()`, schema).Scan(&n)
+			WHERE catalog_name = ? AND schema_name = ?`, e[0], e[1]).Scan(&n)
 		if err == nil && n > 0 {
-			path = append(path, schema)
+			path = append(path, quote(e[0])+"."+quote(e[1]))
 		}
 	}
 	if len(path) == 0 {
@@ -352,27 +469,9 @@ func searchPath(ctx context.Context, conn *sql.Conn) string {
 	return strings.Join(path, ",")
 }
 
-// QueryRows runs query with positional (?) args and hands its rows to read, holding the file
-// until read returns: typed reads for the stack's own parts (the API's history).
-func (w *Warehouse) QueryRows(ctx context.Context, query string, args []any, read func(*sql.Rows) error) error {
-	if err := w.take(ctx); err != nil {
-		return err
-	}
-	defer w.release()
-	rows, err := w.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	if err := read(rows); err != nil {
-		return err
-	}
-	return rows.Err()
-}
-
-// File queries a warehouse file that another process may hold: each QueryRows opens it read-only
+// File queries a warehouse that another process may hold: each QueryRows opens it read-only
 // and closes it again, so a process that only reads now and then (a standalone `fin api`) never
-// keeps the stack or dbt from the file. While another process holds it, QueryRows fails.
+// keeps the stack or dbt from the files. While another process holds them, QueryRows fails.
 type File struct{ Path string }
 
 // QueryRows implements the same typed read as (*Warehouse).QueryRows.
@@ -385,25 +484,6 @@ func (f File) QueryRows(ctx context.Context, query string, args []any, read func
 	return w.QueryRows(ctx, query, args, read)
 }
 
-// Pause closes the file once the load or query in progress is done, so another process (dbt) can
-// open it. Loads and queries wait until resume reopens it. Call resume exactly once.
-func (w *Warehouse) Pause(ctx context.Context) (resume func(context.Context) error, err error) {
-	if err := w.take(ctx); err != nil {
-		return nil, err
-	}
-	if err := w.closeDB(); err != nil {
-		w.release()
-		return nil, fmt.Errorf("pause warehouse: %w", err)
-	}
-	return func(ctx context.Context) error {
-		defer w.release()
-		if err := w.open(ctx); err != nil {
-			return fmt.Errorf("resume warehouse: %w", err)
-		}
-		return nil
-	}, nil
-}
-
 func (w *Warehouse) closeDB() error {
 	if w.db == nil {
 		return nil
@@ -413,9 +493,11 @@ func (w *Warehouse) closeDB() error {
 	return err
 }
 
-// Close waits for the load or query in progress and closes the file.
+// Close waits for the load, snapshot or queries in progress and closes the files.
 func (w *Warehouse) Close() error {
 	w.turn <- struct{}{}
 	defer w.release()
+	w.use.Lock()
+	defer w.use.Unlock()
 	return w.closeDB()
 }

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	duckdriver "github.com/duckdb/duckdb-go/v2"
 
@@ -121,56 +120,6 @@ func inOtherProcess(t *testing.T, path, stmt string) error {
 		return fmt.Errorf("%v: %s", err, out)
 	}
 	return nil
-}
-
-// Pause lends the file to another process, as dbt needs it, and takes it back.
-func TestPauseLendsTheFile(t *testing.T) {
-	wh := open(t)
-	ctx := context.Background()
-	err := inOtherProcess(t, wh.Path(), "SELECT 1")
-	if err == nil || !strings.Contains(err.Error(), "lock") {
-		t.Fatalf("another process opened the file while the warehouse held it (err %v); the test cannot show Pause works", err)
-	}
-	resume, err := wh.Pause(ctx)
-	if err != nil {
-		t.Fatalf("pause: %v", err)
-	}
-	if err := inOtherProcess(t, wh.Path(), "CREATE SCHEMA IF NOT EXISTS silver; CREATE TABLE silver.t AS SELECT 42 AS answer"); err != nil {
-		t.Fatalf("while paused, another process could not use the file: %v", err)
-	}
-
-	// A query during the pause waits for resume instead of failing.
-	done := make(chan string)
-	go func() {
-		var out strings.Builder
-		if err := wh.Query(ctx, "SELECT answer FROM silver.t", &out); err != nil {
-			done <- "error: " + err.Error()
-			return
-		}
-		done <- out.String()
-	}()
-	select {
-	case got := <-done:
-		t.Fatalf("query answered while the file was lent out: %q", got)
-	case <-time.After(200 * time.Millisecond):
-	}
-	if err := resume(ctx); err != nil {
-		t.Fatalf("resume: %v", err)
-	}
-	if got := <-done; got != "answer\n42\n" {
-		t.Fatalf("query after resume = %q, want what the other process wrote", got)
-	}
-	// A pause that waits too long gives up with the context.
-	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-	defer cancel()
-	resume2, err := wh.Pause(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := wh.Query(short, "SELECT 1", io.Discard); err == nil {
-		t.Fatal("a query with an expiring context waited past it for a paused warehouse")
-	}
-	resume2(ctx)
 }
 
 func TestDefaultPath(t *testing.T) {

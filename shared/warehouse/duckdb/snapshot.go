@@ -1,0 +1,218 @@
+package duckdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse"
+)
+
+// modelsCatalog is the name dbt-duckdb gives the models file (its base name without extension),
+// which its views use to name other models; the stack attaches the file under the same name.
+func modelsCatalog(path string) string {
+	return strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+}
+
+// attachModels attaches the models file read-only, if dbt has made it yet.
+func (w *Warehouse) attachModels(ctx context.Context) error {
+	if w.models == "" {
+		return nil
+	}
+	if _, err := os.Stat(w.models); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("models file: %w", err)
+	}
+	stmt := fmt.Sprintf("ATTACH %s AS %s (READ_ONLY)", literal(w.models), quote(modelsCatalog(w.models)))
+	if _, err := w.db.ExecContext(ctx, stmt); err != nil {
+		return fmt.Errorf("attach the models file %s read-only: %w%s", w.models, err, lockHint(err))
+	}
+	w.attached = true
+	return nil
+}
+
+// LendModels detaches the models file, once the queries reading it are done, so dbt can write
+// it; queries that need a model wait until resume attaches it again (RAW keeps answering, and
+// loads go on). Call resume exactly once.
+func (w *Warehouse) LendModels(ctx context.Context) (resume func(context.Context) error, err error) {
+	w.lent.Lock()
+	if w.attached {
+		if err := w.share(); err != nil {
+			w.lent.Unlock()
+			return nil, err
+		}
+		_, err := w.db.ExecContext(ctx, "DETACH DATABASE "+quote(modelsCatalog(w.models)))
+		w.unshare()
+		if err != nil {
+			w.lent.Unlock()
+			return nil, fmt.Errorf("detach the models file %s for dbt: %w", w.models, err)
+		}
+		w.attached = false
+	}
+	return func(ctx context.Context) error {
+		defer w.lent.Unlock()
+		if err := w.share(); err != nil {
+			return err
+		}
+		defer w.unshare()
+		return w.attachModels(ctx)
+	}, nil
+}
+
+// SnapshotStats is what a Snapshot spent, for the log: loads wait for all of it.
+type SnapshotStats struct {
+	Wait, Checkpoint, Copy time.Duration // for the load and queries in progress; to checkpoint; to copy
+	Bytes                  int64         // the size of the copy
+}
+
+// Snapshot writes a consistent copy of RAW to dst for dbt to read: it waits for the load in
+// progress and the running queries, checkpoints (so the file alone holds every committed row),
+// copies the file, and lets loads go on. Every load is either wholly in the copy or starts
+// after it, so a load's _loaded_at is later than every row of the copy: dbt's incremental
+// models, which take rows loaded after the newest they hold, see each RAW row exactly once.
+func (w *Warehouse) Snapshot(ctx context.Context, dst string) (SnapshotStats, error) {
+	var st SnapshotStats
+	// Most of the checkpoint's work first, beside the loads, so the one that loads wait for has
+	// little left to write. DuckDB refuses it while a load is writing ("other write transactions
+	// active"); then the second does it all.
+	if err := w.share(); err != nil {
+		return st, err
+	}
+	w.db.ExecContext(ctx, "CHECKPOINT")
+	w.unshare()
+	start := time.Now()
+	if err := w.take(ctx); err != nil {
+		return st, err
+	}
+	defer w.release()
+	w.use.Lock()
+	defer w.use.Unlock()
+	st.Wait = time.Since(start)
+	if _, err := w.db.ExecContext(ctx, "CHECKPOINT"); err != nil {
+		return st, fmt.Errorf("snapshot RAW: checkpoint %s: %w", w.path, err)
+	}
+	st.Checkpoint = time.Since(start) - st.Wait
+	n, err := copyFile(w.path, dst)
+	if err != nil {
+		return st, fmt.Errorf("snapshot RAW to %s: %w", dst, err)
+	}
+	st.Bytes, st.Copy = n, time.Since(start)-st.Wait-st.Checkpoint
+	return st, nil
+}
+
+// copyFile copies src to dst through a temporary file, so a reader never sees half a copy.
+func copyFile(src, dst string) (int64, error) {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return 0, err
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return 0, err
+	}
+	defer in.Close()
+	// A copy cut short by a crash left its temporary file.
+	stale, _ := filepath.Glob(dst + ".*.tmp")
+	for _, f := range stale {
+		os.Remove(f)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), filepath.Base(dst)+".*.tmp")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(tmp.Name())
+	n, err := io.Copy(tmp, in)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return n, err
+	}
+	return n, os.Rename(tmp.Name(), dst)
+}
+
+// moveRaw moves the RAW tables out of a models file that still holds them (the layout before RAW
+// had its own file) into RAW: the rows of every object the RAW ledger does not hold yet and
+// their ledger rows, in one transaction, then drops the old schema. Interrupted, it runs again on
+// the next start and moves only what is left.
+func (w *Warehouse) moveRaw(ctx context.Context) error {
+	if _, err := os.Stat(w.models); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	const old = "fin_models_before_raw_moved"
+	if _, err := w.db.ExecContext(ctx, fmt.Sprintf("ATTACH %s AS %s", literal(w.models), old)); err != nil {
+		return fmt.Errorf("open %s to move its RAW tables: %w%s", w.models, err, lockHint(err))
+	}
+	defer w.db.ExecContext(context.WithoutCancel(ctx), "DETACH DATABASE "+old)
+	rows, err := w.db.QueryContext(ctx, `SELECT table_name FROM information_schema.tables
+		WHERE table_catalog = ? AND table_schema = ? ORDER BY table_name = ?, table_name`, old, Schema, warehouse.LedgerTable)
+	if err != nil {
+		return fmt.Errorf("list the RAW tables in %s: %w", w.models, err)
+	}
+	var tables []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			rows.Close()
+			return fmt.Errorf("list the RAW tables in %s: %w", w.models, err)
+		}
+		tables = append(tables, t)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("list the RAW tables in %s: %w", w.models, err)
+	}
+	if len(tables) == 0 {
+		return nil
+	}
+	tx, err := w.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	ledger := Schema + "." + warehouse.LedgerTable
+	var moved int64
+	// The ledger sorts last, so the rows of every object it does not hold yet are moved first.
+	for _, t := range tables {
+		from, to := old+"."+Schema+"."+quote(t), Schema+"."+quote(t)
+		key := "_object_key"
+		if t == warehouse.LedgerTable {
+			key = "object_key"
+		}
+		stmts := []string{
+			fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s AS SELECT * FROM %s LIMIT 0", to, from),
+			fmt.Sprintf("INSERT INTO %s BY NAME SELECT * FROM %s WHERE %s NOT IN (SELECT object_key FROM %s)", to, from, key, ledger),
+		}
+		for i, s := range stmts {
+			r, err := tx.ExecContext(ctx, s)
+			if err != nil {
+				return fmt.Errorf("move %s.%s into %s: %w", w.models, to, w.path, err)
+			}
+			if n, _ := r.RowsAffected(); i == 1 && t != warehouse.LedgerTable {
+				moved += n
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("move the RAW tables of %s into %s: %w", w.models, w.path, err)
+	}
+	if _, err := w.db.ExecContext(ctx, "CHECKPOINT"); err != nil {
+		return fmt.Errorf("checkpoint %s after moving RAW into it: %w", w.path, err)
+	}
+	if _, err := w.db.ExecContext(ctx, "DROP SCHEMA "+old+"."+Schema+" CASCADE"); err != nil {
+		return fmt.Errorf("drop the moved RAW tables from %s: %w", w.models, err)
+	}
+	if _, err := w.db.ExecContext(ctx, "CHECKPOINT "+old); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", w.models, err)
+	}
+	if moved > 0 {
+		slog.Info("moved the RAW tables into their own file", "rows", moved, "from", w.models, "to", w.path)
+	}
+	return nil
+}

@@ -1,0 +1,199 @@
+package duckdb_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	duckdriver "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
+)
+
+// bronzeObject writes a bronze Parquet object of n account change events to a temporary file
+// and returns it as the loader hands objects to the warehouse.
+func bronzeObject(t *testing.T, key string, n int) warehouse.Object {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "object.parquet")
+	var cols []string
+	for _, c := range warehouse.RecordColumns {
+		v := "'x'"
+		switch c.DuckDB {
+		case "INTEGER", "BIGINT":
+			v = "i"
+		case "JSON":
+			v = `'{"account_id": "' || i || '"}'`
+		}
+		cols = append(cols, fmt.Sprintf("CAST(%s AS %s) AS %q", v, c.DuckDB, c.Name))
+	}
+	c, err := duckdriver.NewConnector("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(c)
+	defer db.Close()
+	if _, err := db.Exec(fmt.Sprintf("COPY (SELECT %s FROM range(%d) r(i)) TO '%s' (FORMAT parquet)", strings.Join(cols, ", "), n, file)); err != nil {
+		t.Fatalf("write bronze object: %v", err)
+	}
+	return warehouse.Object{Key: key, ETag: "etag-" + key, Table: "accounts",
+		Fetch: func(_ context.Context, w io.Writer) (string, error) {
+			f, err := os.Open(file)
+			if err != nil {
+				return "", err
+			}
+			defer f.Close()
+			_, err = io.Copy(w, f)
+			return "etag-" + key, err
+		}}
+}
+
+func load(t *testing.T, wh *duckdb.Warehouse, obj warehouse.Object) warehouse.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := wh.Load(ctx, obj)
+	if err != nil {
+		t.Fatalf("load %s: %v", obj.Key, err)
+	}
+	return res
+}
+
+// query returns a query's CSV, failing the test on an error.
+func query(t *testing.T, wh *duckdb.Warehouse, q string) string {
+	t.Helper()
+	var out bytes.Buffer
+	if err := wh.Query(context.Background(), q, &out); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return out.String()
+}
+
+// While dbt has its turn (reading a snapshot of RAW, writing the models file), loads go on and
+// are queryable at once; a query on a model waits for dbt and then sees what it wrote.
+func TestLoadsGoOnDuringDbtsTurn(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	models := filepath.Join(dir, "warehouse.duckdb")
+	if err := inOtherProcess(t, models, "CREATE SCHEMA gold; CREATE TABLE gold.answer AS SELECT 42 AS n"); err != nil {
+		t.Fatal(err)
+	}
+	wh, err := duckdb.Open(ctx, duckdb.RawPath(models), nil, duckdb.WithModels(models))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wh.Close()
+	if got := query(t, wh, "SELECT n FROM answer"); got != "n\n42\n" {
+		t.Fatalf("unqualified model name: %q, want the models file's answer 42", got)
+	}
+	load(t, wh, bronzeObject(t, "bronze/accounts/a.parquet", 2))
+	if got := query(t, wh, "SELECT count(*) AS n FROM accounts"); got != "n\n2\n" {
+		t.Fatalf("unqualified RAW table: %q, want 2 rows", got)
+	}
+	if err := inOtherProcess(t, models, "CREATE TABLE gold.t AS SELECT 1"); err == nil || !strings.Contains(err.Error(), "lock") {
+		t.Fatalf("another process wrote the models file while the stack had it attached (err %v); the test cannot show LendModels works", err)
+	}
+
+	// dbt's turn.
+	snap := duckdb.SnapshotPath(models)
+	if _, err := wh.Snapshot(ctx, snap); err != nil {
+		t.Fatal(err)
+	}
+	resume, err := wh.LendModels(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered := make(chan string, 1)
+	go func() {
+		var out strings.Builder
+		if err := wh.Query(ctx, "SELECT n FROM gold.answer", &out); err != nil {
+			out.WriteString("error: " + err.Error())
+		}
+		answered <- out.String()
+	}()
+	// A load committed while dbt runs is queryable before dbt finishes.
+	load(t, wh, bronzeObject(t, "bronze/accounts/b.parquet", 3))
+	if got := query(t, wh, "SELECT count(*) AS n FROM raw.accounts"); got != "n\n5\n" {
+		t.Fatalf("RAW during dbt's turn: %q, want the 5 rows of both loads", got)
+	}
+	// dbt, another process, reads the snapshot (the rows up to the snapshot: 2) and writes gold.
+	if err := inOtherProcess(t, models, fmt.Sprintf(`ATTACH '%s' AS %s (READ_ONLY);
+		CREATE OR REPLACE TABLE gold.answer AS SELECT count(*) AS n FROM %[2]s.raw.accounts`, snap, duckdb.RawCatalog)); err != nil {
+		t.Fatalf("dbt could not read the snapshot and write the models file during its turn: %v", err)
+	}
+	select {
+	case got := <-answered:
+		t.Fatalf("a query on gold answered while dbt had the models file: %q", got)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-answered; got != "n\n2\n" {
+		t.Fatalf("query on gold after dbt's turn = %q, want what dbt built from the snapshot: 2", got)
+	}
+
+	// Without the stack, `fin sql` opens both files read-only and finds the same.
+	wh.Close()
+	ro, err := duckdb.OpenReadOnly(ctx, models)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if got := query(t, ro, "SELECT (SELECT n FROM answer) AS gold, (SELECT count(*) FROM raw.accounts) AS raw"); got != "gold,raw\n2,5\n" {
+		t.Fatalf("read-only warehouse: %q, want gold 2 and raw 5", got)
+	}
+}
+
+// A models file that still holds RAW (the one-file layout) gives it up to the RAW file on open:
+// every row once, including when an earlier move was interrupted after part of it.
+func TestRawMovesOutOfTheModelsFile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	models := filepath.Join(dir, "warehouse.duckdb")
+	old, err := duckdb.Open(ctx, models, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := bronzeObject(t, "bronze/accounts/a.parquet", 2), bronzeObject(t, "bronze/accounts/b.parquet", 3)
+	load(t, old, a)
+	load(t, old, b)
+	old.Close()
+	if err := inOtherProcess(t, models, "CREATE SCHEMA gold; CREATE TABLE gold.answer AS SELECT 42 AS n"); err != nil {
+		t.Fatal(err)
+	}
+	// An interrupted move: a is already in RAW.
+	part, err := duckdb.Open(ctx, duckdb.RawPath(models), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	load(t, part, a)
+	part.Close()
+
+	wh, err := duckdb.Open(ctx, duckdb.RawPath(models), nil, duckdb.WithModels(models))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wh.Close()
+	got := query(t, wh, `SELECT _object_key, count(*) AS n FROM raw.accounts GROUP BY ALL ORDER BY 1`)
+	if want := "_object_key,n\nbronze/accounts/a.parquet,2\nbronze/accounts/b.parquet,3\n"; got != want {
+		t.Fatalf("RAW after the move:\n%s\nwant every row of both objects once:\n%s", got, want)
+	}
+	if res := load(t, wh, b); !res.Duplicate {
+		t.Fatalf("loading b again after the move: %+v, want a duplicate (its ledger row moved too)", res)
+	}
+	got = query(t, wh, "SELECT count(*) AS n FROM information_schema.schemata WHERE catalog_name = 'warehouse' AND schema_name = 'raw'")
+	if got != "n\n0\n" {
+		t.Fatalf("the models file still has a raw schema after the move: %q", got)
+	}
+	if got := query(t, wh, "SELECT n FROM answer"); got != "n\n42\n" {
+		t.Fatalf("the models survived the move: %q", got)
+	}
+}
