@@ -19,7 +19,7 @@ cleanup() {
   status=$?
   if [ "$status" != 0 ]; then # keep the logs of a failed run
     mkdir -p "$FIN_ROOT/.fin/test-artifacts/e2e"
-    cp -r "$work"/*.out "$FIN_STATE_DIR/logs" "$FIN_ROOT/.fin/test-artifacts/e2e/" 2>/dev/null || true
+    cp -r "$work"/*.out "$FIN_STATE_DIR/logs" "$FIN_STATE_DIR"/*.duckdb "$FIN_ROOT/.fin/test-artifacts/e2e/" 2>/dev/null || true
     log "logs kept in .fin/test-artifacts/e2e"
   fi
   [ -n "$gen_pid" ] && kill "$gen_pid" 2>/dev/null
