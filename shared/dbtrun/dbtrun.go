@@ -155,7 +155,7 @@ func Run(ctx context.Context, cfg Config, r Request) (Summary, error) {
 	if python := cfg.python(); python != "" {
 		var w *worker
 		if w, runErr = workerFor(cfg, python); runErr == nil {
-			runErr = w.invoke(ctx, args, env, out)
+			runErr = w.invoke(ctx, args, env, results, out)
 		}
 	} else {
 		cmd := exec.CommandContext(ctx, bin, args...)

@@ -149,9 +149,9 @@ func (w *worker) stop() {
 }
 
 // invoke runs one dbt command in the worker with env (NAME=value entries, the whole environment
-// the command sees), its output going to out. It returns nil when dbt succeeded; otherwise an
+// the command sees), its output going to out; dbt's run results go to the file results. It returns nil when dbt succeeded; otherwise an
 // error that says why (a failed node is named by run_results.json, not here).
-func (w *worker) invoke(ctx context.Context, args, env []string, out io.Writer) error {
+func (w *worker) invoke(ctx context.Context, args, env []string, results string, out io.Writer) error {
 	w.run.Lock()
 	defer w.run.Unlock()
 	w.out.set(out)
@@ -163,7 +163,7 @@ func (w *worker) invoke(ctx context.Context, args, env []string, out io.Writer) 
 			vars[name] = value // later entries win, as in exec.Cmd.Env
 		}
 	}
-	req, err := json.Marshal(map[string]any{"args": args, "env": vars})
+	req, err := json.Marshal(map[string]any{"args": args, "env": vars, "run_results": results})
 	if err != nil {
 		return fmt.Errorf("encode the dbt request: %w", err)
 	}

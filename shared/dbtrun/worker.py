@@ -8,9 +8,11 @@ partial-parses from the target path, and closes its warehouse connections at the
 local DuckDB file is free between runs).
 
 Protocol (one JSON object per line):
-  stdin  <- {"args": ["build", ...], "env": {"NAME": "value", ...}}
+  stdin  <- {"args": ["build", ...], "env": {"NAME": "value", ...}, "run_results": "path"}
   fd 3   -> {"success": true|false, "error": "why dbt could not run, empty when it ran"}
-dbt's console output goes to stdout/stderr as usual. The process ends when stdin closes.
+(fd 3 unless another is given as the first argument). With run_results, the worker writes dbt's
+run results there and no other artifact. dbt's console output goes to
+stdout/stderr as usual. The process ends when stdin closes.
 """
 
 import gc
@@ -35,7 +37,7 @@ def release_duckdb() -> None:
 
 
 def main() -> None:
-    replies = os.fdopen(3, "w", buffering=1)
+    replies = os.fdopen(int(sys.argv[1]) if len(sys.argv) > 1 else 3, "w", buffering=1)
     base = dict(os.environ)
     from dbt.cli.main import dbtRunner  # the slow import, paid once per worker
 
@@ -47,8 +49,17 @@ def main() -> None:
         os.environ.clear()
         os.environ.update(base)
         os.environ.update(req.get("env") or {})
+        args = list(req["args"])
+        results = req.get("run_results")
+        if results:
+            # dbt would also rewrite manifest.json (twice) and graph.gpickle on every build,
+            # about half a second of a small incremental build; the runner reads run_results
+            # only. The partial-parse cache is written either way.
+            args.append("--no-write-json")
         try:
-            res = dbtRunner().invoke(list(req["args"]))
+            res = dbtRunner().invoke(args)
+            if results and hasattr(res.result, "write"):
+                res.result.write(results)
             # success is False both when a node failed (run_results.json says which) and when
             # dbt could not run (exception set, as the CLI's exit code 2).
             reply = {"success": bool(res.success), "error": repr(res.exception) if res.exception else ""}
