@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,6 +26,10 @@ var workerScript []byte
 // workerFile is where the script is written in the work directory (the one writable place in
 // Lambda), so the worker's command line stays short.
 const workerFile = "dbt-worker.py"
+
+// workerRuns is how many builds one worker serves before it is replaced: cheap insurance against
+// state dbt might accumulate in a long-lived process (one start-up per workerRuns builds).
+const workerRuns = 100
 
 // dbtEnv is set for every dbt run, in a fresh process or in a worker.
 var dbtEnv = []string{"DBT_SEND_ANONYMOUS_USAGE_STATS=false", "DBT_USE_COLORS=false"}
@@ -62,6 +67,7 @@ type worker struct {
 	out     *switchWriter
 	exited  chan struct{}
 	waitErr error // set before exited is closed
+	runs    atomic.Int32
 }
 
 var workers = struct {
@@ -75,8 +81,11 @@ func workerFor(cfg Config, python string) (*worker, error) {
 	key := strings.Join([]string{python, cfg.ProjectDir, cfg.workDir()}, "\x00")
 	workers.Lock()
 	defer workers.Unlock()
-	if w := workers.m[key]; w != nil && w.alive() {
-		return w, nil
+	if w := workers.m[key]; w != nil {
+		if w.alive() && w.runs.Load() < workerRuns {
+			return w, nil
+		}
+		go w.stop()
 	}
 	w, err := startWorker(cfg, python)
 	if err != nil {
@@ -154,6 +163,7 @@ func (w *worker) stop() {
 func (w *worker) invoke(ctx context.Context, args, env []string, results string, out io.Writer) error {
 	w.run.Lock()
 	defer w.run.Unlock()
+	w.runs.Add(1)
 	w.out.set(out)
 	defer w.out.set(nil)
 
