@@ -1,7 +1,12 @@
 """Benchmark: an incremental dbt build after 1% new changes, beside a full refresh of the same
 data in the same run (target: the incremental build takes at most 15% of the full refresh).
 
-  bench.py WORKDIR [TRANSACTIONS]
+  bench.py WORKDIR [TRANSACTIONS]       (FIN_BENCH_DBT_COLD=1: a fresh dbt process per build)
+
+dbt runs the way shared/dbtrun runs it: one warm worker (shared/dbtrun/worker.py) serves every
+build. Each build is reported in wall time, dbt's own elapsed time and CPU time (the CPU ratio
+barely depends on other load on the machine), with the time outside dbt's run and the models'
+and tests' node times; both builds' run results are left in WORKDIR.
 
 RAW events for ~1,000,000 transactions (with their account balance updates, before and after
 images, as the capture emits them) are generated inside DuckDB, with balances that really are the
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -153,8 +159,18 @@ class Worker:
                 "--target-path", str(self.workdir / "target"), "--log-path", str(self.workdir / "logs"),
                 "--target", "duckdb", *extra]
 
-    def build(self, *extra: str) -> tuple[float, dict]:
-        """Runs dbt build; returns (wall seconds, run_results)."""
+    def cpu(self) -> float:
+        """CPU seconds dbt has used so far (user + system, all its threads): unlike wall time,
+        barely affected by other work on the machine."""
+        if self.cold:
+            ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+            return ru.ru_utime + ru.ru_stime
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def build(self, *extra: str) -> tuple[float, float, dict]:
+        """Runs dbt build; returns (wall seconds, CPU seconds, run_results)."""
+        cpu = self.cpu()
         started = time.monotonic()
         if self.cold:
             proc = subprocess.run([DBT, *self.args(*extra)], cwd=ROOT / "dbt", env=self.env,
@@ -167,6 +183,7 @@ class Worker:
             reply = json.loads(self.replies.readline() or '{"success": false, "error": "the worker died"}')
             ok, why = reply["success"], reply["error"]
         wall = time.monotonic() - started
+        cpu = self.cpu() - cpu
         results = self.workdir / "target" / "run_results.json"
         if not results.exists():
             sys.exit(f"dbt build {' '.join(extra)} wrote no {results}: {why}")
@@ -174,7 +191,7 @@ class Worker:
         if not ok:
             bad = [r["unique_id"] for r in rr["results"] if r["status"] in ("error", "fail")]
             sys.exit(f"dbt build {' '.join(extra)} failed: {bad}\n{why}")
-        return wall, rr
+        return wall, cpu, rr
 
     def close(self):
         if self.proc:
@@ -182,13 +199,13 @@ class Worker:
             self.proc.wait(timeout=30)
 
 
-def phases(wall: float, rr: dict) -> str:
+def phases(wall: float, cpu: float, rr: dict) -> str:
     """Where a build's time went: outside dbt's run (start-up, parsing), and inside it the
     models' and the tests' node times (summed over dbt's threads, so they overlap)."""
     node = lambda kind: sum(r["execution_time"] for r in rr["results"] if r["unique_id"].startswith(kind))
     built = sum(1 for r in rr["results"] if r["unique_id"].startswith("model.") and r["status"] == "success")
     tests = sum(1 for r in rr["results"] if r["unique_id"].startswith("test."))
-    return (f"{wall:7.1f}s wall, {rr['elapsed_time']:7.1f}s in dbt ({wall - rr['elapsed_time']:4.1f}s start-up and "
+    return (f"{wall:7.1f}s wall, {rr['elapsed_time']:7.1f}s in dbt, {cpu:6.1f}s CPU ({wall - rr['elapsed_time']:4.1f}s start-up and "
             f"parsing; node times: {built} models {node('model.'):5.1f}s, {tests} tests {node('test.'):5.1f}s)")
 
 
@@ -220,22 +237,22 @@ def main():
     print(f"dbt runs {'as a fresh process per build' if cold else 'in one warm worker (shared/dbtrun/worker.py)'}; "
           f"DBT_THREADS={os.environ.get('DBT_THREADS', 'default')}")
     try:
-        wall, rr = dbt.build()
-        print(f"first build (all RAW rows):         {phases(wall, rr)}")
+        print(f"first build (all RAW rows):         {phases(*dbt.build())}")
 
         con = duckdb.connect(str(db))
         for t in counts:
             con.execute(f"insert into raw.{t} select * from bench.{t}")
         con.close()
 
-        inc_wall, inc = dbt.build()
-        full_wall, full = dbt.build("--full-refresh")
+        inc_wall, inc_cpu, inc = dbt.build()
+        full_wall, full_cpu, full = dbt.build("--full-refresh")
     finally:
         dbt.close()
-    print(f"incremental dbt build after 1%:     {phases(inc_wall, inc)}")
-    print(f"reference: dbt build --full-refresh {phases(full_wall, full)}")
+    print(f"incremental dbt build after 1%:     {phases(inc_wall, inc_cpu, inc)}")
+    print(f"reference: dbt build --full-refresh {phases(full_wall, full_cpu, full)}")
     print(f"ratio incremental / full refresh:   {inc_wall / full_wall:7.1%} wall, "
-          f"{inc['elapsed_time'] / full['elapsed_time']:7.1%} in dbt (target <= 15%)")
+          f"{inc['elapsed_time'] / full['elapsed_time']:7.1%} in dbt, {inc_cpu / full_cpu:7.1%} CPU (target <= 15%); "
+          f"load average {os.getloadavg()[0]:.1f}")
     for name, rr in (("incremental", inc), ("full-refresh", full)):
         (workdir / f"run_results.{name}.json").write_text(json.dumps(rr))
 
