@@ -29,8 +29,8 @@
     cast('{{ run_started_at.isoformat() }}' as {{ instant_type() }})
 {%- endmacro %}
 
-{#- Generic tests check the rows the latest run wrote (the newest _built_at) on relations that
-    have the column, and whole relations otherwise: every row was checked in the run that wrote
+{#- Generic tests check the rows the latest run wrote (the newest _built_at) on incremental models
+    (each writes _built_at) and whole relations otherwise: every row was checked in the run that wrote
     it, and keys are unique by construction (each incremental model upserts on its key), so
     re-reading a million old rows per test would only slow every scheduled build. A full refresh
     writes every row, so it tests every row; so does --vars '{test_all_rows: true}'. A test's own
@@ -38,7 +38,7 @@
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
     {%- set scoped = not var('test_all_rows', false) and execute and relation.identifier is not none
-        and '_built_at' in (adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list) -%}
+        and is_incremental_model(relation) -%}
     {%- if scoped -%}
         {%- set latest = "_built_at = (select max(_built_at) from " ~ relation ~ ")" -%}
         {%- set where = latest ~ (" and (" ~ where ~ ")" if where else "") -%}
@@ -48,4 +48,16 @@
     {%- else -%}
         {%- do return(relation) -%}
     {%- endif -%}
+{%- endmacro %}
+
+{#- Whether relation is one of this project's incremental models, from the manifest rather than
+    the warehouse's catalog: a catalog query per test is a fixed cost of every build. -#}
+{% macro is_incremental_model(relation) -%}
+    {%- for node in graph.nodes.values() if node.resource_type == 'model'
+        and node.config.materialized == 'incremental'
+        and (node.alias or node.name) | lower == relation.identifier | lower
+        and node.schema | lower == (relation.schema or '') | lower -%}
+        {%- do return(true) -%}
+    {%- endfor -%}
+    {%- do return(false) -%}
 {%- endmacro %}

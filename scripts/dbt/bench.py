@@ -1,7 +1,12 @@
 """Benchmark: an incremental dbt build after 1% new changes, beside a full refresh of the same
 data in the same run (target: the incremental build takes at most 15% of the full refresh).
 
-  bench.py WORKDIR [TRANSACTIONS]
+  bench.py WORKDIR [TRANSACTIONS]       (FIN_BENCH_DBT_COLD=1: a fresh dbt process per build)
+
+dbt runs the way shared/dbtrun runs it: one warm worker (shared/dbtrun/worker.py) serves every
+build. Each build is reported in wall time, dbt's own elapsed time and CPU time (the CPU ratio
+barely depends on other load on the machine), with the time outside dbt's run and the models'
+and tests' node times; both builds' run results are left in WORKDIR.
 
 RAW events for ~1,000,000 transactions (with their account balance updates, before and after
 images, as the capture emits them) are generated inside DuckDB, with balances that really are the
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -129,20 +135,78 @@ def generate(con, n: int, accounts: int):
         con.execute(GENERATE.format(table=table, events=events))
 
 
-def dbt_build(workdir: Path, db: Path, *extra: str) -> tuple[float, float, int]:
-    """Runs dbt build; returns (wall seconds, dbt's elapsed seconds, models built)."""
-    env = {**os.environ, "DBT_TARGET": "duckdb", "WAREHOUSE_PATH": str(db)}
-    started = time.monotonic()
-    proc = subprocess.run([DBT, "build", *extra, "--profiles-dir", str(ROOT / "dbt"),
-                           "--target-path", str(workdir / "target"), "--log-path", str(workdir / "logs")],
-                          cwd=ROOT / "dbt", env=env, capture_output=True, text=True)
-    wall = time.monotonic() - started
-    rr = json.loads((workdir / "target" / "run_results.json").read_text())
-    if proc.returncode != 0:
-        bad = [r["unique_id"] for r in rr["results"] if r["status"] in ("error", "fail")]
-        sys.exit(f"dbt build {' '.join(extra)} failed: {bad}\n{proc.stdout[-3000:]}")
+class Worker:
+    """Runs dbt the way shared/dbtrun does: one warm worker process (shared/dbtrun/worker.py)
+    with dbt imported, one request per build; or, with cold=True, a fresh `dbt` process per build
+    (the runner's fallback, and what it did before the worker)."""
+
+    def __init__(self, workdir: Path, db: Path, cold: bool):
+        self.workdir, self.cold = workdir, cold
+        self.env = {**os.environ, "WAREHOUSE_PATH": str(db), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+                    "DBT_USE_COLORS": "false"}
+        self.proc = None
+        if not cold:
+            replies_r, replies_w = os.pipe()
+            self.proc = subprocess.Popen(
+                [sys.executable, "-u", str(ROOT / "shared" / "dbtrun" / "worker.py"), str(replies_w)],
+                cwd=ROOT / "dbt", env=self.env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, text=True, pass_fds=(replies_w,))
+            os.close(replies_w)
+            self.replies = os.fdopen(replies_r)
+
+    def args(self, *extra: str) -> list[str]:
+        return ["build", "--project-dir", str(ROOT / "dbt"), "--profiles-dir", str(ROOT / "dbt"),
+                "--target-path", str(self.workdir / "target"), "--log-path", str(self.workdir / "logs"),
+                "--target", "duckdb", *extra]
+
+    def cpu(self) -> float:
+        """CPU seconds dbt has used so far (user + system, all its threads): unlike wall time,
+        barely affected by other work on the machine."""
+        if self.cold:
+            ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+            return ru.ru_utime + ru.ru_stime
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def build(self, *extra: str) -> tuple[float, float, dict]:
+        """Runs dbt build; returns (wall seconds, CPU seconds, run_results)."""
+        cpu = self.cpu()
+        started = time.monotonic()
+        if self.cold:
+            proc = subprocess.run([DBT, *self.args(*extra)], cwd=ROOT / "dbt", env=self.env,
+                                  capture_output=True, text=True)
+            ok, why = proc.returncode == 0, proc.stdout[-3000:]
+        else:
+            self.proc.stdin.write(json.dumps({"args": self.args(*extra), "env": self.env,
+                                              "run_results": str(self.workdir / "target" / "run_results.json")}) + "\n")
+            self.proc.stdin.flush()
+            reply = json.loads(self.replies.readline() or '{"success": false, "error": "the worker died"}')
+            ok, why = reply["success"], reply["error"]
+        wall = time.monotonic() - started
+        cpu = self.cpu() - cpu
+        results = self.workdir / "target" / "run_results.json"
+        if not results.exists():
+            sys.exit(f"dbt build {' '.join(extra)} wrote no {results}: {why}")
+        rr = json.loads(results.read_text())
+        if not ok:
+            bad = [r["unique_id"] for r in rr["results"] if r["status"] in ("error", "fail")]
+            sys.exit(f"dbt build {' '.join(extra)} failed: {bad}\n{why}")
+        return wall, cpu, rr
+
+    def close(self):
+        if self.proc:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+
+
+def phases(wall: float, cpu: float, rr: dict) -> str:
+    """Where a build's time went: outside dbt's run (start-up, parsing), and inside it the
+    models' and the tests' node times (summed over dbt's threads, so they overlap)."""
+    node = lambda kind: sum(r["execution_time"] for r in rr["results"] if r["unique_id"].startswith(kind))
     built = sum(1 for r in rr["results"] if r["unique_id"].startswith("model.") and r["status"] == "success")
-    return wall, rr["elapsed_time"], built
+    tests = sum(1 for r in rr["results"] if r["unique_id"].startswith("test."))
+    return (f"{wall:7.1f}s wall, {rr['elapsed_time']:7.1f}s in dbt, {cpu:6.1f}s CPU ({wall - rr['elapsed_time']:4.1f}s start-up and "
+            f"parsing; node times: {built} models {node('model.'):5.1f}s, {tests} tests {node('test.'):5.1f}s)")
 
 
 def main():
@@ -168,20 +232,29 @@ def main():
     print(f"generated {total:,} RAW change events ({counts['transactions'][0]:,} transactions) in "
           f"{time.monotonic() - started:.0f}s; the second load holds {new:,} ({100 * new / (total - new):.1f}% new)")
 
-    wall, elapsed, built = dbt_build(workdir, db)
-    print(f"first build (all RAW rows):         {wall:7.1f}s wall, {elapsed:7.1f}s in dbt, {built} models")
+    cold = os.environ.get("FIN_BENCH_DBT_COLD") == "1"
+    dbt = Worker(workdir, db, cold)
+    print(f"dbt runs {'as a fresh process per build' if cold else 'in one warm worker (shared/dbtrun/worker.py)'}; "
+          f"DBT_THREADS={os.environ.get('DBT_THREADS', 'default')}")
+    try:
+        print(f"first build (all RAW rows):         {phases(*dbt.build())}")
 
-    con = duckdb.connect(str(db))
-    for t in counts:
-        con.execute(f"insert into raw.{t} select * from bench.{t}")
-    con.close()
+        con = duckdb.connect(str(db))
+        for t in counts:
+            con.execute(f"insert into raw.{t} select * from bench.{t}")
+        con.close()
 
-    inc_wall, inc_elapsed, _ = dbt_build(workdir, db)
-    full_wall, full_elapsed, _ = dbt_build(workdir, db, "--full-refresh")
-    print(f"incremental dbt build after 1%:     {inc_wall:7.1f}s wall, {inc_elapsed:7.1f}s in dbt")
-    print(f"reference: dbt build --full-refresh {full_wall:7.1f}s wall, {full_elapsed:7.1f}s in dbt")
-    print(f"ratio incremental / full refresh:   {inc_wall / full_wall:7.1%} wall, {inc_elapsed / full_elapsed:7.1%} in dbt "
-          f"(target <= 15%)")
+        inc_wall, inc_cpu, inc = dbt.build()
+        full_wall, full_cpu, full = dbt.build("--full-refresh")
+    finally:
+        dbt.close()
+    print(f"incremental dbt build after 1%:     {phases(inc_wall, inc_cpu, inc)}")
+    print(f"reference: dbt build --full-refresh {phases(full_wall, full_cpu, full)}")
+    print(f"ratio incremental / full refresh:   {inc_wall / full_wall:7.1%} wall, "
+          f"{inc['elapsed_time'] / full['elapsed_time']:7.1%} in dbt, {inc_cpu / full_cpu:7.1%} CPU (target <= 15%); "
+          f"load average {os.getloadavg()[0]:.1f}")
+    for name, rr in (("incremental", inc), ("full-refresh", full)):
+        (workdir / f"run_results.{name}.json").write_text(json.dumps(rr))
 
 
 if __name__ == "__main__":

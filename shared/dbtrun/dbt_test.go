@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -67,6 +68,7 @@ func countModels(t *testing.T) int {
 
 func invoke(t *testing.T, warehousePath, detail string) (Summary, error) {
 	t.Helper()
+	t.Cleanup(StopWorkers)
 	cfg := Config{
 		DBT:        venvTool(t, "dbt"),
 		ProjectDir: filepath.Join(repoRoot(t), "dbt"),
@@ -124,5 +126,69 @@ func TestRunWithoutDBT(t *testing.T) {
 	_, err := Run(context.Background(), Config{DBT: filepath.Join(t.TempDir(), "no-dbt"), ProjectDir: t.TempDir()}, Request{})
 	if err == nil || errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "run_results.json") {
 		t.Errorf("Run with a missing dbt: err = %v, want an error saying dbt wrote no run_results.json", err)
+	}
+}
+
+// workerPID is the process id of the warm worker that serves cfg.
+func workerPID(t *testing.T, cfg Config) int {
+	t.Helper()
+	w, err := workerFor(cfg, cfg.python())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w.cmd.Process.Pid
+}
+
+// writable fails the test unless another process can open the DuckDB file for writing now.
+func writable(t *testing.T, path string) {
+	t.Helper()
+	probe := "import duckdb, sys; duckdb.connect(sys.argv[1]).execute('create or replace table main.probe as select 1 as x')"
+	if out, err := exec.Command(venvTool(t, "python"), "-c", probe, path).CombinedOutput(); err != nil {
+		t.Fatalf("after a run, another process cannot write %s (the worker still holds it?): %v\n%s", path, err, out)
+	}
+}
+
+// One warm worker serves every run of a work dir: each run gets its own environment (here, a
+// different warehouse), leaves the DuckDB file free for the loader between runs, and a worker
+// that died is replaced by the next run.
+func TestWarmWorker(t *testing.T) {
+	t.Cleanup(StopWorkers)
+	first, second := warehouse(t, "scenario"), warehouse(t, "scenario")
+	cfg := Config{DBT: venvTool(t, "dbt"), ProjectDir: filepath.Join(repoRoot(t), "dbt"), Target: "duckdb", WorkDir: t.TempDir()}
+	if cfg.python() == "" {
+		t.Fatalf("no python beside %s: Run would start a process per run", cfg.DBT)
+	}
+	build := func(path string) {
+		t.Helper()
+		run := cfg
+		run.Env = []string{"WAREHOUSE_PATH=" + path}
+		sum, err := Run(context.Background(), run, Request{Select: "stg_customers_changes"})
+		if err != nil {
+			t.Fatalf("dbt build on %s: %v", path, err)
+		}
+		if sum.ModelsBuilt != 1 {
+			t.Fatalf("dbt build on %s built %d models, want 1", path, sum.ModelsBuilt)
+		}
+		writable(t, path)
+	}
+
+	build(first)
+	pid := workerPID(t, cfg)
+	build(second)
+	if again := workerPID(t, cfg); again != pid {
+		t.Errorf("the second run started worker %d instead of reusing %d", again, pid)
+	}
+
+	w, err := workerFor(cfg, cfg.python())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-w.exited
+	build(first)
+	if restarted := workerPID(t, cfg); restarted == pid {
+		t.Errorf("after the worker was killed, the next run still reports worker %d", pid)
 	}
 }

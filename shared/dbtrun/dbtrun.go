@@ -44,6 +44,12 @@ type Config struct {
 	// EMF, when set, receives each build's outcome as CloudWatch Embedded Metric Format lines
 	// (the Lambda: os.Stdout).
 	EMF io.Writer
+	// Python runs the warm dbt worker (worker.py), which keeps dbt imported between runs; empty
+	// means the python beside the DBT executable (a virtualenv's bin/), and when there is none
+	// every run starts a fresh dbt process.
+	Python string
+	// ProcessPerRun starts a fresh dbt process for every run instead of a warm worker.
+	ProcessPerRun bool
 	// Lock, when set, is held while dbt runs. Locally it is how dbt and the warehouse loader take
 	// turns on the DuckDB file, which allows one writing process at a time.
 	Lock Locker
@@ -143,14 +149,22 @@ func Run(ctx context.Context, cfg Config, r Request) (Summary, error) {
 	if cfg.Output != nil {
 		out = io.MultiWriter(cfg.Output, tail)
 	}
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir = cfg.ProjectDir
-	cmd.Env = append(append(os.Environ(), "DBT_SEND_ANONYMOUS_USAGE_STATS=false", "DBT_USE_COLORS=false"), cfg.Env...)
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.WaitDelay = 10 * time.Second
-
+	env := append(append(os.Environ(), dbtEnv...), cfg.Env...)
 	started := time.Now()
-	runErr := cmd.Run()
+	var runErr error
+	if python := cfg.python(); python != "" {
+		var w *worker
+		if w, runErr = workerFor(cfg, python); runErr == nil {
+			runErr = w.invoke(ctx, args, env, results, out)
+		}
+	} else {
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Dir = cfg.ProjectDir
+		cmd.Env = env
+		cmd.Stdout, cmd.Stderr = out, out
+		cmd.WaitDelay = 10 * time.Second
+		runErr = cmd.Run()
+	}
 	wall := time.Since(started)
 
 	data, readErr := os.ReadFile(results)

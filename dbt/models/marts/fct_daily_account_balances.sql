@@ -19,6 +19,10 @@
     {%- endset -%}
     {%- set from_date = run_query(earliest).columns[0].values()[0] -%}
 {%- endif %}
+{#- Midnight UTC of from_date as an instant: "the UTC date of t >= from_date" is "t >= this",
+    which compares the column as stored instead of converting 2 M timestamps to dates each run
+    (and does not depend on the session time zone, which is not UTC on Snowflake). -#}
+{%- set from_instant = "cast('" ~ from_date ~ "T00:00:00Z' as " ~ instant_type() ~ ")" if from_date is not none else none %}
 
 with closing as (
     select
@@ -35,7 +39,7 @@ with closing as (
         and false  -- nothing new was loaded
         {%- else %}
         -- the versions still valid on or after the first day to recompute
-        and (valid_to is null or {{ utc_date('valid_to') }} >= cast('{{ from_date }}' as date))
+        and (valid_to is null or valid_to >= {{ from_instant }})
         {%- endif %}
     {%- endif %}
     qualify row_number() over (
@@ -60,7 +64,7 @@ daily_postings as (
         max(_loaded_at) as _loaded_at
     from {{ ref('fct_postings') }}
     {%- if from_date is not none %}
-    where posted_at >= cast('{{ from_date }}' as {{ instant_type() }})
+    where posted_at >= {{ from_instant }}
     {%- endif %}
     group by 1, 2
 ),

@@ -46,13 +46,21 @@ reached as (
         (select max(posted_at) from {{ postings }})) as at_time
 ),
 
-balances as (
-    select a.account_id, a.balance
+-- The account's last version by then: a grouped max rather than a window over every version of
+-- every affected account (an account's versions have distinct lsns: version_key is unique).
+last_version as (
+    select a.account_id, max(a.lsn) as lsn
     from {{ accounts }} as a
     cross join reached
     where a.committed_at <= reached.at_time and not a.is_deleted
         and a.account_id in (select account_id from affected)
-    qualify row_number() over (partition by a.account_id order by a.lsn desc, a.kafka_offset desc) = 1
+    group by a.account_id
+),
+
+balances as (
+    select a.account_id, a.balance
+    from {{ accounts }} as a
+    inner join last_version as l on a.account_id = l.account_id and a.lsn = l.lsn
 ),
 
 posted as (
