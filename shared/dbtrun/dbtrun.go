@@ -50,6 +50,10 @@ type Config struct {
 	Python string
 	// ProcessPerRun starts a fresh dbt process for every run instead of a warm worker.
 	ProcessPerRun bool
+	// Nice, above zero, runs dbt (the worker or each process) that much below this process's CPU
+	// priority, through nice(1) where it exists: locally a build can take both cores for 20 s,
+	// and the capture, landing and loads that keep RAW fresh must not wait for it.
+	Nice int
 	// Lock, when set, is held while dbt runs. Locally it is how dbt and the warehouse loader take
 	// turns on the DuckDB file, which allows one writing process at a time.
 	Lock Locker
@@ -158,7 +162,9 @@ func Run(ctx context.Context, cfg Config, r Request) (Summary, error) {
 			runErr = w.invoke(ctx, args, env, results, out)
 		}
 	} else {
-		cmd := exec.CommandContext(ctx, bin, args...)
+		name, argv := cfg.niced(bin, args...)
+		cmd := exec.CommandContext(ctx, name, argv...)
+		dieWithParent(cmd)
 		cmd.Dir = cfg.ProjectDir
 		cmd.Env = env
 		cmd.Stdout, cmd.Stderr = out, out

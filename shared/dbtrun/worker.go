@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -95,6 +96,19 @@ func workerFor(cfg Config, python string) (*worker, error) {
 	return w, nil
 }
 
+// niced is name with args under nice(1) at c.Nice, when set and nice is installed. nice execs
+// the program, so the process (and the pid a deadline kills) is dbt's own.
+func (c Config) niced(name string, args ...string) (string, []string) {
+	if c.Nice <= 0 {
+		return name, args
+	}
+	nice, err := exec.LookPath("nice")
+	if err != nil {
+		return name, args
+	}
+	return nice, append([]string{"-n", strconv.Itoa(c.Nice), name}, args...)
+}
+
 func startWorker(cfg Config, python string) (*worker, error) {
 	script := filepath.Join(cfg.workDir(), workerFile)
 	if err := os.MkdirAll(cfg.workDir(), 0o755); err != nil {
@@ -108,7 +122,9 @@ func startWorker(cfg Config, python string) (*worker, error) {
 		return nil, fmt.Errorf("dbt worker pipe: %w", err)
 	}
 	w := &worker{out: &switchWriter{}, replies: bufio.NewReader(replyR), exited: make(chan struct{})}
-	w.cmd = exec.Command(python, "-u", script)
+	name, argv := cfg.niced(python, "-u", script)
+	w.cmd = exec.Command(name, argv...)
+	dieWithParent(w.cmd)
 	w.cmd.Dir = cfg.ProjectDir
 	w.cmd.Env = append(os.Environ(), dbtEnv...)
 	w.cmd.Stdout, w.cmd.Stderr = w.out, w.out

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -237,12 +236,8 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 	// dbt reads RAW from a snapshot the stack takes before each build (profiles.yml attaches it
 	// read-only under the RAW catalog's name, and the sources read that database).
 	snapshot := duckdb.SnapshotPath(cfg.WarehousePath)
-	dbt, err := niceDbt(filepath.Join(cfg.Root, ".venv", "bin", "dbt"), filepath.Join(cfg.StateDir, "dbt"))
-	if err != nil {
-		return fail(err)
-	}
 	dbtFn := s.function(dbtFunction, dbtrun.Handler(dbtrun.Config{
-		DBT: dbt, ProjectDir: filepath.Join(cfg.Root, "dbt"),
+		DBT: filepath.Join(cfg.Root, ".venv", "bin", "dbt"), Nice: dbtNice, ProjectDir: filepath.Join(cfg.Root, "dbt"),
 		Target: "duckdb", WorkDir: filepath.Join(cfg.StateDir, "dbt"),
 		Env: []string{"WAREHOUSE_PATH=" + cfg.WarehousePath, "DBT_SEND_ANONYMOUS_USAGE_STATS=false",
 			"RAW_SNAPSHOT_PATH=" + snapshot, "RAW_DATABASE=" + duckdb.RawCatalog},
@@ -473,27 +468,6 @@ func (s *Stack) recordDbtRun(out []byte, err error) {
 // cores for 20 s, and at the default priority it starved the capture, landing and loads that
 // RAW's freshness depends on (p95 2-3 s instead of about 1 s on a busy machine).
 const dbtNice = 10
-
-// niceDbt writes, in dir, a wrapper that runs dbt at priority dbtNice and returns its path; dbt
-// itself where there is no nice(1).
-func niceDbt(dbt, dir string) (string, error) {
-	nice, err := exec.LookPath("nice")
-	if err != nil {
-		return dbt, nil
-	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return "", fmt.Errorf("dbt work dir: %w", err)
-	}
-	path := filepath.Join(dir, "dbt-nice")
-	script := fmt.Sprintf("#!/bin/sh\n# Written by fin up: dbt below the pipeline's CPU priority.\nexec %s -n %d %s \"$@\"\n",
-		shellQuote(nice), dbtNice, shellQuote(dbt))
-	if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
-		return "", fmt.Errorf("dbt wrapper: %w", err)
-	}
-	return path, nil
-}
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // warehouseTurn prepares dbt's turn: a snapshot of RAW for dbt to read, and the models file for
 // it to write. Loads go on into RAW meanwhile; queries that need a model wait for dbt.
