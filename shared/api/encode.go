@@ -100,7 +100,7 @@ func appendString(b []byte, s string) []byte {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
 			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
+			b = append(b, "\ufffd"...) // the replacement character itself, as encoding/json since Go 1.27
 			i += size
 			start = i
 			continue

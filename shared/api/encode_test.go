@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,8 +46,11 @@ func TestAccountJSON(t *testing.T) {
 			if err := jsonFormat.Marshal(&got, a); err != nil {
 				t.Fatal(err)
 			}
-			if got.String() != want.String() {
-				t.Errorf("hand-written account JSON differs from encoding/json:\n got %s\nwant %s", got.String(), want.String())
+			// encoding/json before Go 1.27 wrote an invalid byte as the escape \ufffd, since then as
+			// the replacement character itself: one JSON string either way.
+			wantS := strings.ReplaceAll(want.String(), `\ufffd`, "\ufffd")
+			if got.String() != wantS {
+				t.Errorf("hand-written account JSON differs from encoding/json:\n got %s\nwant %s", got.String(), wantS)
 			}
 		})
 	}
