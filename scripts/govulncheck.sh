@@ -68,8 +68,8 @@ for msg in stream(sys.argv[1]):
     if "osv" in msg:
         summaries[msg["osv"]["id"]] = msg["osv"].get("summary", "")
     f = msg.get("finding")
-    # Only findings whose trace starts in a function of ours are reached by our code; the others
-    # are in modules or packages we import but never call into.
+    # A finding at symbol level (its trace's first frame, the vulnerable symbol, names a function)
+    # is one our code reaches; module- and package-level findings are code we never call.
     if f and f.get("trace") and f["trace"][0].get("function"):
         fr = f["trace"][0]
         reached.setdefault(f["osv"], (fr.get("module", ""), fr.get("version", ""), f.get("fixed_version", "none")))

@@ -1,7 +1,7 @@
 {#- The filter an incremental model puts on its input: rows loaded after the newest _loaded_at
-    it already holds, minus var('lookback_minutes'). With one writer at a time (the local DuckDB
-    file, where dbt holds the warehouse lock) a load's _loaded_at is later than every earlier
-    load's, so 0 is exact; where loads run concurrently the lookback covers loads that commit
+    it already holds, minus var('lookback_minutes'). Locally loads take turns and dbt reads a snapshot
+    of RAW taken between two loads, so every later load's _loaded_at is later than every row dbt
+    saw, and 0 is exact; where loads run concurrently the lookback covers loads that commit
     out of order. Re-reading a row is harmless because every incremental model is keyed;
     skipping one would lose it.
     The watermark is read first and written into the query as a constant, so the warehouse can

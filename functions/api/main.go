@@ -50,6 +50,8 @@ func main() {
 		if err != nil {
 			fail("configure Snowflake", err)
 		}
+		// One request at a time per container: two statements at once at most.
+		sf.DB().SetMaxOpenConns(2)
 		hist = history.New(history.DB{DB: sf.DB()})
 	}
 	app, err := api.New(ctx, api.Config{Pool: pool, Auth: auth, History: hist})

@@ -49,9 +49,8 @@ func (r *accountReads) get(ctx context.Context, id uuid.UUID) (bank.Account, err
 	if r.inFlight < r.limit {
 		r.inFlight++
 		r.mu.Unlock()
-		a, err := bank.GetAccount(ctx, r.db, id)
-		r.release()
-		return a, err
+		defer r.release() // even if the read panics: a slot never freed would stall every GET
+		return bank.GetAccount(ctx, r.db, id)
 	}
 	w := accountRead{id: id, done: make(chan accountResult, 1)}
 	r.waiting = append(r.waiting, w)

@@ -24,10 +24,14 @@ type gatedDB struct {
 	single, many atomic.Int32
 }
 
+// QueryRow sends the query before it waits at the gate: pgx returns once Postgres has started
+// the statement (its row description arrived), so the read's snapshot predates whatever the
+// test commits while it is held.
 func (g *gatedDB) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	row := g.Querier.QueryRow(ctx, sql, args...)
 	g.single.Add(1)
 	<-g.gate
-	return g.Querier.QueryRow(ctx, sql, args...)
+	return row
 }
 
 func (g *gatedDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
@@ -149,8 +153,8 @@ func TestAccountReadsSeeEarlierWrites(t *testing.T) {
 	r := &accountReads{db: g, limit: 1}
 	ctx := context.Background()
 
-	first := make(chan error, 1)
-	go func() { _, err := r.get(ctx, a.ID); first <- err }()
+	first := make(chan answerOrErr, 1)
+	go func() { got, err := r.get(ctx, a.ID); first <- answerOrErr{got, err} }()
 	for g.single.Load() == 0 {
 		time.Sleep(time.Millisecond)
 	}
@@ -165,8 +169,12 @@ func TestAccountReadsSeeEarlierWrites(t *testing.T) {
 	go func() { got, err := r.get(ctx, a.ID); second <- answerOrErr{got, err} }()
 	waitFor(t, r, 1)
 	close(g.gate)
-	if err := <-first; err != nil {
-		t.Fatalf("first read: %v", err)
+	// The in-flight read started before the deposit: the test is only worth something if it saw
+	// the old balance, which a waiter handed its answer would see too.
+	if f := <-first; f.err != nil {
+		t.Fatalf("first read: %v", f.err)
+	} else if want := decimal.RequireFromString("10.00"); !f.a.Balance.Equal(want) {
+		t.Fatalf("the read in flight before the deposit shows balance %s, want %s", f.a.Balance, want)
 	}
 	got := <-second
 	if got.err != nil {

@@ -165,6 +165,9 @@ func (w *worker) kill() {
 
 // stop asks the worker to finish (stdin closed) and kills it if it has not within a few seconds.
 func (w *worker) stop() {
+	// After the build in progress, if any: a worker retired after workerRuns may still be in use.
+	w.run.Lock()
+	defer w.run.Unlock()
 	w.stdin.Close()
 	select {
 	case <-w.exited:

@@ -325,6 +325,7 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 	wait := func() error {
 		<-ctx.Done()
 		wg.Wait()
+		dbtrun.StopWorkers() // the warm dbt worker lets go of its Python process before we exit
 		s.wh.Close()
 		select {
 		case err := <-errc:

@@ -15,7 +15,7 @@ import (
 )
 
 // statusCache gathers the console's status every few seconds in the background, so the page
-// never waits on the warehouse (which dbt holds for the length of a build).
+// never waits on the warehouse (queries of the models wait while dbt builds them).
 type statusCache struct {
 	s    *Stack
 	mu   sync.Mutex
@@ -92,8 +92,8 @@ func (c *statusCache) gather(ctx context.Context) console.Status {
 		console.Component{Name: "landing", OK: true, Detail: fmt.Sprintf("%d records in %d objects, %d to the DLQ", ls.Records, ls.Objects, ls.Poison)},
 		console.Component{Name: "loader", OK: lm.FailureCount() == 0, Detail: fmt.Sprintf("%d objects, %d rows loaded, %d failed", lm.ObjectsLoaded, lm.RowsLoaded, lm.FailureCount())})
 
-	// Warehouse: counts of current rows, recent loads, freshness. When dbt holds the file the
-	// queries time out; the previous figures stay.
+	// Warehouse: counts of current rows, recent loads, freshness. While dbt builds the models, queries
+	// that read them time out; the previous figures stay.
 	whCounts, whErr := c.warehouseCounts(ctx)
 	for _, t := range capturedTables {
 		tc := console.TableCount{Table: t, Postgres: pgCounts[t], Warehouse: whCounts[t]}

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	duckdriver "github.com/duckdb/duckdb-go/v2"
 
@@ -164,7 +165,7 @@ func (w *Warehouse) open(ctx context.Context) error {
 		dsn += "?access_mode=read_only"
 	} else {
 		// DuckDB checkpoints every 16 MB of WAL by default, which with objects of a few MB meant a
-		// checkpoint every few loads and halved the load rate; closing (Pause, Close) checkpoints.
+		// checkpoint every few loads and halved the load rate; Snapshot and Close checkpoint.
 		dsn += "?checkpoint_threshold=256MB"
 	}
 	conn, err := duckdriver.NewConnector(dsn, nil)
@@ -414,7 +415,12 @@ func (w *Warehouse) read(ctx context.Context, q func(*sql.Conn) (bool, error)) e
 		if err == nil || started || !strings.Contains(err.Error(), "does not exist") || ctx.Err() != nil {
 			return err
 		}
-		w.lent.RLock()
+		// Wait for dbt's turn to end, within the query's own deadline.
+		for !w.lent.TryRLock() {
+			if !sleepCtx(ctx, 50*time.Millisecond) {
+				return fmt.Errorf("wait for dbt to finish with the models: %w", ctx.Err())
+			}
+		}
 	}
 	defer w.lent.RUnlock()
 	_, err := w.readOnce(ctx, w.attached, q)
@@ -500,4 +506,16 @@ func (w *Warehouse) Close() error {
 	w.use.Lock()
 	defer w.use.Unlock()
 	return w.closeDB()
+}
+
+// sleepCtx waits d, or less if ctx ends first; it reports whether ctx is still live.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

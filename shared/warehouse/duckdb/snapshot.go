@@ -86,7 +86,7 @@ func (w *Warehouse) Snapshot(ctx context.Context, dst string) (SnapshotStats, er
 	if err := w.share(); err != nil {
 		return st, err
 	}
-	w.db.ExecContext(ctx, "CHECKPOINT")
+	w.db.ExecContext(ctx, "CHECKPOINT "+w.rawCatalog())
 	w.unshare()
 	start := time.Now()
 	if err := w.take(ctx); err != nil {
@@ -96,7 +96,7 @@ func (w *Warehouse) Snapshot(ctx context.Context, dst string) (SnapshotStats, er
 	w.use.Lock()
 	defer w.use.Unlock()
 	st.Wait = time.Since(start)
-	if _, err := w.db.ExecContext(ctx, "CHECKPOINT"); err != nil {
+	if _, err := w.db.ExecContext(ctx, "CHECKPOINT "+w.rawCatalog()); err != nil {
 		return st, fmt.Errorf("snapshot RAW: checkpoint %s: %w", w.path, err)
 	}
 	st.Checkpoint = time.Since(start) - st.Wait
@@ -202,7 +202,7 @@ func (w *Warehouse) moveRaw(ctx context.Context) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("move the RAW tables of %s into %s: %w", w.models, w.path, err)
 	}
-	if _, err := w.db.ExecContext(ctx, "CHECKPOINT"); err != nil {
+	if _, err := w.db.ExecContext(ctx, "CHECKPOINT "+w.rawCatalog()); err != nil {
 		return fmt.Errorf("checkpoint %s after moving RAW into it: %w", w.path, err)
 	}
 	if _, err := w.db.ExecContext(ctx, "DROP SCHEMA "+old+"."+Schema+" CASCADE"); err != nil {
@@ -215,4 +215,10 @@ func (w *Warehouse) moveRaw(ctx context.Context) error {
 		slog.Info("moved the RAW tables into their own file", "rows", moved, "from", w.models, "to", w.path)
 	}
 	return nil
+}
+
+// rawCatalog is the RAW file's own database, which DuckDB names after the file: a CHECKPOINT
+// names it, rather than the connection's default database, which search_path can move.
+func (w *Warehouse) rawCatalog() string {
+	return quote(strings.TrimSuffix(filepath.Base(w.path), filepath.Ext(w.path)))
 }

@@ -77,7 +77,9 @@ func New(cfg Config) (*Client, error) {
 		c.base = "https://" + cfg.Account + ".snowflakecomputing.com"
 	}
 	if c.hc == nil {
-		c.hc = &http.Client{Timeout: 30 * time.Second}
+		// No client timeout: every call runs under a context deadline (cfg.Timeout at most), and
+		// Snowflake may hold a POST up to 45 s before answering 202 with a handle to poll.
+		c.hc = &http.Client{}
 	}
 	if c.cfg.Timeout <= 0 {
 		c.cfg.Timeout = 60 * time.Second
@@ -204,8 +206,8 @@ func (c *Client) execute(ctx context.Context, query string, args map[string]bind
 			return nil, fmt.Errorf("snowflake sql api: statement %s: status URL %q is not on %s", res.Handle, res.StatusURL, c.base)
 		}
 		handle := res.Handle
-		if res, err = c.do(ctx, http.MethodGet, status, nil); err != nil && ctx.Err() != nil {
-			c.cancel(handle)
+		if res, err = c.do(ctx, http.MethodGet, status, nil); err != nil {
+			c.cancel(handle) // we stop asking, so the warehouse should stop running it
 		}
 	}
 	if err != nil {

@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -327,4 +329,31 @@ func column[T any](ctx context.Context, c *snowflakeapi.Client, query string) ([
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// A status URL that points anywhere but the configured server is refused before any request
+// goes there: the JWT must never leave for another host.
+func TestStatusURLOnlyOnTheServer(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { elsewhere.Add(1) }))
+	t.Cleanup(other.Close)
+	for _, status := range []func(base string) string{
+		func(string) string { return other.URL + "/api/v2/statements/h4" },
+		func(string) string { return "https://evil.example/x" },
+		func(base string) string { return base + ".evil.example/x" }, // the server's name as a prefix
+	} {
+		var f *sqlAPI
+		f = newSQLAPI(t, func(w http.ResponseWriter, r *http.Request, st submitted) {
+			if r.Method == http.MethodPost && r.URL.Path == "/api/v2/statements" {
+				reply(w, http.StatusAccepted, `{"code":"333334","statementHandle":"h4","statementStatusUrl":"`+status(f.srv.URL)+`"}`)
+			}
+		})
+		_, err := column[string](context.Background(), f.client(t), "SELECT 1")
+		if err == nil || !strings.Contains(err.Error(), "is not on") {
+			t.Errorf("status URL %q: err %v, want a refusal naming the server", status(f.srv.URL), err)
+		}
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("%d requests reached another server", n)
+	}
 }

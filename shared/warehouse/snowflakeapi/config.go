@@ -86,16 +86,15 @@ func PrivateKey(pemText string) (*rsa.PrivateKey, error) {
 		return nil, errors.New("private key: no PEM block")
 	case strings.Contains(block.Type, "ENCRYPTED"):
 		return nil, errors.New("private key: encrypted; store it unencrypted in Secrets Manager (KMS encrypts the secret)")
-	case block.Type == "RSA PRIVATE KEY":
-		k, err := x509.ParsePKCS1PrivateKey(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("private key: PKCS#1: %w", err)
-		}
-		return k, nil
 	}
+	// PKCS#8 first whatever the label says (keys are often mislabelled), then PKCS#1.
 	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("private key: PKCS#8: %w", err)
+		k1, err1 := x509.ParsePKCS1PrivateKey(block.Bytes)
+		if err1 != nil {
+			return nil, fmt.Errorf("private key: neither PKCS#8 (%v) nor PKCS#1 (%v)", err, err1)
+		}
+		return k1, nil
 	}
 	if rk, ok := k.(*rsa.PrivateKey); ok {
 		return rk, nil

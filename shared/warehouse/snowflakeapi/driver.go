@@ -9,7 +9,7 @@ import (
 )
 
 // The database/sql side: a connector whose connections hold no session (each statement is one
-// stateless HTTP exchange), so the pool only bounds concurrency.
+// stateless HTTP exchange), so the pool's size (SetMaxOpenConns) only bounds how many run at once.
 
 type connector struct{ c *Client }
 
