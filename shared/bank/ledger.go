@@ -93,22 +93,35 @@ func post(ctx context.Context, tx pgx.Tx, p Posting, reverses *uuid.UUID) (Trans
 		return Transaction{}, fmt.Errorf("account %s holds %s %s, %s needed: %w",
 			src.ID, money.Format(src.Balance), src.Currency, money.Format(p.Amount), ErrInsufficientFunds)
 	}
-	for _, id := range ids {
-		if _, err := tx.Exec(ctx, "UPDATE accounts SET balance = balance + $2 WHERE account_id = $1", id, delta[id]); err != nil {
-			return Transaction{}, fmt.Errorf("update balance of %s: %w", id, translate(err))
-		}
-	}
 	var id any
 	if p.ID != uuid.Nil {
 		id = p.ID
 	}
-	t, err := scanTransaction(tx.QueryRow(ctx, `INSERT INTO transactions
+	// The balance moves and the ledger row go to Postgres in one round trip (a pipeline): the
+	// rows are locked and every check is done, so none of them waits on another's answer. The
+	// first error aborts the transaction and the rest fail after it, so it is the one reported.
+	batch := &pgx.Batch{}
+	for _, acct := range ids {
+		batch.Queue("UPDATE accounts SET balance = balance + $2 WHERE account_id = $1", acct, delta[acct])
+	}
+	batch.Queue(`INSERT INTO transactions
 		(transaction_id, account_id, transaction_type, amount, currency, related_account_id,
 		 description, category, reverses_transaction_id)
 		VALUES (coalesce($1, gen_random_uuid()), $2, $3, $4, $5, $6, $7, $8, $9)
 		RETURNING `+transactionColumns,
-		id, p.AccountID, p.Type, p.Amount, src.Currency, p.RelatedAccountID, p.Description, p.Category, reverses))
+		id, p.AccountID, p.Type, p.Amount, src.Currency, p.RelatedAccountID, p.Description, p.Category, reverses)
+	results := tx.SendBatch(ctx, batch)
+	defer results.Close()
+	for _, acct := range ids {
+		if _, err := results.Exec(); err != nil {
+			return Transaction{}, fmt.Errorf("update balance of %s: %w", acct, translate(err))
+		}
+	}
+	t, err := scanTransaction(results.QueryRow())
 	if err != nil {
+		return Transaction{}, fmt.Errorf("insert transaction: %w", translate(err))
+	}
+	if err := results.Close(); err != nil {
 		return Transaction{}, fmt.Errorf("insert transaction: %w", translate(err))
 	}
 	return t, nil
