@@ -63,38 +63,34 @@ for _ in $(seq 100); do
 done
 ids=$(printf '"%s",' "${accounts[@]}")
 
-# Requests are formatted once in init and replayed in turn, so wrk spends its CPU on the load.
-cat >"$work/get.lua" <<LUA
+# wrk_script FILE MAKE: a wrk script whose init formats 1000 requests with the Lua expression MAKE
+# (it may use ids, the accounts) and whose request replays them in turn, so wrk spends its CPU on
+# the load, not on formatting.
+wrk_script() {
+  cat >"$1" <<LUA
 local ids = { ${ids%,} }
 local reqs, n = {}, 0
 init = function()
   wrk.headers["Authorization"] = "Bearer $token"
-  for i = 1, 1000 do reqs[i] = wrk.format("GET", "/accounts/" .. ids[math.random(#ids)]) end
+  for i = 1, 1000 do reqs[i] = $2 end
 end
 request = function()
   n = n % #reqs + 1
   return reqs[n]
 end
-LUA
-cat >"$work/transfer.lua" <<LUA
-local ids = { ${ids%,} }
-local reqs, n = {}, 0
-init = function()
-  wrk.headers["Authorization"] = "Bearer $token"
-  wrk.headers["Content-Type"] = "application/json"
-  for i = 1, 1000 do
-    local a = math.random(#ids)
-    local b = math.random(#ids - 1)
-    if b >= a then b = b + 1 end
-    reqs[i] = wrk.format("POST", "/transactions", nil,
-      '{"account_id":"' .. ids[a] .. '","related_account_id":"' .. ids[b] .. '","transaction_type":"TRANSFER","amount":"0.01"}')
-  end
-end
-request = function()
-  n = n % #reqs + 1
-  return reqs[n]
+-- a transfer between two different accounts
+function transfer()
+  local a = math.random(#ids)
+  local b = math.random(#ids - 1)
+  if b >= a then b = b + 1 end
+  local headers = { ["Authorization"] = "Bearer $token", ["Content-Type"] = "application/json" }
+  return wrk.format("POST", "/transactions", headers,
+    '{"account_id":"' .. ids[a] .. '","related_account_id":"' .. ids[b] .. '","transaction_type":"TRANSFER","amount":"0.01"}')
 end
 LUA
+}
+wrk_script "$work/get.lua" 'wrk.format("GET", "/accounts/" .. ids[math.random(#ids)])'
+wrk_script "$work/transfer.lua" 'transfer()'
 
 # wrk_run SCRIPT: prints "<requests/s> <p99 ms> <non-2xx count>"
 wrk_run() {

@@ -47,14 +47,24 @@ grep -q "CodeUri: ApiFunction" .aws-sam/build/template.yaml || die "sam build wr
 log "dbt-runner is a container image (sam build needs Docker for it): make lambda-dbt-runner"
 make -s lambda-dbt-runner || die "make lambda-dbt-runner failed"
 
-log "no Lambda links DuckDB (go list -deps with the Lambda flags)"
+log "no Lambda links DuckDB, nor the API Lambda gosnowflake (go list -deps with the Lambda flags)"
 for dir in functions/*/; do
   fn=$(basename "$dir")
   deps=$(CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go list -deps -tags lambda.norpc,minicore_disabled "./functions/$fn")
+  grep -qx github.com/aws/aws-lambda-go/lambda <<<"$deps" \
+    || die "go list -deps of functions/$fn does not list aws-lambda-go: not a Lambda's dependencies?"
   if grep -i duckdb <<<"$deps"; then
     die "functions/$fn links DuckDB (the packages above); DuckDB is cgo and must stay out of Lambda"
   fi
 done
+# The API bootstrap's 15 MB budget has no room for gosnowflake (about 9 MB): history reads
+# Snowflake through shared/warehouse/snowflakeapi (docs/api.md).
+api_deps=$(CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go list -deps -tags lambda.norpc,minicore_disabled ./functions/api)
+grep -qx github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/snowflakeapi <<<"$api_deps" \
+  || die "functions/api does not read Snowflake through shared/warehouse/snowflakeapi"
+if grep snowflakedb/gosnowflake <<<"$api_deps"; then
+  die "functions/api links gosnowflake (the packages above); read Snowflake through shared/warehouse/snowflakeapi"
+fi
 
 # ------------------------------------------------------------------ 2. the runtime contract
 rie=$(bash scripts/rie.sh)

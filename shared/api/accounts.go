@@ -150,11 +150,7 @@ func (s *server) registerAccounts() {
 			IfMatchHeader
 			Body accountReplace
 		}) (*accountOne, error) {
-			id, err := parseID(in.AccountID, "path.account_id")
-			if err != nil {
-				return nil, err
-			}
-			version, err := ifMatch(in.IfMatch)
+			id, version, err := versioned(in.AccountID, "path.account_id", in.IfMatchHeader)
 			if err != nil {
 				return nil, err
 			}
@@ -184,11 +180,7 @@ func (s *server) registerAccounts() {
 			AccountPath
 			IfMatchHeader
 		}) (*accountOne, error) {
-			id, err := parseID(in.AccountID, "path.account_id")
-			if err != nil {
-				return nil, err
-			}
-			version, err := ifMatch(in.IfMatch)
+			id, version, err := versioned(in.AccountID, "path.account_id", in.IfMatchHeader)
 			if err != nil {
 				return nil, err
 			}

@@ -115,11 +115,7 @@ func (s *server) registerCustomers() {
 			IfMatchHeader
 			Body customerFields
 		}) (*customerOne, error) {
-			id, err := parseID(in.CustomerID, "path.customer_id")
-			if err != nil {
-				return nil, err
-			}
-			version, err := ifMatch(in.IfMatch)
+			id, version, err := versioned(in.CustomerID, "path.customer_id", in.IfMatchHeader)
 			if err != nil {
 				return nil, err
 			}

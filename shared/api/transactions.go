@@ -152,11 +152,7 @@ func (s *server) registerTransactions() {
 			IfMatchHeader
 			Body transactionReplace
 		}) (*transactionOne, error) {
-			id, err := parseID(in.TransactionID, "path.transaction_id")
-			if err != nil {
-				return nil, err
-			}
-			version, err := ifMatch(in.IfMatch)
+			id, version, err := versioned(in.TransactionID, "path.transaction_id", in.IfMatchHeader)
 			if err != nil {
 				return nil, err
 			}

@@ -107,6 +107,17 @@ func idString(id *uuid.UUID) *string {
 // etag names a row version: a strong validator, since any change bumps the version.
 func etag(version int64) string { return `"v` + strconv.FormatInt(version, 10) + `"` }
 
+// versioned reads the target of a write: the id in the path (location names it in a problem)
+// and the version its If-Match header demands (nil: any).
+func versioned(id, location string, h IfMatchHeader) (uuid.UUID, *int64, error) {
+	uid, err := parseID(id, location)
+	if err != nil {
+		return uuid.Nil, nil, err
+	}
+	version, err := ifMatch(h.IfMatch)
+	return uid, version, err
+}
+
 // ifMatch reads an If-Match header into the version it demands: nil when absent or "*".
 func ifMatch(h string) (*int64, error) {
 	h = strings.TrimSpace(h)

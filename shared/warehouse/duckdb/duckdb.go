@@ -417,8 +417,10 @@ func (w *Warehouse) read(ctx context.Context, q func(*sql.Conn) (bool, error)) e
 		}
 		// Wait for dbt's turn to end, within the query's own deadline.
 		for !w.lent.TryRLock() {
-			if !sleepCtx(ctx, 50*time.Millisecond) {
+			select {
+			case <-ctx.Done():
 				return fmt.Errorf("wait for dbt to finish with the models: %w", ctx.Err())
+			case <-time.After(50 * time.Millisecond):
 			}
 		}
 	}
@@ -506,16 +508,4 @@ func (w *Warehouse) Close() error {
 	w.use.Lock()
 	defer w.use.Unlock()
 	return w.closeDB()
-}
-
-// sleepCtx waits d, or less if ctx ends first; it reports whether ctx is still live.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
