@@ -142,10 +142,15 @@ func warehouseQuery(t table) string {
 		}
 		cols[i] = expr + " AS " + f.name
 	}
-	return fmt.Sprintf(`SELECT json_extract_string(after, '$.%s') AS id,
-		CAST(json_extract_string(after, '$.version') AS BIGINT) AS version, %s
-		FROM (SELECT * FROM raw.%s QUALIFY row_number() OVER (PARTITION BY key ORDER BY lsn DESC, "offset" DESC) = 1)
-		WHERE op <> 'd'`, t.key, strings.Join(cols, ", "), t.name)
+	return CurrentRowsSQL(t.name, fmt.Sprintf(`json_extract_string(after, '$.%s') AS id,
+		CAST(json_extract_string(after, '$.version') AS BIGINT) AS version, %s`, t.key, strings.Join(cols, ", ")))
+}
+
+// CurrentRowsSQL selects columns from the rows raw.<table> says the table holds now: the latest
+// change event of each key by log position, unless it is a delete.
+func CurrentRowsSQL(table, columns string) string {
+	return fmt.Sprintf(`SELECT %s FROM (SELECT * FROM raw.%s
+		QUALIFY row_number() OVER (PARTITION BY key ORDER BY lsn DESC, "offset" DESC) = 1) WHERE op <> 'd'`, columns, table)
 }
 
 func warehouseSnapshot(ctx context.Context, wh Warehouse) (Snapshot, error) {

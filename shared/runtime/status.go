@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/console"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/reconcile"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
 )
 
@@ -163,8 +164,7 @@ func (c *statusCache) query(ctx context.Context, q string) ([][]string, error) {
 func (c *statusCache) warehouseCounts(ctx context.Context) (map[string]int64, error) {
 	var parts []string
 	for _, t := range capturedTables {
-		parts = append(parts, fmt.Sprintf(`SELECT '%s', count(*) FROM (SELECT op FROM raw.%s
-			QUALIFY row_number() OVER (PARTITION BY key ORDER BY lsn DESC, "offset" DESC) = 1) WHERE op <> 'd'`, t, t))
+		parts = append(parts, reconcile.CurrentRowsSQL(t, fmt.Sprintf("'%s', count(*)", t)))
 	}
 	rows, err := c.query(ctx, strings.Join(parts, " UNION ALL "))
 	if err != nil {

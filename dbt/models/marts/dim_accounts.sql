@@ -13,11 +13,5 @@ select
     status,
     created_at,
     updated_at,
-    version,
-    is_deleted,
-    valid_from as effective_from,
-    valid_to as effective_to,
-    is_current,
-    lsn,
-    _built_at
+    {{ dimension_validity_columns() }}
 from {{ ref('accounts_history') }}

@@ -16,11 +16,5 @@ select
     closed_at is not null as is_closed,
     created_at,
     updated_at,
-    version,
-    is_deleted,
-    valid_from as effective_from,
-    valid_to as effective_to,
-    is_current,
-    lsn,
-    _built_at
+    {{ dimension_validity_columns() }}
 from {{ ref('customers_history') }}
