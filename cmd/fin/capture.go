@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
-	"runtime/pprof"
 	"strings"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/capture"
@@ -25,18 +24,6 @@ func runCapture(ctx context.Context, args []string) error {
 	tables := fs.String("tables", strings.Join(capture.DefaultTables, ","), "captured tables, schema-qualified, in snapshot order")
 	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	// FIN_CPUPROFILE=file writes a CPU profile of the run (go tool pprof), for performance work.
-	if path := os.Getenv("FIN_CPUPROFILE"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
 	}
 	// The capture's heap is small and churns fast (one buffer per event): collect less often,
 	// within a ceiling well under the 200 MB it is allowed.

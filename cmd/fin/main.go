@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sort"
 	"syscall"
 )
@@ -42,7 +43,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := c.run(ctx, os.Args[2:]); err != nil {
+	if err := runProfiled(ctx, c, os.Args[2:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
@@ -52,6 +53,25 @@ func main() {
 		}
 		os.Exit(1)
 	}
+}
+
+// runProfiled runs c, writing a CPU profile of the run to FIN_CPUPROFILE when set (go tool
+// pprof), for performance work on any command.
+func runProfiled(ctx context.Context, c command, args []string) error {
+	path := os.Getenv("FIN_CPUPROFILE")
+	if path == "" {
+		return c.run(ctx, args)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	defer pprof.StopCPUProfile()
+	return c.run(ctx, args)
 }
 
 func usage() {

@@ -190,6 +190,8 @@ printf '\n%-58s %14s %14s %7s\n' "benchmark (API beside its reference, same run)
 printf '%-58s %14s %14s %7s\n' "GET /accounts/{id} vs pgbench -S -M prepared, 16 conns" "$get_rps/s" "$sel_tps/s" "$get_ratio"
 printf '%-58s %14s %14s\n' "  latency p99 (API) / average (pgbench), ms" "$get_p99" "$sel_lat"
 printf '%-58s %30s\n' "  ratio in each round (median round shown above)" "$get_rounds"
+cores=$(nproc)
+printf '%-58s %30s\n' "  fin api's Go threads (-procs default, Postgres local)" "$(( cores > 1 ? cores / 2 : 1 )) of $cores cores"
 printf '%-58s %14s %14s %7s\n' "POST /transactions transfer vs pgbench tpcb-like, 16" "$post_rps/s" "$tpcb_tps/s" "$post_ratio"
 printf '%-58s %14s %14s\n' "  latency p99 (API) / average (pgbench), ms" "$post_p99" "$tpcb_lat"
 printf '%-58s %30s\n' "  ratio in each round (median round shown above)" "$post_rounds"
