@@ -51,13 +51,11 @@
 {%- endmacro %}
 
 {#- Whether relation is one of this project's incremental models, from the manifest rather than
-    the warehouse's catalog: a catalog query per test is a fixed cost of every build. -#}
+    the warehouse's catalog (a catalog query per test was a fixed cost of every build), found by
+    its unique id rather than by a loop over every node (per test, in Jinja). A model with an
+    alias is not found, and its tests then read the whole relation. -#}
 {% macro is_incremental_model(relation) -%}
-    {%- for node in graph.nodes.values() if node.resource_type == 'model'
-        and node.config.materialized == 'incremental'
-        and (node.alias or node.name) | lower == relation.identifier | lower
-        and node.schema | lower == (relation.schema or '') | lower -%}
-        {%- do return(true) -%}
-    {%- endfor -%}
-    {%- do return(false) -%}
+    {%- set node = graph.nodes.get('model.' ~ project_name ~ '.' ~ (relation.identifier | lower)) -%}
+    {%- do return(node is not none and node.config.materialized == 'incremental'
+        and node.schema | lower == (relation.schema or '') | lower) -%}
 {%- endmacro %}

@@ -142,8 +142,9 @@ class Worker:
 
     def __init__(self, workdir: Path, db: Path, cold: bool):
         self.workdir, self.cold = workdir, cold
+        # As the local runtime runs it: one dbt thread per core unless DBT_THREADS says.
         self.env = {**os.environ, "WAREHOUSE_PATH": str(db), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-                    "DBT_USE_COLORS": "false"}
+                    "DBT_USE_COLORS": "false", "DBT_THREADS": os.environ.get("DBT_THREADS") or str(os.cpu_count())}
         self.proc = None
         if not cold:
             replies_r, replies_w = os.pipe()
@@ -157,7 +158,7 @@ class Worker:
     def args(self, *extra: str) -> list[str]:
         return ["build", "--project-dir", str(ROOT / "dbt"), "--profiles-dir", str(ROOT / "dbt"),
                 "--target-path", str(self.workdir / "target"), "--log-path", str(self.workdir / "logs"),
-                "--target", "duckdb", *extra]
+                "--log-level-file", os.environ.get("DBT_LOG_LEVEL_FILE") or "none", "--target", "duckdb", *extra]
 
     def cpu(self) -> float:
         """CPU seconds dbt has used so far (user + system, all its threads): unlike wall time,
@@ -235,7 +236,7 @@ def main():
     cold = os.environ.get("FIN_BENCH_DBT_COLD") == "1"
     dbt = Worker(workdir, db, cold)
     print(f"dbt runs {'as a fresh process per build' if cold else 'in one warm worker (shared/dbtrun/worker.py)'}; "
-          f"DBT_THREADS={os.environ.get('DBT_THREADS', 'default')}")
+          f"DBT_THREADS={dbt.env['DBT_THREADS']}")
     try:
         print(f"first build (all RAW rows):         {phases(*dbt.build())}")
 

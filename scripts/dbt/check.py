@@ -56,6 +56,12 @@ def dbt(workdir: Path, env: dict, *args: str) -> tuple[int, dict]:
     return proc.returncode, statuses
 
 
+def manifest(workdir: Path) -> dict:
+    """The project's models from the manifest of the last dbt command, by unique id."""
+    nodes = json.loads((workdir / "target" / "manifest.json").read_text())["nodes"]
+    return {k: v for k, v in nodes.items() if v["resource_type"] == "model"}
+
+
 def failed(statuses: dict) -> list[str]:
     return sorted(n for n, s in statuses.items() if s in ("fail", "error"))
 
@@ -200,6 +206,34 @@ def run_duckdb(workdir: Path):
     check("duckdb: full refresh passes", code == 0, f"failed: {failed(st)}")
     compare_relations("duckdb: incremental runs equal a full refresh", incremental,
                       snapshot_relations(lambda sql: duckdb_rows(db, sql)))
+
+    # persist_docs (dbt/macros/duckdb_catalog.sql writes only the comments that differ): the
+    # model docs are in the catalog after a full refresh, on tables and on the gold views.
+    models = {n["name"]: n for n in manifest(workdir).values()}
+    for table, column in (("accounts_history", None), ("stg_accounts_changes", "lsn"), ("dim_accounts", "balance"),
+                          ("dim_accounts", None)):
+        want = models[table]["description"] if column is None else models[table]["columns"][column]["description"]
+        if column is None:
+            got = duckdb_rows(db, f"select comment from duckdb_tables() where table_name = '{table}' "
+                                  f"union all select comment from duckdb_views() where view_name = '{table}'")
+        else:
+            got = duckdb_rows(db, f"select comment from duckdb_columns() where table_name = '{table}' and column_name = '{column}'")
+        check(f"duckdb: the docs of {table}{'.' + column if column else ''} are its comment in the catalog",
+              bool(want) and got == [(want,)], f"catalog has {got}, docs say {want!r}")
+
+    # on_schema_change='fail' (the same macro file's one-query check): a target whose columns
+    # no longer match the model fails the incremental build instead of loading into it.
+    import duckdb
+    con = duckdb.connect(str(db))
+    con.execute("alter table silver.stg_customers_changes add column stray integer")
+    con.close()
+    code, st = dbt(workdir, env, "build", "--select", "stg_customers_changes")
+    out = (workdir / "last-dbt-output.txt").read_text() if code else ""
+    check("duckdb: an incremental model whose table gained a column fails its build",
+          code != 0 and st.get("stg_customers_changes") == "error" and "out of sync" in out, f"exit {code}, {st}")
+    con = duckdb.connect(str(db))
+    con.execute("alter table silver.stg_customers_changes drop column stray")
+    con.close()
 
     code, _ = dbt(workdir, env, "docs", "generate")
     check("duckdb: dbt docs generate", code == 0 and (workdir / "target" / "catalog.json").exists())

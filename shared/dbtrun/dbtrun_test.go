@@ -14,7 +14,7 @@ import (
 
 func TestArgs(t *testing.T) {
 	cfg := Config{ProjectDir: "/p", WorkDir: "/w"}
-	base := []string{"build", "--project-dir", "/p", "--profiles-dir", "/p", "--target-path", "/w/target", "--log-path", "/w/logs"}
+	base := []string{"build", "--project-dir", "/p", "--profiles-dir", "/p", "--target-path", "/w/target", "--log-path", "/w/logs", "--log-level-file", "none"}
 	tests := []struct {
 		name    string
 		cfg     Config
@@ -28,6 +28,8 @@ func TestArgs(t *testing.T) {
 			want: append(slices.Clone(base), "--select", "stg_accounts+", "tag:hourly", "path:models/marts")},
 		{name: "full refresh and target", cfg: Config{ProjectDir: "/p", WorkDir: "/w", Target: "snowflake"}, req: Request{FullRefresh: true},
 			want: append(slices.Clone(base), "--target", "snowflake", "--full-refresh")},
+		{name: "debug log file", cfg: Config{ProjectDir: "/p", WorkDir: "/w", FileLogLevel: "debug"},
+			want: []string{"build", "--project-dir", "/p", "--profiles-dir", "/p", "--target-path", "/w/target", "--log-path", "/w/logs", "--log-level-file", "debug"}},
 		{name: "a flag smuggled in", cfg: cfg, req: Request{Select: "marts --vars x"}, wantErr: "looks like a flag"},
 		{name: "shell characters", cfg: cfg, req: Request{Select: "marts;rm"}, wantErr: "only names"},
 		{name: "no project", cfg: Config{}, wantErr: "project dir"},

@@ -41,6 +41,10 @@ def main() -> None:
     base = dict(os.environ)
     from dbt.cli.main import dbtRunner  # the slow import, paid once per worker
 
+    # What the import made lives as long as the worker: keep it out of every garbage
+    # collection, those Python runs during a build and the one after it (release_duckdb).
+    gc.freeze()
+
     for line in sys.stdin:
         if not line.strip():
             continue

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -74,7 +76,13 @@ type StackConfig struct {
 	WebhookToken string
 	// DevSecretPath is the local HS256 secret the API and `fin token` share.
 	DevSecretPath string
-	Logger        *slog.Logger
+	// DbtThreads is dbt's thread count on the local warehouse; empty means one per core: dbt's
+	// work between queries is Python, one thread at a time, and more threads than cores only
+	// made a scheduled build wait longer for it.
+	DbtThreads string
+	// DbtFileLogLevel is the level of dbt's own log file (dbtrun.Config.FileLogLevel).
+	DbtFileLogLevel string
+	Logger          *slog.Logger
 }
 
 // Stack is the running local stack.
@@ -238,9 +246,10 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 	snapshot := duckdb.SnapshotPath(cfg.WarehousePath)
 	dbtFn := s.function(dbtFunction, dbtrun.Handler(dbtrun.Config{
 		DBT: filepath.Join(cfg.Root, ".venv", "bin", "dbt"), Nice: dbtNice, ProjectDir: filepath.Join(cfg.Root, "dbt"),
-		Target: "duckdb", WorkDir: filepath.Join(cfg.StateDir, "dbt"),
+		Target: "duckdb", WorkDir: filepath.Join(cfg.StateDir, "dbt"), FileLogLevel: cfg.DbtFileLogLevel,
 		Env: []string{"WAREHOUSE_PATH=" + cfg.WarehousePath, "DBT_SEND_ANONYMOUS_USAGE_STATS=false",
-			"RAW_SNAPSHOT_PATH=" + snapshot, "RAW_DATABASE=" + duckdb.RawCatalog},
+			"RAW_SNAPSHOT_PATH=" + snapshot, "RAW_DATABASE=" + duckdb.RawCatalog,
+			"DBT_THREADS=" + cmp.Or(cfg.DbtThreads, strconv.Itoa(goruntime.NumCPU()))},
 		Lock: warehouseTurn{wh: s.wh, snapshot: snapshot, log: log},
 	}, log))
 
