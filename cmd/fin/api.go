@@ -24,7 +24,7 @@ func runAPI(ctx context.Context, args []string) error {
 	fs := newFlags("api", "[-addr host:port] [-warehouse file.duckdb]")
 	addr := fs.String("addr", envOr("API_ADDR", "127.0.0.1:8000"), "address to listen on")
 	conns := fs.Int("conns", 32, "database connections in the pool")
-	procs := fs.Int("procs", 0, "threads running Go code at once (GOMAXPROCS); 0: the GOMAXPROCS environment variable, else half the cores when the database is on this host, else all")
+	procs := fs.Int("procs", 0, "threads running Go code at once (GOMAXPROCS); 0: the GOMAXPROCS environment variable, else half of Go's default when the database host is this one (a socket, localhost, loopback), else Go's default")
 	reads := fs.Int("account-reads", 1, "GET /accounts/{id} queries in flight before further GETs are batched into one query (-1: never batch)")
 	wh := fs.String("warehouse", duckdb.DefaultPath(), "DuckDB warehouse file the history endpoints read (opened per request, read-only)")
 	if err := parseFlags(fs, args); err != nil {
@@ -47,8 +47,10 @@ func runAPI(ctx context.Context, args []string) error {
 	defer pool.Close()
 	n := *procs
 	if n <= 0 && os.Getenv("GOMAXPROCS") == "" {
-		n = defaultProcs(pool.Config().ConnConfig.Host, runtime.NumCPU())
+		n = localDatabaseProcs(pool.Config().ConnConfig.Host, runtime.GOMAXPROCS(0))
 	}
+	// Only when asked or when the database is local: Go's own default follows the container's
+	// CPU limit and keeps following it, until GOMAXPROCS is set.
 	if n > 0 {
 		runtime.GOMAXPROCS(n)
 	}
@@ -62,21 +64,23 @@ func runAPI(ctx context.Context, args []string) error {
 	return api.Serve(ctx, app, *addr)
 }
 
-// defaultProcs is how many threads the server runs Go code on when neither -procs nor
-// GOMAXPROCS says: half the cores when the database shares this host (a socket path, localhost
-// or a loopback address), else all of them. A request is mostly socket reads and writes; with a
+// localDatabaseProcs is how many threads the server runs Go code on when neither -procs nor
+// GOMAXPROCS says and the database host names this machine (a socket path, localhost or a
+// loopback address): half of Go's default (procs), leaving the rest to Postgres. 0, for any
+// other host, leaves Go's default alone. Only the host string decides: a connection pooler or
+// proxy on localhost counts as local. A request is mostly socket reads and writes; with a
 // thread per core, the scheduler's idle threads spin looking for work and pass goroutines
 // between cores, CPU the database on those same cores then lacks (measured on 2 cores: 40 -> 31
 // us of the server's CPU per GET /accounts/{id}, 25k -> 32k requests/s).
-func defaultProcs(dbHost string, cpus int) int {
+func localDatabaseProcs(dbHost string, procs int) int {
 	local := dbHost == "" || strings.HasPrefix(dbHost, "/") || dbHost == "localhost"
 	if ip := net.ParseIP(dbHost); ip != nil && ip.IsLoopback() {
 		local = true
 	}
 	if !local {
-		return cpus
+		return 0
 	}
-	return max(1, cpus/2)
+	return max(1, procs/2)
 }
 
 func envOr(name, def string) string {

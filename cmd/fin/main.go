@@ -56,12 +56,14 @@ func main() {
 }
 
 // runProfiled runs c, writing a CPU profile of the run to FIN_CPUPROFILE when set (go tool
-// pprof), for performance work on any command.
+// pprof), for performance work on any command. The variable is taken out of the environment,
+// so a fin process this one starts (capture-bench's capture) does not write the same file.
 func runProfiled(ctx context.Context, c command, args []string) error {
 	path := os.Getenv("FIN_CPUPROFILE")
 	if path == "" {
 		return c.run(ctx, args)
 	}
+	os.Unsetenv("FIN_CPUPROFILE")
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("cpu profile: %w", err)

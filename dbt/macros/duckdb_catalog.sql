@@ -2,7 +2,10 @@
     dbt-duckdb answers every adapter.get_columns_in_relation with a macro run in a context of its
     own (~10 ms of Python, serialised by the GIL), and an incremental model asked four times per
     build: twice for on_schema_change, twice for persist_docs. On a scheduled build that is a
-    sixth of dbt's Python time. Same results; Snowflake keeps dbt-snowflake's macros. -#}
+    sixth of dbt's Python time. Same results; Snowflake keeps dbt-snowflake's macros.
+    Both override dbt internals (dbt-core's default__check_for_schema_changes and
+    default__persist_docs, dbt-duckdb's duckdb__alter_column_comment): compare them with the
+    upstream macros whenever dbt-core or dbt-duckdb is upgraded. -#}
 
 {#- The schema-change check (on_schema_change), with both relations described in one query. -#}
 {% macro duckdb__check_for_schema_changes(source_relation, target_relation) %}
@@ -31,23 +34,29 @@
 {% endmacro %}
 
 {#- persist_docs: reads the comments the relation holds in one query and writes only those that
-    differ from the model's docs, so a build that changed no description writes none. -#}
+    differ from the model's docs, so an incremental build that changed no description writes none
+    (a view is created anew by each build, so its comments are written each time). -#}
 {% macro duckdb__persist_docs(relation, model, for_relation, for_columns) -%}
     {%- set relation_docs = for_relation and config.persist_relation_docs() and model.description -%}
     {%- set column_docs = for_columns and config.persist_column_docs() and model.columns -%}
     {%- if relation_docs or column_docs -%}
-        {%- set where -%}
-            lower(database_name) = '{{ relation.database | lower }}' and lower(schema_name) = '{{ relation.schema | lower }}'
-            and lower({{ 'view_name' if relation.is_view else 'table_name' }}) = '{{ relation.identifier | lower }}'
+        {%- set in_schema -%}
+            lower(database_name) = {{ duckdb_catalog_literal(relation.database | lower) }}
+            and lower(schema_name) = {{ duckdb_catalog_literal(relation.schema | lower) }}
         {%- endset -%}
+        {%- set name = duckdb_catalog_literal(relation.identifier | lower) -%}
         {%- set current = run_query(
-            "select true as is_relation, null as column_name, comment from " ~ ('duckdb_views()' if relation.is_view else 'duckdb_tables()')
-            ~ " where " ~ where ~ " union all select false, column_name, comment from duckdb_columns() where "
-            ~ where | replace('view_name', 'table_name')) -%}
+            "select true as is_relation, null as column_name, comment from "
+            ~ ("duckdb_views() where lower(view_name) = " if relation.is_view else "duckdb_tables() where lower(table_name) = ")
+            ~ name ~ " and " ~ in_schema
+            ~ " union all select false, column_name, comment from duckdb_columns() where lower(table_name) = "
+            ~ name ~ " and " ~ in_schema) -%}
         {%- set column_comments = {} -%}
         {%- set statements = [] -%}
+        {%- set found = [] -%}
         {%- for row in current -%}
             {%- if row[0] -%}
+                {%- do found.append(true) -%}
                 {%- if relation_docs and (row[2] or '') != model.description -%}
                     {%- do statements.append(alter_relation_comment(relation, model.description)) -%}
                 {%- endif -%}
@@ -55,6 +64,9 @@
                 {%- do column_comments.update({row[1]: row[2] or ''}) -%}
             {%- endif -%}
         {%- endfor -%}
+        {%- if not found -%}
+            {{ exceptions.raise_compiler_error("persist_docs: " ~ relation ~ " is not in the catalog") }}
+        {%- endif -%}
         {%- if column_docs -%}
             {%- set documented = validate_doc_columns(relation, model.columns, column_comments.keys() | list) -%}
             {%- for name, column in documented.items() -%}
@@ -69,4 +81,9 @@
             {%- do run_query(statements | join('\n')) -%}
         {%- endif -%}
     {%- endif -%}
+{%- endmacro %}
+
+{#- A SQL string literal of text, quotes doubled. -#}
+{% macro duckdb_catalog_literal(text) -%}
+    '{{ text | replace("'", "''") }}'
 {%- endmacro %}

@@ -57,5 +57,6 @@
 {% macro is_incremental_model(relation) -%}
     {%- set node = graph.nodes.get('model.' ~ project_name ~ '.' ~ (relation.identifier | lower)) -%}
     {%- do return(node is not none and node.config.materialized == 'incremental'
+        and (node.alias or node.name) | lower == relation.identifier | lower
         and node.schema | lower == (relation.schema or '') | lower) -%}
 {%- endmacro %}

@@ -191,7 +191,8 @@ printf '%-58s %14s %14s %7s\n' "GET /accounts/{id} vs pgbench -S -M prepared, 16
 printf '%-58s %14s %14s\n' "  latency p99 (API) / average (pgbench), ms" "$get_p99" "$sel_lat"
 printf '%-58s %30s\n' "  ratio in each round (median round shown above)" "$get_rounds"
 cores=$(nproc)
-printf '%-58s %30s\n' "  fin api's Go threads (-procs default, Postgres local)" "$(( cores > 1 ? cores / 2 : 1 )) of $cores cores"
+# What fin api chose (see localDatabaseProcs): GOMAXPROCS when set, else half the cores, Postgres being local.
+printf '%-58s %30s\n' "  fin api's Go threads (GOMAXPROCS, else half the cores)" "${GOMAXPROCS:-$(( cores > 1 ? cores / 2 : 1 ))} of $cores cores"
 printf '%-58s %14s %14s %7s\n' "POST /transactions transfer vs pgbench tpcb-like, 16" "$post_rps/s" "$tpcb_tps/s" "$post_ratio"
 printf '%-58s %14s %14s\n' "  latency p99 (API) / average (pgbench), ms" "$post_p99" "$tpcb_lat"
 printf '%-58s %30s\n' "  ratio in each round (median round shown above)" "$post_rounds"

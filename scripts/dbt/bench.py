@@ -142,9 +142,10 @@ class Worker:
 
     def __init__(self, workdir: Path, db: Path, cold: bool):
         self.workdir, self.cold = workdir, cold
-        # As the local runtime runs it: one dbt thread per core unless DBT_THREADS says.
+        # As the local runtime runs it: one dbt thread per core (at most 4) unless DBT_THREADS says.
+        threads = os.environ.get("DBT_THREADS") or str(min(len(os.sched_getaffinity(0)), 4))
         self.env = {**os.environ, "WAREHOUSE_PATH": str(db), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-                    "DBT_USE_COLORS": "false", "DBT_THREADS": os.environ.get("DBT_THREADS") or str(os.cpu_count())}
+                    "DBT_USE_COLORS": "false", "DBT_THREADS": threads}
         self.proc = None
         if not cold:
             replies_r, replies_w = os.pipe()

@@ -62,6 +62,14 @@ def manifest(workdir: Path) -> dict:
     return {k: v for k, v in nodes.items() if v["resource_type"] == "model"}
 
 
+def catalog_comment_sql(table: str, column: str | None) -> str:
+    """DuckDB's comment on a table or view (column None) or on one of its columns."""
+    if column is None:
+        return (f"select comment from duckdb_tables() where table_name = '{table}' "
+                f"union all select comment from duckdb_views() where view_name = '{table}'")
+    return f"select comment from duckdb_columns() where table_name = '{table}' and column_name = '{column}'"
+
+
 def failed(statuses: dict) -> list[str]:
     return sorted(n for n, s in statuses.items() if s in ("fail", "error"))
 
@@ -208,32 +216,43 @@ def run_duckdb(workdir: Path):
                       snapshot_relations(lambda sql: duckdb_rows(db, sql)))
 
     # persist_docs (dbt/macros/duckdb_catalog.sql writes only the comments that differ): the
-    # model docs are in the catalog after a full refresh, on tables and on the gold views.
+    # model docs are in the catalog after a full refresh, on tables and on the gold views, and an
+    # incremental build puts back a comment that no longer matches them.
+    import duckdb
     models = {n["name"]: n for n in manifest(workdir).values()}
-    for table, column in (("accounts_history", None), ("stg_accounts_changes", "lsn"), ("dim_accounts", "balance"),
-                          ("dim_accounts", None)):
-        want = models[table]["description"] if column is None else models[table]["columns"][column]["description"]
-        if column is None:
-            got = duckdb_rows(db, f"select comment from duckdb_tables() where table_name = '{table}' "
-                                  f"union all select comment from duckdb_views() where view_name = '{table}'")
-        else:
-            got = duckdb_rows(db, f"select comment from duckdb_columns() where table_name = '{table}' and column_name = '{column}'")
-        check(f"duckdb: the docs of {table}{'.' + column if column else ''} are its comment in the catalog",
-              bool(want) and got == [(want,)], f"catalog has {got}, docs say {want!r}")
+    documented = (("accounts_history", None), ("stg_accounts_changes", "lsn"), ("dim_accounts", "balance"),
+                  ("dim_accounts", None))
+
+    def docs_in_catalog(when: str):
+        for table, column in documented:
+            want = models[table]["description"] if column is None else models[table]["columns"][column]["description"]
+            got = duckdb_rows(db, catalog_comment_sql(table, column))
+            check(f"duckdb: {when}, the docs of {table}{'.' + column if column else ''} are its comment in the catalog",
+                  bool(want) and got == [(want,)], f"catalog has {got}, docs say {want!r}")
+
+    docs_in_catalog("after a full refresh")
+    con = duckdb.connect(str(db))
+    con.execute("comment on column silver.stg_accounts_changes.lsn is 'stale'")
+    con.execute("comment on table silver.accounts_history is 'stale'")
+    con.close()
+    code, st = dbt(workdir, env, "build", "--select", "stg_accounts_changes", "accounts_history", "dim_accounts")
+    check("duckdb: an incremental build after comments went stale passes", code == 0, f"failed: {failed(st)}")
+    docs_in_catalog("after an incremental build")
 
     # on_schema_change='fail' (the same macro file's one-query check): a target whose columns
     # no longer match the model fails the incremental build instead of loading into it.
-    import duckdb
-    con = duckdb.connect(str(db))
-    con.execute("alter table silver.stg_customers_changes add column stray integer")
-    con.close()
-    code, st = dbt(workdir, env, "build", "--select", "stg_customers_changes")
-    out = (workdir / "last-dbt-output.txt").read_text() if code else ""
-    check("duckdb: an incremental model whose table gained a column fails its build",
-          code != 0 and st.get("stg_customers_changes") == "error" and "out of sync" in out, f"exit {code}, {st}")
-    con = duckdb.connect(str(db))
-    con.execute("alter table silver.stg_customers_changes drop column stray")
-    con.close()
+    for change, undo in (("add column stray integer", "drop column stray"),
+                         ("alter column lsn type varchar", "alter column lsn type bigint")):
+        con = duckdb.connect(str(db))
+        con.execute(f"alter table silver.stg_customers_changes {change}")
+        con.close()
+        code, st = dbt(workdir, env, "build", "--select", "stg_customers_changes")
+        out = (workdir / "last-dbt-output.txt").read_text() if code else ""
+        check(f"duckdb: an incremental model whose table changed ({change}) fails its build",
+              code != 0 and st.get("stg_customers_changes") == "error" and "out of sync" in out, f"exit {code}, {st}")
+        con = duckdb.connect(str(db))
+        con.execute(f"alter table silver.stg_customers_changes {undo}")
+        con.close()
 
     code, _ = dbt(workdir, env, "docs", "generate")
     check("duckdb: dbt docs generate", code == 0 and (workdir / "target" / "catalog.json").exists())

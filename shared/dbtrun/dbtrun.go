@@ -41,7 +41,7 @@ type Config struct {
 	Env []string
 	// FileLogLevel is the level of dbt's own log file, WorkDir/logs/dbt.log: "none" when empty,
 	// or info, or debug (every statement with its duration, for looking into a slow or failing
-	// model). Output has the console's info lines either way; writing the debug file cost an
+	// model). The console's info lines go to Output either way; writing the debug file cost an
 	// incremental build of the project about a tenth of its time.
 	FileLogLevel string
 	// Output receives dbt's console output as it runs (nil discards it; the end of it is kept

@@ -76,11 +76,12 @@ type StackConfig struct {
 	WebhookToken string
 	// DevSecretPath is the local HS256 secret the API and `fin token` share.
 	DevSecretPath string
-	// DbtThreads is dbt's thread count on the local warehouse; empty means one per core: dbt's
-	// work between queries is Python, one thread at a time, and more threads than cores only
-	// made a scheduled build wait longer for it.
+	// DbtThreads is dbt's thread count on the local warehouse; empty means one per core, at most
+	// four (the profile's default): dbt's work between queries is Python, one thread at a time,
+	// and more threads than cores only made a scheduled build wait longer for it.
 	DbtThreads string
-	// DbtFileLogLevel is the level of dbt's own log file (dbtrun.Config.FileLogLevel).
+	// DbtFileLogLevel is the level of dbt's own log file (dbtrun.Config.FileLogLevel); its
+	// console output goes to StateDir/dbt/logs/console.log either way.
 	DbtFileLogLevel string
 	Logger          *slog.Logger
 }
@@ -244,12 +245,17 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 	// dbt reads RAW from a snapshot the stack takes before each build (profiles.yml attaches it
 	// read-only under the RAW catalog's name, and the sources read that database).
 	snapshot := duckdb.SnapshotPath(cfg.WarehousePath)
+	dbtConsole, err := openConsoleLog(filepath.Join(cfg.StateDir, "dbt", "logs", "console.log"), 10<<20)
+	if err != nil {
+		return fail(err)
+	}
+	context.AfterFunc(ctx, func() { dbtConsole.Close() })
 	dbtFn := s.function(dbtFunction, dbtrun.Handler(dbtrun.Config{
 		DBT: filepath.Join(cfg.Root, ".venv", "bin", "dbt"), Nice: dbtNice, ProjectDir: filepath.Join(cfg.Root, "dbt"),
-		Target: "duckdb", WorkDir: filepath.Join(cfg.StateDir, "dbt"), FileLogLevel: cfg.DbtFileLogLevel,
+		Target: "duckdb", WorkDir: filepath.Join(cfg.StateDir, "dbt"), FileLogLevel: cfg.DbtFileLogLevel, Output: dbtConsole,
 		Env: []string{"WAREHOUSE_PATH=" + cfg.WarehousePath, "DBT_SEND_ANONYMOUS_USAGE_STATS=false",
 			"RAW_SNAPSHOT_PATH=" + snapshot, "RAW_DATABASE=" + duckdb.RawCatalog,
-			"DBT_THREADS=" + cmp.Or(cfg.DbtThreads, strconv.Itoa(goruntime.NumCPU()))},
+			"DBT_THREADS=" + cmp.Or(cfg.DbtThreads, strconv.Itoa(min(goruntime.GOMAXPROCS(0), 4)))},
 		Lock: warehouseTurn{wh: s.wh, snapshot: snapshot, log: log},
 	}, log))
 

@@ -1,0 +1,76 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// consoleLog keeps dbt's console output locally, where the deployed dbt-runner sends it to
+// CloudWatch: each build's node results, warnings and errors, appended across builds and moved
+// aside to path.1 whenever it would pass limit bytes, so the two files hold at most 2 x limit.
+type consoleLog struct {
+	mu    sync.Mutex
+	path  string
+	limit int64
+	f     *os.File
+	size  int64
+}
+
+func openConsoleLog(path string, limit int64) (*consoleLog, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("dbt console log: %w", err)
+	}
+	c := &consoleLog{path: path, limit: limit}
+	if err := c.open(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *consoleLog) open() error {
+	f, err := os.OpenFile(c.path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
+	if err != nil {
+		return fmt.Errorf("dbt console log: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("dbt console log: %w", err)
+	}
+	c.f, c.size = f, st.Size()
+	return nil
+}
+
+func (c *consoleLog) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.f == nil {
+		return 0, os.ErrClosed
+	}
+	if c.size > 0 && c.size+int64(len(p)) > c.limit {
+		c.f.Close()
+		c.f = nil
+		if err := os.Rename(c.path, c.path+".1"); err != nil {
+			return 0, fmt.Errorf("dbt console log: %w", err)
+		}
+		if err := c.open(); err != nil {
+			return 0, err
+		}
+	}
+	n, err := c.f.Write(p)
+	c.size += int64(n)
+	return n, err
+}
+
+func (c *consoleLog) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.f == nil {
+		return nil
+	}
+	err := c.f.Close()
+	c.f = nil
+	return err
+}
