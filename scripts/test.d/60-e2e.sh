@@ -111,6 +111,9 @@ import json, sys
 run = json.loads(sys.argv[1])["dbt_runs"][0]
 sys.exit(0 if run["ok"] and run["models"] > 0 else 1)
 PY
+# dbt's console output is kept locally, as CloudWatch keeps it in AWS.
+grep -q "Completed successfully" "$FIN_STATE_DIR/dbt/logs/console.log" \
+  || die "the scheduled dbt build left no console output in $FIN_STATE_DIR/dbt/logs/console.log"
 versions=$(bin/fin sql "select count(*) from gold.dim_customers where customer_id = '$cust'" | tail -1)
 [ "$versions" -ge 4 ] || die "dim_customers holds $versions versions of $cust; want the insert and 3 updates"
 log "the history endpoint shows every version"
