@@ -78,7 +78,6 @@ func runUp(ctx context.Context, args []string) error {
 		DbtSchedule:   envOr("FIN_DBT_SCHEDULE", "rate(1 minute)"),
 		DevSecretPath: devSecretPath(),
 		WebhookToken:  os.Getenv("FIN_WEBHOOK_TOKEN"),
-		DbtThreads:    os.Getenv("DBT_THREADS"), DbtFileLogLevel: os.Getenv("DBT_LOG_LEVEL_FILE"),
 	})
 	if err != nil {
 		return err

@@ -3,9 +3,9 @@
     own (~10 ms of Python, serialised by the GIL), and an incremental model asked four times per
     build: twice for on_schema_change, twice for persist_docs. On a scheduled build that is a
     sixth of dbt's Python time. Same results; Snowflake keeps dbt-snowflake's macros.
-    Both override dbt internals (dbt-core's default__check_for_schema_changes and
-    default__persist_docs, dbt-duckdb's duckdb__alter_column_comment): compare them with the
-    upstream macros whenever dbt-core or dbt-duckdb is upgraded. -#}
+    Both stand in for dbt internals (dbt-core's default__check_for_schema_changes and
+    default__persist_docs, which calls dbt-duckdb's duckdb__alter_column_comment): compare them
+    with the upstream macros whenever dbt-core or dbt-duckdb is upgraded. -#}
 
 {#- The schema-change check (on_schema_change), with both relations described in one query. -#}
 {% macro duckdb__check_for_schema_changes(source_relation, target_relation) %}
@@ -45,28 +45,24 @@
             and lower(schema_name) = {{ duckdb_catalog_literal(relation.schema | lower) }}
         {%- endset -%}
         {%- set name = duckdb_catalog_literal(relation.identifier | lower) -%}
-        {%- set current = run_query(
+        {#- The relation's own row first, then its columns'. -#}
+        {%- set rows = run_query(
             "select true as is_relation, null as column_name, comment from "
             ~ ("duckdb_views() where lower(view_name) = " if relation.is_view else "duckdb_tables() where lower(table_name) = ")
             ~ name ~ " and " ~ in_schema
             ~ " union all select false, column_name, comment from duckdb_columns() where lower(table_name) = "
-            ~ name ~ " and " ~ in_schema) -%}
-        {%- set column_comments = {} -%}
-        {%- set statements = [] -%}
-        {%- set found = [] -%}
-        {%- for row in current -%}
-            {%- if row[0] -%}
-                {%- do found.append(true) -%}
-                {%- if relation_docs and (row[2] or '') != model.description -%}
-                    {%- do statements.append(alter_relation_comment(relation, model.description)) -%}
-                {%- endif -%}
-            {%- else -%}
-                {%- do column_comments.update({row[1]: row[2] or ''}) -%}
-            {%- endif -%}
-        {%- endfor -%}
-        {%- if not found -%}
+            ~ name ~ " and " ~ in_schema ~ " order by is_relation desc").rows -%}
+        {%- if not rows or not rows[0][0] -%}
             {{ exceptions.raise_compiler_error("persist_docs: " ~ relation ~ " is not in the catalog") }}
         {%- endif -%}
+        {%- set statements = [] -%}
+        {%- if relation_docs and (rows[0][2] or '') != model.description -%}
+            {%- do statements.append(alter_relation_comment(relation, model.description)) -%}
+        {%- endif -%}
+        {%- set column_comments = {} -%}
+        {%- for row in rows[1:] -%}
+            {%- do column_comments.update({row[1]: row[2] or ''}) -%}
+        {%- endfor -%}
         {%- if column_docs -%}
             {%- set documented = validate_doc_columns(relation, model.columns, column_comments.keys() | list) -%}
             {%- for name, column in documented.items() -%}

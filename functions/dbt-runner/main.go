@@ -24,11 +24,10 @@ func main() {
 		Target:      env("DBT_TARGET", "snowflake"),
 		// Lambda's only writable place.
 		WorkDir: env("DBT_WORK_DIR", "/tmp/dbt"),
-		// dbt's log lines go to CloudWatch beside the summary; its own file (none by default)
-		// would stay in this container's /tmp.
-		Output:       os.Stderr,
-		FileLogLevel: os.Getenv("DBT_LOG_LEVEL_FILE"),
-		EMF:          os.Stdout,
+		// dbt's log lines go to CloudWatch beside the summary (its own file, none by default,
+		// would stay in this container's /tmp).
+		Output: os.Stderr,
+		EMF:    os.Stdout,
 	}
 	// Key-pair credentials from Secrets Manager, handed to dbt's process only.
 	if id := os.Getenv("SNOWFLAKE_SECRET_ID"); id != "" {

@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/fin-orchestrator/fin-orchestrator/shared/awssecrets"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/loader"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/snowflake"
 )
@@ -24,7 +24,8 @@ func main() {
 	if err != nil {
 		fail("load AWS configuration", err)
 	}
-	cfg, err := snowflake.ConfigFromEnv(ctx, os.Getenv, secretsmanager.NewFromConfig(awsCfg))
+	// The key-pair secret, through the same reader as the API and the dbt-runner.
+	cfg, err := snowflake.ConfigFromEnv(ctx, os.Getenv, awssecrets.Client{})
 	if err != nil {
 		fail("configure", err)
 	}

@@ -4,7 +4,8 @@
 #   2. POST /transactions transfers at 16 conns     vs  pgbench tpcb-like -M prepared -c 16
 #   3. the API Lambda bootstrap (arm64, stripped)   vs  the 15 MB budget and a hello-world bootstrap
 #   4. cold init under aws-lambda-rie               vs  the 100 ms budget and a hello-world bootstrap
-# Each side gets its own throwaway database on the project's cluster, dropped at the end.
+# Each side gets its own throwaway database on the project's cluster, dropped at the end. fin api
+# runs with its defaults: Go on half the cores, Postgres being on this machine (docs/api.md).
 # BENCH_SECONDS (default 10) sets the length of each load run; BENCH_ROUNDS (default 3) how many
 # times each pair runs, in turn (the machine is shared: the median round is reported).
 set -euo pipefail
@@ -83,7 +84,8 @@ function transfer()
   local a = math.random(#ids)
   local b = math.random(#ids - 1)
   if b >= a then b = b + 1 end
-  local headers = { ["Authorization"] = "Bearer $token", ["Content-Type"] = "application/json" }
+  -- a headers table replaces wrk.headers, so it carries init's token along
+  local headers = { ["Authorization"] = wrk.headers["Authorization"], ["Content-Type"] = "application/json" }
   return wrk.format("POST", "/transactions", headers,
     '{"account_id":"' .. ids[a] .. '","related_account_id":"' .. ids[b] .. '","transaction_type":"TRANSFER","amount":"0.01"}')
 end
@@ -190,9 +192,6 @@ printf '\n%-58s %14s %14s %7s\n' "benchmark (API beside its reference, same run)
 printf '%-58s %14s %14s %7s\n' "GET /accounts/{id} vs pgbench -S -M prepared, 16 conns" "$get_rps/s" "$sel_tps/s" "$get_ratio"
 printf '%-58s %14s %14s\n' "  latency p99 (API) / average (pgbench), ms" "$get_p99" "$sel_lat"
 printf '%-58s %30s\n' "  ratio in each round (median round shown above)" "$get_rounds"
-cores=$(nproc)
-# What fin api chose (see localDatabaseProcs): GOMAXPROCS when set, else half the cores, Postgres being local.
-printf '%-58s %30s\n' "  fin api's Go threads (GOMAXPROCS, else half the cores)" "${GOMAXPROCS:-$(( cores > 1 ? cores / 2 : 1 ))} of $cores cores"
 printf '%-58s %14s %14s %7s\n' "POST /transactions transfer vs pgbench tpcb-like, 16" "$post_rps/s" "$tpcb_tps/s" "$post_ratio"
 printf '%-58s %14s %14s\n' "  latency p99 (API) / average (pgbench), ms" "$post_p99" "$tpcb_lat"
 printf '%-58s %30s\n' "  ratio in each round (median round shown above)" "$post_rounds"

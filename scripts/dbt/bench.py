@@ -142,10 +142,11 @@ class Worker:
 
     def __init__(self, workdir: Path, db: Path, cold: bool):
         self.workdir, self.cold = workdir, cold
-        # As the local runtime runs it: one dbt thread per core (at most 4) unless DBT_THREADS says.
-        threads = os.environ.get("DBT_THREADS") or str(min(len(os.sched_getaffinity(0)), 4))
-        self.env = {**os.environ, "WAREHOUSE_PATH": str(db), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-                    "DBT_USE_COLORS": "false", "DBT_THREADS": threads}
+        # As the local runtime runs it: no log file of dbt's own and one dbt thread per core (at
+        # most 4), unless the environment says otherwise.
+        defaults = {"DBT_LOG_LEVEL_FILE": "none", "DBT_THREADS": str(min(len(os.sched_getaffinity(0)), 4))}
+        self.env = {**defaults, **os.environ, "WAREHOUSE_PATH": str(db), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+                    "DBT_USE_COLORS": "false"}
         self.proc = None
         if not cold:
             replies_r, replies_w = os.pipe()
@@ -159,7 +160,7 @@ class Worker:
     def args(self, *extra: str) -> list[str]:
         return ["build", "--project-dir", str(ROOT / "dbt"), "--profiles-dir", str(ROOT / "dbt"),
                 "--target-path", str(self.workdir / "target"), "--log-path", str(self.workdir / "logs"),
-                "--log-level-file", os.environ.get("DBT_LOG_LEVEL_FILE") or "none", "--target", "duckdb", *extra]
+                "--target", "duckdb", *extra]
 
     def cpu(self) -> float:
         """CPU seconds dbt has used so far (user + system, all its threads): unlike wall time,

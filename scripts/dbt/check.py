@@ -113,6 +113,18 @@ def compare_history(name: str, rows: list, expected: dict, field: str):
     check(name, True)
 
 
+def duckdb_execute(path: Path, *statements: str):
+    """Runs statements on the DuckDB file at path, writing."""
+    import duckdb
+
+    con = duckdb.connect(str(path))
+    try:
+        for sql in statements:
+            con.execute(sql)
+    finally:
+        con.close()
+
+
 def duckdb_rows(path: Path, sql: str) -> list:
     import duckdb
 
@@ -218,7 +230,6 @@ def run_duckdb(workdir: Path):
     # persist_docs (dbt/macros/duckdb_catalog.sql writes only the comments that differ): the
     # model docs are in the catalog after a full refresh, on tables and on the gold views, and an
     # incremental build puts back a comment that no longer matches them.
-    import duckdb
     models = {n["name"]: n for n in manifest(workdir).values()}
     documented = (("accounts_history", None), ("stg_accounts_changes", "lsn"), ("dim_accounts", "balance"),
                   ("dim_accounts", None))
@@ -231,10 +242,8 @@ def run_duckdb(workdir: Path):
                   bool(want) and got == [(want,)], f"catalog has {got}, docs say {want!r}")
 
     docs_in_catalog("after a full refresh")
-    con = duckdb.connect(str(db))
-    con.execute("comment on column silver.stg_accounts_changes.lsn is 'stale'")
-    con.execute("comment on table silver.accounts_history is 'stale'")
-    con.close()
+    duckdb_execute(db, "comment on column silver.stg_accounts_changes.lsn is 'stale'",
+                   "comment on table silver.accounts_history is 'stale'")
     code, st = dbt(workdir, env, "build", "--select", "stg_accounts_changes", "accounts_history", "dim_accounts")
     check("duckdb: an incremental build after comments went stale passes", code == 0, f"failed: {failed(st)}")
     docs_in_catalog("after an incremental build")
@@ -243,16 +252,12 @@ def run_duckdb(workdir: Path):
     # no longer match the model fails the incremental build instead of loading into it.
     for change, undo in (("add column stray integer", "drop column stray"),
                          ("alter column lsn type varchar", "alter column lsn type bigint")):
-        con = duckdb.connect(str(db))
-        con.execute(f"alter table silver.stg_customers_changes {change}")
-        con.close()
+        duckdb_execute(db, f"alter table silver.stg_customers_changes {change}")
         code, st = dbt(workdir, env, "build", "--select", "stg_customers_changes")
         out = (workdir / "last-dbt-output.txt").read_text() if code else ""
         check(f"duckdb: an incremental model whose table changed ({change}) fails its build",
               code != 0 and st.get("stg_customers_changes") == "error" and "out of sync" in out, f"exit {code}, {st}")
-        con = duckdb.connect(str(db))
-        con.execute(f"alter table silver.stg_customers_changes {undo}")
-        con.close()
+        duckdb_execute(db, f"alter table silver.stg_customers_changes {undo}")
 
     code, _ = dbt(workdir, env, "docs", "generate")
     check("duckdb: dbt docs generate", code == 0 and (workdir / "target" / "catalog.json").exists())

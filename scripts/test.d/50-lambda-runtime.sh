@@ -56,10 +56,10 @@ for dir in functions/*/; do
   if grep -i duckdb <<<"$deps"; then
     die "functions/$fn links DuckDB (the packages above); DuckDB is cgo and must stay out of Lambda"
   fi
+  [ "$fn" = api ] && api_deps=$deps
 done
 # The API bootstrap's 15 MB budget has no room for gosnowflake (about 9 MB): history reads
 # Snowflake through shared/warehouse/snowflakeapi (docs/api.md).
-api_deps=$(CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go list -deps -tags lambda.norpc,minicore_disabled ./functions/api)
 grep -qx github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/snowflakeapi <<<"$api_deps" \
   || die "functions/api does not read Snowflake through shared/warehouse/snowflakeapi"
 if grep snowflakedb/gosnowflake <<<"$api_deps"; then

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -81,10 +82,7 @@ func New(ctx context.Context, cfg Config) (*fiber.App, error) {
 		"Authorize with a bearer token (locally: `fin token --scopes bank:read,bank:write`)."
 	hc.CreateHooks = nil // no $schema links in bodies: the wire contract is the original API's
 	// A copy: hc.Formats is Huma's package-level default map.
-	formats := make(map[string]huma.Format, len(hc.Formats))
-	for ct, f := range hc.Formats {
-		formats[ct] = f
-	}
+	formats := maps.Clone(hc.Formats)
 	formats["application/json"], formats["json"] = jsonFormat, jsonFormat
 	hc.Formats = formats
 	hc.DocsPath = "" // served from the binary by docs.go, not from a CDN

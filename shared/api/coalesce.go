@@ -96,7 +96,7 @@ func (r *accountReads) serve(batch []accountRead) {
 		for _, w := range batch {
 			switch a, ok := found[w.id]; {
 			case err != nil:
-				w.done <- accountResult{err: fmt.Errorf("read account %s: %w", w.id, err)}
+				w.done <- accountResult{err: err} // GetAccounts' error already says what it read
 			case !ok:
 				w.done <- accountResult{err: fmt.Errorf("account %s: %w", w.id, bank.ErrNotFound)}
 			default:

@@ -93,10 +93,9 @@ func newEnv(t *testing.T, opts ...func(*Config)) *env {
 	e.rw = e.token(t, "tester", ScopeRead, ScopeWrite)
 	e.ro = e.token(t, "tester", ScopeRead)
 	e.wo = e.token(t, "tester", ScopeWrite)
-	base := "http://" + ln.Addr().String()
 	handler := LambdaHandler(app)
 	e.transports = []transport{
-		{"http", func(t testing.TB, r request) response { return doHTTP(t, client, base, r) }},
+		{"http", func(t testing.TB, r request) response { return doHTTP(t, e.client, e.base, r) }},
 		{"lambda-v1", func(t testing.TB, r request) response { return doLambdaV1(t, handler, r) }},
 		{"lambda-v2", func(t testing.TB, r request) response { return doLambdaV2(t, handler, r) }},
 	}

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -39,11 +40,9 @@ type Config struct {
 	// Env is added to the process environment of dbt, e.g. WAREHOUSE_PATH=/abs/warehouse.duckdb
 	// or the SNOWFLAKE_* variables profiles.yml reads.
 	Env []string
-	// FileLogLevel is the level of dbt's own log file, WorkDir/logs/dbt.log: "none" when empty,
-	// or info, or debug (every statement with its duration, for looking into a slow or failing
-	// model). The console's info lines go to Output either way; writing the debug file cost an
-	// incremental build of the project about a tenth of its time.
-	FileLogLevel string
+	// EnvDefaults are NAME=value entries dbt gets unless the process environment (or Env) sets
+	// the name: defaults a user can still override, such as DBT_THREADS.
+	EnvDefaults []string
 	// Output receives dbt's console output as it runs (nil discards it; the end of it is kept
 	// for error messages either way).
 	Output io.Writer
@@ -60,8 +59,8 @@ type Config struct {
 	// priority, through nice(1) where it exists: locally a build can take both cores for 20 s,
 	// and the capture, landing and loads that keep RAW fresh must not wait for it.
 	Nice int
-	// Lock, when set, is held while dbt runs. Locally it is how dbt and the warehouse loader take
-	// turns on the DuckDB file, which allows one writing process at a time.
+	// Lock, when set, is held while dbt runs. Locally it takes the snapshot of RAW dbt reads and
+	// lends dbt the models file (DuckDB allows one writing process per file).
 	Lock Locker
 }
 
@@ -93,7 +92,6 @@ func (c Config) Args(r Request) ([]string, error) {
 		"--profiles-dir", c.profilesDir(),
 		"--target-path", c.targetPath(),
 		"--log-path", filepath.Join(c.workDir(), "logs"),
-		"--log-level-file", cmp.Or(c.FileLogLevel, "none"),
 	}
 	if c.Target != "" {
 		args = append(args, "--target", c.Target)
@@ -129,6 +127,20 @@ func (c Config) workDir() string {
 	return c.ProjectDir
 }
 
+func (c Config) dbt() string { return cmp.Or(c.DBT, "dbt") }
+
+// defaultEnv is what every dbt run gets unless the environment says otherwise. No log file of
+// dbt's own (DBT_LOG_LEVEL_FILE=debug brings WorkDir/logs/dbt.log back, with every statement and
+// its duration): the console's lines go to Output either way, and writing the debug file cost an
+// incremental build of the project about a tenth of its time.
+var defaultEnv = []string{"DBT_LOG_LEVEL_FILE=none"}
+
+// environ is dbt's environment: the defaults, then this process's environment, then dbtEnv and
+// Env; a later entry for a name wins.
+func (c Config) environ() []string {
+	return slices.Concat(defaultEnv, c.EnvDefaults, os.Environ(), dbtEnv, c.Env)
+}
+
 func (c Config) targetPath() string { return filepath.Join(c.workDir(), "target") }
 
 // Run runs `dbt build` for r and returns what it did. The error wraps ErrFailed when a node
@@ -151,16 +163,13 @@ func Run(ctx context.Context, cfg Config, r Request) (Summary, error) {
 		defer release()
 	}
 
-	bin := cfg.DBT
-	if bin == "" {
-		bin = "dbt"
-	}
+	bin := cfg.dbt()
 	tail := &tailBuffer{max: 8 << 10}
 	var out io.Writer = tail
 	if cfg.Output != nil {
 		out = io.MultiWriter(cfg.Output, tail)
 	}
-	env := append(append(os.Environ(), dbtEnv...), cfg.Env...)
+	env := cfg.environ()
 	started := time.Now()
 	var runErr error
 	if python := cfg.python(); python != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -14,7 +15,7 @@ import (
 
 func TestArgs(t *testing.T) {
 	cfg := Config{ProjectDir: "/p", WorkDir: "/w"}
-	base := []string{"build", "--project-dir", "/p", "--profiles-dir", "/p", "--target-path", "/w/target", "--log-path", "/w/logs", "--log-level-file", "none"}
+	base := []string{"build", "--project-dir", "/p", "--profiles-dir", "/p", "--target-path", "/w/target", "--log-path", "/w/logs"}
 	tests := []struct {
 		name    string
 		cfg     Config
@@ -28,8 +29,6 @@ func TestArgs(t *testing.T) {
 			want: append(slices.Clone(base), "--select", "stg_accounts+", "tag:hourly", "path:models/marts")},
 		{name: "full refresh and target", cfg: Config{ProjectDir: "/p", WorkDir: "/w", Target: "snowflake"}, req: Request{FullRefresh: true},
 			want: append(slices.Clone(base), "--target", "snowflake", "--full-refresh")},
-		{name: "debug log file", cfg: Config{ProjectDir: "/p", WorkDir: "/w", FileLogLevel: "debug"},
-			want: []string{"build", "--project-dir", "/p", "--profiles-dir", "/p", "--target-path", "/w/target", "--log-path", "/w/logs", "--log-level-file", "debug"}},
 		{name: "a flag smuggled in", cfg: cfg, req: Request{Select: "marts --vars x"}, wantErr: "looks like a flag"},
 		{name: "shell characters", cfg: cfg, req: Request{Select: "marts;rm"}, wantErr: "only names"},
 		{name: "no project", cfg: Config{}, wantErr: "project dir"},
@@ -50,6 +49,41 @@ func TestArgs(t *testing.T) {
 				t.Errorf("Args(%+v)\n got %q\nwant %q", tt.req, got, tt.want)
 			}
 		})
+	}
+}
+
+// dbt's environment: no log file of its own and the caller's defaults unless the process
+// environment says otherwise; Env over everything.
+func TestEnviron(t *testing.T) {
+	lookup := func(env []string, name string) string {
+		v := ""
+		for _, kv := range env { // a later entry wins, as for exec.Cmd and the worker
+			if n, val, _ := strings.Cut(kv, "="); n == name {
+				v = val
+			}
+		}
+		return v
+	}
+	cfg := Config{EnvDefaults: []string{"DBT_THREADS=2"}, Env: []string{"WAREHOUSE_PATH=/w.duckdb"}}
+	t.Setenv("DBT_LOG_LEVEL_FILE", "")
+	os.Unsetenv("DBT_LOG_LEVEL_FILE")
+	t.Setenv("DBT_THREADS", "")
+	os.Unsetenv("DBT_THREADS")
+	t.Setenv("WAREHOUSE_PATH", "/elsewhere.duckdb")
+	env := cfg.environ()
+	for name, want := range map[string]string{"DBT_LOG_LEVEL_FILE": "none", "DBT_THREADS": "2", "WAREHOUSE_PATH": "/w.duckdb"} {
+		if got := lookup(env, name); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	// The debug log file and another thread count, asked for in the environment.
+	t.Setenv("DBT_LOG_LEVEL_FILE", "debug")
+	t.Setenv("DBT_THREADS", "8")
+	env = cfg.environ()
+	for name, want := range map[string]string{"DBT_LOG_LEVEL_FILE": "debug", "DBT_THREADS": "8"} {
+		if got := lookup(env, name); got != want {
+			t.Errorf("with %s set in the environment, got %q, want %q", name, got, want)
+		}
 	}
 }
 

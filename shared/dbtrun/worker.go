@@ -44,11 +44,7 @@ func (c Config) python() string {
 	if c.Python != "" {
 		return c.Python
 	}
-	bin := c.DBT
-	if bin == "" {
-		bin = "dbt"
-	}
-	path, err := exec.LookPath(bin)
+	path, err := exec.LookPath(c.dbt())
 	if err != nil {
 		return ""
 	}

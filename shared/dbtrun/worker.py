@@ -23,8 +23,8 @@ import sys
 
 def release_duckdb() -> None:
     """Closes the DuckDB file dbt-duckdb keeps open in the process (a class-level environment that
-    outlives the invocation), so the warehouse loader can open it between runs, as it could after
-    a `dbt` process exited."""
+    outlives the invocation), so other processes (the API's history reads, `fin sql`) can open it
+    between runs, as they could after a `dbt` process exited."""
     manager = sys.modules.get("dbt.adapters.duckdb.connections")
     if manager is None:
         return

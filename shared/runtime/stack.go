@@ -76,14 +76,7 @@ type StackConfig struct {
 	WebhookToken string
 	// DevSecretPath is the local HS256 secret the API and `fin token` share.
 	DevSecretPath string
-	// DbtThreads is dbt's thread count on the local warehouse; empty means one per core, at most
-	// four (the profile's default): dbt's work between queries is Python, one thread at a time,
-	// and more threads than cores only made a scheduled build wait longer for it.
-	DbtThreads string
-	// DbtFileLogLevel is the level of dbt's own log file (dbtrun.Config.FileLogLevel); its
-	// console output goes to StateDir/dbt/logs/console.log either way.
-	DbtFileLogLevel string
-	Logger          *slog.Logger
+	Logger        *slog.Logger
 }
 
 // Stack is the running local stack.
@@ -249,14 +242,15 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 	if err != nil {
 		return fail(err)
 	}
-	context.AfterFunc(ctx, func() { dbtConsole.Close() })
 	dbtFn := s.function(dbtFunction, dbtrun.Handler(dbtrun.Config{
 		DBT: filepath.Join(cfg.Root, ".venv", "bin", "dbt"), Nice: dbtNice, ProjectDir: filepath.Join(cfg.Root, "dbt"),
-		Target: "duckdb", WorkDir: filepath.Join(cfg.StateDir, "dbt"), FileLogLevel: cfg.DbtFileLogLevel, Output: dbtConsole,
-		Env: []string{"WAREHOUSE_PATH=" + cfg.WarehousePath, "DBT_SEND_ANONYMOUS_USAGE_STATS=false",
-			"RAW_SNAPSHOT_PATH=" + snapshot, "RAW_DATABASE=" + duckdb.RawCatalog,
-			"DBT_THREADS=" + cmp.Or(cfg.DbtThreads, strconv.Itoa(min(goruntime.GOMAXPROCS(0), 4)))},
-		Lock: warehouseTurn{wh: s.wh, snapshot: snapshot, log: log},
+		Target: "duckdb", WorkDir: filepath.Join(cfg.StateDir, "dbt"), Output: dbtConsole,
+		Env: []string{"WAREHOUSE_PATH=" + cfg.WarehousePath, "RAW_SNAPSHOT_PATH=" + snapshot, "RAW_DATABASE=" + duckdb.RawCatalog},
+		// One dbt thread per core, at most the profile's four: dbt's work between queries is
+		// Python, one thread at a time, and more threads than cores only made a scheduled build
+		// wait longer for it. DBT_THREADS in the environment wins.
+		EnvDefaults: []string{"DBT_THREADS=" + strconv.Itoa(min(goruntime.GOMAXPROCS(0), 4))},
+		Lock:        warehouseTurn{wh: s.wh, snapshot: snapshot, log: log},
 	}, log))
 
 	// Change capture into Kafka, acknowledged once landed.
@@ -341,6 +335,7 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 		<-ctx.Done()
 		wg.Wait()
 		dbtrun.StopWorkers() // the warm dbt worker lets go of its Python process before we exit
+		dbtConsole.Close()   // after the worker: a build's last lines still reach it
 		s.wh.Close()
 		select {
 		case err := <-errc:

@@ -84,15 +84,19 @@ func repoRoot() string {
 // a snapshot waits for both.
 type Warehouse struct {
 	path     string
-	models   string // dbt's file, attached as modelsCatalog while not lent to dbt; "" for none
+	models   string // dbt's file, attached as catalogOf(models) while not lent to dbt; "" for none
 	readOnly bool
 	tables   []string
 	turn     chan struct{} // held by a load or a snapshot: one writer of RAW at a time
 	use      sync.RWMutex  // queries share db (R); a snapshot or Close has it alone (W)
 	lent     sync.RWMutex  // queries that may read the models (R); dbt's turn on them (W)
 	attached bool          // the models file is attached; guarded by lent (W) and use
-	db       *sql.DB
-	conn     *duckdriver.Connector
+	// paths caches searchPath by its models argument: the schemas it lists change only when
+	// the models file is attached or detached, which clears the cache.
+	pathsMu sync.Mutex
+	paths   map[bool]string
+	db      *sql.DB
+	conn    *duckdriver.Connector
 }
 
 // Option configures Open.
@@ -443,38 +447,63 @@ func (w *Warehouse) readOnce(ctx context.Context, models bool, q func(*sql.Conn)
 	// A schema dbt has not built yet is left out, as DuckDB refuses an unknown one. The first
 	// entry also becomes the connection's default database, so it is reset before the
 	// connection goes back to the pool (DETACH refuses a default database).
-	if _, err := conn.ExecContext(ctx, `SET search_path = '`+w.searchPath(ctx, conn, models)+`'`); err != nil {
+	if _, err := conn.ExecContext(ctx, `SET search_path = '`+w.cachedSearchPath(ctx, conn, models)+`'`); err != nil {
 		return false, fmt.Errorf("set search_path: %w", err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "RESET search_path")
 	return q(conn)
 }
 
+// cachedSearchPath is searchPath, worked out once per attachment of the models file rather than
+// with five catalog queries before every read.
+func (w *Warehouse) cachedSearchPath(ctx context.Context, conn *sql.Conn, models bool) string {
+	w.pathsMu.Lock()
+	defer w.pathsMu.Unlock()
+	if p, ok := w.paths[models]; ok {
+		return p
+	}
+	p, err := w.searchPath(ctx, conn, models)
+	if err != nil {
+		return "main" // not remembered: the next read tries again
+	}
+	if w.paths == nil {
+		w.paths = map[bool]string{}
+	}
+	w.paths[models] = p
+	return p
+}
+
+// forgetSearchPaths is called when the models file is attached or detached.
+func (w *Warehouse) forgetSearchPaths() {
+	w.pathsMu.Lock()
+	w.paths = nil
+	w.pathsMu.Unlock()
+}
+
 // searchPath lists gold, silver, raw and main, those that exist, in that order; gold and silver
 // from the models file when it is attached and models is set.
-func (w *Warehouse) searchPath(ctx context.Context, conn *sql.Conn, models bool) string {
-	var self string
-	if err := conn.QueryRowContext(ctx, "SELECT current_database()").Scan(&self); err != nil {
-		return "main"
-	}
+func (w *Warehouse) searchPath(ctx context.Context, conn *sql.Conn, models bool) (string, error) {
+	self := catalogOf(w.path)
 	entries := [][2]string{{self, "gold"}, {self, "silver"}, {self, Schema}, {self, "main"}}
 	if models {
-		m := modelsCatalog(w.models)
+		m := catalogOf(w.models)
 		entries = [][2]string{{m, "gold"}, {m, "silver"}, {self, Schema}, {m, "main"}, {self, "main"}}
 	}
 	path := []string{}
 	for _, e := range entries {
 		var n int
-		err := conn.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.schemata
-			WHERE catalog_name = ? AND schema_name = ?`, e[0], e[1]).Scan(&n)
-		if err == nil && n > 0 {
+		if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.schemata
+			WHERE catalog_name = ? AND schema_name = ?`, e[0], e[1]).Scan(&n); err != nil {
+			return "", err
+		}
+		if n > 0 {
 			path = append(path, quote(e[0])+"."+quote(e[1]))
 		}
 	}
 	if len(path) == 0 {
-		return "main"
+		return "main", nil
 	}
-	return strings.Join(path, ",")
+	return strings.Join(path, ","), nil
 }
 
 // File queries a warehouse that another process may hold: each QueryRows opens it read-only

@@ -15,9 +15,10 @@ import (
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse"
 )
 
-// modelsCatalog is the name dbt-duckdb gives the models file (its base name without extension),
-// which its views use to name other models; the stack attaches the file under the same name.
-func modelsCatalog(path string) string {
+// catalogOf is the database name DuckDB gives the file at path, its base name without extension:
+// the RAW file's own database, and the name dbt-duckdb gives the models file (which its views
+// use to name other models; the stack attaches the file under the same name).
+func catalogOf(path string) string {
 	return strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 }
 
@@ -31,11 +32,12 @@ func (w *Warehouse) attachModels(ctx context.Context) error {
 	} else if err != nil {
 		return fmt.Errorf("models file: %w", err)
 	}
-	stmt := fmt.Sprintf("ATTACH %s AS %s (READ_ONLY)", literal(w.models), quote(modelsCatalog(w.models)))
+	stmt := fmt.Sprintf("ATTACH %s AS %s (READ_ONLY)", literal(w.models), quote(catalogOf(w.models)))
 	if _, err := w.db.ExecContext(ctx, stmt); err != nil {
 		return fmt.Errorf("attach the models file %s read-only: %w%s", w.models, err, lockHint(err))
 	}
 	w.attached = true
+	w.forgetSearchPaths()
 	return nil
 }
 
@@ -49,13 +51,14 @@ func (w *Warehouse) LendModels(ctx context.Context) (resume func(context.Context
 			w.lent.Unlock()
 			return nil, err
 		}
-		_, err := w.db.ExecContext(ctx, "DETACH DATABASE "+quote(modelsCatalog(w.models)))
+		_, err := w.db.ExecContext(ctx, "DETACH DATABASE "+quote(catalogOf(w.models)))
 		w.unshare()
 		if err != nil {
 			w.lent.Unlock()
 			return nil, fmt.Errorf("detach the models file %s for dbt: %w", w.models, err)
 		}
 		w.attached = false
+		w.forgetSearchPaths()
 	}
 	return func(ctx context.Context) error {
 		defer w.lent.Unlock()
@@ -219,6 +222,4 @@ func (w *Warehouse) moveRaw(ctx context.Context) error {
 
 // rawCatalog is the RAW file's own database, which DuckDB names after the file: a CHECKPOINT
 // names it, rather than the connection's default database, which search_path can move.
-func (w *Warehouse) rawCatalog() string {
-	return quote(strings.TrimSuffix(filepath.Base(w.path), filepath.Ext(w.path)))
-}
+func (w *Warehouse) rawCatalog() string { return quote(catalogOf(w.path)) }

@@ -2,22 +2,14 @@ package snowflake
 
 import (
 	"context"
-	"crypto/rsa"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/snowflakeapi"
 )
-
-// SecretGetter reads a secret; *secretsmanager.Client is one.
-type SecretGetter interface {
-	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
-}
 
 // ConfigFromEnv reads the loader's Snowflake settings:
 //
@@ -31,14 +23,10 @@ type SecretGetter interface {
 //	LOADER_TIMEOUT          bound on one load, e.g. 2m
 //
 // The account, user, key and session settings are read as the API's SQL API client reads them
-// (snowflakeapi.ConfigFromEnv), so one secret serves both. secrets may be nil when no
-// SNOWFLAKE_SECRET_ID is set.
-func ConfigFromEnv(ctx context.Context, getenv func(string) string, secrets SecretGetter) (Config, error) {
-	var reader snowflakeapi.SecretReader
-	if secrets != nil {
-		reader = secretReader{secrets}
-	}
-	login, err := snowflakeapi.ConfigFromEnv(ctx, getenv, reader)
+// (snowflakeapi.ConfigFromEnv), so one secret serves both (in Lambda, awssecrets.Client reads
+// it). secrets may be nil when no SNOWFLAKE_SECRET_ID is set.
+func ConfigFromEnv(ctx context.Context, getenv func(string) string, secrets snowflakeapi.SecretReader) (Config, error) {
+	login, err := snowflakeapi.ConfigFromEnv(ctx, getenv, secrets)
 	errs := []error{err}
 	cfg := Config{
 		Account: login.Account, User: login.User, Role: login.Role, Warehouse: login.Warehouse,
@@ -66,30 +54,4 @@ func ConfigFromEnv(ctx context.Context, getenv func(string) string, secrets Secr
 		return cfg, fmt.Errorf("snowflake configuration: %w", err)
 	}
 	return cfg, nil
-}
-
-// secretReader reads a secret's string through the SDK's client, bounded in time.
-type secretReader struct{ sm SecretGetter }
-
-func (r secretReader) String(ctx context.Context, id string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	out, err := r.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &id})
-	if err != nil {
-		return "", err
-	}
-	if out.SecretString == nil {
-		return "", fmt.Errorf("secret %s has no string value", id)
-	}
-	return *out.SecretString, nil
-}
-
-// ParsePrivateKey reads an unencrypted RSA key in PEM, PKCS#8 or PKCS#1 (literal "\n" read as
-// newlines); see snowflakeapi.PrivateKey.
-func ParsePrivateKey(pemBytes []byte) (*rsa.PrivateKey, error) {
-	k, err := snowflakeapi.PrivateKey(string(pemBytes))
-	if err != nil {
-		return nil, fmt.Errorf("snowflake %w", err)
-	}
-	return k, nil
 }

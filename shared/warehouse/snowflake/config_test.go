@@ -12,19 +12,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/snowflake"
 )
 
 type secrets map[string]string
 
-func (s secrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-	v, ok := s[*in.SecretId]
+func (s secrets) String(_ context.Context, id string) (string, error) {
+	v, ok := s[id]
 	if !ok {
-		return nil, errors.New("ResourceNotFoundException")
+		return "", errors.New("ResourceNotFoundException")
 	}
-	return &secretsmanager.GetSecretValueOutput{SecretString: &v}, nil
+	return v, nil
 }
 
 func TestConfigFromEnv(t *testing.T) {

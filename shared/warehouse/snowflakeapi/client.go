@@ -7,6 +7,7 @@ package snowflakeapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rsa"
 	"database/sql"
@@ -267,7 +268,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*res
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("X-Snowflake-Authorization-Token-Type", "KEYPAIR_JWT")
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "fin-orchestrator/"+firstNonEmpty(c.cfg.Application, "snowflakeapi"))
+	req.Header.Set("User-Agent", "fin-orchestrator/"+cmp.Or(c.cfg.Application, "snowflakeapi"))
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -313,11 +314,4 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -1,6 +1,7 @@
 package snowflakeapi
 
 import (
+	"cmp"
 	"context"
 	"crypto/rsa"
 	"crypto/x509"
@@ -32,7 +33,7 @@ func ConfigFromEnv(ctx context.Context, getenv func(string) string, secrets Secr
 		Warehouse: getenv("SNOWFLAKE_WAREHOUSE"), Database: getenv("SNOWFLAKE_DATABASE"), Schema: getenv("SNOWFLAKE_SCHEMA"),
 	}
 	if host := getenv("SNOWFLAKE_HOST"); host != "" {
-		proto := firstNonEmpty(getenv("SNOWFLAKE_PROTOCOL"), "https")
+		proto := cmp.Or(getenv("SNOWFLAKE_PROTOCOL"), "https")
 		cfg.BaseURL = proto + "://" + host
 		if port := getenv("SNOWFLAKE_PORT"); port != "" {
 			cfg.BaseURL += ":" + port
@@ -56,8 +57,8 @@ func ConfigFromEnv(ctx context.Context, getenv func(string) string, secrets Secr
 			// Never echo the secret: only say what shape was expected.
 			return cfg, fmt.Errorf("secret %s is not a JSON object with private_key (and optionally account, user)", id)
 		}
-		keyPEM = firstNonEmpty(s.PrivateKey, keyPEM)
-		cfg.Account, cfg.User = firstNonEmpty(s.Account, cfg.Account), firstNonEmpty(s.User, cfg.User)
+		keyPEM = cmp.Or(s.PrivateKey, keyPEM)
+		cfg.Account, cfg.User = cmp.Or(s.Account, cfg.Account), cmp.Or(s.User, cfg.User)
 	}
 	var errs []error
 	for _, req := range []struct{ name, value string }{
