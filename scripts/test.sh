@@ -16,6 +16,10 @@ go vet ./...
 mapfile -t gofiles < <(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.venv*')
 unformatted=$(gofmt -l "${gofiles[@]}")
 [ -z "$unformatted" ] || die "gofmt would change: $unformatted"
+# A test that names a fixture's bronze key by hand from the clock names another object on any
+# other day than the fixture's: tests build keys through bronzetest (Key, KeyAt).
+clockkeys=$(grep -n 'bronze\.ObjectKey(' $(git ls-files '*_test.go') || true)
+[ -z "$clockkeys" ] || die "tests must build bronze keys with bronzetest.Key or KeyAt (fixture dates): $clockkeys"
 
 log "go test"
 FIN_REQUIRE_DBT=1 go test -count=1 -timeout 20m ./...

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -148,7 +147,7 @@ func TestConcurrentDeliveriesLoadOnce(t *testing.T) {
 func TestBadInputsFailAloneAndTheNextObjectLoads(t *testing.T) {
 	s := newStack(t)
 	good, _ := s.put(t, "customers", 0, 20, nil)
-	corrupt := bronze.ObjectKey("customers", "test", "fin.public.customers", 0, 100, 199, time.Now())
+	corrupt := bronzetest.KeyAt("customers", 100, 199)
 	b, err := bronzetest.Encode(bronzetest.Records("customers", 100, 100, nil))
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +163,7 @@ func TestBadInputsFailAloneAndTheNextObjectLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	unknown, _ := s.put(t, "payroll", 0, 5, nil)
-	missing := bronze.ObjectKey("customers", "test", "fin.public.customers", 0, 300, 309, time.Now())
+	missing := bronzetest.KeyAt("customers", 300, 309)
 	dlq := bronze.DLQKey("test", "fin.public.customers", 0, 17)
 
 	ev := created(corrupt, badImage, unknown, missing, dlq, "bronze/customers/stray.txt", good)
@@ -325,7 +324,7 @@ func TestEMFLine(t *testing.T) {
 	}
 	defer wh.Close()
 	h := loader.NewHandler(wh, loader.DirObjects(dir), loader.WithEMF(&out))
-	h.Handle(context.Background(), created(bronze.ObjectKey("payroll", "test", "t", 0, 0, 1, time.Now())))
+	h.Handle(context.Background(), created(bronzetest.KeyAt("payroll", 0, 1)))
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 2 {
 		t.Fatalf("EMF output has %d lines, want 2 (counts, one failure reason):\n%s", len(lines), out.String())

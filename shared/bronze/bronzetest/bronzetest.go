@@ -15,11 +15,17 @@ import (
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
 )
 
+// Commit is the commit time of every fixture record. A test names a fixture object's key through
+// Key or KeyAt, which take their date from here, never from the clock: a key built from
+// time.Now() names another object on any other day (scripts/test.sh refuses
+// bronze.ObjectKey in tests for that reason).
+var Commit = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
 // Records returns n change events of table from Kafka offset first on: inserts with an after
 // image carrying an id and a money amount as a decimal string, plus any extra columns given.
 func Records(table string, first int64, n int, extra map[string]string) []bronze.Record {
 	topic := "fin.public." + table
-	commit := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	commit := Commit
 	recs := make([]bronze.Record, n)
 	for i := range recs {
 		off := first + int64(i)
@@ -60,6 +66,12 @@ func Key(table string, recs []bronze.Record) string {
 	first, last := recs[0], recs[len(recs)-1]
 	return bronze.ObjectKey(table, "test", first.Topic, first.Partition, first.Offset, last.Offset,
 		time.UnixMicro(first.CommitTsUs))
+}
+
+// KeyAt is the key Records(table, first, int(last-first+1), ...) lands under: for objects a test
+// writes by hand (corrupt bytes, missing objects) that must sit where a fixture would.
+func KeyAt(table string, first, last int64) string {
+	return bronze.ObjectKey(table, "test", "fin.public."+table, 0, first, last, Commit)
 }
 
 // Put writes recs as an object of bucket under root (the layout loader.DirObjects reads) and

@@ -20,7 +20,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze/bronzetest"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/loader"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/snowflake"
@@ -216,7 +215,7 @@ func TestSnowflakeLoadOverTheWire(t *testing.T) {
 	}
 
 	// A corrupt object fails alone; the object after it in the event loads.
-	corrupt := bronze.ObjectKey("customers", "test", "fin.public.customers", 0, 0, 9, time.Now())
+	corrupt := bronzetest.KeyAt("customers", 0, 9)
 	if err := bronzetest.PutBytes(root, "lake", corrupt, []byte("PAR1 this is not parquet")); err != nil {
 		t.Fatal(err)
 	}
