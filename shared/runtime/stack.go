@@ -111,7 +111,14 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	tpl, err := samtemplate.Load(cfg.Template, map[string]string{"Stage": "local", "MskClusterArn": "arn:aws:kafka:us-east-1:000000000000:cluster/local/embedded"})
+	// The API and the template's JWT authorizer take their issuer and audience from one place,
+	// as in AWS, where both come from the stack's parameters.
+	auth, err := api.AuthConfigFromEnv(cfg.DevSecretPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	tpl, err := samtemplate.Load(cfg.Template, map[string]string{"Stage": "local", "MskClusterArn": "arn:aws:kafka:us-east-1:000000000000:cluster/local/embedded",
+		"JwtIssuer": auth.Issuer, "JwtAudience": auth.Audience})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -226,15 +233,16 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 	objects := loader.S3Objects{Client: s.sdkS3()}
 	s.loader = loader.NewHandler(s.wh, objects, loader.WithLogger(log))
 	loadFn := s.function(loaderFunction, s.loader.Handle)
-	auth, err := api.AuthConfigFromEnv(cfg.DevSecretPath)
-	if err != nil {
-		return fail(err)
-	}
 	app, err := api.New(ctx, api.Config{Pool: cfg.Pool, Auth: auth, History: history.New(s.wh)})
 	if err != nil {
 		return fail(err)
 	}
 	apiFn := s.function(apiFunction, api.LambdaHandler(app))
+	gw, err := NewHTTPGateway(tpl.HTTPAPIs, tpl.Functions[apiFunction].HTTP, httpFunc(apiFn),
+		func(c samtemplate.JWTAuthorizer) (Authorizer, error) { return JWTAuthorizer(ctx, c, auth.Secret) })
+	if err != nil {
+		return fail(fmt.Errorf("template %s, %s: %w", cfg.Template, apiFunction, err))
+	}
 	// dbt reads RAW from a snapshot the stack takes before each build (profiles.yml attaches it
 	// read-only under the RAW catalog's name, and the sources read that database).
 	snapshot := duckdb.SnapshotPath(cfg.WarehousePath)
@@ -292,7 +300,6 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 	}
 
 	// HTTP: the API behind its gateway, and the console.
-	gw := &HTTPGateway{Routes: tpl.Functions[apiFunction].HTTP, Handler: httpFunc(apiFn), Authorize: JWTAuthorizer(auth.Secret)}
 	apiLn, err := net.Listen("tcp", cfg.APIAddr)
 	if err != nil {
 		return fail(fmt.Errorf("API address %s: %w", cfg.APIAddr, err))

@@ -4,6 +4,7 @@
 package samtemplate
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"sort"
@@ -16,6 +17,26 @@ import (
 // Template is what the local runtime needs of template.yaml.
 type Template struct {
 	Functions map[string]*Function
+	// HTTPAPIs are the AWS::Serverless::HttpApi resources by logical id.
+	HTTPAPIs map[string]*HTTPAPI
+}
+
+// HTTPAPI is what API Gateway applies before a route's function runs: its authorizers.
+type HTTPAPI struct {
+	LogicalID string
+	// DefaultAuthorizer names the authorizer of routes that name none ("" for none).
+	DefaultAuthorizer string
+	Authorizers       map[string]JWTAuthorizer
+}
+
+// JWTAuthorizer is an HttpApi JWT authorizer (Auth.Authorizers.<name>).
+type JWTAuthorizer struct {
+	// IdentitySource is where the token is, "$request.header.Authorization" by default.
+	IdentitySource string
+	Issuer         string
+	Audience       []string
+	// Scopes are AuthorizationScopes of routes that declare none.
+	Scopes []string
 }
 
 // Function is one AWS::Serverless::Function.
@@ -35,8 +56,14 @@ type Function struct {
 // HTTPEvent is an HttpApi or Api event.
 type HTTPEvent struct {
 	Name, Path, Method string
-	// NoAuth is true for a route that opts out of the default authorizer (health checks).
+	// APIID is the logical id of the HttpApi the route belongs to (its ApiId).
+	APIID string
+	// Authorizer is the route's Auth.Authorizer: "" for the API's default, "NONE" for none.
+	Authorizer string
+	// NoAuth is true for a route that opts out of the default authorizer (Authorizer: NONE).
 	NoAuth bool
+	// Scopes are the route's AuthorizationScopes: the token must carry at least one.
+	Scopes []string
 }
 
 // KafkaEvent is an MSK or SelfManagedKafka event source mapping.
@@ -108,13 +135,17 @@ func Parse(body []byte, params map[string]string) (*Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse template: Globals.Function.Timeout: %w", err)
 	}
-	t := &Template{Functions: map[string]*Function{}}
+	t := &Template{Functions: map[string]*Function{}, HTTPAPIs: map[string]*HTTPAPI{}}
 	resources := get(root, "Resources")
 	if resources == nil {
 		return nil, fmt.Errorf("parse template: no Resources")
 	}
 	for i := 0; i+1 < len(resources.Content); i += 2 {
 		id, res := resources.Content[i].Value, resources.Content[i+1]
+		if scalar(get(res, "Type")) == "AWS::Serverless::HttpApi" {
+			t.HTTPAPIs[id] = r.httpAPI(id, res)
+			continue
+		}
 		if scalar(get(res, "Type")) != "AWS::Serverless::Function" {
 			continue
 		}
@@ -159,10 +190,10 @@ func (r resolver) function(id string, res *yaml.Node) (*Function, error) {
 		p := get(ev, "Properties")
 		switch typ := scalar(get(ev, "Type")); typ {
 		case "HttpApi", "Api":
-			h := HTTPEvent{Name: name, Path: r.str(get(p, "Path")), Method: strings.ToUpper(r.str(get(p, "Method")))}
-			if a := get(get(p, "Auth"), "Authorizer"); a != nil && r.str(a) == "NONE" {
-				h.NoAuth = true
-			}
+			h := HTTPEvent{Name: name, Path: r.str(get(p, "Path")), Method: strings.ToUpper(r.str(get(p, "Method"))),
+				APIID: ref(get(p, "ApiId")), Authorizer: r.str(get(get(p, "Auth"), "Authorizer")),
+				Scopes: r.strs(get(get(p, "Auth"), "AuthorizationScopes"))}
+			h.NoAuth = h.Authorizer == "NONE"
 			f.HTTP = append(f.HTTP, h)
 		case "MSK", "SelfManagedKafka":
 			k := KafkaEvent{Name: name, SelfManaged: typ == "SelfManagedKafka",
@@ -221,6 +252,51 @@ func (r resolver) function(id string, res *yaml.Node) (*Function, error) {
 		}
 	}
 	return f, nil
+}
+
+func (r resolver) httpAPI(id string, res *yaml.Node) *HTTPAPI {
+	auth := get(get(res, "Properties"), "Auth")
+	a := &HTTPAPI{LogicalID: id, DefaultAuthorizer: r.str(get(auth, "DefaultAuthorizer")), Authorizers: map[string]JWTAuthorizer{}}
+	if as := get(auth, "Authorizers"); as != nil && as.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(as.Content); i += 2 {
+			n := as.Content[i+1]
+			jc := get(n, "JwtConfiguration")
+			a.Authorizers[as.Content[i].Value] = JWTAuthorizer{
+				IdentitySource: cmp.Or(r.str(get(n, "IdentitySource")), "$request.header.Authorization"),
+				Issuer:         r.str(get(jc, "issuer")), Audience: r.strs(get(jc, "audience")),
+				Scopes: r.strs(get(n, "AuthorizationScopes")),
+			}
+		}
+	}
+	return a
+}
+
+// strs resolves a list of scalars (each resolved as str), or one scalar as a list of one.
+func (r resolver) strs(n *yaml.Node) []string {
+	if n == nil {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		return []string{r.str(n)}
+	}
+	out := make([]string, 0, len(n.Content))
+	for _, e := range n.Content {
+		out = append(out, r.str(e))
+	}
+	return out
+}
+
+// ref is the logical id a !Ref (or {"Ref": ...}) names, unresolved: a resource, not a parameter.
+func ref(n *yaml.Node) string {
+	switch {
+	case n == nil:
+		return ""
+	case n.Tag == "!Ref":
+		return n.Value
+	case n.Kind == yaml.MappingNode && len(n.Content) == 2 && n.Content[0].Value == "Ref":
+		return n.Content[1].Value
+	}
+	return ""
 }
 
 // str resolves a scalar, !Ref or !Sub to a string; other intrinsics resolve to "".

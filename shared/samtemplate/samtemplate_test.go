@@ -1,13 +1,15 @@
 package samtemplate
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 )
 
 // The repository's own template.yaml, read as the local runtime reads it.
 func TestRepositoryTemplate(t *testing.T) {
-	tpl, err := Load("../../template.yaml", map[string]string{"Stage": "local", "MskClusterArn": "arn:aws:kafka:x:1:cluster/c/u"})
+	tpl, err := Load("../../template.yaml", map[string]string{"Stage": "local", "MskClusterArn": "arn:aws:kafka:x:1:cluster/c/u",
+		"JwtIssuer": "https://issuer.example", "JwtAudience": "client-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,8 +21,13 @@ func TestRepositoryTemplate(t *testing.T) {
 		t.Errorf("loader timeout %d, want 300", tpl.Functions["WarehouseLoaderFunction"].Timeout)
 	}
 	api := tpl.Functions["ApiFunction"]
-	if len(api.HTTP) != 2 || !api.HTTP[0].NoAuth || api.HTTP[0].Path != "/healthz" || api.HTTP[1].Path != "/{proxy+}" || api.HTTP[1].Method != "ANY" {
+	if n := len(api.HTTP); n != 8 || !api.HTTP[0].NoAuth || api.HTTP[0].Path != "/healthz" || api.HTTP[n-1].Path != "/{proxy+}" ||
+		api.HTTP[n-1].Method != "ANY" || api.HTTP[n-1].NoAuth || api.HTTP[n-1].Authorizer != "" || api.HTTP[n-1].APIID != "HttpApi" {
 		t.Errorf("api events %+v", api.HTTP)
+	}
+	jwtWant := JWTAuthorizer{IdentitySource: "$request.header.Authorization", Issuer: "https://issuer.example", Audience: []string{"client-1"}}
+	if h := tpl.HTTPAPIs["HttpApi"]; h == nil || h.DefaultAuthorizer != "Jwt" || fmt.Sprint(h.Authorizers) != fmt.Sprint(map[string]JWTAuthorizer{"Jwt": jwtWant}) {
+		t.Errorf("HttpApi %+v, want the default authorizer Jwt: %+v", h, jwtWant)
 	}
 	land := tpl.Functions["CdcLandingFunction"]
 	if len(land.Kafka) != 1 {
