@@ -181,7 +181,7 @@ func TestBadInputsFailAloneAndTheNextObjectLoads(t *testing.T) {
 		unknown + `: unknown table "payroll"`,
 		missing + ": ",
 		"object not found",
-		"bronze/customers/stray.txt: not a bronze object key",
+		`not a bronze object key "bronze/customers/stray.txt": layout: `,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not say %q:\n%v", want, err)
