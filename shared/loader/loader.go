@@ -200,6 +200,7 @@ func (h *Handler) handleRecord(ctx context.Context, rec events.S3EventRecord, m 
 		},
 	}
 	for attempt := 1; ; attempt++ {
+		began := time.Now()
 		res, err := h.load(ctx, obj)
 		if err == nil {
 			if res.Duplicate {
@@ -213,13 +214,14 @@ func (h *Handler) handleRecord(ctx context.Context, rec events.S3EventRecord, m 
 			h.log.Info("object loaded", "key", key, "table", k.Table, "rows", res.Rows, "replaced", res.Replaced)
 			return nil
 		}
-		r := reason(err)
-		// A load that ran out of time is left to the invocation's retry: another try here would
-		// run past the function's timeout.
-		if permanent(r) || attempt >= h.attempts || errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+		r, wait := reason(err), h.backoff<<(attempt-1)
+		// A load that ran out of time, or whose next try would not fit in what is left of the
+		// invocation, is left to the invocation's retry rather than cut off by its timeout.
+		deadline, bounded := ctx.Deadline()
+		if permanent(r) || attempt >= h.attempts || errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil ||
+			bounded && time.Until(deadline) < wait+time.Since(began) {
 			return h.fail(m, r, key, attempt, err)
 		}
-		wait := h.backoff << (attempt - 1)
 		h.log.Warn("load failed; trying again", "key", key, "reason", r, "attempt", attempt, "wait", wait, "err", err)
 		select {
 		case <-ctx.Done():

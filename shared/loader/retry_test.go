@@ -107,3 +107,17 @@ func TestRetryOnlyWhatMayPass(t *testing.T) {
 		})
 	}
 }
+
+// A try that would not fit in what is left of the invocation is left to the invocation's retry.
+func TestNoRetryPastTheInvocationsDeadline(t *testing.T) {
+	wh := &scripted{loadErrs: []error{errors.New("conflict"), errors.New("conflict")}}
+	h := loader.NewHandler(wh, noObjects{}, loader.WithRetry(3, time.Minute),
+		loader.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := h.Handle(ctx, created(bronzetest.KeyAt("accounts", 0, 6)))
+	if err == nil || wh.loads != 1 || h.Metrics().Failures[loader.ReasonWarehouse] != 1 {
+		t.Fatalf("err %v after %d loads, failures %v; want the first failure returned at once (a 1-minute wait does not fit in 30 s)",
+			err, wh.loads, h.Metrics().Failures)
+	}
+}
