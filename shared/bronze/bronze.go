@@ -122,7 +122,7 @@ func (k Key) String() string {
 // KeyError says which part of a key is outside the bronze key grammar, and why.
 type KeyError struct {
 	Key    string
-	Part   string // prefix, table, date, file name, topic, partition, first offset, last offset, source
+	Part   string // prefix, layout, table, date, file name, topic, partition, first offset, last offset, source
 	Reason string
 }
 
