@@ -8,8 +8,11 @@ Run with .venv-sam's Python from the repository root (scripts/test.d/45-sam-loca
     each function's environment from template.yaml and the env-vars file: every non-empty value
     of the file must arrive (sam local silently drops a variable the template does not declare);
   - every URL in the file names a compose service (or a LocalStack alias) and its container port,
-    as a container on the compose network must.
-Exits 1 listing every problem.
+    as a container on the compose network must;
+  - `sam local start-api` (SAM's API provider) serves every HttpApi route of the template, each
+    with its function.
+Exits 1 listing every problem. With a directory argument, writes each function's environment
+there as <LogicalId>.json (the suite runs bootstraps with it).
 """
 import json
 import os
@@ -19,6 +22,7 @@ import urllib.parse
 import yaml
 from samcli.cli.types import CfnParameterOverridesType
 from samcli.commands.local.lib.local_lambda import LocalLambdaRunner
+from samcli.lib.providers.api_provider import ApiProvider
 from samcli.lib.config.samconfig import SamConfig
 from samcli.lib.providers.sam_function_provider import SamFunctionProvider
 from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
@@ -32,7 +36,7 @@ if not network:
     problems.append("docker-compose.yml gives its default network no fixed name (networks.default.name)")
 
 config = SamConfig(ROOT)
-env_files = set()
+env_files, seen = set(), set()
 for cmd in (["local", "start-api"], ["local", "invoke"]):
     params = config.get_all(cmd, "parameters", env="local")
     name = "sam " + " ".join(cmd) + " --config-env local"
@@ -45,6 +49,9 @@ for cmd in (["local", "start-api"], ["local", "invoke"]):
     if not overrides:
         problems.append(f"{name}: no parameter_overrides")
     region = params.get("region")
+    seen.add((str(overrides), region))
+if len(seen) != 1:
+    problems.append(f"start-api and invoke see different parameter_overrides or regions: {seen}")
 if len(env_files) != 1 or None in env_files:
     print("\n".join(problems + [f"the [local] sections name different env-vars files: {env_files}"]))
     sys.exit(1)
@@ -66,6 +73,8 @@ for fid, fn in sorted(functions.items()):
         problems.append(f"{env_file}: no entry for {fid}")
         continue
     env = runner._make_env_vars(fn).resolve()
+    if len(sys.argv) > 1:
+        json.dump(env, open(os.path.join(sys.argv[1], fid + ".json"), "w"))
     wanted = {**values.get("Parameters", {}), **values[fid]}
     for key, want in sorted(wanted.items()):
         if want != "" and env.get(key) != want:
@@ -74,6 +83,21 @@ for fid, fn in sorted(functions.items()):
     if env.get("AWS_REGION") != region:
         problems.append(f"{fid}: sam local gives AWS_REGION={env.get('AWS_REGION')!r}, want the [local] region {region!r}")
     print(f"{fid}: {sum(1 for v in wanted.values() if v)} settings reach the container")
+
+# The routes start-api serves: every HttpApi event of the template (read here without its tags).
+class Loader(yaml.SafeLoader):
+    pass
+Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+resources = yaml.load(open(os.path.join(ROOT, "template.yaml")), Loader=Loader)["Resources"]
+want_routes = {(ev["Properties"]["Path"], ev["Properties"]["Method"].upper(), fid)
+               for fid, res in resources.items() if res.get("Type") == "AWS::Serverless::Function"
+               for ev in (res["Properties"].get("Events") or {}).values() if ev["Type"] == "HttpApi"}
+served = {(r.path, m, r.function_name) for r in ApiProvider(stacks, cwd=ROOT).api.routes for m in r.methods}
+for path, method, fid in sorted(want_routes):
+    methods = {"GET", "POST", "PUT", "PATCH", "DELETE"} if method == "ANY" else {method}
+    if not all((path, m, fid) in served for m in methods):
+        problems.append(f"sam local start-api would not serve {method} {path} with {fid}")
+print(f"start-api serves {len(want_routes)} routes of template.yaml")
 
 # Where a container on the compose network can connect: service names and LocalStack's aliases,
 # each on a port the service listens on inside the network.
