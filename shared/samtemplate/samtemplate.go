@@ -16,6 +16,23 @@ import (
 // Template is what the local runtime needs of template.yaml.
 type Template struct {
 	Functions map[string]*Function
+	// HTTPAPIs are the AWS::Serverless::HttpApi resources, by logical id.
+	HTTPAPIs map[string]*HTTPAPI
+}
+
+// HTTPAPI is what the runtime needs of an AWS::Serverless::HttpApi: its authorizers.
+type HTTPAPI struct {
+	DefaultAuthorizer string
+	Authorizers       map[string]HTTPAuthorizer
+}
+
+// HTTPAuthorizer is one entry of an HttpApi's Auth.Authorizers.
+type HTTPAuthorizer struct {
+	// JWT is true for a JwtConfiguration authorizer, false for a Lambda (REQUEST) one.
+	JWT            bool
+	IdentitySource string
+	Issuer         string
+	Audience       []string
 }
 
 // Function is one AWS::Serverless::Function.
@@ -24,12 +41,15 @@ type Function struct {
 	// Condition names the template condition the function depends on ("" when always present).
 	Condition string
 	// Timeout is the function's Timeout in seconds (its own, else the Globals'; 3 when neither).
-	Timeout     int
-	Environment map[string]string
-	HTTP        []HTTPEvent
-	Kafka       []KafkaEvent
-	S3          []S3Event
-	Schedules   []ScheduleEvent
+	Timeout int
+	// CapacityProvider is true when the function runs on Lambda Managed Instances
+	// (CapacityProviderConfig), which allows longer timeouts.
+	CapacityProvider bool
+	Environment      map[string]string
+	HTTP             []HTTPEvent
+	Kafka            []KafkaEvent
+	S3               []S3Event
+	Schedules        []ScheduleEvent
 }
 
 // HTTPEvent is an HttpApi or Api event.
@@ -37,6 +57,12 @@ type HTTPEvent struct {
 	Name, Path, Method string
 	// NoAuth is true for a route that opts out of the default authorizer (health checks).
 	NoAuth bool
+	// API is the logical id of the HttpApi the route belongs to (its ApiId), "" for SAM's
+	// implicit API; Authorizer is the route's Auth.Authorizer as written ("" for the API's
+	// default) and Scopes its Auth.AuthorizationScopes.
+	API        string
+	Authorizer string
+	Scopes     []string
 }
 
 // KafkaEvent is an MSK or SelfManagedKafka event source mapping.
@@ -49,6 +75,8 @@ type KafkaEvent struct {
 	MaxBatchingWindow int // seconds
 	ConsumerGroupID   string
 	ReportItemFailure bool
+	// ResponseTypes is FunctionResponseTypes as written.
+	ResponseTypes []string
 }
 
 // S3Event is an S3 notification: event names and key filters.
@@ -56,11 +84,18 @@ type S3Event struct {
 	Name, Bucket   string
 	Events         []string
 	Prefix, Suffix string
+	// Rules are the S3Key filter rules as written.
+	Rules []FilterRule
 }
+
+// FilterRule is one S3Key filter rule.
+type FilterRule struct{ Name, Value string }
 
 // ScheduleEvent is a Schedule or ScheduleV2 event.
 type ScheduleEvent struct {
 	Name, Expression, Input string
+	// RuleName and Description are the EventBridge rule's Name and Description.
+	RuleName, Description string
 }
 
 // Defaults AWS applies when the template leaves a property out.
@@ -108,13 +143,17 @@ func Parse(body []byte, params map[string]string) (*Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse template: Globals.Function.Timeout: %w", err)
 	}
-	t := &Template{Functions: map[string]*Function{}}
+	t := &Template{Functions: map[string]*Function{}, HTTPAPIs: map[string]*HTTPAPI{}}
 	resources := get(root, "Resources")
 	if resources == nil {
 		return nil, fmt.Errorf("parse template: no Resources")
 	}
 	for i := 0; i+1 < len(resources.Content); i += 2 {
 		id, res := resources.Content[i].Value, resources.Content[i+1]
+		if scalar(get(res, "Type")) == "AWS::Serverless::HttpApi" {
+			t.HTTPAPIs[id] = r.httpAPI(res)
+			continue
+		}
 		if scalar(get(res, "Type")) != "AWS::Serverless::Function" {
 			continue
 		}
@@ -145,6 +184,7 @@ type resolver struct{ params map[string]string }
 func (r resolver) function(id string, res *yaml.Node) (*Function, error) {
 	f := &Function{LogicalID: id, Condition: scalar(get(res, "Condition")), Environment: map[string]string{}}
 	props := get(res, "Properties")
+	f.CapacityProvider = get(props, "CapacityProviderConfig") != nil
 	if vars := get(get(get(props, "Environment"), "Variables"), ""); vars != nil {
 		for i := 0; i+1 < len(vars.Content); i += 2 {
 			f.Environment[vars.Content[i].Value] = r.str(vars.Content[i+1])
@@ -160,8 +200,11 @@ func (r resolver) function(id string, res *yaml.Node) (*Function, error) {
 		switch typ := scalar(get(ev, "Type")); typ {
 		case "HttpApi", "Api":
 			h := HTTPEvent{Name: name, Path: r.str(get(p, "Path")), Method: strings.ToUpper(r.str(get(p, "Method")))}
-			if a := get(get(p, "Auth"), "Authorizer"); a != nil && r.str(a) == "NONE" {
-				h.NoAuth = true
+			h.API = ref(get(p, "ApiId"))
+			h.Authorizer = r.str(get(get(p, "Auth"), "Authorizer"))
+			h.NoAuth = h.Authorizer == "NONE"
+			for _, sc := range seq(get(get(p, "Auth"), "AuthorizationScopes")) {
+				h.Scopes = append(h.Scopes, r.str(sc))
 			}
 			f.HTTP = append(f.HTTP, h)
 		case "MSK", "SelfManagedKafka":
@@ -188,6 +231,7 @@ func (r resolver) function(id string, res *yaml.Node) (*Function, error) {
 				return nil, fmt.Errorf("event %s: MaximumBatchingWindowInSeconds: %w", name, err)
 			}
 			for _, fr := range seq(get(p, "FunctionResponseTypes")) {
+				k.ResponseTypes = append(k.ResponseTypes, r.str(fr))
 				if r.str(fr) == "ReportBatchItemFailures" {
 					k.ReportItemFailure = true
 				}
@@ -204,7 +248,8 @@ func (r resolver) function(id string, res *yaml.Node) (*Function, error) {
 				s.Events = []string{r.str(evs)}
 			}
 			for _, rule := range seq(get(get(get(p, "Filter"), "S3Key"), "Rules")) {
-				switch strings.ToLower(r.str(get(rule, "Name"))) {
+				s.Rules = append(s.Rules, FilterRule{Name: r.str(get(rule, "Name")), Value: r.str(get(rule, "Value"))})
+				switch r.str(get(rule, "Name")) { // S3 takes these two names in lower case only
 				case "prefix":
 					s.Prefix = r.str(get(rule, "Value"))
 				case "suffix":
@@ -217,10 +262,40 @@ func (r resolver) function(id string, res *yaml.Node) (*Function, error) {
 			if expr == nil {
 				expr = get(p, "Schedule")
 			}
-			f.Schedules = append(f.Schedules, ScheduleEvent{Name: name, Expression: r.str(expr), Input: r.str(get(p, "Input"))})
+			f.Schedules = append(f.Schedules, ScheduleEvent{Name: name, Expression: r.str(expr), Input: r.str(get(p, "Input")),
+				RuleName: r.str(get(p, "Name")), Description: r.str(get(p, "Description"))})
 		}
 	}
 	return f, nil
+}
+
+func (r resolver) httpAPI(res *yaml.Node) *HTTPAPI {
+	auth := get(get(res, "Properties"), "Auth")
+	api := &HTTPAPI{DefaultAuthorizer: r.str(get(auth, "DefaultAuthorizer")), Authorizers: map[string]HTTPAuthorizer{}}
+	if as := get(auth, "Authorizers"); as != nil && as.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(as.Content); i += 2 {
+			a, jwt := as.Content[i+1], get(as.Content[i+1], "JwtConfiguration")
+			h := HTTPAuthorizer{JWT: jwt != nil, IdentitySource: r.str(get(a, "IdentitySource")), Issuer: r.str(get(jwt, "issuer"))}
+			for _, aud := range seq(get(jwt, "audience")) {
+				h.Audience = append(h.Audience, r.str(aud))
+			}
+			api.Authorizers[as.Content[i].Value] = h
+		}
+	}
+	return api
+}
+
+// ref is the logical id a !Ref or {Ref: ...} names, "" for anything else.
+func ref(n *yaml.Node) string {
+	switch {
+	case n == nil:
+		return ""
+	case n.Tag == "!Ref" && n.Kind == yaml.ScalarNode:
+		return n.Value
+	case n.Kind == yaml.MappingNode && len(n.Content) == 2 && n.Content[0].Value == "Ref":
+		return n.Content[1].Value
+	}
+	return ""
 }
 
 // str resolves a scalar, !Ref or !Sub to a string; other intrinsics resolve to "".
