@@ -47,7 +47,9 @@ type Invoker interface {
 // Config is one event-source mapping.
 type Config struct {
 	Brokers []string
-	Topics  []string
+	// Topic is the mapping's one topic: Lambda takes exactly one per mapping, and several
+	// topics take several mappings, each with its own consumer group.
+	Topic string
 	// GroupID is the consumer group (AWS uses the mapping's UUID unless one is configured).
 	GroupID string
 	// BatchSize is the most records in one invocation (default 100, at most 10,000).
@@ -74,8 +76,8 @@ type Config struct {
 }
 
 func (c *Config) validate() error {
-	if len(c.Brokers) == 0 || len(c.Topics) == 0 || c.GroupID == "" {
-		return errors.New("event source: brokers, topics and group id are required")
+	if len(c.Brokers) == 0 || c.Topic == "" || c.GroupID == "" {
+		return errors.New("event source: brokers, topic and group id are required")
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = DefaultBatchSize
@@ -122,7 +124,7 @@ func Run(ctx context.Context, cfg Config, fn Invoker) error {
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ConsumerGroup(cfg.GroupID),
-		kgo.ConsumeTopics(cfg.Topics...),
+		kgo.ConsumeTopics(cfg.Topic),
 		kgo.DisableAutoCommit(),
 		kgo.ConsumeResetOffset(reset),
 		kgo.OnPartitionsRevoked(m.forget),
