@@ -147,6 +147,9 @@ func (c *checker) route(t *Template, at string, h HTTPEvent) {
 		c.fail(at+"Path", fmt.Sprintf("%q: a route path starts with / and only its last segment may be greedy {name+} "+
 			"(API Gateway developer guide, routes)", h.Path))
 	}
+	if h.REST {
+		return // a REST API's routes and authorizers are not HttpApi's; fin up serves HttpApi only
+	}
 	api := t.HTTPAPIs[h.API]
 	if h.API != "" && api == nil {
 		c.fail(at+"ApiId", fmt.Sprintf("names %q, which is not an AWS::Serverless::HttpApi of the template", h.API))

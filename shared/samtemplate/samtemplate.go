@@ -63,6 +63,8 @@ type HTTPEvent struct {
 	API        string
 	Authorizer string
 	Scopes     []string
+	// REST is true for an Api (REST API) event, whose authorizers live elsewhere.
+	REST bool
 }
 
 // KafkaEvent is an MSK or SelfManagedKafka event source mapping.
@@ -200,7 +202,7 @@ func (r resolver) function(id string, res *yaml.Node) (*Function, error) {
 		switch typ := scalar(get(ev, "Type")); typ {
 		case "HttpApi", "Api":
 			h := HTTPEvent{Name: name, Path: r.str(get(p, "Path")), Method: strings.ToUpper(r.str(get(p, "Method")))}
-			h.API = ref(get(p, "ApiId"))
+			h.API, h.REST = ref(get(p, "ApiId")), typ == "Api"
 			h.Authorizer = r.str(get(get(p, "Auth"), "Authorizer"))
 			h.NoAuth = h.Authorizer == "NONE"
 			for _, sc := range seq(get(get(p, "Auth"), "AuthorizationScopes")) {
