@@ -54,8 +54,7 @@ var checkedRules = []string{ruleTopics, ruleBatchSize, ruleWindow, ruleStart, ru
 // functions of every condition, as either may be deployed. The error lists each violation with
 // the property's path in the template and the rule it breaks.
 func (t *Template) Check() error {
-	c := checker{}
-	groups := map[bool]map[string]string{false: {}, true: {}} // self-managed? -> group id -> event
+	c := &checker{groups: map[bool]map[string]string{false: {}, true: {}}}
 	for _, id := range t.Names() {
 		f := t.Functions[id]
 		c.param(id+".Timeout", ruleTimeout, f.Timeout)
@@ -65,74 +64,85 @@ func (t *Template) Check() error {
 		c.param(id+".Environment.Variables", ruleEnvironment, f.Environment)
 		c.param(id+".Environment.Variables", ruleReservedEnv, f.Environment)
 		for _, k := range f.Kafka {
-			at := id + ".Events." + k.Name + "."
-			c.param(at+"Topics", ruleTopics, k.Topics)
-			c.param(at+"BatchSize", ruleBatchSize, k.BatchSize)
-			c.param(at+"MaximumBatchingWindowInSeconds", ruleWindow, k.MaxBatchingWindow)
-			if k.StartingPosition != "" {
-				c.param(at+"StartingPosition", ruleStart, k.StartingPosition)
-			}
-			c.param(at+"FunctionResponseTypes", ruleResponseTypes, k.ResponseTypes)
-			if k.ConsumerGroupID == "" {
-				continue // AWS names the group after the mapping's UUID
-			}
-			c.param(at+"ConsumerGroupId", map[bool]string{false: ruleMSKGroup, true: ruleSelfGroup}[k.SelfManaged], k.ConsumerGroupID)
-			if other, dup := groups[k.SelfManaged][k.ConsumerGroupID]; dup {
-				c.fail(at+"ConsumerGroupId", fmt.Sprintf("%q is also the consumer group of %s: Lambda wants each Kafka "+
-					"event source mapping's consumer group id unique (Lambda developer guide, Kafka event sources)", k.ConsumerGroupID, other))
-			}
-			groups[k.SelfManaged][k.ConsumerGroupID] = id + ".Events." + k.Name
+			c.kafka(id+".Events."+k.Name, k)
 		}
 		for _, s := range f.S3 {
-			at := id + ".Events." + s.Name + "."
-			c.param(at+"Events", ruleS3Events, s.Events)
-			for i, r := range s.Rules {
-				c.param(fmt.Sprintf("%sFilter.S3Key.Rules[%d].Name", at, i), ruleS3FilterName, r.Name)
-				c.param(fmt.Sprintf("%sFilter.S3Key.Rules[%d].Value", at, i), ruleS3FilterValue, r.Value)
-			}
+			c.s3(id+".Events."+s.Name+".", s)
 		}
 		for _, s := range f.Schedules {
-			at := id + ".Events." + s.Name + "."
-			c.param(at+"Schedule", ruleSchedule, s.Expression)
-			if _, err := schedule.Parse(s.Expression); err != nil {
-				c.fail(at+"Schedule", err.Error()+" (EventBridge user guide, schedule expressions)")
-			}
-			if s.RuleName != "" {
-				c.param(at+"Name", ruleRuleName, s.RuleName)
-			}
-			c.param(at+"Description", ruleRuleDesc, s.Description)
-			if s.Input != "" {
-				c.param(at+"Input", ruleInput, s.Input)
-				if !json.Valid([]byte(s.Input)) {
-					c.fail(at+"Input", "is not JSON; EventBridge passes a target's Input as JSON text (EventBridge API reference, Target)")
-				}
-			}
+			c.schedule(id+".Events."+s.Name+".", s)
 		}
 		for _, h := range f.HTTP {
 			c.route(t, id+".Events."+h.Name+".", h)
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(t.HTTPAPIs)) {
-		api := t.HTTPAPIs[id]
-		for _, name := range slices.Sorted(maps.Keys(api.Authorizers)) {
-			a, at := api.Authorizers[name], id+".Auth.Authorizers."+name+"."
-			c.param(at+"Type", ruleAuthorizerType, map[bool]string{true: "JWT", false: "REQUEST"}[a.JWT])
-			if a.IdentitySource != "" {
-				c.param(at+"IdentitySource", ruleIdentitySource, []string{a.IdentitySource})
-			}
-			if a.JWT {
-				c.param(at+"JwtConfiguration.issuer", ruleIssuer, a.Issuer)
-				c.param(at+"JwtConfiguration.audience", ruleAudience, a.Audience)
-			}
-		}
-		if d := api.DefaultAuthorizer; d != "" && d != "NONE" {
-			if _, ok := api.Authorizers[d]; !ok {
-				c.fail(id+".Auth.DefaultAuthorizer", fmt.Sprintf("names %q, which %s.Auth.Authorizers does not declare "+
-					"(the SAM transform refuses it)", d, id))
-			}
-		}
+		c.httpAPI(id, t.HTTPAPIs[id])
 	}
 	return c.err()
+}
+
+func (c *checker) kafka(event string, k KafkaEvent) {
+	at := event + "."
+	c.param(at+"Topics", ruleTopics, k.Topics)
+	c.param(at+"BatchSize", ruleBatchSize, k.BatchSize)
+	c.param(at+"MaximumBatchingWindowInSeconds", ruleWindow, k.MaxBatchingWindow)
+	if k.StartingPosition != "" {
+		c.param(at+"StartingPosition", ruleStart, k.StartingPosition)
+	}
+	c.param(at+"FunctionResponseTypes", ruleResponseTypes, k.ResponseTypes)
+	if k.ConsumerGroupID == "" {
+		return // AWS names the group after the mapping's UUID
+	}
+	c.param(at+"ConsumerGroupId", map[bool]string{false: ruleMSKGroup, true: ruleSelfGroup}[k.SelfManaged], k.ConsumerGroupID)
+	if other, dup := c.groups[k.SelfManaged][k.ConsumerGroupID]; dup {
+		c.fail(at+"ConsumerGroupId", fmt.Sprintf("%q is also the consumer group of %s: Lambda wants each Kafka "+
+			"event source mapping's consumer group id unique (Lambda developer guide, Kafka event sources)", k.ConsumerGroupID, other))
+	}
+	c.groups[k.SelfManaged][k.ConsumerGroupID] = event
+}
+
+func (c *checker) s3(at string, s S3Event) {
+	c.param(at+"Events", ruleS3Events, s.Events)
+	for i, r := range s.Rules {
+		c.param(fmt.Sprintf("%sFilter.S3Key.Rules[%d].Name", at, i), ruleS3FilterName, r.Name)
+		c.param(fmt.Sprintf("%sFilter.S3Key.Rules[%d].Value", at, i), ruleS3FilterValue, r.Value)
+	}
+}
+
+func (c *checker) schedule(at string, s ScheduleEvent) {
+	c.param(at+"Schedule", ruleSchedule, s.Expression)
+	if _, err := schedule.Parse(s.Expression); err != nil {
+		c.fail(at+"Schedule", err.Error()+" (EventBridge user guide, schedule expressions)")
+	}
+	if s.RuleName != "" {
+		c.param(at+"Name", ruleRuleName, s.RuleName)
+	}
+	c.param(at+"Description", ruleRuleDesc, s.Description)
+	if s.Input != "" {
+		c.param(at+"Input", ruleInput, s.Input)
+		if !json.Valid([]byte(s.Input)) {
+			c.fail(at+"Input", "is not JSON; EventBridge passes a target's Input as JSON text (EventBridge API reference, Target)")
+		}
+	}
+}
+
+func (c *checker) httpAPI(id string, api *HTTPAPI) {
+	for _, name := range slices.Sorted(maps.Keys(api.Authorizers)) {
+		a, at := api.Authorizers[name], id+".Auth.Authorizers."+name+"."
+		c.param(at+"Type", ruleAuthorizerType, map[bool]string{true: "JWT", false: "REQUEST"}[a.JWT])
+		if a.IdentitySource != "" {
+			c.param(at+"IdentitySource", ruleIdentitySource, []string{a.IdentitySource})
+		}
+		if a.JWT {
+			c.param(at+"JwtConfiguration.issuer", ruleIssuer, a.Issuer)
+			c.param(at+"JwtConfiguration.audience", ruleAudience, a.Audience)
+		}
+	}
+	if d := api.DefaultAuthorizer; d != "" && d != "NONE" && !hasKey(api.Authorizers, d) {
+		c.fail(id+".Auth.DefaultAuthorizer", fmt.Sprintf("names %q, which %s.Auth.Authorizers does not declare "+
+			"(the SAM transform refuses it)", d, id))
+	}
 }
 
 // httpMethods are the methods a route key may name (API Gateway developer guide, HTTP API routes).
@@ -188,7 +198,10 @@ type RefusedError struct {
 func (e *RefusedError) Error() string   { return e.msg }
 func (e *RefusedError) Unwrap() []error { return e.Violations }
 
-type checker struct{ errs []error }
+type checker struct {
+	errs   []error
+	groups map[bool]map[string]string // self-managed? -> consumer group id -> the event that has it
+}
 
 // param checks one property against its AWS API parameter's constraints.
 func (c *checker) param(at, rule string, v any) {
