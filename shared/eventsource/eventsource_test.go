@@ -338,6 +338,8 @@ func TestConfigIsChecked(t *testing.T) {
 		{Topic: topic, GroupID: "g"},
 		{Brokers: []string{"127.0.0.1:1"}, GroupID: "g"},
 		{Brokers: []string{"127.0.0.1:1"}, Topic: topic, GroupID: "g", BatchSize: 10_001},
+		{Brokers: []string{"127.0.0.1:1"}, Topic: topic, GroupID: "g", BatchingWindow: 300*time.Second + time.Millisecond},
+		{Brokers: []string{"127.0.0.1:1"}, Topic: topic, GroupID: "g", BatchingWindow: -time.Second},
 		{Brokers: []string{"127.0.0.1:1"}, Topic: topic, GroupID: "g", EventSource: "kinesis"},
 	} {
 		if err := eventsource.Run(t.Context(), cfg, newInvocations(nil)); err == nil {
