@@ -154,3 +154,25 @@ func TestCheckRefusesWhatAWSRefuses(t *testing.T) {
 		})
 	}
 }
+
+// A variable of the Globals reaches every function, and AWS refuses a reserved name there too.
+func TestCheckSeesTheGlobalsVariables(t *testing.T) {
+	tpl, err := Parse([]byte(`
+Globals:
+  Function:
+    Environment:
+      Variables: {AWS_REGION: eu-west-1}
+Resources:
+  F:
+    Type: AWS::Serverless::Function
+    Properties:
+      Environment:
+        Variables: {OWN: x}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tpl.Check(); err == nil || !strings.Contains(err.Error(), `F.Environment.Variables: key "AWS_REGION" is reserved by AWS`) {
+		t.Errorf("a reserved name in the Globals: %v", err)
+	}
+}

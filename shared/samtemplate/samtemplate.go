@@ -162,6 +162,12 @@ func Parse(body []byte, params map[string]string) (*Template, error) {
 		f, err := r.function(id, res)
 		if err == nil {
 			f.Timeout, err = r.intOr(get(get(res, "Properties"), "Timeout"), globalTimeout)
+			// SAM merges the Globals' variables into each function's, the function's winning.
+			for k, v := range r.variables(get(root, "Globals"), "Function") {
+				if _, own := f.Environment[k]; !own {
+					f.Environment[k] = v
+				}
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("function %s: %w", id, err)
@@ -184,14 +190,9 @@ func (t *Template) Names() []string {
 type resolver struct{ params map[string]string }
 
 func (r resolver) function(id string, res *yaml.Node) (*Function, error) {
-	f := &Function{LogicalID: id, Condition: scalar(get(res, "Condition")), Environment: map[string]string{}}
+	f := &Function{LogicalID: id, Condition: scalar(get(res, "Condition")), Environment: r.variables(res, "Properties")}
 	props := get(res, "Properties")
 	f.CapacityProvider = get(props, "CapacityProviderConfig") != nil
-	if vars := get(get(get(props, "Environment"), "Variables"), ""); vars != nil {
-		for i := 0; i+1 < len(vars.Content); i += 2 {
-			f.Environment[vars.Content[i].Value] = r.str(vars.Content[i+1])
-		}
-	}
 	events := get(props, "Events")
 	if events == nil {
 		return f, nil
@@ -269,6 +270,17 @@ func (r resolver) function(id string, res *yaml.Node) (*Function, error) {
 		}
 	}
 	return f, nil
+}
+
+// variables reads <key>.Environment.Variables of a node.
+func (r resolver) variables(n *yaml.Node, key string) map[string]string {
+	out := map[string]string{}
+	if vars := get(get(get(n, key), "Environment"), "Variables"); vars != nil {
+		for i := 0; i+1 < len(vars.Content); i += 2 {
+			out[vars.Content[i].Value] = r.str(vars.Content[i+1])
+		}
+	}
+	return out
 }
 
 func (r resolver) httpAPI(res *yaml.Node) *HTTPAPI {

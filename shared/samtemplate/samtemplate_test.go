@@ -15,6 +15,9 @@ func TestRepositoryTemplate(t *testing.T) {
 	if got := tpl.Names(); !slices.Equal(got, want) {
 		t.Fatalf("functions %v, want %v", got, want)
 	}
+	if env := tpl.Functions["WarehouseLoaderFunction"].Environment; env["STAGE"] != "local" || env["LOADER_TIMEOUT"] != "4m" {
+		t.Errorf("loader environment %v, want the Globals' STAGE merged into its own", env)
+	}
 	if tpl.Functions["WarehouseLoaderFunction"].Timeout != 300 {
 		t.Errorf("loader timeout %d, want 300", tpl.Functions["WarehouseLoaderFunction"].Timeout)
 	}
