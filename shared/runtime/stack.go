@@ -117,8 +117,7 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	tpl, err := samtemplate.Load(cfg.Template, map[string]string{"Stage": "local", "MskClusterArn": "arn:aws:kafka:us-east-1:000000000000:cluster/local/embedded",
-		"JwtIssuer": auth.Issuer, "JwtAudience": auth.Audience})
+	tpl, err := LoadTemplate(cfg.Template, map[string]string{"JwtIssuer": auth.Issuer, "JwtAudience": auth.Audience})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -267,21 +266,17 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 		return fail(err)
 	}
 	context.AfterFunc(ctx, producer.Close)
-	landing0 := tpl.Functions[landingFunction].Kafka[0]
-	gate := newLandedGate(producer, producer, landing0.ConsumerGroupID, landing0.Topics, log)
+	mappings := kafkaMappings(tpl.Functions[landingFunction], brokers, clusterARN, log)
+	gate := newLandedGate(producer, producer, groupsByTopic(mappings), log)
 	run("landed gate", func() error { gate.run(ctx, embedded); return nil })
 	supervise("capture", func() error {
 		return capture.Run(ctx, capture.Config{DatabaseURL: cfg.DatabaseURL, Slot: cfg.Slot, Metrics: &s.capture, Logger: log}, gate)
 	})
 
-	// MSK event source mapping -> landing, with the template's batching.
-	for _, k := range tpl.Functions[landingFunction].Kafka {
-		esm := eventsource.Config{Brokers: brokers, Topics: k.Topics, GroupID: k.ConsumerGroupID,
-			BatchSize: k.BatchSize, BatchingWindow: time.Duration(k.MaxBatchingWindow) * time.Second,
-			EventSource: eventsource.SourceMSK, EventSourceARN: clusterARN,
-			StartAtLatest: k.StartingPosition == "LATEST", Timeout: time.Duration(tpl.Functions[landingFunction].Timeout) * time.Second,
-			Logger: log}
-		supervise("event source mapping", func() error { return eventsource.Run(ctx, esm, landFn) })
+	// MSK event source mappings -> landing: one consumer group per mapping, each mapping one
+	// topic, with the template's batching.
+	for _, esm := range mappings {
+		supervise("event source mapping "+esm.GroupID, func() error { return eventsource.Run(ctx, esm, landFn) })
 	}
 
 	// S3 notifications -> loader, as asynchronous invocations with Lambda's two retries; a
