@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Online incremental snapshots, with the DBLog watermark algorithm as Debezium implements it.
@@ -137,7 +138,10 @@ func (c *capturer) readChunk(ctx context.Context, inc *incremental) (done bool, 
 		return false, err
 	}
 	if len(t.keyNames) == 0 {
-		return false, fmt.Errorf("capture: incremental snapshot of %s: the table has no primary key to read it by", name)
+		// Bad input, not a failure: say so and go on with the other tables.
+		c.log.Error("incremental snapshot skips a table without a primary key to read it by (it stays unrecorded in the manifest)", "table", name, "id", inc.id)
+		inc.tables, inc.lastKey, inc.maxKey = inc.tables[1:], nil, nil
+		return false, nil
 	}
 	keyCols := make([]string, len(t.keyNames))
 	desc := make([]string, len(t.keyNames))
@@ -435,4 +439,34 @@ func (c *capturer) applyProgress(ctx context.Context) error {
 		return c.saveManifest(ctx)
 	}
 	return nil
+}
+
+// Execer runs one statement: *pgx.Conn, *pgxpool.Pool and pgx.Tx satisfy it.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// RequestSnapshot asks for an incremental snapshot of tables by inserting Debezium's
+// execute-snapshot signal into signalTable, and returns the signal's id. The Go capture and
+// Debezium (signal.data.collection) both act on it when it comes through their slots.
+func RequestSnapshot(ctx context.Context, db Execer, signalTable string, tables []string) (string, error) {
+	for _, name := range append([]string{signalTable}, tables...) {
+		for _, part := range strings.Split(name, ".") {
+			if !identifier.MatchString(part) {
+				return "", fmt.Errorf("snapshot request: %q is not a plain lower-case Postgres identifier", name)
+			}
+		}
+	}
+	if len(tables) == 0 {
+		return "", fmt.Errorf("snapshot request: no table named")
+	}
+	data, err := json.Marshal(map[string]any{"data-collections": tables, "type": "incremental"})
+	if err != nil {
+		return "", err
+	}
+	id := uuid.NewString()
+	if _, err := db.Exec(ctx, "INSERT INTO "+signalTable+" (id, type, data) VALUES ($1, $2, $3)", id, signalExecuteSnapshot, string(data)); err != nil {
+		return "", fmt.Errorf("snapshot request: insert into %s: %w", signalTable, err)
+	}
+	return id, nil
 }

@@ -334,7 +334,10 @@ func TestIncrementalSnapshotResumesAfterKill(t *testing.T) {
 		m := store.manifest(t)
 		return m != nil && len(m.Snapshots) == len(h.cfg.Tables)
 	})
-	h.exec(`INSERT INTO debezium_signal (id, type, data) VALUES ('resnap-1', 'execute-snapshot', '{"data-collections": ["public.items"]}')`)
+	reqID, err := capture.RequestSnapshot(context.Background(), h.db.Pool, "public.debezium_signal", []string{"public.items"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var pos *capture.IncrementalPosition
 	waitFor(t, "a delivered chunk position in the manifest", 30*time.Second, func() bool {
 		m := store.manifest(t)
@@ -348,7 +351,7 @@ func TestIncrementalSnapshotResumesAfterKill(t *testing.T) {
 		t.Fatalf("killed run: %v", err)
 	}
 	killed := store.manifest(t).Incremental
-	if killed == nil || killed.ID != "resnap-1" {
+	if killed == nil || killed.ID != reqID {
 		t.Fatalf("manifest lost the running snapshot at the kill: %+v", killed)
 	}
 
