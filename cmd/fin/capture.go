@@ -24,7 +24,7 @@ func runCapture(ctx context.Context, args []string) error {
 	prefix := fs.String("topic-prefix", "fin", "Debezium topic.prefix: topics are <prefix>.<schema>.<table>")
 	tables := fs.String("tables", strings.Join(capture.DefaultTables, ","), "captured tables, schema-qualified, in snapshot order")
 	signal := fs.String("signal-table", "public.debezium_signal", "Debezium's signal.data.collection: execute-snapshot requests and snapshot watermarks")
-	chunk := fs.Int("chunk-size", 1024, "rows an incremental snapshot reads (and holds) at a time")
+	chunk := fs.Int("chunk-size", 4096, "rows an incremental snapshot reads (and holds) at a time")
 	manifest := fs.String("manifest-bucket", "", "bucket of the destination lake that keeps the capture's manifest (S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY or the AWS environment); empty: no manifest, the slot is trusted")
 	if err := parseFlags(fs, args); err != nil {
 		return err

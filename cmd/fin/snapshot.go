@@ -20,16 +20,9 @@ func runSnapshot(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	var names []string
-	for _, t := range strings.Split(*tables, ",") {
-		t = strings.TrimSpace(t)
-		if !strings.Contains(t, ".") {
-			t = "public." + t
-		}
-		if !slices.Contains(capture.DefaultTables, t) {
-			return fmt.Errorf("%w: %s is not a captured table (captured: %s)", errUsage, t, strings.Join(capture.DefaultTables, ", "))
-		}
-		names = append(names, t)
+	names, err := snapshotTables(*tables)
+	if err != nil {
+		return err
 	}
 	pool, err := openMigrated(ctx, 1)
 	if err != nil {
@@ -43,4 +36,22 @@ func runSnapshot(ctx context.Context, args []string) error {
 	fmt.Printf("incremental snapshot requested: signal %s, tables %s\n", id, strings.Join(names, ", "))
 	fmt.Println("the running capture takes it from its slot (log: \"incremental snapshot requested\", then \"snapshot recorded in the destination manifest\")")
 	return nil
+}
+
+// snapshotTables reads --table: captured tables, comma-separated, "public." optional.
+func snapshotTables(arg string) ([]string, error) {
+	var names []string
+	for _, t := range strings.Split(arg, ",") {
+		t = strings.TrimSpace(t)
+		if !strings.Contains(t, ".") {
+			t = "public." + t
+		}
+		if !slices.Contains(capture.DefaultTables, t) {
+			return nil, fmt.Errorf("%w: %s is not a captured table (captured: %s)", errUsage, t, strings.Join(capture.DefaultTables, ", "))
+		}
+		if !slices.Contains(names, t) {
+			names = append(names, t)
+		}
+	}
+	return names, nil
 }

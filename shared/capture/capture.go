@@ -57,8 +57,9 @@ type Config struct {
 	// takes execute-snapshot requests and the incremental snapshots' watermarks. It must be in
 	// the publication.
 	SignalTable string
-	// ChunkSize is how many rows an incremental snapshot reads at a time (default 1024,
-	// Debezium's incremental.snapshot.chunk.size): the capture holds at most one chunk.
+	// ChunkSize is how many rows an incremental snapshot reads at a time (default 4096; Debezium's
+	// incremental.snapshot.chunk.size defaults to 1024, at which each chunk's two watermark
+	// commits cost more than its rows): the capture holds at most one chunk.
 	ChunkSize int
 	// Metrics, when set, is kept current (positions and lag) for whoever watches the capture.
 	Metrics *Metrics
@@ -86,7 +87,7 @@ func (c Config) withDefaults() Config {
 		c.SignalTable = "public.debezium_signal"
 	}
 	if c.ChunkSize <= 0 {
-		c.ChunkSize = 1024
+		c.ChunkSize = 4096
 	}
 	if c.HeartbeatInterval <= 0 {
 		c.HeartbeatInterval = 10 * time.Second

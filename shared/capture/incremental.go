@@ -44,6 +44,7 @@ type incremental struct {
 	window   string    // the chunk awaiting its watermarks ("" when none)
 	open     bool      // its low watermark has come back
 	openedAt time.Time // the low watermark's commit time
+	readAt   time.Time // when the high watermark was written
 	t        *table
 	rows     []image // the chunk, in key order; reused from chunk to chunk
 	keys     []string
@@ -179,6 +180,7 @@ func (c *capturer) readChunk(ctx context.Context, inc *incremental) (done bool, 
 	query := "SELECT * FROM " + name + " WHERE " + strings.Join(conds, " AND ") + " ORDER BY " + strings.Join(keyCols, ", ") + fmt.Sprintf(" LIMIT %d", c.cfg.ChunkSize)
 
 	id := uuid.NewString()
+	began := time.Now()
 	if err := c.watermark(ctx, id+"-open", signalWindowOpen, inc.stale); err != nil {
 		return false, err
 	}
@@ -230,7 +232,8 @@ func (c *capturer) readChunk(ctx context.Context, inc *incremental) (done bool, 
 	if err := c.watermark(ctx, id+"-close", signalWindowClose, nil); err != nil {
 		return false, err
 	}
-	inc.window, inc.open = id, false
+	inc.window, inc.open, inc.readAt = id, false, time.Now()
+	c.log.Debug("chunk read", "table", name, "rows", inc.n, "read_ms", time.Since(began).Milliseconds())
 	return false, nil
 }
 
@@ -378,6 +381,7 @@ func (c *capturer) closeWindow(ctx context.Context, st *streamState) {
 		c.cfg.Metrics.SnapshotRows.Add(1)
 	}
 	c.cfg.Metrics.SnapshotChunks.Add(1)
+	c.log.Debug("chunk emitted", "table", inc.t.qualified(), "rows", inc.n, "window_ms", time.Since(inc.readAt).Milliseconds())
 	inc.stale = append(inc.stale, inc.window+"-open", inc.window+"-close")
 	inc.window, inc.open = "", false
 	inc.lastKey = slices.Clone(inc.chunkKey)
