@@ -71,7 +71,9 @@ func (c *capturer) ensureSlot(ctx context.Context) (start pglogrepl.LSN, lastCom
 	if _, err := c.meta.Exec(ctx, "INSERT INTO capture_snapshots (slot_name, consistent_point) VALUES ($1, $2::text::pg_lsn)", c.cfg.Slot, point.String()); err != nil {
 		return 0, nil, fmt.Errorf("capture: record snapshot of %s: %w", c.cfg.Slot, err)
 	}
-	// Delivered (with the landed gate: landed), so the destination holds every table.
+	// Delivered (with the landed gate: landed), so the destination holds every table, and an
+	// incremental snapshot left from an earlier slot has nothing left to add.
+	c.manifest.Incremental = nil
 	if err := c.recordSnapshots(ctx, "initial", point, c.cfg.Tables...); err != nil {
 		return 0, nil, err
 	}
