@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,6 +45,7 @@ type incremental struct {
 	window   string    // the chunk awaiting its watermarks ("" when none)
 	open     bool      // its low watermark has come back
 	openedAt time.Time // the low watermark's commit time
+	snap     snapshot  // the chunk read's snapshot
 	readAt   time.Time // when the high watermark was written
 	t        *table
 	rows     []image // the chunk, in key order; reused from chunk to chunk
@@ -185,7 +187,27 @@ func (c *capturer) readChunk(ctx context.Context, inc *incremental) (done bool, 
 		return false, err
 	}
 	inc.stale = nil
-	rr := c.meta.PgConn().ExecParams(ctx, query, args, nil, nil, nil)
+	// The chunk is read in a snapshot whose in-progress transactions are known: Postgres writes a
+	// commit to the WAL before the transaction becomes visible, so a transaction can precede the
+	// low watermark in the log and still be invisible to the read. Its changes are newer than the
+	// chunk although they come before the window (see inWindow).
+	tx, err := c.meta.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return false, fmt.Errorf("capture: incremental snapshot of %s: %w", name, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	var snap string
+	if err := tx.QueryRow(ctx, "SELECT pg_current_snapshot()::text").Scan(&snap); err != nil {
+		return false, fmt.Errorf("capture: incremental snapshot of %s: %w", name, err)
+	}
+	if inc.snap, err = parseSnapshot(snap); err != nil {
+		return false, fmt.Errorf("capture: incremental snapshot of %s: %w", name, err)
+	}
+	rr := tx.Conn().PgConn().ExecParams(ctx, query, args, nil, nil, nil)
+	if len(rr.FieldDescriptions()) == 0 {
+		_, err := rr.Close()
+		return false, fmt.Errorf("capture: incremental snapshot of %s: read chunk: %w", name, err)
+	}
 	for _, fd := range rr.FieldDescriptions() {
 		t.addColumn(fd.Name, fd.DataTypeOID, fd.TypeModifier)
 	}
@@ -219,6 +241,9 @@ func (c *capturer) readChunk(ctx context.Context, inc *incremental) (done bool, 
 	if _, err := rr.Close(); err != nil {
 		return false, fmt.Errorf("capture: incremental snapshot of %s: read chunk: %w", name, err)
 	}
+	if err := tx.Commit(ctx); err != nil {
+		return false, fmt.Errorf("capture: incremental snapshot of %s: %w", name, err)
+	}
 	if inc.n == 0 {
 		// Nothing left up to the largest key (rows deleted since): the table is done. The open
 		// watermark written for it is deleted with the next one.
@@ -235,6 +260,46 @@ func (c *capturer) readChunk(ctx context.Context, inc *incremental) (done bool, 
 	inc.window, inc.open, inc.readAt = id, false, time.Now()
 	c.log.Debug("chunk read", "table", name, "rows", inc.n, "read_ms", time.Since(began).Milliseconds())
 	return false, nil
+}
+
+// snapshot is a Postgres snapshot (pg_current_snapshot) on 32-bit xids, as pgoutput gives them.
+type snapshot struct {
+	xmin, xmax uint32
+	xip        map[uint32]bool
+}
+
+func parseSnapshot(s string) (snapshot, error) {
+	parts := strings.Split(s, ":")
+	if len(parts) != 3 {
+		return snapshot{}, fmt.Errorf("snapshot %q: want xmin:xmax:xip", s)
+	}
+	var nums []uint32
+	for _, p := range append(parts[:2:2], strings.Split(parts[2], ",")...) {
+		if p == "" {
+			continue
+		}
+		n, err := strconv.ParseUint(p, 10, 64)
+		if err != nil {
+			return snapshot{}, fmt.Errorf("snapshot %q: %w", s, err)
+		}
+		nums = append(nums, uint32(n)) // the xid without its epoch
+	}
+	if len(nums) < 2 {
+		return snapshot{}, fmt.Errorf("snapshot %q: want xmin:xmax:xip", s)
+	}
+	out := snapshot{xmin: nums[0], xmax: nums[1], xip: map[uint32]bool{}}
+	for _, x := range nums[2:] {
+		out.xip[x] = true
+	}
+	return out, nil
+}
+
+// visible says whether the snapshot sees the commits of xid (xids compare modulo 2^32).
+func (s snapshot) visible(xid uint32) bool {
+	if int32(xid-s.xmin) < 0 {
+		return true
+	}
+	return int32(xid-s.xmax) < 0 && !s.xip[xid]
 }
 
 // queryCells turns a query row's text values into cells.
@@ -346,9 +411,16 @@ func (c *capturer) executeSnapshot(ctx context.Context, id, data string) error {
 }
 
 // inWindow drops a streamed row's key from the chunk waiting in the window.
-func (c *capturer) inWindow(t *table, imgs ...*image) {
+//
+// A change before the window drops a key too when its transaction was invisible to the chunk's
+// read: it committed (in the log) before the low watermark but became visible after the read
+// began, so the chunk holds the older row.
+func (c *capturer) inWindow(t *table, xid uint32, imgs ...*image) {
 	inc := c.inc
-	if inc == nil || !inc.open || inc.t == nil || t.qualified() != inc.t.qualified() {
+	if inc == nil || inc.window == "" || inc.t == nil || t.qualified() != inc.t.qualified() {
+		return
+	}
+	if !inc.open && inc.snap.visible(xid) {
 		return
 	}
 	for _, img := range imgs {

@@ -184,13 +184,13 @@ func (c *capturer) change(ctx context.Context, st *streamState, lsn pglogrepl.LS
 		if err := t.encode(&st.after, m.new, nil); err != nil {
 			return fmt.Errorf("capture: insert at %s: %w", lsn, err)
 		}
-		c.inWindow(t, &st.after)
+		c.inWindow(t, uint32(st.src.txID), &st.after)
 		c.emit(ctx, t, 'c', nil, &st.after, &st.src, st.cur)
 	case 'U':
 		if err := t.encode(&st.after, m.new, before); err != nil {
 			return fmt.Errorf("capture: update at %s: %w", lsn, err)
 		}
-		c.inWindow(t, before, &st.after)
+		c.inWindow(t, uint32(st.src.txID), before, &st.after)
 		if before != nil && len(t.key) > 0 && !sameKey(t, before, &st.after) {
 			// Like Debezium, a changed primary key is a delete of the old key (and its
 			// tombstone) followed by a create of the new one.
@@ -203,7 +203,7 @@ func (c *capturer) change(ctx context.Context, st *streamState, lsn pglogrepl.LS
 		if before == nil {
 			return fmt.Errorf("capture: delete at %s on %s has no before-image (REPLICA IDENTITY NOTHING?)", lsn, t.qualified())
 		}
-		c.inWindow(t, before)
+		c.inWindow(t, uint32(st.src.txID), before)
 		c.emit(ctx, t, 'd', before, nil, &st.src, st.cur)
 	}
 	return nil
