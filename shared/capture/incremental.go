@@ -17,15 +17,19 @@ import (
 
 // Online incremental snapshots, with the DBLog watermark algorithm as Debezium implements it.
 //
-// The stream goroutine reads a table in chunks of ChunkSize rows by primary key (keyset
-// pagination, up to the largest key the table had when its snapshot began). For each chunk it
-// inserts a low watermark (<id>-open) into the signal table, reads the chunk, and inserts a high
-// watermark (<id>-close). Both come back through the slot in commit order. Between them (the
-// window) every streamed change of the table drops its key from the chunk: the streamed event is
-// newer than the chunk's row, or as new. At the high watermark the rows left are emitted (op
-// "r", source.snapshot "incremental"), inside the high watermark's transaction, so the slot is
-// confirmed past it only once they are delivered. Only one chunk is ever held; no lock is taken
-// and no other slot is used.
+// Between two streamed transactions the stream goroutine reads a table in chunks of ChunkSize
+// rows by primary key (keyset pagination, up to the largest key the table had when its snapshot
+// began). Each chunk is read between two watermark rows of the signal table: a low one
+// (<id>-open) before the read and a high one (<id>-close) after it, both back through the slot in
+// commit order. Every streamed change of the table between them (the window) drops its key from
+// the chunk: the streamed event is newer than the chunk's row, or as new. At the high watermark
+// the rows left are emitted (op "r", source.snapshot "incremental") inside its transaction, so the
+// slot is confirmed past it only once they are delivered. No lock is taken, no other slot used.
+//
+// Chunks are pipelined: the high watermark of one chunk and the low watermark of the next are
+// written in one transaction, and the next chunk is read at once, while the stream is still on
+// its way to the previous window. So at most two chunks are held, and each costs one commit and
+// one read, overlapped with the stream's round trip.
 
 // Signal types of Debezium's signal table.
 const (
@@ -36,26 +40,33 @@ const (
 
 // incremental is the running incremental snapshot.
 type incremental struct {
-	id     string
-	tables []string // left to read; the first is being read
-	// lastKey is the key of the last row of the last chunk emitted; maxKey the largest key of
-	// the first table when its snapshot began.
+	id string
+	// The read cursor: the tables left to read (the first is being read), the key of the last
+	// row read and the largest key of the first table when its snapshot began.
+	tables          []string
 	lastKey, maxKey []string
 
-	window   string    // the chunk awaiting its watermarks ("" when none)
-	open     bool      // its low watermark has come back
-	openedAt time.Time // the low watermark's commit time
-	snap     snapshot  // the chunk read's snapshot
-	readAt   time.Time // when the high watermark was written
-	t        *table
-	rows     []image // the chunk, in key order; reused from chunk to chunk
-	keys     []string
-	dropped  []bool
-	index    map[string]int
-	n        int
-	chunkKey []string // key of the chunk's last row
-	atEnd    bool     // the chunk reaches the end of the table
-	stale    []string // watermark rows to delete with the next insert
+	pending []*chunk // read, waiting for their high watermark in the stream (at most two)
+	spare   []*chunk // emitted chunks whose buffers are reused
+	stale   []string // watermark rows to delete with the next insert
+}
+
+// chunk is one chunk of rows between its watermarks.
+type chunk struct {
+	id           string
+	t            *table // nil for a table found empty
+	rows         []image
+	keys         []string
+	dropped      []bool
+	index        map[string]int
+	n            int
+	snap         snapshot  // the read's snapshot
+	open         bool      // its low watermark has come back
+	openedAt     time.Time // the low watermark's commit time
+	closeWritten bool      // its high watermark is written
+	readAt       time.Time
+	pos          *IncrementalPosition // the snapshot's position once this chunk is delivered
+	done         string               // the table this chunk completes, if any
 }
 
 // progress is a position reached by an emitted chunk, durable once its transaction is delivered.
@@ -77,7 +88,7 @@ func (inc *incremental) position() *IncrementalPosition {
 // the request in the manifest before the signal that asked for it is confirmed.
 func (c *capturer) requestSnapshot(ctx context.Context, id, reason string, tables []string) error {
 	if c.inc == nil {
-		c.inc = &incremental{id: id, index: map[string]int{}}
+		c.inc = &incremental{id: id}
 	}
 	var added []string
 	for _, t := range tables {
@@ -101,16 +112,29 @@ func (c *capturer) requestSnapshot(ctx context.Context, id, reason string, table
 
 // resumeSnapshot continues the incremental snapshot the manifest records.
 func (c *capturer) resumeSnapshot(p *IncrementalPosition) {
-	c.inc = &incremental{id: p.ID, tables: slices.Clone(p.Tables), lastKey: slices.Clone(p.LastKey), maxKey: slices.Clone(p.MaxKey), index: map[string]int{}}
+	c.inc = &incremental{id: p.ID, tables: slices.Clone(p.Tables), lastKey: slices.Clone(p.LastKey), maxKey: slices.Clone(p.MaxKey)}
 	c.cfg.Metrics.Snapshotting.Store(true)
 	c.log.Info("incremental snapshot resumed from the destination manifest", "id", p.ID, "tables", p.Tables, "after_key", p.LastKey)
 }
 
-// nextChunk reads the next chunk between its watermarks, unless one is already waiting for them.
+// nextChunk moves the pipeline on between two streamed transactions: it closes the last chunk
+// read and opens and reads the next one (one watermark transaction), unless two chunks already
+// wait for the stream or the last one's high watermark is written.
 func (c *capturer) nextChunk(ctx context.Context) error {
 	inc := c.inc
-	for inc != nil && inc.window == "" {
-		if len(inc.tables) == 0 {
+	for inc != nil {
+		var last *chunk
+		if n := len(inc.pending); n > 0 {
+			last = inc.pending[n-1]
+		}
+		if last != nil && last.closeWritten || len(inc.pending) >= 2 {
+			return nil // the stream has to bring a high watermark first
+		}
+		t, err := c.nextTable(ctx, inc)
+		if err != nil {
+			return err
+		}
+		if t == nil && last == nil {
 			c.inc = nil
 			c.cfg.Metrics.Snapshotting.Store(false)
 			if len(inc.stale) > 0 {
@@ -121,31 +145,72 @@ func (c *capturer) nextChunk(ctx context.Context) error {
 			c.log.Info("incremental snapshot finished", "id", inc.id)
 			return nil
 		}
-		done, err := c.readChunk(ctx, inc)
-		if err != nil {
+		var marks [][2]string
+		if last != nil {
+			marks = append(marks, [2]string{last.id + "-close", signalWindowClose})
+		}
+		var ch *chunk
+		if t != nil {
+			ch = inc.newChunk()
+			marks = append(marks, [2]string{ch.id + "-open", signalWindowOpen})
+		}
+		if err := c.watermarks(ctx, marks, inc.stale); err != nil {
 			return err
 		}
-		if done { // an empty table (or none left to read): complete now
-			c.tableDone(inc, nil, 0)
+		inc.stale = nil
+		if last != nil {
+			last.closeWritten = true
 		}
+		if ch == nil {
+			return nil
+		}
+		if err := c.readChunk(ctx, inc, ch, t); err != nil {
+			return err
+		}
+		inc.pending = append(inc.pending, ch)
 	}
 	return nil
 }
 
-// readChunk writes the low watermark, reads the chunk and writes the high watermark. It reports
-// done when the table has no rows left to read.
-func (c *capturer) readChunk(ctx context.Context, inc *incremental) (done bool, err error) {
-	name := inc.tables[0]
-	t, err := c.tableFor(ctx, name, 0)
-	if err != nil {
-		return false, err
+// newChunk takes a spare buffer or a new one.
+func (inc *incremental) newChunk() *chunk {
+	var ch *chunk
+	if n := len(inc.spare); n > 0 {
+		ch, inc.spare = inc.spare[n-1], inc.spare[:n-1]
+		rows, keys, dropped, index := ch.rows, ch.keys, ch.dropped, ch.index
+		clear(index)
+		*ch = chunk{rows: rows, keys: keys, dropped: dropped, index: index}
+	} else {
+		ch = &chunk{index: map[string]int{}}
 	}
-	if len(t.keyNames) == 0 {
+	ch.id = uuid.NewString()
+	return ch
+}
+
+// nextTable describes the table the cursor reads next (nil when none is left), skipping, with
+// an error in the log, tables without a primary key to read them by.
+func (c *capturer) nextTable(ctx context.Context, inc *incremental) (*table, error) {
+	for len(inc.tables) > 0 {
+		name := inc.tables[0]
+		t, err := c.tableFor(ctx, name, 0)
+		if err != nil {
+			return nil, err
+		}
+		if len(t.keyNames) > 0 {
+			return t, nil
+		}
 		// Bad input, not a failure: say so and go on with the other tables.
 		c.log.Error("incremental snapshot skips a table without a primary key to read it by (it stays unrecorded in the manifest)", "table", name, "id", inc.id)
 		inc.tables, inc.lastKey, inc.maxKey = inc.tables[1:], nil, nil
-		return false, nil
 	}
+	return nil, nil
+}
+
+// readChunk reads the cursor's next chunk of t into ch (its low watermark is written) and
+// advances the cursor.
+func (c *capturer) readChunk(ctx context.Context, inc *incremental, ch *chunk, t *table) error {
+	name := inc.tables[0]
+	began := time.Now()
 	keyCols := make([]string, len(t.keyNames))
 	desc := make([]string, len(t.keyNames))
 	for i, k := range t.keyNames {
@@ -153,113 +218,102 @@ func (c *capturer) readChunk(ctx context.Context, inc *incremental) (done bool, 
 		desc[i] = keyCols[i] + " DESC"
 	}
 	key := "(" + strings.Join(keyCols, ", ") + ")"
-	if inc.maxKey == nil && inc.lastKey == nil {
-		rr := c.meta.PgConn().ExecParams(ctx, "SELECT "+strings.Join(keyCols, ", ")+" FROM "+name+" ORDER BY "+strings.Join(desc, ", ")+" LIMIT 1", nil, nil, nil, nil)
-		for rr.NextRow() {
-			inc.maxKey = textValues(rr.Values())
-		}
-		if _, err := rr.Close(); err != nil {
-			return false, fmt.Errorf("capture: incremental snapshot of %s: largest key: %w", name, err)
-		}
-		if inc.maxKey == nil {
-			return true, nil
-		}
-	}
-	var conds []string
-	var args [][]byte
-	bound := func(op string, vals []string) {
-		ph := make([]string, len(vals))
-		for i, v := range vals {
-			args = append(args, []byte(v))
-			ph[i] = fmt.Sprintf("$%d", len(args))
-		}
-		conds = append(conds, key+" "+op+" ("+strings.Join(ph, ", ")+")")
-	}
-	if inc.lastKey != nil {
-		bound(">", inc.lastKey)
-	}
-	bound("<=", inc.maxKey)
-	query := "SELECT * FROM " + name + " WHERE " + strings.Join(conds, " AND ") + " ORDER BY " + strings.Join(keyCols, ", ") + fmt.Sprintf(" LIMIT %d", c.cfg.ChunkSize)
-
-	id := uuid.NewString()
-	began := time.Now()
-	if err := c.watermark(ctx, id+"-open", signalWindowOpen, inc.stale); err != nil {
-		return false, err
-	}
-	inc.stale = nil
 	// The chunk is read in a snapshot whose in-progress transactions are known: Postgres writes a
 	// commit to the WAL before the transaction becomes visible, so a transaction can precede the
 	// low watermark in the log and still be invisible to the read. Its changes are newer than the
 	// chunk although they come before the window (see inWindow).
 	tx, err := c.meta.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return false, fmt.Errorf("capture: incremental snapshot of %s: %w", name, err)
+		return fmt.Errorf("capture: incremental snapshot of %s: %w", name, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	var snap string
 	if err := tx.QueryRow(ctx, "SELECT pg_current_snapshot()::text").Scan(&snap); err != nil {
-		return false, fmt.Errorf("capture: incremental snapshot of %s: %w", name, err)
+		return fmt.Errorf("capture: incremental snapshot of %s: %w", name, err)
 	}
-	if inc.snap, err = parseSnapshot(snap); err != nil {
-		return false, fmt.Errorf("capture: incremental snapshot of %s: %w", name, err)
+	if ch.snap, err = parseSnapshot(snap); err != nil {
+		return fmt.Errorf("capture: incremental snapshot of %s: %w", name, err)
 	}
-	rr := tx.Conn().PgConn().ExecParams(ctx, query, args, nil, nil, nil)
-	if len(rr.FieldDescriptions()) == 0 {
-		_, err := rr.Close()
-		return false, fmt.Errorf("capture: incremental snapshot of %s: read chunk: %w", name, err)
-	}
-	for _, fd := range rr.FieldDescriptions() {
-		t.addColumn(fd.Name, fd.DataTypeOID, fd.TypeModifier)
-	}
-	if err := t.resolveKey(); err != nil {
-		rr.Close()
-		return false, fmt.Errorf("capture: incremental snapshot: %w", err)
-	}
-	inc.t, inc.n = t, 0
-	clear(inc.index)
-	var cells []cell
-	for rr.NextRow() {
-		if inc.n == len(inc.rows) {
-			inc.rows, inc.keys, inc.dropped = append(inc.rows, image{}), append(inc.keys, ""), append(inc.dropped, false)
+	if inc.maxKey == nil && inc.lastKey == nil {
+		rr := tx.Conn().PgConn().ExecParams(ctx, "SELECT "+strings.Join(keyCols, ", ")+" FROM "+name+" ORDER BY "+strings.Join(desc, ", ")+" LIMIT 1", nil, nil, nil, nil)
+		for rr.NextRow() {
+			inc.maxKey = textValues(rr.Values())
 		}
-		cells = queryCells(cells, rr.Values())
-		img := &inc.rows[inc.n]
-		if err := t.encode(img, cells, nil); err != nil {
+		if _, err := rr.Close(); err != nil {
+			return fmt.Errorf("capture: incremental snapshot of %s: largest key: %w", name, err)
+		}
+	}
+	var last []string
+	if inc.maxKey != nil { // nil: an empty table, an empty chunk
+		var conds []string
+		var args [][]byte
+		bound := func(op string, vals []string) {
+			ph := make([]string, len(vals))
+			for i, v := range vals {
+				args = append(args, []byte(v))
+				ph[i] = fmt.Sprintf("$%d", len(args))
+			}
+			conds = append(conds, key+" "+op+" ("+strings.Join(ph, ", ")+")")
+		}
+		if inc.lastKey != nil {
+			bound(">", inc.lastKey)
+		}
+		bound("<=", inc.maxKey)
+		query := "SELECT * FROM " + name + " WHERE " + strings.Join(conds, " AND ") + " ORDER BY " + strings.Join(keyCols, ", ") + fmt.Sprintf(" LIMIT %d", c.cfg.ChunkSize)
+		rr := tx.Conn().PgConn().ExecParams(ctx, query, args, nil, nil, nil)
+		if len(rr.FieldDescriptions()) == 0 {
+			_, err := rr.Close()
+			return fmt.Errorf("capture: incremental snapshot of %s: read chunk: %w", name, err)
+		}
+		for _, fd := range rr.FieldDescriptions() {
+			t.addColumn(fd.Name, fd.DataTypeOID, fd.TypeModifier)
+		}
+		if err := t.resolveKey(); err != nil {
 			rr.Close()
-			return false, fmt.Errorf("capture: incremental snapshot: %w", err)
+			return fmt.Errorf("capture: incremental snapshot: %w", err)
 		}
-		k := string(t.appendKey(nil, img))
-		inc.keys[inc.n], inc.dropped[inc.n] = k, false
-		inc.index[k] = inc.n
-		inc.n++
-		vals := rr.Values() // the last row's key is where the next chunk starts
-		inc.chunkKey = inc.chunkKey[:0]
-		for _, ki := range t.key {
-			inc.chunkKey = append(inc.chunkKey, string(vals[ki]))
+		ch.t = t
+		var cells []cell
+		for rr.NextRow() {
+			if ch.n == len(ch.rows) {
+				ch.rows, ch.keys, ch.dropped = append(ch.rows, image{}), append(ch.keys, ""), append(ch.dropped, false)
+			}
+			cells = queryCells(cells, rr.Values())
+			img := &ch.rows[ch.n]
+			if err := t.encode(img, cells, nil); err != nil {
+				rr.Close()
+				return fmt.Errorf("capture: incremental snapshot: %w", err)
+			}
+			k := string(t.appendKey(nil, img))
+			ch.keys[ch.n], ch.dropped[ch.n] = k, false
+			ch.index[k] = ch.n
+			ch.n++
+			vals := rr.Values() // the last row's key is where the next chunk starts
+			last = last[:0]
+			for _, ki := range t.key {
+				last = append(last, string(vals[ki]))
+			}
 		}
-	}
-	if _, err := rr.Close(); err != nil {
-		return false, fmt.Errorf("capture: incremental snapshot of %s: read chunk: %w", name, err)
+		if _, err := rr.Close(); err != nil {
+			return fmt.Errorf("capture: incremental snapshot of %s: read chunk: %w", name, err)
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return false, fmt.Errorf("capture: incremental snapshot of %s: %w", name, err)
+		return fmt.Errorf("capture: incremental snapshot of %s: %w", name, err)
 	}
-	if inc.n == 0 {
-		// Nothing left up to the largest key (rows deleted since): the table is done. The open
-		// watermark written for it is deleted with the next one.
-		inc.stale = append(inc.stale, id+"-open")
-		return true, nil
-	}
-	inc.atEnd = inc.n < c.cfg.ChunkSize || slices.Equal(inc.chunkKey, inc.maxKey)
-	if cur := int64(inc.n); cur > c.cfg.Metrics.SnapshotChunkMax.Load() {
+	if cur := int64(ch.n); cur > c.cfg.Metrics.SnapshotChunkMax.Load() {
 		c.cfg.Metrics.SnapshotChunkMax.Store(cur)
 	}
-	if err := c.watermark(ctx, id+"-close", signalWindowClose, nil); err != nil {
-		return false, err
+	// Move the cursor; the position is this chunk's, durable once its rows are delivered.
+	if ch.n < c.cfg.ChunkSize || slices.Equal(last, inc.maxKey) {
+		ch.done = name
+		inc.tables, inc.lastKey, inc.maxKey = inc.tables[1:], nil, nil
+	} else {
+		inc.lastKey = slices.Clone(last)
 	}
-	inc.window, inc.open, inc.readAt = id, false, time.Now()
-	c.log.Debug("chunk read", "table", name, "rows", inc.n, "read_ms", time.Since(began).Milliseconds())
-	return false, nil
+	ch.pos, ch.readAt = inc.position(), time.Now()
+	c.log.Debug("chunk read", "table", name, "rows", ch.n, "read_ms", time.Since(began).Milliseconds())
+	return nil
 }
 
 // snapshot is a Postgres snapshot (pg_current_snapshot) on 32-bit xids, as pgoutput gives them.
@@ -324,22 +378,27 @@ func textValues(vals [][]byte) []string {
 	return out
 }
 
-// watermark inserts a window signal (Debezium's layout), deleting spent ones in the same
-// statement so the signal table does not grow with every chunk.
-func (c *capturer) watermark(ctx context.Context, id, kind string, stale []string) error {
-	field := "openWindowTimestamp"
-	if kind == signalWindowClose {
-		field = "closeWindowTimestamp"
+// watermarks inserts window signals (Debezium's layout) in one transaction, in order, deleting
+// spent ones in the same statement so the signal table does not grow with every chunk.
+func (c *capturer) watermarks(ctx context.Context, marks [][2]string, stale []string) error {
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	var values []string
+	var args []any
+	for _, m := range marks {
+		field := "openWindowTimestamp"
+		if m[1] == signalWindowClose {
+			field = "closeWindowTimestamp"
+		}
+		args = append(args, m[0], m[1], fmt.Sprintf(`{"%s": "%s"}`, field, now))
+		values = append(values, fmt.Sprintf("($%d, $%d, $%d)", len(args)-2, len(args)-1, len(args)))
 	}
-	data := fmt.Sprintf(`{"%s": "%s"}`, field, time.Now().UTC().Format(time.RFC3339Nano))
-	sql := "INSERT INTO " + c.cfg.SignalTable + " (id, type, data) VALUES ($1, $2, $3)"
-	args := []any{id, kind, data}
+	sql := "INSERT INTO " + c.cfg.SignalTable + " (id, type, data) VALUES " + strings.Join(values, ", ")
 	if len(stale) > 0 {
-		sql = "WITH spent AS (DELETE FROM " + c.cfg.SignalTable + " WHERE id = ANY($4)) " + sql
 		args = append(args, stale)
+		sql = fmt.Sprintf("WITH spent AS (DELETE FROM %s WHERE id = ANY($%d)) ", c.cfg.SignalTable, len(args)) + sql
 	}
 	if _, err := c.meta.Exec(ctx, sql, args...); err != nil {
-		return fmt.Errorf("capture: write %s watermark to %s: %w", kind, c.cfg.SignalTable, err)
+		return fmt.Errorf("capture: write watermarks to %s: %w", c.cfg.SignalTable, err)
 	}
 	return nil
 }
@@ -360,11 +419,15 @@ func (c *capturer) signal(ctx context.Context, st *streamState) error {
 	inc := c.inc
 	switch kind {
 	case signalWindowOpen:
-		if inc != nil && inc.window != "" && id == inc.window+"-open" {
-			inc.open, inc.openedAt = true, st.src.commit
+		if inc != nil {
+			for _, ch := range inc.pending {
+				if id == ch.id+"-open" {
+					ch.open, ch.openedAt = true, st.src.commit
+				}
+			}
 		}
 	case signalWindowClose:
-		if inc != nil && inc.window != "" && id == inc.window+"-close" {
+		if inc != nil && len(inc.pending) > 0 && id == inc.pending[0].id+"-close" {
 			c.closeWindow(ctx, st)
 		}
 	case signalExecuteSnapshot:
@@ -410,67 +473,58 @@ func (c *capturer) executeSnapshot(ctx context.Context, id, data string) error {
 	return c.requestSnapshot(ctx, id, "signal "+id, tables)
 }
 
-// inWindow drops a streamed row's key from the chunk waiting in the window.
-//
-// A change before the window drops a key too when its transaction was invisible to the chunk's
-// read: it committed (in the log) before the low watermark but became visible after the read
-// began, so the chunk holds the older row.
+// inWindow drops a streamed row's key from the chunks it is newer than: a chunk whose window is
+// open, and a chunk whose read did not see the row's transaction. The latter committed (in the
+// log) before the low watermark but became visible only after the read began, so the chunk holds
+// the older row.
 func (c *capturer) inWindow(t *table, xid uint32, imgs ...*image) {
-	inc := c.inc
-	if inc == nil || inc.window == "" || inc.t == nil || t.qualified() != inc.t.qualified() {
+	if c.inc == nil {
 		return
 	}
-	if !inc.open && inc.snap.visible(xid) {
-		return
-	}
-	for _, img := range imgs {
-		if img == nil {
+	for _, ch := range c.inc.pending {
+		if ch.t == nil || ch.n == 0 || t.qualified() != ch.t.qualified() || (!ch.open && ch.snap.visible(xid)) {
 			continue
 		}
-		c.keyBuf = t.appendKey(c.keyBuf[:0], img)
-		if i, ok := inc.index[string(c.keyBuf)]; ok && !inc.dropped[i] {
-			inc.dropped[i] = true
-			c.cfg.Metrics.SnapshotDropped.Add(1)
+		for _, img := range imgs {
+			if img == nil {
+				continue
+			}
+			c.keyBuf = t.appendKey(c.keyBuf[:0], img)
+			if i, ok := ch.index[string(c.keyBuf)]; ok && !ch.dropped[i] {
+				ch.dropped[i] = true
+				c.cfg.Metrics.SnapshotDropped.Add(1)
+			}
 		}
 	}
 }
 
-// closeWindow emits the chunk's rows that did not change in the window, at the high
-// watermark's position (source.lsn and txId the watermark's, as Debezium gives them) but with
-// the low watermark's commit time: a row that did not change in the window has held its value
-// since then at least, and every change after it in the log committed later (see
-// docs/capture.md; Debezium stamps the emission time, which can be later than changes that
-// follow).
+// closeWindow emits the first pending chunk's rows that did not change in its window, at the high
+// watermark's position (source.lsn and txId the watermark's) but with the low watermark's commit
+// time: a row that did not change in the window has held its value since then at least, and
+// every change after it in the log committed later (see docs/capture.md; Debezium leaves lsn
+// and txId null and stamps the emission time, which can be later than changes that follow).
 func (c *capturer) closeWindow(ctx context.Context, st *streamState) {
 	inc := c.inc
+	ch := inc.pending[0]
+	inc.pending = inc.pending[1:]
 	src := st.src
-	src.snapshot, src.commit = "incremental", inc.openedAt
-	for i := 0; i < inc.n; i++ {
-		if inc.dropped[i] {
-			continue
+	src.snapshot, src.commit = "incremental", ch.openedAt
+	for i := 0; i < ch.n; i++ {
+		if !ch.dropped[i] {
+			c.emit(ctx, ch.t, 'r', nil, &ch.rows[i], &src, st.cur)
+			c.cfg.Metrics.SnapshotRows.Add(1)
 		}
-		c.emit(ctx, inc.t, 'r', nil, &inc.rows[i], &src, st.cur)
-		c.cfg.Metrics.SnapshotRows.Add(1)
 	}
 	c.cfg.Metrics.SnapshotChunks.Add(1)
-	c.log.Debug("chunk emitted", "table", inc.t.qualified(), "rows", inc.n, "window_ms", time.Since(inc.readAt).Milliseconds())
-	inc.stale = append(inc.stale, inc.window+"-open", inc.window+"-close")
-	inc.window, inc.open = "", false
-	inc.lastKey = slices.Clone(inc.chunkKey)
-	if inc.atEnd {
-		c.tableDone(inc, st.cur, src.lsn)
-		return
+	if ch.t != nil {
+		c.log.Debug("chunk emitted", "table", ch.t.qualified(), "rows", ch.n, "window_ms", time.Since(ch.readAt).Milliseconds())
 	}
-	c.progress = append(c.progress, progress{x: st.cur, pos: inc.position(), lsn: src.lsn})
-}
-
-// tableDone moves to the next table; the completion is recorded once x is delivered.
-func (c *capturer) tableDone(inc *incremental, x *txn, lsn pglogrepl.LSN) {
-	done := inc.tables[0]
-	inc.tables = inc.tables[1:]
-	inc.lastKey, inc.maxKey, inc.t = nil, nil, nil
-	c.progress = append(c.progress, progress{x: x, pos: inc.position(), completed: done, lsn: lsn})
-	c.log.Info("incremental snapshot of a table emitted; recorded once delivered", "table", done, "id", inc.id)
+	inc.stale = append(inc.stale, ch.id+"-open", ch.id+"-close")
+	c.progress = append(c.progress, progress{x: st.cur, pos: ch.pos, completed: ch.done, lsn: src.lsn})
+	if ch.done != "" {
+		c.log.Info("incremental snapshot of a table emitted; recorded once delivered", "table", ch.done, "id", inc.id)
+	}
+	inc.spare = append(inc.spare, ch)
 }
 
 // applyProgress records in the manifest the positions whose chunks are delivered (with the

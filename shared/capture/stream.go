@@ -145,7 +145,7 @@ func (c *capturer) handle(ctx context.Context, st *streamState, xld pglogrepl.XL
 		// Debezium's source.sequence starts with the end of the last commit it processed.
 		st.src.lastCommit, st.src.hasCommit = xld.WALStart, true
 		// Between transactions: read the next chunk of a running incremental snapshot.
-		if c.inc != nil && c.inc.window == "" {
+		if c.inc != nil {
 			return c.nextChunk(ctx)
 		}
 	case *pglogrepl.RelationMessage:
@@ -282,7 +282,7 @@ func (c *capturer) status(ctx context.Context, st *streamState) error {
 	if err := c.applyProgress(ctx); err != nil {
 		return err
 	}
-	if c.inc != nil && c.inc.window == "" && st.cur == nil {
+	if c.inc != nil && st.cur == nil {
 		if err := c.nextChunk(ctx); err != nil {
 			return err
 		}
