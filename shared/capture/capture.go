@@ -58,8 +58,8 @@ type Config struct {
 	// the publication.
 	SignalTable string
 	// ChunkSize is how many rows an incremental snapshot reads at a time (default 4096; Debezium's
-	// incremental.snapshot.chunk.size defaults to 1024, at which each chunk's two watermark
-	// commits cost more than its rows): the capture holds at most one chunk.
+	// incremental.snapshot.chunk.size defaults to 1024, at which the per-chunk watermark commit
+	// and round trip cost more than the rows): the capture holds at most two chunks.
 	ChunkSize int
 	// Metrics, when set, is kept current (positions and lag) for whoever watches the capture.
 	Metrics *Metrics
