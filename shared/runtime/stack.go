@@ -270,7 +270,7 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 	gate := newLandedGate(producer, producer, groupsByTopic(mappings), log)
 	run("landed gate", func() error { gate.run(ctx, embedded); return nil })
 	supervise("capture", func() error {
-		return capture.Run(ctx, capture.Config{DatabaseURL: cfg.DatabaseURL, Slot: cfg.Slot, Metrics: &s.capture, Logger: log}, gate)
+		return capture.Run(ctx, s.captureConfig(), gate)
 	})
 
 	// MSK event source mappings -> landing: one consumer group per mapping, each mapping one
@@ -347,6 +347,15 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 		}
 	}
 	return s, wait, nil
+}
+
+// captureConfig is the capture's configuration in the stack. Its manifest lives in the lake
+// (under _manifest/ in the bronze bucket, outside the loader's bronze/ prefix), so a lake that is
+// deleted (make clean) or replaced takes the record of its snapshots with it, and the capture
+// snapshots again what the new lake lacks.
+func (s *Stack) captureConfig() capture.Config {
+	return capture.Config{DatabaseURL: s.cfg.DatabaseURL, Slot: s.cfg.Slot, Metrics: &s.capture, Logger: s.log,
+		Manifest: objectstore.Objects{Client: s.s3, Bucket: s.cfg.Bucket}}
 }
 
 // Token is the console and SQL token.
