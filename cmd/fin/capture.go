@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/capture"
-	"github.com/fin-orchestrator/fin-orchestrator/shared/database"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/kafka"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/localpg"
 )
 
 func init() {
@@ -55,7 +55,7 @@ func runCapture(ctx context.Context, args []string) error {
 	}
 	defer client.Close()
 	return capture.Run(ctx, capture.Config{
-		DatabaseURL: database.URL(),
+		DatabaseURL: localpg.URL(),
 		Slot:        *slot,
 		Publication: *publication,
 		TopicPrefix: *prefix,

@@ -37,15 +37,16 @@ type AuthConfig struct {
 // outside any checkout, so it is never committed, and readable by root only.
 const DefaultDevSecretPath = "/var/lib/fin-orchestrator/jwt-dev-secret"
 
-// AuthConfigFromEnv reads FIN_JWKS_URL, FIN_JWT_SECRET, FIN_JWT_ISSUER and FIN_JWT_AUDIENCE.
+// AuthConfigFromEnv reads FIN_JWKS_URL, FIN_JWT_SECRET, FIN_JWT_ISSUER and FIN_JWT_AUDIENCE
+// through getenv (a settings.Env's Get: every name read must be declared in shared/settings).
 // With neither a JWKS URL nor a secret, devSecretPath (when not empty) supplies the secret,
 // created on first use.
-func AuthConfigFromEnv(devSecretPath string) (AuthConfig, error) {
+func AuthConfigFromEnv(getenv func(string) string, devSecretPath string) (AuthConfig, error) {
 	c := AuthConfig{
-		JWKSURL:  os.Getenv("FIN_JWKS_URL"),
-		Secret:   []byte(os.Getenv("FIN_JWT_SECRET")),
-		Issuer:   os.Getenv("FIN_JWT_ISSUER"),
-		Audience: os.Getenv("FIN_JWT_AUDIENCE"),
+		JWKSURL:  getenv("FIN_JWKS_URL"),
+		Secret:   []byte(getenv("FIN_JWT_SECRET")),
+		Issuer:   getenv("FIN_JWT_ISSUER"),
+		Audience: getenv("FIN_JWT_AUDIENCE"),
 	}
 	if c.JWKSURL != "" || len(c.Secret) > 0 || devSecretPath == "" {
 		return c, nil
