@@ -91,6 +91,9 @@ func TestDeclarations(t *testing.T) {
 	}
 }
 
+// envFuncs are the os (and syscall) functions that touch the environment.
+var envFuncs = []string{"Getenv", "LookupEnv", "Environ", "ExpandEnv", "Setenv", "Unsetenv", "Clearenv"}
+
 // envName is the shape of the variables the project reads.
 var envName = regexp.MustCompile(`^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$`)
 
@@ -173,7 +176,7 @@ func scanFile(t *testing.T, pkg, path string, reads map[string]string) {
 		case *ast.SelectorExpr:
 			callee = fun.Sel.Name
 			if x, ok := fun.X.(*ast.Ident); ok && pkg != module+"shared/settings" {
-				if p := local[x.Name]; (p == "os" || p == "syscall") && strings.Contains("Getenv LookupEnv Environ ExpandEnv Setenv Unsetenv Clearenv", callee) {
+				if p := local[x.Name]; (p == "os" || p == "syscall") && slices.Contains(envFuncs, callee) {
 					t.Errorf("%s: %s.%s: read the environment through shared/settings", fset.Position(call.Pos()), p, callee)
 				}
 			}
