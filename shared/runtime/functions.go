@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"path/filepath"
 	goruntime "runtime"
@@ -47,6 +48,31 @@ func RunSchedules(ctx context.Context, tpl *samtemplate.Template, id string, fn 
 		}
 		run(id+" schedule "+ev.Name, func() error { return runSchedule(ctx, ev, fn, onResult, clock) })
 	}
+}
+
+// runSchedules runs every schedule the template gives any function, as EventBridge would: the
+// dbt-runner's (cfg.DbtSchedule replaces its expression locally, and each run is recorded for the
+// console) and the API's housekeeping. fns holds the built functions by logical id; a scheduled
+// function missing from it is an error, never a schedule silently not run.
+func (s *Stack) runSchedules(ctx context.Context, fns map[string]*Function, clock Clock, run func(string, func() error)) error {
+	var ids []string
+	for _, id := range s.tpl.Names() {
+		if len(s.tpl.Functions[id].Schedules) == 0 || s.tpl.Functions[id].Condition != "" && fns[id] == nil {
+			continue
+		}
+		if fns[id] == nil { // checked before any schedule starts
+			return fmt.Errorf("template %s schedules %s, which the local stack does not build", s.cfg.Template, id)
+		}
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		expression, onResult := "", func([]byte, error) {}
+		if id == dbtFunction {
+			expression, onResult = s.cfg.DbtSchedule, s.recordDbtRun
+		}
+		RunSchedules(ctx, s.tpl, id, fns[id], expression, onResult, clock, run)
+	}
+	return nil
 }
 
 // metricsLog is where a function's Embedded Metric Format lines go locally (stdout, hence

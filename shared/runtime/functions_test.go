@@ -59,8 +59,8 @@ func instantClock() Clock {
 }
 
 // The housekeeping schedule template.yaml gives the API function, run by the local stack's
-// scheduler into the function its Lambda's constructor builds, deletes expired idempotency keys
-// and keeps the others.
+// schedules (what Up starts) into the function its Lambda's constructor builds, deletes expired
+// idempotency keys and keeps the others.
 func TestLocalScheduleReallyPurges(t *testing.T) {
 	db := pgtest.New(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -83,14 +83,20 @@ func TestLocalScheduleReallyPurges(t *testing.T) {
 		err error
 	}
 	results := make(chan result, 1)
-	runCtx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	RunSchedules(runCtx, s.tpl, apiFunction, s.function(apiFunction, f.Handler()), "", func(out []byte, err error) {
+	// The API function's answers, as the scheduler sees them.
+	apiFn := NewFunction(apiFunction, func(ctx context.Context, ev json.RawMessage) (any, error) {
+		out, err := f.Handler()(ctx, ev)
+		b, _ := json.Marshal(out)
 		select {
-		case results <- result{out, err}:
+		case results <- result{b, err}:
 		default: // the first result is the one looked at
 		}
-	}, instantClock(), func(name string, fn func() error) {
+		return out, err
+	}, 15*time.Second)
+	dbtFn := NewFunction(dbtFunction, func(context.Context, events.EventBridgeEvent) error { return nil }, time.Second)
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	start := func(name string, fn func() error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -98,7 +104,13 @@ func TestLocalScheduleReallyPurges(t *testing.T) {
 				t.Errorf("%s: %v", name, err)
 			}
 		}()
-	})
+	}
+	if err := s.runSchedules(runCtx, map[string]*Function{apiFunction: apiFn}, instantClock(), start); err == nil {
+		t.Fatal("runSchedules without the dbt-runner: no error, so a scheduled function could go unrun")
+	}
+	if err := s.runSchedules(runCtx, map[string]*Function{apiFunction: apiFn, dbtFunction: dbtFn}, instantClock(), start); err != nil {
+		t.Fatal(err)
+	}
 	var first result
 	select {
 	case first = <-results:

@@ -275,8 +275,10 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 	run("catch-up", func() error { return s.catchUp(ctx, objects) })
 
 	// Schedules -> dbt-runner (every minute locally: cfg.DbtSchedule), and the API's housekeeping.
-	RunSchedules(ctx, tpl, dbtFunction, dbtFn, cfg.DbtSchedule, s.recordDbtRun, RealClock, run)
-	RunSchedules(ctx, tpl, apiFunction, apiFn, "", nil, RealClock, run)
+	fns := map[string]*Function{apiFunction: apiFn, landingFunction: landFn, loaderFunction: loadFn, dbtFunction: dbtFn}
+	if err := s.runSchedules(ctx, fns, RealClock, run); err != nil {
+		return fail(err)
+	}
 
 	// HTTP: the API behind its gateway, and the console.
 	gw := &HTTPGateway{Routes: tpl.Functions[apiFunction].HTTP, Handler: httpFunc(apiFn), Authorize: JWTAuthorizer(apiF.Auth.Secret)}
