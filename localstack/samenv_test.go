@@ -20,6 +20,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/settings"
 )
 
 const (
@@ -27,10 +29,37 @@ const (
 	envVarsFile = "localstack/sam-env.json"
 )
 
-// settingsOf lists the settings a function reads. Until every function declares its settings in
-// one place, that is the template's Environment plus every name its Go packages read. When the
-// declarations land, this line is the one to change (to the declarations of fn.Dir's function).
-var settingsOf = settingsFromTemplateAndSource
+// settingsOf lists the settings a function reads: its template Environment plus every setting
+// shared/settings declares for it (but those the Lambda runtime sets itself). The settings
+// package's own test holds the declarations to what the code reads; settingsFromTemplateAndSource
+// (the source scan this test used before the declarations) stays as a cross-check.
+var settingsOf = settingsFromDeclarations
+
+func settingsFromDeclarations(fn samFunction) ([]string, error) {
+	names := map[string]bool{}
+	for n := range fn.Declared {
+		names[n] = true
+	}
+	decls := settings.For(filepath.Base(fn.Dir))
+	if len(decls) == 0 {
+		return nil, fmt.Errorf("shared/settings declares nothing for %s", fn.Dir)
+	}
+	for _, s := range decls {
+		if !s.Lambda {
+			names[s.Name] = true
+		}
+	}
+	fromSource, err := settingsFromTemplateAndSource(fn)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range fromSource {
+		if !names[n] && !reserved[n] {
+			return nil, fmt.Errorf("%s reads %s, which shared/settings does not declare for it", fn.Dir, n)
+		}
+	}
+	return slices.Sorted(maps.Keys(names)), nil
+}
 
 // samFunction is one AWS::Serverless::Function of template.yaml.
 type samFunction struct {

@@ -6,13 +6,15 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
+	goruntime "runtime"
 	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/api"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/history"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/runtime"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/settings"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
 )
 
@@ -25,8 +27,9 @@ func runAPI(ctx context.Context, args []string) error {
 	addr := fs.String("addr", envOr("API_ADDR", "127.0.0.1:8000"), "address to listen on")
 	conns := fs.Int("conns", 32, "database connections in the pool")
 	procs := fs.Int("procs", 0, "threads running Go code at once (GOMAXPROCS); 0: the GOMAXPROCS environment variable, else half of Go's default when the database host is this one (a socket, localhost, loopback), else Go's default")
-	reads := fs.Int("account-reads", 1, "GET /accounts/{id} queries in flight before further GETs are batched into one query (-1: never batch)")
+	reads := fs.String("account-reads", "", "GET /accounts/{id} queries in flight before further GETs are batched into one query (-1: never batch); default FIN_API_ACCOUNT_READS, else 1")
 	wh := fs.String("warehouse", duckdb.DefaultPath(), "DuckDB warehouse file the history endpoints read (opened per request, read-only)")
+	tplPath := fs.String("template", "template.yaml", "the SAM template whose ApiFunction settings and schedules (housekeeping) to run")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -36,7 +39,7 @@ func runAPI(ctx context.Context, args []string) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
-	auth, err := api.AuthConfigFromEnv(devSecretPath())
+	tpl, _, err := runtime.LoadAPITemplate(*tplPath, devSecretPath())
 	if err != nil {
 		return err
 	}
@@ -47,21 +50,34 @@ func runAPI(ctx context.Context, args []string) error {
 	defer pool.Close()
 	n := *procs
 	if n <= 0 && os.Getenv("GOMAXPROCS") == "" {
-		n = localDatabaseProcs(pool.Config().ConnConfig.Host, runtime.GOMAXPROCS(0))
+		n = localDatabaseProcs(pool.Config().ConnConfig.Host, goruntime.GOMAXPROCS(0))
 	}
 	// Only when asked or when the database is local: Go's own default follows the container's
 	// CPU limit and keeps following it, until GOMAXPROCS is set.
 	if n > 0 {
-		runtime.GOMAXPROCS(n)
+		goruntime.GOMAXPROCS(n)
 	}
-	slog.Info("api threads", "gomaxprocs", runtime.GOMAXPROCS(0), "cpus", runtime.NumCPU())
-	app, err := api.New(ctx, api.Config{Pool: pool, Auth: auth, History: history.New(duckdb.File{Path: *wh}),
-		AccountReadsInFlight: *reads})
+	slog.Info("api threads", "gomaxprocs", goruntime.GOMAXPROCS(0), "cpus", goruntime.NumCPU())
+	// The api function as its Lambda and `fin up` build it, served over HTTP directly, with the
+	// template's schedules for it (housekeeping: purging expired idempotency keys).
+	var forced map[string]string
+	if *reads != "" {
+		forced = map[string]string{"FIN_API_ACCOUNT_READS": *reads}
+	}
+	env := runtime.FunctionEnv(tpl, runtime.APIFunction, settings.API, nil, forced)
+	fn, err := api.NewFunction(ctx, env, api.Deps{Pool: pool, History: history.New(duckdb.File{Path: *wh}), DevSecretPath: devSecretPath()})
 	if err != nil {
 		return err
 	}
-	go api.PurgeExpiredKeys(ctx, pool, time.Hour)
-	return api.Serve(ctx, app, *addr)
+	scheduled := runtime.NewFunction(runtime.APIFunction, fn.Handler(), time.Duration(tpl.Functions[runtime.APIFunction].Timeout)*time.Second)
+	runtime.RunSchedules(ctx, tpl, runtime.APIFunction, scheduled, "", nil, runtime.RealClock, func(name string, f func() error) {
+		go func() {
+			if err := f(); err != nil {
+				slog.Error("schedule stopped", "schedule", name, "err", err)
+			}
+		}()
+	})
+	return api.Serve(ctx, fn.App, *addr)
 }
 
 // localDatabaseProcs is how many threads the server runs Go code on when neither -procs nor

@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/capture"
-	"github.com/fin-orchestrator/fin-orchestrator/shared/database"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/kafka"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/localpg"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/objectstore"
 )
 
@@ -59,7 +59,7 @@ func runCapture(ctx context.Context, args []string) error {
 	}
 	defer client.Close()
 	cfg := capture.Config{
-		DatabaseURL: database.URL(),
+		DatabaseURL: localpg.URL(),
 		Slot:        *slot,
 		Publication: *publication,
 		TopicPrefix: *prefix,

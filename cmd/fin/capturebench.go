@@ -21,6 +21,7 @@ import (
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/database"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/kafka"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/localpg"
 )
 
 func init() {
@@ -145,7 +146,7 @@ func (b *captureBench) compare(ctx context.Context, end string) (ref, capture fl
 }
 
 func (b *captureBench) setup(ctx context.Context) error {
-	base := database.URL()
+	base := localpg.URL()
 	admin, err := pgx.Connect(ctx, base)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
@@ -193,7 +194,7 @@ func (b *captureBench) cleanup() {
 	if b.pool != nil {
 		b.pool.Close()
 	}
-	admin, err := pgx.Connect(ctx, database.URL())
+	admin, err := pgx.Connect(ctx, localpg.URL())
 	if err != nil {
 		slog.Warn("bench cleanup", "err", err)
 		return

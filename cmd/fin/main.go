@@ -20,6 +20,7 @@ type command struct {
 	name    string
 	summary string
 	run     func(ctx context.Context, args []string) error
+	hidden  bool // for the project's own tooling: not listed
 }
 
 var commands = map[string]command{}
@@ -79,8 +80,10 @@ func runProfiled(ctx context.Context, c command, args []string) error {
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: fin <command> [flags]\n\ncommands:")
 	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+	for n, c := range commands {
+		if !c.hidden {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	for _, n := range names {

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/database"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/localpg"
 )
 
 func init() {
@@ -30,7 +31,7 @@ func runMigrate(ctx context.Context, args []string) error {
 // openMigrated connects to the configured database and brings its schema up to date, as every
 // command that touches Postgres does at start-up.
 func openMigrated(ctx context.Context, maxConns int) (*pgxpool.Pool, error) {
-	url := database.URL()
+	url := localpg.URL()
 	pool, err := database.Open(ctx, url, maxConns)
 	if err != nil {
 		return nil, err

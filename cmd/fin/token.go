@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/api"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/settings"
 )
 
 func init() {
@@ -23,7 +23,9 @@ func runToken(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if os.Getenv("FIN_JWKS_URL") != "" {
+	// The API's own settings, as `fin up` and `fin api` read them from this environment.
+	env := settings.ForFunction(settings.API, settings.Process())
+	if env.Get("FIN_JWKS_URL") != "" {
 		return errors.New("FIN_JWKS_URL is set: tokens come from that identity provider, not from fin token")
 	}
 	var list []string
@@ -36,7 +38,7 @@ func runToken(ctx context.Context, args []string) error {
 			return fmt.Errorf("%w: unknown scope %q (known: %s, %s)", errUsage, s, api.ScopeRead, api.ScopeWrite)
 		}
 	}
-	auth, err := api.AuthConfigFromEnv(devSecretPath())
+	auth, err := api.AuthConfigFromEnv(env.Get, devSecretPath())
 	if err != nil {
 		return err
 	}

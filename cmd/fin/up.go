@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/fin-orchestrator/fin-orchestrator/shared/database"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/kafka"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/localpg"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/runtime"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/s3local"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
@@ -74,7 +74,7 @@ func runUp(ctx context.Context, args []string) error {
 	}
 
 	stack, wait, err := runtime.Up(ctx, runtime.StackConfig{
-		Template: *tpl, Root: root, StateDir: state, DatabaseURL: database.URL(), Pool: pool,
+		Template: *tpl, Root: root, StateDir: state, DatabaseURL: localpg.URL(), Pool: pool,
 		Slot:         envOr("FIN_CAPTURE_SLOT", slotFor(pool.Config().ConnConfig.Database)),
 		KafkaBrokers: kafka.BrokersFromEnv(),
 		S3Endpoint:   os.Getenv("S3_ENDPOINT"), S3AccessKey: os.Getenv("S3_ACCESS_KEY"), S3SecretKey: os.Getenv("S3_SECRET_KEY"),

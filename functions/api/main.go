@@ -1,8 +1,10 @@
-// Command api is the banking REST API as a Lambda function behind API Gateway (REST or HTTP API).
+// Command api is the banking REST API as a Lambda function behind API Gateway (REST or HTTP API),
+// which also runs the housekeeping template.yaml schedules for it. Its settings: docs/configuration.md.
 package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 
@@ -12,24 +14,22 @@ import (
 	"github.com/fin-orchestrator/fin-orchestrator/shared/awssecrets"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/database"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/history"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/settings"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/snowflakeapi"
 )
 
 func main() {
 	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stdout, nil)))
 	ctx := context.Background()
-	// No development secret file in Lambda: FIN_JWKS_URL (or FIN_JWT_SECRET) must be set.
-	auth, err := api.AuthConfigFromEnv("")
-	if err != nil {
-		fail("read auth configuration", err)
-	}
+	env := settings.ForFunction(settings.API, settings.Process())
+	secrets := awssecrets.FromEnv(env)
 	// DATABASE_URL, or the "url" of the Secrets Manager secret DATABASE_SECRET_ARN names.
-	url, err := awssecrets.DatabaseURL(ctx, awssecrets.Client{})
+	url, err := database.URLFrom(ctx, env, secrets)
+	if err == nil && url == "" {
+		err = errors.New("set DATABASE_SECRET_ARN (or DATABASE_URL)")
+	}
 	if err != nil {
 		fail("read database url", err)
-	}
-	if url == "" {
-		url = database.URL()
 	}
 	// One request at a time per container: two connections (a request and a health check) suffice.
 	pool, err := database.Open(ctx, url, 2)
@@ -40,8 +40,8 @@ func main() {
 	// (the loader's SNOWFLAKE_* and SNOWFLAKE_SECRET_ID variables, with a read-only role); without
 	// it the history endpoints answer 503. Not gosnowflake: it would put the bootstrap over budget.
 	var hist api.History
-	if os.Getenv("SNOWFLAKE_DATABASE") != "" {
-		sfCfg, err := snowflakeapi.ConfigFromEnv(ctx, os.Getenv, awssecrets.Client{})
+	if env.Get("SNOWFLAKE_DATABASE") != "" {
+		sfCfg, err := snowflakeapi.ConfigFromEnv(ctx, env.Get, secrets)
 		if err != nil {
 			fail("configure Snowflake", err)
 		}
@@ -54,11 +54,12 @@ func main() {
 		sf.DB().SetMaxOpenConns(2)
 		hist = history.New(history.DB{DB: sf.DB()})
 	}
-	app, err := api.New(ctx, api.Config{Pool: pool, Auth: auth, History: hist})
+	// No development secret file in Lambda: FIN_JWKS_URL (or FIN_JWT_SECRET) must be set.
+	fn, err := api.NewFunction(ctx, env, api.Deps{Pool: pool, History: hist})
 	if err != nil {
 		fail("build api", err)
 	}
-	lambda.Start(api.LambdaHandler(app))
+	lambda.Start(fn.Handler())
 }
 
 func fail(what string, err error) {

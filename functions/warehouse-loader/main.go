@@ -1,6 +1,6 @@
 // Command warehouse-loader is the Lambda that loads each new bronze object (S3 ObjectCreated
 // event) into its Snowflake RAW table. It reads configuration and wires the handler; the work is
-// in shared/loader and shared/warehouse/snowflake. Environment: see snowflake.ConfigFromEnv.
+// in shared/loader and shared/warehouse/snowflake. Its settings: docs/configuration.md.
 package main
 
 import (
@@ -14,18 +14,20 @@ import (
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/awssecrets"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/loader"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/settings"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/snowflake"
 )
 
 func main() {
 	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, nil)))
 	ctx := context.Background()
+	env := settings.ForFunction(settings.Loader, settings.Process())
 	awsCfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		fail("load AWS configuration", err)
 	}
 	// The key-pair secret, through the same reader as the API and the dbt-runner.
-	cfg, err := snowflake.ConfigFromEnv(ctx, os.Getenv, awssecrets.Client{})
+	cfg, err := snowflake.ConfigFromEnv(ctx, env.Get, awssecrets.FromEnv(env))
 	if err != nil {
 		fail("configure", err)
 	}
@@ -33,8 +35,10 @@ func main() {
 	if err != nil {
 		fail("open Snowflake", err)
 	}
-	h := loader.NewHandler(wh, loader.S3Objects{Client: s3.NewFromConfig(awsCfg)},
-		loader.WithTables(cfg.Tables), loader.WithEMF(os.Stdout))
+	h, err := loader.NewFunction(env, wh, loader.S3Objects{Client: s3.NewFromConfig(awsCfg)}, os.Stdout, slog.Default())
+	if err != nil {
+		fail("configure", err)
+	}
 	lambda.Start(h.Handle)
 }
 

@@ -169,6 +169,16 @@ expect api-get "r['statusCode'] == 200 and b['customer_id'] == '$customer' and b
   "GET /customers/{id} with a token reads it back from Postgres"
 invoke api-missing "$(http_event GET /customers/00000000-0000-0000-0000-000000000000 "$token")"
 expect api-missing 'r["statusCode"] == 404' "GET of an unknown customer answers 404"
+# The housekeeping schedule's event (template.yaml's Input), as EventBridge delivers it.
+psql -X -q "$DATABASE_URL" -c "INSERT INTO idempotency_keys (principal, idem_key, method, path, request_hash, expires_at)
+  VALUES ('rie', 'expired', 'POST', '/customers', '\\x00', now() - interval '1 minute')" >/dev/null
+invoke api-housekeeping "$(python3 -c 'import sys, yaml
+class L(yaml.SafeLoader): pass
+L.add_multi_constructor("!", lambda l, s, n: None)
+t = yaml.load(open("template.yaml"), Loader=L)
+print(t["Resources"]["ApiFunction"]["Properties"]["Events"]["PurgeIdempotencyKeys"]["Properties"]["Input"])')"
+expect api-housekeeping 'r["housekeeping"] == "purge-idempotency-keys" and r["purged"] >= 1' \
+  "the housekeeping schedule's event purges expired idempotency keys"
 rie_stop
 unset DATABASE_URL FIN_JWT_SECRET
 
@@ -217,6 +227,10 @@ case "$bronze_key" in bronze/customers/*) ;; *) die "bronze object $bronze_key i
 dlq_key=$(cd "$s3dir/buckets/lake" && find dlq -type f | head -1)
 [ -n "$dlq_key" ] || die "the undecodable record did not reach the DLQ ($(find "$s3dir" -type f))"
 log "ok: landing: $bronze_key and $dlq_key are in the local S3"
+# The metrics CloudWatch reads: Embedded Metric Format lines on stdout.
+grep -Eq '"DLQRecords":1,.*"Function":"cdc-landing"' "$work/cdc-landing.log" \
+  || die "cdc-landing wrote no EMF line counting the DLQ record on stdout: $(tail -5 "$work/cdc-landing.log")"
+log "ok: landing: EMF metrics on stdout"
 rie_stop
 
 # --- warehouse-loader: S3 events against fakesnow, loading the object cdc-landing just wrote
@@ -278,6 +292,9 @@ log "ok: loader-bronze: the landed change is in RAW.CUSTOMERS"
 invoke loader-bad "$(s3_event bronze/nosuchtable/dt=2026-11-25/fin.public.nosuchtable-0-0-0-00000000.parquet)"
 expect loader-bad '"unknown table" in r["errorMessage"] and "nosuchtable" in r["errorMessage"] and r["errorType"]' \
   "an object of an unknown table comes back as errorMessage/errorType"
+grep -Eq '"Function":"warehouse-loader",.*"RowsLoaded":1,' "$work/warehouse-loader.log" \
+  || die "warehouse-loader wrote no EMF line counting the loaded row on stdout: $(tail -5 "$work/warehouse-loader.log")"
+log "ok: loader: EMF metrics on stdout"
 rie_stop
 
 # --- dbt-runner: a Scheduled Event, dbt build on DuckDB over RAW fixture tables

@@ -220,24 +220,3 @@ func ServeListener(ctx context.Context, app *fiber.App, ln net.Listener) error {
 	slog.Info("api stopped", "addr", ln.Addr().String())
 	return nil
 }
-
-// PurgeExpiredKeys deletes idempotency keys older than 24 hours, at once and then every interval
-// until ctx ends (interval 0: once). Expired keys are ignored either way; this only frees space.
-func PurgeExpiredKeys(ctx context.Context, pool *pgxpool.Pool, interval time.Duration) {
-	for {
-		n, err := purgeIdempotencyKeys(ctx, pool)
-		if err != nil && ctx.Err() == nil {
-			slog.WarnContext(ctx, "purge idempotency keys", "error", err)
-		} else if n > 0 {
-			slog.InfoContext(ctx, "purged expired idempotency keys", "count", n)
-		}
-		if interval <= 0 {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(interval):
-		}
-	}
-}

@@ -55,18 +55,19 @@ const (
 )
 
 // AuthConfigFromEnv reads FIN_JWKS_URL, FIN_JWT_SECRET, FIN_JWT_ISSUER, FIN_JWT_AUDIENCE and
-// FIN_JWT_SCOPE_MAP. With neither a JWKS URL nor a secret, devSecretPath (when not empty) supplies
+// FIN_JWT_SCOPE_MAP through getenv (a settings.Env's Get: every name read must be declared in
+// shared/settings). With neither a JWKS URL nor a secret, devSecretPath (when not empty) supplies
 // the secret, created on first use. With a secret, issuer and audience default to DevIssuer and
 // DevAudience.
-func AuthConfigFromEnv(devSecretPath string) (AuthConfig, error) {
+func AuthConfigFromEnv(getenv func(string) string, devSecretPath string) (AuthConfig, error) {
 	c := AuthConfig{
-		JWKSURL:  os.Getenv("FIN_JWKS_URL"),
-		Secret:   []byte(os.Getenv("FIN_JWT_SECRET")),
-		Issuer:   os.Getenv("FIN_JWT_ISSUER"),
-		Audience: os.Getenv("FIN_JWT_AUDIENCE"),
+		JWKSURL:  getenv("FIN_JWKS_URL"),
+		Secret:   []byte(getenv("FIN_JWT_SECRET")),
+		Issuer:   getenv("FIN_JWT_ISSUER"),
+		Audience: getenv("FIN_JWT_AUDIENCE"),
 	}
 	var err error
-	if c.ScopeMap, err = ParseScopeMap(os.Getenv("FIN_JWT_SCOPE_MAP")); err != nil {
+	if c.ScopeMap, err = ParseScopeMap(getenv("FIN_JWT_SCOPE_MAP")); err != nil {
 		return AuthConfig{}, fmt.Errorf("FIN_JWT_SCOPE_MAP: %w", err)
 	}
 	if c.JWKSURL == "" && len(c.Secret) == 0 && devSecretPath != "" {

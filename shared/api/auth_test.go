@@ -96,16 +96,16 @@ func TestAuthConfigFromEnv(t *testing.T) {
 		t.Setenv(k, "")
 	}
 	t.Setenv("FIN_JWKS_URL", "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_X/.well-known/jwks.json")
-	if _, err := AuthConfigFromEnv(""); err == nil || !strings.Contains(err.Error(), "FIN_JWT_ISSUER") {
+	if _, err := AuthConfigFromEnv(os.Getenv, ""); err == nil || !strings.Contains(err.Error(), "FIN_JWT_ISSUER") {
 		t.Fatalf("JWKS without issuer: %v, want an error naming FIN_JWT_ISSUER", err)
 	}
 	t.Setenv("FIN_JWT_ISSUER", "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_X")
-	if _, err := AuthConfigFromEnv(""); err == nil || !strings.Contains(err.Error(), "FIN_JWT_AUDIENCE") {
+	if _, err := AuthConfigFromEnv(os.Getenv, ""); err == nil || !strings.Contains(err.Error(), "FIN_JWT_AUDIENCE") {
 		t.Fatalf("JWKS without audience: %v, want an error naming FIN_JWT_AUDIENCE", err)
 	}
 	t.Setenv("FIN_JWT_AUDIENCE", "app-client")
 	t.Setenv("FIN_JWT_SCOPE_MAP", "fin-api/read=bank:read,fin-api/write=bank:write,fin-api/all=bank:read,fin-api/all=bank:write")
-	c, err := AuthConfigFromEnv("")
+	c, err := AuthConfigFromEnv(os.Getenv, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestAuthConfigFromEnv(t *testing.T) {
 	}
 	for _, bad := range []string{"fin-api/read", "fin-api/read=admin", "=bank:read", "a b=bank:read"} {
 		t.Setenv("FIN_JWT_SCOPE_MAP", bad)
-		if _, err := AuthConfigFromEnv(""); err == nil || !strings.Contains(err.Error(), "FIN_JWT_SCOPE_MAP") {
+		if _, err := AuthConfigFromEnv(os.Getenv, ""); err == nil || !strings.Contains(err.Error(), "FIN_JWT_SCOPE_MAP") {
 			t.Errorf("scope map %q: %v, want an error naming FIN_JWT_SCOPE_MAP", bad, err)
 		}
 	}
@@ -126,7 +126,7 @@ func TestAuthConfigFromEnv(t *testing.T) {
 	t.Setenv("FIN_JWT_ISSUER", "")
 	t.Setenv("FIN_JWT_AUDIENCE", "")
 	t.Setenv("FIN_JWT_SECRET", strings.Repeat("s", 32))
-	c, err = AuthConfigFromEnv("")
+	c, err = AuthConfigFromEnv(os.Getenv, "")
 	if err != nil || c.Issuer != DevIssuer || c.Audience != DevAudience {
 		t.Fatalf("with a secret: %+v, %v; want issuer %s and audience %s", c, err, DevIssuer, DevAudience)
 	}

@@ -142,7 +142,8 @@ func inTx[O any](ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) (*O, e
 	}
 }
 
-// purgeIdempotencyKeys deletes expired keys; the API calls it at start and then hourly.
+// purgeIdempotencyKeys deletes expired keys: the housekeeping schedule of template.yaml runs it
+// (Function.Housekeep) in AWS, in `fin up` and in `fin api`.
 func purgeIdempotencyKeys(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
 	tag, err := pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE expires_at <= now()`)
 	if err != nil {

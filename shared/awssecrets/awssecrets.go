@@ -5,6 +5,7 @@ package awssecrets
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,31 +14,42 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/settings"
 )
 
-// Client calls Secrets Manager. The zero value reads everything from the environment.
+// Client calls Secrets Manager.
 type Client struct {
 	HTTP     *http.Client // nil: a client with a 10 s timeout
-	Region   string       // "": AWS_REGION
-	Endpoint string       // "": AWS_ENDPOINT_URL_SECRETS_MANAGER, else the regional endpoint
+	Region   string
+	Endpoint string // "": the regional endpoint
 	Creds    *aws.Credentials
+}
+
+// FromEnv is the client a function's environment describes: the region (AWS_REGION, else
+// AWS_DEFAULT_REGION), the role's credentials Lambda sets, and AWS_ENDPOINT_URL_SECRETS_MANAGER.
+func FromEnv(env *settings.Env) Client {
+	return Client{
+		Region:   cmp.Or(env.Get("AWS_REGION"), env.Get("AWS_DEFAULT_REGION")),
+		Endpoint: env.Get("AWS_ENDPOINT_URL_SECRETS_MANAGER"),
+		Creds: &aws.Credentials{AccessKeyID: env.Get("AWS_ACCESS_KEY_ID"), SecretAccessKey: env.Get("AWS_SECRET_ACCESS_KEY"),
+			SessionToken: env.Get("AWS_SESSION_TOKEN")},
+	}
 }
 
 // String returns the SecretString of the secret named by id (an ARN or a name).
 func (c Client) String(ctx context.Context, id string) (string, error) {
-	region := firstSet(c.Region, os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION"))
+	region := c.Region
 	if region == "" {
 		return "", errors.New("secrets manager: no region (set AWS_REGION)")
 	}
-	endpoint := firstSet(c.Endpoint, os.Getenv("AWS_ENDPOINT_URL_SECRETS_MANAGER"), "https://secretsmanager."+region+".amazonaws.com")
-	creds := aws.Credentials{AccessKeyID: os.Getenv("AWS_ACCESS_KEY_ID"), SecretAccessKey: os.Getenv("AWS_SECRET_ACCESS_KEY"),
-		SessionToken: os.Getenv("AWS_SESSION_TOKEN")}
+	endpoint := cmp.Or(c.Endpoint, "https://secretsmanager."+region+".amazonaws.com")
+	var creds aws.Credentials
 	if c.Creds != nil {
 		creds = *c.Creds
 	}
@@ -83,39 +95,4 @@ func (c Client) String(ctx context.Context, id string) (string, error) {
 		return "", fmt.Errorf("secrets manager: get %s: the answer holds no SecretString", id)
 	}
 	return *v.SecretString, nil
-}
-
-// DatabaseURL returns DATABASE_URL when set; otherwise, when DATABASE_SECRET_ARN is set, the
-// "url" key of that secret (a secret that is a bare URL works too); otherwise "".
-func DatabaseURL(ctx context.Context, c Client) (string, error) {
-	if u := os.Getenv("DATABASE_URL"); u != "" {
-		return u, nil
-	}
-	arn := os.Getenv("DATABASE_SECRET_ARN")
-	if arn == "" {
-		return "", nil
-	}
-	s, err := c.String(ctx, arn)
-	if err != nil {
-		return "", err
-	}
-	var v struct {
-		URL string `json:"url"`
-	}
-	if json.Unmarshal([]byte(s), &v) == nil && v.URL != "" {
-		return v.URL, nil
-	}
-	if strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://") {
-		return s, nil
-	}
-	return "", fmt.Errorf("secret %s holds neither a JSON object with a \"url\" key nor a postgres:// URL", arn)
-}
-
-func firstSet(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

@@ -4,12 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/settings"
 )
 
 // fakeSecretsManager answers GetSecretValue for the secrets it holds, after checking that the
@@ -43,28 +44,39 @@ func fakeSecretsManager(t *testing.T, secrets map[string]string) string {
 	return "http://" + ln.Addr().String()
 }
 
-func TestDatabaseURL(t *testing.T) {
-	endpoint := fakeSecretsManager(t, map[string]string{
-		"arn:json": `{"url":"postgres://app@db.internal:5432/fin","username":"app"}`,
-		"arn:bare": "postgres://bare@db.internal/fin",
-		"arn:junk": `{"user":"x"}`,
-	})
-	c := Client{Region: "eu-west-1", Endpoint: endpoint, Creds: &aws.Credentials{AccessKeyID: "AKIDTEST", SecretAccessKey: "s", SessionToken: "session"}}
+// A client built from a function's environment signs with the credentials Lambda sets, for the
+// region there, against AWS_ENDPOINT_URL_SECRETS_MANAGER; every failure names what went wrong.
+func TestStringFromEnv(t *testing.T) {
+	endpoint := fakeSecretsManager(t, map[string]string{"arn:db": `{"url":"postgres://app@db.internal/fin"}`})
+	base := map[string]string{"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "s",
+		"AWS_SESSION_TOKEN": "session", "AWS_ENDPOINT_URL_SECRETS_MANAGER": endpoint}
+	with := func(kv ...string) map[string]string {
+		m := maps.Clone(base)
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
 	cases := []struct {
-		name, env, arn, want, errHas string
+		name, id, want, errHas string
+		env                    map[string]string
 	}{
-		{"DATABASE_URL wins", "postgres://env@host/fin", "arn:json", "postgres://env@host/fin", ""},
-		{"json secret", "", "arn:json", "postgres://app@db.internal:5432/fin", ""},
-		{"bare URL secret", "", "arn:bare", "postgres://bare@db.internal/fin", ""},
-		{"secret without url", "", "arn:junk", "", "neither"},
-		{"missing secret", "", "arn:none", "", "ResourceNotFoundException"},
-		{"nothing configured", "", "", "", ""},
+		{"read", "arn:db", `{"url":"postgres://app@db.internal/fin"}`, "", base},
+		{"AWS_DEFAULT_REGION when no AWS_REGION", "arn:db", `{"url":"postgres://app@db.internal/fin"}`, "",
+			with("AWS_REGION", "", "AWS_DEFAULT_REGION", "eu-west-1")},
+		{"signed for another region", "arn:db", "", "403", with("AWS_REGION", "us-east-2")},
+		{"missing secret", "arn:none", "", "ResourceNotFoundException", base},
+		{"refused signature", "arn:db", "", "403", with("AWS_ACCESS_KEY_ID", "AKIDOTHER")},
+		{"no credentials", "arn:db", "", "no credentials", with("AWS_SECRET_ACCESS_KEY", "")},
+		{"no region", "arn:db", "", "no region", with("AWS_REGION", "")},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv("DATABASE_URL", tc.env)
-			t.Setenv("DATABASE_SECRET_ARN", tc.arn)
-			got, err := DatabaseURL(context.Background(), c)
+			env := settings.ForFunction(settings.Loader, settings.Values(tc.env))
+			got, err := FromEnv(env).String(context.Background(), tc.id)
+			if env.Err() != nil {
+				t.Fatal(env.Err())
+			}
 			if tc.errHas != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.errHas) {
 					t.Fatalf("got %q, %v; want an error mentioning %q", got, err, tc.errHas)
@@ -75,12 +87,5 @@ func TestDatabaseURL(t *testing.T) {
 				t.Fatalf("got %q, %v; want %q", got, err, tc.want)
 			}
 		})
-	}
-	bad := c
-	bad.Creds = &aws.Credentials{AccessKeyID: "AKIDOTHER", SecretAccessKey: "s"}
-	t.Setenv("DATABASE_URL", "")
-	t.Setenv("DATABASE_SECRET_ARN", "arn:json")
-	if _, err := DatabaseURL(context.Background(), bad); err == nil || !strings.Contains(err.Error(), "403") {
-		t.Fatalf("a refused signature gave %v, want the 403 reported", err)
 	}
 }

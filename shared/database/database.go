@@ -3,46 +3,17 @@ package database
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"os"
 	"strconv"
+	"strings"
 
 	pgxdecimal "github.com/jackc/pgx-shopspring-decimal"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-)
 
-// Defaults of the project's own cluster, started by scripts/postgres.sh.
-const (
-	defaultPort     = "5433"
-	defaultPassfile = "/var/lib/fin-orchestrator/pgpass-"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/settings"
 )
-
-// URL returns the connection string to use: DATABASE_URL when set, otherwise the project's own
-// local cluster. For the local cluster it points PGPASSFILE at the file the start script wrote,
-// so no password ever sits in a URL, a log line or the repository.
-//
-// A DATABASE_URL without a password also finds the local cluster's password this way, so another
-// database on the same cluster needs no password in its URL either.
-func URL() string {
-	port := os.Getenv("FIN_PG_PORT")
-	if port == "" {
-		port = defaultPort
-	}
-	if os.Getenv("PGPASSFILE") == "" {
-		passfile := os.Getenv("FIN_PGPASSFILE")
-		if passfile == "" {
-			passfile = defaultPassfile + port
-		}
-		if _, err := os.Stat(passfile); err == nil {
-			os.Setenv("PGPASSFILE", passfile)
-		}
-	}
-	if u := os.Getenv("DATABASE_URL"); u != "" {
-		return u
-	}
-	return "postgres://fin@127.0.0.1:" + port + "/fin?sslmode=disable"
-}
 
 // Open connects a pool to url with exact decimals registered for NUMERIC columns.
 // maxConns of zero keeps pgx's default.
@@ -76,4 +47,36 @@ func Redact(url string) string {
 		return "(unparseable database url)"
 	}
 	return "postgres://" + cfg.User + "@" + cfg.Host + ":" + strconv.Itoa(int(cfg.Port)) + "/" + cfg.Database
+}
+
+// SecretReader returns a secret's string; awssecrets.Client is one.
+type SecretReader interface {
+	String(ctx context.Context, id string) (string, error)
+}
+
+// URLFrom returns the Postgres URL a function's settings give: DATABASE_URL when set; otherwise,
+// when DATABASE_SECRET_ARN is set, the "url" key of that secret (a secret that is a bare URL works
+// too); otherwise "".
+func URLFrom(ctx context.Context, env *settings.Env, secrets SecretReader) (string, error) {
+	if u := env.Get("DATABASE_URL"); u != "" {
+		return u, nil
+	}
+	arn := env.Get("DATABASE_SECRET_ARN")
+	if arn == "" {
+		return "", nil
+	}
+	s, err := secrets.String(ctx, arn)
+	if err != nil {
+		return "", fmt.Errorf("database url: %w", err)
+	}
+	var v struct {
+		URL string `json:"url"`
+	}
+	if json.Unmarshal([]byte(s), &v) == nil && v.URL != "" {
+		return v.URL, nil
+	}
+	if strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://") {
+		return s, nil
+	}
+	return "", fmt.Errorf("secret %s holds neither a JSON object with a \"url\" key nor a postgres:// URL", arn)
 }

@@ -18,6 +18,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/settings"
 )
 
 // ErrFailed is returned (wrapped, with the failing nodes named) when dbt ran and a model, test,
@@ -138,7 +140,7 @@ var defaultEnv = []string{"DBT_LOG_LEVEL_FILE=none"}
 // environ is dbt's environment: the defaults, then this process's environment, then dbtEnv and
 // Env; a later entry for a name wins.
 func (c Config) environ() []string {
-	return slices.Concat(defaultEnv, c.EnvDefaults, os.Environ(), dbtEnv, c.Env)
+	return slices.Concat(defaultEnv, c.EnvDefaults, settings.Environ(), dbtEnv, c.Env)
 }
 
 func (c Config) targetPath() string { return filepath.Join(c.workDir(), "target") }

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/settings"
 )
 
 // workerScript is the warm dbt worker (see worker.py): Run keeps one per project and work
@@ -122,7 +124,7 @@ func startWorker(cfg Config, python string) (*worker, error) {
 	w.cmd = exec.Command(name, argv...)
 	dieWithParent(w.cmd)
 	w.cmd.Dir = cfg.ProjectDir
-	w.cmd.Env = append(os.Environ(), dbtEnv...)
+	w.cmd.Env = append(settings.Environ(), dbtEnv...)
 	w.cmd.Stdout, w.cmd.Stderr = w.out, w.out
 	w.cmd.ExtraFiles = []*os.File{replyW} // fd 3 in the worker
 	w.cmd.WaitDelay = 10 * time.Second

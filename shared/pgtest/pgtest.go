@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/database"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/localpg"
 )
 
 // DB is one throwaway database.
@@ -31,7 +32,7 @@ func New(t testing.TB) *DB {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	base := database.URL()
+	base := localpg.URL()
 	admin, err := pgx.Connect(ctx, base)
 	if err != nil {
 		t.Fatalf("Postgres is not reachable at %s (start it with scripts/postgres.sh or set DATABASE_URL): %v", database.Redact(base), err)

@@ -7,9 +7,9 @@ import (
 	"sync"
 )
 
-// consoleLog keeps dbt's console output locally, where the deployed dbt-runner sends it to
-// CloudWatch: each build's node results, warnings and errors, appended across builds and moved
-// aside to path.1 whenever it would pass limit bytes, so the two files hold at most 2 x limit.
+// consoleLog keeps locally what a deployed function writes to CloudWatch (dbt's console output,
+// the functions' Embedded Metric Format lines): appended across runs and moved aside to path.1
+// whenever it would pass limit bytes, so the two files hold at most 2 x limit.
 type consoleLog struct {
 	mu    sync.Mutex
 	path  string
@@ -20,7 +20,7 @@ type consoleLog struct {
 
 func openConsoleLog(path string, limit int64) (*consoleLog, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("dbt console log: %w", err)
+		return nil, fmt.Errorf("log file %s: %w", path, err)
 	}
 	c := &consoleLog{path: path, limit: limit}
 	if err := c.open(); err != nil {
@@ -32,12 +32,12 @@ func openConsoleLog(path string, limit int64) (*consoleLog, error) {
 func (c *consoleLog) open() error {
 	f, err := os.OpenFile(c.path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
 	if err != nil {
-		return fmt.Errorf("dbt console log: %w", err)
+		return fmt.Errorf("log file %s: %w", c.path, err)
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return fmt.Errorf("dbt console log: %w", err)
+		return fmt.Errorf("log file %s: %w", c.path, err)
 	}
 	c.f, c.size = f, st.Size()
 	return nil

@@ -29,21 +29,32 @@ func ScheduledEvent(ev samtemplate.ScheduleEvent, ruleName string, at time.Time)
 	return b
 }
 
+// Clock is the time schedules run by: the real one in the stack, a fast one in tests.
+type Clock struct {
+	Now   func() time.Time
+	After func(time.Duration) <-chan time.Time
+}
+
+// RealClock is the wall clock.
+var RealClock = Clock{Now: time.Now, After: time.After}
+
 // RunSchedule invokes fn each time the schedule event fires, until ctx ends. A failed invocation
 // is logged and reported to onResult, and the schedule goes on, as with EventBridge.
 func RunSchedule(ctx context.Context, ev samtemplate.ScheduleEvent, fn *Function, onResult func(out []byte, err error)) error {
+	return runSchedule(ctx, ev, fn, onResult, RealClock)
+}
+
+func runSchedule(ctx context.Context, ev samtemplate.ScheduleEvent, fn *Function, onResult func(out []byte, err error), clock Clock) error {
 	s, err := schedule.Parse(ev.Expression)
 	if err != nil {
 		return fmt.Errorf("schedule %s of %s: %w", ev.Name, fn.Name, err)
 	}
-	next := s.Next(time.Now())
+	next := s.Next(clock.Now())
 	for {
-		timer := time.NewTimer(time.Until(next))
 		select {
 		case <-ctx.Done():
-			timer.Stop()
 			return nil
-		case <-timer.C:
+		case <-clock.After(next.Sub(clock.Now())):
 		}
 		out, err := fn.Invoke(ctx, ScheduledEvent(ev, fn.Name+"-"+ev.Name, next))
 		if err != nil && ctx.Err() == nil {
@@ -52,6 +63,6 @@ func RunSchedule(ctx context.Context, ev samtemplate.ScheduleEvent, fn *Function
 		if onResult != nil {
 			onResult(out, err)
 		}
-		next = s.Next(time.Now())
+		next = s.Next(clock.Now())
 	}
 }

@@ -6,13 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,7 +24,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/minio/minio-go/v7"
 
-	"github.com/fin-orchestrator/fin-orchestrator/shared/api"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/capture"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/console"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/dbtrun"
@@ -40,9 +38,12 @@ import (
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
 )
 
+// APIFunction is the logical id of the api function in template.yaml (`fin api` runs it too).
+const APIFunction = "ApiFunction"
+
 // Logical ids of the template's functions, and the handlers the local runtime gives them.
 const (
-	apiFunction     = "ApiFunction"
+	apiFunction     = APIFunction
 	landingFunction = "CdcLandingFunction"
 	loaderFunction  = "WarehouseLoaderFunction"
 	dbtFunction     = "DbtRunnerFunction"
@@ -94,6 +95,7 @@ type Stack struct {
 	status     *statusCache
 	mu         sync.Mutex
 	dbtRuns    []console.DbtRun
+	closers    []io.Closer       // the functions' local log files
 	failures   []string          // invocations that failed every retry, for the console
 	partErr    map[string]string // the last failure of each supervised part
 	ConsoleURL string
@@ -111,13 +113,7 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	// The API and the template's JWT authorizer take their issuer and audience from one place,
-	// as in AWS, where both come from the stack's parameters.
-	auth, err := api.AuthConfigFromEnv(cfg.DevSecretPath)
-	if err != nil {
-		return nil, nil, err
-	}
-	tpl, err := LoadTemplate(cfg.Template, map[string]string{"JwtIssuer": auth.Issuer, "JwtAudience": auth.Audience})
+	tpl, _, err := LoadAPITemplate(cfg.Template, cfg.DevSecretPath)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -175,6 +171,7 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 	fail := func(err error) (*Stack, func() error, error) {
 		cancel()
 		wg.Wait()
+		s.closeLogs()
 		if s.wh != nil {
 			s.wh.Close()
 		}
@@ -224,41 +221,35 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 		return fail(err)
 	}
 
-	// The functions, with the handlers their Lambda mains build.
-	if s.landing, err = landing.NewHandler(landing.Config{Bucket: cfg.Bucket, Logger: log}, s.s3); err != nil {
+	// The functions, each built by the constructor its Lambda's main uses.
+	if s.landing, err = s.buildLanding(s.s3); err != nil {
 		return fail(err)
 	}
 	landFn := s.function(landingFunction, s.landing.Handle)
 	objects := loader.S3Objects{Client: s.sdkS3()}
-	s.loader = loader.NewHandler(s.wh, objects, loader.WithLogger(log))
+	if s.loader, err = s.buildLoader(s.wh, objects); err != nil {
+		return fail(err)
+	}
 	loadFn := s.function(loaderFunction, s.loader.Handle)
-	app, err := api.New(ctx, api.Config{Pool: cfg.Pool, Auth: auth, History: history.New(s.wh)})
+	apiF, err := s.buildAPI(ctx, history.New(s.wh))
 	if err != nil {
 		return fail(err)
 	}
-	apiFn := s.function(apiFunction, api.LambdaHandler(app))
+	apiFn := s.function(apiFunction, apiF.Handler())
 	gw, err := NewHTTPGateway(tpl.HTTPAPIs, tpl.Functions[apiFunction].HTTP, httpFunc(apiFn),
-		func(c samtemplate.JWTAuthorizer) (Authorizer, error) { return JWTAuthorizer(ctx, c, auth.Secret) })
+		func(c samtemplate.JWTAuthorizer) (Authorizer, error) { return JWTAuthorizer(ctx, c, apiF.Auth.Secret) })
 	if err != nil {
 		return fail(fmt.Errorf("template %s, %s: %w", cfg.Template, apiFunction, err))
 	}
-	// dbt reads RAW from a snapshot the stack takes before each build (profiles.yml attaches it
-	// read-only under the RAW catalog's name, and the sources read that database).
-	snapshot := duckdb.SnapshotPath(cfg.WarehousePath)
 	dbtConsole, err := openConsoleLog(filepath.Join(cfg.StateDir, "dbt", "logs", "console.log"), 10<<20)
 	if err != nil {
 		return fail(err)
 	}
-	dbtFn := s.function(dbtFunction, dbtrun.Handler(dbtrun.Config{
-		DBT: filepath.Join(cfg.Root, ".venv", "bin", "dbt"), Nice: dbtNice, ProjectDir: filepath.Join(cfg.Root, "dbt"),
-		Target: "duckdb", WorkDir: filepath.Join(cfg.StateDir, "dbt"), Output: dbtConsole,
-		Env: []string{"WAREHOUSE_PATH=" + cfg.WarehousePath, "RAW_SNAPSHOT_PATH=" + snapshot, "RAW_DATABASE=" + duckdb.RawCatalog},
-		// One dbt thread per core, at most the profile's four: dbt's work between queries is
-		// Python, one thread at a time, and more threads than cores only made a scheduled build
-		// wait longer for it. DBT_THREADS in the environment wins.
-		EnvDefaults: []string{"DBT_THREADS=" + strconv.Itoa(min(goruntime.GOMAXPROCS(0), 4))},
-		Lock:        warehouseTurn{wh: s.wh, snapshot: snapshot, log: log},
-	}, log))
+	s.closers = append(s.closers, dbtConsole)
+	dbtFn, err := s.buildDbt(ctx, dbtConsole)
+	if err != nil {
+		return fail(err)
+	}
 
 	// Change capture into Kafka, acknowledged once landed.
 	producer, err := kafka.NewClient(brokers)
@@ -284,14 +275,10 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 	run("loader", func() error { return s.deliverLoads(ctx, loadFn) })
 	run("catch-up", func() error { return s.catchUp(ctx, objects) })
 
-	// Schedules -> dbt-runner.
-	for _, ev := range tpl.Functions[dbtFunction].Schedules {
-		if cfg.DbtSchedule != "" {
-			ev.Expression = cfg.DbtSchedule
-		}
-		run("dbt schedule", func() error {
-			return RunSchedule(ctx, ev, dbtFn, s.recordDbtRun)
-		})
+	// Schedules -> dbt-runner (every minute locally: cfg.DbtSchedule), and the API's housekeeping.
+	fns := map[string]*Function{apiFunction: apiFn, landingFunction: landFn, loaderFunction: loadFn, dbtFunction: dbtFn}
+	if err := s.runSchedules(ctx, fns, RealClock, run); err != nil {
+		return fail(err)
 	}
 
 	// HTTP: the API behind its gateway, and the console.
@@ -337,7 +324,7 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 		<-ctx.Done()
 		wg.Wait()
 		dbtrun.StopWorkers() // the warm dbt worker lets go of its Python process before we exit
-		dbtConsole.Close()   // after the worker: a build's last lines still reach it
+		s.closeLogs()        // after the worker: a build's last lines still reach them
 		s.wh.Close()
 		select {
 		case err := <-errc:
@@ -356,6 +343,13 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 func (s *Stack) captureConfig() capture.Config {
 	return capture.Config{DatabaseURL: s.cfg.DatabaseURL, Slot: s.cfg.Slot, Metrics: &s.capture, Logger: s.log,
 		Manifest: objectstore.Objects{Client: s.s3, Bucket: s.cfg.Bucket}}
+}
+
+// closeLogs closes the functions' local log files.
+func (s *Stack) closeLogs() {
+	for _, c := range s.closers {
+		c.Close()
+	}
 }
 
 // Token is the console and SQL token.

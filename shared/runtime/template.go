@@ -6,8 +6,10 @@ import (
 	"maps"
 	"time"
 
+	"github.com/fin-orchestrator/fin-orchestrator/shared/api"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/eventsource"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/samtemplate"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/settings"
 )
 
 // localParams are the template parameters of the local stack: the MSK variant of the landing,
@@ -29,6 +31,19 @@ func LoadTemplate(path string, params map[string]string) (*samtemplate.Template,
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return tpl, nil
+}
+
+// LoadAPITemplate is LoadTemplate with the JWT parameters taken from the API's own auth settings
+// (the process environment, or the development secret at devSecretPath): the emulated authorizer
+// and the API then check one issuer and audience, as in AWS, where both come from the stack's
+// parameters.
+func LoadAPITemplate(path, devSecretPath string) (*samtemplate.Template, api.AuthConfig, error) {
+	auth, err := api.AuthConfigFromEnv(settings.ForFunction(settings.API, settings.Process()).Get, devSecretPath)
+	if err != nil {
+		return nil, api.AuthConfig{}, err
+	}
+	tpl, err := LoadTemplate(path, map[string]string{"JwtIssuer": auth.Issuer, "JwtAudience": auth.Audience})
+	return tpl, auth, err
 }
 
 // kafkaMappings are the event source mappings of a function's MSK events, as Lambda makes them:

@@ -1,0 +1,135 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	goruntime "runtime"
+	"strconv"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/api"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/dbtrun"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/landing"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/loader"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/samtemplate"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/settings"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
+)
+
+// FunctionEnv is a function's environment locally, as `sam local` builds one: the template's
+// Environment block for it, then local (the parts the local stack puts in place of AWS's), then
+// the process environment (a user's override of any declared variable), then forced (what the
+// local stack cannot do without, such as its own DuckDB files). Every read is of a variable
+// shared/settings declares for function.
+func FunctionEnv(tpl *samtemplate.Template, id, function string, local, forced map[string]string) *settings.Env {
+	var vars map[string]string
+	if f := tpl.Functions[id]; f != nil {
+		vars = f.Environment
+	}
+	return settings.ForFunction(function, settings.Values(vars), settings.Values(local), settings.Process(), settings.Values(forced))
+}
+
+// RunSchedules runs every schedule the template gives function id, invoking fn as EventBridge
+// would, until ctx ends; expression, when set, replaces the template's (dbt every minute locally).
+func RunSchedules(ctx context.Context, tpl *samtemplate.Template, id string, fn *Function, expression string,
+	onResult func([]byte, error), clock Clock, run func(name string, fn func() error)) {
+	for _, ev := range tpl.Functions[id].Schedules {
+		if expression != "" {
+			ev.Expression = expression
+		}
+		run(id+" schedule "+ev.Name, func() error { return runSchedule(ctx, ev, fn, onResult, clock) })
+	}
+}
+
+// runSchedules runs every schedule the template gives any function, as EventBridge would: the
+// dbt-runner's (cfg.DbtSchedule replaces its expression locally, and each run is recorded for the
+// console) and the API's housekeeping. fns holds the built functions by logical id; a scheduled
+// function missing from it is an error, never a schedule silently not run.
+func (s *Stack) runSchedules(ctx context.Context, fns map[string]*Function, clock Clock, run func(string, func() error)) error {
+	var ids []string
+	for _, id := range s.tpl.Names() {
+		if len(s.tpl.Functions[id].Schedules) == 0 || s.tpl.Functions[id].Condition != "" && fns[id] == nil {
+			continue
+		}
+		if fns[id] == nil { // checked before any schedule starts
+			return fmt.Errorf("template %s schedules %s, which the local stack does not build", s.cfg.Template, id)
+		}
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		expression, onResult := "", func([]byte, error) {}
+		if id == dbtFunction {
+			expression, onResult = s.cfg.DbtSchedule, s.recordDbtRun
+		}
+		RunSchedules(ctx, s.tpl, id, fns[id], expression, onResult, clock, run)
+	}
+	return nil
+}
+
+// metricsLog is where a function's Embedded Metric Format lines go locally (stdout, hence
+// CloudWatch, in Lambda): StateDir/logs/<function>.emf, 10 MB, then .1.
+func (s *Stack) metricsLog(function string) (*consoleLog, error) {
+	w, err := openConsoleLog(filepath.Join(s.cfg.StateDir, "logs", function+".emf"), 10<<20)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, w)
+	return w, nil
+}
+
+// buildLanding builds the cdc-landing function with its Lambda's constructor, writing to the
+// stack's S3.
+func (s *Stack) buildLanding(s3 landing.ObjectPutter) (*landing.Handler, error) {
+	metrics, err := s.metricsLog(settings.Landing)
+	if err != nil {
+		return nil, err
+	}
+	env := FunctionEnv(s.tpl, landingFunction, settings.Landing, nil, map[string]string{"LAKE_BUCKET": s.cfg.Bucket})
+	return landing.NewFunction(env, s3, metrics, s.log)
+}
+
+// buildLoader builds the warehouse-loader function with its Lambda's constructor, loading into
+// the local DuckDB warehouse instead of Snowflake.
+func (s *Stack) buildLoader(wh loader.Warehouse, objects loader.ObjectReader) (*loader.Handler, error) {
+	metrics, err := s.metricsLog(settings.Loader)
+	if err != nil {
+		return nil, err
+	}
+	return loader.NewFunction(FunctionEnv(s.tpl, loaderFunction, settings.Loader, nil, nil), wh, objects, metrics, s.log)
+}
+
+// buildAPI builds the api function with its Lambda's constructor, on the stack's pool and the
+// local history.
+func (s *Stack) buildAPI(ctx context.Context, hist api.History) (*api.Function, error) {
+	env := FunctionEnv(s.tpl, apiFunction, settings.API, nil, nil)
+	return api.NewFunction(ctx, env, api.Deps{Pool: s.cfg.Pool, History: hist, DevSecretPath: s.cfg.DevSecretPath})
+}
+
+// buildDbt builds the dbt-runner function with its Lambda's constructor, on DuckDB: the
+// repository's venv and project, the stack's warehouse files, lower CPU priority, and the
+// warehouse turn (dbt reads a snapshot of RAW and writes the models file).
+func (s *Stack) buildDbt(ctx context.Context, console io.Writer) (*Function, error) {
+	metrics, err := s.metricsLog(settings.DBT)
+	if err != nil {
+		return nil, err
+	}
+	snapshot := duckdb.SnapshotPath(s.cfg.WarehousePath)
+	env := FunctionEnv(s.tpl, dbtFunction, settings.DBT, nil, map[string]string{
+		"DBT_BIN": filepath.Join(s.cfg.Root, ".venv", "bin", "dbt"), "DBT_PROJECT_DIR": filepath.Join(s.cfg.Root, "dbt"),
+		"DBT_PROFILES_DIR": filepath.Join(s.cfg.Root, "dbt"), "DBT_TARGET": "duckdb", "DBT_WORK_DIR": filepath.Join(s.cfg.StateDir, "dbt"),
+		// dbt reads RAW from a snapshot the stack takes before each build (profiles.yml attaches it
+		// read-only under the RAW catalog's name, and the sources read that database).
+		"WAREHOUSE_PATH": s.cfg.WarehousePath, "RAW_SNAPSHOT_PATH": snapshot, "RAW_DATABASE": duckdb.RawCatalog,
+	})
+	h, err := dbtrun.NewFunction(ctx, env, dbtrun.Deps{Output: console, Metrics: metrics, Nice: dbtNice,
+		// One dbt thread per core, at most the profile's four: dbt's work between queries is
+		// Python, one thread at a time, and more threads than cores only made a scheduled build
+		// wait longer for it. DBT_THREADS in the environment wins.
+		EnvDefaults: []string{"DBT_THREADS=" + strconv.Itoa(min(goruntime.GOMAXPROCS(0), 4))},
+		Lock:        warehouseTurn{wh: s.wh, snapshot: snapshot, log: s.log}}, s.log)
+	if err != nil {
+		return nil, err
+	}
+	return s.function(dbtFunction, h), nil
+}
