@@ -178,11 +178,8 @@ func openBenchAccounts(ctx context.Context, pool *pgxpool.Pool, tag string, n in
 				return err
 			}
 			for range min(5, n-len(ids)) {
-				a, err := bank.OpenAccount(ctx, tx, bank.NewAccount{CustomerID: c.ID, Type: bank.Checking, Currency: "EUR"})
+				a, _, err := bank.OpenWithDeposit(ctx, tx, bank.NewAccount{CustomerID: c.ID, Type: bank.Checking, Currency: "EUR"}, fund, &desc)
 				if err != nil {
-					return err
-				}
-				if _, err := bank.Post(ctx, tx, bank.Posting{AccountID: a.ID, Type: bank.Deposit, Amount: fund, Description: &desc}); err != nil {
 					return err
 				}
 				ids = append(ids, a.ID)
