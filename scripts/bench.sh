@@ -8,7 +8,8 @@ cd "$FIN_ROOT"
 
 bash scripts/postgres.sh
 mkdir -p "$FIN_STATE_DIR"
-go build -o bin/fin ./cmd/fin
+# fin is what users run; finbench holds the benchmarks that need more than go test -bench.
+go build -o bin/ ./cmd/fin ./cmd/finbench
 for b in scripts/bench.d/*.sh; do
   [ -e "$b" ] || continue
   log "benchmark $b"

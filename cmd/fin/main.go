@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -33,13 +34,13 @@ var errUsage = errors.New("usage")
 func main() {
 	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()})))
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
-		usage()
+		usage(os.Stderr)
 		os.Exit(2)
 	}
 	c, ok := commands[os.Args[1]]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "fin: unknown command %q\n\n", os.Args[1])
-		usage()
+		usage(os.Stderr)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -58,7 +59,7 @@ func main() {
 
 // runProfiled runs c, writing a CPU profile of the run to FIN_CPUPROFILE when set (go tool
 // pprof), for performance work on any command. The variable is taken out of the environment,
-// so a fin process this one starts (capture-bench's capture) does not write the same file.
+// so a fin process this one starts does not write the same file.
 func runProfiled(ctx context.Context, c command, args []string) error {
 	path := os.Getenv("FIN_CPUPROFILE")
 	if path == "" {
@@ -77,8 +78,9 @@ func runProfiled(ctx context.Context, c command, args []string) error {
 	return c.run(ctx, args)
 }
 
-func usage() {
-	fmt.Fprintln(os.Stderr, "usage: fin <command> [flags]\n\ncommands:")
+// usage lists the commands: what a user runs, nothing else (benchmarks are cmd/finbench's).
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: fin <command> [flags]\n\ncommands:")
 	names := make([]string, 0, len(commands))
 	for n, c := range commands {
 		if !c.hidden {
@@ -87,9 +89,9 @@ func usage() {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %-12s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(os.Stderr, "\nRun 'fin <command> -h' for its flags.")
+	fmt.Fprintln(w, "\nRun 'fin <command> -h' for its flags.")
 }
 
 func logLevel() slog.Level {

@@ -2,14 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
 )
@@ -47,34 +43,9 @@ func querySQL(ctx context.Context, args []string, out io.Writer) error {
 }
 
 // errNoStack: nothing listens at the console address.
-var errNoStack = errors.New("no running stack")
+var errNoStack = duckdb.ErrNoServer
 
+// queryStack asks the running stack's /sql at url (the stack holds the warehouse file).
 func queryStack(ctx context.Context, url, token, query string, out io.Writer) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(query))
-	if err != nil {
-		return fmt.Errorf("query %s: %w", url, err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
-	resp, err := http.DefaultClient.Do(req)
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		return errNoStack
-	}
-	if err != nil {
-		return fmt.Errorf("query the running stack at %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		return fmt.Errorf("the running stack at %s answered %s: %s", url, resp.Status, strings.TrimSpace(string(msg)))
-	}
-	if _, err := io.Copy(out, resp.Body); err != nil {
-		return fmt.Errorf("read the answer of %s: %w", url, err)
-	}
-	if msg := resp.Trailer.Get(duckdb.SQLErrorTrailer); msg != "" {
-		return fmt.Errorf("query failed part-way: %s", msg)
-	}
-	return nil
+	return duckdb.PostQuery(ctx, url, token, query, out)
 }

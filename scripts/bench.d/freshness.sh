@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Freshness under load (issue 7): the whole stack (`fin up --no-generate`) on ephemeral ports and a
-# throwaway database; `fin bench-freshness` commits 500 postings/s (one bank.Post per database
+# throwaway database; `finbench freshness` commits 500 postings/s (one bank.Post per database
 # transaction) for BENCH_SECONDS (default 120) and times each from its Postgres commit to the
 # first /sql answer that holds it in raw.transactions, then in gold.fct_transactions after the next
 # scheduled dbt run (FIN_DBT_SCHEDULE, default rate(1 minute)). Printed beside the target (p95 <=
 # 2 s at 500 tx/s) and an unpaced burst of the same postings measured first, in the same run.
+# Arguments go to finbench freshness (e.g. --rate 50 --reference-seconds 2 for a quick look).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -12,7 +13,7 @@ cd "$FIN_ROOT"
 
 bash scripts/postgres.sh
 bash scripts/venv.sh >/dev/null
-[ -x bin/fin ] || go build -o bin/fin ./cmd/fin
+go build -o bin/ ./cmd/fin ./cmd/finbench
 throwaway_stack bench_fresh
 mkdir -p "$FIN_STATE_DIR"
 
@@ -49,4 +50,4 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 [ "$ready" = 1 ] || die "fin up was not ready in 60 s: $(tail -20 "$work/up.out")"
-LOG_LEVEL=WARN bin/fin bench-freshness --seconds "${BENCH_SECONDS:-120}" "$@"
+LOG_LEVEL=WARN bin/finbench freshness --seconds "${BENCH_SECONDS:-120}" "$@"

@@ -6,9 +6,10 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
 cd "$FIN_ROOT"
+go build -o bin/fin ./cmd/fin
 
 rows=${BENCH_TRANSACTIONS:-1000000}
-db=fin_bench_generator
+db=fin_bench_generator_$$ # engineers share the cluster: a database of this run's own
 export PGPASSFILE=${PGPASSFILE:-$FIN_PGPASSFILE}
 admin="postgres://fin@127.0.0.1:$FIN_PG_PORT/fin?sslmode=disable"
 url="postgres://fin@127.0.0.1:$FIN_PG_PORT/$db?sslmode=disable"

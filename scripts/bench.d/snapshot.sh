@@ -12,5 +12,5 @@ set -euo pipefail
 cd "$FIN_ROOT"
 
 bash scripts/postgres.sh
-go build -o bin/fin ./cmd/fin
-LOG_LEVEL=WARN bin/fin snapshot-bench --rows "${FIN_BENCH_ROWS:-1000000}" --rss-rows "${FIN_BENCH_RSS_ROWS:-10000000}"
+go build -o bin/ ./cmd/fin ./cmd/finbench # finbench snapshot measures bin/fin capture
+LOG_LEVEL=WARN bin/finbench snapshot --rows "${FIN_BENCH_ROWS:-1000000}" --rss-rows "${FIN_BENCH_RSS_ROWS:-10000000}"

@@ -47,7 +47,7 @@ grep -q "CodeUri: ApiFunction" .aws-sam/build/template.yaml || die "sam build wr
 log "dbt-runner is a container image (sam build needs Docker for it): make lambda-dbt-runner"
 make -s lambda-dbt-runner || die "make lambda-dbt-runner failed"
 
-log "no Lambda links DuckDB, nor the API Lambda gosnowflake (go list -deps with the Lambda flags)"
+log "no Lambda links DuckDB, nor the API Lambda gosnowflake (go list -deps with the Lambda flags); no shipped binary links a test fixture"
 for dir in functions/*/; do
   fn=$(basename "$dir")
   deps=$(CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go list -deps -tags lambda.norpc,minicore_disabled "./functions/$fn")
@@ -58,6 +58,14 @@ for dir in functions/*/; do
   fi
   [ "$fn" = api ] && api_deps=$deps
 done
+# Test fixtures (shared/pgtest, shared/oidctest, shared/bronze/bronzetest: the module's *test
+# packages) are for tests and cmd/finbench; what is shipped or run by users never links them.
+mod=$(go list -m)
+fixtures=$(go list "$mod/..." | grep -E 'test$' || true)
+[ -n "$fixtures" ] || die "go list finds no *test fixture package in $mod: the check below would check nothing"
+linked=$(go list -deps ./cmd/fin ./functions/... | grep -Fx "$fixtures" || true)
+[ -z "$linked" ] || die "a shipped binary (cmd/fin or a Lambda) links test fixtures: $linked (go list -deps ./cmd/fin ./functions/...)"
+log "ok: cmd/fin and the Lambdas link none of: $(tr '\n' ' ' <<<"$fixtures")"
 # The API bootstrap's 15 MB budget has no room for gosnowflake (about 9 MB): history reads
 # Snowflake through shared/warehouse/snowflakeapi (docs/api.md).
 grep -qx github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/snowflakeapi <<<"$api_deps" \

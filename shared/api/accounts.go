@@ -6,6 +6,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bank"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/money"
@@ -107,33 +108,30 @@ func (s *server) registerAccounts() {
 		if err != nil {
 			return nil, err
 		}
-		var deposit *bank.Posting
+		var deposit *decimal.Decimal
 		if in.Body.OpeningDeposit != nil {
 			amount, err := money.ParseAmount(*in.Body.OpeningDeposit)
 			if err != nil {
 				return nil, newProblem(http.StatusUnprocessableEntity, "invalid_amount", "opening_deposit "+err.Error(), "body.opening_deposit")
 			}
-			desc := "Opening deposit"
-			deposit = &bank.Posting{Type: bank.Deposit, Amount: amount, Description: &desc}
+			deposit = &amount
 		}
 		if err := money.CheckCurrency(in.Body.Currency); err != nil {
 			return nil, newProblem(http.StatusUnprocessableEntity, "invalid_currency", err.Error(), "body.currency")
 		}
 		out, err := runWrite(ctx, s.pool, in.write(http.MethodPost, "/accounts", in.Body, http.StatusCreated),
 			func(tx pgx.Tx) (*accountCreated, error) {
-				a, err := bank.OpenAccount(ctx, tx, bank.NewAccount{CustomerID: customer,
-					Type: bank.AccountType(in.Body.AccountType), Currency: in.Body.Currency, Nickname: in.Body.Nickname})
+				n := bank.NewAccount{CustomerID: customer, Type: bank.AccountType(in.Body.AccountType),
+					Currency: in.Body.Currency, Nickname: in.Body.Nickname}
+				var a bank.Account
+				var err error
+				if deposit == nil {
+					a, err = bank.OpenAccount(ctx, tx, n)
+				} else {
+					a, _, err = bank.OpenWithDeposit(ctx, tx, n, *deposit, nil)
+				}
 				if err != nil {
 					return nil, err
-				}
-				if deposit != nil {
-					deposit.AccountID = a.ID
-					if _, err := bank.Post(ctx, tx, *deposit); err != nil {
-						return nil, err
-					}
-					if a, err = bank.GetAccount(ctx, tx, a.ID); err != nil {
-						return nil, err
-					}
 				}
 				return &accountCreated{Location: "/accounts/" + a.ID.String(), ETag: etag(a.Version), Body: accountOut(a)}, nil
 			})

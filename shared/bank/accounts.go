@@ -84,6 +84,32 @@ func OpenAccount(ctx context.Context, tx pgx.Tx, n NewAccount) (Account, error) 
 	return a, nil
 }
 
+// OpeningDeposit is the description of an opening deposit when the caller gives none.
+const OpeningDeposit = "Opening deposit"
+
+// OpenWithDeposit opens an account and posts its first deposit of amount inside tx, as one
+// change: the balance starts at zero and the money arrives as a DEPOSIT in the ledger, like any
+// other. description names the deposit (nil: OpeningDeposit). It returns the account as it
+// stands after the deposit, and the deposit.
+func OpenWithDeposit(ctx context.Context, tx pgx.Tx, n NewAccount, amount decimal.Decimal, description *string) (Account, Transaction, error) {
+	a, err := OpenAccount(ctx, tx, n)
+	if err != nil {
+		return Account{}, Transaction{}, err
+	}
+	if description == nil {
+		d := OpeningDeposit
+		description = &d
+	}
+	t, err := Post(ctx, tx, Posting{AccountID: a.ID, Type: Deposit, Amount: amount, Description: description})
+	if err != nil {
+		return Account{}, Transaction{}, fmt.Errorf("opening deposit: %w", err)
+	}
+	if a, err = GetAccount(ctx, tx, a.ID); err != nil {
+		return Account{}, Transaction{}, err
+	}
+	return a, t, nil
+}
+
 // GetAccount reads one account.
 func GetAccount(ctx context.Context, q Querier, id uuid.UUID) (Account, error) {
 	a, err := scanAccount(q.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE account_id = $1`, uuidArg(id)))

@@ -45,11 +45,12 @@ func (w *world) account(c bank.Customer, currency string, deposit string) bank.A
 	var a bank.Account
 	w.tx(func(tx pgx.Tx) error {
 		var err error
-		a, err = bank.OpenAccount(w.ctx, tx, bank.NewAccount{CustomerID: c.ID, Type: bank.Checking, Currency: currency})
-		if err != nil || deposit == "" {
-			return err
+		n := bank.NewAccount{CustomerID: c.ID, Type: bank.Checking, Currency: currency}
+		if deposit == "" {
+			a, err = bank.OpenAccount(w.ctx, tx, n)
+		} else {
+			a, _, err = bank.OpenWithDeposit(w.ctx, tx, n, dec(deposit), nil)
 		}
-		_, err = bank.Post(w.ctx, tx, bank.Posting{AccountID: a.ID, Type: bank.Deposit, Amount: dec(deposit)})
 		return err
 	})
 	return a
@@ -136,6 +137,92 @@ func TestPostRules(t *testing.T) {
 	}
 	if got, got2 := w.balance(a.ID), w.balance(b.ID); got != "0.00" || got2 != "30.10" {
 		t.Fatalf("balances after transfer and withdrawal: %s and %s, want 0.00 and 30.10", got, got2)
+	}
+}
+
+// Decide is the rules alone, on accounts as they stand: the same refusals as Post and the
+// balances a posting leaves.
+func TestDecide(t *testing.T) {
+	acct := func(cur, bal string, st bank.AccountStatus) bank.Account {
+		return bank.Account{ID: uuid.New(), Currency: cur, Balance: dec(bal), Status: st}
+	}
+	usd, usd2, eur := acct("USD", "100.00", bank.Active), acct("USD", "5.00", bank.Active), acct("EUR", "5.00", bank.Active)
+	closed, empty := acct("USD", "0.00", bank.Inactive), acct("USD", "0.00", bank.Active)
+	post := func(from bank.Account, typ bank.TransactionType, amount string, to *bank.Account) bank.Posting {
+		p := bank.Posting{AccountID: from.ID, Type: typ, Amount: dec(amount)}
+		if to != nil {
+			p.RelatedAccountID = &to.ID
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name     string
+		p        bank.Posting
+		from, to bank.Account
+		wantErr  error
+		want     [2]string // balances left on from and to
+	}{
+		{"deposit", post(usd, bank.Deposit, "0.01", nil), usd, bank.Account{}, nil, [2]string{"100.01", "0.00"}},
+		{"deposit into an empty account", post(empty, bank.Deposit, "7.50", nil), empty, bank.Account{}, nil, [2]string{"7.50", "0.00"}},
+		{"withdraw all", post(usd, bank.Withdrawal, "100.00", nil), usd, bank.Account{}, nil, [2]string{"0.00", "0.00"}},
+		{"withdraw more than held", post(usd, bank.Withdrawal, "100.01", nil), usd, bank.Account{}, bank.ErrInsufficientFunds, [2]string{}},
+		{"withdraw from empty", post(empty, bank.Withdrawal, "0.01", nil), empty, bank.Account{}, bank.ErrInsufficientFunds, [2]string{}},
+		{"transfer", post(usd, bank.Transfer, "30.10", &usd2), usd, usd2, nil, [2]string{"69.90", "35.10"}},
+		{"transfer more than held", post(usd2, bank.Transfer, "5.01", &usd), usd2, usd, bank.ErrInsufficientFunds, [2]string{}},
+		{"transfer across currencies", post(usd, bank.Transfer, "1", &eur), usd, eur, bank.ErrCurrencyMismatch, [2]string{}},
+		{"transfer to itself", post(usd, bank.Transfer, "1", &usd), usd, usd, bank.ErrSameAccount, [2]string{}},
+		{"transfer to an inactive account", post(usd, bank.Transfer, "1", &closed), usd, closed, bank.ErrAccountInactive, [2]string{}},
+		{"deposit into an inactive account", post(closed, bank.Deposit, "1", nil), closed, bank.Account{}, bank.ErrAccountInactive, [2]string{}},
+		{"three decimals", post(usd, bank.Deposit, "1.005", nil), usd, bank.Account{}, bank.ErrInvalid, [2]string{}},
+		{"zero", post(usd, bank.Deposit, "0", nil), usd, bank.Account{}, bank.ErrInvalid, [2]string{}},
+		{"unknown type", post(usd, "FEE", "1", nil), usd, bank.Account{}, bank.ErrInvalid, [2]string{}},
+		{"decided against another account", post(usd, bank.Deposit, "1", nil), usd2, bank.Account{}, bank.ErrInvalid, [2]string{}},
+		{"decided against another destination", post(usd, bank.Transfer, "1", &usd2), usd, empty, bank.ErrInvalid, [2]string{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := bank.Decide(tc.p, tc.from, tc.to)
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
+				t.Fatalf("Decide = %v, want %v", err, tc.wantErr)
+			}
+			if err == nil && (got.From.StringFixed(2) != tc.want[0] || got.To.StringFixed(2) != tc.want[1]) {
+				t.Fatalf("Decide leaves %s and %s, want %s and %s", got.From.StringFixed(2), got.To.StringFixed(2), tc.want[0], tc.want[1])
+			}
+		})
+	}
+}
+
+func TestOpenWithDeposit(t *testing.T) {
+	w := newWorld(t)
+	c := w.customer("ada@example.com")
+	n := bank.NewAccount{CustomerID: c.ID, Type: bank.Savings, Currency: "EUR"}
+	var a bank.Account
+	var dep bank.Transaction
+	w.tx(func(tx pgx.Tx) error {
+		var err error
+		a, dep, err = bank.OpenWithDeposit(w.ctx, tx, n, dec("250.00"), nil)
+		return err
+	})
+	if a.Balance.StringFixed(2) != "250.00" || w.balance(a.ID) != "250.00" {
+		t.Fatalf("opened with balance %s (stored %s), want 250.00", a.Balance.StringFixed(2), w.balance(a.ID))
+	}
+	if dep.AccountID != a.ID || dep.Type != bank.Deposit || dep.Description == nil || *dep.Description != bank.OpeningDeposit {
+		t.Fatalf("opening deposit %+v, want a DEPOSIT on %s described %q", dep, a.ID, bank.OpeningDeposit)
+	}
+	if stored, err := bank.GetAccount(w.ctx, w.pool, a.ID); err != nil || stored.Version != a.Version {
+		t.Fatalf("returned version %d, stored %d (%v): the account must be returned as it stands after the deposit", a.Version, stored.Version, err)
+	}
+	// A deposit the rules refuse refuses the whole opening (the caller's transaction rolls back).
+	err := pgx.BeginFunc(w.ctx, w.pool, func(tx pgx.Tx) error {
+		_, _, err := bank.OpenWithDeposit(w.ctx, tx, n, dec("0.001"), nil)
+		return err
+	})
+	if !errors.Is(err, bank.ErrInvalid) {
+		t.Fatalf("opening with a deposit of 0.001 = %v, want ErrInvalid", err)
+	}
+	var accounts int
+	w.pool.QueryRow(w.ctx, "SELECT count(*) FROM accounts WHERE customer_id = $1", c.ID).Scan(&accounts)
+	if accounts != 1 {
+		t.Fatalf("%d accounts after a refused opening, want 1", accounts)
 	}
 }
 

@@ -46,52 +46,30 @@ func Post(ctx context.Context, tx pgx.Tx, p Posting) (Transaction, error) {
 }
 
 func post(ctx context.Context, tx pgx.Tx, p Posting, reverses *uuid.UUID) (Transaction, error) {
-	if !p.Type.Valid() {
-		return Transaction{}, fmt.Errorf("transaction_type %q: %w", p.Type, ErrInvalid)
-	}
-	if err := money.CheckAmount(p.Amount); err != nil {
-		return Transaction{}, fmt.Errorf("amount %s %w: %w", p.Amount, err, ErrInvalid)
+	if err := checkShape(p); err != nil {
+		return Transaction{}, err
 	}
 	ids := []uuid.UUID{p.AccountID}
-	switch {
-	case p.Type == Transfer && p.RelatedAccountID == nil:
-		return Transaction{}, fmt.Errorf("related_account_id is required for a transfer: %w", ErrInvalid)
-	case p.Type == Transfer && *p.RelatedAccountID == p.AccountID:
-		return Transaction{}, fmt.Errorf("transfer %s to itself: %w", p.AccountID, ErrSameAccount)
-	case p.Type == Transfer:
+	if p.Type == Transfer {
 		ids = append(ids, *p.RelatedAccountID)
-	case p.RelatedAccountID != nil:
-		return Transaction{}, fmt.Errorf("related_account_id is only for transfers: %w", ErrInvalid)
 	}
-
 	accounts, err := lockAccounts(ctx, tx, ids)
 	if err != nil {
 		return Transaction{}, err
 	}
 	src := accounts[p.AccountID]
-	for _, id := range ids {
-		if accounts[id].Status != Active {
-			return Transaction{}, fmt.Errorf("account %s: %w", id, ErrAccountInactive)
-		}
+	var dst Account
+	if p.Type == Transfer {
+		dst = accounts[*p.RelatedAccountID]
 	}
-	delta := map[uuid.UUID]decimal.Decimal{}
-	switch p.Type {
-	case Deposit:
-		delta[p.AccountID] = p.Amount
-	case Withdrawal:
-		delta[p.AccountID] = p.Amount.Neg()
-	case Transfer:
-		dst := accounts[*p.RelatedAccountID]
-		if dst.Currency != src.Currency {
-			return Transaction{}, fmt.Errorf("transfer from %s (%s) to %s (%s): %w",
-				src.ID, src.Currency, dst.ID, dst.Currency, ErrCurrencyMismatch)
-		}
-		delta[p.AccountID] = p.Amount.Neg()
-		delta[dst.ID] = p.Amount
+	after, err := Decide(p, src, dst)
+	if err != nil {
+		return Transaction{}, err
 	}
-	if p.Type != Deposit && src.Balance.LessThan(p.Amount) {
-		return Transaction{}, fmt.Errorf("account %s holds %s %s, %s needed: %w",
-			src.ID, money.Format(src.Balance), src.Currency, money.Format(p.Amount), ErrInsufficientFunds)
+	// The rows are locked, so the balances Decide computed are the ones to write.
+	balance := map[uuid.UUID]decimal.Decimal{p.AccountID: after.From}
+	if p.Type == Transfer {
+		balance[dst.ID] = after.To
 	}
 	var id any
 	if p.ID != uuid.Nil {
@@ -102,7 +80,7 @@ func post(ctx context.Context, tx pgx.Tx, p Posting, reverses *uuid.UUID) (Trans
 	// first error aborts the transaction and the rest fail after it, so it is the one reported.
 	batch := &pgx.Batch{}
 	for _, acct := range ids {
-		batch.Queue("UPDATE accounts SET balance = balance + $2 WHERE account_id = $1", acct, delta[acct])
+		batch.Queue("UPDATE accounts SET balance = $2 WHERE account_id = $1", acct, balance[acct])
 	}
 	batch.Queue(`INSERT INTO transactions
 		(transaction_id, account_id, transaction_type, amount, currency, related_account_id,
@@ -125,6 +103,67 @@ func post(ctx context.Context, tx pgx.Tx, p Posting, reverses *uuid.UUID) (Trans
 		return Transaction{}, fmt.Errorf("insert transaction: %w", translate(err))
 	}
 	return t, nil
+}
+
+// Balances are what a posting leaves on the accounts it moves: From on its account, To on the
+// destination of a transfer (zero for other postings).
+type Balances struct{ From, To decimal.Decimal }
+
+// checkShape checks p itself: its type, its amount, a destination for a transfer and only then.
+func checkShape(p Posting) error {
+	if !p.Type.Valid() {
+		return fmt.Errorf("transaction_type %q: %w", p.Type, ErrInvalid)
+	}
+	if err := money.CheckAmount(p.Amount); err != nil {
+		return fmt.Errorf("amount %s %w: %w", p.Amount, err, ErrInvalid)
+	}
+	switch {
+	case p.Type == Transfer && p.RelatedAccountID == nil:
+		return fmt.Errorf("related_account_id is required for a transfer: %w", ErrInvalid)
+	case p.Type == Transfer && *p.RelatedAccountID == p.AccountID:
+		return fmt.Errorf("transfer %s to itself: %w", p.AccountID, ErrSameAccount)
+	case p.Type != Transfer && p.RelatedAccountID != nil:
+		return fmt.Errorf("related_account_id is only for transfers: %w", ErrInvalid)
+	}
+	return nil
+}
+
+// Decide holds the money rules of a posting: given the accounts p names as they stand (from is
+// p.AccountID's; to a transfer's destination, ignored otherwise), it says whether p is allowed -
+// a well-formed posting, the accounts active, one currency, funds for what leaves - and the
+// balances it leaves. Post decides through it on rows read under lock; the bulk generator on its
+// simulated accounts, so both allow exactly the same postings with the same results.
+func Decide(p Posting, from, to Account) (Balances, error) {
+	if err := checkShape(p); err != nil {
+		return Balances{}, err
+	}
+	if from.ID != p.AccountID || p.Type == Transfer && to.ID != *p.RelatedAccountID {
+		return Balances{}, fmt.Errorf("posting on %s decided against account %s: %w", p.AccountID, from.ID, ErrInvalid)
+	}
+	if from.Status != Active {
+		return Balances{}, fmt.Errorf("account %s: %w", from.ID, ErrAccountInactive)
+	}
+	if p.Type == Transfer && to.Status != Active {
+		return Balances{}, fmt.Errorf("account %s: %w", to.ID, ErrAccountInactive)
+	}
+	switch p.Type {
+	case Deposit:
+		return Balances{From: from.Balance.Add(p.Amount)}, nil
+	case Transfer:
+		if to.Currency != from.Currency {
+			return Balances{}, fmt.Errorf("transfer from %s (%s) to %s (%s): %w",
+				from.ID, from.Currency, to.ID, to.Currency, ErrCurrencyMismatch)
+		}
+	}
+	if from.Balance.LessThan(p.Amount) {
+		return Balances{}, fmt.Errorf("account %s holds %s %s, %s needed: %w",
+			from.ID, money.Format(from.Balance), from.Currency, money.Format(p.Amount), ErrInsufficientFunds)
+	}
+	b := Balances{From: from.Balance.Sub(p.Amount)}
+	if p.Type == Transfer {
+		b.To = to.Balance.Add(p.Amount)
+	}
+	return b, nil
 }
 
 // lockAccounts takes row locks on ids in ascending id order and returns the locked rows.

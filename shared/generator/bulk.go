@@ -30,18 +30,18 @@ type BulkResult struct {
 // ErrAlreadyLoaded means the data set of this seed is in the database already.
 var ErrAlreadyLoaded = errors.New("the data set of this seed is already loaded")
 
-// bulkAccount is the simulation state of one account while the ledger is generated.
+// bulkAccount is the simulation state of one account while the ledger is generated: the row as
+// bank.Decide sees it, and when it opened.
 type bulkAccount struct {
-	id       uuid.UUID
-	currency string
-	opened   time.Time
-	balance  int64 // cents
+	bank.Account
+	opened time.Time
 }
 
 // Bulk inserts exactly cfg.Customers customers, cfg.Accounts accounts and cfg.Transactions
 // transactions through COPY, in one database transaction, so the whole data set becomes visible
-// (and reaches the change stream) at once. Balances are simulated in time order: no posting
-// overdraws, and each account's balance is the sum of its postings. The same seed gives the same
+// (and reaches the change stream) at once. Balances are simulated in time order, each posting
+// allowed and applied by bank.Decide (the rules bank.Post books by), so each account's balance is
+// the sum of its postings and no row is one the bank would refuse. The same seed gives the same
 // rows, ids and timestamps.
 func Bulk(ctx context.Context, pool *pgxpool.Pool, cfg Config, progress Progress) (BulkResult, error) {
 	if progress == nil {
@@ -106,10 +106,10 @@ func Bulk(ctx context.Context, pool *pgxpool.Pool, cfg Config, progress Progress
 				}
 				c := src.r.IntN(len(customerIDs))
 				at := customerSince[c].Add(time.Duration(src.r.Int64N(int64(24 * time.Hour))))
-				a := bulkAccount{id: src.uuid(), currency: currencies.pick(src), opened: at}
+				a := bulkAccount{Account: bank.Account{ID: src.uuid(), Currency: currencies.pick(src), Status: bank.Active}, opened: at}
 				accounts[i] = a
-				byCurrency[a.currency] = append(byCurrency[a.currency], i)
-				row := []any{a.id, customerIDs[c], types.pick(src), a.currency, at, at}
+				byCurrency[a.Currency] = append(byCurrency[a.Currency], i)
+				row := []any{a.ID, customerIDs[c], types.pick(src), a.Currency, at, at}
 				i++
 				if i%10000 == 0 {
 					progress("accounts", i, len(accounts))
@@ -135,7 +135,10 @@ func Bulk(ctx context.Context, pool *pgxpool.Pool, cfg Config, progress Progress
 				if i == cfg.Transactions {
 					return nil, nil
 				}
-				row := led.next(i)
+				row, err := led.next(i)
+				if err != nil {
+					return nil, err
+				}
 				i++
 				if i%50000 == 0 {
 					progress("transactions", i, cfg.Transactions)
@@ -152,9 +155,9 @@ func Bulk(ctx context.Context, pool *pgxpool.Pool, cfg Config, progress Progress
 		ids := make([]uuid.UUID, 0, len(accounts))
 		balances := make([]decimal.Decimal, 0, len(accounts))
 		for _, a := range accounts {
-			if a.balance != 0 {
-				ids = append(ids, a.id)
-				balances = append(balances, money.FromCents(a.balance))
+			if !a.Balance.IsZero() {
+				ids = append(ids, a.ID)
+				balances = append(balances, a.Balance)
 			}
 		}
 		if _, err := tx.Exec(ctx, `UPDATE accounts a SET balance = b.balance
@@ -194,13 +197,14 @@ var (
 
 // next returns row i. Rows below len(accounts) are opening deposits, the rest spread evenly (with
 // jitter) over the activity window, so timestamps rise with i and balances are simulated in order.
-func (g *ledgerGen) next(i int) []any {
+// The generator chooses like a customer (spend at most what is there); bank.Decide rules on the
+// choice and moves the balances. A refusal is a fault of the generator: it stops the load.
+func (g *ledgerGen) next(i int) ([]any, error) {
 	s := g.src
 	var (
-		acct    int
-		kind    = bank.Deposit
-		at      time.Time
-		related any
+		acct int
+		kind = bank.Deposit
+		at   time.Time
 	)
 	if i < len(g.accounts) {
 		acct = i
@@ -214,36 +218,42 @@ func (g *ledgerGen) next(i int) []any {
 		kind = bank.TransactionType(g.kinds.pick(s))
 	}
 	a := &g.accounts[acct]
-	amount := s.amount(g.cfg.Amounts[string(kind)])
-	switch kind {
-	case bank.Withdrawal:
-		if a.balance == 0 {
-			kind, amount = bank.Deposit, s.amount(g.cfg.Amounts[string(bank.Deposit)])
-		} else {
-			amount = min(amount, a.balance)
+	amount := money.FromCents(s.amount(g.cfg.Amounts[string(kind)]))
+	dst := -1
+	if kind == bank.Transfer {
+		if peers := g.byCurrency[a.Currency]; len(peers) >= 2 {
+			dst = peers[s.r.IntN(len(peers))]
+			if dst == acct {
+				dst = peers[(slices.Index(peers, dst)+1)%len(peers)]
+			}
 		}
-	case bank.Transfer:
-		peers := g.byCurrency[a.currency]
-		if a.balance == 0 || len(peers) < 2 {
-			kind, amount = bank.Deposit, s.amount(g.cfg.Amounts[string(bank.Deposit)])
-			break
-		}
-		dst := peers[s.r.IntN(len(peers))]
-		if dst == acct {
-			dst = peers[(slices.Index(peers, dst)+1)%len(peers)]
-		}
-		amount = min(amount, a.balance)
-		g.accounts[dst].balance += amount
-		related = g.accounts[dst].id
 	}
-	if kind == bank.Deposit {
-		a.balance += amount
-	} else {
-		a.balance -= amount
+	switch {
+	case kind != bank.Deposit && (a.Balance.IsZero() || kind == bank.Transfer && dst < 0):
+		// Nothing to spend, or no one to send it to: money comes in instead.
+		kind, amount = bank.Deposit, money.FromCents(s.amount(g.cfg.Amounts[string(bank.Deposit)]))
+	case kind != bank.Deposit && a.Balance.LessThan(amount):
+		amount = a.Balance
+	}
+	p := bank.Posting{ID: s.uuid(), AccountID: a.ID, Type: kind, Amount: amount}
+	var to bank.Account
+	if kind == bank.Transfer {
+		to = g.accounts[dst].Account
+		p.RelatedAccountID = &g.accounts[dst].ID
+	}
+	after, err := bank.Decide(p, a.Account, to)
+	if err != nil {
+		return nil, fmt.Errorf("ledger row %d: the generator chose a posting the bank refuses: %w", i, err)
+	}
+	a.Balance = after.From
+	var related any
+	if kind == bank.Transfer {
+		g.accounts[dst].Balance = after.To
+		related = g.accounts[dst].ID
 	}
 	label, cats := g.label(kind), categories[kind]
-	return []any{s.uuid(), a.id, string(kind), money.FromCents(amount), a.currency, related,
-		label, cats[s.r.IntN(len(cats))], at, at}
+	return []any{p.ID, a.ID, string(kind), amount, a.Currency, related,
+		label, cats[s.r.IntN(len(cats))], at, at}, nil
 }
 
 func (g *ledgerGen) label(kind bank.TransactionType) string {

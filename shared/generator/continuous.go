@@ -279,7 +279,6 @@ func (g *Stream) newCustomer(ctx context.Context) error {
 	return nil
 }
 
-// openAccount opens an account with an opening deposit, inside tx when given.
 // uniqueEmail prefixes a drawn address with a random tag: the serial alone can repeat after a
 // restart (deleted customers lower the count it starts from). A clash that remains only declines
 // the one operation.
@@ -287,18 +286,15 @@ func (g *Stream) uniqueEmail(p person) string {
 	return fmt.Sprintf("%06x.%s", g.src.r.Uint32()&0xffffff, p.email)
 }
 
+// openAccount opens an account with an opening deposit, inside tx when given.
 func (g *Stream) openAccount(ctx context.Context, customer uuid.UUID, tx pgx.Tx) error {
 	if tx == nil {
 		return g.inTx(ctx, func(tx pgx.Tx) error { return g.openAccount(ctx, customer, tx) })
 	}
-	a, err := bank.OpenAccount(ctx, tx, bank.NewAccount{CustomerID: customer,
-		Type: bank.AccountType(g.types.pick(g.src)), Currency: g.currs.pick(g.src)})
-	if err != nil {
-		return err
-	}
-	label := "Opening deposit"
+	n := bank.NewAccount{CustomerID: customer, Type: bank.AccountType(g.types.pick(g.src)), Currency: g.currs.pick(g.src)}
 	amount := money.FromCents(g.src.amount(g.cfg.Amounts[string(bank.Deposit)]))
-	if _, err := bank.Post(ctx, tx, bank.Posting{AccountID: a.ID, Type: bank.Deposit, Amount: amount, Description: &label}); err != nil {
+	a, _, err := bank.OpenWithDeposit(ctx, tx, n, amount, nil)
+	if err != nil {
 		return err
 	}
 	g.accounts = append(g.accounts, liveAccount{id: a.ID, customer: customer, currency: a.Currency, active: true})

@@ -3,10 +3,15 @@ package generator_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
 
+	"github.com/fin-orchestrator/fin-orchestrator/shared/bank"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/generator"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/pgtest"
 )
@@ -150,4 +155,100 @@ func TestStreamMakesEveryKindOfChange(t *testing.T) {
 		t.Errorf("%d operations failed", st.Failed.Load())
 	}
 	checkInvariants(t, db.Pool)
+}
+
+// The bulk load writes its ledger with COPY; this replays that ledger, in its order, through
+// bank.Post on fresh accounts of the same currencies: every row must be one Post books, and the
+// balances Post leaves must be the ones the bulk load wrote.
+func TestBulkLedgerIsWhatPostAllows(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	if _, err := generator.Bulk(ctx, db.Pool, smallConfig(t, 21), nil); err != nil {
+		t.Fatal(err)
+	}
+	type acct struct {
+		currency string
+		balance  decimal.Decimal
+	}
+	bulk := map[uuid.UUID]acct{}
+	rows, err := db.Pool.Query(ctx, "SELECT account_id, currency, balance FROM accounts ORDER BY account_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id uuid.UUID
+		var a acct
+		if err := rows.Scan(&id, &a.currency, &a.balance); err != nil {
+			t.Fatal(err)
+		}
+		bulk[id] = a
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	type posting struct {
+		account uuid.UUID
+		kind    bank.TransactionType
+		amount  decimal.Decimal
+		related *uuid.UUID
+	}
+	var ledger []posting
+	rows, err = db.Pool.Query(ctx, `SELECT account_id, transaction_type, amount, related_account_id
+		FROM transactions ORDER BY created_at, transaction_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var p posting
+		if err := rows.Scan(&p.account, &p.kind, &p.amount, &p.related); err != nil {
+			t.Fatal(err)
+		}
+		ledger = append(ledger, p)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		c, err := bank.CreateCustomer(ctx, tx, uuid.Nil, bank.CustomerFields{FirstName: "Re", LastName: "Play", Email: "replay@example.com"})
+		if err != nil {
+			return err
+		}
+		twin := map[uuid.UUID]uuid.UUID{}
+		for id, a := range bulk {
+			opened, err := bank.OpenAccount(ctx, tx, bank.NewAccount{CustomerID: c.ID, Type: bank.Checking, Currency: a.currency})
+			if err != nil {
+				return err
+			}
+			twin[id] = opened.ID
+		}
+		kinds := map[bank.TransactionType]int{}
+		for i, p := range ledger {
+			q := bank.Posting{AccountID: twin[p.account], Type: p.kind, Amount: p.amount}
+			if p.related != nil {
+				to := twin[*p.related]
+				q.RelatedAccountID = &to
+			}
+			if _, err := bank.Post(ctx, tx, q); err != nil {
+				return fmt.Errorf("ledger row %d of %d (%s %s) is one bank.Post refuses: %w", i, len(ledger), p.kind, p.amount, err)
+			}
+			kinds[p.kind]++
+		}
+		if kinds[bank.Deposit] == 0 || kinds[bank.Withdrawal] == 0 || kinds[bank.Transfer] == 0 {
+			return fmt.Errorf("the replayed ledger holds %v: every kind is needed for the comparison to mean something", kinds)
+		}
+		for id, a := range bulk {
+			got, err := bank.GetAccount(ctx, tx, twin[id])
+			if err != nil {
+				return err
+			}
+			if !got.Balance.Equal(a.balance) {
+				return fmt.Errorf("account %s: bulk wrote balance %s, bank.Post leaves %s", id, a.balance, got.Balance)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

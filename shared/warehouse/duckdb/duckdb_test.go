@@ -3,6 +3,7 @@ package duckdb_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -63,6 +64,46 @@ func TestSQLHandler(t *testing.T) {
 			}
 			if tc.status == 200 && string(body) != tc.want || tc.status != 200 && !strings.Contains(string(body), tc.want) {
 				t.Fatalf("body %q, want %q", body, tc.want)
+			}
+		})
+	}
+}
+
+func TestPostQuery(t *testing.T) {
+	wh := open(t)
+	srv := httptest.NewServer(wh.SQLHandler("s3cret"))
+	defer srv.Close()
+	// A handler that fails after the CSV started, as a query failing part-way does.
+	partial := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Trailer", duckdb.SQLErrorTrailer)
+		io.WriteString(rw, "n\n1\n")
+		rw.Header().Set(duckdb.SQLErrorTrailer, "out of memory")
+	}))
+	defer partial.Close()
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close() // nothing listens there any more
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, url, token, query string
+		want, wantErr           string
+	}{
+		{"answer", srv.URL, "s3cret", "SELECT 1.50::DECIMAL(18,2) AS a", "a\n1.50\n", ""},
+		{"wrong token", srv.URL, "nope", "SELECT 1", "", "401"},
+		{"bad SQL", srv.URL, "s3cret", "SELECT nope FROM nowhere", "", "nowhere"},
+		{"failed part-way", partial.URL, "s3cret", "SELECT 1", "n\n1\n", "out of memory"},
+		{"no server", gone.URL, "s3cret", "SELECT 1", "", duckdb.ErrNoServer.Error()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out strings.Builder
+			err := duckdb.PostQuery(ctx, tc.url, tc.token, tc.query, &out)
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("PostQuery error = %v, want %q", err, tc.wantErr)
+			}
+			if tc.name == "no server" && !errors.Is(err, duckdb.ErrNoServer) {
+				t.Fatalf("PostQuery error = %v, want ErrNoServer", err)
+			}
+			if out.String() != tc.want {
+				t.Fatalf("answer %q, want %q", out.String(), tc.want)
 			}
 		})
 	}

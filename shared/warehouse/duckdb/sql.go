@@ -1,6 +1,7 @@
 package duckdb
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -12,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // While the stack runs it holds the warehouse file, so `fin sql` sends its query to the stack:
@@ -119,4 +122,40 @@ func (l *lazyCSV) Write(p []byte) (int, error) {
 		l.rw.WriteHeader(http.StatusOK)
 	}
 	return l.rw.Write(p)
+}
+
+// ErrNoServer: nothing listens at the address a query was sent to (no stack is running there).
+var ErrNoServer = errors.New("no running stack")
+
+// PostQuery sends query to a SQLHandler at url with token and copies the CSV answer to out. An
+// error that the handler reports after the CSV started (in SQLErrorTrailer) is returned too, so
+// a caller never takes a truncated answer for a whole one.
+func PostQuery(ctx context.Context, url, token, query string, out io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(query))
+	if err != nil {
+		return fmt.Errorf("query %s: %w", url, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+	resp, err := http.DefaultClient.Do(req)
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return ErrNoServer
+	}
+	if err != nil {
+		return fmt.Errorf("query the running stack at %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		return fmt.Errorf("the running stack at %s answered %s: %s", url, resp.Status, strings.TrimSpace(string(msg)))
+	}
+	if _, err := io.Copy(out, resp.Body); err != nil {
+		return fmt.Errorf("read the answer of %s: %w", url, err)
+	}
+	if msg := resp.Trailer.Get(SQLErrorTrailer); msg != "" {
+		return fmt.Errorf("query failed part-way: %s", msg)
+	}
+	return nil
 }

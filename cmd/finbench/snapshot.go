@@ -16,17 +16,14 @@ import (
 	"github.com/fin-orchestrator/fin-orchestrator/shared/capture"
 )
 
-func init() {
-	register(command{name: "snapshot-bench", summary: "benchmark online incremental snapshots beside COPY TO STDOUT", run: runSnapshotBench})
-}
-
 // runSnapshotBench measures an online incremental snapshot of accounts by a `fin capture` process
 // (its own database and slot, an embedded broker that acknowledges without storing) while
 // inserts stream: its rate beside `COPY (SELECT * FROM accounts) TO STDOUT` of the same table, and
 // its peak RSS beside the same process's peak while only streaming; then, with --rss-rows, the
 // peak RSS of a snapshot of a larger table.
 func runSnapshotBench(ctx context.Context, args []string) error {
-	fs := newFlags("snapshot-bench", "[flags]")
+	fs := newFlags("snapshot")
+	fin := fs.String("fin", finBeside(), "the fin binary whose capture is measured (default: fin beside finbench)")
 	rows := fs.Int("rows", 1_000_000, "rows in the table for the throughput figure")
 	rssRows := fs.Int("rss-rows", 10_000_000, "rows in the table for the peak RSS figure (0 or <= --rows: skip)")
 	rate := fs.Int("stream-rate", 100, "insert transactions per second streamed during the snapshots")
@@ -35,7 +32,7 @@ func runSnapshotBench(ctx context.Context, args []string) error {
 		return err
 	}
 	began := time.Now()
-	b := &captureBench{db: "fin_bench_snapshot", rows: *rows}
+	b := &captureBench{db: "fin_bench_snapshot", rows: *rows, fin: *fin}
 	if err := b.setup(ctx); err != nil {
 		return err
 	}
@@ -124,11 +121,7 @@ func (b *captureBench) copyRate(ctx context.Context, rows int) (float64, error) 
 // startSnapshotCapture starts `fin capture` and reports each "incremental snapshot finished" of
 // its log on the returned channel.
 func (b *captureBench) startSnapshotCapture(ctx context.Context, slot string, chunk int) (*exec.Cmd, <-chan struct{}, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, nil, err
-	}
-	cmd := exec.CommandContext(ctx, self, "capture", "--slot", slot, "--chunk-size", strconv.Itoa(chunk))
+	cmd := exec.CommandContext(ctx, b.fin, "capture", "--slot", slot, "--chunk-size", strconv.Itoa(chunk))
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+b.url, "KAFKA_BROKERS="+strings.Join(b.seeds, ","), "LOG_LEVEL=INFO")
 	logs, err := cmd.StderrPipe()
 	if err != nil {

@@ -22,10 +22,6 @@ import (
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
 )
 
-func init() {
-	register(command{name: "bench-loader", summary: "benchmark the warehouse loader against DuckDB's own read_parquet load", run: runBenchLoader})
-}
-
 // runBenchLoader loads the same bronze objects into fresh DuckDB files, in turn through the
 // loader (one S3 event and one transaction with its ledger row per object) and with DuckDB's own
 // INSERT INTO ... SELECT * FROM read_parquet(...): one statement per file (what the loader does
@@ -35,7 +31,7 @@ func init() {
 // and the best round is the least disturbed. Then it times duplicate events against loading one
 // object.
 func runBenchLoader(ctx context.Context, args []string) error {
-	fs := newFlags("bench-loader", "[flags]")
+	fs := newFlags("loader")
 	objects := fs.Int("objects", 100, "bronze objects")
 	rows := fs.Int("rows", 10000, "rows per object")
 	rounds := fs.Int("rounds", 3, "rounds of each load; the best counts")

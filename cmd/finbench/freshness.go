@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -25,12 +26,10 @@ import (
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bank"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/console"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/database"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/localpg"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
 )
-
-func init() {
-	register(command{name: "bench-freshness", summary: "benchmark commit-to-RAW and commit-to-gold freshness of a running stack under paced postings", run: runBenchFreshness})
-}
 
 // Targets and references of issue 7 and the team's anchors, printed beside the figures.
 const (
@@ -43,15 +42,15 @@ const (
 // through the stack's /sql endpoint to time each posting from its Postgres commit (the commit
 // timestamp the capture reads from the WAL) to the moment a query first returns it.
 func runBenchFreshness(ctx context.Context, args []string) error {
-	fs := newFlags("bench-freshness", "[flags]")
+	fs := newFlags("freshness")
 	rate := fs.Float64("rate", targetTPS, "postings per second to commit")
-	seconds := fs.Int("seconds", envInt("BENCH_SECONDS", 120), "how long to sustain the rate (env BENCH_SECONDS)")
+	seconds := fs.Int("seconds", 120, "how long to sustain the rate")
 	conns := fs.Int("conns", 48, "Postgres connections (one goroutine each)")
 	accounts := fs.Int("accounts", 1000, "accounts the postings spread over (fewer means more row-lock waits)")
 	burst := fs.Int("reference-seconds", 10, "seconds of unpaced postings first: the rate this machine reaches right now")
 	poll := fs.Duration("poll", 100*time.Millisecond, "interval between queries of raw.transactions")
 	goldWait := fs.Duration("gold-wait", 5*time.Minute, "how long to wait for every posting in gold after the run")
-	consoleURL := fs.String("console", envOr("FIN_CONSOLE_URL", defaultConsole), "the running stack's console (env FIN_CONSOLE_URL)")
+	consoleURL := fs.String("console", cmp.Or(os.Getenv("FIN_CONSOLE_URL"), "http://127.0.0.1:8080"), "the running stack's console (env FIN_CONSOLE_URL)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -60,11 +59,14 @@ func runBenchFreshness(ctx context.Context, args []string) error {
 		return fmt.Errorf("the running stack's SQL token (is `fin up` running with this WAREHOUSE_PATH/FIN_STATE_DIR?): %w", err)
 	}
 	sqlURL := strings.TrimRight(*consoleURL, "/") + "/sql"
-	pool, err := openMigrated(ctx, *conns+2)
+	pool, err := database.Open(ctx, localpg.URL(), *conns+2)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	if _, err := database.Migrate(ctx, pool); err != nil {
+		return err
+	}
 
 	tag := "bench-freshness-" + uuid.NewString()[:8]
 	fmt.Printf("freshness benchmark (%s): %.0f postings/s for %d s on %d connections over %d accounts\n", tag, *rate, *seconds, *conns, *accounts)
@@ -177,11 +179,8 @@ func openBenchAccounts(ctx context.Context, pool *pgxpool.Pool, tag string, n in
 				return err
 			}
 			for range min(5, n-len(ids)) {
-				a, err := bank.OpenAccount(ctx, tx, bank.NewAccount{CustomerID: c.ID, Type: bank.Checking, Currency: "EUR"})
+				a, _, err := bank.OpenWithDeposit(ctx, tx, bank.NewAccount{CustomerID: c.ID, Type: bank.Checking, Currency: "EUR"}, fund, &desc)
 				if err != nil {
-					return err
-				}
-				if _, err := bank.Post(ctx, tx, bank.Posting{AccountID: a.ID, Type: bank.Deposit, Amount: fund, Description: &desc}); err != nil {
 					return err
 				}
 				ids = append(ids, a.ID)
@@ -445,7 +444,7 @@ func pollGold(ctx context.Context, url, token, tag string, s *seenSet) error {
 
 func pollInto(ctx context.Context, url, token string, s *seenSet, query string) error {
 	var buf bytes.Buffer
-	if err := queryStack(ctx, url, token, query, &buf); err != nil {
+	if err := duckdb.PostQuery(ctx, url, token, query, &buf); err != nil {
 		return err
 	}
 	seen := time.Now()
@@ -501,11 +500,4 @@ func summarize(d []time.Duration) latencySummary {
 		return s[max(0, min(i, len(s)-1))]
 	}
 	return latencySummary{p50: rank(0.50), p95: rank(0.95), max: s[len(s)-1]}
-}
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
 }

@@ -24,10 +24,6 @@ import (
 	"github.com/fin-orchestrator/fin-orchestrator/shared/localpg"
 )
 
-func init() {
-	register(command{name: "capture-bench", summary: "benchmark the capture beside pg_recvlogical and Debezium", run: runCaptureBench})
-}
-
 // captureBench holds one benchmark run: its own database, slots and an embedded broker that
 // acknowledges without storing (so the figures are the capture's, not the broker's memory).
 type captureBench struct {
@@ -38,6 +34,7 @@ type captureBench struct {
 	rows     int
 	txns     int
 	rounds   int
+	fin      string // the fin binary whose `fin capture` is measured
 	realKafk string
 	dbzDir   string // Connect's state (offsets) for this run only
 }
@@ -45,15 +42,16 @@ type captureBench struct {
 const benchCustomer = "11111111-1111-4111-8111-111111111111"
 
 func runCaptureBench(ctx context.Context, args []string) error {
-	fs := newFlags("capture-bench", "[flags]")
+	fs := newFlags("capture")
 	rows := fs.Int("rows", 1_000_000, "row changes per workload")
 	txns := fs.Int("txns", 1000, "transactions the throughput workload spreads them over")
 	rounds := fs.Int("rounds", 3, "alternating rounds of each reader on the same changes (best kept: the machine is shared)")
 	debezium := fs.String("debezium-kafka", "", "bootstrap of a real Kafka broker: also run Debezium (scripts/debezium.sh) on the workload")
+	fin := fs.String("fin", finBeside(), "the fin binary whose capture is measured (default: fin beside finbench)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	b := &captureBench{rows: *rows, txns: *txns, rounds: *rounds, realKafk: *debezium, db: "fin_bench_capture"}
+	b := &captureBench{rows: *rows, txns: *txns, rounds: *rounds, fin: *fin, realKafk: *debezium, db: "fin_bench_capture"}
 	if *debezium != "" {
 		dir, err := os.MkdirTemp("", "fin-bench-debezium-")
 		if err != nil {
@@ -120,6 +118,15 @@ func runCaptureBench(ctx context.Context, args []string) error {
 	fmt.Printf("capture one %d-row transaction: go capture %.0f rows/s beside pg_recvlogical %.0f rows/s (ratio %.2f); peak RSS %.0f MB (budget 200 MB, ratio %.2f)\n",
 		b.rows, rate, refRate, rate/refRate, float64(peak)/(1<<20), float64(peak)/(200<<20))
 	return nil
+}
+
+// finBeside is bin/fin when finbench is bin/finbench, as scripts/bench.d builds them.
+func finBeside() string {
+	self, err := os.Executable()
+	if err != nil {
+		return "fin"
+	}
+	return filepath.Join(filepath.Dir(self), "fin")
 }
 
 func recvSlot(round int) string    { return fmt.Sprintf("bench_recvlogical_%d", round) }
@@ -254,11 +261,7 @@ func (b *captureBench) primeCapture(ctx context.Context, slot string) error {
 }
 
 func (b *captureBench) startCapture(ctx context.Context, slot string) (*exec.Cmd, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.CommandContext(ctx, self, "capture", "--slot", slot)
+	cmd := exec.CommandContext(ctx, b.fin, "capture", "--slot", slot)
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+b.url, "KAFKA_BROKERS="+strings.Join(b.seeds, ","), "LOG_LEVEL=WARN")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
