@@ -27,7 +27,25 @@ type Status struct {
 	DLQ         int64            `json:"dlq_objects"`
 	DbtRuns     []DbtRun         `json:"dbt_runs"`
 	Freshness   []FreshnessPoint `json:"freshness"`
+	Reconcile   *Reconcile       `json:"reconcile,omitempty"`
 }
+
+// Reconcile is the last comparison of Postgres with the warehouse (what `fin reconcile` judges).
+type Reconcile struct {
+	At time.Time `json:"at"`
+	// Verdict is "agree", "lag" (changes the slot still holds), "lost" (delivered by the capture,
+	// absent from the warehouse) or "differ" (other values at equal versions).
+	Verdict     string   `json:"verdict"`
+	Summary     string   `json:"summary"`
+	Lost        int      `json:"lost"`
+	Lag         int      `json:"lag"`
+	Differences int      `json:"differences"`
+	Examples    []string `json:"examples,omitempty"`
+	Error       string   `json:"error,omitempty"`
+}
+
+// OK is false when changes are lost or differ; lag is the pipeline working.
+func (r Reconcile) OK() bool { return r.Error == "" && (r.Verdict == "agree" || r.Verdict == "lag") }
 
 // Component is one part of the pipeline and whether it is healthy.
 type Component struct {
@@ -148,6 +166,12 @@ func Print(w io.Writer, s Status) {
 		fmt.Fprintf(w, "\n  %-14s %12s %12s\n", "table", "postgres", "warehouse")
 		for _, t := range s.Tables {
 			fmt.Fprintf(w, "  %-14s %12d %12d\n", t.Table, t.Postgres, t.Warehouse)
+		}
+	}
+	if r := s.Reconcile; r != nil {
+		fmt.Fprintf(w, "\nreconcile at %s: %s: %s\n", r.At.Local().Format(time.TimeOnly), r.Verdict, r.Summary)
+		for _, e := range r.Examples {
+			fmt.Fprintln(w, "  "+e)
 		}
 	}
 	fmt.Fprintf(w, "\nDLQ objects: %d\n", s.DLQ)

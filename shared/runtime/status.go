@@ -21,7 +21,14 @@ type statusCache struct {
 	s    *Stack
 	mu   sync.Mutex
 	last console.Status
+	// reconciled is the last comparison of Postgres with the warehouse, made apart (it reads
+	// every row) every reconcileEvery.
+	reconciled *console.Reconcile
 }
+
+// reconcileEvery is how often the console compares Postgres with the warehouse: a pass reads
+// every row of both sides, so not at the status's pace.
+const reconcileEvery = 20 * time.Second
 
 func newStatusCache(s *Stack) *statusCache {
 	return &statusCache{s: s, last: console.Status{Time: time.Now()}}
@@ -34,6 +41,7 @@ func (c *statusCache) get(context.Context) console.Status {
 }
 
 func (c *statusCache) run(ctx context.Context) {
+	go c.reconcile(ctx)
 	for {
 		st := c.gather(ctx)
 		c.mu.Lock()
@@ -121,6 +129,13 @@ func (c *statusCache) gather(ctx context.Context) console.Status {
 		}
 	}
 
+	c.mu.Lock()
+	if r := c.reconciled; r != nil {
+		st.Reconcile = r
+		st.Components = append(st.Components, console.Component{Name: "reconcile", OK: r.OK(), Detail: r.Verdict + ": " + r.Summary})
+	}
+	c.mu.Unlock()
+
 	s.mu.Lock()
 	st.DbtRuns = append([]console.DbtRun(nil), s.dbtRuns...)
 	failures := len(s.failures)
@@ -137,6 +152,34 @@ func (c *statusCache) gather(ctx context.Context) console.Status {
 			Detail: fmt.Sprintf("%d failed after retries, kept in %s/failed-invocations", failures, s.cfg.StateDir)})
 	}
 	return st
+}
+
+// reconcile judges, pass after pass, what `fin reconcile` judges: whether Postgres and the
+// warehouse agree, lag, differ, or the warehouse lost changes the capture delivered.
+func (c *statusCache) reconcile(ctx context.Context) {
+	r := reconcile.New(c.s.cfg.Pool, c.s.wh, reconcile.Options{Slot: c.s.cfg.Slot})
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(reconcileEvery):
+		}
+		rep, err := r.Pass(ctx)
+		out := &console.Reconcile{At: time.Now(), Verdict: rep.Verdict(), Summary: rep.Summary(),
+			Lost: len(rep.Lost), Lag: len(rep.Lag), Differences: len(rep.Differences)}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			out.Verdict, out.Summary, out.Error = "unknown", "comparison failed: "+err.Error(), err.Error()
+		}
+		for _, lines := range [][]string{rep.Differences, rep.Lost, rep.Lag} {
+			out.Examples = append(out.Examples, lines[:min(3, len(lines))]...)
+		}
+		c.mu.Lock()
+		c.reconciled = out
+		c.mu.Unlock()
+	}
 }
 
 func component(name string, err error, ok string) console.Component {
