@@ -26,8 +26,9 @@ type statusCache struct {
 	reconciled *console.Reconcile
 }
 
-// reconcileEvery is how often the console compares Postgres with the warehouse: a pass reads
-// every row of both sides, so not at the status's pace.
+// reconcileEvery is how often, at most, the console compares Postgres with the warehouse: a pass
+// reads every row of both sides, so not at the status's pace, and never more than a tenth of the
+// time (a pass of 3 s waits 30 s), so a large warehouse does not take the stack's CPU.
 const reconcileEvery = 20 * time.Second
 
 func newStatusCache(s *Stack) *statusCache {
@@ -158,13 +159,16 @@ func (c *statusCache) gather(ctx context.Context) console.Status {
 // warehouse agree, lag, differ, or the warehouse lost changes the capture delivered.
 func (c *statusCache) reconcile(ctx context.Context) {
 	r := reconcile.New(c.s.cfg.Pool, c.s.wh, reconcile.Options{Slot: c.s.cfg.Slot})
+	pause := reconcileEvery
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(reconcileEvery):
+		case <-time.After(pause):
 		}
+		start := time.Now()
 		rep, err := r.Pass(ctx)
+		pause = max(reconcileEvery, 10*time.Since(start))
 		out := &console.Reconcile{At: time.Now(), Verdict: rep.Verdict(), Summary: rep.Summary(),
 			Lost: len(rep.Lost), Lag: len(rep.Lag), Differences: len(rep.Differences)}
 		if err != nil {
