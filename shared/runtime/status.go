@@ -130,12 +130,10 @@ func (c *statusCache) gather(ctx context.Context) console.Status {
 		}
 	}
 
-	c.mu.Lock()
-	if r := c.reconciled; r != nil {
+	if r, comp := c.reconcileComponent(); r != nil {
 		st.Reconcile = r
-		st.Components = append(st.Components, console.Component{Name: "reconcile", OK: r.OK(), Detail: r.Verdict + ": " + r.Summary})
+		st.Components = append(st.Components, *comp)
 	}
-	c.mu.Unlock()
 
 	s.mu.Lock()
 	st.DbtRuns = append([]console.DbtRun(nil), s.dbtRuns...)
@@ -167,23 +165,40 @@ func (c *statusCache) reconcile(ctx context.Context) {
 		case <-time.After(pause):
 		}
 		start := time.Now()
-		rep, err := r.Pass(ctx)
+		c.reconcileOnce(ctx, r)
 		pause = max(reconcileEvery, 10*time.Since(start))
-		out := &console.Reconcile{At: time.Now(), Verdict: rep.Verdict(), Summary: rep.Summary(),
-			Lost: len(rep.Lost), Lag: len(rep.Lag), Differences: len(rep.Differences)}
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			out.Verdict, out.Summary, out.Error = "unknown", "comparison failed: "+err.Error(), err.Error()
-		}
-		for _, lines := range [][]string{rep.Differences, rep.Lost, rep.Lag} {
-			out.Examples = append(out.Examples, lines[:min(3, len(lines))]...)
-		}
-		c.mu.Lock()
-		c.reconciled = out
-		c.mu.Unlock()
 	}
+}
+
+// reconcileOnce makes one pass and keeps its verdict for the status.
+func (c *statusCache) reconcileOnce(ctx context.Context, r *reconcile.Reconciler) {
+	rep, err := r.Pass(ctx)
+	if err != nil && ctx.Err() != nil {
+		return
+	}
+	out := &console.Reconcile{At: time.Now(), Verdict: rep.Verdict(), Summary: rep.Summary(),
+		Lost: len(rep.Lost), Lag: len(rep.Lag), Differences: len(rep.Differences)}
+	if err != nil {
+		out.Verdict, out.Summary, out.Error = "unknown", "comparison failed: "+err.Error(), err.Error()
+	}
+	for _, lines := range [][]string{rep.Differences, rep.Lost, rep.Lag} {
+		out.Examples = append(out.Examples, lines[:min(3, len(lines))]...)
+	}
+	c.mu.Lock()
+	c.reconciled = out
+	c.mu.Unlock()
+}
+
+// reconcileComponent is the last verdict as a part of the pipeline's health: lag is the pipeline
+// working, lost changes and differences are not.
+func (c *statusCache) reconcileComponent() (*console.Reconcile, *console.Component) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.reconciled
+	if r == nil {
+		return nil, nil
+	}
+	return r, &console.Component{Name: "reconcile", OK: r.OK(), Detail: r.Verdict + ": " + r.Summary}
 }
 
 func component(name string, err error, ok string) console.Component {
