@@ -60,16 +60,19 @@ gen_pid=$!
 sleep 10
 kill -INT "$gen_pid"
 wait "$gen_pid" 2>/dev/null || true
+started=$SECONDS
 bin/fin reconcile --wait 180s >"$work/reconcile1.out" || die "reconcile after a kill -9 during the snapshot: $(tail -30 "$work/reconcile1.out")"
 snapshot_rows=$(sql "select count(*) from raw.transactions where op = 'r'")
-log "reconciled; RAW holds $snapshot_rows snapshot rows of transactions"
+log "reconciled in $((SECONDS - started)) s; RAW holds $snapshot_rows snapshot rows of transactions"
 
 log "replace the warehouse: stop, delete its files, keep the lake, restart"
 stack_down INT
 rm -rf "$FIN_STATE_DIR"/*.duckdb "$FIN_STATE_DIR"/*.duckdb.wal "$FIN_STATE_DIR/dbt"
 [ -n "$(find "$FIN_STATE_DIR/s3" -name '*.parquet' -print -quit)" ] || die "the lake under $FIN_STATE_DIR/s3 holds no bronze object"
 stack_up "$work/up.out" --no-generate --config "$work/config.yaml"
+started=$SECONDS
 bin/fin reconcile --wait 180s >"$work/reconcile2.out" || die "reconcile after the warehouse was replaced: $(tail -30 "$work/reconcile2.out")"
+log "reconciled in $((SECONDS - started)) s (the refill included)"
 refilled=$(sql "select count(*) from raw.transactions where op = 'r'")
 # Refilled from the lake: the same snapshot rows, none read again from Postgres.
 [ "$refilled" = "$snapshot_rows" ] || die "RAW holds $refilled snapshot rows of transactions after the refill, $snapshot_rows before: the warehouse was not refilled from the lake alone"
