@@ -22,6 +22,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -151,8 +152,7 @@ func (r *Reconciler) Pass(ctx context.Context) (Report, error) {
 	}
 	r.history = r.history[keep:]
 	rep := classify(tables, p, w, ref, slot.Status == "lost")
-	rep.Slot = slot
-	rep.At = now
+	rep.Slot, rep.WAL, rep.At = slot, pglogrepl.LSN(cur.lsn).String(), now
 
 	pending := false
 	for _, h := range r.history {

@@ -120,3 +120,28 @@ func TestMoneyPerCurrency(t *testing.T) {
 		}
 	}
 }
+
+func TestSummary(t *testing.T) {
+	slot := Slot{Name: "fin_capture", Exists: true, Confirmed: "0/10"}
+	for _, tt := range []struct {
+		name string
+		rep  Report
+		want []string
+	}{
+		{"agree", Report{Slot: slot}, []string{"agree"}},
+		{"lost names the remedy", Report{Slot: slot, Lost: []string{"x"}, Lag: []string{"y"}}, []string{"1 changes LOST", "slot fin_capture confirmed past them", "fin snapshot"}},
+		{"lag while waiting", Report{Slot: slot, Lag: []string{"y"}}, []string{"1 changes not in the warehouse yet, still held by slot fin_capture"}},
+		{"lag after the wait", Report{Slot: slot, WAL: "0/20", Lag: []string{"y"}, Waited: time.Minute}, []string{"after 1m0s (slot confirmed 0/10, Postgres at 0/20)", "Replication slot lag"}},
+		{"lag with no slot", Report{Slot: Slot{Name: "fin_capture"}, Lag: []string{"y"}}, []string{"no replication slot fin_capture"}},
+		{"differences first", Report{Slot: slot, Differences: []string{"d"}, Lost: []string{"x"}}, []string{"1 differences", "1 lost"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.rep.Summary()
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("summary %q lacks %q", got, w)
+				}
+			}
+		})
+	}
+}

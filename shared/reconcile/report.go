@@ -24,8 +24,10 @@ type Report struct {
 	Lost []string `json:"lost,omitempty"`
 	// Lag are changes the slot still holds (not yet confirmed): they will come.
 	Lag []string `json:"lag,omitempty"`
-	// Slot is the capture's replication slot as this pass saw it.
-	Slot Slot `json:"slot"`
+	// Slot is the capture's replication slot as this pass saw it; WAL is Postgres's WAL insert
+	// position when it read its side.
+	Slot Slot   `json:"slot"`
+	WAL  string `json:"wal"`
 	// Waited is how long Compare let the lag drain (zero for a single pass).
 	Waited time.Duration `json:"waited,omitempty"`
 }
@@ -79,7 +81,8 @@ func (r Report) Summary() string {
 		case !r.Slot.Exists:
 			s = fmt.Sprintf("%d changes not in the warehouse, and no replication slot %s captures them (is the capture running?)", len(r.Lag), r.Slot.Name)
 		case r.Waited > 0:
-			s += fmt.Sprintf(" after %s: the capture is not keeping up (slot confirmed %s; see docs/runbook.md, \"Replication slot lag\")", r.Waited, r.Slot.Confirmed)
+			s += fmt.Sprintf(" after %s (slot confirmed %s, Postgres at %s): if the slot stays behind, the capture is not keeping up, see docs/runbook.md, \"Replication slot lag\"; if it has passed them, give the warehouse a longer --grace",
+				r.Waited, r.Slot.Confirmed, r.WAL)
 		}
 		return s
 	}
@@ -232,7 +235,7 @@ func (r Report) Write(w io.Writer) {
 		fmt.Fprintf(w, "%-28s %16s %16s%s\n", m.What+" "+m.Currency, m.Postgres, m.Warehouse, mark)
 	}
 	if r.Slot.Exists {
-		fmt.Fprintf(w, "\nslot %s confirmed %s", r.Slot.Name, r.Slot.Confirmed)
+		fmt.Fprintf(w, "\nslot %s confirmed %s, Postgres at %s", r.Slot.Name, r.Slot.Confirmed, r.WAL)
 		if r.Slot.Status != "" {
 			fmt.Fprintf(w, " (wal_status %s)", r.Slot.Status)
 		}
