@@ -39,7 +39,8 @@ type Options struct {
 	// Publication names the captured tables (default fin_cdc).
 	Publication string
 	// Grace is how long the warehouse may take to hold a change after the capture confirmed it
-	// (landing, the S3 event, the load; default 30 s). A change still absent after that is lost.
+	// (landing, the S3 event, the load; default 30 s), on top of how far behind its commits the
+	// warehouse has been loading lately. A change still absent after that is lost.
 	Grace time.Duration
 	// ClockMargin guards the one judgement that needs clocks, a delete the warehouse never got: the
 	// warehouse's version must have been committed this long before the reference snapshot began
@@ -133,6 +134,10 @@ func (r *Reconciler) Pass(ctx context.Context) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
+	delay, err := loadDelay(ctx, r.wh, tables)
+	if err != nil {
+		return Report{}, err
+	}
 	w, err := warehouseSnapshot(ctx, r.wh, tables)
 	if err != nil {
 		return Report{}, err
@@ -145,14 +150,14 @@ func (r *Reconciler) Pass(ctx context.Context) (Report, error) {
 	var ref *reference
 	keep := 0
 	for i, h := range r.history {
-		if !h.crossed.IsZero() && !h.crossed.After(now.Add(-r.opt.Grace)) {
+		if !h.crossed.IsZero() && !h.crossed.After(now.Add(-r.opt.Grace-delay)) {
 			ref = &reference{versions: h.versions, began: h.began, margin: r.opt.ClockMargin}
 			keep = i
 		}
 	}
 	r.history = r.history[keep:]
 	rep := classify(tables, p, w, ref, slot.Status == "lost")
-	rep.Slot, rep.WAL, rep.At = slot, pglogrepl.LSN(cur.lsn).String(), now
+	rep.Slot, rep.WAL, rep.At, rep.LoadDelay = slot, pglogrepl.LSN(cur.lsn).String(), now, delay
 
 	pending := false
 	for _, h := range r.history {

@@ -28,6 +28,9 @@ type Report struct {
 	// position when it read its side.
 	Slot Slot   `json:"slot"`
 	WAL  string `json:"wal"`
+	// LoadDelay is how far behind its commits the warehouse loaded in the last minute; it
+	// lengthens the grace.
+	LoadDelay time.Duration `json:"load_delay"`
 	// Waited is how long Compare let the lag drain (zero for a single pass).
 	Waited time.Duration `json:"waited,omitempty"`
 }

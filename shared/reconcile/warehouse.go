@@ -111,3 +111,28 @@ func normalize(kind, s string) string {
 	}
 	return s
 }
+
+// loadDelay is how far behind its commits the warehouse has been loading lately: the longest
+// time from an event's commit to its load over the last minute's loads (zero when idle). A
+// warehouse refilling itself from the lake loads old events, so this grows, and a change the
+// capture delivered is not judged lost while the loads are still working their way to it.
+func loadDelay(ctx context.Context, wh Warehouse, tables []table) (time.Duration, error) {
+	parts := make([]string, len(tables))
+	for i, t := range tables {
+		parts[i] = fmt.Sprintf(`SELECT max(epoch_us(_loaded_at) - commit_ts_us) AS d FROM raw.%s
+			WHERE _loaded_at > now() - INTERVAL 1 MINUTE`, t.name)
+	}
+	var buf bytes.Buffer
+	if err := wh.Query(ctx, "SELECT coalesce(max(d), 0) AS d FROM ("+strings.Join(parts, " UNION ALL ")+")", &buf); err != nil {
+		return 0, fmt.Errorf("reconcile: read the warehouse's load delay: %w", err)
+	}
+	recs, err := csv.NewReader(&buf).ReadAll()
+	if err != nil || len(recs) != 2 {
+		return 0, fmt.Errorf("reconcile: read the warehouse's load delay: %q: %v", buf.String(), err)
+	}
+	us, err := strconv.ParseFloat(recs[1][0], 64)
+	if err != nil {
+		return 0, fmt.Errorf("reconcile: load delay %q: %w", recs[1][0], err)
+	}
+	return max(0, time.Duration(us)*time.Microsecond), nil
+}

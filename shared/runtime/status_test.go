@@ -39,9 +39,7 @@ func TestStatusShowsReconcileVerdict(t *testing.T) {
 		ok      bool
 	}{{"lag", true}, {"lag", true}, {"lost", false}} {
 		if i == 1 { // the capture confirms past what the first pass saw
-			if _, err := db.Pool.Exec(ctx, `SELECT pg_replication_slot_advance($1, pg_current_wal_insert_lsn())`, slot); err != nil {
-				t.Fatal(err)
-			}
+			pgtest.ConfirmSlot(ctx, t, db.Pool, slot)
 		}
 		c.reconcileOnce(ctx, r)
 		rec, comp := c.reconcileComponent()
