@@ -157,4 +157,36 @@ func TestLostAgainstLag(t *testing.T) {
 	}
 }
 
+// TestHistoryStaysBounded: however many passes run while the slot keeps confirming, the
+// Reconciler holds about three earlier snapshots, not one per pass.
+func TestHistoryStaysBounded(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	db := pgtest.New(t)
+	wh, err := duckdb.Open(ctx, filepath.Join(t.TempDir(), "raw_store.duckdb"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wh.Close()
+	slot := "bounded_" + db.Name
+	if _, err := db.Pool.Exec(ctx, `SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, slot); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Pool.Exec(context.Background(), `SELECT pg_drop_replication_slot($1)`, slot) })
+	clock := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	r := reconcile.New(db.Pool, wh, reconcile.Options{Slot: slot, Grace: 10 * time.Second,
+		Now: func() time.Time { clock = clock.Add(time.Second); return clock }})
+	most := 0
+	for range 40 {
+		pgtest.ConfirmSlot(ctx, t, db.Pool, slot)
+		if _, err := r.Pass(ctx); err != nil {
+			t.Fatal(err)
+		}
+		most = max(most, reconcile.HistoryLen(r))
+	}
+	if most < 2 || most > 3 {
+		t.Errorf("held up to %d earlier snapshots over 40 passes, want 2 or 3", most)
+	}
+}
+
 func id(n int) string { return fmt.Sprintf("00000000-0000-0000-0000-%012d", n) }

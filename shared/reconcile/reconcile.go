@@ -75,8 +75,8 @@ type Reconciler struct {
 	pool *pgxpool.Pool
 	wh   Warehouse
 	opt  Options
-	// history holds earlier passes' versions, oldest first: at most one the slot has not passed
-	// yet, the ones it passed within the grace, and the reference.
+	// history holds earlier passes' versions, oldest first: the reference, and the ones after it
+	// (see the end of Pass).
 	history []*pass
 }
 
@@ -159,11 +159,11 @@ func (r *Reconciler) Pass(ctx context.Context) (Report, error) {
 	rep := classify(tables, p, w, ref, slot.Status == "lost")
 	rep.Slot, rep.WAL, rep.At, rep.LoadDelay = slot, pglogrepl.LSN(cur.lsn).String(), now, delay
 
-	pending := false
-	for _, h := range r.history {
-		pending = pending || h.crossed.IsZero()
-	}
-	if !pending { // one snapshot waiting for the slot at a time bounds the memory held
+	// Remember this snapshot only when none waits for the slot and the last one was passed half a
+	// grace ago: that keeps at most about three (the reference, one within its grace, one waiting),
+	// whatever the pace of passes, at the cost of a lost verdict up to half a grace later.
+	n := len(r.history)
+	if n == 0 || (!r.history[n-1].crossed.IsZero() && !r.history[n-1].crossed.After(now.Add(-r.opt.Grace/2))) {
 		r.history = append(r.history, &pass{lsn: cur.lsn, began: cur.began, versions: p.versions()})
 	}
 	return rep, nil
