@@ -47,13 +47,19 @@ checkout() {
   export FIN_STATE_DIR=$1 WAREHOUSE_PATH=$1/warehouse.duckdb
   mkdir -p "$FIN_STATE_DIR"
 }
-generate_for() { # seconds: the generator's continuous activity
+gen_start() { # the generator's continuous activity, straight into Postgres
   bin/fin generate --config "$work/config.yaml" >>"$work/gen.out" 2>&1 &
   gen_pid=$!
-  sleep "$1"
+}
+gen_stop() {
   kill -INT "$gen_pid"
   wait "$gen_pid" 2>/dev/null || true
   gen_pid=""
+}
+generate_for() { # seconds
+  gen_start
+  sleep "$1"
+  gen_stop
 }
 reconciled() { # name: fin reconcile must be green
   bin/fin reconcile --wait 240s >"$work/reconcile-$1.out" 2>&1 \
@@ -74,8 +80,10 @@ stack_down INT
 log "(a)+(d) make clean in A, fin up again, the generator streaming through the re-snapshot"
 rm -rf "$state_a"
 checkout "$state_a"
+gen_start # before the stack, so the capture's re-snapshot runs while changes stream
 stack_up "$work/up-a.out" --no-generate --config "$work/config.yaml"
-generate_for 20
+sleep 20
+gen_stop
 reconciled a-after-clean
 stack_down INT
 
