@@ -89,6 +89,27 @@ stack_down() {
   up_pid=""
 }
 
+# kill_during_snapshot TABLE ROWS LOG waits until the warehouse holds some but not all of the ROWS
+# snapshot rows (op r) of TABLE, then kill -9s the stack stack_up started, whose output is LOG (a
+# file of this run alone). It fails when the capture had already reported the snapshot done, so
+# the kill really lands in the middle of one.
+kill_during_snapshot() {
+  local table=$1 rows=$2 out=$3 seen=0
+  for _ in $(seq 1 900); do
+    seen=$(bin/fin sql "select count(*) from raw.$table where op = 'r'" 2>/dev/null | tail -1) || seen=0
+    [[ "$seen" =~ ^[0-9]+$ ]] || seen=0
+    [ "$seen" -gt 0 ] && break
+    sleep 0.1
+  done
+  [ "$seen" -gt 0 ] || die "no snapshot row of $table reached the warehouse in 90 s: $(tail -5 "$out")"
+  [ "$seen" -lt "$rows" ] || die "the whole snapshot of $table had landed before the kill; raise FIN_TEST_SNAPSHOT_ROWS"
+  stack_down KILL
+  if grep -qiE 'snapshot (delivered|complete)|snapshot recorded' "$out"; then
+    die "the capture had finished the snapshot before the kill ($seen of $rows rows of $table loaded); raise FIN_TEST_SNAPSHOT_ROWS"
+  fi
+  log "killed with $seen of $rows snapshot rows of $table loaded"
+}
+
 # big_config FILE SEED TRANSACTIONS writes a generator configuration with one large table (for
 # snapshots that take long enough to interrupt) and a continuous rate of 40 operations a second.
 big_config() {

@@ -37,21 +37,7 @@ bin/fin generate --once --config "$work/config.yaml" >/dev/null
 
 log "fin up, and kill -9 while the initial snapshot is under way"
 stack_up "$work/up.out" --no-generate --config "$work/config.yaml"
-seen=0
-for _ in $(seq 1 600); do
-  seen=$(sql "select count(*) from raw.transactions where op = 'r'" 2>/dev/null || echo 0)
-  [ "$seen" -gt 0 ] && break
-  sleep 0.1
-done
-[ "$seen" -gt 0 ] || die "no snapshot row of transactions reached the warehouse in 60 s: $(tail -5 "$work/up.out")"
-# The snapshot must still be going: the warehouse holds part of the table, and the capture has
-# not said it delivered the snapshot.
-[ "$seen" -lt "$rows" ] || die "the whole snapshot had landed before the kill; raise FIN_TEST_SNAPSHOT_ROWS"
-stack_down KILL
-if grep -qiE 'snapshot (delivered|complete)' "$work/up.out"; then
-  die "the capture had delivered the snapshot before the kill ($seen of $rows rows loaded); raise FIN_TEST_SNAPSHOT_ROWS"
-fi
-log "killed with $seen of $rows snapshot rows of transactions loaded"
+kill_during_snapshot transactions "$rows" "$work/up.out"
 
 log "restart, write through the generator, reconcile"
 stack_up "$work/up.out" --no-generate --config "$work/config.yaml"

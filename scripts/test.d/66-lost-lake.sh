@@ -4,6 +4,7 @@
 #  (a) fin up, write, stop, remove the state dir (what `make clean` removes), fin up again:
 #      `fin reconcile` green with no manual step;
 #  (d) that re-snapshot reads a 100,000-row table while the generator streams;
+#  (c) the same again with a kill -9 in the middle of the re-snapshot, and a restart;
 #  (b) a second checkout (its own state dir) sharing the cluster and the slot name: green there,
 #      and green again back in the first one, whose lake missed what the second consumed.
 # It needs the capture to snapshot again, online, when the lake holds no completed snapshot from
@@ -85,6 +86,18 @@ stack_up "$work/up-a.out" --no-generate --config "$work/config.yaml"
 sleep 20
 gen_stop
 reconciled a-after-clean
+stack_down INT
+
+log "(c) make clean in A again, and kill -9 in the middle of the re-snapshot"
+rm -rf "$state_a"
+checkout "$state_a"
+gen_start
+stack_up "$work/up-a2.out" --no-generate --config "$work/config.yaml"
+kill_during_snapshot transactions "$rows" "$work/up-a2.out"
+stack_up "$work/up-a.out" --no-generate --config "$work/config.yaml"
+sleep 10
+gen_stop
+reconciled a-after-kill
 stack_down INT
 
 log "(b) checkout B: its own state, the same cluster, database and slot"
