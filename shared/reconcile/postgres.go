@@ -33,7 +33,9 @@ const absent = "\x00absent"
 // order puts the system of record's tables first, in the capture's snapshot order.
 var order = []string{"customers", "accounts", "transactions"}
 
-func capturedTables(ctx context.Context, pool *pgxpool.Pool, publication string) ([]table, error) {
+// capturedTables returns the publication's tables that can be compared, and why each other one
+// cannot (a signal table, a table without a version).
+func capturedTables(ctx context.Context, pool *pgxpool.Pool, publication string) ([]table, []string, error) {
 	rows, err := pool.Query(ctx, `
 		SELECT p.schemaname, p.tablename, a.attname, t.typname,
 		       coalesce(a.attnum = ANY (i.indkey), false) AS is_key
@@ -46,24 +48,23 @@ func capturedTables(ctx context.Context, pool *pgxpool.Pool, publication string)
 		 WHERE p.pubname = $1
 		 ORDER BY p.schemaname, p.tablename, a.attnum`, publication)
 	if err != nil {
-		return nil, fmt.Errorf("reconcile: read the tables of publication %s: %w", publication, err)
+		return nil, nil, fmt.Errorf("reconcile: read the tables of publication %s: %w", publication, err)
 	}
-	var tables []table
+	var all []table
+	keys := map[string]int{}
 	for rows.Next() {
 		var schema, name, col, typ string
 		var isKey bool
 		if err := rows.Scan(&schema, &name, &col, &typ, &isKey); err != nil {
-			return nil, fmt.Errorf("reconcile: read the tables of publication %s: %w", publication, err)
+			return nil, nil, fmt.Errorf("reconcile: read the tables of publication %s: %w", publication, err)
 		}
-		if len(tables) == 0 || tables[len(tables)-1].name != name || tables[len(tables)-1].schema != schema {
-			tables = append(tables, table{schema: schema, name: name})
+		if len(all) == 0 || all[len(all)-1].name != name || all[len(all)-1].schema != schema {
+			all = append(all, table{schema: schema, name: name})
 		}
-		t := &tables[len(tables)-1]
+		t := &all[len(all)-1]
 		if isKey {
-			if t.key != "" {
-				return nil, fmt.Errorf("reconcile: %s.%s has a composite primary key; only single-column keys are compared", schema, name)
-			}
 			t.key = col
+			keys[schema+"."+name]++
 		}
 		kind := "text"
 		if typ == "timestamptz" || typ == "numeric" {
@@ -72,18 +73,23 @@ func capturedTables(ctx context.Context, pool *pgxpool.Pool, publication string)
 		t.columns = append(t.columns, column{name: col, kind: kind})
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reconcile: read the tables of publication %s: %w", publication, err)
+		return nil, nil, fmt.Errorf("reconcile: read the tables of publication %s: %w", publication, err)
+	}
+	var tables []table
+	var skipped []string
+	for _, t := range all {
+		hasVersion := slices.ContainsFunc(t.columns, func(c column) bool { return c.name == "version" })
+		switch n := keys[t.schema+"."+t.name]; {
+		case n != 1:
+			skipped = append(skipped, fmt.Sprintf("%s.%s: not compared, it has no single-column primary key", t.schema, t.name))
+		case !hasVersion:
+			skipped = append(skipped, fmt.Sprintf("%s.%s: not compared, it has no version column to compare rows at equal versions", t.schema, t.name))
+		default:
+			tables = append(tables, t)
+		}
 	}
 	if len(tables) == 0 {
-		return nil, fmt.Errorf("reconcile: publication %s captures no table (run `fin migrate`)", publication)
-	}
-	for _, t := range tables {
-		if t.key == "" {
-			return nil, fmt.Errorf("reconcile: %s.%s has no primary key to compare rows by", t.schema, t.name)
-		}
-		if !slices.ContainsFunc(t.columns, func(c column) bool { return c.name == "version" }) {
-			return nil, fmt.Errorf("reconcile: %s.%s has no version column to compare rows at equal versions", t.schema, t.name)
-		}
+		return nil, skipped, fmt.Errorf("reconcile: publication %s captures no table that can be compared (run `fin migrate`): %s", publication, strings.Join(skipped, "; "))
 	}
 	rank := func(t table) int {
 		if i := slices.Index(order, t.name); i >= 0 {
@@ -92,7 +98,7 @@ func capturedTables(ctx context.Context, pool *pgxpool.Pool, publication string)
 		return len(order)
 	}
 	slices.SortStableFunc(tables, func(a, b table) int { return rank(a) - rank(b) })
-	return tables, nil
+	return tables, skipped, nil
 }
 
 // position is where Postgres stood when a snapshot was taken.

@@ -130,8 +130,11 @@ func (r *Reconciler) Pass(ctx context.Context) (Report, error) {
 			}
 		}
 	}
-	tables, err := capturedTables(ctx, r.pool, r.opt.Publication)
+	tables, skipped, err := capturedTables(ctx, r.pool, r.opt.Publication)
 	if err != nil {
+		return Report{}, err
+	}
+	if tables, skipped, err = loadedTables(ctx, r.wh, tables, skipped); err != nil {
 		return Report{}, err
 	}
 	delay, err := loadDelay(ctx, r.wh, tables)
@@ -157,7 +160,7 @@ func (r *Reconciler) Pass(ctx context.Context) (Report, error) {
 	}
 	r.history = r.history[keep:]
 	rep := classify(tables, p, w, ref, slot.Status == "lost")
-	rep.Slot, rep.WAL, rep.At, rep.LoadDelay = slot, pglogrepl.LSN(cur.lsn).String(), now, delay
+	rep.Slot, rep.WAL, rep.At, rep.LoadDelay, rep.Skipped = slot, pglogrepl.LSN(cur.lsn).String(), now, delay, skipped
 
 	// Remember this snapshot only when none waits for the slot and the last one was passed half a
 	// grace ago: that keeps at most about three (the reference, one within its grace, one waiting),

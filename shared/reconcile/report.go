@@ -28,6 +28,8 @@ type Report struct {
 	// position when it read its side.
 	Slot Slot   `json:"slot"`
 	WAL  string `json:"wal"`
+	// Skipped names the captured tables not compared, and why.
+	Skipped []string `json:"skipped,omitempty"`
 	// LoadDelay is how far behind its commits the warehouse loaded in the last minute; it
 	// lengthens the grace.
 	LoadDelay time.Duration `json:"load_delay"`
@@ -259,6 +261,7 @@ func (r Report) Write(w io.Writer) {
 			fmt.Fprintln(w, "  "+l)
 		}
 	}
+	list("not compared", r.Skipped)
 	list("differences", r.Differences)
 	list("LOST (delivered by the capture, absent from the warehouse)", r.Lost)
 	list("lag (not delivered yet)", r.Lag)

@@ -112,6 +112,35 @@ func normalize(kind, s string) string {
 	return s
 }
 
+// loadedTables keeps the tables the warehouse has a RAW table for; the others are named in
+// skipped (captured, but never loaded: a signal table).
+func loadedTables(ctx context.Context, wh Warehouse, tables []table, skipped []string) ([]table, []string, error) {
+	var buf bytes.Buffer
+	if err := wh.Query(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'`, &buf); err != nil {
+		return nil, nil, fmt.Errorf("reconcile: list the warehouse's RAW tables: %w", err)
+	}
+	recs, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		return nil, nil, fmt.Errorf("reconcile: list the warehouse's RAW tables: %w", err)
+	}
+	raw := map[string]bool{}
+	for _, r := range recs[min(1, len(recs)):] {
+		raw[r[0]] = true
+	}
+	var out []table
+	for _, t := range tables {
+		if raw[t.name] {
+			out = append(out, t)
+		} else {
+			skipped = append(skipped, fmt.Sprintf("%s.%s: not compared, the warehouse has no raw.%s", t.schema, t.name, t.name))
+		}
+	}
+	if len(out) == 0 {
+		return nil, skipped, fmt.Errorf("reconcile: the warehouse holds none of the captured tables: %s", strings.Join(skipped, "; "))
+	}
+	return out, skipped, nil
+}
+
 // loadDelay is how far behind its commits the warehouse has been loading lately: the longest
 // time from an event's commit to its load over the last minute's loads (zero when idle). A
 // warehouse refilling itself from the lake loads old events, so this grows, and a change the
