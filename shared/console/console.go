@@ -34,7 +34,8 @@ type Status struct {
 type Reconcile struct {
 	At time.Time `json:"at"`
 	// Verdict is "agree", "lag" (changes the slot still holds), "lost" (delivered by the capture,
-	// absent from the warehouse) or "differ" (other values at equal versions).
+	// absent from the warehouse), "differ" (other values at equal versions), "not compared"
+	// (tables too large to compare in the stack) or "unknown" (the comparison failed).
 	Verdict     string   `json:"verdict"`
 	Summary     string   `json:"summary"`
 	Lost        int      `json:"lost"`
@@ -45,7 +46,9 @@ type Reconcile struct {
 }
 
 // OK is false when changes are lost or differ; lag is the pipeline working.
-func (r Reconcile) OK() bool { return r.Error == "" && (r.Verdict == "agree" || r.Verdict == "lag") }
+func (r Reconcile) OK() bool {
+	return r.Error == "" && (r.Verdict == "agree" || r.Verdict == "lag" || r.Verdict == "not compared")
+}
 
 // Component is one part of the pipeline and whether it is healthy.
 type Component struct {

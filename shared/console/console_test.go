@@ -70,7 +70,7 @@ func TestPrint(t *testing.T) {
 }
 
 func TestReconcileOK(t *testing.T) {
-	for verdict, ok := range map[string]bool{"agree": true, "lag": true, "lost": false, "differ": false} {
+	for verdict, ok := range map[string]bool{"agree": true, "lag": true, "not compared": true, "lost": false, "differ": false} {
 		if got := (Reconcile{Verdict: verdict}).OK(); got != ok {
 			t.Errorf("verdict %s: OK() = %v, want %v", verdict, got, ok)
 		}

@@ -101,6 +101,22 @@ func capturedTables(ctx context.Context, pool *pgxpool.Pool, publication string)
 	return tables, skipped, nil
 }
 
+// estimatedRows is the planner's estimate of the tables' rows (pg_class.reltuples; -1 before the
+// first ANALYZE counts as nothing).
+func estimatedRows(ctx context.Context, pool *pgxpool.Pool, tables []table) (int64, error) {
+	names := make([]string, len(tables))
+	for i, t := range tables {
+		names[i] = pgx.Identifier{t.schema, t.name}.Sanitize()
+	}
+	var n int64
+	err := pool.QueryRow(ctx, `SELECT coalesce(sum(greatest(reltuples, 0)), 0)::bigint FROM pg_class
+		WHERE oid = ANY (SELECT to_regclass(unnest($1::text[])))`, names).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("reconcile: estimate the tables' rows: %w", err)
+	}
+	return n, nil
+}
+
 // position is where Postgres stood when a snapshot was taken.
 type position struct {
 	lsn   uint64

@@ -18,6 +18,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -46,9 +47,15 @@ type Options struct {
 	// warehouse's version must have been committed this long before the reference snapshot began
 	// (default 10 s).
 	ClockMargin time.Duration
+	// MaxRows, when set, refuses a pass (ErrTooLarge) over tables Postgres estimates to hold more
+	// rows: a pass holds both sides' rows in memory, about 2 KB each.
+	MaxRows int64
 	// Now is the clock (default time.Now); tests inject theirs.
 	Now func() time.Time
 }
+
+// ErrTooLarge: the captured tables hold more rows than Options.MaxRows allows in one pass.
+var ErrTooLarge = errors.New("too many rows to compare in memory")
 
 func (o Options) withDefaults() Options {
 	if o.Slot == "" {
@@ -133,6 +140,13 @@ func (r *Reconciler) Pass(ctx context.Context) (Report, error) {
 	tables, skipped, err := capturedTables(ctx, r.pool, r.opt.Publication)
 	if err != nil {
 		return Report{}, err
+	}
+	if r.opt.MaxRows > 0 {
+		if n, err := estimatedRows(ctx, r.pool, tables); err != nil {
+			return Report{}, err
+		} else if n > r.opt.MaxRows {
+			return Report{}, fmt.Errorf("reconcile: the captured tables hold about %d rows, more than %d: %w", n, r.opt.MaxRows, ErrTooLarge)
+		}
 	}
 	if tables, skipped, err = loadedTables(ctx, r.wh, tables, skipped); err != nil {
 		return Report{}, err

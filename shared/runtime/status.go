@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -30,6 +31,11 @@ type statusCache struct {
 // reads every row of both sides, so not at the status's pace, and never more than a tenth of the
 // time (a pass of 3 s waits 30 s), so a large warehouse does not take the stack's CPU.
 const reconcileEvery = 20 * time.Second
+
+// reconcileMaxRows bounds what the console compares: a pass holds both sides' rows in memory
+// (about 2 KB a row), which the stack should not pay for a table of millions; `fin reconcile`
+// has no such bound.
+const reconcileMaxRows = 500_000
 
 func newStatusCache(s *Stack) *statusCache {
 	return &statusCache{s: s, last: console.Status{Time: time.Now()}}
@@ -156,7 +162,7 @@ func (c *statusCache) gather(ctx context.Context) console.Status {
 // reconcile judges, pass after pass, what `fin reconcile` judges: whether Postgres and the
 // warehouse agree, lag, differ, or the warehouse lost changes the capture delivered.
 func (c *statusCache) reconcile(ctx context.Context) {
-	r := reconcile.New(c.s.cfg.Pool, c.s.wh, reconcile.Options{Slot: c.s.cfg.Slot})
+	r := reconcile.New(c.s.cfg.Pool, c.s.wh, reconcile.Options{Slot: c.s.cfg.Slot, MaxRows: reconcileMaxRows})
 	pause := reconcileEvery
 	for {
 		select {
@@ -178,7 +184,10 @@ func (c *statusCache) reconcileOnce(ctx context.Context, r *reconcile.Reconciler
 	}
 	out := &console.Reconcile{At: time.Now(), Verdict: rep.Verdict(), Summary: rep.Summary(),
 		Lost: len(rep.Lost), Lag: len(rep.Lag), Differences: len(rep.Differences)}
-	if err != nil {
+	switch {
+	case errors.Is(err, reconcile.ErrTooLarge):
+		out.Verdict, out.Summary = "not compared", err.Error()+"; run `fin reconcile`"
+	case err != nil:
 		out.Verdict, out.Summary, out.Error = "unknown", "comparison failed: "+err.Error(), err.Error()
 	}
 	for _, lines := range [][]string{rep.Differences, rep.Lost, rep.Lag} {
