@@ -62,6 +62,7 @@ export SAM_CLI_TELEMETRY := 0
 sam-build: ## validate template.yaml and build the zip functions with sam (no Docker)
 	bash scripts/venv.sh sam
 	$(SAM) validate --lint
+	.venv-sam/bin/python scripts/samlint.py template.yaml
 	$(SAM) build --exclude DbtRunnerFunction
 
 deploy: sam-build ## build the dbt-runner image too and deploy (ENV=prod for production)

@@ -104,7 +104,10 @@ kill_during_snapshot() {
   [ "$seen" -gt 0 ] || die "no snapshot row of $table reached the warehouse in 90 s: $(tail -5 "$out")"
   [ "$seen" -lt "$rows" ] || die "the whole snapshot of $table had landed before the kill; raise FIN_TEST_SNAPSHOT_ROWS"
   stack_down KILL
-  if grep -qiE 'snapshot (delivered|complete)|snapshot recorded' "$out"; then
+  # Done is the initial snapshot delivered, an incremental one finished, or TABLE's snapshot
+  # recorded in the lake's manifest (other tables' records may come first).
+  if grep -iE 'initial snapshot delivered|incremental snapshot finished|snapshot recorded' "$out" \
+    | grep -qiE "initial snapshot delivered|incremental snapshot finished|$table"; then
     die "the capture had finished the snapshot before the kill ($seen of $rows rows of $table loaded); raise FIN_TEST_SNAPSHOT_ROWS"
   fi
   log "killed with $seen of $rows snapshot rows of $table loaded"

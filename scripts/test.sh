@@ -18,7 +18,8 @@ unformatted=$(gofmt -l "${gofiles[@]}")
 [ -z "$unformatted" ] || die "gofmt would change: $unformatted"
 # A test that names a fixture's bronze key by hand from the clock names another object on any
 # other day than the fixture's: tests build keys through bronzetest (Key, KeyAt).
-clockkeys=$(grep -n 'bronze\.ObjectKey(' $(git ls-files '*_test.go') || true)
+mapfile -t testfiles < <(git ls-files '*_test.go')
+clockkeys=$(grep -n 'bronze\.ObjectKey(' "${testfiles[@]}" || true)
 [ -z "$clockkeys" ] || die "tests must build bronze keys with bronzetest.Key or KeyAt (fixture dates): $clockkeys"
 
 log "go test"

@@ -3,6 +3,7 @@
 # hash skips pip when nothing changed.
 #   scripts/venv.sh       .venv      from requirements.txt      (dbt and friends)
 #   scripts/venv.sh sam   .venv-sam  from requirements-sam.txt  (AWS SAM CLI, cfn-lint)
+#   scripts/venv.sh moto  .venv-moto from requirements-moto.txt (Moto's server, aws CLI, awslocal)
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -10,7 +11,8 @@ set -euo pipefail
 case "${1:-}" in
   "") venv="$FIN_ROOT/.venv"; req="$FIN_ROOT/requirements.txt" ;;
   sam) venv="$FIN_ROOT/.venv-sam"; req="$FIN_ROOT/requirements-sam.txt" ;;
-  *) die "unknown environment '$1' (known: sam)" ;;
+  moto) venv="$FIN_ROOT/.venv-moto"; req="$FIN_ROOT/requirements-moto.txt" ;;
+  *) die "unknown environment '$1' (known: sam, moto)" ;;
 esac
 stamp="$venv/.requirements.sha256"
 want=$(sha256sum "$req" | cut -d' ' -f1)

@@ -10,6 +10,7 @@ import (
 	"github.com/fin-orchestrator/fin-orchestrator/shared/capture"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/database"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/kafka"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/objectstore"
 )
 
 func init() {
@@ -22,6 +23,9 @@ func runCapture(ctx context.Context, args []string) error {
 	publication := fs.String("publication", "fin_cdc", "publication naming the captured tables")
 	prefix := fs.String("topic-prefix", "fin", "Debezium topic.prefix: topics are <prefix>.<schema>.<table>")
 	tables := fs.String("tables", strings.Join(capture.DefaultTables, ","), "captured tables, schema-qualified, in snapshot order")
+	signal := fs.String("signal-table", "public.debezium_signal", "Debezium's signal.data.collection: execute-snapshot requests and snapshot watermarks")
+	chunk := fs.Int("chunk-size", 4096, "rows an incremental snapshot reads (and holds) at a time")
+	manifest := fs.String("manifest-bucket", "", "bucket of the destination lake that keeps the capture's manifest (S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY or the AWS environment); empty: no manifest, the slot is trusted")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -54,11 +58,21 @@ func runCapture(ctx context.Context, args []string) error {
 		return err
 	}
 	defer client.Close()
-	return capture.Run(ctx, capture.Config{
+	cfg := capture.Config{
 		DatabaseURL: database.URL(),
 		Slot:        *slot,
 		Publication: *publication,
 		TopicPrefix: *prefix,
 		Tables:      strings.Split(*tables, ","),
-	}, client)
+		SignalTable: *signal,
+		ChunkSize:   *chunk,
+	}
+	if *manifest != "" {
+		s3, err := objectstore.Open(objectstore.Config{Endpoint: os.Getenv("S3_ENDPOINT"), AccessKey: os.Getenv("S3_ACCESS_KEY"), SecretKey: os.Getenv("S3_SECRET_KEY")})
+		if err != nil {
+			return err
+		}
+		cfg.Manifest = objectstore.Objects{Client: s3, Bucket: *manifest}
+	}
+	return capture.Run(ctx, cfg, client)
 }

@@ -40,7 +40,7 @@ func runToken(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	tok, err := api.IssueToken(auth.Secret, *subject, list, *ttl)
+	tok, err := auth.IssueToken(*subject, list, *ttl)
 	if err != nil {
 		return fmt.Errorf("sign token: %w", err)
 	}

@@ -27,8 +27,16 @@ func runUp(ctx context.Context, args []string) error {
 	tpl := fs.String("template", "template.yaml", "the SAM template whose functions and events to run")
 	noGen := fs.Bool("no-generate", false, "run the stack without generating activity")
 	rate := fs.Float64("rate", 0, "override continuous.rate (operations per second)")
+	check := fs.Bool("check", false, "only hold the template to AWS's rules, as every start does, and exit")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *check {
+		if _, err := runtime.LoadTemplate(*tpl, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "%s: every function, event and property fin up emulates passes AWS's rules\n", *tpl)
+		return nil
 	}
 	cfg, err := loadGeneratorConfig(*path, 0, *rate)
 	if err != nil {

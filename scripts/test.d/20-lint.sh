@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Lints what Go tests cannot see: the workflows (actionlint), every shell script (shellcheck),
-# docker-compose.yml (docker-compose config), and template.yaml (cfn-lint, sam validate --lint).
+# docker-compose.yml (docker-compose config), and template.yaml (cfn-lint, sam validate --lint, and
+# the SAM transform followed by cfn-lint, which must refuse every template of fixtures/aws-rejects).
 # Installs its tools idempotently: shellcheck and docker-compose from Debian, actionlint with
 # `go install`, SAM CLI and cfn-lint into .venv-sam.
 set -euo pipefail
@@ -27,7 +28,19 @@ log "actionlint"
 log "docker-compose config"
 # The check needs the variables .env would hold; .env.example has placeholders for each.
 (set -a; . ./.env.example; set +a; docker-compose -f docker-compose.yml config -q)
-log "cfn-lint and sam validate --lint"
+log "cfn-lint and sam validate --lint (SAM's schemas, no transform)"
 .venv-sam/bin/cfn-lint template.yaml
 SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam validate --lint >/dev/null
+# cfn-lint no longer runs the SAM transform, and `sam validate --lint` only runs cfn-lint: both
+# passed a Kafka event with three topics. samlint.py runs the transform (sam validate's own
+# translator), proves it ran, and lints the CloudFormation it makes.
+log "SAM transform, then cfn-lint on its CloudFormation"
+.venv-sam/bin/python scripts/samlint.py template.yaml
+log "templates AWS rejects (fixtures/aws-rejects) fail it, each for the reason its '# lint:' line says"
+.venv-sam/bin/python scripts/samlint.py --refused fixtures/aws-rejects/*.yaml \
+  || die "a template of fixtures/aws-rejects passed the lint, or failed it for another reason (above)"
+# fin up holds the same templates to AWS's rules (TestTemplatesAWSRejectsStopFinUp); the rules
+# are extracted from the pinned botocore and cfn-lint, and must match them.
+log "shared/awsrules/constraints.json against the pinned botocore and cfn-lint"
+.venv-sam/bin/python scripts/awsrules.py --check
 log "lint passed"

@@ -275,8 +275,8 @@ expect loader-bronze 'r is None' "the bronze object's event succeeds"
 got=$(sf_sql "SELECT count(*), max(op), max(after:email::varchar) FROM RAW.CUSTOMERS WHERE _object_key = '$bronze_key'")
 [ "$got" = "1|c|rie@example.com" ] || die "RAW.CUSTOMERS holds '$got' for $bronze_key, want 1|c|rie@example.com (the landed insert)"
 log "ok: loader-bronze: the landed change is in RAW.CUSTOMERS"
-invoke loader-bad "$(s3_event bronze/nosuchtable/dt=2026-11-25/x.parquet)"
-expect loader-bad '"nosuchtable" in r["errorMessage"] and r["errorType"]' \
+invoke loader-bad "$(s3_event bronze/nosuchtable/dt=2026-11-25/fin.public.nosuchtable-0-0-0-00000000.parquet)"
+expect loader-bad '"unknown table" in r["errorMessage"] and "nosuchtable" in r["errorMessage"] and r["errorType"]' \
   "an object of an unknown table comes back as errorMessage/errorType"
 rie_stop
 

@@ -58,6 +58,15 @@ bin/fin generate --once --config "$work/config.yaml" >/dev/null
 log "fin up"
 start_up
 
+log "the API's docs are public through fin up's gateway, its data is not"
+for path in /docs /docs/swagger-ui.css /openapi.json /openapi.yaml; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$api$path")
+  [ "$code" = 200 ] || die "GET $path without a token answered $code, want 200 (template.yaml routes it with Authorizer: NONE)"
+done
+code=$(curl -s -o "$work/anonymous.out" -w '%{http_code}' "$api/customers")
+{ [ "$code" = 401 ] && grep -qxF '{"message":"Unauthorized"}' "$work/anonymous.out"; } \
+  || die "GET /customers without a token answered $code $(cat "$work/anonymous.out"), want API Gateway's 401"
+
 log "activity: the generator, and writes through the API"
 bin/fin generate --config "$work/config.yaml" >"$work/gen.out" 2>&1 &
 gen_pid=$!

@@ -1,14 +1,17 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -25,21 +28,36 @@ const (
 )
 
 // AuthConfig says how bearer tokens are verified: an HS256 shared secret (local development) or
-// a JWKS URL serving RS256/ES256 keys (a real identity provider, such as Cognito). Exactly one.
+// a JWKS URL serving a real identity provider's keys (Cognito, Auth0). Exactly one.
 type AuthConfig struct {
-	Secret   []byte
-	JWKSURL  string
-	Issuer   string // checked when set
-	Audience string // checked when set
+	Secret  []byte
+	JWKSURL string
+	// Issuer is the iss every token must carry; required with a JWKS URL.
+	Issuer string
+	// Audience is what a token's aud must contain, or, in a token without aud, its client_id
+	// (Cognito access tokens), as API Gateway's JWT authorizer matches; required with a JWKS URL.
+	// For Cognito it is the app client id, for Auth0 the API's identifier.
+	Audience string
+	// ScopeMap grants API scopes for the provider's scope names, such as a Cognito resource
+	// server's "fin-api/read" -> bank:read. A token scope that is itself an API scope always counts.
+	ScopeMap map[string][]string
 }
 
 // DefaultDevSecretPath is where the local API and `fin token` share their development secret:
 // outside any checkout, so it is never committed, and readable by root only.
 const DefaultDevSecretPath = "/var/lib/fin-orchestrator/jwt-dev-secret"
 
-// AuthConfigFromEnv reads FIN_JWKS_URL, FIN_JWT_SECRET, FIN_JWT_ISSUER and FIN_JWT_AUDIENCE.
-// With neither a JWKS URL nor a secret, devSecretPath (when not empty) supplies the secret,
-// created on first use.
+// The issuer and audience of locally signed (HS256) tokens when none is configured, so the local
+// API and its emulated API Gateway authorizer check both claims as in AWS.
+const (
+	DevIssuer   = "fin-orchestrator-local"
+	DevAudience = "fin-local"
+)
+
+// AuthConfigFromEnv reads FIN_JWKS_URL, FIN_JWT_SECRET, FIN_JWT_ISSUER, FIN_JWT_AUDIENCE and
+// FIN_JWT_SCOPE_MAP. With neither a JWKS URL nor a secret, devSecretPath (when not empty) supplies
+// the secret, created on first use. With a secret, issuer and audience default to DevIssuer and
+// DevAudience.
 func AuthConfigFromEnv(devSecretPath string) (AuthConfig, error) {
 	c := AuthConfig{
 		JWKSURL:  os.Getenv("FIN_JWKS_URL"),
@@ -47,15 +65,58 @@ func AuthConfigFromEnv(devSecretPath string) (AuthConfig, error) {
 		Issuer:   os.Getenv("FIN_JWT_ISSUER"),
 		Audience: os.Getenv("FIN_JWT_AUDIENCE"),
 	}
-	if c.JWKSURL != "" || len(c.Secret) > 0 || devSecretPath == "" {
-		return c, nil
+	var err error
+	if c.ScopeMap, err = ParseScopeMap(os.Getenv("FIN_JWT_SCOPE_MAP")); err != nil {
+		return AuthConfig{}, fmt.Errorf("FIN_JWT_SCOPE_MAP: %w", err)
 	}
-	secret, err := DevSecret(devSecretPath)
-	if err != nil {
-		return AuthConfig{}, err
+	if c.JWKSURL == "" && len(c.Secret) == 0 && devSecretPath != "" {
+		if c.Secret, err = DevSecret(devSecretPath); err != nil {
+			return AuthConfig{}, err
+		}
 	}
-	c.Secret = secret
-	return c, nil
+	if c.JWKSURL == "" && len(c.Secret) > 0 {
+		c.Issuer = cmp.Or(c.Issuer, DevIssuer)
+		c.Audience = cmp.Or(c.Audience, DevAudience)
+	}
+	return c, c.check()
+}
+
+// check refuses a configuration that would accept tokens meant for someone else.
+func (c AuthConfig) check() error {
+	switch {
+	case c.JWKSURL != "" && len(c.Secret) > 0:
+		return errors.New("auth: set either a JWKS URL (FIN_JWKS_URL) or a shared secret (FIN_JWT_SECRET), not both")
+	case c.JWKSURL != "" && c.Issuer == "":
+		return errors.New("auth: a JWKS URL (FIN_JWKS_URL) needs the issuer its tokens carry (FIN_JWT_ISSUER, e.g. https://cognito-idp.<region>.amazonaws.com/<pool id>)")
+	case c.JWKSURL != "" && c.Audience == "":
+		return errors.New("auth: a JWKS URL (FIN_JWKS_URL) needs the audience (FIN_JWT_AUDIENCE: the Cognito app client id, or the Auth0 API identifier)")
+	case c.JWKSURL == "" && len(c.Secret) == 0:
+		return errors.New("auth: no JWKS URL (FIN_JWKS_URL) and no shared secret (FIN_JWT_SECRET) configured")
+	case c.JWKSURL == "" && len(c.Secret) < 32:
+		return errors.New("auth: the shared secret (FIN_JWT_SECRET) must be at least 32 bytes")
+	}
+	return nil
+}
+
+// ParseScopeMap reads "provider-scope=bank:read,other=bank:write": which API scope each of the
+// identity provider's scopes grants. A provider scope may be listed twice to grant both.
+func ParseScopeMap(s string) (map[string][]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	m := map[string][]string{}
+	for _, entry := range strings.Split(s, ",") {
+		from, to, ok := strings.Cut(strings.TrimSpace(entry), "=")
+		from, to = strings.TrimSpace(from), strings.TrimSpace(to)
+		switch {
+		case !ok || from == "" || strings.ContainsAny(from, " \t"):
+			return nil, fmt.Errorf("entry %q: want <provider scope>=<%s or %s>", entry, ScopeRead, ScopeWrite)
+		case to != ScopeRead && to != ScopeWrite:
+			return nil, fmt.Errorf("entry %q: %q is not an API scope (%s, %s)", entry, to, ScopeRead, ScopeWrite)
+		}
+		m[from] = append(m[from], to)
+	}
+	return m, nil
 }
 
 // DevSecret returns the development signing secret kept at path, creating it (32 random bytes,
@@ -95,27 +156,59 @@ func DevSecret(path string) ([]byte, error) {
 	return []byte(secret), nil
 }
 
-// IssueToken signs an HS256 token for subject with scopes, valid for ttl: what `fin token` prints.
+// IssueToken signs an HS256 token for subject with scopes, valid for ttl, with no issuer or
+// audience: for a verifier configured with neither (tests). See AuthConfig.IssueToken.
 func IssueToken(secret []byte, subject string, scopes []string, ttl time.Duration) (string, error) {
+	return AuthConfig{Secret: secret}.IssueToken(subject, scopes, ttl)
+}
+
+// IssueToken signs what `fin token` prints: an HS256 token shaped like a Cognito access token
+// (iss, client_id = the audience, token_use "access", a space-separated scope), so the local
+// stack exercises the claims a real one carries.
+func (c AuthConfig) IssueToken(subject string, scopes []string, ttl time.Duration) (string, error) {
 	now := time.Now()
-	c := claims{
+	tc := claims{
 		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    c.Issuer,
 			Subject:   subject,
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 		},
-		Scope: strings.Join(scopes, " "),
+		Scope:    strings.Join(scopes, " "),
+		ClientID: c.Audience,
 	}
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
+	if c.Audience != "" {
+		tc.TokenUse = "access"
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, tc).SignedString(c.Secret)
 }
 
-// claims carries scopes the OAuth 2 way (a space-separated "scope", as Cognito access tokens do)
-// or as an "scp" array (as some other providers do).
+// claims are what the API reads of a token, as Cognito and Auth0 write them: scopes as a
+// space-separated "scope" (both), an "scp" list (Okta, Entra) or Auth0's RBAC "permissions".
 type claims struct {
 	jwt.RegisteredClaims
-	Scope    string   `json:"scope,omitempty"`
-	Scp      []string `json:"scp,omitempty"`
-	ClientID string   `json:"client_id,omitempty"`
+	Scope       string    `json:"scope,omitempty"`
+	Scp         stringSet `json:"scp,omitempty"`
+	Permissions []string  `json:"permissions,omitempty"`
+	ClientID    string    `json:"client_id,omitempty"`
+	TokenUse    string    `json:"token_use,omitempty"`
+}
+
+// stringSet is a claim that is either one string (space-separated) or a list of strings.
+type stringSet []string
+
+func (s *stringSet) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*s = strings.Fields(one)
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(b, &list); err != nil {
+		return fmt.Errorf("want a string or a list of strings: %w", err)
+	}
+	*s = list
+	return nil
 }
 
 // principal is who a verified token speaks for.
@@ -127,8 +220,10 @@ type principal struct {
 // verifier checks bearer tokens. A token verified once is remembered (until it expires, at most
 // a minute) so a client's every request does not pay for the signature check again.
 type verifier struct {
-	keyfunc jwt.Keyfunc
-	parser  *jwt.Parser
+	keyfunc  jwt.Keyfunc
+	parser   *jwt.Parser
+	audience string
+	scopeMap map[string][]string
 
 	mu   sync.Mutex
 	seen map[string]verified
@@ -143,18 +238,16 @@ type verified struct {
 const maxRemembered = 4096
 
 func newVerifier(ctx context.Context, c AuthConfig) (*verifier, error) {
-	opts := []jwt.ParserOption{jwt.WithExpirationRequired(), jwt.WithLeeway(30 * time.Second)}
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	// iat in the future is refused, as API Gateway refuses it; nbf is checked whenever present.
+	opts := []jwt.ParserOption{jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(30 * time.Second)}
 	if c.Issuer != "" {
 		opts = append(opts, jwt.WithIssuer(c.Issuer))
 	}
-	if c.Audience != "" {
-		opts = append(opts, jwt.WithAudience(c.Audience))
-	}
-	v := &verifier{}
-	switch {
-	case c.JWKSURL != "" && len(c.Secret) > 0:
-		return nil, errors.New("auth: set either a JWKS URL or a shared secret, not both")
-	case c.JWKSURL != "":
+	v := &verifier{audience: c.Audience, scopeMap: c.ScopeMap}
+	if c.JWKSURL != "" {
 		kf, err := keyfunc.NewDefaultCtx(ctx, []string{c.JWKSURL})
 		if err != nil {
 			return nil, fmt.Errorf("auth: load JWKS from %s: %w", c.JWKSURL, err)
@@ -162,14 +255,10 @@ func newVerifier(ctx context.Context, c AuthConfig) (*verifier, error) {
 		v.keyfunc = kf.Keyfunc
 		// Only asymmetric algorithms: a JWKS never holds a secret we could share.
 		opts = append(opts, jwt.WithValidMethods([]string{"RS256", "RS384", "RS512", "ES256", "ES384", "PS256"}))
-	case len(c.Secret) >= 32:
+	} else {
 		secret := c.Secret
 		v.keyfunc = func(*jwt.Token) (any, error) { return secret, nil }
 		opts = append(opts, jwt.WithValidMethods([]string{"HS256"}))
-	case len(c.Secret) > 0:
-		return nil, errors.New("auth: the shared secret must be at least 32 bytes")
-	default:
-		return nil, errors.New("auth: no JWKS URL and no shared secret configured")
 	}
 	v.parser = jwt.NewParser(opts...)
 	return v, nil
@@ -213,18 +302,30 @@ func (v *verifier) check(raw string) (principal, time.Time, error) {
 	if _, err := v.parser.ParseWithClaims(strings.TrimSpace(raw), &c, v.keyfunc); err != nil {
 		return principal{}, time.Time{}, fmt.Errorf("invalid bearer token: %w", err)
 	}
-	p := principal{Subject: c.Subject, Scopes: map[string]bool{}}
-	if p.Subject == "" {
-		p.Subject = c.ClientID
+	// API Gateway's rule: aud when the token has one, else client_id (Cognito access tokens).
+	if v.audience != "" {
+		if len(c.Audience) > 0 && !slices.Contains(c.Audience, v.audience) {
+			return principal{}, time.Time{}, errors.New("invalid bearer token: aud is not this API")
+		}
+		if len(c.Audience) == 0 && c.ClientID != v.audience {
+			return principal{}, time.Time{}, errors.New("invalid bearer token: neither aud nor client_id is this API")
+		}
 	}
+	// A Cognito ID token names the app client in aud too: only access tokens authorise API calls.
+	if c.TokenUse != "" && c.TokenUse != "access" {
+		return principal{}, time.Time{}, fmt.Errorf("invalid bearer token: token_use %q, send the access token", c.TokenUse)
+	}
+	p := principal{Subject: cmp.Or(c.Subject, c.ClientID), Scopes: map[string]bool{}}
 	if p.Subject == "" {
 		return principal{}, time.Time{}, errors.New("invalid bearer token: no sub claim")
 	}
-	for _, s := range strings.Fields(c.Scope) {
-		p.Scopes[s] = true
-	}
-	for _, s := range c.Scp {
-		p.Scopes[s] = true
+	for _, list := range [][]string{strings.Fields(c.Scope), c.Scp, c.Permissions} {
+		for _, s := range list {
+			p.Scopes[s] = true
+			for _, granted := range v.scopeMap[s] {
+				p.Scopes[granted] = true
+			}
+		}
 	}
 	return p, c.ExpiresAt.Time, nil
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -67,19 +68,83 @@ func TestAuthMatrix(t *testing.T) {
 	}
 }
 
+// TestVerifierConfig: configurations that would accept tokens meant for someone else fail at
+// start-up, with a message naming the setting.
 func TestVerifierConfig(t *testing.T) {
+	jwks := "http://127.0.0.1:1/jwks.json"
 	cases := []struct {
-		name string
-		cfg  AuthConfig
+		name, want string
+		cfg        AuthConfig
 	}{
-		{"nothing", AuthConfig{}},
-		{"short secret", AuthConfig{Secret: []byte("short")}},
-		{"both", AuthConfig{Secret: make([]byte, 32), JWKSURL: "http://127.0.0.1:1/jwks.json"}},
+		{"nothing", "no JWKS URL", AuthConfig{}},
+		{"short secret", "at least 32 bytes", AuthConfig{Secret: []byte("short")}},
+		{"both", "not both", AuthConfig{Secret: make([]byte, 32), JWKSURL: jwks, Issuer: "i", Audience: "a"}},
+		{"JWKS without issuer", "FIN_JWT_ISSUER", AuthConfig{JWKSURL: jwks, Audience: "a"}},
+		{"JWKS without audience", "FIN_JWT_AUDIENCE", AuthConfig{JWKSURL: jwks, Issuer: "i"}},
 	}
 	for _, c := range cases {
-		if _, err := newVerifier(context.Background(), c.cfg); err == nil {
-			t.Errorf("%s: accepted, want a configuration error", c.name)
+		_, err := newVerifier(context.Background(), c.cfg)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want a configuration error naming %q", c.name, err, c.want)
 		}
+	}
+}
+
+// TestAuthConfigFromEnv reads the settings the Lambda and fin read, with their defaults.
+func TestAuthConfigFromEnv(t *testing.T) {
+	for _, k := range []string{"FIN_JWKS_URL", "FIN_JWT_SECRET", "FIN_JWT_ISSUER", "FIN_JWT_AUDIENCE", "FIN_JWT_SCOPE_MAP"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("FIN_JWKS_URL", "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_X/.well-known/jwks.json")
+	if _, err := AuthConfigFromEnv(""); err == nil || !strings.Contains(err.Error(), "FIN_JWT_ISSUER") {
+		t.Fatalf("JWKS without issuer: %v, want an error naming FIN_JWT_ISSUER", err)
+	}
+	t.Setenv("FIN_JWT_ISSUER", "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_X")
+	if _, err := AuthConfigFromEnv(""); err == nil || !strings.Contains(err.Error(), "FIN_JWT_AUDIENCE") {
+		t.Fatalf("JWKS without audience: %v, want an error naming FIN_JWT_AUDIENCE", err)
+	}
+	t.Setenv("FIN_JWT_AUDIENCE", "app-client")
+	t.Setenv("FIN_JWT_SCOPE_MAP", "fin-api/read=bank:read,fin-api/write=bank:write,fin-api/all=bank:read,fin-api/all=bank:write")
+	c, err := AuthConfigFromEnv("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{"fin-api/read": {ScopeRead}, "fin-api/write": {ScopeWrite}, "fin-api/all": {ScopeRead, ScopeWrite}}
+	if c.Audience != "app-client" || fmt.Sprint(c.ScopeMap) != fmt.Sprint(want) {
+		t.Fatalf("read %+v, want audience app-client and scope map %v", c, want)
+	}
+	for _, bad := range []string{"fin-api/read", "fin-api/read=admin", "=bank:read", "a b=bank:read"} {
+		t.Setenv("FIN_JWT_SCOPE_MAP", bad)
+		if _, err := AuthConfigFromEnv(""); err == nil || !strings.Contains(err.Error(), "FIN_JWT_SCOPE_MAP") {
+			t.Errorf("scope map %q: %v, want an error naming FIN_JWT_SCOPE_MAP", bad, err)
+		}
+	}
+
+	// A shared secret: the local issuer and audience, which fin token's tokens carry.
+	t.Setenv("FIN_JWT_SCOPE_MAP", "")
+	t.Setenv("FIN_JWKS_URL", "")
+	t.Setenv("FIN_JWT_ISSUER", "")
+	t.Setenv("FIN_JWT_AUDIENCE", "")
+	t.Setenv("FIN_JWT_SECRET", strings.Repeat("s", 32))
+	c, err = AuthConfigFromEnv("")
+	if err != nil || c.Issuer != DevIssuer || c.Audience != DevAudience {
+		t.Fatalf("with a secret: %+v, %v; want issuer %s and audience %s", c, err, DevIssuer, DevAudience)
+	}
+	tok, err := c.IssueToken("dev", []string{ScopeRead}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := newVerifier(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := v.verify("Bearer " + tok); err != nil || p.Subject != "dev" || !p.Scopes[ScopeRead] {
+		t.Fatalf("fin token's token verified as %+v, %v", p, err)
+	}
+	// The secret alone is not enough: a token without the local issuer and client is refused.
+	bare, _ := IssueToken(c.Secret, "dev", []string{ScopeRead}, time.Minute)
+	if p, err := v.verify("Bearer " + bare); err == nil {
+		t.Fatalf("a token without iss and client_id accepted as %+v", p)
 	}
 }
 

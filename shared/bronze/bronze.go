@@ -24,6 +24,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -59,9 +60,13 @@ type Record struct {
 // first event committed at commit. first and last are the offsets of the first and last record
 // of that partition in the Kafka batch, tombstones and records sent to the DLQ included, so the
 // key depends on the batch alone.
+//
+// ParseKey accepts the key exactly when the parts are what the landing gives: table a table name
+// (see Key), topic a Kafka topic name whose last dot-separated segment is table, partition and
+// offsets non-negative with first <= last, source a SourceID and commit in the years 0000-9999.
 func ObjectKey(table, source, topic string, partition int32, first, last int64, commit time.Time) string {
-	return fmt.Sprintf("bronze/%s/dt=%s/%s-%d-%d-%d-%s.parquet",
-		table, commit.UTC().Format("2006-01-02"), topic, partition, first, last, source)
+	return Key{Table: table, Date: commit.UTC().Format(dateLayout), Topic: topic, Partition: partition,
+		First: first, Last: last, Source: source}.String()
 }
 
 // DLQKey is where a record that could not be decoded is kept, with its raw bytes and the reason.
@@ -76,16 +81,168 @@ func SourceID(eventSource string) string {
 	return hex.EncodeToString(sum[:4])
 }
 
-// ParseKey tells which source table a bronze key holds; ok is false for anything that is not a
-// bronze object (DLQ objects, stray files).
-func ParseKey(key string) (table string, ok bool) {
-	rest, found := strings.CutPrefix(key, "bronze/")
-	if !found || !strings.HasSuffix(key, ".parquet") {
-		return "", false
+// Key is a bronze object key taken apart:
+//
+//	bronze/<Table>/dt=<Date>/<Topic>-<Partition>-<First>-<Last>-<Source>.parquet
+//
+// Its grammar is what ObjectKey writes and nothing else, so that a key that passes ParseKey is
+// safe to name in SQL and to load into the RAW table of Table:
+//
+//   - Table: 1-63 characters of a-z, 0-9 and _, not starting with a digit (a Postgres table name
+//     as Debezium names topics after it, and the warehouse's table-name rule);
+//   - Date: YYYY-MM-DD, a calendar date;
+//   - Topic: 1-249 characters of a-z, A-Z, 0-9, '.', '_' and '-' (Kafka's rule), whose last
+//     dot-separated segment is Table (the landing files a topic's objects under its table);
+//   - Partition, First, Last: decimal, no sign, no leading zero, within int32/int64, First <= Last;
+//   - Source: 8 lower-case hex digits (SourceID).
+type Key struct {
+	Table       string
+	Date        string
+	Topic       string
+	Partition   int32
+	First, Last int64
+	Source      string
+}
+
+const (
+	keyPrefix   = "bronze/"
+	keySuffix   = ".parquet"
+	dateLayout  = "2006-01-02"
+	maxTopicLen = 249 // Kafka's limit
+	maxTableLen = 63  // Postgres's identifier limit
+	sourceLen   = 8   // hex digits of SourceID
+)
+
+// String is the key's text, as ObjectKey writes it.
+func (k Key) String() string {
+	return fmt.Sprintf("%s%s/dt=%s/%s-%d-%d-%d-%s%s",
+		keyPrefix, k.Table, k.Date, k.Topic, k.Partition, k.First, k.Last, k.Source, keySuffix)
+}
+
+// KeyError says which part of a key is outside the bronze key grammar, and why.
+type KeyError struct {
+	Key    string
+	Part   string // prefix, layout, table, date, file name, topic, partition, first offset, last offset, source
+	Reason string
+}
+
+func (e *KeyError) Error() string {
+	return fmt.Sprintf("not a bronze object key %q: %s: %s", e.Key, e.Part, e.Reason)
+}
+
+// ParseKey takes a bronze object key apart. Anything ObjectKey cannot write (DLQ objects, stray
+// files, hand-made names, hostile characters) fails with a *KeyError naming the part that is
+// wrong; for a key it accepts, ObjectKey of its parts gives the key back.
+func ParseKey(key string) (Key, error) {
+	var k Key
+	bad := func(part, reason string, args ...any) (Key, error) {
+		return Key{}, &KeyError{Key: key, Part: part, Reason: fmt.Sprintf(reason, args...)}
 	}
-	table, rest, found = strings.Cut(rest, "/")
-	if !found || table == "" || !strings.HasPrefix(rest, "dt=") {
-		return "", false
+	rest, ok := strings.CutPrefix(key, keyPrefix)
+	if !ok {
+		return bad("prefix", "want %q", keyPrefix)
 	}
-	return table, true
+	var date, file string
+	if k.Table, rest, ok = strings.Cut(rest, "/"); !ok {
+		return bad("layout", "want bronze/<table>/dt=<YYYY-MM-DD>/<file>.parquet")
+	}
+	if err := checkTable(k.Table); err != "" {
+		return bad("table", "%s", err)
+	}
+	if date, file, ok = strings.Cut(rest, "/"); !ok {
+		return bad("layout", "want bronze/<table>/dt=<YYYY-MM-DD>/<file>.parquet")
+	}
+	if k.Date, ok = strings.CutPrefix(date, "dt="); !ok {
+		return bad("date", "want dt=YYYY-MM-DD, got %q", date)
+	}
+	if d, err := time.Parse(dateLayout, k.Date); err != nil || d.Format(dateLayout) != k.Date {
+		return bad("date", "want dt=YYYY-MM-DD, a calendar date, got %q", date)
+	}
+	if strings.Contains(file, "/") {
+		return bad("layout", "want bronze/<table>/dt=<YYYY-MM-DD>/<file>.parquet, got more folders")
+	}
+	stem, ok := strings.CutSuffix(file, keySuffix)
+	if !ok {
+		return bad("file name", "want a name ending in %s", keySuffix)
+	}
+	// The topic may hold '-', the four fields after it cannot: take them from the right.
+	fields := strings.Split(stem, "-")
+	if len(fields) < 5 {
+		return bad("file name", "want <topic>-<partition>-<first offset>-<last offset>-<source>%s", keySuffix)
+	}
+	n := len(fields)
+	k.Topic, k.Source = strings.Join(fields[:n-4], "-"), fields[n-1]
+	if err := checkTopic(k.Topic, k.Table); err != "" {
+		return bad("topic", "%s", err)
+	}
+	p, err := decimal(fields[n-4], 32)
+	if err != "" {
+		return bad("partition", "%s", err)
+	}
+	k.Partition = int32(p)
+	if k.First, err = decimal(fields[n-3], 64); err != "" {
+		return bad("first offset", "%s", err)
+	}
+	if k.Last, err = decimal(fields[n-2], 64); err != "" {
+		return bad("last offset", "%s", err)
+	}
+	if k.First > k.Last {
+		return bad("last offset", "%d is before the first offset %d", k.Last, k.First)
+	}
+	if !isSourceID(k.Source) {
+		return bad("source", "want the %d lower-case hex digits of a SourceID, got %q", sourceLen, k.Source)
+	}
+	return k, nil
+}
+
+func checkTable(t string) string {
+	if t == "" || len(t) > maxTableLen {
+		return fmt.Sprintf("want 1-%d characters, got %d", maxTableLen, len(t))
+	}
+	for i, c := range []byte(t) {
+		if !(c >= 'a' && c <= 'z' || c == '_' || c >= '0' && c <= '9' && i > 0) {
+			return fmt.Sprintf("want a-z, 0-9 and _ (not first a digit), got %q", t)
+		}
+	}
+	return ""
+}
+
+func checkTopic(topic, table string) string {
+	if topic == "" || len(topic) > maxTopicLen {
+		return fmt.Sprintf("want 1-%d characters, got %d", maxTopicLen, len(topic))
+	}
+	for _, c := range []byte(topic) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Sprintf("want a Kafka topic name (a-z, A-Z, 0-9, '.', '_', '-'), got %q", topic)
+		}
+	}
+	if last := topic[strings.LastIndexByte(topic, '.')+1:]; last != table {
+		return fmt.Sprintf("%q does not end in the table %q", topic, table)
+	}
+	return ""
+}
+
+// decimal reads a non-negative int32 or int64 (bitSize) as ObjectKey writes it: digits only, no
+// leading zero.
+func decimal(s string, bitSize int) (int64, string) {
+	if s == "" || len(s) > 1 && s[0] == '0' || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, fmt.Sprintf("want a number without sign or leading zero, got %q", s)
+	}
+	v, err := strconv.ParseInt(s, 10, bitSize)
+	if err != nil {
+		return 0, fmt.Sprintf("%q is out of range", s)
+	}
+	return v, ""
+}
+
+func isSourceID(s string) bool {
+	if len(s) != sourceLen {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

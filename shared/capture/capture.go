@@ -16,10 +16,13 @@ import (
 	"log/slog"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -44,6 +47,20 @@ type Config struct {
 	// HeartbeatInterval is how often a heartbeat goes to __debezium-heartbeat.<prefix> and the
 	// slot position is confirmed (default 10s, Debezium's heartbeat.interval.ms).
 	HeartbeatInterval time.Duration
+	// Manifest, when set, keeps the record of what the destination holds (source, completed
+	// snapshots, a running incremental snapshot's position) beside the delivered data. At start
+	// every table the destination holds no completed snapshot of is snapshotted incrementally
+	// while streaming resumes, and a destination written from another source is refused. Without
+	// it the capture trusts the slot (and capture_snapshots) as before.
+	Manifest ManifestStore
+	// SignalTable is Debezium's signal.data.collection (default public.debezium_signal): it
+	// takes execute-snapshot requests and the incremental snapshots' watermarks. It must be in
+	// the publication.
+	SignalTable string
+	// ChunkSize is how many rows an incremental snapshot reads at a time (default 4096; Debezium's
+	// incremental.snapshot.chunk.size defaults to 1024, at which the per-chunk watermark commit
+	// and round trip cost more than the rows): the capture holds at most two chunks.
+	ChunkSize int
 	// Metrics, when set, is kept current (positions and lag) for whoever watches the capture.
 	Metrics *Metrics
 	// Logger defaults to slog.Default().
@@ -65,6 +82,12 @@ func (c Config) withDefaults() Config {
 	}
 	if len(c.Tables) == 0 {
 		c.Tables = DefaultTables
+	}
+	if c.SignalTable == "" {
+		c.SignalTable = "public.debezium_signal"
+	}
+	if c.ChunkSize <= 0 {
+		c.ChunkSize = 4096
 	}
 	if c.HeartbeatInterval <= 0 {
 		c.HeartbeatInterval = 10 * time.Second
@@ -91,6 +114,14 @@ type Metrics struct {
 	ServerLSN    atomic.Uint64 // the server's WAL end, from its keepalives
 	Events       atomic.Int64  // change events produced (tombstones and heartbeats not counted)
 	LagMicros    atomic.Int64  // age of the oldest transaction not yet in Kafka, 0 when caught up
+
+	// Incremental snapshots.
+	Snapshotting       atomic.Bool  // one is running
+	SnapshotRows       atomic.Int64 // rows emitted (op r, snapshot incremental)
+	SnapshotDropped    atomic.Int64 // chunk rows dropped because they changed within the window
+	SnapshotChunks     atomic.Int64 // chunks emitted
+	SnapshotChunkMax   atomic.Int64 // most rows ever held at once (at most ChunkSize)
+	SnapshotsCompleted atomic.Int64 // table snapshots recorded in the manifest
 }
 
 // LagBytes is how much WAL the slot holds that the capture has not confirmed.
@@ -111,7 +142,7 @@ var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 // Running it again resumes from the slot.
 func Run(ctx context.Context, cfg Config, producer Producer) error {
 	cfg = cfg.withDefaults()
-	for _, name := range append([]string{cfg.Slot, cfg.Publication}, cfg.Tables...) {
+	for _, name := range append([]string{cfg.Slot, cfg.Publication, cfg.SignalTable}, cfg.Tables...) {
 		for _, part := range strings.Split(name, ".") {
 			if !identifier.MatchString(part) {
 				return fmt.Errorf("capture: %q is not a plain lower-case Postgres identifier", name)
@@ -138,6 +169,12 @@ type capturer struct {
 	track    tracker
 	scratch  []byte
 	keyBuf   []byte
+
+	manifest      *Manifest // the destination's record (in memory only without Config.Manifest)
+	manifestDirty bool      // positions applied since the last write
+	manifestSaved time.Time
+	inc           *incremental // the running incremental snapshot
+	progress      []progress   // emitted chunks not yet delivered
 }
 
 // connConfig returns the URL with the settings every connection of the capture needs: UTC and
@@ -191,9 +228,37 @@ func (c *capturer) run(ctx context.Context) error {
 	if err := c.ensurePublication(ctx); err != nil {
 		return err
 	}
+	sys, err := pglogrepl.IdentifySystem(ctx, c.repl)
+	if err != nil {
+		return fmt.Errorf("capture: identify system: %w", err)
+	}
+	c.manifest = &Manifest{Snapshots: map[string]SnapshotRecord{}}
+	if c.cfg.Manifest != nil {
+		id := SourceID{SystemID: sys.SystemID, Database: c.database, Slot: c.cfg.Slot, Publication: c.cfg.Publication}
+		if err := c.loadManifest(ctx, id); err != nil {
+			return err
+		}
+	}
 	start, lastCommit, err := c.ensureSlot(ctx)
 	if err != nil {
 		return err
+	}
+	if c.cfg.Manifest != nil {
+		if p := c.manifest.Incremental; p != nil && len(p.Tables) > 0 {
+			c.resumeSnapshot(p)
+		}
+		var missing []string
+		for _, t := range c.missingSnapshots() {
+			if c.inc == nil || !slices.Contains(c.inc.tables, t) {
+				missing = append(missing, t)
+			}
+		}
+		if len(missing) > 0 {
+			reason := "the destination manifest records no completed snapshot of these tables from this source"
+			if err := c.requestSnapshot(ctx, "auto-"+uuid.NewString(), reason, missing); err != nil {
+				return err
+			}
+		}
 	}
 	return c.stream(ctx, start, lastCommit)
 }
@@ -224,8 +289,15 @@ func (c *capturer) ensurePublication(ctx context.Context) error {
 	if err := c.meta.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_publication WHERE pubname = $1)", c.cfg.Publication).Scan(&exists); err != nil {
 		return fmt.Errorf("capture: publication %s: %w", c.cfg.Publication, err)
 	}
+	var signal bool
+	if err := c.meta.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", c.cfg.SignalTable).Scan(&signal); err != nil {
+		return fmt.Errorf("capture: signal table %s: %w", c.cfg.SignalTable, err)
+	}
+	if !signal {
+		return fmt.Errorf("capture: signal table %s does not exist (run the migrations: fin migrate)", c.cfg.SignalTable)
+	}
 	if !exists {
-		sql := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s", c.cfg.Publication, strings.Join(c.cfg.Tables, ", "))
+		sql := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s", c.cfg.Publication, strings.Join(append(slices.Clone(c.cfg.Tables), c.cfg.SignalTable), ", "))
 		if _, err := c.meta.Exec(ctx, sql); err != nil {
 			return fmt.Errorf("capture: create publication %s: %w", c.cfg.Publication, err)
 		}
@@ -240,7 +312,7 @@ func (c *capturer) ensurePublication(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("capture: publication %s: %w", c.cfg.Publication, err)
 	}
-	for _, t := range c.cfg.Tables {
+	for _, t := range append(slices.Clone(c.cfg.Tables), c.cfg.SignalTable) {
 		found := false
 		for _, p := range published {
 			found = found || p == t

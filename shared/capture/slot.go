@@ -31,7 +31,9 @@ func (c *capturer) ensureSlot(ctx context.Context) (start pglogrepl.LSN, lastCom
 		if plugin != "pgoutput" || db != c.database {
 			return 0, nil, fmt.Errorf("capture: slot %s exists with plugin %s on database %s; it needs pgoutput on %s (choose another slot name)", c.cfg.Slot, plugin, db, c.database)
 		}
-		if done && confirmed != nil {
+		// With a manifest, tables the destination lacks are snapshotted incrementally while the
+		// slot streams, so even a slot whose initial snapshot died half way is resumed.
+		if (done || c.cfg.Manifest != nil) && confirmed != nil {
 			lsn, err := pglogrepl.ParseLSN(*confirmed)
 			if err != nil {
 				return 0, nil, fmt.Errorf("capture: slot %s position %q: %w", c.cfg.Slot, *confirmed, err)
@@ -47,6 +49,12 @@ func (c *capturer) ensureSlot(ctx context.Context) (start pglogrepl.LSN, lastCom
 	if _, err := c.meta.Exec(ctx, "DELETE FROM capture_snapshots WHERE slot_name = $1", c.cfg.Slot); err != nil {
 		return 0, nil, fmt.Errorf("capture: %w", err)
 	}
+	// The snapshot rows' time: the server's clock before the slot exists, so no change after
+	// the slot's consistent point can carry an earlier commit time than the rows it follows.
+	var at time.Time
+	if err := c.meta.QueryRow(ctx, "SELECT clock_timestamp()").Scan(&at); err != nil {
+		return 0, nil, fmt.Errorf("capture: %w", err)
+	}
 	res, err := pglogrepl.CreateReplicationSlot(ctx, c.repl, c.cfg.Slot, "pgoutput", pglogrepl.CreateReplicationSlotOptions{
 		Mode: pglogrepl.LogicalReplication, SnapshotAction: "EXPORT_SNAPSHOT"})
 	if err != nil {
@@ -57,11 +65,17 @@ func (c *capturer) ensureSlot(ctx context.Context) (start pglogrepl.LSN, lastCom
 		return 0, nil, fmt.Errorf("capture: slot %s consistent point %q: %w", c.cfg.Slot, res.ConsistentPoint, err)
 	}
 	c.log.Info("slot created; taking the initial snapshot", "lsn", point.String(), "tables", c.cfg.Tables)
-	if err := c.snapshot(ctx, res.SnapshotName, point); err != nil {
+	if err := c.snapshot(ctx, res.SnapshotName, point, at); err != nil {
 		return 0, nil, err
 	}
 	if _, err := c.meta.Exec(ctx, "INSERT INTO capture_snapshots (slot_name, consistent_point) VALUES ($1, $2::text::pg_lsn)", c.cfg.Slot, point.String()); err != nil {
 		return 0, nil, fmt.Errorf("capture: record snapshot of %s: %w", c.cfg.Slot, err)
+	}
+	// Delivered (with the landed gate: landed), so the destination holds every table, and an
+	// incremental snapshot left from an earlier slot has nothing left to add.
+	c.manifest.Incremental = nil
+	if err := c.recordSnapshots(ctx, "initial", point, c.cfg.Tables...); err != nil {
+		return 0, nil, err
 	}
 	return point, nil, nil
 }
@@ -90,8 +104,10 @@ func (h *heldRead) snapshotMarker() string {
 
 // snapshot emits every row of the tables as Debezium's initial snapshot does: op "r", source.lsn
 // the slot's consistent point, source.txId the snapshot transaction, source.snapshot marking the
-// first row, each table's first and last rows, and the very last record ("last").
-func (c *capturer) snapshot(ctx context.Context, name string, point pglogrepl.LSN) error {
+// first row, each table's first and last rows, and the very last record ("last"). Debezium
+// stamps the rows with the time each was read; they carry at (taken before the slot was made)
+// instead, so a row's version never starts after a change that follows it in the log.
+func (c *capturer) snapshot(ctx context.Context, name string, point pglogrepl.LSN, at time.Time) error {
 	tx, err := c.meta.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
 	if err != nil {
 		return fmt.Errorf("capture: snapshot: %w", err)
@@ -105,7 +121,7 @@ func (c *capturer) snapshot(ctx context.Context, name string, point pglogrepl.LS
 		return fmt.Errorf("capture: snapshot: %w", err)
 	}
 	x := c.track.begin(time.Now())
-	src := source{lsn: point, txID: txID}
+	src := source{lsn: point, txID: txID, commit: at}
 	var held heldRead
 	var next image
 	var cells []cell
@@ -133,14 +149,7 @@ func (c *capturer) snapshot(ctx context.Context, name string, point pglogrepl.LS
 		}
 		firstInT := true
 		for rr.NextRow() {
-			cells = cells[:0]
-			for _, v := range rr.Values() {
-				if v == nil {
-					cells = append(cells, cell{kind: 'n'})
-				} else {
-					cells = append(cells, cell{kind: 't', data: v})
-				}
-			}
+			cells = queryCells(cells, rr.Values())
 			if err := t.encode(&next, cells, nil); err != nil {
 				rr.Close()
 				return fmt.Errorf("capture: snapshot: %w", err)
@@ -148,8 +157,6 @@ func (c *capturer) snapshot(ctx context.Context, name string, point pglogrepl.LS
 			if held.ok {
 				flush(false)
 			}
-			// Debezium stamps snapshot events with the time they were read.
-			src.commit = time.Now()
 			held.img, next = next, held.img
 			held.t, held.first, held.firstInT, held.lastInT, held.ok = t, ti == 0 && firstInT, firstInT, false, true
 			firstInT = false

@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -18,6 +19,8 @@ type streamState struct {
 	row              rowMessage
 	before, after    image
 	skipped          map[uint32]bool // relations outside the captured tables
+	signalRel        uint32          // the signal table's relation id (0 until its Relation message)
+	signalCols       [3]int          // positions of its id, type and data columns
 	lastHeartbeat    time.Time
 	lastStatusLogged time.Time
 }
@@ -40,6 +43,9 @@ func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *
 		st.src.lastCommit, st.src.hasCommit = *lastCommit, true
 	}
 	c.log.Info("streaming", "from", start.String(), "publication", c.cfg.Publication)
+	if err := c.nextChunk(ctx); err != nil {
+		return err
+	}
 
 	// Statuses go out five times a second (wal_sender_timeout is 60 s by default), so the slot
 	// follows deliveries closely; heartbeats at the configured interval.
@@ -138,6 +144,10 @@ func (c *capturer) handle(ctx context.Context, st *streamState, xld pglogrepl.XL
 		st.cur = nil
 		// Debezium's source.sequence starts with the end of the last commit it processed.
 		st.src.lastCommit, st.src.hasCommit = xld.WALStart, true
+		// Between transactions: read the next chunk of a running incremental snapshot.
+		if c.inc != nil {
+			return c.nextChunk(ctx)
+		}
 	case *pglogrepl.RelationMessage:
 		return c.relation(ctx, st, m)
 	case *pglogrepl.LogicalDecodingMessage:
@@ -153,6 +163,10 @@ func (c *capturer) handle(ctx context.Context, st *streamState, xld pglogrepl.XL
 // change emits the events of one Insert, Update or Delete.
 func (c *capturer) change(ctx context.Context, st *streamState, lsn pglogrepl.LSN) error {
 	m := &st.row
+	if m.relID == st.signalRel && st.signalRel != 0 && st.cur != nil {
+		st.src.lsn = lsn
+		return c.signal(ctx, st)
+	}
 	t := c.tables[m.relID]
 	if t == nil || st.cur == nil {
 		return c.unknown(st, m.relID)
@@ -170,11 +184,13 @@ func (c *capturer) change(ctx context.Context, st *streamState, lsn pglogrepl.LS
 		if err := t.encode(&st.after, m.new, nil); err != nil {
 			return fmt.Errorf("capture: insert at %s: %w", lsn, err)
 		}
+		c.inWindow(t, uint32(st.src.txID), &st.after)
 		c.emit(ctx, t, 'c', nil, &st.after, &st.src, st.cur)
 	case 'U':
 		if err := t.encode(&st.after, m.new, before); err != nil {
 			return fmt.Errorf("capture: update at %s: %w", lsn, err)
 		}
+		c.inWindow(t, uint32(st.src.txID), before, &st.after)
 		if before != nil && len(t.key) > 0 && !sameKey(t, before, &st.after) {
 			// Like Debezium, a changed primary key is a delete of the old key (and its
 			// tombstone) followed by a create of the new one.
@@ -187,6 +203,7 @@ func (c *capturer) change(ctx context.Context, st *streamState, lsn pglogrepl.LS
 		if before == nil {
 			return fmt.Errorf("capture: delete at %s on %s has no before-image (REPLICA IDENTITY NOTHING?)", lsn, t.qualified())
 		}
+		c.inWindow(t, uint32(st.src.txID), before)
 		c.emit(ctx, t, 'd', before, nil, &st.src, st.cur)
 	}
 	return nil
@@ -207,6 +224,16 @@ func (c *capturer) unknown(st *streamState, relID uint32) error {
 // after each schema change, so added columns flow without a restart.
 func (c *capturer) relation(ctx context.Context, st *streamState, m *pglogrepl.RelationMessage) error {
 	qualified := m.Namespace + "." + m.RelationName
+	if qualified == c.cfg.SignalTable {
+		st.signalRel, st.signalCols = m.RelationID, [3]int{-1, -1, -1}
+		for i, col := range m.Columns {
+			if j := slices.Index([]string{"id", "type", "data"}, col.Name); j >= 0 {
+				st.signalCols[j] = i
+			}
+		}
+		delete(st.skipped, m.RelationID)
+		return nil
+	}
 	captured := false
 	for _, q := range c.cfg.Tables {
 		captured = captured || q == qualified
@@ -252,6 +279,14 @@ func (c *capturer) status(ctx context.Context, st *streamState) error {
 	}
 	m := c.cfg.Metrics
 	m.ConfirmedLSN.Store(uint64(flushed))
+	if err := c.applyProgress(ctx); err != nil {
+		return err
+	}
+	if c.inc != nil && st.cur == nil {
+		if err := c.nextChunk(ctx); err != nil {
+			return err
+		}
+	}
 	if oldest.IsZero() {
 		m.LagMicros.Store(0)
 	} else {

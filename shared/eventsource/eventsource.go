@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/awsrules"
 )
 
 // Event sources as AWS names them in the event.
@@ -28,12 +31,11 @@ const (
 	SourceSelfManaged = "SelfManagedKafka"
 )
 
-// Limits of the AWS mapping.
+// Defaults and limits of the AWS mapping; the limits of BatchSize and the batching window are
+// those of Lambda's API model (shared/awsrules).
 const (
 	DefaultBatchSize = 100
-	MaxBatchSize     = 10_000
 	DefaultWindow    = 500 * time.Millisecond
-	MaxWindow        = 300 * time.Second
 	// MaxPayload is Lambda's synchronous invocation payload limit; a batch is cut before it.
 	MaxPayload = 6 * 1024 * 1024
 )
@@ -47,7 +49,9 @@ type Invoker interface {
 // Config is one event-source mapping.
 type Config struct {
 	Brokers []string
-	Topics  []string
+	// Topic is the mapping's one topic: Lambda takes exactly one per mapping, and several
+	// topics take several mappings, each with its own consumer group.
+	Topic string
 	// GroupID is the consumer group (AWS uses the mapping's UUID unless one is configured).
 	GroupID string
 	// BatchSize is the most records in one invocation (default 100, at most 10,000).
@@ -74,20 +78,22 @@ type Config struct {
 }
 
 func (c *Config) validate() error {
-	if len(c.Brokers) == 0 || len(c.Topics) == 0 || c.GroupID == "" {
-		return errors.New("event source: brokers, topics and group id are required")
+	if len(c.Brokers) == 0 || c.Topic == "" || c.GroupID == "" {
+		return errors.New("event source: brokers, topic and group id are required")
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = DefaultBatchSize
 	}
-	if c.BatchSize < 1 || c.BatchSize > MaxBatchSize {
-		return fmt.Errorf("event source: batch size %d, want 1..%d", c.BatchSize, MaxBatchSize)
+	if err := awsrules.Check("lambda.CreateEventSourceMapping.BatchSize", c.BatchSize); err != nil {
+		return fmt.Errorf("event source: BatchSize: %w", err)
 	}
 	if c.BatchingWindow == 0 {
 		c.BatchingWindow = DefaultWindow
 	}
-	if c.BatchingWindow < 0 || c.BatchingWindow > MaxWindow {
-		return fmt.Errorf("event source: batching window %s, want 0..%s", c.BatchingWindow, MaxWindow)
+	// AWS takes whole seconds; a part of one counts as the next (the default is 500 ms).
+	window := int(math.Ceil(c.BatchingWindow.Seconds()))
+	if err := awsrules.Check("lambda.CreateEventSourceMapping.MaximumBatchingWindowInSeconds", window); err != nil {
+		return fmt.Errorf("event source: batching window %s: %w", c.BatchingWindow, err)
 	}
 	switch c.EventSource {
 	case "":
@@ -122,7 +128,7 @@ func Run(ctx context.Context, cfg Config, fn Invoker) error {
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ConsumerGroup(cfg.GroupID),
-		kgo.ConsumeTopics(cfg.Topics...),
+		kgo.ConsumeTopics(cfg.Topic),
 		kgo.DisableAutoCommit(),
 		kgo.ConsumeResetOffset(reset),
 		kgo.OnPartitionsRevoked(m.forget),

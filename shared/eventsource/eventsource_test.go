@@ -125,7 +125,7 @@ func TestEventIsBuiltAsAWSBuildsIt(t *testing.T) {
 			produce(0, []byte(`{"id":"a1"}`), nil) // tombstone
 			produce(1, []byte(`{"id":"a2"}`), []byte(`{"op":"r"}`))
 			iv := newInvocations(nil)
-			run(t, eventsource.Config{Brokers: []string{addr}, Topics: []string{topic}, GroupID: "g",
+			run(t, eventsource.Config{Brokers: []string{addr}, Topic: topic, GroupID: "g",
 				BatchSize: 3, BatchingWindow: 2 * time.Second, EventSource: tc.source, EventSourceARN: tc.arn}, iv)
 			iv.wait(t, 1)
 
@@ -181,7 +181,7 @@ func TestBatchesBySizeAndWindow(t *testing.T) {
 			}
 			iv := newInvocations(nil)
 			start := time.Now()
-			run(t, eventsource.Config{Brokers: []string{addr}, Topics: []string{topic}, GroupID: "g",
+			run(t, eventsource.Config{Brokers: []string{addr}, Topic: topic, GroupID: "g",
 				BatchSize: tc.batchSize, BatchingWindow: tc.window}, iv)
 			iv.wait(t, len(tc.want))
 			elapsed := time.Since(start)
@@ -281,7 +281,7 @@ func TestCommitsOnlyWhatWasAcknowledged(t *testing.T) {
 		}
 		return s.answer()
 	})
-	cfg := eventsource.Config{Brokers: []string{addr}, Topics: []string{topic}, GroupID: "g",
+	cfg := eventsource.Config{Brokers: []string{addr}, Topic: topic, GroupID: "g",
 		BatchSize: 10, BatchingWindow: 300 * time.Millisecond, RetryBackoff: 20 * time.Millisecond}
 	stop := run(t, cfg, iv)
 	iv.wait(t, len(steps))
@@ -325,7 +325,7 @@ func TestTimedOutInvocationIsRetried(t *testing.T) {
 		}
 		return out, err
 	})
-	run(t, eventsource.Config{Brokers: []string{addr}, Topics: []string{topic}, GroupID: "g",
+	run(t, eventsource.Config{Brokers: []string{addr}, Topic: topic, GroupID: "g",
 		BatchingWindow: 50 * time.Millisecond, Timeout: 100 * time.Millisecond, RetryBackoff: 10 * time.Millisecond}, slow)
 	iv.wait(t, 2)
 	if got := iv.events[1].Records[topic+"-0"]; len(got) != 1 || got[0].Offset != 0 {
@@ -335,9 +335,12 @@ func TestTimedOutInvocationIsRetried(t *testing.T) {
 
 func TestConfigIsChecked(t *testing.T) {
 	for _, cfg := range []eventsource.Config{
-		{Topics: []string{topic}, GroupID: "g"},
-		{Brokers: []string{"127.0.0.1:1"}, Topics: []string{topic}, GroupID: "g", BatchSize: 10_001},
-		{Brokers: []string{"127.0.0.1:1"}, Topics: []string{topic}, GroupID: "g", EventSource: "kinesis"},
+		{Topic: topic, GroupID: "g"},
+		{Brokers: []string{"127.0.0.1:1"}, GroupID: "g"},
+		{Brokers: []string{"127.0.0.1:1"}, Topic: topic, GroupID: "g", BatchSize: 10_001},
+		{Brokers: []string{"127.0.0.1:1"}, Topic: topic, GroupID: "g", BatchingWindow: 300*time.Second + time.Millisecond},
+		{Brokers: []string{"127.0.0.1:1"}, Topic: topic, GroupID: "g", BatchingWindow: -time.Second},
+		{Brokers: []string{"127.0.0.1:1"}, Topic: topic, GroupID: "g", EventSource: "kinesis"},
 	} {
 		if err := eventsource.Run(t.Context(), cfg, newInvocations(nil)); err == nil {
 			t.Errorf("Run(%+v) accepted a bad configuration", cfg)

@@ -98,7 +98,7 @@ func TestPipelineKafkaToBronze(t *testing.T) {
 		invocations.Add(1)
 		return fn.Invoke(ctx, payload)
 	})
-	run(t, eventsource.Config{Brokers: []string{addr}, Topics: []string{topic}, GroupID: "landing",
+	run(t, eventsource.Config{Brokers: []string{addr}, Topic: topic, GroupID: "landing",
 		BatchSize: 100, BatchingWindow: 200 * time.Millisecond, RetryBackoff: 50 * time.Millisecond}, counting)
 
 	admin, err := kgo.NewClient(kgo.SeedBrokers(addr))

@@ -77,17 +77,32 @@ const (
 	ReasonMissingObject = "missing_object"
 	ReasonBadObject     = "bad_object"
 	ReasonBadKey        = "bad_key"
+	ReasonNothingLoaded = "nothing_loaded"
 	ReasonWarehouse     = "warehouse"
 )
 
+// permanent tells the failures that trying again cannot mend: the key, the table or the bytes
+// are wrong, or the object is gone (S3 reads after writes consistently, so an object its own
+// event cannot find was deleted). Only the others (the warehouse, a load that found no rows) are
+// tried again.
+func permanent(reason string) bool {
+	switch reason {
+	case ReasonBadKey, ReasonUnknownTable, ReasonBadObject, ReasonMissingObject:
+		return true
+	}
+	return false
+}
+
 // Handler handles S3 events for bronze objects.
 type Handler struct {
-	wh      Warehouse
-	objects ObjectReader
-	tables  []string
-	metrics *counters
-	emf     io.Writer
-	log     *slog.Logger
+	wh       Warehouse
+	objects  ObjectReader
+	tables   []string
+	metrics  *counters
+	emf      io.Writer
+	log      *slog.Logger
+	attempts int
+	backoff  time.Duration
 }
 
 // Option configures a Handler.
@@ -101,12 +116,21 @@ func WithTables(tables []string) Option { return func(h *Handler) { h.tables = t
 // Lambda's stdout), which CloudWatch turns into metrics with no API call.
 func WithEMF(w io.Writer) Option { return func(h *Handler) { h.emf = w } }
 
+// WithRetry sets how a load that failed for a reason that may pass (the warehouse, a load that
+// found no rows) is tried again: attempts in all, waiting backoff, then twice that, and so on
+// (default 3 attempts from 250 ms). Permanent failures are tried once. Past the attempts the
+// failure is returned, so the invocation's own retries and failure destination still see it.
+func WithRetry(attempts int, backoff time.Duration) Option {
+	return func(h *Handler) { h.attempts, h.backoff = max(attempts, 1), backoff }
+}
+
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(h *Handler) { h.log = l } }
 
 // NewHandler returns a handler loading into wh the objects objects reads.
 func NewHandler(wh Warehouse, objects ObjectReader, opts ...Option) *Handler {
-	h := &Handler{wh: wh, objects: objects, tables: warehouse.DefaultTables, metrics: newCounters(), log: slog.Default()}
+	h := &Handler{wh: wh, objects: objects, tables: warehouse.DefaultTables, metrics: newCounters(), log: slog.Default(),
+		attempts: 3, backoff: 250 * time.Millisecond}
 	for _, o := range opts {
 		o(h)
 	}
@@ -148,63 +172,86 @@ func (h *Handler) Handle(ctx context.Context, event events.S3Event) error {
 func (h *Handler) handleRecord(ctx context.Context, rec events.S3EventRecord, m *counters) error {
 	key, err := objectKey(rec.S3.Object)
 	if err != nil {
-		m.fail(ReasonBadKey)
-		return fmt.Errorf("object key %q in event: %w", rec.S3.Object.Key, err)
+		return h.fail(m, ReasonBadKey, rec.S3.Object.Key, 0, fmt.Errorf("object key %q in event: %w", rec.S3.Object.Key, err))
 	}
 	if !isObjectCreated(rec.EventName) {
 		m.inc(&m.Ignored)
 		h.log.Debug("event ignored", "event", rec.EventName, "key", key)
 		return nil
 	}
-	table, ok := bronze.ParseKey(key)
-	switch {
-	case strings.HasPrefix(key, "dlq/"):
+	if strings.HasPrefix(key, "dlq/") {
 		// Dead letters are read by people (and replayed by the landing), never loaded.
 		m.inc(&m.DeadLetters)
 		h.log.Warn("dead-letter object left unloaded", "bucket", rec.S3.Bucket.Name, "key", key)
 		return nil
-	case !ok:
-		m.fail(ReasonBadKey)
-		return fmt.Errorf("load %s: not a bronze object key (want bronze/<table>/dt=<date>/<file>.parquet)", key)
 	}
-	if !slices.Contains(h.tables, table) {
-		m.fail(ReasonUnknownTable)
-		return fmt.Errorf("load %s: %w %q (loaded tables: %s)", key, warehouse.ErrUnknownTable, table, strings.Join(h.tables, ", "))
+	// The key reaches SQL only once it is one the landing can have written.
+	k, err := bronze.ParseKey(key)
+	if err != nil {
+		return h.fail(m, ReasonBadKey, key, 0, fmt.Errorf("load: %w", err))
 	}
+	if !slices.Contains(h.tables, k.Table) {
+		return h.fail(m, ReasonUnknownTable, key, 0, fmt.Errorf("load %s: %w %q (loaded tables: %s)", key, warehouse.ErrUnknownTable, k.Table, strings.Join(h.tables, ", ")))
+	}
+	obj := warehouse.Object{
+		Key: key, ETag: warehouse.NormalizeETag(rec.S3.Object.ETag), Table: k.Table,
+		Fetch: func(ctx context.Context, w io.Writer) (string, error) {
+			return h.objects.ReadObject(ctx, rec.S3.Bucket.Name, key, w)
+		},
+	}
+	for attempt := 1; ; attempt++ {
+		began := time.Now()
+		res, err := h.load(ctx, obj)
+		if err == nil {
+			if res.Duplicate {
+				return h.duplicate(m, key, obj.ETag)
+			}
+			m.inc(&m.ObjectsLoaded)
+			m.addRows(res.Rows)
+			if res.Replaced {
+				m.inc(&m.Replaced)
+			}
+			h.log.Info("object loaded", "key", key, "table", k.Table, "rows", res.Rows, "replaced", res.Replaced)
+			return nil
+		}
+		r, wait := reason(err), h.backoff<<(attempt-1)
+		// A load that ran out of time, or whose next try would not fit in what is left of the
+		// invocation, is left to the invocation's retry rather than cut off by its timeout.
+		deadline, bounded := ctx.Deadline()
+		if permanent(r) || attempt >= h.attempts || errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil ||
+			bounded && time.Until(deadline) < wait+time.Since(began) {
+			return h.fail(m, r, key, attempt, err)
+		}
+		h.log.Warn("load failed; trying again", "key", key, "reason", r, "attempt", attempt, "wait", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return h.fail(m, r, key, attempt, err)
+		case <-time.After(wait):
+		}
+	}
+}
 
-	etag := warehouse.NormalizeETag(rec.S3.Object.ETag)
-	if etag != "" {
-		dup, err := h.wh.Loaded(ctx, key, etag)
+// load loads obj once: a ledger read first when the event has the ETag, so a duplicate event
+// downloads nothing.
+func (h *Handler) load(ctx context.Context, obj warehouse.Object) (warehouse.Result, error) {
+	if obj.ETag != "" {
+		dup, err := h.wh.Loaded(ctx, obj.Key, obj.ETag)
 		if err != nil {
-			m.fail(ReasonWarehouse)
-			return fmt.Errorf("load %s: %w", key, err)
+			return warehouse.Result{}, fmt.Errorf("load %s: %w", obj.Key, err)
 		}
 		if dup {
-			return h.duplicate(m, key, etag)
+			return warehouse.Result{Duplicate: true}, nil
 		}
 	}
+	return h.wh.Load(ctx, obj)
+}
 
-	bucket := rec.S3.Bucket.Name
-	res, err := h.wh.Load(ctx, warehouse.Object{
-		Key: key, ETag: etag, Table: table,
-		Fetch: func(ctx context.Context, w io.Writer) (string, error) {
-			return h.objects.ReadObject(ctx, bucket, key, w)
-		},
-	})
-	if err != nil {
-		m.fail(reason(err))
-		return err
-	}
-	if res.Duplicate {
-		return h.duplicate(m, key, etag)
-	}
-	m.inc(&m.ObjectsLoaded)
-	m.addRows(res.Rows)
-	if res.Replaced {
-		m.inc(&m.Replaced)
-	}
-	h.log.Info("object loaded", "key", key, "table", table, "rows", res.Rows, "replaced", res.Replaced)
-	return nil
+// fail counts and logs an object that is not loaded and returns err, which the invocation
+// returns (joined with the others) so that its retries and failure destination see it.
+func (h *Handler) fail(m *counters, reason, key string, attempts int, err error) error {
+	m.fail(reason)
+	h.log.Error("object not loaded", "key", key, "reason", reason, "permanent", permanent(reason), "attempts", attempts, "err", err)
+	return err
 }
 
 func (h *Handler) duplicate(m *counters, key, etag string) error {
@@ -221,6 +268,10 @@ func reason(err error) string {
 		return ReasonBadObject
 	case errors.Is(err, warehouse.ErrUnknownTable):
 		return ReasonUnknownTable
+	case errors.Is(err, warehouse.ErrNothingLoaded):
+		return ReasonNothingLoaded
+	case errors.As(err, new(*bronze.KeyError)):
+		return ReasonBadKey
 	}
 	return ReasonWarehouse
 }

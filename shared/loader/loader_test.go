@@ -4,18 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze/bronzetest"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/loader"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
 )
 
@@ -181,7 +184,7 @@ func TestBadInputsFailAloneAndTheNextObjectLoads(t *testing.T) {
 		unknown + `: unknown table "payroll"`,
 		missing + ": ",
 		"object not found",
-		"bronze/customers/stray.txt: not a bronze object key",
+		`not a bronze object key "bronze/customers/stray.txt": layout: `,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not say %q:\n%v", want, err)
@@ -362,5 +365,30 @@ func TestCatchUpLoadsWhatNoEventAnnounced(t *testing.T) {
 	}
 	if m := s.h.Metrics(); m.ObjectsLoaded != 3 || m.Duplicates != 4 || m.DeadLetters != 0 {
 		t.Fatalf("metrics %+v: want 3 loads (1 by event, 2 by catch-up), 4 duplicates, the DLQ not even listed", m)
+	}
+}
+
+// An object with no rows is no load: tried again, then a nothing_loaded failure, no ledger row
+// (the Snowflake warehouse's rule, held locally too).
+func TestEmptyObjectIsAFailureNotALedgerRow(t *testing.T) {
+	s := newStack(t)
+	s.h = loader.NewHandler(s.wh, loader.DirObjects(s.root), loader.WithRetry(2, time.Millisecond))
+	empty, err := bronzetest.Encode(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := bronzetest.KeyAt("accounts", 0, 3)
+	if err := bronzetest.PutBytes(s.root, bucket, key, empty); err != nil {
+		t.Fatal(err)
+	}
+	err = s.h.Handle(context.Background(), created(key))
+	if !errors.Is(err, warehouse.ErrNothingLoaded) || !strings.Contains(err.Error(), key) {
+		t.Fatalf("loading an empty object: %v; want ErrNothingLoaded naming %s", err, key)
+	}
+	if m := s.h.Metrics(); m.Failures[loader.ReasonNothingLoaded] != 1 || m.ObjectsLoaded != 0 {
+		t.Fatalf("metrics %+v, want one nothing_loaded failure", m)
+	}
+	if got := s.query(t, "SELECT count(*) FROM raw._load_ledger")[0]; got != "0" {
+		t.Fatalf("the ledger has %s rows, want none", got)
 	}
 }

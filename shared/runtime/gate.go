@@ -13,16 +13,16 @@ import (
 )
 
 // landedGate sits between the capture and Kafka. It passes records on at once but holds each
-// acknowledgement back until the landing function's consumer group has committed past the
-// record, that is until the record is durably in S3. So the capture confirms a WAL position to
-// Postgres only once everything before it is in the lake, and a broker that loses its log (the
-// embedded one keeps it in memory) loses nothing: after a restart the capture streams again
-// from the slot.
+// acknowledgement back until the consumer group of every mapping that lands the record's topic
+// has committed past the record, that is until the record is durably in S3. So the capture
+// confirms a WAL position to Postgres only once everything before it is in the lake, and a broker
+// that loses its log (the embedded one keeps it in memory) loses nothing: after a restart the
+// capture streams again from the slot. Each topic has its own mapping and group, as in Lambda:
+// another group's offsets on a topic (an old all-topics group, a neighbour's) never release it.
 type landedGate struct {
 	next   capture.Producer
 	admin  *kadm.Client
-	group  string
-	topics map[string]bool
+	groups map[string][]string // topic -> the consumer groups that land it
 
 	mu      sync.Mutex
 	waiting map[topicPartition][]heldAck
@@ -40,19 +40,16 @@ type heldAck struct {
 	promise func(*kgo.Record, error)
 }
 
-func newLandedGate(next capture.Producer, client *kgo.Client, group string, topics []string, log *slog.Logger) *landedGate {
-	g := &landedGate{next: next, admin: kadm.NewClient(client), group: group, topics: map[string]bool{},
+// newLandedGate gates the topics of groups (topic -> the groups of the mappings that land it).
+func newLandedGate(next capture.Producer, client *kgo.Client, groups map[string][]string, log *slog.Logger) *landedGate {
+	return &landedGate{next: next, admin: kadm.NewClient(client), groups: groups,
 		waiting: map[topicPartition][]heldAck{}, log: log}
-	for _, t := range topics {
-		g.topics[t] = true
-	}
-	return g
 }
 
 // Produce implements capture.Producer.
 func (g *landedGate) Produce(ctx context.Context, r *kgo.Record, promise func(*kgo.Record, error)) {
 	g.next.Produce(ctx, r, func(rec *kgo.Record, err error) {
-		if err != nil || !g.topics[rec.Topic] {
+		if err != nil || len(g.groups[rec.Topic]) == 0 {
 			promise(rec, err) // failures, and topics nobody lands (heartbeats), answer at once
 			return
 		}
@@ -63,8 +60,8 @@ func (g *landedGate) Produce(ctx context.Context, r *kgo.Record, promise func(*k
 	})
 }
 
-// run releases held acknowledgements as the group's committed offsets pass them. With trim, it
-// also deletes the records the group has landed, now and then, so an in-memory broker does not
+// run releases held acknowledgements as the groups' committed offsets pass them. With trim, it
+// also deletes the records the groups have landed, now and then, so an in-memory broker does not
 // grow without end.
 func (g *landedGate) run(ctx context.Context, trim bool) {
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -80,57 +77,100 @@ func (g *landedGate) run(ctx context.Context, trim bool) {
 			lastTrim = time.Now()
 			g.trim(ctx)
 		}
-		g.mu.Lock()
-		pending := len(g.waiting) > 0
-		g.mu.Unlock()
-		if !pending {
-			continue
-		}
-		offsets, err := g.admin.FetchOffsets(ctx, g.group)
-		if err != nil {
-			if ctx.Err() == nil {
-				g.log.Debug("landed gate: fetch committed offsets", "group", g.group, "err", err)
-			}
-			continue
-		}
-		var release []heldAck
-		g.mu.Lock()
-		for tp, held := range g.waiting {
-			o, ok := offsets.Lookup(tp.topic, tp.partition)
-			if !ok || o.Err != nil {
-				continue
-			}
-			committed := o.At // the next offset the group will read
-			n := 0
-			for n < len(held) && held[n].offset < committed {
-				n++
-			}
-			release = append(release, held[:n]...)
-			if n == len(held) {
-				delete(g.waiting, tp)
-			} else {
-				g.waiting[tp] = held[n:]
-			}
-		}
-		g.mu.Unlock()
-		for _, h := range release {
-			h.promise(h.rec, nil)
-		}
+		g.release(ctx)
 	}
 }
 
-// trim deletes the records below the group's committed offsets: they are in the lake.
-func (g *landedGate) trim(ctx context.Context) {
-	offsets, err := g.admin.FetchOffsets(ctx, g.group)
-	if err != nil {
+// release answers the held acknowledgements that every group of their topic has committed past.
+func (g *landedGate) release(ctx context.Context) {
+	g.mu.Lock()
+	need := map[string]bool{}
+	for tp := range g.waiting {
+		for _, group := range g.groups[tp.topic] {
+			need[group] = true
+		}
+	}
+	g.mu.Unlock()
+	if len(need) == 0 {
 		return
 	}
-	del := kadm.Offsets{}
-	offsets.Each(func(o kadm.OffsetResponse) {
-		if o.Err == nil && g.topics[o.Topic] && o.At > 0 {
-			del.AddOffset(o.Topic, o.Partition, o.At, -1)
+	offsets := map[string]kadm.OffsetResponses{}
+	for group := range need {
+		o, err := g.admin.FetchOffsets(ctx, group)
+		if err != nil {
+			if ctx.Err() == nil {
+				g.log.Debug("landed gate: fetch committed offsets", "group", group, "err", err)
+			}
+			continue
 		}
-	})
+		offsets[group] = o
+	}
+	var release []heldAck
+	g.mu.Lock()
+	for tp, held := range g.waiting {
+		committed, ok := g.landedUpTo(offsets, tp)
+		if !ok {
+			continue
+		}
+		n := 0
+		for n < len(held) && held[n].offset < committed {
+			n++
+		}
+		release = append(release, held[:n]...)
+		if n == len(held) {
+			delete(g.waiting, tp)
+		} else {
+			g.waiting[tp] = held[n:]
+		}
+	}
+	g.mu.Unlock()
+	for _, h := range release {
+		h.promise(h.rec, nil)
+	}
+}
+
+// landedUpTo is the offset below which every group of the partition's topic has committed (the
+// least of their next offsets to read); false when one of them has committed nothing there yet.
+func (g *landedGate) landedUpTo(offsets map[string]kadm.OffsetResponses, tp topicPartition) (int64, bool) {
+	least, found := int64(0), false
+	for _, group := range g.groups[tp.topic] {
+		o, ok := offsets[group].Lookup(tp.topic, tp.partition)
+		if !ok || o.Err != nil {
+			return 0, false
+		}
+		if !found || o.At < least {
+			least, found = o.At, true
+		}
+	}
+	return least, found
+}
+
+// trim deletes the records every group of their topic has committed past: they are in the lake.
+func (g *landedGate) trim(ctx context.Context) {
+	offsets := map[string]kadm.OffsetResponses{}
+	for _, groups := range g.groups {
+		for _, group := range groups {
+			if _, done := offsets[group]; done {
+				continue
+			}
+			o, err := g.admin.FetchOffsets(ctx, group)
+			if err != nil {
+				return
+			}
+			offsets[group] = o
+		}
+	}
+	del := kadm.Offsets{}
+	for _, o := range offsets {
+		o.Each(func(r kadm.OffsetResponse) {
+			if r.Err != nil || len(g.groups[r.Topic]) == 0 {
+				return
+			}
+			if at, ok := g.landedUpTo(offsets, topicPartition{r.Topic, r.Partition}); ok && at > 0 {
+				del.AddOffset(r.Topic, r.Partition, at, -1)
+			}
+		})
+	}
 	if _, err := g.admin.DeleteRecords(ctx, del); err != nil && ctx.Err() == nil {
 		g.log.Debug("trim landed records", "err", err)
 	}

@@ -111,7 +111,13 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	tpl, err := samtemplate.Load(cfg.Template, map[string]string{"Stage": "local", "MskClusterArn": "arn:aws:kafka:us-east-1:000000000000:cluster/local/embedded"})
+	// The API and the template's JWT authorizer take their issuer and audience from one place,
+	// as in AWS, where both come from the stack's parameters.
+	auth, err := api.AuthConfigFromEnv(cfg.DevSecretPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	tpl, err := LoadTemplate(cfg.Template, map[string]string{"JwtIssuer": auth.Issuer, "JwtAudience": auth.Audience})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -226,15 +232,16 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 	objects := loader.S3Objects{Client: s.sdkS3()}
 	s.loader = loader.NewHandler(s.wh, objects, loader.WithLogger(log))
 	loadFn := s.function(loaderFunction, s.loader.Handle)
-	auth, err := api.AuthConfigFromEnv(cfg.DevSecretPath)
-	if err != nil {
-		return fail(err)
-	}
 	app, err := api.New(ctx, api.Config{Pool: cfg.Pool, Auth: auth, History: history.New(s.wh)})
 	if err != nil {
 		return fail(err)
 	}
 	apiFn := s.function(apiFunction, api.LambdaHandler(app))
+	gw, err := NewHTTPGateway(tpl.HTTPAPIs, tpl.Functions[apiFunction].HTTP, httpFunc(apiFn),
+		func(c samtemplate.JWTAuthorizer) (Authorizer, error) { return JWTAuthorizer(ctx, c, auth.Secret) })
+	if err != nil {
+		return fail(fmt.Errorf("template %s, %s: %w", cfg.Template, apiFunction, err))
+	}
 	// dbt reads RAW from a snapshot the stack takes before each build (profiles.yml attaches it
 	// read-only under the RAW catalog's name, and the sources read that database).
 	snapshot := duckdb.SnapshotPath(cfg.WarehousePath)
@@ -259,21 +266,17 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 		return fail(err)
 	}
 	context.AfterFunc(ctx, producer.Close)
-	landing0 := tpl.Functions[landingFunction].Kafka[0]
-	gate := newLandedGate(producer, producer, landing0.ConsumerGroupID, landing0.Topics, log)
+	mappings := kafkaMappings(tpl.Functions[landingFunction], brokers, clusterARN, log)
+	gate := newLandedGate(producer, producer, groupsByTopic(mappings), log)
 	run("landed gate", func() error { gate.run(ctx, embedded); return nil })
 	supervise("capture", func() error {
-		return capture.Run(ctx, capture.Config{DatabaseURL: cfg.DatabaseURL, Slot: cfg.Slot, Metrics: &s.capture, Logger: log}, gate)
+		return capture.Run(ctx, s.captureConfig(), gate)
 	})
 
-	// MSK event source mapping -> landing, with the template's batching.
-	for _, k := range tpl.Functions[landingFunction].Kafka {
-		esm := eventsource.Config{Brokers: brokers, Topics: k.Topics, GroupID: k.ConsumerGroupID,
-			BatchSize: k.BatchSize, BatchingWindow: time.Duration(k.MaxBatchingWindow) * time.Second,
-			EventSource: eventsource.SourceMSK, EventSourceARN: clusterARN,
-			StartAtLatest: k.StartingPosition == "LATEST", Timeout: time.Duration(tpl.Functions[landingFunction].Timeout) * time.Second,
-			Logger: log}
-		supervise("event source mapping", func() error { return eventsource.Run(ctx, esm, landFn) })
+	// MSK event source mappings -> landing: one consumer group per mapping, each mapping one
+	// topic, with the template's batching.
+	for _, esm := range mappings {
+		supervise("event source mapping "+esm.GroupID, func() error { return eventsource.Run(ctx, esm, landFn) })
 	}
 
 	// S3 notifications -> loader, as asynchronous invocations with Lambda's two retries; a
@@ -292,7 +295,6 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 	}
 
 	// HTTP: the API behind its gateway, and the console.
-	gw := &HTTPGateway{Routes: tpl.Functions[apiFunction].HTTP, Handler: httpFunc(apiFn), Authorize: JWTAuthorizer(auth.Secret)}
 	apiLn, err := net.Listen("tcp", cfg.APIAddr)
 	if err != nil {
 		return fail(fmt.Errorf("API address %s: %w", cfg.APIAddr, err))
@@ -345,6 +347,15 @@ func Up(ctx context.Context, cfg StackConfig) (*Stack, func() error, error) {
 		}
 	}
 	return s, wait, nil
+}
+
+// captureConfig is the capture's configuration in the stack. Its manifest lives in the lake
+// (under _manifest/ in the bronze bucket, outside the loader's bronze/ prefix), so a lake that is
+// deleted (make clean) or replaced takes the record of its snapshots with it, and the capture
+// snapshots again what the new lake lacks.
+func (s *Stack) captureConfig() capture.Config {
+	return capture.Config{DatabaseURL: s.cfg.DatabaseURL, Slot: s.cfg.Slot, Metrics: &s.capture, Logger: s.log,
+		Manifest: objectstore.Objects{Client: s.s3, Bucket: s.cfg.Bucket}}
 }
 
 // Token is the console and SQL token.

@@ -4,6 +4,7 @@
 package samtemplate
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"sort"
@@ -16,6 +17,28 @@ import (
 // Template is what the local runtime needs of template.yaml.
 type Template struct {
 	Functions map[string]*Function
+	// HTTPAPIs are the AWS::Serverless::HttpApi resources by logical id.
+	HTTPAPIs map[string]*HTTPAPI
+}
+
+// HTTPAPI is what API Gateway applies before a route's function runs: its authorizers.
+type HTTPAPI struct {
+	LogicalID string
+	// DefaultAuthorizer names the authorizer of routes that name none ("" for none).
+	DefaultAuthorizer string
+	Authorizers       map[string]JWTAuthorizer
+}
+
+// JWTAuthorizer is an HttpApi authorizer (Auth.Authorizers.<name>).
+type JWTAuthorizer struct {
+	// JWT is true for a JwtConfiguration authorizer, false for a Lambda (REQUEST) one.
+	JWT bool
+	// IdentitySource is where the token is, "$request.header.Authorization" by default.
+	IdentitySource string
+	Issuer         string
+	Audience       []string
+	// Scopes are AuthorizationScopes of routes that declare none.
+	Scopes []string
 }
 
 // Function is one AWS::Serverless::Function.
@@ -24,19 +47,30 @@ type Function struct {
 	// Condition names the template condition the function depends on ("" when always present).
 	Condition string
 	// Timeout is the function's Timeout in seconds (its own, else the Globals'; 3 when neither).
-	Timeout     int
-	Environment map[string]string
-	HTTP        []HTTPEvent
-	Kafka       []KafkaEvent
-	S3          []S3Event
-	Schedules   []ScheduleEvent
+	Timeout int
+	// CapacityProvider is true when the function runs on Lambda Managed Instances
+	// (CapacityProviderConfig), which allows longer timeouts.
+	CapacityProvider bool
+	Environment      map[string]string
+	HTTP             []HTTPEvent
+	Kafka            []KafkaEvent
+	S3               []S3Event
+	Schedules        []ScheduleEvent
 }
 
 // HTTPEvent is an HttpApi or Api event.
 type HTTPEvent struct {
 	Name, Path, Method string
-	// NoAuth is true for a route that opts out of the default authorizer (health checks).
+	// APIID is the logical id of the HttpApi the route belongs to (its ApiId).
+	APIID string
+	// Authorizer is the route's Auth.Authorizer: "" for the API's default, "NONE" for none.
+	Authorizer string
+	// NoAuth is true for a route that opts out of the default authorizer (Authorizer: NONE).
 	NoAuth bool
+	// Scopes are the route's AuthorizationScopes: the token must carry at least one.
+	Scopes []string
+	// REST is true for an Api (REST API) event, whose authorizers live elsewhere.
+	REST bool
 }
 
 // KafkaEvent is an MSK or SelfManagedKafka event source mapping.
@@ -49,6 +83,8 @@ type KafkaEvent struct {
 	MaxBatchingWindow int // seconds
 	ConsumerGroupID   string
 	ReportItemFailure bool
+	// ResponseTypes is FunctionResponseTypes as written.
+	ResponseTypes []string
 }
 
 // S3Event is an S3 notification: event names and key filters.
@@ -56,11 +92,18 @@ type S3Event struct {
 	Name, Bucket   string
 	Events         []string
 	Prefix, Suffix string
+	// Rules are the S3Key filter rules as written.
+	Rules []FilterRule
 }
+
+// FilterRule is one S3Key filter rule.
+type FilterRule struct{ Name, Value string }
 
 // ScheduleEvent is a Schedule or ScheduleV2 event.
 type ScheduleEvent struct {
 	Name, Expression, Input string
+	// RuleName and Description are the EventBridge rule's Name and Description.
+	RuleName, Description string
 }
 
 // Defaults AWS applies when the template leaves a property out.
@@ -108,19 +151,29 @@ func Parse(body []byte, params map[string]string) (*Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse template: Globals.Function.Timeout: %w", err)
 	}
-	t := &Template{Functions: map[string]*Function{}}
+	t := &Template{Functions: map[string]*Function{}, HTTPAPIs: map[string]*HTTPAPI{}}
 	resources := get(root, "Resources")
 	if resources == nil {
 		return nil, fmt.Errorf("parse template: no Resources")
 	}
 	for i := 0; i+1 < len(resources.Content); i += 2 {
 		id, res := resources.Content[i].Value, resources.Content[i+1]
+		if scalar(get(res, "Type")) == "AWS::Serverless::HttpApi" {
+			t.HTTPAPIs[id] = r.httpAPI(id, res)
+			continue
+		}
 		if scalar(get(res, "Type")) != "AWS::Serverless::Function" {
 			continue
 		}
 		f, err := r.function(id, res)
 		if err == nil {
 			f.Timeout, err = r.intOr(get(get(res, "Properties"), "Timeout"), globalTimeout)
+			// SAM merges the Globals' variables into each function's, the function's winning.
+			for k, v := range r.variables(get(root, "Globals"), "Function") {
+				if _, own := f.Environment[k]; !own {
+					f.Environment[k] = v
+				}
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("function %s: %w", id, err)
@@ -143,13 +196,9 @@ func (t *Template) Names() []string {
 type resolver struct{ params map[string]string }
 
 func (r resolver) function(id string, res *yaml.Node) (*Function, error) {
-	f := &Function{LogicalID: id, Condition: scalar(get(res, "Condition")), Environment: map[string]string{}}
+	f := &Function{LogicalID: id, Condition: scalar(get(res, "Condition")), Environment: r.variables(res, "Properties")}
 	props := get(res, "Properties")
-	if vars := get(get(get(props, "Environment"), "Variables"), ""); vars != nil {
-		for i := 0; i+1 < len(vars.Content); i += 2 {
-			f.Environment[vars.Content[i].Value] = r.str(vars.Content[i+1])
-		}
-	}
+	f.CapacityProvider = get(props, "CapacityProviderConfig") != nil
 	events := get(props, "Events")
 	if events == nil {
 		return f, nil
@@ -159,10 +208,10 @@ func (r resolver) function(id string, res *yaml.Node) (*Function, error) {
 		p := get(ev, "Properties")
 		switch typ := scalar(get(ev, "Type")); typ {
 		case "HttpApi", "Api":
-			h := HTTPEvent{Name: name, Path: r.str(get(p, "Path")), Method: strings.ToUpper(r.str(get(p, "Method")))}
-			if a := get(get(p, "Auth"), "Authorizer"); a != nil && r.str(a) == "NONE" {
-				h.NoAuth = true
-			}
+			h := HTTPEvent{Name: name, Path: r.str(get(p, "Path")), Method: strings.ToUpper(r.str(get(p, "Method"))),
+				APIID: ref(get(p, "ApiId")), Authorizer: r.str(get(get(p, "Auth"), "Authorizer")),
+				Scopes: r.strs(get(get(p, "Auth"), "AuthorizationScopes")), REST: typ == "Api"}
+			h.NoAuth = h.Authorizer == "NONE"
 			f.HTTP = append(f.HTTP, h)
 		case "MSK", "SelfManagedKafka":
 			k := KafkaEvent{Name: name, SelfManaged: typ == "SelfManagedKafka",
@@ -188,6 +237,7 @@ func (r resolver) function(id string, res *yaml.Node) (*Function, error) {
 				return nil, fmt.Errorf("event %s: MaximumBatchingWindowInSeconds: %w", name, err)
 			}
 			for _, fr := range seq(get(p, "FunctionResponseTypes")) {
+				k.ResponseTypes = append(k.ResponseTypes, r.str(fr))
 				if r.str(fr) == "ReportBatchItemFailures" {
 					k.ReportItemFailure = true
 				}
@@ -204,7 +254,8 @@ func (r resolver) function(id string, res *yaml.Node) (*Function, error) {
 				s.Events = []string{r.str(evs)}
 			}
 			for _, rule := range seq(get(get(get(p, "Filter"), "S3Key"), "Rules")) {
-				switch strings.ToLower(r.str(get(rule, "Name"))) {
+				s.Rules = append(s.Rules, FilterRule{Name: r.str(get(rule, "Name")), Value: r.str(get(rule, "Value"))})
+				switch r.str(get(rule, "Name")) { // S3 takes these two names in lower case only
 				case "prefix":
 					s.Prefix = r.str(get(rule, "Value"))
 				case "suffix":
@@ -217,10 +268,68 @@ func (r resolver) function(id string, res *yaml.Node) (*Function, error) {
 			if expr == nil {
 				expr = get(p, "Schedule")
 			}
-			f.Schedules = append(f.Schedules, ScheduleEvent{Name: name, Expression: r.str(expr), Input: r.str(get(p, "Input"))})
+			f.Schedules = append(f.Schedules, ScheduleEvent{Name: name, Expression: r.str(expr), Input: r.str(get(p, "Input")),
+				RuleName: r.str(get(p, "Name")), Description: r.str(get(p, "Description"))})
 		}
 	}
 	return f, nil
+}
+
+// variables reads <key>.Environment.Variables of a node.
+func (r resolver) variables(n *yaml.Node, key string) map[string]string {
+	out := map[string]string{}
+	if vars := get(get(get(n, key), "Environment"), "Variables"); vars != nil {
+		for i := 0; i+1 < len(vars.Content); i += 2 {
+			out[vars.Content[i].Value] = r.str(vars.Content[i+1])
+		}
+	}
+	return out
+}
+
+func (r resolver) httpAPI(id string, res *yaml.Node) *HTTPAPI {
+	auth := get(get(res, "Properties"), "Auth")
+	a := &HTTPAPI{LogicalID: id, DefaultAuthorizer: r.str(get(auth, "DefaultAuthorizer")), Authorizers: map[string]JWTAuthorizer{}}
+	if as := get(auth, "Authorizers"); as != nil && as.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(as.Content); i += 2 {
+			n := as.Content[i+1]
+			jc := get(n, "JwtConfiguration")
+			a.Authorizers[as.Content[i].Value] = JWTAuthorizer{JWT: jc != nil,
+				IdentitySource: cmp.Or(r.str(get(n, "IdentitySource")), "$request.header.Authorization"),
+				Issuer:         r.str(get(jc, "issuer")), Audience: r.strs(get(jc, "audience")),
+				Scopes: r.strs(get(n, "AuthorizationScopes")),
+			}
+		}
+	}
+	return a
+}
+
+// strs resolves a list of scalars (each resolved as str), or one scalar as a list of one.
+func (r resolver) strs(n *yaml.Node) []string {
+	if n == nil {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		return []string{r.str(n)}
+	}
+	out := make([]string, 0, len(n.Content))
+	for _, e := range n.Content {
+		out = append(out, r.str(e))
+	}
+	return out
+}
+
+// ref is the logical id a !Ref (or {"Ref": ...}) names, unresolved (a resource, not a
+// parameter); "" for anything else.
+func ref(n *yaml.Node) string {
+	switch {
+	case n == nil:
+		return ""
+	case n.Tag == "!Ref" && n.Kind == yaml.ScalarNode:
+		return n.Value
+	case n.Kind == yaml.MappingNode && len(n.Content) == 2 && n.Content[0].Value == "Ref":
+		return n.Content[1].Value
+	}
+	return ""
 }
 
 // str resolves a scalar, !Ref or !Sub to a string; other intrinsics resolve to "".

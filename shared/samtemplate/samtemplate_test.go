@@ -1,13 +1,15 @@
 package samtemplate
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 )
 
 // The repository's own template.yaml, read as the local runtime reads it.
 func TestRepositoryTemplate(t *testing.T) {
-	tpl, err := Load("../../template.yaml", map[string]string{"Stage": "local", "MskClusterArn": "arn:aws:kafka:x:1:cluster/c/u"})
+	tpl, err := Load("../../template.yaml", map[string]string{"Stage": "local", "MskClusterArn": "arn:aws:kafka:x:1:cluster/c/u",
+		"JwtIssuer": "https://issuer.example", "JwtAudience": "client-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -15,25 +17,38 @@ func TestRepositoryTemplate(t *testing.T) {
 	if got := tpl.Names(); !slices.Equal(got, want) {
 		t.Fatalf("functions %v, want %v", got, want)
 	}
+	if env := tpl.Functions["WarehouseLoaderFunction"].Environment; env["STAGE"] != "local" || env["LOADER_TIMEOUT"] != "4m" {
+		t.Errorf("loader environment %v, want the Globals' STAGE merged into its own", env)
+	}
 	if tpl.Functions["WarehouseLoaderFunction"].Timeout != 300 {
 		t.Errorf("loader timeout %d, want 300", tpl.Functions["WarehouseLoaderFunction"].Timeout)
 	}
 	api := tpl.Functions["ApiFunction"]
-	if len(api.HTTP) != 2 || !api.HTTP[0].NoAuth || api.HTTP[0].Path != "/healthz" || api.HTTP[1].Path != "/{proxy+}" || api.HTTP[1].Method != "ANY" {
+	if n := len(api.HTTP); n != 8 || !api.HTTP[0].NoAuth || api.HTTP[0].Path != "/healthz" || api.HTTP[n-1].Path != "/{proxy+}" ||
+		api.HTTP[n-1].Method != "ANY" || api.HTTP[n-1].NoAuth || api.HTTP[n-1].Authorizer != "" || api.HTTP[n-1].APIID != "HttpApi" {
 		t.Errorf("api events %+v", api.HTTP)
 	}
-	land := tpl.Functions["CdcLandingFunction"]
-	if len(land.Kafka) != 1 {
-		t.Fatalf("landing events %+v", land.Kafka)
+	jwtWant := JWTAuthorizer{JWT: true, IdentitySource: "$request.header.Authorization", Issuer: "https://issuer.example", Audience: []string{"client-1"}}
+	if h := tpl.HTTPAPIs["HttpApi"]; h == nil || h.DefaultAuthorizer != "Jwt" || fmt.Sprint(h.Authorizers) != fmt.Sprint(map[string]JWTAuthorizer{"Jwt": jwtWant}) {
+		t.Errorf("HttpApi %+v, want the default authorizer Jwt: %+v", h, jwtWant)
 	}
-	k := land.Kafka[0]
-	if k.BatchSize != 1000 || k.MaxBatchingWindow != 1 || k.StartingPosition != "TRIM_HORIZON" || !k.ReportItemFailure ||
-		!slices.Equal(k.Topics, []string{"fin.public.customers", "fin.public.accounts", "fin.public.transactions"}) ||
-		k.ConsumerGroupID != "fin-cdc-landing-local" || land.Condition != "UseMsk" {
-		t.Errorf("MSK event %+v (condition %q)", k, land.Condition)
+	// One mapping per topic in both variants, each with its own consumer group, the same batching.
+	for _, id := range []string{"CdcLandingFunction", "CdcLandingSelfManagedFunction"} {
+		land := tpl.Functions[id]
+		if len(land.Kafka) != 3 {
+			t.Fatalf("%s: %d Kafka events, want one per topic: %+v", id, len(land.Kafka), land.Kafka)
+		}
+		for i, table := range []string{"customers", "accounts", "transactions"} {
+			k := land.Kafka[i]
+			if k.BatchSize != 1000 || k.MaxBatchingWindow != 1 || k.StartingPosition != "TRIM_HORIZON" || !k.ReportItemFailure ||
+				!slices.Equal(k.Topics, []string{"fin.public." + table}) || k.ConsumerGroupID != "fin-cdc-landing-local-"+table ||
+				k.SelfManaged != (id == "CdcLandingSelfManagedFunction") {
+				t.Errorf("%s event %d: %+v", id, i, k)
+			}
+		}
 	}
-	if sm := tpl.Functions["CdcLandingSelfManagedFunction"].Kafka; len(sm) != 1 || !sm[0].SelfManaged || sm[0].BatchSize != 1000 {
-		t.Errorf("self-managed Kafka event %+v", sm)
+	if c := tpl.Functions["CdcLandingFunction"].Condition; c != "UseMsk" {
+		t.Errorf("MSK landing condition %q", c)
 	}
 	s3 := tpl.Functions["WarehouseLoaderFunction"].S3
 	if len(s3) != 1 || s3[0].Prefix != "bronze/" || s3[0].Suffix != ".parquet" || !slices.Equal(s3[0].Events, []string{"s3:ObjectCreated:*"}) {

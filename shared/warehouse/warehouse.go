@@ -43,6 +43,9 @@ var (
 	ErrBadObject = errors.New("not a readable bronze object")
 	// ErrUnknownTable: the object belongs to a source table the warehouse is not configured for.
 	ErrUnknownTable = errors.New("unknown table")
+	// ErrNothingLoaded: the load found no rows in an object that exists (every bronze object
+	// has rows). Not a ledger entry: the load is tried again and then fails where it is seen.
+	ErrNothingLoaded = errors.New("nothing loaded from an object that exists")
 )
 
 // Column is one column of a RAW table, typed for each warehouse.

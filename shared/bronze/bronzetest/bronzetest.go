@@ -21,6 +21,9 @@ import (
 // bronze.ObjectKey in tests for that reason).
 var Commit = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
+// Source is the SourceID of every fixture object's Kafka cluster.
+var Source = bronze.SourceID("bronzetest")
+
 // Records returns n change events of table from Kafka offset first on: inserts with an after
 // image carrying an id and a money amount as a decimal string, plus any extra columns given.
 func Records(table string, first int64, n int, extra map[string]string) []bronze.Record {
@@ -64,14 +67,14 @@ func Encode(recs []bronze.Record) ([]byte, error) {
 // Key is the bronze key of recs (all of one topic and partition, in offset order).
 func Key(table string, recs []bronze.Record) string {
 	first, last := recs[0], recs[len(recs)-1]
-	return bronze.ObjectKey(table, "test", first.Topic, first.Partition, first.Offset, last.Offset,
+	return bronze.ObjectKey(table, Source, first.Topic, first.Partition, first.Offset, last.Offset,
 		time.UnixMicro(first.CommitTsUs))
 }
 
 // KeyAt is the key Records(table, first, int(last-first+1), ...) lands under: for objects a test
 // writes by hand (corrupt bytes, missing objects) that must sit where a fixture would.
 func KeyAt(table string, first, last int64) string {
-	return bronze.ObjectKey(table, "test", "fin.public."+table, 0, first, last, Commit)
+	return bronze.ObjectKey(table, Source, "fin.public."+table, 0, first, last, Commit)
 }
 
 // Put writes recs as an object of bucket under root (the layout loader.DirObjects reads) and

@@ -367,6 +367,11 @@ func (w *Warehouse) loadFile(ctx context.Context, obj warehouse.Object, file str
 	if res.Rows, err = r.RowsAffected(); err != nil {
 		return res, fmt.Errorf("load %s: %w", obj.Key, err)
 	}
+	if res.Rows == 0 {
+		// Every bronze object has rows; a ledger row of 0 would mark this one loaded for good
+		// (as the Snowflake warehouse refuses it too).
+		return res, fmt.Errorf("load %s: %w: the object holds no rows", obj.Key, warehouse.ErrNothingLoaded)
+	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO `+Schema+`.`+warehouse.LedgerTable+`
 		(object_key, etag, source_table, row_count, loaded_at) VALUES (?, ?, ?, ?, now())
 		ON CONFLICT (object_key) DO UPDATE SET etag = excluded.etag, source_table = excluded.source_table,

@@ -14,12 +14,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	sf "github.com/snowflakedb/gosnowflake/v2"
 
+	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse"
 )
 
@@ -72,6 +76,13 @@ func Open(ctx context.Context, cfg Config) (*Warehouse, error) {
 	if err := warehouse.CheckTables(cfg.Tables); err != nil {
 		return nil, err
 	}
+	// The schema and the stage are spliced into SQL as identifiers: plain names only.
+	if !objectName(cfg.Schema, 2) {
+		return nil, fmt.Errorf("snowflake: schema %q: want [<database>.]<schema>, unquoted identifiers", cfg.Schema)
+	}
+	if !objectName(cfg.Stage, 3) {
+		return nil, fmt.Errorf("snowflake: stage %q: want [[<database>.]<schema>.]<stage>, unquoted identifiers", cfg.Stage)
+	}
 	if cfg.PrivateKey == nil {
 		return nil, errors.New("snowflake: no private key for the key-pair login")
 	}
@@ -117,7 +128,75 @@ func (w *Warehouse) lockTable() string            { return w.schema + "._LOAD_LO
 // PARTITION are never read as keywords, and unquoted queries (offset, "OFFSET") find them.
 func column(name string) string { return `"` + strings.ToUpper(name) + `"` }
 
-func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+// unquotedIdentifier is Snowflake's rule for an identifier written without quotes.
+var unquotedIdentifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]{0,254}$`)
+
+// objectName reports whether name is 1 to parts unquoted identifiers joined by dots.
+func objectName(name string, parts int) bool {
+	ids := strings.Split(name, ".")
+	if len(ids) > parts {
+		return false
+	}
+	for _, id := range ids {
+		if !unquotedIdentifier.MatchString(id) {
+			return false
+		}
+	}
+	return true
+}
+
+// literal is s as a Snowflake string constant. Inside single quotes Snowflake reads backslash
+// escape sequences (\', \\, \n, \xhh, ...) as well as a doubled quote (SQL reference, string
+// constants), so both \ and the quote are escaped; the quote is doubled, which no backslash
+// setting can undo. Control characters are written as escapes, which keeps a statement on one
+// line in the query history; the rest of Unicode is kept as it is. Every other statement binds
+// its values; COPY's FILES list and its SELECT's key are written as literals (whether Snowflake
+// binds inside COPY cannot be tried here: fakesnow is not Snowflake).
+func literal(s string) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", fmt.Errorf("string %q is not UTF-8", s)
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('\'')
+	for _, r := range s {
+		switch r {
+		case '\'':
+			b.WriteString("''")
+		case '\\':
+			b.WriteString(`\\`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		case 0:
+			b.WriteString(`\0`)
+		default:
+			if r < 0x20 || r == 0x7f {
+				fmt.Fprintf(&b, `\x%02x`, r)
+			} else {
+				b.WriteRune(r)
+			}
+		}
+	}
+	b.WriteByte('\'')
+	return b.String(), nil
+}
+
+// checkKey refuses a key outside the bronze key grammar, or of another table than the load's,
+// before it reaches any statement.
+func checkKey(key, table string) error {
+	k, err := bronze.ParseKey(key)
+	if err != nil {
+		return err
+	}
+	if table != "" && k.Table != table {
+		return &bronze.KeyError{Key: key, Part: "table", Reason: fmt.Sprintf("%q, but the load is into %s", k.Table, table)}
+	}
+	return nil
+}
 
 func (w *Warehouse) ensureTables(ctx context.Context) error {
 	stmts := []string{"CREATE SCHEMA IF NOT EXISTS " + w.schema}
@@ -151,6 +230,9 @@ func firstLine(s string) string { l, _, _ := strings.Cut(s, "\n"); return l }
 
 // Loaded reports whether key is in the ledger with etag.
 func (w *Warehouse) Loaded(ctx context.Context, key, etag string) (bool, error) {
+	if err := checkKey(key, ""); err != nil {
+		return false, fmt.Errorf("read load ledger: %w", err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
 	defer cancel()
 	_, same, err := w.ledgerEntry(ctx, w.db, key, etag)
@@ -182,6 +264,9 @@ func (w *Warehouse) ledgerEntry(ctx context.Context, q queryer, key, etag string
 func (w *Warehouse) Load(ctx context.Context, obj warehouse.Object) (res warehouse.Result, err error) {
 	if !slices.Contains(w.cfg.Tables, obj.Table) {
 		return res, fmt.Errorf("load %s: %w %q", obj.Key, warehouse.ErrUnknownTable, obj.Table)
+	}
+	if err := checkKey(obj.Key, obj.Table); err != nil {
+		return res, fmt.Errorf("load: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
 	defer cancel()
@@ -243,6 +328,10 @@ func (w *Warehouse) Load(ctx context.Context, obj warehouse.Object) (res warehou
 			res.Duplicate = true
 		}
 	}
+	if rows == 0 {
+		// Every bronze object has rows: a ledger row of 0 would mark this one loaded for good.
+		return res, w.nothingLoaded(ctx, obj)
+	}
 	res.Rows = rows
 	if _, err := tx.ExecContext(ctx, "INSERT INTO "+w.ledger()+" (OBJECT_KEY, ETAG, SOURCE_TABLE, ROW_COUNT, LOADED_AT) VALUES (?, ?, ?, ?, CURRENT_TIMESTAMP())",
 		obj.Key, obj.ETag, obj.Table, rows); err != nil {
@@ -257,9 +346,33 @@ func (w *Warehouse) Load(ctx context.Context, obj warehouse.Object) (res warehou
 	return res, nil
 }
 
+// nothingLoaded is the error of a load that found no rows: the object is read once to tell an
+// object that is gone (ErrObjectNotFound from Fetch: nothing to load) from one the stage did not
+// give (a stage over another location) or that holds no rows.
+func (w *Warehouse) nothingLoaded(ctx context.Context, obj warehouse.Object) error {
+	if obj.Fetch == nil {
+		return fmt.Errorf("load %s: %w: COPY and COPY FORCE from @%s loaded no rows", obj.Key, warehouse.ErrNothingLoaded, w.cfg.Stage)
+	}
+	var size byteCounter
+	etag, err := obj.Fetch(ctx, &size)
+	if err != nil {
+		return fmt.Errorf("load %s: COPY and COPY FORCE from @%s loaded no rows, and the object cannot be read: %w", obj.Key, w.cfg.Stage, err)
+	}
+	return fmt.Errorf("load %s: %w (%d bytes, ETag %s): COPY and COPY FORCE from @%s loaded no rows; is the stage's URL the bucket's root?",
+		obj.Key, warehouse.ErrNothingLoaded, size, warehouse.NormalizeETag(etag), w.cfg.Stage)
+}
+
+type byteCounter int64
+
+func (c *byteCounter) Write(p []byte) (int, error) { *c += byteCounter(len(p)); return len(p), nil }
+
 // copyStatement is the COPY of one bronze object: the Parquet columns by name, the row images
 // parsed into VARIANT, the object key and load time added.
-func (w *Warehouse) copyStatement(obj warehouse.Object, force bool) string {
+func (w *Warehouse) copyStatement(obj warehouse.Object, force bool) (string, error) {
+	key, err := literal(obj.Key)
+	if err != nil {
+		return "", fmt.Errorf("load %s: %w", obj.Key, err)
+	}
 	var into, sel []string
 	for _, c := range warehouse.RecordColumns {
 		into = append(into, column(c.Name))
@@ -270,19 +383,23 @@ func (w *Warehouse) copyStatement(obj warehouse.Object, force bool) string {
 		sel = append(sel, v)
 	}
 	into = append(into, column("_object_key"), column("_loaded_at"))
-	sel = append(sel, literal(obj.Key), "CURRENT_TIMESTAMP()")
+	sel = append(sel, key, "CURRENT_TIMESTAMP()")
 	stmt := fmt.Sprintf("COPY INTO %s (%s) FROM (SELECT %s FROM @%s) FILES = (%s) FILE_FORMAT = (TYPE = PARQUET)",
-		w.rawTable(obj.Table), strings.Join(into, ", "), strings.Join(sel, ", "), w.cfg.Stage, literal(obj.Key))
+		w.rawTable(obj.Table), strings.Join(into, ", "), strings.Join(sel, ", "), w.cfg.Stage, key)
 	if force {
 		stmt += " FORCE = TRUE"
 	}
-	return stmt
+	return stmt, nil
 }
 
 // copyInto runs the COPY and returns the rows loaded, or loaded=false when Snowflake skipped the
 // file as already loaded.
 func (w *Warehouse) copyInto(ctx context.Context, tx *sql.Tx, obj warehouse.Object, force bool) (n int64, loaded bool, err error) {
-	rows, err := tx.QueryContext(ctx, w.copyStatement(obj, force))
+	stmt, err := w.copyStatement(obj, force)
+	if err != nil {
+		return 0, false, err
+	}
+	rows, err := tx.QueryContext(ctx, stmt)
 	if err != nil {
 		return 0, false, fmt.Errorf("load %s: copy: %w", obj.Key, classify(err))
 	}
@@ -306,7 +423,9 @@ func (w *Warehouse) copyInto(ctx context.Context, tx *sql.Tx, obj warehouse.Obje
 		}
 		switch status := strings.ToUpper(res["status"]); {
 		case status == "LOADED":
-			fmt.Sscan(res["rows_loaded"], &n)
+			if n, err = strconv.ParseInt(res["rows_loaded"], 10, 64); err != nil {
+				return 0, false, fmt.Errorf("load %s: copy result: rows_loaded %q: %w", obj.Key, res["rows_loaded"], err)
+			}
 			loaded = true
 		case status == "LOAD_SKIPPED" || strings.Contains(status, "0 FILES PROCESSED"):
 		default:

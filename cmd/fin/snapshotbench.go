@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/capture"
+)
+
+func init() {
+	register(command{name: "snapshot-bench", summary: "benchmark online incremental snapshots beside COPY TO STDOUT", run: runSnapshotBench})
+}
+
+// runSnapshotBench measures an online incremental snapshot of accounts by a `fin capture` process
+// (its own database and slot, an embedded broker that acknowledges without storing) while
+// inserts stream: its rate beside `COPY (SELECT * FROM accounts) TO STDOUT` of the same table, and
+// its peak RSS beside the same process's peak while only streaming; then, with --rss-rows, the
+// peak RSS of a snapshot of a larger table.
+func runSnapshotBench(ctx context.Context, args []string) error {
+	fs := newFlags("snapshot-bench", "[flags]")
+	rows := fs.Int("rows", 1_000_000, "rows in the table for the throughput figure")
+	rssRows := fs.Int("rss-rows", 10_000_000, "rows in the table for the peak RSS figure (0 or <= --rows: skip)")
+	rate := fs.Int("stream-rate", 100, "insert transactions per second streamed during the snapshots")
+	chunk := fs.Int("chunk-size", 4096, "the capture's --chunk-size")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	began := time.Now()
+	b := &captureBench{db: "fin_bench_snapshot", rows: *rows}
+	if err := b.setup(ctx); err != nil {
+		return err
+	}
+	defer b.cleanup()
+	const slot = "bench_snapshot"
+	if err := b.primeCapture(ctx, slot); err != nil { // the slot and its (near empty) initial snapshot
+		return err
+	}
+	if _, err := b.workload(ctx, max(1, *rows/50_000)); err != nil {
+		return err
+	}
+	copyRate, err := b.copyRate(ctx, *rows)
+	if err != nil {
+		return err
+	}
+
+	child, finished, err := b.startSnapshotCapture(ctx, slot, *chunk)
+	if err != nil {
+		return err
+	}
+	defer stopChild(child)
+	// Inserts stream throughout, so the snapshot runs interleaved with real changes.
+	wctx, stopWriter := context.WithCancel(ctx)
+	defer stopWriter()
+	var streamed atomic.Int64
+	go func() {
+		tick := time.NewTicker(time.Second / time.Duration(max(1, *rate)))
+		defer tick.Stop()
+		for wctx.Err() == nil {
+			<-tick.C
+			if _, err := b.pool.Exec(wctx, `INSERT INTO accounts (customer_id, account_type, currency, nickname) VALUES ($1, 'CHECKING', 'EUR', 'streamed')`, benchCustomer); err == nil {
+				streamed.Add(1)
+			}
+		}
+	}()
+	time.Sleep(5 * time.Second)
+	streamingRSS := peakRSSOf(child.Process.Pid)
+
+	elapsed, err := b.timeSnapshot(ctx, finished)
+	if err != nil {
+		return err
+	}
+	snapRate := float64(*rows) / elapsed.Seconds()
+	snapRSS := peakRSSOf(child.Process.Pid)
+	fmt.Printf("online snapshot of %d rows (chunks of %d, %d inserts/s streaming): %.0f rows/s beside COPY TO STDOUT %.0f rows/s, ratio %.2f (target >= 0.5)\n",
+		*rows, *chunk, *rate, snapRate, copyRate, snapRate/copyRate)
+	fmt.Printf("capture peak RSS: %.0f MB while streaming only, %.0f MB after the %d-row snapshot (budget 200 MB)\n",
+		mb(streamingRSS), mb(snapRSS), *rows)
+
+	if *rssRows > *rows {
+		b.rows = *rssRows - *rows
+		if _, err := b.workload(ctx, max(1, b.rows/50_000)); err != nil {
+			return err
+		}
+		if _, err := b.timeSnapshot(ctx, finished); err != nil {
+			return err
+		}
+		fmt.Printf("capture peak RSS after a %d-row snapshot: %.0f MB beside %.0f MB streaming only (budget 200 MB, ratio %.2f)\n",
+			*rssRows, mb(peakRSSOf(child.Process.Pid)), mb(streamingRSS), float64(peakRSSOf(child.Process.Pid))/(200<<20))
+	}
+	stopWriter()
+	fmt.Printf("streamed %d inserts during the run; the benchmark ran %s\n", streamed.Load(), time.Since(began).Round(time.Second))
+	return nil
+}
+
+func mb(n int64) float64 { return float64(n) / (1 << 20) }
+
+// copyRate times COPY (SELECT * FROM accounts) TO STDOUT into nothing, best of two.
+func (b *captureBench) copyRate(ctx context.Context, rows int) (float64, error) {
+	conn, err := b.pool.Acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Release()
+	best := 0.0
+	for range 2 {
+		start := time.Now()
+		if _, err := conn.Conn().PgConn().CopyTo(ctx, io.Discard, "COPY (SELECT * FROM accounts) TO STDOUT"); err != nil {
+			return 0, fmt.Errorf("copy to stdout: %w", err)
+		}
+		best = max(best, float64(rows)/time.Since(start).Seconds())
+	}
+	return best, nil
+}
+
+// startSnapshotCapture starts `fin capture` and reports each "incremental snapshot finished" of
+// its log on the returned channel.
+func (b *captureBench) startSnapshotCapture(ctx context.Context, slot string, chunk int) (*exec.Cmd, <-chan struct{}, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.CommandContext(ctx, self, "capture", "--slot", slot, "--chunk-size", strconv.Itoa(chunk))
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+b.url, "KAFKA_BROKERS="+strings.Join(b.seeds, ","), "LOG_LEVEL=INFO")
+	logs, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("start capture: %w", err)
+	}
+	finished := make(chan struct{}, 4)
+	go func() {
+		sc := bufio.NewScanner(logs)
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.Contains(line, `"msg":"incremental snapshot finished"`):
+				finished <- struct{}{}
+			case strings.Contains(line, `"level":"ERROR"`):
+				fmt.Fprintln(os.Stderr, line)
+			}
+		}
+	}()
+	return cmd, finished, nil
+}
+
+// timeSnapshot requests a snapshot of accounts and waits for the capture to finish it.
+func (b *captureBench) timeSnapshot(ctx context.Context, finished <-chan struct{}) (time.Duration, error) {
+	start := time.Now()
+	if _, err := capture.RequestSnapshot(ctx, b.pool, "public.debezium_signal", []string{"public.accounts"}); err != nil {
+		return 0, err
+	}
+	select {
+	case <-finished:
+		return time.Since(start), nil
+	case <-time.After(30 * time.Minute):
+		return 0, errors.New("the snapshot did not finish within 30 minutes")
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Online incremental snapshot benchmarks (issue 14), each beside its reference from the same run:
+#  - a 1,000,000-row table snapshotted by the Go capture while inserts stream, beside
+#    COPY (SELECT ...) TO STDOUT of the same table (target >= 0.5x);
+#  - the capture's peak RSS after snapshotting a 10,000,000-row table, beside its peak while only
+#    streaming (budget 200 MB).
+# FIN_BENCH_ROWS and FIN_BENCH_RSS_ROWS scale the tables down for a quick look. The commit-to-RAW
+# freshness during a snapshot is not measured yet (see docs/capture.md).
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/../lib.sh"
+cd "$FIN_ROOT"
+
+bash scripts/postgres.sh
+go build -o bin/fin ./cmd/fin
+LOG_LEVEL=WARN bin/fin snapshot-bench --rows "${FIN_BENCH_ROWS:-1000000}" --rss-rows "${FIN_BENCH_RSS_ROWS:-10000000}"

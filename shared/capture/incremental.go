@@ -1,0 +1,602 @@
+package capture
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Online incremental snapshots, with the DBLog watermark algorithm as Debezium implements it.
+//
+// Between two streamed transactions the stream goroutine reads a table in chunks of ChunkSize
+// rows by primary key (keyset pagination, up to the largest key the table had when its snapshot
+// began). Each chunk is read between two watermark rows of the signal table: a low one
+// (<id>-open) before the read and a high one (<id>-close) after it, both back through the slot in
+// commit order. Every streamed change of the table between them (the window) drops its key from
+// the chunk: the streamed event is newer than the chunk's row, or as new. At the high watermark
+// the rows left are emitted (op "r", source.snapshot "incremental") inside its transaction, so the
+// slot is confirmed past it only once they are delivered. No lock is taken, no other slot used.
+//
+// Chunks are pipelined: the high watermark of one chunk and the low watermark of the next are
+// written in one transaction, and the next chunk is read at once, while the stream is still on
+// its way to the previous window. So at most two chunks are held, and each costs one commit and
+// one read, overlapped with the stream's round trip.
+
+// Signal types of Debezium's signal table.
+const (
+	signalExecuteSnapshot = "execute-snapshot"
+	signalWindowOpen      = "snapshot-window-open"
+	signalWindowClose     = "snapshot-window-close"
+)
+
+// incremental is the running incremental snapshot.
+type incremental struct {
+	id string
+	// The read cursor: the tables left to read (the first is being read), the key of the last
+	// row read and the largest key of the first table when its snapshot began.
+	tables          []string
+	lastKey, maxKey []string
+
+	pending []*chunk // read, waiting for their high watermark in the stream (at most two)
+	spare   []*chunk // emitted chunks whose buffers are reused
+	stale   []string // watermark rows to delete with the next insert
+}
+
+// chunk is one chunk of rows between its watermarks.
+type chunk struct {
+	id           string
+	t            *table // nil for a table found empty
+	rows         []image
+	keys         []string
+	dropped      []bool
+	index        map[string]int
+	n            int
+	snap         snapshot  // the read's snapshot
+	open         bool      // its low watermark has come back
+	openedAt     time.Time // the low watermark's commit time
+	closeWritten bool      // its high watermark is written
+	readAt       time.Time
+	pos          *IncrementalPosition // the snapshot's position once this chunk is delivered
+	done         string               // the table this chunk completes, if any
+}
+
+// progress is a position reached by an emitted chunk, durable once its transaction is delivered.
+type progress struct {
+	x         *txn // nil: durable as soon as everything before it is
+	pos       *IncrementalPosition
+	completed string // a table whose last chunk this was
+	lsn       pglogrepl.LSN
+}
+
+func (inc *incremental) position() *IncrementalPosition {
+	if len(inc.tables) == 0 {
+		return nil
+	}
+	return &IncrementalPosition{ID: inc.id, Tables: slices.Clone(inc.tables), LastKey: slices.Clone(inc.lastKey), MaxKey: slices.Clone(inc.maxKey)}
+}
+
+// requestSnapshot queues tables for an incremental snapshot (joining a running one) and records
+// the request in the manifest before the signal that asked for it is confirmed.
+func (c *capturer) requestSnapshot(ctx context.Context, id, reason string, tables []string) error {
+	if c.inc == nil {
+		c.inc = &incremental{id: id}
+	}
+	var added []string
+	for _, t := range tables {
+		if !slices.Contains(c.inc.tables, t) {
+			c.inc.tables = append(c.inc.tables, t)
+			added = append(added, t)
+		}
+	}
+	c.cfg.Metrics.Snapshotting.Store(true)
+	c.log.Info("incremental snapshot requested", "id", id, "reason", reason, "tables", added, "queued", c.inc.tables)
+	if c.manifest.Incremental == nil {
+		c.manifest.Incremental = &IncrementalPosition{ID: c.inc.id}
+	}
+	for _, t := range added {
+		if !slices.Contains(c.manifest.Incremental.Tables, t) {
+			c.manifest.Incremental.Tables = append(c.manifest.Incremental.Tables, t)
+		}
+	}
+	return c.saveManifest(ctx)
+}
+
+// resumeSnapshot continues the incremental snapshot the manifest records.
+func (c *capturer) resumeSnapshot(p *IncrementalPosition) {
+	c.inc = &incremental{id: p.ID, tables: slices.Clone(p.Tables), lastKey: slices.Clone(p.LastKey), maxKey: slices.Clone(p.MaxKey)}
+	c.cfg.Metrics.Snapshotting.Store(true)
+	c.log.Info("incremental snapshot resumed from the destination manifest", "id", p.ID, "tables", p.Tables, "after_key", p.LastKey)
+}
+
+// nextChunk moves the pipeline on between two streamed transactions: it closes the last chunk
+// read and opens and reads the next one (one watermark transaction), unless two chunks already
+// wait for the stream or the last one's high watermark is written.
+func (c *capturer) nextChunk(ctx context.Context) error {
+	inc := c.inc
+	for inc != nil {
+		var last *chunk
+		if n := len(inc.pending); n > 0 {
+			last = inc.pending[n-1]
+		}
+		if last != nil && last.closeWritten || len(inc.pending) >= 2 {
+			return nil // the stream has to bring a high watermark first
+		}
+		t, err := c.nextTable(ctx, inc)
+		if err != nil {
+			return err
+		}
+		if t == nil && last == nil {
+			c.inc = nil
+			c.cfg.Metrics.Snapshotting.Store(false)
+			if len(inc.stale) > 0 {
+				if _, err := c.meta.Exec(ctx, "DELETE FROM "+c.cfg.SignalTable+" WHERE id = ANY($1)", inc.stale); err != nil {
+					c.log.Warn("watermark rows not deleted", "err", err)
+				}
+			}
+			c.log.Info("incremental snapshot finished", "id", inc.id)
+			return nil
+		}
+		var marks [][2]string
+		if last != nil {
+			marks = append(marks, [2]string{last.id + "-close", signalWindowClose})
+		}
+		var ch *chunk
+		if t != nil {
+			ch = inc.newChunk()
+			marks = append(marks, [2]string{ch.id + "-open", signalWindowOpen})
+		}
+		if err := c.watermarks(ctx, marks, inc.stale); err != nil {
+			return err
+		}
+		inc.stale = nil
+		if last != nil {
+			last.closeWritten = true
+		}
+		if ch == nil {
+			return nil
+		}
+		if err := c.readChunk(ctx, inc, ch, t); err != nil {
+			return err
+		}
+		inc.pending = append(inc.pending, ch)
+	}
+	return nil
+}
+
+// newChunk takes a spare buffer or a new one.
+func (inc *incremental) newChunk() *chunk {
+	var ch *chunk
+	if n := len(inc.spare); n > 0 {
+		ch, inc.spare = inc.spare[n-1], inc.spare[:n-1]
+		rows, keys, dropped, index := ch.rows, ch.keys, ch.dropped, ch.index
+		clear(index)
+		*ch = chunk{rows: rows, keys: keys, dropped: dropped, index: index}
+	} else {
+		ch = &chunk{index: map[string]int{}}
+	}
+	ch.id = uuid.NewString()
+	return ch
+}
+
+// nextTable describes the table the cursor reads next (nil when none is left), skipping, with
+// an error in the log, tables without a primary key to read them by.
+func (c *capturer) nextTable(ctx context.Context, inc *incremental) (*table, error) {
+	for len(inc.tables) > 0 {
+		name := inc.tables[0]
+		t, err := c.tableFor(ctx, name, 0)
+		if err != nil {
+			return nil, err
+		}
+		if len(t.keyNames) > 0 {
+			return t, nil
+		}
+		// Bad input, not a failure: say so and go on with the other tables.
+		c.log.Error("incremental snapshot skips a table without a primary key to read it by (it stays unrecorded in the manifest)", "table", name, "id", inc.id)
+		inc.tables, inc.lastKey, inc.maxKey = inc.tables[1:], nil, nil
+	}
+	return nil, nil
+}
+
+// readChunk reads the cursor's next chunk of t into ch (its low watermark is written) and
+// advances the cursor.
+func (c *capturer) readChunk(ctx context.Context, inc *incremental, ch *chunk, t *table) error {
+	name := inc.tables[0]
+	began := time.Now()
+	keyCols := make([]string, len(t.keyNames))
+	desc := make([]string, len(t.keyNames))
+	for i, k := range t.keyNames {
+		keyCols[i] = pgx.Identifier{k}.Sanitize()
+		desc[i] = keyCols[i] + " DESC"
+	}
+	key := "(" + strings.Join(keyCols, ", ") + ")"
+	// The chunk is read in a snapshot whose in-progress transactions are known: Postgres writes a
+	// commit to the WAL before the transaction becomes visible, so a transaction can precede the
+	// low watermark in the log and still be invisible to the read. Its changes are newer than the
+	// chunk although they come before the window (see inWindow).
+	tx, err := c.meta.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fmt.Errorf("capture: incremental snapshot of %s: %w", name, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	var snap string
+	if err := tx.QueryRow(ctx, "SELECT pg_current_snapshot()::text").Scan(&snap); err != nil {
+		return fmt.Errorf("capture: incremental snapshot of %s: %w", name, err)
+	}
+	if ch.snap, err = parseSnapshot(snap); err != nil {
+		return fmt.Errorf("capture: incremental snapshot of %s: %w", name, err)
+	}
+	if inc.maxKey == nil && inc.lastKey == nil {
+		rr := tx.Conn().PgConn().ExecParams(ctx, "SELECT "+strings.Join(keyCols, ", ")+" FROM "+name+" ORDER BY "+strings.Join(desc, ", ")+" LIMIT 1", nil, nil, nil, nil)
+		for rr.NextRow() {
+			inc.maxKey = textValues(rr.Values())
+		}
+		if _, err := rr.Close(); err != nil {
+			return fmt.Errorf("capture: incremental snapshot of %s: largest key: %w", name, err)
+		}
+	}
+	var last []string
+	if inc.maxKey != nil { // nil: an empty table, an empty chunk
+		var conds []string
+		var args [][]byte
+		bound := func(op string, vals []string) {
+			ph := make([]string, len(vals))
+			for i, v := range vals {
+				args = append(args, []byte(v))
+				ph[i] = fmt.Sprintf("$%d", len(args))
+			}
+			conds = append(conds, key+" "+op+" ("+strings.Join(ph, ", ")+")")
+		}
+		if inc.lastKey != nil {
+			bound(">", inc.lastKey)
+		}
+		bound("<=", inc.maxKey)
+		query := "SELECT * FROM " + name + " WHERE " + strings.Join(conds, " AND ") + " ORDER BY " + strings.Join(keyCols, ", ") + fmt.Sprintf(" LIMIT %d", c.cfg.ChunkSize)
+		rr := tx.Conn().PgConn().ExecParams(ctx, query, args, nil, nil, nil)
+		if len(rr.FieldDescriptions()) == 0 {
+			_, err := rr.Close()
+			return fmt.Errorf("capture: incremental snapshot of %s: read chunk: %w", name, err)
+		}
+		for _, fd := range rr.FieldDescriptions() {
+			t.addColumn(fd.Name, fd.DataTypeOID, fd.TypeModifier)
+		}
+		if err := t.resolveKey(); err != nil {
+			rr.Close()
+			return fmt.Errorf("capture: incremental snapshot: %w", err)
+		}
+		ch.t = t
+		var cells []cell
+		for rr.NextRow() {
+			if ch.n == len(ch.rows) {
+				ch.rows, ch.keys, ch.dropped = append(ch.rows, image{}), append(ch.keys, ""), append(ch.dropped, false)
+			}
+			cells = queryCells(cells, rr.Values())
+			img := &ch.rows[ch.n]
+			if err := t.encode(img, cells, nil); err != nil {
+				rr.Close()
+				return fmt.Errorf("capture: incremental snapshot: %w", err)
+			}
+			k := string(t.appendKey(nil, img))
+			ch.keys[ch.n], ch.dropped[ch.n] = k, false
+			ch.index[k] = ch.n
+			ch.n++
+			vals := rr.Values() // the last row's key is where the next chunk starts
+			last = last[:0]
+			for _, ki := range t.key {
+				last = append(last, string(vals[ki]))
+			}
+		}
+		if _, err := rr.Close(); err != nil {
+			return fmt.Errorf("capture: incremental snapshot of %s: read chunk: %w", name, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("capture: incremental snapshot of %s: %w", name, err)
+	}
+	if cur := int64(ch.n); cur > c.cfg.Metrics.SnapshotChunkMax.Load() {
+		c.cfg.Metrics.SnapshotChunkMax.Store(cur)
+	}
+	// Move the cursor; the position is this chunk's, durable once its rows are delivered.
+	if ch.n < c.cfg.ChunkSize || slices.Equal(last, inc.maxKey) {
+		ch.done = name
+		inc.tables, inc.lastKey, inc.maxKey = inc.tables[1:], nil, nil
+	} else {
+		inc.lastKey = slices.Clone(last)
+	}
+	ch.pos, ch.readAt = inc.position(), time.Now()
+	c.log.Debug("chunk read", "table", name, "rows", ch.n, "read_ms", time.Since(began).Milliseconds())
+	return nil
+}
+
+// snapshot is a Postgres snapshot (pg_current_snapshot) on 32-bit xids, as pgoutput gives them.
+type snapshot struct {
+	xmin, xmax uint32
+	xip        map[uint32]bool
+}
+
+func parseSnapshot(s string) (snapshot, error) {
+	parts := strings.Split(s, ":")
+	if len(parts) != 3 {
+		return snapshot{}, fmt.Errorf("snapshot %q: want xmin:xmax:xip", s)
+	}
+	var nums []uint32
+	for _, p := range append(parts[:2:2], strings.Split(parts[2], ",")...) {
+		if p == "" {
+			continue
+		}
+		n, err := strconv.ParseUint(p, 10, 64)
+		if err != nil {
+			return snapshot{}, fmt.Errorf("snapshot %q: %w", s, err)
+		}
+		nums = append(nums, uint32(n)) // the xid without its epoch
+	}
+	if len(nums) < 2 {
+		return snapshot{}, fmt.Errorf("snapshot %q: want xmin:xmax:xip", s)
+	}
+	out := snapshot{xmin: nums[0], xmax: nums[1], xip: map[uint32]bool{}}
+	for _, x := range nums[2:] {
+		out.xip[x] = true
+	}
+	return out, nil
+}
+
+// visible says whether the snapshot sees the commits of xid (xids compare modulo 2^32).
+func (s snapshot) visible(xid uint32) bool {
+	if int32(xid-s.xmin) < 0 {
+		return true
+	}
+	return int32(xid-s.xmax) < 0 && !s.xip[xid]
+}
+
+// queryCells turns a query row's text values into cells.
+func queryCells(dst []cell, vals [][]byte) []cell {
+	dst = dst[:0]
+	for _, v := range vals {
+		if v == nil {
+			dst = append(dst, cell{kind: 'n'})
+		} else {
+			dst = append(dst, cell{kind: 't', data: v})
+		}
+	}
+	return dst
+}
+
+// textValues copies a row's text values.
+func textValues(vals [][]byte) []string {
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		out[i] = string(v)
+	}
+	return out
+}
+
+// watermarks inserts window signals (Debezium's layout) in one transaction, in order, deleting
+// spent ones in the same statement so the signal table does not grow with every chunk.
+func (c *capturer) watermarks(ctx context.Context, marks [][2]string, stale []string) error {
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	var values []string
+	var args []any
+	for _, m := range marks {
+		field := "openWindowTimestamp"
+		if m[1] == signalWindowClose {
+			field = "closeWindowTimestamp"
+		}
+		args = append(args, m[0], m[1], fmt.Sprintf(`{"%s": "%s"}`, field, now))
+		values = append(values, fmt.Sprintf("($%d, $%d, $%d)", len(args)-2, len(args)-1, len(args)))
+	}
+	sql := "INSERT INTO " + c.cfg.SignalTable + " (id, type, data) VALUES " + strings.Join(values, ", ")
+	if len(stale) > 0 {
+		args = append(args, stale)
+		sql = fmt.Sprintf("WITH spent AS (DELETE FROM %s WHERE id = ANY($%d)) ", c.cfg.SignalTable, len(args)) + sql
+	}
+	if _, err := c.meta.Exec(ctx, sql, args...); err != nil {
+		return fmt.Errorf("capture: write watermarks to %s: %w", c.cfg.SignalTable, err)
+	}
+	return nil
+}
+
+// signal handles an insert into the signal table, as it comes back through the slot.
+func (c *capturer) signal(ctx context.Context, st *streamState) error {
+	m := &st.row
+	if m.kind != 'I' || !m.hasNew {
+		return nil
+	}
+	get := func(i int) string {
+		if i < 0 || i >= len(m.new) || m.new[i].kind != 't' {
+			return ""
+		}
+		return string(m.new[i].data)
+	}
+	id, kind, data := get(st.signalCols[0]), get(st.signalCols[1]), get(st.signalCols[2])
+	inc := c.inc
+	switch kind {
+	case signalWindowOpen:
+		if inc != nil {
+			for _, ch := range inc.pending {
+				if id == ch.id+"-open" {
+					ch.open, ch.openedAt = true, st.src.commit
+				}
+			}
+		}
+	case signalWindowClose:
+		if inc != nil && len(inc.pending) > 0 && id == inc.pending[0].id+"-close" {
+			c.closeWindow(ctx, st)
+		}
+	case signalExecuteSnapshot:
+		return c.executeSnapshot(ctx, id, data)
+	default:
+		c.log.Debug("signal ignored", "id", id, "type", kind)
+	}
+	return nil
+}
+
+// executeSnapshot acts on Debezium's execute-snapshot signal, once per signal id.
+func (c *capturer) executeSnapshot(ctx context.Context, id, data string) error {
+	if slices.Contains(c.manifest.Signals, id) {
+		return nil // re-delivered after a restart: already taken
+	}
+	var req struct {
+		Collections []string `json:"data-collections"`
+		Type        string   `json:"type"`
+	}
+	if err := json.Unmarshal([]byte(data), &req); err != nil {
+		c.log.Error("execute-snapshot signal ignored: its data is not JSON", "id", id, "data", data, "err", err)
+		return nil
+	}
+	if req.Type != "" && !strings.EqualFold(req.Type, "incremental") {
+		c.log.Error("execute-snapshot signal ignored: only incremental snapshots are supported", "id", id, "type", req.Type)
+		return nil
+	}
+	var tables []string
+	for _, t := range req.Collections {
+		if slices.Contains(c.cfg.Tables, t) {
+			tables = append(tables, t)
+		} else {
+			c.log.Error("execute-snapshot signal names a table that is not captured; skipped", "id", id, "table", t, "captured", c.cfg.Tables)
+		}
+	}
+	c.manifest.Signals = append(c.manifest.Signals, id)
+	if n := len(c.manifest.Signals); n > 32 {
+		c.manifest.Signals = c.manifest.Signals[n-32:]
+	}
+	if len(tables) == 0 {
+		return c.saveManifest(ctx)
+	}
+	return c.requestSnapshot(ctx, id, "signal "+id, tables)
+}
+
+// inWindow drops a streamed row's key from the chunks it is newer than: a chunk whose window is
+// open, and a chunk whose read did not see the row's transaction. The latter committed (in the
+// log) before the low watermark but became visible only after the read began, so the chunk holds
+// the older row.
+func (c *capturer) inWindow(t *table, xid uint32, imgs ...*image) {
+	if c.inc == nil {
+		return
+	}
+	for _, ch := range c.inc.pending {
+		if ch.t == nil || ch.n == 0 || t.qualified() != ch.t.qualified() || (!ch.open && ch.snap.visible(xid)) {
+			continue
+		}
+		for _, img := range imgs {
+			if img == nil {
+				continue
+			}
+			c.keyBuf = t.appendKey(c.keyBuf[:0], img)
+			if i, ok := ch.index[string(c.keyBuf)]; ok && !ch.dropped[i] {
+				ch.dropped[i] = true
+				c.cfg.Metrics.SnapshotDropped.Add(1)
+			}
+		}
+	}
+}
+
+// closeWindow emits the first pending chunk's rows that did not change in its window, at the high
+// watermark's position (source.lsn and txId the watermark's) but with the low watermark's commit
+// time: a row that did not change in the window has held its value since then at least, and
+// every change after it in the log committed later (see docs/capture.md; Debezium leaves lsn
+// and txId null and stamps the emission time, which can be later than changes that follow).
+func (c *capturer) closeWindow(ctx context.Context, st *streamState) {
+	inc := c.inc
+	ch := inc.pending[0]
+	inc.pending = inc.pending[1:]
+	src := st.src
+	src.snapshot, src.commit = "incremental", ch.openedAt
+	for i := 0; i < ch.n; i++ {
+		if !ch.dropped[i] {
+			c.emit(ctx, ch.t, 'r', nil, &ch.rows[i], &src, st.cur)
+			c.cfg.Metrics.SnapshotRows.Add(1)
+		}
+	}
+	c.cfg.Metrics.SnapshotChunks.Add(1)
+	if ch.t != nil {
+		c.log.Debug("chunk emitted", "table", ch.t.qualified(), "rows", ch.n, "window_ms", time.Since(ch.readAt).Milliseconds())
+	}
+	inc.stale = append(inc.stale, ch.id+"-open", ch.id+"-close")
+	c.progress = append(c.progress, progress{x: st.cur, pos: ch.pos, completed: ch.done, lsn: src.lsn})
+	if ch.done != "" {
+		c.log.Info("incremental snapshot of a table emitted; recorded once delivered", "table", ch.done, "id", inc.id)
+	}
+	inc.spare = append(inc.spare, ch)
+}
+
+// applyProgress records in the manifest the positions whose chunks are delivered (with the
+// landed gate, landed), at most once a second unless a table completed.
+func (c *capturer) applyProgress(ctx context.Context) error {
+	flushed, _, _ := c.track.state()
+	n, completed := 0, []string{}
+	var lsn pglogrepl.LSN
+	for n < len(c.progress) {
+		p := c.progress[n]
+		if p.x != nil && (!p.x.committed.Load() || p.x.endLSN > flushed) {
+			break
+		}
+		pos := p.pos
+		if pos != nil && c.inc != nil {
+			// Tables queued since this chunk was read belong to the position too.
+			for _, t := range c.inc.tables {
+				if !slices.Contains(pos.Tables, t) {
+					pos.Tables = append(pos.Tables, t)
+				}
+			}
+		}
+		c.manifest.Incremental = pos
+		if p.completed != "" {
+			completed = append(completed, p.completed)
+			lsn = max(lsn, p.lsn)
+		}
+		c.manifestDirty = true
+		n++
+	}
+	if n > 0 {
+		clear(c.progress[:n])
+		c.progress = c.progress[n:]
+	}
+	if len(completed) > 0 {
+		c.cfg.Metrics.SnapshotsCompleted.Add(int64(len(completed)))
+		c.manifestDirty, c.manifestSaved = false, time.Now()
+		return c.recordSnapshots(ctx, "incremental", lsn, completed...)
+	}
+	if c.manifestDirty && time.Since(c.manifestSaved) >= time.Second {
+		c.manifestDirty, c.manifestSaved = false, time.Now()
+		return c.saveManifest(ctx)
+	}
+	return nil
+}
+
+// Execer runs one statement: *pgx.Conn, *pgxpool.Pool and pgx.Tx satisfy it.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// RequestSnapshot asks for an incremental snapshot of tables by inserting Debezium's
+// execute-snapshot signal into signalTable, and returns the signal's id. The Go capture and
+// Debezium (signal.data.collection) both act on it when it comes through their slots.
+func RequestSnapshot(ctx context.Context, db Execer, signalTable string, tables []string) (string, error) {
+	for _, name := range append([]string{signalTable}, tables...) {
+		for _, part := range strings.Split(name, ".") {
+			if !identifier.MatchString(part) {
+				return "", fmt.Errorf("snapshot request: %q is not a plain lower-case Postgres identifier", name)
+			}
+		}
+	}
+	if len(tables) == 0 {
+		return "", fmt.Errorf("snapshot request: no table named")
+	}
+	data, err := json.Marshal(map[string]any{"data-collections": tables, "type": "incremental"})
+	if err != nil {
+		return "", err
+	}
+	id := uuid.NewString()
+	if _, err := db.Exec(ctx, "INSERT INTO "+signalTable+" (id, type, data) VALUES ($1, $2, $3)", id, signalExecuteSnapshot, string(data)); err != nil {
+		return "", fmt.Errorf("snapshot request: insert into %s: %w", signalTable, err)
+	}
+	return id, nil
+}

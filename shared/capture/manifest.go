@@ -1,0 +1,144 @@
+package capture
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+)
+
+// ManifestStore keeps the capture's manifest next to the data the capture delivered (the bronze
+// bucket, under ManifestKey), so the record of what the destination holds lives and dies with
+// that data. Read returns (nil, nil) when there is no manifest.
+type ManifestStore interface {
+	Read(ctx context.Context, key string) ([]byte, error)
+	Write(ctx context.Context, key string, body []byte) error
+}
+
+// ManifestKey is where the manifest of a topic prefix lives in its destination. One destination
+// namespace (the topics <prefix>.*, and the lake they land in) takes history from one source.
+func ManifestKey(topicPrefix string) string { return "_manifest/capture/" + topicPrefix + ".json" }
+
+// SourceID names the database a capture reads.
+type SourceID struct {
+	SystemID    string `json:"system_identifier"` // the cluster's, from IDENTIFY_SYSTEM
+	Database    string `json:"database"`
+	Slot        string `json:"slot"`
+	Publication string `json:"publication"`
+}
+
+// Manifest is what the destination holds from its source.
+type Manifest struct {
+	Source SourceID `json:"source"`
+	// Snapshots are the tables whose snapshot was completely delivered, by qualified name.
+	Snapshots map[string]SnapshotRecord `json:"snapshots"`
+	// Incremental is the durable position of a running incremental snapshot (nil when none).
+	Incremental *IncrementalPosition `json:"incremental,omitempty"`
+	// Signals are the ids of the last execute-snapshot signals taken (the slot re-delivers them
+	// after a restart; a signal is acted on once).
+	Signals []string `json:"signals,omitempty"`
+}
+
+// SnapshotRecord is one completed table snapshot.
+type SnapshotRecord struct {
+	Kind        string    `json:"kind"` // initial (the slot's exported snapshot) or incremental
+	CompletedAt time.Time `json:"completed_at"`
+	LSN         string    `json:"lsn"` // the position its last row was emitted at
+}
+
+// IncrementalPosition is where an incremental snapshot stands: the tables left (the first one is
+// being read) and the primary key of the last row of the first table whose chunk was delivered.
+type IncrementalPosition struct {
+	ID      string   `json:"id"`
+	Tables  []string `json:"tables"`
+	LastKey []string `json:"last_key,omitempty"` // text forms, primary key order; empty: from the start
+	MaxKey  []string `json:"max_key,omitempty"`  // the table's largest key when its snapshot began
+}
+
+func (m *Manifest) clone() *Manifest {
+	c := *m
+	c.Snapshots = map[string]SnapshotRecord{}
+	for k, v := range m.Snapshots {
+		c.Snapshots[k] = v
+	}
+	if m.Incremental != nil {
+		inc := *m.Incremental
+		inc.Tables = slices.Clone(inc.Tables)
+		c.Incremental = &inc
+	}
+	c.Signals = slices.Clone(m.Signals)
+	return &c
+}
+
+// loadManifest reads the destination's manifest and refuses one written from another source. A
+// missing manifest is a new (or emptied) destination: every table needs a snapshot.
+func (c *capturer) loadManifest(ctx context.Context, id SourceID) error {
+	key := ManifestKey(c.cfg.TopicPrefix)
+	body, err := c.cfg.Manifest.Read(ctx, key)
+	if err != nil {
+		return fmt.Errorf("capture: read manifest %s: %w", key, err)
+	}
+	if body == nil {
+		c.manifest = &Manifest{Source: id, Snapshots: map[string]SnapshotRecord{}}
+		c.log.Warn("destination holds no manifest: every table is snapshotted again", "manifest", key)
+		return c.saveManifest(ctx)
+	}
+	var m Manifest
+	if err := json.Unmarshal(body, &m); err != nil {
+		return fmt.Errorf("capture: manifest %s is not valid JSON (%v); move it away to snapshot again", key, err)
+	}
+	if m.Source != id {
+		return fmt.Errorf("capture: the destination holds history from another source: manifest %s records "+
+			"system identifier %s, database %s, slot %s, publication %s, and this capture reads system identifier %s, "+
+			"database %s, slot %s, publication %s; refusing to mix them (use an empty destination or another "+
+			"topic prefix, or remove the old history and its manifest)", key,
+			m.Source.SystemID, m.Source.Database, m.Source.Slot, m.Source.Publication, id.SystemID, id.Database, id.Slot, id.Publication)
+	}
+	if m.Snapshots == nil {
+		m.Snapshots = map[string]SnapshotRecord{}
+	}
+	c.manifest = &m
+	return nil
+}
+
+// saveManifest writes the manifest as it stands (nowhere without a store).
+func (c *capturer) saveManifest(ctx context.Context) error {
+	if c.cfg.Manifest == nil {
+		return nil
+	}
+	body, err := json.MarshalIndent(c.manifest, "", "  ")
+	if err != nil {
+		return fmt.Errorf("capture: manifest: %w", err)
+	}
+	key := ManifestKey(c.cfg.TopicPrefix)
+	if err := c.cfg.Manifest.Write(ctx, key, body); err != nil {
+		return fmt.Errorf("capture: write manifest %s: %w", key, err)
+	}
+	return nil
+}
+
+// recordSnapshots marks tables completely delivered.
+func (c *capturer) recordSnapshots(ctx context.Context, kind string, lsn pglogrepl.LSN, tables ...string) error {
+	for _, t := range tables {
+		c.manifest.Snapshots[t] = SnapshotRecord{Kind: kind, CompletedAt: time.Now().UTC(), LSN: lsn.String()}
+	}
+	if err := c.saveManifest(ctx); err != nil {
+		return err
+	}
+	c.log.Info("snapshot recorded in the destination manifest", "kind", kind, "tables", tables, "lsn", lsn.String())
+	return nil
+}
+
+// missingSnapshots are the captured tables the destination holds no completed snapshot of.
+func (c *capturer) missingSnapshots() []string {
+	var out []string
+	for _, t := range c.cfg.Tables {
+		if _, ok := c.manifest.Snapshots[t]; !ok {
+			out = append(out, t)
+		}
+	}
+	return out
+}

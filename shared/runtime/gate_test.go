@@ -1,0 +1,140 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// answered records which held acknowledgements the gate has let through.
+type answered struct {
+	mu   sync.Mutex
+	acks map[string][]int64 // topic -> offsets acknowledged to the capture
+}
+
+func (a *answered) promise(r *kgo.Record, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err != nil {
+		panic(fmt.Sprintf("produce %s: %v", r.Topic, err))
+	}
+	a.acks[r.Topic] = append(a.acks[r.Topic], r.Offset)
+}
+
+func (a *answered) of(topic string) []int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.acks[topic])
+}
+
+// TestGateWaitsForEachTopicsOwnGroup: with one mapping, and so one consumer group, per topic,
+// the capture's acknowledgement of a record waits for the group of that record's topic. Another
+// group's progress on the topic (the old all-topics group that a real broker still remembers, or
+// the group of another topic) must release nothing, and a topic two mappings land waits for both.
+// The test commits offsets itself, in the order that would confirm unlanded WAL if the gate
+// looked at the wrong group, and runs the gate's release step after each commit.
+func TestGateWaitsForEachTopicsOwnGroup(t *testing.T) {
+	const (
+		customers    = "fin.public.customers"
+		accounts     = "fin.public.accounts"
+		transactions = "fin.public.transactions"
+		heartbeat    = "__debezium-heartbeat.fin"
+	)
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, customers, accounts, transactions, heartbeat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	client, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	admin := kadm.NewClient(client)
+	ctx := t.Context()
+
+	gate := newLandedGate(client, client, map[string][]string{
+		customers:    {"landing-customers"},
+		accounts:     {"landing-accounts"},
+		transactions: {"landing-transactions", "audit-transactions"}, // two mappings on one topic
+	}, slog.Default())
+	got := &answered{acks: map[string][]int64{}}
+	for _, topic := range []string{customers, accounts, transactions, heartbeat} {
+		for range 2 {
+			gate.Produce(ctx, &kgo.Record{Topic: topic, Value: []byte("{}")}, got.promise)
+		}
+	}
+	// The heartbeats, on a topic nobody lands, are answered as soon as the broker has them.
+	waitFor(t, "heartbeats answered and the rest held", func() bool {
+		gate.mu.Lock()
+		defer gate.mu.Unlock()
+		held := 0
+		for _, h := range gate.waiting {
+			held += len(h)
+		}
+		return len(got.of(heartbeat)) == 2 && held == 6
+	})
+
+	commit := func(group, topic string, next int64) {
+		t.Helper()
+		o := kadm.Offsets{}
+		o.AddOffset(topic, 0, next, -1)
+		resp, err := admin.CommitOffsets(ctx, group, o)
+		if err == nil {
+			err = resp.Error()
+		}
+		if err != nil {
+			t.Fatalf("commit %s %s@%d: %v", group, topic, next, err)
+		}
+		gate.release(ctx)
+	}
+	want := func(step string, c, a, tr []int64) {
+		t.Helper()
+		for topic, w := range map[string][]int64{customers: c, accounts: a, transactions: tr} {
+			if g := got.of(topic); !slices.Equal(g, w) {
+				t.Errorf("%s: %s acknowledged %v, want %v", step, topic, g, w)
+			}
+		}
+	}
+
+	// The old single group of the three-topic mapping has committed everything: nothing moves.
+	for _, topic := range []string{customers, accounts, transactions} {
+		commit("fin-cdc-landing-local", topic, 2)
+	}
+	want("old group past everything", nil, nil, nil)
+	// The customers group committing accounts (it never would; a wrong gate might read it).
+	commit("landing-customers", accounts, 2)
+	want("another topic's group", nil, nil, nil)
+	commit("landing-customers", customers, 1)
+	want("customers landed to 1", []int64{0}, nil, nil)
+	commit("landing-accounts", accounts, 2)
+	want("accounts landed", []int64{0}, []int64{0, 1}, nil)
+	commit("landing-transactions", transactions, 2)
+	want("one of two transactions groups", []int64{0}, []int64{0, 1}, nil)
+	commit("audit-transactions", transactions, 1)
+	want("both transactions groups to 1", []int64{0}, []int64{0, 1}, []int64{0})
+	commit("audit-transactions", transactions, 2)
+	commit("landing-customers", customers, 2)
+	want("all landed", []int64{0, 1}, []int64{0, 1}, []int64{0, 1})
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for !ok() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
