@@ -74,7 +74,7 @@ func runReconcile(ctx context.Context, args []string) error {
 	}
 	wh := newLocalWarehouse()
 	defer wh.Close()
-	rep, err := reconcile.New(pool, wh, reconcile.Options{Slot: *slot, Grace: *grace}).Compare(ctx, *wait)
+	rep, err := reconcile.New(pool, wh, reconcile.Options{Slot: *slot, Grace: *grace, Snapshotting: stackSnapshotting}).Compare(ctx, *wait)
 	if err != nil {
 		return err
 	}
@@ -83,6 +83,23 @@ func runReconcile(ctx context.Context, args []string) error {
 		return errors.New(rep.Summary())
 	}
 	return nil
+}
+
+// stackSnapshotting asks the running stack whether its capture is re-reading tables; with no
+// stack, nothing is.
+func stackSnapshotting(ctx context.Context) (bool, error) {
+	token, err := duckdb.ReadToken(duckdb.TokenPath(duckdb.DefaultPath()))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	st, err := fetchStatus(ctx, strings.TrimRight(envOr("FIN_CONSOLE_URL", defaultConsole), "/")+"/api/status", token)
+	if err != nil {
+		return false, nil // no stack answers: no capture snapshots
+	}
+	return st.Replication != nil && st.Replication.Snapshotting, nil
 }
 
 func runStatus(ctx context.Context, args []string) error {

@@ -62,6 +62,8 @@ type Replication struct {
 	Slot       string  `json:"slot"`
 	LagBytes   int64   `json:"lag_bytes"`
 	LagSeconds float64 `json:"lag_seconds"`
+	// Snapshotting: the capture is re-reading tables (an incremental snapshot runs).
+	Snapshotting bool `json:"snapshotting"`
 }
 
 // TableCount is one table's rows in Postgres and current rows in the warehouse.
@@ -163,7 +165,11 @@ func Print(w io.Writer, s Status) {
 		fmt.Fprintf(w, "  [%s] %-12s %s\n", mark, c.Name, c.Detail)
 	}
 	if r := s.Replication; r != nil {
-		fmt.Fprintf(w, "\nreplication slot %s: %d bytes, %.1f s behind\n", r.Slot, r.LagBytes, r.LagSeconds)
+		fmt.Fprintf(w, "\nreplication slot %s: %d bytes, %.1f s behind", r.Slot, r.LagBytes, r.LagSeconds)
+		if r.Snapshotting {
+			fmt.Fprint(w, "; a snapshot is running")
+		}
+		fmt.Fprintln(w)
 	}
 	if len(s.Tables) > 0 {
 		fmt.Fprintf(w, "\n  %-14s %12s %12s\n", "table", "postgres", "warehouse")

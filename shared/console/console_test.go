@@ -59,10 +59,11 @@ func TestHandlerAuthAndStatus(t *testing.T) {
 func TestPrint(t *testing.T) {
 	var b bytes.Buffer
 	Print(&b, Status{Time: time.Now(), Components: []Component{{Name: "loader", OK: false, Detail: "warehouse locked"}},
-		DbtRuns:   []DbtRun{{OK: false, TestsFailed: 1, Failures: []string{"assert_transfers_net_zero"}}},
-		Reconcile: &Reconcile{Verdict: "lost", Summary: "2 changes LOST; run `fin snapshot`", Lost: 2, Examples: []string{"customers c1: absent"}}})
+		DbtRuns:     []DbtRun{{OK: false, TestsFailed: 1, Failures: []string{"assert_transfers_net_zero"}}},
+		Replication: &Replication{Slot: "fin_capture", Snapshotting: true},
+		Reconcile:   &Reconcile{Verdict: "lost", Summary: "2 changes LOST; run `fin snapshot`", Lost: 2, Examples: []string{"customers c1: absent"}}})
 	out := b.String()
-	for _, want := range []string{"[DOWN] loader", "warehouse locked", "FAILED", "assert_transfers_net_zero", "lost: 2 changes LOST; run `fin snapshot`", "customers c1: absent"} {
+	for _, want := range []string{"[DOWN] loader", "warehouse locked", "FAILED", "assert_transfers_net_zero", "lost: 2 changes LOST; run `fin snapshot`", "customers c1: absent", "slot fin_capture: 0 bytes, 0.0 s behind; a snapshot is running"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("fin status output lacks %q:\n%s", want, out)
 		}

@@ -47,6 +47,9 @@ type Options struct {
 	// warehouse's version must have been committed this long before the reference snapshot began
 	// (default 10 s).
 	ClockMargin time.Duration
+	// Snapshotting, when set, says whether the capture is re-reading tables (an incremental
+	// snapshot runs): rows it has not re-read yet are then lag, not lost.
+	Snapshotting func(ctx context.Context) (bool, error)
 	// MaxRows, when set, refuses a pass (ErrTooLarge) over tables Postgres estimates to hold more
 	// rows: a pass holds both sides' rows in memory, about 2 KB each.
 	MaxRows int64
@@ -173,7 +176,13 @@ func (r *Reconciler) Pass(ctx context.Context) (Report, error) {
 		}
 	}
 	r.history = r.history[keep:]
-	rep := classify(tables, p, w, ref, slot.Status == "lost")
+	snapshotting := false
+	if r.opt.Snapshotting != nil {
+		if snapshotting, err = r.opt.Snapshotting(ctx); err != nil {
+			return Report{}, fmt.Errorf("reconcile: is the capture snapshotting: %w", err)
+		}
+	}
+	rep := classify(tables, p, w, ref, judge{slotLost: slot.Status == "lost", snapshotting: snapshotting})
 	rep.Slot, rep.WAL, rep.At, rep.LoadDelay, rep.Skipped = slot, pglogrepl.LSN(cur.lsn).String(), now, delay, skipped
 
 	// Remember this snapshot only when none waits for the slot and the last one was passed half a

@@ -42,31 +42,33 @@ func TestClassify(t *testing.T) {
 		return map[string]row{"c1": cust("c1", 2, "b@example.com"), "c9": r}
 	}
 	tests := []struct {
-		name     string
-		w        Snapshot
-		ref      *reference
-		slotLost bool
-		verdict  string
-		want     string // in the one line of that verdict
+		name    string
+		w       Snapshot
+		ref     *reference
+		j       judge
+		verdict string
+		want    string // in the one line of that verdict
 	}{
-		{"agree, money by value", withW(agreeC, agreeA), delivered, false, "agree", ""},
-		{"no reference yet: a missing row is lag", withW(agreeC, map[string]row{}), nil, false, "lag", "a1: version 3 in Postgres, absent from the warehouse"},
-		{"missing, delivered: lost", withW(agreeC, map[string]row{}), delivered, false, "lost", "a1: version 3 was committed before 2026-11-25T12:00:00Z and delivered by the capture; absent from the warehouse"},
-		{"stale below the delivered version: lost", withW(agreeC, map[string]row{"a1": acct("a1", 2, "10.00", "EUR")}), delivered, false, "lost", "the warehouse holds version 2"},
-		{"stale at the delivered version, newer one not delivered: lag", withW(map[string]row{"c1": cust("c1", 1, "a@example.com")}, agreeA), delivered, false, "lag", "c1: version 2 in Postgres, the warehouse holds version 1"},
-		{"inserted after the reference: lag", withW(map[string]row{}, agreeA), &reference{began: began, versions: map[string]map[string]int64{"accounts": {"a1": 3}}}, false, "lag", "c1: version 2 in Postgres, absent"},
-		{"slot lost its WAL: everything behind is lost", withW(map[string]row{"c1": cust("c1", 1, "a@example.com")}, agreeA), nil, true, "lost", "slot lost the WAL"},
-		{"deleted long before the reference: lost", withW(deleted(old), agreeA), delivered, false, "lost", "c9: deleted in Postgres before 2026-11-25T12:00:00Z"},
-		{"deleted, version too close to the reference to tell: lag", withW(deleted(recent), agreeA), delivered, false, "lag", "c9: deleted in Postgres, still current"},
-		{"deleted, no reference: lag", withW(deleted(old), agreeA), nil, false, "lag", "c9: deleted in Postgres"},
-		{"same version, other money", withW(agreeC, map[string]row{"a1": acct("a1", 3, "12.31", "EUR")}), delivered, false, "differ", `balance is "12.3" in Postgres but "12.31" in the warehouse`},
-		{"same version, null against a value", withW(map[string]row{"c1": {version: 2, values: []string{"c1", "b@example.com", "2026-11-25T10:00:00.000000Z", "2"}}}, agreeA), delivered, false, "differ", `closed_at is null in Postgres but "2026-11-25T10:00:00.000000Z"`},
-		{"same version, column missing from the row image", withW(map[string]row{"c1": {version: 2, values: []string{"c1", absent, null, "2"}}}, agreeA), delivered, false, "differ", "email is \"b@example.com\" in Postgres but missing"},
-		{"a version Postgres never reached", withW(map[string]row{"c1": cust("c1", 4, "b@example.com")}, agreeA), delivered, false, "differ", "never reached"},
+		{"agree, money by value", withW(agreeC, agreeA), delivered, judge{}, "agree", ""},
+		{"no reference yet: a missing row is lag", withW(agreeC, map[string]row{}), nil, judge{}, "lag", "a1: version 3 in Postgres, absent from the warehouse"},
+		{"missing, delivered: lost", withW(agreeC, map[string]row{}), delivered, judge{}, "lost", "a1: version 3 was committed before 2026-11-25T12:00:00Z and delivered by the capture; absent from the warehouse"},
+		{"stale below the delivered version: lost", withW(agreeC, map[string]row{"a1": acct("a1", 2, "10.00", "EUR")}), delivered, judge{}, "lost", "the warehouse holds version 2"},
+		{"stale at the delivered version, newer one not delivered: lag", withW(map[string]row{"c1": cust("c1", 1, "a@example.com")}, agreeA), delivered, judge{}, "lag", "c1: version 2 in Postgres, the warehouse holds version 1"},
+		{"inserted after the reference: lag", withW(map[string]row{}, agreeA), &reference{began: began, versions: map[string]map[string]int64{"accounts": {"a1": 3}}}, judge{}, "lag", "c1: version 2 in Postgres, absent"},
+		{"slot lost its WAL: everything behind is lost", withW(map[string]row{"c1": cust("c1", 1, "a@example.com")}, agreeA), nil, judge{slotLost: true}, "lost", "slot lost the WAL"},
+		{"missing, delivered, a snapshot running: lag", withW(agreeC, map[string]row{}), delivered, judge{snapshotting: true}, "lag", "a1: version 3 in Postgres, absent from the warehouse; the capture's running snapshot has yet to re-read it"},
+		{"deleted long before the reference, a snapshot running: still lost", withW(deleted(old), agreeA), delivered, judge{snapshotting: true}, "lost", "c9: deleted in Postgres before"},
+		{"deleted long before the reference: lost", withW(deleted(old), agreeA), delivered, judge{}, "lost", "c9: deleted in Postgres before 2026-11-25T12:00:00Z"},
+		{"deleted, version too close to the reference to tell: lag", withW(deleted(recent), agreeA), delivered, judge{}, "lag", "c9: deleted in Postgres, still current"},
+		{"deleted, no reference: lag", withW(deleted(old), agreeA), nil, judge{}, "lag", "c9: deleted in Postgres"},
+		{"same version, other money", withW(agreeC, map[string]row{"a1": acct("a1", 3, "12.31", "EUR")}), delivered, judge{}, "differ", `balance is "12.3" in Postgres but "12.31" in the warehouse`},
+		{"same version, null against a value", withW(map[string]row{"c1": {version: 2, values: []string{"c1", "b@example.com", "2026-11-25T10:00:00.000000Z", "2"}}}, agreeA), delivered, judge{}, "differ", `closed_at is null in Postgres but "2026-11-25T10:00:00.000000Z"`},
+		{"same version, column missing from the row image", withW(map[string]row{"c1": {version: 2, values: []string{"c1", absent, null, "2"}}}, agreeA), delivered, judge{}, "differ", "email is \"b@example.com\" in Postgres but missing"},
+		{"a version Postgres never reached", withW(map[string]row{"c1": cust("c1", 4, "b@example.com")}, agreeA), delivered, judge{}, "differ", "never reached"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rep := classify(testTables, pg, tt.w, tt.ref, tt.slotLost)
+			rep := classify(testTables, pg, tt.w, tt.ref, tt.j)
 			if got := rep.Verdict(); got != tt.verdict {
 				t.Fatalf("verdict %q, want %q\nlost %q\nlag %q\ndifferences %q", got, tt.verdict, rep.Lost, rep.Lag, rep.Differences)
 			}

@@ -33,6 +33,8 @@ type Report struct {
 	// LoadDelay is how far behind its commits the warehouse loaded in the last minute; it
 	// lengthens the grace.
 	LoadDelay time.Duration `json:"load_delay"`
+	// Snapshotting says the capture was re-reading tables during this pass.
+	Snapshotting bool `json:"snapshotting,omitempty"`
 	// Waited is how long Compare let the lag drain (zero for a single pass).
 	Waited time.Duration `json:"waited,omitempty"`
 }
@@ -82,6 +84,9 @@ func (r Report) Summary() string {
 			len(r.Lost), r.Slot.Name, Remedy)
 	case "lag":
 		s := fmt.Sprintf("%d changes not in the warehouse yet, still held by slot %s", len(r.Lag), r.Slot.Name)
+		if r.Snapshotting {
+			s = fmt.Sprintf("%d changes not in the warehouse yet, held by slot %s or still to be re-read by the capture's running snapshot", len(r.Lag), r.Slot.Name)
+		}
 		switch {
 		case !r.Slot.Exists:
 			s = fmt.Sprintf("%d changes not in the warehouse, and no replication slot %s captures them (is the capture running?)", len(r.Lag), r.Slot.Name)
@@ -94,12 +99,21 @@ func (r Report) Summary() string {
 	return "Postgres and the warehouse agree"
 }
 
+// judge is what a pass knows beside the two snapshots.
+type judge struct {
+	// slotLost: Postgres removed WAL the slot still needed, so nothing it held will come.
+	slotLost bool
+	// snapshotting: the capture is re-reading tables, so a delivered row the warehouse lacks may
+	// still come, as a snapshot read.
+	snapshotting bool
+}
+
 // classify judges a Postgres snapshot p against a warehouse snapshot w read before it. ref, when
 // known, is an earlier Postgres snapshot whose every version the capture delivered at least a
-// grace before w was read; slotLost says Postgres removed WAL the slot still needed, so nothing
-// it held will come.
-func classify(tables []table, p, w Snapshot, ref *reference, slotLost bool) Report {
-	rep := Report{}
+// grace before w was read.
+func classify(tables []table, p, w Snapshot, ref *reference, j judge) Report {
+	rep := Report{Snapshotting: j.snapshotting}
+	slotLost := j.slotLost
 	for _, t := range tables {
 		pr, wr := p[t.name], w[t.name]
 		rep.Tables = append(rep.Tables, TableCount{Table: t.name, Postgres: len(pr), Warehouse: len(wr)})
@@ -130,6 +144,8 @@ func classify(tables []table, p, w Snapshot, ref *reference, slotLost bool) Repo
 				switch {
 				case slotLost:
 					rep.Lost = append(rep.Lost, fmt.Sprintf("%s %s: version %d in Postgres, %s, and the slot lost the WAL that held it", t.name, key, a.version, have))
+				case inRef && (!inW || b.version < rv) && j.snapshotting:
+					rep.Lag = append(rep.Lag, fmt.Sprintf("%s %s: version %d in Postgres, %s; the capture's running snapshot has yet to re-read it", t.name, key, a.version, have))
 				case inRef && (!inW || b.version < rv):
 					rep.Lost = append(rep.Lost, fmt.Sprintf("%s %s: version %d was committed before %s and delivered by the capture; %s",
 						t.name, key, rv, ref.began.UTC().Format(time.RFC3339), have))

@@ -87,7 +87,8 @@ func (c *statusCache) gather(ctx context.Context) console.Status {
 
 	// Capture.
 	m := &s.capture
-	st.Replication = &console.Replication{Slot: s.cfg.Slot, LagBytes: m.LagBytes(), LagSeconds: m.Lag().Seconds()}
+	st.Replication = &console.Replication{Slot: s.cfg.Slot, LagBytes: m.LagBytes(), LagSeconds: m.Lag().Seconds(),
+		Snapshotting: m.Snapshotting.Load()}
 	s.mu.Lock()
 	partErr := map[string]string{}
 	for k, v := range s.partErr {
@@ -162,7 +163,8 @@ func (c *statusCache) gather(ctx context.Context) console.Status {
 // reconcile judges, pass after pass, what `fin reconcile` judges: whether Postgres and the
 // warehouse agree, lag, differ, or the warehouse lost changes the capture delivered.
 func (c *statusCache) reconcile(ctx context.Context) {
-	r := reconcile.New(c.s.cfg.Pool, c.s.wh, reconcile.Options{Slot: c.s.cfg.Slot, MaxRows: reconcileMaxRows})
+	r := reconcile.New(c.s.cfg.Pool, c.s.wh, reconcile.Options{Slot: c.s.cfg.Slot, MaxRows: reconcileMaxRows,
+		Snapshotting: func(context.Context) (bool, error) { return c.s.capture.Snapshotting.Load(), nil }})
 	pause := reconcileEvery
 	for {
 		select {
