@@ -9,17 +9,11 @@
 #      and (with FIN_TEST_LOST_LAKE_RETURN=1) green again back in the first one, whose lake
 #      missed what the second consumed.
 # It needs the capture to snapshot again, online, when the lake holds no completed snapshot from
-# this source (the "snapshot" work). Until that is merged it fails with reconcile reporting the
-# rows as LOST, so make test runs it only with FIN_TEST_LOST_LAKE=1.
+# this source (without that, reconcile reports the rows as LOST).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
 cd "$FIN_ROOT"
-
-if [ "${FIN_TEST_LOST_LAKE:-0}" != 1 ]; then
-  log "skipped: set FIN_TEST_LOST_LAKE=1 once the capture re-snapshots a lake without a completed snapshot"
-  exit 0
-fi
 
 go build -o bin/fin ./cmd/fin
 throwaway_stack lostlake
