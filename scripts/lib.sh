@@ -65,3 +65,70 @@ throwaway_stack() {
   export API_ADDR CONSOLE_ADDR S3_ADDR FIN_CONSOLE_URL=http://$CONSOLE_ADDR FIN_CAPTURE_SLOT=$slot
   export FIN_DBT_SCHEDULE=${FIN_DBT_SCHEDULE:-"rate(1 minute)"}
 }
+
+# stack_up LOG [fin up flags...] starts `bin/fin up` with the environment throwaway_stack set, its
+# output appended to LOG, sets up_pid, and returns once its API and console answer.
+stack_up() {
+  local out=$1
+  shift
+  bin/fin up "$@" >>"$out" 2>&1 &
+  up_pid=$!
+  for _ in $(seq 1 240); do
+    curl -fs "http://$CONSOLE_ADDR/healthz" >/dev/null 2>&1 && curl -fs "http://$API_ADDR/healthz" >/dev/null 2>&1 && return 0
+    kill -0 "$up_pid" 2>/dev/null || die "fin up exited: $(tail -20 "$out")"
+    sleep 0.5
+  done
+  die "fin up was not ready in 120 s: $(tail -20 "$out")"
+}
+
+# stack_down [SIGNAL] stops the stack stack_up started (SIGINT, as Ctrl-C, unless told) and waits.
+stack_down() {
+  [ -n "${up_pid:-}" ] || return 0
+  kill "-${1:-INT}" "$up_pid" 2>/dev/null || true
+  wait "$up_pid" 2>/dev/null || true
+  up_pid=""
+}
+
+# kill_during_snapshot TABLE ROWS LOG waits until the warehouse holds some but not all of the ROWS
+# snapshot rows (op r) of TABLE, then kill -9s the stack stack_up started, whose output is LOG (a
+# file of this run alone). It fails when the capture had already reported the snapshot done, so
+# the kill really lands in the middle of one.
+kill_during_snapshot() {
+  local table=$1 rows=$2 out=$3 seen=0
+  for _ in $(seq 1 900); do
+    seen=$(bin/fin sql "select count(*) from raw.$table where op = 'r'" 2>/dev/null | tail -1) || seen=0
+    [[ "$seen" =~ ^[0-9]+$ ]] || seen=0
+    [ "$seen" -gt 0 ] && break
+    sleep 0.1
+  done
+  [ "$seen" -gt 0 ] || die "no snapshot row of $table reached the warehouse in 90 s: $(tail -5 "$out")"
+  [ "$seen" -lt "$rows" ] || die "the whole snapshot of $table had landed before the kill; raise FIN_TEST_SNAPSHOT_ROWS"
+  stack_down KILL
+  # Done is the initial snapshot delivered, an incremental one finished, or TABLE's snapshot
+  # recorded in the lake's manifest (other tables' records may come first).
+  if grep -iE 'initial snapshot delivered|incremental snapshot finished|snapshot recorded' "$out" \
+    | grep -qiE "initial snapshot delivered|incremental snapshot finished|$table"; then
+    die "the capture had finished the snapshot before the kill ($seen of $rows rows of $table loaded); raise FIN_TEST_SNAPSHOT_ROWS"
+  fi
+  log "killed with $seen of $rows snapshot rows of $table loaded"
+}
+
+# big_config FILE SEED TRANSACTIONS writes a generator configuration with one large table (for
+# snapshots that take long enough to interrupt) and a continuous rate of 40 operations a second.
+big_config() {
+  cat >"$1" <<YAML
+seed: $2
+customers: 500
+accounts: 800
+transactions: $3
+continuous:
+  rate: 40
+YAML
+}
+
+# drop_throwaway removes the database and slot throwaway_stack named.
+drop_throwaway() {
+  psql -X -q "$admin" -c "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '$FIN_CAPTURE_SLOT' AND active" -c 'SELECT pg_sleep(1)' \
+    -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$FIN_CAPTURE_SLOT'" \
+    -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+}

@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	register(command{name: "reconcile", summary: "compare Postgres with the warehouse (counts, current versions, money per account)", run: runReconcile})
+	register(command{name: "reconcile", summary: "compare Postgres with the warehouse (every column at equal versions, money per currency); tell lost changes from lag", run: runReconcile})
 	register(command{name: "status", summary: "print the running stack's health (what the console shows)", run: runStatus})
 }
 
@@ -57,8 +57,10 @@ func (w *localWarehouse) Close() {
 }
 
 func runReconcile(ctx context.Context, args []string) error {
-	fs := newFlags("reconcile", "[--wait 60s]")
-	wait := fs.Duration("wait", time.Minute, "how long to let the warehouse catch up before lag counts as a difference")
+	fs := newFlags("reconcile", "[--wait 60s] [--grace 30s] [--slot NAME]")
+	wait := fs.Duration("wait", time.Minute, "how long to let changes the capture has not delivered yet reach the warehouse")
+	grace := fs.Duration("grace", 30*time.Second, "how long the warehouse may take to hold a change the capture has delivered; absent after that, it is lost")
+	slot := fs.String("slot", os.Getenv("FIN_CAPTURE_SLOT"), "the capture's replication slot (default: the one fin up uses for this database)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -67,18 +69,37 @@ func runReconcile(ctx context.Context, args []string) error {
 		return err
 	}
 	defer pool.Close()
+	if *slot == "" {
+		*slot = slotFor(pool.Config().ConnConfig.Database)
+	}
 	wh := newLocalWarehouse()
 	defer wh.Close()
-	rep, err := reconcile.Compare(ctx, pool, wh, *wait)
+	rep, err := reconcile.New(pool, wh, reconcile.Options{Slot: *slot, Grace: *grace, Snapshotting: stackSnapshotting}).Compare(ctx, *wait)
 	if err != nil {
 		return err
 	}
 	rep.Write(os.Stdout)
 	if !rep.OK() {
-		return fmt.Errorf("Postgres and the warehouse disagree: %d differences, %d rows not caught up after %s",
-			len(rep.Differences), len(rep.Lag), *wait)
+		return errors.New(rep.Summary())
 	}
 	return nil
+}
+
+// stackSnapshotting asks the running stack whether its capture is re-reading tables; with no
+// stack, nothing is.
+func stackSnapshotting(ctx context.Context) (bool, error) {
+	token, err := duckdb.ReadToken(duckdb.TokenPath(duckdb.DefaultPath()))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	st, err := fetchStatus(ctx, strings.TrimRight(envOr("FIN_CONSOLE_URL", defaultConsole), "/")+"/api/status", token)
+	if err != nil {
+		return false, nil // no stack answers: no capture snapshots
+	}
+	return st.Replication != nil && st.Replication.Snapshotting, nil
 }
 
 func runStatus(ctx context.Context, args []string) error {

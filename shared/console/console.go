@@ -27,6 +27,27 @@ type Status struct {
 	DLQ         int64            `json:"dlq_objects"`
 	DbtRuns     []DbtRun         `json:"dbt_runs"`
 	Freshness   []FreshnessPoint `json:"freshness"`
+	Reconcile   *Reconcile       `json:"reconcile,omitempty"`
+}
+
+// Reconcile is the last comparison of Postgres with the warehouse (what `fin reconcile` judges).
+type Reconcile struct {
+	At time.Time `json:"at"`
+	// Verdict is "agree", "lag" (changes the slot still holds), "lost" (delivered by the capture,
+	// absent from the warehouse), "differ" (other values at equal versions), "not compared"
+	// (tables too large to compare in the stack) or "unknown" (the comparison failed).
+	Verdict     string   `json:"verdict"`
+	Summary     string   `json:"summary"`
+	Lost        int      `json:"lost"`
+	Lag         int      `json:"lag"`
+	Differences int      `json:"differences"`
+	Examples    []string `json:"examples,omitempty"`
+	Error       string   `json:"error,omitempty"`
+}
+
+// OK is false when changes are lost or differ; lag is the pipeline working.
+func (r Reconcile) OK() bool {
+	return r.Error == "" && (r.Verdict == "agree" || r.Verdict == "lag" || r.Verdict == "not compared")
 }
 
 // Component is one part of the pipeline and whether it is healthy.
@@ -41,6 +62,8 @@ type Replication struct {
 	Slot       string  `json:"slot"`
 	LagBytes   int64   `json:"lag_bytes"`
 	LagSeconds float64 `json:"lag_seconds"`
+	// Snapshotting: the capture is re-reading tables (an incremental snapshot runs).
+	Snapshotting bool `json:"snapshotting"`
 }
 
 // TableCount is one table's rows in Postgres and current rows in the warehouse.
@@ -142,12 +165,22 @@ func Print(w io.Writer, s Status) {
 		fmt.Fprintf(w, "  [%s] %-12s %s\n", mark, c.Name, c.Detail)
 	}
 	if r := s.Replication; r != nil {
-		fmt.Fprintf(w, "\nreplication slot %s: %d bytes, %.1f s behind\n", r.Slot, r.LagBytes, r.LagSeconds)
+		fmt.Fprintf(w, "\nreplication slot %s: %d bytes, %.1f s behind", r.Slot, r.LagBytes, r.LagSeconds)
+		if r.Snapshotting {
+			fmt.Fprint(w, "; a snapshot is running")
+		}
+		fmt.Fprintln(w)
 	}
 	if len(s.Tables) > 0 {
 		fmt.Fprintf(w, "\n  %-14s %12s %12s\n", "table", "postgres", "warehouse")
 		for _, t := range s.Tables {
 			fmt.Fprintf(w, "  %-14s %12d %12d\n", t.Table, t.Postgres, t.Warehouse)
+		}
+	}
+	if r := s.Reconcile; r != nil {
+		fmt.Fprintf(w, "\nreconcile at %s: %s: %s\n", r.At.Local().Format(time.TimeOnly), r.Verdict, r.Summary)
+		for _, e := range r.Examples {
+			fmt.Fprintln(w, "  "+e)
 		}
 	}
 	fmt.Fprintf(w, "\nDLQ objects: %d\n", s.DLQ)

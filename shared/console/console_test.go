@@ -59,11 +59,24 @@ func TestHandlerAuthAndStatus(t *testing.T) {
 func TestPrint(t *testing.T) {
 	var b bytes.Buffer
 	Print(&b, Status{Time: time.Now(), Components: []Component{{Name: "loader", OK: false, Detail: "warehouse locked"}},
-		DbtRuns: []DbtRun{{OK: false, TestsFailed: 1, Failures: []string{"assert_transfers_net_zero"}}}})
+		DbtRuns:     []DbtRun{{OK: false, TestsFailed: 1, Failures: []string{"assert_transfers_net_zero"}}},
+		Replication: &Replication{Slot: "fin_capture", Snapshotting: true},
+		Reconcile:   &Reconcile{Verdict: "lost", Summary: "2 changes LOST; run `fin snapshot`", Lost: 2, Examples: []string{"customers c1: absent"}}})
 	out := b.String()
-	for _, want := range []string{"[DOWN] loader", "warehouse locked", "FAILED", "assert_transfers_net_zero"} {
+	for _, want := range []string{"[DOWN] loader", "warehouse locked", "FAILED", "assert_transfers_net_zero", "lost: 2 changes LOST; run `fin snapshot`", "customers c1: absent", "slot fin_capture: 0 bytes, 0.0 s behind; a snapshot is running"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("fin status output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestReconcileOK(t *testing.T) {
+	for verdict, ok := range map[string]bool{"agree": true, "lag": true, "not compared": true, "lost": false, "differ": false} {
+		if got := (Reconcile{Verdict: verdict}).OK(); got != ok {
+			t.Errorf("verdict %s: OK() = %v, want %v", verdict, got, ok)
+		}
+	}
+	if (Reconcile{Verdict: "agree", Error: "warehouse unreachable"}).OK() {
+		t.Error("a failed comparison counts as OK")
 	}
 }

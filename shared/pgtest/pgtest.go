@@ -146,3 +146,29 @@ func randomHex(n int) string {
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// ConfirmSlot moves the logical slot's confirmed position to at least the WAL insert position of
+// now, as a capture confirming everything written so far would. Postgres advances a slot only up
+// to the flushed WAL, which other databases' in-flight writes can leave behind the insert position
+// for a moment, so it retries until the slot is there.
+func ConfirmSlot(ctx context.Context, t testing.TB, pool *pgxpool.Pool, slot string) {
+	t.Helper()
+	var target string
+	if err := pool.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&target); err != nil {
+		t.Fatalf("read the WAL position: %v", err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		var done bool
+		err := pool.QueryRow(ctx, `SELECT end_lsn >= $2::pg_lsn FROM pg_replication_slot_advance($1, $2::pg_lsn)`, slot, target).Scan(&done)
+		if err != nil {
+			t.Fatalf("advance slot %s to %s: %v", slot, target, err)
+		}
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slot %s did not reach %s in 30 s", slot, target)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -21,7 +22,20 @@ type statusCache struct {
 	s    *Stack
 	mu   sync.Mutex
 	last console.Status
+	// reconciled is the last comparison of Postgres with the warehouse, made apart (it reads
+	// every row) every reconcileEvery.
+	reconciled *console.Reconcile
 }
+
+// reconcileEvery is how often, at most, the console compares Postgres with the warehouse: a pass
+// reads every row of both sides, so not at the status's pace, and never more than a tenth of the
+// time (a pass of 3 s waits 30 s), so a large warehouse does not take the stack's CPU.
+const reconcileEvery = 20 * time.Second
+
+// reconcileMaxRows bounds what the console compares: a pass holds both sides' rows in memory
+// (about 2 KB a row), which the stack should not pay for a table of millions; `fin reconcile`
+// has no such bound.
+const reconcileMaxRows = 500_000
 
 func newStatusCache(s *Stack) *statusCache {
 	return &statusCache{s: s, last: console.Status{Time: time.Now()}}
@@ -34,6 +48,7 @@ func (c *statusCache) get(context.Context) console.Status {
 }
 
 func (c *statusCache) run(ctx context.Context) {
+	go c.reconcile(ctx)
 	for {
 		st := c.gather(ctx)
 		c.mu.Lock()
@@ -72,7 +87,8 @@ func (c *statusCache) gather(ctx context.Context) console.Status {
 
 	// Capture.
 	m := &s.capture
-	st.Replication = &console.Replication{Slot: s.cfg.Slot, LagBytes: m.LagBytes(), LagSeconds: m.Lag().Seconds()}
+	st.Replication = &console.Replication{Slot: s.cfg.Slot, LagBytes: m.LagBytes(), LagSeconds: m.Lag().Seconds(),
+		Snapshotting: m.Snapshotting.Load()}
 	s.mu.Lock()
 	partErr := map[string]string{}
 	for k, v := range s.partErr {
@@ -121,6 +137,11 @@ func (c *statusCache) gather(ctx context.Context) console.Status {
 		}
 	}
 
+	if r, comp := c.reconcileComponent(); r != nil {
+		st.Reconcile = r
+		st.Components = append(st.Components, *comp)
+	}
+
 	s.mu.Lock()
 	st.DbtRuns = append([]console.DbtRun(nil), s.dbtRuns...)
 	failures := len(s.failures)
@@ -137,6 +158,58 @@ func (c *statusCache) gather(ctx context.Context) console.Status {
 			Detail: fmt.Sprintf("%d failed after retries, kept in %s/failed-invocations", failures, s.cfg.StateDir)})
 	}
 	return st
+}
+
+// reconcile judges, pass after pass, what `fin reconcile` judges: whether Postgres and the
+// warehouse agree, lag, differ, or the warehouse lost changes the capture delivered.
+func (c *statusCache) reconcile(ctx context.Context) {
+	r := reconcile.New(c.s.cfg.Pool, c.s.wh, reconcile.Options{Slot: c.s.cfg.Slot, MaxRows: reconcileMaxRows,
+		Snapshotting: func(context.Context) (bool, error) { return c.s.capture.Snapshotting.Load(), nil }})
+	pause := reconcileEvery
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+		start := time.Now()
+		c.reconcileOnce(ctx, r)
+		pause = max(reconcileEvery, 10*time.Since(start))
+	}
+}
+
+// reconcileOnce makes one pass and keeps its verdict for the status.
+func (c *statusCache) reconcileOnce(ctx context.Context, r *reconcile.Reconciler) {
+	rep, err := r.Pass(ctx)
+	if err != nil && ctx.Err() != nil {
+		return
+	}
+	out := &console.Reconcile{At: time.Now(), Verdict: rep.Verdict(), Summary: rep.Summary(),
+		Lost: len(rep.Lost), Lag: len(rep.Lag), Differences: len(rep.Differences)}
+	switch {
+	case errors.Is(err, reconcile.ErrTooLarge):
+		out.Verdict, out.Summary = "not compared", err.Error()+"; run `fin reconcile`"
+	case err != nil:
+		out.Verdict, out.Summary, out.Error = "unknown", "comparison failed: "+err.Error(), err.Error()
+	}
+	for _, lines := range [][]string{rep.Differences, rep.Lost, rep.Lag} {
+		out.Examples = append(out.Examples, lines[:min(3, len(lines))]...)
+	}
+	c.mu.Lock()
+	c.reconciled = out
+	c.mu.Unlock()
+}
+
+// reconcileComponent is the last verdict as a part of the pipeline's health: lag is the pipeline
+// working, lost changes and differences are not.
+func (c *statusCache) reconcileComponent() (*console.Reconcile, *console.Component) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.reconciled
+	if r == nil {
+		return nil, nil
+	}
+	return r, &console.Component{Name: "reconcile", OK: r.OK(), Detail: r.Verdict + ": " + r.Summary}
 }
 
 func component(name string, err error, ok string) console.Component {

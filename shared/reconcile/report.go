@@ -1,0 +1,285 @@
+package reconcile
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Report is the outcome of a comparison.
+type Report struct {
+	At     time.Time    `json:"at"`
+	Tables []TableCount `json:"tables"`
+	// Money sums per currency on each side.
+	Money []Money `json:"money"`
+	// Differences are real disagreements: other values at the same version, or a version
+	// Postgres never had.
+	Differences []string `json:"differences,omitempty"`
+	// Lost are changes the capture delivered (below the slot's confirmed position) that the
+	// warehouse lacks a grace period later: nothing will send them again.
+	Lost []string `json:"lost,omitempty"`
+	// Lag are changes the slot still holds (not yet confirmed): they will come.
+	Lag []string `json:"lag,omitempty"`
+	// Slot is the capture's replication slot as this pass saw it; WAL is Postgres's WAL insert
+	// position when it read its side.
+	Slot Slot   `json:"slot"`
+	WAL  string `json:"wal"`
+	// Skipped names the captured tables not compared, and why.
+	Skipped []string `json:"skipped,omitempty"`
+	// LoadDelay is how far behind its commits the warehouse loaded in the last minute; it
+	// lengthens the grace.
+	LoadDelay time.Duration `json:"load_delay"`
+	// Snapshotting says the capture was re-reading tables during this pass.
+	Snapshotting bool `json:"snapshotting,omitempty"`
+	// Waited is how long Compare let the lag drain (zero for a single pass).
+	Waited time.Duration `json:"waited,omitempty"`
+}
+
+// TableCount is one table's rows in Postgres and current rows in the warehouse.
+type TableCount struct {
+	Table     string `json:"table"`
+	Postgres  int    `json:"postgres"`
+	Warehouse int    `json:"warehouse"`
+}
+
+// Money is one currency's total of one money column (accounts.balance, transactions.amount)
+// over current rows, on each side, as exact decimal strings.
+type Money struct {
+	Currency  string `json:"currency"`
+	What      string `json:"what"` // "accounts.balance"
+	Postgres  string `json:"postgres"`
+	Warehouse string `json:"warehouse"`
+}
+
+// OK is true when the two sides agree entirely.
+func (r Report) OK() bool { return len(r.Lag) == 0 && len(r.Differences) == 0 && len(r.Lost) == 0 }
+
+// Verdict names the state in a word: "agree", "lag", "lost" or "differ" (the worst that applies).
+func (r Report) Verdict() string {
+	switch {
+	case len(r.Differences) > 0:
+		return "differ"
+	case len(r.Lost) > 0:
+		return "lost"
+	case len(r.Lag) > 0:
+		return "lag"
+	}
+	return "agree"
+}
+
+// Remedy is what to do about a lost change.
+const Remedy = "run `fin snapshot` (the capture re-reads the tables online and the warehouse takes the current rows); see docs/runbook.md, \"Reconciling\""
+
+// Summary is one line for people: the verdict with its counts and, for lost changes, the remedy.
+func (r Report) Summary() string {
+	switch r.Verdict() {
+	case "differ":
+		return fmt.Sprintf("%d differences between Postgres and the warehouse at equal versions (%d lost, %d lagging)", len(r.Differences), len(r.Lost), len(r.Lag))
+	case "lost":
+		return fmt.Sprintf("%d changes LOST: the capture delivered them (slot %s confirmed past them) but the warehouse does not hold them; %s",
+			len(r.Lost), r.Slot.Name, Remedy)
+	case "lag":
+		s := fmt.Sprintf("%d changes not in the warehouse yet, still held by slot %s", len(r.Lag), r.Slot.Name)
+		if r.Snapshotting {
+			s = fmt.Sprintf("%d changes not in the warehouse yet, held by slot %s or still to be re-read by the capture's running snapshot", len(r.Lag), r.Slot.Name)
+		}
+		switch {
+		case !r.Slot.Exists:
+			s = fmt.Sprintf("%d changes not in the warehouse, and no replication slot %s captures them (is the capture running?)", len(r.Lag), r.Slot.Name)
+		case r.Waited > 0:
+			s += fmt.Sprintf(" after %s (slot confirmed %s, Postgres at %s): if the slot stays behind, the capture is not keeping up, see docs/runbook.md, \"Replication slot lag\"; if it has passed them, give the warehouse a longer --grace",
+				r.Waited, r.Slot.Confirmed, r.WAL)
+		}
+		return s
+	}
+	return "Postgres and the warehouse agree"
+}
+
+// judge is what a pass knows beside the two snapshots.
+type judge struct {
+	// slotLost: Postgres removed WAL the slot still needed, so nothing it held will come.
+	slotLost bool
+	// snapshotting: the capture is re-reading tables, so a delivered row the warehouse lacks may
+	// still come, as a snapshot read.
+	snapshotting bool
+}
+
+// classify judges a Postgres snapshot p against a warehouse snapshot w read before it. ref, when
+// known, is an earlier Postgres snapshot whose every version the capture delivered at least a
+// grace before w was read.
+func classify(tables []table, p, w Snapshot, ref *reference, j judge) Report {
+	rep := Report{Snapshotting: j.snapshotting}
+	slotLost := j.slotLost
+	for _, t := range tables {
+		pr, wr := p[t.name], w[t.name]
+		rep.Tables = append(rep.Tables, TableCount{Table: t.name, Postgres: len(pr), Warehouse: len(wr)})
+		var refv map[string]int64
+		if ref != nil {
+			refv = ref.versions[t.name]
+		}
+		for _, key := range sortedKeys(pr) {
+			a := pr[key]
+			b, inW := wr[key]
+			switch {
+			case inW && b.version == a.version:
+				for i, c := range t.columns {
+					if a.values[i] != b.values[i] {
+						rep.Differences = append(rep.Differences, fmt.Sprintf("%s %s version %d: %s is %s in Postgres but %s in the warehouse",
+							t.name, key, a.version, c.name, show(a.values[i]), show(b.values[i])))
+					}
+				}
+			case inW && b.version > a.version:
+				rep.Differences = append(rep.Differences, fmt.Sprintf("%s %s: the warehouse has version %d, which Postgres (at %d) never reached",
+					t.name, key, b.version, a.version))
+			default:
+				have := "absent from the warehouse"
+				if inW {
+					have = fmt.Sprintf("the warehouse holds version %d", b.version)
+				}
+				rv, inRef := refv[key]
+				switch {
+				case slotLost:
+					rep.Lost = append(rep.Lost, fmt.Sprintf("%s %s: version %d in Postgres, %s, and the slot lost the WAL that held it", t.name, key, a.version, have))
+				case inRef && (!inW || b.version < rv) && j.snapshotting:
+					rep.Lag = append(rep.Lag, fmt.Sprintf("%s %s: version %d in Postgres, %s; the capture's running snapshot has yet to re-read it", t.name, key, a.version, have))
+				case inRef && (!inW || b.version < rv):
+					rep.Lost = append(rep.Lost, fmt.Sprintf("%s %s: version %d was committed before %s and delivered by the capture; %s",
+						t.name, key, rv, ref.began.UTC().Format(time.RFC3339), have))
+				default:
+					rep.Lag = append(rep.Lag, fmt.Sprintf("%s %s: version %d in Postgres, %s", t.name, key, a.version, have))
+				}
+			}
+		}
+		for _, key := range sortedKeys(wr) {
+			if _, ok := pr[key]; ok {
+				continue
+			}
+			b := wr[key]
+			_, inRef := refv[key]
+			switch {
+			case slotLost:
+				rep.Lost = append(rep.Lost, fmt.Sprintf("%s %s: deleted in Postgres, current in the warehouse at version %d, and the slot lost the WAL that held the delete", t.name, key, b.version))
+			// Not in the reference snapshot, though the warehouse's version was committed well
+			// before it: the delete came before the reference too, and was delivered.
+			case ref != nil && !inRef && time.UnixMicro(b.commitUs).Before(ref.began.Add(-ref.margin)):
+				rep.Lost = append(rep.Lost, fmt.Sprintf("%s %s: deleted in Postgres before %s and delivered by the capture; the warehouse still holds version %d",
+					t.name, key, ref.began.UTC().Format(time.RFC3339), b.version))
+			default:
+				rep.Lag = append(rep.Lag, fmt.Sprintf("%s %s: deleted in Postgres, still current in the warehouse at version %d", t.name, key, b.version))
+			}
+		}
+	}
+	rep.Money = money(tables, p, w)
+	return rep
+}
+
+func show(v string) string {
+	switch v {
+	case null:
+		return "null"
+	case absent:
+		return "missing"
+	}
+	return fmt.Sprintf("%q", v)
+}
+
+// moneyColumns are the money columns summed per currency.
+var moneyColumns = []struct{ table, amount, currency string }{
+	{"accounts", "balance", "currency"},
+	{"transactions", "amount", "currency"},
+}
+
+// money sums each money column per currency on each side, exactly.
+func money(tables []table, p, w Snapshot) []Money {
+	var out []Money
+	for _, mc := range moneyColumns {
+		i := slices.IndexFunc(tables, func(t table) bool { return t.name == mc.table })
+		if i < 0 {
+			continue
+		}
+		t := tables[i]
+		ai := slices.IndexFunc(t.columns, func(c column) bool { return c.name == mc.amount })
+		ci := slices.IndexFunc(t.columns, func(c column) bool { return c.name == mc.currency })
+		if ai < 0 || ci < 0 {
+			continue
+		}
+		sums := map[string]*[2]decimal.Decimal{}
+		for side, s := range []Snapshot{p, w} {
+			for _, r := range s[mc.table] {
+				cur := r.values[ci]
+				if sums[cur] == nil {
+					sums[cur] = &[2]decimal.Decimal{}
+				}
+				if d, err := decimal.NewFromString(r.values[ai]); err == nil {
+					sums[cur][side] = sums[cur][side].Add(d)
+				}
+			}
+		}
+		curs := make([]string, 0, len(sums))
+		for c := range sums {
+			curs = append(curs, c)
+		}
+		sort.Strings(curs)
+		for _, c := range curs {
+			out = append(out, Money{Currency: c, What: mc.table + "." + mc.amount,
+				Postgres: sums[c][0].StringFixed(2), Warehouse: sums[c][1].StringFixed(2)})
+		}
+	}
+	return out
+}
+
+func sortedKeys(m map[string]row) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Write prints a report for people: counts and money side by side, then what differs, then the
+// verdict.
+func (r Report) Write(w io.Writer) {
+	fmt.Fprintf(w, "%-28s %16s %16s\n", "table", "postgres", "warehouse")
+	for _, t := range r.Tables {
+		fmt.Fprintf(w, "%-28s %16d %16d\n", t.Table, t.Postgres, t.Warehouse)
+	}
+	for _, m := range r.Money {
+		mark := ""
+		if m.Postgres != m.Warehouse {
+			mark = "  <>"
+		}
+		fmt.Fprintf(w, "%-28s %16s %16s%s\n", m.What+" "+m.Currency, m.Postgres, m.Warehouse, mark)
+	}
+	if r.Slot.Exists {
+		fmt.Fprintf(w, "\nslot %s confirmed %s, Postgres at %s", r.Slot.Name, r.Slot.Confirmed, r.WAL)
+		if r.Slot.Status != "" {
+			fmt.Fprintf(w, " (wal_status %s)", r.Slot.Status)
+		}
+		fmt.Fprintln(w)
+	} else {
+		fmt.Fprintf(w, "\nno replication slot %s\n", r.Slot.Name)
+	}
+	list := func(title string, lines []string) {
+		if len(lines) == 0 {
+			return
+		}
+		fmt.Fprintf(w, "\n%s (%d):\n", title, len(lines))
+		for i, l := range lines {
+			if i == 20 {
+				fmt.Fprintf(w, "  ... and %d more\n", len(lines)-20)
+				break
+			}
+			fmt.Fprintln(w, "  "+l)
+		}
+	}
+	list("not compared", r.Skipped)
+	list("differences", r.Differences)
+	list("LOST (delivered by the capture, absent from the warehouse)", r.Lost)
+	list("lag (not delivered yet)", r.Lag)
+	fmt.Fprintf(w, "\n%s: %s.\n", r.Verdict(), r.Summary())
+}

@@ -1,0 +1,167 @@
+package reconcile
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// warehouseQuery selects the current row of every key of a RAW table: its key, version, the
+// commit time of that version, and each column as the JSON text of the change event's row image
+// (so null, a missing column and an empty string stay apart).
+func warehouseQuery(t table) string {
+	path := func(col string) string { return "'$.\"" + strings.ReplaceAll(col, "'", "''") + "\"'" }
+	cols := []string{
+		"json_extract_string(after, " + path(t.key) + ") AS k",
+		"CAST(json_extract_string(after, '$.version') AS BIGINT) AS v",
+		"commit_ts_us",
+	}
+	for i, c := range t.columns {
+		cols = append(cols, fmt.Sprintf("CAST(json_extract(after, %s) AS VARCHAR) AS c%d", path(c.name), i))
+	}
+	return CurrentRowsSQL(t.name, strings.Join(cols, ", "))
+}
+
+func warehouseSnapshot(ctx context.Context, wh Warehouse, tables []table) (Snapshot, error) {
+	snap := Snapshot{}
+	for _, t := range tables {
+		var buf bytes.Buffer
+		if err := wh.Query(ctx, warehouseQuery(t), &buf); err != nil {
+			return nil, fmt.Errorf("reconcile: read warehouse raw.%s: %w", t.name, err)
+		}
+		r := csv.NewReader(&buf)
+		r.ReuseRecord = true
+		if _, err := r.Read(); err != nil { // the header
+			return nil, fmt.Errorf("reconcile: read warehouse raw.%s: %w", t.name, err)
+		}
+		m := map[string]row{}
+		for {
+			rec, err := r.Read()
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				return nil, fmt.Errorf("reconcile: read warehouse raw.%s: %w", t.name, err)
+			}
+			if len(rec) != 3+len(t.columns) {
+				return nil, fmt.Errorf("reconcile: warehouse raw.%s: %d columns, want %d", t.name, len(rec), 3+len(t.columns))
+			}
+			v, err := strconv.ParseInt(rec[1], 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("reconcile: warehouse raw.%s key %s: version %q: %w", t.name, rec[0], rec[1], err)
+			}
+			commit, _ := strconv.ParseInt(rec[2], 10, 64)
+			out := row{version: v, commitUs: commit, values: make([]string, len(t.columns))}
+			for i, c := range t.columns {
+				if out.values[i], err = fromJSON(c.kind, rec[3+i]); err != nil {
+					return nil, fmt.Errorf("reconcile: warehouse raw.%s key %s column %s: %w", t.name, rec[0], c.name, err)
+				}
+			}
+			m[rec[0]] = out
+		}
+		snap[t.name] = m
+	}
+	return snap, nil
+}
+
+// fromJSON turns the JSON text of one row-image value into the form Postgres's side is compared
+// in. An empty field is SQL NULL: the row image has no such column.
+func fromJSON(kind, text string) (string, error) {
+	switch {
+	case text == "":
+		return absent, nil
+	case text == "null":
+		return null, nil
+	case text == "true" || text == "false":
+		return text, nil
+	case text[0] == '"':
+		s := text[1 : len(text)-1]
+		if strings.IndexByte(s, '\\') >= 0 {
+			if err := json.Unmarshal([]byte(text), &s); err != nil {
+				return "", err
+			}
+		}
+		return normalize(kind, s), nil
+	}
+	// A number: Postgres's text of an integer is the same digits.
+	return normalize(kind, text), nil
+}
+
+// normalize writes a value the way both sides compare it: timestamps as the UTC instant to the
+// microsecond, decimals by exact value (12.3 and 12.30 are the same money), the rest as is.
+func normalize(kind, s string) string {
+	switch kind {
+	case "timestamptz":
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			return t.UTC().Format("2006-01-02T15:04:05.000000Z")
+		}
+	case "numeric":
+		if d, err := decimal.NewFromString(s); err == nil {
+			return d.String()
+		}
+	}
+	return s
+}
+
+// loadedTables keeps the tables the warehouse has a RAW table for; the others are named in
+// skipped (captured, but never loaded: a signal table).
+func loadedTables(ctx context.Context, wh Warehouse, tables []table, skipped []string) ([]table, []string, error) {
+	var buf bytes.Buffer
+	if err := wh.Query(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'`, &buf); err != nil {
+		return nil, nil, fmt.Errorf("reconcile: list the warehouse's RAW tables: %w", err)
+	}
+	recs, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		return nil, nil, fmt.Errorf("reconcile: list the warehouse's RAW tables: %w", err)
+	}
+	raw := map[string]bool{}
+	for _, r := range recs[min(1, len(recs)):] {
+		raw[r[0]] = true
+	}
+	var out []table
+	for _, t := range tables {
+		if raw[t.name] {
+			out = append(out, t)
+		} else {
+			skipped = append(skipped, fmt.Sprintf("%s.%s: not compared, the warehouse has no raw.%s", t.schema, t.name, t.name))
+		}
+	}
+	if len(out) == 0 {
+		return nil, skipped, fmt.Errorf("reconcile: the warehouse holds none of the captured tables: %s", strings.Join(skipped, "; "))
+	}
+	return out, skipped, nil
+}
+
+// loadDelay is how far behind its commits the warehouse has been loading lately: the longest
+// time from an event's commit to its load over the last minute's loads (zero when idle). A
+// warehouse refilling itself from the lake loads old events, so this grows, and a change the
+// capture delivered is not judged lost while the loads are still working their way to it.
+func loadDelay(ctx context.Context, wh Warehouse, tables []table) (time.Duration, error) {
+	parts := make([]string, len(tables))
+	for i, t := range tables {
+		parts[i] = fmt.Sprintf(`SELECT max(epoch_us(_loaded_at) - commit_ts_us) AS d FROM raw.%s
+			WHERE _loaded_at > now() - INTERVAL 1 MINUTE`, t.name)
+	}
+	var buf bytes.Buffer
+	if err := wh.Query(ctx, "SELECT coalesce(max(d), 0) AS d FROM ("+strings.Join(parts, " UNION ALL ")+")", &buf); err != nil {
+		return 0, fmt.Errorf("reconcile: read the warehouse's load delay: %w", err)
+	}
+	recs, err := csv.NewReader(&buf).ReadAll()
+	if err != nil || len(recs) != 2 {
+		return 0, fmt.Errorf("reconcile: read the warehouse's load delay: %q: %v", buf.String(), err)
+	}
+	us, err := strconv.ParseFloat(recs[1][0], 64)
+	if err != nil {
+		return 0, fmt.Errorf("reconcile: load delay %q: %w", recs[1][0], err)
+	}
+	return max(0, time.Duration(us)*time.Microsecond), nil
+}
