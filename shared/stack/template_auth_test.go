@@ -1,7 +1,9 @@
-package runtime
+package stack
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/api"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/lambdalocal"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/oidctest"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/pgtest"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/samtemplate"
@@ -81,8 +84,11 @@ func templateGateway(t *testing.T, ctx context.Context, tpl *samtemplate.Templat
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := NewHTTPGateway(tpl.HTTPAPIs, tpl.Functions[apiFunction].HTTP, httpFunc(NewFunction(apiFunction, api.LambdaHandler(app), 15*time.Second)),
-		func(c samtemplate.JWTAuthorizer) (Authorizer, error) { return JWTAuthorizer(ctx, c, auth.Secret) })
+	gw, err := lambdalocal.NewHTTPGateway(tpl.HTTPAPIs, tpl.Functions[apiFunction].HTTP,
+		lambdalocal.NewFunction(apiFunction, api.LambdaHandler(app), 15*time.Second).HTTP(),
+		func(c samtemplate.JWTAuthorizer) (lambdalocal.Authorizer, error) {
+			return lambdalocal.JWTAuthorizer(ctx, c, auth.Secret)
+		})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,4 +135,20 @@ func TestTemplateCognitoTokens(t *testing.T) {
 	if status, _ := send(t, "GET", base+"/docs", ""); status != 200 {
 		t.Errorf("/docs without a token: %d", status)
 	}
+}
+
+// send makes a request with authorization as the Authorization header (none when empty).
+func send(t *testing.T, method, url, authorization string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, string(body)
 }
