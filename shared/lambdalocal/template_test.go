@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -216,6 +218,22 @@ func TestHTTPGatewayFromTemplate(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != c.status {
 			t.Errorf("GET %s (token %v): %d, want %d", c.path, c.token != "", resp.StatusCode, c.status)
+		}
+	}
+}
+
+// lambdalocal emulates Lambda for any template: of this repository it may use only the readers of
+// templates and schedules and the event source emulation, never a function or part of the stack.
+func TestImportsNoStackPackage(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	allowed := []string{"awsrules", "eventsource", "lambdalocal", "samtemplate", "schedule"}
+	for dep := range strings.Lines(string(out)) {
+		name, ours := strings.CutPrefix(strings.TrimSpace(dep), "github.com/fin-orchestrator/fin-orchestrator/shared/")
+		if ours && !slices.Contains(allowed, name) {
+			t.Errorf("lambdalocal depends on shared/%s: a package of this stack", name)
 		}
 	}
 }
