@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"slices"
@@ -16,6 +15,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/fin-orchestrator/fin-orchestrator/shared/oidctest"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/samtemplate"
 )
 
@@ -207,17 +207,8 @@ func TestHTTPGatewayFromTemplate(t *testing.T) {
 		path, token string
 		status      int
 	}{{"/health", "", 200}, {"/orders", "", 401}, {"/orders", "Bearer " + token, 200}, {"/elsewhere", "Bearer " + token, 404}} {
-		req, _ := http.NewRequest("GET", srv.URL+c.path, nil)
-		if c.token != "" {
-			req.Header.Set("Authorization", c.token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != c.status {
-			t.Errorf("GET %s (token %v): %d, want %d", c.path, c.token != "", resp.StatusCode, c.status)
+		if status, body := oidctest.Send(t, "GET", srv.URL+c.path, c.token); status != c.status {
+			t.Errorf("GET %s (token %v): %d %s, want %d", c.path, c.token != "", status, body, c.status)
 		}
 	}
 }

@@ -2,8 +2,6 @@ package stack
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -69,7 +67,7 @@ func TestTemplateDocsArePublic(t *testing.T) {
 		{"GET", "/customers", "Bearer " + token, 200, `"data"`},
 	}
 	for _, c := range cases {
-		status, body := send(t, c.method, srv+c.path, c.token)
+		status, body := oidctest.Send(t, c.method, srv+c.path, c.token)
 		if status != c.status || !strings.Contains(strings.ToLower(body), strings.ToLower(c.body)) {
 			t.Errorf("%s %s (token %v): %d %.120s, want %d with %q", c.method, c.path, c.token != "", status, body, c.status, c.body)
 		}
@@ -127,28 +125,12 @@ func TestTemplateCognitoTokens(t *testing.T) {
 		{"another app client: refused by the gateway", idp.Sign(t, idp.CognitoAccess("other-client", "fin-api/read")), 401, `{"message":"Unauthorized"}`},
 	}
 	for _, c := range cases {
-		status, body := send(t, "GET", base+"/customers", "Bearer "+c.token)
+		status, body := oidctest.Send(t, "GET", base+"/customers", "Bearer "+c.token)
 		if status != c.status || !strings.Contains(body, c.body) {
 			t.Errorf("%s: %d %.160s, want %d with %q", c.name, status, body, c.status, c.body)
 		}
 	}
-	if status, _ := send(t, "GET", base+"/docs", ""); status != 200 {
+	if status, _ := oidctest.Send(t, "GET", base+"/docs", ""); status != 200 {
 		t.Errorf("/docs without a token: %d", status)
 	}
-}
-
-// send makes a request with authorization as the Authorization header (none when empty).
-func send(t *testing.T, method, url, authorization string) (int, string) {
-	t.Helper()
-	req, _ := http.NewRequest(method, url, nil)
-	if authorization != "" {
-		req.Header.Set("Authorization", authorization)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, string(body)
 }
