@@ -6,15 +6,15 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"runtime/debug"
 	"strings"
-	"time"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/api"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/history"
-	"github.com/fin-orchestrator/fin-orchestrator/shared/runtime"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/lambdalocal"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/settings"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/stack"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
 )
 
@@ -39,7 +39,7 @@ func runAPI(ctx context.Context, args []string) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
-	tpl, _, err := runtime.LoadAPITemplate(*tplPath, devSecretPath())
+	tpl, _, err := stack.LoadAPITemplate(*tplPath, devSecretPath())
 	if err != nil {
 		return err
 	}
@@ -50,27 +50,27 @@ func runAPI(ctx context.Context, args []string) error {
 	defer pool.Close()
 	n := *procs
 	if n <= 0 && os.Getenv("GOMAXPROCS") == "" {
-		n = localDatabaseProcs(pool.Config().ConnConfig.Host, goruntime.GOMAXPROCS(0))
+		n = localDatabaseProcs(pool.Config().ConnConfig.Host, runtime.GOMAXPROCS(0))
 	}
 	// Only when asked or when the database is local: Go's own default follows the container's
 	// CPU limit and keeps following it, until GOMAXPROCS is set.
 	if n > 0 {
-		goruntime.GOMAXPROCS(n)
+		runtime.GOMAXPROCS(n)
 	}
-	slog.Info("api threads", "gomaxprocs", goruntime.GOMAXPROCS(0), "cpus", goruntime.NumCPU())
+	slog.Info("api threads", "gomaxprocs", runtime.GOMAXPROCS(0), "cpus", runtime.NumCPU())
 	// The api function as its Lambda and `fin up` build it, served over HTTP directly, with the
 	// template's schedules for it (housekeeping: purging expired idempotency keys).
 	var forced map[string]string
 	if *reads != "" {
 		forced = map[string]string{"FIN_API_ACCOUNT_READS": *reads}
 	}
-	env := runtime.FunctionEnv(tpl, runtime.APIFunction, settings.API, nil, forced)
+	env := stack.FunctionEnv(tpl, stack.APIFunction, settings.API, nil, forced)
 	fn, err := api.NewFunction(ctx, env, api.Deps{Pool: pool, History: history.New(duckdb.File{Path: *wh}), DevSecretPath: devSecretPath()})
 	if err != nil {
 		return err
 	}
-	scheduled := runtime.NewFunction(runtime.APIFunction, fn.Handler(), time.Duration(tpl.Functions[runtime.APIFunction].Timeout)*time.Second)
-	runtime.RunSchedules(ctx, tpl, runtime.APIFunction, scheduled, "", nil, runtime.RealClock, func(name string, f func() error) {
+	scheduled := lambdalocal.TemplateFunction(tpl, stack.APIFunction, fn.Handler())
+	lambdalocal.RunSchedules(ctx, tpl, stack.APIFunction, scheduled, "", nil, lambdalocal.RealClock, func(name string, f func() error) {
 		go func() {
 			if err := f(); err != nil {
 				slog.Error("schedule stopped", "schedule", name, "err", err)

@@ -9,8 +9,8 @@ import (
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/kafka"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/localpg"
-	"github.com/fin-orchestrator/fin-orchestrator/shared/runtime"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/s3local"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/stack"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
 )
 
@@ -32,7 +32,7 @@ func runUp(ctx context.Context, args []string) error {
 		return err
 	}
 	if *check {
-		if _, err := runtime.LoadTemplate(*tpl, nil); err != nil {
+		if _, err := stack.LoadTemplate(*tpl, nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "%s: every function, event and property fin up emulates passes AWS's rules\n", *tpl)
@@ -73,7 +73,7 @@ func runUp(ctx context.Context, args []string) error {
 		}
 	}
 
-	stack, wait, err := runtime.Up(ctx, runtime.StackConfig{
+	st, wait, err := stack.Up(ctx, stack.Config{
 		Template: *tpl, Root: root, StateDir: state, DatabaseURL: localpg.URL(), Pool: pool,
 		Slot:         envOr("FIN_CAPTURE_SLOT", slotFor(pool.Config().ConnConfig.Database)),
 		KafkaBrokers: kafka.BrokersFromEnv(),
@@ -91,7 +91,7 @@ func runUp(ctx context.Context, args []string) error {
 		return err
 	}
 	// Where the broker is, for `fin kafka-tail` (the embedded one takes a random port).
-	os.WriteFile(filepath.Join(state, "kafka.addr"), []byte(stack.Kafka+"\n"), 0o640)
+	os.WriteFile(filepath.Join(state, "kafka.addr"), []byte(st.Kafka+"\n"), 0o640)
 	fmt.Fprintf(os.Stderr, `
 fin-orchestrator is up
   API       %s   (docs: %s/docs; a token: bin/fin token --scopes bank:read,bank:write)
@@ -102,7 +102,7 @@ fin-orchestrator is up
   log       %s
 Ctrl-C stops everything; a restart resumes where it stopped.
 
-`, stack.APIURL, stack.APIURL, stack.ConsoleURL, stack.Token(), stack.Kafka, stack.S3URL, envOr("LAKE_BUCKET", "lake"), duckdb.RawPath(duckdb.DefaultPath()), duckdb.DefaultPath(), logPath)
+`, st.APIURL, st.APIURL, st.ConsoleURL, st.Token(), st.Kafka, st.S3URL, envOr("LAKE_BUCKET", "lake"), duckdb.RawPath(duckdb.DefaultPath()), duckdb.DefaultPath(), logPath)
 
 	if !*noGen {
 		genErr := make(chan error, 1)

@@ -1,5 +1,6 @@
 // Package oidctest is a local OpenID Connect provider for tests: an RSA signing key, its JWKS and
-// the discovery document served over HTTP, and tokens shaped as Cognito and Auth0 issue them.
+// the discovery document served over HTTP, tokens shaped as Cognito and Auth0 issue them, and a
+// client that presents them.
 package oidctest
 
 import (
@@ -7,6 +8,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -100,4 +102,24 @@ func (p *Provider) Auth0Access(audience, scope string, permissions ...string) jw
 	return jwt.MapClaims{"sub": "auth0|65a1b2c3d4", "iss": p.Issuer, "aud": []string{audience, p.Issuer + "/userinfo"},
 		"azp": "spa-client", "scope": scope, "permissions": permissions,
 		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+}
+
+// Send makes a request with authorization as its Authorization header (none when empty) and
+// returns the response's status and body.
+func Send(t testing.TB, method, url, authorization string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
 }

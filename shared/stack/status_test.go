@@ -1,4 +1,4 @@
-package runtime
+package stack
 
 import (
 	"context"
@@ -32,7 +32,7 @@ func TestStatusShowsReconcileVerdict(t *testing.T) {
 	}
 	t.Cleanup(func() { db.Pool.Exec(context.Background(), `SELECT pg_drop_replication_slot($1)`, slot) })
 
-	c := newStatusCache(&Stack{cfg: StackConfig{Pool: db.Pool, Slot: slot}, wh: wh})
+	c := newStatusCache(&Stack{cfg: Config{Pool: db.Pool, Slot: slot}, wh: wh})
 	r := reconcile.New(db.Pool, wh, reconcile.Options{Slot: slot, Grace: time.Nanosecond})
 	for i, want := range []struct {
 		verdict string

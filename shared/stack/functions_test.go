@@ -1,4 +1,4 @@
-package runtime
+package stack
 
 import (
 	"bufio"
@@ -21,6 +21,7 @@ import (
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/api"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/emf"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/lambdalocal"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/pgtest"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse"
 )
@@ -29,7 +30,7 @@ const templatePath = "../../template.yaml"
 
 // testStack is a stack that has read the repository's template.yaml and builds functions, with
 // nothing started.
-func testStack(t *testing.T, cfg StackConfig) *Stack {
+func testStack(t *testing.T, cfg Config) *Stack {
 	t.Helper()
 	tpl, err := LoadTemplate(templatePath, nil)
 	if err != nil {
@@ -41,23 +42,6 @@ func testStack(t *testing.T, cfg StackConfig) *Stack {
 	return s
 }
 
-// instantClock fires every schedule at once, its time moving on from a fixture date by each wait.
-func instantClock() Clock {
-	var mu sync.Mutex
-	now := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
-	fired := make(chan time.Time)
-	close(fired)
-	return Clock{
-		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
-		After: func(d time.Duration) <-chan time.Time {
-			mu.Lock()
-			now = now.Add(d)
-			mu.Unlock()
-			return fired
-		},
-	}
-}
-
 // The housekeeping schedule template.yaml gives the API function, run by the local stack's
 // schedules (what Up starts) into the function its Lambda's constructor builds, deletes expired
 // idempotency keys and keeps the others.
@@ -65,7 +49,7 @@ func TestLocalScheduleReallyPurges(t *testing.T) {
 	db := pgtest.New(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s := testStack(t, StackConfig{Pool: db.Pool, DevSecretPath: filepath.Join(t.TempDir(), "jwt-dev-secret")})
+	s := testStack(t, Config{Pool: db.Pool, DevSecretPath: filepath.Join(t.TempDir(), "jwt-dev-secret")})
 	if len(s.tpl.Functions[apiFunction].Schedules) == 0 {
 		t.Fatalf("template.yaml gives %s no schedule: nothing purges expired idempotency keys", apiFunction)
 	}
@@ -84,7 +68,7 @@ func TestLocalScheduleReallyPurges(t *testing.T) {
 	}
 	results := make(chan result, 1)
 	// The API function's answers, as the scheduler sees them.
-	apiFn := NewFunction(apiFunction, func(ctx context.Context, ev json.RawMessage) (any, error) {
+	apiFn := lambdalocal.NewFunction(apiFunction, func(ctx context.Context, ev json.RawMessage) (any, error) {
 		out, err := f.Handler()(ctx, ev)
 		b, _ := json.Marshal(out)
 		select {
@@ -93,7 +77,7 @@ func TestLocalScheduleReallyPurges(t *testing.T) {
 		}
 		return out, err
 	}, 15*time.Second)
-	dbtFn := NewFunction(dbtFunction, func(context.Context, events.EventBridgeEvent) error { return nil }, time.Second)
+	dbtFn := lambdalocal.NewFunction(dbtFunction, func(context.Context, events.EventBridgeEvent) error { return nil }, time.Second)
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	start := func(name string, fn func() error) {
@@ -105,10 +89,10 @@ func TestLocalScheduleReallyPurges(t *testing.T) {
 			}
 		}()
 	}
-	if err := s.runSchedules(runCtx, map[string]*Function{apiFunction: apiFn}, instantClock(), start); err == nil {
+	if err := s.runSchedules(runCtx, map[string]*lambdalocal.Function{apiFunction: apiFn}, lambdalocal.FastClock(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)), start); err == nil {
 		t.Fatal("runSchedules without the dbt-runner: no error, so a scheduled function could go unrun")
 	}
-	if err := s.runSchedules(runCtx, map[string]*Function{apiFunction: apiFn, dbtFunction: dbtFn}, instantClock(), start); err != nil {
+	if err := s.runSchedules(runCtx, map[string]*lambdalocal.Function{apiFunction: apiFn, dbtFunction: dbtFn}, lambdalocal.FastClock(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)), start); err != nil {
 		t.Fatal(err)
 	}
 	var first result
@@ -138,7 +122,7 @@ func TestLocalScheduleReallyPurges(t *testing.T) {
 // An event the API function does not know is an error naming it, never an HTTP request.
 func TestAPIFunctionRefusesUnknownHousekeeping(t *testing.T) {
 	db := pgtest.New(t)
-	s := testStack(t, StackConfig{Pool: db.Pool, DevSecretPath: filepath.Join(t.TempDir(), "jwt-dev-secret")})
+	s := testStack(t, Config{Pool: db.Pool, DevSecretPath: filepath.Join(t.TempDir(), "jwt-dev-secret")})
 	f, err := s.buildAPI(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -168,7 +152,7 @@ func (noWarehouse) Load(context.Context, warehouse.Object) (warehouse.Result, er
 // Metric Format lines as the Lambdas do (to a file in place of CloudWatch), carrying every metric
 // template.yaml's alarms and dashboard read for that function.
 func TestLocalFunctionsWriteTheirLambdasMetrics(t *testing.T) {
-	s := testStack(t, StackConfig{Bucket: "lake"})
+	s := testStack(t, Config{Bucket: "lake"})
 	ctx := context.Background()
 	land, err := s.buildLanding(&putter{})
 	if err != nil {

@@ -1,10 +1,11 @@
-package runtime
+package lambdalocal
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -37,6 +38,37 @@ type Clock struct {
 
 // RealClock is the wall clock.
 var RealClock = Clock{Now: time.Now, After: time.After}
+
+// FastClock starts at start and fires every wait at once, moving its time on by the wait: a day
+// of schedules runs in moments, at dates that do not depend on today's.
+func FastClock(start time.Time) Clock {
+	var mu sync.Mutex
+	now := start
+	fired := make(chan time.Time)
+	close(fired)
+	return Clock{
+		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
+		After: func(d time.Duration) <-chan time.Time {
+			mu.Lock()
+			now = now.Add(d)
+			mu.Unlock()
+			return fired
+		},
+	}
+}
+
+// RunSchedules runs every schedule the template gives function id, invoking fn as EventBridge
+// would, until ctx ends; expression, when set, replaces the template's. Each schedule runs as
+// run starts it (a goroutine, or a supervised part).
+func RunSchedules(ctx context.Context, tpl *samtemplate.Template, id string, fn *Function, expression string,
+	onResult func([]byte, error), clock Clock, run func(name string, fn func() error)) {
+	for _, ev := range tpl.Functions[id].Schedules {
+		if expression != "" {
+			ev.Expression = expression
+		}
+		run(id+" schedule "+ev.Name, func() error { return runSchedule(ctx, ev, fn, onResult, clock) })
+	}
+}
 
 // RunSchedule invokes fn each time the schedule event fires, until ctx ends. A failed invocation
 // is logged and reported to onResult, and the schedule goes on, as with EventBridge.

@@ -1,15 +1,19 @@
-package runtime
+package stack
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"io"
+	"log/slog"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"strconv"
+	"time"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/api"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/console"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/dbtrun"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/lambdalocal"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/landing"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/loader"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/samtemplate"
@@ -30,23 +34,11 @@ func FunctionEnv(tpl *samtemplate.Template, id, function string, local, forced m
 	return settings.ForFunction(function, settings.Values(vars), settings.Values(local), settings.Process(), settings.Values(forced))
 }
 
-// RunSchedules runs every schedule the template gives function id, invoking fn as EventBridge
-// would, until ctx ends; expression, when set, replaces the template's (dbt every minute locally).
-func RunSchedules(ctx context.Context, tpl *samtemplate.Template, id string, fn *Function, expression string,
-	onResult func([]byte, error), clock Clock, run func(name string, fn func() error)) {
-	for _, ev := range tpl.Functions[id].Schedules {
-		if expression != "" {
-			ev.Expression = expression
-		}
-		run(id+" schedule "+ev.Name, func() error { return runSchedule(ctx, ev, fn, onResult, clock) })
-	}
-}
-
 // runSchedules runs every schedule the template gives any function, as EventBridge would: the
 // dbt-runner's (cfg.DbtSchedule replaces its expression locally, and each run is recorded for the
 // console) and the API's housekeeping. fns holds the built functions by logical id; a scheduled
 // function missing from it is an error, never a schedule silently not run.
-func (s *Stack) runSchedules(ctx context.Context, fns map[string]*Function, clock Clock, run func(string, func() error)) error {
+func (s *Stack) runSchedules(ctx context.Context, fns map[string]*lambdalocal.Function, clock lambdalocal.Clock, run func(string, func() error)) error {
 	var ids []string
 	for _, id := range s.tpl.Names() {
 		if len(s.tpl.Functions[id].Schedules) == 0 || s.tpl.Functions[id].Condition != "" && fns[id] == nil {
@@ -62,20 +54,30 @@ func (s *Stack) runSchedules(ctx context.Context, fns map[string]*Function, cloc
 		if id == dbtFunction {
 			expression, onResult = s.cfg.DbtSchedule, s.recordDbtRun
 		}
-		RunSchedules(ctx, s.tpl, id, fns[id], expression, onResult, clock, run)
+		lambdalocal.RunSchedules(ctx, s.tpl, id, fns[id], expression, onResult, clock, run)
 	}
 	return nil
 }
 
 // metricsLog is where a function's Embedded Metric Format lines go locally (stdout, hence
 // CloudWatch, in Lambda): StateDir/logs/<function>.emf, 10 MB, then .1.
-func (s *Stack) metricsLog(function string) (*consoleLog, error) {
-	w, err := openConsoleLog(filepath.Join(s.cfg.StateDir, "logs", function+".emf"), 10<<20)
+func (s *Stack) metricsLog(function string) (*lambdalocal.LogFile, error) {
+	return s.logFile(filepath.Join(s.cfg.StateDir, "logs", function+".emf"), 10<<20)
+}
+
+// logFile opens a local log file that the stack closes when it stops.
+func (s *Stack) logFile(path string, limit int64) (*lambdalocal.LogFile, error) {
+	w, err := lambdalocal.OpenLogFile(path, limit)
 	if err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, w)
 	return w, nil
+}
+
+// function wraps a handler with the template's timeout for that function.
+func (s *Stack) function(id string, handler any) *lambdalocal.Function {
+	return lambdalocal.TemplateFunction(s.tpl, id, handler)
 }
 
 // buildLanding builds the cdc-landing function with its Lambda's constructor, writing to the
@@ -108,8 +110,13 @@ func (s *Stack) buildAPI(ctx context.Context, hist api.History) (*api.Function, 
 
 // buildDbt builds the dbt-runner function with its Lambda's constructor, on DuckDB: the
 // repository's venv and project, the stack's warehouse files, lower CPU priority, and the
-// warehouse turn (dbt reads a snapshot of RAW and writes the models file).
-func (s *Stack) buildDbt(ctx context.Context, console io.Writer) (*Function, error) {
+// warehouse turn (dbt reads a snapshot of RAW and writes the models file). Its console output
+// goes to StateDir/dbt/logs/console.log.
+func (s *Stack) buildDbt(ctx context.Context) (*lambdalocal.Function, error) {
+	console, err := s.logFile(filepath.Join(s.cfg.StateDir, "dbt", "logs", "console.log"), 10<<20)
+	if err != nil {
+		return nil, err
+	}
 	metrics, err := s.metricsLog(settings.DBT)
 	if err != nil {
 		return nil, err
@@ -126,10 +133,63 @@ func (s *Stack) buildDbt(ctx context.Context, console io.Writer) (*Function, err
 		// One dbt thread per core, at most the profile's four: dbt's work between queries is
 		// Python, one thread at a time, and more threads than cores only made a scheduled build
 		// wait longer for it. DBT_THREADS in the environment wins.
-		EnvDefaults: []string{"DBT_THREADS=" + strconv.Itoa(min(goruntime.GOMAXPROCS(0), 4))},
+		EnvDefaults: []string{"DBT_THREADS=" + strconv.Itoa(min(runtime.GOMAXPROCS(0), 4))},
 		Lock:        warehouseTurn{wh: s.wh, snapshot: snapshot, log: s.log}}, s.log)
 	if err != nil {
 		return nil, err
 	}
 	return s.function(dbtFunction, h), nil
+}
+
+// recordDbtRun keeps a scheduled dbt build's summary for the console: the last 20.
+func (s *Stack) recordDbtRun(out []byte, err error) {
+	var sum dbtrun.Summary
+	json.Unmarshal(out, &sum)
+	run := console.DbtRun{At: time.Now(), OK: err == nil, Models: sum.ModelsBuilt, TestsPassed: sum.TestsPassed,
+		TestsFailed: sum.TestsFailed, Seconds: sum.WallSeconds}
+	if err != nil {
+		run.Failures = append(run.Failures, err.Error())
+	}
+	s.mu.Lock()
+	s.dbtRuns = append([]console.DbtRun{run}, s.dbtRuns...)
+	if len(s.dbtRuns) > 20 {
+		s.dbtRuns = s.dbtRuns[:20]
+	}
+	s.mu.Unlock()
+}
+
+// dbtNice is the CPU priority dbt runs at locally: a build is batch work that can take both
+// cores for 20 s, and at the default priority it starved the capture, landing and loads that
+// RAW's freshness depends on (p95 2-3 s instead of about 1 s on a busy machine).
+const dbtNice = 10
+
+// warehouseTurn prepares dbt's turn: a snapshot of RAW for dbt to read, and the models file for
+// it to write. Loads go on into RAW meanwhile; queries that need a model wait for dbt.
+type warehouseTurn struct {
+	wh       *duckdb.Warehouse
+	snapshot string
+	log      *slog.Logger
+}
+
+func (t warehouseTurn) Acquire(ctx context.Context) (func(), error) {
+	st, err := t.wh.Snapshot(ctx, t.snapshot)
+	if err != nil {
+		return nil, err
+	}
+	// Loads wait for the snapshot: say so when that is long enough to show in freshness.
+	paused, level := st.Wait+st.Checkpoint+st.Copy, slog.LevelInfo
+	if paused > time.Second {
+		level = slog.LevelWarn
+	}
+	t.log.Log(ctx, level, "RAW snapshot for dbt", "file", t.snapshot, "bytes", st.Bytes, "loads_paused_s", paused.Seconds(),
+		"wait_s", st.Wait.Seconds(), "checkpoint_s", st.Checkpoint.Seconds(), "copy_s", st.Copy.Seconds())
+	resume, err := t.wh.LendModels(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		if err := resume(context.WithoutCancel(ctx)); err != nil {
+			t.log.Error("attach the models file after dbt", "err", err)
+		}
+	}, nil
 }

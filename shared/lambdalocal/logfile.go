@@ -1,4 +1,4 @@
-package runtime
+package lambdalocal
 
 import (
 	"fmt"
@@ -7,10 +7,10 @@ import (
 	"sync"
 )
 
-// consoleLog keeps locally what a deployed function writes to CloudWatch (dbt's console output,
+// LogFile keeps locally what a deployed function writes to CloudWatch (dbt's console output,
 // the functions' Embedded Metric Format lines): appended across runs and moved aside to path.1
 // whenever it would pass limit bytes, so the two files hold at most 2 x limit.
-type consoleLog struct {
+type LogFile struct {
 	mu    sync.Mutex
 	path  string
 	limit int64
@@ -18,18 +18,19 @@ type consoleLog struct {
 	size  int64
 }
 
-func openConsoleLog(path string, limit int64) (*consoleLog, error) {
+// OpenLogFile appends to path, moving it aside to path.1 whenever it would pass limit bytes.
+func OpenLogFile(path string, limit int64) (*LogFile, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("log file %s: %w", path, err)
 	}
-	c := &consoleLog{path: path, limit: limit}
+	c := &LogFile{path: path, limit: limit}
 	if err := c.open(); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-func (c *consoleLog) open() error {
+func (c *LogFile) open() error {
 	f, err := os.OpenFile(c.path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
 	if err != nil {
 		return fmt.Errorf("log file %s: %w", c.path, err)
@@ -43,7 +44,7 @@ func (c *consoleLog) open() error {
 	return nil
 }
 
-func (c *consoleLog) Write(p []byte) (int, error) {
+func (c *LogFile) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.f == nil {
@@ -53,7 +54,7 @@ func (c *consoleLog) Write(p []byte) (int, error) {
 		c.f.Close()
 		c.f = nil
 		if err := os.Rename(c.path, c.path+".1"); err != nil {
-			return 0, fmt.Errorf("dbt console log: %w", err)
+			return 0, fmt.Errorf("log file %s: %w", c.path, err)
 		}
 		if err := c.open(); err != nil {
 			return 0, err
@@ -64,7 +65,7 @@ func (c *consoleLog) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *consoleLog) Close() error {
+func (c *LogFile) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.f == nil {

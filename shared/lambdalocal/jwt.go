@@ -1,4 +1,4 @@
-package runtime
+package lambdalocal
 
 import (
 	"context"

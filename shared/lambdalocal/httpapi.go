@@ -1,8 +1,4 @@
-// Package runtime runs the functions of template.yaml on one machine as AWS would: HTTP requests
-// become API Gateway HTTP API (payload 2.0) events, Kafka batches become MSK events, new objects
-// become S3 events, schedules become EventBridge invocations. Handlers receive the real
-// aws-lambda-go event types and never know they are not in AWS.
-package runtime
+package lambdalocal
 
 import (
 	"context"

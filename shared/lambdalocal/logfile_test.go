@@ -1,4 +1,4 @@
-package runtime
+package lambdalocal
 
 import (
 	"os"
@@ -7,9 +7,9 @@ import (
 	"testing"
 )
 
-func TestConsoleLogMovesAsideAtItsLimit(t *testing.T) {
+func TestLogFileMovesAsideAtItsLimit(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "logs", "console.log")
-	c, err := openConsoleLog(path, 10)
+	c, err := OpenLogFile(path, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func TestConsoleLogMovesAsideAtItsLimit(t *testing.T) {
 		}
 	}
 	// A new stack appends to what the last one left.
-	c, err = openConsoleLog(path, 100)
+	c, err = OpenLogFile(path, 100)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package runtime
+package stack
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/api"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/lambdalocal"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/oidctest"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/pgtest"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/samtemplate"
@@ -66,7 +67,7 @@ func TestTemplateDocsArePublic(t *testing.T) {
 		{"GET", "/customers", "Bearer " + token, 200, `"data"`},
 	}
 	for _, c := range cases {
-		status, body := send(t, c.method, srv+c.path, c.token)
+		status, body := oidctest.Send(t, c.method, srv+c.path, c.token)
 		if status != c.status || !strings.Contains(strings.ToLower(body), strings.ToLower(c.body)) {
 			t.Errorf("%s %s (token %v): %d %.120s, want %d with %q", c.method, c.path, c.token != "", status, body, c.status, c.body)
 		}
@@ -81,8 +82,11 @@ func templateGateway(t *testing.T, ctx context.Context, tpl *samtemplate.Templat
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := NewHTTPGateway(tpl.HTTPAPIs, tpl.Functions[apiFunction].HTTP, httpFunc(NewFunction(apiFunction, api.LambdaHandler(app), 15*time.Second)),
-		func(c samtemplate.JWTAuthorizer) (Authorizer, error) { return JWTAuthorizer(ctx, c, auth.Secret) })
+	gw, err := lambdalocal.NewHTTPGateway(tpl.HTTPAPIs, tpl.Functions[apiFunction].HTTP,
+		lambdalocal.NewFunction(apiFunction, api.LambdaHandler(app), 15*time.Second).HTTP(),
+		func(c samtemplate.JWTAuthorizer) (lambdalocal.Authorizer, error) {
+			return lambdalocal.JWTAuthorizer(ctx, c, auth.Secret)
+		})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,12 +125,12 @@ func TestTemplateCognitoTokens(t *testing.T) {
 		{"another app client: refused by the gateway", idp.Sign(t, idp.CognitoAccess("other-client", "fin-api/read")), 401, `{"message":"Unauthorized"}`},
 	}
 	for _, c := range cases {
-		status, body := send(t, "GET", base+"/customers", "Bearer "+c.token)
+		status, body := oidctest.Send(t, "GET", base+"/customers", "Bearer "+c.token)
 		if status != c.status || !strings.Contains(body, c.body) {
 			t.Errorf("%s: %d %.160s, want %d with %q", c.name, status, body, c.status, c.body)
 		}
 	}
-	if status, _ := send(t, "GET", base+"/docs", ""); status != 200 {
+	if status, _ := oidctest.Send(t, "GET", base+"/docs", ""); status != 200 {
 		t.Errorf("/docs without a token: %d", status)
 	}
 }

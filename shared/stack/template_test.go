@@ -1,4 +1,4 @@
-package runtime
+package stack
 
 import (
 	"bufio"
@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fin-orchestrator/fin-orchestrator/shared/lambdalocal"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/samtemplate"
 )
 
@@ -63,7 +64,7 @@ func TestLandingMappingsOnePerTopic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms := kafkaMappings(tpl.Functions[landingFunction], []string{"127.0.0.1:9092"}, "arn:aws:kafka:us-east-1:000000000000:cluster/local/x", nil)
+	ms := lambdalocal.KafkaMappings(tpl.Functions[landingFunction], []string{"127.0.0.1:9092"}, "arn:aws:kafka:us-east-1:000000000000:cluster/local/x", nil)
 	var got []string
 	for _, m := range ms {
 		got = append(got, m.Topic+" "+m.GroupID)

@@ -1,4 +1,4 @@
-package runtime
+package lambdalocal
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/fin-orchestrator/fin-orchestrator/shared/oidctest"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/samtemplate"
 )
 
@@ -136,7 +137,7 @@ func TestHTTPGatewayRouting(t *testing.T) {
 	defer srv.Close()
 	for _, c := range cases {
 		got = events.APIGatewayV2HTTPRequest{}
-		status, body := send(t, c.method, srv.URL+c.path, c.token)
+		status, body := oidctest.Send(t, c.method, srv.URL+c.path, c.token)
 		if status != c.status || got.RouteKey != c.route {
 			t.Errorf("%s %s (%q): %d %s via route %q, want %d via %q", c.method, c.path, c.token, status, body, got.RouteKey, c.status, c.route)
 		}
@@ -159,20 +160,4 @@ func TestHTTPGatewayRouting(t *testing.T) {
 			t.Errorf("%s: %v, want an error containing %q", b.name, err, b.want)
 		}
 	}
-}
-
-// send makes a request with authorization as the Authorization header (none when empty).
-func send(t *testing.T, method, url, authorization string) (int, string) {
-	t.Helper()
-	req, _ := http.NewRequest(method, url, nil)
-	if authorization != "" {
-		req.Header.Set("Authorization", authorization)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, string(body)
 }

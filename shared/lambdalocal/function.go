@@ -1,4 +1,4 @@
-package runtime
+package lambdalocal
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/google/uuid"
@@ -53,4 +54,19 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		return nil, fmt.Errorf("invoke %s: %w", f.Name, err)
 	}
 	return out, nil
+}
+
+// HTTP calls the function with an HTTP API event and reads its response, for HTTPGateway.
+func (f *Function) HTTP() HTTPFunc {
+	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		out, err := f.Call(ctx, ev)
+		if err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
+		}
+		var resp events.APIGatewayV2HTTPResponse
+		if err := json.Unmarshal(out, &resp); err != nil {
+			return resp, fmt.Errorf("%s returned no HTTP API response: %w", f.Name, err)
+		}
+		return resp, nil
+	}
 }

@@ -1,0 +1,61 @@
+package lambdalocal
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/samtemplate"
+)
+
+// MatchS3 keeps the records of an S3 notification that one of a function's S3 events matches by
+// key prefix and suffix, as the bucket's notification configuration would; ok is false when none
+// does (S3 sends nothing then).
+func MatchS3(rules []samtemplate.S3Event, ev events.S3Event) (kept events.S3Event, ok bool) {
+	for _, r := range ev.Records {
+		for _, rule := range rules {
+			key := r.S3.Object.URLDecodedKey
+			if key == "" {
+				key = r.S3.Object.Key
+			}
+			if strings.HasPrefix(key, rule.Prefix) && strings.HasSuffix(key, rule.Suffix) {
+				kept.Records = append(kept.Records, r)
+				break
+			}
+		}
+	}
+	return kept, len(kept.Records) > 0
+}
+
+// asyncBackoff is the wait before the first retry of an asynchronous invocation; it doubles.
+var asyncBackoff = time.Second
+
+// DeliverAsync invokes fn with each event from queue as an asynchronous invocation: a failed one
+// is retried twice, with backoff (Lambda's asynchronous retries), then handed to failed (an
+// on-failure destination). It returns when ctx ends.
+func DeliverAsync[E any](ctx context.Context, fn *Function, queue <-chan E, failed func(ev E, err error), log *slog.Logger) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-queue:
+			var err error
+			for attempt, wait := 0, asyncBackoff; attempt < 3; attempt, wait = attempt+1, wait*2 {
+				if _, err = fn.Call(ctx, ev); err == nil || ctx.Err() != nil {
+					break
+				}
+				log.Warn("asynchronous invocation failed; retrying", "function", fn.Name, "attempt", attempt+1, "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(wait):
+				}
+			}
+			if err != nil && ctx.Err() == nil {
+				failed(ev, err)
+			}
+		}
+	}
+}
