@@ -13,10 +13,45 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- One row per committed version of a RAW table's rows: the row image typed, plus where it sits
-    in the log. A change event delivered twice (a capture restart) has the same key and lsn: it
-    is kept once. fields: a list of [name, kind] pairs; key: the primary-key field. -#}
-{% macro change_log(table, key, fields) -%}
+{#- The typed fields of each entity's row image, [name, kind]; the change log types them and the
+    history compares them to tell a snapshot re-read of an unchanged row from a new version. -#}
+{% macro entity_fields(table) -%}
+    {%- set fields = {
+        'customers': [['customer_id', 'text'], ['first_name', 'text'], ['last_name', 'text'],
+            ['email', 'text'], ['address_line', 'text'], ['city', 'text'], ['postal_code', 'text'],
+            ['country', 'text'], ['closed_at', 'instant'], ['created_at', 'instant'],
+            ['updated_at', 'instant'], ['version', 'bigint']],
+        'accounts': [['account_id', 'text'], ['customer_id', 'text'], ['account_type', 'text'],
+            ['currency', 'text'], ['nickname', 'text'], ['balance', 'money'], ['status', 'text'],
+            ['created_at', 'instant'], ['updated_at', 'instant'], ['version', 'bigint']],
+        'transactions': [['transaction_id', 'text'], ['account_id', 'text'],
+            ['transaction_type', 'text'], ['amount', 'money'], ['currency', 'text'],
+            ['related_account_id', 'text'], ['status', 'text'], ['description', 'text'],
+            ['category', 'text'], ['reverses_transaction_id', 'text'], ['created_at', 'instant'],
+            ['updated_at', 'instant'], ['version', 'bigint']],
+    } -%}
+    {{ return(fields[table]) }}
+{%- endmacro %}
+
+{#- The order in which copies of one (key, lsn) are kept: the first Kafka delivery, then the first
+    load of it (the same object loaded under two keys), so a full refresh and any sequence of
+    incremental runs keep the same copy. -#}
+{% macro first_copy_order() -%}
+    {{ return(['kafka_partition', 'kafka_offset', '_loaded_at', '_object_key']) }}
+{%- endmacro %}
+
+{#- a's row comes strictly before b's in the order of columns (lexicographic; Snowflake has no
+    row-value comparison). -#}
+{% macro precedes(a, b, columns) -%}
+    {%- set column = columns[0] -%}
+    ({{ a }}.{{ column }} < {{ b }}.{{ column }}
+    {%- if columns | length > 1 %} or ({{ a }}.{{ column }} = {{ b }}.{{ column }} and {{ precedes(a, b, columns[1:]) }}){% endif %})
+{%- endmacro %}
+
+{#- One row per (key, lsn) of a RAW table: the row image typed, plus where it sits in the log and
+    whether it is a snapshot read (op r, source.snapshot). A change event delivered twice (a
+    capture restart, an object loaded twice) is kept once, the copy first_copy_order names. -#}
+{% macro change_log(table, key) -%}
 with events as (
     select
         {{ row_image() }} as image,
@@ -26,6 +61,7 @@ with events as (
         {{ quoted('offset') }} as kafka_offset,
         tx_id,
         commit_ts_us,
+        snapshot,
         _object_key,
         _loaded_at
     from {{ source('raw', table) }}
@@ -34,7 +70,7 @@ with events as (
 
 typed as (
     select
-        {%- for name, kind in fields %}
+        {%- for name, kind in entity_fields(table) %}
         {{ typed_field('image', name, kind) }} as {{ name }},
         {%- endfor %}
         op,
@@ -44,21 +80,33 @@ typed as (
         kafka_offset,
         tx_id,
         {{ instant_from_us('commit_ts_us') }} as committed_at,
+        snapshot,
         _object_key,
-        _loaded_at,
-        {{ built_at() }} as _built_at
+        _loaded_at
     from events
+),
+
+batch as (
+    select {{ key }} || '@' || cast(lsn as varchar) as version_key, *
+    from typed
+    qualify row_number() over (partition by {{ key }}, lsn order by {{ first_copy_order() | join(', ') }}) = 1
 )
 
-select
-    {{ key }} || '@' || cast(lsn as varchar) as version_key,
-    *
-from typed
-qualify row_number() over (partition by {{ key }}, lsn order by kafka_partition, kafka_offset) = 1
+select *, {{ built_at() }} as _built_at
+from batch
+{%- if is_incremental() %}
+-- a copy an earlier run kept stays when it comes first (and the batch's is not written)
+where not exists (
+    select 1 from {{ this }} as kept
+    where kept.version_key = batch.version_key
+        and {{ precedes('kept', 'batch', first_copy_order()) }}
+)
+{%- endif %}
 {%- endmacro %}
 
-{#- The latest version of each key by log position (lsn, then offset), deletes included and
-    flagged. An incremental run compares the batch with the version it already holds. -#}
+{#- The latest event of each key by log position (lsn), deletes included and flagged; a snapshot
+    re-read of an unchanged row is the latest event with the same values. An incremental run
+    compares the batch with the row it already holds (for one lsn, the copy the change log keeps). -#}
 {% macro latest_version(changes, key) -%}
 with batch as (
     select * exclude (_built_at) from {{ changes }}
@@ -76,63 +124,6 @@ candidates as (
 
 select *, {{ built_at() }} as _built_at
 from {{ 'candidates' if is_incremental() else 'batch' }}
-qualify row_number() over (partition by {{ key }} order by lsn desc, kafka_offset desc) = 1
+qualify row_number() over (partition by {{ key }} order by lsn desc, {{ first_copy_order() | join(', ') }}) = 1
 {%- endmacro %}
 
-{#- SCD Type 2 from the change log: every committed version, valid from its commit time until the
-    next version's. An incremental run re-reads, for each key in the batch, the version before
-    the batch's first one and all after it, so the old current version gets closed and a late
-    version lands in order. -#}
-{% macro scd2_history(changes, key) -%}
-with batch as (
-    select * exclude (_built_at) from {{ changes }}
-    where {{ loaded_since_last_run() }}
-),
-{%- if is_incremental() %}
-
-first_new as (
-    select {{ key }}, min(lsn) as min_lsn from batch group by {{ key }}
-),
-
-predecessor as (
-    select h.{{ key }}, max(h.lsn) as from_lsn
-    from {{ this }} as h
-    inner join first_new as f on h.{{ key }} = f.{{ key }} and h.lsn < f.min_lsn
-    group by h.{{ key }}
-),
-
-reopened as (
-    select h.* exclude (valid_from, valid_to, is_current, _built_at)
-    from {{ this }} as h
-    inner join first_new as f on h.{{ key }} = f.{{ key }}
-    left join predecessor as p on h.{{ key }} = p.{{ key }}
-    where h.lsn >= coalesce(p.from_lsn, f.min_lsn)
-),
-
-versions as (
-    select * from reopened
-    where version_key not in (select version_key from batch)
-    union all
-    select * from batch
-),
-{%- else %}
-
-versions as (
-    select * from batch
-),
-{%- endif %}
-
-ordered as (
-    select
-        versions.*,
-        committed_at as valid_from,
-        lead(committed_at) over (partition by {{ key }} order by lsn, kafka_offset) as valid_to
-    from versions
-)
-
-select
-    ordered.*,
-    valid_to is null as is_current,
-    {{ built_at() }} as _built_at
-from ordered
-{%- endmacro %}

@@ -69,6 +69,21 @@
 {% macro default__upsert_strategy() -%}{{ return('delete+insert') }}{%- endmacro %}
 {% macro snowflake__upsert_strategy() -%}{{ return('merge') }}{%- endmacro %}
 
+{#- var fakesnow (the fakesnow test only) adapts two things fakesnow (DuckDB underneath) cannot run
+    and leaves every statement otherwise as on Snowflake; production never sets it:
+    - where dbt-snowflake stages a batch: unset, its default, a schema-qualified temporary view
+      (MERGE) or table (the custom strategies), which fakesnow refuses; with fakesnow a transient
+      table (dbt-snowflake's own option);
+    - begin/commit around a delete+insert or MERGE: fakesnow writes its own bookkeeping database
+      in each statement, and a DuckDB transaction may write only one database. -#}
+{% macro batch_relation_type() -%}
+    {{ return('transient' if var('fakesnow', false) else none) }}
+{%- endmacro %}
+
+{% macro explicit_transaction(dml) -%}
+    {{ return(dml if var('fakesnow', false) else snowflake_dml_explicit_transaction(dml)) }}
+{%- endmacro %}
+
 {#- The UTC calendar date of an instant (Snowflake sessions default to Los Angeles time). -#}
 {% macro utc_date(instant) -%}
     {{ return(adapter.dispatch('utc_date')(instant)) }}

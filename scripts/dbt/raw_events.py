@@ -60,6 +60,12 @@ class Log:
     tx_id: int = 700
     clock: datetime | None = None
     offsets: dict = field(default_factory=lambda: {t: 0 for t in TABLES})
+    # What the history must hold: {(table, key): [lsn of each version]}, and the row image the
+    # captured log last showed for each key (None after a delete). Changes made while capturing is
+    # False reach the rows but not the log, as when nothing was capturing.
+    versions: dict = field(default_factory=dict)
+    captured: dict = field(default_factory=dict)
+    capturing: bool = True
     _pending: list = field(default_factory=list)
     _ns: uuid.UUID = uuid.UUID("5b0c3a57-95a7-4bd8-9f1f-3b9b2d7d6e00")
 
@@ -95,19 +101,57 @@ class Log:
         self.tx_id += 1
         commit_us = int(self.clock.timestamp() * 1_000_000)
         for table, op, key, before, after, lsn in self._pending:
-            offset = self.offsets[table]
-            self.offsets[table] += 1
-            self.events.append({
-                "topic": f"fin.public.{table}", "partition": 0, "offset": offset,
-                "key": json.dumps({KEYS[table]: key}), "op": op, "lsn": lsn, "tx_id": self.tx_id,
-                "commit_ts_us": commit_us, "event_ts_ms": commit_us // 1000 + 3,
-                "snapshot": "true" if snapshot else "false", "source_schema": "public",
-                "source_table": table,
-                "before": None if before is None else json.dumps(before),
-                "after": None if after is None else json.dumps(after),
-            })
+            if self.capturing:
+                self.emit(table, op, key, before, after, lsn, commit_us, "true" if snapshot else "false")
         self._pending = []
         self.tick(0.25)
+
+    def emit(self, table: str, op: str, key: str, before, after, lsn: int, commit_us: int, snapshot: str):
+        """One change event on its table's topic; records the version it makes, if any: every
+        streamed change is one, a snapshot read only when the row differs from the last one the
+        log showed."""
+        last = self.captured.get((table, key))
+        if op != "r" or last is None or last != after:
+            self.versions.setdefault((table, key), []).append(lsn)
+        self.captured[(table, key)] = copy.deepcopy(after)
+        offset = self.offsets[table]
+        self.offsets[table] += 1
+        self.events.append({
+            "topic": f"fin.public.{table}", "partition": 0, "offset": offset,
+            "key": json.dumps({KEYS[table]: key}), "op": op, "lsn": lsn, "tx_id": self.tx_id,
+            "commit_ts_us": commit_us, "event_ts_ms": commit_us // 1000 + 3,
+            "snapshot": snapshot, "source_schema": "public", "source_table": table,
+            "before": None if before is None else json.dumps(before),
+            "after": None if after is None else json.dumps(after),
+        })
+
+    def snapshot(self, read_us):
+        """A snapshot of every table as Debezium takes one: every row an op r event at one
+        position (the slot's consistent point) in one transaction, source.snapshot marking the
+        first row, each table's first and last, and the very last; read_us(i) is the time the
+        i-th row was read, which real captures stamp instead of a commit time. Tables are read
+        in TABLES order, rows by key, each table's rows at consecutive offsets of its topic."""
+        self.lsn += 0x100
+        self.tx_id += 1
+        rows = [(t, k) for t in TABLES for k in sorted(self.rows[t])]
+        for i, (t, k) in enumerate(rows):
+            if i == len(rows) - 1:
+                marker = "last"
+            elif i == 0:
+                marker = "first"
+            elif rows[i + 1][0] != t:
+                marker = "last_in_data_collection"
+            elif rows[i - 1][0] != t:
+                marker = "first_in_data_collection"
+            else:
+                marker = "true"
+            self.emit(t, "r", k, None, copy.deepcopy(self.rows[t][k]), self.lsn, read_us(i), marker)
+        # A key the log had alive that the snapshot did not read was deleted meanwhile; the history
+        # can tell when the table's rows carry both markers (two rows or more).
+        for (t, k), image in list(self.captured.items()):
+            if image is not None and k not in self.rows[t] and len(self.rows[t]) >= 2:
+                self.versions.setdefault((t, k), []).append(self.lsn)
+                self.captured[(t, k)] = None
 
     # The bank's operations, as shared/bank performs them in one database transaction.
 
@@ -127,6 +171,10 @@ class Log:
 
     def delete_customer(self, cid: str):
         self.change("customers", "d", cid)
+        self.commit()
+
+    def delete_account(self, aid: str):
+        self.change("accounts", "d", aid)
         self.commit()
 
     def new_account(self, name: str, cid: str, account_type: str = "CHECKING") -> str:
@@ -257,8 +305,10 @@ def broken(start: datetime | None = None) -> list:
             after["related_account_id"] = None
             e["after"] = json.dumps(after)
     events += ev
-    # a balance a cent off its postings
+    # a balance a cent off its postings (then a deposit: the balance test checks a version once
+    # its own transaction's posting, or a later version, shows the ledger is loaded up to it)
     log.update_account(a, balance=money(Decimal(log.rows["accounts"][a]["balance"]) + Decimal("0.01")))
+    log.post("after-the-cent", "DEPOSIT", a, "1.00")
     return events + log.take()
 
 

@@ -3,13 +3,17 @@
     postings. Days without activity carry the balance forward, so BI tools can sum or chart it
     without a calendar join.
     Incremental: a run recomputes every account's days from the earliest day that newly loaded
-    versions or postings fall on (usually today), reading only the versions still valid then. -#}
-{{ config(materialized='incremental', unique_key='account_day_key', incremental_strategy=upsert_strategy(), on_schema_change='fail') }}
+    versions or postings fall on (usually today), or from the last day it already holds if that
+    is earlier (so the quiet days between that day and new data are carried forward as a full
+    refresh does), reading only the versions still valid then. -#}
+{{ config(materialized='incremental', unique_key='account_day_key', incremental_strategy='replace_from', tmp_relation_type=batch_relation_type(), replace_from='balance_date', on_schema_change='fail') }}
 
 {%- set from_date = none -%}
 {%- if is_incremental() and execute -%}
     {%- set earliest -%}
-        select cast(min(d) as varchar) from (
+        select cast(case when min(d) is not null
+            then least(min(d), coalesce((select max(balance_date) from {{ this }}), min(d))) end as varchar)
+        from (
             select min({{ utc_date('valid_from') }}) as d from {{ ref('accounts_history') }}
             where {{ loaded_since_last_run() }}
             union all
@@ -31,15 +35,16 @@ with closing as (
         balance,
         currency,
         status,
+        -- a delete is a closing state too: the account's days end there
+        is_deleted,
         _loaded_at
     from {{ ref('accounts_history') }}
-    where not is_deleted
     {%- if is_incremental() %}
         {%- if from_date is none %}
-        and false  -- nothing new was loaded
+    where false  -- nothing new was loaded
         {%- else %}
-        -- the versions still valid on or after the first day to recompute
-        and (valid_to is null or valid_to >= {{ from_instant }})
+    -- the versions still valid on or after the first day to recompute
+    where valid_to is null or valid_to >= {{ from_instant }}
         {%- endif %}
     {%- endif %}
     qualify row_number() over (
@@ -102,3 +107,4 @@ inner join days
     and (c.next_change_date is null or days.date_day < c.next_change_date)
 left join daily_postings as p
     on c.account_id = p.account_id and days.date_day = p.balance_date
+where not c.is_deleted

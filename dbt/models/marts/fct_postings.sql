@@ -1,13 +1,35 @@
 {#- Double-entry legs of the ledger: what each transaction did to each account's balance. A
     deposit credits its account, a withdrawal debits it, a transfer debits account_id and credits
     related_account_id. A reversal is an ordinary posting of the opposite kind, so the legs of a
-    transaction never change after its insert, and only inserts are read here. -#}
-{{ config(materialized='incremental', unique_key='posting_key', incremental_strategy=upsert_strategy(), on_schema_change='fail') }}
+    transaction never change after its insert, and only inserts (and snapshot reads) are read here. -#}
+{{ config(materialized='incremental', unique_key='posting_key', incremental_strategy=upsert_strategy(), tmp_relation_type=batch_relation_type(), on_schema_change='fail') }}
 
 with inserted as (
     select *
     from {{ ref('stg_transactions_changes') }}
     where op in ('c', 'r') and {{ loaded_since_last_run() }}
+),
+{%- if is_incremental() %}
+
+-- the lsn each transaction of the batch already posted at
+posted as (
+    select transaction_id, min(lsn) as lsn
+    from {{ this }}
+    where transaction_id in (select transaction_id from inserted)
+    group by transaction_id
+),
+{%- endif %}
+
+-- A transaction posts once, at its first insert or snapshot read by log position: a re-read
+-- posts nothing, and a late earlier event replaces the posting held.
+first_insert as (
+    select inserted.*
+    from inserted
+    {%- if is_incremental() %}
+    left join posted on inserted.transaction_id = posted.transaction_id
+    where posted.lsn is null or inserted.lsn <= posted.lsn
+    {%- endif %}
+    qualify row_number() over (partition by inserted.transaction_id order by inserted.lsn) = 1
 ),
 
 legs as (
@@ -16,16 +38,16 @@ legs as (
         1 as leg,
         account_id,
         case when transaction_type = 'DEPOSIT' then amount else -amount end as amount,
-        currency, transaction_type, committed_at, lsn, _loaded_at
-    from inserted
+        currency, transaction_type, committed_at, lsn, tx_id, _loaded_at
+    from first_insert
     union all
     select
         transaction_id,
         2 as leg,
         related_account_id as account_id,
         amount,
-        currency, transaction_type, committed_at, lsn, _loaded_at
-    from inserted
+        currency, transaction_type, committed_at, lsn, tx_id, _loaded_at
+    from first_insert
     where transaction_type = 'TRANSFER'
 )
 
@@ -39,6 +61,7 @@ select
     transaction_type,
     committed_at as posted_at,
     lsn,
+    tx_id,
     _loaded_at,
     {{ built_at() }} as _built_at
 from legs

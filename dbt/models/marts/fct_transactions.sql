@@ -1,5 +1,5 @@
 {#- The ledger as it stands: one row per transaction, its latest status, merged by key. -#}
-{{ config(materialized='incremental', unique_key='transaction_id', incremental_strategy=upsert_strategy(), on_schema_change='fail') }}
+{{ config(materialized='incremental', unique_key='transaction_id', incremental_strategy=upsert_strategy(), tmp_relation_type=batch_relation_type(), on_schema_change='fail') }}
 
 select
     transaction_id,

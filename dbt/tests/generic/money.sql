@@ -31,54 +31,63 @@ where legs.transaction_id is null
 
 {#- Each account's balance equals the sum of its postings, for the accounts the tested postings
     touch (all of them on a full build; those posted to in the latest run otherwise, see
-    get_where_subquery). Accounts and transactions arrive as two streams, so they are compared at
-    the last commit time both have reached: the balance of the account's last version committed
-    by then, against all its postings committed by then (a transaction's balance updates and
-    ledger row share one commit time). Accounts start at 0. -#}
+    get_where_subquery). Compared by log position, never by time (a snapshot read carries the
+    time it was read, not a commit time): the transactions that touch an account are serialised
+    by its row lock, and each updates the balance, then inserts its ledger row, so a version's
+    balance is the sum of the postings at or before it in the log plus those of its own
+    transaction. Accounts and transactions arrive as two streams, each in log order, so each
+    account is checked at its last version whose postings are all loaded: one followed by a
+    later version at or below the last loaded posting, or one whose own transaction's posting
+    is loaded. Accounts start at 0. -#}
 {% test balances_match_postings(model, accounts, postings) %}
 with affected as (
     select distinct account_id from {{ model }}
 ),
 
-reached as (
-    select least(
-        (select max(committed_at) from {{ accounts }}),
-        (select max(posted_at) from {{ postings }})) as at_time
+loaded as (
+    select max(lsn) as lsn from {{ postings }}
 ),
 
--- The account's last version by then: a grouped max rather than a window over every version of
--- every affected account (an account's versions have distinct lsns: version_key is unique).
-last_version as (
-    select a.account_id, max(a.lsn) as lsn
+versions as (
+    select
+        a.account_id, a.lsn, a.tx_id, a.balance, a.is_deleted,
+        lead(a.lsn) over (partition by a.account_id order by a.lsn) as next_lsn
     from {{ accounts }} as a
-    cross join reached
-    where a.committed_at <= reached.at_time and not a.is_deleted
-        and a.account_id in (select account_id from affected)
-    group by a.account_id
+    where a.account_id in (select account_id from affected)
 ),
 
-balances as (
-    select a.account_id, a.balance
-    from {{ accounts }} as a
-    inner join last_version as l on a.account_id = l.account_id and a.lsn = l.lsn
+own_postings as (
+    select distinct account_id, tx_id from {{ postings }}
+    where account_id in (select account_id from affected)
+),
+
+checked as (
+    select v.account_id, v.lsn, v.tx_id, v.balance
+    from versions as v
+    cross join loaded
+    left join own_postings as o on v.account_id = o.account_id and v.tx_id = o.tx_id
+    where not v.is_deleted and (v.next_lsn <= loaded.lsn or o.tx_id is not null)
+    qualify row_number() over (partition by v.account_id order by v.lsn desc) = 1
 ),
 
 posted as (
-    select p.account_id, sum(p.amount) as total, count(p.amount) as amounts, count(*) as postings
-    from {{ postings }} as p
-    cross join reached
-    where p.posted_at <= reached.at_time
-        and (p.account_id in (select account_id from affected) or p.account_id is null)
-    group by p.account_id
+    select c.account_id, sum(p.amount) as total, count(p.amount) as amounts, count(*) as postings
+    from checked as c
+    inner join {{ postings }} as p
+        on p.account_id = c.account_id and (p.lsn <= c.lsn or p.tx_id = c.tx_id)
+    group by c.account_id
 )
 
-select
-    coalesce(b.account_id, p.account_id) as account_id,
-    b.balance,
-    p.total as sum_of_postings
-from balances as b
-full outer join posted as p on b.account_id = p.account_id
-where b.balance is null
-   or coalesce(p.total, 0) <> b.balance
+select c.account_id, c.balance, p.total as sum_of_postings
+from checked as c
+left join posted as p on c.account_id = p.account_id
+where c.balance is null
+   or coalesce(p.total, 0) <> c.balance
    or coalesce(p.amounts, 0) <> coalesce(p.postings, 0)
+union all
+-- a leg without an account
+select null, null, sum(amount)
+from {{ model }}
+where account_id is null
+having count(*) > 0
 {% endtest %}

@@ -1,14 +1,23 @@
-{#- SCD2 sanity: every key has exactly one current version, and versions do not overlap (each
-    closes when the next opens). Fails with the offending keys. -#}
+{#- SCD2 sanity: every key has exactly one current version. Fails with the offending keys. -#}
 {% test one_current_version(model, key) %}
-with per_key as (
+select {{ key }} as key_value, sum(case when is_current then 1 else 0 end) as current_versions
+from {{ model }}
+group by {{ key }}
+having sum(case when is_current then 1 else 0 end) <> 1
+{% endtest %}
+
+{#- SCD2 windows in log order: no window runs backwards (valid_to before valid_from), each closes
+    exactly when the key's next version by lsn opens, and validity never starts earlier than the
+    version before it. Fails with the offending versions. -#}
+{% test windows_run_forwards(model, key) %}
+with ordered as (
     select
-        {{ key }} as key_value,
-        sum(case when is_current then 1 else 0 end) as current_versions,
-        sum(case when valid_to is not null and valid_to < valid_from then 1 else 0 end) as backwards
+        {{ key }} as key_value, lsn, valid_from, valid_to,
+        lead(valid_from) over (partition by {{ key }} order by lsn) as next_from
     from {{ model }}
-    group by {{ key }}
 )
-select * from per_key
-where current_versions <> 1 or backwards > 0
+select * from ordered
+where valid_to < valid_from
+   or next_from < valid_from
+   or valid_to is distinct from next_from
 {% endtest %}

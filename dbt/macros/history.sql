@@ -1,0 +1,180 @@
+{#- SCD Type 2 from the change log (stg_<table>_changes, one row per key and lsn).
+
+    Versions: every streamed change (op c, u, d) is a version. A snapshot read (op r) is the row
+    as it stood at the snapshot's position: it is a version only when it differs from the row the
+    log held just before it (a change made while nothing was capturing, or a row that reappeared
+    after a delete); a re-read of an unchanged row adds nothing. A key that a complete snapshot
+    (complete_snapshots) did not read, though the log had it alive just before, was deleted while
+    nothing was capturing: it gets a delete version at the snapshot's position (snapshot
+    'inferred', its row image the last one the log showed, its time the snapshot's first read).
+
+    Validity: valid_from is the version's commit time, except that the time of a snapshot read or
+    an inferred delete (a read time, perhaps from another clock) is clamped to the commit time of
+    the key's next streamed change, and valid_from never decreases along the log (running
+    maximum). So no window runs backwards, whatever an r event carries; valid_to is the next
+    version's valid_from.
+
+    Incremental: the history of a key up to its last streamed version before the batch does not
+    depend on anything later (the clamp looks only as far as the next streamed change), so each
+    key of the batch is recomputed from that version on (all of the key's events when it has
+    none), seeded with its valid_from, and the key's rows from there on are replaced (strategy
+    history_range), which also removes a version that a late event has absorbed. A snapshot the
+    batch completes brings every key the history had before it into the batch. -#}
+
+{#- The snapshots that read the whole table and are wholly loaded: one (lsn, tx_id) of op r rows
+    whose source.snapshot markers open and close the table's rows (Debezium's first or
+    first_in_data_collection on its first row, last_in_data_collection or last on its last), on
+    one Kafka partition at consecutive offsets with none missing. A single-row table carries only
+    one marker and an empty table none: never complete, so never used to infer a delete; nor are
+    incremental snapshots (source.snapshot 'incremental', no markers). -#}
+{% macro complete_snapshots(changes, where='true') -%}
+    select lsn, tx_id, min(committed_at) as read_at, max(_loaded_at) as loaded_at
+    from {{ changes }}
+    where op = 'r'
+        and snapshot in ('first', 'first_in_data_collection', 'true', 'last_in_data_collection', 'last')
+        and {{ where }}
+    group by lsn, tx_id
+    having count(distinct kafka_partition) = 1
+        and count(*) = max(kafka_offset) - min(kafka_offset) + 1
+        and count(case when snapshot in ('first', 'first_in_data_collection') then 1 end) = 1
+        and count(case when snapshot in ('last_in_data_collection', 'last') then 1 end) = 1
+{%- endmacro %}
+
+{#- A change event that streaming delivered (its time is a commit time), as opposed to a snapshot
+    read or an inferred delete. -#}
+{% macro streamed(alias='') -%}
+    ({{ alias }}op <> 'r' and coalesce({{ alias }}snapshot, '') <> 'inferred')
+{%- endmacro %}
+
+{% macro scd2_history(changes, key, table) -%}
+{%- set fields = entity_fields(table) -%}
+{%- set by_key = "partition by " ~ key ~ " order by lsn" -%}
+with batch_keys as (
+    select {{ key }}, min(lsn) as min_lsn
+    from {{ changes }}
+    where {{ loaded_since_last_run() }}
+    group by {{ key }}
+    {%- if is_incremental() %}
+    union all
+    -- every key the history had before a snapshot the batch completed: it may be one the
+    -- snapshot did not read
+    select h.{{ key }}, min(c.lsn)
+    from {{ this }} as h
+    inner join ({{ complete_snapshots(changes, "lsn in (select lsn from " ~ changes ~ " where " ~ loaded_since_last_run() ~ " and op = 'r')") }}) as c
+        on h.lsn < c.lsn
+    group by h.{{ key }}
+    {%- endif %}
+),
+{%- if is_incremental() %}
+
+anchor as (
+    select h.{{ key }}, h.lsn, h.valid_from
+    from {{ this }} as h
+    inner join (select {{ key }}, min(min_lsn) as min_lsn from batch_keys group by {{ key }}) as b
+        on h.{{ key }} = b.{{ key }} and h.lsn < b.min_lsn
+    where {{ streamed('h.') }}
+    qualify row_number() over (partition by h.{{ key }} order by h.lsn desc) = 1
+),
+
+events as (
+    select c.* exclude (_built_at), a.valid_from as floor_from
+    from {{ changes }} as c
+    inner join (select distinct {{ key }} from batch_keys) as b on c.{{ key }} = b.{{ key }}
+    left join anchor as a on c.{{ key }} = a.{{ key }}
+    where a.lsn is null or c.lsn >= a.lsn
+),
+
+snapshots as (
+    {{ complete_snapshots(changes, "lsn > (select min(lsn) from events)") }}
+),
+{%- else %}
+
+events as (
+    select * exclude (_built_at), cast(null as {{ instant_type() }}) as floor_from
+    from {{ changes }}
+),
+
+snapshots as (
+    {{ complete_snapshots(changes) }}
+),
+{%- endif %}
+
+keyed as (
+    select events.*, lead(lsn) over ({{ by_key }}) as next_lsn
+    from events
+),
+
+-- a key alive in the log just before a complete snapshot that did not read it: deleted meanwhile
+inferred as (
+    select
+        k.{{ key }} || '@' || cast(s.lsn as varchar) as version_key,
+        {%- for name, _ in fields %}
+        k.{{ name }},
+        {%- endfor %}
+        'd' as op,
+        true as is_deleted,
+        s.lsn,
+        k.kafka_partition,
+        cast(null as bigint) as kafka_offset,
+        s.tx_id,
+        s.read_at as committed_at,
+        'inferred' as snapshot,
+        cast(null as varchar) as _object_key,
+        s.loaded_at as _loaded_at,
+        k.floor_from
+    from keyed as k
+    inner join snapshots as s on k.lsn < s.lsn and (k.next_lsn is null or k.next_lsn > s.lsn)
+    where k.op <> 'd'
+    qualify row_number() over (partition by k.{{ key }}, k.lsn order by s.lsn) = 1
+),
+
+all_events as (
+    select * exclude (next_lsn) from keyed
+    union all
+    select * from inferred
+),
+
+compared as (
+    select
+        all_events.*,
+        op <> 'r'
+            or lag(op) over ({{ by_key }}) is null
+            or lag(op) over ({{ by_key }}) = 'd'
+            {%- for name, _ in fields %}
+            or {{ name }} is distinct from lag({{ name }}) over ({{ by_key }})
+            {%- endfor %} as is_version,
+        -- how many streamed changes of the key are at or after this event: an r event and the
+        -- next streamed change after it share the number
+        count(case when {{ streamed() }} then 1 end) over (
+            partition by {{ key }} order by lsn desc rows between unbounded preceding and current row) as stream_segment
+    from all_events
+),
+
+versions as (
+    select
+        compared.*,
+        case when not {{ streamed() }}
+            then least(committed_at, coalesce(
+                max(case when {{ streamed() }} then committed_at end) over (partition by {{ key }}, stream_segment),
+                committed_at))
+            else committed_at
+        end as clamped_from
+    from compared
+    where is_version
+),
+
+windows as (
+    select
+        versions.*,
+        greatest(coalesce(floor_from, clamped_from), max(clamped_from) over (
+            {{ by_key }} rows between unbounded preceding and current row)) as valid_from
+    from versions
+)
+
+select
+    windows.* exclude (floor_from, is_version, stream_segment, clamped_from),
+    lead(valid_from) over ({{ by_key }}) as valid_to,
+    lead(valid_from) over ({{ by_key }}) is null as is_current,
+    {{ built_at() }} as _built_at
+from windows
+{%- endmacro %}

@@ -1,0 +1,273 @@
+"""Property test: an incremental build equals a full refresh, whatever the change log and however
+it is split into loads, on DuckDB.
+
+  property.py WORKDIR [SEED ...]     (default seeds: FIN_DBT_PROPERTY_SEEDS, else "1 2")
+
+For each seed: one generated change log (raw_events.Log: an initial snapshot taken while rows
+existed that were never streamed, updates of one row twice in one transaction, deletes and
+re-inserts, changes and deletes made while nothing was capturing followed by a re-snapshot, snapshot read
+times later than the commits that follow them and earlier than those before them, a redelivered
+event at a new offset, days without activity) is cut into random loads, some events put in two
+loads (one object loaded under two keys), and the loads applied in random order (late older
+versions). dbt runs incrementally after each load; then every test runs on every row, the
+relations are kept, dbt builds with --full-refresh, and every relation must be equal (all columns
+but _built_at). The histories' versions and the postings must be the ones the generator knows
+the log holds (a re-read of an unchanged row is no version and no posting; a row deleted while
+nothing captured ends with a delete at the snapshot that no longer read it).
+
+dbt runs in this process (dbtRunner, the project parsed once), as the dbt-runner's warm worker
+does. Prints one line per check and "N passed, N failed"; exits 1 on any failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import check
+import raw_events
+
+sys.path.insert(0, str(check.ROOT / "shared" / "dbtrun"))
+from worker import release_duckdb  # noqa: E402 - the runner's own way to let go of the file
+
+
+def generate(seed: int) -> raw_events.Log:
+    """A change log with every case the models must get right (see the module doc)."""
+    rnd = random.Random(seed)
+    log = raw_events.Log(start=datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc))
+    customers, accounts, txns = [], [], []
+    balance = lambda a: Decimal(log.rows["accounts"][a]["balance"])  # noqa: E731
+
+    def clock_us() -> int:
+        return int(log.clock.timestamp() * 1_000_000)
+
+    def snapshot():
+        # Read times from a second before the last commit (another host's clock) to three seconds
+        # after it, so commits streamed right after the snapshot are often earlier than its reads.
+        base = clock_us()
+        log.snapshot(lambda i: base + rnd.randint(-1_000_000, 3_000_000))
+        log.tick(0.25)
+        # the customer read last is updated at once: a commit earlier than the read before it
+        last_read = max((e for e in log.events if e["op"] == "r" and e["source_table"] == "customers"),
+                        key=lambda e: (e["lsn"], e["commit_ts_us"]), default=None)
+        if last_read and last_read["commit_ts_us"] > clock_us():
+            update_customer(json.loads(last_read["after"])["customer_id"])
+
+    def add_customer():
+        name = f"c{len(customers)}"
+        customers.append(log.new_customer(name, name.title(), rnd.choice(["Ng", "Okafor", "Silva"])))
+
+    def add_account():
+        owner = rnd.choice([c for c in customers if c in log.rows["customers"]])
+        aid = log.new_account(f"a{len(accounts)}", owner, rnd.choice(["CHECKING", "SAVINGS"]))
+        accounts.append(aid)
+
+    def post():
+        live = [a for a in accounts if a in log.rows["accounts"]]
+        if len(live) < 2:
+            return
+        kind = rnd.choice(["DEPOSIT", "DEPOSIT", "WITHDRAWAL", "TRANSFER"])
+        src = rnd.choice(live)
+        amount = Decimal(rnd.randint(1, 20000)) / 100
+        if kind != "DEPOSIT" and balance(src) < amount:
+            kind = "DEPOSIT"
+        related = rnd.choice([a for a in live if a != src]) if kind == "TRANSFER" else None
+        txns.append(log.post(f"t{len(txns)}", kind, src, str(amount), related=related))
+
+    def reverse():
+        done = [t for t in txns if log.rows["transactions"][t]["status"] == "COMPLETED"
+                and not log.rows["transactions"][t]["reverses_transaction_id"]]
+        if done:
+            orig = log.rows["transactions"][rnd.choice(done)]
+            payer = orig["related_account_id"] if orig["transaction_type"] == "TRANSFER" else orig["account_id"]
+            if orig["transaction_type"] == "WITHDRAWAL" or balance(payer) >= Decimal(orig["amount"]):
+                txns.append(log.reverse(f"t{len(txns)}", orig["transaction_id"]))
+
+    def update_customer(cid: str | None = None):
+        cid = cid or rnd.choice([c for c in customers if c in log.rows["customers"]])
+        log.update_customer(cid, city=rnd.choice(["Lagos", "Porto", "Hanoi", "Quito"]))
+
+    def update_twice_in_one_transaction():
+        cid = rnd.choice([c for c in customers if c in log.rows["customers"]])
+        log.change("customers", "u", cid, last_name=rnd.choice(["Ng", "Okafor"]))
+        log.change("customers", "u", cid, email=f"{cid[:8]}@example.org")
+        log.commit()
+
+    def delete_and_reinsert():
+        # only customers without accounts and accounts without postings are ever deleted
+        owners = {log.rows["accounts"][a]["customer_id"] for a in log.rows["accounts"]}
+        free = [c for c in customers if c in log.rows["customers"] and c not in owners]
+        used = {log.rows["transactions"][t][f] for t in txns for f in ("account_id", "related_account_id")}
+        idle = [a for a in accounts if a in log.rows["accounts"] and a not in used]
+        if free and rnd.random() < 0.5:
+            cid = rnd.choice(free)
+            first, last = log.rows["customers"][cid]["first_name"], log.rows["customers"][cid]["last_name"]
+            log.delete_customer(cid)
+            if rnd.random() < 0.7:
+                log.tick(rnd.choice([1, 3600]))
+                log.new_customer(first.lower(), first, last)
+        elif idle:
+            aid = rnd.choice(idle)
+            owner = log.rows["accounts"][aid]["customer_id"]
+            log.delete_account(aid)
+            if rnd.random() < 0.5:
+                log.new_account(f"a{accounts.index(aid)}", owner)
+
+    ops = [add_customer, add_account, post, post, post, post, reverse, update_customer,
+           update_twice_in_one_transaction, delete_and_reinsert]
+
+    # Rows that existed before anything captured, then the initial snapshot.
+    log.capturing = False
+    for _ in range(3):
+        add_customer()
+    for _ in range(3):
+        add_account()
+    for _ in range(4):
+        post()
+    log.capturing = True
+    snapshot()
+    for phase in range(4):
+        for _ in range(rnd.randint(8, 14)):
+            rnd.choice(ops)()
+        if rnd.random() < 0.6 or phase == 3:
+            # nothing captures for a while (a dropped slot), then everything is read again; a
+            # customer deleted meanwhile must end in the history
+            add_customer()
+            log.capturing = False
+            log.delete_customer(customers[-1])
+            for _ in range(rnd.randint(0, 4)):
+                rnd.choice([post, update_customer, add_customer, add_account, delete_and_reinsert])()
+            log.capturing = True
+            snapshot()
+        # days without activity
+        log.tick(rnd.choice([3600, 86400, 2 * 86400 + 7]))
+    # a capture restart redelivers some events at new offsets
+    for e in rnd.sample([e for e in log.events if e["op"] != "r"], 3):
+        dup = dict(e, offset=log.offsets[e["source_table"]])
+        log.offsets[e["source_table"]] += 1
+        log.events.append(dup)
+    return log
+
+
+def loads(rnd: random.Random, events: list) -> list:
+    """The events cut into 3-6 objects of consecutive events, a few events also in a second
+    object, the objects in random order."""
+    n = rnd.randint(3, 6)
+    cuts = sorted(rnd.sample(range(1, len(events)), n - 1))
+    chunks = [events[a:b] for a, b in zip([0] + cuts, cuts + [len(events)])]
+    for e in rnd.sample(events, 3):
+        rnd.choice(chunks).append(e)
+    rnd.shuffle(chunks)
+    return chunks
+
+
+class Dbt:
+    """dbt in this process, the project parsed once."""
+
+    def __init__(self, workdir: Path):
+        from dbt.cli.main import dbtRunner
+
+        self.workdir = workdir
+        self.common = ["--profiles-dir", str(check.DBT_DIR), "--target-path", str(workdir / "target"),
+                       "--log-path", str(workdir / "logs"), "--quiet"]
+        os.chdir(check.DBT_DIR)
+        res = dbtRunner().invoke(["parse", *self.common])
+        if not res.success:
+            raise SystemExit(f"dbt parse failed: {res.exception}")
+        self.runner = dbtRunner(manifest=res.result)
+
+    def __call__(self, *args: str) -> tuple[bool, list]:
+        started = time.monotonic()
+        try:
+            res = self.runner.invoke([*args, *self.common])
+        finally:
+            release_duckdb()
+        bad = sorted(r.node.name for r in (res.result or []) if str(r.status) in ("error", "fail"))
+        print(f"  dbt {' '.join(args)}: {'ok' if res.success else 'FAILED'} in {time.monotonic() - started:.1f}s",
+              flush=True)
+        if res.exception:
+            bad.append(repr(res.exception))
+        return bool(res.success), bad
+
+
+def run_seed(dbt: Dbt, workdir: Path, seed: int):
+    log = generate(seed)
+    events = log.take()
+    rnd = random.Random(seed * 7919)
+    seed_dir = workdir / f"seed-{seed}"
+    seed_dir.mkdir()
+    # the same file name in every seed: DuckDB names the database after it, and the parsed
+    # project names relations by database
+    db = seed_dir / "warehouse.duckdb"
+    os.environ.update({"DBT_TARGET": "duckdb", "WAREHOUSE_PATH": str(db), "DBT_THREADS": "1"})
+    raw = raw_events.DuckDBRaw(str(db))
+    raw.create()
+    raw.close()
+    objects = loads(rnd, events)
+    loaded_at = datetime(2026, 12, 1, 0, 0, tzinfo=timezone.utc)
+    for i, chunk in enumerate(objects):
+        raw = raw_events.DuckDBRaw(str(db))
+        raw.load(chunk, loaded_at + timedelta(minutes=i), f"bronze/seed-{seed}/object-{i}")
+        raw.close()
+        ok, bad = dbt("run")
+        if not ok:
+            check.check(f"seed {seed}: incremental run after load {i + 1} of {len(objects)}", False, f"failed: {bad}")
+            return
+    name = f"seed {seed} ({len(events)} events, {len(objects)} loads)"
+    ok, bad = dbt("test", "--vars", "{test_all_rows: true}")
+    check.check(f"{name}: every test passes on every row built incrementally", ok, f"failed: {bad}")
+    fetch = lambda sql: check.duckdb_rows(db, sql)  # noqa: E731
+    incremental = check.snapshot_relations(fetch)
+    ok, bad = dbt("build", "--full-refresh")
+    check.check(f"{name}: full refresh passes every model and test", ok, f"failed: {bad}")
+    check.compare_relations(f"{name}: incremental runs equal a full refresh", incremental,
+                            check.snapshot_relations(fetch))
+
+    for table, key in (("customers", "customer_id"), ("accounts", "account_id")):
+        got: dict = {}
+        for k, lsn in fetch(f"select {key}, lsn from silver.{table}_history order by lsn"):
+            got.setdefault(k, []).append(lsn)
+        want = {k: v for (t, k), v in log.versions.items() if t == table}
+        wrong = sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k))
+        check.check(f"{name}: {table} history holds exactly the log's versions", not wrong,
+                    "; ".join(f"{k}: history {got.get(k)}, log {want.get(k)}" for k in wrong[:3]))
+    got = dict(fetch("select transaction_id, min(lsn) from gold.fct_postings group by 1"))
+    want = {k: v[0] for (t, k), v in log.versions.items() if t == "transactions"}
+    wrong = sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k))
+    check.check(f"{name}: each transaction posts once, at its first version", not wrong,
+                "; ".join(f"{k}: posted at {got.get(k)}, first version {want.get(k)}" for k in wrong[:3]))
+    clamped = fetch("select count(*) from silver.customers_history where op = 'r' and committed_at > valid_from")[0][0]
+    check.check(f"{name}: a snapshot read later than the commit after it was clamped", clamped > 0,
+                "the log has no such read: the race was not generated")
+    inferred = fetch("select count(*) from silver.customers_history where snapshot = 'inferred'")[0][0]
+    check.check(f"{name}: a customer deleted while nothing captured ends at the next snapshot", inferred > 0,
+                "no delete was inferred")
+    days = fetch("select count(*) from (select account_id from gold.fct_daily_account_balances "
+                 "where account_id not in (select account_id from silver.accounts_history where is_deleted) "
+                 "group by account_id having count(*) <> max(balance_date) - min(balance_date) + 1)")[0][0]
+    check.check(f"{name}: every account has a balance on every day from its first to its last", days == 0,
+                f"{days} accounts miss days")
+
+
+def main():
+    if len(sys.argv) < 2:
+        raise SystemExit(__doc__)
+    workdir = Path(sys.argv[1]).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    seeds = [int(s) for s in (sys.argv[2:] or os.environ.get("FIN_DBT_PROPERTY_SEEDS", "1 2").split())]
+    dbt = Dbt(workdir)
+    for seed in seeds:
+        run_seed(dbt, workdir, seed)
+    passed = sum(1 for _, ok, _ in check.results if ok)
+    print(f"{passed} passed, {len(check.results) - passed} failed")
+    sys.exit(0 if passed == len(check.results) else 1)
+
+
+if __name__ == "__main__":
+    main()
