@@ -6,8 +6,8 @@
 #  (d) that re-snapshot reads a 100,000-row table while the generator streams;
 #  (c) the same again with a kill -9 in the middle of the re-snapshot, and a restart;
 #  (b) a second checkout (its own state dir) sharing the cluster and the slot name: green there,
-#      and (with FIN_TEST_LOST_LAKE_RETURN=1) green again back in the first one, whose lake
-#      missed what the second consumed.
+#      and (with FIN_TEST_LOST_LAKE_RETURN=1) back in the first one, whose lake missed what the
+#      second consumed: re-snapshotted, green but for rows deleted in the gap.
 # It needs the capture to snapshot again, online, when the lake holds no completed snapshot from
 # this source (without that, reconcile reports the rows as LOST).
 set -euo pipefail
@@ -103,8 +103,11 @@ reconciled b-second-checkout
 stack_down INT
 
 # Back in A, whose lake holds a completed snapshot from this source but missed what B consumed
-# from the shared slot: the capture must notice the slot has moved past what A's lake recorded.
-# Until it does, reconcile reports B's changes as lost here, hence this step's own switch.
+# from the shared slot. The capture notices (the slot is past the delivered_lsn of A's manifest)
+# and snapshots every table again, which repairs every insert and update of the gap; but the
+# generator also deletes customers (prospects), and a delete B consumed cannot be re-read, so
+# reconcile here still names those rows as lost (docs/capture.md). Hence this step's own switch,
+# until deletes in the gap are repaired too.
 if [ "${FIN_TEST_LOST_LAKE_RETURN:-0}" != 1 ]; then
   log "lost-lake scenario passed (the return to checkout A skipped: FIN_TEST_LOST_LAKE_RETURN=1 runs it)"
   exit 0

@@ -173,6 +173,8 @@ type capturer struct {
 	manifest      *Manifest // the destination's record (in memory only without Config.Manifest)
 	manifestDirty bool      // positions applied since the last write
 	manifestSaved time.Time
+	recorded      pglogrepl.LSN // the delivered position the stored manifest holds
+	recordedAt    time.Time
 	inc           *incremental // the running incremental snapshot
 	progress      []progress   // emitted chunks not yet delivered
 }
@@ -244,6 +246,10 @@ func (c *capturer) run(ctx context.Context) error {
 		return err
 	}
 	if c.cfg.Manifest != nil {
+		why, err := c.checkDelivered(ctx, start, lastCommit != nil)
+		if err != nil {
+			return err
+		}
 		if p := c.manifest.Incremental; p != nil && len(p.Tables) > 0 {
 			c.resumeSnapshot(p)
 		}
@@ -255,6 +261,9 @@ func (c *capturer) run(ctx context.Context) error {
 		}
 		if len(missing) > 0 {
 			reason := "the destination manifest records no completed snapshot of these tables from this source"
+			if why != "" {
+				reason = why
+			}
 			if err := c.requestSnapshot(ctx, "auto-"+uuid.NewString(), reason, missing); err != nil {
 				return err
 			}

@@ -40,6 +40,10 @@ type Manifest struct {
 	// Signals are the ids of the last execute-snapshot signals taken (the slot re-delivers them
 	// after a restart; a signal is acted on once).
 	Signals []string `json:"signals,omitempty"`
+	// Delivered is how far the changes this destination received reach: the slot is confirmed
+	// only up to a position already written here, so slot <= Delivered holds for a destination
+	// that received everything, and a slot further on was consumed into another destination.
+	Delivered string `json:"delivered_lsn,omitempty"`
 }
 
 // SnapshotRecord is one completed table snapshot.
@@ -141,4 +145,59 @@ func (c *capturer) missingSnapshots() []string {
 		}
 	}
 	return out
+}
+
+// deliveredEvery bounds how often the delivered position alone is written (an S3 PUT in AWS): the
+// slot is confirmed no further than the last position written, so it trails by at most this.
+const deliveredEvery = 2 * time.Second
+
+// confirmable returns how far the slot may be confirmed given the delivered position flushed.
+// The manifest records a position before the slot is confirmed to it, so a crash between the two
+// leaves the slot behind the manifest (the restart re-delivers a little), never ahead of it.
+func (c *capturer) confirmable(ctx context.Context, flushed pglogrepl.LSN, force bool) (pglogrepl.LSN, error) {
+	if c.cfg.Manifest == nil {
+		return flushed, nil
+	}
+	if flushed > c.recorded && (force || time.Since(c.recordedAt) >= deliveredEvery) {
+		c.manifest.Delivered = flushed.String()
+		if err := c.saveManifest(ctx); err != nil {
+			return 0, err
+		}
+		c.recorded, c.recordedAt = flushed, time.Now()
+	}
+	return min(flushed, c.recorded), nil
+}
+
+// checkDelivered compares the slot's confirmed position with what the destination recorded
+// receiving. A slot further on than the manifest (beyond any crash between the two writes, see
+// confirmable) was consumed into another destination: a second checkout sharing the cluster and
+// the slot name, a lake restored from an older copy. The changes in between never reached this
+// destination, so every table is snapshotted again, online, as for a missing manifest.
+// It returns why, or "" when the destination is whole.
+func (c *capturer) checkDelivered(ctx context.Context, slot pglogrepl.LSN, resumed bool) (string, error) {
+	m := c.manifest
+	var delivered pglogrepl.LSN
+	if m.Delivered != "" {
+		var err error
+		if delivered, err = pglogrepl.ParseLSN(m.Delivered); err != nil {
+			return "", fmt.Errorf("capture: manifest %s: delivered_lsn %q: %w", ManifestKey(c.cfg.TopicPrefix), m.Delivered, err)
+		}
+	}
+	reason := ""
+	if resumed && delivered < slot && (len(m.Snapshots) > 0 || m.Incremental != nil) {
+		if m.Delivered == "" {
+			reason = fmt.Sprintf("the destination manifest records no delivered position, so it may lack changes the slot (at %s) has passed", slot)
+		} else {
+			reason = fmt.Sprintf("the slot is at %s, past the %s this destination received: another destination consumed the changes in between", slot, delivered)
+		}
+		c.log.Warn("the destination missed changes consumed from the slot: every table is snapshotted again", "reason", reason,
+			"slot_lsn", slot.String(), "delivered_lsn", m.Delivered)
+		m.Snapshots = map[string]SnapshotRecord{}
+		m.Incremental = nil // its tables' rows already read may have changed in the gap too
+	}
+	// Streaming starts at the slot: the destination receives everything from there on, and with
+	// the snapshots cleared in the same write a crash before they finish snapshots again.
+	c.recorded = max(delivered, slot)
+	m.Delivered = c.recorded.String()
+	return reason, c.saveManifest(ctx)
 }

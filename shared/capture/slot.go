@@ -74,6 +74,7 @@ func (c *capturer) ensureSlot(ctx context.Context) (start pglogrepl.LSN, lastCom
 	// Delivered (with the landed gate: landed), so the destination holds every table, and an
 	// incremental snapshot left from an earlier slot has nothing left to add.
 	c.manifest.Incremental = nil
+	c.manifest.Delivered = point.String()
 	if err := c.recordSnapshots(ctx, "initial", point, c.cfg.Tables...); err != nil {
 		return 0, nil, err
 	}

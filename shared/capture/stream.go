@@ -272,7 +272,11 @@ func sameKey(t *table, a, b *image) bool {
 // heartbeat when due.
 func (c *capturer) status(ctx context.Context, st *streamState) error {
 	flushed, _, oldest := c.track.state()
-	err := pglogrepl.SendStandbyStatusUpdate(ctx, c.repl, pglogrepl.StandbyStatusUpdate{
+	flushed, err := c.confirmable(ctx, flushed, false)
+	if err != nil {
+		return err
+	}
+	err = pglogrepl.SendStandbyStatusUpdate(ctx, c.repl, pglogrepl.StandbyStatusUpdate{
 		WALWritePosition: flushed, WALFlushPosition: flushed, WALApplyPosition: flushed, ClientTime: time.Now()})
 	if err != nil {
 		return fmt.Errorf("capture: confirm position %s: %w", flushed, err)
@@ -333,6 +337,11 @@ func (c *capturer) finalStatus(ctx context.Context) {
 	defer cancel()
 	_ = c.waitDelivered(wait)
 	flushed, _, _ := c.track.state()
+	flushed, err := c.confirmable(wait, flushed, true)
+	if err != nil {
+		c.log.Warn("delivered position not recorded in the manifest: the slot is not confirmed to it", "err", err)
+		return
+	}
 	if err := pglogrepl.SendStandbyStatusUpdate(wait, c.repl, pglogrepl.StandbyStatusUpdate{
 		WALWritePosition: flushed, WALFlushPosition: flushed, WALApplyPosition: flushed, ClientTime: time.Now()}); err == nil {
 		c.cfg.Metrics.ConfirmedLSN.Store(uint64(flushed))
