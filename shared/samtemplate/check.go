@@ -91,6 +91,13 @@ func (c *checker) kafka(event string, k KafkaEvent) {
 		c.param(at+"StartingPosition", ruleStart, k.StartingPosition)
 	}
 	c.param(at+"FunctionResponseTypes", ruleResponseTypes, k.ResponseTypes)
+	if k.ReportItemFailure && !k.Provisioned {
+		// AWS does not refuse this: it ignores the partial batch response, and so acknowledges
+		// a partition the function could not land. The local stack honours the response, so it
+		// refuses the template rather than be more lenient than AWS.
+		c.fail(at+"FunctionResponseTypes", "ReportBatchItemFailures needs ProvisionedPollerConfig: Lambda applies a "+
+			"Kafka mapping's partial batch response only in provisioned mode (Lambda developer guide, error handling controls for Kafka event sources)")
+	}
 	if k.ConsumerGroupID == "" {
 		return // AWS names the group after the mapping's UUID
 	}

@@ -70,6 +70,8 @@ func TestCheckRefusesWhatAWSRefuses(t *testing.T) {
 			[]string{"MskAccounts.MaximumBatchingWindowInSeconds", "301 is more than the maximum 300"}},
 		{"starting position", landing(func(k *KafkaEvent) { k.StartingPosition = "EARLIEST" }),
 			[]string{"MskAccounts.StartingPosition", `"EARLIEST" is not one of TRIM_HORIZON, LATEST, AT_TIMESTAMP`}},
+		{"partial batch response outside provisioned mode", landing(func(k *KafkaEvent) { k.Provisioned = false }),
+			[]string{"CdcLandingFunction.Events.MskAccounts.FunctionResponseTypes", "needs ProvisionedPollerConfig"}},
 		{"response types", landing(func(k *KafkaEvent) { k.ResponseTypes = []string{"ReportBatchItemFailures", "ReportBatchItemFailures"} }),
 			[]string{"MskAccounts.FunctionResponseTypes", "more than the maximum 1"}},
 		{"MSK group id", landing(func(k *KafkaEvent) { k.ConsumerGroupID = "fin#landing" }),

@@ -83,6 +83,8 @@ type KafkaEvent struct {
 	MaxBatchingWindow int // seconds
 	ConsumerGroupID   string
 	ReportItemFailure bool
+	// Provisioned is true when the mapping runs in provisioned mode (ProvisionedPollerConfig).
+	Provisioned bool
 	// ResponseTypes is FunctionResponseTypes as written.
 	ResponseTypes []string
 }
@@ -236,6 +238,7 @@ func (r resolver) function(id string, res *yaml.Node) (*Function, error) {
 			if k.MaxBatchingWindow, err = r.intOr(get(p, "MaximumBatchingWindowInSeconds"), k.MaxBatchingWindow); err != nil {
 				return nil, fmt.Errorf("event %s: MaximumBatchingWindowInSeconds: %w", name, err)
 			}
+			k.Provisioned = get(p, "ProvisionedPollerConfig") != nil
 			for _, fr := range seq(get(p, "FunctionResponseTypes")) {
 				k.ResponseTypes = append(k.ResponseTypes, r.str(fr))
 				if r.str(fr) == "ReportBatchItemFailures" {
