@@ -193,11 +193,19 @@ func (w *Warehouse) open(ctx context.Context) error {
 	return nil
 }
 
+// lockHint explains an IO error at open, which is how DuckDB reports a file another process
+// holds (it takes an exclusive lock for writing).
 func lockHint(err error) string {
-	if strings.Contains(err.Error(), "lock") {
-		return " (another process holds the file: stop it, or query through the running stack with `fin sql`)"
+	if isDuckDB(err, duckdriver.ErrorTypeIO) {
+		return " (if another process holds the file: stop it, or query through the running stack with `fin sql`)"
 	}
 	return ""
+}
+
+// isDuckDB reports whether err is a DuckDB error of type t.
+func isDuckDB(err error, t duckdriver.ErrorType) bool {
+	var de *duckdriver.Error
+	return errors.As(err, &de) && de.Type == t
 }
 
 func (w *Warehouse) ensureTables(ctx context.Context) error {
@@ -421,7 +429,8 @@ func (w *Warehouse) QueryRows(ctx context.Context, query string, args []any, rea
 func (w *Warehouse) read(ctx context.Context, q func(*sql.Conn) (bool, error)) error {
 	if !w.lent.TryRLock() {
 		started, err := w.readOnce(ctx, false, q)
-		if err == nil || started || !strings.Contains(err.Error(), "does not exist") || ctx.Err() != nil {
+		// A model that is not there fails to bind as a catalog error.
+		if err == nil || started || !isDuckDB(err, duckdriver.ErrorTypeCatalog) || ctx.Err() != nil {
 			return err
 		}
 		// Wait for dbt's turn to end, within the query's own deadline.
