@@ -2,11 +2,10 @@
 // between tries.
 //
 // The package that knows why an operation failed decides: it wraps the error with Permanent
-// (trying again cannot mend it: bad input, a missing object) or Transient (it may pass: the
-// network, a busy warehouse), or gives its own error type a Permanent() bool method. Callers
-// decide with IsPermanent, never on an error's text. An
-// error nobody classified counts as transient: retrying something that cannot succeed costs
-// time, dropping something that could have succeeded loses it.
+// (trying again cannot mend it: bad input, a missing object) or gives its own error type a
+// Permanent() bool method. Callers decide with IsPermanent, never on an error's text. Every
+// other error is transient (it may pass: the network, a busy warehouse): retrying something
+// that cannot succeed costs time, dropping something that could have succeeded loses it.
 package retry
 
 import (
@@ -23,14 +22,6 @@ type PermanentError struct{ Err error }
 func (e *PermanentError) Error() string { return e.Err.Error() }
 func (e *PermanentError) Unwrap() error { return e.Err }
 
-// TransientError is a failure that may pass: trying the same input again, later, may succeed.
-// It marks an error explicitly where a permanent one sits deeper in the chain (a timeout while
-// reading a bad object is still worth a retry).
-type TransientError struct{ Err error }
-
-func (e *TransientError) Error() string { return e.Err.Error() }
-func (e *TransientError) Unwrap() error { return e.Err }
-
 // Permanent marks err as permanent; nil stays nil.
 func Permanent(err error) error {
 	if err == nil {
@@ -39,16 +30,8 @@ func Permanent(err error) error {
 	return &PermanentError{Err: err}
 }
 
-// Transient marks err as transient; nil stays nil.
-func Transient(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &TransientError{Err: err}
-}
-
-// IsPermanent reports whether err is permanent: the outermost classification in its chain is
-// a PermanentError. Context cancellation and deadlines are never permanent (the operation did
+// IsPermanent reports whether err is permanent: its chain holds a PermanentError or an error
+// whose Permanent method says so (the outermost one decides). Context cancellation and deadlines are never permanent (the operation did
 // not fail on its input), nor is an error joined from several failures unless each of them is
 // permanent, since one transient part is worth the retry.
 func IsPermanent(err error) bool {
@@ -62,8 +45,6 @@ func permanent(err error) bool {
 	switch e := err.(type) {
 	case *PermanentError:
 		return true
-	case *TransientError:
-		return false
 	case interface{ Permanent() bool }:
 		return e.Permanent()
 	case interface{ Unwrap() []error }:

@@ -15,11 +15,12 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/retry"
 )
 
 // DefaultTables are the source tables whose bronze objects are loaded unless configured otherwise.
-var DefaultTables = []string{"customers", "accounts", "transactions"}
+var DefaultTables = bronze.SourceTables()
 
 // Object is one bronze object to load into the RAW table of its source table.
 type Object struct {
