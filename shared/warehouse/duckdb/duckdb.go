@@ -24,6 +24,7 @@ import (
 
 	duckdriver "github.com/duckdb/duckdb-go/v2"
 
+	"github.com/fin-orchestrator/fin-orchestrator/shared/statedir"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse"
 )
 
@@ -46,37 +47,13 @@ func SnapshotPath(warehousePath string) string {
 	return filepath.Join(filepath.Dir(warehousePath), "dbt", RawCatalog+"-snapshot.duckdb")
 }
 
-// DefaultPath is where the local warehouse lives: WAREHOUSE_PATH; else warehouse.duckdb in
-// FIN_STATE_DIR; else .fin/warehouse.duckdb in this repository (found by walking up from the
-// working directory to its go.mod), or in the working directory outside it.
+// DefaultPath is where the local warehouse lives: WAREHOUSE_PATH, else warehouse.duckdb in the
+// stack's state directory (statedir.Dir).
 func DefaultPath() string {
 	if p := os.Getenv("WAREHOUSE_PATH"); p != "" {
 		return p
 	}
-	state := os.Getenv("FIN_STATE_DIR")
-	if state == "" {
-		state = filepath.Join(repoRoot(), ".fin")
-	}
-	return filepath.Join(state, "warehouse.duckdb")
-}
-
-const module = "module github.com/fin-orchestrator/fin-orchestrator\n"
-
-func repoRoot() string {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "."
-	}
-	for dir := wd; ; {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.HasPrefix(string(b), module) {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return wd
-		}
-		dir = parent
-	}
+	return filepath.Join(statedir.Dir(), "warehouse.duckdb")
 }
 
 // Warehouse is the RAW file, held open by this process, with the models file attached read-only
