@@ -179,6 +179,22 @@ func lockHint(err error) string {
 	return ""
 }
 
+// aboutContent tells a failure of reading an object's bytes (not Parquet, wrong columns, a value
+// that does not convert), which is permanent, from one of the warehouse itself (a write
+// conflict, memory, an interrupted query, the connection), which may pass.
+func aboutContent(err error) bool {
+	var de *duckdriver.Error
+	if !errors.As(err, &de) {
+		return false
+	}
+	switch de.Type {
+	case duckdriver.ErrorTypeTransaction, duckdriver.ErrorTypeOutOfMemory, duckdriver.ErrorTypeInterrupt,
+		duckdriver.ErrorTypeConnection, duckdriver.ErrorTypeFatal, duckdriver.ErrorTypeInternal:
+		return false
+	}
+	return true
+}
+
 // isDuckDB reports whether err is a DuckDB error of type t.
 func isDuckDB(err error, t duckdriver.ErrorType) bool {
 	var de *duckdriver.Error
@@ -344,7 +360,7 @@ func (w *Warehouse) loadFile(ctx context.Context, obj warehouse.Object, file str
 		raw, cols, cols, literal(file))
 	r, err := tx.ExecContext(ctx, insert, obj.Key)
 	if err != nil {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || !aboutContent(err) {
 			return res, fmt.Errorf("load %s: %w", obj.Key, err)
 		}
 		return res, fmt.Errorf("load %s: %w: %v", obj.Key, warehouse.ErrBadObject, err)

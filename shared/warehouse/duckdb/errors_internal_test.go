@@ -53,3 +53,27 @@ func TestDuckDBErrorTypes(t *testing.T) {
 		t.Error("a deadline is not a DuckDB error")
 	}
 }
+
+// Only a failure of the object's content makes a load a bad object (permanent); a failure of
+// the warehouse itself may pass and is tried again.
+func TestAboutContent(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"not Parquet", &duckdriver.Error{Type: duckdriver.ErrorTypeInvalidInput, Msg: "Invalid Input Error: No magic bytes found"}, true},
+		{"value does not convert", &duckdriver.Error{Type: duckdriver.ErrorTypeConversion, Msg: "Conversion Error"}, true},
+		{"missing column", &duckdriver.Error{Type: duckdriver.ErrorTypeBinder, Msg: "Binder Error"}, true},
+		{"write conflict", &duckdriver.Error{Type: duckdriver.ErrorTypeTransaction, Msg: "TransactionContext Error: Conflict"}, false},
+		{"out of memory", fmt.Errorf("exec: %w", &duckdriver.Error{Type: duckdriver.ErrorTypeOutOfMemory, Msg: "Out of Memory Error"}), false},
+		{"interrupted", &duckdriver.Error{Type: duckdriver.ErrorTypeInterrupt, Msg: "INTERRUPT Error"}, false},
+		{"not a DuckDB error", fmt.Errorf("sql: connection is already closed"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := aboutContent(tc.err); got != tc.want {
+				t.Errorf("aboutContent(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
+	}
+}
