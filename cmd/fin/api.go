@@ -15,6 +15,7 @@ import (
 	"github.com/fin-orchestrator/fin-orchestrator/shared/lambdalocal"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/settings"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/stack"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/statedir"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
 )
 
@@ -121,5 +122,5 @@ func devSecretPath() string {
 		os.Remove(f.Name())
 		return api.DefaultDevSecretPath
 	}
-	return filepath.Join(envOr("FIN_STATE_DIR", ".fin"), "jwt-dev-secret")
+	return filepath.Join(statedir.Dir(), "jwt-dev-secret")
 }

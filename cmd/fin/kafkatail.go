@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/kafka"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/statedir"
 )
 
 func init() {
@@ -30,7 +31,7 @@ func runKafkaTail(ctx context.Context, args []string) error {
 	}
 	brokers := kafka.BrokersFromEnv()
 	if len(brokers) == 0 {
-		addr, err := os.ReadFile(filepath.Join(envOr("FIN_STATE_DIR", ".fin"), "kafka.addr"))
+		addr, err := os.ReadFile(filepath.Join(statedir.Dir(), "kafka.addr"))
 		if err != nil {
 			return fmt.Errorf("no KAFKA_BROKERS and no running stack (start it with `make run`): %w", err)
 		}

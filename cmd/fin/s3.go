@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/s3local"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/statedir"
 )
 
 func init() {
@@ -18,13 +19,7 @@ func init() {
 // runS3 serves the local S3 on its own, to browse the lake with any S3 client while nothing
 // else runs (`fin up` starts the same server with the loader listening to it).
 func runS3(ctx context.Context, args []string) error {
-	state, lake := os.Getenv("FIN_STATE_DIR"), os.Getenv("LAKE_BUCKET")
-	if state == "" {
-		state = ".fin" // scripts/lib.sh's default
-	}
-	if lake == "" {
-		lake = "lake"
-	}
+	state, lake := statedir.Dir(), envOr("LAKE_BUCKET", "lake")
 	fs := newFlags("s3", "[-addr host:port] [-dir path] [-bucket name]")
 	addr := fs.String("addr", s3local.DefaultAddr, "listen address")
 	dir := fs.String("dir", filepath.Join(state, "s3"), "where objects are kept as files")

@@ -11,6 +11,7 @@ import (
 	"github.com/fin-orchestrator/fin-orchestrator/shared/localpg"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/s3local"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/stack"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/statedir"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
 )
 
@@ -46,7 +47,7 @@ func runUp(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	state := envOr("FIN_STATE_DIR", filepath.Join(root, ".fin"))
+	state := statedir.Dir()
 	if err := os.MkdirAll(state, 0o750); err != nil {
 		return err
 	}

@@ -29,6 +29,11 @@ import (
 	"time"
 )
 
+// SourceTables are the system of record's tables (schema public) whose changes are captured
+// into bronze and loaded, parents first (Debezium's snapshot order). The capture and the loader
+// both default to them; a copy is theirs to change.
+func SourceTables() []string { return []string{"customers", "accounts", "transactions"} }
+
 // Record is one row of a bronze object: one change event and where it came from.
 type Record struct {
 	Topic     string `parquet:"topic"`

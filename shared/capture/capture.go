@@ -27,6 +27,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
 )
 
 // Config is the capture's configuration; zero fields take the defaults of the repo's connector
@@ -67,8 +69,16 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// DefaultTables are the tables of the system of record, in Debezium's snapshot order.
-var DefaultTables = []string{"public.customers", "public.accounts", "public.transactions"}
+// DefaultTables are the tables of the system of record (bronze.SourceTables), schema-qualified,
+// in Debezium's snapshot order.
+var DefaultTables = qualified("public", bronze.SourceTables())
+
+func qualified(schema string, tables []string) []string {
+	for i, t := range tables {
+		tables[i] = schema + "." + t
+	}
+	return tables
+}
 
 func (c Config) withDefaults() Config {
 	if c.Slot == "" {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -60,21 +59,6 @@ type IncrementalPosition struct {
 	Tables  []string `json:"tables"`
 	LastKey []string `json:"last_key,omitempty"` // text forms, primary key order; empty: from the start
 	MaxKey  []string `json:"max_key,omitempty"`  // the table's largest key when its snapshot began
-}
-
-func (m *Manifest) clone() *Manifest {
-	c := *m
-	c.Snapshots = map[string]SnapshotRecord{}
-	for k, v := range m.Snapshots {
-		c.Snapshots[k] = v
-	}
-	if m.Incremental != nil {
-		inc := *m.Incremental
-		inc.Tables = slices.Clone(inc.Tables)
-		c.Incremental = &inc
-	}
-	c.Signals = slices.Clone(m.Signals)
-	return &c
 }
 
 // loadManifest reads the destination's manifest and refuses one written from another source. A

@@ -14,15 +14,14 @@ import (
 
 // streamState is what the stream knows between messages.
 type streamState struct {
-	cur              *txn // the open transaction, nil between Commit and Begin
-	src              source
-	row              rowMessage
-	before, after    image
-	skipped          map[uint32]bool // relations outside the captured tables
-	signalRel        uint32          // the signal table's relation id (0 until its Relation message)
-	signalCols       [3]int          // positions of its id, type and data columns
-	lastHeartbeat    time.Time
-	lastStatusLogged time.Time
+	cur           *txn // the open transaction, nil between Commit and Begin
+	src           source
+	row           rowMessage
+	before, after image
+	skipped       map[uint32]bool // relations outside the captured tables
+	signalRel     uint32          // the signal table's relation id (0 until its Relation message)
+	signalCols    [3]int          // positions of its id, type and data columns
+	lastHeartbeat time.Time
 }
 
 // stream reads the slot from start and publishes every change until ctx ends or a failure.
@@ -60,7 +59,7 @@ func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *
 		if !time.Now().Before(next) {
 			// A failed delivery stops the capture within a status period; nothing after it is
 			// confirmed, so the restart re-delivers from there.
-			if _, err, _ := c.track.state(); err != nil {
+			if _, _, err := c.track.state(); err != nil {
 				return fmt.Errorf("capture: deliver to kafka: %w", err)
 			}
 			if err := c.status(ctx, st); err != nil {
@@ -271,7 +270,7 @@ func sameKey(t *table, a, b *image) bool {
 // status confirms the delivered position to Postgres, refreshes the lag metrics and sends a
 // heartbeat when due.
 func (c *capturer) status(ctx context.Context, st *streamState) error {
-	flushed, _, oldest := c.track.state()
+	flushed, oldest, _ := c.track.state()
 	flushed, err := c.confirmable(ctx, flushed, false)
 	if err != nil {
 		return err
@@ -314,7 +313,7 @@ func (c *capturer) status(ctx context.Context, st *streamState) error {
 // end instead would not be safe: pgoutput sends a transaction's Begin only with its first
 // published change, so a keepalive can report a position past a transaction not yet sent.
 func (c *capturer) heartbeat(ctx context.Context) {
-	flushed, _, oldest := c.track.state()
+	flushed, oldest, _ := c.track.state()
 	if oldest.IsZero() && pglogrepl.LSN(c.cfg.Metrics.ServerLSN.Load()) > flushed {
 		if _, err := c.meta.Exec(ctx, "SELECT pg_logical_emit_message(true, 'fin-capture-heartbeat', '')"); err != nil && ctx.Err() == nil {
 			c.log.Warn("heartbeat message not written: the slot holds WAL until a captured table changes", "err", err)

@@ -80,14 +80,14 @@ func (t *tracker) advance() {
 	}
 }
 
-// state returns the position to confirm, the first delivery error, and the commit time of the
-// oldest transaction not yet delivered (zero when none).
-func (t *tracker) state() (pglogrepl.LSN, error, time.Time) {
+// state returns the position to confirm, the commit time of the oldest transaction not yet
+// delivered (zero when none), and the first delivery error.
+func (t *tracker) state() (pglogrepl.LSN, time.Time, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var oldest time.Time
 	if len(t.queue) > 0 {
 		oldest = t.queue[0].commit
 	}
-	return t.flushed, t.err, oldest
+	return t.flushed, oldest, t.err
 }

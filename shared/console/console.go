@@ -6,15 +6,14 @@ package console
 
 import (
 	"context"
-	"crypto/subtle"
 	_ "embed"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
-	"strings"
 	"time"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/bearer"
 )
 
 // Status is everything the console shows.
@@ -132,20 +131,19 @@ func Handler(token string, source Source, extra map[string]http.Handler) http.Ha
 const cookieName = "fin_console"
 
 func authed(token string, next http.Handler) http.Handler {
-	want := []byte(token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got := bearer.Token(r)
 		if c, err := r.Cookie(cookieName); err == nil && got == "" {
 			got = c.Value
 		}
 		if q := r.URL.Query().Get("token"); q != "" {
-			if subtle.ConstantTimeCompare([]byte(q), want) == 1 {
+			if bearer.Equal(q, token) {
 				http.SetCookie(w, &http.Cookie{Name: cookieName, Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
 				http.Redirect(w, r, r.URL.Path, http.StatusSeeOther)
 				return
 			}
 		}
-		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+		if !bearer.Equal(got, token) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="fin console"`)
 			http.Error(w, "open the console with the link `fin up` printed (it carries the token in .fin/sql.token)", http.StatusUnauthorized)
 			return
@@ -218,20 +216,8 @@ func (s Status) Healthy() bool {
 	return true
 }
 
-// SortLoads orders loads newest first.
-func SortLoads(l []Load) {
-	sort.Slice(l, func(i, j int) bool { return l[i].LoadedAt.After(l[j].LoadedAt) })
-}
-
 // RequireToken lets through only requests with "Authorization: Bearer <token>", for the
 // runtime's machine endpoints mounted beside the console.
 func RequireToken(token string, next http.Handler) http.Handler {
-	want := []byte("Bearer " + token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			http.Error(w, "missing or wrong bearer token (.fin/sql.token)", http.StatusUnauthorized)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	return bearer.Require(token, "fin console", ".fin/sql.token", next)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/awsrules"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/retry"
 )
 
 // Event sources as AWS names them in the event.
@@ -179,26 +180,30 @@ func containsPartition(ps []int32, p int32) bool {
 	return false
 }
 
+// loop redelivers every batch that was not acknowledged, permanent failures included: AWS's
+// Kafka mapping retries until the function succeeds (MaximumRetryAttempts -1, the default), and
+// the emulation has no on-failure destination to hand a batch to, so none is dropped. A
+// permanent failure (retry.IsPermanent: the function or its answer will fail the same way
+// again) is logged as such, for the partition stays stuck until someone mends it; the records
+// the function can never land are its business (the landing sends them to its DLQ).
 func (m *mapping) loop(ctx context.Context) {
-	backoff := m.cfg.RetryBackoff
+	backoff := retry.Backoff{First: m.cfg.RetryBackoff, Max: m.cfg.MaxRetryBackoff}
 	for ctx.Err() == nil {
 		if !m.gather(ctx) {
 			return
 		}
 		switch err := m.invokeOnce(ctx); {
 		case err == nil:
-			backoff = m.cfg.RetryBackoff
+			backoff.Reset()
 		case ctx.Err() != nil:
 			return
 		default:
+			wait := backoff.Next()
 			m.cfg.Logger.Error("kafka batch not acknowledged; redelivering", "group", m.cfg.GroupID,
-				"retry_in", backoff, "err", err)
-			select {
-			case <-ctx.Done():
+				"retry_in", wait, "permanent", retry.IsPermanent(err), "err", err)
+			if retry.Sleep(ctx, wait) != nil {
 				return
-			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, m.cfg.MaxRetryBackoff)
 		}
 	}
 }
@@ -253,7 +258,7 @@ func (m *mapping) invokeOnce(ctx context.Context) error {
 	}
 	payload, err := json.Marshal(BuildEvent(m.cfg, batch))
 	if err != nil {
-		return fmt.Errorf("encode kafka event: %w", err)
+		return retry.Permanent(fmt.Errorf("encode kafka event: %w", err))
 	}
 	ictx, cancel := ctx, context.CancelFunc(func() {})
 	if m.cfg.Timeout > 0 {
@@ -266,7 +271,8 @@ func (m *mapping) invokeOnce(ctx context.Context) error {
 	}
 	failed, err := failedOffsets(out, batch)
 	if err != nil {
-		return fmt.Errorf("function response: %w", err)
+		// As in AWS, the whole batch is redelivered; the function answers the same way again.
+		return retry.Permanent(fmt.Errorf("function response: %w", err))
 	}
 
 	// Commit, per partition, the last record before its first failure.

@@ -1,11 +1,14 @@
 package eventsource_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/eventsource"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/retry"
 )
 
 const topic = "fin.public.accounts"
@@ -346,4 +350,64 @@ func TestConfigIsChecked(t *testing.T) {
 			t.Errorf("Run(%+v) accepted a bad configuration", cfg)
 		}
 	}
+}
+
+// Every failure is redelivered, a permanent one too (AWS retries a Kafka batch until it is
+// acknowledged; dropping it would lose a change), and the log says which will not pass alone.
+func TestFailedBatchIsRedeliveredWhateverItsClass(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		answer    func() ([]byte, error)
+		permanent string
+	}{
+		{"function error", func() ([]byte, error) { return nil, errors.New("503 from S3") }, "permanent=false"},
+		{"function error marked permanent", func() ([]byte, error) { return nil, retry.Permanent(errors.New("bad config")) }, "permanent=true"},
+		{"answer names no record of the batch", func() ([]byte, error) {
+			return []byte(`{"batchItemFailures":[{"itemIdentifier":"other-0-99"}]}`), nil
+		}, "permanent=true"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, produce := broker(t)
+			produce(0, []byte("k"), []byte("v"))
+			iv := newInvocations(func(n int, _ events.KafkaEvent) ([]byte, error) {
+				if n < 2 {
+					return tc.answer()
+				}
+				return nil, nil
+			})
+			var logs syncBuffer
+			run(t, eventsource.Config{Brokers: []string{addr}, Topic: topic, GroupID: "g",
+				BatchingWindow: 20 * time.Millisecond, RetryBackoff: 5 * time.Millisecond,
+				Logger: slog.New(slog.NewTextHandler(&logs, nil))}, iv)
+			iv.wait(t, 3)
+			iv.mu.Lock()
+			defer iv.mu.Unlock()
+			for i, ev := range iv.events[:3] {
+				if got := ev.Records[topic+"-0"]; len(got) != 1 || got[0].Offset != 0 {
+					t.Errorf("invocation %d got %+v; want offset 0 again", i+1, got)
+				}
+			}
+			if s := logs.String(); !strings.Contains(s, "redelivering") || !strings.Contains(s, tc.permanent) {
+				t.Errorf("log does not say %s:\n%s", tc.permanent, s)
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer the mapping's goroutine writes while the test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -174,6 +174,10 @@ type PoisonError struct{ Reason string }
 
 func (e *PoisonError) Error() string { return "undecodable record: " + e.Reason }
 
+// Permanent reports true (retry.IsPermanent): the same bytes never decode, so redelivering the
+// record cannot land it and it goes to the DLQ instead.
+func (e *PoisonError) Permanent() bool { return true }
+
 func poison(format string, args ...any) error {
 	return &PoisonError{Reason: fmt.Sprintf(format, args...)}
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/emf"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/retry"
 )
 
 // ObjectPutter is the one S3 call landing needs; *minio.Client satisfies it.
@@ -141,8 +142,10 @@ func (h *Handler) Handle(ctx context.Context, ev events.KafkaEvent) (Response, e
 		g.Go(func() error {
 			first, err := h.landPartition(ctx, source, recs)
 			if err != nil {
+				// Redelivered even when permanent, as AWS would (a discarded batch is a lost
+				// change); the flag tells the operator it will not pass by itself.
 				h.cfg.Logger.Error("partition not landed; asking for redelivery",
-					"partition", p, "offset", first, "err", err)
+					"partition", p, "offset", first, "permanent", retry.IsPermanent(err), "err", err)
 				mu.Lock()
 				resp.BatchItemFailures = append(resp.BatchItemFailures, BatchItemFailure{
 					ItemIdentifier: ItemIdentifier{Partition: p, Offset: first},
@@ -220,24 +223,28 @@ func decodePartition(recs []events.KafkaRecord) (*partitionBatch, error) {
 		rows: make([]bronze.Record, 0, len(recs)),
 	}
 	if b.topic == "" {
-		return b, fmt.Errorf("record at offset %d has no topic", b.first)
+		return b, retry.Permanent(fmt.Errorf("record at offset %d has no topic", b.first))
 	}
 	var scratch decodeScratch
 	for i := range recs {
 		rec := &recs[i]
 		if rec.Topic != b.topic || int32(rec.Partition) != b.partition {
-			return b, fmt.Errorf("record %s-%d@%d is filed under %s-%d",
-				rec.Topic, rec.Partition, rec.Offset, b.topic, b.partition)
+			return b, retry.Permanent(fmt.Errorf("record %s-%d@%d is filed under %s-%d",
+				rec.Topic, rec.Partition, rec.Offset, b.topic, b.partition))
 		}
 		row, err := decodeRecord(rec, b.partition, &scratch)
-		var pe *PoisonError
 		switch {
 		case err == nil:
 			b.rows = append(b.rows, row)
 		case errors.Is(err, errTombstone):
 			b.tombstones++
-		case errors.As(err, &pe):
-			b.poison = append(b.poison, newDLQEntry(rec, pe.Reason))
+		case retry.IsPermanent(err):
+			// Redelivery cannot mend it: set it aside, land the rest.
+			reason := err.Error()
+			if pe := (*PoisonError)(nil); errors.As(err, &pe) {
+				reason = pe.Reason
+			}
+			b.poison = append(b.poison, newDLQEntry(rec, reason))
 		default:
 			return b, err
 		}

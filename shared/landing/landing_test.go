@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -442,5 +443,42 @@ func TestHandleWritesEMF(t *testing.T) {
 	}
 	if err := json.Unmarshal(out.Bytes(), &line); err != nil || line.Function != "cdc-landing" || line.RecordsLanded < 1 || line.DLQRecords != 1 {
 		t.Fatalf("EMF line %q (%v): want the records landed and 1 to the DLQ", out.String(), err)
+	}
+}
+
+// A partition that fails is redelivered whatever the cause (as AWS does, nothing is dropped),
+// and the log says whether redelivery can mend it: a slow S3 may pass, a malformed event not.
+func TestPartitionFailureSaysWhetherItWillPass(t *testing.T) {
+	misfiled := accountBatch()
+	p1 := accounts + "-1"
+	misfiled.Records[p1] = append(misfiled.Records[p1], record(accounts, 2, 8, `{"id":"a3"}`,
+		change("c", "accounts", 950, "", `{"id":"a3","balance":"1.00","currency":"EUR"}`)))
+	for _, tc := range []struct {
+		name      string
+		ev        events.KafkaEvent
+		failKeys  []string
+		permanent string
+	}{
+		{"S3 refuses the object", accountBatch(), []string{"accounts-1-"}, "permanent=false"},
+		{"a record filed under another partition", misfiled, nil, "permanent=true"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			h, err := landing.NewHandler(landing.Config{Bucket: bucket,
+				Logger: slog.New(slog.NewTextHandler(&logs, nil))}, failing{newLake(t).client, tc.failKeys})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := h.Handle(t.Context(), tc.ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier.Partition != p1 {
+				t.Fatalf("batchItemFailures = %+v, want partition %s redelivered", resp.BatchItemFailures, p1)
+			}
+			if !strings.Contains(logs.String(), "partition not landed") || !strings.Contains(logs.String(), tc.permanent) {
+				t.Errorf("log does not say %s:\n%s", tc.permanent, logs.String())
+			}
+		})
 	}
 }

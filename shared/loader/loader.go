@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/retry"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse"
 )
 
@@ -68,8 +69,9 @@ func (h *Handler) CatchUp(ctx context.Context, bucket string, objects ObjectList
 }
 
 // ErrObjectNotFound: the event names an object the bucket does not hold (deleted since, or an
-// event from another bucket).
-var ErrObjectNotFound = errors.New("object not found")
+// event from another bucket). Permanent: S3 reads after writes consistently, so an object its
+// own event cannot find was deleted.
+var ErrObjectNotFound = retry.Permanent(errors.New("object not found"))
 
 // Failure reasons, as counted in Metrics.Failures.
 const (
@@ -81,18 +83,6 @@ const (
 	ReasonWarehouse     = "warehouse"
 )
 
-// permanent tells the failures that trying again cannot mend: the key, the table or the bytes
-// are wrong, or the object is gone (S3 reads after writes consistently, so an object its own
-// event cannot find was deleted). Only the others (the warehouse, a load that found no rows) are
-// tried again.
-func permanent(reason string) bool {
-	switch reason {
-	case ReasonBadKey, ReasonUnknownTable, ReasonBadObject, ReasonMissingObject:
-		return true
-	}
-	return false
-}
-
 // Handler handles S3 events for bronze objects.
 type Handler struct {
 	wh       Warehouse
@@ -102,7 +92,7 @@ type Handler struct {
 	emf      io.Writer
 	log      *slog.Logger
 	attempts int
-	backoff  time.Duration
+	backoff  retry.Backoff
 }
 
 // Option configures a Handler.
@@ -118,10 +108,10 @@ func WithEMF(w io.Writer) Option { return func(h *Handler) { h.emf = w } }
 
 // WithRetry sets how a load that failed for a reason that may pass (the warehouse, a load that
 // found no rows) is tried again: attempts in all, waiting backoff, then twice that, and so on
-// (default 3 attempts from 250 ms). Permanent failures are tried once. Past the attempts the
+// (default 3 attempts from 250 ms). Permanent failures (retry.IsPermanent) are tried once. Past the attempts the
 // failure is returned, so the invocation's own retries and failure destination still see it.
 func WithRetry(attempts int, backoff time.Duration) Option {
-	return func(h *Handler) { h.attempts, h.backoff = max(attempts, 1), backoff }
+	return func(h *Handler) { h.attempts, h.backoff = max(attempts, 1), retry.Backoff{First: backoff} }
 }
 
 // WithLogger sets the logger (default slog.Default()).
@@ -130,7 +120,7 @@ func WithLogger(l *slog.Logger) Option { return func(h *Handler) { h.log = l } }
 // NewHandler returns a handler loading into wh the objects objects reads.
 func NewHandler(wh Warehouse, objects ObjectReader, opts ...Option) *Handler {
 	h := &Handler{wh: wh, objects: objects, tables: warehouse.DefaultTables, metrics: newCounters(), log: slog.Default(),
-		attempts: 3, backoff: 250 * time.Millisecond}
+		attempts: 3, backoff: retry.Backoff{First: 250 * time.Millisecond}}
 	for _, o := range opts {
 		o(h)
 	}
@@ -172,7 +162,7 @@ func (h *Handler) Handle(ctx context.Context, event events.S3Event) error {
 func (h *Handler) handleRecord(ctx context.Context, rec events.S3EventRecord, m *counters) error {
 	key, err := objectKey(rec.S3.Object)
 	if err != nil {
-		return h.fail(m, ReasonBadKey, rec.S3.Object.Key, 0, fmt.Errorf("object key %q in event: %w", rec.S3.Object.Key, err))
+		return h.fail(m, rec.S3.Object.Key, 0, retry.Permanent(fmt.Errorf("object key %q in event: %w", rec.S3.Object.Key, err)))
 	}
 	if !isObjectCreated(rec.EventName) {
 		m.inc(&m.Ignored)
@@ -188,10 +178,10 @@ func (h *Handler) handleRecord(ctx context.Context, rec events.S3EventRecord, m 
 	// The key reaches SQL only once it is one the landing can have written.
 	k, err := bronze.ParseKey(key)
 	if err != nil {
-		return h.fail(m, ReasonBadKey, key, 0, fmt.Errorf("load: %w", err))
+		return h.fail(m, key, 0, retry.Permanent(fmt.Errorf("load: %w", err)))
 	}
 	if !slices.Contains(h.tables, k.Table) {
-		return h.fail(m, ReasonUnknownTable, key, 0, fmt.Errorf("load %s: %w %q (loaded tables: %s)", key, warehouse.ErrUnknownTable, k.Table, strings.Join(h.tables, ", ")))
+		return h.fail(m, key, 0, fmt.Errorf("load %s: %w %q (loaded tables: %s)", key, warehouse.ErrUnknownTable, k.Table, strings.Join(h.tables, ", ")))
 	}
 	obj := warehouse.Object{
 		Key: key, ETag: warehouse.NormalizeETag(rec.S3.Object.ETag), Table: k.Table,
@@ -199,6 +189,7 @@ func (h *Handler) handleRecord(ctx context.Context, rec events.S3EventRecord, m 
 			return h.objects.ReadObject(ctx, rec.S3.Bucket.Name, key, w)
 		},
 	}
+	backoff := h.backoff // a copy: each object waits from the first backoff
 	for attempt := 1; ; attempt++ {
 		began := time.Now()
 		res, err := h.load(ctx, obj)
@@ -214,19 +205,17 @@ func (h *Handler) handleRecord(ctx context.Context, rec events.S3EventRecord, m 
 			h.log.Info("object loaded", "key", key, "table", k.Table, "rows", res.Rows, "replaced", res.Replaced)
 			return nil
 		}
-		r, wait := reason(err), h.backoff<<(attempt-1)
+		wait := backoff.Next()
 		// A load that ran out of time, or whose next try would not fit in what is left of the
 		// invocation, is left to the invocation's retry rather than cut off by its timeout.
 		deadline, bounded := ctx.Deadline()
-		if permanent(r) || attempt >= h.attempts || errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil ||
+		if retry.IsPermanent(err) || attempt >= h.attempts || errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil ||
 			bounded && time.Until(deadline) < wait+time.Since(began) {
-			return h.fail(m, r, key, attempt, err)
+			return h.fail(m, key, attempt, err)
 		}
-		h.log.Warn("load failed; trying again", "key", key, "reason", r, "attempt", attempt, "wait", wait, "err", err)
-		select {
-		case <-ctx.Done():
-			return h.fail(m, r, key, attempt, err)
-		case <-time.After(wait):
+		h.log.Warn("load failed; trying again", "key", key, "reason", Reason(err), "attempt", attempt, "wait", wait, "err", err)
+		if retry.Sleep(ctx, wait) != nil {
+			return h.fail(m, key, attempt, err)
 		}
 	}
 }
@@ -247,10 +236,12 @@ func (h *Handler) load(ctx context.Context, obj warehouse.Object) (warehouse.Res
 }
 
 // fail counts and logs an object that is not loaded and returns err, which the invocation
-// returns (joined with the others) so that its retries and failure destination see it.
-func (h *Handler) fail(m *counters, reason, key string, attempts int, err error) error {
+// returns (joined with the others) so that its retries and failure destination see it; err
+// keeps its classification (retry.IsPermanent).
+func (h *Handler) fail(m *counters, key string, attempts int, err error) error {
+	reason := Reason(err)
 	m.fail(reason)
-	h.log.Error("object not loaded", "key", key, "reason", reason, "permanent", permanent(reason), "attempts", attempts, "err", err)
+	h.log.Error("object not loaded", "key", key, "reason", reason, "permanent", retry.IsPermanent(err), "attempts", attempts, "err", err)
 	return err
 }
 
@@ -260,7 +251,9 @@ func (h *Handler) duplicate(m *counters, key, etag string) error {
 	return nil
 }
 
-func reason(err error) string {
+// Reason is the failure reason err is counted under in Metrics.Failures. It names what went
+// wrong; whether to try again is retry.IsPermanent's answer, not the reason's.
+func Reason(err error) string {
 	switch {
 	case errors.Is(err, ErrObjectNotFound):
 		return ReasonMissingObject
@@ -270,7 +263,7 @@ func reason(err error) string {
 		return ReasonUnknownTable
 	case errors.Is(err, warehouse.ErrNothingLoaded):
 		return ReasonNothingLoaded
-	case errors.As(err, new(*bronze.KeyError)):
+	case errors.As(err, new(*bronze.KeyError)), errors.As(err, new(url.EscapeError)):
 		return ReasonBadKey
 	}
 	return ReasonWarehouse

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze/bronzetest"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/loader"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/retry"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse"
 )
 
@@ -119,5 +120,56 @@ func TestNoRetryPastTheInvocationsDeadline(t *testing.T) {
 	if err == nil || wh.loads != 1 || h.Metrics().Failures[loader.ReasonWarehouse] != 1 {
 		t.Fatalf("err %v after %d loads, failures %v; want the first failure returned at once (a 1-minute wait does not fit in 30 s)",
 			err, wh.loads, h.Metrics().Failures)
+	}
+}
+
+// Each failure is counted under its reason and is permanent or not by its type, whatever its
+// text says; the error Handle returns keeps the classification.
+func TestFailureClassification(t *testing.T) {
+	key := bronzetest.KeyAt("accounts", 0, 6)
+	for _, tc := range []struct {
+		name      string
+		err       error
+		reason    string
+		permanent bool
+	}{
+		{"network", errors.New("dial tcp: connection reset by peer"), loader.ReasonWarehouse, false},
+		{"text says does not exist", errors.New("table does not exist"), loader.ReasonWarehouse, false},
+		{"text says bad object", errors.New("not a readable bronze object"), loader.ReasonWarehouse, false},
+		{"deadline", fmt.Errorf("copy: %w", context.DeadlineExceeded), loader.ReasonWarehouse, false},
+		{"nothing loaded", fmt.Errorf("load %s: %w", key, warehouse.ErrNothingLoaded), loader.ReasonNothingLoaded, false},
+		{"bad object", fmt.Errorf("load %s: %w: %v", key, warehouse.ErrBadObject, "corrupt footer"), loader.ReasonBadObject, true},
+		{"unknown table", fmt.Errorf("load %s: %w %q", key, warehouse.ErrUnknownTable, "x"), loader.ReasonUnknownTable, true},
+		{"object gone", fmt.Errorf("s3://b/%s: %w", key, loader.ErrObjectNotFound), loader.ReasonMissingObject, true},
+		{"bad object read timed out", fmt.Errorf("%w: %w", warehouse.ErrBadObject, context.DeadlineExceeded), loader.ReasonBadObject, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := loader.Reason(tc.err); got != tc.reason {
+				t.Errorf("Reason = %q, want %q", got, tc.reason)
+			}
+			if got := retry.IsPermanent(tc.err); got != tc.permanent {
+				t.Errorf("IsPermanent = %v, want %v", got, tc.permanent)
+			}
+			wh := &scripted{loadErrs: []error{tc.err, tc.err, tc.err}}
+			h := loader.NewHandler(wh, noObjects{}, loader.WithRetry(3, time.Microsecond),
+				loader.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+			err := h.Handle(context.Background(), created(key))
+			if retry.IsPermanent(err) != tc.permanent {
+				t.Errorf("Handle's error %v: permanent %v, want %v", err, retry.IsPermanent(err), tc.permanent)
+			}
+			wantLoads := 3
+			if tc.permanent || errors.Is(tc.err, context.DeadlineExceeded) {
+				wantLoads = 1
+			}
+			if wh.loads != wantLoads {
+				t.Errorf("loaded %d times, want %d", wh.loads, wantLoads)
+			}
+		})
+	}
+	// A key that is not one the landing writes fails permanently before any load.
+	err := loader.NewHandler(&scripted{}, noObjects{}, loader.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))).
+		Handle(context.Background(), created("bronze/accounts/x.parquet"))
+	if loader.Reason(err) != loader.ReasonBadKey || !retry.IsPermanent(err) {
+		t.Errorf("bad key: reason %q, permanent %v; want %q, true (err %v)", loader.Reason(err), retry.IsPermanent(err), loader.ReasonBadKey, err)
 	}
 }

@@ -1,7 +1,7 @@
 package s3local
 
 import (
-	"crypto/subtle"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/bearer"
 )
 
 // maxWebhookBody bounds one notification; S3 events are a few KB.
@@ -95,11 +97,7 @@ func decodeS3Event(body []byte) (events.S3Event, error) {
 }
 
 func hasToken(r *http.Request, token string) bool {
-	given := r.URL.Query().Get("token")
-	if auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		given = auth
-	}
-	return subtle.ConstantTimeCompare([]byte(given), []byte(token)) == 1
+	return bearer.Equal(cmp.Or(bearer.Token(r), r.URL.Query().Get("token")), token)
 }
 
 // isObjectCreated accepts both spellings S3 servers use: ObjectCreated:Put (AWS, versitygw)

@@ -190,9 +190,6 @@ func ForFunction(function string, sources ...Source) *Env {
 	return &Env{function: function, sources: sources, read: map[string]bool{}}
 }
 
-// Function is the function this environment belongs to.
-func (e *Env) Function() string { return e.function }
-
 // Set returns name's value and whether a source sets it (not empty); a declared default does not
 // count.
 func (e *Env) Set(name string) (string, bool) {

@@ -14,10 +14,13 @@ import (
 	"io"
 	"regexp"
 	"strings"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/retry"
 )
 
 // DefaultTables are the source tables whose bronze objects are loaded unless configured otherwise.
-var DefaultTables = []string{"customers", "accounts", "transactions"}
+var DefaultTables = bronze.SourceTables()
 
 // Object is one bronze object to load into the RAW table of its source table.
 type Object struct {
@@ -36,15 +39,18 @@ type Result struct {
 	Replaced  bool  // the key was loaded before with another ETag: its old rows were replaced
 }
 
-// Errors a Load wraps, so the loader can name what went wrong and count it.
+// Errors a Load wraps, so the loader can name what went wrong and count it. The permanent ones
+// are retry.PermanentError values: retry.IsPermanent holds for any error wrapping them.
 var (
 	// ErrBadObject: the object is not a readable bronze Parquet file (corrupt, wrong columns,
-	// a row image that is not JSON). Retrying will not help; the object must be rewritten.
-	ErrBadObject = errors.New("not a readable bronze object")
-	// ErrUnknownTable: the object belongs to a source table the warehouse is not configured for.
-	ErrUnknownTable = errors.New("unknown table")
+	// a row image that is not JSON). Permanent: the object must be rewritten.
+	ErrBadObject = retry.Permanent(errors.New("not a readable bronze object"))
+	// ErrUnknownTable: the object belongs to a source table the warehouse is not configured
+	// for. Permanent: the configuration must change.
+	ErrUnknownTable = retry.Permanent(errors.New("unknown table"))
 	// ErrNothingLoaded: the load found no rows in an object that exists (every bronze object
-	// has rows). Not a ledger entry: the load is tried again and then fails where it is seen.
+	// has rows). Transient, not a ledger entry: the load is tried again and then fails where
+	// it is seen.
 	ErrNothingLoaded = errors.New("nothing loaded from an object that exists")
 )
 

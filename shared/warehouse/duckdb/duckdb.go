@@ -24,6 +24,7 @@ import (
 
 	duckdriver "github.com/duckdb/duckdb-go/v2"
 
+	"github.com/fin-orchestrator/fin-orchestrator/shared/statedir"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse"
 )
 
@@ -46,37 +47,13 @@ func SnapshotPath(warehousePath string) string {
 	return filepath.Join(filepath.Dir(warehousePath), "dbt", RawCatalog+"-snapshot.duckdb")
 }
 
-// DefaultPath is where the local warehouse lives: WAREHOUSE_PATH; else warehouse.duckdb in
-// FIN_STATE_DIR; else .fin/warehouse.duckdb in this repository (found by walking up from the
-// working directory to its go.mod), or in the working directory outside it.
+// DefaultPath is where the local warehouse lives: WAREHOUSE_PATH, else warehouse.duckdb in the
+// stack's state directory (statedir.Dir).
 func DefaultPath() string {
 	if p := os.Getenv("WAREHOUSE_PATH"); p != "" {
 		return p
 	}
-	state := os.Getenv("FIN_STATE_DIR")
-	if state == "" {
-		state = filepath.Join(repoRoot(), ".fin")
-	}
-	return filepath.Join(state, "warehouse.duckdb")
-}
-
-const module = "module github.com/fin-orchestrator/fin-orchestrator\n"
-
-func repoRoot() string {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "."
-	}
-	for dir := wd; ; {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.HasPrefix(string(b), module) {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return wd
-		}
-		dir = parent
-	}
+	return filepath.Join(statedir.Dir(), "warehouse.duckdb")
 }
 
 // Warehouse is the RAW file, held open by this process, with the models file attached read-only
@@ -193,11 +170,35 @@ func (w *Warehouse) open(ctx context.Context) error {
 	return nil
 }
 
+// lockHint explains an IO error at open, which is how DuckDB reports a file another process
+// holds (it takes an exclusive lock for writing).
 func lockHint(err error) string {
-	if strings.Contains(err.Error(), "lock") {
-		return " (another process holds the file: stop it, or query through the running stack with `fin sql`)"
+	if isDuckDB(err, duckdriver.ErrorTypeIO) {
+		return " (if another process holds the file: stop it, or query through the running stack with `fin sql`)"
 	}
 	return ""
+}
+
+// aboutContent tells a failure of reading an object's bytes (not Parquet, wrong columns, a value
+// that does not convert), which is permanent, from one of the warehouse itself (a write
+// conflict, memory, an interrupted query, the connection), which may pass.
+func aboutContent(err error) bool {
+	var de *duckdriver.Error
+	if !errors.As(err, &de) {
+		return false
+	}
+	switch de.Type {
+	case duckdriver.ErrorTypeTransaction, duckdriver.ErrorTypeOutOfMemory, duckdriver.ErrorTypeInterrupt,
+		duckdriver.ErrorTypeConnection, duckdriver.ErrorTypeFatal, duckdriver.ErrorTypeInternal:
+		return false
+	}
+	return true
+}
+
+// isDuckDB reports whether err is a DuckDB error of type t.
+func isDuckDB(err error, t duckdriver.ErrorType) bool {
+	var de *duckdriver.Error
+	return errors.As(err, &de) && de.Type == t
 }
 
 func (w *Warehouse) ensureTables(ctx context.Context) error {
@@ -359,7 +360,7 @@ func (w *Warehouse) loadFile(ctx context.Context, obj warehouse.Object, file str
 		raw, cols, cols, literal(file))
 	r, err := tx.ExecContext(ctx, insert, obj.Key)
 	if err != nil {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || !aboutContent(err) {
 			return res, fmt.Errorf("load %s: %w", obj.Key, err)
 		}
 		return res, fmt.Errorf("load %s: %w: %v", obj.Key, warehouse.ErrBadObject, err)
@@ -421,7 +422,8 @@ func (w *Warehouse) QueryRows(ctx context.Context, query string, args []any, rea
 func (w *Warehouse) read(ctx context.Context, q func(*sql.Conn) (bool, error)) error {
 	if !w.lent.TryRLock() {
 		started, err := w.readOnce(ctx, false, q)
-		if err == nil || started || !strings.Contains(err.Error(), "does not exist") || ctx.Err() != nil {
+		// A model that is not there fails to bind as a catalog error.
+		if err == nil || started || !isDuckDB(err, duckdriver.ErrorTypeCatalog) || ctx.Err() != nil {
 			return err
 		}
 		// Wait for dbt's turn to end, within the query's own deadline.

@@ -3,7 +3,6 @@ package duckdb
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/bearer"
 )
 
 // While the stack runs it holds the warehouse file, so `fin sql` sends its query to the stack:
@@ -74,16 +75,10 @@ func ReadToken(path string) (string, error) {
 // SQLHandler answers POSTed queries with CSV. Mount it on the runtime's local console, e.g.
 // mux.Handle("POST /sql", wh.SQLHandler(token)).
 func (w *Warehouse) SQLHandler(token string) http.Handler {
-	want := []byte("Bearer " + token)
-	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	return bearer.Require(token, "fin warehouse", "see "+TokenPath(w.path), http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			rw.Header().Set("Allow", http.MethodPost)
 			http.Error(rw, "POST the query as the request body", http.StatusMethodNotAllowed)
-			return
-		}
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			rw.Header().Set("WWW-Authenticate", `Bearer realm="fin warehouse"`)
-			http.Error(rw, "missing or wrong bearer token (see "+TokenPath(w.path)+")", http.StatusUnauthorized)
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, maxQuery))
@@ -105,7 +100,7 @@ func (w *Warehouse) SQLHandler(token string) http.Handler {
 			}
 			rw.Header().Set(SQLErrorTrailer, strings.ReplaceAll(err.Error(), "\n", " "))
 		}
-	})
+	}))
 }
 
 // lazyCSV sends the 200 and content type with the first bytes, so an error before any output
