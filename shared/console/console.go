@@ -215,9 +215,3 @@ func (s Status) Healthy() bool {
 	}
 	return true
 }
-
-// RequireToken lets through only requests with "Authorization: Bearer <token>", for the
-// runtime's machine endpoints mounted beside the console.
-func RequireToken(token string, next http.Handler) http.Handler {
-	return bearer.Require(token, "fin console", ".fin/sql.token", next)
-}

@@ -56,7 +56,7 @@ type gatewayRoute struct {
 func NewHTTPGateway(apis map[string]*samtemplate.HTTPAPI, routes []samtemplate.HTTPEvent, handler HTTPFunc,
 	newAuthorizer func(samtemplate.JWTAuthorizer) (Authorizer, error)) (*HTTPGateway, error) {
 	if len(routes) == 0 {
-		return nil, ErrNoRoute
+		return nil, errors.New("the function has no HttpApi events to serve")
 	}
 	g := &HTTPGateway{handler: handler}
 	made := map[string]Authorizer{}
@@ -260,6 +260,3 @@ func writeGatewayError(w http.ResponseWriter, status int, msg string) {
 	w.WriteHeader(status)
 	fmt.Fprintf(w, `{"message":%q}`, msg)
 }
-
-// ErrNoRoute is returned when a function has no HTTP routes to serve.
-var ErrNoRoute = errors.New("function has no HttpApi events")

@@ -70,12 +70,8 @@ func RunSchedules(ctx context.Context, tpl *samtemplate.Template, id string, fn 
 	}
 }
 
-// RunSchedule invokes fn each time the schedule event fires, until ctx ends. A failed invocation
+// runSchedule invokes fn each time the schedule event fires, until ctx ends. A failed invocation
 // is logged and reported to onResult, and the schedule goes on, as with EventBridge.
-func RunSchedule(ctx context.Context, ev samtemplate.ScheduleEvent, fn *Function, onResult func(out []byte, err error)) error {
-	return runSchedule(ctx, ev, fn, onResult, RealClock)
-}
-
 func runSchedule(ctx context.Context, ev samtemplate.ScheduleEvent, fn *Function, onResult func(out []byte, err error), clock Clock) error {
 	s, err := schedule.Parse(ev.Expression)
 	if err != nil {

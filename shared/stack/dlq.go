@@ -13,7 +13,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/fin-orchestrator/fin-orchestrator/shared/console"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/bearer"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/landing"
 )
 
@@ -21,7 +21,7 @@ import (
 // landed again under new offsets, once the cause is fixed), and the entry moves to dlq-replayed/.
 func (s *Stack) dlqHandlers(producer *kgo.Client) map[string]http.Handler {
 	return map[string]http.Handler{
-		"GET /dlq": console.RequireToken(s.token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		"GET /dlq": bearer.Require(s.token, "fin console", ".fin/sql.token", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			type item struct {
 				Key    string `json:"key"`
 				Topic  string `json:"topic"`
@@ -44,7 +44,7 @@ func (s *Stack) dlqHandlers(producer *kgo.Client) map[string]http.Handler {
 			w.Header().Set("Content-Type", "application/json")
 			json.NewEncoder(w).Encode(items)
 		})),
-		"POST /dlq/replay": console.RequireToken(s.token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		"POST /dlq/replay": bearer.Require(s.token, "fin console", ".fin/sql.token", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			body, _ := io.ReadAll(io.LimitReader(r.Body, 4096))
 			key := strings.TrimSpace(string(body))
 			if !strings.HasPrefix(key, "dlq/") {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/console"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/reconcile"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
@@ -62,7 +63,8 @@ func (c *statusCache) run(ctx context.Context) {
 	}
 }
 
-var capturedTables = []string{"customers", "accounts", "transactions"}
+// capturedTables are the tables the stack counts, as the bronze contract names them.
+var capturedTables = bronze.SourceTables()
 
 func (c *statusCache) gather(ctx context.Context) console.Status {
 	s := c.s
@@ -127,7 +129,7 @@ func (c *statusCache) gather(ctx context.Context) console.Status {
 	if whErr != nil {
 		detail = "unreachable: " + whErr.Error()
 	}
-	st.Components = append(st.Components, console.Component{Name: "warehouse", OK: whErr == nil || strings.Contains(whErr.Error(), "deadline"), Detail: detail})
+	st.Components = append(st.Components, console.Component{Name: "warehouse", OK: whErr == nil, Detail: detail})
 	if st.Loads, st.Freshness = prev.Loads, prev.Freshness; whErr == nil {
 		if loads, err := c.recentLoads(ctx); err == nil {
 			st.Loads = loads
