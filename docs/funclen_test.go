@@ -20,7 +20,7 @@ const maxFuncLines = 80
 // "path Name" (methods as "path Recv.Name"), each with why. An entry that is no longer needed
 // fails the test too, so the list only shrinks.
 var funcLenAllowed = map[string]string{
-	"shared/warehouse/snowflake/snowflake.go Warehouse.Load": "its error handling is being reworked (issue 17, errors); drop once that lands under 80 lines",
+	"shared/warehouse/snowflake/snowflake.go Warehouse.Load": "its error handling is being reworked now (the errors branch); drop once Load is under 80 lines",
 	"shared/capture/incremental.go capturer.readChunk":       "being reworked for speed (incremental snapshot); split there",
 	"shared/capture/stream.go capturer.stream":               "being reworked for speed (incremental snapshot); split there",
 }
@@ -55,14 +55,16 @@ func funcLengths(fset *token.FileSet, f *ast.File) map[string]int {
 		if !ok || fd.Body == nil {
 			continue
 		}
-		lengths[funcName(fd)] = fset.Position(fd.End()).Line - fset.Position(fd.Pos()).Line + 1
+		// A name may repeat (init): the longest one stands for it.
+		name, n := funcName(fd), fset.Position(fd.End()).Line-fset.Position(fd.Pos()).Line+1
+		lengths[name] = max(lengths[name], n)
 	}
 	return lengths
 }
 
-// longFuncs returns each function of the module's tracked non-test Go files longer than max
+// longFuncs returns each function of the module's tracked non-test Go files longer than limit
 // lines, keyed as funcLenAllowed is, with its length.
-func longFuncs(t *testing.T, max int) map[string]int {
+func longFuncs(t *testing.T, limit int) map[string]int {
 	t.Helper()
 	cmd := exec.Command("git", "ls-files", "*.go")
 	cmd.Dir = ".."
@@ -85,7 +87,7 @@ func longFuncs(t *testing.T, max int) map[string]int {
 		}
 		files++
 		for name, n := range funcLengths(fset, f) {
-			if n > max {
+			if n > limit {
 				long[path+" "+name] = n
 			}
 		}
@@ -131,6 +133,7 @@ func TestFuncLengths(t *testing.T) {
 		{"value method", "func (s S) M() {}", map[string]int{"S.M": 1}},
 		{"generic receiver", "func (s *S[T]) M() {}\nfunc (p P[K, V]) N() {}", map[string]int{"S.M": 1, "P.N": 1}},
 		{"no body", "func f()", map[string]int{}},
+		{"repeated init: the longest counts", "func init() {\n}\nfunc init() {\n\n\n}\nfunc init() {}", map[string]int{"init": 4}},
 		{"closures count in their function", "func f() {\n\tg := func() {\n\t}\n\tg()\n}", map[string]int{"f": 5}},
 	}
 	for _, tt := range tests {
