@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/generator"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/kafka"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/localpg"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/s3local"
@@ -23,6 +26,28 @@ func init() {
 // empty, the functions of template.yaml with their event sources, the console, and continuous
 // activity with its progress.
 func runUp(ctx context.Context, args []string) error {
+	f, err := parseUpFlags(args)
+	if err != nil {
+		return err
+	}
+	if f.check {
+		if _, err := stack.LoadTemplate(f.template, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "%s: every function, event and property fin up emulates passes AWS's rules\n", f.template)
+		return nil
+	}
+	return startUp(ctx, f)
+}
+
+// upFlags are fin up's flags.
+type upFlags struct {
+	config, template  string
+	noGenerate, check bool
+	rate              float64
+}
+
+func parseUpFlags(args []string) (upFlags, error) {
 	fs := newFlags("up", "[flags]")
 	path := fs.String("config", "", "generator configuration (default: ./config.yaml when present)")
 	tpl := fs.String("template", "template.yaml", "the SAM template whose functions and events to run")
@@ -30,16 +55,15 @@ func runUp(ctx context.Context, args []string) error {
 	rate := fs.Float64("rate", 0, "override continuous.rate (operations per second)")
 	check := fs.Bool("check", false, "only hold the template to AWS's rules, as every start does, and exit")
 	if err := parseFlags(fs, args); err != nil {
-		return err
+		return upFlags{}, err
 	}
-	if *check {
-		if _, err := stack.LoadTemplate(*tpl, nil); err != nil {
-			return err
-		}
-		fmt.Fprintf(os.Stderr, "%s: every function, event and property fin up emulates passes AWS's rules\n", *tpl)
-		return nil
-	}
-	cfg, err := loadGeneratorConfig(*path, 0, *rate)
+	return upFlags{config: *path, template: *tpl, noGenerate: *noGen, check: *check, rate: *rate}, nil
+}
+
+// startUp runs the stack until ctx ends: state and log, database (bulk-loaded when empty), the
+// stack itself, then continuous activity unless -no-generate.
+func startUp(ctx context.Context, f upFlags) error {
+	cfg, err := loadGeneratorConfig(f.config, 0, f.rate)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -62,20 +86,14 @@ func runUp(ctx context.Context, args []string) error {
 		return err
 	}
 	defer pool.Close()
-
-	var customers int
-	if err := pool.QueryRow(ctx, "SELECT count(*) FROM customers").Scan(&customers); err != nil {
-		return fmt.Errorf("count customers: %w", err)
-	}
-	if customers == 0 && !*noGen {
-		fmt.Fprintln(os.Stderr, "empty database: loading the configured data set first")
-		if err := bulkLoad(ctx, pool, cfg); err != nil {
+	if !f.noGenerate {
+		if err := loadIfEmpty(ctx, pool, cfg); err != nil {
 			return err
 		}
 	}
 
 	st, wait, err := stack.Up(ctx, stack.Config{
-		Template: *tpl, Root: root, StateDir: state, DatabaseURL: localpg.URL(), Pool: pool,
+		Template: f.template, Root: root, StateDir: state, DatabaseURL: localpg.URL(), Pool: pool,
 		Slot:         envOr("FIN_CAPTURE_SLOT", slotFor(pool.Config().ConnConfig.Database)),
 		KafkaBrokers: kafka.BrokersFromEnv(),
 		S3Endpoint:   os.Getenv("S3_ENDPOINT"), S3AccessKey: os.Getenv("S3_ACCESS_KEY"), S3SecretKey: os.Getenv("S3_SECRET_KEY"),
@@ -93,6 +111,32 @@ func runUp(ctx context.Context, args []string) error {
 	}
 	// Where the broker is, for `fin kafka-tail` (the embedded one takes a random port).
 	os.WriteFile(filepath.Join(state, "kafka.addr"), []byte(st.Kafka+"\n"), 0o640)
+	printUp(st, logPath)
+
+	if !f.noGenerate {
+		genErr := make(chan error, 1)
+		go func() { genErr <- generateContinuously(ctx, pool, cfg) }()
+		defer func() { <-genErr }()
+	}
+	return wait()
+}
+
+// loadIfEmpty bulk-loads the configured data set into a database without customers, so a first
+// fin up has history to show.
+func loadIfEmpty(ctx context.Context, pool *pgxpool.Pool, cfg generator.Config) error {
+	var customers int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM customers").Scan(&customers); err != nil {
+		return fmt.Errorf("count customers: %w", err)
+	}
+	if customers > 0 {
+		return nil
+	}
+	fmt.Fprintln(os.Stderr, "empty database: loading the configured data set first")
+	return bulkLoad(ctx, pool, cfg)
+}
+
+// printUp tells the user where each part of the running stack is.
+func printUp(st *stack.Stack, logPath string) {
 	fmt.Fprintf(os.Stderr, `
 fin-orchestrator is up
   API       %s   (docs: %s/docs; a token: bin/fin token --scopes bank:read,bank:write)
@@ -104,13 +148,6 @@ fin-orchestrator is up
 Ctrl-C stops everything; a restart resumes where it stopped.
 
 `, st.APIURL, st.APIURL, st.ConsoleURL, st.Token(), st.Kafka, st.S3URL, envOr("LAKE_BUCKET", "lake"), duckdb.RawPath(duckdb.DefaultPath()), duckdb.DefaultPath(), logPath)
-
-	if !*noGen {
-		genErr := make(chan error, 1)
-		go func() { genErr <- generateContinuously(ctx, pool, cfg) }()
-		defer func() { <-genErr }()
-	}
-	return wait()
 }
 
 // slotFor names the capture's slot after the database: "fin_capture" for the default database

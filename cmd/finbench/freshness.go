@@ -42,6 +42,31 @@ const (
 // through the stack's /sql endpoint to time each posting from its Postgres commit (the commit
 // timestamp the capture reads from the WAL) to the moment a query first returns it.
 func runBenchFreshness(ctx context.Context, args []string) error {
+	f, err := parseFreshnessFlags(args)
+	if err != nil {
+		return err
+	}
+	b, err := setUpFreshness(ctx, f)
+	if err != nil {
+		return err
+	}
+	defer b.pool.Close()
+	ref, err := b.reference(ctx)
+	if err != nil {
+		return err
+	}
+	return b.timed(ctx, ref)
+}
+
+// freshnessFlags are finbench freshness's flags.
+type freshnessFlags struct {
+	rate                            float64
+	seconds, conns, accounts, burst int
+	poll, goldWait                  time.Duration
+	consoleURL                      string
+}
+
+func parseFreshnessFlags(args []string) (freshnessFlags, error) {
 	fs := newFlags("freshness")
 	rate := fs.Float64("rate", targetTPS, "postings per second to commit")
 	seconds := fs.Int("seconds", 120, "how long to sustain the rate")
@@ -52,49 +77,69 @@ func runBenchFreshness(ctx context.Context, args []string) error {
 	goldWait := fs.Duration("gold-wait", 5*time.Minute, "how long to wait for every posting in gold after the run")
 	consoleURL := fs.String("console", cmp.Or(os.Getenv("FIN_CONSOLE_URL"), "http://127.0.0.1:8080"), "the running stack's console (env FIN_CONSOLE_URL)")
 	if err := parseFlags(fs, args); err != nil {
-		return err
+		return freshnessFlags{}, err
 	}
+	return freshnessFlags{rate: *rate, seconds: *seconds, conns: *conns, accounts: *accounts, burst: *burst,
+		poll: *poll, goldWait: *goldWait, consoleURL: *consoleURL}, nil
+}
+
+// freshnessBench is one freshness run against a running stack: its postings are tagged, and the
+// pollers see them in raw and gold through the console's /sql.
+type freshnessBench struct {
+	freshnessFlags
+	token, sqlURL, tag string
+	pool               *pgxpool.Pool
+	d                  *postingDriver
+	raw, gold          *seenSet
+}
+
+// setUpFreshness reads the stack's SQL token and opens the accounts the postings go to.
+func setUpFreshness(ctx context.Context, f freshnessFlags) (*freshnessBench, error) {
 	token, err := duckdb.ReadToken(duckdb.TokenPath(duckdb.DefaultPath()))
 	if err != nil {
-		return fmt.Errorf("the running stack's SQL token (is `fin up` running with this WAREHOUSE_PATH/FIN_STATE_DIR?): %w", err)
+		return nil, fmt.Errorf("the running stack's SQL token (is `fin up` running with this WAREHOUSE_PATH/FIN_STATE_DIR?): %w", err)
 	}
-	sqlURL := strings.TrimRight(*consoleURL, "/") + "/sql"
-	pool, err := database.Open(ctx, localpg.URL(), *conns+2)
+	b := &freshnessBench{freshnessFlags: f, token: token, sqlURL: strings.TrimRight(f.consoleURL, "/") + "/sql",
+		tag: "bench-freshness-" + uuid.NewString()[:8], raw: newSeenSet(), gold: newSeenSet()}
+	if b.pool, err = database.Open(ctx, localpg.URL(), f.conns+2); err != nil {
+		return nil, err
+	}
+	if _, err := database.Migrate(ctx, b.pool); err != nil {
+		b.pool.Close()
+		return nil, err
+	}
+	fmt.Printf("freshness benchmark (%s): %.0f postings/s for %d s on %d connections over %d accounts\n", b.tag, f.rate, f.seconds, f.conns, f.accounts)
+	ids, err := openBenchAccounts(ctx, b.pool, b.tag, f.accounts)
 	if err != nil {
-		return err
+		b.pool.Close()
+		return nil, err
 	}
-	defer pool.Close()
-	if _, err := database.Migrate(ctx, pool); err != nil {
-		return err
-	}
+	b.d = &postingDriver{pool: b.pool, accounts: ids, tag: b.tag}
+	return b, nil
+}
 
-	tag := "bench-freshness-" + uuid.NewString()[:8]
-	fmt.Printf("freshness benchmark (%s): %.0f postings/s for %d s on %d connections over %d accounts\n", tag, *rate, *seconds, *conns, *accounts)
-	ids, err := openBenchAccounts(ctx, pool, tag, *accounts)
-	if err != nil {
-		return err
-	}
-	d := &postingDriver{pool: pool, accounts: ids, tag: tag}
-
-	// Reference: the same postings unpaced, measured now, with the stack running beside them.
-	ref := d.run(ctx, 0, time.Duration(*burst)*time.Second, *conns)
-	fmt.Printf("  reference, unpaced postings for %d s: %d committed = %.0f tx/s\n", *burst, ref.committed, ref.tps())
-	// The reference's changes drain through the stack before the timed run starts.
-	raw := newSeenSet()
+// reference runs the same postings unpaced, measured now with the stack running beside them, and
+// lets their changes drain through the stack before the timed run starts.
+func (b *freshnessBench) reference(ctx context.Context) (runResult, error) {
+	ref := b.d.run(ctx, 0, time.Duration(b.burst)*time.Second, b.conns)
+	fmt.Printf("  reference, unpaced postings for %d s: %d committed = %.0f tx/s\n", b.burst, ref.committed, ref.tps())
 	drain := time.Now()
-	if err := waitSeen(ctx, raw, d.committedIDs(), func(ctx context.Context) error {
-		return pollRaw(ctx, sqlURL, token, tag, raw)
-	}, *poll, 5*time.Minute); err != nil {
-		return fmt.Errorf("the reference burst did not reach raw.transactions: %w", err)
+	if err := waitSeen(ctx, b.raw, b.d.committedIDs(), func(ctx context.Context) error {
+		return pollRaw(ctx, b.sqlURL, b.token, b.tag, b.raw)
+	}, b.poll, 5*time.Minute); err != nil {
+		return ref, fmt.Errorf("the reference burst did not reach raw.transactions: %w", err)
 	}
 	fmt.Printf("  the burst's %d postings were all in raw.transactions %.1f s after it ended\n", ref.committed, time.Since(drain).Seconds())
-	d.reset()
+	b.d.reset()
+	return ref, nil
+}
 
-	// The timed run, watched by the pollers.
+// timed runs the paced postings watched by the pollers, waits for them in raw and gold, and
+// reports.
+func (b *freshnessBench) timed(ctx context.Context, ref runResult) error {
 	pctx, stopPolling := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var rawErrs, goldErrs atomic.Int64
-	gold := newSeenSet()
 	watch := func(every time.Duration, errs *atomic.Int64, fn func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -110,38 +155,55 @@ func runBenchFreshness(ctx context.Context, args []string) error {
 			}
 		}()
 	}
-	watch(*poll, &rawErrs, func(ctx context.Context) error { return pollRaw(ctx, sqlURL, token, tag, raw) })
-	watch(time.Second, &goldErrs, func(ctx context.Context) error { return pollGold(ctx, sqlURL, token, tag, gold) })
+	watch(b.poll, &rawErrs, func(ctx context.Context) error { return pollRaw(ctx, b.sqlURL, b.token, b.tag, b.raw) })
+	watch(time.Second, &goldErrs, func(ctx context.Context) error { return pollGold(ctx, b.sqlURL, b.token, b.tag, b.gold) })
 	start := time.Now()
-	res := d.run(ctx, *rate, time.Duration(*seconds)*time.Second, *conns)
+	res := b.d.run(ctx, b.rate, time.Duration(b.seconds)*time.Second, b.conns)
 	fmt.Printf("  paced run: %d committed in %.1f s = %.1f tx/s (target %.0f, ratio %.2f; reference %.0f tx/s unpaced), %d failed, start delay behind schedule p95 %v\n",
-		res.committed, res.elapsed.Seconds(), res.tps(), *rate, res.tps()/(*rate), ref.tps(), res.failed, res.lateP95.Round(time.Millisecond))
+		res.committed, res.elapsed.Seconds(), res.tps(), b.rate, res.tps()/b.rate, ref.tps(), res.failed, res.lateP95.Round(time.Millisecond))
 
-	committed := d.committedIDs()
-	rawWait := waitSeen(ctx, raw, committed, nil, *poll, 3*time.Minute)
-	goldWaitErr := waitSeen(ctx, gold, committed, nil, time.Second, *goldWait)
+	committed := b.d.committedIDs()
+	rawWait := waitSeen(ctx, b.raw, committed, nil, b.poll, 3*time.Minute)
+	goldWaitErr := waitSeen(ctx, b.gold, committed, nil, time.Second, b.goldWait)
 	stopPolling()
 	wg.Wait()
 
+	missingRaw, missingGold := b.report(ctx, res, committed, start)
+	if n := rawErrs.Load() + goldErrs.Load(); n > 0 {
+		fmt.Printf("  polls that failed: raw %d, gold %d (gold fails until the first dbt run builds it)\n", rawErrs.Load(), goldErrs.Load())
+	}
+	if missingRaw > 0 || rawWait != nil {
+		return fmt.Errorf("%d committed postings never reached raw.transactions: %v", missingRaw, rawWait)
+	}
+	if missingGold > 0 || goldWaitErr != nil {
+		return fmt.Errorf("%d committed postings never reached gold.fct_transactions: %v", missingGold, goldWaitErr)
+	}
+	return nil
+}
+
+// report prints the latencies of the committed postings, in all and split by dbt runs, and
+// returns how many never reached raw and gold.
+func (b *freshnessBench) report(ctx context.Context, res runResult, committed []uuid.UUID, start time.Time) (missingRaw, missingGold int) {
 	// The console refreshes its status every few seconds: wait for the run that built the last
 	// gold rows to show, so the split by dbt runs below knows every run.
 	var runs []console.DbtRun
+	var err error
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
-		runs, err = dbtRuns(ctx, *consoleURL, token)
-		if err == nil && len(runs) > 0 && !runs[0].At.Before(gold.newestSighting().Add(-2*time.Second)) {
+		runs, err = dbtRuns(ctx, b.consoleURL, b.token)
+		if err == nil && len(runs) > 0 && !runs[0].At.Before(b.gold.newestSighting().Add(-2*time.Second)) {
 			break
 		}
 	}
-	rawLat, loadLat, missingRaw := raw.latencies(committed, nil)
-	quietLat, _, _ := raw.latencies(committed, duringDbt(runs))
-	goldLat, _, missingGold := gold.latencies(committed, nil)
+	rawLat, loadLat, missingRaw := b.raw.latencies(committed, nil)
+	quietLat, _, _ := b.raw.latencies(committed, duringDbt(runs))
+	goldLat, _, missingGold := b.gold.latencies(committed, nil)
 	rs, ls, gs := summarize(rawLat), summarize(loadLat), summarize(goldLat)
 	verdict := "met"
-	if rs.p95 > targetRawP95 || res.tps() < 0.95*(*rate) {
+	if rs.p95 > targetRawP95 || res.tps() < 0.95*b.rate {
 		verdict = "NOT met"
 	}
 	fmt.Printf("  commit -> queryable in raw.transactions (first /sql answer holding it, polled every %v): %s over %d postings; target p95 <= %v at %.0f tx/s: %s (p95/target %.2f)\n",
-		*poll, rs, len(rawLat), targetRawP95, *rate, verdict, rs.p95.Seconds()/targetRawP95.Seconds())
+		b.poll, rs, len(rawLat), targetRawP95, b.rate, verdict, rs.p95.Seconds()/targetRawP95.Seconds())
 	fmt.Printf("  commit -> _loaded_at (start of the load transaction): %s\n", ls)
 	fmt.Printf("  commit -> queryable, the %d postings whose wait overlapped no dbt run: %s (p95/target %.2f)\n",
 		len(quietLat), summarize(quietLat), summarize(quietLat).p95.Seconds()/targetRawP95.Seconds())
@@ -153,16 +215,7 @@ func runBenchFreshness(ctx context.Context, args []string) error {
 				(r.At.Sub(start) - time.Duration(r.Seconds*float64(time.Second))).Round(time.Second), r.At.Sub(start).Round(time.Second), r.Seconds, r.OK)
 		}
 	}
-	if n := rawErrs.Load() + goldErrs.Load(); n > 0 {
-		fmt.Printf("  polls that failed: raw %d, gold %d (gold fails until the first dbt run builds it)\n", rawErrs.Load(), goldErrs.Load())
-	}
-	if missingRaw > 0 || rawWait != nil {
-		return fmt.Errorf("%d committed postings never reached raw.transactions: %v", missingRaw, rawWait)
-	}
-	if missingGold > 0 || goldWaitErr != nil {
-		return fmt.Errorf("%d committed postings never reached gold.fct_transactions: %v", missingGold, goldWaitErr)
-	}
-	return nil
+	return missingRaw, missingGold
 }
 
 // openBenchAccounts opens n EUR accounts, five per customer, each funded so withdrawals and

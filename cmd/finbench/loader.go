@@ -44,89 +44,130 @@ func runBenchLoader(ctx context.Context, args []string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	const bucket = "bench"
-	root := filepath.Join(dir, "s3")
-	var keys, etags, files []string
-	for i := 0; i < *objects; i++ {
-		recs := bronzetest.Records("transactions", int64(i**rows), *rows, nil)
-		key := bronzetest.Key("transactions", recs)
-		b, err := bronzetest.Encode(recs)
-		if err != nil {
-			return err
-		}
-		if err := bronzetest.PutBytes(root, bucket, key, b); err != nil {
-			return err
-		}
-		sum := md5.Sum(b)
-		keys, etags = append(keys, key), append(etags, hex.EncodeToString(sum[:]))
-		files = append(files, "'"+filepath.Join(root, bucket, key)+"'")
+	b, err := writeLoaderObjects(dir, *objects, *rows)
+	if err != nil {
+		return err
 	}
-	total := float64(*objects * *rows)
-	fmt.Printf("loader benchmark: %d bronze objects x %d rows = %.0f rows (Parquet, zstd), best of %d rounds\n", *objects, *rows, total, *rounds)
+	fmt.Printf("loader benchmark: %d bronze objects x %d rows = %.0f rows (Parquet, zstd), best of %d rounds\n", *objects, *rows, b.total, *rounds)
 
-	var refTime, perFileTime, loadTime time.Duration
+	var best loaderTimes
 	var h *loader.Handler
 	for r := 0; r < *rounds; r++ {
-		ref, err := referenceLoad(ctx, filepath.Join(dir, fmt.Sprintf("reference-%d.duckdb", r)), files, false)
+		t, wh, rh, err := b.round(ctx, r)
 		if err != nil {
 			return err
 		}
-		perFile, err := referenceLoad(ctx, filepath.Join(dir, fmt.Sprintf("perfile-%d.duckdb", r)), files, true)
-		if err != nil {
-			return err
-		}
-		wh, err := duckdb.Open(ctx, filepath.Join(dir, fmt.Sprintf("warehouse-%d.duckdb", r)), nil)
-		if err != nil {
-			return err
-		}
+		// The last round's handler times the duplicates below, on its warehouse.
 		defer wh.Close()
-		h = loader.NewHandler(wh, loader.DirObjects(root), loader.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-		start := time.Now()
-		for i, k := range keys {
-			if err := h.Handle(ctx, s3Created(bucket, k, etags[i])); err != nil {
-				return err
-			}
-		}
-		// Both loads end with a checkpoint, so both are timed until the rows are in the file
-		// itself, not only in the WAL.
-		if err := wh.Query(ctx, "CHECKPOINT", io.Discard); err != nil {
-			return err
-		}
-		load := time.Since(start)
-		if m := h.Metrics(); m.RowsLoaded != int64(total) {
-			return fmt.Errorf("the loader loaded %d rows, want %.0f", m.RowsLoaded, total)
-		}
-		fmt.Printf("  round %d: loader %v, INSERT per file %v, one INSERT %v\n", r+1,
-			load.Round(time.Millisecond), perFile.Round(time.Millisecond), ref.Round(time.Millisecond))
-		if r == 0 || ref < refTime {
-			refTime = ref
-		}
-		if r == 0 || perFile < perFileTime {
-			perFileTime = perFile
-		}
-		if r == 0 || load < loadTime {
-			loadTime = load
-		}
+		h = rh
+		best = best.keepBest(t, r == 0)
 	}
-	loaderRate, refRate, perFileRate := total/loadTime.Seconds(), total/refTime.Seconds(), total/perFileTime.Seconds()
+	loaderRate, refRate, perFileRate := b.total/best.load.Seconds(), b.total/best.ref.Seconds(), b.total/best.perFile.Seconds()
 	fmt.Printf("  loader into DuckDB (1 event per object): %10.0f rows/s\n", loaderRate)
 	fmt.Printf("  reference, INSERT ... read_parquet(file) per file:  %10.0f rows/s, ratio loader/reference %.2f (target >= 0.80)\n", perFileRate, loaderRate/perFileRate)
 	fmt.Printf("  reference, one INSERT ... read_parquet([all]):      %10.0f rows/s, ratio loader/reference %.2f\n", refRate, loaderRate/refRate)
+	return b.duplicates(ctx, h, best.load/time.Duration(len(b.keys)), *dups, *rows)
+}
 
-	// Duplicates: events for objects already loaded, beside loading one object.
-	perLoad := loadTime / time.Duration(len(keys))
+const loaderBucket = "bench"
+
+// loaderBench is the bronze objects the loader benchmark loads, under root as S3 keys with their
+// ETags and as files for DuckDB's read_parquet.
+type loaderBench struct {
+	dir, root          string
+	keys, etags, files []string
+	total              float64
+}
+
+func writeLoaderObjects(dir string, objects, rows int) (*loaderBench, error) {
+	b := &loaderBench{dir: dir, root: filepath.Join(dir, "s3"), total: float64(objects * rows)}
+	for i := 0; i < objects; i++ {
+		recs := bronzetest.Records("transactions", int64(i*rows), rows, nil)
+		key := bronzetest.Key("transactions", recs)
+		data, err := bronzetest.Encode(recs)
+		if err != nil {
+			return nil, err
+		}
+		if err := bronzetest.PutBytes(b.root, loaderBucket, key, data); err != nil {
+			return nil, err
+		}
+		sum := md5.Sum(data)
+		b.keys, b.etags = append(b.keys, key), append(b.etags, hex.EncodeToString(sum[:]))
+		b.files = append(b.files, "'"+filepath.Join(b.root, loaderBucket, key)+"'")
+	}
+	return b, nil
+}
+
+// loaderTimes are one round's load times: the loader's and the two references'.
+type loaderTimes struct{ ref, perFile, load time.Duration }
+
+// keepBest returns the faster of each time, or t itself for the first round.
+func (best loaderTimes) keepBest(t loaderTimes, first bool) loaderTimes {
+	if first || t.ref < best.ref {
+		best.ref = t.ref
+	}
+	if first || t.perFile < best.perFile {
+		best.perFile = t.perFile
+	}
+	if first || t.load < best.load {
+		best.load = t.load
+	}
+	return best
+}
+
+// round times the references and the loader into fresh files; the caller closes the loader's
+// warehouse, which its handler still uses.
+func (b *loaderBench) round(ctx context.Context, r int) (loaderTimes, *duckdb.Warehouse, *loader.Handler, error) {
+	var t loaderTimes
+	var err error
+	if t.ref, err = referenceLoad(ctx, filepath.Join(b.dir, fmt.Sprintf("reference-%d.duckdb", r)), b.files, false); err != nil {
+		return t, nil, nil, err
+	}
+	if t.perFile, err = referenceLoad(ctx, filepath.Join(b.dir, fmt.Sprintf("perfile-%d.duckdb", r)), b.files, true); err != nil {
+		return t, nil, nil, err
+	}
+	wh, err := duckdb.Open(ctx, filepath.Join(b.dir, fmt.Sprintf("warehouse-%d.duckdb", r)), nil)
+	if err != nil {
+		return t, nil, nil, err
+	}
+	h := loader.NewHandler(wh, loader.DirObjects(b.root), loader.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	start := time.Now()
-	for i := 0; i < *dups; i++ {
-		if err := h.Handle(ctx, s3Created(bucket, keys[i%len(keys)], etags[i%len(keys)])); err != nil {
+	for i, k := range b.keys {
+		if err := h.Handle(ctx, s3Created(loaderBucket, k, b.etags[i])); err != nil {
+			wh.Close()
+			return t, nil, nil, err
+		}
+	}
+	// Both loads end with a checkpoint, so both are timed until the rows are in the file
+	// itself, not only in the WAL.
+	if err := wh.Query(ctx, "CHECKPOINT", io.Discard); err != nil {
+		wh.Close()
+		return t, nil, nil, err
+	}
+	t.load = time.Since(start)
+	if m := h.Metrics(); m.RowsLoaded != int64(b.total) {
+		wh.Close()
+		return t, nil, nil, fmt.Errorf("the loader loaded %d rows, want %.0f", m.RowsLoaded, b.total)
+	}
+	fmt.Printf("  round %d: loader %v, INSERT per file %v, one INSERT %v\n", r+1,
+		t.load.Round(time.Millisecond), t.perFile.Round(time.Millisecond), t.ref.Round(time.Millisecond))
+	return t, wh, h, nil
+}
+
+// duplicates times events for objects already loaded, beside loading one object (perLoad).
+func (b *loaderBench) duplicates(ctx context.Context, h *loader.Handler, perLoad time.Duration, dups, rows int) error {
+	start := time.Now()
+	for i := 0; i < dups; i++ {
+		if err := h.Handle(ctx, s3Created(loaderBucket, b.keys[i%len(b.keys)], b.etags[i%len(b.keys)])); err != nil {
 			return err
 		}
 	}
-	perDup := time.Since(start) / time.Duration(*dups)
-	if m := h.Metrics(); m.Duplicates != int64(*dups) {
-		return fmt.Errorf("%d duplicates recognised, want %d", m.Duplicates, *dups)
+	perDup := time.Since(start) / time.Duration(dups)
+	if m := h.Metrics(); m.Duplicates != int64(dups) {
+		return fmt.Errorf("%d duplicates recognised, want %d", m.Duplicates, dups)
 	}
-	fmt.Printf("  duplicate event skipped in:              %10v per event (%d events)\n", perDup.Round(time.Microsecond), *dups)
-	fmt.Printf("  reference, loading one object:           %10v per object (%d rows)\n", perLoad.Round(time.Microsecond), *rows)
+	fmt.Printf("  duplicate event skipped in:              %10v per event (%d events)\n", perDup.Round(time.Microsecond), dups)
+	fmt.Printf("  reference, loading one object:           %10v per object (%d rows)\n", perLoad.Round(time.Microsecond), rows)
 	fmt.Printf("  ratio duplicate/load:                    %10.3f\n", perDup.Seconds()/perLoad.Seconds())
 	return nil
 }

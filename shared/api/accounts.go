@@ -51,6 +51,15 @@ func oneAccount(a bank.Account) *accountOne {
 }
 
 func (s *server) registerAccounts() {
+	s.registerListAccounts()
+	s.registerGetAccount()
+	s.registerOpenAccount()
+	s.registerReplaceAccount()
+	s.registerCloseAccount()
+}
+
+// registerListAccounts registers GET /accounts.
+func (s *server) registerListAccounts() {
 	huma.Register(s.api, s.op(http.MethodGet, "/accounts", "list-accounts", "List accounts", ScopeRead),
 		func(ctx context.Context, in *struct {
 			PageParams
@@ -75,7 +84,10 @@ func (s *server) registerAccounts() {
 			}
 			return &struct{ Body List[Account] }{listOut(rows, more, accountOut)}, nil
 		})
+}
 
+// registerGetAccount registers GET /accounts/{account_id}, now or as_of.
+func (s *server) registerGetAccount() {
 	huma.Register(s.api, s.historyOp("/accounts/{account_id}", "get-account", "Get an account (now, or as_of a past time)"),
 		func(ctx context.Context, in *struct {
 			AccountPath
@@ -97,7 +109,10 @@ func (s *server) registerAccounts() {
 			}
 			return oneAccount(a), nil
 		})
+}
 
+// registerOpenAccount registers POST /accounts, with an optional opening deposit.
+func (s *server) registerOpenAccount() {
 	create := s.op(http.MethodPost, "/accounts", "open-account", "Open an account (balance starts at zero)", ScopeWrite)
 	create.DefaultStatus = http.StatusCreated
 	huma.Register(s.api, create, func(ctx context.Context, in *struct {
@@ -140,7 +155,10 @@ func (s *server) registerAccounts() {
 		}
 		return out, nil
 	})
+}
 
+// registerReplaceAccount registers PUT /accounts/{account_id}.
+func (s *server) registerReplaceAccount() {
 	huma.Register(s.api, s.op(http.MethodPut, "/accounts/{account_id}", "replace-account",
 		"Replace an account's type, status and nickname (the balance moves only by posting)", ScopeWrite),
 		func(ctx context.Context, in *struct {
@@ -171,7 +189,10 @@ func (s *server) registerAccounts() {
 			}
 			return oneAccount(*a), nil
 		})
+}
 
+// registerCloseAccount registers DELETE /accounts/{account_id}.
+func (s *server) registerCloseAccount() {
 	huma.Register(s.api, s.op(http.MethodDelete, "/accounts/{account_id}", "close-account",
 		"Close an account (soft delete to INACTIVE; refused while the balance is not zero)", ScopeWrite),
 		func(ctx context.Context, in *struct {

@@ -50,6 +50,15 @@ func oneCustomer(c bank.Customer) *customerOne {
 }
 
 func (s *server) registerCustomers() {
+	s.registerListCustomers()
+	s.registerGetCustomer()
+	s.registerCreateCustomer()
+	s.registerReplaceCustomer()
+	s.registerDeleteCustomer()
+}
+
+// registerListCustomers registers GET /customers.
+func (s *server) registerListCustomers() {
 	huma.Register(s.api, s.op(http.MethodGet, "/customers", "list-customers", "List customers", ScopeRead),
 		func(ctx context.Context, in *struct {
 			PageParams
@@ -65,7 +74,10 @@ func (s *server) registerCustomers() {
 			}
 			return &struct{ Body List[Customer] }{listOut(rows, more, customerOut)}, nil
 		})
+}
 
+// registerGetCustomer registers GET /customers/{customer_id}, now or as_of.
+func (s *server) registerGetCustomer() {
 	huma.Register(s.api, s.historyOp("/customers/{customer_id}", "get-customer", "Get a customer (now, or as_of a past time)"),
 		func(ctx context.Context, in *struct {
 			CustomerPath
@@ -87,7 +99,10 @@ func (s *server) registerCustomers() {
 			}
 			return oneCustomer(c), nil
 		})
+}
 
+// registerCreateCustomer registers POST /customers.
+func (s *server) registerCreateCustomer() {
 	create := s.op(http.MethodPost, "/customers", "create-customer", "Create a customer", ScopeWrite)
 	create.DefaultStatus = http.StatusCreated
 	huma.Register(s.api, create, func(ctx context.Context, in *struct {
@@ -107,7 +122,10 @@ func (s *server) registerCustomers() {
 		}
 		return out, nil
 	})
+}
 
+// registerReplaceCustomer registers PUT /customers/{customer_id}.
+func (s *server) registerReplaceCustomer() {
 	huma.Register(s.api, s.op(http.MethodPut, "/customers/{customer_id}", "replace-customer",
 		"Replace a customer's fields (If-Match: its ETag, to refuse stale writes)", ScopeWrite),
 		func(ctx context.Context, in *struct {
@@ -125,7 +143,10 @@ func (s *server) registerCustomers() {
 			}
 			return oneCustomer(c), nil
 		})
+}
 
+// registerDeleteCustomer registers DELETE /customers/{customer_id}.
+func (s *server) registerDeleteCustomer() {
 	remove := s.op(http.MethodDelete, "/customers/{customer_id}", "delete-customer",
 		"Remove a customer from the current set (refused while it holds an active account; its history stays)", ScopeWrite)
 	remove.DefaultStatus = http.StatusNoContent

@@ -70,6 +70,15 @@ type reversalOut struct {
 func (o *reversalOut) markReplayed() { o.Replayed = "true" }
 
 func (s *server) registerTransactions() {
+	s.registerListTransactions()
+	s.registerGetTransaction()
+	s.registerPostTransaction()
+	s.registerDescribeTransaction()
+	s.registerReverseTransaction()
+}
+
+// registerListTransactions registers GET /transactions.
+func (s *server) registerListTransactions() {
 	huma.Register(s.api, s.op(http.MethodGet, "/transactions", "list-transactions", "List transactions", ScopeRead),
 		func(ctx context.Context, in *struct {
 			PageParams
@@ -102,7 +111,10 @@ func (s *server) registerTransactions() {
 			}
 			return &struct{ Body List[Transaction] }{listOut(rows, more, transactionOut)}, nil
 		})
+}
 
+// registerGetTransaction registers GET /transactions/{transaction_id}.
+func (s *server) registerGetTransaction() {
 	huma.Register(s.api, s.op(http.MethodGet, "/transactions/{transaction_id}", "get-transaction", "Get a transaction", ScopeRead),
 		func(ctx context.Context, in *TransactionPath) (*transactionOne, error) {
 			id, err := parseID(in.TransactionID, "path.transaction_id")
@@ -115,7 +127,10 @@ func (s *server) registerTransactions() {
 			}
 			return &transactionOne{ETag: etag(t.Version), Body: transactionOut(t)}, nil
 		})
+}
 
+// registerPostTransaction registers POST /transactions.
+func (s *server) registerPostTransaction() {
 	create := s.op(http.MethodPost, "/transactions", "post-transaction",
 		"Post a DEPOSIT, WITHDRAWAL or TRANSFER (atomic; balances never go negative)", ScopeWrite)
 	create.DefaultStatus = http.StatusCreated
@@ -144,7 +159,10 @@ func (s *server) registerTransactions() {
 		}
 		return out, nil
 	})
+}
 
+// registerDescribeTransaction registers PUT /transactions/{transaction_id}.
+func (s *server) registerDescribeTransaction() {
 	huma.Register(s.api, s.op(http.MethodPut, "/transactions/{transaction_id}", "describe-transaction",
 		"Replace a transaction's description and category (amounts and accounts never change: reverse instead)", ScopeWrite),
 		func(ctx context.Context, in *struct {
@@ -172,7 +190,10 @@ func (s *server) registerTransactions() {
 			}
 			return &transactionOne{ETag: etag(t.Version), Body: transactionOut(*t)}, nil
 		})
+}
 
+// registerReverseTransaction registers DELETE /transactions/{transaction_id}.
+func (s *server) registerReverseTransaction() {
 	huma.Register(s.api, s.op(http.MethodDelete, "/transactions/{transaction_id}", "reverse-transaction",
 		"Reverse a transaction: a compensating entry restores the balances and the original is marked REVERSED", ScopeWrite),
 		func(ctx context.Context, in *struct {

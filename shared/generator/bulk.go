@@ -48,130 +48,158 @@ func Bulk(ctx context.Context, pool *pgxpool.Pool, cfg Config, progress Progress
 		progress = func(string, int, int) {}
 	}
 	start := time.Now()
-	src := newSource(cfg.Seed, 1)
-	window := time.Duration(cfg.History.Days) * 24 * time.Hour
-	opening := window / 3 // customers and accounts appear in the first third
-
-	customerIDs := make([]uuid.UUID, cfg.Customers)
-	customerSince := make([]time.Time, cfg.Customers)
-	for i := range customerIDs {
-		customerIDs[i] = src.uuid()
+	b := newBulkRun(cfg, progress)
+	if err := b.checkNotLoaded(ctx, pool); err != nil {
+		return BulkResult{}, err
 	}
-	if len(customerIDs) > 0 {
-		var exists bool
-		if err := pool.QueryRow(ctx, "SELECT EXISTS (SELECT FROM customers WHERE customer_id = $1)", customerIDs[0]).Scan(&exists); err != nil {
-			return BulkResult{}, fmt.Errorf("bulk: check for an earlier load: %w", err)
-		}
-		if exists {
-			return BulkResult{}, fmt.Errorf("bulk: seed %d: %w (choose another seed)", cfg.Seed, ErrAlreadyLoaded)
-		}
-	}
-
 	var res BulkResult
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		// Customers.
-		i := 0
-		n, err := tx.CopyFrom(ctx, pgx.Identifier{"customers"},
-			[]string{"customer_id", "first_name", "last_name", "email", "address_line", "city", "postal_code", "country", "created_at", "updated_at"},
-			pgx.CopyFromFunc(func() ([]any, error) {
-				if i == len(customerIDs) {
-					return nil, nil
-				}
-				p := src.person(int64(i))
-				at := cfg.History.Start.Add(time.Duration(src.r.Int64N(int64(opening))))
-				customerSince[i] = at
-				row := []any{customerIDs[i], p.first, p.last, p.email, p.street, p.city, p.zip, p.country, at, at}
-				i++
-				if i%10000 == 0 {
-					progress("customers", i, len(customerIDs))
-				}
-				return row, nil
-			}))
-		if err != nil {
-			return fmt.Errorf("copy customers: %w", err)
-		}
-		res.Customers = int(n)
-		progress("customers", res.Customers, len(customerIDs))
-
-		// Accounts, with zero balances; the balances are set from the simulated ledger below.
-		types, currencies := newWeighted(cfg.AccountTypes), newWeighted(cfg.Currencies)
-		accounts := make([]bulkAccount, cfg.Accounts)
-		byCurrency := map[string][]int{}
-		i = 0
-		n, err = tx.CopyFrom(ctx, pgx.Identifier{"accounts"},
-			[]string{"account_id", "customer_id", "account_type", "currency", "created_at", "updated_at"},
-			pgx.CopyFromFunc(func() ([]any, error) {
-				if i == len(accounts) {
-					return nil, nil
-				}
-				c := src.r.IntN(len(customerIDs))
-				at := customerSince[c].Add(time.Duration(src.r.Int64N(int64(24 * time.Hour))))
-				a := bulkAccount{Account: bank.Account{ID: src.uuid(), Currency: currencies.pick(src), Status: bank.Active}, opened: at}
-				accounts[i] = a
-				byCurrency[a.Currency] = append(byCurrency[a.Currency], i)
-				row := []any{a.ID, customerIDs[c], types.pick(src), a.Currency, at, at}
-				i++
-				if i%10000 == 0 {
-					progress("accounts", i, len(accounts))
-				}
-				return row, nil
-			}))
-		if err != nil {
-			return fmt.Errorf("copy accounts: %w", err)
-		}
-		res.Accounts = int(n)
-		progress("accounts", res.Accounts, len(accounts))
-
-		// The ledger: first an opening deposit per account, then activity in time order.
-		txStart := time.Now()
-		led := ledgerGen{cfg: cfg, src: src, accounts: accounts, byCurrency: byCurrency,
-			kinds: newWeighted(cfg.TransactionTypes),
-			from:  cfg.History.Start.Add(opening + 24*time.Hour), to: cfg.History.Start.Add(window)}
-		i = 0
-		n, err = tx.CopyFrom(ctx, pgx.Identifier{"transactions"},
-			[]string{"transaction_id", "account_id", "transaction_type", "amount", "currency",
-				"related_account_id", "description", "category", "created_at", "updated_at"},
-			pgx.CopyFromFunc(func() ([]any, error) {
-				if i == cfg.Transactions {
-					return nil, nil
-				}
-				row, err := led.next(i)
-				if err != nil {
-					return nil, err
-				}
-				i++
-				if i%50000 == 0 {
-					progress("transactions", i, cfg.Transactions)
-				}
-				return row, nil
-			}))
-		if err != nil {
-			return fmt.Errorf("copy transactions: %w", err)
-		}
-		res.Transactions = int(n)
-		res.TransactionsElapsed = time.Since(txStart)
-		progress("transactions", res.Transactions, cfg.Transactions)
-
-		ids := make([]uuid.UUID, 0, len(accounts))
-		balances := make([]decimal.Decimal, 0, len(accounts))
-		for _, a := range accounts {
-			if !a.Balance.IsZero() {
-				ids = append(ids, a.ID)
-				balances = append(balances, a.Balance)
-			}
-		}
-		if _, err := tx.Exec(ctx, `UPDATE accounts a SET balance = b.balance
-			FROM unnest($1::uuid[], $2::numeric[]) AS b(account_id, balance)
-			WHERE a.account_id = b.account_id`, ids, balances); err != nil {
-			return fmt.Errorf("set balances: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return b.load(ctx, tx, &res) }); err != nil {
 		return BulkResult{}, fmt.Errorf("bulk: %w", err)
 	}
 	res.Elapsed = time.Since(start)
 	return res, nil
+}
+
+// bulkRun carries one Bulk load from phase to phase. The phases draw from src in a fixed order
+// (customer ids, customers, accounts, ledger), which is what makes a seed give the same rows.
+type bulkRun struct {
+	cfg      Config
+	src      *source
+	progress Progress
+	window   time.Duration
+	opening  time.Duration // customers and accounts appear in the first third of the window
+
+	customerIDs   []uuid.UUID
+	customerSince []time.Time
+	accounts      []bulkAccount
+	byCurrency    map[string][]int
+}
+
+func newBulkRun(cfg Config, progress Progress) *bulkRun {
+	window := time.Duration(cfg.History.Days) * 24 * time.Hour
+	b := &bulkRun{cfg: cfg, src: newSource(cfg.Seed, 1), progress: progress, window: window, opening: window / 3,
+		customerIDs: make([]uuid.UUID, cfg.Customers), customerSince: make([]time.Time, cfg.Customers)}
+	for i := range b.customerIDs {
+		b.customerIDs[i] = b.src.uuid()
+	}
+	return b
+}
+
+// checkNotLoaded refuses a seed whose first customer is in the database already.
+func (b *bulkRun) checkNotLoaded(ctx context.Context, pool *pgxpool.Pool) error {
+	if len(b.customerIDs) == 0 {
+		return nil
+	}
+	var exists bool
+	if err := pool.QueryRow(ctx, "SELECT EXISTS (SELECT FROM customers WHERE customer_id = $1)", b.customerIDs[0]).Scan(&exists); err != nil {
+		return fmt.Errorf("bulk: check for an earlier load: %w", err)
+	}
+	if exists {
+		return fmt.Errorf("bulk: seed %d: %w (choose another seed)", b.cfg.Seed, ErrAlreadyLoaded)
+	}
+	return nil
+}
+
+// load writes the phases in order inside tx, counting into res.
+func (b *bulkRun) load(ctx context.Context, tx pgx.Tx, res *BulkResult) error {
+	var err error
+	if res.Customers, err = b.copyCustomers(ctx, tx); err != nil {
+		return err
+	}
+	if res.Accounts, err = b.copyAccounts(ctx, tx); err != nil {
+		return err
+	}
+	txStart := time.Now()
+	if res.Transactions, err = b.copyTransactions(ctx, tx); err != nil {
+		return err
+	}
+	res.TransactionsElapsed = time.Since(txStart)
+	return b.setBalances(ctx, tx)
+}
+
+// copyRows COPYs total rows into table, row(i) making the i-th, and reports the table's progress
+// every so many rows and at the end.
+func (b *bulkRun) copyRows(ctx context.Context, tx pgx.Tx, table string, cols []string, total, every int,
+	row func(i int) ([]any, error)) (int, error) {
+	i := 0
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromFunc(func() ([]any, error) {
+		if i == total {
+			return nil, nil
+		}
+		r, err := row(i)
+		if err != nil {
+			return nil, err
+		}
+		i++
+		if i%every == 0 {
+			b.progress(table, i, total)
+		}
+		return r, nil
+	}))
+	if err != nil {
+		return 0, fmt.Errorf("copy %s: %w", table, err)
+	}
+	b.progress(table, int(n), total)
+	return int(n), nil
+}
+
+func (b *bulkRun) copyCustomers(ctx context.Context, tx pgx.Tx) (int, error) {
+	return b.copyRows(ctx, tx, "customers",
+		[]string{"customer_id", "first_name", "last_name", "email", "address_line", "city", "postal_code", "country", "created_at", "updated_at"},
+		len(b.customerIDs), 10000, func(i int) ([]any, error) {
+			p := b.src.person(int64(i))
+			at := b.cfg.History.Start.Add(time.Duration(b.src.r.Int64N(int64(b.opening))))
+			b.customerSince[i] = at
+			return []any{b.customerIDs[i], p.first, p.last, p.email, p.street, p.city, p.zip, p.country, at, at}, nil
+		})
+}
+
+// copyAccounts writes the accounts with zero balances; setBalances sets them from the simulated
+// ledger.
+func (b *bulkRun) copyAccounts(ctx context.Context, tx pgx.Tx) (int, error) {
+	types, currencies := newWeighted(b.cfg.AccountTypes), newWeighted(b.cfg.Currencies)
+	b.accounts = make([]bulkAccount, b.cfg.Accounts)
+	b.byCurrency = map[string][]int{}
+	return b.copyRows(ctx, tx, "accounts",
+		[]string{"account_id", "customer_id", "account_type", "currency", "created_at", "updated_at"},
+		len(b.accounts), 10000, func(i int) ([]any, error) {
+			c := b.src.r.IntN(len(b.customerIDs))
+			at := b.customerSince[c].Add(time.Duration(b.src.r.Int64N(int64(24 * time.Hour))))
+			a := bulkAccount{Account: bank.Account{ID: b.src.uuid(), Currency: currencies.pick(b.src), Status: bank.Active}, opened: at}
+			b.accounts[i] = a
+			b.byCurrency[a.Currency] = append(b.byCurrency[a.Currency], i)
+			return []any{a.ID, b.customerIDs[c], types.pick(b.src), a.Currency, at, at}, nil
+		})
+}
+
+// copyTransactions writes the ledger: first an opening deposit per account, then activity in
+// time order.
+func (b *bulkRun) copyTransactions(ctx context.Context, tx pgx.Tx) (int, error) {
+	led := ledgerGen{cfg: b.cfg, src: b.src, accounts: b.accounts, byCurrency: b.byCurrency,
+		kinds: newWeighted(b.cfg.TransactionTypes),
+		from:  b.cfg.History.Start.Add(b.opening + 24*time.Hour), to: b.cfg.History.Start.Add(b.window)}
+	return b.copyRows(ctx, tx, "transactions",
+		[]string{"transaction_id", "account_id", "transaction_type", "amount", "currency",
+			"related_account_id", "description", "category", "created_at", "updated_at"},
+		b.cfg.Transactions, 50000, led.next)
+}
+
+// setBalances writes each non-zero simulated balance onto its account.
+func (b *bulkRun) setBalances(ctx context.Context, tx pgx.Tx) error {
+	ids := make([]uuid.UUID, 0, len(b.accounts))
+	balances := make([]decimal.Decimal, 0, len(b.accounts))
+	for _, a := range b.accounts {
+		if !a.Balance.IsZero() {
+			ids = append(ids, a.ID)
+			balances = append(balances, a.Balance)
+		}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE accounts a SET balance = b.balance
+		FROM unnest($1::uuid[], $2::numeric[]) AS b(account_id, balance)
+		WHERE a.account_id = b.account_id`, ids, balances); err != nil {
+		return fmt.Errorf("set balances: %w", err)
+	}
+	return nil
 }
 
 // ledgerGen draws the ledger rows one by one, keeping every balance.

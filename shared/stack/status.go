@@ -66,53 +66,67 @@ func (c *statusCache) run(ctx context.Context) {
 // capturedTables are the tables the stack counts, as the bronze contract names them.
 var capturedTables = bronze.SourceTables()
 
+// gather builds the console status afresh from each part of the stack, in the order the console
+// lists them.
 func (c *statusCache) gather(ctx context.Context) console.Status {
-	s := c.s
 	prev := c.get(ctx)
 	st := console.Status{Time: time.Now()}
-
-	// Postgres.
-	pgCounts := map[string]int64{}
-	pgErr := func() error {
-		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		for _, t := range capturedTables {
-			var n int64
-			if err := s.cfg.Pool.QueryRow(qctx, "SELECT count(*) FROM "+t).Scan(&n); err != nil {
-				return err
-			}
-			pgCounts[t] = n
-		}
-		return nil
-	}()
+	pgCounts, pgErr := c.postgresCounts(ctx)
 	st.Components = append(st.Components, component("postgres", pgErr, "system of record"))
+	c.addCapture(&st)
+	c.addLandingAndLoads(&st)
+	c.addWarehouse(ctx, &st, prev, pgCounts)
+	if r, comp := c.reconcileComponent(); r != nil {
+		st.Reconcile = r
+		st.Components = append(st.Components, *comp)
+	}
+	c.addDbtAndInvocations(&st)
+	return st
+}
 
-	// Capture.
+// postgresCounts counts the rows of each captured table.
+func (c *statusCache) postgresCounts(ctx context.Context) (map[string]int64, error) {
+	counts := map[string]int64{}
+	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	for _, t := range capturedTables {
+		var n int64
+		if err := c.s.cfg.Pool.QueryRow(qctx, "SELECT count(*) FROM "+t).Scan(&n); err != nil {
+			return counts, err
+		}
+		counts[t] = n
+	}
+	return counts, nil
+}
+
+func (c *statusCache) addCapture(st *console.Status) {
+	s := c.s
 	m := &s.capture
 	st.Replication = &console.Replication{Slot: s.cfg.Slot, LagBytes: m.LagBytes(), LagSeconds: m.Lag().Seconds(),
 		Snapshotting: m.Snapshotting.Load()}
 	s.mu.Lock()
-	partErr := map[string]string{}
-	for k, v := range s.partErr {
-		partErr[k] = v
-	}
+	lastErr := s.partErr["capture"]
 	s.mu.Unlock()
 	capDetail := fmt.Sprintf("%d events, confirmed LSN %X/%X", m.Events.Load(), m.ConfirmedLSN.Load()>>32, uint32(m.ConfirmedLSN.Load()))
-	if e := partErr["capture"]; e != "" {
-		capDetail += "; last failure: " + e
+	if lastErr != "" {
+		capDetail += "; last failure: " + lastErr
 	}
 	st.Components = append(st.Components, console.Component{Name: "capture", OK: m.ConfirmedLSN.Load() > 0, Detail: capDetail})
+}
 
-	// Landing and loads.
-	ls := s.landing.Stats()
-	lm := s.loader.Metrics()
+func (c *statusCache) addLandingAndLoads(st *console.Status) {
+	ls := c.s.landing.Stats()
+	lm := c.s.loader.Metrics()
 	st.DLQ = ls.Poison
 	st.Components = append(st.Components,
 		console.Component{Name: "landing", OK: true, Detail: fmt.Sprintf("%d records in %d objects, %d to the DLQ", ls.Records, ls.Objects, ls.Poison)},
 		console.Component{Name: "loader", OK: lm.FailureCount() == 0, Detail: fmt.Sprintf("%d objects, %d rows loaded, %d failed", lm.ObjectsLoaded, lm.RowsLoaded, lm.FailureCount())})
+}
 
-	// Warehouse: counts of current rows, recent loads, freshness. While dbt builds the models, queries
-	// that read them time out; the previous figures stay.
+// addWarehouse adds counts of current rows beside Postgres's, recent loads and freshness. While
+// dbt builds the models, queries that read them time out; the previous figures stay.
+func (c *statusCache) addWarehouse(ctx context.Context, st *console.Status, prev console.Status, pgCounts map[string]int64) {
+	s := c.s
 	whCounts, whErr := c.warehouseCounts(ctx)
 	for _, t := range capturedTables {
 		tc := console.TableCount{Table: t, Postgres: pgCounts[t], Warehouse: whCounts[t]}
@@ -138,12 +152,10 @@ func (c *statusCache) gather(ctx context.Context) console.Status {
 			st.Freshness = fr
 		}
 	}
+}
 
-	if r, comp := c.reconcileComponent(); r != nil {
-		st.Reconcile = r
-		st.Components = append(st.Components, *comp)
-	}
-
+func (c *statusCache) addDbtAndInvocations(st *console.Status) {
+	s := c.s
 	s.mu.Lock()
 	st.DbtRuns = append([]console.DbtRun(nil), s.dbtRuns...)
 	failures := len(s.failures)
@@ -159,7 +171,6 @@ func (c *statusCache) gather(ctx context.Context) console.Status {
 		st.Components = append(st.Components, console.Component{Name: "invocations", OK: false,
 			Detail: fmt.Sprintf("%d failed after retries, kept in %s/failed-invocations", failures, s.cfg.StateDir)})
 	}
-	return st
 }
 
 // reconcile judges, pass after pass, what `fin reconcile` judges: whether Postgres and the
