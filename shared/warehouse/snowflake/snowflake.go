@@ -301,32 +301,14 @@ func (w *Warehouse) Load(ctx context.Context, obj warehouse.Object) (res warehou
 		return warehouse.Result{Duplicate: true}, tx.Rollback()
 	}
 	if found {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM "+w.rawTable(obj.Table)+" WHERE _OBJECT_KEY = ?", obj.Key); err != nil {
-			return res, fmt.Errorf("load %s: remove the rows of its earlier version: %w", obj.Key, err)
-		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM "+w.ledger()+" WHERE OBJECT_KEY = ?", obj.Key); err != nil {
-			return res, fmt.Errorf("load %s: remove its earlier ledger row: %w", obj.Key, err)
+		if err := w.forgetEarlier(ctx, tx, obj); err != nil {
+			return res, err
 		}
 		res.Replaced = true
 	}
-	// A rewritten object must load although Snowflake remembers loading its key: FORCE.
-	rows, loaded, err := w.copyInto(ctx, tx, obj, found)
+	rows, err := w.copyObject(ctx, tx, obj, found, &res)
 	if err != nil {
 		return res, err
-	}
-	if !loaded {
-		// Our ledger has no row but Snowflake's load metadata says the file is in: keep what is
-		// there if anything is, else load it again.
-		if rows, err = w.rowsOf(ctx, tx, obj); err != nil {
-			return res, err
-		}
-		if rows == 0 {
-			if rows, _, err = w.copyInto(ctx, tx, obj, true); err != nil {
-				return res, err
-			}
-		} else {
-			res.Duplicate = true
-		}
 	}
 	if rows == 0 {
 		// Every bronze object has rows: a ledger row of 0 would mark this one loaded for good.
@@ -344,6 +326,35 @@ func (w *Warehouse) Load(ctx context.Context, obj warehouse.Object) (res warehou
 		res.Rows = 0
 	}
 	return res, nil
+}
+
+// forgetEarlier removes the rows and the ledger row of an earlier version of obj (a rewritten
+// object), inside the load's transaction.
+func (w *Warehouse) forgetEarlier(ctx context.Context, tx *sql.Tx, obj warehouse.Object) error {
+	if _, err := tx.ExecContext(ctx, "DELETE FROM "+w.rawTable(obj.Table)+" WHERE _OBJECT_KEY = ?", obj.Key); err != nil {
+		return fmt.Errorf("load %s: remove the rows of its earlier version: %w", obj.Key, err)
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM "+w.ledger()+" WHERE OBJECT_KEY = ?", obj.Key); err != nil {
+		return fmt.Errorf("load %s: remove its earlier ledger row: %w", obj.Key, err)
+	}
+	return nil
+}
+
+// copyObject COPYs obj into its RAW table and returns the rows it holds there. A rewritten object
+// must load although Snowflake remembers loading its key (force). When our ledger has no row but
+// Snowflake's load metadata says the file is in, it keeps what is there (res.Duplicate) if
+// anything is, else loads it again.
+func (w *Warehouse) copyObject(ctx context.Context, tx *sql.Tx, obj warehouse.Object, force bool, res *warehouse.Result) (int64, error) {
+	rows, loaded, err := w.copyInto(ctx, tx, obj, force)
+	if err != nil || loaded {
+		return rows, err
+	}
+	if rows, err = w.rowsOf(ctx, tx, obj); err != nil || rows > 0 {
+		res.Duplicate = rows > 0
+		return rows, err
+	}
+	rows, _, err = w.copyInto(ctx, tx, obj, true)
+	return rows, err
 }
 
 // nothingLoaded is the error of a load that found no rows: the object is read once to tell an
