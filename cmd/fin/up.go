@@ -57,6 +57,9 @@ func parseUpFlags(args []string) (upFlags, error) {
 	if err := parseFlags(fs, args); err != nil {
 		return upFlags{}, err
 	}
+	if err := atLeast(fs, "rate", *rate, 0); err != nil {
+		return upFlags{}, err
+	}
 	return upFlags{config: *path, template: *tpl, noGenerate: *noGen, check: *check, rate: *rate}, nil
 }
 
