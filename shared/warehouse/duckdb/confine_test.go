@@ -2,6 +2,7 @@ package duckdb_test
 
 import (
 	"context"
+	"io"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -73,5 +74,19 @@ func TestSQLRefusesHostileQueries(t *testing.T) {
 	}
 	if got := query(t, wh, "SELECT count(*) AS n FROM raw.accounts WHERE _object_key = 'bronze/accounts/a.parquet'"); got != before {
 		t.Fatalf("after all: %s, want %s", got, before)
+	}
+}
+
+// The read-only shell still takes every form of a read.
+func TestSQLAllowsReads(t *testing.T) {
+	wh := open(t)
+	for _, q := range []string{
+		"SELECT count(*) FROM raw.accounts", "FROM raw.accounts", "DESCRIBE raw.accounts",
+		"SHOW TABLES", "SUMMARIZE raw.accounts", "WITH a AS (SELECT 1 x) SELECT * FROM a",
+		"SELECT 1 UNION ALL SELECT 2", "SELECT 1;", "SELECT * FROM range(3)",
+	} {
+		if err := wh.Query(context.Background(), q, io.Discard); err != nil {
+			t.Errorf("%s: %v", q, err)
+		}
 	}
 }
