@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"os"
@@ -32,6 +33,9 @@ func runAPI(ctx context.Context, args []string) error {
 	wh := fs.String("warehouse", duckdb.DefaultPath(), "DuckDB warehouse file the history endpoints read (opened per request, read-only)")
 	tplPath := fs.String("template", "template.yaml", "the SAM template whose ApiFunction settings and schedules (housekeeping) to run")
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := errors.Join(atLeast(fs, "conns", *conns, 1), atLeast(fs, "procs", *procs, 0)); err != nil {
 		return err
 	}
 	// The server's live heap is a few MB and it allocates per request, so at the default GOGC

@@ -29,6 +29,9 @@ func runCapture(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if err := atLeast(fs, "chunk-size", *chunk, 1); err != nil {
+		return err
+	}
 	// The capture's heap is small and churns fast (one buffer per event): collect less often,
 	// within a ceiling well under the 200 MB it is allowed.
 	if os.Getenv("GOGC") == "" {

@@ -19,8 +19,13 @@ func init() {
 // runDLQ talks to the running stack, which holds the broker the records go back to.
 func runDLQ(ctx context.Context, args []string) error {
 	fs := newFlags("dlq", "[replay [--all] [<dlq key>...]]")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
+	}
+	rest := fs.Args()
+	if len(rest) > 0 && rest[0] != "replay" {
+		fs.Usage()
+		return fmt.Errorf("%w: unknown subcommand %q (want replay)", errUsage, rest[0])
 	}
 	token, err := duckdb.ReadToken(duckdb.TokenPath(duckdb.DefaultPath()))
 	if err != nil {
@@ -52,7 +57,6 @@ func runDLQ(ctx context.Context, args []string) error {
 		}
 		return json.Unmarshal([]byte(out), &items)
 	}
-	rest := fs.Args()
 	if len(rest) == 0 {
 		if err := list(); err != nil {
 			return err
@@ -62,9 +66,6 @@ func runDLQ(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(os.Stderr, "%d entries\n", len(items))
 		return nil
-	}
-	if rest[0] != "replay" {
-		return fmt.Errorf("%w: unknown subcommand %q (want replay)", errUsage, rest[0])
 	}
 	keys := rest[1:]
 	if len(keys) == 1 && keys[0] == "--all" {

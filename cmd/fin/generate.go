@@ -26,6 +26,9 @@ func runGenerate(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if err := atLeast(fs, "rate", *rate, 0); err != nil {
+		return err
+	}
 	cfg, err := loadGeneratorConfig(*path, *seed, *rate)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)

@@ -23,7 +23,7 @@ func init() {
 func runKafkaTail(ctx context.Context, args []string) error {
 	fs := newFlags("kafka-tail", "[--from-beginning] <topic>")
 	fromStart := fs.Bool("from-beginning", false, "print the topic from its first record, not only new ones")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {

@@ -19,7 +19,7 @@ func runLoad(ctx context.Context, args []string) error {
 	fs := newFlags("load", "[flags] <objects directory>")
 	path := fs.String("warehouse", duckdb.DefaultPath(), "the DuckDB warehouse file (env WAREHOUSE_PATH)")
 	bucket := fs.String("bucket", "fin-lake", "the bucket: objects are read from <objects directory>/<bucket>/<key>")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {

@@ -13,7 +13,9 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"sort"
+	"strings"
 	"syscall"
+	"time"
 )
 
 // command is one `fin <name>` subcommand. Each lives in its own file and registers itself.
@@ -112,8 +114,21 @@ func newFlags(name, args string) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args into fs, marking bad flags as usage errors.
+// parseFlags parses args into fs, a command that takes flags only: a bad flag or a stray
+// argument (`fin generate once`) is a usage error, never silently ignored.
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: fin %s takes no arguments, got %q (flags start with -)", errUsage, strings.TrimPrefix(fs.Name(), "fin "), fs.Args())
+	}
+	return nil
+}
+
+// parseArgs parses args into fs for a command that takes positional arguments too.
+func parseArgs(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -121,4 +136,14 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	return nil
+}
+
+// atLeast refuses a flag value below lowest, showing the usage: a negative duration or count
+// is a mistake, not a request.
+func atLeast[T int | int64 | float64 | time.Duration](fs *flag.FlagSet, name string, v, lowest T) error {
+	if v >= lowest {
+		return nil
+	}
+	fs.Usage()
+	return fmt.Errorf("%w: -%s %v: must be at least %v", errUsage, name, v, lowest)
 }

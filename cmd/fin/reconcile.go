@@ -64,6 +64,9 @@ func runReconcile(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if err := errors.Join(atLeast(fs, "wait", *wait, 0), atLeast(fs, "grace", *grace, 0)); err != nil {
+		return err
+	}
 	pool, err := openMigrated(ctx, 2)
 	if err != nil {
 		return err

@@ -28,7 +28,7 @@ func querySQL(ctx context.Context, args []string, out io.Writer) error {
 		consoleURL = defaultConsole
 	}
 	console := fs.String("console", consoleURL, "the running stack's console, asked first (env FIN_CONSOLE_URL)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	query := strings.TrimSpace(strings.Join(fs.Args(), " "))

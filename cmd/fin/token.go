@@ -23,6 +23,9 @@ func runToken(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if err := atLeast(fs, "ttl", *ttl, time.Second); err != nil {
+		return err
+	}
 	// The API's own settings, as `fin up` and `fin api` read them from this environment.
 	env := settings.ForFunction(settings.API, settings.Process())
 	if env.Get("FIN_JWKS_URL") != "" {

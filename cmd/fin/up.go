@@ -57,6 +57,9 @@ func parseUpFlags(args []string) (upFlags, error) {
 	if err := parseFlags(fs, args); err != nil {
 		return upFlags{}, err
 	}
+	if err := atLeast(fs, "rate", *rate, 0); err != nil {
+		return upFlags{}, err
+	}
 	return upFlags{config: *path, template: *tpl, noGenerate: *noGen, check: *check, rate: *rate}, nil
 }
 
@@ -140,14 +143,14 @@ func printUp(st *stack.Stack, logPath string) {
 	fmt.Fprintf(os.Stderr, `
 fin-orchestrator is up
   API       %s   (docs: %s/docs; a token: bin/fin token --scopes bank:read,bank:write)
-  console   %s/?token=%s
+  console   %s   (works once; after that add ?token= with the token in %s)
   Kafka     %s   (bin/fin kafka-tail fin.public.accounts: the Debezium events)
   S3        %s   (bucket %s)
   warehouse %s (RAW), %s (silver, gold)   (bin/fin sql "select count(*) from raw.transactions")
   log       %s
 Ctrl-C stops everything; a restart resumes where it stopped.
 
-`, st.APIURL, st.APIURL, st.ConsoleURL, st.Token(), st.Kafka, st.S3URL, envOr("LAKE_BUCKET", "lake"), duckdb.RawPath(duckdb.DefaultPath()), duckdb.DefaultPath(), logPath)
+`, st.APIURL, st.APIURL, st.ConsoleLink(), duckdb.TokenPath(duckdb.DefaultPath()), st.Kafka, st.S3URL, envOr("LAKE_BUCKET", "lake"), duckdb.RawPath(duckdb.DefaultPath()), duckdb.DefaultPath(), logPath)
 }
 
 // slotFor names the capture's slot after the database: "fin_capture" for the default database

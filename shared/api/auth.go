@@ -121,38 +121,78 @@ func ParseScopeMap(s string) (map[string][]string, error) {
 }
 
 // DevSecret returns the development signing secret kept at path, creating it (32 random bytes,
-// mode 0600) the first time.
+// mode 0600) the first time. A file that is too open, too short or not a secret is an error
+// naming the file and the fix, never silently replaced: tokens signed with it may be in use.
 func DevSecret(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err == nil && len(strings.TrimSpace(string(b))) >= 32 {
-		return []byte(strings.TrimSpace(string(b))), nil
-	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("read development secret %s: %w", path, err)
+	secret, err := readDevSecret(path)
+	if !errors.Is(err, os.ErrNotExist) {
+		return secret, err
 	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
 		return nil, fmt.Errorf("make development secret: %w", err)
 	}
-	secret := base64.RawURLEncoding.EncodeToString(raw)
+	fresh := base64.RawURLEncoding.EncodeToString(raw)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("make development secret: %w", err)
 	}
 	// O_EXCL: when two processes start at once, one writes and the other reads what it wrote.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, os.ErrExist) {
-		time.Sleep(50 * time.Millisecond)
-		return DevSecret(path)
+		return awaitDevSecret(path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("write development secret %s: %w", path, err)
 	}
-	if _, err := f.WriteString(secret + "\n"); err != nil {
-		f.Close()
+	_, werr := f.WriteString(fresh + "\n")
+	if err := errors.Join(werr, f.Close()); err != nil {
 		return nil, fmt.Errorf("write development secret %s: %w", path, err)
 	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("write development secret %s: %w", path, err)
+	return []byte(fresh), nil
+}
+
+// awaitDevSecret reads a secret another process has just created, giving its writer a moment
+// to finish; a file still unusable after that is reported, not retried for ever.
+func awaitDevSecret(path string) ([]byte, error) {
+	var err error
+	for range 20 {
+		var secret []byte
+		if secret, err = readDevSecret(path); err == nil {
+			return secret, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil, err
+}
+
+// minDevSecret is HS256's key length: RFC 7518 section 3.2 asks for at least 256 bits.
+const minDevSecret = 32
+
+// readDevSecret reads the secret at path, checking its mode and content.
+func readDevSecret(path string) ([]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("read development secret %s: %w", path, err)
+	}
+	if perm := info.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("development secret %s is readable by others (mode %v): run chmod 600 %[1]s", path, perm)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read development secret %s: %w", path, err)
+	}
+	secret := strings.TrimSpace(string(b))
+	fix := fmt.Sprintf("remove %s (tokens signed with it stop working) and run fin token again to make a new one", path)
+	if len(secret) < minDevSecret {
+		return nil, fmt.Errorf("development secret %s has %d bytes, fewer than %d (a crash while writing it?): %s", path, len(secret), minDevSecret, fix)
+	}
+	for _, c := range secret {
+		if c <= ' ' || c > '~' {
+			return nil, fmt.Errorf("development secret %s is corrupt (holds %q, not printable ASCII): %s", path, c, fix)
+		}
 	}
 	return []byte(secret), nil
 }

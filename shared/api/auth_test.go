@@ -175,3 +175,42 @@ func TestDevSecret(t *testing.T) {
 		t.Fatalf("token from the dev secret verified as %+v (%v)", p, err)
 	}
 }
+
+// A development secret file that cannot be used is an error naming the file and the fix, at
+// once: never a loop, never silently replaced.
+func TestDevSecretRefusesBadFiles(t *testing.T) {
+	good := strings.Repeat("a", 43)
+	for _, tc := range []struct {
+		name    string
+		content string
+		mode    os.FileMode
+		want    string
+	}{
+		{"empty after a crash", "", 0o600, "fewer than 32"},
+		{"short", "abc\n", 0o600, "fewer than 32"},
+		{"corrupt", strings.Repeat("\x00", 40), 0o600, "corrupt"},
+		{"group readable", good, 0o640, "chmod 600"},
+		{"world readable", good, 0o604, "chmod 600"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "jwt-dev-secret")
+			if err := os.WriteFile(path, []byte(tc.content), tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			os.Chmod(path, tc.mode) // past the umask
+			done := make(chan error, 1)
+			go func() { _, err := DevSecret(path); done <- err }()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("DevSecret = %v, want an error naming %s and %q", err, path, tc.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("DevSecret did not return within 10s")
+			}
+			if b, _ := os.ReadFile(path); string(b) != tc.content {
+				t.Fatalf("the file was rewritten to %q", b)
+			}
+		})
+	}
+}

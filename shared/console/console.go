@@ -6,11 +6,14 @@ package console
 
 import (
 	"context"
+	"crypto/rand"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bearer"
@@ -105,22 +108,56 @@ type Source func(ctx context.Context) Status
 //go:embed page.html
 var page []byte
 
+// Codes are one-time codes for the console link. `fin up` prints a link with one rather than the
+// long-lived token, which would stay in a terminal's scrollback and a browser's history.
+type Codes struct {
+	mu   sync.Mutex
+	open map[string]bool
+}
+
+// New makes a code that opens the console once.
+func (c *Codes) New() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	code := hex.EncodeToString(b)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.open == nil {
+		c.open = map[string]bool{}
+	}
+	c.open[code] = true
+	return code
+}
+
+// take reports whether code is open, closing it.
+func (c *Codes) take(code string) bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ok := c.open[code]
+	delete(c.open, code)
+	return ok
+}
+
 // Handler serves the page and /api/status. Every path but /healthz needs the token: as a bearer
-// header, or once as ?token= (which sets an HttpOnly cookie, so the printed link opens the page).
-func Handler(token string, source Source, extra map[string]http.Handler) http.Handler {
+// header, or as ?token= or a one-time ?code= of codes (either sets an HttpOnly cookie, so the
+// printed link opens the page).
+func Handler(token string, codes *Codes, source Source, extra map[string]http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	for pattern, h := range extra {
 		mux.Handle(pattern, h)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
-	mux.Handle("GET /api/status", authed(token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /api/status", authed(token, codes, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 		defer cancel()
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		json.NewEncoder(w).Encode(source(ctx))
 	})))
-	mux.Handle("GET /{$}", authed(token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /{$}", authed(token, codes, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' data:")
 		w.Write(page)
@@ -130,22 +167,21 @@ func Handler(token string, source Source, extra map[string]http.Handler) http.Ha
 
 const cookieName = "fin_console"
 
-func authed(token string, next http.Handler) http.Handler {
+func authed(token string, codes *Codes, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := bearer.Token(r)
 		if c, err := r.Cookie(cookieName); err == nil && got == "" {
 			got = c.Value
 		}
-		if q := r.URL.Query().Get("token"); q != "" {
-			if bearer.Equal(q, token) {
-				http.SetCookie(w, &http.Cookie{Name: cookieName, Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
-				http.Redirect(w, r, r.URL.Path, http.StatusSeeOther)
-				return
-			}
+		q := r.URL.Query()
+		if t := q.Get("token"); t != "" && bearer.Equal(t, token) || q.Get("code") != "" && codes.take(q.Get("code")) {
+			http.SetCookie(w, &http.Cookie{Name: cookieName, Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+			http.Redirect(w, r, r.URL.Path, http.StatusSeeOther)
+			return
 		}
 		if !bearer.Equal(got, token) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="fin console"`)
-			http.Error(w, "open the console with the link `fin up` printed (it carries the token in .fin/sql.token)", http.StatusUnauthorized)
+			http.Error(w, "open the console with the link `fin up` printed (it works once), or add ?token= with the token in .fin/sql.token", http.StatusUnauthorized)
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -16,7 +16,8 @@ import (
 func TestHandlerAuthAndStatus(t *testing.T) {
 	st := Status{Time: time.Now(), Components: []Component{{Name: "capture", OK: true}}, DLQ: 2,
 		Tables: []TableCount{{Table: "accounts", Postgres: 10, Warehouse: 9}}}
-	srv := httptest.NewServer(Handler("s3cret", func(context.Context) Status { return st }, nil))
+	codes := &Codes{}
+	srv := httptest.NewServer(Handler("s3cret", codes, func(context.Context) Status { return st }, nil))
 	defer srv.Close()
 
 	get := func(c *http.Client, path, bearer string) (int, string) {
@@ -53,6 +54,17 @@ func TestHandlerAuthAndStatus(t *testing.T) {
 	}
 	if code, _ := get(browser, "/api/status", ""); code != 200 {
 		t.Fatalf("the cookie set by the link did not authorise /api/status: %d", code)
+	}
+	// The link fin up prints carries a one-time code, not the token: it opens the page once.
+	link := "/?code=" + codes.New()
+	for i, want := range []int{200, 401} {
+		jar, _ := cookiejar.New(nil)
+		if code, _ := get(&http.Client{Jar: jar}, link, ""); code != want {
+			t.Fatalf("one-time link, use %d: %d, want %d", i+1, code, want)
+		}
+	}
+	if code, _ := get(plain, "/?code=made-up", ""); code != 401 {
+		t.Fatalf("a made-up code: %d, want 401", code)
 	}
 }
 

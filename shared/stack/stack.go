@@ -93,6 +93,7 @@ type Stack struct {
 	s3       *minio.Client
 	objects  loader.S3Objects
 	token    string
+	codes    console.Codes // one-time codes of the console links printed
 	loads    chan events.S3Event
 	status   *statusCache
 	mu       sync.Mutex
@@ -325,7 +326,7 @@ func (s *Stack) startHTTP(ctx context.Context) error {
 	}
 	s.ConsoleURL = "http://" + conLn.Addr().String()
 	s.serve(ctx, "api", apiLn, s.gateway)
-	s.serve(ctx, "console", conLn, console.Handler(s.token, s.status.get, s.consoleHandlers()))
+	s.serve(ctx, "console", conLn, console.Handler(s.token, &s.codes, s.status.get, s.consoleHandlers()))
 	return nil
 }
 
@@ -369,5 +370,6 @@ func (s *Stack) closeLogs() {
 	}
 }
 
-// Token is the console and SQL token.
-func (s *Stack) Token() string { return s.token }
+// ConsoleLink is a link that opens the console once: printed instead of the token, which would
+// stay in a terminal's scrollback.
+func (s *Stack) ConsoleLink() string { return s.ConsoleURL + "/?code=" + s.codes.New() }

@@ -159,6 +159,11 @@ func (w *Warehouse) open(ctx context.Context) error {
 		conn.Close()
 		return fmt.Errorf("open warehouse %s: %w%s", w.path, err, lockHint(err))
 	}
+	if err := w.confine(ctx, db); err != nil {
+		db.Close()
+		conn.Close()
+		return err
+	}
 	w.db, w.conn = db, conn
 	if w.readOnly {
 		return nil
@@ -295,7 +300,7 @@ func (w *Warehouse) Load(ctx context.Context, obj warehouse.Object) (warehouse.R
 		return warehouse.Result{}, fmt.Errorf("load %s: %w %q (configured: %s)", obj.Key, warehouse.ErrUnknownTable, obj.Table, strings.Join(w.tables, ", "))
 	}
 	// Download before taking the file, so a slow store does not hold up other loads.
-	tmp, etag, err := fetchToTemp(ctx, obj)
+	tmp, etag, err := fetchToTemp(ctx, w.loadDir(), obj)
 	if err != nil {
 		return warehouse.Result{}, err
 	}
@@ -311,8 +316,9 @@ func (w *Warehouse) Load(ctx context.Context, obj warehouse.Object) (warehouse.R
 	return w.loadFile(ctx, obj, tmp)
 }
 
-func fetchToTemp(ctx context.Context, obj warehouse.Object) (path, etag string, err error) {
-	f, err := os.CreateTemp("", "bronze-*.parquet")
+// fetchToTemp downloads obj into dir, the one directory the confined warehouse may read.
+func fetchToTemp(ctx context.Context, dir string, obj warehouse.Object) (path, etag string, err error) {
+	f, err := os.CreateTemp(dir, "bronze-*.parquet")
 	if err != nil {
 		return "", "", fmt.Errorf("load %s: temporary file: %w", obj.Key, err)
 	}
@@ -387,9 +393,13 @@ func (w *Warehouse) loadFile(ctx context.Context, obj warehouse.Object, file str
 	return res, nil
 }
 
-// Query runs query and writes its result as CSV with a header to out.
+// Query runs query, which must be one read-only statement (see checkRead), and writes its result
+// as CSV with a header to out.
 func (w *Warehouse) Query(ctx context.Context, query string, out io.Writer) error {
 	return w.read(ctx, func(conn *sql.Conn) (bool, error) {
+		if err := checkRead(ctx, conn, query); err != nil {
+			return false, err
+		}
 		rows, err := conn.QueryContext(ctx, query)
 		if err != nil {
 			return false, err

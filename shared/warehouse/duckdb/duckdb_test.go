@@ -126,6 +126,17 @@ func TestTokenFile(t *testing.T) {
 	if _, err := duckdb.ReadToken(path); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("a world-readable token file was accepted (err %v)", err)
 	}
+	for _, bad := range []struct{ content, want string }{
+		{"", "fewer than 32"},
+		{"abc\n", "fewer than 32"},
+		{strings.Repeat("z", 64), "corrupt"},
+	} {
+		os.WriteFile(path, []byte(bad.content), 0o600)
+		os.Chmod(path, 0o600)
+		if _, err := duckdb.EnsureToken(path); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), bad.want) {
+			t.Fatalf("token file %q: EnsureToken error %v, want one naming %s and %q", bad.content, err, path, bad.want)
+		}
+	}
 }
 
 // TestMain lets the test binary play another process (dbt) that opens the warehouse file.

@@ -25,6 +25,9 @@ import (
 // SQLErrorTrailer carries an error that happened after the CSV started streaming.
 const SQLErrorTrailer = "X-Sql-Error"
 
+// minToken is the shortest token accepted: 128 bits in hex (EnsureToken writes 256).
+const minToken = 32
+
 // maxQuery bounds the body of a query request.
 const maxQuery = 1 << 20
 
@@ -66,8 +69,12 @@ func ReadToken(path string) (string, error) {
 		return "", fmt.Errorf("sql token: %w", err)
 	}
 	tok := strings.TrimSpace(string(b))
-	if tok == "" {
-		return "", fmt.Errorf("sql token %s is empty", path)
+	fix := "remove it and restart the stack (fin up makes a new one)"
+	if len(tok) < minToken {
+		return "", fmt.Errorf("sql token %s has %d bytes, fewer than %d (a crash while writing it?): %s", path, len(tok), minToken, fix)
+	}
+	if _, err := hex.DecodeString(tok); err != nil {
+		return "", fmt.Errorf("sql token %s is corrupt (not hex): %s", path, fix)
 	}
 	return tok, nil
 }
