@@ -172,6 +172,10 @@ func (c *capturer) change(ctx context.Context, st *streamState, lsn pglogrepl.LS
 		return c.unknown(st, m.relID)
 	}
 	st.src.lsn = lsn
+	// The change may have to drop its key from a chunk being read (inWindow).
+	if err := c.awaitReads(); err != nil {
+		return err
+	}
 	var before *image
 	if m.hasOld {
 		if err := t.encode(&st.before, m.old, nil); err != nil {
