@@ -296,24 +296,8 @@ func (c *capturer) readChunk(ctx context.Context, conn *pgx.Conn, ch *chunk, t *
 		keyCols[i] = pgx.Identifier{k}.Sanitize()
 		desc[i] = keyCols[i] + " DESC"
 	}
-	// The chunk is read in a snapshot whose in-progress transactions are known: Postgres writes a
-	// commit to the WAL before the transaction becomes visible, so a transaction can precede the
-	// low watermark in the log and still be invisible to the read. Its changes are newer than the
-	// chunk although they come before the window (see inWindow).
-	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return fmt.Errorf("capture: incremental snapshot of %s: %w", ch.name, err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	var snap string
-	if err := tx.QueryRow(ctx, "SELECT pg_current_snapshot()::text").Scan(&snap); err != nil {
-		return fmt.Errorf("capture: incremental snapshot of %s: %w", ch.name, err)
-	}
-	if ch.snap, err = parseSnapshot(snap); err != nil {
-		return fmt.Errorf("capture: incremental snapshot of %s: %w", ch.name, err)
-	}
 	if ch.maxKey == nil && ch.from == nil {
-		rr := tx.Conn().PgConn().ExecParams(ctx, "SELECT "+strings.Join(keyCols, ", ")+" FROM "+ch.name+" ORDER BY "+strings.Join(desc, ", ")+" LIMIT 1", nil, nil, nil, nil)
+		rr := conn.PgConn().ExecParams(ctx, "SELECT "+strings.Join(keyCols, ", ")+" FROM "+ch.name+" ORDER BY "+strings.Join(desc, ", ")+" LIMIT 1", nil, nil, nil, nil)
 		for rr.NextRow() {
 			ch.maxKey = textValues(rr.Values())
 		}
@@ -322,12 +306,9 @@ func (c *capturer) readChunk(ctx context.Context, conn *pgx.Conn, ch *chunk, t *
 		}
 	}
 	if ch.maxKey != nil { // nil: an empty table, an empty chunk
-		if err := c.readRows(ctx, tx, ch, t, keyCols); err != nil {
+		if err := c.readRows(ctx, conn, ch, t, keyCols); err != nil {
 			return fmt.Errorf("capture: incremental snapshot of %s: %w", ch.name, err)
 		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("capture: incremental snapshot of %s: %w", ch.name, err)
 	}
 	ch.readAt = time.Now()
 	c.log.Debug("chunk read", "table", ch.name, "rows", ch.n, "read_ms", time.Since(began).Milliseconds())
@@ -335,7 +316,13 @@ func (c *capturer) readChunk(ctx context.Context, conn *pgx.Conn, ch *chunk, t *
 }
 
 // readRows runs the chunk's keyset query and encodes its rows into ch.
-func (c *capturer) readRows(ctx context.Context, tx pgx.Tx, ch *chunk, t *table, keyCols []string) error {
+//
+// The query also returns the snapshot it reads in (pg_current_snapshot() is the statement's
+// snapshot, evaluated once): Postgres writes a commit to the WAL before the transaction becomes
+// visible, so a transaction can precede the low watermark in the log and still be invisible to
+// the read. Its changes are newer than the chunk although they come before the window (see
+// inWindow). One statement, one round trip, no transaction to begin and end.
+func (c *capturer) readRows(ctx context.Context, conn *pgx.Conn, ch *chunk, t *table, keyCols []string) error {
 	key := "(" + strings.Join(keyCols, ", ") + ")"
 	var conds []string
 	var args [][]byte
@@ -351,13 +338,13 @@ func (c *capturer) readRows(ctx context.Context, tx pgx.Tx, ch *chunk, t *table,
 		bound(">", ch.from)
 	}
 	bound("<=", ch.maxKey)
-	query := "SELECT * FROM " + ch.name + " WHERE " + strings.Join(conds, " AND ") + " ORDER BY " + strings.Join(keyCols, ", ") + fmt.Sprintf(" LIMIT %d", c.cfg.ChunkSize)
-	rr := tx.Conn().PgConn().ExecParams(ctx, query, args, nil, nil, nil)
-	if len(rr.FieldDescriptions()) == 0 {
+	query := "SELECT (SELECT pg_current_snapshot()::text), * FROM " + ch.name + " WHERE " + strings.Join(conds, " AND ") + " ORDER BY " + strings.Join(keyCols, ", ") + fmt.Sprintf(" LIMIT %d", c.cfg.ChunkSize)
+	rr := conn.PgConn().ExecParams(ctx, query, args, nil, nil, nil)
+	if len(rr.FieldDescriptions()) < 2 {
 		_, err := rr.Close()
 		return fmt.Errorf("read chunk: %w", err)
 	}
-	for _, fd := range rr.FieldDescriptions() {
+	for _, fd := range rr.FieldDescriptions()[1:] {
 		t.addColumn(fd.Name, fd.DataTypeOID, fd.TypeModifier)
 	}
 	if err := t.resolveKey(); err != nil {
@@ -370,7 +357,16 @@ func (c *capturer) readRows(ctx context.Context, tx pgx.Tx, ch *chunk, t *table,
 		if ch.n == len(ch.rows) {
 			ch.rows, ch.keys, ch.dropped = append(ch.rows, image{}), append(ch.keys, ""), append(ch.dropped, false)
 		}
-		cells = queryCells(cells, rr.Values())
+		vals := rr.Values()
+		if ch.n == 0 {
+			var err error
+			if ch.snap, err = parseSnapshot(string(vals[0])); err != nil {
+				rr.Close()
+				return err
+			}
+		}
+		vals = vals[1:]
+		cells = queryCells(cells, vals)
 		img := &ch.rows[ch.n]
 		if err := t.encode(img, cells, nil); err != nil {
 			rr.Close()
@@ -380,8 +376,7 @@ func (c *capturer) readRows(ctx context.Context, tx pgx.Tx, ch *chunk, t *table,
 		ch.keys[ch.n], ch.dropped[ch.n] = k, false
 		ch.index[k] = ch.n
 		ch.n++
-		vals := rr.Values() // the last row's key is where the next chunk starts
-		ch.last = ch.last[:0]
+		ch.last = ch.last[:0] // the last row's key is where the next chunk starts
 		for _, ki := range t.key {
 			ch.last = append(ch.last, string(vals[ki]))
 		}
