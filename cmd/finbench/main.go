@@ -25,6 +25,7 @@ var benchmarks = []benchmark{
 	{"capture", "the Go capture beside pg_recvlogical and Debezium (needs bin/fin)", runCaptureBench},
 	{"freshness", "commit-to-RAW and commit-to-gold freshness of a running stack under paced postings", runBenchFreshness},
 	{"loader", "the warehouse loader beside DuckDB's own read_parquet load", runBenchLoader},
+	{"snapshot-freshness", "commit-to-RAW freshness of a running stack during an online snapshot, beside streaming only", runBenchSnapshotFreshness},
 	{"snapshot", "online incremental snapshots beside COPY TO STDOUT, and the capture's peak RSS (needs bin/fin)", runSnapshotBench},
 }
 

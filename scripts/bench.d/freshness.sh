@@ -6,6 +6,7 @@
 # scheduled dbt run (FIN_DBT_SCHEDULE, default rate(1 minute)). Printed beside the target (p95 <=
 # 2 s at 500 tx/s) and an unpaced burst of the same postings measured first, in the same run.
 # Arguments go to finbench freshness (e.g. --rate 50 --reference-seconds 2 for a quick look).
+# FIN_FRESHNESS_BENCH names another finbench driver of the same stack (snapshot-freshness.sh).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -14,6 +15,7 @@ cd "$FIN_ROOT"
 bash scripts/postgres.sh
 bash scripts/venv.sh >/dev/null
 go build -o bin/ ./cmd/fin ./cmd/finbench
+bench=${FIN_FRESHNESS_BENCH:-freshness}
 throwaway_stack bench_fresh
 mkdir -p "$FIN_STATE_DIR"
 
@@ -25,9 +27,9 @@ drop() {
 cleanup() {
   status=$?
   if [ "$status" != 0 ]; then
-    mkdir -p "$FIN_ROOT/.fin/bench-artifacts/freshness"
-    cp -r "$work/up.out" "$FIN_STATE_DIR/logs" "$FIN_ROOT/.fin/bench-artifacts/freshness/" 2>/dev/null || true
-    log "logs kept in .fin/bench-artifacts/freshness"
+    mkdir -p "$FIN_ROOT/.fin/bench-artifacts/$bench"
+    cp -r "$work/up.out" "$FIN_STATE_DIR/logs" "$FIN_ROOT/.fin/bench-artifacts/$bench/" 2>/dev/null || true
+    log "logs kept in .fin/bench-artifacts/$bench"
   fi
   [ -n "$up_pid" ] && kill "$up_pid" 2>/dev/null
   wait 2>/dev/null || true
@@ -50,4 +52,4 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 [ "$ready" = 1 ] || die "fin up was not ready in 60 s: $(tail -20 "$work/up.out")"
-LOG_LEVEL=WARN bin/finbench freshness --seconds "${BENCH_SECONDS:-120}" "$@"
+LOG_LEVEL=WARN bin/finbench "$bench" --seconds "${BENCH_SECONDS:-120}" "$@"

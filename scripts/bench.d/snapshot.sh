@@ -4,8 +4,9 @@
 #    COPY (SELECT ...) TO STDOUT of the same table (target >= 0.5x);
 #  - the capture's peak RSS after snapshotting a 10,000,000-row table, beside its peak while only
 #    streaming (budget 200 MB).
+#  - the capture's CPU during the snapshot (less swayed by the machine's load than the wall time).
 # FIN_BENCH_ROWS and FIN_BENCH_RSS_ROWS scale the tables down for a quick look. The commit-to-RAW
-# freshness during a snapshot is not measured yet (see docs/capture.md).
+# freshness during a snapshot is snapshot-freshness.sh's.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"

@@ -179,6 +179,8 @@ type capturer struct {
 	track    tracker
 	scratch  []byte
 	keyBuf   []byte
+	// chunkConn reads incremental snapshot chunks in their own goroutine (see startRead).
+	chunkConn *pgx.Conn
 
 	manifest      *Manifest // the destination's record (in memory only without Config.Manifest)
 	manifestDirty bool      // positions applied since the last write
@@ -218,6 +220,7 @@ func (c *capturer) run(ctx context.Context) error {
 		return fmt.Errorf("capture: connect: %w", err)
 	}
 	defer c.meta.Close(context.WithoutCancel(ctx))
+	defer c.closeChunkConn(ctx)
 	replCfg, err := pgconn.ParseConfig(replURL)
 	if err != nil {
 		return fmt.Errorf("capture: replication connection: %w", err)

@@ -67,6 +67,13 @@ type chunk struct {
 	readAt       time.Time
 	pos          *IncrementalPosition // the snapshot's position once this chunk is delivered
 	done         string               // the table this chunk completes, if any
+
+	// The read, in its own goroutine until the stream takes it (awaitReads).
+	name         string   // the table read
+	from, maxKey []string // the cursor the read starts from: after from, up to maxKey
+	last         []string // the key of the last row read
+	ready        chan error
+	reading      bool
 }
 
 // progress is a position reached by an emitted chunk, durable once its transaction is delivered.
@@ -130,6 +137,9 @@ func (c *capturer) nextChunk(ctx context.Context) error {
 		if last != nil && last.closeWritten || len(inc.pending) >= 2 {
 			return nil // the stream has to bring a high watermark first
 		}
+		if err := c.awaitReads(); err != nil { // the cursor moves on once the last read is done
+			return err
+		}
 		t, err := c.nextTable(ctx, inc)
 		if err != nil {
 			return err
@@ -164,7 +174,7 @@ func (c *capturer) nextChunk(ctx context.Context) error {
 		if ch == nil {
 			return nil
 		}
-		if err := c.readChunk(ctx, inc, ch, t); err != nil {
+		if err := c.startRead(ctx, inc, ch, t); err != nil {
 			return err
 		}
 		inc.pending = append(inc.pending, ch)
@@ -177,9 +187,9 @@ func (inc *incremental) newChunk() *chunk {
 	var ch *chunk
 	if n := len(inc.spare); n > 0 {
 		ch, inc.spare = inc.spare[n-1], inc.spare[:n-1]
-		rows, keys, dropped, index := ch.rows, ch.keys, ch.dropped, ch.index
+		rows, keys, dropped, index, last := ch.rows, ch.keys, ch.dropped, ch.index, ch.last
 		clear(index)
-		*ch = chunk{rows: rows, keys: keys, dropped: dropped, index: index}
+		*ch = chunk{rows: rows, keys: keys, dropped: dropped, index: index, last: last[:0]}
 	} else {
 		ch = &chunk{index: map[string]int{}}
 	}
@@ -206,10 +216,79 @@ func (c *capturer) nextTable(ctx context.Context, inc *incremental) (*table, err
 	return nil, nil
 }
 
-// readChunk reads the cursor's next chunk of t into ch (its low watermark is written) and
-// advances the cursor.
-func (c *capturer) readChunk(ctx context.Context, inc *incremental, ch *chunk, t *table) error {
-	name := inc.tables[0]
+// startRead reads the cursor's next chunk of t into ch on the capture's chunk connection, in a
+// goroutine, while the stream goes on (its low watermark is written). The stream waits for it
+// (awaitReads) before anything that needs the chunk: a change of a captured table (whose key may
+// have to be dropped from it), the chunk's watermarks, the next chunk. The goroutine touches only
+// ch and t; the cursor moves on the stream's goroutine when the read is taken (advance).
+func (c *capturer) startRead(ctx context.Context, inc *incremental, ch *chunk, t *table) error {
+	if c.chunkConn == nil {
+		conn, err := pgx.ConnectConfig(ctx, c.meta.Config().Copy())
+		if err != nil {
+			return fmt.Errorf("capture: incremental snapshot: connect for chunk reads: %w", err)
+		}
+		c.chunkConn = conn
+	}
+	ch.name, ch.from, ch.maxKey = inc.tables[0], slices.Clone(inc.lastKey), slices.Clone(inc.maxKey)
+	ch.ready, ch.reading = make(chan error, 1), true
+	conn := c.chunkConn
+	go func() { ch.ready <- c.readChunk(ctx, conn, ch, t) }()
+	return nil
+}
+
+// closeChunkConn waits for a read in flight (its context is ending) and closes the connection.
+func (c *capturer) closeChunkConn(ctx context.Context) {
+	if c.chunkConn == nil {
+		return
+	}
+	if c.inc != nil {
+		for _, ch := range c.inc.pending {
+			if ch.reading {
+				ch.reading = false
+				<-ch.ready
+			}
+		}
+	}
+	c.chunkConn.Close(context.WithoutCancel(ctx))
+	c.chunkConn = nil
+}
+
+// awaitReads waits for the chunk reads in flight and moves the cursor past each.
+func (c *capturer) awaitReads() error {
+	if c.inc == nil {
+		return nil
+	}
+	for _, ch := range c.inc.pending {
+		if !ch.reading {
+			continue
+		}
+		ch.reading = false
+		if err := <-ch.ready; err != nil {
+			return err
+		}
+		c.advance(c.inc, ch)
+	}
+	return nil
+}
+
+// advance moves the cursor past a chunk read; the position is the chunk's, durable once its rows
+// are delivered.
+func (c *capturer) advance(inc *incremental, ch *chunk) {
+	if cur := int64(ch.n); cur > c.cfg.Metrics.SnapshotChunkMax.Load() {
+		c.cfg.Metrics.SnapshotChunkMax.Store(cur)
+	}
+	if ch.maxKey == nil || ch.n < c.cfg.ChunkSize || slices.Equal(ch.last, ch.maxKey) {
+		ch.done = ch.name
+		inc.tables, inc.lastKey, inc.maxKey = inc.tables[1:], nil, nil
+	} else {
+		inc.lastKey, inc.maxKey = slices.Clone(ch.last), ch.maxKey
+	}
+	ch.pos = inc.position()
+}
+
+// readChunk reads the chunk of ch.name after ch.from up to ch.maxKey (found first when unknown),
+// at most ChunkSize rows by primary key, in one snapshot whose in-progress transactions it notes.
+func (c *capturer) readChunk(ctx context.Context, conn *pgx.Conn, ch *chunk, t *table) error {
 	began := time.Now()
 	keyCols := make([]string, len(t.keyNames))
 	desc := make([]string, len(t.keyNames))
@@ -217,102 +296,94 @@ func (c *capturer) readChunk(ctx context.Context, inc *incremental, ch *chunk, t
 		keyCols[i] = pgx.Identifier{k}.Sanitize()
 		desc[i] = keyCols[i] + " DESC"
 	}
+	if ch.maxKey == nil && ch.from == nil {
+		rr := conn.PgConn().ExecParams(ctx, "SELECT "+strings.Join(keyCols, ", ")+" FROM "+ch.name+" ORDER BY "+strings.Join(desc, ", ")+" LIMIT 1", nil, nil, nil, nil)
+		for rr.NextRow() {
+			ch.maxKey = textValues(rr.Values())
+		}
+		if _, err := rr.Close(); err != nil {
+			return fmt.Errorf("capture: incremental snapshot of %s: largest key: %w", ch.name, err)
+		}
+	}
+	if ch.maxKey != nil { // nil: an empty table, an empty chunk
+		if err := c.readRows(ctx, conn, ch, t, keyCols); err != nil {
+			return fmt.Errorf("capture: incremental snapshot of %s: %w", ch.name, err)
+		}
+	}
+	ch.readAt = time.Now()
+	c.log.Debug("chunk read", "table", ch.name, "rows", ch.n, "read_ms", time.Since(began).Milliseconds())
+	return nil
+}
+
+// readRows runs the chunk's keyset query and encodes its rows into ch.
+//
+// The query also returns the snapshot it reads in (pg_current_snapshot() is the statement's
+// snapshot, evaluated once): Postgres writes a commit to the WAL before the transaction becomes
+// visible, so a transaction can precede the low watermark in the log and still be invisible to
+// the read. Its changes are newer than the chunk although they come before the window (see
+// inWindow). One statement, one round trip, no transaction to begin and end.
+func (c *capturer) readRows(ctx context.Context, conn *pgx.Conn, ch *chunk, t *table, keyCols []string) error {
 	key := "(" + strings.Join(keyCols, ", ") + ")"
-	// The chunk is read in a snapshot whose in-progress transactions are known: Postgres writes a
-	// commit to the WAL before the transaction becomes visible, so a transaction can precede the
-	// low watermark in the log and still be invisible to the read. Its changes are newer than the
-	// chunk although they come before the window (see inWindow).
-	tx, err := c.meta.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return fmt.Errorf("capture: incremental snapshot of %s: %w", name, err)
+	var conds []string
+	var args [][]byte
+	bound := func(op string, vals []string) {
+		ph := make([]string, len(vals))
+		for i, v := range vals {
+			args = append(args, []byte(v))
+			ph[i] = fmt.Sprintf("$%d", len(args))
+		}
+		conds = append(conds, key+" "+op+" ("+strings.Join(ph, ", ")+")")
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	var snap string
-	if err := tx.QueryRow(ctx, "SELECT pg_current_snapshot()::text").Scan(&snap); err != nil {
-		return fmt.Errorf("capture: incremental snapshot of %s: %w", name, err)
+	if ch.from != nil {
+		bound(">", ch.from)
 	}
-	if ch.snap, err = parseSnapshot(snap); err != nil {
-		return fmt.Errorf("capture: incremental snapshot of %s: %w", name, err)
+	bound("<=", ch.maxKey)
+	query := "SELECT (SELECT pg_current_snapshot()::text), * FROM " + ch.name + " WHERE " + strings.Join(conds, " AND ") + " ORDER BY " + strings.Join(keyCols, ", ") + fmt.Sprintf(" LIMIT %d", c.cfg.ChunkSize)
+	rr := conn.PgConn().ExecParams(ctx, query, args, nil, nil, nil)
+	if len(rr.FieldDescriptions()) < 2 {
+		_, err := rr.Close()
+		return fmt.Errorf("read chunk: %w", err)
 	}
-	if inc.maxKey == nil && inc.lastKey == nil {
-		rr := tx.Conn().PgConn().ExecParams(ctx, "SELECT "+strings.Join(keyCols, ", ")+" FROM "+name+" ORDER BY "+strings.Join(desc, ", ")+" LIMIT 1", nil, nil, nil, nil)
-		for rr.NextRow() {
-			inc.maxKey = textValues(rr.Values())
-		}
-		if _, err := rr.Close(); err != nil {
-			return fmt.Errorf("capture: incremental snapshot of %s: largest key: %w", name, err)
-		}
+	for _, fd := range rr.FieldDescriptions()[1:] {
+		t.addColumn(fd.Name, fd.DataTypeOID, fd.TypeModifier)
 	}
-	var last []string
-	if inc.maxKey != nil { // nil: an empty table, an empty chunk
-		var conds []string
-		var args [][]byte
-		bound := func(op string, vals []string) {
-			ph := make([]string, len(vals))
-			for i, v := range vals {
-				args = append(args, []byte(v))
-				ph[i] = fmt.Sprintf("$%d", len(args))
-			}
-			conds = append(conds, key+" "+op+" ("+strings.Join(ph, ", ")+")")
+	if err := t.resolveKey(); err != nil {
+		rr.Close()
+		return err
+	}
+	ch.t = t
+	var cells []cell
+	for rr.NextRow() {
+		if ch.n == len(ch.rows) {
+			ch.rows, ch.keys, ch.dropped = append(ch.rows, image{}), append(ch.keys, ""), append(ch.dropped, false)
 		}
-		if inc.lastKey != nil {
-			bound(">", inc.lastKey)
-		}
-		bound("<=", inc.maxKey)
-		query := "SELECT * FROM " + name + " WHERE " + strings.Join(conds, " AND ") + " ORDER BY " + strings.Join(keyCols, ", ") + fmt.Sprintf(" LIMIT %d", c.cfg.ChunkSize)
-		rr := tx.Conn().PgConn().ExecParams(ctx, query, args, nil, nil, nil)
-		if len(rr.FieldDescriptions()) == 0 {
-			_, err := rr.Close()
-			return fmt.Errorf("capture: incremental snapshot of %s: read chunk: %w", name, err)
-		}
-		for _, fd := range rr.FieldDescriptions() {
-			t.addColumn(fd.Name, fd.DataTypeOID, fd.TypeModifier)
-		}
-		if err := t.resolveKey(); err != nil {
-			rr.Close()
-			return fmt.Errorf("capture: incremental snapshot: %w", err)
-		}
-		ch.t = t
-		var cells []cell
-		for rr.NextRow() {
-			if ch.n == len(ch.rows) {
-				ch.rows, ch.keys, ch.dropped = append(ch.rows, image{}), append(ch.keys, ""), append(ch.dropped, false)
-			}
-			cells = queryCells(cells, rr.Values())
-			img := &ch.rows[ch.n]
-			if err := t.encode(img, cells, nil); err != nil {
+		vals := rr.Values()
+		if ch.n == 0 {
+			var err error
+			if ch.snap, err = parseSnapshot(string(vals[0])); err != nil {
 				rr.Close()
-				return fmt.Errorf("capture: incremental snapshot: %w", err)
-			}
-			k := string(t.appendKey(nil, img))
-			ch.keys[ch.n], ch.dropped[ch.n] = k, false
-			ch.index[k] = ch.n
-			ch.n++
-			vals := rr.Values() // the last row's key is where the next chunk starts
-			last = last[:0]
-			for _, ki := range t.key {
-				last = append(last, string(vals[ki]))
+				return err
 			}
 		}
-		if _, err := rr.Close(); err != nil {
-			return fmt.Errorf("capture: incremental snapshot of %s: read chunk: %w", name, err)
+		vals = vals[1:]
+		cells = queryCells(cells, vals)
+		img := &ch.rows[ch.n]
+		if err := t.encode(img, cells, nil); err != nil {
+			rr.Close()
+			return err
+		}
+		k := string(t.appendKey(nil, img))
+		ch.keys[ch.n], ch.dropped[ch.n] = k, false
+		ch.index[k] = ch.n
+		ch.n++
+		ch.last = ch.last[:0] // the last row's key is where the next chunk starts
+		for _, ki := range t.key {
+			ch.last = append(ch.last, string(vals[ki]))
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("capture: incremental snapshot of %s: %w", name, err)
+	if _, err := rr.Close(); err != nil {
+		return fmt.Errorf("read chunk: %w", err)
 	}
-	if cur := int64(ch.n); cur > c.cfg.Metrics.SnapshotChunkMax.Load() {
-		c.cfg.Metrics.SnapshotChunkMax.Store(cur)
-	}
-	// Move the cursor; the position is this chunk's, durable once its rows are delivered.
-	if ch.n < c.cfg.ChunkSize || slices.Equal(last, inc.maxKey) {
-		ch.done = name
-		inc.tables, inc.lastKey, inc.maxKey = inc.tables[1:], nil, nil
-	} else {
-		inc.lastKey = slices.Clone(last)
-	}
-	ch.pos, ch.readAt = inc.position(), time.Now()
-	c.log.Debug("chunk read", "table", name, "rows", ch.n, "read_ms", time.Since(began).Milliseconds())
 	return nil
 }
 

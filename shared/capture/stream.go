@@ -80,34 +80,43 @@ func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *
 			}
 			return fmt.Errorf("capture: receive from slot %s: %w", c.cfg.Slot, err)
 		}
-		switch m := raw.(type) {
-		case *pgproto3.ErrorResponse:
-			return fmt.Errorf("capture: slot %s: %w", c.cfg.Slot, pgconn.ErrorResponseToPgError(m))
-		case *pgproto3.CopyData:
-			if len(m.Data) == 0 {
-				continue
-			}
-			switch m.Data[0] {
-			case pglogrepl.PrimaryKeepaliveMessageByteID:
-				ka, err := pglogrepl.ParsePrimaryKeepaliveMessage(m.Data[1:])
-				if err != nil {
-					return fmt.Errorf("capture: keepalive: %w", err)
-				}
-				c.cfg.Metrics.ServerLSN.Store(uint64(ka.ServerWALEnd))
-				if ka.ReplyRequested {
-					next = time.Time{}
-				}
-			case pglogrepl.XLogDataByteID:
-				xld, err := pglogrepl.ParseXLogData(m.Data[1:])
-				if err != nil {
-					return fmt.Errorf("capture: xlogdata: %w", err)
-				}
-				if err := c.handle(ctx, st, xld); err != nil {
-					return err
-				}
-			}
+		reply, err := c.message(ctx, st, raw)
+		if err != nil {
+			return err
+		}
+		if reply {
+			next = time.Time{}
 		}
 	}
+}
+
+// message handles one message of the replication stream; reply says the server asked for a
+// status at once.
+func (c *capturer) message(ctx context.Context, st *streamState, raw pgproto3.BackendMessage) (reply bool, err error) {
+	switch m := raw.(type) {
+	case *pgproto3.ErrorResponse:
+		return false, fmt.Errorf("capture: slot %s: %w", c.cfg.Slot, pgconn.ErrorResponseToPgError(m))
+	case *pgproto3.CopyData:
+		if len(m.Data) == 0 {
+			return false, nil
+		}
+		switch m.Data[0] {
+		case pglogrepl.PrimaryKeepaliveMessageByteID:
+			ka, err := pglogrepl.ParsePrimaryKeepaliveMessage(m.Data[1:])
+			if err != nil {
+				return false, fmt.Errorf("capture: keepalive: %w", err)
+			}
+			c.cfg.Metrics.ServerLSN.Store(uint64(ka.ServerWALEnd))
+			return ka.ReplyRequested, nil
+		case pglogrepl.XLogDataByteID:
+			xld, err := pglogrepl.ParseXLogData(m.Data[1:])
+			if err != nil {
+				return false, fmt.Errorf("capture: xlogdata: %w", err)
+			}
+			return false, c.handle(ctx, st, xld)
+		}
+	}
+	return false, nil
 }
 
 // until is ctx with a deadline, as a plain function pair so the loop can replace it.
@@ -171,6 +180,10 @@ func (c *capturer) change(ctx context.Context, st *streamState, lsn pglogrepl.LS
 		return c.unknown(st, m.relID)
 	}
 	st.src.lsn = lsn
+	// The change may have to drop its key from a chunk being read (inWindow).
+	if err := c.awaitReads(); err != nil {
+		return err
+	}
 	var before *image
 	if m.hasOld {
 		if err := t.encode(&st.before, m.old, nil); err != nil {
