@@ -295,10 +295,14 @@ func TestLostDestinationIsSnapshottedWhileWritesStream(t *testing.T) {
 }
 
 // recorder passes records on, remembering the keys of incremental snapshot rows; once swallow is
-// set it takes records and never answers, like a capture killed before Kafka acknowledged.
+// set it takes records and never answers, like a capture killed before Kafka acknowledged. With
+// killAfter set it swallows from that many incremental rows on by itself, so the kill lands
+// inside the snapshot however fast the machine reads it.
 type recorder struct {
-	next    capture.Producer
-	swallow atomic.Bool
+	next      capture.Producer
+	killAfter int64
+	passed    atomic.Int64
+	swallow   atomic.Bool
 	mu      sync.Mutex
 	keys    map[string]bool
 	taken   atomic.Int64
@@ -310,6 +314,11 @@ func (r *recorder) Produce(ctx context.Context, rec *kgo.Record, promise func(*k
 		return
 	}
 	if strings.Contains(string(rec.Value), `"snapshot":"incremental"`) {
+		if r.killAfter > 0 && r.passed.Add(1) > r.killAfter {
+			r.swallow.Store(true)
+			r.taken.Add(1)
+			return
+		}
 		r.mu.Lock()
 		r.keys[string(rec.Key)] = true
 		r.mu.Unlock()
@@ -328,7 +337,8 @@ func TestIncrementalSnapshotResumesAfterKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	first := &recorder{next: cl, keys: map[string]bool{}}
+	// Killed in the middle of the snapshot: after ten chunks' rows, nothing more is acknowledged.
+	first := &recorder{next: cl, keys: map[string]bool{}, killAfter: 10 * 40}
 	stop := h.start(first)
 	waitFor(t, "initial snapshot recorded", 30*time.Second, func() bool {
 		m := store.manifest(t)
@@ -344,8 +354,6 @@ func TestIncrementalSnapshotResumesAfterKill(t *testing.T) {
 		pos = m.Incremental
 		return pos != nil && len(pos.LastKey) == 2
 	})
-	// Killed in the middle of a chunk: what it reads from now on is never acknowledged.
-	first.swallow.Store(true)
 	waitFor(t, "records taken after the kill point", 30*time.Second, func() bool { return first.taken.Load() >= 10 })
 	if err := stop(); err != nil && !strings.Contains(err.Error(), "deliver") {
 		t.Fatalf("killed run: %v", err)
