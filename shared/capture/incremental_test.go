@@ -303,9 +303,9 @@ type recorder struct {
 	killAfter int64
 	passed    atomic.Int64
 	swallow   atomic.Bool
-	mu      sync.Mutex
-	keys    map[string]bool
-	taken   atomic.Int64
+	mu        sync.Mutex
+	keys      map[string]bool
+	taken     atomic.Int64
 }
 
 func (r *recorder) Produce(ctx context.Context, rec *kgo.Record, promise func(*kgo.Record, error)) {
