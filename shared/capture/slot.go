@@ -141,6 +141,10 @@ func (c *capturer) snapshot(ctx context.Context, name string, point pglogrepl.LS
 			return err
 		}
 		rr := tx.Conn().PgConn().ExecParams(ctx, "SELECT * FROM "+qualified, nil, nil, nil, nil)
+		if len(rr.FieldDescriptions()) == 0 { // the query failed (or was cancelled): say why
+			_, err := rr.Close()
+			return fmt.Errorf("capture: snapshot %s: %w", qualified, err)
+		}
 		for _, fd := range rr.FieldDescriptions() {
 			t.addColumn(fd.Name, fd.DataTypeOID, fd.TypeModifier)
 		}
