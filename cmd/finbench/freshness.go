@@ -93,19 +93,28 @@ type freshnessBench struct {
 	raw, gold          *seenSet
 }
 
-// setUpFreshness reads the stack's SQL token and opens the accounts the postings go to.
-func setUpFreshness(ctx context.Context, f freshnessFlags) (*freshnessBench, error) {
-	token, err := duckdb.ReadToken(duckdb.TokenPath(duckdb.DefaultPath()))
+// runningStack reaches a running `fin up`: its SQL token, its /sql URL under consoleURL, and a
+// pool of conns connections to its migrated Postgres.
+func runningStack(ctx context.Context, consoleURL string, conns int) (token, sqlURL string, pool *pgxpool.Pool, err error) {
+	token, err = duckdb.ReadToken(duckdb.TokenPath(duckdb.DefaultPath()))
 	if err != nil {
-		return nil, fmt.Errorf("the running stack's SQL token (is `fin up` running with this WAREHOUSE_PATH/FIN_STATE_DIR?): %w", err)
+		return "", "", nil, fmt.Errorf("the running stack's SQL token (is `fin up` running with this WAREHOUSE_PATH/FIN_STATE_DIR?): %w", err)
 	}
-	b := &freshnessBench{freshnessFlags: f, token: token, sqlURL: strings.TrimRight(f.consoleURL, "/") + "/sql",
-		tag: "bench-freshness-" + uuid.NewString()[:8], raw: newSeenSet(), gold: newSeenSet()}
-	if b.pool, err = database.Open(ctx, localpg.URL(), f.conns+2); err != nil {
-		return nil, err
+	if pool, err = database.Open(ctx, localpg.URL(), conns); err != nil {
+		return "", "", nil, err
 	}
-	if _, err := database.Migrate(ctx, b.pool); err != nil {
-		b.pool.Close()
+	if _, err := database.Migrate(ctx, pool); err != nil {
+		pool.Close()
+		return "", "", nil, err
+	}
+	return token, strings.TrimRight(consoleURL, "/") + "/sql", pool, nil
+}
+
+// setUpFreshness reaches the running stack and opens the accounts the postings go to.
+func setUpFreshness(ctx context.Context, f freshnessFlags) (*freshnessBench, error) {
+	b := &freshnessBench{freshnessFlags: f, tag: "bench-freshness-" + uuid.NewString()[:8], raw: newSeenSet(), gold: newSeenSet()}
+	var err error
+	if b.token, b.sqlURL, b.pool, err = runningStack(ctx, f.consoleURL, f.conns+2); err != nil {
 		return nil, err
 	}
 	fmt.Printf("freshness benchmark (%s): %.0f postings/s for %d s on %d connections over %d accounts\n", b.tag, f.rate, f.seconds, f.conns, f.accounts)

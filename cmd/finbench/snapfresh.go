@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,9 +15,6 @@ import (
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bank"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/capture"
-	"github.com/fin-orchestrator/fin-orchestrator/shared/database"
-	"github.com/fin-orchestrator/fin-orchestrator/shared/localpg"
-	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
 )
 
 // runBenchSnapshotFreshness measures, on a running stack (`fin up`), commit -> queryable in
@@ -39,19 +35,11 @@ func runBenchSnapshotFreshness(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	token, err := duckdb.ReadToken(duckdb.TokenPath(duckdb.DefaultPath()))
-	if err != nil {
-		return fmt.Errorf("the running stack's SQL token (is `fin up` running with this WAREHOUSE_PATH/FIN_STATE_DIR?): %w", err)
-	}
-	sqlURL := strings.TrimRight(*consoleURL, "/") + "/sql"
-	pool, err := database.Open(ctx, localpg.URL(), *conns+4)
+	token, sqlURL, pool, err := runningStack(ctx, *consoleURL, *conns+4)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if _, err := database.Migrate(ctx, pool); err != nil {
-		return err
-	}
 	tag := "bench-snapfresh-" + uuid.NewString()[:8]
 	fmt.Printf("freshness during an online snapshot (%s): %.0f postings/s for %d s twice, accounts grown by %d rows\n", tag, *rate, *seconds, *rows)
 	ids, err := openBenchAccounts(ctx, pool, tag, *accounts)
