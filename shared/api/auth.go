@@ -393,7 +393,10 @@ func (v *verifier) verify(header string) (principal, error) {
 	if v.seen == nil {
 		v.seen = make(map[string]verified)
 	}
-	v.seen[raw] = verified{p: p, until: until}
+	// A copy: raw may alias the server's request buffer (Fiber hands out zero-copy strings),
+	// which the next request overwrites, and a key that changed under the map would let another
+	// token of the same length in unverified.
+	v.seen[strings.Clone(raw)] = verified{p: p, until: until}
 	v.mu.Unlock()
 	return p, nil
 }
