@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -419,5 +420,62 @@ func TestVerifiedTokenCacheKeepsItsKey(t *testing.T) {
 	forged[len(forged)-2] ^= 1 // the signature's last bytes: same length, wrong signature
 	for range 3 {
 		call(t, f.tr, request{method: "GET", path: "/customers/" + f.a, token: string(forged)}, http.StatusUnauthorized)
+	}
+}
+
+// TestOpenAPISaysWhoMayCall: every operation but health and the docs declares its security as
+// alternatives, a service token (bank:service and the operation's scope) or a customer token
+// (the scope), and its description says what a customer token may do there; creating and
+// removing customers takes a service token alone.
+func TestOpenAPISaysWhoMayCall(t *testing.T) {
+	e := newEnv(t)
+	var spec struct {
+		Paths map[string]map[string]struct {
+			OperationID string                `json:"operationId"`
+			Description string                `json:"description"`
+			Security    []map[string][]string `json:"security"`
+		} `json:"paths"`
+		Components struct {
+			SecuritySchemes map[string]struct {
+				Type, Scheme, Description string
+			} `json:"securitySchemes"`
+		} `json:"components"`
+	}
+	call(t, e.transports[0], request{method: "GET", path: "/openapi.json"}, http.StatusOK).json(t, &spec)
+	for _, name := range []string{bearerScheme, customerScheme} {
+		if s := spec.Components.SecuritySchemes[name]; s.Type != "http" || s.Scheme != "bearer" || s.Description == "" {
+			t.Errorf("security scheme %s: %+v, want a described http bearer scheme", name, s)
+		}
+	}
+	serviceOnly := []string{"create-customer", "delete-customer"}
+	n := 0
+	for path, ops := range spec.Paths {
+		for method, op := range ops {
+			if path == "/healthz" {
+				if len(op.Security) != 0 {
+					t.Errorf("GET /healthz declares security %v", op.Security)
+				}
+				continue
+			}
+			n++
+			scope := ScopeWrite
+			if method == "get" {
+				scope = ScopeRead
+			}
+			want := []map[string][]string{{bearerScheme: {ScopeService, scope}}, {customerScheme: {scope}}}
+			customerNote := "A customer token with " + scope + ": "
+			if slices.Contains(serviceOnly, op.OperationID) {
+				want, customerNote = want[:1], "A customer token is refused"
+			}
+			if !reflect.DeepEqual(op.Security, want) {
+				t.Errorf("%s %s (%s): security %v, want %v", method, path, op.OperationID, op.Security, want)
+			}
+			if !strings.Contains(op.Description, "**Access:** a service token with "+ScopeService+" and "+scope) || !strings.Contains(op.Description, customerNote) {
+				t.Errorf("%s %s (%s): description %q does not say who may call it", method, path, op.OperationID, op.Description)
+			}
+		}
+	}
+	if n != 17 {
+		t.Errorf("checked %d operations, want the API's 17: a new one needs its access decided here", n)
 	}
 }
