@@ -19,38 +19,48 @@ func init() {
 	register(command{name: "token", summary: "print a bearer token the local API accepts: a service token, or with -customer one customer's", run: runToken})
 }
 
-func runToken(ctx context.Context, args []string) error {
+func runToken(_ context.Context, args []string) error {
+	tok, err := mintToken(args)
+	if err != nil {
+		return err
+	}
+	fmt.Println(tok)
+	return nil
+}
+
+// mintToken signs the token `fin token args` prints.
+func mintToken(args []string) (string, error) {
 	fs := newFlags("token", "[-customer ID] [-scopes bank:read,bank:write] [-subject name] [-ttl 12h]")
 	scopes := fs.String("scopes", api.ScopeRead+","+api.ScopeWrite, "comma-separated scopes (a token without -customer gets "+api.ScopeService+" too)")
 	customer := fs.String("customer", "", "a customer token: acts for this customer id alone (its own customer, accounts and transactions)")
 	subject := fs.String("subject", envOr("USER", "developer"), "the token's subject (idempotency keys are per subject)")
 	ttl := fs.Duration("ttl", 12*time.Hour, "how long the token is valid")
 	if err := parseFlags(fs, args); err != nil {
-		return err
+		return "", err
 	}
 	if err := atLeast(fs, "ttl", *ttl, time.Second); err != nil {
-		return err
+		return "", err
 	}
 	var forCustomer uuid.UUID
 	if *customer != "" {
 		var err error
 		if forCustomer, err = uuid.Parse(*customer); err != nil || forCustomer == uuid.Nil {
 			fs.Usage()
-			return fmt.Errorf("%w: -customer %q is not a customer id (a UUID)", errUsage, *customer)
+			return "", fmt.Errorf("%w: -customer %q is not a customer id (a UUID)", errUsage, *customer)
 		}
 	}
 	list, err := tokenScopes(fs, *scopes, forCustomer != uuid.Nil)
 	if err != nil {
-		return err
+		return "", err
 	}
 	// The API's own settings, as `fin up` and `fin api` read them from this environment.
 	env := settings.ForFunction(settings.API, settings.Process())
 	if env.Get("FIN_JWKS_URL") != "" {
-		return errors.New("FIN_JWKS_URL is set: tokens come from that identity provider, not from fin token")
+		return "", errors.New("FIN_JWKS_URL is set: tokens come from that identity provider, not from fin token")
 	}
 	auth, err := api.AuthConfigFromEnv(env.Get, devSecretPath())
 	if err != nil {
-		return err
+		return "", err
 	}
 	var tok string
 	if forCustomer != uuid.Nil {
@@ -59,10 +69,9 @@ func runToken(ctx context.Context, args []string) error {
 		tok, err = auth.IssueToken(*subject, list, *ttl)
 	}
 	if err != nil {
-		return fmt.Errorf("sign token: %w", err)
+		return "", fmt.Errorf("sign token: %w", err)
 	}
-	fmt.Println(tok)
-	return nil
+	return tok, nil
 }
 
 // tokenScopes reads -scopes: a service token gets bank:service besides; a customer token may not
