@@ -68,10 +68,10 @@ const (
 )
 
 // AuthConfigFromEnv reads FIN_JWKS_URL, FIN_JWT_SECRET, FIN_JWT_ISSUER, FIN_JWT_AUDIENCE,
-// FIN_JWT_SCOPE_MAP and FIN_JWT_CUSTOMER_CLAIM through getenv (a settings.Env's Get: every name read must be declared in
-// shared/settings). With neither a JWKS URL nor a secret, devSecretPath (when not empty) supplies
-// the secret, created on first use. With a secret, issuer and audience default to DevIssuer and
-// DevAudience.
+// FIN_JWT_SCOPE_MAP and FIN_JWT_CUSTOMER_CLAIM through getenv (a settings.Env's Get: every name
+// read must be declared in shared/settings). With neither a JWKS URL nor a secret, devSecretPath
+// (when not empty) supplies the secret, created on first use. With a secret, issuer and audience
+// default to DevIssuer and DevAudience.
 func AuthConfigFromEnv(getenv func(string) string, devSecretPath string) (AuthConfig, error) {
 	c := AuthConfig{
 		JWKSURL:  getenv("FIN_JWKS_URL"),
