@@ -142,7 +142,7 @@ func loadIfEmpty(ctx context.Context, pool *pgxpool.Pool, cfg generator.Config) 
 func printUp(st *stack.Stack, logPath string) {
 	fmt.Fprintf(os.Stderr, `
 fin-orchestrator is up
-  API       %s   (docs: %s/docs; a token: bin/fin token --scopes bank:read,bank:write)
+  API       %s   (docs: %s/docs; a token: bin/fin token, or bin/fin token --customer ID)
   console   %s   (works once; after that add ?token= with the token in %s)
   Kafka     %s   (bin/fin kafka-tail fin.public.accounts: the Debezium events)
   S3        %s   (bucket %s)
