@@ -94,7 +94,10 @@ func TestWebhookForwardsObjectCreatedOnly(t *testing.T) {
 			target, auth = target+"?"+q, ""
 		}
 		req := httptest.NewRequest(http.MethodPost, target, strings.NewReader(body))
-		if auth != "" {
+		if user, ok := strings.CutPrefix(auth, "userinfo "); ok { // as Go's client sends a URL's user info
+			u, p, _ := strings.Cut(user, ":")
+			req.SetBasicAuth(u, p)
+		} else if auth != "" {
 			req.Header.Set("Authorization", auth)
 		}
 		w := httptest.NewRecorder()
@@ -110,12 +113,13 @@ func TestWebhookForwardsObjectCreatedOnly(t *testing.T) {
 	}{
 		{"no token", "", created, http.StatusUnauthorized},
 		{"wrong token", "Bearer nope", created, http.StatusUnauthorized},
-		{"wrong token in the URL", "?token=nope", created, http.StatusUnauthorized},
+		{"wrong token in the URL's user info", "userinfo fin:nope", created, http.StatusUnauthorized},
+		{"right token in the query string", "?token=tok", created, http.StatusUnauthorized},
 		{"test event", "Bearer tok", `{"Service":"versitygw","Event":"s3:TestEvent","Records":[]}`, http.StatusNoContent},
 		{"not JSON", "Bearer tok", "<xml/>", http.StatusBadRequest},
 		{"created and removed", "Bearer tok", created, http.StatusNoContent},
-		{"token in the URL", "?token=tok", created, http.StatusNoContent},
-		{"versitygw's empty restore time", "?token=tok", strings.Replace(created, `"s3":`,
+		{"token in the URL's user info", "userinfo fin:tok", created, http.StatusNoContent},
+		{"versitygw's empty restore time", "userinfo fin:tok", strings.Replace(created, `"s3":`,
 			`"glacierEventData":{"restoreEventData":{"lifecycleRestorationExpiryTime":"","lifecycleRestoreStorageClass":""}},"s3":`, 1),
 			http.StatusNoContent},
 	} {
