@@ -62,6 +62,8 @@ func parseAuth(r *http.Request) (*auth, *s3Error) {
 		return parseHeaderAuth(r, header)
 	case query.Has("X-Amz-Algorithm") || query.Has("X-Amz-Signature") || query.Has("X-Amz-Credential"):
 		return parsePresigned(query)
+	case query.Has("AWSAccessKeyId") || query.Has("Signature"): // a Signature Version 2 URL
+		return nil, invalidRequest("The authorization mechanism you have provided is not supported. Please use %s.", algorithm)
 	}
 	return nil, accessDenied("Access Denied")
 }

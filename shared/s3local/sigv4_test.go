@@ -359,6 +359,7 @@ func TestRefusesBadRequests(t *testing.T) {
 		{"body differs from x-amz-content-sha256", raw(signed(t, http.MethodPut, obj, body, hex.EncodeToString(otherSum[:]), testCreds, now, s3local.Region, nil)), 400, "XAmzContentSHA256Mismatch"},
 		{"CRC32 header differs from the body", raw(signed(t, http.MethodPut, obj, body, "UNSIGNED-PAYLOAD", testCreds, now, s3local.Region,
 			map[string]string{"X-Amz-Checksum-Crc32": "AAAAAA=="})), 400, "BadDigest"},
+		{"presigned with Signature Version 2", url(obj + "?AWSAccessKeyId=" + testCreds.AccessKeyID + "&Signature=uoiq9prmsrAB0Yv%2B%2B%2ByFo4RoQZk%3D&Expires=1796492883"), 400, "InvalidRequest"},
 		{"presigned URL expired", url(presigned(t, obj, testCreds, now.Add(-2*time.Hour), "3600")), 403, "AccessDenied"},
 		{"presigned for more than a week", url(presigned(t, obj, testCreds, now, "604801")), 400, "AuthorizationQueryParametersError"},
 		{"presigned for 0 seconds", url(presigned(t, obj, testCreds, now, "0")), 400, "AuthorizationQueryParametersError"},

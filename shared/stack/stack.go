@@ -114,6 +114,8 @@ type Stack struct {
 	ConsoleURL string
 	APIURL     string
 	S3URL      string
+	// S3Credentials is the local S3's credentials file (empty with S3_ENDPOINT).
+	S3Credentials string
 	// Kafka is the bootstrap address of the broker the stack uses (the embedded one's random
 	// loopback port), for any Kafka client: kcat, kafka-console-consumer, franz-go.
 	Kafka string
@@ -214,7 +216,8 @@ func (s *Stack) startStorage(ctx context.Context) error {
 	s.S3URL, s.s3Creds = s.cfg.S3Endpoint, s3local.Credentials{AccessKeyID: s.cfg.S3AccessKey, SecretAccessKey: s.cfg.S3SecretKey}
 	var err error
 	if s.S3URL == "" {
-		if s.s3Creds, err = s3local.EnsureCredentials(s3local.CredentialsPath(s.cfg.StateDir)); err != nil {
+		s.S3Credentials = s3local.CredentialsPath(s.cfg.StateDir)
+		if s.s3Creds, err = s3local.EnsureCredentials(s.S3Credentials); err != nil {
 			return err
 		}
 		srv, err := s3local.Start(ctx, s.cfg.S3Addr, filepath.Join(s.cfg.StateDir, "s3"), s.objectCreated,
