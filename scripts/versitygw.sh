@@ -71,9 +71,11 @@ run_versitygw() {
   log "versitygw on http://$addr, buckets under $dir/data, notifications to ${hook#*@}"
   # Credentials through the environment, not the command line (ps shows that to every user).
   # The sidecar folder keeps metadata in files, so the file system needs no extended attributes.
+  # versitygw prints the webhook URL at start: its user info (the token) is masked on the way out.
   ROOT_ACCESS_KEY_ID=$FIN_S3_ACCESS_KEY ROOT_SECRET_ACCESS_KEY=$FIN_S3_SECRET_KEY \
     VGW_EVENT_WEBHOOK_URL=$hook \
-    exec "$VGW" --port "$addr" --quiet posix --sidecar "$dir/meta" "$dir/data"
+    "$VGW" --port "$addr" --quiet posix --sidecar "$dir/meta" "$dir/data" 2>&1 \
+    | sed -u 's#://\([^:/@]*\):[^@/]*@#://\1:***@#g'
 }
 
 case "${1:-run}" in
