@@ -106,7 +106,7 @@ func minioClient(t *testing.T, endpoint string, creds s3local.Credentials, trail
 	t.Helper()
 	u, _ := url.Parse(endpoint)
 	c, err := minio.New(u.Host, &minio.Options{Creds: miniocreds.NewStaticV4(creds.AccessKeyID, creds.SecretAccessKey, ""),
-		Region: s3local.Region, BucketLookup: minio.BucketLookupPath, TrailingHeaders: trailers, Transport: tp})
+		Region: s3local.Region, BucketLookup: minio.BucketLookupPath, TrailingHeaders: trailers, Transport: tp, Secure: u.Scheme == "https"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ var body = bytes.Repeat([]byte("payload-xx"), 10000)
 
 // TestRealClientsSign: what the clients the stack uses send is accepted, stored and read back:
 // minio-go's aws-chunked uploads (signed chunks, and signed chunks with a signed checksum
-// trailer), aws-sdk-go-v2's PutObject (a signed payload with a CRC32 header over HTTP, and an
+// trailer; over TLS, an unsigned trailer), aws-sdk-go-v2's PutObject (a signed payload with a CRC32 header over HTTP, and an
 // unsigned payload with a CRC32 trailer over TLS), and a presigned GET.
 func TestRealClientsSign(t *testing.T) {
 	srv, dir := startS3(t)
@@ -150,6 +150,12 @@ func TestRealClientsSign(t *testing.T) {
 		}},
 		{"minio-go aws-chunked with a signed checksum trailer", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER", func(t *testing.T, tp *tamper, key string) func() ([]byte, error) {
 			c := minioClient(t, srv.URL, testCreds, true, tp)
+			mustNot(t, putMinio(t, c, key, true))
+			return func() ([]byte, error) { return getMinio(t, c, key) }
+		}},
+		{"minio-go over TLS, unsigned CRC32C trailer", "STREAMING-UNSIGNED-PAYLOAD-TRAILER", func(t *testing.T, tp *tamper, key string) func() ([]byte, error) {
+			tp.next = tlsSrv.Client().Transport
+			c := minioClient(t, tlsSrv.URL, testCreds, true, tp)
 			mustNot(t, putMinio(t, c, key, true))
 			return func() ([]byte, error) { return getMinio(t, c, key) }
 		}},
@@ -478,5 +484,31 @@ func TestChunkedBySDKSigners(t *testing.T) {
 	}
 	if got, err := os.ReadFile(filepath.Join(dir, "buckets", "lake", "chunked.bin")); err != nil || !bytes.Equal(got, body) {
 		t.Errorf("stored %d bytes (%v), want the %d decoded bytes", len(got), err, len(body))
+	}
+}
+
+// TestMultipartUpload: minio-go's multipart upload (parts of 9 MiB as signed aws-chunked bodies,
+// each spooled to a file while verified, being over the 8 MB kept in memory) is stored whole.
+func TestMultipartUpload(t *testing.T) {
+	srv, dir := startS3(t)
+	tp := &tamper{next: http.DefaultTransport}
+	c := minioClient(t, srv.URL, testCreds, false, tp)
+	big := bytes.Repeat([]byte("0123456789abcdef"), 20<<16) // 20 MiB
+	if _, err := c.PutObject(t.Context(), "lake", "big.bin", bytes.NewReader(big), int64(len(big)),
+		minio.PutObjectOptions{PartSize: 9 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "buckets", "lake", "big.bin"))
+	if err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("stored %d bytes (%v), want the %d put", len(got), err, len(big))
+	}
+	parts := 0
+	for _, h := range tp.hashes {
+		if h == "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" {
+			parts++
+		}
+	}
+	if parts != 3 {
+		t.Errorf("minio-go sent payload hashes %q: not three parts as signed chunks, which this test is about", tp.hashes)
 	}
 }
