@@ -1,7 +1,9 @@
 // Package s3local is the S3 of the one-machine stack: an in-process S3 server (gofakes3) keeping
-// objects as plain files on disk, which tells a callback about every object it stores with the
-// same events.S3Event that Amazon S3 sends to a Lambda. It also receives the webhook
-// notifications of versitygw, the real S3 server used when S3_ENDPOINT points at one.
+// objects as plain files on disk, which takes only requests signed with AWS Signature Version 4
+// by its one key pair (Verify; the pair is made once in the state directory, EnsureCredentials)
+// and tells a callback about every object it stores with the same events.S3Event that Amazon S3
+// sends to a Lambda. It also receives the webhook notifications of versitygw, the real S3 server
+// used when S3_ENDPOINT points at one.
 package s3local
 
 import (
