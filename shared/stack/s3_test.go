@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -72,5 +73,22 @@ func TestFunctionsSignWithTheLocalS3Key(t *testing.T) {
 	d := s.s3Component().Detail
 	if !strings.Contains(d, s3local.CredentialsPath(s.cfg.StateDir)) || !strings.Contains(d, creds.AccessKeyID) || strings.Contains(d, creds.SecretAccessKey) {
 		t.Errorf("status %q: want the credentials file and the key id, never the secret", d)
+	}
+}
+
+// TestRefusesAnOpenCredentialsFile: fin up stops on a local S3 credentials file others may read,
+// naming it and the fix, before anything serves.
+func TestRefusesAnOpenCredentialsFile(t *testing.T) {
+	s := testStack(t, Config{Bucket: "lake", S3Addr: "127.0.0.1:0"})
+	path := s3local.CredentialsPath(s.cfg.StateDir)
+	if _, err := s3local.EnsureCredentials(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := s.startStorage(t.Context())
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("startStorage: %v; want the file and the fix", err)
 	}
 }
