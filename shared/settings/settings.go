@@ -127,9 +127,10 @@ var declared = []Setting{
 	// Set by Lambda.
 	{Name: "AWS_REGION", Functions: []string{API, Landing, Loader, DBT}, Lambda: true, Meaning: "The function's region."},
 	{Name: "AWS_DEFAULT_REGION", Functions: secretUsers, Lambda: true, Meaning: "The region, when AWS_REGION is not set."},
-	{Name: "AWS_ACCESS_KEY_ID", Functions: secretUsers, Lambda: true, Meaning: "The role's credentials, for the Secrets Manager call."},
-	{Name: "AWS_SECRET_ACCESS_KEY", Functions: secretUsers, Lambda: true, Meaning: "The role's credentials."},
-	{Name: "AWS_SESSION_TOKEN", Functions: secretUsers, Lambda: true, Meaning: "The role's credentials."},
+	{Name: "AWS_ACCESS_KEY_ID", Functions: Functions, Lambda: true,
+		Meaning: "The role's credentials (Secrets Manager, S3); `fin up` gives the landing and the loader the local S3's key (`.fin/s3-credentials`)."},
+	{Name: "AWS_SECRET_ACCESS_KEY", Functions: Functions, Lambda: true, Meaning: "The role's credentials."},
+	{Name: "AWS_SESSION_TOKEN", Functions: Functions, Lambda: true, Meaning: "The role's credentials."},
 	{Name: "AWS_ENDPOINT_URL_SECRETS_MANAGER", Functions: secretUsers,
 		Meaning: "Another Secrets Manager endpoint (LocalStack, Moto); the regional one when empty."},
 }
