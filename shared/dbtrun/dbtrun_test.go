@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -184,6 +185,43 @@ func TestRequestFrom(t *testing.T) {
 			}
 			if got != tt.want {
 				t.Errorf("RequestFrom(%s) = %+v, want %+v", tt.detail, got, tt.want)
+			}
+		})
+	}
+}
+
+// A batch of build requests builds what is downstream of the tables they name, together; one
+// request that cannot be read builds everything (and is named).
+func TestRequestFromSQS(t *testing.T) {
+	tests := []struct {
+		name    string
+		bodies  []string
+		want    Request
+		wantBad string
+	}{
+		{name: "one table", bodies: []string{`{"tables":["transactions"]}`}, want: Request{Select: "source:raw.transactions+"}},
+		{name: "tables of a batch, once each, sorted", bodies: []string{`{"tables":["transactions","accounts"]}`, `{"tables":["accounts"]}`},
+			want: Request{Select: "source:raw.accounts+ source:raw.transactions+"}},
+		{name: "not JSON", bodies: []string{`{"tables":["accounts"]}`, `tables=accounts`}, wantBad: "m1"},
+		{name: "no table", bodies: []string{`{"tables":[]}`}, wantBad: "names no table"},
+		{name: "a selector smuggled in", bodies: []string{`{"tables":["accounts+ --full-refresh"]}`}, wantBad: "is not a table name"},
+		{name: "unknown field", bodies: []string{`{"tables":["accounts"],"select":"marts"}`}, wantBad: "unknown field"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ev events.SQSEvent
+			for i, b := range tt.bodies {
+				ev.Records = append(ev.Records, events.SQSMessage{MessageId: "m" + strconv.Itoa(i), Body: b})
+			}
+			got, bad := RequestFromSQS(ev)
+			if tt.wantBad != "" {
+				if len(bad) != 1 || !strings.Contains(bad[0].Error(), tt.wantBad) || got != (Request{}) {
+					t.Fatalf("RequestFromSQS = %+v, %v; want everything built and one error naming %q", got, bad, tt.wantBad)
+				}
+				return
+			}
+			if len(bad) > 0 || got != tt.want {
+				t.Errorf("RequestFromSQS = %+v, %v; want %+v", got, bad, tt.want)
 			}
 		})
 	}

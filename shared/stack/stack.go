@@ -95,6 +95,7 @@ type Stack struct {
 	token    string
 	codes    console.Codes // one-time codes of the console links printed
 	loads    chan events.S3Event
+	queues   map[string]*lambdalocal.Queue // the template's SQS queues, by URL
 	status   *statusCache
 	mu       sync.Mutex
 	dbtRuns  []console.DbtRun
@@ -134,6 +135,7 @@ func Up(ctx context.Context, cfg Config) (*Stack, func() error, error) {
 		s.startEventSources, // Kafka -> landing
 		s.startLoads,        // S3 -> loader
 		s.startSchedules,    // EventBridge -> dbt-runner, the API's housekeeping
+		s.startQueues,       // SQS (loads that committed) -> dbt-runner
 		s.startHTTP,         // the API, and the console
 	} {
 		if err := start(ctx); err != nil {
@@ -166,7 +168,8 @@ func newStack(cfg Config) (*Stack, error) {
 	if len(tpl.Functions[landingFunction].Kafka) == 0 || len(tpl.Functions[loaderFunction].S3) == 0 {
 		return nil, fmt.Errorf("template %s: %s needs a Kafka event and %s an S3 event", cfg.Template, landingFunction, loaderFunction)
 	}
-	return &Stack{cfg: cfg, log: log, tpl: tpl, loads: make(chan events.S3Event, 4096), partErr: map[string]string{}}, nil
+	return &Stack{cfg: cfg, log: log, tpl: tpl, loads: make(chan events.S3Event, 4096), partErr: map[string]string{},
+		queues: lambdalocal.Queues(tpl)}, nil
 }
 
 // partFailed shows a supervised part's last failure on the console.
@@ -307,6 +310,11 @@ func (s *Stack) startLoads(ctx context.Context) error {
 // cfg.DbtSchedule), and the API's housekeeping.
 func (s *Stack) startSchedules(ctx context.Context) error {
 	return s.runSchedules(ctx, s.fns, lambdalocal.RealClock, s.parts.run)
+}
+
+// startQueues runs the template's SQS event sources: loads that committed -> dbt-runner.
+func (s *Stack) startQueues(ctx context.Context) error {
+	return s.runQueues(ctx, s.fns, s.parts.run)
 }
 
 // startHTTP serves the API behind its gateway, and the console with its status, DLQ, SQL and
