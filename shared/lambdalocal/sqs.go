@@ -61,6 +61,11 @@ func (q *Queue) SendMessage(_ context.Context, body string) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	now := q.now()
+	// Messages are kept in the order sent: drop the expired ones at the front, so a queue nobody
+	// polls (a disabled mapping) stays bounded by its retention period, as in SQS.
+	for len(q.msgs) > 0 && now.Sub(q.msgs[0].sent) >= q.retention {
+		q.msgs = q.msgs[1:]
+	}
 	q.msgs = append(q.msgs, &queued{id: uuid.NewString(), body: body, sent: now, visibleAt: now})
 	close(q.changed)
 	q.changed = make(chan struct{})

@@ -47,8 +47,10 @@ type SQSEvent struct {
 	MaxBatchingWindow int // seconds
 	// MaximumConcurrency is ScalingConfig.MaximumConcurrency (0 when unset).
 	MaximumConcurrency int
-	ReportItemFailure  bool
-	ResponseTypes      []string
+	// Enabled is false for a mapping created disabled (Enabled: false): it polls nothing.
+	Enabled           bool
+	ReportItemFailure bool
+	ResponseTypes     []string
 }
 
 // HTTPAPI is what API Gateway applies before a route's function runs: its authorizers.
@@ -362,6 +364,7 @@ func (r resolver) sqsEvent(name string, p *yaml.Node) (SQSEvent, error) {
 	if q.MaximumConcurrency, err = r.intOr(get(get(p, "ScalingConfig"), "MaximumConcurrency"), 0); err != nil {
 		return q, fmt.Errorf("event %s: ScalingConfig.MaximumConcurrency: %w", name, err)
 	}
+	q.Enabled = r.str(get(p, "Enabled")) != "false"
 	q.ResponseTypes = r.strs(get(p, "FunctionResponseTypes"))
 	q.ReportItemFailure = slices.Contains(q.ResponseTypes, "ReportBatchItemFailures")
 	return q, nil

@@ -59,7 +59,7 @@ func TestRepositoryTemplate(t *testing.T) {
 		t.Errorf("schedule %+v", dbt.Schedules)
 	}
 	// Loads that committed reach dbt through SQS, batched, one build at a time.
-	wantSQS := SQSEvent{Name: "LoadsCommitted", Queue: "BuildRequests", BatchSize: 10000, MaxBatchingWindow: 1, MaximumConcurrency: 2}
+	wantSQS := SQSEvent{Name: "LoadsCommitted", Queue: "BuildRequests", BatchSize: 10000, MaxBatchingWindow: 1, MaximumConcurrency: 2, Enabled: true}
 	if len(dbt.SQS) != 1 || fmt.Sprint(dbt.SQS[0]) != fmt.Sprint(wantSQS) || dbt.ReservedConcurrency != 1 {
 		t.Errorf("dbt SQS events %+v, reserved concurrency %d; want %+v and 1", dbt.SQS, dbt.ReservedConcurrency, wantSQS)
 	}
@@ -70,6 +70,13 @@ func TestRepositoryTemplate(t *testing.T) {
 	}
 	if url := tpl.Functions["WarehouseLoaderFunction"].Environment["BUILD_QUEUE_URL"]; url != q.URL || url != QueueURL("fin-dbt-build-requests-local") {
 		t.Errorf("loader BUILD_QUEUE_URL %q, want the queue's URL %q", url, q.URL)
+	}
+	off, err := Load("../../template.yaml", map[string]string{"Stage": "local", "DbtBuildOnLoad": "false"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off.Functions["DbtRunnerFunction"].SQS[0].Enabled {
+		t.Error("DbtBuildOnLoad=false left the build requests' event source enabled")
 	}
 	if tpl.Functions["ApiFunction"].ReservedConcurrency != -1 {
 		t.Errorf("api reserved concurrency %d, want -1 (unset)", tpl.Functions["ApiFunction"].ReservedConcurrency)

@@ -71,6 +71,10 @@ func (s *Stack) runQueues(ctx context.Context, fns map[string]*lambdalocal.Funct
 			return fmt.Errorf("template %s gives %s an SQS event source, but the local stack does not build it", s.cfg.Template, id)
 		}
 		for _, ev := range f.SQS {
+			if !ev.Enabled {
+				s.log.Info("SQS event source disabled in the template", "function", id, "event", ev.Name)
+				continue
+			}
 			m := lambdalocal.SQSMapping{Event: ev, Queue: s.queues[s.tpl.Queues[ev.Queue].URL], Function: fns[id], Logger: s.log}
 			if id == dbtFunction {
 				m.OnResult = s.recordDbtRun

@@ -69,6 +69,9 @@ type Config struct {
 
 	S3Addr, APIAddr, ConsoleAddr string
 	WarehousePath                string
+	// TemplateParams set template parameters (such as DbtBuildOnLoad=false for a stack whose
+	// gold follows the schedule only).
+	TemplateParams map[string]string
 	// DbtSchedule replaces the template's schedule locally (rate(1 minute) by default), so
 	// gold follows the activity closely on one machine.
 	DbtSchedule string
@@ -156,7 +159,7 @@ func newStack(cfg Config) (*Stack, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	tpl, _, err := LoadAPITemplate(cfg.Template, cfg.DevSecretPath)
+	tpl, _, err := LoadAPITemplate(cfg.Template, cfg.DevSecretPath, cfg.TemplateParams)
 	if err != nil {
 		return nil, err
 	}
