@@ -242,15 +242,21 @@ func (b *freshnessBench) reportGold(gs latencySummary, n int, runs []console.Dbt
 			what, gs, n, targetGoldP50, targetGoldP95, verdict, gs.p95.Seconds()/targetGoldP95.Seconds())
 	}
 	var secs []time.Duration
-	failed := 0
+	var failures []string
 	for _, r := range runs {
 		if r.At.After(start) {
 			secs = append(secs, time.Duration(r.Seconds*float64(time.Second)))
 			if !r.OK {
-				failed++
+				failures = append(failures, fmt.Sprintf("%.300s", strings.Join(r.Failures, "; ")))
 			}
 		}
 	}
+	failed := len(failures)
+	defer func() {
+		for _, f := range failures {
+			fmt.Printf("    failed build: %s\n", f)
+		}
+	}()
 	fmt.Printf("    dbt builds in the console's last %d after the paced run started: %d (%d failed), wall %s; loads go on into RAW meanwhile (dbt reads a snapshot of it)\n",
 		len(runs), len(secs), failed, summarize(secs))
 }

@@ -30,6 +30,9 @@ func TestArgs(t *testing.T) {
 			want: append(slices.Clone(base), "--select", "stg_accounts+", "tag:hourly", "path:models/marts")},
 		{name: "full refresh and target", cfg: Config{ProjectDir: "/p", WorkDir: "/w", Target: "snowflake"}, req: Request{FullRefresh: true},
 			want: append(slices.Clone(base), "--target", "snowflake", "--full-refresh")},
+		{name: "tests all of whose models are selected", cfg: cfg, req: Request{Select: "source:raw.accounts+", IndirectSelection: "cautious"},
+			want: append(slices.Clone(base), "--indirect-selection", "cautious", "--select", "source:raw.accounts+")},
+		{name: "unknown indirect selection", cfg: cfg, req: Request{IndirectSelection: "lazy"}, wantErr: "want eager, cautious or buildable"},
 		{name: "a flag smuggled in", cfg: cfg, req: Request{Select: "marts --vars x"}, wantErr: "looks like a flag"},
 		{name: "shell characters", cfg: cfg, req: Request{Select: "marts;rm"}, wantErr: "only names"},
 		{name: "no project", cfg: Config{}, wantErr: "project dir"},
@@ -199,9 +202,9 @@ func TestRequestFromSQS(t *testing.T) {
 		want    Request
 		wantBad string
 	}{
-		{name: "one table", bodies: []string{`{"tables":["transactions"]}`}, want: Request{Select: "source:raw.transactions+"}},
+		{name: "one table", bodies: []string{`{"tables":["transactions"]}`}, want: Request{Select: "source:raw.transactions+", IndirectSelection: "cautious"}},
 		{name: "tables of a batch, once each, sorted", bodies: []string{`{"tables":["transactions","accounts"]}`, `{"tables":["accounts"]}`},
-			want: Request{Select: "source:raw.accounts+ source:raw.transactions+"}},
+			want: Request{Select: "source:raw.accounts+ source:raw.transactions+", IndirectSelection: "cautious"}},
 		{name: "not JSON", bodies: []string{`{"tables":["accounts"]}`, `tables=accounts`}, wantBad: "m1"},
 		{name: "no table", bodies: []string{`{"tables":[]}`}, wantBad: "names no table"},
 		{name: "a selector smuggled in", bodies: []string{`{"tables":["accounts+ --full-refresh"]}`}, wantBad: "is not a table name"},
