@@ -540,9 +540,12 @@ func waitSeen(ctx context.Context, s *seenSet, ids []uuid.UUID, poll func(contex
 	}
 }
 
+// pollRaw finds the tagged postings in raw.transactions: inserts, and snapshot reads of rows the
+// capture's initial snapshot found (on a busy machine it can start after the first postings
+// commit; their commit time is then the read's, and only the reference burst's drain uses them).
 func pollRaw(ctx context.Context, url, token, tag string, s *seenSet) error {
 	return pollInto(ctx, url, token, s, fmt.Sprintf(`SELECT json_extract_string(after, '$.transaction_id'), commit_ts_us, epoch_us(_loaded_at)
-		FROM raw.transactions WHERE _loaded_at >= TIMESTAMPTZ '%s' AND op = 'c' AND json_extract_string(after, '$.description') = '%s'`, s.since(), tag))
+		FROM raw.transactions WHERE _loaded_at >= TIMESTAMPTZ '%s' AND op IN ('c', 'r') AND json_extract_string(after, '$.description') = '%s'`, s.since(), tag))
 }
 
 // pollGold takes the commit time from gold's own last_changed_at (the commit of the row's

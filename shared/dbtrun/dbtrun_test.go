@@ -202,9 +202,9 @@ func TestRequestFromSQS(t *testing.T) {
 		want    Request
 		wantBad string
 	}{
-		{name: "one table", bodies: []string{`{"tables":["transactions"]}`}, want: Request{Select: "source:raw.transactions+", IndirectSelection: "cautious"}},
+		{name: "one table", bodies: []string{`{"tables":["transactions"]}`}, want: Request{Select: "source:raw.transactions+"}},
 		{name: "tables of a batch, once each, sorted", bodies: []string{`{"tables":["transactions","accounts"]}`, `{"tables":["accounts"]}`},
-			want: Request{Select: "source:raw.accounts+ source:raw.transactions+", IndirectSelection: "cautious"}},
+			want: Request{Select: "source:raw.accounts+ source:raw.transactions+"}},
 		{name: "not JSON", bodies: []string{`{"tables":["accounts"]}`, `tables=accounts`}, wantBad: "m1"},
 		{name: "no table", bodies: []string{`{"tables":[]}`}, wantBad: "names no table"},
 		{name: "a selector smuggled in", bodies: []string{`{"tables":["accounts+ --full-refresh"]}`}, wantBad: "is not a table name"},

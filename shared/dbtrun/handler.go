@@ -77,11 +77,8 @@ var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // RequestFromSQS reads a batch of build requests ({"tables": ["transactions"]}, one per load
 // that committed rows): build what is downstream of the RAW tables any of them names
-// (source:raw.<table>+), with the tests all of whose models the build selects (cautious
-// indirect selection): a test that also reads an entity the batch did not change would compare
-// it with a table that may not exist yet (a new warehouse) or lags behind (its topic loads at its
-// own pace); the schedule's full build runs those. A request that cannot be read is returned in
-// bad and makes the build select everything, so no change is left unbuilt.
+// (source:raw.<table>+, which takes the tests below those models too). A request that cannot be
+// read is returned in bad and makes the build select everything, so no change is left unbuilt.
 func RequestFromSQS(ev events.SQSEvent) (req Request, bad []error) {
 	tables := map[string]bool{}
 	for _, m := range ev.Records {
@@ -111,7 +108,7 @@ func RequestFromSQS(ev events.SQSEvent) (req Request, bad []error) {
 	for _, t := range slices.Sorted(maps.Keys(tables)) {
 		sel = append(sel, "source:raw."+t+"+")
 	}
-	return Request{Select: strings.Join(sel, " "), IndirectSelection: "cautious"}, nil
+	return Request{Select: strings.Join(sel, " ")}, nil
 }
 
 // RequestFrom reads the Request in an event's detail. A schedule's detail is {} or absent:
