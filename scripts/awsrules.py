@@ -31,6 +31,8 @@ WANTED = [
     ("lambda", "2015-03-31", "CreateEventSourceMapping", "FunctionResponseTypes"),
     ("lambda", "2015-03-31", "CreateEventSourceMapping", "AmazonManagedKafkaEventSourceConfig.ConsumerGroupId"),
     ("lambda", "2015-03-31", "CreateEventSourceMapping", "SelfManagedKafkaEventSourceConfig.ConsumerGroupId"),
+    ("lambda", "2015-03-31", "CreateEventSourceMapping", "ScalingConfig.MaximumConcurrency"),
+    ("lambda", "2015-03-31", "PutFunctionConcurrency", "ReservedConcurrentExecutions"),
     ("lambda", "2015-03-31", "CreateFunction", "Timeout"),
     ("lambda", "2015-03-31", "CreateFunction", "Environment.Variables"),
     ("s3", "2006-03-01", "PutBucketNotificationConfiguration",

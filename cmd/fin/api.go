@@ -44,7 +44,7 @@ func runAPI(ctx context.Context, args []string) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
-	tpl, _, err := stack.LoadAPITemplate(*tplPath, devSecretPath())
+	tpl, _, err := stack.LoadAPITemplate(*tplPath, devSecretPath(), nil)
 	if err != nil {
 		return err
 	}

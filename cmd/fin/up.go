@@ -106,8 +106,10 @@ func startUp(ctx context.Context, f upFlags) error {
 		ConsoleAddr:   envOr("CONSOLE_ADDR", "127.0.0.1:8080"),
 		WarehousePath: duckdb.DefaultPath(),
 		DbtSchedule:   envOr("FIN_DBT_SCHEDULE", "rate(1 minute)"),
-		DevSecretPath: devSecretPath(),
-		WebhookToken:  os.Getenv("FIN_WEBHOOK_TOKEN"),
+		// FIN_DBT_BUILD_ON_LOAD=false leaves gold to the schedule (the template's parameter).
+		TemplateParams: map[string]string{"DbtBuildOnLoad": envOr("FIN_DBT_BUILD_ON_LOAD", "true")},
+		DevSecretPath:  devSecretPath(),
+		WebhookToken:   os.Getenv("FIN_WEBHOOK_TOKEN"),
 	})
 	if err != nil {
 		return err

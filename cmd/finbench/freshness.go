@@ -33,8 +33,10 @@ import (
 
 // Targets and references of issue 7 and the team's anchors, printed beside the figures.
 const (
-	targetRawP95 = 2 * time.Second
-	targetTPS    = 500.0
+	targetRawP95  = 2 * time.Second
+	targetTPS     = 500.0
+	targetGoldP50 = 5 * time.Second // issue 16: gold built as loads commit
+	targetGoldP95 = 10 * time.Second
 )
 
 // runBenchFreshness drives paced postings (one bank.Post per database transaction) into the
@@ -64,6 +66,9 @@ type freshnessFlags struct {
 	seconds, conns, accounts, burst int
 	poll, goldWait                  time.Duration
 	consoleURL                      string
+	// scheduleOnly says the stack builds gold on its schedule only (FIN_DBT_BUILD_ON_LOAD=false):
+	// its gold figure is the reference, not held to the targets.
+	scheduleOnly bool
 }
 
 func parseFreshnessFlags(args []string) (freshnessFlags, error) {
@@ -76,11 +81,12 @@ func parseFreshnessFlags(args []string) (freshnessFlags, error) {
 	poll := fs.Duration("poll", 100*time.Millisecond, "interval between queries of raw.transactions")
 	goldWait := fs.Duration("gold-wait", 5*time.Minute, "how long to wait for every posting in gold after the run")
 	consoleURL := fs.String("console", cmp.Or(os.Getenv("FIN_CONSOLE_URL"), "http://127.0.0.1:8080"), "the running stack's console (env FIN_CONSOLE_URL)")
+	scheduleOnly := fs.Bool("schedule-only", false, "the stack builds gold on its schedule only: report gold as the reference")
 	if err := parseFlags(fs, args); err != nil {
 		return freshnessFlags{}, err
 	}
 	return freshnessFlags{rate: *rate, seconds: *seconds, conns: *conns, accounts: *accounts, burst: *burst,
-		poll: *poll, goldWait: *goldWait, consoleURL: *consoleURL}, nil
+		poll: *poll, goldWait: *goldWait, consoleURL: *consoleURL, scheduleOnly: *scheduleOnly}, nil
 }
 
 // freshnessBench is one freshness run against a running stack: its postings are tagged, and the
@@ -217,14 +223,42 @@ func (b *freshnessBench) report(ctx context.Context, res runResult, committed []
 	fmt.Printf("  commit -> queryable, the %d postings whose wait overlapped no dbt run: %s (p95/target %.2f)\n",
 		len(quietLat), summarize(quietLat), summarize(quietLat).p95.Seconds()/targetRawP95.Seconds())
 	fmt.Printf("  references: Snowpipe Streaming 5-10 s to queryable; Snowpipe (files) \"within minutes\"; the original Airflow COPY every minute (30 s mean)\n")
-	fmt.Printf("  commit -> in gold.fct_transactions after the next scheduled dbt run (polled every 1 s): %s over %d postings\n", gs, len(goldLat))
+	b.reportGold(gs, len(goldLat), runs, start)
+	return missingRaw, missingGold
+}
+
+// reportGold prints commit -> gold, against the targets when builds follow loads, and the dbt
+// runs the console still lists (its last 20).
+func (b *freshnessBench) reportGold(gs latencySummary, n int, runs []console.DbtRun, start time.Time) {
+	what := "commit -> queryable in gold (gold.fct_transactions and its account's current gold.dim_accounts row; polled every 1 s)"
+	if b.scheduleOnly {
+		fmt.Printf("  %s, schedule only (the reference): %s over %d postings\n", what, gs, n)
+	} else {
+		verdict := "met"
+		if gs.p50 > targetGoldP50 || gs.p95 > targetGoldP95 {
+			verdict = "NOT met"
+		}
+		fmt.Printf("  %s, builds following loads: %s over %d postings; target p50 <= %v, p95 <= %v: %s (p95/target %.2f)\n",
+			what, gs, n, targetGoldP50, targetGoldP95, verdict, gs.p95.Seconds()/targetGoldP95.Seconds())
+	}
+	var secs []time.Duration
+	var failures []string
 	for _, r := range runs {
 		if r.At.After(start) {
-			fmt.Printf("    dbt run from %s to %s after the paced run started (%.1f s, ok=%v); loads go on into RAW meanwhile (dbt reads a snapshot of it)\n",
-				(r.At.Sub(start) - time.Duration(r.Seconds*float64(time.Second))).Round(time.Second), r.At.Sub(start).Round(time.Second), r.Seconds, r.OK)
+			secs = append(secs, time.Duration(r.Seconds*float64(time.Second)))
+			if !r.OK {
+				failures = append(failures, fmt.Sprintf("%.300s", strings.Join(r.Failures, "; ")))
+			}
 		}
 	}
-	return missingRaw, missingGold
+	failed := len(failures)
+	defer func() {
+		for _, f := range failures {
+			fmt.Printf("    failed build: %s\n", f)
+		}
+	}()
+	fmt.Printf("    dbt builds in the console's last %d after the paced run started: %d (%d failed), wall %s; loads go on into RAW meanwhile (dbt reads a snapshot of it)\n",
+		len(runs), len(secs), failed, summarize(secs))
 }
 
 // openBenchAccounts opens n EUR accounts, five per customer, each funded so withdrawals and
@@ -374,13 +408,21 @@ func newSeenSet() *seenSet {
 	return &seenSet{rows: map[uuid.UUID]seenRow{}, watermark: time.Unix(0, 0)}
 }
 
-// add records the rows of one query answer (id, commit µs, _loaded_at µs), received at seen.
+// add records the rows of one query answer (id, commit µs, _loaded_at µs, and optionally
+// whether the row counts as there yet), received at seen. A row that does not count yet holds the
+// watermark back, so the next polls ask for it again.
 func (s *seenSet) add(rows [][]string, seen time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var pending time.Time // the oldest _loaded_at of a row that does not count yet
+	defer func() {
+		if !pending.IsZero() && pending.Before(s.watermark) {
+			s.watermark = pending
+		}
+	}()
 	for _, r := range rows {
-		if len(r) != 3 {
-			return fmt.Errorf("want 3 columns (id, commit µs, _loaded_at µs), got %d", len(r))
+		if len(r) != 3 && len(r) != 4 {
+			return fmt.Errorf("want 3 or 4 columns (id, commit µs, _loaded_at µs[, there yet]), got %d", len(r))
 		}
 		id, err := uuid.Parse(r[0])
 		if err != nil {
@@ -393,6 +435,12 @@ func (s *seenSet) add(rows [][]string, seen time.Time) error {
 		}
 		if l := time.UnixMicro(loaded); l.After(s.watermark) {
 			s.watermark = l
+		}
+		if len(r) == 4 && r[3] != "true" {
+			if l := time.UnixMicro(loaded); pending.IsZero() || l.Before(pending) {
+				pending = l
+			}
+			continue
 		}
 		if _, ok := s.rows[id]; !ok {
 			s.rows[id] = seenRow{commit: time.UnixMicro(commit), loaded: time.UnixMicro(loaded), seen: seen}
@@ -492,16 +540,23 @@ func waitSeen(ctx context.Context, s *seenSet, ids []uuid.UUID, poll func(contex
 	}
 }
 
+// pollRaw finds the tagged postings in raw.transactions: inserts, and snapshot reads of rows the
+// capture's initial snapshot found (on a busy machine it can start after the first postings
+// commit; their commit time is then the read's, and only the reference burst's drain uses them).
 func pollRaw(ctx context.Context, url, token, tag string, s *seenSet) error {
 	return pollInto(ctx, url, token, s, fmt.Sprintf(`SELECT json_extract_string(after, '$.transaction_id'), commit_ts_us, epoch_us(_loaded_at)
-		FROM raw.transactions WHERE _loaded_at >= TIMESTAMPTZ '%s' AND op = 'c' AND json_extract_string(after, '$.description') = '%s'`, s.since(), tag))
+		FROM raw.transactions WHERE _loaded_at >= TIMESTAMPTZ '%s' AND op IN ('c', 'r') AND json_extract_string(after, '$.description') = '%s'`, s.since(), tag))
 }
 
 // pollGold takes the commit time from gold's own last_changed_at (the commit of the row's
-// latest version; benchmark postings have one version).
+// latest version; benchmark postings have one version). A posting counts as in gold once
+// gold.fct_transactions has it and the current gold.dim_accounts row of its account is of its
+// transaction or later (the balance it left is queryable too).
 func pollGold(ctx context.Context, url, token, tag string, s *seenSet) error {
-	return pollInto(ctx, url, token, s, fmt.Sprintf(`SELECT transaction_id, epoch_us(last_changed_at), epoch_us(_loaded_at)
-		FROM gold.fct_transactions WHERE _loaded_at >= TIMESTAMPTZ '%s' AND description = '%s'`, s.since(), tag))
+	return pollInto(ctx, url, token, s, fmt.Sprintf(`SELECT t.transaction_id, epoch_us(t.last_changed_at), epoch_us(t._loaded_at),
+			EXISTS (SELECT 1 FROM gold.dim_accounts a WHERE a.account_id = t.account_id AND a.is_current
+				AND a.effective_from >= t.last_changed_at)
+		FROM gold.fct_transactions t WHERE t._loaded_at >= TIMESTAMPTZ '%s' AND t.description = '%s'`, s.since(), tag))
 }
 
 func pollInto(ctx context.Context, url, token string, s *seenSet, query string) error {

@@ -75,3 +75,28 @@ func TestSeenSetKeepsFirstSightingAndSplitsDbtRuns(t *testing.T) {
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+// A gold row that is not there yet (its account's current row not built) is not seen, and holds
+// the watermark back so the next poll asks for it again.
+func TestSeenSetPendingRowHoldsTheWatermark(t *testing.T) {
+	base := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	us := func(d time.Duration) string { return itoa(base.Add(d).UnixMicro()) }
+	a, b := uuid.New(), uuid.New()
+	s := newSeenSet()
+	if err := s.add([][]string{{a.String(), us(0), us(10 * time.Second), "false"}, {b.String(), us(0), us(30 * time.Second), "true"}},
+		base.Add(31*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if s.count([]uuid.UUID{a, b}) != 1 {
+		t.Fatalf("seen %d, want only b", s.count([]uuid.UUID{a, b}))
+	}
+	if got, want := s.since(), "2026-11-25 12:00:09+00"; got != want {
+		t.Errorf("next poll from %q, want %q (a's _loaded_at minus a second)", got, want)
+	}
+	if err := s.add([][]string{{a.String(), us(0), us(10 * time.Second), "true"}}, base.Add(40*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if seen, _, missing := s.latencies([]uuid.UUID{a}, nil); missing != 0 || seen[0] != 40*time.Second {
+		t.Errorf("a: %v, missing %d; want 40s once it counts", seen, missing)
+	}
+}

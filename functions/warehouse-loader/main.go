@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/awssecrets"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/loader"
@@ -35,7 +36,12 @@ func main() {
 	if err != nil {
 		fail("open Snowflake", err)
 	}
-	h, err := loader.NewFunction(env, wh, loader.S3Objects{Client: s3.NewFromConfig(awsCfg)}, os.Stdout, slog.Default())
+	// After each commit, the queue dbt builds from (template.yaml BuildRequests).
+	var builds loader.BuildRequests
+	if url := env.Get("BUILD_QUEUE_URL"); url != "" {
+		builds = loader.SQSBuildRequests{Client: sqs.NewFromConfig(awsCfg), QueueURL: url}
+	}
+	h, err := loader.NewFunction(env, wh, loader.S3Objects{Client: s3.NewFromConfig(awsCfg)}, builds, os.Stdout, slog.Default())
 	if err != nil {
 		fail("configure", err)
 	}

@@ -78,7 +78,8 @@ func invoke(t *testing.T, warehousePath, detail string) (Summary, error) {
 		Lock:       FileLock{Path: warehousePath + ".lock"},
 	}
 	ev := events.EventBridgeEvent{ID: "test", DetailType: "Scheduled Event", Source: "aws.events", Detail: json.RawMessage(detail)}
-	return Handler(cfg, slog.New(slog.NewTextHandler(os.Stderr, nil)))(context.Background(), ev)
+	payload, _ := json.Marshal(ev)
+	return Handler(cfg, slog.New(slog.NewTextHandler(os.Stderr, nil)))(context.Background(), payload)
 }
 
 func TestHandlerWithDBT(t *testing.T) {

@@ -78,6 +78,9 @@ type Request struct {
 	Select string `json:"select,omitempty"`
 	// FullRefresh rebuilds incremental models from all RAW rows.
 	FullRefresh bool `json:"full_refresh,omitempty"`
+	// IndirectSelection is dbt's --indirect-selection (eager, cautious, buildable; dbt's default,
+	// eager, when empty): which tests of the selected models run.
+	IndirectSelection string `json:"indirect_selection,omitempty"`
 }
 
 // selectorPattern admits dbt's selector syntax (names, paths, methods, graph and set operators)
@@ -100,6 +103,13 @@ func (c Config) Args(r Request) ([]string, error) {
 	}
 	if r.FullRefresh {
 		args = append(args, "--full-refresh")
+	}
+	switch r.IndirectSelection {
+	case "":
+	case "eager", "cautious", "buildable":
+		args = append(args, "--indirect-selection", r.IndirectSelection)
+	default:
+		return nil, fmt.Errorf("indirect selection %q: want eager, cautious or buildable", r.IndirectSelection)
 	}
 	if sel := strings.Fields(r.Select); len(sel) > 0 {
 		if !selectorPattern.MatchString(r.Select) {

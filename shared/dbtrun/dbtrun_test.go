@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +30,9 @@ func TestArgs(t *testing.T) {
 			want: append(slices.Clone(base), "--select", "stg_accounts+", "tag:hourly", "path:models/marts")},
 		{name: "full refresh and target", cfg: Config{ProjectDir: "/p", WorkDir: "/w", Target: "snowflake"}, req: Request{FullRefresh: true},
 			want: append(slices.Clone(base), "--target", "snowflake", "--full-refresh")},
+		{name: "tests all of whose models are selected", cfg: cfg, req: Request{Select: "source:raw.accounts+", IndirectSelection: "cautious"},
+			want: append(slices.Clone(base), "--indirect-selection", "cautious", "--select", "source:raw.accounts+")},
+		{name: "unknown indirect selection", cfg: cfg, req: Request{IndirectSelection: "lazy"}, wantErr: "want eager, cautious or buildable"},
 		{name: "a flag smuggled in", cfg: cfg, req: Request{Select: "marts --vars x"}, wantErr: "looks like a flag"},
 		{name: "shell characters", cfg: cfg, req: Request{Select: "marts;rm"}, wantErr: "only names"},
 		{name: "no project", cfg: Config{}, wantErr: "project dir"},
@@ -184,6 +188,43 @@ func TestRequestFrom(t *testing.T) {
 			}
 			if got != tt.want {
 				t.Errorf("RequestFrom(%s) = %+v, want %+v", tt.detail, got, tt.want)
+			}
+		})
+	}
+}
+
+// A batch of build requests builds what is downstream of the tables they name, together; one
+// request that cannot be read builds everything (and is named).
+func TestRequestFromSQS(t *testing.T) {
+	tests := []struct {
+		name    string
+		bodies  []string
+		want    Request
+		wantBad string
+	}{
+		{name: "one table", bodies: []string{`{"tables":["transactions"]}`}, want: Request{Select: "source:raw.transactions+"}},
+		{name: "tables of a batch, once each, sorted", bodies: []string{`{"tables":["transactions","accounts"]}`, `{"tables":["accounts"]}`},
+			want: Request{Select: "source:raw.accounts+ source:raw.transactions+"}},
+		{name: "not JSON", bodies: []string{`{"tables":["accounts"]}`, `tables=accounts`}, wantBad: "m1"},
+		{name: "no table", bodies: []string{`{"tables":[]}`}, wantBad: "names no table"},
+		{name: "a selector smuggled in", bodies: []string{`{"tables":["accounts+ --full-refresh"]}`}, wantBad: "is not a table name"},
+		{name: "unknown field", bodies: []string{`{"tables":["accounts"],"select":"marts"}`}, wantBad: "unknown field"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ev events.SQSEvent
+			for i, b := range tt.bodies {
+				ev.Records = append(ev.Records, events.SQSMessage{MessageId: "m" + strconv.Itoa(i), Body: b})
+			}
+			got, bad := RequestFromSQS(ev)
+			if tt.wantBad != "" {
+				if len(bad) != 1 || !strings.Contains(bad[0].Error(), tt.wantBad) || got != (Request{}) {
+					t.Fatalf("RequestFromSQS = %+v, %v; want everything built and one error naming %q", got, bad, tt.wantBad)
+				}
+				return
+			}
+			if len(bad) > 0 || got != tt.want {
+				t.Errorf("RequestFromSQS = %+v, %v; want %+v", got, bad, tt.want)
 			}
 		})
 	}

@@ -2,13 +2,12 @@ package dbtrun
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
-
-	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/awssecrets"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/settings"
@@ -31,7 +30,7 @@ type Deps struct {
 // secret (SNOWFLAKE_SECRET_ID, read through Secrets Manager and handed to dbt's process only),
 // and the variables dbt's profiles read, handed to dbt. Its Lambda (functions/dbt-runner) and the
 // local stack both build it here.
-func NewFunction(ctx context.Context, env *settings.Env, deps Deps, log *slog.Logger) (func(context.Context, events.EventBridgeEvent) (Summary, error), error) {
+func NewFunction(ctx context.Context, env *settings.Env, deps Deps, log *slog.Logger) (func(context.Context, json.RawMessage) (Summary, error), error) {
 	cfg, err := ConfigFrom(ctx, env, deps)
 	if err != nil {
 		return nil, err

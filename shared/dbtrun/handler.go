@@ -4,29 +4,36 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/emf"
 )
 
-// Handler is the dbt-runner function: on a scheduled EventBridge event it runs dbt build and
-// returns the Summary, failing the invocation when a model or test failed. The event's detail
-// may carry a Request ({"select": "marts", "full_refresh": false}); a schedule whose target
-// Input is {"detail": {"select": "marts"}} delivers exactly that.
-func Handler(cfg Config, log *slog.Logger) func(context.Context, events.EventBridgeEvent) (Summary, error) {
-	return func(ctx context.Context, ev events.EventBridgeEvent) (Summary, error) {
-		req, err := RequestFrom(ev)
+// Handler is the dbt-runner function: on a scheduled EventBridge event, or a batch of build
+// requests from SQS (loads that committed), it runs dbt build and returns the Summary, failing
+// the invocation when a model or test failed. A scheduled event's detail may carry a Request
+// ({"select": "marts", "full_refresh": false}); a schedule whose target Input is
+// {"detail": {"select": "marts"}} delivers exactly that. An SQS batch builds what is downstream of
+// the RAW tables its requests name (RequestFromSQS).
+func Handler(cfg Config, log *slog.Logger) func(context.Context, json.RawMessage) (Summary, error) {
+	return func(ctx context.Context, payload json.RawMessage) (Summary, error) {
+		ev, req, err := requestFromPayload(payload, log)
 		if err != nil {
 			log.Error("dbt build not started", "event_id", ev.ID, "error", err)
 			return Summary{}, err
 		}
 		sum, err := Run(ctx, cfg, req)
 		emitMetrics(cfg.EMF, sum)
-		attrs := []any{"event_id", ev.ID, "select", req.Select, "full_refresh", req.FullRefresh,
+		attrs := []any{"event_id", ev.ID, "select", req.Select, "full_refresh", req.FullRefresh, "indirect_selection", req.IndirectSelection,
 			"invocation_id", sum.InvocationID, "models_built", sum.ModelsBuilt,
 			"models_failed", sum.ModelsFailed, "models_skipped", sum.ModelsSkipped,
 			"tests_passed", sum.TestsPassed, "tests_warned", sum.TestsWarned,
@@ -41,6 +48,67 @@ func Handler(cfg Config, log *slog.Logger) func(context.Context, events.EventBri
 		log.Info("dbt build", attrs...)
 		return sum, nil
 	}
+}
+
+// requestFromPayload reads the Request of an invocation: an SQS batch's, or an EventBridge
+// event's (ev is that event; for a batch, its ID names the first message).
+func requestFromPayload(payload json.RawMessage, log *slog.Logger) (events.EventBridgeEvent, Request, error) {
+	var probe struct {
+		Records []events.SQSMessage `json:"Records"`
+	}
+	if json.Unmarshal(payload, &probe) == nil && len(probe.Records) > 0 {
+		ev := events.EventBridgeEvent{ID: "sqs:" + probe.Records[0].MessageId}
+		req, bad := RequestFromSQS(events.SQSEvent{Records: probe.Records})
+		for _, err := range bad {
+			log.Error("build request unreadable; building everything", "error", err)
+		}
+		return ev, req, nil
+	}
+	var ev events.EventBridgeEvent
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return ev, Request{}, fmt.Errorf("event %.200s: neither an EventBridge event nor an SQS batch: %w", payload, err)
+	}
+	req, err := RequestFrom(ev)
+	return ev, req, err
+}
+
+// tableName is a RAW table's name, as the loader's tables are (it becomes part of a selector).
+var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// RequestFromSQS reads a batch of build requests ({"tables": ["transactions"]}, one per load
+// that committed rows): build what is downstream of the RAW tables any of them names
+// (source:raw.<table>+, which takes the tests below those models too). A request that cannot be
+// read is returned in bad and makes the build select everything, so no change is left unbuilt.
+func RequestFromSQS(ev events.SQSEvent) (req Request, bad []error) {
+	tables := map[string]bool{}
+	for _, m := range ev.Records {
+		var body struct {
+			Tables []string `json:"tables"`
+		}
+		dec := json.NewDecoder(strings.NewReader(m.Body))
+		dec.DisallowUnknownFields()
+		err := dec.Decode(&body)
+		if err == nil && len(body.Tables) == 0 {
+			err = errors.New("names no table")
+		}
+		for _, t := range body.Tables {
+			if err == nil && !tableName.MatchString(t) {
+				err = fmt.Errorf("table %q is not a table name", t)
+			}
+			tables[t] = true
+		}
+		if err != nil {
+			bad = append(bad, fmt.Errorf("message %s %.200q: want {\"tables\": [\"<raw table>\", ...]}: %w", m.MessageId, m.Body, err))
+		}
+	}
+	if len(bad) > 0 {
+		return Request{}, bad
+	}
+	var sel []string
+	for _, t := range slices.Sorted(maps.Keys(tables)) {
+		sel = append(sel, "source:raw."+t+"+")
+	}
+	return Request{Select: strings.Join(sel, " ")}, nil
 }
 
 // RequestFrom reads the Request in an event's detail. A schedule's detail is {} or absent:

@@ -3,8 +3,10 @@ package lambdalocal
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -19,11 +21,20 @@ type Function struct {
 	Name    string
 	Handler lambda.Handler
 	Timeout time.Duration
+	// Reserved is the function's reserved concurrency (ReservedConcurrentExecutions): an
+	// invocation beyond it is throttled (ErrThrottled), as in Lambda; -1 for no limit of its own.
+	Reserved int
+	running  atomic.Int64
 }
+
+// ErrThrottled is Lambda's TooManyRequestsException: the function already runs as many
+// invocations as its reserved concurrency allows. Whoever invoked it decides what happens next:
+// an event source mapping retries the batch, the asynchronous queue retries the event.
+var ErrThrottled = errors.New("TooManyRequestsException: Rate Exceeded (reserved concurrency reached)")
 
 // NewFunction wraps a handler of any signature lambda.Start accepts.
 func NewFunction(name string, handler any, timeout time.Duration) *Function {
-	return &Function{Name: name, Handler: lambda.NewHandler(handler), Timeout: timeout}
+	return &Function{Name: name, Handler: lambda.NewHandler(handler), Timeout: timeout, Reserved: -1}
 }
 
 // Call marshals event as the Lambda service would and invokes the function with it.
@@ -38,6 +49,11 @@ func (f *Function) Call(ctx context.Context, event any) ([]byte, error) {
 // Invoke runs the handler on one JSON payload with the function's deadline and a Lambda
 // context, and returns its JSON response. A handler error is the invocation's error.
 func (f *Function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	if n := f.running.Add(1); f.Reserved >= 0 && n > int64(f.Reserved) {
+		f.running.Add(-1)
+		return nil, fmt.Errorf("invoke %s: %w", f.Name, ErrThrottled)
+	}
+	defer f.running.Add(-1)
 	timeout := f.Timeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second

@@ -2,12 +2,15 @@ package lambdalocal
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/fin-orchestrator/fin-orchestrator/shared/retry"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/samtemplate"
 )
 
@@ -33,6 +36,25 @@ func MatchS3(rules []samtemplate.S3Event, ev events.S3Event) (kept events.S3Even
 // asyncBackoff is the wait before the first retry of an asynchronous invocation; it doubles.
 var asyncBackoff = time.Second
 
+// throttleBackoff bounds the wait between two tries of a throttled invocation.
+var throttleBackoff = retry.Backoff{First: 100 * time.Millisecond, Max: 2 * time.Second}
+
+// InvokeAsync invokes fn as Lambda's queue for asynchronous invocations does: a throttled
+// invocation (ErrThrottled) waits and is tried again, without counting as one of the event's
+// retries (Lambda keeps a throttled event up to six hours), until ctx ends.
+func InvokeAsync(ctx context.Context, fn *Function, payload []byte) ([]byte, error) {
+	backoff := throttleBackoff
+	for {
+		out, err := fn.Invoke(ctx, payload)
+		if !errors.Is(err, ErrThrottled) {
+			return out, err
+		}
+		if retry.Sleep(ctx, backoff.Next()) != nil {
+			return nil, err
+		}
+	}
+}
+
 // DeliverAsync invokes fn with each event from queue as an asynchronous invocation: a failed one
 // is retried twice, with backoff (Lambda's asynchronous retries), then handed to failed (an
 // on-failure destination). It returns when ctx ends.
@@ -43,8 +65,9 @@ func DeliverAsync[E any](ctx context.Context, fn *Function, queue <-chan E, fail
 			return nil
 		case ev := <-queue:
 			var err error
+			payload, _ := json.Marshal(ev)
 			for attempt, wait := 0, asyncBackoff; attempt < 3; attempt, wait = attempt+1, wait*2 {
-				if _, err = fn.Call(ctx, ev); err == nil || ctx.Err() != nil {
+				if _, err = InvokeAsync(ctx, fn, payload); err == nil || ctx.Err() != nil {
 					break
 				}
 				log.Warn("asynchronous invocation failed; retrying", "function", fn.Name, "attempt", attempt+1, "err", err)

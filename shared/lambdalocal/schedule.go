@@ -84,7 +84,7 @@ func runSchedule(ctx context.Context, ev samtemplate.ScheduleEvent, fn *Function
 			return nil
 		case <-clock.After(next.Sub(clock.Now())):
 		}
-		out, err := fn.Invoke(ctx, ScheduledEvent(ev, fn.Name+"-"+ev.Name, next))
+		out, err := InvokeAsync(ctx, fn, ScheduledEvent(ev, fn.Name+"-"+ev.Name, next))
 		if err != nil && ctx.Err() == nil {
 			slog.Error("scheduled invocation failed", "function", fn.Name, "schedule", ev.Expression, "err", err)
 		}

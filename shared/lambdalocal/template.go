@@ -23,9 +23,12 @@ func LoadTemplate(path string, params map[string]string) (*samtemplate.Template,
 	return tpl, nil
 }
 
-// TemplateFunction wraps the handler of the template's function id with that function's timeout.
+// TemplateFunction wraps the handler of the template's function id with that function's timeout
+// and reserved concurrency.
 func TemplateFunction(tpl *samtemplate.Template, id string, handler any) *Function {
-	return NewFunction(id, handler, time.Duration(tpl.Functions[id].Timeout)*time.Second)
+	f := NewFunction(id, handler, time.Duration(tpl.Functions[id].Timeout)*time.Second)
+	f.Reserved = tpl.Functions[id].ReservedConcurrency
+	return f
 }
 
 // KafkaMappings are the event source mappings of a function's MSK events, as Lambda makes them:

@@ -8,10 +8,12 @@ package loader
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -64,6 +66,10 @@ func (h *Handler) CatchUp(ctx context.Context, bucket string, objects ObjectList
 		}
 		return ctx.Err()
 	})
+	// Only what the catch-up itself loaded: every other object it lists is a duplicate.
+	if err := h.requestBuild(ctx, inv, false); err != nil {
+		errs = append(errs, err)
+	}
 	h.metrics.add(inv)
 	return errors.Join(append(errs, err)...)
 }
@@ -93,6 +99,7 @@ type Handler struct {
 	log      *slog.Logger
 	attempts int
 	backoff  retry.Backoff
+	builds   BuildRequests
 }
 
 // Option configures a Handler.
@@ -113,6 +120,20 @@ func WithEMF(w io.Writer) Option { return func(h *Handler) { h.emf = w } }
 func WithRetry(attempts int, backoff time.Duration) Option {
 	return func(h *Handler) { h.attempts, h.backoff = max(attempts, 1), retry.Backoff{First: backoff} }
 }
+
+// BuildRequests is where the handler asks for a build once a load has committed (an SQS queue):
+// the body names the RAW tables that got rows, BuildRequest's JSON.
+type BuildRequests interface {
+	SendMessage(ctx context.Context, body string) error
+}
+
+// BuildRequest is the message a committed load sends: which RAW tables got rows.
+type BuildRequest struct {
+	Tables []string `json:"tables"`
+}
+
+// WithBuildRequests sends a BuildRequest to q after each invocation that committed rows.
+func WithBuildRequests(q BuildRequests) Option { return func(h *Handler) { h.builds = q } }
 
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(h *Handler) { h.log = l } }
@@ -141,6 +162,11 @@ func (h *Handler) Handle(ctx context.Context, event events.S3Event) error {
 		if err := h.handleRecord(ctx, rec, inv); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	// A duplicate's rows were committed by an invocation that may have failed before its request
+	// went out (and so was retried): ask again, as a request is harmless twice.
+	if err := h.requestBuild(ctx, inv, true); err != nil {
+		errs = append(errs, err)
 	}
 	h.metrics.add(inv)
 	if h.emf != nil {
@@ -195,7 +221,11 @@ func (h *Handler) handleRecord(ctx context.Context, rec events.S3EventRecord, m 
 		res, err := h.load(ctx, obj)
 		if err == nil {
 			if res.Duplicate {
+				m.touched(k.Table, true)
 				return h.duplicate(m, key, obj.ETag)
+			}
+			if res.Rows > 0 {
+				m.touched(k.Table, false)
 			}
 			m.inc(&m.ObjectsLoaded)
 			m.addRows(res.Rows)
@@ -233,6 +263,37 @@ func (h *Handler) load(ctx context.Context, obj warehouse.Object) (warehouse.Res
 		}
 	}
 	return h.wh.Load(ctx, obj)
+}
+
+// requestBuild tells the build queue which tables got rows in this invocation (and, withDuplicates,
+// which its duplicate events name), retrying as a load does. Past the attempts the error is the
+// invocation's, so Lambda retries it; the retry finds the objects loaded and asks again.
+func (h *Handler) requestBuild(ctx context.Context, m *counters, withDuplicates bool) error {
+	if h.builds == nil {
+		return nil
+	}
+	m.mu.Lock()
+	set := maps.Clone(m.loadedTables)
+	if withDuplicates {
+		maps.Copy(set, m.duplicateTables)
+	}
+	m.mu.Unlock()
+	if len(set) == 0 {
+		return nil
+	}
+	body, _ := json.Marshal(BuildRequest{Tables: slices.Sorted(maps.Keys(set))})
+	backoff := h.backoff
+	for attempt := 1; ; attempt++ {
+		err := h.builds.SendMessage(ctx, string(body))
+		if err == nil {
+			h.log.Debug("build requested", "request", string(body))
+			return nil
+		}
+		if attempt >= h.attempts || ctx.Err() != nil || retry.Sleep(ctx, backoff.Next()) != nil {
+			h.log.Error("build not requested", "request", string(body), "attempts", attempt, "err", err)
+			return fmt.Errorf("request a build of %s: %w", body, err)
+		}
+	}
 }
 
 // fail counts and logs an object that is not loaded and returns err, which the invocation

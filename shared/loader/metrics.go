@@ -19,6 +19,9 @@ type counters struct {
 	DeadLetters   int64 // dlq/ objects, never loaded
 	Ignored       int64 // events other than ObjectCreated (deletes, test events)
 	Failures      map[string]int64
+	// The RAW tables that got rows, and those of duplicate events (whose rows an earlier
+	// invocation committed), for the build requests; not metrics.
+	loadedTables, duplicateTables map[string]bool
 }
 
 // Metrics are the handler's counts at one moment.
@@ -27,7 +30,20 @@ type Metrics struct {
 	Failures                                                              map[string]int64
 }
 
-func newCounters() *counters { return &counters{Failures: map[string]int64{}} }
+func newCounters() *counters {
+	return &counters{Failures: map[string]int64{}, loadedTables: map[string]bool{}, duplicateTables: map[string]bool{}}
+}
+
+// touched notes that table got rows in this invocation (duplicate: in an earlier one).
+func (m *counters) touched(table string, duplicate bool) {
+	m.mu.Lock()
+	if duplicate {
+		m.duplicateTables[table] = true
+	} else {
+		m.loadedTables[table] = true
+	}
+	m.mu.Unlock()
+}
 
 func (m *counters) inc(counter *int64) {
 	m.mu.Lock()

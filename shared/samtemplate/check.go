@@ -22,6 +22,8 @@ const (
 	ruleResponseTypes  = "lambda.CreateEventSourceMapping.FunctionResponseTypes"
 	ruleMSKGroup       = "lambda.CreateEventSourceMapping.AmazonManagedKafkaEventSourceConfig.ConsumerGroupId"
 	ruleSelfGroup      = "lambda.CreateEventSourceMapping.SelfManagedKafkaEventSourceConfig.ConsumerGroupId"
+	ruleMaxConcurrency = "lambda.CreateEventSourceMapping.ScalingConfig.MaximumConcurrency"
+	ruleReserved       = "lambda.PutFunctionConcurrency.ReservedConcurrentExecutions"
 	ruleTimeout        = "lambda.CreateFunction.Timeout"
 	ruleEnvironment    = "lambda.CreateFunction.Environment.Variables"
 	ruleS3Events       = "s3.PutBucketNotificationConfiguration.NotificationConfiguration.LambdaFunctionConfigurations.Events"
@@ -44,7 +46,7 @@ const (
 
 // checkedRules lists every parameter Check applies; a test holds it equal to awsrules.Names().
 var checkedRules = []string{ruleTopics, ruleBatchSize, ruleWindow, ruleStart, ruleResponseTypes, ruleMSKGroup,
-	ruleSelfGroup, ruleTimeout, ruleEnvironment, ruleS3Events, ruleS3FilterName, ruleS3FilterValue, ruleSchedule,
+	ruleSelfGroup, ruleMaxConcurrency, ruleReserved, ruleTimeout, ruleEnvironment, ruleS3Events, ruleS3FilterName, ruleS3FilterValue, ruleSchedule,
 	ruleRuleName, ruleRuleDesc, ruleInput, ruleRouteAuthType, ruleRouteScopes, ruleAuthorizerType,
 	ruleIdentitySource, ruleIssuer, ruleAudience, ruleStdTimeout, ruleReservedEnv}
 
@@ -63,6 +65,12 @@ func (t *Template) Check() error {
 		}
 		c.param(id+".Environment.Variables", ruleEnvironment, f.Environment)
 		c.param(id+".Environment.Variables", ruleReservedEnv, f.Environment)
+		if f.ReservedConcurrency != -1 {
+			c.param(id+".ReservedConcurrentExecutions", ruleReserved, f.ReservedConcurrency)
+		}
+		for _, q := range f.SQS {
+			c.sqs(t, f, id+".Events."+q.Name+".", q)
+		}
 		for _, k := range f.Kafka {
 			c.kafka(id+".Events."+k.Name, k)
 		}
@@ -78,6 +86,9 @@ func (t *Template) Check() error {
 	}
 	for _, id := range slices.Sorted(maps.Keys(t.HTTPAPIs)) {
 		c.httpAPI(id, t.HTTPAPIs[id])
+	}
+	for _, id := range slices.Sorted(maps.Keys(t.Queues)) {
+		c.queue(t, t.Queues[id])
 	}
 	return c.err()
 }
@@ -107,6 +118,70 @@ func (c *checker) kafka(event string, k KafkaEvent) {
 			"event source mapping's consumer group id unique (Lambda developer guide, Kafka event sources)", k.ConsumerGroupID, other))
 	}
 	c.groups[k.SelfManaged][k.ConsumerGroupID] = event
+}
+
+// SQS limits the Lambda API model does not carry, from the Lambda and SQS developer guides.
+const (
+	sqsSmallBatch     = 10    // above it, a batching window of at least 1 s (CreateEventSourceMapping, BatchSize)
+	sqsMaxVisibility  = 43200 // 12 hours (SQS developer guide, visibility timeout)
+	sqsMinRetention   = 60    // 1 minute to 14 days (SQS API reference, SetQueueAttributes)
+	sqsMaxRetention   = 1209600
+	sqsMaxReceiveMin  = 1 // RedrivePolicy maxReceiveCount 1-1000 (SQS developer guide, dead-letter queues)
+	sqsMaxReceiveMax  = 1000
+	sqsFIFOBatchLimit = 10
+)
+
+// sqs checks an SQS event source mapping and its queue as Lambda checks them on create.
+func (c *checker) sqs(t *Template, f *Function, at string, e SQSEvent) {
+	c.param(at+"BatchSize", ruleBatchSize, e.BatchSize)
+	c.param(at+"MaximumBatchingWindowInSeconds", ruleWindow, e.MaxBatchingWindow)
+	c.param(at+"FunctionResponseTypes", ruleResponseTypes, e.ResponseTypes)
+	if e.MaximumConcurrency != 0 {
+		c.param(at+"ScalingConfig.MaximumConcurrency", ruleMaxConcurrency, e.MaximumConcurrency)
+	}
+	if e.BatchSize > sqsSmallBatch && e.MaxBatchingWindow < 1 {
+		c.fail(at+"BatchSize", fmt.Sprintf("%d needs MaximumBatchingWindowInSeconds of at least 1: for SQS a batch above %d "+
+			"needs a batching window (Lambda API reference, CreateEventSourceMapping, MaximumBatchingWindowInSeconds)", e.BatchSize, sqsSmallBatch))
+	}
+	q := t.Queues[e.Queue]
+	if q == nil {
+		c.fail(at+"Queue", fmt.Sprintf("names %q: want !GetAtt <an AWS::SQS::Queue of the template>.Arn", e.Queue))
+		return
+	}
+	if q.FIFO && e.BatchSize > sqsFIFOBatchLimit {
+		c.fail(at+"BatchSize", fmt.Sprintf("%d: a FIFO queue's batch is at most %d (Lambda API reference, CreateEventSourceMapping, BatchSize)", e.BatchSize, sqsFIFOBatchLimit))
+	}
+	if q.VisibilityTimeout < f.Timeout {
+		c.fail(at+"Queue", fmt.Sprintf("queue %s has VisibilityTimeout %d s, less than the function's Timeout %d s: Lambda refuses "+
+			"the mapping (Lambda developer guide, SQS event source: the function's timeout must not exceed the queue's visibility timeout)",
+			q.LogicalID, q.VisibilityTimeout, f.Timeout))
+	}
+}
+
+// queue checks an SQS queue's attributes against SQS's limits.
+func (c *checker) queue(t *Template, q *Queue) {
+	at := q.LogicalID + "."
+	if q.VisibilityTimeout < 0 || q.VisibilityTimeout > sqsMaxVisibility {
+		c.fail(at+"VisibilityTimeout", fmt.Sprintf("%d: SQS takes 0 to %d seconds (SQS developer guide, visibility timeout)", q.VisibilityTimeout, sqsMaxVisibility))
+	}
+	if q.MessageRetentionPeriod < sqsMinRetention || q.MessageRetentionPeriod > sqsMaxRetention {
+		c.fail(at+"MessageRetentionPeriod", fmt.Sprintf("%d: SQS takes %d to %d seconds (SQS API reference, SetQueueAttributes)",
+			q.MessageRetentionPeriod, sqsMinRetention, sqsMaxRetention))
+	}
+	if q.DeadLetterQueue == "" {
+		return
+	}
+	dlq := t.Queues[q.DeadLetterQueue]
+	switch {
+	case dlq == nil:
+		c.fail(at+"RedrivePolicy.deadLetterTargetArn", fmt.Sprintf("names %q, which is not an AWS::SQS::Queue of the template", q.DeadLetterQueue))
+	case dlq.FIFO != q.FIFO:
+		c.fail(at+"RedrivePolicy.deadLetterTargetArn", "a FIFO queue's dead-letter queue is FIFO, a standard queue's standard (SQS developer guide, dead-letter queues)")
+	}
+	if q.MaxReceiveCount < sqsMaxReceiveMin || q.MaxReceiveCount > sqsMaxReceiveMax {
+		c.fail(at+"RedrivePolicy.maxReceiveCount", fmt.Sprintf("%d: SQS takes %d to %d (SQS developer guide, dead-letter queues)",
+			q.MaxReceiveCount, sqsMaxReceiveMin, sqsMaxReceiveMax))
+	}
 }
 
 func (c *checker) s3(at string, s S3Event) {

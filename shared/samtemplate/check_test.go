@@ -48,6 +48,12 @@ func TestCheckRefusesWhatAWSRefuses(t *testing.T) {
 	dbt := func(f func(s *ScheduleEvent)) func(*Template) {
 		return func(tpl *Template) { f(&tpl.Functions["DbtRunnerFunction"].Schedules[0]) }
 	}
+	sqs := func(f func(e *SQSEvent)) func(*Template) {
+		return func(tpl *Template) { f(&tpl.Functions["DbtRunnerFunction"].SQS[0]) }
+	}
+	queue := func(f func(q *Queue)) func(*Template) {
+		return func(tpl *Template) { f(tpl.Queues["BuildRequests"]) }
+	}
 	api := func(f func(h *HTTPEvent)) func(*Template) {
 		return func(tpl *Template) { f(&tpl.Functions["ApiFunction"].HTTP[len(tpl.Functions["ApiFunction"].HTTP)-1]) }
 	}
@@ -56,6 +62,34 @@ func TestCheckRefusesWhatAWSRefuses(t *testing.T) {
 		break_ func(*Template)
 		want   []string // in the message: the property's path and the rule
 	}{
+		{"SQS batch without a window", sqs(func(e *SQSEvent) { e.MaxBatchingWindow = 0 }),
+			[]string{"DbtRunnerFunction.Events.LoadsCommitted.BatchSize", "needs MaximumBatchingWindowInSeconds of at least 1"}},
+		{"SQS batch size", sqs(func(e *SQSEvent) { e.BatchSize = 10_001 }),
+			[]string{"LoadsCommitted.BatchSize", "10001 is more than the maximum 10000"}},
+		{"SQS maximum concurrency", sqs(func(e *SQSEvent) { e.MaximumConcurrency = 1 }),
+			[]string{"LoadsCommitted.ScalingConfig.MaximumConcurrency", "1 is less than the minimum 2"}},
+		{"SQS queue unknown", sqs(func(e *SQSEvent) { e.Queue = "Nowhere" }),
+			[]string{"LoadsCommitted.Queue", `"Nowhere"`}},
+		{"visibility timeout below the function's timeout", queue(func(q *Queue) { q.VisibilityTimeout = 899 }),
+			[]string{"LoadsCommitted.Queue", "VisibilityTimeout 899 s, less than the function's Timeout 900 s"}},
+		{"visibility timeout over 12 hours", queue(func(q *Queue) { q.VisibilityTimeout = 43201 }),
+			[]string{"BuildRequests.VisibilityTimeout", "0 to 43200"}},
+		{"retention", queue(func(q *Queue) { q.MessageRetentionPeriod = 59 }),
+			[]string{"BuildRequests.MessageRetentionPeriod", "60 to 1209600"}},
+		{"max receive count", queue(func(q *Queue) { q.MaxReceiveCount = 0 }),
+			[]string{"BuildRequests.RedrivePolicy.maxReceiveCount", "1 to 1000"}},
+		{"FIFO queue with a standard dead-letter queue", func(tpl *Template) {
+			tpl.Queues["BuildRequests"].FIFO = true
+			tpl.Functions["DbtRunnerFunction"].SQS[0].BatchSize = 10
+		},
+			[]string{"BuildRequests.RedrivePolicy.deadLetterTargetArn", "FIFO"}},
+		{"FIFO batch", func(tpl *Template) {
+			tpl.Queues["BuildRequests"].FIFO, tpl.Queues["FailedInvocations"].FIFO = true, true
+			tpl.Functions["DbtRunnerFunction"].SQS[0].BatchSize = 11
+		},
+			[]string{"LoadsCommitted.BatchSize", "a FIFO queue's batch is at most 10"}},
+		{"reserved concurrency", func(tpl *Template) { tpl.Functions["DbtRunnerFunction"].ReservedConcurrency = -2 },
+			[]string{"DbtRunnerFunction.ReservedConcurrentExecutions", "less than the minimum 0"}},
 		{"three topics", landing(func(k *KafkaEvent) { k.Topics = append(k.Topics, "fin.public.customers", "fin.public.transactions") }),
 			[]string{"CdcLandingFunction.Events.MskAccounts.Topics", "3 items", "more than the maximum 1", "lambda.CreateEventSourceMapping.Topics"}},
 		{"no topic", landing(func(k *KafkaEvent) { k.Topics = []string{} }),

@@ -1,5 +1,5 @@
 // Package samtemplate reads the functions and event sources of a SAM template.yaml, keeping every
-// property of MSK, SelfManagedKafka, S3, HttpApi and schedule events (general CloudFormation
+// property of MSK, SelfManagedKafka, SQS, S3, HttpApi and schedule events, and the SQS queues (general CloudFormation
 // readers drop some of them), so the local runtime wires each handler as AWS would.
 package samtemplate
 
@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +20,37 @@ type Template struct {
 	Functions map[string]*Function
 	// HTTPAPIs are the AWS::Serverless::HttpApi resources by logical id.
 	HTTPAPIs map[string]*HTTPAPI
+	// Queues are the AWS::SQS::Queue resources by logical id.
+	Queues map[string]*Queue
+}
+
+// Queue is an AWS::SQS::Queue, with the defaults SQS applies to what the template leaves out.
+type Queue struct {
+	LogicalID, Name, URL string
+	// VisibilityTimeout is how long a received message stays hidden, in seconds (default 30).
+	VisibilityTimeout int
+	// MessageRetentionPeriod is how long SQS keeps a message, in seconds (default 4 days).
+	MessageRetentionPeriod int
+	FIFO                   bool
+	// DeadLetterQueue is the logical id RedrivePolicy's deadLetterTargetArn names ("" for none),
+	// and MaxReceiveCount how often a message is received before it moves there.
+	DeadLetterQueue string
+	MaxReceiveCount int
+}
+
+// SQSEvent is an SQS event source mapping.
+type SQSEvent struct {
+	Name string
+	// Queue is the logical id of the queue (Queue: !GetAtt <id>.Arn).
+	Queue             string
+	BatchSize         int
+	MaxBatchingWindow int // seconds
+	// MaximumConcurrency is ScalingConfig.MaximumConcurrency (0 when unset).
+	MaximumConcurrency int
+	// Enabled is false for a mapping created disabled (Enabled: false): it polls nothing.
+	Enabled           bool
+	ReportItemFailure bool
+	ResponseTypes     []string
 }
 
 // HTTPAPI is what API Gateway applies before a route's function runs: its authorizers.
@@ -51,11 +83,14 @@ type Function struct {
 	// CapacityProvider is true when the function runs on Lambda Managed Instances
 	// (CapacityProviderConfig), which allows longer timeouts.
 	CapacityProvider bool
-	Environment      map[string]string
-	HTTP             []HTTPEvent
-	Kafka            []KafkaEvent
-	S3               []S3Event
-	Schedules        []ScheduleEvent
+	// ReservedConcurrency is ReservedConcurrentExecutions (-1 when unset: no limit of its own).
+	ReservedConcurrency int
+	Environment         map[string]string
+	HTTP                []HTTPEvent
+	Kafka               []KafkaEvent
+	S3                  []S3Event
+	SQS                 []SQSEvent
+	Schedules           []ScheduleEvent
 }
 
 // HTTPEvent is an HttpApi or Api event.
@@ -112,6 +147,9 @@ type ScheduleEvent struct {
 const (
 	defaultKafkaBatchSize = 100
 	defaultWindowSeconds  = 0
+	defaultSQSBatchSize   = 10
+	defaultVisibility     = 30
+	defaultRetention      = 345600
 )
 
 // Load reads a template file. params override parameter defaults; !Ref and !Sub to parameters
@@ -153,15 +191,29 @@ func Parse(body []byte, params map[string]string) (*Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse template: Globals.Function.Timeout: %w", err)
 	}
-	t := &Template{Functions: map[string]*Function{}, HTTPAPIs: map[string]*HTTPAPI{}}
+	t := &Template{Functions: map[string]*Function{}, HTTPAPIs: map[string]*HTTPAPI{}, Queues: map[string]*Queue{}}
 	resources := get(root, "Resources")
 	if resources == nil {
 		return nil, fmt.Errorf("parse template: no Resources")
+	}
+	// !Ref to a queue is its URL, wherever the queue is declared.
+	for i := 0; i+1 < len(resources.Content); i += 2 {
+		if id, res := resources.Content[i].Value, resources.Content[i+1]; scalar(get(res, "Type")) == "AWS::SQS::Queue" {
+			r.params[id] = QueueURL(cmp.Or(r.str(get(get(res, "Properties"), "QueueName")), id))
+		}
 	}
 	for i := 0; i+1 < len(resources.Content); i += 2 {
 		id, res := resources.Content[i].Value, resources.Content[i+1]
 		if scalar(get(res, "Type")) == "AWS::Serverless::HttpApi" {
 			t.HTTPAPIs[id] = r.httpAPI(id, res)
+			continue
+		}
+		if scalar(get(res, "Type")) == "AWS::SQS::Queue" {
+			q, err := r.queue(id, res)
+			if err != nil {
+				return nil, fmt.Errorf("queue %s: %w", id, err)
+			}
+			t.Queues[id] = q
 			continue
 		}
 		if scalar(get(res, "Type")) != "AWS::Serverless::Function" {
@@ -185,6 +237,12 @@ func Parse(body []byte, params map[string]string) (*Template, error) {
 	return t, nil
 }
 
+// QueueURL is the URL of the queue named name, in the region and account the template resolves
+// pseudo parameters to: what !Ref of an AWS::SQS::Queue gives.
+func QueueURL(name string) string {
+	return "https://sqs.us-east-1.amazonaws.com/000000000000/" + name
+}
+
 // Names returns the function logical ids, sorted.
 func (t *Template) Names() []string {
 	out := make([]string, 0, len(t.Functions))
@@ -201,6 +259,10 @@ func (r resolver) function(id string, res *yaml.Node) (*Function, error) {
 	f := &Function{LogicalID: id, Condition: scalar(get(res, "Condition")), Environment: r.variables(res, "Properties")}
 	props := get(res, "Properties")
 	f.CapacityProvider = get(props, "CapacityProviderConfig") != nil
+	var err error
+	if f.ReservedConcurrency, err = r.intOr(get(props, "ReservedConcurrentExecutions"), -1); err != nil {
+		return nil, fmt.Errorf("ReservedConcurrentExecutions: %w", err)
+	}
 	events := get(props, "Events")
 	if events == nil {
 		return f, nil
@@ -246,26 +308,14 @@ func (r resolver) function(id string, res *yaml.Node) (*Function, error) {
 				}
 			}
 			f.Kafka = append(f.Kafka, k)
+		case "SQS":
+			q, err := r.sqsEvent(name, p)
+			if err != nil {
+				return nil, err
+			}
+			f.SQS = append(f.SQS, q)
 		case "S3":
-			s := S3Event{Name: name, Bucket: r.str(get(p, "Bucket"))}
-			evs := get(p, "Events")
-			if evs != nil && evs.Kind == yaml.SequenceNode {
-				for _, e := range evs.Content {
-					s.Events = append(s.Events, r.str(e))
-				}
-			} else if evs != nil {
-				s.Events = []string{r.str(evs)}
-			}
-			for _, rule := range seq(get(get(get(p, "Filter"), "S3Key"), "Rules")) {
-				s.Rules = append(s.Rules, FilterRule{Name: r.str(get(rule, "Name")), Value: r.str(get(rule, "Value"))})
-				switch r.str(get(rule, "Name")) { // S3 takes these two names in lower case only
-				case "prefix":
-					s.Prefix = r.str(get(rule, "Value"))
-				case "suffix":
-					s.Suffix = r.str(get(rule, "Value"))
-				}
-			}
-			f.S3 = append(f.S3, s)
+			f.S3 = append(f.S3, r.s3Event(name, p))
 		case "Schedule", "ScheduleV2":
 			expr := get(p, "ScheduleExpression")
 			if expr == nil {
@@ -276,6 +326,92 @@ func (r resolver) function(id string, res *yaml.Node) (*Function, error) {
 		}
 	}
 	return f, nil
+}
+
+// s3Event reads an S3 event's notification settings.
+func (r resolver) s3Event(name string, p *yaml.Node) S3Event {
+	s := S3Event{Name: name, Bucket: r.str(get(p, "Bucket"))}
+	evs := get(p, "Events")
+	if evs != nil && evs.Kind == yaml.SequenceNode {
+		for _, e := range evs.Content {
+			s.Events = append(s.Events, r.str(e))
+		}
+	} else if evs != nil {
+		s.Events = []string{r.str(evs)}
+	}
+	for _, rule := range seq(get(get(get(p, "Filter"), "S3Key"), "Rules")) {
+		s.Rules = append(s.Rules, FilterRule{Name: r.str(get(rule, "Name")), Value: r.str(get(rule, "Value"))})
+		switch r.str(get(rule, "Name")) { // S3 takes these two names in lower case only
+		case "prefix":
+			s.Prefix = r.str(get(rule, "Value"))
+		case "suffix":
+			s.Suffix = r.str(get(rule, "Value"))
+		}
+	}
+	return s
+}
+
+// sqsEvent reads an SQS event's properties, with Lambda's defaults.
+func (r resolver) sqsEvent(name string, p *yaml.Node) (SQSEvent, error) {
+	q := SQSEvent{Name: name, Queue: getAttID(get(p, "Queue"), "Arn"), BatchSize: defaultSQSBatchSize}
+	var err error
+	if q.BatchSize, err = r.intOr(get(p, "BatchSize"), q.BatchSize); err != nil {
+		return q, fmt.Errorf("event %s: BatchSize: %w", name, err)
+	}
+	if q.MaxBatchingWindow, err = r.intOr(get(p, "MaximumBatchingWindowInSeconds"), defaultWindowSeconds); err != nil {
+		return q, fmt.Errorf("event %s: MaximumBatchingWindowInSeconds: %w", name, err)
+	}
+	if q.MaximumConcurrency, err = r.intOr(get(get(p, "ScalingConfig"), "MaximumConcurrency"), 0); err != nil {
+		return q, fmt.Errorf("event %s: ScalingConfig.MaximumConcurrency: %w", name, err)
+	}
+	q.Enabled = r.str(get(p, "Enabled")) != "false"
+	q.ResponseTypes = r.strs(get(p, "FunctionResponseTypes"))
+	q.ReportItemFailure = slices.Contains(q.ResponseTypes, "ReportBatchItemFailures")
+	return q, nil
+}
+
+// queue reads an AWS::SQS::Queue with SQS's defaults.
+func (r resolver) queue(id string, res *yaml.Node) (*Queue, error) {
+	p := get(res, "Properties")
+	q := &Queue{LogicalID: id, Name: r.str(get(p, "QueueName")), FIFO: r.str(get(p, "FifoQueue")) == "true"}
+	var err error
+	if q.VisibilityTimeout, err = r.intOr(get(p, "VisibilityTimeout"), defaultVisibility); err != nil {
+		return nil, fmt.Errorf("VisibilityTimeout: %w", err)
+	}
+	if q.MessageRetentionPeriod, err = r.intOr(get(p, "MessageRetentionPeriod"), defaultRetention); err != nil {
+		return nil, fmt.Errorf("MessageRetentionPeriod: %w", err)
+	}
+	if rp := get(p, "RedrivePolicy"); rp != nil {
+		q.DeadLetterQueue = getAttID(get(rp, "deadLetterTargetArn"), "Arn")
+		if q.MaxReceiveCount, err = r.intOr(get(rp, "maxReceiveCount"), 0); err != nil {
+			return nil, fmt.Errorf("RedrivePolicy.maxReceiveCount: %w", err)
+		}
+	}
+	if q.Name == "" {
+		q.Name = id // CloudFormation would generate one from the stack and logical id
+	}
+	q.URL = QueueURL(q.Name)
+	return q, nil
+}
+
+// getAttID is the logical id of a !GetAtt <id>.<attr> (or {"Fn::GetAtt": [id, attr]}); "" for
+// anything else.
+func getAttID(n *yaml.Node, attr string) string {
+	switch {
+	case n == nil:
+		return ""
+	case n.Tag == "!GetAtt" && n.Kind == yaml.ScalarNode:
+		if id, a, ok := strings.Cut(n.Value, "."); ok && a == attr {
+			return id
+		}
+	case n.Tag == "!GetAtt" && n.Kind == yaml.SequenceNode && len(n.Content) == 2 && n.Content[1].Value == attr:
+		return n.Content[0].Value
+	case n.Kind == yaml.MappingNode && len(n.Content) == 2 && n.Content[0].Value == "Fn::GetAtt":
+		if l := n.Content[1]; l.Kind == yaml.SequenceNode && len(l.Content) == 2 && l.Content[1].Value == attr {
+			return l.Content[0].Value
+		}
+	}
+	return ""
 }
 
 // variables reads <key>.Environment.Variables of a node.

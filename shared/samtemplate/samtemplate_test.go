@@ -54,9 +54,32 @@ func TestRepositoryTemplate(t *testing.T) {
 	if len(s3) != 1 || s3[0].Prefix != "bronze/" || s3[0].Suffix != ".parquet" || !slices.Equal(s3[0].Events, []string{"s3:ObjectCreated:*"}) {
 		t.Errorf("S3 event %+v", s3)
 	}
-	sch := tpl.Functions["DbtRunnerFunction"].Schedules
-	if len(sch) != 1 || sch[0].Expression != "rate(15 minutes)" {
-		t.Errorf("schedule %+v", sch)
+	dbt := tpl.Functions["DbtRunnerFunction"]
+	if len(dbt.Schedules) != 1 || dbt.Schedules[0].Expression != "rate(15 minutes)" {
+		t.Errorf("schedule %+v", dbt.Schedules)
+	}
+	// Loads that committed reach dbt through SQS, batched, one build at a time.
+	wantSQS := SQSEvent{Name: "LoadsCommitted", Queue: "BuildRequests", BatchSize: 10000, MaxBatchingWindow: 1, MaximumConcurrency: 2, Enabled: true}
+	if len(dbt.SQS) != 1 || fmt.Sprint(dbt.SQS[0]) != fmt.Sprint(wantSQS) || dbt.ReservedConcurrency != 1 {
+		t.Errorf("dbt SQS events %+v, reserved concurrency %d; want %+v and 1", dbt.SQS, dbt.ReservedConcurrency, wantSQS)
+	}
+	q := tpl.Queues["BuildRequests"]
+	if q == nil || q.Name != "fin-dbt-build-requests-local" || q.VisibilityTimeout != 5400 || q.MessageRetentionPeriod != 3600 ||
+		q.DeadLetterQueue != "FailedInvocations" || q.MaxReceiveCount != 3 {
+		t.Errorf("queue %+v", q)
+	}
+	if url := tpl.Functions["WarehouseLoaderFunction"].Environment["BUILD_QUEUE_URL"]; url != q.URL || url != QueueURL("fin-dbt-build-requests-local") {
+		t.Errorf("loader BUILD_QUEUE_URL %q, want the queue's URL %q", url, q.URL)
+	}
+	off, err := Load("../../template.yaml", map[string]string{"Stage": "local", "DbtBuildOnLoad": "false"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off.Functions["DbtRunnerFunction"].SQS[0].Enabled {
+		t.Error("DbtBuildOnLoad=false left the build requests' event source enabled")
+	}
+	if tpl.Functions["ApiFunction"].ReservedConcurrency != -1 {
+		t.Errorf("api reserved concurrency %d, want -1 (unset)", tpl.Functions["ApiFunction"].ReservedConcurrency)
 	}
 }
 
@@ -81,6 +104,12 @@ Resources:
           Type: Schedule
           Properties:
             Schedule: cron(0 12 * * ? *)
+        Q:
+          Type: SQS
+          Properties:
+            Queue: {"Fn::GetAtt": [Q1, Arn]}
+  Q1:
+    Type: AWS::SQS::Queue
 `)
 	tpl, err := Parse(body, map[string]string{"Prefix": "over"})
 	if err != nil {
@@ -92,6 +121,12 @@ Resources:
 	}
 	if k := f.Kafka[0]; k.BatchSize != 100 || k.MaxBatchingWindow != 0 || k.Topics[0] != "over.t" {
 		t.Errorf("AWS defaults not applied: %+v", k)
+	}
+	if q := tpl.Queues["Q1"]; q == nil || q.VisibilityTimeout != 30 || q.MessageRetentionPeriod != 345600 || q.Name != "Q1" {
+		t.Errorf("SQS defaults not applied: %+v", q)
+	}
+	if e := f.SQS[0]; e.Queue != "Q1" || e.BatchSize != 10 || e.MaxBatchingWindow != 0 || e.MaximumConcurrency != 0 {
+		t.Errorf("SQS event defaults not applied: %+v", e)
 	}
 	if f.Schedules[0].Expression != "cron(0 12 * * ? *)" {
 		t.Errorf("schedule %+v", f.Schedules)

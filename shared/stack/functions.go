@@ -59,6 +59,32 @@ func (s *Stack) runSchedules(ctx context.Context, fns map[string]*lambdalocal.Fu
 	return nil
 }
 
+// runQueues runs every SQS event source mapping of the template into its function, as Lambda's
+// pollers would; the dbt-runner's builds are recorded for the console, as scheduled ones are.
+func (s *Stack) runQueues(ctx context.Context, fns map[string]*lambdalocal.Function, run func(string, func() error)) error {
+	for _, id := range s.tpl.Names() {
+		f := s.tpl.Functions[id]
+		if len(f.SQS) == 0 || f.Condition != "" && fns[id] == nil {
+			continue
+		}
+		if fns[id] == nil {
+			return fmt.Errorf("template %s gives %s an SQS event source, but the local stack does not build it", s.cfg.Template, id)
+		}
+		for _, ev := range f.SQS {
+			if !ev.Enabled {
+				s.log.Info("SQS event source disabled in the template", "function", id, "event", ev.Name)
+				continue
+			}
+			m := lambdalocal.SQSMapping{Event: ev, Queue: s.queues[s.tpl.Queues[ev.Queue].URL], Function: fns[id], Logger: s.log}
+			if id == dbtFunction {
+				m.OnResult = s.recordDbtRun
+			}
+			run(id+" SQS "+ev.Name, func() error { return lambdalocal.RunSQS(ctx, m) })
+		}
+	}
+	return nil
+}
+
 // metricsLog is where a function's Embedded Metric Format lines go locally (stdout, hence
 // CloudWatch, in Lambda): StateDir/logs/<function>.emf, 10 MB, then .1.
 func (s *Stack) metricsLog(function string) (*lambdalocal.LogFile, error) {
@@ -92,13 +118,23 @@ func (s *Stack) buildLanding(s3 landing.ObjectPutter) (*landing.Handler, error) 
 }
 
 // buildLoader builds the warehouse-loader function with its Lambda's constructor, loading into
-// the local DuckDB warehouse instead of Snowflake.
+// the local DuckDB warehouse instead of Snowflake, and asking builds of the local queue its
+// BUILD_QUEUE_URL names (the template's !Ref of the queue).
 func (s *Stack) buildLoader(wh loader.Warehouse, objects loader.ObjectReader) (*loader.Handler, error) {
 	metrics, err := s.metricsLog(settings.Loader)
 	if err != nil {
 		return nil, err
 	}
-	return loader.NewFunction(FunctionEnv(s.tpl, loaderFunction, settings.Loader, nil, nil), wh, objects, metrics, s.log)
+	env := FunctionEnv(s.tpl, loaderFunction, settings.Loader, nil, nil)
+	var builds loader.BuildRequests
+	if url := env.Get("BUILD_QUEUE_URL"); url != "" {
+		q := s.queues[url]
+		if q == nil {
+			return nil, fmt.Errorf("%s: BUILD_QUEUE_URL %s is none of the template's queues", loaderFunction, url)
+		}
+		builds = q
+	}
+	return loader.NewFunction(env, wh, objects, builds, metrics, s.log)
 }
 
 // buildAPI builds the api function with its Lambda's constructor, on the stack's pool and the

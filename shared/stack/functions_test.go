@@ -37,7 +37,7 @@ func testStack(t *testing.T, cfg Config) *Stack {
 		t.Fatal(err)
 	}
 	cfg.StateDir = t.TempDir()
-	s := &Stack{cfg: cfg, tpl: tpl, log: slog.New(slog.DiscardHandler)}
+	s := &Stack{cfg: cfg, tpl: tpl, log: slog.New(slog.DiscardHandler), queues: lambdalocal.Queues(tpl)}
 	t.Cleanup(s.closeLogs)
 	return s
 }

@@ -69,6 +69,9 @@ type Config struct {
 
 	S3Addr, APIAddr, ConsoleAddr string
 	WarehousePath                string
+	// TemplateParams set template parameters (such as DbtBuildOnLoad=false for a stack whose
+	// gold follows the schedule only).
+	TemplateParams map[string]string
 	// DbtSchedule replaces the template's schedule locally (rate(1 minute) by default), so
 	// gold follows the activity closely on one machine.
 	DbtSchedule string
@@ -96,6 +99,7 @@ type Stack struct {
 	token    string
 	codes    console.Codes // one-time codes of the console links printed
 	loads    chan events.S3Event
+	queues   map[string]*lambdalocal.Queue // the template's SQS queues, by URL
 	status   *statusCache
 	mu       sync.Mutex
 	dbtRuns  []console.DbtRun
@@ -137,6 +141,7 @@ func Up(ctx context.Context, cfg Config) (*Stack, func() error, error) {
 		s.startEventSources, // Kafka -> landing
 		s.startLoads,        // S3 -> loader
 		s.startSchedules,    // EventBridge -> dbt-runner, the API's housekeeping
+		s.startQueues,       // SQS (loads that committed) -> dbt-runner
 		s.startHTTP,         // the API, and the console
 	} {
 		if err := start(ctx); err != nil {
@@ -157,7 +162,7 @@ func newStack(cfg Config) (*Stack, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	tpl, _, err := LoadAPITemplate(cfg.Template, cfg.DevSecretPath)
+	tpl, _, err := LoadAPITemplate(cfg.Template, cfg.DevSecretPath, cfg.TemplateParams)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +174,8 @@ func newStack(cfg Config) (*Stack, error) {
 	if len(tpl.Functions[landingFunction].Kafka) == 0 || len(tpl.Functions[loaderFunction].S3) == 0 {
 		return nil, fmt.Errorf("template %s: %s needs a Kafka event and %s an S3 event", cfg.Template, landingFunction, loaderFunction)
 	}
-	return &Stack{cfg: cfg, log: log, tpl: tpl, loads: make(chan events.S3Event, 4096), partErr: map[string]string{}}, nil
+	return &Stack{cfg: cfg, log: log, tpl: tpl, loads: make(chan events.S3Event, 4096), partErr: map[string]string{},
+		queues: lambdalocal.Queues(tpl)}, nil
 }
 
 // partFailed shows a supervised part's last failure on the console.
@@ -317,6 +323,11 @@ func (s *Stack) startLoads(ctx context.Context) error {
 // cfg.DbtSchedule), and the API's housekeeping.
 func (s *Stack) startSchedules(ctx context.Context) error {
 	return s.runSchedules(ctx, s.fns, lambdalocal.RealClock, s.parts.run)
+}
+
+// startQueues runs the template's SQS event sources: loads that committed -> dbt-runner.
+func (s *Stack) startQueues(ctx context.Context) error {
+	return s.runQueues(ctx, s.fns, s.parts.run)
 }
 
 // startHTTP serves the API behind its gateway, and the console with its status, DLQ, SQL and

@@ -27,13 +27,15 @@ func LoadTemplate(path string, params map[string]string) (*samtemplate.Template,
 // LoadAPITemplate is LoadTemplate with the JWT parameters taken from the API's own auth settings
 // (the process environment, or the development secret at devSecretPath): the emulated authorizer
 // and the API then check one issuer and audience, as in AWS, where both come from the stack's
-// parameters.
-func LoadAPITemplate(path, devSecretPath string) (*samtemplate.Template, api.AuthConfig, error) {
+// parameters. params add other parameters (as LoadTemplate's).
+func LoadAPITemplate(path, devSecretPath string, params map[string]string) (*samtemplate.Template, api.AuthConfig, error) {
 	auth, err := api.AuthConfigFromEnv(settings.ForFunction(settings.API, settings.Process()).Get, devSecretPath)
 	if err != nil {
 		return nil, api.AuthConfig{}, err
 	}
-	tpl, err := LoadTemplate(path, map[string]string{"JwtIssuer": auth.Issuer, "JwtAudience": auth.Audience})
+	all := map[string]string{"JwtIssuer": auth.Issuer, "JwtAudience": auth.Audience}
+	maps.Copy(all, params)
+	tpl, err := LoadTemplate(path, all)
 	return tpl, auth, err
 }
 
