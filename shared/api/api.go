@@ -96,6 +96,7 @@ func New(ctx context.Context, cfg Config) (*fiber.App, error) {
 		accounts: &accountReads{db: cfg.Pool, limit: cfg.AccountReadsInFlight}}
 	s.api = humafiber.NewV2(app, hc)
 	s.api.UseMiddleware(bufferedBody, requireScopes(s.api, v))
+	s.api.UseMiddleware(refuseBadText(s.api))
 
 	registerDocs(app)
 	s.registerHealth()
@@ -158,6 +159,9 @@ type fiberContext struct {
 }
 
 func (fiberContext) SetReadDeadline(time.Time) error { return nil }
+
+// Unwrap lets humafiber.UnwrapV2 reach the Fiber context through this wrapper.
+func (c fiberContext) Unwrap() huma.Context { return c.humaContext }
 
 // URL skips the adapter's url.Parse of the whole request URI (a few percent of a GET's CPU)
 // when there is no query string: Huma asks for the URL only to read query parameters, and
