@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -72,6 +73,9 @@ func New(ctx context.Context, cfg Config) (*fiber.App, error) {
 		WriteTimeout: 30 * time.Second,
 		IdleTimeout:  120 * time.Second,
 		ErrorHandler: fiberProblem,
+		// QUERY (the IETF's safe method with a body) too, so it gets the 405 problem of any
+		// method a route lacks; Fiber answers a method it does not know with a plain-text 400.
+		RequestMethods: append(slices.Clip(fiber.DefaultMethods), "QUERY"),
 	})
 	// A panic in a handler becomes a 500 problem, not a dead process (or a dead Lambda container).
 	app.Use(observe, recover.New())
@@ -104,6 +108,9 @@ func New(ctx context.Context, cfg Config) (*fiber.App, error) {
 	s.registerAccounts()
 	s.registerTransactions()
 	s.registerHistory()
+	s.documentGateway()
+	s.documentLinks()
+	s.documentDeletes()
 	return app, nil
 }
 

@@ -26,8 +26,54 @@ func refuseBadText(api huma.API) func(huma.Context, func(huma.Context)) {
 				loc+" "+what+"; text must be valid UTF-8 without NUL bytes", loc))
 			return
 		}
+		if loc := emptyParam(ctx); loc != "" {
+			writeProblem(api, ctx, newProblem(http.StatusUnprocessableEntity, "validation_failed",
+				loc+" is empty, which its schema does not allow; leave the parameter out instead", loc))
+			return
+		}
 		next(ctx)
 	}
+}
+
+// emptyParam finds a query or header parameter sent with an empty value that its schema refuses
+// (a uuid, a date-time, an enum, a number, a minimum length). Huma takes an empty value for an
+// absent one, so `?starting_after=` would otherwise read the first page instead of being refused.
+func emptyParam(ctx huma.Context) string {
+	var q url.Values
+	var empty map[string]bool
+	for _, p := range ctx.Operation().Parameters {
+		if p.Schema == nil || !refusesEmpty(p.Schema) {
+			continue
+		}
+		switch p.In {
+		case "query":
+			if q == nil {
+				u := ctx.URL()
+				q = u.Query()
+			}
+			if vs, ok := q[p.Name]; ok && len(vs) > 0 && vs[0] == "" {
+				return "query." + p.Name
+			}
+		case "header":
+			if empty == nil {
+				empty = map[string]bool{}
+				ctx.EachHeader(func(name, value string) {
+					if value == "" {
+						empty[strings.ToLower(name)] = true
+					}
+				})
+			}
+			if empty[strings.ToLower(p.Name)] {
+				return "header." + p.Name
+			}
+		}
+	}
+	return ""
+}
+
+func refusesEmpty(s *huma.Schema) bool {
+	return s.Type != "string" || s.Format != "" || len(s.Enum) > 0 || s.Pattern != "" ||
+		s.MinLength != nil && *s.MinLength > 0
 }
 
 // badText returns the location of the first bad text in the request and what is wrong with it.

@@ -62,7 +62,7 @@ func (s *server) registerListCustomers() {
 	huma.Register(s.api, s.op(http.MethodGet, "/customers", "list-customers", "List customers", ScopeRead),
 		func(ctx context.Context, in *struct {
 			PageParams
-			Email string `query:"email" maxLength:"254" doc:"Only the customer with this email (any case)"`
+			Email string `query:"email" minLength:"1" maxLength:"254" doc:"Only the customer with this email (any case)"`
 		}) (*struct{ Body List[Customer] }, error) {
 			page, err := in.page()
 			if err != nil {
