@@ -42,7 +42,8 @@ func (s *server) documentGateway() {
 
 // documentLinks adds OpenAPI links from each create operation's 201 to the operations on the
 // resource it created (POST /customers -> GET, PUT, DELETE /customers/{customer_id} and its
-// history), so a client generator, or a stateful fuzzer, can follow them.
+// history) and to the creation of its children (POST /accounts for the customer), so a client
+// generator, or a stateful fuzzer, can follow them.
 func (s *server) documentLinks() {
 	oapi := s.api.OpenAPI()
 	for _, coll := range []struct{ path, id string }{
@@ -66,6 +67,15 @@ func (s *server) documentLinks() {
 			}
 		}
 		create.Responses["201"].Links = links
+	}
+	// What a created resource is the parent of: its id goes into the child's create body.
+	for _, child := range []struct{ parent, id, op string }{
+		{"/customers", "customer_id", "open-account"}, {"/accounts", "account_id", "post-transaction"},
+	} {
+		if r := oapi.Paths[child.parent].Post.Responses["201"]; r != nil && r.Links != nil {
+			r.Links[child.op] = &huma.Link{OperationID: child.op,
+				RequestBody: map[string]any{child.id: "$response.body#/" + child.id}}
+		}
 	}
 }
 

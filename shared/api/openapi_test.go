@@ -63,6 +63,7 @@ func TestOpenAPIDocumentsGateway(t *testing.T) {
 				Links map[string]struct {
 					OperationID string         `json:"operationId"`
 					Parameters  map[string]any `json:"parameters"`
+					RequestBody map[string]any `json:"requestBody"`
 				} `json:"links"`
 			} `json:"responses"`
 		} `json:"paths"`
@@ -96,6 +97,9 @@ func TestOpenAPIDocumentsGateway(t *testing.T) {
 		if l, ok := links[id]; !ok || l.Parameters["account_id"] != "$response.body#/account_id" {
 			t.Errorf("POST /accounts does not link to %s: %+v", id, links)
 		}
+	}
+	if l := links["post-transaction"]; l.RequestBody["account_id"] != "$response.body#/account_id" {
+		t.Errorf("POST /accounts does not link to post-transaction with its id in the body: %+v", l)
 	}
 	if d := doc.Paths["/transactions/{transaction_id}"]["delete"].Description; !strings.Contains(d, "stays readable after DELETE") {
 		t.Errorf("DELETE /transactions/{id} does not say the transaction stays readable: %q", d)
