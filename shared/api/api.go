@@ -110,7 +110,7 @@ func New(ctx context.Context, cfg Config) (*fiber.App, error) {
 	s.registerHistory()
 	s.documentGateway()
 	s.documentLinks()
-	s.documentDeletes()
+	s.documentChoices()
 	return app, nil
 }
 

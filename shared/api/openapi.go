@@ -87,8 +87,20 @@ var keptAfterDelete = map[string]string{
 	"close-account": "The account stays readable after DELETE, with status INACTIVE, and keeps its history.",
 }
 
-func (s *server) documentDeletes() {
-	for _, item := range s.api.OpenAPI().Paths {
+// domainRules is said once for every operation: what a request that fits the schema can still
+// be refused with, so a client (or a contract tester) knows these answers are the contract.
+const domainRules = " A request the schema accepts can still break a rule of the bank, which the schema cannot " +
+	"state: 422 with a code saying which (insufficient_funds, currency_mismatch, a starting_after cursor or a " +
+	"currency the ledger does not hold, ...), 409 when the row's state refuses it (account_inactive, " +
+	"already_reversed, ...), 412 when If-Match names another version of the row (a malformed ETag never matches)."
+
+// documentChoices says, as deliberate choices, what a request the schema accepts may still meet, and what DELETE keeps.
+func (s *server) documentChoices() {
+	oapi := s.api.OpenAPI()
+	if !strings.Contains(oapi.Info.Description, domainRules) {
+		oapi.Info.Description += domainRules
+	}
+	for _, item := range oapi.Paths {
 		if op := item.Delete; op != nil && keptAfterDelete[op.OperationID] != "" {
 			op.Description = strings.TrimSpace(op.Description + " " + keptAfterDelete[op.OperationID])
 		}

@@ -50,6 +50,9 @@ func TestFuzzFindings(t *testing.T) {
 func TestOpenAPIDocumentsGateway(t *testing.T) {
 	e := newEnv(t)
 	var doc struct {
+		Info struct {
+			Description string `json:"description"`
+		} `json:"info"`
 		Paths map[string]map[string]struct {
 			OperationID string                `json:"operationId"`
 			Description string                `json:"description"`
@@ -100,6 +103,9 @@ func TestOpenAPIDocumentsGateway(t *testing.T) {
 	}
 	if l := links["post-transaction"]; l.RequestBody["account_id"] != "$response.body#/account_id" {
 		t.Errorf("POST /accounts does not link to post-transaction with its id in the body: %+v", l)
+	}
+	if !strings.Contains(doc.Info.Description, "412 when If-Match names another version") {
+		t.Errorf("the description does not say what a schema-valid request can meet: %q", doc.Info.Description)
 	}
 	if d := doc.Paths["/transactions/{transaction_id}"]["delete"].Description; !strings.Contains(d, "stays readable after DELETE") {
 		t.Errorf("DELETE /transactions/{id} does not say the transaction stays readable: %q", d)
