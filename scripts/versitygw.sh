@@ -12,7 +12,8 @@
 #   FIN_VGW_DIR       its state: buckets as directories under data/, metadata under meta/
 #                     (default .fin/versitygw)
 #   FIN_VGW_WEBHOOK   where ObjectCreated notifications are posted
-#                     (default http://127.0.0.1:9001/s3-events?token=$FIN_S3_WEBHOOK_TOKEN)
+#                     (default http://fin:$FIN_S3_WEBHOOK_TOKEN@127.0.0.1:9001/s3-events: versitygw
+#                     cannot send headers, but Go's client sends user info as Basic auth)
 #   FIN_S3_ACCESS_KEY, FIN_S3_SECRET_KEY, FIN_S3_WEBHOOK_TOKEN
 #                     generated once into .fin/s3.env when not set
 # Point the stack at it with S3_ENDPOINT=http://$FIN_VGW_ADDR.
@@ -65,14 +66,16 @@ run_versitygw() {
   load_credentials
   local addr=${FIN_VGW_ADDR:-127.0.0.1:7070}
   local dir=${FIN_VGW_DIR:-$FIN_STATE_DIR/versitygw}
-  local hook=${FIN_VGW_WEBHOOK:-http://127.0.0.1:9001/s3-events?token=${FIN_S3_WEBHOOK_TOKEN:-}}
+  local hook=${FIN_VGW_WEBHOOK:-http://fin:${FIN_S3_WEBHOOK_TOKEN:-}@127.0.0.1:9001/s3-events}
   mkdir -p "$dir/data" "$dir/meta"
-  log "versitygw on http://$addr, buckets under $dir/data, notifications to ${hook%%\?*}"
+  log "versitygw on http://$addr, buckets under $dir/data, notifications to ${hook#*@}"
   # Credentials through the environment, not the command line (ps shows that to every user).
   # The sidecar folder keeps metadata in files, so the file system needs no extended attributes.
+  # versitygw prints the webhook URL at start: its user info (the token) is masked on the way out.
   ROOT_ACCESS_KEY_ID=$FIN_S3_ACCESS_KEY ROOT_SECRET_ACCESS_KEY=$FIN_S3_SECRET_KEY \
     VGW_EVENT_WEBHOOK_URL=$hook \
-    exec "$VGW" --port "$addr" --quiet posix --sidecar "$dir/meta" "$dir/data"
+    "$VGW" --port "$addr" --quiet posix --sidecar "$dir/meta" "$dir/data" 2>&1 \
+    | sed -u 's#://\([^:/@]*\):[^@/]*@#://\1:***@#g'
 }
 
 case "${1:-run}" in

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"os"
 	"path/filepath"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -20,17 +19,22 @@ func init() {
 // else runs (`fin up` starts the same server with the loader listening to it).
 func runS3(ctx context.Context, args []string) error {
 	state, lake := statedir.Dir(), envOr("LAKE_BUCKET", "lake")
-	fs := newFlags("s3", "[-addr host:port] [-dir path] [-bucket name]")
+	fs := newFlags("s3", "[-addr host:port] [-dir path] [-bucket name] [-region name]")
 	addr := fs.String("addr", s3local.DefaultAddr, "listen address")
 	dir := fs.String("dir", filepath.Join(state, "s3"), "where objects are kept as files")
 	bucket := fs.String("bucket", lake, "bucket to create if missing")
+	region := fs.String("region", s3local.Region, "the region requests must be signed for")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	opts := []s3local.Option{s3local.WithBuckets(*bucket)}
-	if key := os.Getenv("FIN_S3_ACCESS_KEY"); key != "" {
-		opts = append(opts, s3local.WithAccessKey(key))
+	// The same credentials as fin up's, made once in the state directory.
+	credsPath := s3local.CredentialsPath(state)
+	creds, err := s3local.EnsureCredentials(credsPath)
+	if err != nil {
+		return err
 	}
+	slog.Info("local S3 credentials", "file", credsPath, "profile", s3local.Profile)
+	opts := []s3local.Option{s3local.WithBuckets(*bucket), s3local.WithCredentials(creds), s3local.WithRegion(*region)}
 	srv, err := s3local.Start(ctx, *addr, *dir, func(ev events.S3Event) {
 		for _, r := range ev.Records {
 			slog.Info("object created", "bucket", r.S3.Bucket.Name, "key", r.S3.Object.URLDecodedKey,

@@ -24,8 +24,10 @@ func TestCommandsRefuseBadArguments(t *testing.T) {
 		"snapshot":   {{"public.accounts"}},
 		"sql":        {{}, {"-nope", "select 1"}},
 		"status":     {{"now"}},
-		"token":      {{"extra"}, {"-ttl", "-1h"}, {"-ttl", "0s"}, {"-ttl", "1d"}},
-		"up":         {{"now"}, {"-rate", "-5"}},
+		"token": {{"extra"}, {"-ttl", "-1h"}, {"-ttl", "0s"}, {"-ttl", "1d"}, {"-customer", "nobody"},
+			{"-customer", "00000000-0000-0000-0000-000000000000"}, {"-scopes", "bank:admin"},
+			{"-customer", "0f3c9a4e-5b1d-4c8e-9a7f-2d6b8e1c4a90", "-scopes", "bank:read,bank:service"}},
+		"up": {{"now"}, {"-rate", "-5"}},
 	}
 	for name := range commands {
 		if commands[name].hidden {

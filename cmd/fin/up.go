@@ -142,15 +142,25 @@ func loadIfEmpty(ctx context.Context, pool *pgxpool.Pool, cfg generator.Config) 
 func printUp(st *stack.Stack, logPath string) {
 	fmt.Fprintf(os.Stderr, `
 fin-orchestrator is up
-  API       %s   (docs: %s/docs; a token: bin/fin token --scopes bank:read,bank:write)
+  API       %s   (docs: %s/docs; a token: bin/fin token, or bin/fin token --customer ID)
   console   %s   (works once; after that add ?token= with the token in %s)
   Kafka     %s   (bin/fin kafka-tail fin.public.accounts: the Debezium events)
-  S3        %s   (bucket %s)
+  S3        %s   (bucket %s%s)
   warehouse %s (RAW), %s (silver, gold)   (bin/fin sql "select count(*) from raw.transactions")
   log       %s
 Ctrl-C stops everything; a restart resumes where it stopped.
 
-`, st.APIURL, st.APIURL, st.ConsoleLink(), duckdb.TokenPath(duckdb.DefaultPath()), st.Kafka, st.S3URL, envOr("LAKE_BUCKET", "lake"), duckdb.RawPath(duckdb.DefaultPath()), duckdb.DefaultPath(), logPath)
+`, st.APIURL, st.APIURL, st.ConsoleLink(), duckdb.TokenPath(duckdb.DefaultPath()), st.Kafka, st.S3URL, envOr("LAKE_BUCKET", "lake"), s3Hint(st), duckdb.RawPath(duckdb.DefaultPath()), duckdb.DefaultPath(), logPath)
+}
+
+// s3Hint says how to reach the local S3, which takes only requests signed with the key pair in
+// its credentials file (never printed).
+func s3Hint(st *stack.Stack) string {
+	if st.S3Credentials == "" {
+		return ""
+	}
+	return fmt.Sprintf("; aws CLI: AWS_SHARED_CREDENTIALS_FILE=%s aws --profile %s --endpoint-url %s s3 ls s3://%s",
+		st.S3Credentials, s3local.Profile, st.S3URL, envOr("LAKE_BUCKET", "lake"))
 }
 
 // slotFor names the capture's slot after the database: "fin_capture" for the default database

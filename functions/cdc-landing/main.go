@@ -17,7 +17,7 @@ import (
 func main() {
 	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil))
 	env := settings.ForFunction(settings.Landing, settings.Process())
-	s3, err := objectstore.Open(objectstore.Config{Endpoint: env.Get("S3_ENDPOINT"), Region: env.Get("AWS_REGION")})
+	s3, err := objectstore.Open(objectstore.ConfigFromEnv(env.Get))
 	if err != nil {
 		logger.Error("cdc-landing: S3 client", "err", err)
 		os.Exit(1)

@@ -193,9 +193,15 @@ unset DATABASE_URL FIN_JWT_SECRET
 # --- cdc-landing: an MSK event against the local S3
 log "cdc-landing under aws-lambda-rie"
 s3dir=$work/s3 s3addr=127.0.0.1:$(free_port)
-FIN_STATE_DIR=$work bin/fin s3 -addr "$s3addr" -dir "$s3dir" -bucket lake >"$work/s3.log" 2>&1 &
+# In the functions' region (AWS_REGION below): S3 refuses requests signed for another one.
+FIN_STATE_DIR=$work bin/fin s3 -addr "$s3addr" -dir "$s3dir" -bucket lake -region eu-west-1 >"$work/s3.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/${s3addr/://}") 2>/dev/null && break; sleep 0.1; done
+# The local S3 takes only requests signed with the key pair fin s3 made in its state directory;
+# the functions get it as Lambda gives them their role's.
+s3_key=$(sed -n 's/^aws_access_key_id = //p' "$work/s3-credentials" 2>/dev/null || true)
+s3_secret=$(sed -n 's/^aws_secret_access_key = //p' "$work/s3-credentials" 2>/dev/null || true)
+{ [ -n "$s3_key" ] && [ -n "$s3_secret" ]; } || die "fin s3 made no credentials in $work/s3-credentials: $(tail -5 "$work/s3.log")"
 kafka_event() {
   python3 - <<'PY'
 import base64, json, time
@@ -225,7 +231,7 @@ print(json.dumps({
 PY
 }
 rie_start cdc-landing LAKE_BUCKET=lake S3_ENDPOINT="http://$s3addr" AWS_REGION=eu-west-1 \
-  AWS_ACCESS_KEY_ID=rie AWS_SECRET_ACCESS_KEY=rie-contract-test
+  AWS_ACCESS_KEY_ID="$s3_key" AWS_SECRET_ACCESS_KEY="$s3_secret"
 invoke landing "$(kafka_event)"
 expect landing 'not (r or {}).get("batchItemFailures") and "errorMessage" not in (r or {})' \
   "a Kafka event (MSK shape) is acknowledged with no batch item failures"
@@ -285,7 +291,7 @@ PY
 rie_start warehouse-loader SNOWFLAKE_ACCOUNT=fakesnow SNOWFLAKE_USER=fin_loader SNOWFLAKE_DATABASE=FIN_RIE \
   SNOWFLAKE_WAREHOUSE=LOAD_WH SNOWFLAKE_ROLE=LOADER SNOWFLAKE_PRIVATE_KEY="$key" SNOWFLAKE_HOST=127.0.0.1 \
   SNOWFLAKE_PORT="$sf_port" SNOWFLAKE_PROTOCOL=http AWS_REGION=eu-west-1 \
-  AWS_ACCESS_KEY_ID=rie AWS_SECRET_ACCESS_KEY=rie-contract-test AWS_ENDPOINT_URL_S3="http://$s3addr"
+  AWS_ACCESS_KEY_ID="$s3_key" AWS_SECRET_ACCESS_KEY="$s3_secret" AWS_ENDPOINT_URL_S3="http://$s3addr"
 invoke loader-dlq "$(s3_event "$dlq_key")"
 expect loader-dlq 'r is None' "a DLQ object's event succeeds (null) and is left unloaded"
 # The stage over the bucket is the administrator's (fakesnow reads file:// URLs, not s3://).

@@ -108,6 +108,38 @@ bin/fin reconcile --wait 120s || die "reconciliation failed after a kill -9 and 
 balance=$(call GET "/accounts/$a1" | json "['balance']")
 [ "$balance" = "950.10" ] || die "account $a1 balance $balance, want 950.10 (1000.10 - 50.00, the transfer reversed)"
 
+log "the lake takes only signed requests, with the key pair fin up made (read by the aws CLI's botocore)"
+creds=$FIN_STATE_DIR/s3-credentials
+[ "$(stat -c %a "$creds")" = 600 ] || die "$creds has mode $(stat -c %a "$creds"), want 600"
+code=$(curl -s -o "$work/unsigned.out" -w '%{http_code}' "http://$S3_ADDR/lake?list-type=2")
+{ [ "$code" = 403 ] && grep -qF '<Code>AccessDenied</Code>' "$work/unsigned.out"; } \
+  || die "an unsigned listing of the lake answered $code $(cat "$work/unsigned.out"), want S3's 403 AccessDenied"
+key_id=$(sed -n 's/^aws_access_key_id = //p' "$creds")
+secret=$(sed -n 's/^aws_secret_access_key = //p' "$creds")
+bash scripts/venv.sh sam >/dev/null
+AWS_SHARED_CREDENTIALS_FILE=$creds AWS_CONFIG_FILE=/dev/null .venv-sam/bin/python - "http://$S3_ADDR" "$key_id" <<'PY' \
+  || die "a listing of bronze/ signed with $creds (profile fin-local) failed"
+import sys, boto3
+from botocore.config import Config
+s3 = boto3.Session(profile_name="fin-local", region_name="us-east-1").client(
+    "s3", endpoint_url=sys.argv[1], config=Config(signature_version="s3v4"))
+keys = [o["Key"] for o in s3.list_objects_v2(Bucket="lake", Prefix="bronze/")["Contents"]]
+assert any(k.endswith(".parquet") for k in keys), keys
+bad = boto3.Session(aws_access_key_id=sys.argv[2], aws_secret_access_key="x" * 40,
+                    region_name="us-east-1").client("s3", endpoint_url=sys.argv[1])
+try:
+    bad.list_objects_v2(Bucket="lake")
+    sys.exit("a listing signed with a wrong secret was accepted")
+except bad.exceptions.ClientError as e:
+    assert e.response["Error"]["Code"] == "SignatureDoesNotMatch", e.response
+PY
+bin/fin status >"$work/status.out" 2>&1 || true
+{ grep -qF "$creds" "$work/status.out" && grep -qF "$key_id" "$work/status.out"; } \
+  || die "fin status does not show the S3 credentials file and key id: $(cat "$work/status.out")"
+if grep -rqF "$secret" "$work/status.out" "$work/up.out" "$FIN_STATE_DIR/logs"; then
+  die "the local S3's secret appears in fin status, fin up's output or the logs"
+fi
+
 log "dbt builds gold from the warehouse"
 for _ in $(seq 1 90); do
   status=$(curl -fs -H "Authorization: Bearer $(cat "$FIN_STATE_DIR/sql.token")" "http://$CONSOLE_ADDR/api/status" || true)

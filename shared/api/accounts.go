@@ -60,7 +60,8 @@ func (s *server) registerAccounts() {
 
 // registerListAccounts registers GET /accounts.
 func (s *server) registerListAccounts() {
-	huma.Register(s.api, s.op(http.MethodGet, "/accounts", "list-accounts", "List accounts", ScopeRead),
+	huma.Register(s.api, s.op(http.MethodGet, "/accounts", "list-accounts", "List accounts", ScopeRead,
+		"the list holds its own customer's accounts alone (a customer_id of another customer lists none)."),
 		func(ctx context.Context, in *struct {
 			PageParams
 			CustomerID string `query:"customer_id" format:"uuid" doc:"Only this customer's accounts"`
@@ -70,7 +71,7 @@ func (s *server) registerListAccounts() {
 			if err != nil {
 				return nil, err
 			}
-			f := bank.AccountFilter{Page: page}
+			f := bank.AccountFilter{Owner: owner(ctx), Page: page}
 			if f.CustomerID, err = parseOptionalID(in.CustomerID, "query.customer_id"); err != nil {
 				return nil, err
 			}
@@ -88,7 +89,7 @@ func (s *server) registerListAccounts() {
 
 // registerGetAccount registers GET /accounts/{account_id}, now or as_of.
 func (s *server) registerGetAccount() {
-	huma.Register(s.api, s.historyOp("/accounts/{account_id}", "get-account", "Get an account (now, or as_of a past time)"),
+	huma.Register(s.api, s.historyOp("/accounts/{account_id}", "get-account", "Get an account (now, or as_of a past time)", ownAccountsOnly),
 		func(ctx context.Context, in *struct {
 			AccountPath
 			AsOfParam
@@ -104,6 +105,9 @@ func (s *server) registerGetAccount() {
 				return s.accountAsOf(ctx, id, t)
 			}
 			a, err := s.accounts.get(ctx, id)
+			if err == nil {
+				err = seeAccount(ctx, a)
+			}
 			if err != nil {
 				return nil, problemFor(ctx, err)
 			}
@@ -113,7 +117,8 @@ func (s *server) registerGetAccount() {
 
 // registerOpenAccount registers POST /accounts, with an optional opening deposit.
 func (s *server) registerOpenAccount() {
-	create := s.op(http.MethodPost, "/accounts", "open-account", "Open an account (balance starts at zero)", ScopeWrite)
+	create := s.op(http.MethodPost, "/accounts", "open-account", "Open an account (balance starts at zero)", ScopeWrite,
+		"for its own customer only; another customer_id answers 404, as an unknown one does.")
 	create.DefaultStatus = http.StatusCreated
 	huma.Register(s.api, create, func(ctx context.Context, in *struct {
 		IdempotencyHeader
@@ -136,6 +141,9 @@ func (s *server) registerOpenAccount() {
 		}
 		out, err := runWrite(ctx, s.pool, in.write(http.MethodPost, "/accounts", in.Body, http.StatusCreated),
 			func(tx pgx.Tx) (*accountCreated, error) {
+				if err := seeCustomer(ctx, customer); err != nil {
+					return nil, err
+				}
 				n := bank.NewAccount{CustomerID: customer, Type: bank.AccountType(in.Body.AccountType),
 					Currency: in.Body.Currency, Nickname: in.Body.Nickname}
 				var a bank.Account
@@ -160,7 +168,7 @@ func (s *server) registerOpenAccount() {
 // registerReplaceAccount registers PUT /accounts/{account_id}.
 func (s *server) registerReplaceAccount() {
 	huma.Register(s.api, s.op(http.MethodPut, "/accounts/{account_id}", "replace-account",
-		"Replace an account's type, status and nickname (the balance moves only by posting)", ScopeWrite),
+		"Replace an account's type, status and nickname (the balance moves only by posting)", ScopeWrite, ownAccountsOnly),
 		func(ctx context.Context, in *struct {
 			AccountPath
 			IfMatchHeader
@@ -172,6 +180,9 @@ func (s *server) registerReplaceAccount() {
 			}
 			typ, status := bank.AccountType(in.Body.AccountType), bank.AccountStatus(in.Body.Status)
 			a, err := inTx(ctx, s.pool, func(tx pgx.Tx) (*bank.Account, error) {
+				if err := seeAccountID(ctx, tx, id); err != nil {
+					return nil, err
+				}
 				if in.Body.Balance != nil {
 					cur, err := bank.GetAccount(ctx, tx, id)
 					if err != nil {
@@ -194,7 +205,7 @@ func (s *server) registerReplaceAccount() {
 // registerCloseAccount registers DELETE /accounts/{account_id}.
 func (s *server) registerCloseAccount() {
 	huma.Register(s.api, s.op(http.MethodDelete, "/accounts/{account_id}", "close-account",
-		"Close an account (soft delete to INACTIVE; refused while the balance is not zero)", ScopeWrite),
+		"Close an account (soft delete to INACTIVE; refused while the balance is not zero)", ScopeWrite, ownAccountsOnly),
 		func(ctx context.Context, in *struct {
 			AccountPath
 			IfMatchHeader
@@ -205,6 +216,9 @@ func (s *server) registerCloseAccount() {
 			}
 			inactive := bank.Inactive
 			a, err := inTx(ctx, s.pool, func(tx pgx.Tx) (*bank.Account, error) {
+				if err := seeAccountID(ctx, tx, id); err != nil {
+					return nil, err
+				}
 				a, err := bank.UpdateAccount(ctx, tx, id, bank.AccountChange{Status: &inactive}, version)
 				return &a, err
 			})

@@ -39,7 +39,12 @@ type Config struct {
 	AccountReadsInFlight int
 }
 
-const bearerScheme = "bearer"
+// The two kinds of token, as OpenAPI security schemes: bearerScheme is a service token (scope
+// bank:service, every customer), customerScheme a token naming the one customer it acts for.
+const (
+	bearerScheme   = "bearer"
+	customerScheme = "customer"
+)
 
 type server struct {
 	pool     *pgxpool.Pool
@@ -83,7 +88,9 @@ func New(ctx context.Context, cfg Config) (*fiber.App, error) {
 	hc := huma.DefaultConfig("fin-orchestrator banking API", "1.0.0")
 	hc.Info.Description = "The system of record's API. Money is a decimal string with two places; " +
 		"writes accept an Idempotency-Key; reads return an ETag that PUT accepts in If-Match. " +
-		"Authorize with a bearer token (locally: `fin token --scopes bank:read,bank:write`)."
+		"Authorize with a bearer token: a service token (scope bank:service; locally `fin token`) reaches every " +
+		"customer, a customer token (locally `fin token --customer ID`) only its own customer, accounts and " +
+		"transactions: any other id answers 404, as an unknown one does."
 	hc.CreateHooks = nil // no $schema links in bodies: the wire contract is the original API's
 	// A copy: hc.Formats is Huma's package-level default map.
 	formats := maps.Clone(hc.Formats)
@@ -92,9 +99,14 @@ func New(ctx context.Context, cfg Config) (*fiber.App, error) {
 	hc.DocsPath = "" // served from the binary by docs.go, not from a CDN
 	hc.SchemasPath = ""
 	hc.RejectUnknownQueryParameters = true
+	claim := cfg.Auth.customerClaim()
 	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		bearerScheme: {Type: "http", Scheme: "bearer", BearerFormat: "JWT",
-			Description: "Scopes bank:read (GET) and bank:write (POST, PUT, DELETE)"},
+			Description: "Service token: scope bank:service with bank:read (GET) or bank:write (POST, PUT, DELETE); " +
+				"acts for every customer. A token with neither bank:service nor a " + claim + " claim is refused (403)."},
+		customerScheme: {Type: "http", Scheme: "bearer", BearerFormat: "JWT",
+			Description: "Customer token: its " + claim + " claim names the one customer it acts for (whatever its other " +
+				"scopes); bank:read (GET) or bank:write (POST, PUT, DELETE)."},
 	}
 	s := &server{pool: cfg.Pool, history: cfg.History, maxBody: cfg.MaxBodyBytes,
 		accounts: &accountReads{db: cfg.Pool, limit: cfg.AccountReadsInFlight}}
@@ -114,8 +126,9 @@ func New(ctx context.Context, cfg Config) (*fiber.App, error) {
 	return app, nil
 }
 
-// op declares an operation that needs scope.
-func (s *server) op(method, path, id, summary, scope string) huma.Operation {
+// op declares an operation that needs scope: from a service token, and, when customer says what
+// a customer token may do here, from a customer token too ("" refuses customer tokens).
+func (s *server) op(method, path, id, summary, scope, customer string) huma.Operation {
 	tag := "customers"
 	switch {
 	case len(path) >= 9 && path[:9] == "/accounts":
@@ -130,8 +143,26 @@ func (s *server) op(method, path, id, summary, scope string) huma.Operation {
 		Summary:      summary,
 		Tags:         []string{tag},
 		MaxBodyBytes: s.maxBody,
-		Security:     []map[string][]string{{bearerScheme: {scope}}},
+		Security:     security(scope, customer),
+		Description:  accessNote(scope, customer),
 	}
+}
+
+func security(scope, customer string) []map[string][]string {
+	alternatives := []map[string][]string{{bearerScheme: {ScopeService, scope}}}
+	if customer != "" {
+		alternatives = append(alternatives, map[string][]string{customerScheme: {scope}})
+	}
+	return alternatives
+}
+
+// accessNote is the operation's description of who may call it.
+func accessNote(scope, customer string) string {
+	note := "**Access:** a service token with " + ScopeService + " and " + scope + ". "
+	if customer == "" {
+		return note + "A customer token is refused (403 service_only)."
+	}
+	return note + "A customer token with " + scope + ": " + customer
 }
 
 func (s *server) registerHealth() {

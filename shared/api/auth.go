@@ -19,13 +19,23 @@ import (
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
 )
 
-// Scopes a token may carry.
+// Scopes a token may carry. bank:read and bank:write say what a token may do; bank:service says
+// whom for: every customer. A token without bank:service must name the customer it acts for.
 const (
-	ScopeRead  = "bank:read"
-	ScopeWrite = "bank:write"
+	ScopeRead    = "bank:read"
+	ScopeWrite   = "bank:write"
+	ScopeService = "bank:service"
 )
+
+// apiScopes are the scopes the scope map may grant.
+var apiScopes = []string{ScopeRead, ScopeWrite, ScopeService}
+
+// DefaultCustomerClaim is the claim naming the customer a token acts for, unless
+// FIN_JWT_CUSTOMER_CLAIM names another (a Cognito custom attribute, an Auth0 namespaced claim).
+const DefaultCustomerClaim = "customer_id"
 
 // AuthConfig says how bearer tokens are verified: an HS256 shared secret (local development) or
 // a JWKS URL serving a real identity provider's keys (Cognito, Auth0). Exactly one.
@@ -41,6 +51,9 @@ type AuthConfig struct {
 	// ScopeMap grants API scopes for the provider's scope names, such as a Cognito resource
 	// server's "fin-api/read" -> bank:read. A token scope that is itself an API scope always counts.
 	ScopeMap map[string][]string
+	// CustomerClaim names the claim that binds a token to one customer (a UUID string); empty
+	// means DefaultCustomerClaim.
+	CustomerClaim string
 }
 
 // DefaultDevSecretPath is where the local API and `fin token` share their development secret:
@@ -54,17 +67,19 @@ const (
 	DevAudience = "fin-local"
 )
 
-// AuthConfigFromEnv reads FIN_JWKS_URL, FIN_JWT_SECRET, FIN_JWT_ISSUER, FIN_JWT_AUDIENCE and
-// FIN_JWT_SCOPE_MAP through getenv (a settings.Env's Get: every name read must be declared in
-// shared/settings). With neither a JWKS URL nor a secret, devSecretPath (when not empty) supplies
-// the secret, created on first use. With a secret, issuer and audience default to DevIssuer and
-// DevAudience.
+// AuthConfigFromEnv reads FIN_JWKS_URL, FIN_JWT_SECRET, FIN_JWT_ISSUER, FIN_JWT_AUDIENCE,
+// FIN_JWT_SCOPE_MAP and FIN_JWT_CUSTOMER_CLAIM through getenv (a settings.Env's Get: every name
+// read must be declared in shared/settings). With neither a JWKS URL nor a secret, devSecretPath
+// (when not empty) supplies the secret, created on first use. With a secret, issuer and audience
+// default to DevIssuer and DevAudience.
 func AuthConfigFromEnv(getenv func(string) string, devSecretPath string) (AuthConfig, error) {
 	c := AuthConfig{
 		JWKSURL:  getenv("FIN_JWKS_URL"),
 		Secret:   []byte(getenv("FIN_JWT_SECRET")),
 		Issuer:   getenv("FIN_JWT_ISSUER"),
 		Audience: getenv("FIN_JWT_AUDIENCE"),
+		// Trimmed: a claim name with spaces is a typo, never meant.
+		CustomerClaim: strings.TrimSpace(getenv("FIN_JWT_CUSTOMER_CLAIM")),
 	}
 	var err error
 	if c.ScopeMap, err = ParseScopeMap(getenv("FIN_JWT_SCOPE_MAP")); err != nil {
@@ -100,7 +115,8 @@ func (c AuthConfig) check() error {
 }
 
 // ParseScopeMap reads "provider-scope=bank:read,other=bank:write": which API scope each of the
-// identity provider's scopes grants. A provider scope may be listed twice to grant both.
+// identity provider's scopes grants (bank:read, bank:write or bank:service). A provider scope
+// may be listed more than once to grant several.
 func ParseScopeMap(s string) (map[string][]string, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, nil
@@ -111,9 +127,9 @@ func ParseScopeMap(s string) (map[string][]string, error) {
 		from, to = strings.TrimSpace(from), strings.TrimSpace(to)
 		switch {
 		case !ok || from == "" || strings.ContainsAny(from, " \t"):
-			return nil, fmt.Errorf("entry %q: want <provider scope>=<%s or %s>", entry, ScopeRead, ScopeWrite)
-		case to != ScopeRead && to != ScopeWrite:
-			return nil, fmt.Errorf("entry %q: %q is not an API scope (%s, %s)", entry, to, ScopeRead, ScopeWrite)
+			return nil, fmt.Errorf("entry %q: want <provider scope>=<%s>", entry, strings.Join(apiScopes, "|"))
+		case !slices.Contains(apiScopes, to):
+			return nil, fmt.Errorf("entry %q: %q is not an API scope (%s)", entry, to, strings.Join(apiScopes, ", "))
 		}
 		m[from] = append(m[from], to)
 	}
@@ -205,27 +221,41 @@ func IssueToken(secret []byte, subject string, scopes []string, ttl time.Duratio
 
 // IssueToken signs what `fin token` prints: an HS256 token shaped like a Cognito access token
 // (iss, client_id = the audience, token_use "access", a space-separated scope), so the local
-// stack exercises the claims a real one carries.
+// stack exercises the claims a real one carries. For a service token, scopes include
+// ScopeService; see IssueCustomerToken for a token bound to one customer.
 func (c AuthConfig) IssueToken(subject string, scopes []string, ttl time.Duration) (string, error) {
+	return c.issue(subject, uuid.Nil, scopes, ttl)
+}
+
+// IssueCustomerToken signs a token that acts for customer alone, naming it in the configured
+// customer claim (`fin token --customer ID`).
+func (c AuthConfig) IssueCustomerToken(subject string, customer uuid.UUID, scopes []string, ttl time.Duration) (string, error) {
+	if customer == uuid.Nil {
+		return "", errors.New("a customer token needs a customer id")
+	}
+	return c.issue(subject, customer, scopes, ttl)
+}
+
+func (c AuthConfig) issue(subject string, customer uuid.UUID, scopes []string, ttl time.Duration) (string, error) {
 	now := time.Now()
-	tc := claims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    c.Issuer,
-			Subject:   subject,
-			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
-		},
-		Scope:    strings.Join(scopes, " "),
-		ClientID: c.Audience,
+	tc := jwt.MapClaims{"sub": subject, "iat": now.Unix(), "exp": now.Add(ttl).Unix(), "scope": strings.Join(scopes, " ")}
+	if c.Issuer != "" {
+		tc["iss"] = c.Issuer
 	}
 	if c.Audience != "" {
-		tc.TokenUse = "access"
+		tc["client_id"], tc["token_use"] = c.Audience, "access"
+	}
+	if customer != uuid.Nil {
+		tc[c.customerClaim()] = customer.String()
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, tc).SignedString(c.Secret)
 }
 
+func (c AuthConfig) customerClaim() string { return cmp.Or(c.CustomerClaim, DefaultCustomerClaim) }
+
 // claims are what the API reads of a token, as Cognito and Auth0 write them: scopes as a
 // space-separated "scope" (both), an "scp" list (Okta, Entra) or Auth0's RBAC "permissions".
+// all keeps every claim, for the configurable customer claim.
 type claims struct {
 	jwt.RegisteredClaims
 	Scope       string    `json:"scope,omitempty"`
@@ -233,6 +263,33 @@ type claims struct {
 	Permissions []string  `json:"permissions,omitempty"`
 	ClientID    string    `json:"client_id,omitempty"`
 	TokenUse    string    `json:"token_use,omitempty"`
+	all         map[string]json.RawMessage
+}
+
+func (c *claims) UnmarshalJSON(b []byte) error {
+	type plain claims // without this method
+	if err := json.Unmarshal(b, (*plain)(c)); err != nil {
+		return err
+	}
+	return json.Unmarshal(b, &c.all)
+}
+
+// customer reads the customer claim named name: absent is uuid.Nil; anything but a UUID string
+// naming a customer is an error, never a token for no one in particular.
+func (c *claims) customer(name string) (uuid.UUID, error) {
+	raw, ok := c.all[name]
+	if !ok || string(raw) == "null" {
+		return uuid.Nil, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return uuid.Nil, fmt.Errorf("invalid bearer token: claim %s is not a string (want a customer id)", name)
+	}
+	id, err := uuid.Parse(s)
+	if err != nil || id == uuid.Nil {
+		return uuid.Nil, fmt.Errorf("invalid bearer token: claim %s is not a customer id (a UUID)", name)
+	}
+	return id, nil
 }
 
 // stringSet is a claim that is either one string (space-separated) or a list of strings.
@@ -252,10 +309,13 @@ func (s *stringSet) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// principal is who a verified token speaks for.
+// principal is who a verified token speaks for. Customer, when not uuid.Nil, is the one customer
+// the token acts for, whatever its scopes; otherwise it is a service token if it has
+// ScopeService, and refused if not.
 type principal struct {
-	Subject string
-	Scopes  map[string]bool
+	Subject  string
+	Scopes   map[string]bool
+	Customer uuid.UUID
 }
 
 // verifier checks bearer tokens. A token verified once is remembered (until it expires, at most
@@ -265,6 +325,7 @@ type verifier struct {
 	parser   *jwt.Parser
 	audience string
 	scopeMap map[string][]string
+	claim    string // the customer claim
 
 	mu   sync.Mutex
 	seen map[string]verified
@@ -287,7 +348,7 @@ func newVerifier(ctx context.Context, c AuthConfig) (*verifier, error) {
 	if c.Issuer != "" {
 		opts = append(opts, jwt.WithIssuer(c.Issuer))
 	}
-	v := &verifier{audience: c.Audience, scopeMap: c.ScopeMap}
+	v := &verifier{audience: c.Audience, scopeMap: c.ScopeMap, claim: c.customerClaim()}
 	if c.JWKSURL != "" {
 		kf, err := keyfunc.NewDefaultCtx(ctx, []string{c.JWKSURL})
 		if err != nil {
@@ -332,7 +393,10 @@ func (v *verifier) verify(header string) (principal, error) {
 	if v.seen == nil {
 		v.seen = make(map[string]verified)
 	}
-	v.seen[raw] = verified{p: p, until: until}
+	// A copy: raw may alias the server's request buffer (Fiber hands out zero-copy strings),
+	// which the next request overwrites, and a key that changed under the map would let another
+	// token of the same length in unverified.
+	v.seen[strings.Clone(raw)] = verified{p: p, until: until}
 	v.mu.Unlock()
 	return p, nil
 }
@@ -360,6 +424,10 @@ func (v *verifier) check(raw string) (principal, time.Time, error) {
 	if p.Subject == "" {
 		return principal{}, time.Time{}, errors.New("invalid bearer token: no sub claim")
 	}
+	var err error
+	if p.Customer, err = c.customer(v.claim); err != nil {
+		return principal{}, time.Time{}, err
+	}
 	for _, list := range [][]string{strings.Fields(c.Scope), c.Scp, c.Permissions} {
 		for _, s := range list {
 			p.Scopes[s] = true
@@ -371,6 +439,16 @@ func (v *verifier) check(raw string) (principal, time.Time, error) {
 	return p, c.ExpiresAt.Time, nil
 }
 
+// keyOwner is whose idempotency keys a request uses: the subject, and for a customer token its
+// customer too, so two tokens of one subject for different customers never replay each other's
+// answers.
+func (p principal) keyOwner() string {
+	if p.Customer != uuid.Nil {
+		return p.Subject + " customer " + p.Customer.String()
+	}
+	return p.Subject
+}
+
 type principalKey struct{}
 
 func principalOf(ctx context.Context) principal {
@@ -379,7 +457,9 @@ func principalOf(ctx context.Context) principal {
 }
 
 // requireScopes is the Huma middleware that enforces each operation's declared security: 401
-// without a valid token, 403 without every scope the operation names.
+// without a valid token, 403 when the token meets none of the operation's requirements (see
+// security). A token that names a customer meets only customerScheme's requirements, one
+// without only bearerScheme's (which include ScopeService).
 func requireScopes(api huma.API, v *verifier) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
 		security := ctx.Operation().Security
@@ -393,18 +473,51 @@ func requireScopes(api huma.API, v *verifier) func(huma.Context, func(huma.Conte
 			writeProblem(api, ctx, newProblem(http.StatusUnauthorized, "unauthorized", err.Error(), "header.Authorization"))
 			return
 		}
-		for _, req := range security {
-			for _, s := range req[bearerScheme] {
-				if !p.Scopes[s] {
-					ctx.SetHeader("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+s+`"`)
-					writeProblem(api, ctx, newProblem(http.StatusForbidden, "insufficient_scope", "this operation needs the scope "+s, "header.Authorization"))
-					return
-				}
+		if refusal := p.refusal(security, v.claim); refusal != nil {
+			if refusal.scope != "" {
+				ctx.SetHeader("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+refusal.scope+`"`)
 			}
+			writeProblem(api, ctx, newProblem(http.StatusForbidden, refusal.code, refusal.detail, "header.Authorization"))
+			return
 		}
 		setLogSubject(ctx.Context(), p.Subject)
 		next(huma.WithValue(ctx, principalKey{}, p))
 	}
+}
+
+type refusal struct{ code, detail, scope string }
+
+// refusal says why p meets none of security's alternatives, or nil when it meets one.
+func (p principal) refusal(security []map[string][]string, claim string) *refusal {
+	scheme := bearerScheme
+	if p.Customer != uuid.Nil {
+		scheme = customerScheme
+	}
+	var missing string
+	for _, req := range security {
+		scopes, ok := req[scheme]
+		if !ok {
+			continue
+		}
+		missing = ""
+		for _, s := range scopes {
+			if !p.Scopes[s] {
+				missing = s
+				break
+			}
+		}
+		if missing == "" {
+			return nil
+		}
+	}
+	switch {
+	case p.Customer != uuid.Nil && missing == "":
+		return &refusal{"service_only", "a customer token cannot do this: it needs a service token (scope " + ScopeService + ")", ""}
+	case missing == ScopeService:
+		return &refusal{"insufficient_scope", "this API needs a service token (scope " + ScopeService +
+			") or a token naming the customer it acts for (claim " + claim + ")", ScopeService}
+	}
+	return &refusal{"insufficient_scope", "this operation needs the scope " + missing, missing}
 }
 
 // writeProblem answers with p from a middleware, as Huma does for handler errors.

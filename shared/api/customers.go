@@ -59,7 +59,8 @@ func (s *server) registerCustomers() {
 
 // registerListCustomers registers GET /customers.
 func (s *server) registerListCustomers() {
-	huma.Register(s.api, s.op(http.MethodGet, "/customers", "list-customers", "List customers", ScopeRead),
+	huma.Register(s.api, s.op(http.MethodGet, "/customers", "list-customers", "List customers", ScopeRead,
+		"the list holds its own customer alone."),
 		func(ctx context.Context, in *struct {
 			PageParams
 			Email string `query:"email" minLength:"1" maxLength:"254" doc:"Only the customer with this email (any case)"`
@@ -68,7 +69,7 @@ func (s *server) registerListCustomers() {
 			if err != nil {
 				return nil, err
 			}
-			rows, more, err := bank.ListCustomers(ctx, s.pool, bank.CustomerFilter{Email: in.Email, Page: page})
+			rows, more, err := bank.ListCustomers(ctx, s.pool, bank.CustomerFilter{Email: in.Email, Owner: owner(ctx), Page: page})
 			if err != nil {
 				return nil, problemFor(ctx, err)
 			}
@@ -78,7 +79,7 @@ func (s *server) registerListCustomers() {
 
 // registerGetCustomer registers GET /customers/{customer_id}, now or as_of.
 func (s *server) registerGetCustomer() {
-	huma.Register(s.api, s.historyOp("/customers/{customer_id}", "get-customer", "Get a customer (now, or as_of a past time)"),
+	huma.Register(s.api, s.historyOp("/customers/{customer_id}", "get-customer", "Get a customer (now, or as_of a past time)", ownCustomerOnly),
 		func(ctx context.Context, in *struct {
 			CustomerPath
 			AsOfParam
@@ -93,6 +94,9 @@ func (s *server) registerGetCustomer() {
 				}
 				return s.customerAsOf(ctx, id, t)
 			}
+			if err := seeCustomer(ctx, id); err != nil {
+				return nil, problemFor(ctx, err)
+			}
 			c, err := bank.GetCustomer(ctx, s.pool, id)
 			if err != nil {
 				return nil, problemFor(ctx, err)
@@ -103,7 +107,7 @@ func (s *server) registerGetCustomer() {
 
 // registerCreateCustomer registers POST /customers.
 func (s *server) registerCreateCustomer() {
-	create := s.op(http.MethodPost, "/customers", "create-customer", "Create a customer", ScopeWrite)
+	create := s.op(http.MethodPost, "/customers", "create-customer", "Create a customer", ScopeWrite, "")
 	create.DefaultStatus = http.StatusCreated
 	huma.Register(s.api, create, func(ctx context.Context, in *struct {
 		IdempotencyHeader
@@ -127,7 +131,8 @@ func (s *server) registerCreateCustomer() {
 // registerReplaceCustomer registers PUT /customers/{customer_id}.
 func (s *server) registerReplaceCustomer() {
 	huma.Register(s.api, s.op(http.MethodPut, "/customers/{customer_id}", "replace-customer",
-		"Replace a customer's fields (If-Match: its ETag, to refuse stale writes)", ScopeWrite),
+		"Replace a customer's fields (If-Match: its ETag, to refuse stale writes)", ScopeWrite,
+		ownCustomerOnly),
 		func(ctx context.Context, in *struct {
 			CustomerPath
 			IfMatchHeader
@@ -136,6 +141,9 @@ func (s *server) registerReplaceCustomer() {
 			id, version, err := versioned(in.CustomerID, "path.customer_id", in.IfMatchHeader)
 			if err != nil {
 				return nil, err
+			}
+			if err := seeCustomer(ctx, id); err != nil {
+				return nil, problemFor(ctx, err)
 			}
 			c, err := bank.UpdateCustomer(ctx, s.pool, id, in.Body.domain(), version)
 			if err != nil {
@@ -148,7 +156,7 @@ func (s *server) registerReplaceCustomer() {
 // registerDeleteCustomer registers DELETE /customers/{customer_id}.
 func (s *server) registerDeleteCustomer() {
 	remove := s.op(http.MethodDelete, "/customers/{customer_id}", "delete-customer",
-		"Remove a customer from the current set (refused while it holds an active account; its history stays)", ScopeWrite)
+		"Remove a customer from the current set (refused while it holds an active account; its history stays)", ScopeWrite, "")
 	remove.DefaultStatus = http.StatusNoContent
 	huma.Register(s.api, remove, func(ctx context.Context, in *CustomerPath) (*struct{}, error) {
 		id, err := parseID(in.CustomerID, "path.customer_id")

@@ -53,7 +53,7 @@ type env struct {
 	db         *pgtest.DB
 	app        *fiber.App
 	secret     []byte
-	rw, ro, wo string // tokens: read+write, read only, write only
+	rw, ro, wo string // service tokens: read+write, read only, write only
 	transports []transport
 	client     *http.Client // the HTTP transport's client and server address
 	base       string
@@ -102,9 +102,10 @@ func newEnv(t *testing.T, opts ...func(*Config)) *env {
 	return e
 }
 
+// token is a service token for subject: scopes and ScopeService.
 func (e *env) token(t testing.TB, subject string, scopes ...string) string {
 	t.Helper()
-	tok, err := IssueToken(e.secret, subject, scopes, time.Hour)
+	tok, err := IssueToken(e.secret, subject, append(scopes, ScopeService), time.Hour)
 	if err != nil {
 		t.Fatalf("issue token: %v", err)
 	}

@@ -117,12 +117,19 @@ func readHistory[T any](ctx context.Context, h History, read func(context.Contex
 		"the warehouse did not answer (or has no history built yet); retry later, quoting request id "+id, "")
 }
 
-// historyOp declares a history read, with the answers it may give besides 200.
-func (s *server) historyOp(path, id, summary string) huma.Operation {
-	op := s.op(http.MethodGet, path, id, summary, ScopeRead)
+// historyOp declares a history read, with the answers it may give besides 200; customer says
+// what a customer token may read.
+func (s *server) historyOp(path, id, summary, customer string) huma.Operation {
+	op := s.op(http.MethodGet, path, id, summary, ScopeRead, customer)
 	op.Errors = historyErrors
 	return op
 }
+
+// What a customer token may read of customers and of accounts, in the operations' descriptions.
+const (
+	ownCustomerOnly = "its own customer only; any other id answers 404, as an unknown one does."
+	ownAccountsOnly = "its own customer's accounts only; any other id answers 404, as an unknown one does."
+)
 
 // historyErrors are the statuses a warehouse read may answer.
 var historyErrors = []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound,
@@ -130,7 +137,7 @@ var historyErrors = []int{http.StatusUnauthorized, http.StatusForbidden, http.St
 
 func (s *server) registerHistory() {
 	huma.Register(s.api, s.historyOp("/customers/{customer_id}/history", "customer-history",
-		"Every version of a customer, from the warehouse (oldest first)"),
+		"Every version of a customer, from the warehouse (oldest first)", ownCustomerOnly),
 		func(ctx context.Context, in *struct {
 			CustomerPath
 			HistoryPageParams
@@ -141,7 +148,9 @@ func (s *server) registerHistory() {
 			}
 			l, err := readHistory(ctx, s.history, func(ctx context.Context, h History) (List[CustomerVersion], error) {
 				rows, more, err := h.CustomerVersions(ctx, id, in.page())
-				return listOut(rows, more, customerVersionOut), err
+				return hideHistory(listOut(rows, more, customerVersionOut), err,
+					func() (bool, error) { return seeCustomer(ctx, id) == nil, nil },
+					func() error { return history.NeverSeen("customer", id) })
 			})
 			if err != nil {
 				return nil, err
@@ -150,7 +159,7 @@ func (s *server) registerHistory() {
 		})
 
 	huma.Register(s.api, s.historyOp("/accounts/{account_id}/history", "account-history",
-		"Every version of an account, from the warehouse (oldest first); each posting is a version"),
+		"Every version of an account, from the warehouse (oldest first); each posting is a version", ownAccountsOnly),
 		func(ctx context.Context, in *struct {
 			AccountPath
 			HistoryPageParams
@@ -161,7 +170,9 @@ func (s *server) registerHistory() {
 			}
 			l, err := readHistory(ctx, s.history, func(ctx context.Context, h History) (List[AccountVersion], error) {
 				rows, more, err := h.AccountVersions(ctx, id, in.page())
-				return listOut(rows, more, accountVersionOut), err
+				return hideHistory(listOut(rows, more, accountVersionOut), err,
+					func() (bool, error) { return ownsAccounts(ctx, s.pool, id) },
+					func() error { return history.NeverSeen("account", id) })
 			})
 			if err != nil {
 				return nil, err
@@ -174,7 +185,9 @@ func (s *server) registerHistory() {
 // not a representation PUT may be conditioned on).
 func (s *server) customerAsOf(ctx context.Context, id uuid.UUID, t time.Time) (*customerOne, error) {
 	c, err := readHistory(ctx, s.history, func(ctx context.Context, h History) (history.Customer, error) {
-		return h.CustomerAsOf(ctx, id, t)
+		c, err := h.CustomerAsOf(ctx, id, t)
+		return hideHistory(c, err, func() (bool, error) { return seeCustomer(ctx, id) == nil, nil },
+			func() error { return history.NotAt("customer", id, t) })
 	})
 	if err != nil {
 		return nil, err
@@ -185,7 +198,9 @@ func (s *server) customerAsOf(ctx context.Context, id uuid.UUID, t time.Time) (*
 // accountAsOf is GET /accounts/{id}?as_of=t (see customerAsOf).
 func (s *server) accountAsOf(ctx context.Context, id uuid.UUID, t time.Time) (*accountOne, error) {
 	a, err := readHistory(ctx, s.history, func(ctx context.Context, h History) (history.Account, error) {
-		return h.AccountAsOf(ctx, id, t)
+		a, err := h.AccountAsOf(ctx, id, t)
+		return hideHistory(a, err, func() (bool, error) { return ownsAccounts(ctx, s.pool, id) },
+			func() error { return history.NotAt("account", id, t) })
 	})
 	if err != nil {
 		return nil, err

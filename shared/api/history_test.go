@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -293,9 +294,9 @@ func TestHistoryOpenAPI(t *testing.T) {
 		}
 		_, has404 := op.Responses["404"]
 		_, has503 := op.Responses["503"]
-		if !found || !has404 || !has503 || len(op.Security) != 1 || len(op.Security[0][bearerScheme]) != 1 || op.Security[0][bearerScheme][0] != ScopeRead {
-			t.Errorf("GET %s (%s): query %s documented %v, 404 %v, 503 %v, security %v; want all, with scope %s",
-				path, op.OperationID, param, found, has404, has503, op.Security, ScopeRead)
+		if want := security(ScopeRead, ownCustomerOnly); !found || !has404 || !has503 || !reflect.DeepEqual(op.Security, want) {
+			t.Errorf("GET %s (%s): query %s documented %v, 404 %v, 503 %v, security %v; want all, with security %v",
+				path, op.OperationID, param, found, has404, has503, op.Security, want)
 		}
 	}
 }

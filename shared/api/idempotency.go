@@ -66,7 +66,7 @@ func runWrite[O any, PO interface {
 	if err != nil {
 		return nil, fmt.Errorf("fingerprint request: %w", err)
 	}
-	who := principalOf(ctx).Subject
+	who := principalOf(ctx).keyOwner()
 	return inTx(ctx, pool, func(tx pgx.Tx) (*O, error) {
 		var locked bool
 		if err := tx.QueryRow(ctx, lockKeySQL, who, w.key).Scan(&locked); err != nil {

@@ -120,15 +120,19 @@ func TestIdentityProviders(t *testing.T) {
 }
 
 // TestCognitoThroughTheAPI: a Cognito access token reaches the operations with the API scopes its
-// resource-server scopes map to; an ID token of the same pool is 401.
+// resource-server scopes map to; an ID token of the same pool is 401; a user's access token with
+// neither the service scope nor a customer claim is 403; one whose customer claim (named by
+// CustomerClaim, as a pre-token-generation trigger adds it) names a customer sees that one alone.
 func TestCognitoThroughTheAPI(t *testing.T) {
 	idp := oidctest.New(t)
-	scopes, _ := ParseScopeMap("fin-api/read=bank:read,fin-api/write=bank:write")
+	scopes, _ := ParseScopeMap("fin-api/read=bank:read,fin-api/write=bank:write,fin-api/service=bank:service")
 	e := newEnv(t, func(c *Config) {
-		c.Auth = AuthConfig{JWKSURL: idp.JWKSURL, Issuer: idp.Issuer, Audience: cognitoClient, ScopeMap: scopes}
+		c.Auth = AuthConfig{JWKSURL: idp.JWKSURL, Issuer: idp.Issuer, Audience: cognitoClient, ScopeMap: scopes,
+			CustomerClaim: "custom:customer_id"}
 	})
-	reader := idp.Sign(t, idp.CognitoAccess(cognitoClient, "fin-api/read"))
-	writer := idp.Sign(t, idp.CognitoAccess(cognitoClient, "fin-api/read fin-api/write"))
+	reader := idp.Sign(t, idp.CognitoAccess(cognitoClient, "fin-api/read fin-api/service"))
+	writer := idp.Sign(t, idp.CognitoAccess(cognitoClient, "fin-api/read fin-api/write fin-api/service"))
+	user := idp.Sign(t, idp.CognitoAccess(cognitoClient, "openid fin-api/read fin-api/write"))
 	id := idp.Sign(t, idp.CognitoID(cognitoClient))
 	create := request{method: "POST", path: "/customers", body: map[string]any{"first_name": "Ada", "last_name": "Cognito", "email": "ada.cognito@example.com"}}
 	for _, tr := range e.transports {
@@ -139,10 +143,24 @@ func TestCognitoThroughTheAPI(t *testing.T) {
 			call(t, tr, r, http.StatusForbidden)
 			r.token = id
 			call(t, tr, r, http.StatusUnauthorized)
+			r.token = user
+			if p := problemOf(t, call(t, tr, r, http.StatusForbidden)); p.Code != "insufficient_scope" || !strings.Contains(p.Detail, "custom:customer_id") {
+				t.Fatalf("a user token without a customer: %+v, want insufficient_scope naming the claim", p)
+			}
 			r.token = writer
-			call(t, tr, r, http.StatusCreated)
+			var c Customer
+			call(t, tr, r, http.StatusCreated).json(t, &c)
 			call(t, tr, request{method: "GET", path: "/customers", token: reader}, http.StatusOK)
 			call(t, tr, request{method: "GET", path: "/customers", token: id}, http.StatusUnauthorized)
+			call(t, tr, request{method: "GET", path: "/customers", token: user}, http.StatusForbidden)
+			claims := idp.CognitoAccess(cognitoClient, "fin-api/read")
+			claims["custom:customer_id"] = c.CustomerID
+			mine := idp.Sign(t, claims)
+			var list List[Customer]
+			call(t, tr, request{method: "GET", path: "/customers", token: mine}, http.StatusOK).json(t, &list)
+			if len(list.Data) != 1 || list.Data[0].CustomerID != c.CustomerID {
+				t.Fatalf("a customer token listed %+v, want its customer %s alone", list.Data, c.CustomerID)
+			}
 		})
 	}
 }

@@ -79,7 +79,8 @@ func (s *server) registerTransactions() {
 
 // registerListTransactions registers GET /transactions.
 func (s *server) registerListTransactions() {
-	huma.Register(s.api, s.op(http.MethodGet, "/transactions", "list-transactions", "List transactions", ScopeRead),
+	huma.Register(s.api, s.op(http.MethodGet, "/transactions", "list-transactions", "List transactions", ScopeRead,
+		"the list holds the transactions touching its own customer's accounts alone (either side of a transfer)."),
 		func(ctx context.Context, in *struct {
 			PageParams
 			AccountID       string    `query:"account_id" format:"uuid" doc:"Only transactions that touch this account (either side of a transfer)"`
@@ -91,7 +92,7 @@ func (s *server) registerListTransactions() {
 			if err != nil {
 				return nil, err
 			}
-			f := bank.TransactionFilter{Page: page}
+			f := bank.TransactionFilter{Owner: owner(ctx), Page: page}
 			if f.AccountID, err = parseOptionalID(in.AccountID, "query.account_id"); err != nil {
 				return nil, err
 			}
@@ -115,13 +116,17 @@ func (s *server) registerListTransactions() {
 
 // registerGetTransaction registers GET /transactions/{transaction_id}.
 func (s *server) registerGetTransaction() {
-	huma.Register(s.api, s.op(http.MethodGet, "/transactions/{transaction_id}", "get-transaction", "Get a transaction", ScopeRead),
+	huma.Register(s.api, s.op(http.MethodGet, "/transactions/{transaction_id}", "get-transaction", "Get a transaction", ScopeRead,
+		ownTransactionsOnly),
 		func(ctx context.Context, in *TransactionPath) (*transactionOne, error) {
 			id, err := parseID(in.TransactionID, "path.transaction_id")
 			if err != nil {
 				return nil, err
 			}
 			t, err := bank.GetTransaction(ctx, s.pool, id)
+			if err == nil {
+				err = seeTransaction(ctx, s.pool, t)
+			}
 			if err != nil {
 				return nil, problemFor(ctx, err)
 			}
@@ -132,7 +137,8 @@ func (s *server) registerGetTransaction() {
 // registerPostTransaction registers POST /transactions.
 func (s *server) registerPostTransaction() {
 	create := s.op(http.MethodPost, "/transactions", "post-transaction",
-		"Post a DEPOSIT, WITHDRAWAL or TRANSFER (atomic; balances never go negative)", ScopeWrite)
+		"Post a DEPOSIT, WITHDRAWAL or TRANSFER (atomic; balances never go negative)", ScopeWrite,
+		"account_id must be its own customer's (another answers 404, as an unknown one does); a TRANSFER may credit any account.")
 	create.DefaultStatus = http.StatusCreated
 	huma.Register(s.api, create, func(ctx context.Context, in *struct {
 		IdempotencyHeader
@@ -144,6 +150,9 @@ func (s *server) registerPostTransaction() {
 		}
 		out, err := runWrite(ctx, s.pool, in.write(http.MethodPost, "/transactions", in.Body, http.StatusCreated),
 			func(tx pgx.Tx) (*transactionCreated, error) {
+				if err := seeAccountID(ctx, tx, p.AccountID); err != nil {
+					return nil, err
+				}
 				t, err := bank.Post(ctx, tx, p)
 				if err != nil {
 					return nil, err
@@ -164,7 +173,8 @@ func (s *server) registerPostTransaction() {
 // registerDescribeTransaction registers PUT /transactions/{transaction_id}.
 func (s *server) registerDescribeTransaction() {
 	huma.Register(s.api, s.op(http.MethodPut, "/transactions/{transaction_id}", "describe-transaction",
-		"Replace a transaction's description and category (amounts and accounts never change: reverse instead)", ScopeWrite),
+		"Replace a transaction's description and category (amounts and accounts never change: reverse instead)", ScopeWrite,
+		"only one posted on its own customer's account (a transfer it received answers 403 not_own_account; one it cannot see 404)."),
 		func(ctx context.Context, in *struct {
 			TransactionPath
 			IfMatchHeader
@@ -177,6 +187,9 @@ func (s *server) registerDescribeTransaction() {
 			t, err := inTx(ctx, s.pool, func(tx pgx.Tx) (*bank.Transaction, error) {
 				cur, err := bank.GetTransaction(ctx, tx, id)
 				if err != nil {
+					return nil, err
+				}
+				if err := changeTransaction(ctx, tx, cur, false); err != nil {
 					return nil, err
 				}
 				if err := in.Body.unchanged(transactionOut(cur)); err != nil {
@@ -195,7 +208,8 @@ func (s *server) registerDescribeTransaction() {
 // registerReverseTransaction registers DELETE /transactions/{transaction_id}.
 func (s *server) registerReverseTransaction() {
 	huma.Register(s.api, s.op(http.MethodDelete, "/transactions/{transaction_id}", "reverse-transaction",
-		"Reverse a transaction: a compensating entry restores the balances and the original is marked REVERSED", ScopeWrite),
+		"Reverse a transaction: a compensating entry restores the balances and the original is marked REVERSED", ScopeWrite,
+		"only one whose accounts are all its own customer's (403 not_own_account otherwise, as reversing would move another customer's money; one it cannot see 404)."),
 		func(ctx context.Context, in *struct {
 			TransactionPath
 			IdempotencyHeader
@@ -206,6 +220,9 @@ func (s *server) registerReverseTransaction() {
 			}
 			out, err := runWrite(ctx, s.pool, in.write(http.MethodDelete, "/transactions/"+id.String(), nil, http.StatusOK),
 				func(tx pgx.Tx) (*reversalOut, error) {
+					if err := s.mayReverse(ctx, tx, id); err != nil {
+						return nil, err
+					}
 					orig, rev, err := bank.Reverse(ctx, tx, id, uuid.Nil)
 					if err != nil {
 						return nil, err
@@ -217,6 +234,21 @@ func (s *server) registerReverseTransaction() {
 			}
 			return out, nil
 		})
+}
+
+// ownTransactionsOnly is what a customer token may read of transactions.
+const ownTransactionsOnly = "only one touching its own customer's accounts (either side of a transfer); any other id answers 404, as an unknown one does."
+
+// mayReverse refuses a customer token's reversal of a transaction beyond its accounts.
+func (s *server) mayReverse(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
+	if owner(ctx) == nil {
+		return nil
+	}
+	t, err := bank.GetTransaction(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	return changeTransaction(ctx, tx, t, true)
 }
 
 // posting checks the request beyond what the schema can (amount rules, ids) and builds the

@@ -23,9 +23,14 @@ type Page struct {
 	StartingAfter *uuid.UUID
 }
 
+// Every filter's Owner, when not nil, confines the list to what that customer may see: itself,
+// its accounts, the transactions touching them. A cursor (Page.StartingAfter) outside it names
+// no row, as an unknown id does, so a list never tells that another customer's id exists.
+
 // CustomerFilter narrows ListCustomers. An empty Email matches every open customer.
 type CustomerFilter struct {
 	Email string
+	Owner *uuid.UUID
 	Page
 }
 
@@ -33,6 +38,7 @@ type CustomerFilter struct {
 type AccountFilter struct {
 	CustomerID *uuid.UUID
 	Status     *AccountStatus
+	Owner      *uuid.UUID
 	Page
 }
 
@@ -42,6 +48,7 @@ type TransactionFilter struct {
 	AccountID *uuid.UUID
 	Type      *TransactionType
 	From, To  *time.Time
+	Owner     *uuid.UUID
 	Page
 }
 
@@ -50,6 +57,9 @@ func ListCustomers(ctx context.Context, q Querier, f CustomerFilter) ([]Customer
 	l := listQuery{table: "customers", id: "customer_id", columns: customerColumns, conds: []string{"closed_at IS NULL"}}
 	if f.Email != "" {
 		l.where("lower(email) = lower(?)", strings.TrimSpace(f.Email))
+	}
+	if f.Owner != nil {
+		l.confine("customer_id = ?", *f.Owner)
 	}
 	return list(ctx, q, l, f.Page, scanCustomer)
 }
@@ -62,6 +72,9 @@ func ListAccounts(ctx context.Context, q Querier, f AccountFilter) ([]Account, b
 	}
 	if f.Status != nil {
 		l.where("status = ?", *f.Status)
+	}
+	if f.Owner != nil {
+		l.confine("customer_id = ?", *f.Owner)
 	}
 	return list(ctx, q, l, f.Page, scanAccount)
 }
@@ -81,6 +94,10 @@ func ListTransactions(ctx context.Context, q Querier, f TransactionFilter) ([]Tr
 	if f.To != nil {
 		l.where("created_at < ?", *f.To)
 	}
+	if f.Owner != nil {
+		const owned = "(SELECT account_id FROM accounts WHERE customer_id = ?)"
+		l.confine("(account_id IN "+owned+" OR related_account_id IN "+owned+")", *f.Owner, *f.Owner)
+	}
 	return list(ctx, q, l, f.Page, scanTransaction)
 }
 
@@ -89,6 +106,13 @@ type listQuery struct {
 	table, id, columns string
 	conds              []string
 	args               []any
+	confined           []func(*listQuery) // conditions the cursor's row must meet too
+}
+
+// confine adds a condition that the cursor's row must meet as well as every row listed.
+func (l *listQuery) confine(cond string, args ...any) {
+	l.where(cond, args...)
+	l.confined = append(l.confined, func(c *listQuery) { c.where(cond, args...) })
 }
 
 func (l *listQuery) where(cond string, args ...any) {
@@ -105,7 +129,12 @@ func list[T any](ctx context.Context, q Querier, l listQuery, p Page, scan func(
 	}
 	if p.StartingAfter != nil {
 		var created time.Time
-		err := q.QueryRow(ctx, "SELECT created_at FROM "+l.table+" WHERE "+l.id+" = $1", *p.StartingAfter).Scan(&created)
+		cursor := listQuery{}
+		cursor.where(l.id+" = ?", *p.StartingAfter)
+		for _, add := range l.confined {
+			add(&cursor)
+		}
+		err := q.QueryRow(ctx, "SELECT created_at FROM "+l.table+" WHERE "+strings.Join(cursor.conds, " AND "), cursor.args...).Scan(&created)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, false, &FieldError{Field: "starting_after", In: "query", Reason: "names no row of " + l.table}
 		}

@@ -58,7 +58,7 @@ func TestPipelineKafkaToBronze(t *testing.T) {
 		for _, r := range ev.Records {
 			created = append(created, r.S3.Object.URLDecodedKey)
 		}
-	}, s3local.WithBuckets(bucket))
+	}, s3local.WithBuckets(bucket), s3local.WithCredentials(s3local.Credentials{AccessKeyID: "k", SecretAccessKey: "s"}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -238,6 +238,18 @@ func query[T versioned](ctx context.Context, r *Reader, e entity[T], q string, a
 	return out, nil
 }
 
+// NeverSeen is the error for the history of a key the warehouse has no version of ("customer",
+// "account"): the API answers it for another customer's id too, so ids do not leak.
+func NeverSeen(name string, id uuid.UUID) error {
+	return fmt.Errorf("%s %s has no history in the warehouse: %w", name, id, bank.ErrNotFound)
+}
+
+// NotAt is the error for a key with no version at t (see NeverSeen).
+func NotAt(name string, id uuid.UUID, t time.Time) error {
+	return fmt.Errorf("%s %s did not exist at %s (or the warehouse has not seen it yet): %w",
+		name, id, t.UTC().Format(time.RFC3339Nano), bank.ErrNotFound)
+}
+
 func versions[T versioned](ctx context.Context, r *Reader, e entity[T], id uuid.UUID, p Page) ([]T, bool, error) {
 	after := int64(-1)
 	if p.StartingAfter != "" {
@@ -256,7 +268,7 @@ func versions[T versioned](ctx context.Context, r *Reader, e entity[T], id uuid.
 		return nil, false, err
 	}
 	if len(rows) == 0 && after < 0 {
-		return nil, false, fmt.Errorf("%s %s has no history in the warehouse: %w", e.name, id, bank.ErrNotFound)
+		return nil, false, NeverSeen(e.name, id)
 	}
 	if len(rows) > limit {
 		return rows[:limit], true, nil
@@ -279,7 +291,7 @@ func asOf[T versioned](ctx context.Context, r *Reader, e entity[T], id uuid.UUID
 	}
 	at := t.UTC().Format(time.RFC3339Nano)
 	if len(rows) == 0 {
-		return zero, fmt.Errorf("%s %s did not exist at %s (or the warehouse has not seen it yet): %w", e.name, id, at, bank.ErrNotFound)
+		return zero, NotAt(e.name, id, t)
 	}
 	if v := rows[0].validity(); v.IsDeleted {
 		return zero, fmt.Errorf("%s %s was deleted at %s, before %s: %w", e.name, id, v.ValidFrom.Format(time.RFC3339Nano), at, bank.ErrNotFound)

@@ -48,7 +48,7 @@ func newLake(t *testing.T) *lake {
 			for _, r := range ev.Records {
 				l.keys = append(l.keys, r.S3.Object.URLDecodedKey)
 			}
-		}, s3local.WithBuckets(bucket), s3local.WithAccessKey("test"))
+		}, s3local.WithBuckets(bucket), s3local.WithCredentials(s3local.Credentials{AccessKeyID: "test", SecretAccessKey: "secret"}))
 	if err != nil {
 		t.Fatalf("start local S3: %v", err)
 	}

@@ -11,7 +11,8 @@ import (
 )
 
 func TestObjectsReadWrite(t *testing.T) {
-	srv, err := s3local.Start(t.Context(), "127.0.0.1:0", t.TempDir(), func(events.S3Event) {}, s3local.WithBuckets("lake"))
+	srv, err := s3local.Start(t.Context(), "127.0.0.1:0", t.TempDir(), func(events.S3Event) {}, s3local.WithBuckets("lake"),
+		s3local.WithCredentials(s3local.Credentials{AccessKeyID: "local", SecretAccessKey: "local"}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,9 +18,17 @@ type Config struct {
 	Endpoint string
 	// Region defaults to us-east-1.
 	Region string
-	// AccessKey and SecretKey are static credentials. When empty, the AWS_* environment (a
-	// Lambda's role) and then the instance/task role are used.
-	AccessKey, SecretKey string
+	// AccessKey, SecretKey and SessionToken are static credentials (a Lambda's role gives all
+	// three in its environment). When empty, the AWS_* environment and then the instance/task
+	// role are used.
+	AccessKey, SecretKey, SessionToken string
+}
+
+// ConfigFromEnv is the configuration a function reads from its environment: S3_ENDPOINT,
+// AWS_REGION and the role's credentials that Lambda sets (the local stack sets the local S3's).
+func ConfigFromEnv(getenv func(string) string) Config {
+	return Config{Endpoint: getenv("S3_ENDPOINT"), Region: getenv("AWS_REGION"),
+		AccessKey: getenv("AWS_ACCESS_KEY_ID"), SecretKey: getenv("AWS_SECRET_ACCESS_KEY"), SessionToken: getenv("AWS_SESSION_TOKEN")}
 }
 
 // Open returns a client for cfg. Other endpoints than Amazon S3 get path-style bucket URLs,
@@ -48,7 +56,7 @@ func Open(cfg Config) (*minio.Client, error) {
 		&credentials.IAM{},
 	})
 	if cfg.AccessKey != "" {
-		creds = credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, "")
+		creds = credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, cfg.SessionToken)
 	}
 	client, err := minio.New(host, &minio.Options{
 		Creds: creds, Secure: secure, Region: cfg.Region, BucketLookup: lookup,

@@ -1,7 +1,9 @@
 // Package s3local is the S3 of the one-machine stack: an in-process S3 server (gofakes3) keeping
-// objects as plain files on disk, which tells a callback about every object it stores with the
-// same events.S3Event that Amazon S3 sends to a Lambda. It also receives the webhook
-// notifications of versitygw, the real S3 server used when S3_ENDPOINT points at one.
+// objects as plain files on disk, which takes only requests signed with AWS Signature Version 4
+// by its one key pair (Verify; the pair is made once in the state directory, EnsureCredentials)
+// and tells a callback about every object it stores with the same events.S3Event that Amazon S3
+// sends to a Lambda. It also receives the webhook notifications of versitygw, the real S3 server
+// used when S3_ENDPOINT points at one.
 package s3local
 
 import (
@@ -53,15 +55,19 @@ type Server struct {
 type Option func(*options)
 
 type options struct {
-	accessKey string
-	buckets   []string
-	logger    *slog.Logger
+	creds   Credentials
+	region  string
+	buckets []string
+	logger  *slog.Logger
 }
 
-// WithAccessKey makes the server refuse any request not signed with this access key id. The
-// signature itself is not verified: this keeps stray clients out of a loopback development
-// server, it is not a security boundary.
-func WithAccessKey(id string) Option { return func(o *options) { o.accessKey = id } }
+// WithCredentials is the one key pair the server accepts (required): every request must carry
+// a valid AWS Signature Version 4 made with it (see Verify).
+func WithCredentials(c Credentials) Option { return func(o *options) { o.creds = c } }
+
+// WithRegion is the region the server is in (default Region): requests signed for another are
+// refused, as S3 refuses them, and its events name it.
+func WithRegion(r string) Option { return func(o *options) { o.region = r } }
 
 // WithBuckets creates these buckets at start if they do not exist yet.
 func WithBuckets(names ...string) Option {
@@ -77,9 +83,12 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // goroutine of the server: like S3's own notifications, delivery is asynchronous, so the
 // callback should be quick or hand the event on. The server stops when ctx is done or on Close.
 func Start(ctx context.Context, addr, dir string, onCreated func(events.S3Event), opts ...Option) (*Server, error) {
-	o := options{logger: slog.Default()}
+	o := options{logger: slog.Default(), region: Region}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.creds.AccessKeyID == "" || o.creds.SecretAccessKey == "" {
+		return nil, errors.New("s3local: no credentials (WithCredentials): the local S3 accepts only signed requests")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("s3local: create %s: %w", dir, err)
@@ -93,7 +102,7 @@ func Start(ctx context.Context, addr, dir string, onCreated func(events.S3Event)
 		done:   make(chan struct{}),
 		serve:  make(chan error, 1),
 	}
-	backend := &notifying{Backend: files, emit: s.emit}
+	backend := &notifying{Backend: files, emit: s.emit, region: o.region}
 	for _, b := range o.buckets {
 		exists, err := files.BucketExists(b)
 		if err == nil && !exists {
@@ -109,10 +118,8 @@ func Start(ctx context.Context, addr, dir string, onCreated func(events.S3Event)
 		return nil, fmt.Errorf("s3local: listen on %s: %w", addr, err)
 	}
 	s.URL = "http://" + ln.Addr().String()
-	var handler http.Handler = gofakes3.New(backend).Server()
-	if o.accessKey != "" {
-		handler = requireAccessKey(o.accessKey, handler)
-	}
+	// gofakes3's own clock check would answer before the signature is verified; Verify does it.
+	handler := Verify(o.creds, o.region, time.Now, gofakes3.New(backend, gofakes3.WithTimeSkewLimit(0)).Server())
 	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 
 	go s.deliver(onCreated)
@@ -124,7 +131,7 @@ func Start(ctx context.Context, addr, dir string, onCreated func(events.S3Event)
 		case <-s.done:
 		}
 	}()
-	o.logger.Info("local S3 listening", "url", s.URL, "dir", dir)
+	o.logger.Info("local S3 listening", "url", s.URL, "dir", dir, "region", o.region, "access_key_id", o.creds.AccessKeyID)
 	return s, nil
 }
 
@@ -167,8 +174,9 @@ func (s *Server) emit(ev events.S3Event) {
 // notifying is a gofakes3 backend that reports every object it stores.
 type notifying struct {
 	gofakes3.Backend
-	emit func(events.S3Event)
-	seq  atomic.Uint64
+	emit   func(events.S3Event)
+	region string
+	seq    atomic.Uint64
 }
 
 func (n *notifying) PutObject(bucket, key string, meta map[string]string, input io.Reader,
@@ -194,7 +202,7 @@ func (n *notifying) event(name, bucket, key string, size int64, sum hash.Hash) e
 	return events.S3Event{Records: []events.S3EventRecord{{
 		EventVersion:      "2.1",
 		EventSource:       "aws:s3",
-		AWSRegion:         Region,
+		AWSRegion:         n.region,
 		EventTime:         now,
 		EventName:         name,
 		PrincipalID:       events.S3UserIdentity{PrincipalID: "fin-local"},
@@ -230,23 +238,4 @@ func EncodeEventKey(key string) string {
 		parts[i] = url.QueryEscape(p)
 	}
 	return strings.Join(parts, "/")
-}
-
-// requireAccessKey refuses requests whose SigV4 credential (header or presigned query) is not
-// for the given access key id.
-func requireAccessKey(id string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cred := r.URL.Query().Get("X-Amz-Credential")
-		if auth := r.Header.Get("Authorization"); auth != "" {
-			_, cred, _ = strings.Cut(auth, "Credential=")
-		}
-		if key, _, _ := strings.Cut(cred, "/"); key != id {
-			w.Header().Set("Content-Type", "application/xml")
-			w.WriteHeader(http.StatusForbidden)
-			_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?>`+
-				`<Error><Code>InvalidAccessKeyId</Code><Message>unknown access key id</Message></Error>`)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }

@@ -20,8 +20,11 @@ const maxWebhookBody = 1 << 20
 // WebhookHandler receives the event notifications an S3 server posts to a webhook (versitygw's
 // --event-webhook-url) and hands their ObjectCreated records to onCreated as an events.S3Event.
 // Other events (deletes, versitygw's test event at start) are acknowledged and dropped. If token
-// is not empty, a request must carry it as "Authorization: Bearer <token>" or, for servers that
-// cannot send headers (versitygw), as the query parameter token=<token> of the webhook URL.
+// is not empty, a request must carry it in its Authorization header: "Bearer <token>", or Basic
+// with the token as the password. versitygw (v1.8.0) cannot be given headers for its webhook, but
+// it posts with Go's http.Client, which sends a URL's user info as Basic authorization: give it
+// http://fin:<token>@host/s3-events. A token in the query string is refused: query strings end up
+// in access logs and proxies.
 //
 // Webhooks are fire-and-forget: an event lost while the receiver was down is not sent again, so
 // the consumer should also list the bucket now and then to catch up.
@@ -35,7 +38,7 @@ func WebhookHandler(token string, onCreated func(events.S3Event), logger *slog.L
 			return
 		}
 		if token != "" && !hasToken(r, token) {
-			http.Error(w, "missing or wrong bearer token", http.StatusUnauthorized)
+			http.Error(w, "missing or wrong token: send Authorization: Bearer <token>, or put it in the webhook URL's user info (http://fin:<token>@host/s3-events)", http.StatusUnauthorized)
 			return
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxWebhookBody))
@@ -97,7 +100,8 @@ func decodeS3Event(body []byte) (events.S3Event, error) {
 }
 
 func hasToken(r *http.Request, token string) bool {
-	return bearer.Equal(cmp.Or(bearer.Token(r), r.URL.Query().Get("token")), token)
+	_, password, _ := r.BasicAuth()
+	return bearer.Equal(cmp.Or(bearer.Token(r), password), token)
 }
 
 // isObjectCreated accepts both spellings S3 servers use: ObjectCreated:Put (AWS, versitygw)

@@ -69,7 +69,9 @@ var declared = []Setting{
 	{Name: "FIN_JWT_AUDIENCE", Functions: []string{API},
 		Meaning: "The audience: a token's `aud`, or its `client_id` when it has no `aud` (Cognito access tokens), must match, as API Gateway's JWT authorizer checks. Required with FIN_JWKS_URL; with a shared secret the local default is `fin-local`."},
 	{Name: "FIN_JWT_SCOPE_MAP", Functions: []string{API},
-		Meaning: "Which API scope each identity-provider scope grants: `<provider scope>=bank:read|bank:write`, comma-separated (e.g. `fin-api/read=bank:read,fin-api/write=bank:write` for a Cognito resource server); `bank:read`/`bank:write` themselves always count."},
+		Meaning: "Which API scope each identity-provider scope grants: `<provider scope>=bank:read|bank:write|bank:service`, comma-separated (e.g. `fin-api/read=bank:read,fin-api/write=bank:write,fin-api/service=bank:service` for a Cognito resource server); `bank:read`/`bank:write`/`bank:service` themselves always count."},
+	{Name: "FIN_JWT_CUSTOMER_CLAIM", Default: "customer_id", Functions: []string{API},
+		Meaning: "The claim that binds a token to one customer (a UUID string): such a token sees and moves only that customer's data. A token without it needs the scope `bank:service`. For Cognito, a claim a pre-token-generation trigger adds to access tokens; for Auth0, a namespaced claim an Action adds (e.g. `https://fin.example/customer_id`)."},
 	{Name: "FIN_API_ACCOUNT_READS", Default: "1", Functions: []string{API},
 		Meaning: "GET /accounts/{id} queries in flight before further GETs are batched into one query; -1 never batches."},
 
@@ -125,9 +127,10 @@ var declared = []Setting{
 	// Set by Lambda.
 	{Name: "AWS_REGION", Functions: []string{API, Landing, Loader, DBT}, Lambda: true, Meaning: "The function's region."},
 	{Name: "AWS_DEFAULT_REGION", Functions: secretUsers, Lambda: true, Meaning: "The region, when AWS_REGION is not set."},
-	{Name: "AWS_ACCESS_KEY_ID", Functions: secretUsers, Lambda: true, Meaning: "The role's credentials, for the Secrets Manager call."},
-	{Name: "AWS_SECRET_ACCESS_KEY", Functions: secretUsers, Lambda: true, Meaning: "The role's credentials."},
-	{Name: "AWS_SESSION_TOKEN", Functions: secretUsers, Lambda: true, Meaning: "The role's credentials."},
+	{Name: "AWS_ACCESS_KEY_ID", Functions: Functions, Lambda: true,
+		Meaning: "The role's credentials (Secrets Manager, S3); `fin up` gives the landing and the loader the local S3's key (`.fin/s3-credentials`)."},
+	{Name: "AWS_SECRET_ACCESS_KEY", Functions: Functions, Lambda: true, Meaning: "The role's credentials."},
+	{Name: "AWS_SESSION_TOKEN", Functions: Functions, Lambda: true, Meaning: "The role's credentials."},
 	{Name: "AWS_ENDPOINT_URL_SECRETS_MANAGER", Functions: secretUsers,
 		Meaning: "Another Secrets Manager endpoint (LocalStack, Moto); the regional one when empty."},
 }

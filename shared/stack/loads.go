@@ -12,9 +12,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/minio/minio-go/v7"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/lambdalocal"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/objectstore"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/s3local"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/settings"
 )
 
 // objectCreated queues the records of an S3 notification that the loader's S3 event rules
@@ -59,9 +62,35 @@ func (s *Stack) catchUp(ctx context.Context) error {
 	}
 }
 
-// sdkS3 is the AWS SDK client the loader reads objects with, pointed at the stack's S3.
-func (s *Stack) sdkS3() *s3.Client {
-	key, secret := s.cfg.S3AccessKey, s.cfg.S3SecretKey
+// lambdaCredentials are what Lambda puts in a function's environment for S3: its region and its
+// role's credentials; locally the stack's S3, its region and its key pair, forced so that a
+// user's own AWS_* variables never reach it. Only the region and the endpoint for an S3_ENDPOINT
+// without S3_ACCESS_KEY: the functions' default chain then.
+func (s *Stack) lambdaCredentials() map[string]string {
+	env := map[string]string{"AWS_REGION": s3local.Region, "S3_ENDPOINT": s.S3URL}
+	if s.s3Creds.AccessKeyID != "" {
+		env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = s.s3Creds.AccessKeyID, s.s3Creds.SecretAccessKey
+	}
+	return env
+}
+
+// landingS3 is the S3 client cdc-landing's main builds from its environment. With the local S3's
+// key pair, a user's AWS_SESSION_TOKEN must not come along: the key is not temporary.
+func (s *Stack) landingS3() (*minio.Client, error) {
+	env := FunctionEnv(s.tpl, landingFunction, settings.Landing, nil, s.lambdaCredentials())
+	return objectstore.Open(objectstore.ConfigFromEnv(func(name string) string {
+		if name == "AWS_SESSION_TOKEN" && s.s3Creds.AccessKeyID != "" {
+			return ""
+		}
+		return env.Get(name)
+	}))
+}
+
+// loaderS3 is the AWS SDK client warehouse-loader's main builds, from its environment, pointed at
+// the stack's S3.
+func (s *Stack) loaderS3() *s3.Client {
+	env := FunctionEnv(s.tpl, loaderFunction, settings.Loader, nil, s.lambdaCredentials())
+	key, secret := env.Get("AWS_ACCESS_KEY_ID"), env.Get("AWS_SECRET_ACCESS_KEY")
 	if key == "" {
 		key, secret = "local", "local"
 	}

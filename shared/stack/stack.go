@@ -90,8 +90,9 @@ type Stack struct {
 	landing  *landing.Handler
 	loader   *loader.Handler
 	capture  capture.Metrics
-	s3       *minio.Client
-	objects  loader.S3Objects
+	s3       *minio.Client // the stack's own (the capture's manifest)
+	s3Creds  s3local.Credentials
+	objects  loader.S3Objects // the loader's
 	token    string
 	codes    console.Codes // one-time codes of the console links printed
 	loads    chan events.S3Event
@@ -113,6 +114,8 @@ type Stack struct {
 	ConsoleURL string
 	APIURL     string
 	S3URL      string
+	// S3Credentials is the local S3's credentials file (empty with S3_ENDPOINT).
+	S3Credentials string
 	// Kafka is the bootstrap address of the broker the stack uses (the embedded one's random
 	// loopback port), for any Kafka client: kcat, kafka-console-consumer, franz-go.
 	Kafka string
@@ -210,20 +213,23 @@ func (s *Stack) startBroker(ctx context.Context) error {
 // land whatever dbt does, and attaches dbt's models file for queries, lending it to dbt for each
 // build.
 func (s *Stack) startStorage(ctx context.Context) error {
-	s.S3URL = s.cfg.S3Endpoint
+	s.S3URL, s.s3Creds = s.cfg.S3Endpoint, s3local.Credentials{AccessKeyID: s.cfg.S3AccessKey, SecretAccessKey: s.cfg.S3SecretKey}
+	var err error
 	if s.S3URL == "" {
+		s.S3Credentials = s3local.CredentialsPath(s.cfg.StateDir)
+		if s.s3Creds, err = s3local.EnsureCredentials(s.S3Credentials); err != nil {
+			return err
+		}
 		srv, err := s3local.Start(ctx, s.cfg.S3Addr, filepath.Join(s.cfg.StateDir, "s3"), s.objectCreated,
-			s3local.WithBuckets(s.cfg.Bucket), s3local.WithLogger(s.log))
+			s3local.WithBuckets(s.cfg.Bucket), s3local.WithCredentials(s.s3Creds), s3local.WithLogger(s.log))
 		if err != nil {
 			return fmt.Errorf("local S3 on %s: %w", s.cfg.S3Addr, err)
 		}
 		s.S3URL = srv.URL
 	}
-	var err error
-	if s.s3, err = objectstore.Open(objectstore.Config{Endpoint: s.S3URL, AccessKey: s.cfg.S3AccessKey, SecretKey: s.cfg.S3SecretKey}); err != nil {
+	if s.s3, err = objectstore.Open(objectstore.Config{Endpoint: s.S3URL, AccessKey: s.s3Creds.AccessKeyID, SecretKey: s.s3Creds.SecretAccessKey}); err != nil {
 		return err
 	}
-	s.objects = loader.S3Objects{Client: s.sdkS3()}
 	if s.wh, err = duckdb.Open(ctx, duckdb.RawPath(s.cfg.WarehousePath), nil, duckdb.WithModels(s.cfg.WarehousePath)); err != nil {
 		return err
 	}
@@ -234,10 +240,14 @@ func (s *Stack) startStorage(ctx context.Context) error {
 // startFunctions builds the functions, each by the constructor its Lambda's main uses, and the
 // API's gateway with the template's JWT authorizer.
 func (s *Stack) startFunctions(ctx context.Context) error {
-	var err error
-	if s.landing, err = s.buildLanding(s.s3); err != nil {
+	landS3, err := s.landingS3()
+	if err != nil {
 		return err
 	}
+	if s.landing, err = s.buildLanding(landS3); err != nil {
+		return err
+	}
+	s.objects = loader.S3Objects{Client: s.loaderS3()}
 	if s.loader, err = s.buildLoader(s.wh, s.objects); err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/console"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/reconcile"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/s3local"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
 )
 
@@ -74,6 +75,7 @@ func (c *statusCache) gather(ctx context.Context) console.Status {
 	pgCounts, pgErr := c.postgresCounts(ctx)
 	st.Components = append(st.Components, component("postgres", pgErr, "system of record"))
 	c.addCapture(&st)
+	st.Components = append(st.Components, c.s.s3Component())
 	c.addLandingAndLoads(&st)
 	c.addWarehouse(ctx, &st, prev, pgCounts)
 	if r, comp := c.reconcileComponent(); r != nil {
@@ -112,6 +114,16 @@ func (c *statusCache) addCapture(st *console.Status) {
 		capDetail += "; last failure: " + lastErr
 	}
 	st.Components = append(st.Components, console.Component{Name: "capture", OK: m.ConfirmedLSN.Load() > 0, Detail: capDetail})
+}
+
+// s3Component says where the lake is and, for the local S3, which file holds the key pair it
+// accepts and its key id: never the secret.
+func (s *Stack) s3Component() console.Component {
+	if s.cfg.S3Endpoint != "" {
+		return console.Component{Name: "s3", OK: true, Detail: fmt.Sprintf("%s (S3_ENDPOINT), bucket %s", s.S3URL, s.cfg.Bucket)}
+	}
+	return console.Component{Name: "s3", OK: true, Detail: fmt.Sprintf("%s, bucket %s; signed requests only, credentials %s (profile %s, key id %s)",
+		s.S3URL, s.cfg.Bucket, s3local.CredentialsPath(s.cfg.StateDir), s3local.Profile, s.s3Creds.AccessKeyID)}
 }
 
 func (c *statusCache) addLandingAndLoads(st *console.Status) {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/fin-orchestrator/fin-orchestrator/shared/api"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/lambdalocal"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/oidctest"
@@ -41,7 +43,7 @@ func TestTemplateDocsArePublic(t *testing.T) {
 	}
 
 	srv := templateGateway(t, ctx, tpl, auth)
-	token, err := auth.IssueToken("tester", []string{api.ScopeRead}, time.Hour)
+	token, err := auth.IssueToken("tester", []string{api.ScopeRead, api.ScopeService}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,6 +97,12 @@ func templateGateway(t *testing.T, ctx context.Context, tpl *samtemplate.Templat
 	return srv.URL
 }
 
+// customerClaims adds a customer claim (one no customer has) to c.
+func customerClaims(c jwt.MapClaims) jwt.MapClaims {
+	c[api.DefaultCustomerClaim] = "5a4c3b2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d"
+	return c
+}
+
 // TestTemplateCognitoTokens: with a JWKS (FIN_JWKS_URL), fin up's gateway and the API take a
 // Cognito access token by its client_id and mapped scopes; an ID token of the same pool passes the
 // gateway, as it would in AWS, and the API refuses it; a token of another app client stops at the
@@ -104,7 +112,7 @@ func TestTemplateCognitoTokens(t *testing.T) {
 	t.Cleanup(cancel)
 	idp := oidctest.New(t)
 	const client = "4k2h6q0example1clientid"
-	scopes, err := api.ParseScopeMap("fin-api/read=bank:read,fin-api/write=bank:write")
+	scopes, err := api.ParseScopeMap("fin-api/read=bank:read,fin-api/write=bank:write,fin-api/service=bank:service")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,8 +127,12 @@ func TestTemplateCognitoTokens(t *testing.T) {
 		status      int
 		body        string
 	}{
-		{"access token", idp.Sign(t, idp.CognitoAccess(client, "fin-api/read")), 200, `"data"`},
-		{"access token without the read scope", idp.Sign(t, idp.CognitoAccess(client, "fin-api/write")), 403, "insufficient_scope"},
+		{"service access token", idp.Sign(t, idp.CognitoAccess(client, "fin-api/read fin-api/service")), 200, `"data"`},
+		{"access token without the read scope", idp.Sign(t, idp.CognitoAccess(client, "fin-api/write fin-api/service")), 403, "insufficient_scope"},
+		// The gateway has no route scopes (the API decides per operation), so an ordinary user's
+		// token passes it, as in AWS, and the API refuses it: it names no customer.
+		{"user token naming no customer: past the gateway, refused by the API", idp.Sign(t, idp.CognitoAccess(client, "fin-api/read")), 403, "bank:service"},
+		{"customer token", idp.Sign(t, customerClaims(idp.CognitoAccess(client, "fin-api/read"))), 200, `"data":[]`},
 		{"ID token: past the gateway, refused by the API", idp.Sign(t, idp.CognitoID(client)), 401, "token_use"},
 		{"another app client: refused by the gateway", idp.Sign(t, idp.CognitoAccess("other-client", "fin-api/read")), 401, `{"message":"Unauthorized"}`},
 	}

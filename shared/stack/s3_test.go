@@ -1,0 +1,94 @@
+package stack
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/minio/minio-go/v7"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/s3local"
+)
+
+// TestFunctionsSignWithTheLocalS3Key: the landing and the loader reach the local S3 with the key
+// pair of the state directory, passed as Lambda passes a role's (AWS_ACCESS_KEY_ID, ...), even
+// when the user's shell holds other AWS credentials and region; a stack holding another key is
+// refused, so the check can fail. The status names the file and the key id, never the secret.
+func TestFunctionsSignWithTheLocalS3Key(t *testing.T) {
+	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": "AKIAUSERSOWNKEY00000", "AWS_SECRET_ACCESS_KEY": "users-own-secret",
+		"AWS_SESSION_TOKEN": "users-own-token", "AWS_REGION": "eu-west-1", "S3_ENDPOINT": "http://127.0.0.1:1"} {
+		t.Setenv(k, v)
+	}
+	s := testStack(t, Config{Bucket: "lake"})
+	creds, err := s3local.EnsureCredentials(s3local.CredentialsPath(s.cfg.StateDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := s3local.Start(t.Context(), "127.0.0.1:0", filepath.Join(s.cfg.StateDir, "s3"), func(events.S3Event) {},
+		s3local.WithBuckets("lake"), s3local.WithCredentials(creds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	s.S3URL = srv.URL
+	for _, tc := range []struct {
+		name   string
+		creds  s3local.Credentials
+		wantOK bool
+	}{
+		{"the state directory's key", creds, true},
+		{"another key", s3local.Credentials{AccessKeyID: creds.AccessKeyID, SecretAccessKey: strings.Repeat("x", 40)}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s.s3Creds = tc.creds
+			land, err := s.landingS3()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = land.PutObject(context.Background(), "lake", "bronze/x.parquet", bytes.NewReader([]byte("PAR1")), 4, minio.PutObjectOptions{})
+			if (err == nil) != tc.wantOK {
+				t.Fatalf("landing's put: %v, want ok=%v", err, tc.wantOK)
+			}
+			o, err := s.loaderS3().GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String("lake"), Key: aws.String("bronze/x.parquet")})
+			if (err == nil) != tc.wantOK {
+				t.Fatalf("loader's get: %v, want ok=%v", err, tc.wantOK)
+			}
+			if err == nil {
+				b, _ := io.ReadAll(o.Body)
+				o.Body.Close()
+				if string(b) != "PAR1" {
+					t.Errorf("loader read %q", b)
+				}
+			}
+		})
+	}
+	s.s3Creds = creds
+	d := s.s3Component().Detail
+	if !strings.Contains(d, s3local.CredentialsPath(s.cfg.StateDir)) || !strings.Contains(d, creds.AccessKeyID) || strings.Contains(d, creds.SecretAccessKey) {
+		t.Errorf("status %q: want the credentials file and the key id, never the secret", d)
+	}
+}
+
+// TestRefusesAnOpenCredentialsFile: fin up stops on a local S3 credentials file others may read,
+// naming it and the fix, before anything serves.
+func TestRefusesAnOpenCredentialsFile(t *testing.T) {
+	s := testStack(t, Config{Bucket: "lake", S3Addr: "127.0.0.1:0"})
+	path := s3local.CredentialsPath(s.cfg.StateDir)
+	if _, err := s3local.EnsureCredentials(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := s.startStorage(t.Context())
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("startStorage: %v; want the file and the fix", err)
+	}
+}
