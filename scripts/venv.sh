@@ -4,6 +4,7 @@
 #   scripts/venv.sh       .venv      from requirements.txt      (dbt and friends)
 #   scripts/venv.sh sam   .venv-sam  from requirements-sam.txt  (AWS SAM CLI, cfn-lint)
 #   scripts/venv.sh moto  .venv-moto from requirements-moto.txt (Moto's server, aws CLI, awslocal)
+#   scripts/venv.sh fuzz  .venv-fuzz from requirements-fuzz.txt (Schemathesis)
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -12,7 +13,8 @@ case "${1:-}" in
   "") venv="$FIN_ROOT/.venv"; req="$FIN_ROOT/requirements.txt" ;;
   sam) venv="$FIN_ROOT/.venv-sam"; req="$FIN_ROOT/requirements-sam.txt" ;;
   moto) venv="$FIN_ROOT/.venv-moto"; req="$FIN_ROOT/requirements-moto.txt" ;;
-  *) die "unknown environment '$1' (known: sam, moto)" ;;
+  fuzz) venv="$FIN_ROOT/.venv-fuzz"; req="$FIN_ROOT/requirements-fuzz.txt" ;;
+  *) die "unknown environment '$1' (known: sam, moto, fuzz)" ;;
 esac
 stamp="$venv/.requirements.sha256"
 want=$(sha256sum "$req" | cut -d' ' -f1)

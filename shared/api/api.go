@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -77,6 +78,9 @@ func New(ctx context.Context, cfg Config) (*fiber.App, error) {
 		WriteTimeout: 30 * time.Second,
 		IdleTimeout:  120 * time.Second,
 		ErrorHandler: fiberProblem,
+		// QUERY (the IETF's safe method with a body) too, so it gets the 405 problem of any
+		// method a route lacks; Fiber answers a method it does not know with a plain-text 400.
+		RequestMethods: append(slices.Clip(fiber.DefaultMethods), "QUERY"),
 	})
 	// A panic in a handler becomes a 500 problem, not a dead process (or a dead Lambda container).
 	app.Use(observe, recover.New())
@@ -108,6 +112,7 @@ func New(ctx context.Context, cfg Config) (*fiber.App, error) {
 		accounts: &accountReads{db: cfg.Pool, limit: cfg.AccountReadsInFlight}}
 	s.api = humafiber.NewV2(app, hc)
 	s.api.UseMiddleware(bufferedBody, requireScopes(s.api, v))
+	s.api.UseMiddleware(refuseBadText(s.api))
 
 	registerDocs(app)
 	s.registerHealth()
@@ -115,6 +120,9 @@ func New(ctx context.Context, cfg Config) (*fiber.App, error) {
 	s.registerAccounts()
 	s.registerTransactions()
 	s.registerHistory()
+	s.documentGateway()
+	s.documentLinks()
+	s.documentChoices()
 	return app, nil
 }
 
@@ -189,6 +197,9 @@ type fiberContext struct {
 }
 
 func (fiberContext) SetReadDeadline(time.Time) error { return nil }
+
+// Unwrap lets humafiber.UnwrapV2 reach the Fiber context through this wrapper.
+func (c fiberContext) Unwrap() huma.Context { return c.humaContext }
 
 // URL skips the adapter's url.Parse of the whole request URI (a few percent of a GET's CPU)
 // when there is no query string: Huma asks for the URL only to read query parameters, and

@@ -63,7 +63,7 @@ func (s *server) registerListCustomers() {
 		"the list holds its own customer alone."),
 		func(ctx context.Context, in *struct {
 			PageParams
-			Email string `query:"email" maxLength:"254" doc:"Only the customer with this email (any case)"`
+			Email string `query:"email" minLength:"1" maxLength:"254" doc:"Only the customer with this email (any case)"`
 		}) (*struct{ Body List[Customer] }, error) {
 			page, err := in.page()
 			if err != nil {

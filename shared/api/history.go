@@ -84,7 +84,7 @@ func (p AsOfParam) at() (t time.Time, ok bool, err error) {
 // HistoryPageParams pages through a history.
 type HistoryPageParams struct {
 	Limit         int    `query:"limit" minimum:"1" maximum:"1000" default:"100" doc:"Page size"`
-	StartingAfter string `query:"starting_after" maxLength:"80" doc:"The version_id of the last version of the previous page"`
+	StartingAfter string `query:"starting_after" minLength:"1" maxLength:"80" doc:"The version_id of the last version of the previous page"`
 }
 
 func (p HistoryPageParams) page() history.Page {

@@ -49,6 +49,8 @@ func LambdaV2(app *fiber.App) func(context.Context, events.APIGatewayV2HTTPReque
 	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		ev.Headers = stripProxyHeaders(ev.Headers)
 		setHeader(&ev.Headers, "x-request-id", ev.RequestContext.RequestID)
+		ev.RawPath = escapeControls(ev.RawPath)
+		ev.RequestContext.HTTP.Path = escapeControls(ev.RequestContext.HTTP.Path)
 		return adapter.ProxyWithContextV2(ctx, ev)
 	}
 }
@@ -60,6 +62,7 @@ func LambdaV1(app *fiber.App) func(context.Context, events.APIGatewayProxyReques
 		ev.Headers = stripProxyHeaders(ev.Headers)
 		ev.MultiValueHeaders = stripProxyHeaders(ev.MultiValueHeaders)
 		setHeader(&ev.Headers, "X-Request-Id", ev.RequestContext.RequestID)
+		ev.Path = escapeControls(ev.Path)
 		// The adapter reads MultiValueHeaders alone when there are any.
 		if len(ev.MultiValueHeaders) > 0 && ev.RequestContext.RequestID != "" {
 			for k := range ev.MultiValueHeaders {
@@ -71,6 +74,24 @@ func LambdaV1(app *fiber.App) func(context.Context, events.APIGatewayProxyReques
 		}
 		return adapter.ProxyWithContext(ctx, ev)
 	}
+}
+
+// escapeControls percent-encodes control characters in a path API Gateway delivered decoded
+// (/customers/%00 arrives as a NUL): the adapter's url.Parse refuses them, and an error from the
+// handler would be a 502 at the gateway instead of the API's own 4xx problem.
+func escapeControls(path string) string {
+	if !strings.ContainsFunc(path, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return path
+	}
+	var b strings.Builder
+	for i := 0; i < len(path); i++ {
+		if c := path[i]; c < 0x20 || c == 0x7f {
+			fmt.Fprintf(&b, "%%%02X", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 func stripProxyHeaders[V any](h map[string]V) map[string]V {

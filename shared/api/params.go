@@ -19,7 +19,7 @@ func (p PageParams) page() (bank.Page, error) {
 
 // IdempotencyHeader is the header that makes a write safe to retry.
 type IdempotencyHeader struct {
-	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"A unique key per intended write (a UUID, say). Retrying with the same key and body returns the first response without writing twice; kept 24 hours."`
+	IdempotencyKey string `header:"Idempotency-Key" minLength:"1" maxLength:"255" doc:"A unique key per intended write (a UUID, say). Retrying with the same key and body returns the first response without writing twice; kept 24 hours."`
 }
 
 func (k IdempotencyHeader) write(method, path string, body any, status int) write {

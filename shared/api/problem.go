@@ -82,6 +82,7 @@ var domainProblems = []struct {
 	{bank.ErrBalanceNotZero, http.StatusConflict, "balance_not_zero", ""},
 	{bank.ErrCustomerClosed, http.StatusConflict, "customer_closed", "body.customer_id"},
 	{bank.ErrEmailTaken, http.StatusConflict, "email_taken", "body.email"},
+	{bank.ErrImmutable, http.StatusUnprocessableEntity, "immutable_field", "body.amount"},
 }
 
 // problemFor turns an error from the domain into the API's answer. Errors the domain does not
@@ -91,13 +92,15 @@ func problemFor(ctx context.Context, err error) error {
 	if errors.As(err, &sp) {
 		return sp
 	}
+	// Database errors the bank did not see (the idempotency store's, say) get the same meaning.
+	err = bank.Translate(err)
 	var fe *bank.FieldError
 	if errors.As(err, &fe) {
-		loc := "body." + fe.Field
-		if fe.Field == "limit" || fe.Field == "starting_after" {
-			loc = "query." + fe.Field
+		in := fe.In
+		if in == "" {
+			in = "body"
 		}
-		return newProblem(http.StatusUnprocessableEntity, "invalid_field", fe.Error(), loc)
+		return newProblem(http.StatusUnprocessableEntity, "invalid_field", fe.Error(), in+"."+fe.Field)
 	}
 	for _, m := range domainProblems {
 		if errors.Is(err, m.err) {

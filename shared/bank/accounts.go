@@ -79,7 +79,7 @@ func OpenAccount(ctx context.Context, tx pgx.Tx, n NewAccount) (Account, error) 
 		VALUES (coalesce($1, gen_random_uuid()), $2, $3, $4, $5) RETURNING `+accountColumns,
 		id, n.CustomerID, n.Type, n.Currency, n.Nickname))
 	if err != nil {
-		return Account{}, fmt.Errorf("open account: %w", translate(err))
+		return Account{}, fmt.Errorf("open account: %w", Translate(err))
 	}
 	return a, nil
 }
@@ -194,7 +194,7 @@ func UpdateAccount(ctx context.Context, tx pgx.Tx, id uuid.UUID, c AccountChange
 	a, err := scanAccount(tx.QueryRow(ctx, `UPDATE accounts SET account_type = $2, status = $3, nickname = $4
 		WHERE account_id = $1 RETURNING `+accountColumns, id, next.Type, next.Status, next.Nickname))
 	if err != nil {
-		return Account{}, fmt.Errorf("update account %s: %w", id, translate(err))
+		return Account{}, fmt.Errorf("update account %s: %w", id, Translate(err))
 	}
 	return a, nil
 }

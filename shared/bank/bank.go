@@ -116,5 +116,6 @@ var (
 	ErrBalanceNotZero     = errors.New("account balance is not zero")
 	ErrCustomerClosed     = errors.New("customer is closed")
 	ErrEmailTaken         = errors.New("email is already used by another customer")
+	ErrImmutable          = errors.New("a posted transaction's amount, accounts and type never change; reverse it instead")
 	ErrInvalid            = errors.New("invalid")
 )

@@ -50,7 +50,7 @@ func CreateCustomer(ctx context.Context, q Querier, id uuid.UUID, f CustomerFiel
 		VALUES (coalesce($1, gen_random_uuid()), $2, $3, $4, $5, $6, $7, $8) RETURNING `+customerColumns,
 		idArg, f.FirstName, f.LastName, f.Email, f.AddressLine, f.City, f.PostalCode, f.Country))
 	if err != nil {
-		return Customer{}, fmt.Errorf("create customer: %w", translate(err))
+		return Customer{}, fmt.Errorf("create customer: %w", Translate(err))
 	}
 	return c, nil
 }
@@ -84,7 +84,7 @@ func UpdateCustomer(ctx context.Context, q Querier, id uuid.UUID, f CustomerFiel
 		return Customer{}, fmt.Errorf("customer %s: %w", id, ErrVersionMismatch)
 	}
 	if err != nil {
-		return Customer{}, fmt.Errorf("update customer %s: %w", id, translate(err))
+		return Customer{}, fmt.Errorf("update customer %s: %w", id, Translate(err))
 	}
 	return c, nil
 }
@@ -117,7 +117,7 @@ func RemoveCustomer(ctx context.Context, tx pgx.Tx, id uuid.UUID) (deleted bool,
 		_, err = tx.Exec(ctx, `DELETE FROM customers WHERE customer_id = $1`, id)
 	}
 	if err != nil {
-		return false, fmt.Errorf("remove customer %s: %w", id, translate(err))
+		return false, fmt.Errorf("remove customer %s: %w", id, Translate(err))
 	}
 	return accounts == 0, nil
 }

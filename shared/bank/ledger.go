@@ -92,15 +92,15 @@ func post(ctx context.Context, tx pgx.Tx, p Posting, reverses *uuid.UUID) (Trans
 	defer results.Close()
 	for _, acct := range ids {
 		if _, err := results.Exec(); err != nil {
-			return Transaction{}, fmt.Errorf("update balance of %s: %w", acct, translate(err))
+			return Transaction{}, fmt.Errorf("update balance of %s: %w", acct, Translate(err))
 		}
 	}
 	t, err := scanTransaction(results.QueryRow())
 	if err != nil {
-		return Transaction{}, fmt.Errorf("insert transaction: %w", translate(err))
+		return Transaction{}, fmt.Errorf("insert transaction: %w", Translate(err))
 	}
 	if err := results.Close(); err != nil {
-		return Transaction{}, fmt.Errorf("insert transaction: %w", translate(err))
+		return Transaction{}, fmt.Errorf("insert transaction: %w", Translate(err))
 	}
 	return t, nil
 }
@@ -233,7 +233,7 @@ func Reverse(ctx context.Context, tx pgx.Tx, id uuid.UUID, reversalID uuid.UUID)
 	original, err = scanTransaction(tx.QueryRow(ctx, `UPDATE transactions SET status = 'REVERSED'
 		WHERE transaction_id = $1 RETURNING `+transactionColumns, id))
 	if err != nil {
-		return Transaction{}, Transaction{}, fmt.Errorf("mark %s reversed: %w", id, translate(err))
+		return Transaction{}, Transaction{}, fmt.Errorf("mark %s reversed: %w", id, Translate(err))
 	}
 	return original, reversal, nil
 }
@@ -270,7 +270,7 @@ func Describe(ctx context.Context, q Querier, id uuid.UUID, d Description, expec
 		return Transaction{}, fmt.Errorf("transaction %s: %w", id, ErrVersionMismatch)
 	}
 	if err != nil {
-		return Transaction{}, fmt.Errorf("describe transaction %s: %w", id, translate(err))
+		return Transaction{}, fmt.Errorf("describe transaction %s: %w", id, Translate(err))
 	}
 	return t, nil
 }

@@ -125,7 +125,7 @@ func (l *listQuery) where(cond string, args ...any) {
 
 func list[T any](ctx context.Context, q Querier, l listQuery, p Page, scan func(pgx.Row) (T, error)) ([]T, bool, error) {
 	if p.Limit < 1 || p.Limit > MaxPageSize {
-		return nil, false, &FieldError{Field: "limit", Reason: fmt.Sprintf("must be between 1 and %d", MaxPageSize)}
+		return nil, false, &FieldError{Field: "limit", In: "query", Reason: fmt.Sprintf("must be between 1 and %d", MaxPageSize)}
 	}
 	if p.StartingAfter != nil {
 		var created time.Time
@@ -136,7 +136,7 @@ func list[T any](ctx context.Context, q Querier, l listQuery, p Page, scan func(
 		}
 		err := q.QueryRow(ctx, "SELECT created_at FROM "+l.table+" WHERE "+strings.Join(cursor.conds, " AND "), cursor.args...).Scan(&created)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, false, &FieldError{Field: "starting_after", Reason: "names no row of " + l.table}
+			return nil, false, &FieldError{Field: "starting_after", In: "query", Reason: "names no row of " + l.table}
 		}
 		if err != nil {
 			return nil, false, fmt.Errorf("read cursor of %s: %w", l.table, err)
