@@ -177,8 +177,8 @@ type capturer struct {
 	env      *envelopeWriter
 	tables   map[uint32]*table // by relation id, from Relation messages
 	track    tracker
-	scratch  []byte
 	keyBuf   []byte
+	envSize  int // room a record's buffer leaves for the envelope around its images
 	// chunkConn reads incremental snapshot chunks in their own goroutine (see startRead).
 	chunkConn *pgx.Conn
 

@@ -243,13 +243,28 @@ func (c *capturer) emit(ctx context.Context, t *table, op byte, before, after *i
 	if len(t.key) > 0 {
 		c.keyBuf = t.appendKey(c.keyBuf, keyImg)
 	}
-	c.scratch = c.env.appendValue(c.scratch[:0], t, op, before, after, src, time.Now())
-	buf := make([]byte, len(c.keyBuf)+len(c.scratch))
-	copy(buf, c.keyBuf)
-	copy(buf[len(c.keyBuf):], c.scratch)
-	r := &kgo.Record{Topic: t.topic, Value: buf[len(c.keyBuf):]}
-	if len(c.keyBuf) > 0 {
-		r.Key = buf[:len(c.keyBuf)]
+	emitRecord(ctx, c, t, c.keyBuf, op, before, after, src, x, time.Now())
+}
+
+// emitRecord produces one change event with its key, already encoded (an incremental snapshot
+// keeps each row's key), in one allocation: key and value share the record's buffer.
+func emitRecord[K string | []byte](ctx context.Context, c *capturer, t *table, key K, op byte, before, after *image, src *source, x *txn, now time.Time) {
+	size := len(key) + c.envSize
+	if before != nil {
+		size += len(before.json)
+	}
+	if after != nil {
+		size += len(after.json)
+	}
+	buf := make([]byte, len(key), size)
+	copy(buf, key)
+	buf = c.env.appendValue(buf, t, op, before, after, src, now)
+	if extra := len(buf) - (size - c.envSize); extra > c.envSize {
+		c.envSize = extra // the envelope outgrew the guess: guess better next time
+	}
+	r := &kgo.Record{Topic: t.topic, Value: buf[len(key):]}
+	if len(key) > 0 {
+		r.Key = buf[:len(key):len(key)]
 	}
 	c.send(ctx, r, x)
 	c.cfg.Metrics.Events.Add(1)
