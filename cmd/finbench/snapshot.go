@@ -29,6 +29,7 @@ func runSnapshotBench(ctx context.Context, args []string) error {
 	rssRows := fs.Int("rss-rows", 10_000_000, "rows in the table for the peak RSS figure (0 or <= --rows: skip)")
 	rate := fs.Int("stream-rate", 100, "insert transactions per second streamed during the snapshots")
 	chunk := fs.Int("chunk-size", 4096, "the capture's --chunk-size")
+	logPath := fs.String("capture-log", "", "keep the capture's log, at debug level (chunk read and emit times), in this file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -51,7 +52,7 @@ func runSnapshotBench(ctx context.Context, args []string) error {
 		return err
 	}
 
-	child, finished, err := b.startSnapshotCapture(ctx, slot, *chunk)
+	child, finished, err := b.startSnapshotCapture(ctx, slot, *chunk, *logPath)
 	if err != nil {
 		return err
 	}
@@ -172,9 +173,18 @@ func (b *captureBench) copyRate(ctx context.Context, rows int) (float64, error) 
 
 // startSnapshotCapture starts `fin capture` and reports each "incremental snapshot finished" of
 // its log on the returned channel.
-func (b *captureBench) startSnapshotCapture(ctx context.Context, slot string, chunk int) (*exec.Cmd, <-chan struct{}, error) {
+func (b *captureBench) startSnapshotCapture(ctx context.Context, slot string, chunk int, logPath string) (*exec.Cmd, <-chan struct{}, error) {
 	cmd := exec.CommandContext(ctx, b.fin, "capture", "--slot", slot, "--chunk-size", strconv.Itoa(chunk))
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+b.url, "KAFKA_BROKERS="+strings.Join(b.seeds, ","), "LOG_LEVEL=INFO")
+	level := "INFO"
+	var keep io.Writer = io.Discard
+	if logPath != "" {
+		f, err := os.Create(logPath)
+		if err != nil {
+			return nil, nil, err
+		}
+		level, keep = "DEBUG", f
+	}
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+b.url, "KAFKA_BROKERS="+strings.Join(b.seeds, ","), "LOG_LEVEL="+level)
 	logs, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, nil, err
@@ -187,6 +197,7 @@ func (b *captureBench) startSnapshotCapture(ctx context.Context, slot string, ch
 		sc := bufio.NewScanner(logs)
 		for sc.Scan() {
 			line := sc.Text()
+			fmt.Fprintln(keep, line)
 			switch {
 			case strings.Contains(line, `"msg":"incremental snapshot finished"`):
 				finished <- struct{}{}
