@@ -178,7 +178,7 @@ type capturer struct {
 	tables   map[uint32]*table // by relation id, from Relation messages
 	track    tracker
 	keyBuf   []byte
-	envSize  int // room a record's buffer leaves for the envelope around its images
+	tail     []byte // the end of an event's envelope, after its images
 	// chunkConn reads incremental snapshot chunks in their own goroutine (see startRead).
 	chunkConn *pgx.Conn
 

@@ -611,10 +611,14 @@ func (c *capturer) closeWindow(ctx context.Context, st *streamState) {
 	inc.pending = inc.pending[1:]
 	src := st.src
 	src.snapshot, src.commit = "incremental", ch.openedAt
-	now, emitted := time.Now(), 0 // one processing time (ts_ms) for the chunk, emitted at once
+	emitted := 0
+	if ch.t != nil {
+		// The rows of a chunk share their source block and processing time (emitted at once).
+		c.tail = c.env.appendTail(c.tail[:0], ch.t, 'r', &src, time.Now())
+	}
 	for i := 0; i < ch.n; i++ {
 		if !ch.dropped[i] {
-			emitRecord(ctx, c, ch.t, ch.keys[i], 'r', nil, &ch.rows[i], &src, st.cur, now)
+			emitRecord(ctx, c, ch.t, ch.keys[i], nil, &ch.rows[i], c.tail, false, st.cur)
 			emitted++
 		}
 	}

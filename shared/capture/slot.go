@@ -243,13 +243,15 @@ func (c *capturer) emit(ctx context.Context, t *table, op byte, before, after *i
 	if len(t.key) > 0 {
 		c.keyBuf = t.appendKey(c.keyBuf, keyImg)
 	}
-	emitRecord(ctx, c, t, c.keyBuf, op, before, after, src, x, time.Now())
+	c.tail = c.env.appendTail(c.tail[:0], t, op, src, time.Now())
+	emitRecord(ctx, c, t, c.keyBuf, before, after, c.tail, op == 'd', x)
 }
 
-// emitRecord produces one change event with its key, already encoded (an incremental snapshot
-// keeps each row's key), in one allocation: key and value share the record's buffer.
-func emitRecord[K string | []byte](ctx context.Context, c *capturer, t *table, key K, op byte, before, after *image, src *source, x *txn, now time.Time) {
-	size := len(key) + c.envSize
+// emitRecord produces one change event with its key and the end of its envelope (after the
+// images) already encoded, in one allocation: key and value share the record's buffer. An
+// incremental snapshot keeps each row's key and writes one envelope end for its chunk.
+func emitRecord[K string | []byte](ctx context.Context, c *capturer, t *table, key K, before, after *image, tail []byte, tombstone bool, x *txn) {
+	size := len(key) + len(`{"before":null,"after":null`) + len(tail)
 	if before != nil {
 		size += len(before.json)
 	}
@@ -258,17 +260,15 @@ func emitRecord[K string | []byte](ctx context.Context, c *capturer, t *table, k
 	}
 	buf := make([]byte, len(key), size)
 	copy(buf, key)
-	buf = c.env.appendValue(buf, t, op, before, after, src, now)
-	if extra := len(buf) - (size - c.envSize); extra > c.envSize {
-		c.envSize = extra // the envelope outgrew the guess: guess better next time
-	}
+	buf = appendImages(buf, before, after)
+	buf = append(buf, tail...)
 	r := &kgo.Record{Topic: t.topic, Value: buf[len(key):]}
 	if len(key) > 0 {
 		r.Key = buf[:len(key):len(key)]
 	}
 	c.send(ctx, r, x)
 	c.cfg.Metrics.Events.Add(1)
-	if op == 'd' {
+	if tombstone {
 		c.send(ctx, &kgo.Record{Topic: t.topic, Key: r.Key}, x)
 	}
 }
