@@ -61,16 +61,7 @@ func runSnapshotBench(ctx context.Context, args []string) error {
 	wctx, stopWriter := context.WithCancel(ctx)
 	defer stopWriter()
 	var streamed atomic.Int64
-	go func() {
-		tick := time.NewTicker(time.Second / time.Duration(max(1, *rate)))
-		defer tick.Stop()
-		for wctx.Err() == nil {
-			<-tick.C
-			if _, err := b.pool.Exec(wctx, `INSERT INTO accounts (customer_id, account_type, currency, nickname) VALUES ($1, 'CHECKING', 'EUR', 'streamed')`, benchCustomer); err == nil {
-				streamed.Add(1)
-			}
-		}
-	}()
+	go b.streamInserts(wctx, *rate, &streamed)
 	// The new capture first streams the table's inserts from the slot: the snapshot is timed from
 	// when it has caught up, not behind that backlog.
 	if err := b.caughtUp(ctx, slot, end); err != nil {
@@ -102,6 +93,18 @@ func runSnapshotBench(ctx context.Context, args []string) error {
 	stopWriter()
 	fmt.Printf("streamed %d inserts during the run; the benchmark ran %s\n", streamed.Load(), time.Since(began).Round(time.Second))
 	return nil
+}
+
+// streamInserts inserts an account rate times a second until ctx ends, counting them.
+func (b *captureBench) streamInserts(ctx context.Context, rate int, streamed *atomic.Int64) {
+	tick := time.NewTicker(time.Second / time.Duration(max(1, rate)))
+	defer tick.Stop()
+	for ctx.Err() == nil {
+		<-tick.C
+		if _, err := b.pool.Exec(ctx, `INSERT INTO accounts (customer_id, account_type, currency, nickname) VALUES ($1, 'CHECKING', 'EUR', 'streamed')`, benchCustomer); err == nil {
+			streamed.Add(1)
+		}
+	}
 }
 
 func mb(n int64) float64 { return float64(n) / (1 << 20) }
