@@ -49,6 +49,8 @@ type incremental struct {
 	pending []*chunk // read, waiting for their high watermark in the stream (at most two)
 	spare   []*chunk // emitted chunks whose buffers are reused
 	stale   []string // watermark rows to delete with the next insert
+	// described is the table being read as the catalog described it (name, topic, key).
+	described *table
 }
 
 // chunk is one chunk of rows between its watermarks.
@@ -204,11 +206,17 @@ func (inc *incremental) newChunk() *chunk {
 func (c *capturer) nextTable(ctx context.Context, inc *incremental) (*table, error) {
 	for len(inc.tables) > 0 {
 		name := inc.tables[0]
+		if d := inc.described; d != nil && d.qualified() == name {
+			// Described for its first chunk: a copy without columns (each read sets them) spares
+			// every later chunk a catalog round trip on the stream's goroutine.
+			return &table{schema: d.schema, name: d.name, topic: d.topic, keyNames: d.keyNames}, nil
+		}
 		t, err := c.tableFor(ctx, name, 0)
 		if err != nil {
 			return nil, err
 		}
 		if len(t.keyNames) > 0 {
+			inc.described = &table{schema: t.schema, name: t.name, topic: t.topic, keyNames: t.keyNames}
 			return t, nil
 		}
 		// Bad input, not a failure: say so and go on with the other tables.
