@@ -314,7 +314,10 @@ func (b *captureBench) timeCapture(ctx context.Context, slot, end string) (rate 
 }
 
 // peakRSSOf reads a process's high-water resident memory (VmHWM) from /proc.
-func peakRSSOf(pid int) int64 {
+func peakRSSOf(pid int) int64 { return procStatus(pid, "VmHWM:") }
+
+// procStatus reads a memory field (in kB) of /proc/<pid>/status, in bytes; 0 when unreadable.
+func procStatus(pid int, field string) int64 {
 	f, err := os.Open(filepath.Join("/proc", strconv.Itoa(pid), "status"))
 	if err != nil {
 		return 0
@@ -322,7 +325,7 @@ func peakRSSOf(pid int) int64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), field); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 			return kb << 10
 		}

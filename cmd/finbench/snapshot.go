@@ -29,6 +29,7 @@ func runSnapshotBench(ctx context.Context, args []string) error {
 	rssRows := fs.Int("rss-rows", 10_000_000, "rows in the table for the peak RSS figure (0 or <= --rows: skip)")
 	rate := fs.Int("stream-rate", 100, "insert transactions per second streamed during the snapshots")
 	chunk := fs.Int("chunk-size", 4096, "the capture's --chunk-size")
+	logPath := fs.String("capture-log", "", "keep the capture's log, at debug level (chunk read and emit times), in this file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -51,7 +52,7 @@ func runSnapshotBench(ctx context.Context, args []string) error {
 		return err
 	}
 
-	child, finished, err := b.startSnapshotCapture(ctx, slot, *chunk)
+	child, finished, err := b.startSnapshotCapture(ctx, slot, *chunk, *logPath)
 	if err != nil {
 		return err
 	}
@@ -60,16 +61,7 @@ func runSnapshotBench(ctx context.Context, args []string) error {
 	wctx, stopWriter := context.WithCancel(ctx)
 	defer stopWriter()
 	var streamed atomic.Int64
-	go func() {
-		tick := time.NewTicker(time.Second / time.Duration(max(1, *rate)))
-		defer tick.Stop()
-		for wctx.Err() == nil {
-			<-tick.C
-			if _, err := b.pool.Exec(wctx, `INSERT INTO accounts (customer_id, account_type, currency, nickname) VALUES ($1, 'CHECKING', 'EUR', 'streamed')`, benchCustomer); err == nil {
-				streamed.Add(1)
-			}
-		}
-	}()
+	go b.streamInserts(wctx, *rate, &streamed)
 	// The new capture first streams the table's inserts from the slot: the snapshot is timed from
 	// when it has caught up, not behind that backlog.
 	if err := b.caughtUp(ctx, slot, end); err != nil {
@@ -94,13 +86,25 @@ func runSnapshotBench(ctx context.Context, args []string) error {
 	fmt.Printf("capture peak RSS: %.0f MB while streaming only, %.0f MB after the %d-row snapshot (budget 200 MB)\n",
 		mb(streamingRSS), mb(snapRSS), *rows)
 	if *rssRows > *rows {
-		if err := b.rssRun(ctx, finished, child.Process.Pid, *rssRows, streamingRSS); err != nil {
+		if err := b.rssRun(ctx, finished, slot, child.Process.Pid, *rssRows); err != nil {
 			return err
 		}
 	}
 	stopWriter()
 	fmt.Printf("streamed %d inserts during the run; the benchmark ran %s\n", streamed.Load(), time.Since(began).Round(time.Second))
 	return nil
+}
+
+// streamInserts inserts an account rate times a second until ctx ends, counting them.
+func (b *captureBench) streamInserts(ctx context.Context, rate int, streamed *atomic.Int64) {
+	tick := time.NewTicker(time.Second / time.Duration(max(1, rate)))
+	defer tick.Stop()
+	for ctx.Err() == nil {
+		<-tick.C
+		if _, err := b.pool.Exec(ctx, `INSERT INTO accounts (customer_id, account_type, currency, nickname) VALUES ($1, 'CHECKING', 'EUR', 'streamed')`, benchCustomer); err == nil {
+			streamed.Add(1)
+		}
+	}
 }
 
 func mb(n int64) float64 { return float64(n) / (1 << 20) }
@@ -122,18 +126,121 @@ func (b *captureBench) caughtUp(ctx context.Context, slot, end string) error {
 	return fmt.Errorf("the capture did not stream up to %s in 10 minutes", end)
 }
 
-// rssRun grows accounts to rssRows, snapshots it again and prints the capture's peak RSS.
-func (b *captureBench) rssRun(ctx context.Context, finished <-chan struct{}, pid, rssRows int, streamingRSS int64) error {
-	b.rows = rssRows - b.rows
-	if _, err := b.workload(ctx, max(1, b.rows/50_000)); err != nil {
+// rssRun grows accounts to rssRows and snapshots it again, printing the capture's peak RSS during
+// that snapshot beside its peak over the same time while only streaming, and how long it ran.
+//
+// The rows are added while accounts is out of the publication, so the capture does not stream
+// them first: only the snapshot reads them (and the run stays well under 20 minutes at 10M).
+// They are added in sets of 500,000 with ascending keys (random keys make each insert touch a
+// random index page) and without the table's foreign keys, which changes nothing the capture
+// holds.
+func (b *captureBench) rssRun(ctx context.Context, finished <-chan struct{}, slot string, pid, rssRows int) error {
+	began := time.Now()
+	var have int
+	if err := b.pool.QueryRow(ctx, "SELECT count(*) FROM accounts").Scan(&have); err != nil {
 		return err
 	}
-	if _, err := b.timeSnapshot(ctx, finished); err != nil {
+	end, err := b.fillUnpublished(ctx, rssRows-have)
+	if err != nil {
 		return err
 	}
-	fmt.Printf("capture peak RSS after a %d-row snapshot: %.0f MB beside %.0f MB streaming only (budget 200 MB, ratio %.2f)\n",
-		rssRows, mb(peakRSSOf(pid)), mb(streamingRSS), float64(peakRSSOf(pid))/(200<<20))
+	if err := b.caughtUp(ctx, slot, end); err != nil {
+		return err
+	}
+	filled := time.Since(began)
+	const streamingFor = 20 * time.Second
+	w := watchRSS(pid)
+	time.Sleep(streamingFor)
+	streaming := w.stop()
+	w = watchRSS(pid)
+	elapsed, err := b.timeSnapshot(ctx, finished)
+	if err != nil {
+		return err
+	}
+	snap := w.stop()
+	fmt.Printf("capture RSS snapshotting a %d-row table: peak %.0f MB (%s) beside %.0f MB over %s while only streaming (%s); budget 200 MB, ratio %.2f\n",
+		rssRows, mb(snap.peak), snap.how, mb(streaming.peak), streamingFor, streaming.how, float64(snap.peak)/(200<<20))
+	fmt.Printf("  table filled to %d rows and streamed past in %s; snapshot of %d rows in %s (%.0f rows/s); this part ran %s (limit 20 min)\n",
+		rssRows, filled.Round(time.Second), rssRows, elapsed.Round(time.Second), float64(rssRows)/elapsed.Seconds(), time.Since(began).Round(time.Second))
 	return nil
+}
+
+// fillUnpublished adds n rows to accounts with the table out of the publication, and returns the
+// WAL position of a marker written after it is back in.
+func (b *captureBench) fillUnpublished(ctx context.Context, n int) (string, error) {
+	// Foreign keys double the time of the inserts and mean nothing to the capture: they go
+	// (this database is the benchmark's own and is dropped after it).
+	_, err := b.pool.Exec(ctx, `DO $$ DECLARE c text; BEGIN
+		FOR c IN SELECT conname FROM pg_constraint WHERE conrelid = 'accounts'::regclass AND contype = 'f' LOOP
+			EXECUTE format('ALTER TABLE accounts DROP CONSTRAINT %I', c);
+		END LOOP; END $$`)
+	if err != nil {
+		return "", fmt.Errorf("fill: drop foreign keys: %w", err)
+	}
+	if _, err := b.pool.Exec(ctx, "ALTER PUBLICATION fin_cdc DROP TABLE accounts"); err != nil {
+		return "", fmt.Errorf("fill: %w", err)
+	}
+	began := time.Now()
+	const set = 500_000
+	for from := 0; from < n; from += set {
+		_, err := b.pool.Exec(ctx, `INSERT INTO accounts (account_id, customer_id, account_type, currency, nickname, balance)
+			SELECT ('f' || lpad(to_hex(g), 31, '0'))::uuid, $1, 'SAVINGS', 'EUR', 'bench ' || g, (g % 100000) / 100.0
+			FROM generate_series($2::bigint, $3::bigint) g`, benchCustomer, from, min(from+set, n)-1)
+		if err != nil {
+			return "", fmt.Errorf("fill: %w", err)
+		}
+	}
+	if _, err := b.pool.Exec(ctx, "ALTER PUBLICATION fin_cdc ADD TABLE accounts"); err != nil {
+		return "", fmt.Errorf("fill: %w", err)
+	}
+	fmt.Printf("  %d rows added in %.1fs\n", n, time.Since(began).Seconds())
+	var end string
+	err = b.pool.QueryRow(ctx, "SELECT pg_logical_emit_message(true, 'fin-bench-end', '')::text").Scan(&end)
+	return end, err
+}
+
+// rssWatch samples a process's resident memory until stopped.
+type rssWatch struct {
+	done chan struct{}
+	out  chan rssPeak
+}
+
+// rssPeak is the highest resident memory seen, and how it was seen.
+type rssPeak struct {
+	peak int64
+	how  string
+}
+
+// watchRSS starts sampling pid's VmRSS every 50 ms. It also resets the kernel's high-water mark
+// (VmHWM, clear_refs 5) so that, where that is allowed, the peak between samples counts too.
+func watchRSS(pid int) *rssWatch {
+	reset := os.WriteFile(filepath.Join("/proc", strconv.Itoa(pid), "clear_refs"), []byte("5"), 0) == nil
+	w := &rssWatch{done: make(chan struct{}), out: make(chan rssPeak, 1)}
+	go func() {
+		var peak int64
+		n := 0
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			peak, n = max(peak, procStatus(pid, "VmRSS:")), n+1
+			select {
+			case <-w.done:
+				how := fmt.Sprintf("highest of %d VmRSS samples", n)
+				if hwm := procStatus(pid, "VmHWM:"); reset && hwm >= peak {
+					peak, how = hwm, how+" and VmHWM since the phase began"
+				}
+				w.out <- rssPeak{peak, how}
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return w
+}
+
+func (w *rssWatch) stop() rssPeak {
+	close(w.done)
+	return <-w.out
 }
 
 // cpuSecondsOf is the user and system CPU time pid has used (/proc/<pid>/stat, USER_HZ 100).
@@ -172,9 +279,18 @@ func (b *captureBench) copyRate(ctx context.Context, rows int) (float64, error) 
 
 // startSnapshotCapture starts `fin capture` and reports each "incremental snapshot finished" of
 // its log on the returned channel.
-func (b *captureBench) startSnapshotCapture(ctx context.Context, slot string, chunk int) (*exec.Cmd, <-chan struct{}, error) {
+func (b *captureBench) startSnapshotCapture(ctx context.Context, slot string, chunk int, logPath string) (*exec.Cmd, <-chan struct{}, error) {
 	cmd := exec.CommandContext(ctx, b.fin, "capture", "--slot", slot, "--chunk-size", strconv.Itoa(chunk))
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+b.url, "KAFKA_BROKERS="+strings.Join(b.seeds, ","), "LOG_LEVEL=INFO")
+	level := "INFO"
+	var keep io.Writer = io.Discard
+	if logPath != "" {
+		f, err := os.Create(logPath)
+		if err != nil {
+			return nil, nil, err
+		}
+		level, keep = "DEBUG", f
+	}
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+b.url, "KAFKA_BROKERS="+strings.Join(b.seeds, ","), "LOG_LEVEL="+level)
 	logs, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, nil, err
@@ -187,6 +303,7 @@ func (b *captureBench) startSnapshotCapture(ctx context.Context, slot string, ch
 		sc := bufio.NewScanner(logs)
 		for sc.Scan() {
 			line := sc.Text()
+			fmt.Fprintln(keep, line)
 			switch {
 			case strings.Contains(line, `"msg":"incremental snapshot finished"`):
 				finished <- struct{}{}

@@ -177,8 +177,8 @@ type capturer struct {
 	env      *envelopeWriter
 	tables   map[uint32]*table // by relation id, from Relation messages
 	track    tracker
-	scratch  []byte
 	keyBuf   []byte
+	tail     []byte // the end of an event's envelope, after its images
 	// chunkConn reads incremental snapshot chunks in their own goroutine (see startRead).
 	chunkConn *pgx.Conn
 

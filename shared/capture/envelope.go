@@ -148,10 +148,21 @@ func newEnvelopeWriter(serverName, database string) *envelopeWriter {
 
 // appendValue writes the change event: before and after are nil for absent images.
 func (w *envelopeWriter) appendValue(dst []byte, t *table, op byte, before, after *image, src *source, now time.Time) []byte {
+	dst = appendImages(dst, before, after)
+	return w.appendTail(dst, t, op, src, now)
+}
+
+// appendImages writes the start of the change event, up to its after-image.
+func appendImages(dst []byte, before, after *image) []byte {
 	dst = append(dst, `{"before":`...)
 	dst = appendImage(dst, before)
 	dst = append(dst, `,"after":`...)
-	dst = appendImage(dst, after)
+	return appendImage(dst, after)
+}
+
+// appendTail writes the rest of the change event, after its after-image: the same for every row
+// of an incremental snapshot's chunk.
+func (w *envelopeWriter) appendTail(dst []byte, t *table, op byte, src *source, now time.Time) []byte {
 	dst = append(dst, `,"source":`...)
 	dst = append(dst, w.namePrefix...)
 	us := src.commit.UnixMicro()

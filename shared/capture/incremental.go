@@ -49,6 +49,8 @@ type incremental struct {
 	pending []*chunk // read, waiting for their high watermark in the stream (at most two)
 	spare   []*chunk // emitted chunks whose buffers are reused
 	stale   []string // watermark rows to delete with the next insert
+	// described is the table being read as the catalog described it (name, topic, key).
+	described *table
 }
 
 // chunk is one chunk of rows between its watermarks.
@@ -72,6 +74,8 @@ type chunk struct {
 	name         string   // the table read
 	from, maxKey []string // the cursor the read starts from: after from, up to maxKey
 	last         []string // the key of the last row read
+	lastRaw      [][]byte // the same while the read runs
+	keyBuf       []byte
 	ready        chan error
 	reading      bool
 }
@@ -187,9 +191,9 @@ func (inc *incremental) newChunk() *chunk {
 	var ch *chunk
 	if n := len(inc.spare); n > 0 {
 		ch, inc.spare = inc.spare[n-1], inc.spare[:n-1]
-		rows, keys, dropped, index, last := ch.rows, ch.keys, ch.dropped, ch.index, ch.last
+		rows, keys, dropped, index, last, lastRaw, keyBuf := ch.rows, ch.keys, ch.dropped, ch.index, ch.last, ch.lastRaw, ch.keyBuf
 		clear(index)
-		*ch = chunk{rows: rows, keys: keys, dropped: dropped, index: index, last: last[:0]}
+		*ch = chunk{rows: rows, keys: keys, dropped: dropped, index: index, last: last[:0], lastRaw: lastRaw, keyBuf: keyBuf}
 	} else {
 		ch = &chunk{index: map[string]int{}}
 	}
@@ -202,11 +206,17 @@ func (inc *incremental) newChunk() *chunk {
 func (c *capturer) nextTable(ctx context.Context, inc *incremental) (*table, error) {
 	for len(inc.tables) > 0 {
 		name := inc.tables[0]
+		if d := inc.described; d != nil && d.qualified() == name {
+			// Described for its first chunk: a copy without columns (each read sets them) spares
+			// every later chunk a catalog round trip on the stream's goroutine.
+			return &table{schema: d.schema, name: d.name, topic: d.topic, keyNames: d.keyNames}, nil
+		}
 		t, err := c.tableFor(ctx, name, 0)
 		if err != nil {
 			return nil, err
 		}
 		if len(t.keyNames) > 0 {
+			inc.described = &table{schema: t.schema, name: t.name, topic: t.topic, keyNames: t.keyNames}
 			return t, nil
 		}
 		// Bad input, not a failure: say so and go on with the other tables.
@@ -223,7 +233,7 @@ func (c *capturer) nextTable(ctx context.Context, inc *incremental) (*table, err
 // ch and t; the cursor moves on the stream's goroutine when the read is taken (advance).
 func (c *capturer) startRead(ctx context.Context, inc *incremental, ch *chunk, t *table) error {
 	if c.chunkConn == nil {
-		conn, err := pgx.ConnectConfig(ctx, c.meta.Config().Copy())
+		conn, err := pgx.ConnectConfig(ctx, chunkConnConfig(c.meta.Config()))
 		if err != nil {
 			return fmt.Errorf("capture: incremental snapshot: connect for chunk reads: %w", err)
 		}
@@ -234,6 +244,17 @@ func (c *capturer) startRead(ctx context.Context, inc *incremental, ch *chunk, t
 	conn := c.chunkConn
 	go func() { ch.ready <- c.readChunk(ctx, conn, ch, t) }()
 	return nil
+}
+
+// chunkConnConfig is the chunk reads' connection: base's, where a chunk read walks the primary
+// key and never sorts what is left of the table. Without statistics (a table just loaded, not yet
+// analyzed) the planner takes a key range for a few rows and picks a bitmap scan of the whole
+// range and a top-N sort, so every chunk read the rest of the table: quadratic, 300 ms a chunk
+// at 200,000 rows. Chunk reads are the only statements on this connection.
+func chunkConnConfig(base *pgx.ConnConfig) *pgx.ConnConfig {
+	cfg := base.Copy()
+	cfg.RuntimeParams["enable_sort"] = "off"
+	return cfg
 }
 
 // closeChunkConn waits for a read in flight (its context is ending) and closes the connection.
@@ -323,23 +344,11 @@ func (c *capturer) readChunk(ctx context.Context, conn *pgx.Conn, ch *chunk, t *
 // the read. Its changes are newer than the chunk although they come before the window (see
 // inWindow). One statement, one round trip, no transaction to begin and end.
 func (c *capturer) readRows(ctx context.Context, conn *pgx.Conn, ch *chunk, t *table, keyCols []string) error {
-	key := "(" + strings.Join(keyCols, ", ") + ")"
-	var conds []string
 	var args [][]byte
-	bound := func(op string, vals []string) {
-		ph := make([]string, len(vals))
-		for i, v := range vals {
-			args = append(args, []byte(v))
-			ph[i] = fmt.Sprintf("$%d", len(args))
-		}
-		conds = append(conds, key+" "+op+" ("+strings.Join(ph, ", ")+")")
+	for _, v := range append(slices.Clone(ch.from), ch.maxKey...) {
+		args = append(args, []byte(v))
 	}
-	if ch.from != nil {
-		bound(">", ch.from)
-	}
-	bound("<=", ch.maxKey)
-	query := "SELECT (SELECT pg_current_snapshot()::text), * FROM " + ch.name + " WHERE " + strings.Join(conds, " AND ") + " ORDER BY " + strings.Join(keyCols, ", ") + fmt.Sprintf(" LIMIT %d", c.cfg.ChunkSize)
-	rr := conn.PgConn().ExecParams(ctx, query, args, nil, nil, nil)
+	rr := conn.PgConn().ExecParams(ctx, chunkQuery(ch.name, keyCols, ch.from != nil, c.cfg.ChunkSize), args, nil, nil, nil)
 	if len(rr.FieldDescriptions()) < 2 {
 		_, err := rr.Close()
 		return fmt.Errorf("read chunk: %w", err)
@@ -372,19 +381,49 @@ func (c *capturer) readRows(ctx context.Context, conn *pgx.Conn, ch *chunk, t *t
 			rr.Close()
 			return err
 		}
-		k := string(t.appendKey(nil, img))
+		ch.keyBuf = t.appendKey(ch.keyBuf[:0], img)
+		k := string(ch.keyBuf)
 		ch.keys[ch.n], ch.dropped[ch.n] = k, false
 		ch.index[k] = ch.n
 		ch.n++
-		ch.last = ch.last[:0] // the last row's key is where the next chunk starts
-		for _, ki := range t.key {
-			ch.last = append(ch.last, string(vals[ki]))
+		// The last row's key is where the next chunk starts; kept as bytes (the row's values
+		// are gone after NextRow), made strings once the chunk is read.
+		ch.lastRaw = slices.Grow(ch.lastRaw[:0], len(t.key))[:len(t.key)]
+		for j, ki := range t.key {
+			ch.lastRaw[j] = append(ch.lastRaw[j][:0], vals[ki]...)
+		}
+	}
+	if ch.n > 0 {
+		ch.last = ch.last[:0]
+		for _, v := range ch.lastRaw {
+			ch.last = append(ch.last, string(v))
 		}
 	}
 	if _, err := rr.Close(); err != nil {
 		return fmt.Errorf("read chunk: %w", err)
 	}
 	return nil
+}
+
+// chunkQuery reads the next chunk of table by its key columns: after the key in the first
+// parameters (when after), up to the largest key in the following ones.
+func chunkQuery(table string, keyCols []string, after bool, limit int) string {
+	key := "(" + strings.Join(keyCols, ", ") + ")"
+	var conds []string
+	n := 0
+	bound := func(op string) {
+		ph := make([]string, len(keyCols))
+		for i := range keyCols {
+			n++
+			ph[i] = fmt.Sprintf("$%d", n)
+		}
+		conds = append(conds, key+" "+op+" ("+strings.Join(ph, ", ")+")")
+	}
+	if after {
+		bound(">")
+	}
+	bound("<=")
+	return "SELECT (SELECT pg_current_snapshot()::text), * FROM " + table + " WHERE " + strings.Join(conds, " AND ") + " ORDER BY " + strings.Join(keyCols, ", ") + fmt.Sprintf(" LIMIT %d", limit)
 }
 
 // snapshot is a Postgres snapshot (pg_current_snapshot) on 32-bit xids, as pgoutput gives them.
@@ -580,12 +619,18 @@ func (c *capturer) closeWindow(ctx context.Context, st *streamState) {
 	inc.pending = inc.pending[1:]
 	src := st.src
 	src.snapshot, src.commit = "incremental", ch.openedAt
+	emitted := 0
+	if ch.t != nil {
+		// The rows of a chunk share their source block and processing time (emitted at once).
+		c.tail = c.env.appendTail(c.tail[:0], ch.t, 'r', &src, time.Now())
+	}
 	for i := 0; i < ch.n; i++ {
 		if !ch.dropped[i] {
-			c.emit(ctx, ch.t, 'r', nil, &ch.rows[i], &src, st.cur)
-			c.cfg.Metrics.SnapshotRows.Add(1)
+			emitRecord(ctx, c, ch.t, ch.keys[i], nil, &ch.rows[i], c.tail, false, st.cur)
+			emitted++
 		}
 	}
+	c.cfg.Metrics.SnapshotRows.Add(int64(emitted))
 	c.cfg.Metrics.SnapshotChunks.Add(1)
 	if ch.t != nil {
 		c.log.Debug("chunk emitted", "table", ch.t.qualified(), "rows", ch.n, "window_ms", time.Since(ch.readAt).Milliseconds())

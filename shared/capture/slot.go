@@ -243,17 +243,32 @@ func (c *capturer) emit(ctx context.Context, t *table, op byte, before, after *i
 	if len(t.key) > 0 {
 		c.keyBuf = t.appendKey(c.keyBuf, keyImg)
 	}
-	c.scratch = c.env.appendValue(c.scratch[:0], t, op, before, after, src, time.Now())
-	buf := make([]byte, len(c.keyBuf)+len(c.scratch))
-	copy(buf, c.keyBuf)
-	copy(buf[len(c.keyBuf):], c.scratch)
-	r := &kgo.Record{Topic: t.topic, Value: buf[len(c.keyBuf):]}
-	if len(c.keyBuf) > 0 {
-		r.Key = buf[:len(c.keyBuf)]
+	c.tail = c.env.appendTail(c.tail[:0], t, op, src, time.Now())
+	emitRecord(ctx, c, t, c.keyBuf, before, after, c.tail, op == 'd', x)
+}
+
+// emitRecord produces one change event with its key and the end of its envelope (after the
+// images) already encoded, in one allocation: key and value share the record's buffer. An
+// incremental snapshot keeps each row's key and writes one envelope end for its chunk.
+func emitRecord[K string | []byte](ctx context.Context, c *capturer, t *table, key K, before, after *image, tail []byte, tombstone bool, x *txn) {
+	size := len(key) + len(`{"before":null,"after":null`) + len(tail)
+	if before != nil {
+		size += len(before.json)
+	}
+	if after != nil {
+		size += len(after.json)
+	}
+	buf := make([]byte, len(key), size)
+	copy(buf, key)
+	buf = appendImages(buf, before, after)
+	buf = append(buf, tail...)
+	r := &kgo.Record{Topic: t.topic, Value: buf[len(key):]}
+	if len(key) > 0 {
+		r.Key = buf[:len(key):len(key)]
 	}
 	c.send(ctx, r, x)
 	c.cfg.Metrics.Events.Add(1)
-	if op == 'd' {
+	if tombstone {
 		c.send(ctx, &kgo.Record{Topic: t.topic, Key: r.Key}, x)
 	}
 }

@@ -1,0 +1,76 @@
+package capture
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/pgtest"
+)
+
+// A chunk read must walk the primary key whatever the table's statistics say: a table loaded and
+// snapshotted before autovacuum analyzed it made the planner sort the rest of the table for each
+// chunk (a bitmap scan of the whole key range and a top-N sort), so a snapshot took time
+// quadratic in the table's size.
+func TestChunkReadWalksThePrimaryKeyWithoutStatistics(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	for _, q := range []string{
+		`CREATE TABLE loaded (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), grp int, n bigint, v text, UNIQUE (grp, n)) WITH (autovacuum_enabled = false)`,
+		`INSERT INTO loaded (grp, n, v) SELECT g % 7, g, 'row ' || g FROM generate_series(1, 50000) g`,
+	} {
+		if _, err := db.Pool.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base, err := pgx.ParseConfig(db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		keyCols []string
+		args    []any
+		index   string
+		// The planner's own choice sorts (the case this guards against, reproduced here).
+		defaultSorts bool
+	}{
+		{"first chunk of a uuid key", []string{"id"}, []any{"ffffffff-ffff-ffff-ffff-ffffffffffff"}, "loaded_pkey", false},
+		{"next chunk of a uuid key", []string{"id"}, []any{"00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff"}, "loaded_pkey", true},
+		{"next chunk of a composite key", []string{"grp", "n"}, []any{"0", "0", "6", "50000"}, "loaded_grp_n_key", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, c := range []struct {
+				cfg      *pgx.ConnConfig
+				wantScan bool // walks the key
+			}{{chunkConnConfig(base), true}, {base, !tt.defaultSorts}} {
+				conn, err := pgx.ConnectConfig(ctx, c.cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close(ctx)
+				plan := explain(t, conn, "EXPLAIN "+chunkQuery("loaded", tt.keyCols, len(tt.args) > len(tt.keyCols), 4096), tt.args...)
+				walks := strings.Contains(plan, "Index Scan using "+tt.index) && !strings.Contains(plan, "Sort")
+				if walks != c.wantScan {
+					t.Errorf("the read walks %s: %v, want %v; plan:\n%s", tt.index, walks, c.wantScan, plan)
+				}
+			}
+		})
+	}
+}
+
+func explain(t *testing.T, conn *pgx.Conn, q string, args ...any) string {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(lines, "\n")
+}
