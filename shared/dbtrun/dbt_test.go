@@ -68,6 +68,13 @@ func countModels(t *testing.T) int {
 
 func invoke(t *testing.T, warehousePath, detail string) (Summary, error) {
 	t.Helper()
+	ev := events.EventBridgeEvent{ID: "test", DetailType: "Scheduled Event", Source: "aws.events", Detail: json.RawMessage(detail)}
+	payload, _ := json.Marshal(ev)
+	return invokePayload(t, warehousePath, payload)
+}
+
+func invokePayload(t *testing.T, warehousePath string, payload []byte) (Summary, error) {
+	t.Helper()
 	t.Cleanup(StopWorkers)
 	cfg := Config{
 		DBT:        venvTool(t, "dbt"),
@@ -77,8 +84,6 @@ func invoke(t *testing.T, warehousePath, detail string) (Summary, error) {
 		Env:        []string{"WAREHOUSE_PATH=" + warehousePath},
 		Lock:       FileLock{Path: warehousePath + ".lock"},
 	}
-	ev := events.EventBridgeEvent{ID: "test", DetailType: "Scheduled Event", Source: "aws.events", Detail: json.RawMessage(detail)}
-	payload, _ := json.Marshal(ev)
 	return Handler(cfg, slog.New(slog.NewTextHandler(os.Stderr, nil)))(context.Background(), payload)
 }
 
@@ -103,6 +108,20 @@ func TestHandlerWithDBT(t *testing.T) {
 	}
 	if sum.ModelsBuilt != 1 || sum.Selector != "stg_customers_changes" {
 		t.Errorf("a selector of one model built %d models (selector %q), want 1", sum.ModelsBuilt, sum.Selector)
+	}
+}
+
+// The first build requests on a new warehouse name accounts before any build made stg_customers,
+// which accounts' relationship test reads: the batch still builds, by building everything.
+func TestFirstLoadBuildOnNewWarehouseBuildsEverything(t *testing.T) {
+	batch := events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", Body: `{"tables":["accounts"]}`}}}
+	payload, _ := json.Marshal(batch)
+	sum, err := invokePayload(t, warehouse(t, "scenario"), payload)
+	if err != nil {
+		t.Fatalf("first build request on a new warehouse failed: %v", err)
+	}
+	if want := countModels(t); sum.ModelsBuilt != want || sum.TestsFailed != 0 {
+		t.Errorf("built %d of %d models with %d failed tests; want everything built and passing", sum.ModelsBuilt, want, sum.TestsFailed)
 	}
 }
 
