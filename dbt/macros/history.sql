@@ -7,6 +7,9 @@
     (complete_snapshots) did not read, though the log had it alive just before, was deleted while
     nothing was capturing: it gets a delete version at the snapshot's position (snapshot
     'inferred', its row image the last one the log showed, its time the snapshot's first read).
+    So does a key alive before a completed incremental snapshot's window (complete_windows) with
+    no event inside it: the delete at the window's closing position, its time the window's
+    opening time.
 
     Validity: valid_from is the version's commit time, except that the time of a snapshot read or
     an inferred delete (a read time, perhaps from another clock) is clamped to the commit time of
@@ -19,7 +22,8 @@
     key of the batch is recomputed from that version on (all of the key's events when it has
     none), seeded with its valid_from, and the key's rows from there on are replaced (strategy
     history_range), which also removes a version that a late event has absorbed. A snapshot the
-    batch completes brings every key the history had before it into the batch. -#}
+    batch completes, or a window it completes, brings every key the history had before it into
+    the batch. -#}
 
 {#- The snapshots that read the whole table and are wholly loaded: one (lsn, tx_id) of op r rows
     whose source.snapshot markers open and close the table's rows (Debezium's first or
@@ -28,7 +32,7 @@
     one marker and an empty table none: never complete, so never used to infer a delete; nor are
     incremental snapshots (source.snapshot 'incremental', no markers). -#}
 {% macro complete_snapshots(changes, where='true') -%}
-    select lsn, tx_id, min(committed_at) as read_at, max(_loaded_at) as loaded_at
+    select lsn as open_lsn, lsn, tx_id, min(committed_at) as read_at, max(_loaded_at) as loaded_at
     from {{ changes }}
     where op = 'r'
         and snapshot in ('first', 'first_in_data_collection', 'true', 'last_in_data_collection', 'last')
@@ -38,6 +42,34 @@
         and count(*) = max(kafka_offset) - min(kafka_offset) + 1
         and count(case when snapshot in ('first', 'first_in_data_collection') then 1 end) = 1
         and count(case when snapshot in ('last_in_data_collection', 'last') then 1 end) = 1
+{%- endmacro %}
+
+{#- The completed incremental snapshots of table (raw.snapshot_windows, written by the capture
+    beside the data once a table's last chunk was delivered, docs/capture.md) whose rows are all
+    loaded: every row the table held between open_lsn and lsn (the window) has an event inside it,
+    read (op r) or streamed. Loaded means at least as many distinct keys among the window's
+    incremental r events as the capture emitted (a window loaded before its rows is not used yet,
+    so a key whose read is still on its way is never ended). loaded_at is the latest load of the
+    record and of those rows; where filters on the window (w.*). -#}
+{% macro complete_windows(changes, key, table, where='true') -%}
+    select w.open_lsn, w.lsn, w.tx_id, w.read_at, coalesce(max(c._loaded_at), w.loaded_at) as loaded_at
+    from (
+        select
+            cast({{ json_text(quoted('after'), 'open_lsn') }} as bigint) as open_lsn,
+            lsn,
+            tx_id,
+            {{ instant_from_us('commit_ts_us') }} as read_at,
+            cast({{ json_text(quoted('after'), 'rows') }} as bigint) as row_count,
+            min(_loaded_at) as loaded_at
+        from {{ source('raw', 'snapshot_windows') }}
+        where source_schema = 'public' and source_table = '{{ table }}'
+        group by 1, 2, 3, 4, 5
+    ) as w
+    left join {{ changes }} as c
+        on c.op = 'r' and c.snapshot = 'incremental' and c.lsn >= w.open_lsn and c.lsn <= w.lsn
+    where {{ where }}
+    group by w.open_lsn, w.lsn, w.tx_id, w.read_at, w.row_count, w.loaded_at
+    having count(distinct c.{{ key }}) >= w.row_count
 {%- endmacro %}
 
 {#- A change event that streaming delivered (its time is a commit time), as opposed to a snapshot
@@ -63,6 +95,14 @@ with batch_keys as (
     inner join ({{ complete_snapshots(changes, "lsn in (select lsn from " ~ changes ~ " where " ~ loaded_since_last_run() ~ " and op = 'r')") }}) as c
         on h.lsn < c.lsn
     group by h.{{ key }}
+    union all
+    -- and before a window that became complete (its record or its last rows loaded)
+    select h.{{ key }}, min(w.open_lsn)
+    from {{ this }} as h
+    inner join ({{ complete_windows(changes, key, table) }}) as w
+        on h.lsn < w.open_lsn
+    where {{ loaded_since_last_run('w.loaded_at') }}
+    group by h.{{ key }}
     {%- endif %}
 ),
 {%- if is_incremental() %}
@@ -86,6 +126,8 @@ events as (
 
 snapshots as (
     {{ complete_snapshots(changes, "lsn > (select min(lsn) from events)") }}
+    union all
+    {{ complete_windows(changes, key, table, "w.lsn > (select min(lsn) from events)") }}
 ),
 {%- else %}
 
@@ -96,6 +138,8 @@ events as (
 
 snapshots as (
     {{ complete_snapshots(changes) }}
+    union all
+    {{ complete_windows(changes, key, table) }}
 ),
 {%- endif %}
 
@@ -104,7 +148,8 @@ keyed as (
     from events
 ),
 
--- a key alive in the log just before a complete snapshot that did not read it: deleted meanwhile
+-- a key alive in the log just before a complete snapshot that did not read it, or before a
+-- window with no event of it inside: deleted meanwhile
 inferred as (
     select
         k.{{ key }} || '@' || cast(s.lsn as varchar) as version_key,
@@ -123,7 +168,7 @@ inferred as (
         s.loaded_at as _loaded_at,
         k.floor_from
     from keyed as k
-    inner join snapshots as s on k.lsn < s.lsn and (k.next_lsn is null or k.next_lsn > s.lsn)
+    inner join snapshots as s on k.lsn < s.open_lsn and (k.next_lsn is null or k.next_lsn > s.lsn)
     where k.op <> 'd'
     qualify row_number() over (partition by k.{{ key }}, k.lsn order by s.lsn) = 1
 ),

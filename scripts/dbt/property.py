@@ -5,7 +5,9 @@ it is split into loads, on DuckDB.
 
 For each seed: one generated change log (raw_events.Log: an initial snapshot taken while rows
 existed that were never streamed, updates of one row twice in one transaction, deletes and
-re-inserts, changes and deletes made while nothing was capturing followed by a re-snapshot, snapshot read
+re-inserts, changes and deletes made while nothing was capturing followed by a re-snapshot (the
+initial kind, or online incremental snapshots of every table with their windows, changes streamed
+inside the chunks' windows, sometimes after one killed mid-way), a one-table snapshot, snapshot read
 times later than the commits that follow them and earlier than those before them, a redelivered
 event at a new offset, days without activity) is cut into random loads, some events put in two
 loads (one object loaded under two keys), and the loads applied in random order (late older
@@ -13,7 +15,8 @@ versions). dbt runs incrementally after each load; then every test runs on every
 relations are kept, dbt builds with --full-refresh, and every relation must be equal (all columns
 but _built_at). The histories' versions and the postings must be the ones the generator knows
 the log holds (a re-read of an unchanged row is no version and no posting; a row deleted while
-nothing captured ends with a delete at the snapshot that no longer read it).
+nothing captured ends with a delete at the snapshot that no longer read it, or at the window of
+the incremental snapshot that has no event of it).
 
 dbt runs in this process (dbtRunner, the project parsed once), as the dbt-runner's warm worker
 does. Prints one line per check and "N passed, N failed"; exits 1 on any failure.
@@ -122,6 +125,12 @@ def generate(seed: int) -> raw_events.Log:
     ops = [add_customer, add_account, post, post, post, post, reverse, update_customer,
            update_twice_in_one_transaction, delete_and_reinsert]
 
+    def incremental(tables, complete=True):
+        # online: streamed changes (inserts, updates, deletes, postings) inside every chunk's window
+        for t in tables:
+            log.incremental_snapshot(t, rnd.randint(2, 4),
+                                     lambda i: [rnd.choice(ops)() for _ in range(rnd.randint(0, 2))], complete)
+
     # Rows that existed before anything captured, then the initial snapshot.
     log.capturing = False
     for _ in range(3):
@@ -141,14 +150,34 @@ def generate(seed: int) -> raw_events.Log:
             add_customer()
             log.capturing = False
             log.delete_customer(customers[-1])
+            # and one seen long before, whose key no later load may bring back into a batch
+            owners = {log.rows["accounts"][a]["customer_id"] for a in log.rows["accounts"]}
+            older = [c for c in customers[:-1] if c in log.rows["customers"] and c not in owners]
+            if older:
+                log.delete_customer(rnd.choice(older))
+            initial = rnd.random() < 0.4 and phase != 3
+            # (postings in the gap only before a one-position snapshot: an incremental one reads
+            # accounts before transactions, and balances_match_postings compares by position)
+            gap = [update_customer, add_customer, add_account, delete_and_reinsert] + ([post] if initial else [])
             for _ in range(rnd.randint(0, 4)):
-                rnd.choice([post, update_customer, add_customer, add_account, delete_and_reinsert])()
+                rnd.choice(gap)()
             log.capturing = True
-            snapshot()
+            if initial:
+                snapshot()
+            else:
+                # or another destination took the slot's changes: an incremental snapshot of
+                # every table, sometimes killed mid-way first (its rows alone end nothing)
+                if rnd.random() < 0.5:
+                    incremental([rnd.choice(raw_events.TABLES)], complete=False)
+                incremental(raw_events.TABLES)
+        elif rnd.random() < 0.5:
+            # `fin snapshot --table`: one table, nothing missed; it re-reads and ends nothing
+            incremental([rnd.choice(raw_events.TABLES)])
         # days without activity
         log.tick(rnd.choice([3600, 86400, 2 * 86400 + 7]))
     # a capture restart redelivers some events at new offsets
-    for e in rnd.sample([e for e in log.events if e["op"] != "r"], 3):
+    for e in rnd.sample([e for e in log.events if e["op"] != "r"], 3) + \
+            [e for e in log.events if e.get("_raw")][:1]:  # and a window record
         dup = dict(e, offset=log.offsets[e["source_table"]])
         log.offsets[e["source_table"]] += 1
         log.events.append(dup)
@@ -248,6 +277,10 @@ def run_seed(dbt: Dbt, workdir: Path, seed: int):
     inferred = fetch("select count(*) from silver.customers_history where snapshot = 'inferred'")[0][0]
     check.check(f"{name}: a customer deleted while nothing captured ends at the next snapshot", inferred > 0,
                 "no delete was inferred")
+    windows = fetch("select count(*) from silver.customers_history h where snapshot = 'inferred' "
+                    "and lsn in (select lsn from raw.snapshot_windows)")[0][0]
+    check.check(f"{name}: a customer deleted while another destination took the changes ends at its "
+                "incremental snapshot's window", windows > 0, "no delete was inferred from a window")
     days = fetch("select count(*) from (select account_id from gold.fct_daily_account_balances "
                  "where account_id not in (select account_id from silver.accounts_history where is_deleted) "
                  "group by account_id having count(*) <> max(balance_date) - min(balance_date) + 1)")[0][0]

@@ -16,6 +16,10 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 TABLES = ("customers", "accounts", "transactions")
+# The capture's records of completed incremental snapshots (bronze.SnapshotWindow) load like a
+# table's events: each event names its RAW table in "_raw", else its source_table.
+WINDOWS = "snapshot_windows"
+RAW_TABLES = TABLES + (WINDOWS,)
 
 # The RAW tables' columns (the loader's contract), in order, with DuckDB and Snowflake types.
 COLUMNS = [
@@ -152,6 +156,64 @@ class Log:
             if image is not None and k not in self.rows[t] and len(self.rows[t]) >= 2:
                 self.versions.setdefault((t, k), []).append(self.lsn)
                 self.captured[(t, k)] = None
+
+    def incremental_snapshot(self, table: str, chunk: int, between, complete: bool = True):
+        """An online incremental snapshot of one table, as the Go capture takes it: chunks of
+        rows by key up to the largest key at the start, each read between a low and a high
+        watermark (signal-table rows, never events); between(i) runs streamed changes inside
+        the i-th chunk's window. A chunk row whose key changed in its window is dropped (the
+        streamed event is newer); the rest are op r events at the high watermark's position,
+        stamped with the low watermark's commit time. When complete, the capture's window record
+        (raw.snapshot_windows) follows: a key the log had alive before the window and without an
+        event inside it was deleted meanwhile and ends at the window's close. Not complete: the
+        capture was stopped mid-way and its rows are all there is (no record, nothing ends)."""
+        self.lsn += 0x100
+        self.tx_id += 1
+        open_lsn, opened_us = self.lsn, int(self.clock.timestamp() * 1_000_000)
+        self.tick(0.05)
+        start, keys = len(self.events), sorted(self.rows[table])
+        max_key, last, rows, i = (keys[-1] if keys else None), None, 0, 0
+        while max_key is not None:
+            self.lsn += 0x100
+            self.tx_id += 1
+            low_us = int(self.clock.timestamp() * 1_000_000)
+            read = sorted(k for k in self.rows[table] if (last is None or k > last) and k <= max_key)[:chunk]
+            images = {k: copy.deepcopy(self.rows[table][k]) for k in read}
+            mark = len(self.events)
+            between(i)
+            changed = {json.loads(e["key"])[KEYS[table]] for e in self.events[mark:] if e["source_table"] == table}
+            self.lsn += 0x100  # the high watermark
+            self.tx_id += 1
+            for k in read:
+                if k not in changed:
+                    self.emit(table, "r", k, None, images[k], self.lsn, low_us, "incremental")
+                    rows += 1
+            self.tick(0.05)
+            i += 1
+            if len(read) < chunk or read[-1] == max_key:
+                break
+            last = read[-1]
+            if not complete and i == 1:
+                return
+        if not complete:
+            return
+        close_lsn = self.lsn if max_key is not None else self.lsn + 0x100
+        self.lsn = close_lsn
+        inside = {json.loads(e["key"])[KEYS[table]] for e in self.events[start:] if e["source_table"] == table}
+        for (t, k), image in list(self.captured.items()):
+            if t == table and image is not None and k not in inside:
+                self.versions.setdefault((t, k), []).append(close_lsn)
+                self.captured[(t, k)] = None
+        self.events.append({
+            "_raw": WINDOWS, "topic": f"fin.public.{table}.{WINDOWS}", "partition": 0, "offset": open_lsn,
+            "key": json.dumps({"table": f"public.{table}", "open_lsn": open_lsn, "close_lsn": close_lsn}),
+            "op": "c", "lsn": close_lsn, "tx_id": self.tx_id, "commit_ts_us": opened_us,
+            "event_ts_ms": opened_us // 1000, "snapshot": "incremental", "source_schema": "public",
+            "source_table": table, "before": None,
+            "after": json.dumps({"id": self.uuid(f"snapshot-{open_lsn}"), "table": f"public.{table}",
+                                 "open_lsn": open_lsn, "close_lsn": close_lsn, "rows": rows,
+                                 "opened_at": iso(datetime.fromtimestamp(opened_us / 1e6, timezone.utc))}),
+        })
 
     # The bank's operations, as shared/bank performs them in one database transaction.
 
@@ -323,16 +385,16 @@ class DuckDBRaw:
     def create(self):
         self.con.execute("create schema if not exists raw")
         cols = ", ".join(f'"{n}" {t}' for n, t, _ in COLUMNS)
-        for t in TABLES:
+        for t in RAW_TABLES:
             self.con.execute(f"create table if not exists raw.{t} ({cols})")
 
     def load(self, events: list, loaded_at: datetime, object_key: str = "fixture"):
         names = [n for n, _, _ in COLUMNS]
         placeholders = ", ".join("?" for _ in names)
         quoted = ", ".join(f'"{n}"' for n in names)
-        for t in TABLES:
+        for t in RAW_TABLES:
             rows = [[e.get(n) for n in names[:-2]] + [object_key, loaded_at]
-                    for e in events if e["source_table"] == t]
+                    for e in events if e.get("_raw", e["source_table"]) == t]
             if rows:
                 self.con.executemany(f"insert into raw.{t} ({quoted}) values ({placeholders})", rows)
 
@@ -352,13 +414,13 @@ class SnowflakeRaw:
     def create(self):
         self.cur.execute("create schema if not exists raw")
         cols = ", ".join(f"{n} {t}" for n, _, t in COLUMNS)
-        for t in TABLES:
+        for t in RAW_TABLES:
             self.cur.execute(f"create table if not exists raw.{t} ({cols})")
 
     def load(self, events: list, loaded_at: datetime, object_key: str = "fixture"):
         names = [n for n, _, _ in COLUMNS]
-        for t in TABLES:
-            for e in (e for e in events if e["source_table"] == t):
+        for t in RAW_TABLES:
+            for e in (e for e in events if e.get("_raw", e["source_table"]) == t):
                 values = [e.get(n) for n in names[:-2]] + [object_key, loaded_at.isoformat()]
                 select = ", ".join(
                     "parse_json(%s)" if n in ("before", "after") else

@@ -6,8 +6,8 @@
 #  (d) that re-snapshot reads a 100,000-row table while the generator streams;
 #  (c) the same again with a kill -9 in the middle of the re-snapshot, and a restart;
 #  (b) a second checkout (its own state dir) sharing the cluster and the slot name: green there,
-#      and (with FIN_TEST_LOST_LAKE_RETURN=1) back in the first one, whose lake missed what the
-#      second consumed: re-snapshotted, green but for rows deleted in the gap.
+#      and back in the first one, whose lake missed what the second consumed: re-snapshotted,
+#      and green, rows deleted in the gap included (the snapshots' windows end them).
 # It needs the capture to snapshot again, online, when the lake holds no completed snapshot from
 # this source (without that, reconcile reports the rows as LOST).
 set -euo pipefail
@@ -104,18 +104,29 @@ stack_down INT
 
 # Back in A, whose lake holds a completed snapshot from this source but missed what B consumed
 # from the shared slot. The capture notices (the slot is past the delivered_lsn of A's manifest)
-# and snapshots every table again, which repairs every insert and update of the gap; but the
-# generator also deletes customers (prospects), and a delete B consumed cannot be re-read, so
-# reconcile here still names those rows as lost (docs/capture.md). Hence this step's own switch,
-# until deletes in the gap are repaired too.
-if [ "${FIN_TEST_LOST_LAKE_RETURN:-0}" != 1 ]; then
-  log "lost-lake scenario passed (the return to checkout A skipped: FIN_TEST_LOST_LAKE_RETURN=1 runs it)"
-  exit 0
-fi
+# and snapshots every table again, which repairs every insert and update of the gap; the
+# generator also deletes customers (prospects), deletes B consumed: each table's snapshot window
+# (raw.snapshot_windows) ends those rows, in reconcile and in the history.
 log "(b) back in A, whose lake missed what B consumed from the shared slot"
 checkout "$state_a"
+seen=$(wc -l <"$state_a/logs/fin-up.log") # the log of A's earlier runs
 stack_up "$work/up-a.out" --no-generate --config "$work/config.yaml"
 generate_for 5
 reconciled a-after-b
+windows=$(tail -n +"$((seen + 1))" "$state_a/logs/fin-up.log" | grep -c 'snapshot window written beside the data' || true)
+[ "$windows" -ge 3 ] || die "A's return wrote $windows snapshot windows, want one per table"
+# The history agrees once a scheduled dbt build has run: the customers current in it are
+# exactly Postgres's (the generator has stopped).
+psql -X -qAt "$DATABASE_URL" -c "SELECT customer_id FROM customers" | LC_ALL=C sort >"$work/pg-customers"
+for _ in $(seq 1 96); do
+  bin/fin sql "SELECT customer_id FROM silver.customers_history WHERE is_current AND NOT is_deleted ORDER BY 1" \
+    2>/dev/null | tail -n +2 | LC_ALL=C sort >"$work/history-customers" || true
+  cmp -s "$work/pg-customers" "$work/history-customers" && break
+  sleep 5
+done
+cmp -s "$work/pg-customers" "$work/history-customers" \
+  || die "A's history: $(comm -13 "$work/pg-customers" "$work/history-customers" | wc -l) customers current that Postgres lacks, $(comm -23 "$work/pg-customers" "$work/history-customers" | wc -l) missing, after 8 minutes of dbt builds"
+ended=$(bin/fin sql "SELECT count(*) FROM silver.customers_history WHERE snapshot = 'inferred'" | tail -1)
+log "(b) A's history: the $(wc -l <"$work/pg-customers") customers of Postgres are current, $ended ended by a snapshot or its window (inferred deletes)"
 stack_down INT
 log "lost-lake scenario passed"

@@ -187,8 +187,10 @@ type capturer struct {
 	manifestSaved time.Time
 	recorded      pglogrepl.LSN // the delivered position the stored manifest holds
 	recordedAt    time.Time
-	inc           *incremental // the running incremental snapshot
-	progress      []progress   // emitted chunks not yet delivered
+	inc           *incremental          // the running incremental snapshot
+	progress      []progress            // emitted chunks not yet delivered
+	recent        [recentRuns]recentRun // the last (transaction, table) runs of changes (window.go)
+	recentN       int
 }
 
 // connConfig returns the URL with the settings every connection of the capture needs: UTC and

@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pglogrepl"
+	"github.com/parquet-go/parquet-go"
 
+	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/capture"
 )
 
@@ -120,8 +124,11 @@ func (h *harness) runCaughtUp(lake *memManifests, writes func(), wait func(*capt
 
 // TestLakeThatMissedSharedSlotChangesIsSnapshottedAgain is two checkouts sharing one cluster and
 // one slot name, each with its own lake: A runs and stops, B runs (consuming changes from the
-// shared slot that A's lake never receives), then A runs again. A must notice the slot moved past
-// what its lake recorded and snapshot every table again, so its replayed topic equals the table.
+// shared slot that A's lake never receives), then A runs again while writers update, insert and
+// delete. A must notice the slot moved past what its lake recorded and snapshot every table
+// again, and write each table's snapshot window beside the data; its replayed topic, with every
+// key a window ends (alive before the window, no event inside it) taken as deleted, must equal
+// the table: the rows B's destination saw deleted end in A too, and no other row does.
 func TestLakeThatMissedSharedSlotChangesIsSnapshottedAgain(t *testing.T) {
 	h := newHarness(t)
 	h.withItems(300)
@@ -144,22 +151,23 @@ func TestLakeThatMissedSharedSlotChangesIsSnapshottedAgain(t *testing.T) {
 	}
 
 	// B: its own (new) lake and broker, the same slot. What it consumes never reaches A's lake.
-	// No deletes here: a snapshot reads the rows that exist, so a row deleted in the gap stays
-	// current in A (docs/capture.md says so; reconcile reports it as lost).
+	// Its deletes never reach A as events: only A's snapshot windows can end those rows.
 	h.newKafka()
 	lakeB := newManifests()
 	h.runCaughtUp(lakeB, func() {
 		h.exec(`UPDATE items SET v = v + 7 WHERE id % 4 = 0`)
 		h.exec(`INSERT INTO items SELECT g % 7, g, 5 FROM generate_series(1001, 1040) g`)
+		h.exec(`DELETE FROM items WHERE id % 9 = 0`)
 	}, all)
 	slotAfterB := h.slotLSN()
 	if d := delivered(t, lakeA); d >= slotAfterB {
 		t.Fatalf("the slot (%s) did not move past A's manifest (%s): the scenario did not happen", slotAfterB, d)
 	}
 
-	// Back in A.
+	// Back in A, writers streaming through the snapshot.
 	h.seeds = seedsA
-	metrics, logs = h.runCaughtUp(lakeA, func() { h.exec(`UPDATE items SET v = v + 1 WHERE id % 6 = 0`) }, all)
+	stopWriters := h.writers(2, 1200, new(atomic.Int64))
+	metrics, logs = h.runCaughtUp(lakeA, stopWriters, all)
 	if !strings.Contains(logs, "another destination consumed the changes in between") {
 		t.Errorf("no log line saying why A snapshots again:\n%s", logs)
 	}
@@ -172,13 +180,101 @@ func TestLakeThatMissedSharedSlotChangesIsSnapshottedAgain(t *testing.T) {
 	if metrics.SnapshotRows.Load() == 0 {
 		t.Errorf("A's capture read no snapshot rows")
 	}
-	got, want := replay(t, h.drain("fin.public.items")), h.items()
+	evs, want := h.drain("fin.public.items"), h.items()
+	if got := replay(t, evs); len(got) <= len(want) {
+		t.Errorf("A's replayed topic has %d rows, the table %d: no row deleted in the gap to end", len(got), len(want))
+	}
+	windows := snapshotWindows(t, lakeA, "items")
+	if len(windows) == 0 {
+		t.Fatalf("no snapshot window of items beside A's data: %v", lakeA.keys())
+	}
+	got, ended := replayWindows(t, evs, windows)
+	if ended == 0 {
+		t.Errorf("no key ended by a snapshot window")
+	}
 	if len(got) != len(want) {
-		t.Errorf("A's replayed topic has %d rows, the table %d", len(got), len(want))
+		t.Errorf("A's replayed topic with its windows has %d rows, the table %d", len(got), len(want))
 	}
 	for k, v := range want {
 		if got[k] != v {
-			t.Errorf("row %s: replayed in A %q, table %q", k, got[k], v)
+			t.Errorf("row %s: replayed in A with its windows %q, table %q", k, got[k], v)
 		}
 	}
+	t.Logf("windows of items: %+v; keys ended: %d; rows dropped for a newer streamed change: %d", windows, ended, metrics.SnapshotDropped.Load())
+}
+
+// writers updates, inserts and deletes items (ids 1 to keys) from n goroutines until the returned
+// stop is called, counting the writes.
+func (h *harness) writers(n, keys int, writes *atomic.Int64) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for w := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rnd := rand.New(rand.NewPCG(uint64(w), 11))
+			for ctx.Err() == nil {
+				var err error
+				switch id := 1 + rnd.IntN(keys); rnd.IntN(8) {
+				case 0:
+					_, err = h.db.Pool.Exec(ctx, `DELETE FROM items WHERE id = $1`, id)
+				case 1:
+					_, err = h.db.Pool.Exec(ctx, `INSERT INTO items VALUES ($1 % 7, $1, 1) ON CONFLICT DO NOTHING`, id)
+				default:
+					_, err = h.db.Pool.Exec(ctx, `UPDATE items SET v = v + 1 WHERE id = $1`, id)
+				}
+				if err != nil && ctx.Err() == nil {
+					h.t.Errorf("writer: %v", err)
+					return
+				}
+				writes.Add(1)
+			}
+		}()
+	}
+	return func() { cancel(); wg.Wait() }
+}
+
+// snapshotWindows are the windows of table the capture wrote into lake, decoded from Parquet.
+func snapshotWindows(t *testing.T, lake *memManifests, table string) []bronze.Record {
+	t.Helper()
+	var out []bronze.Record
+	for _, key := range lake.keys() {
+		k, err := bronze.ParseKey(key)
+		if err != nil || k.Table != bronze.SnapshotWindowsTable {
+			continue
+		}
+		body, _ := lake.Read(context.Background(), key)
+		rows, err := parquet.Read[bronze.Record](bytes.NewReader(body), int64(len(body)))
+		if err != nil || len(rows) != 1 {
+			t.Fatalf("window object %s: %d rows, %v", key, len(rows), err)
+		}
+		if rows[0].SourceTable == table {
+			out = append(out, rows[0])
+		}
+	}
+	return out
+}
+
+// replayWindows is replay, then a key whose last event comes before a window's opening position
+// (so it has no event inside the window) and is not a delete is taken as deleted: the rule the
+// history (docs/dbt.md) and reconcile apply. It returns the rows and how many keys windows ended.
+func replayWindows(t *testing.T, evs []event, windows []bronze.Record) (map[string]string, int) {
+	t.Helper()
+	last := map[string]float64{}
+	for _, e := range evs {
+		if e.v != nil {
+			last[e.key] = e.source()["lsn"].(float64)
+		}
+	}
+	state, ended := replay(t, evs), 0
+	for key := range state {
+		for _, w := range windows {
+			if last[key] < float64(w.Offset) {
+				delete(state, key)
+				ended++
+				break
+			}
+		}
+	}
+	return state, ended
 }

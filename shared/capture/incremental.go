@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
 )
 
 // Online incremental snapshots, with the DBLog watermark algorithm as Debezium implements it.
@@ -46,9 +48,10 @@ type incremental struct {
 	tables          []string
 	lastKey, maxKey []string
 
-	pending []*chunk // read, waiting for their high watermark in the stream (at most two)
-	spare   []*chunk // emitted chunks whose buffers are reused
-	stale   []string // watermark rows to delete with the next insert
+	pending []*chunk  // read, waiting for their high watermark in the stream (at most two)
+	windows []*window // the windows of the tables being read, not yet closed (window.go)
+	spare   []*chunk  // emitted chunks whose buffers are reused
+	stale   []string  // watermark rows to delete with the next insert
 	// described is the table being read as the catalog described it (name, topic, key).
 	described *table
 }
@@ -69,6 +72,8 @@ type chunk struct {
 	readAt       time.Time
 	pos          *IncrementalPosition // the snapshot's position once this chunk is delivered
 	done         string               // the table this chunk completes, if any
+	win          *window              // its table's snapshot window
+	first        bool                 // the table's first chunk: its low watermark opens the window
 
 	// The read, in its own goroutine until the stream takes it (awaitReads).
 	name         string   // the table read
@@ -86,13 +91,29 @@ type progress struct {
 	pos       *IncrementalPosition
 	completed string // a table whose last chunk this was
 	lsn       pglogrepl.LSN
+	window    *bronze.SnapshotWindow // the completed table's window, written beside the data once delivered
 }
 
 func (inc *incremental) position() *IncrementalPosition {
 	if len(inc.tables) == 0 {
 		return nil
 	}
-	return &IncrementalPosition{ID: inc.id, Tables: slices.Clone(inc.tables), LastKey: slices.Clone(inc.lastKey), MaxKey: slices.Clone(inc.maxKey)}
+	p := &IncrementalPosition{ID: inc.id, Tables: slices.Clone(inc.tables), LastKey: slices.Clone(inc.lastKey), MaxKey: slices.Clone(inc.maxKey)}
+	if w := inc.window(inc.tables[0]); w != nil && inc.lastKey != nil {
+		p.Window = w.position()
+	}
+	return p
+}
+
+// window is the open window of table (the latest, should a second snapshot of it begin before
+// the first one's last chunk is emitted), nil when none.
+func (inc *incremental) window(table string) *window {
+	for i := len(inc.windows) - 1; i >= 0; i-- {
+		if inc.windows[i].table == table {
+			return inc.windows[i]
+		}
+	}
+	return nil
 }
 
 // requestSnapshot queues tables for an incremental snapshot (joining a running one) and records
@@ -124,6 +145,11 @@ func (c *capturer) requestSnapshot(ctx context.Context, id, reason string, table
 // resumeSnapshot continues the incremental snapshot the manifest records.
 func (c *capturer) resumeSnapshot(p *IncrementalPosition) {
 	c.inc = &incremental{id: p.ID, tables: slices.Clone(p.Tables), lastKey: slices.Clone(p.LastKey), maxKey: slices.Clone(p.MaxKey)}
+	if p.Window != nil && len(p.Tables) > 0 && p.LastKey != nil {
+		w := windowFrom(p.Window)
+		w.table = p.Tables[0]
+		c.inc.windows = append(c.inc.windows, w)
+	}
 	c.cfg.Metrics.Snapshotting.Store(true)
 	c.log.Info("incremental snapshot resumed from the destination manifest", "id", p.ID, "tables", p.Tables, "after_key", p.LastKey)
 }
@@ -240,6 +266,12 @@ func (c *capturer) startRead(ctx context.Context, inc *incremental, ch *chunk, t
 		c.chunkConn = conn
 	}
 	ch.name, ch.from, ch.maxKey = inc.tables[0], slices.Clone(inc.lastKey), slices.Clone(inc.maxKey)
+	// A table's first chunk opens its window; a resumed table without one (a manifest written
+	// before windows were kept) never gets a window, so its snapshot ends no version.
+	if ch.win, ch.first = inc.window(ch.name), ch.from == nil; ch.first {
+		ch.win = &window{table: ch.name}
+		inc.windows = append(inc.windows, ch.win)
+	}
 	ch.ready, ch.reading = make(chan error, 1), true
 	conn := c.chunkConn
 	go func() { ch.ready <- c.readChunk(ctx, conn, ch, t) }()
@@ -286,6 +318,9 @@ func (c *capturer) awaitReads() error {
 		ch.reading = false
 		if err := <-ch.ready; err != nil {
 			return err
+		}
+		if ch.first {
+			c.lowerForRead(ch.win, ch)
 		}
 		c.advance(c.inc, ch)
 	}
@@ -533,6 +568,10 @@ func (c *capturer) signal(ctx context.Context, st *streamState) error {
 			for _, ch := range inc.pending {
 				if id == ch.id+"-open" {
 					ch.open, ch.openedAt = true, st.src.commit
+					if ch.first {
+						ch.win.lower(st.src.lsn)
+						ch.win.openedAt = st.src.commit
+					}
 				}
 			}
 		}
@@ -631,16 +670,41 @@ func (c *capturer) closeWindow(ctx context.Context, st *streamState) {
 		}
 	}
 	c.cfg.Metrics.SnapshotRows.Add(int64(emitted))
+	if ch.win != nil {
+		ch.win.rows += int64(emitted)
+	}
 	c.cfg.Metrics.SnapshotChunks.Add(1)
 	if ch.t != nil {
 		c.log.Debug("chunk emitted", "table", ch.t.qualified(), "rows", ch.n, "window_ms", time.Since(ch.readAt).Milliseconds())
 	}
 	inc.stale = append(inc.stale, ch.id+"-open", ch.id+"-close")
-	c.progress = append(c.progress, progress{x: st.cur, pos: ch.pos, completed: ch.done, lsn: src.lsn})
+	c.progress = append(c.progress, progress{x: st.cur, pos: ch.pos, completed: ch.done, lsn: src.lsn, window: inc.closeTable(ch, &src)})
 	if ch.done != "" {
 		c.log.Info("incremental snapshot of a table emitted; recorded once delivered", "table", ch.done, "id", inc.id)
 	}
 	inc.spare = append(inc.spare, ch)
+}
+
+// closeTable keeps the window of ch's table in ch's position and, when ch completes the table,
+// closes the window at ch's high watermark (src) and returns it (nil without a window).
+func (inc *incremental) closeTable(ch *chunk, src *source) *bronze.SnapshotWindow {
+	w := ch.win
+	if w == nil {
+		return nil
+	}
+	if ch.pos != nil && len(ch.pos.Tables) > 0 && ch.pos.Tables[0] == ch.name && ch.done == "" {
+		ch.pos.Window = w.position()
+	}
+	if ch.done == "" {
+		return nil
+	}
+	inc.windows = slices.DeleteFunc(inc.windows, func(o *window) bool { return o == w })
+	if w.open == 0 || w.open > src.lsn {
+		return nil // cannot happen: its low watermark came back before this high one
+	}
+	schema, name, _ := strings.Cut(ch.name, ".")
+	return &bronze.SnapshotWindow{Schema: schema, Table: name, ID: inc.id, OpenLSN: int64(w.open), CloseLSN: int64(src.lsn),
+		TxID: src.txID, OpenedAt: w.openedAt, Rows: w.rows}
 }
 
 // applyProgress records in the manifest the positions whose chunks are delivered (with the
@@ -648,6 +712,7 @@ func (c *capturer) closeWindow(ctx context.Context, st *streamState) {
 func (c *capturer) applyProgress(ctx context.Context) error {
 	flushed, _, _ := c.track.state()
 	n, completed := 0, []string{}
+	var windows []*bronze.SnapshotWindow
 	var lsn pglogrepl.LSN
 	for n < len(c.progress) {
 		p := c.progress[n]
@@ -668,6 +733,9 @@ func (c *capturer) applyProgress(ctx context.Context) error {
 			completed = append(completed, p.completed)
 			lsn = max(lsn, p.lsn)
 		}
+		if p.window != nil {
+			windows = append(windows, p.window)
+		}
 		c.manifestDirty = true
 		n++
 	}
@@ -676,9 +744,17 @@ func (c *capturer) applyProgress(ctx context.Context) error {
 		c.progress = c.progress[n:]
 	}
 	if len(completed) > 0 {
-		c.cfg.Metrics.SnapshotsCompleted.Add(int64(len(completed)))
 		c.manifestDirty, c.manifestSaved = false, time.Now()
-		return c.recordSnapshots(ctx, "incremental", lsn, completed...)
+		for _, w := range windows {
+			if err := c.writeWindow(ctx, w); err != nil {
+				return err
+			}
+		}
+		if err := c.recordSnapshots(ctx, "incremental", lsn, completed...); err != nil {
+			return err
+		}
+		// Counted once recorded: whoever watches the metric finds the manifest written.
+		c.cfg.Metrics.SnapshotsCompleted.Add(int64(len(completed)))
 	}
 	if c.manifestDirty && time.Since(c.manifestSaved) >= time.Second {
 		c.manifestDirty, c.manifestSaved = false, time.Now()

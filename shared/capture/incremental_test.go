@@ -4,13 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pglogrepl"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/capture"
@@ -36,6 +38,12 @@ func (m *memManifests) Write(_ context.Context, key string, body []byte) error {
 	defer m.mu.Unlock()
 	m.objs[key] = append([]byte(nil), body...)
 	return nil
+}
+
+func (m *memManifests) keys() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Sorted(maps.Keys(m.objs))
 }
 
 func (m *memManifests) manifest(t *testing.T) *capture.Manifest {
@@ -182,32 +190,8 @@ func (h *harness) items() map[string]string {
 func TestLostDestinationIsSnapshottedWhileWritesStream(t *testing.T) {
 	h := newHarness(t)
 	h.withItems(600)
-	ctx, cancelWriters := context.WithCancel(context.Background())
 	var writes atomic.Int64
-	var wg sync.WaitGroup
-	for w := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rnd := rand.New(rand.NewPCG(uint64(w), 7))
-			for next := int64(100000 + w*100000); ctx.Err() == nil; next++ {
-				var err error
-				switch id := 1 + rnd.IntN(650); rnd.IntN(10) {
-				case 0:
-					_, err = h.db.Pool.Exec(ctx, `DELETE FROM items WHERE id = $1`, id)
-				case 1:
-					_, err = h.db.Pool.Exec(ctx, `INSERT INTO items VALUES ($1 % 7, $1, 1) ON CONFLICT DO NOTHING`, id)
-				default:
-					_, err = h.db.Pool.Exec(ctx, `UPDATE items SET v = v + 1 WHERE id = $1`, id)
-				}
-				if err != nil && ctx.Err() == nil {
-					t.Errorf("writer: %v", err)
-					return
-				}
-				writes.Add(1)
-			}
-		}()
-	}
+	cancelWriters := h.writers(2, 650, &writes)
 	first := newManifests()
 	firstMetrics := &capture.Metrics{}
 	h.cfg.Manifest, h.cfg.Metrics = first, firstMetrics
@@ -244,7 +228,6 @@ func TestLostDestinationIsSnapshottedWhileWritesStream(t *testing.T) {
 		h.exec(`INSERT INTO debezium_signal (id, type, data) VALUES ($1, 'execute-snapshot', '{"data-collections": ["public.items"], "type": "incremental"}')`, fmt.Sprintf("race-%d", attempt))
 	}
 	cancelWriters()
-	wg.Wait()
 	if metrics.SnapshotDropped.Load() == 0 {
 		t.Fatalf("no chunk row changed within its window in %d snapshots (%d writes): the race was never hit", tries, writes.Load())
 	}
@@ -288,6 +271,17 @@ func TestLostDestinationIsSnapshottedWhileWritesStream(t *testing.T) {
 	}
 	if incremental == 0 {
 		t.Errorf("no incremental snapshot rows in the new destination")
+	}
+	// Rows deleted while the windows were open were streamed: the windows end no row that exists.
+	windows := snapshotWindows(t, lake, "items")
+	if len(windows) != attempt+1 {
+		t.Errorf("the lake holds %d windows of items after %d snapshots", len(windows), attempt+1)
+	}
+	withWindows, _ := replayWindows(t, evs, windows)
+	for k, v := range want {
+		if withWindows[k] != v {
+			t.Errorf("row %s: replayed with the snapshot windows %q, table %q", k, withWindows[k], v)
+		}
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("capture: %v", err)
@@ -362,6 +356,12 @@ func TestIncrementalSnapshotResumesAfterKill(t *testing.T) {
 	if killed == nil || killed.ID != reqID {
 		t.Fatalf("manifest lost the running snapshot at the kill: %+v", killed)
 	}
+	if killed.Window == nil || killed.Window.OpenLSN == "" || killed.Window.Rows == 0 {
+		t.Fatalf("manifest lost the running snapshot's window at the kill: %+v", killed.Window)
+	}
+	if ws := snapshotWindows(t, store, "items"); len(ws) != 0 {
+		t.Fatalf("the lake holds %d windows of items before the snapshot completed, want the initial snapshot's none", len(ws))
+	}
 
 	metrics := &capture.Metrics{}
 	h.cfg.Metrics = metrics
@@ -373,6 +373,21 @@ func TestIncrementalSnapshotResumesAfterKill(t *testing.T) {
 	}
 	if m := store.manifest(t); m.Incremental != nil || m.Snapshots["public.items"].Kind != "incremental" {
 		t.Errorf("after the resumed snapshot the manifest holds %+v and items %+v", m.Incremental, m.Snapshots["public.items"])
+	}
+	// One window, opened by the killed run: the resumed run's rows alone do not cover the table.
+	ws := snapshotWindows(t, store, "items")
+	if len(ws) != 1 {
+		t.Fatalf("the lake holds %d windows of items, want 1: %+v", len(ws), ws)
+	}
+	var w struct {
+		Rows    int64 `json:"rows"`
+		OpenLSN int64 `json:"open_lsn"`
+	}
+	if err := json.Unmarshal([]byte(*ws[0].After), &w); err != nil {
+		t.Fatal(err)
+	}
+	if open, _ := pglogrepl.ParseLSN(killed.Window.OpenLSN); w.OpenLSN != ws[0].Offset || w.OpenLSN > int64(open) || w.Rows != rows {
+		t.Errorf("window %+v (offset %d), want opened at or before the killed run's %s, %d rows", w, ws[0].Offset, killed.Window.OpenLSN, rows)
 	}
 	if n := len(second.keys); n >= rows {
 		t.Errorf("the resumed run re-read %d rows of %d: it started over instead of resuming", n, rows)

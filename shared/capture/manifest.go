@@ -59,6 +59,8 @@ type IncrementalPosition struct {
 	Tables  []string `json:"tables"`
 	LastKey []string `json:"last_key,omitempty"` // text forms, primary key order; empty: from the start
 	MaxKey  []string `json:"max_key,omitempty"`  // the table's largest key when its snapshot began
+	// Window is the first table's snapshot window so far (with LastKey; see window.go).
+	Window *WindowPosition `json:"window,omitempty"`
 }
 
 // loadManifest reads the destination's manifest and refuses one written from another source. A

@@ -184,6 +184,7 @@ func (c *capturer) change(ctx context.Context, st *streamState, lsn pglogrepl.LS
 	if err := c.awaitReads(); err != nil {
 		return err
 	}
+	c.noteChange(t, uint32(st.src.txID), lsn)
 	var before *image
 	if m.hasOld {
 		if err := t.encode(&st.before, m.old, nil); err != nil {

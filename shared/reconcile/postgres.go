@@ -18,6 +18,7 @@ import (
 type table struct {
 	schema, name, key string
 	columns           []column
+	windows           bool // the warehouse has raw.snapshot_windows (currentRowsSQL)
 }
 
 // column is compared as text, normalised by kind: "timestamptz" (the instant, to the

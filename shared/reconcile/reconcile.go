@@ -25,6 +25,8 @@ import (
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
 )
 
 // Warehouse runs a query and writes its result as CSV with a header (the local DuckDB, or the
@@ -226,8 +228,26 @@ func (s Snapshot) versions() map[string]map[string]int64 {
 }
 
 // CurrentRowsSQL selects columns from the rows raw.<table> says the table holds now: the latest
-// change event of each key by log position, unless it is a delete.
+// change event of each key by log position, unless it is a delete, or comes before the opening
+// position of a completed incremental snapshot of the table (raw.snapshot_windows, whose rows
+// are all loaded): a key without an event inside such a window was deleted before it, a delete
+// that another destination consumed from the slot (docs/capture.md; the history ends the same
+// keys, docs/dbt.md).
 func CurrentRowsSQL(table, columns string) string {
-	return fmt.Sprintf(`SELECT %s FROM (SELECT * FROM raw.%s
+	return currentRowsSQL(table, columns, true)
+}
+
+// currentRowsSQL is CurrentRowsSQL, without the windows for a warehouse that has no
+// raw.snapshot_windows (loaded before the capture wrote windows).
+func currentRowsSQL(table, columns string, windows bool) string {
+	q := fmt.Sprintf(`SELECT %s FROM (SELECT * FROM raw.%s
 		QUALIFY row_number() OVER (PARTITION BY key ORDER BY lsn DESC, "offset" DESC) = 1) WHERE op <> 'd'`, columns, table)
+	if !windows {
+		return q
+	}
+	open := `CAST(json_extract_string(w.after, '$.open_lsn') AS BIGINT)`
+	return q + fmt.Sprintf(` AND (lsn IS NULL OR lsn >= (SELECT coalesce(max(%[2]s), 0) FROM raw.%[3]s AS w
+		WHERE w.source_table = '%[1]s' AND (SELECT count(DISTINCT r.key) FROM raw.%[1]s AS r
+			WHERE r.op = 'r' AND r.snapshot = 'incremental' AND r.lsn BETWEEN %[2]s AND w.lsn)
+			>= CAST(json_extract_string(w.after, '$.rows') AS BIGINT)))`, table, open, bronze.SnapshotWindowsTable)
 }

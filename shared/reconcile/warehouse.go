@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
 )
 
 // warehouseQuery selects the current row of every key of a RAW table: its key, version, the
@@ -28,7 +30,7 @@ func warehouseQuery(t table) string {
 	for i, c := range t.columns {
 		cols = append(cols, fmt.Sprintf("CAST(json_extract(after, %s) AS VARCHAR) AS c%d", path(c.name), i))
 	}
-	return CurrentRowsSQL(t.name, strings.Join(cols, ", "))
+	return currentRowsSQL(t.name, strings.Join(cols, ", "), t.windows)
 }
 
 func warehouseSnapshot(ctx context.Context, wh Warehouse, tables []table) (Snapshot, error) {
@@ -130,6 +132,7 @@ func loadedTables(ctx context.Context, wh Warehouse, tables []table, skipped []s
 	var out []table
 	for _, t := range tables {
 		if raw[t.name] {
+			t.windows = raw[bronze.SnapshotWindowsTable]
 			out = append(out, t)
 		} else {
 			skipped = append(skipped, fmt.Sprintf("%s.%s: not compared, the warehouse has no raw.%s", t.schema, t.name, t.name))

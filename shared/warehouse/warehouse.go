@@ -19,8 +19,9 @@ import (
 	"github.com/fin-orchestrator/fin-orchestrator/shared/retry"
 )
 
-// DefaultTables are the source tables whose bronze objects are loaded unless configured otherwise.
-var DefaultTables = bronze.SourceTables()
+// DefaultTables are the bronze tables loaded unless configured otherwise: the source tables and
+// the capture's records of completed incremental snapshots (bronze.SnapshotWindow).
+var DefaultTables = append(bronze.SourceTables(), bronze.SnapshotWindowsTable)
 
 // Object is one bronze object to load into the RAW table of its source table.
 type Object struct {

@@ -1,0 +1,121 @@
+package capture
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
+)
+
+// The window of a table's incremental snapshot: from a position no later than any event that
+// stands for a row the snapshot did not emit, to the last chunk's high watermark. Every row the
+// table held meanwhile has an event inside it (read, or streamed and dropped from its chunk), so
+// the destination can end the keys without one: rows deleted while another destination consumed
+// the slot (bronze.SnapshotWindow, docs/capture.md).
+//
+// The opening position is the first chunk's low watermark, lowered to the lsn of every change
+// of the table the stream meets from the first read on: pgoutput sends a transaction at its
+// commit, with the lsns of its changes, which can be older than a watermark committed before it.
+// A transaction sent just before the first read but not yet visible to it (a commit is logged
+// before it becomes visible) lowers it too: the stream keeps the last recentRuns transactions'
+// first change of each table for that.
+
+// window is a table's snapshot window while its chunks are read.
+type window struct {
+	table    string
+	open     pglogrepl.LSN // 0 until the first chunk's low watermark comes back
+	openedAt time.Time     // the first low watermark's commit time
+	rows     int64         // r events emitted
+}
+
+func (w *window) lower(lsn pglogrepl.LSN) {
+	if lsn != 0 && (w.open == 0 || lsn < w.open) {
+		w.open = lsn
+	}
+}
+
+// WindowPosition is a running table snapshot's window as the manifest keeps it, so a resumed
+// snapshot still covers what its first run read.
+type WindowPosition struct {
+	OpenLSN  string    `json:"open_lsn,omitempty"`
+	OpenedAt time.Time `json:"opened_at"`
+	Rows     int64     `json:"rows"`
+}
+
+func (w *window) position() *WindowPosition {
+	p := &WindowPosition{OpenedAt: w.openedAt, Rows: w.rows}
+	if w.open != 0 {
+		p.OpenLSN = w.open.String()
+	}
+	return p
+}
+
+func windowFrom(p *WindowPosition) *window {
+	w := &window{openedAt: p.OpenedAt, rows: p.Rows}
+	if lsn, err := pglogrepl.ParseLSN(p.OpenLSN); err == nil {
+		w.open = lsn
+	}
+	return w
+}
+
+// recentRuns is how many recent (transaction, table) runs of changes the stream remembers: far
+// more than transactions can be committed but not yet visible at one moment.
+const recentRuns = 64
+
+type recentRun struct {
+	table string
+	xid   uint32
+	lsn   pglogrepl.LSN // the run's first change
+}
+
+// noteChange remembers a change of t and lowers the windows of t's running snapshots to it.
+func (c *capturer) noteChange(t *table, xid uint32, lsn pglogrepl.LSN) {
+	name := t.qualified()
+	if last := &c.recent[(c.recentN+recentRuns-1)%recentRuns]; c.recentN == 0 || last.xid != xid || last.table != name {
+		c.recent[c.recentN%recentRuns] = recentRun{table: name, xid: xid, lsn: lsn}
+		c.recentN++
+	}
+	if c.inc != nil {
+		for _, w := range c.inc.windows {
+			if w.table == name {
+				w.lower(lsn)
+			}
+		}
+	}
+}
+
+// lowerForRead lowers the window of the table whose first chunk ch is to the recent changes of
+// it that ch's read did not see (all of them for an empty read, which kept no snapshot).
+func (c *capturer) lowerForRead(w *window, ch *chunk) {
+	for i := 0; i < min(c.recentN, recentRuns); i++ {
+		r := c.recent[i]
+		if r.table == ch.name && (ch.n == 0 || !ch.snap.visible(r.xid)) {
+			w.lower(r.lsn)
+		}
+	}
+}
+
+// writeWindow puts a completed table snapshot's window beside the data, before the manifest
+// records the snapshot: a crash in between snapshots the table again, and the window stays true.
+func (c *capturer) writeWindow(ctx context.Context, w *bronze.SnapshotWindow) error {
+	if c.cfg.Manifest == nil {
+		return nil
+	}
+	w.TopicPrefix = c.cfg.TopicPrefix
+	s := c.manifest.Source
+	w.Source = bronze.SourceID(strings.Join([]string{s.SystemID, s.Database, s.Slot, s.Publication}, "/"))
+	key, body, err := w.Object()
+	if err != nil {
+		return fmt.Errorf("capture: %w", err)
+	}
+	if err := c.cfg.Manifest.Write(ctx, key, body); err != nil {
+		return fmt.Errorf("capture: write snapshot window %s: %w", key, err)
+	}
+	c.log.Info("snapshot window written beside the data", "table", w.Schema+"."+w.Table, "key", key,
+		"open_lsn", pglogrepl.LSN(w.OpenLSN).String(), "close_lsn", pglogrepl.LSN(w.CloseLSN).String(), "rows", w.Rows)
+	return nil
+}
