@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 )
 
@@ -84,8 +85,8 @@ func ExternalRefs(html []byte) []string {
 // the first request. ?regenerate=1 makes them again after the project changed.
 func (d *Docs) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := r.URL.Path
-		if name == "" || name == "/" {
+		name := strings.TrimPrefix(r.URL.Path, "/")
+		if name == "" {
 			name = "index.html"
 		}
 		if !docFiles[name] {
