@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -38,8 +39,14 @@ func (d *Docs) Generate(ctx context.Context, force bool) error {
 	cmd := exec.CommandContext(ctx, d.DBT, "docs", "generate", "--empty-catalog", "--profiles-dir", d.ProjectDir,
 		"--target-path", d.Dir, "--log-path", filepath.Join(d.Dir, "logs"))
 	cmd.Dir = d.ProjectDir
-	cmd.Env = append(os.Environ(), "DBT_TARGET=duckdb", "WAREHOUSE_PATH="+filepath.Join(d.Dir, "scratch.duckdb"),
-		"RAW_SNAPSHOT_PATH=", "DBT_SEND_ANONYMOUS_USAGE_STATS=false")
+	// The profile's defaults for RAW (an empty in-memory database), whatever the stack's own
+	// environment says: the docs must not open a warehouse file the stack holds.
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		return slices.Contains([]string{"DBT_TARGET", "WAREHOUSE_PATH", "RAW_SNAPSHOT_PATH", "RAW_DATABASE"}, name)
+	})
+	cmd.Env = append(cmd.Env, "DBT_TARGET=duckdb", "WAREHOUSE_PATH="+filepath.Join(d.Dir, "scratch.duckdb"),
+		"DBT_SEND_ANONYMOUS_USAGE_STATS=false")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("dbt docs generate in %s: %w: %s", d.Dir, err, tail(out, 2000))

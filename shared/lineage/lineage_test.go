@@ -1,7 +1,11 @@
 package lineage
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/samtemplate"
@@ -150,12 +154,12 @@ func TestGraphStatus(t *testing.T) {
 }
 
 func TestGraphErrors(t *testing.T) {
-	for _, c := range []struct{ name, manifest, template, table string }{
-		{"no RAW source", fixtureManifest, fixtureTemplate, "accounts"},
-		{"no landing", fixtureManifest, "Resources: {}", "customers"},
-		{"no loader", fixtureManifest, fixtureTemplate[:len(fixtureTemplate)-len(fixtureTemplate[findLoader():])], "customers"},
-		{"dangling dependency", `{"nodes": {"model.p.a": {"resource_type": "model", "depends_on": {"nodes": ["model.p.gone"]}}}}`, fixtureTemplate, ""},
-		{"not JSON", `{`, fixtureTemplate, ""},
+	for _, c := range []struct{ name, manifest, template, table, want string }{
+		{"no RAW source", fixtureManifest, fixtureTemplate, "accounts", "table accounts: the dbt manifest has no source for raw.accounts"},
+		{"no landing", fixtureManifest, "Resources: {}", "customers", "table customers: no function of the template reads a topic"},
+		{"no loader", fixtureManifest, fixtureTemplate[:len(fixtureTemplate)-len(fixtureTemplate[findLoader():])], "customers", "no S3 notification of the template takes its objects (bronze/customers/...)"},
+		{"dangling dependency", `{"nodes": {"model.p.a": {"resource_type": "model", "depends_on": {"nodes": ["model.p.gone"]}}}}`, fixtureTemplate, "", "model.p.a depends on model.p.gone, which the manifest lacks"},
+		{"not JSON", `{`, fixtureTemplate, "", "read dbt manifest"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			g, err := FromManifest([]byte(c.manifest))
@@ -166,10 +170,9 @@ func TestGraphErrors(t *testing.T) {
 				}
 				err = g.AddCapture(tpl, []string{c.table})
 			}
-			if err == nil {
-				t.Fatal("no error")
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want one saying %q", err, c.want)
 			}
-			t.Log(err)
 		})
 	}
 }
@@ -196,5 +199,23 @@ func TestExternalRefs(t *testing.T) {
 		if got := ExternalRefs([]byte(page)); !slices.Equal(got, want) {
 			t.Errorf("ExternalRefs(%s) = %q, want %q", page, got, want)
 		}
+	}
+}
+
+func TestDocsOffline(t *testing.T) {
+	dir := t.TempDir()
+	index := filepath.Join(dir, "index.html")
+	page := `<script>i.src="//d1fc8wv8zag5ca.cloudfront.net/2.9.0/sp.js";ao.href="http://[::1]"</script><a href="https://docs.getdbt.com">x</a>`
+	os.WriteFile(index, []byte(page), 0o644)
+	if err := offline(index); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(index)
+	if want := `<script>i.src="data:,";ao.href="http://[::1]"</script><a href="data:,">x</a>`; string(got) != want {
+		t.Errorf("offline page:\n%s\nwant\n%s", got, want)
+	}
+	d := &Docs{DBT: filepath.Join(dir, "no-dbt"), ProjectDir: dir, Dir: t.TempDir()}
+	if err := d.Generate(context.Background(), false); err == nil || !strings.Contains(err.Error(), "dbt docs generate") {
+		t.Errorf("Generate with a missing dbt: %v, want an error naming dbt docs generate", err)
 	}
 }
