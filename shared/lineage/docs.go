@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -21,6 +22,8 @@ type Docs struct {
 	DBT        string // the dbt executable
 	ProjectDir string // dbt/ (profiles.yml is there too)
 	Dir        string // where the docs are written (a dbt target path)
+	// Nice, above 0, runs dbt under nice(1) at that priority, as the stack runs its builds.
+	Nice int
 
 	mu sync.Mutex
 }
@@ -36,8 +39,12 @@ func (d *Docs) Generate(ctx context.Context, force bool) error {
 	if _, err := os.Stat(index); err == nil && !force {
 		return nil
 	}
-	cmd := exec.CommandContext(ctx, d.DBT, "docs", "generate", "--empty-catalog", "--profiles-dir", d.ProjectDir,
-		"--target-path", d.Dir, "--log-path", filepath.Join(d.Dir, "logs"))
+	args := []string{d.DBT, "docs", "generate", "--empty-catalog", "--profiles-dir", d.ProjectDir,
+		"--target-path", d.Dir, "--log-path", filepath.Join(d.Dir, "logs")}
+	if d.Nice > 0 {
+		args = append([]string{"nice", "-n", strconv.Itoa(d.Nice)}, args...)
+	}
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.Dir = d.ProjectDir
 	// The profile's defaults for RAW (an empty in-memory database), whatever the stack's own
 	// environment says: the docs must not open a warehouse file the stack holds.

@@ -31,7 +31,7 @@ func TestRealProject(t *testing.T) {
 		}
 		t.Skipf("%s is missing (bash scripts/venv.sh makes it)", dbt)
 	}
-	docs := &Docs{DBT: dbt, ProjectDir: filepath.Join(root, "dbt"), Dir: t.TempDir()}
+	docs := &Docs{DBT: dbt, ProjectDir: filepath.Join(root, "dbt"), Dir: t.TempDir(), Nice: 10}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := docs.Generate(ctx, false); err != nil {

@@ -19,7 +19,7 @@ import (
 // first request under StateDir/dbt/docs.
 func (s *Stack) lineageHandlers() map[string]http.Handler {
 	docs := &lineage.Docs{DBT: filepath.Join(s.cfg.Root, ".venv", "bin", "dbt"), ProjectDir: filepath.Join(s.cfg.Root, "dbt"),
-		Dir: filepath.Join(s.cfg.StateDir, "dbt", "docs")}
+		Dir: filepath.Join(s.cfg.StateDir, "dbt", "docs"), Nice: dbtNice}
 	graph := func(ctx context.Context) (*lineage.Graph, error) { return s.lineage(ctx, docs) }
 	return console.LineageHandlers(s.token, &s.codes, graph, docs.Handler())
 }
