@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -356,6 +357,7 @@ func (s *Stack) consoleHandlers() map[string]http.Handler {
 	extra := s.dlqHandlers(s.producer)
 	extra["POST /sql"] = s.wh.SQLHandler(s.token)
 	extra["POST /s3-events"] = s3local.WebhookHandler(cmp.Or(s.cfg.WebhookToken, s.token), s.objectCreated, s.log)
+	maps.Copy(extra, s.lineageHandlers())
 	return extra
 }
 
