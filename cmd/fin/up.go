@@ -84,6 +84,7 @@ func startUp(ctx context.Context, f upFlags) error {
 		return err
 	}
 	defer logFile.Close()
+	dumpHeapOnSignal(ctx, state)
 	pool, err := openMigrated(ctx, 16)
 	if err != nil {
 		return err
