@@ -62,10 +62,13 @@ type Config struct {
 	Slot string
 
 	KafkaBrokers []string // empty: the embedded broker, its log in StateDir/kafka
-	S3Endpoint   string   // empty: the local S3 server on S3Addr, objects in StateDir/s3
-	S3AccessKey  string
-	S3SecretKey  string
-	Bucket       string
+	// KafkaRetention is how long the embedded broker keeps a record the landing has committed
+	// (retention.ms, but only ever for landed records); 0 deletes a record once landed.
+	KafkaRetention time.Duration
+	S3Endpoint     string // empty: the local S3 server on S3Addr, objects in StateDir/s3
+	S3AccessKey    string
+	S3SecretKey    string
+	Bucket         string
 
 	S3Addr, APIAddr, ConsoleAddr string
 	WarehousePath                string
@@ -270,6 +273,7 @@ func (s *Stack) startCapture(ctx context.Context) error {
 	}
 	context.AfterFunc(ctx, s.producer.Close)
 	gate := newLandedGate(s.producer, s.producer, groupsByTopic(s.mappings()), s.log)
+	gate.retain = s.cfg.KafkaRetention
 	s.parts.run("landed gate", func() error { gate.run(ctx, s.embedded); return nil })
 	s.parts.supervise("capture", func() error { return capture.Run(ctx, s.captureConfig(), gate) })
 	return nil
