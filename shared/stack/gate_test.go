@@ -48,16 +48,7 @@ func TestGateWaitsForEachTopicsOwnGroup(t *testing.T) {
 		transactions = "fin.public.transactions"
 		heartbeat    = "__debezium-heartbeat.fin"
 	)
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, customers, accounts, transactions, heartbeat))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
-	client, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(client.Close)
+	client := testBroker(t, customers, accounts, transactions, heartbeat)
 	admin := kadm.NewClient(client)
 	ctx := t.Context()
 
@@ -126,6 +117,23 @@ func TestGateWaitsForEachTopicsOwnGroup(t *testing.T) {
 	want("all landed", []int64{0, 1}, []int64{0, 1}, []int64{0, 1})
 }
 
+// testBroker starts an in-process broker with topics (one partition each) and returns a client of
+// it; both stop when the test ends.
+func testBroker(t *testing.T, topics ...string) *kgo.Client {
+	t.Helper()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topics...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	client, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	return client
+}
+
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -160,16 +168,7 @@ func TestGateTrimKeepsUnlandedAndRetained(t *testing.T) {
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			topic := fmt.Sprintf("fin.public.t%d", i)
-			cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(cluster.Close)
-			client, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(client.Close)
+			client := testBroker(t, topic)
 			ctx, admin := t.Context(), kadm.NewClient(client)
 			for j := range 6 {
 				stamp := now.Add(-2 * time.Minute)
