@@ -35,6 +35,7 @@ import (
 	"github.com/fin-orchestrator/fin-orchestrator/shared/objectstore"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/s3local"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/samtemplate"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/settings"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
 )
 
@@ -227,7 +228,10 @@ func (s *Stack) startStorage(ctx context.Context) error {
 		return err
 	}
 	s.objects = loader.S3Objects{Client: s.sdkS3()}
-	if s.wh, err = duckdb.Open(ctx, duckdb.RawPath(s.cfg.WarehousePath), nil, duckdb.WithModels(s.cfg.WarehousePath)); err != nil {
+	// The stack's DuckDB takes dbt's memory limit: one setting bounds each DuckDB of the stack.
+	limit := FunctionEnv(s.tpl, dbtFunction, settings.DBT, nil, nil).Get("DUCKDB_MEMORY_LIMIT")
+	if s.wh, err = duckdb.Open(ctx, duckdb.RawPath(s.cfg.WarehousePath), nil, duckdb.WithModels(s.cfg.WarehousePath),
+		duckdb.WithMemoryLimit(limit)); err != nil {
 		return err
 	}
 	s.token, err = duckdb.EnsureToken(duckdb.TokenPath(s.cfg.WarehousePath))
