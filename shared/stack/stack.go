@@ -103,7 +103,7 @@ type Stack struct {
 	mu       sync.Mutex
 	dbtRuns  []console.DbtRun
 	closers  []io.Closer       // the functions' local log files
-	failures []string          // invocations that failed every retry, for the console
+	failures int               // invocations that failed every retry (each kept on disk), for the console
 	partErr  map[string]string // the last failure of each supervised part
 
 	// Built as the parts start, for the parts after them.
