@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -39,17 +40,19 @@ func dumpHeapOnSignal(ctx context.Context, dir string) {
 	}()
 }
 
-// writeHeapProfile writes the heap profile after a collection, so it shows what is live.
+// writeHeapProfile writes the heap profile after a collection, so it shows what is live. It
+// appears under its name whole (a rename), so whoever waits for it never reads half a file.
 func writeHeapProfile(dir string, now time.Time) (string, error) {
 	path := filepath.Join(dir, fmt.Sprintf("heap-%s.pprof", now.UTC().Format("20060102T150405.000")))
-	f, err := os.Create(path)
+	f, err := os.Create(path + ".tmp")
 	if err != nil {
 		return "", fmt.Errorf("heap profile %s: %w", path, err)
 	}
 	runtime.GC()
-	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
-		f.Close()
+	werr := pprof.Lookup("heap").WriteTo(f, 0)
+	if err := errors.Join(werr, f.Close(), os.Rename(path+".tmp", path)); err != nil {
+		os.Remove(path + ".tmp")
 		return "", fmt.Errorf("heap profile %s: %w", path, err)
 	}
-	return path, f.Close()
+	return path, nil
 }
