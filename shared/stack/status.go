@@ -6,7 +6,6 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -188,10 +187,6 @@ func (c *statusCache) reconcile(ctx context.Context) {
 		}
 		start := time.Now()
 		c.reconcileOnce(ctx, r)
-		// A pass holds both sides' rows (about 2 KB a row) only while it runs; Go would keep
-		// that memory from the OS for minutes after, so the stack's RSS followed the largest
-		// pass, not what it holds. Give it back now: one collection every 20 s or more.
-		debug.FreeOSMemory()
 		pause = max(reconcileEvery, 10*time.Since(start))
 	}
 }
