@@ -6,6 +6,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$FIN_ROOT"
 
+log "$(machine_line)"
 bash scripts/postgres.sh
 mkdir -p "$FIN_STATE_DIR"
 # fin is what users run; finbench holds the benchmarks that need more than go test -bench.

@@ -45,6 +45,13 @@ apt_install() {
     || die "could not install Debian packages: $*"
 }
 
+# machine_line prints the CPU model, the cores and the load average, to print beside a ratio: the
+# same benchmark gives other figures on another CPU, on fewer cores, or beside other work.
+machine_line() {
+  printf 'machine: %s, %s cores, load average %s\n' \
+    "$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
 # free_port prints a free TCP port on 127.0.0.1.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 

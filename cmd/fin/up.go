@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -84,6 +85,7 @@ func startUp(ctx context.Context, f upFlags) error {
 		return err
 	}
 	defer logFile.Close()
+	dumpHeapOnSignal(ctx, state)
 	pool, err := openMigrated(ctx, 16)
 	if err != nil {
 		return err
@@ -95,11 +97,15 @@ func startUp(ctx context.Context, f upFlags) error {
 		}
 	}
 
+	retention, err := kafkaRetention()
+	if err != nil {
+		return err
+	}
 	st, wait, err := stack.Up(ctx, stack.Config{
 		Template: f.template, Root: root, StateDir: state, DatabaseURL: localpg.URL(), Pool: pool,
 		Slot:         envOr("FIN_CAPTURE_SLOT", slotFor(pool.Config().ConnConfig.Database)),
-		KafkaBrokers: kafka.BrokersFromEnv(),
-		S3Endpoint:   os.Getenv("S3_ENDPOINT"), S3AccessKey: os.Getenv("S3_ACCESS_KEY"), S3SecretKey: os.Getenv("S3_SECRET_KEY"),
+		KafkaBrokers: kafka.BrokersFromEnv(), KafkaRetention: retention,
+		S3Endpoint: os.Getenv("S3_ENDPOINT"), S3AccessKey: os.Getenv("S3_ACCESS_KEY"), S3SecretKey: os.Getenv("S3_SECRET_KEY"),
 		Bucket:        envOr("LAKE_BUCKET", "lake"),
 		S3Addr:        envOr("S3_ADDR", s3local.DefaultAddr),
 		APIAddr:       envOr("API_ADDR", "127.0.0.1:8000"),
@@ -124,6 +130,19 @@ func startUp(ctx context.Context, f upFlags) error {
 		defer func() { <-genErr }()
 	}
 	return wait()
+}
+
+// kafkaRetention is how long the embedded broker keeps landed records: FIN_KAFKA_RETENTION (a Go
+// duration), else a minute, so `fin kafka-tail --from-beginning` shows the last minute while the
+// broker's memory stays bounded (at 200 operations a second a minute of change events is about
+// 40 MB).
+func kafkaRetention() (time.Duration, error) {
+	v := envOr("FIN_KAFKA_RETENTION", "1m")
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%w: FIN_KAFKA_RETENTION=%q is not a duration such as 1m or 0s", errUsage, v)
+	}
+	return d, nil
 }
 
 // loadIfEmpty bulk-loads the configured data set into a database without customers, so a first

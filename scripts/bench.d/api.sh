@@ -135,6 +135,7 @@ paired() {
 }
 rounds=${BENCH_ROUNDS:-3}
 
+start_machine=$(machine_line)
 log "GET /accounts/{id} at 16 connections and pgbench -S, in turn: $rounds rounds of ${secs}s each"
 read -r get_ratio get_rps get_p99 sel_tps sel_lat get_bad get_rounds < <(paired "$work/get.lua" -S)
 log "POST /transactions (transfer) at 16 connections and pgbench tpcb-like, in turn: $rounds rounds of ${secs}s each"
@@ -188,7 +189,8 @@ api_init=$(cold_init "$work/host/api" "$health")
 grep -q '"statusCode":200' "$work/invoke.out" || die "the API under aws-lambda-rie did not answer /healthz: $(cat "$work/invoke.out")"
 hello_init=$(cold_init "$work/host/hello" '{}')
 
-printf '\n%-58s %14s %14s %7s\n' "benchmark (API beside its reference, same run)" "API" "reference" "ratio"
+printf '\n%s (at the start)\n%s (at the end)\n' "$start_machine" "$(machine_line)"
+printf '%-58s %14s %14s %7s\n' "benchmark (API beside its reference, same run)" "API" "reference" "ratio"
 printf '%-58s %14s %14s %7s\n' "GET /accounts/{id} vs pgbench -S -M prepared, 16 conns" "$get_rps/s" "$sel_tps/s" "$get_ratio"
 printf '%-58s %14s %14s\n' "  latency p99 (API) / average (pgbench), ms" "$get_p99" "$sel_lat"
 printf '%-58s %30s\n' "  ratio in each round (median round shown above)" "$get_rounds"

@@ -2,10 +2,12 @@ package kafka
 
 import (
 	"context"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -91,4 +93,65 @@ func TestEmbeddedBrokerDataDirSurvivesRestart(t *testing.T) {
 	if ctx.Err() != nil || len(fs.Records()) != 1 || string(fs.Records()[0].Value) != "v1" {
 		t.Fatalf("after a restart the broker should still hold the record written before: %v %v", fs.Errors(), fs.Records())
 	}
+}
+
+// TestEmbeddedBrokerFreesDeletedRecords: records deleted below the log start (what the stack's
+// landed gate does once the landing has committed them) must leave the in-memory broker's heap,
+// not stay until a 100 MiB segment fills. 32 MiB go in; after DeleteRecords up to the last record
+// (new records keep arriving behind the landed ones, so the active segment is never emptied), the
+// live heap must be back within a few segments of where it started.
+func TestEmbeddedBrokerFreesDeletedRecords(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	seeds, stop, err := StartEmbedded(ctx, EmbeddedConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	cl, err := NewClient(seeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	const topic, records, size = "fin.public.big", 32 << 10, 1 << 10
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("{}")}).FirstErr(); err != nil {
+		t.Fatal(err) // the topic exists before the baseline
+	}
+	before := liveHeap()
+	value := make([]byte, size)
+	for i := 0; i < records; i += 1024 {
+		batch := make([]*kgo.Record, 1024)
+		for j := range batch {
+			batch[j] = &kgo.Record{Topic: topic, Value: value}
+		}
+		if err := cl.ProduceSync(ctx, batch...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full := liveHeap()
+	if full-before < records*size/2 {
+		t.Fatalf("the broker holds %d MiB after 32 MiB were produced: the measure does not see its log", (full-before)>>20)
+	}
+	del := kadm.Offsets{}
+	del.AddOffset(topic, 0, records, -1) // offsets 0..records were written: the last stays
+	resp, err := kadm.NewClient(cl).DeleteRecords(ctx, del)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Fatalf("delete records: %v", err)
+	}
+	if after := liveHeap(); after > before+4<<20 {
+		t.Errorf("live heap %d MiB before, %d MiB with 32 MiB of records, %d MiB after all but the last were deleted: the broker kept them",
+			before>>20, full>>20, after>>20)
+	}
+}
+
+// liveHeap is the bytes of live heap objects after a full collection.
+func liveHeap() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
 }

@@ -120,6 +120,8 @@ var declared = []Setting{
 	{Name: "SNOWFLAKE_THREADS", Default: "4", Functions: []string{DBT}, Dbt: true, Meaning: "dbt threads on Snowflake."},
 	{Name: "SNOWFLAKE_PASSWORD", Functions: []string{DBT}, Dbt: true,
 		Meaning: "Password login for dbt (fakesnow in tests only; AWS uses the key pair)."},
+	{Name: "DUCKDB_MEMORY_LIMIT", Default: "512MB", Functions: []string{DBT}, Dbt: true,
+		Meaning: "DuckDB's memory_limit (duckdb target): past it DuckDB evicts cached blocks and spills to disk, where its default, 80% of the machine's RAM, let memory grow with the warehouse. The local stack holds its own DuckDB (RAW, queries) to the same limit."},
 	{Name: "WAREHOUSE_PATH", Default: "../.fin/warehouse.duckdb", Functions: []string{DBT}, Dbt: true,
 		Meaning: "DuckDB file of silver and gold (duckdb target; the local stack sets it)."},
 	{Name: "RAW_SNAPSHOT_PATH", Functions: []string{DBT}, Dbt: true,

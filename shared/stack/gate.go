@@ -24,6 +24,9 @@ type landedGate struct {
 	admin  *kadm.Client
 	groups map[string][]string // topic -> the consumer groups that land it
 
+	// retain keeps landed records this long before trim deletes them (0: delete once landed).
+	retain time.Duration
+
 	mu      sync.Mutex
 	waiting map[topicPartition][]heldAck
 	log     *slog.Logger
@@ -61,8 +64,8 @@ func (g *landedGate) Produce(ctx context.Context, r *kgo.Record, promise func(*k
 }
 
 // run releases held acknowledgements as the groups' committed offsets pass them. With trim, it
-// also deletes the records the groups have landed, now and then, so an in-memory broker does not
-// grow without end.
+// also deletes, every trimEvery, the records the groups have landed and that are older than
+// g.retain, so an in-memory broker does not grow without end.
 func (g *landedGate) run(ctx context.Context, trim bool) {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
@@ -73,13 +76,16 @@ func (g *landedGate) run(ctx context.Context, trim bool) {
 			return
 		case <-tick.C:
 		}
-		if trim && time.Since(lastTrim) > 30*time.Second {
+		if trim && time.Since(lastTrim) > trimEvery {
 			lastTrim = time.Now()
-			g.trim(ctx)
+			g.trim(ctx, lastTrim)
 		}
 		g.release(ctx)
 	}
 }
+
+// trimEvery is how often the gate trims the embedded broker's log.
+const trimEvery = 10 * time.Second
 
 // release answers the held acknowledgements that every group of their topic has committed past.
 func (g *landedGate) release(ctx context.Context) {
@@ -145,8 +151,11 @@ func (g *landedGate) landedUpTo(offsets map[string]kadm.OffsetResponses, tp topi
 	return least, found
 }
 
-// trim deletes the records every group of their topic has committed past: they are in the lake.
-func (g *landedGate) trim(ctx context.Context) {
+// trim deletes the records every group of their topic has committed past (they are in the lake)
+// and, with g.retain, whose timestamp is older than now-g.retain, as Kafka's retention.ms would
+// delete them: `fin kafka-tail --from-beginning` still finds the last minutes, and the log holds at
+// most retain's worth of records beyond what the landing has yet to take.
+func (g *landedGate) trim(ctx context.Context, now time.Time) {
 	offsets := map[string]kadm.OffsetResponses{}
 	for _, groups := range g.groups {
 		for _, group := range groups {
@@ -171,7 +180,36 @@ func (g *landedGate) trim(ctx context.Context) {
 			}
 		})
 	}
+	if g.retain > 0 && len(del) > 0 {
+		if err := g.keepRetained(ctx, del, now.Add(-g.retain)); err != nil {
+			if ctx.Err() == nil {
+				g.log.Debug("trim landed records: list offsets by time", "err", err)
+			}
+			return
+		}
+	}
 	if _, err := g.admin.DeleteRecords(ctx, del); err != nil && ctx.Err() == nil {
 		g.log.Debug("trim landed records", "err", err)
 	}
+}
+
+// keepRetained lowers each offset of del to the first record stamped at or after since, so what
+// is younger stays.
+func (g *landedGate) keepRetained(ctx context.Context, del kadm.Offsets, since time.Time) error {
+	listed, err := g.admin.ListOffsetsAfterMilli(ctx, since.UnixMilli(), del.TopicsSet().Topics()...)
+	if err != nil {
+		return err
+	}
+	if err := listed.Error(); err != nil {
+		return err
+	}
+	for topic, partitions := range del {
+		for p, o := range partitions {
+			if l, ok := listed.Lookup(topic, p); ok && l.Offset < o.At {
+				o.At = l.Offset // not AddOffset: it only ever raises an offset
+				partitions[p] = o
+			}
+		}
+	}
+	return nil
 }

@@ -48,16 +48,7 @@ func TestGateWaitsForEachTopicsOwnGroup(t *testing.T) {
 		transactions = "fin.public.transactions"
 		heartbeat    = "__debezium-heartbeat.fin"
 	)
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, customers, accounts, transactions, heartbeat))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
-	client, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(client.Close)
+	client := testBroker(t, customers, accounts, transactions, heartbeat)
 	admin := kadm.NewClient(client)
 	ctx := t.Context()
 
@@ -126,6 +117,23 @@ func TestGateWaitsForEachTopicsOwnGroup(t *testing.T) {
 	want("all landed", []int64{0, 1}, []int64{0, 1}, []int64{0, 1})
 }
 
+// testBroker starts an in-process broker with topics (one partition each) and returns a client of
+// it; both stop when the test ends.
+func testBroker(t *testing.T, topics ...string) *kgo.Client {
+	t.Helper()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topics...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	client, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	return client
+}
+
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -136,5 +144,62 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+}
+
+// TestGateTrimKeepsUnlandedAndRetained: trim deletes a record only once every group of its topic
+// has committed past it and, with a retention, once it is older than that: each case produces
+// three records stamped two minutes before the trim and three stamped at it (fixture times), has
+// the topic's two groups commit, trims, and reads where the log now starts.
+func TestGateTrimKeepsUnlandedAndRetained(t *testing.T) {
+	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name      string
+		retain    time.Duration
+		committed [2]int64 // next offsets of the two groups; -1: no commit
+		wantStart int64
+	}{
+		{"both landed, no retention", 0, [2]int64{5, 6}, 5},
+		{"one group has not committed", 0, [2]int64{6, -1}, 0},
+		{"both landed, one minute retained", time.Minute, [2]int64{6, 6}, 3},
+		{"landing behind the retention", time.Minute, [2]int64{2, 6}, 2},
+		{"everything younger than the retention", time.Hour, [2]int64{6, 6}, 0},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			topic := fmt.Sprintf("fin.public.t%d", i)
+			client := testBroker(t, topic)
+			ctx, admin := t.Context(), kadm.NewClient(client)
+			for j := range 6 {
+				stamp := now.Add(-2 * time.Minute)
+				if j >= 3 {
+					stamp = now
+				}
+				if err := client.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("{}"), Timestamp: stamp}).FirstErr(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			groups := []string{"landing", "audit"}
+			for k, next := range tc.committed {
+				if next < 0 {
+					continue
+				}
+				o := kadm.Offsets{}
+				o.AddOffset(topic, 0, next, -1)
+				if resp, err := admin.CommitOffsets(ctx, groups[k], o); err != nil || resp.Error() != nil {
+					t.Fatalf("commit %s: %v %v", groups[k], err, resp.Error())
+				}
+			}
+			gate := newLandedGate(client, client, map[string][]string{topic: groups}, slog.Default())
+			gate.retain = tc.retain
+			gate.trim(ctx, now)
+			starts, err := admin.ListStartOffsets(ctx, topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := starts.Lookup(topic, 0); got.Offset != tc.wantStart {
+				t.Errorf("the log starts at %d after the trim, want %d", got.Offset, tc.wantStart)
+			}
+		})
 	}
 }

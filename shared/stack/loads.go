@@ -39,7 +39,7 @@ func (s *Stack) keepFailed(fn string, ev any, cause error) {
 		s.log.Error("cannot keep failed invocation", "err", err)
 	}
 	s.mu.Lock()
-	s.failures = append(s.failures, fmt.Sprintf("%s: %v", fn, cause))
+	s.failures++
 	s.mu.Unlock()
 	s.log.Error("invocation failed after retries; kept for replay", "function", fn, "file", name, "err", cause)
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/fin-orchestrator/fin-orchestrator/shared/objectstore"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/s3local"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/samtemplate"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/settings"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
 )
 
@@ -63,10 +64,13 @@ type Config struct {
 	Slot string
 
 	KafkaBrokers []string // empty: the embedded broker, its log in StateDir/kafka
-	S3Endpoint   string   // empty: the local S3 server on S3Addr, objects in StateDir/s3
-	S3AccessKey  string
-	S3SecretKey  string
-	Bucket       string
+	// KafkaRetention is how long the embedded broker keeps a record the landing has committed
+	// (retention.ms, but only ever for landed records); 0 deletes a record once landed.
+	KafkaRetention time.Duration
+	S3Endpoint     string // empty: the local S3 server on S3Addr, objects in StateDir/s3
+	S3AccessKey    string
+	S3SecretKey    string
+	Bucket         string
 
 	S3Addr, APIAddr, ConsoleAddr string
 	WarehousePath                string
@@ -105,7 +109,7 @@ type Stack struct {
 	mu       sync.Mutex
 	dbtRuns  []console.DbtRun
 	closers  []io.Closer       // the functions' local log files
-	failures []string          // invocations that failed every retry, for the console
+	failures int               // invocations that failed every retry (each kept on disk), for the console
 	partErr  map[string]string // the last failure of each supervised part
 
 	// Built as the parts start, for the parts after them.
@@ -237,7 +241,10 @@ func (s *Stack) startStorage(ctx context.Context) error {
 	if s.s3, err = objectstore.Open(objectstore.Config{Endpoint: s.S3URL, AccessKey: s.s3Creds.AccessKeyID, SecretKey: s.s3Creds.SecretAccessKey}); err != nil {
 		return err
 	}
-	if s.wh, err = duckdb.Open(ctx, duckdb.RawPath(s.cfg.WarehousePath), nil, duckdb.WithModels(s.cfg.WarehousePath)); err != nil {
+	// The stack's DuckDB takes dbt's memory limit: one setting bounds each DuckDB of the stack.
+	limit := FunctionEnv(s.tpl, dbtFunction, settings.DBT, nil, nil).Get("DUCKDB_MEMORY_LIMIT")
+	if s.wh, err = duckdb.Open(ctx, duckdb.RawPath(s.cfg.WarehousePath), nil, duckdb.WithModels(s.cfg.WarehousePath),
+		duckdb.WithMemoryLimit(limit)); err != nil {
 		return err
 	}
 	s.token, err = duckdb.EnsureToken(duckdb.TokenPath(s.cfg.WarehousePath))
@@ -287,6 +294,7 @@ func (s *Stack) startCapture(ctx context.Context) error {
 	}
 	context.AfterFunc(ctx, s.producer.Close)
 	gate := newLandedGate(s.producer, s.producer, groupsByTopic(s.mappings()), s.log)
+	gate.retain = s.cfg.KafkaRetention
 	s.parts.run("landed gate", func() error { gate.run(ctx, s.embedded); return nil })
 	s.parts.supervise("capture", func() error { return capture.Run(ctx, s.captureConfig(), gate) })
 	return nil

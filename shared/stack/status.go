@@ -170,7 +170,7 @@ func (c *statusCache) addDbtAndInvocations(st *console.Status) {
 	s := c.s
 	s.mu.Lock()
 	st.DbtRuns = append([]console.DbtRun(nil), s.dbtRuns...)
-	failures := len(s.failures)
+	failures := s.failures
 	s.mu.Unlock()
 	dbtOK, dbtDetail := true, "no run yet"
 	if len(st.DbtRuns) > 0 {

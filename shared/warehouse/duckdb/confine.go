@@ -23,7 +23,8 @@ import (
 // system the warehouse may read besides its own files.
 func (w *Warehouse) loadDir() string { return filepath.Join(filepath.Dir(w.path), "loading") }
 
-// confine turns external access off for the whole database and locks its configuration.
+// confine turns external access off for the whole database, bounds its memory, and locks its
+// configuration.
 func (w *Warehouse) confine(ctx context.Context, db *sql.DB) error {
 	paths := []string{}
 	if w.models != "" {
@@ -38,14 +39,21 @@ func (w *Warehouse) confine(ctx context.Context, db *sql.DB) error {
 		}
 		dirs = append(dirs, literal(w.loadDir()+string(filepath.Separator)))
 	}
-	for _, s := range []string{
-		"SET allowed_paths = [" + strings.Join(paths, ",") + "]",
-		"SET allowed_directories = [" + strings.Join(dirs, ",") + "]",
+	settings := []string{
+		// Each object is read once, by its load: caching the files read keeps them for nothing.
+		"SET enable_external_file_cache = false",
+	}
+	if w.memory != "" {
+		settings = append(settings, "SET memory_limit = "+literal(w.memory))
+	}
+	for _, s := range append(settings,
+		"SET allowed_paths = ["+strings.Join(paths, ",")+"]",
+		"SET allowed_directories = ["+strings.Join(dirs, ",")+"]",
 		"SET enable_external_access = false",
 		"SET autoinstall_known_extensions = false",
 		"SET autoload_known_extensions = false",
 		"SET lock_configuration = true",
-	} {
+	) {
 		if _, err := db.ExecContext(ctx, s); err != nil {
 			return fmt.Errorf("confine warehouse %s: %s: %w", w.path, s, err)
 		}

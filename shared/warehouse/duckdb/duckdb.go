@@ -63,6 +63,7 @@ type Warehouse struct {
 	path     string
 	models   string // dbt's file, attached as catalogOf(models) while not lent to dbt; "" for none
 	readOnly bool
+	memory   string // memory_limit ("512MB"); "" leaves DuckDB's default, 80% of the machine's RAM
 	tables   []string
 	turn     chan struct{} // held by a load or a snapshot: one writer of RAW at a time
 	use      sync.RWMutex  // queries share db (R); a snapshot or Close has it alone (W)
@@ -82,6 +83,11 @@ type Option func(*Warehouse)
 // WithModels attaches dbt's file at path (if it exists) read-only, so queries find silver and
 // gold beside RAW; LendModels gives it to dbt for a build.
 func WithModels(path string) Option { return func(w *Warehouse) { w.models = path } }
+
+// WithMemoryLimit bounds what DuckDB holds in memory (its memory_limit, such as "512MB"): past
+// it, DuckDB evicts cached blocks and spills to RAW's .tmp folder. Its default, 80% of the
+// machine's RAM, let a long-running stack keep every block of RAW it ever read.
+func WithMemoryLimit(limit string) Option { return func(w *Warehouse) { w.memory = limit } }
 
 // Open opens (creating if needed) the RAW file at path with a RAW table for each of tables
 // (warehouse.DefaultTables when nil) and the load ledger.

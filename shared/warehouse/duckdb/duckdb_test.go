@@ -223,3 +223,54 @@ func TestFileReadsAndLetsGo(t *testing.T) {
 		t.Fatal("a missing warehouse file read without error")
 	}
 }
+
+// TestMemoryLimit: the warehouse holds DuckDB to the limit it is given (locked, like the rest of
+// its configuration), caches no object it loaded, and a limit DuckDB cannot read fails the open
+// with the value named.
+func TestMemoryLimit(t *testing.T) {
+	tests := []struct {
+		limit   string
+		want    string // current_setting('memory_limit'), as DuckDB prints it
+		wantErr string
+	}{
+		{"256MB", "244.1 MiB", ""},
+		{"1GiB", "1.0 GiB", ""},
+		{"lots", "", "lots"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.limit, func(t *testing.T) {
+			wh, err := duckdb.Open(t.Context(), filepath.Join(t.TempDir(), "raw_store.duckdb"), nil, duckdb.WithMemoryLimit(tc.limit))
+			if tc.wantErr != "" {
+				if err == nil {
+					wh.Close()
+					t.Fatalf("memory limit %q: opened, want an error", tc.limit)
+				}
+				if !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("memory limit %q: %v, want it named", tc.limit, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer wh.Close()
+			var got, cache string
+			err = wh.QueryRows(t.Context(), "SELECT current_setting('memory_limit'), current_setting('enable_external_file_cache')::VARCHAR", nil,
+				func(r *sql.Rows) error {
+					if !r.Next() {
+						return errors.New("no row")
+					}
+					return r.Scan(&got, &cache)
+				})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want || cache != "false" {
+				t.Errorf("memory_limit %q, external file cache %s; want %q and false", got, cache, tc.want)
+			}
+			if err := wh.Query(t.Context(), "SET memory_limit = '64GB'", io.Discard); err == nil {
+				t.Error("a query lifted the memory limit")
+			}
+		})
+	}
+}

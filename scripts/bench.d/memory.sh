@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Memory over time (issue 16, item 5): `fin up --rate 200` on a fresh throwaway database for
+# BENCH_MEMORY_MINUTES (default 30), its RSS sampled every 10 s; printed: the RSS at
+# BENCH_MEMORY_REF_MINUTES (default 5) beside the RSS at the end (target: at most 1.1x), each the
+# mean of the samples of the minute before it (a reconcile pass or a dbt snapshot swings a single
+# sample by 100 MB), the peak, and the dbt worker's RSS (a process of its own). A heap profile of
+# fin up is taken at both points (SIGUSR1) and kept in .fin/bench-artifacts/memory/ with the
+# samples (go tool pprof bin/fin FILE).
+# --short runs 6 minutes against the RSS at 2 (a quick look; the target is for the long run).
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/../lib.sh"
+cd "$FIN_ROOT"
+
+minutes=${BENCH_MEMORY_MINUTES:-30}
+ref=${BENCH_MEMORY_REF_MINUTES:-5}
+if [ "${1:-}" = --short ]; then
+  minutes=6 ref=2
+fi
+rate=${BENCH_MEMORY_RATE:-200}
+
+bash scripts/postgres.sh
+bash scripts/venv.sh >/dev/null
+go build -o bin/ ./cmd/fin
+throwaway_stack bench_memory
+mkdir -p "$FIN_STATE_DIR"
+out=$FIN_ROOT/.fin/bench-artifacts/memory
+mkdir -p "$out"
+rm -f "$out"/heap-*.pprof "$out/rss.tsv"
+
+up_pid=""
+cleanup() {
+  status=$?
+  [ "$status" = 0 ] || cp "$work/up.out" "$out/" 2>/dev/null || true
+  stack_down
+  drop_throwaway
+  rm -rf "$work"
+}
+trap cleanup EXIT
+drop_throwaway
+psql -X -q "$admin" -c "CREATE DATABASE $db" >/dev/null
+
+# rss_kb PID: the resident set of PID in kB (0 when it is gone).
+rss_kb() { awk '/^VmRSS:/ {print $2; found=1} END {if (!found) print 0}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# children_rss_kb PID: the resident sets of PID's descendants (the dbt worker), summed.
+children_rss_kb() {
+  local total=0 c
+  for c in $(pgrep -P "$1" 2>/dev/null); do
+    total=$((total + $(rss_kb "$c") + $(children_rss_kb "$c")))
+  done
+  echo "$total"
+}
+# window_mean SECONDS: the mean RSS (kB) of the samples of the minute up to SECONDS.
+window_mean() {
+  awk -v to="$1" 'NR > 1 && $1 > to - 60 && $1 <= to { sum += $2; n++ } END { printf "%d", n ? sum / n : 0 }' "$out/rss.tsv"
+}
+# heap_dump NAME: a heap profile of fin up, copied out of its state folder as NAME.
+heap_dump() {
+  local before
+  before=$(find "$FIN_STATE_DIR" -maxdepth 1 -name 'heap-*.pprof' | wc -l)
+  kill -USR1 "$up_pid"
+  for _ in $(seq 50); do
+    [ "$(find "$FIN_STATE_DIR" -maxdepth 1 -name 'heap-*.pprof' | wc -l)" -gt "$before" ] && break
+    sleep 0.2
+  done
+  sleep 0.5
+  cp "$(find "$FIN_STATE_DIR" -maxdepth 1 -name 'heap-*.pprof' | sort | tail -1)" "$out/$1.pprof"
+}
+
+log "$(machine_line)"
+log "fin up --rate $rate for $minutes minutes (reference point: minute $ref)"
+LOG_LEVEL=WARN stack_up "$work/up.out" --rate "$rate"
+start=$(date +%s)
+peak=0 ref_rss=0 end_rss=0 rss=0 worker=0 worker_peak=0
+printf 'seconds\trss_kb\tdbt_worker_kb\n' >"$out/rss.tsv"
+while :; do
+  now=$(( $(date +%s) - start ))
+  kill -0 "$up_pid" 2>/dev/null || die "fin up exited: $(tail -20 "$work/up.out")"
+  rss=$(rss_kb "$up_pid")
+  worker=$(children_rss_kb "$up_pid")
+  printf '%s\t%s\t%s\n' "$now" "$rss" "$worker" >>"$out/rss.tsv"
+  (( rss > peak )) && peak=$rss
+  (( worker > worker_peak )) && worker_peak=$worker
+  if [ "$ref_rss" = 0 ] && (( now >= ref * 60 )); then
+    ref_rss=$(window_mean "$now")
+    heap_dump "heap-${ref}min"
+    log "minute $ref: fin up RSS $((rss / 1024)) MB, dbt worker $((worker / 1024)) MB"
+  fi
+  (( now >= minutes * 60 )) && break
+  sleep 10
+done
+end_rss=$(window_mean "$now")
+heap_dump "heap-${minutes}min"
+# The stack kept up: postings reached the warehouse (a stalled stack would hold flat memory too).
+raw=$(bin/fin sql "select count(*) from raw.transactions" 2>/dev/null | tail -1)
+if ! [[ "$raw" =~ ^[0-9]+$ ]] || [ "$raw" = 0 ]; then
+  die "no transactions in the warehouse after $minutes minutes: $(tail -5 "$work/up.out")"
+fi
+
+printf '\n%-58s %12s %12s %7s\n' "benchmark (fin up --rate $rate, fresh database)" "measured" "reference" "ratio"
+printf '%-58s %9s MB %9s MB %7s\n' "RSS at minute $minutes vs at minute $ref, minute means (<= 1.10)" \
+  "$((end_rss / 1024))" "$((ref_rss / 1024))" "$(awk -v a="$end_rss" -v b="$ref_rss" 'BEGIN { printf "%.2f", a / b }')"
+printf '%-58s %9s MB\n' "  last sample" "$((rss / 1024))"
+printf '%-58s %9s MB\n' "  peak RSS of fin up over the run" "$((peak / 1024))"
+printf '%-58s %9s MB %9s MB\n' "  dbt worker RSS at the end / its peak" "$((worker / 1024))" "$((worker_peak / 1024))"
+printf '%-58s %12s\n' "  rows in raw.transactions at the end" "$raw"
+machine_line
+log "samples and heap profiles in ${out#"$FIN_ROOT"/}"
