@@ -274,3 +274,18 @@ func TestMemoryLimit(t *testing.T) {
 		})
 	}
 }
+
+// A checkpoint is refused by the read-only shell and done by its own named operation.
+func TestCheckpointIsItsOwnOperation(t *testing.T) {
+	wh := open(t)
+	if err := wh.Query(t.Context(), "CHECKPOINT", io.Discard); err == nil {
+		t.Error("the read-only shell ran CHECKPOINT")
+	}
+	if err := wh.Checkpoint(t.Context()); err != nil {
+		t.Errorf("Checkpoint: %v", err)
+	}
+	wh.Close()
+	if err := wh.Checkpoint(t.Context()); err == nil {
+		t.Error("Checkpoint on a closed warehouse succeeded")
+	}
+}
