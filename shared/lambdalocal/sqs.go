@@ -163,15 +163,19 @@ func (q *Queue) Len() int {
 // of a queue gives a function's environment).
 func Queues(tpl *samtemplate.Template) map[string]*Queue {
 	byID := map[string]*Queue{}
+	building := map[string]bool{}
 	var build func(id string) *Queue
 	build = func(id string) *Queue {
 		if q, ok := byID[id]; ok {
 			return q
 		}
+		building[id] = true
 		def := tpl.Queues[id]
 		var dlq *Queue
-		if def.DeadLetterQueue != "" && tpl.Queues[def.DeadLetterQueue] != nil && def.DeadLetterQueue != id {
-			dlq = build(def.DeadLetterQueue)
+		// A redrive cycle (A to B to A) is cut where it closes: each message moves once, never
+		// round for ever, and building it cannot recurse without end.
+		if d := def.DeadLetterQueue; d != "" && tpl.Queues[d] != nil && d != id && !building[d] {
+			dlq = build(d)
 		}
 		byID[id] = NewQueue(def, dlq, nil)
 		return byID[id]

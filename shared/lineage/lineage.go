@@ -7,10 +7,11 @@
 package lineage
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 )
@@ -127,14 +128,14 @@ func FromManifest(body []byte) (*Graph, error) {
 		return nil, fmt.Errorf("read dbt manifest: %w", err)
 	}
 	g := &Graph{}
-	for _, id := range sortedKeys(m.Sources) {
+	for _, id := range slices.Sorted(maps.Keys(m.Sources)) {
 		s := m.Sources[id]
-		g.add(Node{ID: id, Kind: Source, Name: s.SourceName + "." + s.Name, Detail: s.Schema + "." + cmpOr(s.Identifier, s.Name)})
+		g.add(Node{ID: id, Kind: Source, Name: s.SourceName + "." + s.Name, Detail: s.Schema + "." + cmp.Or(s.Identifier, s.Name)})
 	}
 	kinds := map[string]Kind{"model": Model, "test": Test}
 	var deps []manifestNode
 	var ids []string
-	for _, id := range sortedKeys(m.Nodes) {
+	for _, id := range slices.Sorted(maps.Keys(m.Nodes)) {
 		n := m.Nodes[id]
 		kind, ok := kinds[n.ResourceType]
 		if !ok {
@@ -143,9 +144,9 @@ func FromManifest(body []byte) (*Graph, error) {
 		g.add(Node{ID: id, Kind: kind, Name: n.Name, Detail: n.Schema})
 		deps, ids = append(deps, n), append(ids, id)
 	}
-	for _, id := range sortedKeys(m.Exposures) {
+	for _, id := range slices.Sorted(maps.Keys(m.Exposures)) {
 		e := m.Exposures[id]
-		g.add(Node{ID: id, Kind: Exposure, Name: cmpOr(e.Label, e.Name), Detail: e.Name})
+		g.add(Node{ID: id, Kind: Exposure, Name: cmp.Or(e.Label, e.Name), Detail: e.Name})
 		deps, ids = append(deps, e), append(ids, id)
 	}
 	for i, n := range deps {
@@ -157,22 +158,6 @@ func FromManifest(body []byte) (*Graph, error) {
 		}
 	}
 	return g, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // rawSource is the dbt source that reads the RAW table the loader fills for table: schema raw,

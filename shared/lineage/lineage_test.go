@@ -2,6 +2,7 @@ package lineage
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -54,7 +55,7 @@ Resources:
 func results(statuses map[string]string) []byte {
 	b := []byte(`{"metadata": {"generated_at": "2026-01-02T03:04:05Z"}, "results": [`)
 	first := true
-	for _, id := range sortedKeys(statuses) {
+	for _, id := range slices.Sorted(maps.Keys(statuses)) {
 		if !first {
 			b = append(b, ',')
 		}

@@ -162,3 +162,39 @@ func (g *Graph) layers(parents map[string][]string) {
 		}
 	}
 }
+
+// MergeRunResults keeps, per node, its latest result: next's where it ran, prev's otherwise, under
+// next's metadata. A build triggered by a load selects only what follows its tables and dbt
+// rewrites run_results.json each run, so the last file alone would forget an earlier failure.
+func MergeRunResults(prev, next []byte) ([]byte, error) {
+	type results struct {
+		Metadata json.RawMessage   `json:"metadata"`
+		Results  []json.RawMessage `json:"results"`
+	}
+	id := func(r json.RawMessage) string {
+		var n struct {
+			UniqueID string `json:"unique_id"`
+		}
+		json.Unmarshal(r, &n)
+		return n.UniqueID
+	}
+	var p, n results
+	if err := json.Unmarshal(next, &n); err != nil {
+		return nil, fmt.Errorf("read dbt run_results: %w", err)
+	}
+	if len(prev) > 0 {
+		if err := json.Unmarshal(prev, &p); err != nil {
+			return nil, fmt.Errorf("read earlier dbt run_results: %w", err)
+		}
+	}
+	ran := map[string]bool{}
+	for _, r := range n.Results {
+		ran[id(r)] = true
+	}
+	for _, r := range p.Results {
+		if !ran[id(r)] {
+			n.Results = append(n.Results, r)
+		}
+	}
+	return json.Marshal(n)
+}

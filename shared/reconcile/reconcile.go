@@ -245,9 +245,10 @@ func currentRowsSQL(table, columns string, windows bool) string {
 	if !windows {
 		return q
 	}
+	// Captured tables are public's (RAW names them by table alone), as in dbt's history macro.
 	open := `CAST(json_extract_string(w.after, '$.open_lsn') AS BIGINT)`
 	return q + fmt.Sprintf(` AND (lsn IS NULL OR lsn >= (SELECT coalesce(max(%[2]s), 0) FROM raw.%[3]s AS w
-		WHERE w.source_table = '%[1]s' AND (SELECT count(DISTINCT r.key) FROM raw.%[1]s AS r
+		WHERE w.source_schema = 'public' AND w.source_table = '%[1]s' AND (SELECT count(DISTINCT r.key) FROM raw.%[1]s AS r
 			WHERE r.op = 'r' AND r.snapshot = 'incremental' AND r.lsn BETWEEN %[2]s AND w.lsn)
 			>= CAST(json_extract_string(w.after, '$.rows') AS BIGINT)))`, table, open, bronze.SnapshotWindowsTable)
 }

@@ -10,6 +10,7 @@ import (
 	"hash/crc32"
 	"hash/crc64"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"strconv"
@@ -96,7 +97,9 @@ func verifyPayload(r *http.Request, a *auth, creds Credentials) (func(), *s3Erro
 			err = invalidRequest("a presigned URL cannot carry an aws-chunked payload")
 			break
 		}
+		// A checksum may come as a header beside an aws-chunked body too; S3 checks both.
 		sums = trailerHashes(r)
+		maps.Copy(sums, headerHashes(r))
 		trailers, err = decodeChunked(r, a, creds, io.MultiWriter(append(writers(sums), sp)...))
 	case h == unsignedHash:
 		sums = headerHashes(r)

@@ -8,6 +8,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -381,6 +382,7 @@ func TestRefusesBadRequests(t *testing.T) {
 		}}), 403, "SignatureDoesNotMatch"},
 		{"aws-chunked: fewer bytes than x-amz-decoded-content-length", raw(chunked(t, obj, now, len(body)+1, nil)), 400, "IncompleteBody"},
 		{"aws-chunked: more bytes than x-amz-decoded-content-length", raw(chunked(t, obj, now, len(body)-1, nil)), 400, "IncompleteBody"},
+		{"aws-chunked: a CRC32 header that differs from the body", raw(chunkedWith(t, obj, now, len(body), nil, map[string]string{"X-Amz-Checksum-Crc32": "AAAAAA=="})), 400, "BadDigest"},
 		{"aws-chunked: two chunks swapped", raw(chunked(t, obj, now, len(body), func(chunks [][]byte) { chunks[0], chunks[1] = chunks[1], chunks[0] })), 403, "SignatureDoesNotMatch"},
 		{"aws-chunked: the last chunk left out", raw(chunked(t, obj, now, len(body), func(chunks [][]byte) { chunks[len(chunks)-1] = nil })), 400, "IncompleteBody"},
 		{"aws-chunked unsigned trailer: data changed after checksumming", client(sdkTLSPut, &tamper{next: tlsSrv.Client().Transport, body: flipData}), 400, "BadDigest"},
@@ -423,9 +425,16 @@ func TestPresignedLimits(t *testing.T) {
 // changes the encoded chunks (the last one is the empty final chunk) before they are joined.
 func chunked(t *testing.T, u string, when time.Time, decodedLength int, edit func([][]byte)) *http.Request {
 	t.Helper()
+	return chunkedWith(t, u, when, decodedLength, edit, nil)
+}
+
+// chunkedWith is chunked with more signed headers (a checksum header beside the chunks).
+func chunkedWith(t *testing.T, u string, when time.Time, decodedLength int, edit func([][]byte), headers map[string]string) *http.Request {
+	t.Helper()
 	const hash = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
-	req := signed(t, http.MethodPut, u, nil, hash, testCreds, when, s3local.Region, map[string]string{
-		"Content-Encoding": "aws-chunked", "X-Amz-Decoded-Content-Length": strconv.Itoa(decodedLength)})
+	h := map[string]string{"Content-Encoding": "aws-chunked", "X-Amz-Decoded-Content-Length": strconv.Itoa(decodedLength)}
+	maps.Copy(h, headers)
+	req := signed(t, http.MethodPut, u, nil, hash, testCreds, when, s3local.Region, h)
 	_, sig, _ := strings.Cut(req.Header.Get("Authorization"), "Signature=")
 	seed, _ := hex.DecodeString(sig)
 	ss := v4.NewStreamSigner(aws.Credentials{AccessKeyID: testCreds.AccessKeyID, SecretAccessKey: testCreds.SecretAccessKey}, "s3", s3local.Region, seed)

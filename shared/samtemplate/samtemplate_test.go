@@ -64,8 +64,8 @@ func TestRepositoryTemplate(t *testing.T) {
 		t.Errorf("dbt SQS events %+v, reserved concurrency %d; want %+v and 1", dbt.SQS, dbt.ReservedConcurrency, wantSQS)
 	}
 	q := tpl.Queues["BuildRequests"]
-	if q == nil || q.Name != "fin-dbt-build-requests-local" || q.VisibilityTimeout != 5400 || q.MessageRetentionPeriod != 3600 ||
-		q.DeadLetterQueue != "FailedInvocations" || q.MaxReceiveCount != 3 {
+	if q == nil || q.Name != "fin-dbt-build-requests-local" || q.VisibilityTimeout != 5400 || q.MessageRetentionPeriod != 345600 ||
+		q.DeadLetterQueue != "FailedInvocations" || q.MaxReceiveCount != 5 {
 		t.Errorf("queue %+v", q)
 	}
 	if url := tpl.Functions["WarehouseLoaderFunction"].Environment["BUILD_QUEUE_URL"]; url != q.URL || url != QueueURL("fin-dbt-build-requests-local") {

@@ -177,7 +177,8 @@ func (s *Stack) buildDbt(ctx context.Context) (*lambdalocal.Function, error) {
 	return s.function(dbtFunction, h), nil
 }
 
-// recordDbtRun keeps a scheduled dbt build's summary for the console: the last 20.
+// recordDbtRun keeps a dbt build's summary for the console (the last 20) and its results for the
+// lineage view.
 func (s *Stack) recordDbtRun(out []byte, err error) {
 	var sum dbtrun.Summary
 	json.Unmarshal(out, &sum)
@@ -186,6 +187,7 @@ func (s *Stack) recordDbtRun(out []byte, err error) {
 	if err != nil {
 		run.Failures = append(run.Failures, err.Error())
 	}
+	s.mergeRunResults()
 	s.mu.Lock()
 	s.dbtRuns = append([]console.DbtRun{run}, s.dbtRuns...)
 	if len(s.dbtRuns) > 20 {

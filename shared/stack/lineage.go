@@ -24,6 +24,22 @@ func (s *Stack) lineageHandlers() map[string]http.Handler {
 	return console.LineageHandlers(s.token, &s.codes, graph, docs.Handler())
 }
 
+// mergeRunResults folds the build that just ended into s.runResults, the latest result of every
+// node (see lineage.MergeRunResults).
+func (s *Stack) mergeRunResults() {
+	next, err := os.ReadFile(filepath.Join(s.cfg.StateDir, "dbt", "target", "run_results.json"))
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if merged, err := lineage.MergeRunResults(s.runResults, next); err == nil {
+		s.runResults = merged
+	} else {
+		s.log.Warn("lineage: run results", "err", err)
+	}
+}
+
 // lineage builds the graph. Before the first build there is no run manifest: the docs' stands in.
 func (s *Stack) lineage(ctx context.Context, docs *lineage.Docs) (*lineage.Graph, error) {
 	target := filepath.Join(s.cfg.StateDir, "dbt", "target")
@@ -44,7 +60,13 @@ func (s *Stack) lineage(ctx context.Context, docs *lineage.Docs) (*lineage.Graph
 	if err := g.AddCapture(s.tpl, capturedTables); err != nil {
 		return nil, err
 	}
-	if rr, err := os.ReadFile(filepath.Join(target, "run_results.json")); err == nil {
+	s.mu.Lock()
+	rr := s.runResults
+	s.mu.Unlock()
+	if rr == nil { // no build since fin up started: the last one's file
+		rr, _ = os.ReadFile(filepath.Join(target, "run_results.json"))
+	}
+	if rr != nil {
 		if err := g.ApplyRunResults(rr); err != nil {
 			return nil, err
 		}

@@ -80,8 +80,8 @@ type Config struct {
 	// DbtSchedule replaces the template's schedule locally (rate(1 minute) by default), so
 	// gold follows the activity closely on one machine.
 	DbtSchedule string
-	// WebhookToken authenticates S3 event webhooks (versitygw's --event-webhook-url ...?token=);
-	// the console token when empty.
+	// WebhookToken authenticates S3 event webhooks (versitygw's --event-webhook-url carries it as
+	// the password of the URL's user info, sent as Basic auth); the console token when empty.
 	WebhookToken string
 	// DevSecretPath is the local HS256 secret the API and `fin token` share.
 	DevSecretPath string
@@ -90,27 +90,29 @@ type Config struct {
 
 // Stack is the running local stack.
 type Stack struct {
-	cfg      Config
-	log      *slog.Logger
-	tpl      *samtemplate.Template
-	parts    *parts
-	wh       *duckdb.Warehouse
-	landing  *landing.Handler
-	loader   *loader.Handler
-	capture  capture.Metrics
-	s3       *minio.Client // the stack's own (the capture's manifest)
-	s3Creds  s3local.Credentials
-	objects  loader.S3Objects // the loader's
-	token    string
-	codes    console.Codes // one-time codes of the console links printed
-	loads    chan events.S3Event
-	queues   map[string]*lambdalocal.Queue // the template's SQS queues, by URL
-	status   *statusCache
-	mu       sync.Mutex
-	dbtRuns  []console.DbtRun
-	closers  []io.Closer       // the functions' local log files
-	failures int               // invocations that failed every retry (each kept on disk), for the console
-	partErr  map[string]string // the last failure of each supervised part
+	cfg     Config
+	log     *slog.Logger
+	tpl     *samtemplate.Template
+	parts   *parts
+	wh      *duckdb.Warehouse
+	landing *landing.Handler
+	loader  *loader.Handler
+	capture capture.Metrics
+	s3      *minio.Client // the stack's own (the capture's manifest)
+	s3Creds s3local.Credentials
+	objects loader.S3Objects // the loader's
+	token   string
+	codes   console.Codes // one-time codes of the console links printed
+	loads   chan events.S3Event
+	queues  map[string]*lambdalocal.Queue // the template's SQS queues, by URL
+	status  *statusCache
+	mu      sync.Mutex
+	dbtRuns []console.DbtRun
+	// runResults is the latest dbt result of every node over this run of the stack (lineage view).
+	runResults []byte
+	closers    []io.Closer       // the functions' local log files
+	failures   int               // invocations that failed every retry (each kept on disk), for the console
+	partErr    map[string]string // the last failure of each supervised part
 
 	// Built as the parts start, for the parts after them.
 	brokers    []string // Kafka's bootstrap addresses
