@@ -72,6 +72,17 @@ func (q *Queue) SendMessage(_ context.Context, body string) error {
 	return nil
 }
 
+// adopt takes a message redriven from another queue. It keeps its id and its original enqueue
+// time, as SQS does for standard queues: a dead letter expires by when it was first sent, not when
+// it was moved.
+func (q *Queue) adopt(m *queued) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.msgs = append(q.msgs, &queued{id: m.id, body: m.body, sent: m.sent, visibleAt: q.now()})
+	close(q.changed)
+	q.changed = make(chan struct{})
+}
+
 // maxSQSMessage is SQS's largest message (SQS developer guide, quotas: 256 KiB).
 const maxSQSMessage = 256 << 10
 
@@ -121,7 +132,7 @@ func (q *Queue) take(max int) (got []events.SQSMessage, next time.Time) {
 				next = m.visibleAt
 			}
 		case q.dlq != nil && q.maxReceive > 0 && m.receives >= q.maxReceive:
-			q.dlq.SendMessage(context.Background(), m.body) // moved on the receive after the last allowed
+			q.dlq.adopt(m) // moved on the receive after the last allowed
 			continue
 		default:
 			m.receives++

@@ -140,3 +140,29 @@ func TestInvokeBeyondReservedConcurrencyIsThrottled(t *testing.T) {
 		t.Fatalf("after the first ended: %v", err)
 	}
 }
+
+// A message redriven to the dead-letter queue keeps its id and its first enqueue time, and expires
+// there by that time (SQS standard queues), not by when it was moved.
+func TestSQSDeadLetterKeepsIdAndEnqueueTime(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	clock := func() time.Time { return now }
+	dlq := NewQueue(&samtemplate.Queue{Name: "dlq", VisibilityTimeout: 30, MessageRetentionPeriod: 600}, nil, clock)
+	q := NewQueue(&samtemplate.Queue{Name: "q", VisibilityTimeout: 60, MessageRetentionPeriod: 3600, MaxReceiveCount: 1}, dlq, clock)
+	q.SendMessage(context.Background(), "b")
+	first := q.Receive(context.Background(), 1, now)
+	if len(first) != 1 {
+		t.Fatalf("received %d messages, want 1", len(first))
+	}
+	now = now.Add(2 * time.Minute) // past the visibility timeout: the next receive redrives it
+	if got := q.Receive(context.Background(), 1, now); len(got) != 0 || dlq.Len() != 1 {
+		t.Fatalf("after its last allowed receive: received %d, dead letters %d; want 0 and 1", len(got), dlq.Len())
+	}
+	dead := dlq.Receive(context.Background(), 1, now)
+	if len(dead) != 1 || dead[0].MessageId != first[0].MessageId || dead[0].Attributes["SentTimestamp"] != first[0].Attributes["SentTimestamp"] {
+		t.Fatalf("dead letter %+v, want id %s and SentTimestamp %s", dead, first[0].MessageId, first[0].Attributes["SentTimestamp"])
+	}
+	now = now.Add(9 * time.Minute) // 11 minutes after it was first sent: past the DLQ's 10
+	if got := dlq.Receive(context.Background(), 1, now); len(got) != 0 || dlq.Len() != 0 {
+		t.Errorf("the dead letter outlived its retention counted from its first enqueue: received %d, held %d", len(got), dlq.Len())
+	}
+}
