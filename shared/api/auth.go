@@ -20,6 +20,8 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/secretfile"
 )
 
 // Scopes a token may carry. bank:read and bank:write say what a token may do; bank:service says
@@ -186,19 +188,9 @@ const minDevSecret = 32
 
 // readDevSecret reads the secret at path, checking its mode and content.
 func readDevSecret(path string) ([]byte, error) {
-	info, err := os.Stat(path)
+	b, err := secretfile.Read(path, "development secret")
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("read development secret %s: %w", path, err)
-	}
-	if perm := info.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("development secret %s is readable by others (mode %v): run chmod 600 %[1]s", path, perm)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read development secret %s: %w", path, err)
+		return nil, err
 	}
 	secret := strings.TrimSpace(string(b))
 	fix := fmt.Sprintf("remove %s (tokens signed with it stop working) and run fin token again to make a new one", path)

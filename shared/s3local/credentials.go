@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/secretfile"
 )
 
 // Profile is the profile the credentials file names, for `aws --profile fin-local`.
@@ -72,19 +74,9 @@ func EnsureCredentials(path string) (Credentials, error) {
 // does not hold the fin-local profile's two keys in the shapes EnsureCredentials writes.
 func ReadCredentials(path string) (Credentials, error) {
 	var c Credentials
-	info, err := os.Stat(path)
+	b, err := secretfile.Read(path, "local S3 credentials")
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return c, err
-		}
-		return c, fmt.Errorf("read local S3 credentials %s: %w", path, err)
-	}
-	if perm := info.Mode().Perm(); perm&0o077 != 0 {
-		return c, fmt.Errorf("local S3 credentials %s are readable by others (mode %v): run chmod 600 %[1]s", path, perm)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return c, fmt.Errorf("read local S3 credentials %s: %w", path, err)
+		return c, err
 	}
 	section := ""
 	for _, line := range strings.Split(string(b), "\n") {

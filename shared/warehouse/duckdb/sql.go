@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bearer"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/secretfile"
 )
 
 // While the stack runs it holds the warehouse file, so `fin sql` sends its query to the stack:
@@ -57,16 +58,9 @@ func EnsureToken(path string) (string, error) {
 
 // ReadToken reads the token at path, refusing a file that others than its owner may read.
 func ReadToken(path string) (string, error) {
-	fi, err := os.Stat(path)
+	b, err := secretfile.Read(path, "sql token")
 	if err != nil {
-		return "", fmt.Errorf("sql token: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("sql token %s is readable by others (mode %v): run chmod 600 %[1]s", path, fi.Mode().Perm())
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("sql token: %w", err)
+		return "", err
 	}
 	tok := strings.TrimSpace(string(b))
 	fix := "remove it and restart the stack (fin up makes a new one)"
