@@ -201,14 +201,22 @@ func (fiberContext) SetReadDeadline(time.Time) error { return nil }
 // Unwrap lets humafiber.UnwrapV2 reach the Fiber context through this wrapper.
 func (c fiberContext) Unwrap() huma.Context { return c.humaContext }
 
-// URL skips the adapter's url.Parse of the whole request URI (a few percent of a GET's CPU)
-// when there is no query string: Huma asks for the URL only to read query parameters, and
-// rejects unknown ones on every request.
+// URL skips the adapter's url.Parse of the whole request URI, and fasthttp's rebuilding of that
+// URI (Request.RequestURI re-quotes the path on every call once the URI is parsed, which Fiber
+// always does): Huma, refuseBadText and emptyParam ask for the URL on every request, only to
+// read query parameters. The query is the raw one sent, as url.Parse would give it.
 func (c fiberContext) URL() url.URL {
-	if bytes.IndexByte(c.fc.Request().RequestURI(), '?') < 0 {
-		return url.URL{Path: string(c.fc.Request().URI().Path())}
+	req := c.fc.Request()
+	u := url.URL{Path: string(req.URI().Path())}
+	raw := req.Header.RequestURI()
+	if i := bytes.IndexByte(raw, '?'); i >= 0 {
+		q := raw[i+1:]
+		if j := bytes.IndexByte(q, '#'); j >= 0 {
+			q = q[:j]
+		}
+		u.RawQuery = string(q)
 	}
-	return c.humaContext.URL()
+	return u
 }
 
 // fiberProblem answers errors raised outside Huma (unknown routes, oversized bodies) with the

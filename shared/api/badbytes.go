@@ -49,7 +49,10 @@ func emptyParam(ctx huma.Context) string {
 		case "query":
 			if q == nil {
 				u := ctx.URL()
-				q = u.Query()
+				q = url.Values{} // no query string, no parameter sent empty: nothing to parse
+				if u.RawQuery != "" {
+					q = u.Query()
+				}
 			}
 			if vs, ok := q[p.Name]; ok && len(vs) > 0 && vs[0] == "" {
 				return "query." + p.Name

@@ -15,7 +15,8 @@ import (
 	"github.com/fin-orchestrator/fin-orchestrator/shared/settings"
 )
 
-// Open connects a pool to url with exact decimals registered for NUMERIC columns.
+// Open connects a pool to url with exact decimals registered for NUMERIC columns and
+// github.com/google/uuid ids sent and read in binary (registerUUID).
 // maxConns of zero keeps pgx's default.
 func Open(ctx context.Context, url string, maxConns int) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
@@ -27,6 +28,7 @@ func Open(ctx context.Context, url string, maxConns int) (*pgxpool.Pool, error) 
 	}
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
 		pgxdecimal.Register(conn.TypeMap())
+		registerUUID(conn.TypeMap())
 		return nil
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
