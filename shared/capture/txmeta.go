@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pglogrepl"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
 )
 
 // Debezium's transaction metadata (provide.transaction.metadata=true): every streamed change
@@ -44,12 +46,9 @@ type collectionCount struct {
 }
 
 // transactionTopic is the topic of transaction boundaries: <prefix>.transaction_metadata.
-func transactionTopic(prefix string) string { return prefix + "." + TransactionMetadataTable }
-
-// TransactionMetadataTable is the last segment of the transaction metadata topic
-// (Debezium's topic.transaction, debezium/fin-postgres.properties), and so the name of its
+// Its last segment (Debezium's topic.transaction, debezium/fin-postgres.properties) names its
 // bronze and RAW tables.
-const TransactionMetadataTable = "transaction_metadata"
+func transactionTopic(prefix string) string { return prefix + "." + bronze.TransactionMetadataTable }
 
 // beginTx starts the metadata of the transaction a Begin message at pos opens.
 func (m *txMeta) beginTx(xid uint32, pos pglogrepl.LSN, commit time.Time) {
