@@ -130,7 +130,7 @@ for _ in $(seq 1 60); do
   [ "${ends:-0}" -gt 0 ] && [ "$torn" = 0 ] && [ "$orphans" = 0 ] && break
   sleep 1
 done
-[ "${ends:-0}" -gt 0 ] && [ "$torn" = 0 ] && [ "$orphans" = 0 ] \
+{ [ "${ends:-0}" -gt 0 ] && [ "$torn" = 0 ] && [ "$orphans" = 0 ]; } \
   || die "transaction metadata in RAW: $ends ENDs, $torn (table, transaction) counts RAW does not match, $orphans transactions of streamed events without their END"
 log "$ends transactions, each wholly in RAW with its END"
 balance=$(call GET "/accounts/$a1" | json "['balance']")
