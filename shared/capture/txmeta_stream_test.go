@@ -90,9 +90,11 @@ func TestSlotWaitsForTheTransactionsEnd(t *testing.T) {
 	waitUntil(t, "the slot past the transaction once its END is acknowledged", func() bool { return h.slotLSN() >= target })
 }
 
+// waitUntil waits for ok, as long as the other tests' helpers wait: on a shared cluster, creating
+// the slot waits for every transaction in progress, other tests' too.
 func waitUntil(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	for !ok() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
