@@ -105,6 +105,34 @@ grep -q "failed 0" "$work/gen.out" || log "generator reported failures: $(tail -
 
 log "fin reconcile"
 bin/fin reconcile --wait 120s || die "reconciliation failed after a kill -9 and restart"
+log "every streamed transaction's END is in raw.transaction_metadata, and its events are all in RAW"
+# The evidence of a consistent cut (docs/dbt.md): an END counts its transaction's events per
+# table; RAW must hold exactly that many of each (distinct lsn, the same txId and commit
+# millisecond), and every streamed event must belong to a transaction whose END is loaded.
+torn_sql="with ends as (
+  select distinct tx_id, commit_ts_us // 1000 as ms, after from raw.transaction_metadata where op = 'END'),
+expected as (
+  select e.tx_id, e.ms, json_extract_string(d.value, '\$.data_collection') as tbl,
+    cast(json_extract(d.value, '\$.event_count') as bigint) as n
+  from ends as e, json_each(json_extract(e.after, '\$.data_collections')) as d),
+events as (
+  select 'public.customers' as tbl, tx_id, commit_ts_us // 1000 as ms, lsn from raw.customers where snapshot = 'false'
+  union all select 'public.accounts', tx_id, commit_ts_us // 1000, lsn from raw.accounts where snapshot = 'false'
+  union all select 'public.transactions', tx_id, commit_ts_us // 1000, lsn from raw.transactions where snapshot = 'false'),
+loaded as (select tbl, tx_id, ms, count(distinct lsn) as n from events group by tbl, tx_id, ms)
+select
+  (select count(*) from ends),
+  (select count(*) from expected as x left join loaded as l using (tbl, tx_id, ms) where l.n is distinct from x.n),
+  (select count(*) from loaded as l where not exists (select 1 from ends as e where e.tx_id = l.tx_id and e.ms = l.ms))"
+for _ in $(seq 1 60); do
+  evidence=$(bin/fin sql "$torn_sql" | tail -1)
+  IFS=, read -r ends torn orphans <<<"$evidence"
+  [ "${ends:-0}" -gt 0 ] && [ "$torn" = 0 ] && [ "$orphans" = 0 ] && break
+  sleep 1
+done
+{ [ "${ends:-0}" -gt 0 ] && [ "$torn" = 0 ] && [ "$orphans" = 0 ]; } \
+  || die "transaction metadata in RAW: $ends ENDs, $torn (table, transaction) counts RAW does not match, $orphans transactions of streamed events without their END"
+log "$ends transactions, each wholly in RAW with its END"
 balance=$(call GET "/accounts/$a1" | json "['balance']")
 [ "$balance" = "950.10" ] || die "account $a1 balance $balance, want 950.10 (1000.10 - 50.00, the transfer reversed)"
 

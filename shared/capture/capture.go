@@ -179,6 +179,8 @@ type capturer struct {
 	track    tracker
 	keyBuf   []byte
 	tail     []byte // the end of an event's envelope, after its images
+	txm      txMeta // Debezium's transaction metadata of the streamed transaction (txmeta.go)
+	blockBuf []byte // an event's transaction block
 	// chunkConn reads incremental snapshot chunks in their own goroutine (see startRead).
 	chunkConn *pgx.Conn
 

@@ -149,7 +149,7 @@ func newEnvelopeWriter(serverName, database string) *envelopeWriter {
 // appendValue writes the change event: before and after are nil for absent images.
 func (w *envelopeWriter) appendValue(dst []byte, t *table, op byte, before, after *image, src *source, now time.Time) []byte {
 	dst = appendImages(dst, before, after)
-	return w.appendTail(dst, t, op, src, now)
+	return w.appendTail(dst, t, op, src, nil, now)
 }
 
 // appendImages writes the start of the change event, up to its after-image.
@@ -161,8 +161,8 @@ func appendImages(dst []byte, before, after *image) []byte {
 }
 
 // appendTail writes the rest of the change event, after its after-image: the same for every row
-// of an incremental snapshot's chunk.
-func (w *envelopeWriter) appendTail(dst []byte, t *table, op byte, src *source, now time.Time) []byte {
+// of an incremental snapshot's chunk. tx is the event's transaction block, nil for none (null).
+func (w *envelopeWriter) appendTail(dst []byte, t *table, op byte, src *source, tx []byte, now time.Time) []byte {
 	dst = append(dst, `,"source":`...)
 	dst = append(dst, w.namePrefix...)
 	us := src.commit.UnixMicro()
@@ -193,7 +193,13 @@ func (w *envelopeWriter) appendTail(dst []byte, t *table, op byte, src *source, 
 	dst = strconv.AppendInt(dst, src.txID, 10)
 	dst = append(dst, `,"lsn":`...)
 	dst = strconv.AppendUint(dst, uint64(src.lsn), 10)
-	dst = append(dst, `,"xmin":null,"origin":null,"origin_lsn":null},"transaction":null,"op":"`...)
+	dst = append(dst, `,"xmin":null,"origin":null,"origin_lsn":null},"transaction":`...)
+	if tx == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, tx...)
+	}
+	dst = append(dst, `,"op":"`...)
 	dst = append(dst, op)
 	dst = append(dst, `","ts_ms":`...)
 	nowNs := now.UnixNano()

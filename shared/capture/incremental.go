@@ -661,7 +661,7 @@ func (c *capturer) closeWindow(ctx context.Context, st *streamState) {
 	emitted := 0
 	if ch.t != nil {
 		// The rows of a chunk share their source block and processing time (emitted at once).
-		c.tail = c.env.appendTail(c.tail[:0], ch.t, 'r', &src, time.Now())
+		c.tail = c.env.appendTail(c.tail[:0], ch.t, 'r', &src, nil, time.Now())
 	}
 	for i := 0; i < ch.n; i++ {
 		if !ch.dropped[i] {

@@ -243,7 +243,7 @@ func (c *capturer) emit(ctx context.Context, t *table, op byte, before, after *i
 	if len(t.key) > 0 {
 		c.keyBuf = t.appendKey(c.keyBuf, keyImg)
 	}
-	c.tail = c.env.appendTail(c.tail[:0], t, op, src, time.Now())
+	c.tail = c.env.appendTail(c.tail[:0], t, op, src, c.txBlock(ctx, t, src.lsn, x), time.Now())
 	emitRecord(ctx, c, t, c.keyBuf, before, after, c.tail, op == 'd', x)
 }
 

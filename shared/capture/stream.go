@@ -144,10 +144,12 @@ func (c *capturer) handle(ctx context.Context, st *streamState, xld pglogrepl.XL
 	case *pglogrepl.BeginMessage:
 		st.cur = c.track.begin(m.CommitTime)
 		st.src.commit, st.src.txID = m.CommitTime, int64(m.Xid)
+		c.txm.beginTx(m.Xid, xld.WALStart, m.CommitTime)
 	case *pglogrepl.CommitMessage:
 		if st.cur == nil {
 			return fmt.Errorf("capture: commit at %s without a begin", xld.WALStart)
 		}
+		c.endTx(ctx, m.TransactionEndLSN, st.cur)
 		c.track.commit(st.cur, m.TransactionEndLSN)
 		st.cur = nil
 		// Debezium's source.sequence starts with the end of the last commit it processed.

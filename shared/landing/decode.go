@@ -17,8 +17,9 @@ import (
 // is nothing to land, and it is not an error.
 var errTombstone = errors.New("tombstone")
 
-// decodeRecord turns one Kafka record of a Debezium topic into a bronze row. It returns
-// errTombstone for a tombstone and a *PoisonError for anything that is not a change event.
+// decodeRecord turns one Kafka record of a Debezium topic into a bronze row: a change event, or
+// a transaction boundary on the transaction metadata topic. It returns errTombstone for a
+// tombstone and a *PoisonError for anything else.
 func decodeRecord(rec *events.KafkaRecord, partition int32, sc *decodeScratch) (bronze.Record, error) {
 	row := bronze.Record{Topic: rec.Topic, Partition: partition, Offset: rec.Offset}
 	key, err := decodeBase64(rec.Key, &sc.buf)
@@ -38,6 +39,9 @@ func decodeRecord(rec *events.KafkaRecord, partition int32, sc *decodeScratch) (
 	}
 	if string(bytes.TrimSpace(value)) == "null" {
 		return row, errTombstone
+	}
+	if tableOf(rec.Topic) == bronze.TransactionMetadataTable {
+		return row, fillBoundary(&row, value, sc)
 	}
 	env, err := scanEnvelope(value)
 	if err != nil {

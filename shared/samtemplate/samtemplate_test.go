@@ -3,6 +3,7 @@ package samtemplate
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -35,13 +36,14 @@ func TestRepositoryTemplate(t *testing.T) {
 	// One mapping per topic in both variants, each with its own consumer group, the same batching.
 	for _, id := range []string{"CdcLandingFunction", "CdcLandingSelfManagedFunction"} {
 		land := tpl.Functions[id]
-		if len(land.Kafka) != 3 {
+		if len(land.Kafka) != 4 {
 			t.Fatalf("%s: %d Kafka events, want one per topic: %+v", id, len(land.Kafka), land.Kafka)
 		}
-		for i, table := range []string{"customers", "accounts", "transactions"} {
+		for i, topic := range []string{"public.customers", "public.accounts", "public.transactions", "transaction_metadata"} {
 			k := land.Kafka[i]
+			group := "fin-cdc-landing-local-" + strings.ReplaceAll(strings.TrimPrefix(topic, "public."), "_", "-")
 			if k.BatchSize != 1000 || k.MaxBatchingWindow != 1 || k.StartingPosition != "TRIM_HORIZON" || !k.ReportItemFailure ||
-				!slices.Equal(k.Topics, []string{"fin.public." + table}) || k.ConsumerGroupID != "fin-cdc-landing-local-"+table ||
+				!slices.Equal(k.Topics, []string{"fin." + topic}) || k.ConsumerGroupID != group ||
 				k.SelfManaged != (id == "CdcLandingSelfManagedFunction") {
 				t.Errorf("%s event %d: %+v", id, i, k)
 			}

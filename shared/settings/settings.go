@@ -82,7 +82,7 @@ var declared = []Setting{
 	{Name: "S3_ENDPOINT", Functions: []string{Landing}, Meaning: "An S3-compatible endpoint (http://127.0.0.1:9000); empty means Amazon S3."},
 
 	// The loader.
-	{Name: "LOADER_TABLES", Default: "customers,accounts,transactions,snapshot_windows", Functions: []string{Loader},
+	{Name: "LOADER_TABLES", Default: "customers,accounts,transactions,snapshot_windows,transaction_metadata", Functions: []string{Loader},
 		Meaning: "Comma-separated source tables whose bronze objects are loaded; objects of any other table fail as unknown."},
 	{Name: "LOADER_TIMEOUT", Functions: []string{Loader}, Meaning: "Bound on one load, a Go duration such as 4m (none when empty)."},
 	{Name: "BUILD_QUEUE_URL", Functions: []string{Loader},

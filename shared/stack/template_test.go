@@ -73,7 +73,8 @@ func TestLandingMappingsOnePerTopic(t *testing.T) {
 		}
 	}
 	want := []string{"fin.public.customers fin-cdc-landing-local-customers", "fin.public.accounts fin-cdc-landing-local-accounts",
-		"fin.public.transactions fin-cdc-landing-local-transactions"}
+		"fin.public.transactions fin-cdc-landing-local-transactions",
+		"fin.transaction_metadata fin-cdc-landing-local-transaction-metadata"}
 	if !slices.Equal(got, want) {
 		t.Errorf("mappings %q, want %q", got, want)
 	}

@@ -19,9 +19,10 @@ import (
 	"github.com/fin-orchestrator/fin-orchestrator/shared/retry"
 )
 
-// DefaultTables are the bronze tables loaded unless configured otherwise: the source tables and
-// the capture's records of completed incremental snapshots (bronze.SnapshotWindow).
-var DefaultTables = append(bronze.SourceTables(), bronze.SnapshotWindowsTable)
+// DefaultTables are the bronze tables loaded unless configured otherwise: the source tables,
+// the capture's records of completed incremental snapshots (bronze.SnapshotWindow) and Debezium's
+// transaction boundaries (bronze.TransactionMetadataTable).
+var DefaultTables = append(bronze.SourceTables(), bronze.SnapshotWindowsTable, bronze.TransactionMetadataTable)
 
 // Object is one bronze object to load into the RAW table of its source table.
 type Object struct {

@@ -19,7 +19,7 @@ import (
 //	SNOWFLAKE_PRIVATE_KEY   PEM (PKCS#8 or PKCS#1, unencrypted), or
 //	SNOWFLAKE_SECRET_ID     a Secrets Manager secret {"private_key": PEM, "account": ..., "user": ...}
 //	SNOWFLAKE_HOST, SNOWFLAKE_PORT, SNOWFLAKE_PROTOCOL  another server (fakesnow); empty for Snowflake
-//	LOADER_TABLES           comma-separated source tables (customers,accounts,transactions,snapshot_windows)
+//	LOADER_TABLES           comma-separated source tables (customers,accounts,transactions,snapshot_windows,transaction_metadata)
 //	LOADER_TIMEOUT          bound on one load, e.g. 2m
 //
 // The account, user, key and session settings are read as the API's SQL API client reads them

@@ -45,8 +45,8 @@ func TestConfigFromEnv(t *testing.T) {
 	}{
 		{"key in env, PKCS#8", map[string]string{"SNOWFLAKE_PRIVATE_KEY": pem8, "LOADER_TIMEOUT": "45s"}, nil,
 			func(t *testing.T, c snowflake.Config) {
-				if !c.PrivateKey.Equal(key) || c.Timeout != 45*time.Second || len(c.Tables) != 4 {
-					t.Errorf("config %+v: want the key, 45s, the 4 default tables (the source tables and snapshot_windows)", c)
+				if !c.PrivateKey.Equal(key) || c.Timeout != 45*time.Second || len(c.Tables) != 5 {
+					t.Errorf("config %+v: want the key, 45s, the 5 default tables (the source tables, snapshot_windows, transaction_metadata)", c)
 				}
 			}},
 		{"key in env, PKCS#1 with literal \\n", map[string]string{"SNOWFLAKE_PRIVATE_KEY": strings.ReplaceAll(pem1, "\n", `\n`), "LOADER_TABLES": "accounts, customers"}, nil,

@@ -1,0 +1,104 @@
+package capture_test
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/capture"
+)
+
+// holdEnds acknowledges every record at once but a transaction's END, which it keeps until
+// release: Kafka has the transaction's events, not yet its END.
+type holdEnds struct {
+	mu       sync.Mutex
+	held     []func()
+	produced []string // the transaction metadata records, in order
+	released bool
+}
+
+func (p *holdEnds) Produce(_ context.Context, r *kgo.Record, promise func(*kgo.Record, error)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if r.Topic == "fin.transaction_metadata" {
+		p.produced = append(p.produced, string(r.Value))
+		if !p.released && bytes.HasPrefix(r.Value, []byte(`{"status":"END"`)) {
+			p.held = append(p.held, func() { promise(r, nil) })
+			return
+		}
+	}
+	promise(r, nil)
+}
+
+func (p *holdEnds) release() {
+	p.mu.Lock()
+	held := p.held
+	p.held, p.released = nil, true
+	p.mu.Unlock()
+	for _, ack := range held {
+		ack()
+	}
+}
+
+func (p *holdEnds) records() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.produced...)
+}
+
+// A transaction's END is one of its events: the slot is not confirmed past the transaction while
+// Kafka has not acknowledged its END, so a consumer never misses the END of a transaction whose
+// events it has (the warehouse could not tell that transaction whole), and a restart re-sends it.
+func TestSlotWaitsForTheTransactionsEnd(t *testing.T) {
+	h := newHarness(t)
+	metrics := &capture.Metrics{}
+	h.cfg.Metrics = metrics
+	h.exec(`INSERT INTO customers (customer_id, first_name, last_name, email) VALUES ($1, 'Ann', 'Lee', 'ann@example.com')`, ann)
+	p := &holdEnds{}
+	stop := h.start(p)
+	defer func() {
+		if err := stop(); err != nil {
+			t.Errorf("capture: %v", err)
+		}
+	}()
+	waitUntil(t, "the snapshot's event", func() bool { return metrics.Events.Load() >= 1 })
+
+	h.exec(`UPDATE customers SET city = 'Bern' WHERE customer_id = $1`, ann)
+	var s string
+	if err := h.db.Pool.QueryRow(context.Background(), "SELECT pg_current_wal_lsn()::text").Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	target, err := pglogrepl.ParseLSN(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the update's END", func() bool {
+		r := p.records()
+		return len(r) == 2 && bytes.HasPrefix([]byte(r[1]), []byte(`{"status":"END"`))
+	})
+	// Several status rounds and heartbeats (1 s) pass while the END is unacknowledged.
+	time.Sleep(3 * time.Second)
+	if got := h.slotLSN(); got >= target {
+		t.Fatalf("slot confirmed %s, past the transaction ending by %s, before its END was acknowledged", got, target)
+	}
+	p.release()
+	waitUntil(t, "the slot past the transaction once its END is acknowledged", func() bool { return h.slotLSN() >= target })
+}
+
+// waitUntil waits for ok, as long as the other tests' helpers wait: on a shared cluster, creating
+// the slot waits for every transaction in progress, other tests' too.
+func waitUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
