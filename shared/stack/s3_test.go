@@ -27,16 +27,7 @@ func TestFunctionsSignWithTheLocalS3Key(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	s := testStack(t, Config{Bucket: "lake"})
-	creds, err := s3local.EnsureCredentials(s3local.CredentialsPath(s.cfg.StateDir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := s3local.Start(t.Context(), "127.0.0.1:0", filepath.Join(s.cfg.StateDir, "s3"), func(events.S3Event) {},
-		s3local.WithBuckets("lake"), s3local.WithCredentials(creds))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv, creds := localS3(t, s)
 	s.S3URL = srv.URL
 	for _, tc := range []struct {
 		name   string
@@ -74,6 +65,23 @@ func TestFunctionsSignWithTheLocalS3Key(t *testing.T) {
 	if !strings.Contains(d, s3local.CredentialsPath(s.cfg.StateDir)) || !strings.Contains(d, creds.AccessKeyID) || strings.Contains(d, creds.SecretAccessKey) {
 		t.Errorf("status %q: want the credentials file and the key id, never the secret", d)
 	}
+}
+
+// localS3 starts the local S3 with bucket "lake" and the key pair of s's state directory; it
+// stops with the test.
+func localS3(t *testing.T, s *Stack) (*s3local.Server, s3local.Credentials) {
+	t.Helper()
+	creds, err := s3local.EnsureCredentials(s3local.CredentialsPath(s.cfg.StateDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := s3local.Start(t.Context(), "127.0.0.1:0", filepath.Join(s.cfg.StateDir, "s3"), func(events.S3Event) {},
+		s3local.WithBuckets("lake"), s3local.WithCredentials(creds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv, creds
 }
 
 // TestRefusesAnOpenCredentialsFile: fin up stops on a local S3 credentials file others may read,
