@@ -3,6 +3,7 @@ package stack
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/minio/minio-go/v7"
 
+	"github.com/fin-orchestrator/fin-orchestrator/shared/loader"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/s3local"
 )
 
@@ -98,5 +100,34 @@ func TestRefusesAnOpenCredentialsFile(t *testing.T) {
 	err := s.startStorage(t.Context())
 	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("startStorage: %v; want the file and the fix", err)
+	}
+}
+
+// TestCatchUpListsPastAThousand: the local S3 answers 1,000 keys a page, as S3 does, and the
+// loader's catch-up listing (ListObjectsV2 with continuation tokens) still sees every object.
+func TestCatchUpListsPastAThousand(t *testing.T) {
+	s := testStack(t, Config{Bucket: "lake"})
+	srv, creds := localS3(t, s)
+	s.S3URL, s.s3Creds = srv.URL, creds
+	land, err := s.landingS3()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1001 {
+		if _, err := land.PutObject(t.Context(), "lake", fmt.Sprintf("bronze/x/%04d.parquet", i), strings.NewReader("PAR1"), 4, minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := s.loaderS3().ListObjectsV2(t.Context(), &s3.ListObjectsV2Input{Bucket: aws.String("lake")})
+	if err != nil || len(first.Contents) != 1000 || !aws.ToBool(first.IsTruncated) {
+		t.Fatalf("first page: %d keys, truncated %v, %v; want 1,000 and truncated", len(first.Contents), aws.ToBool(first.IsTruncated), err)
+	}
+	seen := map[string]bool{}
+	err = loader.S3Objects{Client: s.loaderS3()}.ListObjects(t.Context(), "lake", "bronze/", func(key, _ string) error {
+		seen[key] = true
+		return nil
+	})
+	if err != nil || len(seen) != 1001 {
+		t.Fatalf("the catch-up listed %d distinct keys of 1,001: %v", len(seen), err)
 	}
 }
