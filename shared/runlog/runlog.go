@@ -15,6 +15,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Kinds of records the console keeps. A run's detail (its nodes and its log, up to a few
@@ -41,7 +42,9 @@ func Open(path string) (*Log, error) {
 		return nil, fmt.Errorf("run log %s: %w", path, err)
 	}
 	db, err := bolt.Open(path, 0o640, &bolt.Options{Timeout: time.Second})
-	if err != nil {
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("run log %s is held by another process (another fin up on this state directory?): %w", path, err)
+	} else if err != nil {
 		return nil, fmt.Errorf("run log %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {

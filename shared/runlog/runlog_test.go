@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -142,8 +143,12 @@ func TestSecondOpenFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	if l2, err := Open(path); err == nil {
+	l2, err := Open(path)
+	if err == nil {
 		l2.Close()
 		t.Fatal("a second open of a held run log succeeded")
+	}
+	if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "another fin up") {
+		t.Errorf("a held run log: %v; want the file and the likely cause", err)
 	}
 }
