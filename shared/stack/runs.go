@@ -3,6 +3,7 @@ package stack
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 	"github.com/fin-orchestrator/fin-orchestrator/shared/loader"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/runlog"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
 )
 
 // RunLogPath is where the console's records (dbt runs, loads, landing batches) are kept.
@@ -460,4 +462,77 @@ func (d stackDLQ) Read(ctx context.Context, key string) (json.RawMessage, error)
 // runsHandlers are the console's runs, loads, landing, DLQ and chart endpoints.
 func (s *Stack) runsHandlers() map[string]http.Handler {
 	return console.RunsHandlers(s.token, &s.codes, s.runLog, stackDLQ{s}, s.charts)
+}
+
+// ledgerLoads hands each load of the warehouse's ledger after since and up to until to each,
+// oldest first.
+type ledgerLoads func(ctx context.Context, since, until time.Time, each func(console.Load)) error
+
+// backfillMargin is how far before the newest recorded load the ledger is read again at start:
+// loads commit concurrently, so a load whose record a crash lost can be a little older than one
+// whose record was kept.
+const backfillMargin = 2 * time.Minute
+
+// backfillLoads records, once at start, the loads the warehouse's ledger holds and the run log
+// lacks: every load on a run log newer than the warehouse (an upgrade, a deleted file), and the
+// records a crash took from the recorder's queue (the newest ones). Loads within backfillMargin
+// of the newest record are matched by object key, and loads after until (this process's own,
+// which it records as they happen) are left, so none is recorded twice.
+func (s *Stack) backfillLoads(ctx context.Context, until time.Time, ledger ledgerLoads) error {
+	var since time.Time
+	known := map[string]bool{}
+	for before := uint64(0); ; {
+		page, err := s.runLog.Page(runlog.Loads, before, 500)
+		if err != nil || len(page) == 0 {
+			break
+		}
+		done := false
+		for _, e := range page {
+			var l console.Load
+			json.Unmarshal(e.Value, &l)
+			if since.IsZero() {
+				since = l.LoadedAt.Add(-backfillMargin)
+			}
+			if l.LoadedAt.Before(since) {
+				done = true
+				break
+			}
+			known[l.Key] = true
+		}
+		if done {
+			break
+		}
+		before = page[len(page)-1].Key
+	}
+	n := 0
+	err := ledger(ctx, since, until, func(l console.Load) {
+		if known[l.Key] {
+			return
+		}
+		if k, err := bronze.ParseKey(l.Key); err == nil {
+			l.Topic, l.Partition, l.First, l.Last = k.Topic, k.Partition, k.First, k.Last
+		}
+		s.recorder.add(runlog.Loads, l, nil)
+		n++
+	})
+	if n > 0 {
+		s.log.Info("console: loads recorded from the warehouse's ledger", "loads", n, "since", since)
+	}
+	return err
+}
+
+// ledgerSince reads the warehouse's load ledger (RAW answers while dbt builds).
+func (s *Stack) ledgerSince(ctx context.Context, since, until time.Time, each func(console.Load)) error {
+	return s.wh.QueryRows(ctx, `SELECT object_key, source_table, row_count, loaded_at FROM `+duckdb.Schema+`.`+warehouse.LedgerTable+`
+		WHERE loaded_at > ? AND loaded_at <= ? ORDER BY loaded_at, object_key`, []any{since, until}, func(rows *sql.Rows) error {
+		for rows.Next() {
+			var l console.Load
+			if err := rows.Scan(&l.Key, &l.Table, &l.Rows, &l.LoadedAt); err != nil {
+				return fmt.Errorf("read the load ledger: %w", err)
+			}
+			l.LoadedAt = l.LoadedAt.UTC()
+			each(l)
+		}
+		return nil
+	})
 }

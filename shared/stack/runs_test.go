@@ -222,3 +222,61 @@ func TestDLQPagesByKey(t *testing.T) {
 		}
 	}
 }
+
+// TestBackfillLoadsFromTheLedger: at start, the loads the ledger holds and the run log lacks are
+// recorded (a crash's lost records, or a run log newer than the warehouse), each once; the
+// loads of this process (after until) are left to the loader's own records.
+func TestBackfillLoadsFromTheLedger(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	load := func(name string, at time.Duration) console.Load {
+		return console.Load{Key: fmt.Sprintf("bronze/accounts/dt=2026-03-01/fin.public.accounts-0-%d-%d-0a1b2c3d.parquet", at/time.Second, at/time.Second+9),
+			Table: name, Rows: 1, LoadedAt: t0.Add(at)}
+	}
+	ledger := []console.Load{load("old", 0), load("e", time.Minute), load("b", 3*time.Minute), load("c", 4*time.Minute),
+		load("lost", 4*time.Minute+30*time.Second), load("after-start", 10*time.Minute)}
+	fake := func(_ context.Context, since, until time.Time, each func(console.Load)) error {
+		for _, l := range ledger {
+			if l.LoadedAt.After(since) && !l.LoadedAt.After(until) {
+				each(l)
+			}
+		}
+		return nil
+	}
+	for _, c := range []struct {
+		name     string
+		recorded []console.Load
+		want     string
+	}{
+		{"after a crash", []console.Load{ledger[0], ledger[1], ledger[2], ledger[3]}, "old e b c lost"},
+		{"a new run log", nil, "old e b c lost"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := testStack(t, Config{})
+			if err := s.openRunLog(); err != nil {
+				t.Fatal(err)
+			}
+			defer s.runLog.Close()
+			for _, l := range c.recorded {
+				b, _ := json.Marshal(l)
+				s.runLog.Add(runlog.Loads, [][]byte{b}, nil)
+			}
+			ctx, stop := context.WithCancel(t.Context())
+			go s.recorder.run(ctx)
+			if err := s.backfillLoads(ctx, t0.Add(5*time.Minute), fake); err != nil {
+				t.Fatal(err)
+			}
+			stop()
+			<-s.recorder.done
+			page, _ := s.runLog.Page(runlog.Loads, 0, 100)
+			var got []string
+			var last console.Load
+			for i := len(page) - 1; i >= 0; i-- {
+				json.Unmarshal(page[i].Value, &last)
+				got = append(got, last.Table)
+			}
+			if strings.Join(got, " ") != c.want || last.First != 270 || last.Topic != "fin.public.accounts" {
+				t.Fatalf("loads after the backfill: %v (last %+v), want %s", got, last, c.want)
+			}
+		})
+	}
+}

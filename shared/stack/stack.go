@@ -271,6 +271,13 @@ func (s *Stack) startStorage(ctx context.Context) error {
 		return err
 	}
 	s.parts.run("console records", func() error { s.recorder.run(ctx); return nil })
+	started := time.Now() // nothing of this process is loaded yet
+	s.parts.run("console loads backfill", func() error {
+		if err := s.backfillLoads(ctx, started, s.ledgerSince); err != nil && ctx.Err() == nil {
+			s.log.Warn("console: loads not recorded from the ledger", "err", err)
+		}
+		return nil
+	})
 	return nil
 }
 
