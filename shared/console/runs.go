@@ -103,7 +103,7 @@ const (
 // RunsHandlers are the endpoints of the runs, loads, landing and DLQ views, authorised as the
 // page is. Every list takes ?limit= and a cursor: ?before=<id> (the run log, newest first; each
 // item's "id") or ?after=<key> (the DLQ, in object key order), the last one of the previous page;
-// the answer's "next" is the cursor of the page after it, absent at the end.
+// the answer's "next" is the cursor of the page after it, absent on the last page.
 func RunsHandlers(token string, codes *Codes, records Records, dlq DLQ, charts Charts) map[string]http.Handler {
 	h := map[string]http.Handler{
 		"GET /api/runs":       logPage(records, runlog.Runs),
@@ -146,11 +146,13 @@ func logPage(records Records, kind string) http.HandlerFunc {
 			http.Error(w, "before: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		page, err := records.Page(kind, before, limit)
+		page, err := records.Page(kind, before, limit+1) // one more: is there a next page?
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
+		more := len(page) > limit
+		page = page[:min(limit, len(page))]
 		out := make([]byte, 0, 64+len(page)*256)
 		out = append(out, `{"items":[`...)
 		for i, e := range page {
@@ -160,7 +162,7 @@ func logPage(records Records, kind string) http.HandlerFunc {
 			out = spliceKey(out, strconv.FormatUint(e.Key, 10), e.Value)
 		}
 		out = append(out, ']')
-		if len(page) == limit {
+		if more {
 			out = append(out, `,"next":"`+strconv.FormatUint(page[len(page)-1].Key, 10)+`"`...)
 		}
 		writeJSON(w, append(out, "}\n"...))
@@ -216,7 +218,7 @@ func dlqPage(dlq DLQ) http.HandlerFunc {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		items, err := dlq.List(r.Context(), r.URL.Query().Get("after"), limit)
+		items, err := dlq.List(r.Context(), r.URL.Query().Get("after"), limit+1) // one more: is there a next page?
 		if err != nil {
 			http.Error(w, "dlq: "+err.Error(), http.StatusBadGateway)
 			return
@@ -224,12 +226,9 @@ func dlqPage(dlq DLQ) http.HandlerFunc {
 		page := struct {
 			Items []DLQItem `json:"items"`
 			Next  string    `json:"next,omitempty"`
-		}{Items: items}
-		if page.Items == nil {
-			page.Items = []DLQItem{}
-		}
-		if len(items) == limit {
-			page.Next = items[len(items)-1].Key
+		}{Items: append([]DLQItem{}, items[:min(limit, len(items))]...)}
+		if len(items) > limit {
+			page.Next = page.Items[limit-1].Key
 		}
 		body, _ := json.Marshal(page)
 		writeJSON(w, body)

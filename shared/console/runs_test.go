@@ -167,6 +167,11 @@ func TestRunsPagedByKeyAcrossRestart(t *testing.T) {
 	if got := strings.Join(walk(srv.URL), " "); got != "7 6 5 4 3 2 1" {
 		t.Fatalf("runs walked by key: %s, want 7 6 5 4 3 2 1", got)
 	}
+	// A last page that is full says so: no "next" that leads to an empty page.
+	var last runsPage
+	if getJSON(t, srv.URL+"/api/runs?limit=3&before=4", "s3cret", &last); len(last.Items) != 3 || last.Next != "" {
+		t.Fatalf("the last, full page: %+v, want 3 runs and no next", last)
+	}
 	done()
 	srv, done = runsServer(t, path, func(l *runlog.Log) {
 		b, _ := json.Marshal(Run{Started: fixture.Add(time.Hour), Trigger: "loads", OK: true})
@@ -223,6 +228,10 @@ func TestLoadsBatchesDLQAndCharts(t *testing.T) {
 	dlq.Next = ""
 	if code := getJSON(t, srv.URL+"/api/dlq?limit=2&after="+after, "s3cret", &dlq); code != 200 || len(dlq.Items) != 1 || dlq.Items[0].Offset != 2 || dlq.Next != "" {
 		t.Fatalf("dlq page 2 after %s: %d %+v", after, code, dlq)
+	}
+	dlq.Next = ""
+	if code := getJSON(t, srv.URL+"/api/dlq?limit=3", "s3cret", &dlq); code != 200 || len(dlq.Items) != 3 || dlq.Next != "" {
+		t.Fatalf("3 dead letters on a page of 3: %d %+v, want them all and no next", code, dlq)
 	}
 	var entry map[string]any
 	if code := getJSON(t, srv.URL+"/api/dlq/entry?key="+dlq.Items[0].Key, "s3cret", &entry); code != 200 || entry["reason"] != "value is not JSON" || entry["value_base64"] == nil {
