@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -32,7 +33,8 @@ var kinds = []string{Runs, RunDetails, Loads, Batches}
 
 // Log is the open file. It is safe for concurrent use; bbolt lets one process hold it.
 type Log struct {
-	db *bolt.DB
+	db   *bolt.DB
+	keep map[string]uint64 // each kind's window (windows)
 }
 
 // Open opens (or creates) the file at path. A second process opening it waits up to a second,
@@ -59,7 +61,7 @@ func Open(path string) (*Log, error) {
 		db.Close()
 		return nil, fmt.Errorf("run log %s: %w", path, err)
 	}
-	return &Log{db: db}, nil
+	return &Log{db: db, keep: maps.Clone(windows)}, nil
 }
 
 // Close closes the file.
@@ -86,7 +88,7 @@ func (l *Log) Add(kind string, values [][]byte, detail [][]byte) ([]uint64, erro
 			if keys[i], err = b.NextSequence(); err != nil {
 				return err
 			}
-			if err := b.Put(encode(keys[i]), v); err != nil {
+			if err := putKeeping(b, keys[i], v, l.keep[kind]); err != nil {
 				return err
 			}
 			if i < len(detail) && detail[i] != nil {
@@ -108,17 +110,30 @@ func (l *Log) Add(kind string, values [][]byte, detail [][]byte) ([]uint64, erro
 // file stays near 400 MB (measured by BenchmarkConsoleRuns) rather than tens of GB.
 const KeepDetails = 20_000
 
-// putDetail stores a run's detail and drops the one KeepDetails runs older: one delete per add
-// keeps the window without a sweep.
+// KeepLoads is how many loads, and landing batches, are kept: they follow the data (a few objects
+// a second under steady activity), so without a window the file would grow by gigabytes a year.
+// A million is days to months of them, about 300 MB each.
+const KeepLoads = 1_000_000
+
+// windows are each kind's window; runs' summaries are kept for good.
+var windows = map[string]uint64{Loads: KeepLoads, Batches: KeepLoads, RunDetails: KeepDetails}
+
+// putDetail stores a run's detail in the window of KeepDetails.
 func (l *Log) putDetail(tx *bolt.Tx, key uint64, detail []byte) error {
 	b := tx.Bucket([]byte(RunDetails))
 	b.FillPercent = 1
-	if key > KeepDetails {
-		if err := b.Delete(encode(key - KeepDetails)); err != nil {
+	return putKeeping(b, key, detail, l.keep[RunDetails])
+}
+
+// putKeeping puts value under key and, with a window, drops the record window keys older: one
+// delete per add keeps the window without a sweep (keys are consecutive).
+func putKeeping(b *bolt.Bucket, key uint64, value []byte, window uint64) error {
+	if window > 0 && key > window {
+		if err := b.Delete(encode(key - window)); err != nil {
 			return err
 		}
 	}
-	return b.Put(encode(key), detail)
+	return b.Put(encode(key), value)
 }
 
 // Page returns up to limit records of kind, newest first, all older than before (0: from the
@@ -174,7 +189,7 @@ func (l *Log) Get(kind string, key uint64) ([]byte, error) {
 	return out, nil
 }
 
-// Count is how many records of kind were ever added (nothing but old details is deleted): the
+// Count is how many records of kind were ever added, those dropped out of a window included: the
 // bucket's sequence, so it costs nothing however many there are.
 func (l *Log) Count(kind string) (uint64, error) {
 	var n uint64

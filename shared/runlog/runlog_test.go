@@ -101,7 +101,8 @@ func TestPageEdges(t *testing.T) {
 	}
 }
 
-// TestDetailsWindow: a run's detail goes away KeepDetails runs later; its summary stays.
+// TestDetailsWindow: a run's detail goes away KeepDetails runs later; its summary stays. Loads
+// keep a window of KeepLoads the same way.
 func TestDetailsWindow(t *testing.T) {
 	l, err := Open(filepath.Join(t.TempDir(), "runs.db"))
 	if err != nil {
@@ -120,6 +121,16 @@ func TestDetailsWindow(t *testing.T) {
 		if _, err := l.Get(Runs, key); err != nil {
 			t.Errorf("summary of run %d: %v", key, err)
 		}
+	}
+	l.keep[Loads] = 5 // KeepLoads (a million) behaves alike, in 15 s
+	if _, err := l.Add(Loads, values(1, 6), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Get(Loads, 1); !errors.Is(err, ErrNotFound) {
+		t.Errorf("load 1 of 6 in a window of 5: %v, want dropped", err)
+	}
+	if page, err := l.Page(Loads, 3, 10); err != nil || len(page) != 1 || page[0].Key != 2 {
+		t.Errorf("the oldest page of loads: %v, %v; want load 2 alone", page, err)
 	}
 }
 
