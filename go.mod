@@ -16,6 +16,8 @@ require (
 	golang.org/x/term v0.46.0
 )
 
+require go.etcd.io/bbolt v1.4.3
+
 require (
 	github.com/99designs/go-keychain v0.0.0-20191008050251-8e49817e8af4 // indirect
 	github.com/99designs/keyring v1.2.2 // indirect

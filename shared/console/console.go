@@ -75,12 +75,19 @@ type TableCount struct {
 	Warehouse int64  `json:"warehouse"`
 }
 
-// Load is one bronze object loaded into the warehouse.
+// Load is one bronze object loaded into the warehouse: the landing's batch of one partition,
+// offsets First to Last.
 type Load struct {
-	Key      string    `json:"key"`
-	Table    string    `json:"table"`
-	Rows     int64     `json:"rows"`
-	LoadedAt time.Time `json:"loaded_at"`
+	Key       string    `json:"key"`
+	Table     string    `json:"table"`
+	Rows      int64     `json:"rows"`
+	LoadedAt  time.Time `json:"loaded_at"`
+	Topic     string    `json:"topic,omitempty"`
+	Partition int32     `json:"partition"`
+	First     int64     `json:"first_offset"`
+	Last      int64     `json:"last_offset"`
+	// Replaced: the object was loaded before with another ETag, and its rows were replaced.
+	Replaced bool `json:"replaced,omitempty"`
 }
 
 // DbtRun is the summary of one dbt build.
@@ -107,6 +114,9 @@ type Source func(ctx context.Context) Status
 
 //go:embed page.html
 var page []byte
+
+//go:embed runs.js
+var runsJS []byte
 
 // Codes are one-time codes for the console link. `fin up` prints a link with one rather than the
 // long-lived token, which would stay in a terminal's scrollback and a browser's history.
@@ -159,8 +169,12 @@ func Handler(token string, codes *Codes, source Source, extra map[string]http.Ha
 	})))
 	mux.Handle("GET /{$}", authed(token, codes, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' data:")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; script-src 'self' 'unsafe-inline'; img-src 'self' data:")
 		w.Write(page)
+	})))
+	mux.Handle("GET /runs.js", authed(token, codes, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		w.Write(runsJS)
 	})))
 	return mux
 }

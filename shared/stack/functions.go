@@ -2,7 +2,6 @@ package stack
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/api"
-	"github.com/fin-orchestrator/fin-orchestrator/shared/console"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/dbtrun"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/lambdalocal"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/landing"
@@ -52,7 +50,7 @@ func (s *Stack) runSchedules(ctx context.Context, fns map[string]*lambdalocal.Fu
 	for _, id := range ids {
 		expression, onResult := "", func([]byte, error) {}
 		if id == dbtFunction {
-			expression, onResult = s.cfg.DbtSchedule, s.recordDbtRun
+			expression, onResult = s.cfg.DbtSchedule, s.recordDbtRun("schedule")
 		}
 		lambdalocal.RunSchedules(ctx, s.tpl, id, fns[id], expression, onResult, clock, run)
 	}
@@ -77,7 +75,7 @@ func (s *Stack) runQueues(ctx context.Context, fns map[string]*lambdalocal.Funct
 			}
 			m := lambdalocal.SQSMapping{Event: ev, Queue: s.queues[s.tpl.Queues[ev.Queue].URL], Function: fns[id], Logger: s.log}
 			if id == dbtFunction {
-				m.OnResult = s.recordDbtRun
+				m.OnResult = s.recordDbtRun("loads")
 			}
 			run(id+" SQS "+ev.Name, func() error { return lambdalocal.RunSQS(ctx, m) })
 		}
@@ -165,35 +163,19 @@ func (s *Stack) buildDbt(ctx context.Context) (*lambdalocal.Function, error) {
 		// read-only under the RAW catalog's name, and the sources read that database).
 		"WAREHOUSE_PATH": s.cfg.WarehousePath, "RAW_SNAPSHOT_PATH": snapshot, "RAW_DATABASE": duckdb.RawCatalog,
 	})
-	h, err := dbtrun.NewFunction(ctx, env, dbtrun.Deps{Output: console, Metrics: metrics, Nice: dbtNice,
+	// The console keeps each build's part of the output, and its results, through the turn.
+	s.runs = &runCapture{out: console, turn: warehouseTurn{wh: s.wh, snapshot: snapshot, log: s.log}, newest: s.newestCommit,
+		loaded: func() int64 { return s.loader.Metrics().RowsLoaded }, target: filepath.Join(s.cfg.StateDir, "dbt", "target")}
+	h, err := dbtrun.NewFunction(ctx, env, dbtrun.Deps{Output: s.runs, Metrics: metrics, Nice: dbtNice,
 		// One dbt thread per core, at most the profile's four: dbt's work between queries is
 		// Python, one thread at a time, and more threads than cores only made a scheduled build
 		// wait longer for it. DBT_THREADS in the environment wins.
 		EnvDefaults: []string{"DBT_THREADS=" + strconv.Itoa(min(runtime.GOMAXPROCS(0), 4))},
-		Lock:        warehouseTurn{wh: s.wh, snapshot: snapshot, log: s.log}}, s.log)
+		Lock:        s.runs}, s.log)
 	if err != nil {
 		return nil, err
 	}
 	return s.function(dbtFunction, h), nil
-}
-
-// recordDbtRun keeps a dbt build's summary for the console (the last 20) and its results for the
-// lineage view.
-func (s *Stack) recordDbtRun(out []byte, err error) {
-	var sum dbtrun.Summary
-	json.Unmarshal(out, &sum)
-	run := console.DbtRun{At: time.Now(), OK: err == nil, Models: sum.ModelsBuilt, TestsPassed: sum.TestsPassed,
-		TestsFailed: sum.TestsFailed, Seconds: sum.WallSeconds}
-	if err != nil {
-		run.Failures = append(run.Failures, err.Error())
-	}
-	s.mergeRunResults()
-	s.mu.Lock()
-	s.dbtRuns = append([]console.DbtRun{run}, s.dbtRuns...)
-	if len(s.dbtRuns) > 20 {
-		s.dbtRuns = s.dbtRuns[:20]
-	}
-	s.mu.Unlock()
 }
 
 // dbtNice is the CPU priority dbt runs at locally: a build is batch work that can take both

@@ -3,6 +3,7 @@ package stack
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/minio/minio-go/v7"
 
+	"github.com/fin-orchestrator/fin-orchestrator/shared/loader"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/s3local"
 )
 
@@ -27,16 +29,7 @@ func TestFunctionsSignWithTheLocalS3Key(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	s := testStack(t, Config{Bucket: "lake"})
-	creds, err := s3local.EnsureCredentials(s3local.CredentialsPath(s.cfg.StateDir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := s3local.Start(t.Context(), "127.0.0.1:0", filepath.Join(s.cfg.StateDir, "s3"), func(events.S3Event) {},
-		s3local.WithBuckets("lake"), s3local.WithCredentials(creds))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv, creds := localS3(t, s)
 	s.S3URL = srv.URL
 	for _, tc := range []struct {
 		name   string
@@ -76,6 +69,23 @@ func TestFunctionsSignWithTheLocalS3Key(t *testing.T) {
 	}
 }
 
+// localS3 starts the local S3 with bucket "lake" and the key pair of s's state directory; it
+// stops with the test.
+func localS3(t *testing.T, s *Stack) (*s3local.Server, s3local.Credentials) {
+	t.Helper()
+	creds, err := s3local.EnsureCredentials(s3local.CredentialsPath(s.cfg.StateDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := s3local.Start(t.Context(), "127.0.0.1:0", filepath.Join(s.cfg.StateDir, "s3"), func(events.S3Event) {},
+		s3local.WithBuckets("lake"), s3local.WithCredentials(creds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv, creds
+}
+
 // TestRefusesAnOpenCredentialsFile: fin up stops on a local S3 credentials file others may read,
 // naming it and the fix, before anything serves.
 func TestRefusesAnOpenCredentialsFile(t *testing.T) {
@@ -90,5 +100,34 @@ func TestRefusesAnOpenCredentialsFile(t *testing.T) {
 	err := s.startStorage(t.Context())
 	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("startStorage: %v; want the file and the fix", err)
+	}
+}
+
+// TestCatchUpListsPastAThousand: the local S3 answers 1,000 keys a page, as S3 does, and the
+// loader's catch-up listing (ListObjectsV2 with continuation tokens) still sees every object.
+func TestCatchUpListsPastAThousand(t *testing.T) {
+	s := testStack(t, Config{Bucket: "lake"})
+	srv, creds := localS3(t, s)
+	s.S3URL, s.s3Creds = srv.URL, creds
+	land, err := s.landingS3()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1001 {
+		if _, err := land.PutObject(t.Context(), "lake", fmt.Sprintf("bronze/x/%04d.parquet", i), strings.NewReader("PAR1"), 4, minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := s.loaderS3().ListObjectsV2(t.Context(), &s3.ListObjectsV2Input{Bucket: aws.String("lake")})
+	if err != nil || len(first.Contents) != 1000 || !aws.ToBool(first.IsTruncated) {
+		t.Fatalf("first page: %d keys, truncated %v, %v; want 1,000 and truncated", len(first.Contents), aws.ToBool(first.IsTruncated), err)
+	}
+	seen := map[string]bool{}
+	err = loader.S3Objects{Client: s.loaderS3()}.ListObjects(t.Context(), "lake", "bronze/", func(key, _ string) error {
+		seen[key] = true
+		return nil
+	})
+	if err != nil || len(seen) != 1001 {
+		t.Fatalf("the catch-up listed %d distinct keys of 1,001: %v", len(seen), err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -34,6 +35,7 @@ import (
 	"github.com/fin-orchestrator/fin-orchestrator/shared/landing"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/loader"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/objectstore"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/runlog"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/s3local"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/samtemplate"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/settings"
@@ -106,8 +108,17 @@ type Stack struct {
 	loads   chan events.S3Event
 	queues  map[string]*lambdalocal.Queue // the template's SQS queues, by URL
 	status  *statusCache
-	mu      sync.Mutex
-	dbtRuns []console.DbtRun
+	// The console's records: the run log in StateDir/console, what writes to it, what it keeps
+	// of each dbt build, and the charts' samples of the last hour.
+	runLog   *runlog.Log
+	recorder *recorder
+	runs     *runCapture
+	samples  console.Samples
+	// publishedRows: rows loaded into RAW that a successful build has carried to gold since the
+	// stack started (the throughput chart's gold stage).
+	publishedRows atomic.Int64
+	mu            sync.Mutex
+	dbtRuns       []console.DbtRun
 	// runResults is the latest dbt result of every node over this run of the stack (lineage view).
 	runResults []byte
 	closers    []io.Closer       // the functions' local log files
@@ -157,6 +168,9 @@ func Up(ctx context.Context, cfg Config) (*Stack, func() error, error) {
 			if s.wh != nil {
 				s.wh.Close()
 			}
+			if s.runLog != nil {
+				s.runLog.Close()
+			}
 			return nil, nil, err
 		}
 	}
@@ -198,6 +212,7 @@ func (s *Stack) wait() error {
 	dbtrun.StopWorkers() // the warm dbt worker lets go of its Python process before we exit
 	s.closeLogs()        // after the worker: a build's last lines still reach them
 	s.wh.Close()
+	s.runLog.Close() // after the recorder, which stopped with the parts
 	return err
 }
 
@@ -249,8 +264,21 @@ func (s *Stack) startStorage(ctx context.Context) error {
 		duckdb.WithMemoryLimit(limit)); err != nil {
 		return err
 	}
-	s.token, err = duckdb.EnsureToken(duckdb.TokenPath(s.cfg.WarehousePath))
-	return err
+	if s.token, err = duckdb.EnsureToken(duckdb.TokenPath(s.cfg.WarehousePath)); err != nil {
+		return err
+	}
+	if err := s.openRunLog(); err != nil {
+		return err
+	}
+	s.parts.run("console records", func() error { s.recorder.run(ctx); return nil })
+	started := time.Now() // nothing of this process is loaded yet
+	s.parts.run("console loads backfill", func() error {
+		if err := s.backfillLoads(ctx, started, s.ledgerSince); err != nil && ctx.Err() == nil {
+			s.log.Warn("console: loads not recorded from the ledger", "err", err)
+		}
+		return nil
+	})
+	return nil
 }
 
 // startFunctions builds the functions, each by the constructor its Lambda's main uses, and the
@@ -260,11 +288,11 @@ func (s *Stack) startFunctions(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if s.landing, err = s.buildLanding(landS3); err != nil {
+	if s.landing, err = s.buildLanding(batchRecorder{landS3, s.recorder}); err != nil {
 		return err
 	}
 	s.objects = loader.S3Objects{Client: s.loaderS3()}
-	if s.loader, err = s.buildLoader(s.wh, s.objects); err != nil {
+	if s.loader, err = s.buildLoader(loadRecorder{s.wh, s.recorder}, s.objects); err != nil {
 		return err
 	}
 	apiF, err := s.buildAPI(ctx, history.New(s.wh))
@@ -351,6 +379,7 @@ func (s *Stack) startHTTP(ctx context.Context) error {
 	s.APIURL = "http://" + apiLn.Addr().String()
 	s.status = newStatusCache(s)
 	s.parts.run("status", func() error { s.status.run(ctx); return nil })
+	s.parts.run("charts", func() error { s.sample(ctx, 5*time.Second); return nil })
 	conLn, err := net.Listen("tcp", s.cfg.ConsoleAddr)
 	if err != nil {
 		apiLn.Close()
@@ -368,6 +397,7 @@ func (s *Stack) consoleHandlers() map[string]http.Handler {
 	extra["POST /sql"] = s.wh.SQLHandler(s.token)
 	extra["POST /s3-events"] = s3local.WebhookHandler(cmp.Or(s.cfg.WebhookToken, s.token), s.objectCreated, s.log)
 	maps.Copy(extra, s.lineageHandlers())
+	maps.Copy(extra, s.runsHandlers())
 	return extra
 }
 

@@ -290,13 +290,13 @@ func (c *statusCache) recentLoads(ctx context.Context) ([]console.Load, error) {
 	return out, nil
 }
 
-// freshness is commit-to-RAW latency per minute over the last 30 minutes, for streamed changes
-// (snapshot reads have old commit times by nature).
+// freshness is commit-to-RAW latency per minute over the last hour (the charts draw it), for
+// streamed changes (snapshot reads have old commit times by nature).
 func (c *statusCache) freshness(ctx context.Context) ([]console.FreshnessPoint, error) {
 	var parts []string
 	for _, t := range capturedTables {
 		parts = append(parts, fmt.Sprintf(`SELECT _loaded_at, (epoch_us(_loaded_at) - commit_ts_us) / 1e6 AS lag FROM raw.%s
-			WHERE _loaded_at > now() - INTERVAL 30 MINUTE AND op <> 'r'`, t))
+			WHERE _loaded_at > now() - INTERVAL 60 MINUTE AND op <> 'r'`, t))
 	}
 	rows, err := c.query(ctx, `SELECT epoch_ms(date_trunc('minute', _loaded_at)), quantile_cont(lag, 0.5), quantile_cont(lag, 0.95), count(*)
 		FROM (`+strings.Join(parts, " UNION ALL ")+`) GROUP BY 1 ORDER BY 1`)
