@@ -3,10 +3,11 @@
 # built incrementally on 1,000,000 and on 10,000,000 transactions of history, in the same run,
 # rounds alternating (target: at most 1.3x); also the 10M first build (a full refresh) with its
 # time and the dbt worker's peak RSS. dbt runs in one warm worker per history, as shared/dbtrun
-# runs it, with the project's DUCKDB_MEMORY_LIMIT unless the environment sets one. About 20-25
-# minutes on an idle 2-core machine (most of it the 10M generation and first build) and ~8 GiB of
-# disk in a temporary directory. FIN_BENCH_DBT_HISTORY="SMALL LARGE" and FIN_BENCH_DBT_CHANGES,
-# FIN_BENCH_DBT_ROUNDS change the sizes (scripts/dbt/bench_history.py).
+# runs it, with the project's DUCKDB_MEMORY_LIMIT unless the environment sets one. Estimated, not
+# yet measured: 20-30 minutes on an idle 2-core machine (most of it the 10M generation and first
+# build) and several GiB of disk in a temporary directory (1M: 0.4 GiB of RAW).
+# FIN_BENCH_DBT_HISTORY="SMALL LARGE", FIN_BENCH_DBT_CHANGES and FIN_BENCH_DBT_ROUNDS change the
+# sizes (scripts/dbt/bench_history.py).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
