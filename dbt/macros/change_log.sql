@@ -95,10 +95,14 @@ batch as (
 select *, {{ built_at() }} as _built_at
 from batch
 {%- if is_incremental() %}
--- a copy an earlier run kept stays when it comes first (and the batch's is not written)
+-- a copy an earlier run kept stays when it comes first (and the batch's is not written); the
+-- same version_key is the same lsn, and matching on lsn too lets the warehouse skip every block
+-- of the log below the batch's positions (DuckDB's join filters on zone maps, Snowflake's
+-- pruning) instead of comparing the batch with every version_key ever kept
 where not exists (
     select 1 from {{ this }} as kept
     where kept.version_key = batch.version_key
+        and kept.lsn = batch.lsn
         and {{ precedes('kept', 'batch', first_copy_order()) }}
 )
 {%- endif %}

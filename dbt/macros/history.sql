@@ -107,21 +107,44 @@ with batch_keys as (
 ),
 {%- if is_incremental() %}
 
-anchor as (
-    select h.{{ key }}, h.lsn, h.valid_from
+batch_from as (
+    select {{ key }}, min(min_lsn) as min_lsn from batch_keys group by {{ key }}
+),
+
+-- the history's versions of the batch's keys below where the batch starts
+known as (
+    select h.{{ key }}, h.lsn, h.valid_from, {{ streamed('h.') }} as is_streamed
     from {{ this }} as h
-    inner join (select {{ key }}, min(min_lsn) as min_lsn from batch_keys group by {{ key }}) as b
-        on h.{{ key }} = b.{{ key }} and h.lsn < b.min_lsn
-    where {{ streamed('h.') }}
-    qualify row_number() over (partition by h.{{ key }} order by h.lsn desc) = 1
+    inner join batch_from as b on h.{{ key }} = b.{{ key }} and h.lsn < b.min_lsn
+),
+
+anchor as (
+    select {{ key }}, lsn, valid_from
+    from known
+    where is_streamed
+    qualify row_number() over (partition by {{ key }} order by lsn desc) = 1
+),
+
+-- Where each key's events are read from: its anchor; all of them when the history holds the key
+-- below the batch only as snapshot reads (null); else where the batch starts, since the key's
+-- first event by lsn is always a version, so a key with no version below the batch has no
+-- event there either. The least of them bounds the read of the change log (null: no bound), so
+-- it reads the recent blocks, not every event of every key the batch touches.
+event_from as (
+    select b.{{ key }},
+        case when a.lsn is not null then a.lsn when k.{{ key }} is null then b.min_lsn end as from_lsn
+    from batch_from as b
+    left join anchor as a on b.{{ key }} = a.{{ key }}
+    left join (select distinct {{ key }} from known) as k on b.{{ key }} = k.{{ key }}
 ),
 
 events as (
     select c.* exclude (_built_at), a.valid_from as floor_from
     from {{ changes }} as c
-    inner join (select distinct {{ key }} from batch_keys) as b on c.{{ key }} = b.{{ key }}
+    inner join event_from as f on c.{{ key }} = f.{{ key }}
     left join anchor as a on c.{{ key }} = a.{{ key }}
-    where a.lsn is null or c.lsn >= a.lsn
+    where (f.from_lsn is null or c.lsn >= f.from_lsn)
+        and c.lsn >= coalesce((select case when count(*) = count(from_lsn) then min(from_lsn) end from event_from), -1)
 ),
 
 snapshots as (

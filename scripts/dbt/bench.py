@@ -42,16 +42,20 @@ from ({events});
 ISO = "strftime(make_timestamp({us}), '%Y-%m-%dT%H:%M:%S.%fZ')"
 
 
-def generate(con, n: int, accounts: int):
-    """Writes the RAW tables: batch 0 is n transactions, batch 1 is n/100 more (1% new changes)
-    and 1% of the customers updated. _loaded_at tells the two loads apart."""
-    extra = max(n // 100, 1)
+def generate(con, n: int, accounts: int, batch_size: int = 0, batches: int = 1):
+    """Writes the RAW tables: batch 0 is n transactions, then `batches` loads of batch_size more
+    each (default: one load of n/100, 1% new changes), the first with 1% of the customers
+    updated. _loaded_at and _object_key ('bronze/bench-<batch>') tell the loads apart; every
+    load is later than the last commit it holds."""
+    batch_size = batch_size or max(n // 100, 1)
+    extra = batch_size * batches
     customers = accounts // 2
+    loads_us = max(START_US + 40 * 86400 * 1_000_000, START_US + (n + extra) * STEP_US + 86400 * 1_000_000)
     con.execute(f"""
     create or replace temp table txn as
     select
         i,
-        (i >= {n})::int as batch,
+        case when i < {n} then 0 else 1 + (i - {n}) // {batch_size} end as batch,
         case when h % 4 < 2 then 'DEPOSIT' when h % 4 = 2 then 'WITHDRAWAL' else 'TRANSFER' end as kind,
         a as acct,
         (a + 1 + (h >> 20) % ({accounts} - 1)) % {accounts} as rel,
@@ -81,7 +85,7 @@ def generate(con, n: int, accounts: int):
         'nickname', null, 'balance', cast(cast({bal} as decimal(18,2)) as varchar), 'status', 'ACTIVE',
         'created_at', {ISO.format(us=START_US - 1_000_000)}, 'updated_at', {upd}, 'version', {ver})"""
     tail = lambda load: f"""'bronze/bench-' || {load} as _object_key,
-        timezone('UTC', make_timestamp({START_US + 40 * 86400 * 1_000_000} + {load} * 3600000000::bigint)) as _loaded_at"""
+        timezone('UTC', make_timestamp({loads_us} + {load} * 3600000000::bigint)) as _loaded_at"""
     snapshot_accounts = f"""
         select json_object('account_id', {acct_id.format('account')}) :: varchar as key,
             'r' as op, 1000 + account as lsn, 1 as tx_id, {START_US - 1_000_000} as commit_ts_us,
@@ -124,7 +128,7 @@ def generate(con, n: int, accounts: int):
                 {tail(0)}
             from range({customers}) t(c)
             union all
-            select json_object('customer_id', {cust_id.format('c')}) :: varchar, 'u', 200000000 + c,
+            select json_object('customer_id', {cust_id.format('c')}) :: varchar, 'u', {100000000 + (n + extra) * 16} + c,
                 5000000 + c, {moved_us} + c, {moved_us // 1000} + c, 'false',
                 {customer_image("'Springfield'", 1, ISO.format(us=START_US - 2_000_000))},
                 {customer_image("'Shelbyville'", 2, ISO.format(us=f'{moved_us} + c'))},
@@ -140,8 +144,8 @@ class Worker:
     with dbt imported, one request per build; or, with cold=True, a fresh `dbt` process per build
     (the runner's fallback, and what it did before the worker)."""
 
-    def __init__(self, workdir: Path, db: Path, cold: bool):
-        self.workdir, self.cold = workdir, cold
+    def __init__(self, workdir: Path, db: Path, cold: bool, project: Path = ROOT / "dbt"):
+        self.workdir, self.cold, self.project = workdir, cold, project
         # As the local runtime runs it: no log file of dbt's own and one dbt thread per core (at
         # most 4), unless the environment says otherwise.
         defaults = {"DBT_LOG_LEVEL_FILE": "none", "DBT_THREADS": str(min(len(os.sched_getaffinity(0)), 4))}
@@ -152,13 +156,13 @@ class Worker:
             replies_r, replies_w = os.pipe()
             self.proc = subprocess.Popen(
                 [sys.executable, "-u", str(ROOT / "shared" / "dbtrun" / "worker.py"), str(replies_w)],
-                cwd=ROOT / "dbt", env=self.env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                cwd=self.project, env=self.env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, text=True, pass_fds=(replies_w,))
             os.close(replies_w)
             self.replies = os.fdopen(replies_r)
 
     def args(self, *extra: str) -> list[str]:
-        return ["build", "--project-dir", str(ROOT / "dbt"), "--profiles-dir", str(ROOT / "dbt"),
+        return ["build", "--project-dir", str(self.project), "--profiles-dir", str(self.project),
                 "--target-path", str(self.workdir / "target"), "--log-path", str(self.workdir / "logs"),
                 "--target", "duckdb", *extra]
 
@@ -176,7 +180,7 @@ class Worker:
         cpu = self.cpu()
         started = time.monotonic()
         if self.cold:
-            proc = subprocess.run([DBT, *self.args(*extra)], cwd=ROOT / "dbt", env=self.env,
+            proc = subprocess.run([DBT, *self.args(*extra)], cwd=self.project, env=self.env,
                                   capture_output=True, text=True)
             ok, why = proc.returncode == 0, proc.stdout[-3000:]
         else:

@@ -2,7 +2,10 @@
     deposit credits its account, a withdrawal debits it, a transfer debits account_id and credits
     related_account_id. A reversal is an ordinary posting of the opposite kind, so the legs of a
     transaction never change after its insert, and only inserts (and snapshot reads) are read here. -#}
-{{ config(materialized='incremental', unique_key='posting_key', incremental_strategy=upsert_strategy(), tmp_relation_type=batch_relation_type(), on_schema_change='fail') }}
+{#- Applied with history_range on posting_key: a posting is only ever replaced by one at an earlier
+    or the same lsn (first_insert below), so the rows a batch replaces are at or above its own
+    lsn, and the delete reads only the ledger's recent blocks instead of every posting_key. -#}
+{{ config(materialized='incremental', unique_key='posting_key', incremental_strategy='history_range', tmp_relation_type=batch_relation_type(), history_key='posting_key', on_schema_change='fail') }}
 
 with inserted as (
     select *

@@ -1,3 +1,5 @@
-{{ config(materialized='incremental', unique_key='version_key', incremental_strategy=upsert_strategy(), tmp_relation_type=batch_relation_type(), on_schema_change='fail') }}
+{#- Keyed on (version_key, lsn): version_key names the lsn already, and the second column lets the
+    upsert skip every block of older positions (see change_log). -#}
+{{ config(materialized='incremental', unique_key=['version_key', 'lsn'], incremental_strategy=upsert_strategy(), tmp_relation_type=batch_relation_type(), on_schema_change='fail') }}
 
 {{ change_log('accounts', 'account_id') }}
