@@ -132,7 +132,7 @@ func twoAccounts(t *testing.T, e *env) (string, string) {
 }
 
 // TestPostTransactionRoundTrips counts the round trips a posting makes to Postgres, each shape
-// measured on its second run (the first prepares its statements).
+// measured after a first run that prepares its statements.
 func TestPostTransactionRoundTrips(t *testing.T) {
 	db := pgtest.New(t)
 	var counter tripCounter
@@ -161,16 +161,23 @@ func TestPostTransactionRoundTrips(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			for run := range 2 {
+			// Run 0 prepares the statements. The pool pings a connection idle for over a
+			// second before handing it out, an extra trip a loaded machine may cause: the
+			// fewest of three runs counts.
+			fewest := 0
+			for run := range 4 {
 				r := request{method: "POST", path: "/transactions", token: e.rw, body: tc.body}
 				if tc.keyed {
 					r.header = map[string]string{"Idempotency-Key": uuid.NewString()}
 				}
 				counter.take()
 				call(t, tr, r, tc.want)
-				if got := counter.take(); run == 1 && got != tc.trips {
-					t.Errorf("%d round trips, want %d", got, tc.trips)
+				if got := counter.take(); run == 1 || run > 1 && got < fewest {
+					fewest = got
 				}
+			}
+			if fewest != tc.trips {
+				t.Errorf("%d round trips, want %d", fewest, tc.trips)
 			}
 		})
 	}
