@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
-	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bank"
@@ -140,7 +139,7 @@ func (s *server) registerOpenAccount() {
 			return nil, newProblem(http.StatusUnprocessableEntity, "invalid_currency", err.Error(), "body.currency")
 		}
 		out, err := runWrite(ctx, s.pool, in.write(http.MethodPost, "/accounts", in.Body, http.StatusCreated),
-			func(tx pgx.Tx) (*accountCreated, error) {
+			func(tx *pipedTx) (*accountCreated, error) {
 				if err := seeCustomer(ctx, customer); err != nil {
 					return nil, err
 				}
@@ -179,7 +178,7 @@ func (s *server) registerReplaceAccount() {
 				return nil, err
 			}
 			typ, status := bank.AccountType(in.Body.AccountType), bank.AccountStatus(in.Body.Status)
-			a, err := inTx(ctx, s.pool, func(tx pgx.Tx) (*bank.Account, error) {
+			a, err := inTx(ctx, s.pool, func(tx *pipedTx) (*bank.Account, error) {
 				if err := seeAccountID(ctx, tx, id); err != nil {
 					return nil, err
 				}
@@ -215,7 +214,7 @@ func (s *server) registerCloseAccount() {
 				return nil, err
 			}
 			inactive := bank.Inactive
-			a, err := inTx(ctx, s.pool, func(tx pgx.Tx) (*bank.Account, error) {
+			a, err := inTx(ctx, s.pool, func(tx *pipedTx) (*bank.Account, error) {
 				if err := seeAccountID(ctx, tx, id); err != nil {
 					return nil, err
 				}

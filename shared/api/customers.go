@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bank"
 )
@@ -114,7 +113,7 @@ func (s *server) registerCreateCustomer() {
 		Body customerFields
 	}) (*customerCreated, error) {
 		out, err := runWrite(ctx, s.pool, in.write(http.MethodPost, "/customers", in.Body, http.StatusCreated),
-			func(tx pgx.Tx) (*customerCreated, error) {
+			func(tx *pipedTx) (*customerCreated, error) {
 				c, err := bank.CreateCustomer(ctx, tx, [16]byte{}, in.Body.domain())
 				if err != nil {
 					return nil, err
@@ -163,7 +162,7 @@ func (s *server) registerDeleteCustomer() {
 		if err != nil {
 			return nil, err
 		}
-		_, err = inTx(ctx, s.pool, func(tx pgx.Tx) (*struct{}, error) {
+		_, err = inTx(ctx, s.pool, func(tx *pipedTx) (*struct{}, error) {
 			_, err := bank.RemoveCustomer(ctx, tx, id)
 			return nil, err
 		})

@@ -8,10 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -55,7 +53,7 @@ func (w write) fingerprint() ([]byte, error) {
 func runWrite[O any, PO interface {
 	*O
 	replayable
-}](ctx context.Context, pool *pgxpool.Pool, w write, fn func(pgx.Tx) (*O, error)) (*O, error) {
+}](ctx context.Context, pool *pgxpool.Pool, w write, fn func(*pipedTx) (*O, error)) (*O, error) {
 	if w.key == "" {
 		return inTx(ctx, pool, fn)
 	}
@@ -67,7 +65,8 @@ func runWrite[O any, PO interface {
 		return nil, fmt.Errorf("fingerprint request: %w", err)
 	}
 	who := principalOf(ctx).keyOwner()
-	return inTx(ctx, pool, func(tx pgx.Tx) (*O, error) {
+	return inTx(ctx, pool, func(tx *pipedTx) (*O, error) {
+		tx.keepOpen = true // the response is recorded after fn
 		var locked bool
 		if err := tx.QueryRow(ctx, lockKeySQL, who, w.key).Scan(&locked); err != nil {
 			return nil, fmt.Errorf("lock idempotency key: %w", err)
@@ -118,28 +117,6 @@ func runWrite[O any, PO interface {
 		}
 		return out, nil
 	})
-}
-
-// inTx runs fn in a transaction and commits it, retrying the whole transaction when Postgres
-// aborts it for a deadlock or a serialization failure, so neither ever reaches a client.
-func inTx[O any](ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) (*O, error)) (*O, error) {
-	for attempt := 1; ; attempt++ {
-		var out *O
-		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			var err error
-			out, err = fn(tx)
-			return err
-		})
-		if err == nil {
-			return out, nil
-		}
-		var pg *pgconn.PgError
-		if attempt < 5 && errors.As(err, &pg) && (pg.Code == "40P01" || pg.Code == "40001") {
-			time.Sleep(time.Duration(attempt*attempt) * 5 * time.Millisecond)
-			continue
-		}
-		return nil, err
-	}
 }
 
 // purgeIdempotencyKeys deletes expired keys: the housekeeping schedule of template.yaml runs it

@@ -149,9 +149,14 @@ func (s *server) registerPostTransaction() {
 			return nil, err
 		}
 		out, err := runWrite(ctx, s.pool, in.write(http.MethodPost, "/transactions", in.Body, http.StatusCreated),
-			func(tx pgx.Tx) (*transactionCreated, error) {
+			func(tx *pipedTx) (*transactionCreated, error) {
 				if err := seeAccountID(ctx, tx, p.AccountID); err != nil {
 					return nil, err
+				}
+				if in.Body.Currency == nil {
+					// Post's last statement is its write batch and nothing below can fail: COMMIT
+					// goes with it (a currency to check is checked after Post, so it cannot).
+					tx.commitWithNextBatch()
 				}
 				t, err := bank.Post(ctx, tx, p)
 				if err != nil {
@@ -184,7 +189,7 @@ func (s *server) registerDescribeTransaction() {
 			if err != nil {
 				return nil, err
 			}
-			t, err := inTx(ctx, s.pool, func(tx pgx.Tx) (*bank.Transaction, error) {
+			t, err := inTx(ctx, s.pool, func(tx *pipedTx) (*bank.Transaction, error) {
 				cur, err := bank.GetTransaction(ctx, tx, id)
 				if err != nil {
 					return nil, err
@@ -219,7 +224,7 @@ func (s *server) registerReverseTransaction() {
 				return nil, err
 			}
 			out, err := runWrite(ctx, s.pool, in.write(http.MethodDelete, "/transactions/"+id.String(), nil, http.StatusOK),
-				func(tx pgx.Tx) (*reversalOut, error) {
+				func(tx *pipedTx) (*reversalOut, error) {
 					if err := s.mayReverse(ctx, tx, id); err != nil {
 						return nil, err
 					}

@@ -1,0 +1,347 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// pipedTx is a transaction that spends no round trip of its own on BEGIN or COMMIT: BEGIN is
+// pipelined with its first statement and, when the caller asks for it, COMMIT with its last
+// batch. A transfer thus takes two round trips (BEGIN with the lock query, the writes with
+// COMMIT) where pgx's own Tx takes four. It satisfies pgx.Tx, so shared/bank runs in it
+// unchanged. Nested transactions, COPY, large objects and Prepare are not offered: the API
+// uses none of them.
+type pipedTx struct {
+	conn  *pgxpool.Conn
+	state txState
+	// commitNext pipelines COMMIT after the next batch (commitWithNextBatch); keepOpen refuses
+	// that, for a caller that still writes after fn (the idempotency record).
+	commitNext, keepOpen bool
+}
+
+type txState int
+
+const (
+	txIdle      txState = iota // nothing sent: BEGIN goes with the first statement
+	txOpen                     // BEGIN done, the transaction open on the server
+	txCommitted                // COMMIT went with the last batch and succeeded
+	txClosed                   // ended otherwise (rolled back, or refused by the server)
+)
+
+var _ pgx.Tx = (*pipedTx)(nil)
+
+var errNotOffered = errors.New("not offered by the API's transaction")
+
+// commitWithNextBatch pipelines COMMIT after the next SendBatch: its caller promises that batch
+// is the transaction's last statement and that nothing it does afterwards can fail, since the
+// batch's results arrive already committed. Ignored when the transaction must stay open.
+func (t *pipedTx) commitWithNextBatch() {
+	if !t.keepOpen {
+		t.commitNext = true
+	}
+}
+
+// opening sends BEGIN followed by the queued statement as one pipeline, returning the results
+// positioned after BEGIN's.
+func (t *pipedTx) opening(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
+	b := &pgx.Batch{}
+	b.Queue("begin")
+	b.Queue(sql, args...)
+	br := t.conn.SendBatch(ctx, b)
+	t.state = txOpen
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	return br, nil
+}
+
+func (t *pipedTx) usable() error {
+	if t.state == txCommitted || t.state == txClosed {
+		return pgx.ErrTxClosed
+	}
+	return nil
+}
+
+func (t *pipedTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if err := t.usable(); err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	if t.state == txOpen {
+		return t.conn.Exec(ctx, sql, args...)
+	}
+	br, err := t.opening(ctx, sql, args)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
+}
+
+func (t *pipedTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if err := t.usable(); err != nil {
+		return nil, err
+	}
+	if t.state == txOpen {
+		return t.conn.Query(ctx, sql, args...)
+	}
+	br, err := t.opening(ctx, sql, args)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		br.Close()
+		return nil, err
+	}
+	return &batchRows{Rows: rows, br: br}, nil
+}
+
+func (t *pipedTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	rows, err := t.Query(ctx, sql, args...)
+	return oneRow{rows: rows, err: err}
+}
+
+// SendBatch sends b, with BEGIN before it when nothing was sent yet and with COMMIT after it
+// when commitWithNextBatch asked for that.
+func (t *pipedTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	if err := t.usable(); err != nil {
+		return pgx.FailedBatchResults(b, err)
+	}
+	sent := &pgx.Batch{QueuedQueries: b.QueuedQueries}
+	begins := t.state == txIdle
+	if begins {
+		sent.QueuedQueries = append([]*pgx.QueuedQuery{{SQL: "begin"}}, b.QueuedQueries...)
+	}
+	commits := t.commitNext
+	if commits {
+		sent.QueuedQueries = append(sent.QueuedQueries[:len(sent.QueuedQueries):len(sent.QueuedQueries)], &pgx.QueuedQuery{SQL: "commit"})
+	}
+	t.commitNext = false
+	br := t.conn.SendBatch(ctx, sent)
+	t.state = txOpen
+	if begins {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return pgx.FailedBatchResults(b, fmt.Errorf("begin: %w", err))
+		}
+	}
+	if !commits {
+		return br
+	}
+	return &committingResults{BatchResults: br, tx: t, left: len(b.QueuedQueries)}
+}
+
+// Commit commits unless the last batch already did. A transaction that sent nothing has
+// nothing to commit.
+func (t *pipedTx) Commit(ctx context.Context) error {
+	switch t.state {
+	case txIdle:
+		t.state = txClosed
+		return nil
+	case txCommitted:
+		return nil
+	case txClosed:
+		return pgx.ErrTxClosed
+	}
+	tag, err := t.conn.Exec(ctx, "commit")
+	t.state = txClosed
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	if tag.String() != "COMMIT" {
+		return pgx.ErrTxCommitRollback
+	}
+	t.state = txCommitted
+	return nil
+}
+
+// Rollback ends an open transaction. It runs even when ctx is done (a client that went away
+// between the two round trips), bounded, so the locks are freed at once and the connection
+// goes back to the pool idle; should it fail, the pool's Release destroys the connection,
+// which is never returned inside a transaction.
+func (t *pipedTx) Rollback(ctx context.Context) error {
+	if t.state != txOpen {
+		t.state = txClosed
+		return nil
+	}
+	t.state = txClosed
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := t.conn.Exec(ctx, "rollback"); err != nil {
+		return fmt.Errorf("rollback: %w", err)
+	}
+	return nil
+}
+
+func (t *pipedTx) Begin(context.Context) (pgx.Tx, error) {
+	return nil, fmt.Errorf("nested transaction: %w", errNotOffered)
+}
+
+func (t *pipedTx) CopyFrom(context.Context, pgx.Identifier, []string, pgx.CopyFromSource) (int64, error) {
+	return 0, fmt.Errorf("copy: %w", errNotOffered)
+}
+
+func (t *pipedTx) LargeObjects() pgx.LargeObjects {
+	panic("pipedTx: large objects " + errNotOffered.Error())
+}
+
+func (t *pipedTx) Prepare(context.Context, string, string) (*pgconn.StatementDescription, error) {
+	return nil, fmt.Errorf("prepare: %w", errNotOffered)
+}
+
+func (t *pipedTx) Conn() *pgx.Conn { return t.conn.Conn() }
+
+// committingResults are the results of a batch sent with COMMIT after it: closing them reads
+// COMMIT's answer, and only "COMMIT" commits (after an error the server skipped it and the
+// transaction is left for Rollback).
+type committingResults struct {
+	pgx.BatchResults
+	tx   *pipedTx
+	left int // the caller's results not yet read
+	done bool
+}
+
+func (r *committingResults) Exec() (pgconn.CommandTag, error) {
+	r.left--
+	return r.BatchResults.Exec()
+}
+
+func (r *committingResults) Query() (pgx.Rows, error) {
+	r.left--
+	return r.BatchResults.Query()
+}
+
+func (r *committingResults) QueryRow() pgx.Row {
+	r.left--
+	return r.BatchResults.QueryRow()
+}
+
+func (r *committingResults) Close() error {
+	if r.done {
+		return r.BatchResults.Close()
+	}
+	r.done = true
+	var first error
+	for ; r.left > 0; r.left-- {
+		if _, err := r.BatchResults.Exec(); err != nil && first == nil {
+			first = err
+		}
+	}
+	tag, err := r.BatchResults.Exec()
+	if cerr := r.BatchResults.Close(); err == nil {
+		err = cerr
+	}
+	switch {
+	case first != nil:
+		err = first
+	case err == nil && tag.String() != "COMMIT":
+		err = pgx.ErrTxCommitRollback
+	}
+	if err == nil {
+		r.tx.state = txCommitted
+	} else if r.tx.conn.Conn().PgConn().TxStatus() == 'I' {
+		r.tx.state = txClosed
+	}
+	return err
+}
+
+// batchRows are the rows of the statement that went with BEGIN: closing them closes the batch.
+type batchRows struct {
+	pgx.Rows
+	br  pgx.BatchResults
+	err error
+}
+
+func (r *batchRows) Close() {
+	r.Rows.Close()
+	if r.br != nil {
+		r.err = r.br.Close()
+		r.br = nil
+	}
+}
+
+func (r *batchRows) Err() error {
+	if err := r.Rows.Err(); err != nil {
+		return err
+	}
+	return r.err
+}
+
+func (r *batchRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.Close()
+	return false
+}
+
+// oneRow is QueryRow's answer: the first row, pgx.ErrNoRows without one.
+type oneRow struct {
+	rows pgx.Rows
+	err  error
+}
+
+func (r oneRow) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	r.rows.Close()
+	return r.rows.Err()
+}
+
+// inTx runs fn in a pipedTx and commits it, retrying the whole transaction when Postgres aborts
+// it for a deadlock or a serialization failure, so neither ever reaches a client.
+func inTx[O any](ctx context.Context, pool *pgxpool.Pool, fn func(*pipedTx) (*O, error)) (*O, error) {
+	for attempt := 1; ; attempt++ {
+		out, err := once(ctx, pool, fn)
+		if err == nil {
+			return out, nil
+		}
+		var pg *pgconn.PgError
+		if attempt < 5 && errors.As(err, &pg) && (pg.Code == "40P01" || pg.Code == "40001") {
+			time.Sleep(time.Duration(attempt*attempt) * 5 * time.Millisecond)
+			continue
+		}
+		return nil, err
+	}
+}
+
+// once runs fn in one transaction on a connection of its own, rolling back on any error.
+func once[O any](ctx context.Context, pool *pgxpool.Pool, fn func(*pipedTx) (*O, error)) (*O, error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("acquire a connection: %w", err)
+	}
+	defer conn.Release()
+	tx := &pipedTx{conn: conn}
+	out, err := fn(tx)
+	if err != nil {
+		tx.Rollback(ctx)
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		tx.Rollback(ctx)
+		return nil, err
+	}
+	return out, nil
+}
