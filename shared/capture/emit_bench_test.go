@@ -1,7 +1,9 @@
 package capture
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -20,7 +23,7 @@ func (ackingProducer) Produce(_ context.Context, r *kgo.Record, promise func(*kg
 }
 
 // BenchmarkSnapshotChunk is the capture's CPU for one incremental snapshot chunk of accounts
-// rows, from the rows' text values to the records handed to the producer: the encoding of each
+// rows, from the rows' values as the chunk read takes them (text or binary) to the records handed to the producer: the encoding of each
 // row and its key, as the chunk read does it, and the chunk's emission at its high watermark.
 // Reported as CPU time a row (cpu-ns/row, GC included); Postgres and Kafka are left out. go test -run '^$' -bench SnapshotChunk -benchmem ./shared/capture/
 func BenchmarkSnapshotChunk(b *testing.B) {
@@ -28,27 +31,50 @@ func BenchmarkSnapshotChunk(b *testing.B) {
 	cfg := Config{}.withDefaults()
 	c := &capturer{cfg: cfg, producer: ackingProducer{}, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		env: newEnvelopeWriter("fin", "fin"), tables: map[uint32]*table{}}
+	// The columns in the formats a chunk read takes them in (chunkFormats): the key and the enums
+	// and text as text, the rest binary.
 	t := newTable("public", "accounts", "fin")
+	t.keyNames = []string{"account_id"}
 	for _, col := range []struct {
 		name   string
 		oid    uint32
 		typmod int32
-	}{{"account_id", 2950, -1}, {"customer_id", 2950, -1}, {"account_type", 16384, -1}, {"currency", 25, -1},
+	}{{"account_id", oidUUID, -1}, {"customer_id", oidUUID, -1}, {"account_type", 16384, -1}, {"currency", 25, -1},
 		{"nickname", 25, -1}, {"balance", oidNumeric, 18<<16 | 2 + 4}, {"status", 16390, -1},
 		{"created_at", oidTimestamptz, -1}, {"updated_at", oidTimestamptz, -1}, {"version", oidInt8, -1}} {
-		t.addColumn(col.name, col.oid, col.typmod)
+		fd := pgconn.FieldDescription{Name: col.name, DataTypeOID: col.oid, TypeModifier: col.typmod}
+		t.addResultColumn(col.name, col.oid, col.typmod, chunkFormats(nil, []pgconn.FieldDescription{{}, fd}, t.keyNames)[1])
 	}
-	t.keyNames = []string{"account_id"}
 	if err := t.resolveKey(); err != nil {
 		b.Fatal(err)
 	}
+	customer := []byte{0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x41, 0x11, 0x81, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11}
+	at := binary.BigEndian.AppendUint64(nil, uint64(time.Date(2026, 12, 5, 17, 28, 23, 123456000, time.UTC).UnixMicro()-postgresEpochMicros))
 	vals := make([][][]byte, rows)
 	for i := range vals {
-		vals[i] = [][]byte{
-			fmt.Appendf(nil, "%08x-1111-4111-8111-%012x", i, i*7919), []byte("11111111-1111-4111-8111-111111111111"),
-			[]byte("SAVINGS"), []byte("EUR"), fmt.Appendf(nil, "bench %d", i), fmt.Appendf(nil, "%d.%02d", i%100000, i%100),
-			[]byte("ACTIVE"), []byte("2026-12-05 17:28:23.123456+00"), []byte("2026-12-05 17:28:23.123456+00"), []byte("1"),
+		// balance i%100000 + (i%100)/100 as numeric_send writes it: base-10000 digits.
+		n, digits := i%100000, []int{i % 10000, i % 100 * 100}
+		if n >= 10000 {
+			digits = append([]int{n / 10000}, digits...)
 		}
+		balance := binary.BigEndian.AppendUint16(nil, uint16(len(digits)))
+		balance = binary.BigEndian.AppendUint16(balance, uint16(len(digits)-2)) // weight
+		balance = binary.BigEndian.AppendUint32(balance, 2)                     // sign 0, dscale 2
+		for _, d := range digits {
+			balance = binary.BigEndian.AppendUint16(balance, uint16(d))
+		}
+		vals[i] = [][]byte{
+			fmt.Appendf(nil, "%08x-1111-4111-8111-%012x", i, i*7919), customer,
+			[]byte("SAVINGS"), []byte("EUR"), fmt.Appendf(nil, "bench %d", i), balance,
+			[]byte("ACTIVE"), at, at, binary.BigEndian.AppendUint64(nil, 1),
+		}
+	}
+	var probe image
+	if err := t.encode(&probe, queryCells(nil, vals[2345]), nil); err != nil {
+		b.Fatal(err)
+	}
+	if want := `"balance":"2345.45","status":"ACTIVE","created_at":"2026-12-05T17:28:23.123456Z"`; !bytes.Contains(probe.json, []byte(want)) {
+		b.Fatalf("row encoded as %s, want it to hold %s", probe.json, want)
 	}
 	commit := time.Date(2026, 12, 5, 17, 28, 23, 0, time.UTC)
 	ch := &chunk{index: map[string]int{}, rows: make([]image, rows), keys: make([]string, rows), dropped: make([]bool, rows)}
@@ -56,7 +82,7 @@ func BenchmarkSnapshotChunk(b *testing.B) {
 	b.ResetTimer()
 	cpu0 := cpuTime()
 	for range b.N {
-		// The read: text values to the chunk's images and keys.
+		// The read: the values to the chunk's images and keys.
 		clear(ch.index)
 		ch.t, ch.n = t, 0
 		for i, v := range vals {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
 )
 
 // debeziumVersion is the Debezium release whose events this capture reproduces.
@@ -49,8 +50,17 @@ func newTable(schema, name, topicPrefix string) *table {
 }
 
 func (t *table) addColumn(name string, oid uint32, typmod int32) {
+	t.addResultColumn(name, oid, typmod, pgx.TextFormatCode)
+}
+
+// addResultColumn adds a column a query returns in format (text or binary).
+func (t *table) addResultColumn(name string, oid uint32, typmod int32, format int16) {
+	enc := encoderFor(oid, typmod)
+	if format == pgx.BinaryFormatCode {
+		enc = binaryEncoderFor(oid, typmod)
+	}
 	prefix := appendJSONString(nil, []byte(name))
-	t.cols = append(t.cols, column{name: name, prefix: append(prefix, ':'), enc: encoderFor(oid, typmod)})
+	t.cols = append(t.cols, column{name: name, prefix: append(prefix, ':'), enc: enc})
 }
 
 func (t *table) qualified() string { return t.schema + "." + t.name }

@@ -81,6 +81,7 @@ type chunk struct {
 	last         []string // the key of the last row read
 	lastRaw      [][]byte // the same while the read runs
 	keyBuf       []byte
+	formats      []int16 // the read's result formats
 	ready        chan error
 	reading      bool
 }
@@ -217,9 +218,9 @@ func (inc *incremental) newChunk() *chunk {
 	var ch *chunk
 	if n := len(inc.spare); n > 0 {
 		ch, inc.spare = inc.spare[n-1], inc.spare[:n-1]
-		rows, keys, dropped, index, last, lastRaw, keyBuf := ch.rows, ch.keys, ch.dropped, ch.index, ch.last, ch.lastRaw, ch.keyBuf
+		rows, keys, dropped, index, last, lastRaw, keyBuf, formats := ch.rows, ch.keys, ch.dropped, ch.index, ch.last, ch.lastRaw, ch.keyBuf, ch.formats
 		clear(index)
-		*ch = chunk{rows: rows, keys: keys, dropped: dropped, index: index, last: last[:0], lastRaw: lastRaw, keyBuf: keyBuf}
+		*ch = chunk{rows: rows, keys: keys, dropped: dropped, index: index, last: last[:0], lastRaw: lastRaw, keyBuf: keyBuf, formats: formats}
 	} else {
 		ch = &chunk{index: map[string]int{}}
 	}
@@ -383,13 +384,23 @@ func (c *capturer) readRows(ctx context.Context, conn *pgx.Conn, ch *chunk, t *t
 	for _, v := range append(slices.Clone(ch.from), ch.maxKey...) {
 		args = append(args, []byte(v))
 	}
-	rr := conn.PgConn().ExecParams(ctx, chunkQuery(ch.name, keyCols, ch.from != nil, c.cfg.ChunkSize), args, nil, nil, nil)
-	if len(rr.FieldDescriptions()) < 2 {
+	// Described first (the unnamed statement: one more round trip, no plan kept), so the columns
+	// whose binary form is cheaper for Postgres and the capture alike come in binary.
+	sd, err := conn.PgConn().Prepare(ctx, "", chunkQuery(ch.name, keyCols, ch.from != nil, c.cfg.ChunkSize), nil)
+	if err != nil {
+		return fmt.Errorf("read chunk: %w", err)
+	}
+	if len(sd.Fields) < 2 {
+		return fmt.Errorf("read chunk: %d columns", len(sd.Fields))
+	}
+	ch.formats = chunkFormats(ch.formats[:0], sd.Fields, t.keyNames)
+	rr := conn.PgConn().ExecStatement(ctx, sd, args, nil, ch.formats)
+	if len(rr.FieldDescriptions()) != len(sd.Fields) {
 		_, err := rr.Close()
 		return fmt.Errorf("read chunk: %w", err)
 	}
 	for _, fd := range rr.FieldDescriptions()[1:] {
-		t.addColumn(fd.Name, fd.DataTypeOID, fd.TypeModifier)
+		t.addResultColumn(fd.Name, fd.DataTypeOID, fd.TypeModifier, fd.Format)
 	}
 	if err := t.resolveKey(); err != nil {
 		rr.Close()
@@ -438,6 +449,20 @@ func (c *capturer) readRows(ctx context.Context, conn *pgx.Conn, ch *chunk, t *t
 		return fmt.Errorf("read chunk: %w", err)
 	}
 	return nil
+}
+
+// chunkFormats are the result formats of a chunk read: binary for the columns binaryEncoderFor
+// reads, text for the rest, for the read's snapshot and for the key columns, whose last values
+// start the next chunk and are kept in the manifest as text.
+func chunkFormats(dst []int16, fields []pgconn.FieldDescription, keyNames []string) []int16 {
+	for i, fd := range fields {
+		f := int16(pgx.TextFormatCode)
+		if i > 0 && !slices.Contains(keyNames, fd.Name) && binaryEncoderFor(fd.DataTypeOID, fd.TypeModifier) != nil {
+			f = pgx.BinaryFormatCode
+		}
+		dst = append(dst, f)
+	}
+	return dst
 }
 
 // chunkQuery reads the next chunk of table by its key columns: after the key in the first

@@ -31,7 +31,12 @@ type tracker struct {
 func (t *tracker) begin(commit time.Time) *txn {
 	x := &txn{commit: commit}
 	// One callback per transaction, not per event.
-	x.promise = func(_ *kgo.Record, err error) { t.acked(x, err) }
+	x.promise = func(r *kgo.Record, err error) {
+		t.acked(x, err)
+		if err == nil {
+			recycle(r)
+		}
+	}
 	t.mu.Lock()
 	t.queue = append(t.queue, x)
 	t.mu.Unlock()
