@@ -256,10 +256,32 @@ func (p *Page) Type(ctx context.Context, selector, text string) error {
 
 // Screenshot writes the whole page, beyond the viewport, as a PNG to path.
 func (p *Page) Screenshot(ctx context.Context, path string) error {
+	return p.shoot(ctx, path, map[string]any{"format": "png", "captureBeyondViewport": true})
+}
+
+// ScreenshotOf writes the element selector names as a PNG to path.
+func (p *Page) ScreenshotOf(ctx context.Context, selector, path string) error {
+	var clip struct {
+		X, Y, Width, Height float64
+	}
+	sel, _ := json.Marshal(selector)
+	if err := p.Eval(ctx, `(() => { const e = document.querySelector(`+string(sel)+`); if (!e) return null;
+		const r = e.getBoundingClientRect();
+		return {X: r.x + scrollX, Y: r.y + scrollY, Width: Math.max(1, r.width), Height: Math.max(1, r.height)}; })()`, &clip); err != nil {
+		return err
+	}
+	if clip.Width == 0 {
+		return fmt.Errorf("screenshot of %s: no such element", selector)
+	}
+	return p.shoot(ctx, path, map[string]any{"format": "png", "captureBeyondViewport": true,
+		"clip": map[string]any{"x": clip.X, "y": clip.Y, "width": clip.Width, "height": clip.Height, "scale": 1}})
+}
+
+func (p *Page) shoot(ctx context.Context, path string, params map[string]any) error {
 	var shot struct {
 		Data string `json:"data"`
 	}
-	if err := p.call(ctx, "Page.captureScreenshot", map[string]any{"format": "png", "captureBeyondViewport": true}, &shot); err != nil {
+	if err := p.call(ctx, "Page.captureScreenshot", params, &shot); err != nil {
 		return err
 	}
 	png, err := base64.StdEncoding.DecodeString(shot.Data)

@@ -62,4 +62,10 @@ func TestDrivesChromium(t *testing.T) {
 	if png, _ := os.ReadFile(shot); len(png) < 8 || string(png[1:4]) != "PNG" {
 		t.Errorf("the screenshot is not a PNG (%d bytes)", len(png))
 	}
+	if err := p.ScreenshotOf(ctx, "#b", shot); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ScreenshotOf(ctx, "#nothing", shot); err == nil {
+		t.Error("a screenshot of a missing element succeeded")
+	}
 }
