@@ -143,8 +143,9 @@ func (b *Browser) Close() error {
 
 // Page is one tab.
 type Page struct {
-	b       *Browser
-	session string
+	b             *Browser
+	session       string
+	width, height int
 }
 
 // NewPage opens a tab of width x height CSS pixels.
@@ -161,9 +162,13 @@ func (b *Browser) NewPage(ctx context.Context, width, height int) (*Page, error)
 	if err := b.call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": t.TargetID, "flatten": true}, &s); err != nil {
 		return nil, err
 	}
-	p := &Page{b: b, session: s.SessionID}
-	return p, p.call(ctx, "Emulation.setDeviceMetricsOverride",
-		map[string]any{"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}, nil)
+	p := &Page{b: b, session: s.SessionID, width: width, height: height}
+	return p, p.resize(ctx, height)
+}
+
+func (p *Page) resize(ctx context.Context, height int) error {
+	return p.call(ctx, "Emulation.setDeviceMetricsOverride",
+		map[string]any{"width": p.width, "height": height, "deviceScaleFactor": 1, "mobile": false}, nil)
 }
 
 func (p *Page) call(ctx context.Context, method string, params, out any) error {
@@ -259,21 +264,30 @@ func (p *Page) Screenshot(ctx context.Context, path string) error {
 	return p.shoot(ctx, path, map[string]any{"format": "png", "captureBeyondViewport": true})
 }
 
-// ScreenshotOf writes the element selector names as a PNG to path.
+// ScreenshotOf writes the element selector names as a PNG to path. The viewport grows to the
+// whole page meanwhile, as Puppeteer's full-page shots do, so the clip is where the element is.
 func (p *Page) ScreenshotOf(ctx context.Context, selector, path string) error {
+	var full int
+	if err := p.Eval(ctx, `(scrollTo(0, 0), Math.ceil(document.documentElement.scrollHeight))`, &full); err != nil {
+		return err
+	}
+	if err := p.resize(ctx, max(full, p.height)); err != nil {
+		return err
+	}
+	defer p.resize(context.WithoutCancel(ctx), p.height)
 	var clip struct {
 		X, Y, Width, Height float64
 	}
 	sel, _ := json.Marshal(selector)
-	if err := p.Eval(ctx, `(() => { const e = document.querySelector(`+string(sel)+`); if (!e) return null;
-		const r = e.getBoundingClientRect();
-		return {X: r.x + scrollX, Y: r.y + scrollY, Width: Math.max(1, r.width), Height: Math.max(1, r.height)}; })()`, &clip); err != nil {
+	if err := p.Eval(ctx, `new Promise((done) => requestAnimationFrame(() => { scrollTo(0, 0);
+		const e = document.querySelector(`+string(sel)+`); if (!e) return done(null);
+		const r = e.getBoundingClientRect(); done({X: r.x, Y: r.y, Width: Math.max(1, r.width), Height: Math.max(1, r.height)}); }))`, &clip); err != nil {
 		return err
 	}
 	if clip.Width == 0 {
 		return fmt.Errorf("screenshot of %s: no such element", selector)
 	}
-	return p.shoot(ctx, path, map[string]any{"format": "png", "captureBeyondViewport": true,
+	return p.shoot(ctx, path, map[string]any{"format": "png",
 		"clip": map[string]any{"x": clip.X, "y": clip.Y, "width": clip.Width, "height": clip.Height, "scale": 1}})
 }
 

@@ -2,6 +2,7 @@ package cdp
 
 import (
 	"context"
+	"image/png"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -21,7 +22,7 @@ func TestDrivesChromium(t *testing.T) {
 		t.Skip("no chromium on PATH (scripts/chromium.sh installs Debian's; scripts/test.d/70-console-browser.sh runs this)")
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, `<!doctype html><input id="f"><button id="b" style="margin-top:1500px">go</button><p id="out"></p>
+		io.WriteString(w, `<!doctype html><input id="f"><button id="b" style="margin-top:1500px">go</button><div id="red" style="margin-top:900px;width:120px;height:80px;background:#ff0000"></div><p id="out"></p>
 <script>document.getElementById("b").addEventListener("click", (e) => {
   document.getElementById("out").textContent = (e.isTrusted ? "clicked " : "scripted ") + document.getElementById("f").value; });</script>`)
 	}))
@@ -62,10 +63,34 @@ func TestDrivesChromium(t *testing.T) {
 	if png, _ := os.ReadFile(shot); len(png) < 8 || string(png[1:4]) != "PNG" {
 		t.Errorf("the screenshot is not a PNG (%d bytes)", len(png))
 	}
-	if err := p.ScreenshotOf(ctx, "#b", shot); err != nil {
+	if err := p.ScreenshotOf(ctx, "#red", shot); err != nil {
 		t.Fatal(err)
 	}
+	wantRed(t, shot, 120, 80)
 	if err := p.ScreenshotOf(ctx, "#nothing", shot); err == nil {
 		t.Error("a screenshot of a missing element succeeded")
+	}
+}
+
+// wantRed: the PNG at path is w x h pixels, all red (the element, not what is beside it).
+func wantRed(t *testing.T, path string, w, h int) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() != w || b.Dy() != h {
+		t.Fatalf("the element's screenshot is %dx%d, want %dx%d", b.Dx(), b.Dy(), w, h)
+	}
+	for _, pt := range [][2]int{{0, 0}, {w - 1, h - 1}, {w / 2, h / 2}} {
+		r, g, b, _ := img.At(pt[0], pt[1]).RGBA()
+		if r>>8 < 240 || g>>8 > 15 || b>>8 > 15 {
+			t.Errorf("pixel %v of the element's screenshot is %d,%d,%d, want red", pt, r>>8, g>>8, b>>8)
+		}
 	}
 }

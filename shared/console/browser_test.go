@@ -25,7 +25,7 @@ import (
 )
 
 // views are the console's views the browser test opens, each checked rendered and kept as a
-// screenshot (<name>.png): path ("" is the console page), the element shot, and a JavaScript
+// screenshot (<name>.png): path ("" is the console page), the element shot ("" the page), and a JavaScript
 // expression true once the view shows data. A new view is one line here.
 var views = []struct {
 	name, path, element, ready string
@@ -37,13 +37,13 @@ var views = []struct {
 	{"dbt-runs", "", "#dbt", `document.querySelector("#dbt tr[data-key]")`},
 	{"lineage", "", "#lineage", `document.querySelectorAll("#lineage-graph g.node").length >= 10`},
 	{"actions", "", "#view-actions", `document.querySelector("#actions tr")`},
-	{"dbt-docs", "/dbt-docs/", "body", `document.title.includes("dbt") && document.body.innerText.includes("stg_accounts")`},
+	{"dbt-docs", "/dbt-docs/", "", `document.title.includes("dbt") && document.body.innerText.includes("stg_accounts")`},
 }
 
 // browserEnv is what scripts/test.d/70-console-browser.sh passes about the stack it started.
 type browserEnv struct {
 	link, operator, sqlToken, s3URL, s3Creds, artifacts, chromium string
-	base                                                         string
+	base                                                          string
 }
 
 func readBrowserEnv(t *testing.T) browserEnv {
@@ -104,7 +104,11 @@ func checkViews(ctx context.Context, t *testing.T, p *cdp.Page, e browserEnv, su
 		err := p.WaitFor(wait, v.ready)
 		cancel()
 		shot := filepath.Join(e.artifacts, v.name+suffix+".png")
-		if serr := p.ScreenshotOf(ctx, v.element, shot); serr != nil {
+		serr := p.Screenshot(ctx, shot)
+		if v.element != "" {
+			serr = p.ScreenshotOf(ctx, v.element, shot)
+		}
+		if serr != nil {
 			t.Errorf("view %s: screenshot: %v", v.name, serr)
 		}
 		if err != nil {
