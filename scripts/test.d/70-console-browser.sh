@@ -52,4 +52,4 @@ FIN_TEST_CONSOLE_LINK=$link FIN_TEST_CHROMIUM=$chromium FIN_TEST_ARTIFACTS=$arti
   go test -count=1 -v -timeout 15m ./shared/console/ -run '^TestConsoleInBrowser$' 2>&1 | tee "$work/browser.out" | grep -E '^(=== RUN|--- |\s+browser_test|ok|FAIL|PASS)' || true
 grep -q '^--- PASS: TestConsoleInBrowser' "$work/browser.out" \
   || die "the console failed in the browser (screenshots in $artifacts): $(grep -A3 -E 'browser_test.go|FAIL' "$work/browser.out" | tail -30)"
-log "console views render and its actions work in Chromium; screenshots: $(cd "$artifacts" && ls ./*.png | tr '\n' ' ')"
+log "console views render and its actions work in Chromium; screenshots: $(printf '%s ' "$artifacts"/*.png)"
