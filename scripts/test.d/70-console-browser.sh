@@ -49,7 +49,7 @@ FIN_TEST_CONSOLE_LINK=$link FIN_TEST_CHROMIUM=$chromium FIN_TEST_ARTIFACTS=$arti
   FIN_TEST_OPERATOR_TOKEN=$(bin/fin token --scopes bank:operator --subject console-browser-test --ttl 30m) \
   FIN_TEST_SQL_TOKEN=$(cat "$FIN_STATE_DIR/sql.token") \
   FIN_TEST_S3_URL=http://$S3_ADDR FIN_TEST_S3_CREDENTIALS=$FIN_STATE_DIR/s3-credentials \
-  go test -count=1 -v -timeout 15m ./shared/console/ -run '^TestConsoleInBrowser$' 2>&1 | tee "$work/browser.out" | grep -E '^(=== RUN|--- |\s+browser_test|ok|FAIL|PASS)' || true
+  go test -count=1 -v -timeout 45m ./shared/console/ -run '^TestConsoleInBrowser$' 2>&1 | tee "$work/browser.out" | grep -E '^(=== RUN|--- |\s+browser_test|ok|FAIL|PASS)' || true
 grep -q '^--- PASS: TestConsoleInBrowser' "$work/browser.out" \
   || die "the console failed in the browser (screenshots in $artifacts): $(grep -A3 -E 'browser_test.go|FAIL' "$work/browser.out" | tail -30)"
 log "console views render and its actions work in Chromium; screenshots: $(printf '%s ' "$artifacts"/*.png)"
