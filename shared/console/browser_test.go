@@ -37,7 +37,7 @@ var views = []struct {
 	{"dbt-runs", "", "#dbt", `document.querySelector("#dbt tr[data-key]")`},
 	{"lineage", "", "#lineage", `document.querySelectorAll("#lineage-graph g.node").length >= 10`},
 	{"actions", "", "#view-actions", `document.querySelector("#actions tr")`},
-	{"dbt-docs", "/dbt-docs/", "", `document.title === "dbt Docs" && /fin_orchestrator/.test(document.body.innerText) && /Exposures/.test(document.body.innerText)`},
+	{"dbt-docs", "/dbt-docs/", "", `document.title === "dbt Docs" && /Exposures/.test(document.body.innerText) && /fin_orchestrator/.test(document.body.textContent)`},
 }
 
 // browserEnv is what scripts/test.d/70-console-browser.sh passes about the stack it started.
