@@ -230,25 +230,40 @@ func (p *Page) WaitFor(ctx context.Context, expr string) error {
 	}
 }
 
-// Click clicks the middle of the element selector names with the mouse, as a user would.
+// Click clicks the middle of the element selector names with the mouse, as a user would. The
+// point is checked to hit the element first (a page that re-renders above it moves it), and
+// measured again if not.
 func (p *Page) Click(ctx context.Context, selector string) error {
-	var at struct{ X, Y float64 }
 	sel, _ := json.Marshal(selector)
-	if err := p.Eval(ctx, `(() => { const e = document.querySelector(`+string(sel)+`); if (!e) return null;
-		e.scrollIntoView({block: "center"}); const r = e.getBoundingClientRect();
-		return {X: r.x + r.width / 2, Y: r.y + r.height / 2}; })()`, &at); err != nil {
-		return err
-	}
-	if at.X == 0 && at.Y == 0 {
-		return fmt.Errorf("click %s: no such element", selector)
-	}
-	for _, typ := range []string{"mouseMoved", "mousePressed", "mouseReleased"} {
-		if err := p.call(ctx, "Input.dispatchMouseEvent", map[string]any{"type": typ, "x": at.X, "y": at.Y,
-			"button": "left", "clickCount": 1}, nil); err != nil {
-			return fmt.Errorf("click %s: %w", selector, err)
+	for try := 0; ; try++ {
+		var at struct {
+			X, Y float64
+			Hit  bool
 		}
+		if err := p.Eval(ctx, `new Promise((done) => { const e = document.querySelector(`+string(sel)+`); if (!e) return done(null);
+			e.scrollIntoView({block: "center"}); requestAnimationFrame(() => { const r = e.getBoundingClientRect();
+			const x = r.x + r.width / 2, y = r.y + r.height / 2, h = document.elementFromPoint(x, y);
+			done({X: x, Y: y, Hit: !!h && (h === e || e.contains(h))}); }); })`, &at); err != nil {
+			return err
+		}
+		if at.X == 0 && at.Y == 0 {
+			return fmt.Errorf("click %s: no such element", selector)
+		}
+		if !at.Hit && try < 5 {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		if !at.Hit {
+			return fmt.Errorf("click %s: something else covers it", selector)
+		}
+		for _, typ := range []string{"mouseMoved", "mousePressed", "mouseReleased"} {
+			if err := p.call(ctx, "Input.dispatchMouseEvent", map[string]any{"type": typ, "x": at.X, "y": at.Y,
+				"button": "left", "clickCount": 1}, nil); err != nil {
+				return fmt.Errorf("click %s: %w", selector, err)
+			}
+		}
+		return nil
 	}
-	return nil
 }
 
 // Type clicks into the field selector names and types text into it.

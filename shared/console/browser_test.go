@@ -136,10 +136,10 @@ func checkActions(ctx context.Context, t *testing.T, p *cdp.Page, e browserEnv) 
 	if err := p.Navigate(ctx, e.base+"/"); err != nil {
 		t.Fatal(err)
 	}
-	must(t, p.WaitFor(ctx, `document.querySelector("#actions tr") && document.querySelector("#dbt tr[data-key]")`))
+	must(t, waitFor(ctx, p, viewWait, `document.querySelector("#actions tr") && document.querySelector("#dbt tr[data-key]")`))
 	// The console's cookie opened the page, but it does not act.
 	must(t, p.Click(ctx, "#action-build"))
-	if err := p.WaitFor(ctx, `/refused.*401/.test(document.getElementById("action-result").textContent)`); err != nil {
+	if err := waitFor(ctx, p, 2*time.Minute, `/refused.*401/.test(document.getElementById("action-result").textContent)`); err != nil {
 		t.Errorf("a build without an operator's token was not refused on the page: %v", err)
 	}
 	must(t, p.Type(ctx, "#operator-token", e.operator))
@@ -153,7 +153,7 @@ func checkActions(ctx context.Context, t *testing.T, p *cdp.Page, e browserEnv) 
 	} {
 		effect := a.prepare()
 		must(t, p.Click(ctx, a.button))
-		if err := p.WaitFor(ctx, `/done/.test(document.querySelector("#action-result [data-key]")?.textContent ?? "") &&
+		if err := waitFor(ctx, p, 2*time.Minute, `/done/.test(document.querySelector("#action-result [data-key]")?.textContent ?? "") &&
 			document.querySelector("#action-result [data-key]").textContent.includes(`+strconv.Quote(a.name)+`)`); err != nil {
 			var got string
 			p.Eval(ctx, `document.getElementById("action-result").textContent`, &got)
@@ -170,10 +170,17 @@ func checkActions(ctx context.Context, t *testing.T, p *cdp.Page, e browserEnv) 
 		t.Logf("action %s: %s", a.name, shot)
 	}
 	// Every action is listed with the subject that took it.
-	if err := p.WaitFor(ctx, `["build", "dlq-replay", "snapshot"].every((a) => [...document.querySelectorAll("#actions tr[data-key]")]
+	if err := waitFor(ctx, p, time.Minute, `["build", "dlq-replay", "snapshot"].every((a) => [...document.querySelectorAll("#actions tr[data-key]")]
 		.some((r) => r.textContent.includes(a) && r.textContent.includes("done") && r.textContent.includes("console-browser-test")))`); err != nil {
 		t.Errorf("the audit log on the page lacks an action: %v", err)
 	}
+}
+
+// waitFor is p.WaitFor for at most d.
+func waitFor(ctx context.Context, p *cdp.Page, d time.Duration, expr string) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return p.WaitFor(ctx, expr)
 }
 
 func must(t *testing.T, err error) {
