@@ -321,3 +321,14 @@ func TestSnapshotTables(t *testing.T) {
 		}
 	}
 }
+
+// A run keeps its selector, so the console tells an operator's build of a model from the loads'
+// and the schedule's builds.
+func TestDbtRunKeepsItsSelector(t *testing.T) {
+	s := testStack(t, Config{})
+	out, _ := json.Marshal(dbtrun.Summary{Selector: "dim_accounts+", ModelsBuilt: 1})
+	s.recordDbtRun(out, nil)
+	if r := s.dbtRuns[0]; r.Select != "dim_accounts+" || r.Models != 1 || !r.OK {
+		t.Errorf("recorded %+v; want the build of dim_accounts+", r)
+	}
+}

@@ -187,7 +187,7 @@ func (s *Stack) recordDbtRun(out []byte, err error) {
 	var sum dbtrun.Summary
 	json.Unmarshal(out, &sum)
 	run := console.DbtRun{At: time.Now(), OK: err == nil, Models: sum.ModelsBuilt, TestsPassed: sum.TestsPassed,
-		TestsFailed: sum.TestsFailed, Seconds: sum.WallSeconds}
+		TestsFailed: sum.TestsFailed, Seconds: sum.WallSeconds, Select: sum.Selector}
 	if err != nil {
 		run.Failures = append(run.Failures, err.Error())
 	}
