@@ -12,8 +12,9 @@ import (
 func TestCommandsRefuseBadArguments(t *testing.T) {
 	cases := map[string][][]string{
 		"api":        {{"now"}, {"-conns", "0"}, {"-procs", "-1"}, {"-conns", "x"}},
+		"build":      {{"now"}, {"-select", "dim_accounts", "extra"}, {"-model", "x"}},
 		"capture":    {{"once"}, {"-chunk-size", "0"}},
-		"dlq":        {{"frobnicate"}, {"-all"}},
+		"dlq":        {{"frobnicate"}, {"-all"}, {"replay"}},
 		"generate":   {{"once", "--config", "x.yaml"}, {"-rate", "-1"}, {"-seed", "x"}},
 		"kafka-tail": {{}, {"a", "b"}},
 		"load":       {{}, {"a", "b"}},
@@ -26,7 +27,8 @@ func TestCommandsRefuseBadArguments(t *testing.T) {
 		"status":     {{"now"}},
 		"token": {{"extra"}, {"-ttl", "-1h"}, {"-ttl", "0s"}, {"-ttl", "1d"}, {"-customer", "nobody"},
 			{"-customer", "00000000-0000-0000-0000-000000000000"}, {"-scopes", "bank:admin"},
-			{"-customer", "0f3c9a4e-5b1d-4c8e-9a7f-2d6b8e1c4a90", "-scopes", "bank:read,bank:service"}},
+			{"-customer", "0f3c9a4e-5b1d-4c8e-9a7f-2d6b8e1c4a90", "-scopes", "bank:read,bank:service"},
+			{"-customer", "0f3c9a4e-5b1d-4c8e-9a7f-2d6b8e1c4a90", "-scopes", "bank:operator"}},
 		"up": {{"now"}, {"-rate", "-5"}},
 	}
 	for name := range commands {

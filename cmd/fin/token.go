@@ -30,8 +30,8 @@ func runToken(_ context.Context, args []string) error {
 
 // mintToken signs the token `fin token args` prints.
 func mintToken(args []string) (string, error) {
-	fs := newFlags("token", "[-customer ID] [-scopes bank:read,bank:write] [-subject name] [-ttl 12h]")
-	scopes := fs.String("scopes", api.ScopeRead+","+api.ScopeWrite, "comma-separated scopes (a token without -customer gets "+api.ScopeService+" too)")
+	fs := newFlags("token", "[-customer ID] [-scopes bank:read,bank:write | bank:operator] [-subject name] [-ttl 12h]")
+	scopes := fs.String("scopes", api.ScopeRead+","+api.ScopeWrite, "comma-separated scopes (a token without -customer gets "+api.ScopeService+" too, unless it asks for "+api.ScopeOperator+" alone: the console's and fin's actions)")
 	customer := fs.String("customer", "", "a customer token: acts for this customer id alone (its own customer, accounts and transactions)")
 	subject := fs.String("subject", envOr("USER", "developer"), "the token's subject (idempotency keys are per subject)")
 	ttl := fs.Duration("ttl", 12*time.Hour, "how long the token is valid")
@@ -74,8 +74,9 @@ func mintToken(args []string) (string, error) {
 	return tok, nil
 }
 
-// tokenScopes reads -scopes: a service token gets bank:service besides; a customer token may not
-// ask for it (it would not widen the token, and asking suggests a mistake).
+// tokenScopes reads -scopes: a service token gets bank:service besides, an operator's token
+// (bank:operator alone) does not; a customer token may ask for neither (bank:service would not
+// widen it, and asking suggests a mistake).
 func tokenScopes(fs *flag.FlagSet, scopes string, customer bool) ([]string, error) {
 	var list []string
 	for _, s := range strings.Split(scopes, ",") {
@@ -84,14 +85,19 @@ func tokenScopes(fs *flag.FlagSet, scopes string, customer bool) ([]string, erro
 		case s == api.ScopeService && customer:
 			fs.Usage()
 			return nil, fmt.Errorf("%w: a -customer token acts for that customer alone: leave %s out", errUsage, api.ScopeService)
-		case s == api.ScopeRead || s == api.ScopeWrite || s == api.ScopeService:
+		case s == api.ScopeOperator && customer:
+			fs.Usage()
+			return nil, fmt.Errorf("%w: an operator acts on the pipeline, not for a customer: leave -customer out", errUsage)
+		case s == api.ScopeRead || s == api.ScopeWrite || s == api.ScopeService || s == api.ScopeOperator:
 			list = append(list, s)
 		default:
 			fs.Usage()
-			return nil, fmt.Errorf("%w: unknown scope %q (known: %s, %s, %s)", errUsage, s, api.ScopeRead, api.ScopeWrite, api.ScopeService)
+			return nil, fmt.Errorf("%w: unknown scope %q (known: %s, %s, %s, %s)", errUsage, s, api.ScopeRead, api.ScopeWrite, api.ScopeService, api.ScopeOperator)
 		}
 	}
-	if !customer && !slices.Contains(list, api.ScopeService) {
+	// An operator's token asks for nothing else: it gets no customer data with it.
+	operatorOnly := slices.Equal(list, []string{api.ScopeOperator})
+	if !customer && !operatorOnly && !slices.Contains(list, api.ScopeService) {
 		list = append(list, api.ScopeService)
 	}
 	return list, nil

@@ -21,6 +21,8 @@ func TestTokenKinds(t *testing.T) {
 		{"service by default", "", nil, "bank:read bank:write bank:service", ""},
 		{"service, read only", "", []string{"-scopes", "bank:read"}, "bank:read bank:service", ""},
 		{"service scope given once", "", []string{"-scopes", "bank:service,bank:read"}, "bank:service bank:read", ""},
+		{"operator alone: no customer data", "", []string{"-scopes", "bank:operator"}, "bank:operator", ""},
+		{"operator beside reads", "", []string{"-scopes", "bank:operator,bank:read"}, "bank:operator bank:read bank:service", ""},
 		{"customer", "", []string{"-customer", customer}, "bank:read bank:write", "customer_id"},
 		{"customer, claim configured", "custom:customer_id", []string{"-customer", customer, "-scopes", "bank:read"}, "bank:read", "custom:customer_id"},
 	}

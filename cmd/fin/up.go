@@ -164,7 +164,8 @@ func printUp(st *stack.Stack, logPath string) {
 	fmt.Fprintf(os.Stderr, `
 fin-orchestrator is up
   API       %s   (docs: %s/docs; a token: bin/fin token, or bin/fin token --customer ID)
-  console   %s   (works once; after that add ?token= with the token in %s)
+  console   %s   (works once; after that add ?token= with the token in %s;
+            its actions take an operator's token: bin/fin token --scopes bank:operator)
   Kafka     %s   (bin/fin kafka-tail fin.public.accounts: the Debezium events)
   S3        %s   (bucket %s%s)
   warehouse %s (RAW), %s (silver, gold)   (bin/fin sql "select count(*) from raw.transactions")

@@ -55,7 +55,7 @@ func main() {
 		hist = history.New(history.DB{DB: sf.DB()})
 	}
 	// No development secret file in Lambda: FIN_JWKS_URL (or FIN_JWT_SECRET) must be set.
-	fn, err := api.NewFunction(ctx, env, api.Deps{Pool: pool, History: hist})
+	fn, err := api.NewFunction(ctx, env, api.Deps{Pool: pool, History: hist, Metrics: os.Stdout})
 	if err != nil {
 		fail("build api", err)
 	}

@@ -30,10 +30,13 @@ const (
 	ScopeRead    = "bank:read"
 	ScopeWrite   = "bank:write"
 	ScopeService = "bank:service"
+	// ScopeOperator lets a token act on the pipeline from the console or `fin` (build now, replay
+	// the DLQ, re-snapshot a table); it grants no API route.
+	ScopeOperator = "bank:operator"
 )
 
 // apiScopes are the scopes the scope map may grant.
-var apiScopes = []string{ScopeRead, ScopeWrite, ScopeService}
+var apiScopes = []string{ScopeRead, ScopeWrite, ScopeService, ScopeOperator}
 
 // DefaultCustomerClaim is the claim naming the customer a token acts for, unless
 // FIN_JWT_CUSTOMER_CLAIM names another (a Cognito custom attribute, an Auth0 namespaced claim).

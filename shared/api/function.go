@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 
 	"github.com/gofiber/fiber/v2"
@@ -29,6 +30,8 @@ type Deps struct {
 	// DevSecretPath, locally, holds the HS256 secret `fin token` signs with, used when neither
 	// FIN_JWKS_URL nor FIN_JWT_SECRET is set; empty in Lambda.
 	DevSecretPath string
+	// Metrics receives the API's EMF lines (os.Stdout in Lambda, a local file in the stack).
+	Metrics io.Writer
 }
 
 // NewFunction builds the API from the settings env declares for it (settings.API) and deps.
@@ -42,7 +45,7 @@ func NewFunction(ctx context.Context, env *settings.Env, deps Deps) (*Function, 
 	if err := errors.Join(err, env.Err()); err != nil {
 		return nil, fmt.Errorf("api settings: %w", err)
 	}
-	app, err := New(ctx, Config{Pool: deps.Pool, Auth: auth, History: deps.History, AccountReadsInFlight: reads})
+	app, err := New(ctx, Config{Pool: deps.Pool, Auth: auth, History: deps.History, AccountReadsInFlight: reads, Metrics: deps.Metrics})
 	if err != nil {
 		return nil, err
 	}

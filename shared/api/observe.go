@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"log/slog"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/emf"
 )
 
 // requestLog is what one request's log line gathers while the request runs.
@@ -32,9 +35,41 @@ func setLogSubject(ctx context.Context, subject string) {
 }
 
 // observe gives each request an id (the caller's X-Request-Id when it is a sane token, which the
-// Lambda entry sets to API Gateway's request id) and writes one JSON log line per request. The
-// line names the route template, never the URL: query strings may carry an email address.
-func observe(c *fiber.Ctx) error {
+// Lambda entry sets to API Gateway's request id), writes one JSON log line per request and, when
+// metrics is set, its EMF metrics (requestMetrics). The line names the route template, never the
+// URL: query strings may carry an email address.
+func observe(metrics io.Writer) fiber.Handler {
+	out := emf.New(metrics)
+	if metrics == nil {
+		out = nil
+	}
+	return func(c *fiber.Ctx) error {
+		start := time.Now()
+		err := observed(c)
+		if out != nil {
+			requestMetrics(out, c.Route().Path, c.Response().StatusCode(), time.Since(start))
+		}
+		return err
+	}
+}
+
+// requestMetrics writes one request's metrics by route (template.yaml's dashboard reads them):
+// Requests, Latency, and Errors4xx / Errors5xx (0 or 1, so their Sum counts and Average is a rate).
+func requestMetrics(out *emf.Writer, route string, status int, took time.Duration) {
+	bad := func(lo int) float64 {
+		if status >= lo && status < lo+100 {
+			return 1
+		}
+		return 0
+	}
+	out.Emit(map[string]string{"Function": "api", "Route": route},
+		emf.Metric{Name: "Requests", Value: 1, Unit: emf.Count},
+		emf.Metric{Name: "Latency", Value: float64(took.Microseconds()) / 1000, Unit: emf.Milliseconds},
+		emf.Metric{Name: "Errors4xx", Value: bad(400), Unit: emf.Count},
+		emf.Metric{Name: "Errors5xx", Value: bad(500), Unit: emf.Count})
+}
+
+func observed(c *fiber.Ctx) error {
 	start := time.Now()
 	id := c.Get("X-Request-Id")
 	if !saneID(id) {

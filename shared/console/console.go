@@ -99,6 +99,9 @@ type DbtRun struct {
 	TestsFailed int       `json:"tests_failed"`
 	Seconds     float64   `json:"seconds"`
 	Failures    []string  `json:"failures,omitempty"`
+	// Select is the dbt selector the build ran: empty for everything, "source:raw.<t>+" for loads,
+	// "<model>+" for an operator's build of a model.
+	Select string `json:"select,omitempty"`
 }
 
 // FreshnessPoint is commit-to-warehouse latency over one minute.

@@ -207,6 +207,12 @@ func TestRequestFromSQS(t *testing.T) {
 			want: Request{Select: "source:raw.accounts+ source:raw.transactions+"}},
 		{name: "not JSON", bodies: []string{`{"tables":["accounts"]}`, `tables=accounts`}, wantBad: "m1"},
 		{name: "no table", bodies: []string{`{"tables":[]}`}, wantBad: "names no table"},
+		{name: "a model and its children", bodies: []string{`{"model":"fct_balances"}`}, want: Request{Select: "fct_balances+"}},
+		{name: "a model beside a load", bodies: []string{`{"tables":["accounts"]}`, `{"model":"dim_accounts"}`},
+			want: Request{Select: "dim_accounts+ source:raw.accounts+"}},
+		{name: "all wins", bodies: []string{`{"tables":["accounts"]}`, `{"all":true}`}, want: Request{}},
+		{name: "a model and tables in one", bodies: []string{`{"tables":["accounts"],"model":"x"}`}, wantBad: "more than one"},
+		{name: "a selector as a model", bodies: []string{`{"model":"x+ --full-refresh"}`}, wantBad: "is not a model name"},
 		{name: "a selector smuggled in", bodies: []string{`{"tables":["accounts+ --full-refresh"]}`}, wantBad: "is not a table name"},
 		{name: "unknown field", bodies: []string{`{"tables":["accounts"],"select":"marts"}`}, wantBad: "unknown field"},
 	}

@@ -87,40 +87,71 @@ func requestFromPayload(payload json.RawMessage, log *slog.Logger) (events.Event
 // tableName is a RAW table's name, as the loader's tables are (it becomes part of a selector).
 var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
-// RequestFromSQS reads a batch of build requests ({"tables": ["transactions"]}, one per load
-// that committed rows): build what is downstream of the RAW tables any of them names
-// (source:raw.<table>+, which takes the tests below those models too). A request that cannot be
-// read is returned in bad and makes the build select everything, so no change is left unbuilt.
-func RequestFromSQS(ev events.SQSEvent) (req Request, bad []error) {
-	tables := map[string]bool{}
-	for _, m := range ev.Records {
-		var body struct {
-			Tables []string `json:"tables"`
+// BuildMessage is the body of a build request on the queue: a committed load's RAW tables
+// ({"tables": ["transactions"]}), or an operator's build now: one model and its children
+// ({"model": "fct_balances"}) or everything ({"all": true}). Exactly one of them.
+type BuildMessage struct {
+	Tables []string `json:"tables,omitempty"`
+	Model  string   `json:"model,omitempty"`
+	All    bool     `json:"all,omitempty"`
+}
+
+// check says what is wrong with m, or nil.
+func (m BuildMessage) check() error {
+	n := 0
+	for _, set := range []bool{len(m.Tables) > 0, m.Model != "", m.All} {
+		if set {
+			n++
 		}
+	}
+	if n != 1 {
+		return errors.New("names no table, model or all (or more than one)")
+	}
+	for _, t := range m.Tables {
+		if !tableName.MatchString(t) {
+			return fmt.Errorf("table %q is not a table name", t)
+		}
+	}
+	if m.Model != "" && !ModelName.MatchString(m.Model) {
+		return fmt.Errorf("model %q is not a model name", m.Model)
+	}
+	return nil
+}
+
+// ModelName is a dbt model's name as a build request may name it (it becomes part of a selector).
+var ModelName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+
+// RequestFromSQS reads a batch of build requests (BuildMessage, one per load that committed rows
+// or per operator's build now): build what is downstream of the RAW tables and models any of them
+// names (source:raw.<table>+ and <model>+, which take the tests below them too), or everything
+// when one asks for all. A request that cannot be read is returned in bad and makes the build
+// select everything, so no change is left unbuilt.
+func RequestFromSQS(ev events.SQSEvent) (req Request, bad []error) {
+	nodes, all := map[string]bool{}, false
+	for _, m := range ev.Records {
+		var body BuildMessage
 		dec := json.NewDecoder(strings.NewReader(m.Body))
 		dec.DisallowUnknownFields()
 		err := dec.Decode(&body)
-		if err == nil && len(body.Tables) == 0 {
-			err = errors.New("names no table")
-		}
-		for _, t := range body.Tables {
-			if err == nil && !tableName.MatchString(t) {
-				err = fmt.Errorf("table %q is not a table name", t)
-			}
-			tables[t] = true
+		if err == nil {
+			err = body.check()
 		}
 		if err != nil {
-			bad = append(bad, fmt.Errorf("message %s %.200q: want {\"tables\": [\"<raw table>\", ...]}: %w", m.MessageId, m.Body, err))
+			bad = append(bad, fmt.Errorf("message %s %.200q: want {\"tables\": [\"<raw table>\", ...]}, {\"model\": \"<model>\"} or {\"all\": true}: %w", m.MessageId, m.Body, err))
+			continue
 		}
+		for _, t := range body.Tables {
+			nodes["source:raw."+t+"+"] = true
+		}
+		if body.Model != "" {
+			nodes[body.Model+"+"] = true
+		}
+		all = all || body.All
 	}
-	if len(bad) > 0 {
+	if len(bad) > 0 || all {
 		return Request{}, bad
 	}
-	var sel []string
-	for _, t := range slices.Sorted(maps.Keys(tables)) {
-		sel = append(sel, "source:raw."+t+"+")
-	}
-	return Request{Select: strings.Join(sel, " ")}, nil
+	return Request{Select: strings.Join(slices.Sorted(maps.Keys(nodes)), " ")}, nil
 }
 
 // RequestFrom reads the Request in an event's detail. A schedule's detail is {} or absent:

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -17,9 +16,8 @@ import (
 	"github.com/fin-orchestrator/fin-orchestrator/shared/landing"
 )
 
-// dlqHandlers list the DLQ and replay entries: the original bytes go back to their topic (to be
-// landed again under new offsets, once the cause is fixed), and the entry moves to dlq-replayed/.
-func (s *Stack) dlqHandlers(producer *kgo.Client) map[string]http.Handler {
+// dlqHandlers list the DLQ (replaying is an operator's action: POST /api/actions/dlq-replay).
+func (s *Stack) dlqHandlers() map[string]http.Handler {
 	return map[string]http.Handler{
 		"GET /dlq": bearer.Require(s.token, "fin console", ".fin/sql.token", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			type item struct {
@@ -44,19 +42,6 @@ func (s *Stack) dlqHandlers(producer *kgo.Client) map[string]http.Handler {
 			w.Header().Set("Content-Type", "application/json")
 			json.NewEncoder(w).Encode(items)
 		})),
-		"POST /dlq/replay": bearer.Require(s.token, "fin console", ".fin/sql.token", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			body, _ := io.ReadAll(io.LimitReader(r.Body, 4096))
-			key := strings.TrimSpace(string(body))
-			if !strings.HasPrefix(key, "dlq/") {
-				http.Error(w, "the body must be a dlq/ object key", http.StatusBadRequest)
-				return
-			}
-			if err := s.replayDLQ(r.Context(), producer, key); err != nil {
-				http.Error(w, err.Error(), http.StatusBadGateway)
-				return
-			}
-			fmt.Fprintf(w, "replayed %s\n", key)
-		})),
 	}
 }
 
@@ -73,6 +58,8 @@ func (s *Stack) readDLQ(ctx context.Context, key string) (landing.DLQEntry, erro
 	return e, nil
 }
 
+// replayDLQ sends an entry's original bytes back to their topic (to be landed again under new
+// offsets, once the cause is fixed), and moves the entry to dlq-replayed/.
 func (s *Stack) replayDLQ(ctx context.Context, producer *kgo.Client, key string) error {
 	e, err := s.readDLQ(ctx, key)
 	if err != nil {

@@ -139,7 +139,11 @@ func (s *Stack) buildLoader(wh loader.Warehouse, objects loader.ObjectReader) (*
 // local history.
 func (s *Stack) buildAPI(ctx context.Context, hist api.History) (*api.Function, error) {
 	env := FunctionEnv(s.tpl, apiFunction, settings.API, nil, nil)
-	return api.NewFunction(ctx, env, api.Deps{Pool: s.cfg.Pool, History: hist, DevSecretPath: s.cfg.DevSecretPath})
+	metrics, err := s.metricsLog(settings.API)
+	if err != nil {
+		return nil, err
+	}
+	return api.NewFunction(ctx, env, api.Deps{Pool: s.cfg.Pool, History: hist, DevSecretPath: s.cfg.DevSecretPath, Metrics: metrics})
 }
 
 // buildDbt builds the dbt-runner function with its Lambda's constructor, on DuckDB: the

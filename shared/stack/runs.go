@@ -343,7 +343,7 @@ func (s *Stack) recordDbtRun(trigger string) func([]byte, error) {
 
 // keepRun puts a run first in the status's last 20.
 func (s *Stack) keepRun(r console.Run) {
-	sum := console.DbtRun{At: r.Ended, OK: r.OK, Models: r.Models, TestsPassed: r.TestsPassed, TestsFailed: r.TestsFailed, Seconds: r.Seconds}
+	sum := console.DbtRun{At: r.Ended, OK: r.OK, Models: r.Models, TestsPassed: r.TestsPassed, TestsFailed: r.TestsFailed, Seconds: r.Seconds, Select: r.Selector}
 	if r.Error != "" {
 		sum.Failures = []string{r.Error}
 	}

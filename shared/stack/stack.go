@@ -25,6 +25,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/fin-orchestrator/fin-orchestrator/shared/api"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/capture"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/console"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/dbtrun"
@@ -132,6 +133,7 @@ type Stack struct {
 	producer   *kgo.Client
 	fns        map[string]*lambdalocal.Function // the built functions by logical id
 	gateway    *lambdalocal.HTTPGateway
+	verifier   *api.Verifier // the API's token check, for the console's actions
 
 	ConsoleURL string
 	APIURL     string
@@ -299,6 +301,9 @@ func (s *Stack) startFunctions(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.verifier, err = api.NewVerifier(ctx, apiF.Auth); err != nil {
+		return err
+	}
 	dbtFn, err := s.buildDbt(ctx)
 	if err != nil {
 		return err
@@ -386,19 +391,30 @@ func (s *Stack) startHTTP(ctx context.Context) error {
 		return fmt.Errorf("console address %s: %w", s.cfg.ConsoleAddr, err)
 	}
 	s.ConsoleURL = "http://" + conLn.Addr().String()
+	extra, err := s.consoleHandlers()
+	if err != nil {
+		apiLn.Close()
+		conLn.Close()
+		return err
+	}
 	s.serve(ctx, "api", apiLn, s.gateway)
-	s.serve(ctx, "console", conLn, console.Handler(s.token, &s.codes, s.status.get, s.consoleHandlers()))
+	s.serve(ctx, "console", conLn, console.Handler(s.token, &s.codes, s.status.get, extra))
 	return nil
 }
 
 // consoleHandlers are the console's endpoints beyond its page and status.
-func (s *Stack) consoleHandlers() map[string]http.Handler {
-	extra := s.dlqHandlers(s.producer)
+func (s *Stack) consoleHandlers() (map[string]http.Handler, error) {
+	extra := s.dlqHandlers()
 	extra["POST /sql"] = s.wh.SQLHandler(s.token)
 	extra["POST /s3-events"] = s3local.WebhookHandler(cmp.Or(s.cfg.WebhookToken, s.token), s.objectCreated, s.log)
 	maps.Copy(extra, s.lineageHandlers())
 	maps.Copy(extra, s.runsHandlers())
-	return extra
+	actions, err := s.actionHandlers(s.verifier)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(extra, actions)
+	return extra, nil
 }
 
 // serve serves h on ln until ctx ends, then shuts the server down gracefully.

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/console"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/reconcile"
@@ -77,6 +79,7 @@ func (c *statusCache) gather(ctx context.Context) console.Status {
 	c.addCapture(&st)
 	st.Components = append(st.Components, c.s.s3Component())
 	c.addLandingAndLoads(&st)
+	st.DLQ = c.dlqObjects(ctx, prev.DLQ)
 	c.addWarehouse(ctx, &st, prev, pgCounts)
 	if r, comp := c.reconcileComponent(); r != nil {
 		st.Reconcile = r
@@ -85,6 +88,27 @@ func (c *statusCache) gather(ctx context.Context) console.Status {
 	c.addDbtAndInvocations(&st)
 	return st
 }
+
+// dlqObjects counts the entries waiting under dlq/ in the lake (what a replay empties; the
+// landing's component counts what it ever sent there), up to dlqCountMax; prev when the lake
+// cannot be listed.
+func (c *statusCache) dlqObjects(ctx context.Context, prev int64) int64 {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var n int64
+	for obj := range c.s.s3.ListObjects(ctx, c.s.cfg.Bucket, minio.ListObjectsOptions{Prefix: "dlq/", Recursive: true}) {
+		if obj.Err != nil {
+			return prev
+		}
+		if n++; n == dlqCountMax {
+			break
+		}
+	}
+	return n
+}
+
+// dlqCountMax bounds the listing the status makes every few seconds.
+const dlqCountMax = 10_000
 
 // postgresCounts counts the rows of each captured table.
 func (c *statusCache) postgresCounts(ctx context.Context) (map[string]int64, error) {
@@ -129,7 +153,6 @@ func (s *Stack) s3Component() console.Component {
 func (c *statusCache) addLandingAndLoads(st *console.Status) {
 	ls := c.s.landing.Stats()
 	lm := c.s.loader.Metrics()
-	st.DLQ = ls.Poison
 	st.Components = append(st.Components,
 		console.Component{Name: "landing", OK: true, Detail: fmt.Sprintf("%d records in %d objects, %d to the DLQ", ls.Records, ls.Objects, ls.Poison)},
 		console.Component{Name: "loader", OK: lm.FailureCount() == 0, Detail: fmt.Sprintf("%d objects, %d rows loaded, %d failed", lm.ObjectsLoaded, lm.RowsLoaded, lm.FailureCount())})
