@@ -185,13 +185,17 @@ def generate(seed: int) -> raw_events.Log:
 
 
 def loads(rnd: random.Random, events: list) -> list:
-    """The events cut into 3-6 objects of consecutive events, a few events also in a second
-    object, the objects in random order."""
+    """The change events cut into 3-6 objects of consecutive events, a few events also in a second
+    object; each snapshot window record an object of its own, as the capture writes it (so it
+    often loads after its rows, with builds between); the objects in random order."""
+    windows = [[e] for e in events if e.get("_raw")]
+    events = [e for e in events if not e.get("_raw")]
     n = rnd.randint(3, 6)
     cuts = sorted(rnd.sample(range(1, len(events)), n - 1))
     chunks = [events[a:b] for a, b in zip([0] + cuts, cuts + [len(events)])]
     for e in rnd.sample(events, 3):
         rnd.choice(chunks).append(e)
+    chunks += windows
     rnd.shuffle(chunks)
     return chunks
 
