@@ -50,9 +50,13 @@
     read (op r) or streamed. Loaded means at least as many distinct keys among the window's
     incremental r events as the capture emitted (a window loaded before its rows is not used yet,
     so a key whose read is still on its way is never ended). loaded_at is the latest load of the
-    record and of those rows; where filters on the window (w.*). -#}
+    record and of those rows, whichever came last: the record is an object of its own, written
+    after the rows, and a build that ran between the two must not take the window as complete
+    at its rows' load (it would never bring the keys it ends into a batch). where filters on the
+    window (w.*). -#}
 {% macro complete_windows(changes, key, table, where='true') -%}
-    select w.open_lsn, w.lsn, w.tx_id, w.read_at, coalesce(max(c._loaded_at), w.loaded_at) as loaded_at
+    select w.open_lsn, w.lsn, w.tx_id, w.read_at,
+        greatest(coalesce(max(c._loaded_at), w.loaded_at), w.loaded_at) as loaded_at
     from (
         select
             cast({{ json_text(quoted('after'), 'open_lsn') }} as bigint) as open_lsn,

@@ -125,11 +125,11 @@ def generate(seed: int) -> raw_events.Log:
     ops = [add_customer, add_account, post, post, post, post, reverse, update_customer,
            update_twice_in_one_transaction, delete_and_reinsert]
 
-    def incremental(tables, complete=True):
+    def incremental(tables, complete=True, gap=None):
         # online: streamed changes (inserts, updates, deletes, postings) inside every chunk's window
         for t in tables:
             log.incremental_snapshot(t, rnd.randint(2, 4),
-                                     lambda i: [rnd.choice(ops)() for _ in range(rnd.randint(0, 2))], complete)
+                                     lambda i: [rnd.choice(ops)() for _ in range(rnd.randint(0, 2))], complete, gap)
 
     # Rows that existed before anything captured, then the initial snapshot.
     log.capturing = False
@@ -148,6 +148,7 @@ def generate(seed: int) -> raw_events.Log:
             # nothing captures for a while (a dropped slot), then everything is read again; a
             # customer deleted meanwhile must end in the history
             add_customer()
+            gap_from = log.lsn  # every change up to here was delivered
             log.capturing = False
             log.delete_customer(customers[-1])
             # and one seen long before, whose key no later load may bring back into a batch
@@ -156,20 +157,21 @@ def generate(seed: int) -> raw_events.Log:
             if older:
                 log.delete_customer(rnd.choice(older))
             initial = rnd.random() < 0.4 and phase != 3
-            # (postings in the gap only before a one-position snapshot: an incremental one reads
-            # accounts before transactions, and balances_match_postings compares by position)
-            gap = [update_customer, add_customer, add_account, delete_and_reinsert] + ([post] if initial else [])
-            for _ in range(rnd.randint(0, 4)):
+            # postings too: an incremental snapshot reads accounts before transactions, so the
+            # balances read hold postings read later (balances_match_postings places them in the gap)
+            gap = [update_customer, add_customer, add_account, delete_and_reinsert, post, post]
+            for _ in range(rnd.randint(1 if initial else 3, 6)):
                 rnd.choice(gap)()
             log.capturing = True
+            gap_to = log.lsn  # streaming resumes here
             if initial:
                 snapshot()
             else:
                 # or another destination took the slot's changes: an incremental snapshot of
                 # every table, sometimes killed mid-way first (its rows alone end nothing)
                 if rnd.random() < 0.5:
-                    incremental([rnd.choice(raw_events.TABLES)], complete=False)
-                incremental(raw_events.TABLES)
+                    incremental([rnd.choice(raw_events.TABLES)], complete=False, gap=(gap_from, gap_to))
+                incremental(raw_events.TABLES, gap=(gap_from, gap_to))
         elif rnd.random() < 0.5:
             # `fin snapshot --table`: one table, nothing missed; it re-reads and ends nothing
             incremental([rnd.choice(raw_events.TABLES)])
@@ -185,13 +187,17 @@ def generate(seed: int) -> raw_events.Log:
 
 
 def loads(rnd: random.Random, events: list) -> list:
-    """The events cut into 3-6 objects of consecutive events, a few events also in a second
-    object, the objects in random order."""
+    """The change events cut into 3-6 objects of consecutive events, a few events also in a second
+    object; each snapshot window record an object of its own, as the capture writes it (so it
+    often loads after its rows, with builds between); the objects in random order."""
+    windows = [[e] for e in events if e.get("_raw")]
+    events = [e for e in events if not e.get("_raw")]
     n = rnd.randint(3, 6)
     cuts = sorted(rnd.sample(range(1, len(events)), n - 1))
     chunks = [events[a:b] for a, b in zip([0] + cuts, cuts + [len(events)])]
     for e in rnd.sample(events, 3):
         rnd.choice(chunks).append(e)
+    chunks += windows
     rnd.shuffle(chunks)
     return chunks
 
@@ -281,6 +287,10 @@ def run_seed(dbt: Dbt, workdir: Path, seed: int):
                     "and lsn in (select lsn from raw.snapshot_windows)")[0][0]
     check.check(f"{name}: a customer deleted while another destination took the changes ends at its "
                 "incremental snapshot's window", windows > 0, "no delete was inferred from a window")
+    gap = fetch("select count(*) from gold.fct_postings p inner join silver.stg_transactions_changes c "
+                "on c.transaction_id = p.transaction_id and c.lsn = p.lsn and c.op = 'r' and c.snapshot = 'incremental'")[0][0]
+    check.check(f"{name}: postings made in a gap, first read by an incremental snapshot, are in the ledger "
+                "(balances_match_postings places them in the gap)", gap > 0, "the log has no such posting")
     days = fetch("select count(*) from (select account_id from gold.fct_daily_account_balances "
                  "where account_id not in (select account_id from silver.accounts_history where is_deleted) "
                  "group by account_id having count(*) <> max(balance_date) - min(balance_date) + 1)")[0][0]

@@ -157,7 +157,7 @@ class Log:
                 self.versions.setdefault((t, k), []).append(self.lsn)
                 self.captured[(t, k)] = None
 
-    def incremental_snapshot(self, table: str, chunk: int, between, complete: bool = True):
+    def incremental_snapshot(self, table: str, chunk: int, between, complete: bool = True, gap=None):
         """An online incremental snapshot of one table, as the Go capture takes it: chunks of
         rows by key up to the largest key at the start, each read between a low and a high
         watermark (signal-table rows, never events); between(i) runs streamed changes inside
@@ -166,7 +166,9 @@ class Log:
         stamped with the low watermark's commit time. When complete, the capture's window record
         (raw.snapshot_windows) follows: a key the log had alive before the window and without an
         event inside it was deleted meanwhile and ends at the window's close. Not complete: the
-        capture was stopped mid-way and its rows are all there is (no record, nothing ends)."""
+        capture was stopped mid-way and its rows are all there is (no record, nothing ends).
+        gap: (from, to), what the destination missed before this snapshot (bronze.Gap): the
+        record says so, as the capture's does for a snapshot it takes because of one."""
         self.lsn += 0x100
         self.tx_id += 1
         open_lsn, opened_us = self.lsn, int(self.clock.timestamp() * 1_000_000)
@@ -204,15 +206,17 @@ class Log:
             if t == table and image is not None and k not in inside:
                 self.versions.setdefault((t, k), []).append(close_lsn)
                 self.captured[(t, k)] = None
+        window = {"id": self.uuid(f"snapshot-{open_lsn}"), "table": f"public.{table}",
+                  "open_lsn": open_lsn, "close_lsn": close_lsn, "rows": rows,
+                  "opened_at": iso(datetime.fromtimestamp(opened_us / 1e6, timezone.utc))}
+        if gap:
+            window.update(gap_from_lsn=gap[0], gap_to_lsn=gap[1])
         self.events.append({
             "_raw": WINDOWS, "topic": f"fin.public.{table}.{WINDOWS}", "partition": 0, "offset": open_lsn,
             "key": json.dumps({"table": f"public.{table}", "open_lsn": open_lsn, "close_lsn": close_lsn}),
             "op": "c", "lsn": close_lsn, "tx_id": self.tx_id, "commit_ts_us": opened_us,
             "event_ts_ms": opened_us // 1000, "snapshot": "incremental", "source_schema": "public",
-            "source_table": table, "before": None,
-            "after": json.dumps({"id": self.uuid(f"snapshot-{open_lsn}"), "table": f"public.{table}",
-                                 "open_lsn": open_lsn, "close_lsn": close_lsn, "rows": rows,
-                                 "opened_at": iso(datetime.fromtimestamp(opened_us / 1e6, timezone.utc))}),
+            "source_table": table, "before": None, "after": json.dumps(window),
         })
 
     # The bank's operations, as shared/bank performs them in one database transaction.

@@ -33,6 +33,21 @@ type SnapshotWindow struct {
 	OpenedAt      time.Time // the first chunk's low watermark's commit time
 	Rows          int64     // op r rows emitted (distinct keys the window's r events hold at least)
 	Source        string    // SourceID of the database read
+	// Gap is set for a snapshot taken because the destination missed changes; nil for a
+	// requested one (fin snapshot, a signal).
+	Gap *Gap
+}
+
+// Gap is the stretch of the log a destination missed: it had received every change committed up
+// to From (its manifest's delivered position, 0 when it held nothing) and streaming resumed
+// after To (the slot's position). A row it first meets in the snapshot that followed (a posting
+// made while another destination held the slot) was committed inside the gap: after every
+// change the destination holds at or below From and before every streamed change of the same
+// row lock above To (docs/dbt.md, balances_match_postings). Between the two, where a change
+// the manifest had not yet recorded or one committed across To may sit, its place is unknown.
+type Gap struct {
+	From int64 `json:"from_lsn"`
+	To   int64 `json:"to_lsn"`
 }
 
 // Topic is the record's topic field: never a Kafka topic, but unique per captured table and
@@ -49,15 +64,19 @@ func (w SnapshotWindow) Key() string {
 
 // Record is the window as one bronze row: lsn the closing position, offset the opening one,
 // commit_ts_us the opening time, source_schema/source_table the table read, and after the whole
-// window as JSON (open_lsn, close_lsn, rows, id, table).
+// window as JSON (open_lsn, close_lsn, rows, id, table, and gap_from_lsn, gap_to_lsn with a Gap).
 func (w SnapshotWindow) Record() (Record, error) {
 	qualified := w.Schema + "." + w.Table
 	key, err := json.Marshal(map[string]any{"table": qualified, "open_lsn": w.OpenLSN, "close_lsn": w.CloseLSN})
 	if err != nil {
 		return Record{}, err
 	}
-	after, err := json.Marshal(map[string]any{"id": w.ID, "table": qualified, "open_lsn": w.OpenLSN,
-		"close_lsn": w.CloseLSN, "rows": w.Rows, "opened_at": w.OpenedAt.UTC().Format(time.RFC3339Nano)})
+	window := map[string]any{"id": w.ID, "table": qualified, "open_lsn": w.OpenLSN,
+		"close_lsn": w.CloseLSN, "rows": w.Rows, "opened_at": w.OpenedAt.UTC().Format(time.RFC3339Nano)}
+	if w.Gap != nil {
+		window["gap_from_lsn"], window["gap_to_lsn"] = w.Gap.From, w.Gap.To
+	}
+	after, err := json.Marshal(window)
 	if err != nil {
 		return Record{}, err
 	}

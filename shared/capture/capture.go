@@ -263,7 +263,7 @@ func (c *capturer) run(ctx context.Context) error {
 		return err
 	}
 	if c.cfg.Manifest != nil {
-		why, err := c.checkDelivered(ctx, start, lastCommit != nil)
+		delivered, why, err := c.checkDelivered(ctx, start, lastCommit != nil)
 		if err != nil {
 			return err
 		}
@@ -281,7 +281,9 @@ func (c *capturer) run(ctx context.Context) error {
 			if why != "" {
 				reason = why
 			}
-			if err := c.requestSnapshot(ctx, "auto-"+uuid.NewString(), reason, missing); err != nil {
+			// it received every change up to delivered, and streams from the slot's position on
+			gap := &bronze.Gap{From: int64(delivered), To: int64(max(delivered, start))}
+			if err := c.requestSnapshot(ctx, "auto-"+uuid.NewString(), reason, missing, gap); err != nil {
 				return err
 			}
 		}

@@ -3,8 +3,10 @@ package capture_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"math/rand/v2"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -152,6 +154,7 @@ func TestLakeThatMissedSharedSlotChangesIsSnapshottedAgain(t *testing.T) {
 
 	// B: its own (new) lake and broker, the same slot. What it consumes never reaches A's lake.
 	// Its deletes never reach A as events: only A's snapshot windows can end those rows.
+	deliveredA := delivered(t, lakeA)
 	h.newKafka()
 	lakeB := newManifests()
 	h.runCaughtUp(lakeB, func() {
@@ -187,6 +190,28 @@ func TestLakeThatMissedSharedSlotChangesIsSnapshottedAgain(t *testing.T) {
 	windows := snapshotWindows(t, lakeA, "items")
 	if len(windows) == 0 {
 		t.Fatalf("no snapshot window of items beside A's data: %v", lakeA.keys())
+	}
+	// Each window says what A missed: from its delivered position to where its stream resumed.
+	resumed := regexp.MustCompile(`resuming from slot.*? lsn=([0-9A-F]+/[0-9A-F]+)`).FindStringSubmatch(logs)
+	if resumed == nil {
+		t.Fatalf("no resume position in A's log:\n%s", logs)
+	}
+	resumedAt, err := pglogrepl.ParseLSN(resumed[1])
+	if err != nil || resumedAt < slotAfterB {
+		t.Fatalf("A resumed at %s (%v), before the slot B left (%s)", resumed[1], err, slotAfterB)
+	}
+	for _, w := range windows {
+		var gap struct {
+			From *int64 `json:"gap_from_lsn"`
+			To   *int64 `json:"gap_to_lsn"`
+		}
+		if err := json.Unmarshal([]byte(*w.After), &gap); err != nil {
+			t.Fatal(err)
+		}
+		if gap.From == nil || gap.To == nil || *gap.From != int64(deliveredA) || *gap.To != int64(resumedAt) {
+			t.Errorf("window %s: want the gap from A's delivered %d to where it resumed, %d", *w.After,
+				int64(deliveredA), int64(resumedAt))
+		}
 	}
 	got, ended := replayWindows(t, evs, windows)
 	if ended == 0 {

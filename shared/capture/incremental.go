@@ -43,6 +43,9 @@ const (
 // incremental is the running incremental snapshot.
 type incremental struct {
 	id string
+	// gap is, for a snapshot taken because the destination missed changes, what it missed (nil
+	// for a requested snapshot); it goes into the windows (bronze.Gap).
+	gap *bronze.Gap
 	// The read cursor: the tables left to read (the first is being read), the key of the last
 	// row read and the largest key of the first table when its snapshot began.
 	tables          []string
@@ -99,7 +102,8 @@ func (inc *incremental) position() *IncrementalPosition {
 	if len(inc.tables) == 0 {
 		return nil
 	}
-	p := &IncrementalPosition{ID: inc.id, Tables: slices.Clone(inc.tables), LastKey: slices.Clone(inc.lastKey), MaxKey: slices.Clone(inc.maxKey)}
+	p := &IncrementalPosition{ID: inc.id, Tables: slices.Clone(inc.tables), LastKey: slices.Clone(inc.lastKey), MaxKey: slices.Clone(inc.maxKey),
+		Gap: inc.gap}
 	if w := inc.window(inc.tables[0]); w != nil && inc.lastKey != nil {
 		p.Window = w.position()
 	}
@@ -118,10 +122,14 @@ func (inc *incremental) window(table string) *window {
 }
 
 // requestSnapshot queues tables for an incremental snapshot (joining a running one) and records
-// the request in the manifest before the signal that asked for it is confirmed.
-func (c *capturer) requestSnapshot(ctx context.Context, id, reason string, tables []string) error {
+// the request in the manifest before the signal that asked for it is confirmed. gap is what the
+// destination missed (nil when it missed nothing).
+func (c *capturer) requestSnapshot(ctx context.Context, id, reason string, tables []string, gap *bronze.Gap) error {
 	if c.inc == nil {
 		c.inc = &incremental{id: id}
+	}
+	if c.inc.gap == nil {
+		c.inc.gap = gap
 	}
 	var added []string
 	for _, t := range tables {
@@ -135,6 +143,7 @@ func (c *capturer) requestSnapshot(ctx context.Context, id, reason string, table
 	if c.manifest.Incremental == nil {
 		c.manifest.Incremental = &IncrementalPosition{ID: c.inc.id}
 	}
+	c.manifest.Incremental.Gap = c.inc.gap
 	for _, t := range added {
 		if !slices.Contains(c.manifest.Incremental.Tables, t) {
 			c.manifest.Incremental.Tables = append(c.manifest.Incremental.Tables, t)
@@ -145,7 +154,8 @@ func (c *capturer) requestSnapshot(ctx context.Context, id, reason string, table
 
 // resumeSnapshot continues the incremental snapshot the manifest records.
 func (c *capturer) resumeSnapshot(p *IncrementalPosition) {
-	c.inc = &incremental{id: p.ID, tables: slices.Clone(p.Tables), lastKey: slices.Clone(p.LastKey), maxKey: slices.Clone(p.MaxKey)}
+	c.inc = &incremental{id: p.ID, tables: slices.Clone(p.Tables), lastKey: slices.Clone(p.LastKey), maxKey: slices.Clone(p.MaxKey),
+		gap: p.Gap}
 	if p.Window != nil && len(p.Tables) > 0 && p.LastKey != nil {
 		w := windowFrom(p.Window)
 		w.table = p.Tables[0]
@@ -644,7 +654,7 @@ func (c *capturer) executeSnapshot(ctx context.Context, id, data string) error {
 	if len(tables) == 0 {
 		return c.saveManifest(ctx)
 	}
-	return c.requestSnapshot(ctx, id, "signal "+id, tables)
+	return c.requestSnapshot(ctx, id, "signal "+id, tables, nil)
 }
 
 // inWindow drops a streamed row's key from the chunks it is newer than: a chunk whose window is
@@ -729,7 +739,7 @@ func (inc *incremental) closeTable(ch *chunk, src *source) *bronze.SnapshotWindo
 	}
 	schema, name, _ := strings.Cut(ch.name, ".")
 	return &bronze.SnapshotWindow{Schema: schema, Table: name, ID: inc.id, OpenLSN: int64(w.open), CloseLSN: int64(src.lsn),
-		TxID: src.txID, OpenedAt: w.openedAt, Rows: w.rows}
+		TxID: src.txID, OpenedAt: w.openedAt, Rows: w.rows, Gap: inc.gap}
 }
 
 // applyProgress records in the manifest the positions whose chunks are delivered (with the

@@ -380,11 +380,15 @@ func TestIncrementalSnapshotResumesAfterKill(t *testing.T) {
 		t.Fatalf("the lake holds %d windows of items, want 1: %+v", len(ws), ws)
 	}
 	var w struct {
-		Rows    int64 `json:"rows"`
-		OpenLSN int64 `json:"open_lsn"`
+		Rows    int64  `json:"rows"`
+		OpenLSN int64  `json:"open_lsn"`
+		GapFrom *int64 `json:"gap_from_lsn"`
 	}
 	if err := json.Unmarshal([]byte(*ws[0].After), &w); err != nil {
 		t.Fatal(err)
+	}
+	if w.GapFrom != nil {
+		t.Errorf("window %s: a requested snapshot of a destination that missed nothing names a gap", *ws[0].After)
 	}
 	if open, _ := pglogrepl.ParseLSN(killed.Window.OpenLSN); w.OpenLSN != ws[0].Offset || w.OpenLSN > int64(open) || w.Rows != rows {
 		t.Errorf("window %+v (offset %d), want opened at or before the killed run's %s, %d rows", w, ws[0].Offset, killed.Window.OpenLSN, rows)

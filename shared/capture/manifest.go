@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pglogrepl"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
 )
 
 // ManifestStore keeps the capture's manifest next to the data the capture delivered (the bronze
@@ -61,6 +63,9 @@ type IncrementalPosition struct {
 	MaxKey  []string `json:"max_key,omitempty"`  // the table's largest key when its snapshot began
 	// Window is the first table's snapshot window so far (with LastKey; see window.go).
 	Window *WindowPosition `json:"window,omitempty"`
+	// Gap is what the destination missed, for a snapshot taken because it did (kept so that a
+	// resumed snapshot's windows still say so).
+	Gap *bronze.Gap `json:"gap,omitempty"`
 }
 
 // loadManifest reads the destination's manifest and refuses one written from another source. A
@@ -159,14 +164,15 @@ func (c *capturer) confirmable(ctx context.Context, flushed pglogrepl.LSN, force
 // confirmable) was consumed into another destination: a second checkout sharing the cluster and
 // the slot name, a lake restored from an older copy. The changes in between never reached this
 // destination, so every table is snapshotted again, online, as for a missing manifest.
-// It returns why, or "" when the destination is whole.
-func (c *capturer) checkDelivered(ctx context.Context, slot pglogrepl.LSN, resumed bool) (string, error) {
+// It returns the position up to which the destination received every change (0 when it holds
+// none), and why it missed changes, or "" when it is whole.
+func (c *capturer) checkDelivered(ctx context.Context, slot pglogrepl.LSN, resumed bool) (pglogrepl.LSN, string, error) {
 	m := c.manifest
 	var delivered pglogrepl.LSN
 	if m.Delivered != "" {
 		var err error
 		if delivered, err = pglogrepl.ParseLSN(m.Delivered); err != nil {
-			return "", fmt.Errorf("capture: manifest %s: delivered_lsn %q: %w", ManifestKey(c.cfg.TopicPrefix), m.Delivered, err)
+			return 0, "", fmt.Errorf("capture: manifest %s: delivered_lsn %q: %w", ManifestKey(c.cfg.TopicPrefix), m.Delivered, err)
 		}
 	}
 	reason := ""
@@ -185,5 +191,5 @@ func (c *capturer) checkDelivered(ctx context.Context, slot pglogrepl.LSN, resum
 	// the snapshots cleared in the same write a crash before they finish snapshots again.
 	c.recorded = max(delivered, slot)
 	m.Delivered = c.recorded.String()
-	return reason, c.saveManifest(ctx)
+	return delivered, reason, c.saveManifest(ctx)
 }

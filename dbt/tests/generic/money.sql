@@ -38,8 +38,21 @@ where legs.transaction_id is null
     transaction. Accounts and transactions arrive as two streams, each in log order, so each
     account is checked at its last version whose postings are all loaded: one followed by a
     later version at or below the last loaded posting, or one whose own transaction's posting
-    is loaded. Accounts start at 0. -#}
-{% test balances_match_postings(model, accounts, postings) %}
+    is loaded. Accounts start at 0.
+
+    A posting first met as an incremental snapshot's read (changes: op r, snapshot
+    'incremental') was made while the destination missed changes (another destination held the
+    shared slot): its read position is where the snapshot found it, not where it was made, and
+    the accounts are read before the transactions, so the balances read include it at lower
+    positions. Its window (windows: raw.snapshot_windows of transactions, the one holding the
+    read) names the gap (bronze.Gap): the posting was committed after every change at or below
+    gap_from and before every change of its account above gap_to, so it counts for a version
+    above gap_to, not for one at or below gap_from. For a version in between, or while the
+    window is not loaded yet, its place is unknown and the account is left for a later run
+    (a full build checks it again); a read whose window names no gap (a requested snapshot: the
+    destination missed nothing) is taken at its read position, so a posting lost from the lake
+    still fails. -#}
+{% test balances_match_postings(model, accounts, postings, changes, windows) %}
 with affected as (
     select distinct account_id from {{ model }}
 ),
@@ -70,20 +83,54 @@ checked as (
     qualify row_number() over (partition by v.account_id order by v.lsn desc) = 1
 ),
 
+gaps as (
+    select distinct
+        cast({{ json_text(quoted('after'), 'open_lsn') }} as bigint) as open_lsn,
+        lsn as close_lsn,
+        cast({{ json_text(quoted('after'), 'gap_from_lsn') }} as bigint) as gap_from,
+        cast({{ json_text(quoted('after'), 'gap_to_lsn') }} as bigint) as gap_to
+    from {{ windows }}
+    where source_schema = 'public' and source_table = 'transactions'
+),
+
+-- each posting of a checked account with where it may sit: at lsn, or (a read made in a gap)
+-- anywhere from gap_from (exclusive) to gap_to; unknown (null) while its window is not loaded
+placed as (
+    select
+        p.account_id, p.amount, p.lsn, p.tx_id,
+        case when r.transaction_id is null then p.lsn when g.close_lsn is null then null
+            else coalesce(g.gap_from, p.lsn) end as after_lsn,
+        case when r.transaction_id is null then p.lsn when g.close_lsn is null then null
+            else coalesce(g.gap_to, p.lsn) end as by_lsn
+    from {{ postings }} as p
+    left join (
+        select distinct transaction_id, lsn from {{ changes }} where op = 'r' and snapshot = 'incremental'
+    ) as r on p.transaction_id = r.transaction_id and p.lsn = r.lsn
+    left join gaps as g on r.transaction_id is not null and p.lsn >= g.open_lsn and p.lsn <= g.close_lsn
+    where p.account_id in (select account_id from checked)
+    qualify row_number() over (partition by p.posting_key order by g.close_lsn) = 1
+),
+
 posted as (
-    select c.account_id, sum(p.amount) as total, count(p.amount) as amounts, count(*) as postings
+    select
+        c.account_id,
+        sum(case when p.lsn <= c.lsn or p.tx_id = c.tx_id or p.by_lsn < c.lsn then p.amount end) as total,
+        count(case when p.lsn <= c.lsn or p.tx_id = c.tx_id or p.by_lsn < c.lsn then p.amount end) as amounts,
+        count(case when p.lsn <= c.lsn or p.tx_id = c.tx_id or p.by_lsn < c.lsn then 1 end) as postings,
+        count(case when p.lsn > c.lsn and p.tx_id <> c.tx_id
+            and (p.after_lsn is null or (p.after_lsn < c.lsn and p.by_lsn >= c.lsn)) then 1 end) as unplaced
     from checked as c
-    inner join {{ postings }} as p
-        on p.account_id = c.account_id and (p.lsn <= c.lsn or p.tx_id = c.tx_id)
+    inner join placed as p on p.account_id = c.account_id
     group by c.account_id
 )
 
 select c.account_id, c.balance, p.total as sum_of_postings
 from checked as c
 left join posted as p on c.account_id = p.account_id
-where c.balance is null
-   or coalesce(p.total, 0) <> c.balance
-   or coalesce(p.amounts, 0) <> coalesce(p.postings, 0)
+where coalesce(p.unplaced, 0) = 0 and (
+    c.balance is null
+    or coalesce(p.total, 0) <> c.balance
+    or coalesce(p.amounts, 0) <> coalesce(p.postings, 0))
 union all
 -- a leg without an account
 select null, null, sum(amount)
