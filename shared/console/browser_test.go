@@ -37,6 +37,10 @@ var views = []struct {
 	{"dbt-runs", "", "#dbt", `document.querySelector("#dbt tr[data-key]")`},
 	{"lineage", "", "#lineage", `document.querySelectorAll("#lineage-graph g.node").length >= 10`},
 	{"actions", "", "#view-actions", `document.querySelector("#actions tr")`},
+	{"charts", "", "#view-charts", `Number(document.getElementById("view-charts").dataset.samples) > 1 && document.querySelectorAll("#chart-freshness polyline.series, #chart-throughput polyline.series, #chart-lag polyline.series").length >= 3`},
+	{"runs", "", "#view-runs", `document.querySelector("#view-runs tbody tr[data-key]")`},
+	{"raw-loads", "", "#view-loads", `document.querySelector("#view-loads tbody tr[data-key]")`},
+	{"batches", "", "#view-batches", `document.querySelector("#view-batches tbody tr[data-key]")`},
 	{"dbt-docs", "/dbt-docs/", "", `document.title === "dbt Docs" && /Exposures/.test(document.body.innerText) && /fin_orchestrator/.test(document.body.textContent)`},
 }
 
