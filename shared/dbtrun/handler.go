@@ -4,17 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/fin-orchestrator/fin-orchestrator/shared/buildrequest"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/emf"
 )
 
@@ -84,44 +83,7 @@ func requestFromPayload(payload json.RawMessage, log *slog.Logger) (events.Event
 	return ev, req, err
 }
 
-// tableName is a RAW table's name, as the loader's tables are (it becomes part of a selector).
-var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
-
-// BuildMessage is the body of a build request on the queue: a committed load's RAW tables
-// ({"tables": ["transactions"]}), or an operator's build now: one model and its children
-// ({"model": "fct_balances"}) or everything ({"all": true}). Exactly one of them.
-type BuildMessage struct {
-	Tables []string `json:"tables,omitempty"`
-	Model  string   `json:"model,omitempty"`
-	All    bool     `json:"all,omitempty"`
-}
-
-// check says what is wrong with m, or nil.
-func (m BuildMessage) check() error {
-	n := 0
-	for _, set := range []bool{len(m.Tables) > 0, m.Model != "", m.All} {
-		if set {
-			n++
-		}
-	}
-	if n != 1 {
-		return errors.New("names no table, model or all (or more than one)")
-	}
-	for _, t := range m.Tables {
-		if !tableName.MatchString(t) {
-			return fmt.Errorf("table %q is not a table name", t)
-		}
-	}
-	if m.Model != "" && !ModelName.MatchString(m.Model) {
-		return fmt.Errorf("model %q is not a model name", m.Model)
-	}
-	return nil
-}
-
-// ModelName is a dbt model's name as a build request may name it (it becomes part of a selector).
-var ModelName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
-
-// RequestFromSQS reads a batch of build requests (BuildMessage, one per load that committed rows
+// RequestFromSQS reads a batch of build requests (buildrequest.Message, one per load that committed rows
 // or per operator's build now): build what is downstream of the RAW tables and models any of them
 // names (source:raw.<table>+ and <model>+, which take the tests below them too), or everything
 // when one asks for all. A request that cannot be read is returned in bad and makes the build
@@ -129,12 +91,12 @@ var ModelName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
 func RequestFromSQS(ev events.SQSEvent) (req Request, bad []error) {
 	nodes, all := map[string]bool{}, false
 	for _, m := range ev.Records {
-		var body BuildMessage
+		var body buildrequest.Message
 		dec := json.NewDecoder(strings.NewReader(m.Body))
 		dec.DisallowUnknownFields()
 		err := dec.Decode(&body)
 		if err == nil {
-			err = body.check()
+			err = body.Check()
 		}
 		if err != nil {
 			bad = append(bad, fmt.Errorf("message %s %.200q: want {\"tables\": [\"<raw table>\", ...]}, {\"model\": \"<model>\"} or {\"all\": true}: %w", m.MessageId, m.Body, err))

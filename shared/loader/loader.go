@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/buildrequest"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/retry"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse"
 )
@@ -122,17 +123,12 @@ func WithRetry(attempts int, backoff time.Duration) Option {
 }
 
 // BuildRequests is where the handler asks for a build once a load has committed (an SQS queue):
-// the body names the RAW tables that got rows, BuildRequest's JSON.
+// the body names the RAW tables that got rows (a buildrequest.Message).
 type BuildRequests interface {
 	SendMessage(ctx context.Context, body string) error
 }
 
-// BuildRequest is the message a committed load sends: which RAW tables got rows.
-type BuildRequest struct {
-	Tables []string `json:"tables"`
-}
-
-// WithBuildRequests sends a BuildRequest to q after each invocation that committed rows.
+// WithBuildRequests sends a buildrequest.Message to q after each invocation that committed rows.
 func WithBuildRequests(q BuildRequests) Option { return func(h *Handler) { h.builds = q } }
 
 // WithLogger sets the logger (default slog.Default()).
@@ -284,7 +280,7 @@ func (h *Handler) requestBuild(ctx context.Context, m *counters, withDuplicates 
 	if len(set) == 0 {
 		return nil
 	}
-	body, _ := json.Marshal(BuildRequest{Tables: slices.Sorted(maps.Keys(set))})
+	body, _ := json.Marshal(buildrequest.Message{Tables: slices.Sorted(maps.Keys(set))})
 	backoff := h.backoff
 	for attempt := 1; ; attempt++ {
 		err := h.builds.SendMessage(ctx, string(body))

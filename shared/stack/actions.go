@@ -15,9 +15,9 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/api"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/buildrequest"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/capture"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/console"
-	"github.com/fin-orchestrator/fin-orchestrator/shared/dbtrun"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/settings"
 )
 
@@ -63,12 +63,12 @@ func (s *Stack) buildNow(ctx context.Context, args json.RawMessage) (string, err
 	if err := decodeArgs(args, &a); err != nil {
 		return "", err
 	}
-	msg, what := dbtrun.BuildMessage{All: true}, "everything"
+	msg, what := buildrequest.Message{All: true}, "everything"
 	if a.Model != "" {
 		if err := s.knownModel(a.Model); err != nil {
 			return "", err
 		}
-		msg, what = dbtrun.BuildMessage{Model: a.Model}, a.Model+" and its children"
+		msg, what = buildrequest.Message{Model: a.Model}, a.Model+" and its children"
 	}
 	url := FunctionEnv(s.tpl, loaderFunction, settings.Loader, nil, nil).Get("BUILD_QUEUE_URL")
 	q := s.queues[url]
@@ -85,7 +85,7 @@ func (s *Stack) buildNow(ctx context.Context, args json.RawMessage) (string, err
 // knownModel refuses a model the last build's manifest does not have (dbt would build nothing
 // and call it a success). Before any build there is no manifest to ask: the name's form is checked.
 func (s *Stack) knownModel(name string) error {
-	if !dbtrun.ModelName.MatchString(name) {
+	if !buildrequest.ModelName.MatchString(name) {
 		return fmt.Errorf("%w: %q is not a model name", console.ErrBadArgs, name)
 	}
 	raw, err := os.ReadFile(filepath.Join(s.cfg.StateDir, "dbt", "target", "manifest.json"))
