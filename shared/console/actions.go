@@ -165,6 +165,24 @@ func ActionHandlers(token string, codes *Codes, v Verifier, scope string, audit 
 	return h
 }
 
+// SignInHandler answers POST /api/operator-token for a console session with a short-lived
+// operator token from issue: the local stand-in for signing in at the IdP (Cognito's hosted UI in
+// AWS), so the page acts without a terminal. The stack mounts it only when it signs tokens itself
+// (the development secret, which the console's user can read anyway); with a real IdP the
+// operator pastes a token the IdP issued.
+func SignInHandler(token string, codes *Codes, issue func() (string, error)) http.Handler {
+	return authed(token, codes, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, err := issue()
+		if err != nil {
+			http.Error(w, "sign in: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		json.NewEncoder(w).Encode(map[string]string{"token": tok})
+	}))
+}
+
 // operator lets a request through with a token v accepts that carries scope.
 func operator(v Verifier, scope string, next func(http.ResponseWriter, *http.Request, string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

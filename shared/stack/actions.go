@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 
@@ -36,12 +37,26 @@ func (s *Stack) actionHandlers(v console.Verifier) (map[string]http.Handler, err
 	if err != nil {
 		return nil, err
 	}
-	return console.ActionHandlers(s.token, &s.codes, v, api.ScopeOperator, audit, map[string]console.Action{
+	h := console.ActionHandlers(s.token, &s.codes, v, api.ScopeOperator, audit, map[string]console.Action{
 		"build":      s.buildNow,
 		"dlq-replay": s.replayAction,
 		"snapshot":   s.snapshotAction,
-	}), nil
+	})
+	if auth := s.apiAuth; auth.JWKSURL == "" && len(auth.Secret) > 0 {
+		h["POST /api/operator-token"] = console.SignInHandler(s.token, &s.codes, func() (string, error) {
+			return auth.IssueToken(ConsoleOperator, []string{api.ScopeOperator}, operatorTokenTTL)
+		})
+	}
+	return h, nil
 }
+
+// ConsoleOperator is the subject of the tokens the console's local sign-in issues (the audit
+// log's "by"), and operatorTokenTTL their life: long enough for a session at the page, short
+// enough that a copied one soon stops working.
+const (
+	ConsoleOperator  = "console-operator"
+	operatorTokenTTL = 15 * time.Minute
+)
 
 // decodeArgs reads an action's arguments into v, refusing unknown fields.
 func decodeArgs(args json.RawMessage, v any) error {

@@ -72,6 +72,7 @@ func newActionStack(t *testing.T) *actionStack {
 		t.Fatal(err)
 	}
 	s.token = "console-token-0123456789"
+	s.apiAuth = auth
 	extra, err := s.actionHandlers(v)
 	if err != nil {
 		t.Fatal(err)
@@ -330,5 +331,51 @@ func TestDbtRunKeepsItsSelector(t *testing.T) {
 	s.recordDbtRun("loads")(out, nil)
 	if r := s.dbtRuns[0]; r.Select != "dim_accounts+" || r.Models != 1 || !r.OK {
 		t.Errorf("recorded %+v; want the build of dim_accounts+", r)
+	}
+}
+
+// The console's local sign-in gives a console session a short-lived token with the operator scope
+// alone, which the actions accept and record under its subject; with an IdP of the operator's
+// own (a JWKS URL), the stack signs nothing and the route does not exist.
+func TestConsoleSignInIssuesAShortOperatorToken(t *testing.T) {
+	a := newActionStack(t)
+	if got, body := a.call(t, "/api/operator-token", "{}", nil); got != http.StatusUnauthorized {
+		t.Fatalf("sign-in without the console's cookie: %d %s; want 401", got, body)
+	}
+	got, body := a.call(t, "/api/operator-token", "{}", map[string]string{"Cookie": "fin_console=" + a.token})
+	var out struct{ Token string }
+	if got != http.StatusOK || json.Unmarshal([]byte(body), &out) != nil || out.Token == "" {
+		t.Fatalf("sign-in: %d %s; want 200 and a token", got, body)
+	}
+	v, err := api.NewVerifier(t.Context(), a.auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, scopes, err := v.Verify("Bearer " + out.Token)
+	if err != nil || subject != ConsoleOperator || !slices.Equal(scopes, []string{api.ScopeOperator}) {
+		t.Fatalf("the token: %q %v %v; want %s with the operator scope alone", subject, scopes, err, ConsoleOperator)
+	}
+	claims := map[string]any{}
+	part := strings.Split(out.Token, ".")[1]
+	raw, _ := base64.RawURLEncoding.DecodeString(part)
+	json.Unmarshal(raw, &claims)
+	exp, iat := claims["exp"].(float64), claims["iat"].(float64)
+	if life := time.Duration(exp-iat) * time.Second; life <= 0 || life > operatorTokenTTL {
+		t.Errorf("the token lives %v; want at most %v", life, operatorTokenTTL)
+	}
+	if got, body := a.call(t, "/api/actions/build", "{}", map[string]string{"Authorization": "Bearer " + out.Token}); got >= 300 {
+		t.Fatalf("build with the signed-in token: %d %s", got, body)
+	}
+	if _, list := a.call(t, "/api/actions", "", map[string]string{"Cookie": "fin_console=" + a.token}); !strings.Contains(list, `"subject":"`+ConsoleOperator+`"`) {
+		t.Errorf("the build was not recorded under %s: %s", ConsoleOperator, list)
+	}
+
+	a.apiAuth = api.AuthConfig{JWKSURL: "https://idp.example/.well-known/jwks.json", Issuer: "https://idp.example"}
+	extra, err := a.actionHandlers(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := extra["POST /api/operator-token"]; ok {
+		t.Error("with an IdP of its own the stack still signs operator tokens")
 	}
 }

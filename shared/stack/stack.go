@@ -133,7 +133,8 @@ type Stack struct {
 	producer   *kgo.Client
 	fns        map[string]*lambdalocal.Function // the built functions by logical id
 	gateway    *lambdalocal.HTTPGateway
-	verifier   *api.Verifier // the API's token check, for the console's actions
+	verifier   *api.Verifier  // the API's token check, for the console's actions
+	apiAuth    api.AuthConfig // the API's token rules: the console's local sign-in signs with them
 
 	ConsoleURL string
 	APIURL     string
@@ -301,6 +302,7 @@ func (s *Stack) startFunctions(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.apiAuth = apiF.Auth
 	if s.verifier, err = api.NewVerifier(ctx, apiF.Auth); err != nil {
 		return err
 	}
