@@ -141,12 +141,24 @@ func checkActions(ctx context.Context, t *testing.T, p *cdp.Page, e browserEnv) 
 		t.Fatal(err)
 	}
 	must(t, waitFor(ctx, p, viewWait, `document.querySelector("#actions tr") && document.querySelector("#dbt tr[data-key]")`))
+	// A run's detail: its nodes and its log, one click away.
+	must(t, p.Click(ctx, "#view-runs tbody tr[data-key]"))
+	if err := waitFor(ctx, p, time.Minute, `document.getElementById("run-detail").dataset.key && document.querySelector("#run-detail tr[data-status]") && /Completed|Finished|Done/.test(document.querySelector("#run-detail pre.log")?.textContent ?? "")`); err != nil {
+		t.Errorf("a run's detail (nodes and log) did not show: %v", err)
+	}
+	shot := filepath.Join(e.artifacts, "run-detail.png")
+	must(t, p.ScreenshotOf(ctx, "#view-runs", shot))
+	t.Logf("a run's detail: %s", shot)
 	// The console's cookie opened the page, but it does not act.
 	must(t, p.Click(ctx, "#action-build"))
 	if err := waitFor(ctx, p, 2*time.Minute, `/refused.*401/.test(document.getElementById("action-result").textContent)`); err != nil {
 		t.Errorf("a build without an operator's token was not refused on the page: %v", err)
 	}
-	must(t, p.Type(ctx, "#operator-token", e.operator))
+	// Without a terminal: the page's sign-in (the local IdP's stand-in) fills in an operator token.
+	must(t, p.Click(ctx, "#sign-in"))
+	if err := waitFor(ctx, p, time.Minute, `/signed in/.test(document.getElementById("action-result").textContent) && document.getElementById("operator-token").value.split(".").length === 3`); err != nil {
+		t.Fatalf("the page's sign-in gave no operator token: %v", err)
+	}
 	for _, a := range []struct {
 		name, button string
 		prepare      func() (effect func(context.Context) error)
@@ -155,7 +167,12 @@ func checkActions(ctx context.Context, t *testing.T, p *cdp.Page, e browserEnv) 
 			must(t, p.Type(ctx, "#build-model", "dim_accounts"))
 			return newRun(p)
 		}},
-		{"dlq-replay", "#action-dlq-replay", func() func(context.Context) error { return dlqEmpties(ctx, t, p, e) }},
+		// The rest with a token the IdP (here `fin token`) issued, pasted in as an operator would.
+		{"dlq-replay", "#action-dlq-replay", func() func(context.Context) error {
+			must(t, p.Eval(ctx, `document.getElementById("operator-token").value = ""`, nil))
+			must(t, p.Type(ctx, "#operator-token", e.operator))
+			return dlqEmpties(ctx, t, p, e)
+		}},
 		{"snapshot", "#action-snapshot", func() func(context.Context) error { return snapshotLands(ctx, t, p, e) }},
 	} {
 		effect := a.prepare()
@@ -177,8 +194,9 @@ func checkActions(ctx context.Context, t *testing.T, p *cdp.Page, e browserEnv) 
 		t.Logf("action %s: %s", a.name, shot)
 	}
 	// Every action is listed with the subject that took it.
-	if err := waitFor(ctx, p, time.Minute, `["build", "dlq-replay", "snapshot"].every((a) => [...document.querySelectorAll("#actions tr[data-key]")]
-		.some((r) => r.textContent.includes(a) && r.textContent.includes("done") && r.textContent.includes("console-browser-test")))`); err != nil {
+	if err := waitFor(ctx, p, time.Minute, `[["build", "console-operator"], ["dlq-replay", "console-browser-test"], ["snapshot", "console-browser-test"]]
+		.every(([a, by]) => [...document.querySelectorAll("#actions tr[data-key]")]
+		.some((r) => r.textContent.includes(a) && r.textContent.includes("done") && r.textContent.includes(by)))`); err != nil {
 		t.Errorf("the audit log on the page lacks an action: %v", err)
 	}
 }
@@ -226,6 +244,20 @@ func dlqEmpties(ctx context.Context, t *testing.T, p *cdp.Page, e browserEnv) fu
 	defer cancel()
 	if err := p.WaitFor(wait, `document.querySelector("#dlq .pill.bad")`); err != nil {
 		t.Errorf("the page never counted the DLQ entry: %v", err)
+	}
+	// The record itself: its reason and bytes, one click away.
+	row := "#view-dlq tbody tr[data-key=" + strconv.Quote(key) + "]"
+	if err := p.WaitFor(wait, `document.querySelector(`+strconv.Quote(row)+`)`); err != nil {
+		t.Errorf("the DLQ view never listed %s: %v", key, err)
+	} else {
+		must(t, p.Click(ctx, row))
+		if err := p.WaitFor(wait, `document.getElementById("dlq-detail").dataset.key === `+strconv.Quote(key)+
+			` && /browser test/.test(document.getElementById("dlq-detail").textContent)`); err != nil {
+			t.Errorf("the DLQ record's detail did not show: %v", err)
+		}
+		shot := filepath.Join(e.artifacts, "dlq-record.png")
+		must(t, p.ScreenshotOf(ctx, "#view-dlq", shot))
+		t.Logf("a DLQ record: %s", shot)
 	}
 	return func(ctx context.Context) error {
 		if err := p.WaitFor(ctx, `document.querySelector("#dlq .pill.ok")?.textContent === "0"`); err != nil {
