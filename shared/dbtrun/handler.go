@@ -1,7 +1,6 @@
 package dbtrun
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/buildrequest"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/emf"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/strictjson"
 )
 
 // Handler is the dbt-runner function: on a scheduled EventBridge event, or a batch of build
@@ -92,9 +92,7 @@ func RequestFromSQS(ev events.SQSEvent) (req Request, bad []error) {
 	nodes, all := map[string]bool{}, false
 	for _, m := range ev.Records {
 		var body buildrequest.Message
-		dec := json.NewDecoder(strings.NewReader(m.Body))
-		dec.DisallowUnknownFields()
-		err := dec.Decode(&body)
+		err := strictjson.Unmarshal([]byte(m.Body), &body)
 		if err == nil {
 			err = body.Check()
 		}
@@ -123,9 +121,7 @@ func RequestFrom(ev events.EventBridgeEvent) (Request, error) {
 	if len(ev.Detail) == 0 || string(ev.Detail) == "null" {
 		return req, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(ev.Detail))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := strictjson.Unmarshal(ev.Detail, &req); err != nil {
 		return Request{}, fmt.Errorf("event %s detail %s: want {\"select\": \"<dbt selector>\", \"full_refresh\": false}: %w",
 			ev.ID, ev.Detail, err)
 	}

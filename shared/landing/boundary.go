@@ -1,12 +1,11 @@
 package landing
 
 import (
-	"bytes"
-	"encoding/json"
 	"strconv"
 	"strings"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/strictjson"
 )
 
 // boundary is a record of Debezium's transaction metadata topic (docs/capture.md).
@@ -30,13 +29,8 @@ type dataCollection struct {
 // counts could only mislead it.
 func fillBoundary(row *bronze.Record, value []byte, sc *decodeScratch) error {
 	var b boundary
-	dec := json.NewDecoder(bytes.NewReader(value))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&b); err != nil {
+	if err := strictjson.Unmarshal(value, &b); err != nil {
 		return poison("not a Debezium transaction metadata record: %v", err)
-	}
-	if dec.More() {
-		return poison("not a Debezium transaction metadata record: data after the object")
 	}
 	tx, lsn, ok := strings.Cut(b.ID, ":")
 	txID, err1 := strconv.ParseInt(tx, 10, 64)

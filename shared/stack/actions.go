@@ -20,6 +20,7 @@ import (
 	"github.com/fin-orchestrator/fin-orchestrator/shared/capture"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/console"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/settings"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/strictjson"
 )
 
 // SignalTable is the capture's signal table (Debezium's signal.data.collection), where a
@@ -60,9 +61,7 @@ const (
 
 // decodeArgs reads an action's arguments into v, refusing unknown fields.
 func decodeArgs(args json.RawMessage, v any) error {
-	dec := json.NewDecoder(strings.NewReader(string(args)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := strictjson.Unmarshal(args, v); err != nil {
 		return fmt.Errorf("%w: %v", console.ErrBadArgs, err)
 	}
 	return nil
