@@ -12,12 +12,11 @@ import (
 )
 
 // pipedTx is a transaction that spends no round trip of its own on BEGIN or COMMIT: BEGIN is
-// pipelined with its first statement and, when the caller asks for it, COMMIT with its last
-// batch. A transfer thus takes two round trips (BEGIN with the lock query, the writes with
-// COMMIT) where pgx's own Tx takes four. It satisfies pgx.Tx, so shared/bank runs in it
-// unchanged. Only inTx pipelines COMMIT, after the batch fn returns as its ending: a handler
-// has no way to commit early. Nested transactions, COPY, large objects and Prepare are not offered: the API
-// uses none of them.
+// pipelined with its first statement and COMMIT with its last batch. A transfer thus takes two
+// round trips (BEGIN with the lock query, the writes with COMMIT) where pgx's own Tx takes four.
+// It satisfies pgx.Tx, so shared/bank runs in it unchanged. Only inTxEnding pipelines COMMIT,
+// after the batch fn ends with (ending): a handler has no way to commit early. Nested
+// transactions, COPY, large objects and Prepare are not offered: the API uses none of them.
 type pipedTx struct {
 	conn  *pgxpool.Conn
 	state txState
