@@ -139,7 +139,7 @@ func (s *server) registerOpenAccount() {
 			return nil, newProblem(http.StatusUnprocessableEntity, "invalid_currency", err.Error(), "body.currency")
 		}
 		out, err := runWrite(ctx, s.pool, in.write(http.MethodPost, "/accounts", in.Body, http.StatusCreated),
-			func(tx *pipedTx) (*accountCreated, error) {
+			valued(func(tx *pipedTx) (*accountCreated, error) {
 				if err := seeCustomer(ctx, customer); err != nil {
 					return nil, err
 				}
@@ -156,7 +156,7 @@ func (s *server) registerOpenAccount() {
 					return nil, err
 				}
 				return &accountCreated{Location: "/accounts/" + a.ID.String(), ETag: etag(a.Version), Body: accountOut(a)}, nil
-			})
+			}))
 		if err != nil {
 			return nil, problemFor(ctx, err)
 		}

@@ -113,13 +113,13 @@ func (s *server) registerCreateCustomer() {
 		Body customerFields
 	}) (*customerCreated, error) {
 		out, err := runWrite(ctx, s.pool, in.write(http.MethodPost, "/customers", in.Body, http.StatusCreated),
-			func(tx *pipedTx) (*customerCreated, error) {
+			valued(func(tx *pipedTx) (*customerCreated, error) {
 				c, err := bank.CreateCustomer(ctx, tx, [16]byte{}, in.Body.domain())
 				if err != nil {
 					return nil, err
 				}
 				return &customerCreated{Location: "/customers/" + c.ID.String(), ETag: etag(c.Version), Body: customerOut(c)}, nil
-			})
+			}))
 		if err != nil {
 			return nil, problemFor(ctx, err)
 		}

@@ -53,9 +53,9 @@ func (w write) fingerprint() ([]byte, error) {
 func runWrite[O any, PO interface {
 	*O
 	replayable
-}](ctx context.Context, pool *pgxpool.Pool, w write, fn func(*pipedTx) (*O, error)) (*O, error) {
+}](ctx context.Context, pool *pgxpool.Pool, w write, fn func(*pipedTx) (ending[O], error)) (*O, error) {
 	if w.key == "" {
-		return inTx(ctx, pool, fn)
+		return inTxEnding(ctx, pool, fn)
 	}
 	if len(w.key) > 255 {
 		return nil, newProblem(422, "invalid_field", "Idempotency-Key must be at most 255 characters", "header.Idempotency-Key")
@@ -66,7 +66,6 @@ func runWrite[O any, PO interface {
 	}
 	who := principalOf(ctx).keyOwner()
 	return inTx(ctx, pool, func(tx *pipedTx) (*O, error) {
-		tx.keepOpen = true // the response is recorded after fn
 		var locked bool
 		if err := tx.QueryRow(ctx, lockKeySQL, who, w.key).Scan(&locked); err != nil {
 			return nil, fmt.Errorf("lock idempotency key: %w", err)
@@ -97,7 +96,12 @@ func runWrite[O any, PO interface {
 		case !errors.Is(err, pgx.ErrNoRows):
 			return nil, fmt.Errorf("read idempotency key: %w", err)
 		}
-		out, err := fn(tx)
+		end, err := fn(tx)
+		if err != nil {
+			return nil, err
+		}
+		// fn's last batch goes without COMMIT: the response is recorded after it.
+		out, err := end.send(ctx, tx, false)
 		if err != nil {
 			return nil, err
 		}

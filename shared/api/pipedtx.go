@@ -12,17 +12,14 @@ import (
 )
 
 // pipedTx is a transaction that spends no round trip of its own on BEGIN or COMMIT: BEGIN is
-// pipelined with its first statement and, when the caller asks for it, COMMIT with its last
-// batch. A transfer thus takes two round trips (BEGIN with the lock query, the writes with
-// COMMIT) where pgx's own Tx takes four. It satisfies pgx.Tx, so shared/bank runs in it
-// unchanged. Nested transactions, COPY, large objects and Prepare are not offered: the API
-// uses none of them.
+// pipelined with its first statement and COMMIT with its last batch. A transfer thus takes two
+// round trips (BEGIN with the lock query, the writes with COMMIT) where pgx's own Tx takes four.
+// It satisfies pgx.Tx, so shared/bank runs in it unchanged. Only inTxEnding pipelines COMMIT,
+// after the batch fn ends with (ending): a handler has no way to commit early. Nested
+// transactions, COPY, large objects and Prepare are not offered: the API uses none of them.
 type pipedTx struct {
 	conn  *pgxpool.Conn
 	state txState
-	// commitNext pipelines COMMIT after the next batch (commitWithNextBatch); keepOpen refuses
-	// that, for a caller that still writes after fn (the idempotency record).
-	commitNext, keepOpen bool
 }
 
 type txState int
@@ -37,15 +34,6 @@ const (
 var _ pgx.Tx = (*pipedTx)(nil)
 
 var errNotOffered = errors.New("not offered by the API's transaction")
-
-// commitWithNextBatch pipelines COMMIT after the next SendBatch: its caller promises that batch
-// is the transaction's last statement and that nothing it does afterwards can fail, since the
-// batch's results arrive already committed. Ignored when the transaction must stay open.
-func (t *pipedTx) commitWithNextBatch() {
-	if !t.keepOpen {
-		t.commitNext = true
-	}
-}
 
 // opening sends BEGIN followed by the queued statement as one pipeline, returning the results
 // positioned after BEGIN's.
@@ -111,9 +99,14 @@ func (t *pipedTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 	return oneRow{rows: rows, err: err}
 }
 
-// SendBatch sends b, with BEGIN before it when nothing was sent yet and with COMMIT after it
-// when commitWithNextBatch asked for that.
+// SendBatch sends b, with BEGIN before it when nothing was sent yet.
 func (t *pipedTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	return t.sendBatch(ctx, b, false)
+}
+
+// sendBatch sends b, with BEGIN before it when nothing was sent yet and, when commits, COMMIT
+// after it (only ending.send asks for that).
+func (t *pipedTx) sendBatch(ctx context.Context, b *pgx.Batch, commits bool) pgx.BatchResults {
 	if err := t.usable(); err != nil {
 		return pgx.FailedBatchResults(b, err)
 	}
@@ -122,11 +115,9 @@ func (t *pipedTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults 
 	if begins {
 		sent.QueuedQueries = append([]*pgx.QueuedQuery{{SQL: "begin"}}, b.QueuedQueries...)
 	}
-	commits := t.commitNext
 	if commits {
 		sent.QueuedQueries = append(sent.QueuedQueries[:len(sent.QueuedQueries):len(sent.QueuedQueries)], &pgx.QueuedQuery{SQL: "commit"})
 	}
-	t.commitNext = false
 	br := t.conn.SendBatch(ctx, sent)
 	t.state = txOpen
 	if begins {
@@ -309,9 +300,60 @@ func (r oneRow) Scan(dest ...any) error {
 	return r.rows.Err()
 }
 
-// inTx runs fn in a pipedTx and commits it, retrying the whole transaction when Postgres aborts
-// it for a deadlock or a serialization failure, so neither ever reaches a client.
+// ending is how a transaction's fn ends: with its answer (done), or with its last batch and how
+// to read the answer from that batch's results (then). inTx, not fn, sends that batch, with
+// COMMIT in the same round trip: fn can neither commit early nor run anything after the commit,
+// and read gets the results alone, not the transaction.
+type ending[O any] struct {
+	out   *O
+	batch *pgx.Batch
+	read  func(pgx.BatchResults) (*O, error)
+}
+
+// done ends a transaction with out: inTx commits in a round trip of its own.
+func done[O any](out *O) ending[O] { return ending[O]{out: out} }
+
+// then ends a transaction with b, whose results read turns into the answer. read only decodes:
+// every check that can refuse the request belongs before, in fn.
+func then[O any](b *pgx.Batch, read func(pgx.BatchResults) (*O, error)) ending[O] {
+	return ending[O]{batch: b, read: read}
+}
+
+// send sends e's batch in tx (with COMMIT after it when commits) and reads the answer.
+func (e ending[O]) send(ctx context.Context, tx *pipedTx, commits bool) (*O, error) {
+	if e.batch == nil {
+		return e.out, nil
+	}
+	br := tx.sendBatch(ctx, e.batch, commits)
+	out, err := e.read(br)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil && tx.state == txCommitted {
+		// Postgres took every statement, so it committed; only decoding its answer failed.
+		return nil, fmt.Errorf("transaction committed, its answer unread: %w", err)
+	}
+	return out, err
+}
+
+// inTx runs fn in a pipedTx and commits it in a round trip of its own (inTxEnding, for fn's
+// answer alone).
 func inTx[O any](ctx context.Context, pool *pgxpool.Pool, fn func(*pipedTx) (*O, error)) (*O, error) {
+	return inTxEnding(ctx, pool, valued(fn))
+}
+
+// valued is fn ending with its answer (done).
+func valued[O any](fn func(*pipedTx) (*O, error)) func(*pipedTx) (ending[O], error) {
+	return func(tx *pipedTx) (ending[O], error) {
+		out, err := fn(tx)
+		return done(out), err
+	}
+}
+
+// inTxEnding runs fn in a pipedTx and commits it, with fn's last batch when it ends with one,
+// retrying the whole transaction when Postgres aborts it for a deadlock or a serialization
+// failure, so neither ever reaches a client.
+func inTxEnding[O any](ctx context.Context, pool *pgxpool.Pool, fn func(*pipedTx) (ending[O], error)) (*O, error) {
 	for attempt := 1; ; attempt++ {
 		out, err := once(ctx, pool, fn)
 		if err == nil {
@@ -327,19 +369,22 @@ func inTx[O any](ctx context.Context, pool *pgxpool.Pool, fn func(*pipedTx) (*O,
 }
 
 // once runs fn in one transaction on a connection of its own, rolling back on any error.
-func once[O any](ctx context.Context, pool *pgxpool.Pool, fn func(*pipedTx) (*O, error)) (*O, error) {
+func once[O any](ctx context.Context, pool *pgxpool.Pool, fn func(*pipedTx) (ending[O], error)) (*O, error) {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("acquire a connection: %w", err)
 	}
 	defer conn.Release()
 	tx := &pipedTx{conn: conn}
-	out, err := fn(tx)
-	if err != nil {
-		tx.Rollback(ctx)
-		return nil, err
+	end, err := fn(tx)
+	var out *O
+	if err == nil {
+		out, err = end.send(ctx, tx, true)
 	}
-	if err := tx.Commit(ctx); err != nil {
+	if err == nil {
+		err = tx.Commit(ctx) // nothing left to do when the batch committed
+	}
+	if err != nil {
 		tx.Rollback(ctx)
 		return nil, err
 	}

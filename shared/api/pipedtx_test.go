@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 
@@ -152,8 +153,8 @@ func TestPostTransactionRoundTrips(t *testing.T) {
 	}{
 		// BEGIN with the lock query; the writes with COMMIT.
 		{"transfer", transfer, false, http.StatusCreated, 2},
-		// The currency is checked after the writes, so COMMIT waits for it.
-		{"transfer naming its currency", withCurrency, false, http.StatusCreated, 3},
+		// The currency is checked before the writes, so COMMIT still goes with them.
+		{"transfer naming its currency", withCurrency, false, http.StatusCreated, 2},
 		// BEGIN with the key's lock; the key read; the lock; the writes; the record; COMMIT.
 		{"transfer with an Idempotency-Key", transfer, true, http.StatusCreated, 6},
 		// BEGIN with the lock query; ROLLBACK.
@@ -282,15 +283,12 @@ func TestCancelBetweenTrips(t *testing.T) {
 	db, pool, id := centAccount(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	_, err := inTx(ctx, pool, func(tx *pipedTx) (*struct{}, error) {
+	_, err := inTxEnding(ctx, pool, func(tx *pipedTx) (ending[struct{}], error) {
 		if _, err := tx.Exec(ctx, addCent, id); err != nil {
-			return nil, err
+			return ending[struct{}]{}, err
 		}
 		cancel()
-		tx.commitWithNextBatch()
-		b := &pgx.Batch{}
-		b.Queue(addCent, id)
-		return nil, tx.SendBatch(ctx, b).Close()
+		return then(cents(id), readWrites(1)), nil
 	})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v, want context.Canceled", err)
@@ -304,30 +302,20 @@ func TestCancelBetweenTrips(t *testing.T) {
 }
 
 // TestInTxRetriesWholeTransaction fails the first attempt with a deadlock after it wrote: the
-// write is rolled back, the second attempt's commits once, and a statement after the
-// pipelined COMMIT is refused rather than run outside the transaction.
+// write is rolled back and the second attempt's, ending with a batch, commits once.
 func TestInTxRetriesWholeTransaction(t *testing.T) {
 	db, pool, id := centAccount(t)
 	ctx := context.Background()
 	attempts := 0
-	_, err := inTx(ctx, pool, func(tx *pipedTx) (*struct{}, error) {
+	_, err := inTxEnding(ctx, pool, func(tx *pipedTx) (ending[struct{}], error) {
 		attempts++
 		if _, err := tx.Exec(ctx, addCent, id); err != nil {
-			return nil, err
+			return ending[struct{}]{}, err
 		}
 		if attempts == 1 {
-			return nil, &pgconn.PgError{Code: "40P01", Message: "deadlock detected"}
+			return ending[struct{}]{}, &pgconn.PgError{Code: "40P01", Message: "deadlock detected"}
 		}
-		tx.commitWithNextBatch()
-		b := &pgx.Batch{}
-		b.Queue(addCent, id)
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return nil, err
-		}
-		if _, err := tx.Exec(ctx, addCent, id); !errors.Is(err, pgx.ErrTxClosed) {
-			t.Errorf("a statement after the pipelined COMMIT: %v, want pgx.ErrTxClosed", err)
-		}
-		return &struct{}{}, nil
+		return then(cents(id), readWrites(1)), nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -337,5 +325,122 @@ func TestInTxRetriesWholeTransaction(t *testing.T) {
 	}
 	if got := balanceOf(t, db, id); got != "10.02" {
 		t.Errorf("balance %s, want 10.02 (the second attempt's two cents only)", got)
+	}
+}
+
+// cents is a batch adding a cent to each of ids.
+func cents(ids ...uuid.UUID) *pgx.Batch {
+	b := &pgx.Batch{}
+	for _, id := range ids {
+		b.Queue(addCent, id)
+	}
+	return b
+}
+
+// readWrites reads the n results of a batch of writes.
+func readWrites(n int) func(pgx.BatchResults) (*struct{}, error) {
+	return func(br pgx.BatchResults) (*struct{}, error) {
+		for range n {
+			if _, err := br.Exec(); err != nil {
+				return nil, err
+			}
+		}
+		return &struct{}{}, nil
+	}
+}
+
+// TestInTxEnding holds the rule that inTx alone commits, with the batch fn ends with in the
+// same round trip: a batch fn sends itself never commits, an error fn returns after writing
+// rolls everything back, and an ending whose batch fails commits nothing.
+func TestInTxEnding(t *testing.T) {
+	ctx := context.Background()
+	type fn = func(tx *pipedTx, id uuid.UUID) (ending[struct{}], error)
+	var none ending[struct{}]
+	write := func(tx *pipedTx, id uuid.UUID) error { _, err := tx.Exec(ctx, addCent, id); return err }
+	overdraw := func(id uuid.UUID) *pgx.Batch {
+		b := cents(id)
+		b.Queue(`UPDATE accounts SET balance = balance - 1000 WHERE account_id = $1`, id)
+		return b
+	}
+	cases := []struct {
+		name    string
+		fn      fn
+		wantErr string // a part of the error, "" for none
+		balance string
+		trips   int
+	}{
+		{"a write, then the ending batch: COMMIT goes with the batch", func(tx *pipedTx, id uuid.UUID) (ending[struct{}], error) {
+			if err := write(tx, id); err != nil {
+				return none, err
+			}
+			return then(cents(id, id), readWrites(2)), nil
+		}, "", "10.03", 2},
+		{"the ending batch alone: BEGIN, the batch and COMMIT in one trip", func(_ *pipedTx, id uuid.UUID) (ending[struct{}], error) {
+			return then(cents(id), readWrites(1)), nil
+		}, "", "10.01", 1},
+		{"done after a write: COMMIT in a trip of its own", func(tx *pipedTx, id uuid.UUID) (ending[struct{}], error) {
+			return done(&struct{}{}), write(tx, id)
+		}, "", "10.01", 2},
+		{"a batch fn sends itself does not commit: an error after it rolls it back", func(tx *pipedTx, id uuid.UUID) (ending[struct{}], error) {
+			if err := tx.SendBatch(ctx, cents(id)).Close(); err != nil {
+				return none, err
+			}
+			return none, errors.New("refused after the write")
+		}, "refused after the write", "10.00", 2},
+		{"the ending batch fails: nothing commits", func(tx *pipedTx, id uuid.UUID) (ending[struct{}], error) {
+			if err := write(tx, id); err != nil {
+				return none, err
+			}
+			return then(overdraw(id), readWrites(2)), nil
+		}, "violates check constraint", "10.00", 3},
+		{"Postgres took the batch, its answer unreadable: the error says it committed", func(_ *pipedTx, id uuid.UUID) (ending[struct{}], error) {
+			return then(cents(id), func(pgx.BatchResults) (*struct{}, error) { return nil, errors.New("cannot decode") }), nil
+		}, "transaction committed, its answer unread: cannot decode", "10.01", 1},
+	}
+	db := pgtest.New(t)
+	accounts := openAccounts(t, db, len(cases))
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var counter tripCounter
+			pool := onePool(t, counter.proxy(t, db.URL))
+			id := accounts[i].ID
+			// Prepares every statement (BEGIN, COMMIT and ROLLBACK included) on uuid.Nil, which
+			// matches no row, so that what is counted is the transaction's own trips.
+			warm := func(tx *pipedTx) (ending[struct{}], error) {
+				if err := write(tx, uuid.Nil); err != nil {
+					return none, err
+				}
+				return then(overdraw(uuid.Nil), readWrites(2)), nil
+			}
+			if _, err := inTxEnding(ctx, pool, warm); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := inTx(ctx, pool, func(tx *pipedTx) (*struct{}, error) { return nil, write(tx, uuid.Nil) }); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := inTx(ctx, pool, func(tx *pipedTx) (*struct{}, error) {
+				return nil, errors.Join(write(tx, uuid.Nil), errors.New("roll back"))
+			}); err == nil {
+				t.Fatal("the warm-up's rollback did not happen")
+			}
+			counter.take()
+			_, err := inTxEnding(ctx, pool, func(tx *pipedTx) (ending[struct{}], error) { return tc.fn(tx, id) })
+			trips := counter.take()
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("err %v, want none", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("err %v, want one saying %q", err, tc.wantErr)
+			}
+			if got := balanceOf(t, db, id); got != tc.balance {
+				t.Errorf("balance %s, want %s", got, tc.balance)
+			}
+			if trips != tc.trips {
+				t.Errorf("%d round trips, want %d", trips, tc.trips)
+			}
+			if _, open := connState(t, db, pool); open != 0 {
+				t.Errorf("%d sessions left in a transaction", open)
+			}
+		})
 	}
 }

@@ -149,24 +149,27 @@ func (s *server) registerPostTransaction() {
 			return nil, err
 		}
 		out, err := runWrite(ctx, s.pool, in.write(http.MethodPost, "/transactions", in.Body, http.StatusCreated),
-			func(tx *pipedTx) (*transactionCreated, error) {
+			func(tx *pipedTx) (ending[transactionCreated], error) {
+				var none ending[transactionCreated]
 				if err := seeAccountID(ctx, tx, p.AccountID); err != nil {
-					return nil, err
+					return none, err
 				}
-				if in.Body.Currency == nil {
-					// Post's last statement is its write batch and nothing below can fail: COMMIT
-					// goes with it (a currency to check is checked after Post, so it cannot).
-					tx.commitWithNextBatch()
-				}
-				t, err := bank.Post(ctx, tx, p)
+				w, err := bank.Prepare(ctx, tx, p)
 				if err != nil {
-					return nil, err
+					return none, err
 				}
-				if in.Body.Currency != nil && *in.Body.Currency != t.Currency {
-					return nil, newProblem(http.StatusUnprocessableEntity, "currency_mismatch",
-						"account "+t.AccountID.String()+" holds "+t.Currency+", not "+*in.Body.Currency, "body.currency")
+				if in.Body.Currency != nil && *in.Body.Currency != w.Currency {
+					return none, newProblem(http.StatusUnprocessableEntity, "currency_mismatch",
+						"account "+p.AccountID.String()+" holds "+w.Currency+", not "+*in.Body.Currency, "body.currency")
 				}
-				return &transactionCreated{Location: "/transactions/" + t.ID.String(), ETag: etag(t.Version), Body: transactionOut(t)}, nil
+				// Every check is done: the writes end the transaction, and inTx sends COMMIT with them.
+				return then(w.Batch, func(br pgx.BatchResults) (*transactionCreated, error) {
+					t, err := w.Read(br)
+					if err != nil {
+						return nil, err
+					}
+					return &transactionCreated{Location: "/transactions/" + t.ID.String(), ETag: etag(t.Version), Body: transactionOut(t)}, nil
+				}), nil
 			})
 		if err != nil {
 			return nil, problemFor(ctx, err)
@@ -224,7 +227,7 @@ func (s *server) registerReverseTransaction() {
 				return nil, err
 			}
 			out, err := runWrite(ctx, s.pool, in.write(http.MethodDelete, "/transactions/"+id.String(), nil, http.StatusOK),
-				func(tx *pipedTx) (*reversalOut, error) {
+				valued(func(tx *pipedTx) (*reversalOut, error) {
 					if err := s.mayReverse(ctx, tx, id); err != nil {
 						return nil, err
 					}
@@ -233,7 +236,7 @@ func (s *server) registerReverseTransaction() {
 						return nil, err
 					}
 					return &reversalOut{Body: Reversal{Reversed: transactionOut(orig), Reversal: transactionOut(rev)}}, nil
-				})
+				}))
 			if err != nil {
 				return nil, problemFor(ctx, err)
 			}

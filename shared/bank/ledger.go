@@ -45,9 +45,35 @@ func Post(ctx context.Context, tx pgx.Tx, p Posting) (Transaction, error) {
 	return post(ctx, tx, p, nil)
 }
 
+// Writes are a posting decided but not yet written: the balance moves and the ledger row as
+// one batch, to send in the transaction that locked the accounts, and how to read its results.
+// A caller that sends it as its transaction's last statement may pipeline COMMIT after it.
+type Writes struct {
+	Batch *pgx.Batch
+	// Currency is the posting's, its account's: known before anything is written.
+	Currency string
+	accounts []uuid.UUID
+}
+
+// Prepare does everything Post does but the writes: it checks p, locks its accounts and decides
+// under the lock, and returns the writes to send (Post sends them at once).
+func Prepare(ctx context.Context, tx pgx.Tx, p Posting) (Writes, error) {
+	return prepare(ctx, tx, p, nil)
+}
+
 func post(ctx context.Context, tx pgx.Tx, p Posting, reverses *uuid.UUID) (Transaction, error) {
-	if err := checkShape(p); err != nil {
+	w, err := prepare(ctx, tx, p, reverses)
+	if err != nil {
 		return Transaction{}, err
+	}
+	results := tx.SendBatch(ctx, w.Batch)
+	defer results.Close()
+	return w.Read(results)
+}
+
+func prepare(ctx context.Context, tx pgx.Tx, p Posting, reverses *uuid.UUID) (Writes, error) {
+	if err := checkShape(p); err != nil {
+		return Writes{}, err
 	}
 	ids := []uuid.UUID{p.AccountID}
 	if p.Type == Transfer {
@@ -55,7 +81,7 @@ func post(ctx context.Context, tx pgx.Tx, p Posting, reverses *uuid.UUID) (Trans
 	}
 	accounts, err := lockAccounts(ctx, tx, ids)
 	if err != nil {
-		return Transaction{}, err
+		return Writes{}, err
 	}
 	src := accounts[p.AccountID]
 	var dst Account
@@ -64,7 +90,7 @@ func post(ctx context.Context, tx pgx.Tx, p Posting, reverses *uuid.UUID) (Trans
 	}
 	after, err := Decide(p, src, dst)
 	if err != nil {
-		return Transaction{}, err
+		return Writes{}, err
 	}
 	// The rows are locked, so the balances Decide computed are the ones to write.
 	balance := map[uuid.UUID]decimal.Decimal{p.AccountID: after.From}
@@ -76,8 +102,7 @@ func post(ctx context.Context, tx pgx.Tx, p Posting, reverses *uuid.UUID) (Trans
 		id = p.ID
 	}
 	// The balance moves and the ledger row go to Postgres in one round trip (a pipeline): the
-	// rows are locked and every check is done, so none of them waits on another's answer. The
-	// first error aborts the transaction and the rest fail after it, so it is the one reported.
+	// rows are locked and every check is done, so none of them waits on another's answer.
 	batch := &pgx.Batch{}
 	for _, acct := range ids {
 		batch.Queue("UPDATE accounts SET balance = $2 WHERE account_id = $1", acct, balance[acct])
@@ -88,9 +113,13 @@ func post(ctx context.Context, tx pgx.Tx, p Posting, reverses *uuid.UUID) (Trans
 		VALUES (coalesce($1, gen_random_uuid()), $2, $3, $4, $5, $6, $7, $8, $9)
 		RETURNING `+transactionColumns,
 		id, p.AccountID, p.Type, p.Amount, src.Currency, p.RelatedAccountID, p.Description, p.Category, reverses)
-	results := tx.SendBatch(ctx, batch)
-	defer results.Close()
-	for _, acct := range ids {
+	return Writes{Batch: batch, Currency: src.Currency, accounts: ids}, nil
+}
+
+// Read reads the results of w's batch and closes them. The first error aborts the transaction
+// and the rest fail after it, so it is the one reported.
+func (w Writes) Read(results pgx.BatchResults) (Transaction, error) {
+	for _, acct := range w.accounts {
 		if _, err := results.Exec(); err != nil {
 			return Transaction{}, fmt.Errorf("update balance of %s: %w", acct, Translate(err))
 		}
