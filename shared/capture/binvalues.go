@@ -2,7 +2,6 @@ package capture
 
 import (
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"math"
 	"strconv"
@@ -79,17 +78,24 @@ func appendBinaryInt8(dst, b []byte) ([]byte, error) {
 }
 
 // appendBinaryUUID writes uuid_out's form, lower-case hex in 8-4-4-4-12 groups, as a JSON string.
+// One pass into a fixed buffer: it runs for every key and foreign key of a snapshotted row.
 func appendBinaryUUID(dst, b []byte) ([]byte, error) {
 	if err := binaryLen(b, 16, "uuid"); err != nil {
 		return dst, err
 	}
-	dst = append(dst, '"')
-	dst = hex.AppendEncode(dst, b[:4])
-	for _, g := range [...][2]int{{4, 6}, {6, 8}, {8, 10}, {10, 16}} {
-		dst = append(dst, '-')
-		dst = hex.AppendEncode(dst, b[g[0]:g[1]])
+	const digits = "0123456789abcdef"
+	var out [38]byte
+	out[0], out[37] = '"', '"'
+	j := 1
+	for i, v := range b {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			out[j] = '-'
+			j++
+		}
+		out[j], out[j+1] = digits[v>>4], digits[v&0x0f]
+		j += 2
 	}
-	return append(dst, '"'), nil
+	return append(dst, out[:]...), nil
 }
 
 // Numeric's sign word (src/backend/utils/adt/numeric.c).
