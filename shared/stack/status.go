@@ -6,6 +6,8 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,7 +29,7 @@ type statusCache struct {
 	mu   sync.Mutex
 	last console.Status
 	// reconciled is the last comparison of Postgres with the warehouse, made apart (it reads
-	// every row) every reconcileEvery.
+	// every row, streaming) every reconcileEvery.
 	reconciled *console.Reconcile
 }
 
@@ -35,11 +37,6 @@ type statusCache struct {
 // reads every row of both sides, so not at the status's pace, and never more than a tenth of the
 // time (a pass of 3 s waits 30 s), so a large warehouse does not take the stack's CPU.
 const reconcileEvery = 20 * time.Second
-
-// reconcileMaxRows bounds what the console compares: a pass holds both sides' rows in memory
-// (about 2 KB a row), which the stack should not pay for a table of millions; `fin reconcile`
-// has no such bound.
-const reconcileMaxRows = 500_000
 
 func newStatusCache(s *Stack) *statusCache {
 	return &statusCache{s: s, last: console.Status{Time: time.Now()}}
@@ -211,8 +208,19 @@ func (c *statusCache) addDbtAndInvocations(st *console.Status) {
 // reconcile judges, pass after pass, what `fin reconcile` judges: whether Postgres and the
 // warehouse agree, lag, differ, or the warehouse lost changes the capture delivered.
 func (c *statusCache) reconcile(ctx context.Context) {
-	r := reconcile.New(c.s.cfg.Pool, c.s.wh, reconcile.Options{Slot: c.s.cfg.Slot, MaxRows: reconcileMaxRows,
+	// A pass walks both sides in key order and keeps earlier passes' versions on disk, so its
+	// memory does not follow the tables; the folder is this stack's alone, emptied of a crashed
+	// run's passes.
+	dir := filepath.Join(c.s.cfg.StateDir, "reconcile")
+	if err := errors.Join(os.RemoveAll(dir), os.MkdirAll(dir, 0o700)); err != nil {
+		c.mu.Lock()
+		c.reconciled = &console.Reconcile{At: time.Now(), Verdict: "unknown", Summary: "comparison failed: " + err.Error(), Error: err.Error()}
+		c.mu.Unlock()
+		return
+	}
+	r := reconcile.New(c.s.cfg.Pool, c.s.wh, reconcile.Options{Slot: c.s.cfg.Slot, Dir: dir,
 		Snapshotting: func(context.Context) (bool, error) { return c.s.capture.Snapshotting.Load(), nil }})
+	defer r.Close()
 	pause := reconcileEvery
 	for {
 		select {
@@ -234,10 +242,7 @@ func (c *statusCache) reconcileOnce(ctx context.Context, r *reconcile.Reconciler
 	}
 	out := &console.Reconcile{At: time.Now(), Verdict: rep.Verdict(), Summary: rep.Summary(),
 		Lost: len(rep.Lost), Lag: len(rep.Lag), Differences: len(rep.Differences)}
-	switch {
-	case errors.Is(err, reconcile.ErrTooLarge):
-		out.Verdict, out.Summary = "not compared", err.Error()+"; run `fin reconcile`"
-	case err != nil:
+	if err != nil {
 		out.Verdict, out.Summary, out.Error = "unknown", "comparison failed: "+err.Error(), err.Error()
 	}
 	for _, lines := range [][]string{rep.Differences, rep.Lost, rep.Lag} {
