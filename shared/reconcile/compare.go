@@ -37,7 +37,7 @@ type row struct {
 // right only if each side's keys strictly ascend.
 type ordered struct {
 	c           rowCursor
-	side, table string
+	what        string // "Postgres public.accounts"
 	key         string
 	r           row
 	ok, started bool
@@ -49,7 +49,7 @@ func (o *ordered) advance() error {
 		return err
 	}
 	if ok && o.started && k <= o.key {
-		return fmt.Errorf("reconcile: %s %s: key %q came after %q, not in ascending order", o.side, o.table, k, o.key)
+		return fmt.Errorf("reconcile: %s: key %q came after %q, not in ascending order", o.what, k, o.key)
 	}
 	if o.ok = ok; ok {
 		o.key, o.r, o.started = k, r, true
@@ -102,8 +102,8 @@ func newComparison(ref *reference, j judge) *comparison {
 // each, with the reference's versions (ref, nil without one); keep, when set, is handed every
 // Postgres key and version (the pass remembered for later ones).
 func (c *comparison) compareTable(t table, pg, wh rowCursor, ref versionCursor, keep func(key string, version int64) error) error {
-	p := &ordered{c: pg, side: "Postgres", table: t.name}
-	w := &ordered{c: wh, side: "warehouse raw.", table: t.name}
+	p := &ordered{c: pg, what: "Postgres " + t.name}
+	w := &ordered{c: wh, what: "warehouse raw." + t.name}
 	rv := &refVersions{c: ref}
 	if err := errors.Join(p.advance(), w.advance(), rv.start()); err != nil {
 		return err

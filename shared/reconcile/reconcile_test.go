@@ -209,3 +209,44 @@ func TestSummary(t *testing.T) {
 		})
 	}
 }
+
+// listed yields keys in the order given, to feed the walk a side out of order.
+type listed []string
+
+func (l *listed) next() (string, row, bool, error) {
+	if len(*l) == 0 {
+		return "", row{}, false, nil
+	}
+	k := (*l)[0]
+	*l = (*l)[1:]
+	return k, cust(k, 1, k+"@example.com"), true, nil
+}
+
+// TestWalkRefusesKeysOutOfOrder: the walk pairs keys right only when each side ascends bytewise,
+// so a side that does not (another collation, a duplicate key) fails the pass, naming it.
+func TestWalkRefusesKeysOutOfOrder(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		pg, wh listed
+		want   string // in the error; else the verdict
+	}{
+		{"both ascending", listed{"a", "b", "c"}, listed{"a", "c"}, "lag"},
+		{"bytewise, not by locale", listed{"B", "a"}, listed{"B", "a"}, "agree"},
+		{"Postgres by locale", listed{"a", "B"}, listed{"B", "a"}, `Postgres customers: key "B" came after "a"`},
+		{"warehouse repeats a key", listed{"a", "b"}, listed{"a", "a", "b"}, `warehouse raw.customers: key "a" came after "a"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newComparison(nil, judge{})
+			err := c.compareTable(testTables[0], &tt.pg, &tt.wh, nil, nil)
+			verdict := tt.want == "lag" || tt.want == "agree"
+			switch {
+			case verdict && err != nil:
+				t.Fatal(err)
+			case !verdict && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("error %v, want one with %q", err, tt.want)
+			case verdict && c.report().Verdict() != tt.want:
+				t.Errorf("verdict %s, want %s: lag %q", c.report().Verdict(), tt.want, c.report().Lag)
+			}
+		})
+	}
+}

@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/minio/minio-go/v7"
-
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/console"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/reconcile"
@@ -76,7 +74,7 @@ func (c *statusCache) gather(ctx context.Context) console.Status {
 	c.addCapture(&st)
 	st.Components = append(st.Components, c.s.s3Component())
 	c.addLandingAndLoads(&st)
-	st.DLQ = c.dlqObjects(ctx, prev.DLQ)
+	st.DLQ = c.s.dlq.get(ctx, time.Now(), prev.DLQ, c.s.listDLQ)
 	c.addWarehouse(ctx, &st, prev, pgCounts)
 	if r, comp := c.reconcileComponent(); r != nil {
 		st.Reconcile = r
@@ -85,27 +83,6 @@ func (c *statusCache) gather(ctx context.Context) console.Status {
 	c.addDbtAndInvocations(&st)
 	return st
 }
-
-// dlqObjects counts the entries waiting under dlq/ in the lake (what a replay empties; the
-// landing's component counts what it ever sent there), up to dlqCountMax; prev when the lake
-// cannot be listed.
-func (c *statusCache) dlqObjects(ctx context.Context, prev int64) int64 {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	var n int64
-	for obj := range c.s.s3.ListObjects(ctx, c.s.cfg.Bucket, minio.ListObjectsOptions{Prefix: "dlq/", Recursive: true}) {
-		if obj.Err != nil {
-			return prev
-		}
-		if n++; n == dlqCountMax {
-			break
-		}
-	}
-	return n
-}
-
-// dlqCountMax bounds the listing the status makes every few seconds.
-const dlqCountMax = 10_000
 
 // postgresCounts counts the rows of each captured table.
 func (c *statusCache) postgresCounts(ctx context.Context) (map[string]int64, error) {
