@@ -77,7 +77,9 @@ func runReconcile(ctx context.Context, args []string) error {
 	}
 	wh := newLocalWarehouse()
 	defer wh.Close()
-	rep, err := reconcile.New(pool, wh, reconcile.Options{Slot: *slot, Grace: *grace, Snapshotting: stackSnapshotting}).Compare(ctx, *wait)
+	r := reconcile.New(pool, wh, reconcile.Options{Slot: *slot, Grace: *grace, Snapshotting: stackSnapshotting})
+	defer r.Close() // its passes, kept in the temporary folder
+	rep, err := r.Compare(ctx, *wait)
 	if err != nil {
 		return err
 	}

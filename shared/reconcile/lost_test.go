@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -167,7 +168,8 @@ func TestLostAgainstLag(t *testing.T) {
 }
 
 // TestHistoryStaysBounded: however many passes run while the slot keeps confirming, the
-// Reconciler holds about three earlier snapshots, not one per pass.
+// Reconciler holds about three earlier snapshots, not one per pass, each on disk and removed
+// once forgotten or closed.
 func TestHistoryStaysBounded(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -183,18 +185,34 @@ func TestHistoryStaysBounded(t *testing.T) {
 	}
 	t.Cleanup(func() { db.Pool.Exec(context.Background(), `SELECT pg_drop_replication_slot($1)`, slot) })
 	clock := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	r := reconcile.New(db.Pool, wh, reconcile.Options{Slot: slot, Grace: 10 * time.Second,
+	dir := t.TempDir()
+	r := reconcile.New(db.Pool, wh, reconcile.Options{Slot: slot, Grace: 10 * time.Second, Dir: dir,
 		Now: func() time.Time { clock = clock.Add(time.Second); return clock }})
+	kept := func() int {
+		t.Helper()
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(entries)
+	}
 	most := 0
-	for range 40 {
+	for i := range 40 {
 		pgtest.ConfirmSlot(ctx, t, db.Pool, slot)
 		if _, err := r.Pass(ctx); err != nil {
 			t.Fatal(err)
 		}
 		most = max(most, reconcile.HistoryLen(r))
+		if n := kept(); n != reconcile.HistoryLen(r) {
+			t.Fatalf("pass %d: %d passes on disk, %d held", i+1, n, reconcile.HistoryLen(r))
+		}
 	}
 	if most < 2 || most > 3 {
 		t.Errorf("held up to %d earlier snapshots over 40 passes, want 2 or 3", most)
+	}
+	r.Close()
+	if n := kept(); n != 0 {
+		t.Errorf("%d passes left on disk after Close", n)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 // column added later is compared too.
 type table struct {
 	schema, name, key string
+	keyType           string // the key column's type: a uuid's order is its text's
 	columns           []column
 	windows           bool // the warehouse has raw.snapshot_windows (currentRowsSQL)
 }
@@ -64,7 +65,7 @@ func capturedTables(ctx context.Context, pool *pgxpool.Pool, publication string)
 		}
 		t := &all[len(all)-1]
 		if isKey {
-			t.key = col
+			t.key, t.keyType = col, typ
 			keys[schema+"."+name]++
 		}
 		kind := "text"
@@ -102,36 +103,19 @@ func capturedTables(ctx context.Context, pool *pgxpool.Pool, publication string)
 	return tables, skipped, nil
 }
 
-// estimatedRows is the planner's estimate of the tables' rows (pg_class.reltuples; -1 before the
-// first ANALYZE counts as nothing).
-func estimatedRows(ctx context.Context, pool *pgxpool.Pool, tables []table) (int64, error) {
-	names := make([]string, len(tables))
-	for i, t := range tables {
-		names[i] = pgx.Identifier{t.schema, t.name}.Sanitize()
-	}
-	var n int64
-	err := pool.QueryRow(ctx, `SELECT coalesce(sum(greatest(reltuples, 0)), 0)::bigint FROM pg_class
-		WHERE oid = ANY (SELECT to_regclass(unnest($1::text[])))`, names).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("reconcile: estimate the tables' rows: %w", err)
-	}
-	return n, nil
-}
-
 // position is where Postgres stood when a snapshot was taken.
 type position struct {
 	lsn   uint64
 	began time.Time
 }
 
-// postgresSnapshot reads every captured table in one repeatable-read transaction. Its first
-// statement takes the snapshot and then reads the WAL insert position: every transaction the
-// snapshot sees wrote its commit record below that position.
-func postgresSnapshot(ctx context.Context, pool *pgxpool.Pool, tables []table) (Snapshot, position, error) {
-	snap := Snapshot{}
-	var pos position
-	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+// postgresSnapshot begins the repeatable-read transaction a pass reads Postgres in and runs read
+// inside it. Its first statement takes the snapshot and then reads the WAL insert position: every
+// transaction the snapshot sees wrote its commit record below that position.
+func postgresSnapshot(ctx context.Context, pool *pgxpool.Pool, read func(tx pgx.Tx, pos position) error) error {
+	return pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var lsn string
+		var pos position
 		if err := tx.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text, now()").Scan(&lsn, &pos.began); err != nil {
 			return fmt.Errorf("reconcile: read the WAL position: %w", err)
 		}
@@ -140,19 +124,24 @@ func postgresSnapshot(ctx context.Context, pool *pgxpool.Pool, tables []table) (
 			return fmt.Errorf("reconcile: WAL position %q: %w", lsn, err)
 		}
 		pos.lsn = uint64(l)
-		for _, t := range tables {
-			m, err := readTable(ctx, tx, t)
-			if err != nil {
-				return err
-			}
-			snap[t.name] = m
-		}
-		return nil
+		return read(tx, pos)
 	})
-	return snap, pos, err
 }
 
-func readTable(ctx context.Context, tx pgx.Tx, t table) (map[string]row, error) {
+// postgresRows reads a table's rows in key order, one at a time (rowCursor).
+type postgresRows struct {
+	rows    pgx.Rows
+	t       table
+	key     string
+	version int64
+	vals    []*string
+	dest    []any
+}
+
+// readTable queries t in tx in the order the warehouse's side comes in: bytewise on the key's
+// text. A uuid's own order is that (lowercase hex at fixed places), so its primary key index
+// serves; any other key is sorted as text in the "C" collation.
+func readTable(ctx context.Context, tx pgx.Tx, t table) (*postgresRows, error) {
 	exprs := make([]string, len(t.columns))
 	for i, c := range t.columns {
 		id := pgx.Identifier{c.name}.Sanitize()
@@ -163,41 +152,47 @@ func readTable(ctx context.Context, tx pgx.Tx, t table) (map[string]row, error) 
 			exprs[i] = id + "::text"
 		}
 	}
-	q := fmt.Sprintf("SELECT %s::text, version, %s FROM %s", pgx.Identifier{t.key}.Sanitize(), strings.Join(exprs, ", "),
-		pgx.Identifier{t.schema, t.name}.Sanitize())
+	key := pgx.Identifier{t.key}.Sanitize()
+	order := key + `::text COLLATE "C"`
+	if t.keyType == "uuid" {
+		order = key
+	}
+	q := fmt.Sprintf("SELECT %s::text, version, %s FROM %s ORDER BY %s", key, strings.Join(exprs, ", "),
+		pgx.Identifier{t.schema, t.name}.Sanitize(), order)
 	rows, err := tx.Query(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: read %s: %w", t.name, err)
 	}
-	defer rows.Close()
-	m := map[string]row{}
-	vals := make([]*string, len(t.columns))
-	dest := make([]any, 2+len(t.columns))
-	var key string
-	var version int64
-	dest[0], dest[1] = &key, &version
-	for i := range vals {
-		dest[2+i] = &vals[i]
+	c := &postgresRows{rows: rows, t: t, vals: make([]*string, len(t.columns)), dest: make([]any, 2+len(t.columns))}
+	c.dest[0], c.dest[1] = &c.key, &c.version
+	for i := range c.vals {
+		c.dest[2+i] = &c.vals[i]
 	}
-	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("reconcile: read %s: %w", t.name, err)
-		}
-		r := row{version: version, values: make([]string, len(t.columns))}
-		for i, v := range vals {
-			if v == nil {
-				r.values[i] = null
-			} else {
-				r.values[i] = normalize(t.columns[i].kind, *v)
-			}
-		}
-		m[key] = r
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reconcile: read %s: %w", t.name, err)
-	}
-	return m, nil
+	return c, nil
 }
+
+func (c *postgresRows) next() (string, row, bool, error) {
+	if !c.rows.Next() {
+		if err := c.rows.Err(); err != nil {
+			return "", row{}, false, fmt.Errorf("reconcile: read %s: %w", c.t.name, err)
+		}
+		return "", row{}, false, nil
+	}
+	if err := c.rows.Scan(c.dest...); err != nil {
+		return "", row{}, false, fmt.Errorf("reconcile: read %s: %w", c.t.name, err)
+	}
+	r := row{version: c.version, values: make([]string, len(c.t.columns))}
+	for i, v := range c.vals {
+		if v == nil {
+			r.values[i] = null
+		} else {
+			r.values[i] = normalize(c.t.columns[i].kind, *v)
+		}
+	}
+	return c.key, r, true, nil
+}
+
+func (c *postgresRows) close() { c.rows.Close() }
 
 // Slot is the capture's replication slot as Postgres reports it.
 type Slot struct {

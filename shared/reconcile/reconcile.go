@@ -18,12 +18,13 @@ package reconcile
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
@@ -52,15 +53,12 @@ type Options struct {
 	// Snapshotting, when set, says whether the capture is re-reading tables (an incremental
 	// snapshot runs): rows it has not re-read yet are then lag, not lost.
 	Snapshotting func(ctx context.Context) (bool, error)
-	// MaxRows, when set, refuses a pass (ErrTooLarge) over tables Postgres estimates to hold more
-	// rows: a pass holds both sides' rows in memory, about 2 KB each.
-	MaxRows int64
+	// Dir is where passes are kept for later ones, a folder of files per pass (default the
+	// system's temporary folder); Close removes them.
+	Dir string
 	// Now is the clock (default time.Now); tests inject theirs.
 	Now func() time.Time
 }
-
-// ErrTooLarge: the captured tables hold more rows than Options.MaxRows allows in one pass.
-var ErrTooLarge = errors.New("too many rows to compare in memory")
 
 func (o Options) withDefaults() Options {
 	if o.Slot == "" {
@@ -78,6 +76,9 @@ func (o Options) withDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Dir == "" {
+		o.Dir = os.TempDir()
+	}
 	return o
 }
 
@@ -94,10 +95,10 @@ type Reconciler struct {
 
 // pass is what one pass saw in Postgres.
 type pass struct {
-	lsn      uint64    // WAL insert position read inside the snapshot: every visible commit ends at or below it
-	began    time.Time // the snapshot transaction's start, Postgres's clock
-	versions map[string]map[string]int64
-	crossed  time.Time // when the slot was first seen at or past lsn (zero: not yet)
+	lsn     uint64    // WAL insert position read inside the snapshot: every visible commit ends at or below it
+	began   time.Time // the snapshot transaction's start, Postgres's clock
+	dir     string    // its versions, a file per table in key order (history.go)
+	crossed time.Time // when the slot was first seen at or past lsn (zero: not yet)
 }
 
 // New returns a Reconciler of Postgres (pool) against the warehouse.
@@ -146,13 +147,6 @@ func (r *Reconciler) Pass(ctx context.Context) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	if r.opt.MaxRows > 0 {
-		if n, err := estimatedRows(ctx, r.pool, tables); err != nil {
-			return Report{}, err
-		} else if n > r.opt.MaxRows {
-			return Report{}, fmt.Errorf("reconcile: the captured tables hold about %d rows, more than %d: %w", n, r.opt.MaxRows, ErrTooLarge)
-		}
-	}
 	if tables, skipped, err = loadedTables(ctx, r.wh, tables, skipped); err != nil {
 		return Report{}, err
 	}
@@ -160,71 +154,125 @@ func (r *Reconciler) Pass(ctx context.Context) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	w, err := warehouseSnapshot(ctx, r.wh, tables)
-	if err != nil {
-		return Report{}, err
-	}
-	p, cur, err := postgresSnapshot(ctx, r.pool, tables)
-	if err != nil {
-		return Report{}, err
-	}
-
-	var ref *reference
-	keep := 0
-	for i, h := range r.history {
-		if !h.crossed.IsZero() && !h.crossed.After(now.Add(-r.opt.Grace-delay)) {
-			ref = &reference{versions: h.versions, began: h.began, margin: r.opt.ClockMargin}
-			keep = i
-		}
-	}
-	r.history = r.history[keep:]
+	ref := r.reference(now.Add(-r.opt.Grace - delay))
 	snapshotting := false
 	if r.opt.Snapshotting != nil {
 		if snapshotting, err = r.opt.Snapshotting(ctx); err != nil {
 			return Report{}, fmt.Errorf("reconcile: is the capture snapshotting: %w", err)
 		}
 	}
-	rep := classify(tables, p, w, ref, judge{slotLost: slot.Status == "lost", snapshotting: snapshotting})
-	rep.Slot, rep.WAL, rep.At, rep.LoadDelay, rep.Skipped = slot, pglogrepl.LSN(cur.lsn).String(), now, delay, skipped
-
+	c := newComparison(ref, judge{slotLost: slot.Status == "lost", snapshotting: snapshotting})
 	// Remember this snapshot only when none waits for the slot and the last one was passed half a
 	// grace ago: that keeps at most about three (the reference, one within its grace, one waiting),
 	// whatever the pace of passes, at the cost of a lost verdict up to half a grace later.
 	n := len(r.history)
+	keep := ""
 	if n == 0 || (!r.history[n-1].crossed.IsZero() && !r.history[n-1].crossed.After(now.Add(-r.opt.Grace/2))) {
-		r.history = append(r.history, &pass{lsn: cur.lsn, began: cur.began, versions: p.versions()})
+		if keep, err = os.MkdirTemp(r.opt.Dir, "fin-reconcile-"); err != nil {
+			return Report{}, fmt.Errorf("reconcile: keep this pass: %w", err)
+		}
 	}
+	cur, err := r.compare(ctx, c, tables, keep)
+	if err != nil {
+		os.RemoveAll(keep)
+		return Report{}, err
+	}
+	if keep != "" {
+		r.history = append(r.history, &pass{lsn: cur.lsn, began: cur.began, dir: keep})
+	}
+	rep := c.report()
+	rep.Slot, rep.WAL, rep.At, rep.LoadDelay, rep.Skipped = slot, pglogrepl.LSN(cur.lsn).String(), now, delay, skipped
 	return rep, nil
+}
+
+// reference is the latest earlier pass the slot passed by cutoff (nil: none yet); the passes
+// before it are forgotten.
+func (r *Reconciler) reference(cutoff time.Time) *reference {
+	var ref *reference
+	keep := 0
+	for i, h := range r.history {
+		if !h.crossed.IsZero() && !h.crossed.After(cutoff) {
+			dir := h.dir
+			ref = &reference{began: h.began, margin: r.opt.ClockMargin,
+				open: func(table string) (versionCursor, func(), error) { return openVersions(dir, table) }}
+			keep = i
+		}
+	}
+	for _, h := range r.history[:keep] {
+		os.RemoveAll(h.dir)
+	}
+	r.history = r.history[keep:]
+	return ref
+}
+
+// compare reads the warehouse, then Postgres, and walks each table's two sides (and the
+// reference's versions) in key order together; keep, when set, is the folder this pass's
+// versions go to.
+func (r *Reconciler) compare(ctx context.Context, c *comparison, tables []table, keep string) (position, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wh, closeWarehouse, err := openWarehouse(ctx, r.wh, tables)
+	if err != nil {
+		return position{}, err
+	}
+	defer closeWarehouse()
+	var cur position
+	err = postgresSnapshot(ctx, r.pool, func(tx pgx.Tx, pos position) error {
+		cur = pos
+		for _, t := range tables {
+			if err := r.compareTable(ctx, c, tx, t, wh[t.name], keep); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return cur, err
+}
+
+// compareTable walks one table's sides, writing its versions into keep when set.
+func (r *Reconciler) compareTable(ctx context.Context, c *comparison, tx pgx.Tx, t table, wh rowCursor, keep string) error {
+	pg, err := readTable(ctx, tx, t)
+	if err != nil {
+		return err
+	}
+	defer pg.close()
+	var ref versionCursor
+	if c.ref != nil {
+		cursor, done, err := c.ref.open(t.name)
+		if err != nil {
+			return err
+		}
+		defer done()
+		ref = cursor
+	}
+	if keep == "" {
+		return c.compareTable(t, pg, wh, ref, nil)
+	}
+	vw, err := createVersions(keep, t.name)
+	if err != nil {
+		return err
+	}
+	if err := c.compareTable(t, pg, wh, ref, vw.add); err != nil {
+		vw.close()
+		return err
+	}
+	return vw.close()
+}
+
+// Close forgets the passes kept on disk.
+func (r *Reconciler) Close() {
+	for _, h := range r.history {
+		os.RemoveAll(h.dir)
+	}
+	r.history = nil
 }
 
 // reference is an earlier pass whose every version the capture delivered at least a grace ago.
 type reference struct {
-	versions map[string]map[string]int64
-	began    time.Time
-	margin   time.Duration
-}
-
-// Snapshot is one side's current rows by table and key.
-type Snapshot map[string]map[string]row
-
-// row is one current row: its version, the commit time of that version (warehouse side only, in
-// microseconds) and the compared values in the table's column order.
-type row struct {
-	version  int64
-	commitUs int64
-	values   []string
-}
-
-func (s Snapshot) versions() map[string]map[string]int64 {
-	out := make(map[string]map[string]int64, len(s))
-	for t, rows := range s {
-		m := make(map[string]int64, len(rows))
-		for k, r := range rows {
-			m[k] = r.version
-		}
-		out[t] = m
-	}
-	return out
+	began  time.Time
+	margin time.Duration
+	// open reads its versions of a table in key order; done releases them.
+	open func(table string) (c versionCursor, done func(), err error)
 }
 
 // CurrentRowsSQL selects columns from the rows raw.<table> says the table holds now: the latest

@@ -1,11 +1,73 @@
 package reconcile
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
+
+// snapshot is one side's current rows by table and key, for tests of the walk.
+type snapshot map[string]map[string]row
+
+// rows yields a side's rows of one table in key order, as its query would.
+type rows struct {
+	keys []string
+	m    map[string]row
+}
+
+func sorted(m map[string]row) *rows {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return &rows{keys: keys, m: m}
+}
+
+func (r *rows) next() (string, row, bool, error) {
+	if len(r.keys) == 0 {
+		return "", row{}, false, nil
+	}
+	k := r.keys[0]
+	r.keys = r.keys[1:]
+	return k, r.m[k], true, nil
+}
+
+type versions struct{ r *rows }
+
+func (v versions) next() (string, int64, bool, error) {
+	k, r, ok, err := v.r.next()
+	return k, r.version, ok, err
+}
+
+// referenceOf is an earlier pass that saw these versions.
+func referenceOf(began time.Time, margin time.Duration, vs map[string]map[string]int64) *reference {
+	return &reference{began: began, margin: margin, open: func(table string) (versionCursor, func(), error) {
+		m := map[string]row{}
+		for k, v := range vs[table] {
+			m[k] = row{version: v}
+		}
+		return versions{sorted(m)}, func() {}, nil
+	}}
+}
+
+// classify walks p against w, table by table, as a pass does.
+func classify(t *testing.T, tables []table, p, w snapshot, ref *reference, j judge) Report {
+	t.Helper()
+	c := newComparison(ref, j)
+	for _, tb := range tables {
+		var rc versionCursor
+		if ref != nil {
+			rc, _, _ = ref.open(tb.name)
+		}
+		if err := c.compareTable(tb, sorted(p[tb.name]), sorted(w[tb.name]), rc, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c.report()
+}
 
 var testTables = []table{
 	{name: "customers", key: "customer_id", columns: []column{{"customer_id", "text"}, {"email", "text"}, {"closed_at", "timestamptz"}, {"version", "text"}}},
@@ -26,14 +88,14 @@ func TestClassify(t *testing.T) {
 	began := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	old := began.Add(-time.Hour).UnixMicro()
 	recent := began.Add(-time.Second).UnixMicro()
-	pg := Snapshot{
+	pg := snapshot{
 		"customers": {"c1": cust("c1", 2, "b@example.com")},
 		"accounts":  {"a1": acct("a1", 3, "12.30", "EUR")},
 	}
 	// ref is an earlier snapshot the capture delivered: c1 at version 1, a1 at version 3.
-	delivered := &reference{began: began, margin: 10 * time.Second, versions: map[string]map[string]int64{
-		"customers": {"c1": 1}, "accounts": {"a1": 3}}}
-	withW := func(c, a map[string]row) Snapshot { return Snapshot{"customers": c, "accounts": a} }
+	delivered := referenceOf(began, 10*time.Second, map[string]map[string]int64{
+		"customers": {"c1": 1}, "accounts": {"a1": 3}})
+	withW := func(c, a map[string]row) snapshot { return snapshot{"customers": c, "accounts": a} }
 	agreeC := map[string]row{"c1": cust("c1", 2, "b@example.com")}
 	agreeA := map[string]row{"a1": acct("a1", 3, "12.3", "EUR")}
 	deleted := func(commit int64) map[string]row {
@@ -43,7 +105,7 @@ func TestClassify(t *testing.T) {
 	}
 	tests := []struct {
 		name    string
-		w       Snapshot
+		w       snapshot
 		ref     *reference
 		j       judge
 		verdict string
@@ -54,7 +116,7 @@ func TestClassify(t *testing.T) {
 		{"missing, delivered: lost", withW(agreeC, map[string]row{}), delivered, judge{}, "lost", "a1: version 3 was committed before 2026-11-25T12:00:00Z and delivered by the capture; absent from the warehouse"},
 		{"stale below the delivered version: lost", withW(agreeC, map[string]row{"a1": acct("a1", 2, "10.00", "EUR")}), delivered, judge{}, "lost", "the warehouse holds version 2"},
 		{"stale at the delivered version, newer one not delivered: lag", withW(map[string]row{"c1": cust("c1", 1, "a@example.com")}, agreeA), delivered, judge{}, "lag", "c1: version 2 in Postgres, the warehouse holds version 1"},
-		{"inserted after the reference: lag", withW(map[string]row{}, agreeA), &reference{began: began, versions: map[string]map[string]int64{"accounts": {"a1": 3}}}, judge{}, "lag", "c1: version 2 in Postgres, absent"},
+		{"inserted after the reference: lag", withW(map[string]row{}, agreeA), referenceOf(began, 0, map[string]map[string]int64{"accounts": {"a1": 3}}), judge{}, "lag", "c1: version 2 in Postgres, absent"},
 		{"slot lost its WAL: everything behind is lost", withW(map[string]row{"c1": cust("c1", 1, "a@example.com")}, agreeA), nil, judge{slotLost: true}, "lost", "slot lost the WAL"},
 		{"missing, delivered, a snapshot running: lag", withW(agreeC, map[string]row{}), delivered, judge{snapshotting: true}, "lag", "a1: version 3 in Postgres, absent from the warehouse; the capture's running snapshot has yet to re-read it"},
 		{"deleted long before the reference, a snapshot running: still lost", withW(deleted(old), agreeA), delivered, judge{snapshotting: true}, "lost", "c9: deleted in Postgres before"},
@@ -68,7 +130,7 @@ func TestClassify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rep := classify(testTables, pg, tt.w, tt.ref, tt.j)
+			rep := classify(t, testTables, pg, tt.w, tt.ref, tt.j)
 			if got := rep.Verdict(); got != tt.verdict {
 				t.Fatalf("verdict %q, want %q\nlost %q\nlag %q\ndifferences %q", got, tt.verdict, rep.Lost, rep.Lag, rep.Differences)
 			}
@@ -109,9 +171,9 @@ func TestNormalize(t *testing.T) {
 }
 
 func TestMoneyPerCurrency(t *testing.T) {
-	p := Snapshot{"accounts": {"a1": acct("a1", 1, "0.10", "EUR"), "a2": acct("a2", 1, "0.20", "EUR"), "a3": acct("a3", 1, "5.00", "USD")}}
-	w := Snapshot{"accounts": {"a1": acct("a1", 1, "0.10", "EUR"), "a2": acct("a2", 1, "0.20", "EUR")}}
-	got := money(testTables, p, w)
+	p := snapshot{"accounts": {"a1": acct("a1", 1, "0.10", "EUR"), "a2": acct("a2", 1, "0.20", "EUR"), "a3": acct("a3", 1, "5.00", "USD")}}
+	w := snapshot{"accounts": {"a1": acct("a1", 1, "0.10", "EUR"), "a2": acct("a2", 1, "0.20", "EUR")}}
+	got := classify(t, testTables, p, w, nil, judge{}).Money
 	want := []Money{{"EUR", "accounts.balance", "0.30", "0.30"}, {"USD", "accounts.balance", "5.00", "0.00"}}
 	if len(got) != len(want) {
 		t.Fatalf("money %v, want %v", got, want)
@@ -143,6 +205,47 @@ func TestSummary(t *testing.T) {
 				if !strings.Contains(got, w) {
 					t.Errorf("summary %q lacks %q", got, w)
 				}
+			}
+		})
+	}
+}
+
+// listed yields keys in the order given, to feed the walk a side out of order.
+type listed []string
+
+func (l *listed) next() (string, row, bool, error) {
+	if len(*l) == 0 {
+		return "", row{}, false, nil
+	}
+	k := (*l)[0]
+	*l = (*l)[1:]
+	return k, cust(k, 1, k+"@example.com"), true, nil
+}
+
+// TestWalkRefusesKeysOutOfOrder: the walk pairs keys right only when each side ascends bytewise,
+// so a side that does not (another collation, a duplicate key) fails the pass, naming it.
+func TestWalkRefusesKeysOutOfOrder(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		pg, wh listed
+		want   string // in the error; else the verdict
+	}{
+		{"both ascending", listed{"a", "b", "c"}, listed{"a", "c"}, "lag"},
+		{"bytewise, not by locale", listed{"B", "a"}, listed{"B", "a"}, "agree"},
+		{"Postgres by locale", listed{"a", "B"}, listed{"B", "a"}, `Postgres customers: key "B" came after "a"`},
+		{"warehouse repeats a key", listed{"a", "b"}, listed{"a", "a", "b"}, `warehouse raw.customers: key "a" came after "a"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newComparison(nil, judge{})
+			err := c.compareTable(testTables[0], &tt.pg, &tt.wh, nil, nil)
+			verdict := tt.want == "lag" || tt.want == "agree"
+			switch {
+			case verdict && err != nil:
+				t.Fatal(err)
+			case !verdict && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("error %v, want one with %q", err, tt.want)
+			case verdict && c.report().Verdict() != tt.want:
+				t.Errorf("verdict %s, want %s: lag %q", c.report().Verdict(), tt.want, c.report().Lag)
 			}
 		})
 	}

@@ -3,11 +3,7 @@ package reconcile
 import (
 	"fmt"
 	"io"
-	"slices"
-	"sort"
 	"time"
-
-	"github.com/shopspring/decimal"
 )
 
 // Report is the outcome of a comparison.
@@ -108,73 +104,58 @@ type judge struct {
 	snapshotting bool
 }
 
-// classify judges a Postgres snapshot p against a warehouse snapshot w read before it. ref, when
-// known, is an earlier Postgres snapshot whose every version the capture delivered at least a
-// grace before w was read.
-func classify(tables []table, p, w Snapshot, ref *reference, j judge) Report {
-	rep := Report{Snapshotting: j.snapshotting}
+// present judges a key Postgres holds (a) against the warehouse's current row of it (b, nil when
+// it has none). rv is the key's version in the reference, an earlier Postgres snapshot whose every
+// version the capture delivered at least a grace before the warehouse was read, when inRef.
+func (c *comparison) present(t table, key string, a row, b *row, rv int64, inRef bool) {
+	rep, j, ref := &c.rep, c.j, c.ref
 	slotLost := j.slotLost
-	for _, t := range tables {
-		pr, wr := p[t.name], w[t.name]
-		rep.Tables = append(rep.Tables, TableCount{Table: t.name, Postgres: len(pr), Warehouse: len(wr)})
-		var refv map[string]int64
-		if ref != nil {
-			refv = ref.versions[t.name]
-		}
-		for _, key := range sortedKeys(pr) {
-			a := pr[key]
-			b, inW := wr[key]
-			switch {
-			case inW && b.version == a.version:
-				for i, c := range t.columns {
-					if a.values[i] != b.values[i] {
-						rep.Differences = append(rep.Differences, fmt.Sprintf("%s %s version %d: %s is %s in Postgres but %s in the warehouse",
-							t.name, key, a.version, c.name, show(a.values[i]), show(b.values[i])))
-					}
-				}
-			case inW && b.version > a.version:
-				rep.Differences = append(rep.Differences, fmt.Sprintf("%s %s: the warehouse has version %d, which Postgres (at %d) never reached",
-					t.name, key, b.version, a.version))
-			default:
-				have := "absent from the warehouse"
-				if inW {
-					have = fmt.Sprintf("the warehouse holds version %d", b.version)
-				}
-				rv, inRef := refv[key]
-				switch {
-				case slotLost:
-					rep.Lost = append(rep.Lost, fmt.Sprintf("%s %s: version %d in Postgres, %s, and the slot lost the WAL that held it", t.name, key, a.version, have))
-				case inRef && (!inW || b.version < rv) && j.snapshotting:
-					rep.Lag = append(rep.Lag, fmt.Sprintf("%s %s: version %d in Postgres, %s; the capture's running snapshot has yet to re-read it", t.name, key, a.version, have))
-				case inRef && (!inW || b.version < rv):
-					rep.Lost = append(rep.Lost, fmt.Sprintf("%s %s: version %d was committed before %s and delivered by the capture; %s",
-						t.name, key, rv, ref.began.UTC().Format(time.RFC3339), have))
-				default:
-					rep.Lag = append(rep.Lag, fmt.Sprintf("%s %s: version %d in Postgres, %s", t.name, key, a.version, have))
-				}
+	inW := b != nil
+	switch {
+	case inW && b.version == a.version:
+		for i, c := range t.columns {
+			if a.values[i] != b.values[i] {
+				rep.Differences = append(rep.Differences, fmt.Sprintf("%s %s version %d: %s is %s in Postgres but %s in the warehouse",
+					t.name, key, a.version, c.name, show(a.values[i]), show(b.values[i])))
 			}
 		}
-		for _, key := range sortedKeys(wr) {
-			if _, ok := pr[key]; ok {
-				continue
-			}
-			b := wr[key]
-			_, inRef := refv[key]
-			switch {
-			case slotLost:
-				rep.Lost = append(rep.Lost, fmt.Sprintf("%s %s: deleted in Postgres, current in the warehouse at version %d, and the slot lost the WAL that held the delete", t.name, key, b.version))
-			// Not in the reference snapshot, though the warehouse's version was committed well
-			// before it: the delete came before the reference too, and was delivered.
-			case ref != nil && !inRef && time.UnixMicro(b.commitUs).Before(ref.began.Add(-ref.margin)):
-				rep.Lost = append(rep.Lost, fmt.Sprintf("%s %s: deleted in Postgres before %s and delivered by the capture; the warehouse still holds version %d",
-					t.name, key, ref.began.UTC().Format(time.RFC3339), b.version))
-			default:
-				rep.Lag = append(rep.Lag, fmt.Sprintf("%s %s: deleted in Postgres, still current in the warehouse at version %d", t.name, key, b.version))
-			}
+	case inW && b.version > a.version:
+		rep.Differences = append(rep.Differences, fmt.Sprintf("%s %s: the warehouse has version %d, which Postgres (at %d) never reached",
+			t.name, key, b.version, a.version))
+	default:
+		have := "absent from the warehouse"
+		if inW {
+			have = fmt.Sprintf("the warehouse holds version %d", b.version)
+		}
+		switch {
+		case slotLost:
+			rep.Lost = append(rep.Lost, fmt.Sprintf("%s %s: version %d in Postgres, %s, and the slot lost the WAL that held it", t.name, key, a.version, have))
+		case inRef && (!inW || b.version < rv) && j.snapshotting:
+			rep.Lag = append(rep.Lag, fmt.Sprintf("%s %s: version %d in Postgres, %s; the capture's running snapshot has yet to re-read it", t.name, key, a.version, have))
+		case inRef && (!inW || b.version < rv):
+			rep.Lost = append(rep.Lost, fmt.Sprintf("%s %s: version %d was committed before %s and delivered by the capture; %s",
+				t.name, key, rv, ref.began.UTC().Format(time.RFC3339), have))
+		default:
+			rep.Lag = append(rep.Lag, fmt.Sprintf("%s %s: version %d in Postgres, %s", t.name, key, a.version, have))
 		}
 	}
-	rep.Money = money(tables, p, w)
-	return rep
+}
+
+// deleted judges a key the warehouse holds current (b) and Postgres does not; inRef says whether
+// the reference held it.
+func (c *comparison) deleted(t table, key string, b row, inRef bool) {
+	rep, j, ref := &c.rep, c.j, c.ref
+	switch {
+	case j.slotLost:
+		rep.Lost = append(rep.Lost, fmt.Sprintf("%s %s: deleted in Postgres, current in the warehouse at version %d, and the slot lost the WAL that held the delete", t.name, key, b.version))
+	// Not in the reference snapshot, though the warehouse's version was committed well
+	// before it: the delete came before the reference too, and was delivered.
+	case ref != nil && !inRef && time.UnixMicro(b.commitUs).Before(ref.began.Add(-ref.margin)):
+		rep.Lost = append(rep.Lost, fmt.Sprintf("%s %s: deleted in Postgres before %s and delivered by the capture; the warehouse still holds version %d",
+			t.name, key, ref.began.UTC().Format(time.RFC3339), b.version))
+	default:
+		rep.Lag = append(rep.Lag, fmt.Sprintf("%s %s: deleted in Postgres, still current in the warehouse at version %d", t.name, key, b.version))
+	}
 }
 
 func show(v string) string {
@@ -185,60 +166,6 @@ func show(v string) string {
 		return "missing"
 	}
 	return fmt.Sprintf("%q", v)
-}
-
-// moneyColumns are the money columns summed per currency.
-var moneyColumns = []struct{ table, amount, currency string }{
-	{"accounts", "balance", "currency"},
-	{"transactions", "amount", "currency"},
-}
-
-// money sums each money column per currency on each side, exactly.
-func money(tables []table, p, w Snapshot) []Money {
-	var out []Money
-	for _, mc := range moneyColumns {
-		i := slices.IndexFunc(tables, func(t table) bool { return t.name == mc.table })
-		if i < 0 {
-			continue
-		}
-		t := tables[i]
-		ai := slices.IndexFunc(t.columns, func(c column) bool { return c.name == mc.amount })
-		ci := slices.IndexFunc(t.columns, func(c column) bool { return c.name == mc.currency })
-		if ai < 0 || ci < 0 {
-			continue
-		}
-		sums := map[string]*[2]decimal.Decimal{}
-		for side, s := range []Snapshot{p, w} {
-			for _, r := range s[mc.table] {
-				cur := r.values[ci]
-				if sums[cur] == nil {
-					sums[cur] = &[2]decimal.Decimal{}
-				}
-				if d, err := decimal.NewFromString(r.values[ai]); err == nil {
-					sums[cur][side] = sums[cur][side].Add(d)
-				}
-			}
-		}
-		curs := make([]string, 0, len(sums))
-		for c := range sums {
-			curs = append(curs, c)
-		}
-		sort.Strings(curs)
-		for _, c := range curs {
-			out = append(out, Money{Currency: c, What: mc.table + "." + mc.amount,
-				Postgres: sums[c][0].StringFixed(2), Warehouse: sums[c][1].StringFixed(2)})
-		}
-	}
-	return out
-}
-
-func sortedKeys(m map[string]row) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Write prints a report for people: counts and money side by side, then what differs, then the

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/csv"
@@ -30,49 +31,80 @@ func warehouseQuery(t table) string {
 	for i, c := range t.columns {
 		cols = append(cols, fmt.Sprintf("CAST(json_extract(after, %s) AS VARCHAR) AS c%d", path(c.name), i))
 	}
-	return currentRowsSQL(t.name, strings.Join(cols, ", "), t.windows)
+	return currentRowsSQL(t.name, strings.Join(cols, ", "), t.windows) + " ORDER BY k"
 }
 
-func warehouseSnapshot(ctx context.Context, wh Warehouse, tables []table) (Snapshot, error) {
-	snap := Snapshot{}
-	for _, t := range tables {
-		var buf bytes.Buffer
-		if err := wh.Query(ctx, warehouseQuery(t), &buf); err != nil {
-			return nil, fmt.Errorf("reconcile: read warehouse raw.%s: %w", t.name, err)
+// warehouseRows is the answer of one table's query, read a row at a time from a pipe as the
+// warehouse writes it (rowCursor).
+type warehouseRows struct {
+	t    table
+	pr   *io.PipeReader
+	csv  *csv.Reader
+	done chan struct{} // closed when the query has returned
+}
+
+// openWarehouse starts every table's query, each writing into a pipe, and returns once each has
+// begun to answer (or ended): a query answers only after it has read, so the warehouse is read
+// before the Postgres snapshot that follows, as the verdicts need. close ends the queries still
+// answering and waits for them.
+func openWarehouse(ctx context.Context, wh Warehouse, tables []table) (map[string]*warehouseRows, func(), error) {
+	out := map[string]*warehouseRows{}
+	closeAll := func() {
+		for _, w := range out {
+			w.pr.CloseWithError(errPassOver)
+			<-w.done
 		}
-		r := csv.NewReader(&buf)
-		r.ReuseRecord = true
-		if _, err := r.Read(); err != nil { // the header
-			return nil, fmt.Errorf("reconcile: read warehouse raw.%s: %w", t.name, err)
-		}
-		m := map[string]row{}
-		for {
-			rec, err := r.Read()
-			if err != nil {
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				return nil, fmt.Errorf("reconcile: read warehouse raw.%s: %w", t.name, err)
-			}
-			if len(rec) != 3+len(t.columns) {
-				return nil, fmt.Errorf("reconcile: warehouse raw.%s: %d columns, want %d", t.name, len(rec), 3+len(t.columns))
-			}
-			v, err := strconv.ParseInt(rec[1], 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("reconcile: warehouse raw.%s key %s: version %q: %w", t.name, rec[0], rec[1], err)
-			}
-			commit, _ := strconv.ParseInt(rec[2], 10, 64)
-			out := row{version: v, commitUs: commit, values: make([]string, len(t.columns))}
-			for i, c := range t.columns {
-				if out.values[i], err = fromJSON(c.kind, rec[3+i]); err != nil {
-					return nil, fmt.Errorf("reconcile: warehouse raw.%s key %s column %s: %w", t.name, rec[0], c.name, err)
-				}
-			}
-			m[rec[0]] = out
-		}
-		snap[t.name] = m
 	}
-	return snap, nil
+	for _, t := range tables {
+		pr, pw := io.Pipe()
+		w := &warehouseRows{t: t, pr: pr, done: make(chan struct{})}
+		out[t.name] = w
+		go func() {
+			defer close(w.done)
+			pw.CloseWithError(wh.Query(ctx, warehouseQuery(t), pw))
+		}()
+		br := bufio.NewReader(pr)
+		_, err := br.Peek(1)
+		if err == nil {
+			w.csv = csv.NewReader(br)
+			w.csv.ReuseRecord = true
+			_, err = w.csv.Read() // the header
+		}
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("reconcile: read warehouse raw.%s: %w", t.name, err)
+		}
+	}
+	return out, closeAll, nil
+}
+
+// errPassOver ends a warehouse query whose answer the pass no longer reads.
+var errPassOver = errors.New("reconcile: pass over")
+
+func (w *warehouseRows) next() (string, row, bool, error) {
+	t := w.t
+	rec, err := w.csv.Read()
+	if errors.Is(err, io.EOF) {
+		return "", row{}, false, nil
+	}
+	if err != nil {
+		return "", row{}, false, fmt.Errorf("reconcile: read warehouse raw.%s: %w", t.name, err)
+	}
+	if len(rec) != 3+len(t.columns) {
+		return "", row{}, false, fmt.Errorf("reconcile: warehouse raw.%s: %d columns, want %d", t.name, len(rec), 3+len(t.columns))
+	}
+	v, err := strconv.ParseInt(rec[1], 10, 64)
+	if err != nil {
+		return "", row{}, false, fmt.Errorf("reconcile: warehouse raw.%s key %s: version %q: %w", t.name, rec[0], rec[1], err)
+	}
+	commit, _ := strconv.ParseInt(rec[2], 10, 64)
+	out := row{version: v, commitUs: commit, values: make([]string, len(t.columns))}
+	for i, c := range t.columns {
+		if out.values[i], err = fromJSON(c.kind, rec[3+i]); err != nil {
+			return "", row{}, false, fmt.Errorf("reconcile: warehouse raw.%s key %s column %s: %w", t.name, rec[0], c.name, err)
+		}
+	}
+	return rec[0], out, true, nil
 }
 
 // fromJSON turns the JSON text of one row-image value into the form Postgres's side is compared

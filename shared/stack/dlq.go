@@ -61,6 +61,7 @@ func (s *Stack) readDLQ(ctx context.Context, key string) (landing.DLQEntry, erro
 // replayDLQ sends an entry's original bytes back to their topic (to be landed again under new
 // offsets, once the cause is fixed), and moves the entry to dlq-replayed/.
 func (s *Stack) replayDLQ(ctx context.Context, producer *kgo.Client, key string) error {
+	defer s.dlq.stale()
 	e, err := s.readDLQ(ctx, key)
 	if err != nil {
 		return err

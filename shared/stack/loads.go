@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -23,6 +24,12 @@ import (
 // objectCreated queues the records of an S3 notification that the loader's S3 event rules
 // (prefix, suffix) match, as the bucket's notification configuration would.
 func (s *Stack) objectCreated(ev events.S3Event) {
+	// An entry put under dlq/ from outside the stack (its own writers say so themselves).
+	for _, r := range ev.Records {
+		if strings.HasPrefix(r.S3.Object.Key, "dlq/") {
+			s.dlq.stale()
+		}
+	}
 	if kept, ok := lambdalocal.MatchS3(s.tpl.Functions[loaderFunction].S3, ev); ok {
 		s.loads <- kept
 	}

@@ -109,6 +109,7 @@ type Stack struct {
 	loads   chan events.S3Event
 	queues  map[string]*lambdalocal.Queue // the template's SQS queues, by URL
 	status  *statusCache
+	dlq     dlqCount // entries under dlq/, for the status
 	// The console's records: the run log in StateDir/console, what writes to it, what it keeps
 	// of each dbt build, and the charts' samples of the last hour.
 	runLog   *runlog.Log
@@ -291,7 +292,7 @@ func (s *Stack) startFunctions(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if s.landing, err = s.buildLanding(batchRecorder{landS3, s.recorder}); err != nil {
+	if s.landing, err = s.buildLanding(dlqWatch{batchRecorder{landS3, s.recorder}, &s.dlq}); err != nil {
 		return err
 	}
 	s.objects = loader.S3Objects{Client: s.loaderS3()}

@@ -6,12 +6,12 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/minio/minio-go/v7"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/console"
@@ -27,7 +27,7 @@ type statusCache struct {
 	mu   sync.Mutex
 	last console.Status
 	// reconciled is the last comparison of Postgres with the warehouse, made apart (it reads
-	// every row) every reconcileEvery.
+	// every row, streaming) every reconcileEvery.
 	reconciled *console.Reconcile
 }
 
@@ -35,11 +35,6 @@ type statusCache struct {
 // reads every row of both sides, so not at the status's pace, and never more than a tenth of the
 // time (a pass of 3 s waits 30 s), so a large warehouse does not take the stack's CPU.
 const reconcileEvery = 20 * time.Second
-
-// reconcileMaxRows bounds what the console compares: a pass holds both sides' rows in memory
-// (about 2 KB a row), which the stack should not pay for a table of millions; `fin reconcile`
-// has no such bound.
-const reconcileMaxRows = 500_000
 
 func newStatusCache(s *Stack) *statusCache {
 	return &statusCache{s: s, last: console.Status{Time: time.Now()}}
@@ -79,7 +74,7 @@ func (c *statusCache) gather(ctx context.Context) console.Status {
 	c.addCapture(&st)
 	st.Components = append(st.Components, c.s.s3Component())
 	c.addLandingAndLoads(&st)
-	st.DLQ = c.dlqObjects(ctx, prev.DLQ)
+	st.DLQ = c.s.dlq.get(ctx, time.Now(), prev.DLQ, c.s.listDLQ)
 	c.addWarehouse(ctx, &st, prev, pgCounts)
 	if r, comp := c.reconcileComponent(); r != nil {
 		st.Reconcile = r
@@ -88,27 +83,6 @@ func (c *statusCache) gather(ctx context.Context) console.Status {
 	c.addDbtAndInvocations(&st)
 	return st
 }
-
-// dlqObjects counts the entries waiting under dlq/ in the lake (what a replay empties; the
-// landing's component counts what it ever sent there), up to dlqCountMax; prev when the lake
-// cannot be listed.
-func (c *statusCache) dlqObjects(ctx context.Context, prev int64) int64 {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	var n int64
-	for obj := range c.s.s3.ListObjects(ctx, c.s.cfg.Bucket, minio.ListObjectsOptions{Prefix: "dlq/", Recursive: true}) {
-		if obj.Err != nil {
-			return prev
-		}
-		if n++; n == dlqCountMax {
-			break
-		}
-	}
-	return n
-}
-
-// dlqCountMax bounds the listing the status makes every few seconds.
-const dlqCountMax = 10_000
 
 // postgresCounts counts the rows of each captured table.
 func (c *statusCache) postgresCounts(ctx context.Context) (map[string]int64, error) {
@@ -211,8 +185,19 @@ func (c *statusCache) addDbtAndInvocations(st *console.Status) {
 // reconcile judges, pass after pass, what `fin reconcile` judges: whether Postgres and the
 // warehouse agree, lag, differ, or the warehouse lost changes the capture delivered.
 func (c *statusCache) reconcile(ctx context.Context) {
-	r := reconcile.New(c.s.cfg.Pool, c.s.wh, reconcile.Options{Slot: c.s.cfg.Slot, MaxRows: reconcileMaxRows,
+	// A pass walks both sides in key order and keeps earlier passes' versions on disk, so its
+	// memory does not follow the tables; the folder is this stack's alone, emptied of a crashed
+	// run's passes.
+	dir := filepath.Join(c.s.cfg.StateDir, "reconcile")
+	if err := errors.Join(os.RemoveAll(dir), os.MkdirAll(dir, 0o700)); err != nil {
+		c.mu.Lock()
+		c.reconciled = &console.Reconcile{At: time.Now(), Verdict: "unknown", Summary: "comparison failed: " + err.Error(), Error: err.Error()}
+		c.mu.Unlock()
+		return
+	}
+	r := reconcile.New(c.s.cfg.Pool, c.s.wh, reconcile.Options{Slot: c.s.cfg.Slot, Dir: dir,
 		Snapshotting: func(context.Context) (bool, error) { return c.s.capture.Snapshotting.Load(), nil }})
+	defer r.Close()
 	pause := reconcileEvery
 	for {
 		select {
@@ -234,10 +219,7 @@ func (c *statusCache) reconcileOnce(ctx context.Context, r *reconcile.Reconciler
 	}
 	out := &console.Reconcile{At: time.Now(), Verdict: rep.Verdict(), Summary: rep.Summary(),
 		Lost: len(rep.Lost), Lag: len(rep.Lag), Differences: len(rep.Differences)}
-	switch {
-	case errors.Is(err, reconcile.ErrTooLarge):
-		out.Verdict, out.Summary = "not compared", err.Error()+"; run `fin reconcile`"
-	case err != nil:
+	if err != nil {
 		out.Verdict, out.Summary, out.Error = "unknown", "comparison failed: "+err.Error(), err.Error()
 	}
 	for _, lines := range [][]string{rep.Differences, rep.Lost, rep.Lag} {
