@@ -57,15 +57,17 @@ func TestBinaryValuesMatchText(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	sd, err := conn.PgConn().Prepare(ctx, "", "SELECT (SELECT pg_current_snapshot()::text), * FROM forms ORDER BY id", nil)
+	sd, err := conn.PgConn().Prepare(ctx, "", "SELECT (SELECT pg_current_snapshot()::text), (SELECT pg_current_wal_insert_lsn()::text), xmax::text, * FROM forms ORDER BY id", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	formats := chunkFormats(nil, sd.Fields, []string{"id"})
-	if formats[0] != pgx.TextFormatCode || formats[1] != pgx.TextFormatCode {
-		t.Fatalf("the snapshot and the key must come as text, formats %v", formats)
+	for _, f := range formats[:chunkMeta+1] {
+		if f != pgx.TextFormatCode {
+			t.Fatalf("the read's snapshot, position, xmax and the key must come as text, formats %v", formats)
+		}
 	}
-	for i, f := range formats[2:] {
+	for i, f := range formats[chunkMeta+1:] {
 		if f != pgx.BinaryFormatCode {
 			t.Fatalf("column %s is read as text, want binary", columns[i].name)
 		}
@@ -88,7 +90,7 @@ func TestBinaryValuesMatchText(t *testing.T) {
 	text, bin := read(nil), read(formats)
 	compared, failed := 0, 0
 	for r := range text {
-		for c := 2; c < len(sd.Fields); c++ {
+		for c := chunkMeta + 1; c < len(sd.Fields); c++ {
 			if text[r][c] == nil {
 				continue
 			}

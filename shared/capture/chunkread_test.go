@@ -57,6 +57,10 @@ func TestChunkReadWalksThePrimaryKeyWithoutStatistics(t *testing.T) {
 				if walks != c.wantScan {
 					t.Errorf("the read walks %s: %v, want %v; plan:\n%s", tt.index, walks, c.wantScan, plan)
 				}
+				// The read's WAL position is taken before the scan reads any row's xmax (heldOpen).
+				if !strings.Contains(plan, "One-Time Filter") {
+					t.Errorf("the read's position is not a one-time filter before the scan; plan:\n%s", plan)
+				}
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -57,18 +58,32 @@ type incremental struct {
 	stale   []string  // watermark rows to delete with the next insert
 	// described is the table being read as the catalog described it (name, topic, key).
 	described *table
+	// deferrals counts the reads in a row that stopped at a row an open transaction holds
+	// (chunk.deferred); the next read waits until retryAt.
+	deferrals int
+	retryAt   time.Time
+	// unprobedLogged: a refused probeLocked was logged.
+	unprobedLogged bool
 }
 
 // chunk is one chunk of rows between its watermarks.
 type chunk struct {
-	id           string
-	t            *table // nil for a table found empty
-	rows         []image
-	keys         []string
-	dropped      []bool
-	index        map[string]int
-	n            int
-	snap         snapshot  // the read's snapshot
+	id      string
+	t       *table // nil for a table found empty
+	rows    []image
+	keys    []string
+	dropped []bool
+	index   map[string]int
+	n       int
+	snap    snapshot      // the read's snapshot
+	readLSN pglogrepl.LSN // the WAL insert position before the read's first row (readRows)
+	// deferred: the read stopped before a row that a transaction open at the read had changed
+	// or locked; the rows before it are the chunk, and the next read starts at that row.
+	deferred bool
+	locked   []lockedRow // rows for probeLocked
+	// closeSnap is the snapshot of the statement that wrote the high watermark (closeWindow).
+	closeSnap    *snapshot
+	unprobed     bool      // probeLocked was refused (the role lacks UPDATE on the table)
 	open         bool      // its low watermark has come back
 	openedAt     time.Time // the low watermark's commit time
 	closeWritten bool      // its high watermark is written
@@ -181,9 +196,18 @@ func (c *capturer) nextChunk(ctx context.Context) error {
 		if err := c.awaitReads(); err != nil { // the cursor moves on once the last read is done
 			return err
 		}
-		t, err := c.nextTable(ctx, inc)
-		if err != nil {
-			return err
+		// A row held by an open transaction is read again a little later (advance): until then
+		// the last chunk's high watermark alone is written.
+		held := time.Now().Before(inc.retryAt)
+		var t *table
+		if !held {
+			var err error
+			if t, err = c.nextTable(ctx, inc); err != nil {
+				return err
+			}
+		}
+		if t == nil && last == nil && held {
+			return nil
 		}
 		if t == nil && last == nil {
 			c.inc = nil
@@ -205,12 +229,13 @@ func (c *capturer) nextChunk(ctx context.Context) error {
 			ch = inc.newChunk()
 			marks = append(marks, [2]string{ch.id + "-open", signalWindowOpen})
 		}
-		if err := c.watermarks(ctx, marks, inc.stale); err != nil {
+		snap, err := c.watermarks(ctx, marks, inc.stale)
+		if err != nil {
 			return err
 		}
 		inc.stale = nil
 		if last != nil {
-			last.closeWritten = true
+			last.closeWritten, last.closeSnap = true, &snap
 		}
 		if ch == nil {
 			return nil
@@ -279,7 +304,8 @@ func (c *capturer) startRead(ctx context.Context, inc *incremental, ch *chunk, t
 	ch.name, ch.from, ch.maxKey = inc.tables[0], slices.Clone(inc.lastKey), slices.Clone(inc.maxKey)
 	// A table's first chunk opens its window; a resumed table without one (a manifest written
 	// before windows were kept) never gets a window, so its snapshot ends no version.
-	if ch.win, ch.first = inc.window(ch.name), ch.from == nil; ch.first {
+	// A first chunk read again after a deferral keeps the window its first read opened.
+	if ch.win, ch.first = inc.window(ch.name), ch.from == nil && inc.deferrals == 0; ch.first {
 		ch.win = &window{table: ch.name}
 		inc.windows = append(inc.windows, ch.win)
 	}
@@ -333,6 +359,10 @@ func (c *capturer) awaitReads() error {
 		if ch.first {
 			c.lowerForRead(ch.win, ch)
 		}
+		if ch.unprobed && !c.inc.unprobedLogged {
+			c.inc.unprobedLogged = true
+			c.log.Warn("incremental snapshot: rows locked by several transactions are not probed, the capture's role lacks UPDATE on the table (FOR SHARE needs it): such a row held by an open update can be emitted stale (docs/capture.md, \"Rows held open\")", "table", ch.name)
+		}
 		c.advance(c.inc, ch)
 	}
 	return nil
@@ -344,10 +374,22 @@ func (c *capturer) advance(inc *incremental, ch *chunk) {
 	if cur := int64(ch.n); cur > c.cfg.Metrics.SnapshotChunkMax.Load() {
 		c.cfg.Metrics.SnapshotChunkMax.Store(cur)
 	}
-	if ch.maxKey == nil || ch.n < c.cfg.ChunkSize || slices.Equal(ch.last, ch.maxKey) {
+	switch {
+	case ch.deferred:
+		// The next read starts at the held row: after the last row of this chunk, or where this
+		// one started. It waits a little, longer each time the same row is still held.
+		if ch.n > 0 {
+			inc.lastKey, inc.deferrals = slices.Clone(ch.last), 0
+		}
+		inc.maxKey = ch.maxKey
+		inc.deferrals++
+		inc.retryAt = time.Now().Add(min(10*time.Millisecond<<min(inc.deferrals-1, 7), time.Second))
+	case ch.maxKey == nil || ch.n < c.cfg.ChunkSize || slices.Equal(ch.last, ch.maxKey):
+		inc.deferrals = 0
 		ch.done = ch.name
 		inc.tables, inc.lastKey, inc.maxKey = inc.tables[1:], nil, nil
-	} else {
+	default:
+		inc.deferrals = 0
 		inc.lastKey, inc.maxKey = slices.Clone(ch.last), ch.maxKey
 	}
 	ch.pos = inc.position()
@@ -400,7 +442,7 @@ func (c *capturer) readRows(ctx context.Context, conn *pgx.Conn, ch *chunk, t *t
 	if err != nil {
 		return fmt.Errorf("read chunk: %w", err)
 	}
-	if len(sd.Fields) < 2 {
+	if len(sd.Fields) < chunkMeta+1 {
 		return fmt.Errorf("read chunk: %d columns", len(sd.Fields))
 	}
 	ch.formats = chunkFormats(ch.formats[:0], sd.Fields, t.keyNames)
@@ -409,7 +451,7 @@ func (c *capturer) readRows(ctx context.Context, conn *pgx.Conn, ch *chunk, t *t
 		_, err := rr.Close()
 		return fmt.Errorf("read chunk: %w", err)
 	}
-	for _, fd := range rr.FieldDescriptions()[1:] {
+	for _, fd := range rr.FieldDescriptions()[chunkMeta:] {
 		t.addResultColumn(fd.Name, fd.DataTypeOID, fd.TypeModifier, fd.Format)
 	}
 	if err := t.resolveKey(); err != nil {
@@ -418,19 +460,27 @@ func (c *capturer) readRows(ctx context.Context, conn *pgx.Conn, ch *chunk, t *t
 	}
 	ch.t = t
 	var cells []cell
-	for rr.NextRow() {
-		if ch.n == len(ch.rows) {
-			ch.rows, ch.keys, ch.dropped = append(ch.rows, image{}), append(ch.keys, ""), append(ch.dropped, false)
-		}
+	for first := true; rr.NextRow(); first = false {
 		vals := rr.Values()
-		if ch.n == 0 {
-			var err error
-			if ch.snap, err = parseSnapshot(string(vals[0])); err != nil {
+		if first {
+			if err := ch.readMeta(vals); err != nil {
 				rr.Close()
 				return err
 			}
 		}
-		vals = vals[1:]
+		if ch.heldOpen(vals[2]) {
+			// Its row and the rest of the chunk wait for the next read: see heldOpen.
+			ch.deferred = true
+			break
+		}
+		if ch.n == len(ch.rows) {
+			ch.rows, ch.keys, ch.dropped = append(ch.rows, image{}), append(ch.keys, ""), append(ch.dropped, false)
+		}
+		locked := string(vals[2]) != "0"
+		vals = vals[chunkMeta:]
+		if locked {
+			ch.noteLocked(t, vals)
+		}
 		cells = queryCells(cells, vals)
 		img := &ch.rows[ch.n]
 		if err := t.encode(img, cells, nil); err != nil {
@@ -458,8 +508,106 @@ func (c *capturer) readRows(ctx context.Context, conn *pgx.Conn, ch *chunk, t *t
 	if _, err := rr.Close(); err != nil {
 		return fmt.Errorf("read chunk: %w", err)
 	}
+	return ch.probeLocked(ctx, conn, keyCols)
+}
+
+// lockedRow is a row read whose xmax was set by a transaction that looked ended (heldOpen), or
+// by several (a MultiXactId): its key, and the key of the row before it in the chunk.
+type lockedRow struct {
+	n         int
+	key, prev []string
+}
+
+// noteLocked keeps the row about to be added to ch (its values vals) for probeLocked.
+func (ch *chunk) noteLocked(t *table, vals [][]byte) {
+	r := lockedRow{n: ch.n}
+	for _, ki := range t.key {
+		r.key = append(r.key, string(vals[ki]))
+	}
+	if ch.n > 0 {
+		for _, v := range ch.lastRaw {
+			r.prev = append(r.prev, string(v))
+		}
+	}
+	ch.locked = append(ch.locked, r)
+}
+
+// probeLocked asks, for the rows whose xmax heldOpen could not judge, whether a transaction
+// still changes or holds them: FOR SHARE SKIP LOCKED skips a row whose updater (or FOR UPDATE
+// locker) is still open, also inside a MultiXactId, and shares the lock of a key-share or share
+// locker. The chunk ends before the first row skipped, as it would before a row heldOpen finds.
+// Only such rows are probed (a row lock for the statement's duration, no wait); a row whose
+// transaction ended between the read and the probe committed before the high watermark, so the
+// stream drops it from the chunk (inWindow: the read did not see it).
+func (ch *chunk) probeLocked(ctx context.Context, conn *pgx.Conn, keyCols []string) error {
+	if len(ch.locked) == 0 {
+		return nil
+	}
+	var rows []string
+	var args [][]byte
+	for _, r := range ch.locked {
+		ph := make([]string, len(r.key))
+		for i, v := range r.key {
+			args = append(args, []byte(v))
+			ph[i] = fmt.Sprintf("$%d", len(args))
+		}
+		rows = append(rows, "("+strings.Join(ph, ", ")+")")
+	}
+	cols := make([]string, len(keyCols))
+	for i, k := range keyCols {
+		cols[i] = k + "::text"
+	}
+	rr := conn.PgConn().ExecParams(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM "+ch.name+" WHERE ("+strings.Join(keyCols, ", ")+") IN ("+
+		strings.Join(rows, ", ")+") FOR SHARE SKIP LOCKED", args, nil, nil, nil)
+	free := map[string]bool{}
+	for rr.NextRow() {
+		free[strings.Join(textValues(rr.Values()), "\x00")] = true
+	}
+	if _, err := rr.Close(); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42501" {
+			ch.unprobed = true // a role without UPDATE on the table: awaitReads says so
+			return nil
+		}
+		return fmt.Errorf("read chunk: probe %d locked rows: %w", len(ch.locked), err)
+	}
+	for _, r := range ch.locked {
+		if !free[strings.Join(r.key, "\x00")] {
+			ch.n, ch.deferred, ch.last = r.n, true, append(ch.last[:0], r.prev...)
+			break
+		}
+	}
 	return nil
 }
+
+// readMeta takes the read's snapshot and WAL position from its first row.
+func (ch *chunk) readMeta(vals [][]byte) error {
+	var err error
+	if ch.snap, err = parseSnapshot(string(vals[0])); err != nil {
+		return err
+	}
+	lsn, err := pglogrepl.ParseLSN(string(vals[1]))
+	if err != nil {
+		return fmt.Errorf("read chunk: WAL position %q: %w", vals[1], err)
+	}
+	ch.readLSN = lsn
+	return nil
+}
+
+// heldOpen says whether a row read (its xmax, as text) was changed or locked by a transaction
+// still open when the read took its snapshot. Such a transaction's change record can lie before
+// the read's position yet reach the stream after the chunk's window has closed: the chunk's row,
+// older, would then follow the change in the log and stay current (TestTransactionOpenAcrossAChunkWindow).
+// The row is read again once the transaction has ended. A row locked by several transactions has
+// a MultiXactId for xmax, which this cannot see through (docs/capture.md, "Rows held open").
+func (ch *chunk) heldOpen(xmax []byte) bool {
+	x, err := strconv.ParseUint(string(xmax), 10, 32)
+	return err == nil && x != 0 && !ch.snap.visible(uint32(x))
+}
+
+// chunkMeta counts the columns a chunk read returns before the table's: the read's snapshot, its
+// WAL position and the row's xmax.
+const chunkMeta = 3
 
 // chunkFormats are the result formats of a chunk read: binary for the columns binaryEncoderFor
 // reads, text for the rest, for the read's snapshot and for the key columns, whose last values
@@ -467,7 +615,7 @@ func (c *capturer) readRows(ctx context.Context, conn *pgx.Conn, ch *chunk, t *t
 func chunkFormats(dst []int16, fields []pgconn.FieldDescription, keyNames []string) []int16 {
 	for i, fd := range fields {
 		f := int16(pgx.TextFormatCode)
-		if i > 0 && !slices.Contains(keyNames, fd.Name) && binaryEncoderFor(fd.DataTypeOID, fd.TypeModifier) != nil {
+		if i >= chunkMeta && !slices.Contains(keyNames, fd.Name) && binaryEncoderFor(fd.DataTypeOID, fd.TypeModifier) != nil {
 			f = pgx.BinaryFormatCode
 		}
 		dst = append(dst, f)
@@ -493,7 +641,12 @@ func chunkQuery(table string, keyCols []string, after bool, limit int) string {
 		bound(">")
 	}
 	bound("<=")
-	return "SELECT (SELECT pg_current_snapshot()::text), * FROM " + table + " WHERE " + strings.Join(conds, " AND ") + " ORDER BY " + strings.Join(keyCols, ", ") + fmt.Sprintf(" LIMIT %d", limit)
+	// The read's position is taken once (a materialized CTE), by a one-time filter that runs
+	// before the scan: every row's xmax is then read after it (heldOpen), and every commit the
+	// statement's snapshot sees lies below it.
+	return "WITH pos AS MATERIALIZED (SELECT pg_current_snapshot()::text AS snap, pg_current_wal_insert_lsn()::text AS lsn) " +
+		"SELECT (SELECT snap FROM pos), (SELECT lsn FROM pos), xmax::text, * FROM " + table +
+		" WHERE (SELECT lsn FROM pos) IS NOT NULL AND " + strings.Join(conds, " AND ") + " ORDER BY " + strings.Join(keyCols, ", ") + fmt.Sprintf(" LIMIT %d", limit)
 }
 
 // snapshot is a Postgres snapshot (pg_current_snapshot) on 32-bit xids, as pgoutput gives them.
@@ -559,8 +712,9 @@ func textValues(vals [][]byte) []string {
 }
 
 // watermarks inserts window signals (Debezium's layout) in one transaction, in order, deleting
-// spent ones in the same statement so the signal table does not grow with every chunk.
-func (c *capturer) watermarks(ctx context.Context, marks [][2]string, stale []string) error {
+// spent ones in the same statement so the signal table does not grow with every chunk. It returns
+// the statement's snapshot: the transactions open when the watermarks were written.
+func (c *capturer) watermarks(ctx context.Context, marks [][2]string, stale []string) (snapshot, error) {
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	var values []string
 	var args []any
@@ -572,15 +726,17 @@ func (c *capturer) watermarks(ctx context.Context, marks [][2]string, stale []st
 		args = append(args, m[0], m[1], fmt.Sprintf(`{"%s": "%s"}`, field, now))
 		values = append(values, fmt.Sprintf("($%d, $%d, $%d)", len(args)-2, len(args)-1, len(args)))
 	}
-	sql := "INSERT INTO " + c.cfg.SignalTable + " (id, type, data) VALUES " + strings.Join(values, ", ")
+	sql := "marks AS (INSERT INTO " + c.cfg.SignalTable + " (id, type, data) VALUES " + strings.Join(values, ", ") +
+		") SELECT pg_current_snapshot()::text"
 	if len(stale) > 0 {
 		args = append(args, stale)
-		sql = fmt.Sprintf("WITH spent AS (DELETE FROM %s WHERE id = ANY($%d)) ", c.cfg.SignalTable, len(args)) + sql
+		sql = fmt.Sprintf("spent AS (DELETE FROM %s WHERE id = ANY($%d)), ", c.cfg.SignalTable, len(args)) + sql
 	}
-	if _, err := c.meta.Exec(ctx, sql, args...); err != nil {
-		return fmt.Errorf("capture: write watermarks to %s: %w", c.cfg.SignalTable, err)
+	var text string
+	if err := c.meta.QueryRow(ctx, "WITH "+sql, args...).Scan(&text); err != nil {
+		return snapshot{}, fmt.Errorf("capture: write watermarks to %s: %w", c.cfg.SignalTable, err)
 	}
-	return nil
+	return parseSnapshot(text)
 }
 
 // signal handles an insert into the signal table, as it comes back through the slot.
@@ -612,7 +768,7 @@ func (c *capturer) signal(ctx context.Context, st *streamState) error {
 		}
 	case signalWindowClose:
 		if inc != nil && len(inc.pending) > 0 && id == inc.pending[0].id+"-close" {
-			c.closeWindow(ctx, st)
+			return c.closeWindow(ctx, st)
 		}
 	case signalExecuteSnapshot:
 		return c.executeSnapshot(ctx, id, data)
@@ -682,21 +838,31 @@ func (c *capturer) inWindow(t *table, xid uint32, imgs ...*image) {
 	}
 }
 
-// closeWindow emits the first pending chunk's rows that did not change in its window, at the high
-// watermark's position (source.lsn and txId the watermark's) but with the low watermark's commit
+// closeWindow emits the first pending chunk's rows that did not change in its window, at the read's
+// position (source.lsn just below it; txId the high watermark's) with the low watermark's commit
 // time: a row that did not change in the window has held its value since then at least, and
 // every change after it in the log committed later (see docs/capture.md; Debezium leaves lsn
 // and txId null and stamps the emission time, which can be later than changes that follow).
-func (c *capturer) closeWindow(ctx context.Context, st *streamState) {
+func (c *capturer) closeWindow(ctx context.Context, st *streamState) error {
 	inc := c.inc
 	ch := inc.pending[0]
+	if ch.done != "" && ch.win != nil && ch.win.heldAcross(ch.closeSnap) {
+		if err := c.lowerToSlot(ctx, ch.win); err != nil {
+			return err
+		}
+	}
 	inc.pending = inc.pending[1:]
 	src := st.src
 	src.snapshot, src.commit = "incremental", ch.openedAt
 	emitted := 0
 	if ch.t != nil {
-		// The rows of a chunk share their source block and processing time (emitted at once).
-		c.tail = c.env.appendTail(c.tail[:0], ch.t, 'r', &src, nil, time.Now())
+		// The rows sit in the log where they were read: just below the read's WAL position, above
+		// every commit the read saw, below every change it did not (a held row waits, heldOpen).
+		// WAL records start 8-byte aligned, so no change shares that position. The rows of a
+		// chunk share their source block and processing time (emitted at once).
+		rows := src
+		rows.lsn = ch.readLSN - 1
+		c.tail = c.env.appendTail(c.tail[:0], ch.t, 'r', &rows, nil, time.Now())
 	}
 	for i := 0; i < ch.n; i++ {
 		if !ch.dropped[i] {
@@ -718,6 +884,7 @@ func (c *capturer) closeWindow(ctx context.Context, st *streamState) {
 		c.log.Info("incremental snapshot of a table emitted; recorded once delivered", "table", ch.done, "id", inc.id)
 	}
 	inc.spare = append(inc.spare, ch)
+	return nil
 }
 
 // closeTable keeps the window of ch's table in ch's position and, when ch completes the table,

@@ -30,6 +30,41 @@ type window struct {
 	open     pglogrepl.LSN // 0 until the first chunk's low watermark comes back
 	openedAt time.Time     // the first low watermark's commit time
 	rows     int64         // r events emitted
+	first    *snapshot     // the first read's snapshot (nil: unknown, a resumed snapshot)
+}
+
+// heldAcross says whether a transaction open at the first read was still open when the last
+// chunk's high watermark was written (closeSnap). Its changes can sit in the log before the
+// opening position and reach the stream after the window closed: an insert held so would stand
+// before the window, and its row be taken as deleted (TestTransactionOpenAcrossAChunkWindow).
+// Every transaction the first read did not see and that started before it is in its xip.
+func (w *window) heldAcross(closeSnap *snapshot) bool {
+	if closeSnap == nil || w.first == nil {
+		return closeSnap == nil || len(closeSnap.xip) > 0
+	}
+	for x := range closeSnap.xip {
+		if w.first.xip[x] {
+			return true
+		}
+	}
+	return false
+}
+
+// lowerToSlot lowers w to the slot's restart_lsn: Postgres keeps it at or below the first change
+// of every transaction that commits after the slot's confirmed position, which the capture has
+// not moved past the high watermark being handled. A lower opening position ends fewer keys.
+func (c *capturer) lowerToSlot(ctx context.Context, w *window) error {
+	var text string
+	if err := c.meta.QueryRow(ctx, "SELECT restart_lsn::text FROM pg_replication_slots WHERE slot_name = $1", c.cfg.Slot).Scan(&text); err != nil {
+		return fmt.Errorf("capture: snapshot window of %s: read slot %s's restart_lsn: %w", w.table, c.cfg.Slot, err)
+	}
+	lsn, err := pglogrepl.ParseLSN(text)
+	if err != nil {
+		return fmt.Errorf("capture: snapshot window of %s: restart_lsn %q: %w", w.table, text, err)
+	}
+	c.log.Info("snapshot window opened at the slot's restart_lsn: a transaction open across the table's snapshot may have changed it before", "table", w.table, "open_lsn", w.open.String(), "restart_lsn", text)
+	w.lower(lsn)
+	return nil
 }
 
 func (w *window) lower(lsn pglogrepl.LSN) {
@@ -91,6 +126,10 @@ func (c *capturer) noteChange(t *table, xid uint32, lsn pglogrepl.LSN) {
 // lowerForRead lowers the window of the table whose first chunk ch is to the recent changes of
 // it that ch's read did not see (all of them for an empty read, which kept no snapshot).
 func (c *capturer) lowerForRead(w *window, ch *chunk) {
+	if ch.snap.xip != nil {
+		s := ch.snap
+		w.first = &s
+	}
 	for i := 0; i < min(c.recentN, recentRuns); i++ {
 		r := c.recent[i]
 		if r.table == ch.name && (ch.n == 0 || !ch.snap.visible(r.xid)) {
