@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,7 +28,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3afero"
-	"github.com/spf13/afero"
 )
 
 // DefaultAddr is where the local stack's S3 listens, so that the aws CLI can browse it.
@@ -93,7 +93,11 @@ func Start(ctx context.Context, addr, dir string, onCreated func(events.S3Event)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("s3local: create %s: %w", dir, err)
 	}
-	files, err := s3afero.MultiBucket(afero.NewBasePathFs(afero.NewOsFs(), dir))
+	root, err := newAtomicFs(dir)
+	if err != nil {
+		return nil, err
+	}
+	files, err := s3afero.MultiBucket(root)
 	if err != nil {
 		return nil, fmt.Errorf("s3local: open %s: %w", dir, err)
 	}
@@ -102,7 +106,7 @@ func Start(ctx context.Context, addr, dir string, onCreated func(events.S3Event)
 		done:   make(chan struct{}),
 		serve:  make(chan error, 1),
 	}
-	backend := &notifying{Backend: files, emit: s.emit, region: o.region}
+	backend := &notifying{Backend: files, fs: root, emit: s.emit, region: o.region}
 	for _, b := range o.buckets {
 		exists, err := files.BucketExists(b)
 		if err == nil && !exists {
@@ -174,6 +178,7 @@ func (s *Server) emit(ev events.S3Event) {
 // notifying is a gofakes3 backend that reports every object it stores.
 type notifying struct {
 	gofakes3.Backend
+	fs     *atomicFs
 	emit   func(events.S3Event)
 	region string
 	seq    atomic.Uint64
@@ -182,7 +187,11 @@ type notifying struct {
 func (n *notifying) PutObject(bucket, key string, meta map[string]string, input io.Reader,
 	size int64, conditions *gofakes3.PutConditions) (gofakes3.PutObjectResult, error) {
 	sum := md5.New()
-	res, err := n.Backend.PutObject(bucket, key, meta, io.TeeReader(input, sum), size, conditions)
+	// s3afero keeps bucket b's object k in buckets/b/k under its root.
+	name := filepath.Join("buckets", bucket, filepath.FromSlash(key))
+	defer n.fs.takeAborted(name)
+	body := abortOnError{Reader: io.TeeReader(input, sum), fs: n.fs, name: name}
+	res, err := n.Backend.PutObject(bucket, key, meta, body, size, conditions)
 	if err == nil {
 		n.emit(n.event("ObjectCreated:Put", bucket, key, size, sum))
 	}

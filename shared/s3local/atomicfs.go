@@ -1,0 +1,151 @@
+package s3local
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/spf13/afero"
+)
+
+// atomicFs makes every file the backend writes appear whole or not at all, as an object does in
+// Amazon S3: gofakes3's file backend writes objects and their metadata in place, so a reader (or
+// a restart after kill -9) could find a half-written object, such as a capture manifest cut off
+// in the middle of its JSON. A write goes to a file in a staging directory beside the root, on
+// the same file system and outside every bucket, and is renamed into place when closed.
+type atomicFs struct {
+	*afero.BasePathFs
+	staging string
+
+	mu      sync.Mutex
+	aborted map[string]bool // paths whose PUT body failed: their staged file is dropped on Close
+}
+
+// newAtomicFs serves root, staging writes in root+".staging" (emptied: what is there is what a
+// crash left unfinished, never an object).
+func newAtomicFs(root string) (*atomicFs, error) {
+	staging := filepath.Clean(root) + ".staging"
+	if err := os.RemoveAll(staging); err != nil {
+		return nil, fmt.Errorf("s3local: clear %s: %w", staging, err)
+	}
+	if err := os.MkdirAll(staging, 0o700); err != nil {
+		return nil, fmt.Errorf("s3local: create %s: %w", staging, err)
+	}
+	base, ok := afero.NewBasePathFs(afero.NewOsFs(), root).(*afero.BasePathFs)
+	if !ok {
+		return nil, errors.New("s3local: afero.NewBasePathFs is not a *BasePathFs")
+	}
+	return &atomicFs{BasePathFs: base, staging: staging, aborted: map[string]bool{}}, nil
+}
+
+// Create stages the file (gofakes3 writes objects through Create).
+func (a *atomicFs) Create(name string) (afero.File, error) {
+	return a.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o666)
+}
+
+// OpenFile stages a file opened to be written from the start (afero.WriteFile writes metadata
+// this way); anything else, reads included, goes to the file itself.
+func (a *atomicFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
+	if flag&os.O_TRUNC == 0 || flag&(os.O_WRONLY|os.O_RDWR) == 0 {
+		return a.BasePathFs.OpenFile(name, flag, perm)
+	}
+	final, err := a.RealPath(name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(a.staging, "put-*")
+	if err != nil {
+		return nil, err
+	}
+	return &stagedFile{File: f, fs: a, name: filepath.Clean(name), final: final, perm: perm & 0o644}, nil
+}
+
+// abort marks the write of name in progress as failed: its Close drops it (gofakes3 closes a file
+// the same way whether its body was read to the end or failed).
+func (a *atomicFs) abort(name string) {
+	a.mu.Lock()
+	a.aborted[filepath.Clean(name)] = true
+	a.mu.Unlock()
+}
+
+func (a *atomicFs) takeAborted(name string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	was := a.aborted[name]
+	delete(a.aborted, name)
+	return was
+}
+
+type stagedFile struct {
+	*os.File
+	fs          *atomicFs
+	name, final string
+	perm        os.FileMode
+	failed      bool
+	closed      bool
+}
+
+func (f *stagedFile) Write(p []byte) (int, error) {
+	n, err := f.File.Write(p)
+	f.failed = f.failed || err != nil
+	return n, err
+}
+
+// Close puts the file in place if every write succeeded and its body did not fail, and drops it
+// otherwise, leaving what was there before.
+func (f *stagedFile) Close() error {
+	if f.closed {
+		return nil
+	}
+	f.closed = true
+	tmp := f.File.Name()
+	keep := !f.failed && !f.fs.takeAborted(f.name)
+	err := f.File.Chmod(f.perm)
+	if err == nil && keep {
+		err = f.File.Sync() // the rename must not land before the bytes it names
+	}
+	if cerr := f.File.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || !keep {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, f.final); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("s3local: put %s in place: %w", f.name, err)
+	}
+	return syncDir(filepath.Dir(f.final))
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// abortOnError reads a PUT's body and, if it fails before its end, marks the object's staged
+// write aborted, so the object keeps its previous content as it would in S3.
+type abortOnError struct {
+	io.Reader
+	fs   *atomicFs
+	name string
+}
+
+func (r abortOnError) Read(p []byte) (int, error) {
+	n, err := r.Reader.Read(p)
+	if err != nil && err != io.EOF {
+		r.fs.abort(r.name)
+	}
+	return n, err
+}
