@@ -3,9 +3,11 @@
 # built incrementally on 1,000,000 and on 10,000,000 transactions of history, in the same run,
 # rounds alternating (target: at most 1.3x); also the 10M first build (a full refresh) with its
 # time and the dbt worker's peak RSS. dbt runs in one warm worker per history, as shared/dbtrun
-# runs it, with the project's DUCKDB_MEMORY_LIMIT unless the environment sets one. Estimated, not
-# yet measured: 20-30 minutes on an idle 2-core machine (most of it the 10M generation and first
-# build) and several GiB of disk in a temporary directory (1M: 0.4 GiB of RAW).
+# runs it, with the project's DUCKDB_MEMORY_LIMIT unless the environment sets one (the first
+# build: FIN_BENCH_DBT_FIRST_MEMORY_LIMIT, default 4GB). Each history's first build is kept in
+# FIN_BENCH_DBT_CACHE (default ~/.cache/fin/dbt-history; sizes in docs/benchmarks.md), keyed by
+# the generator's parameters and code and the dbt project's files, so a second run skips the
+# generation and the first builds and only runs the rounds. Measured times: docs/benchmarks.md.
 # FIN_BENCH_DBT_HISTORY="SMALL LARGE", FIN_BENCH_DBT_CHANGES and FIN_BENCH_DBT_ROUNDS change the
 # sizes (scripts/dbt/bench_history.py).
 set -euo pipefail

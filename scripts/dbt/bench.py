@@ -31,11 +31,14 @@ DBT = str(Path(sys.executable).with_name("dbt"))
 START_US = 1_795_000_000_000_000  # 2026-11-18
 STEP_US = 2_500_000  # one transaction every 2.5 s: 1M transactions span about 29 days
 
-# Each table's events get their Kafka offsets in log order (one partition per topic).
+# The RAW tables as the loader writes them: one row per change event, each table's events in log
+# order with their Kafka offsets (one partition per topic).
 GENERATE = """
 create schema if not exists raw;
 create or replace table raw.{table} as
-select 'fin.public.{table}' as topic, 0 as "partition", row_number() over (order by lsn) - 1 as "offset", *
+select 'fin.public.{table}' as topic, 0 as "partition", "offset", key, op, lsn, tx_id, commit_ts_us, event_ts_ms,
+    snapshot, 'public' as source_schema, '{table}' as source_table, before :: json as before, after :: json as after,
+    _object_key, _loaded_at
 from ({events});
 """
 
@@ -46,11 +49,17 @@ def generate(con, n: int, accounts: int, batch_size: int = 0, batches: int = 1):
     """Writes the RAW tables: batch 0 is n transactions, then `batches` loads of batch_size more
     each (default: one load of n/100, 1% new changes), the first with 1% of the customers
     updated. _loaded_at and _object_key ('bronze/bench-<batch>') tell the loads apart; every
-    load is later than the last commit it holds."""
+    load is later than the last commit it holds.
+
+    Built for 10M transactions (32.5M events): everything per row that needs a sort or a window
+    (balances, versions, offsets, the before image's updated_at) is computed on narrow tables
+    first, and the JSON images, as the capture writes them (compact, keys in column order), are
+    concatenated from text in one pass over rows already in log order."""
     batch_size = batch_size or max(n // 100, 1)
     extra = batch_size * batches
     customers = accounts // 2
     loads_us = max(START_US + 40 * 86400 * 1_000_000, START_US + (n + extra) * STEP_US + 86400 * 1_000_000)
+    snap_iso = ISO.format(us=START_US - 1_000_000)
     con.execute(f"""
     create or replace temp table txn as
     select
@@ -69,58 +78,60 @@ def generate(con, n: int, accounts: int, batch_size: int = 0, batches: int = 1):
         from txn
         union all
         select i, batch, rel, amount, commit_us from txn where kind = 'TRANSFER'
+    ),
+    numbered as (
+        select *,
+            -- shared/bank updates the accounts in id order, then inserts the ledger row
+            100000000 + i * 16 + row_number() over (partition by i order by account) as lsn,
+            sum(delta) over (partition by account order by i rows unbounded preceding) as balance,
+            row_number() over (partition by account order by i) + 1 as version,
+            lag(commit_us) over (partition by account order by i) as before_us
+        from raw_legs
     )
-    select *,
-        -- shared/bank updates the accounts in id order, then inserts the ledger row
-        100000000 + i * 16 + row_number() over (partition by i order by account) as lsn,
-        sum(delta) over (partition by account order by i rows unbounded preceding) as balance,
-        row_number() over (partition by account order by i) + 1 as version
-    from raw_legs;
+    select *, {accounts} + row_number() over (order by lsn) - 1 as "offset"
+    from numbered order by lsn;
     """)
     acct_id = "'00000000-0000-4000-8000-' || lpad(cast({} as varchar), 12, '0')"
     cust_id = "'00000000-0000-4000-9000-' || lpad(cast({} as varchar), 12, '0')"
     txn_id = "'00000000-0000-4000-a000-' || lpad(cast(i as varchar), 12, '0')"
-    account_image = lambda bal, ver, upd: f"""json_object('account_id', {acct_id.format('account')},
-        'customer_id', {cust_id.format('account // 2')}, 'account_type', 'CHECKING', 'currency', 'USD',
-        'nickname', null, 'balance', cast(cast({bal} as decimal(18,2)) as varchar), 'status', 'ACTIVE',
-        'created_at', {ISO.format(us=START_US - 1_000_000)}, 'updated_at', {upd}, 'version', {ver})"""
+    account_image = lambda bal, ver, upd: f"""'{{"account_id":"' || {acct_id.format('account')}
+        || '","customer_id":"' || {cust_id.format('account // 2')}
+        || '","account_type":"CHECKING","currency":"USD","nickname":null,"balance":"' || cast(cast({bal} as decimal(18,2)) as varchar)
+        || '","status":"ACTIVE","created_at":"' || {snap_iso} || '","updated_at":"' || {upd} || '","version":' || ({ver}) || '}}'"""
     tail = lambda load: f"""'bronze/bench-' || {load} as _object_key,
         timezone('UTC', make_timestamp({loads_us} + {load} * 3600000000::bigint)) as _loaded_at"""
     snapshot_accounts = f"""
-        select json_object('account_id', {acct_id.format('account')}) :: varchar as key,
+        select account as "offset", '{{"account_id":"' || {acct_id.format('account')} || '"}}' as key,
             'r' as op, 1000 + account as lsn, 1 as tx_id, {START_US - 1_000_000} as commit_ts_us,
-            {START_US // 1000 - 1000} as event_ts_ms, 'true' as snapshot, 'public' as source_schema,
-            'accounts' as source_table, null::json as before, {account_image('0', 1, ISO.format(us=START_US - 1_000_000))} as after,
+            {START_US // 1000 - 1000} as event_ts_ms, 'true' as snapshot, null as before, {account_image('0', 1, snap_iso)} as after,
             {tail(0)}
         from range({accounts}) t(account)"""
     updates = f"""
-        select json_object('account_id', {acct_id.format('account')}) :: varchar as key,
+        select "offset", '{{"account_id":"' || {acct_id.format('account')} || '"}}' as key,
             'u' as op, lsn, 1000 + i as tx_id, commit_us as commit_ts_us, commit_us // 1000 + 5 as event_ts_ms,
-            'false' as snapshot, 'public' as source_schema, 'accounts' as source_table,
-            {account_image('balance - delta', 'version - 1', "lag(" + ISO.format(us='commit_us') + ", 1, " + ISO.format(us=START_US - 1_000_000) + ") over (partition by account order by i)")} as before,
+            'false' as snapshot,
+            {account_image('balance - delta', 'version - 1', f"coalesce({ISO.format(us='before_us')}, {snap_iso})")} as before,
             {account_image('balance', 'version', ISO.format(us='commit_us'))} as after,
             {tail('batch')}
         from legs"""
     transactions = f"""
-        select json_object('transaction_id', {txn_id}) :: varchar as key,
-            'c' as op, lsn, tx_id, commit_ts_us, event_ts_ms, 'false' as snapshot, 'public' as source_schema,
-            'transactions' as source_table, null::json as before,
-            json_object('transaction_id', {txn_id}, 'account_id', {acct_id.format('acct')}, 'transaction_type', kind,
-                'amount', cast(amount as varchar), 'currency', 'USD',
-                'related_account_id', case when kind = 'TRANSFER' then {acct_id.format('rel')} end,
-                'status', 'COMPLETED', 'description', 'bench', 'category', null, 'reverses_transaction_id', null,
-                'created_at', {ISO.format(us='commit_us')}, 'updated_at', {ISO.format(us='commit_us')}, 'version', 1) as after,
+        select i as "offset", '{{"transaction_id":"' || {txn_id} || '"}}' as key,
+            'c' as op, 100000000 + i * 16 + 8 as lsn, 1000 + i as tx_id, commit_us as commit_ts_us,
+            commit_us // 1000 + 5 as event_ts_ms, 'false' as snapshot, null as before,
+            '{{"transaction_id":"' || {txn_id} || '","account_id":"' || {acct_id.format('acct')}
+            || '","transaction_type":"' || kind || '","amount":"' || cast(amount as varchar) || '","currency":"USD","related_account_id":'
+            || case when kind = 'TRANSFER' then '"' || {acct_id.format('rel')} || '"' else 'null' end
+            || ',"status":"COMPLETED","description":"bench","category":null,"reverses_transaction_id":null,"created_at":"'
+            || iso || '","updated_at":"' || iso || '","version":1}}' as after,
             {tail('batch')}
-        from (select *, 100000000 + i * 16 + 8 as lsn, 1000 + i as tx_id, commit_us as commit_ts_us,
-                     commit_us // 1000 + 5 as event_ts_ms from txn)"""
+        from (select *, {ISO.format(us='commit_us')} as iso from txn order by i)"""
     customer_image = lambda city, ver, upd: f"""json_object('customer_id', {cust_id.format('c')}, 'first_name', 'Bench',
         'last_name', 'Customer ' || c, 'email', 'c' || c || '@example.com', 'address_line', '1 Main St',
         'city', {city}, 'postal_code', '12345', 'country', 'US', 'closed_at', null,
         'created_at', {ISO.format(us=START_US - 2_000_000)}, 'updated_at', {upd}, 'version', {ver})"""
     moved_us = START_US + (n + extra) * STEP_US
     customers_sql = f"""
-        select key, op, lsn, tx_id, commit_ts_us, event_ts_ms, snapshot,
-            'public' as source_schema, 'customers' as source_table, before, after, _object_key, _loaded_at
+        select row_number() over (order by lsn) - 1 as "offset", *
         from (
             select json_object('customer_id', {cust_id.format('c')}) :: varchar as key, 'r' as op, 500 + c as lsn,
                 1 as tx_id, {START_US - 2_000_000} as commit_ts_us, {START_US // 1000 - 2000} as event_ts_ms,
@@ -133,7 +144,8 @@ def generate(con, n: int, accounts: int, batch_size: int = 0, batches: int = 1):
                 {customer_image("'Springfield'", 1, ISO.format(us=START_US - 2_000_000))},
                 {customer_image("'Shelbyville'", 2, ISO.format(us=f'{moved_us} + c'))},
                 {tail(1)}
-            from range(0, {customers}, 100) t(c))"""
+            from range(0, {customers}, 100) t(c))
+        order by lsn"""
     for table, events in (("customers", customers_sql), ("accounts", f"{snapshot_accounts} union all {updates}"),
                           ("transactions", transactions)):
         con.execute(GENERATE.format(table=table, events=events))
