@@ -178,8 +178,8 @@ def generate(seed: int) -> raw_events.Log:
         # days without activity
         log.tick(rnd.choice([3600, 86400, 2 * 86400 + 7]))
     # a capture restart redelivers some events at new offsets
-    for e in rnd.sample([e for e in log.events if e["op"] != "r"], 3) + \
-            [e for e in log.events if e.get("_raw")][:1]:  # and a window record
+    for e in rnd.sample([e for e in log.events if e["op"] != "r" and not e.get("_raw")], 3) + \
+            [e for e in log.events if e.get("_raw") == raw_events.WINDOWS][:1]:  # and a window record
         dup = dict(e, offset=log.offsets[e["source_table"]])
         log.offsets[e["source_table"]] += 1
         log.events.append(dup)
@@ -190,8 +190,8 @@ def loads(rnd: random.Random, events: list) -> list:
     """The change events cut into 3-6 objects of consecutive events, a few events also in a second
     object; each snapshot window record an object of its own, as the capture writes it (so it
     often loads after its rows, with builds between); the objects in random order."""
-    windows = [[e] for e in events if e.get("_raw")]
-    events = [e for e in events if not e.get("_raw")]
+    windows = [[e] for e in events if e.get("_raw") == raw_events.WINDOWS]
+    events = [e for e in events if e.get("_raw") != raw_events.WINDOWS]
     n = rnd.randint(3, 6)
     cuts = sorted(rnd.sample(range(1, len(events)), n - 1))
     chunks = [events[a:b] for a, b in zip([0] + cuts, cuts + [len(events)])]
