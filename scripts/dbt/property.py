@@ -11,7 +11,10 @@ inside the chunks' windows, sometimes after one killed mid-way), a one-table sna
 times later than the commits that follow them and earlier than those before them, a redelivered
 event at a new offset, days without activity) is cut into random loads, some events put in two
 loads (one object loaded under two keys), and the loads applied in random order (late older
-versions). dbt runs incrementally after each load; then every test runs on every row, the
+versions; the ledger rows and transaction boundaries of the object with the most transfers a load
+before its balance updates: a torn transaction). dbt runs incrementally after each load, and after
+each build every account's current balance in gold.dim_accounts must equal the sum of its postings
+in gold.fct_postings (gold is a consistent cut); then every test runs on every row, the
 relations are kept, dbt builds with --full-refresh, and every relation must be equal (all columns
 but _built_at). The histories' versions and the postings must be the ones the generator knows
 the log holds (a re-read of an unchanged row is no version and no posting; a row deleted while
