@@ -274,6 +274,37 @@ def run_duckdb(workdir: Path):
               f"failing tests were {bad_tests}")
 
 
+def run_cut_sources(workdir: Path):
+    """gold.cut when a new Kafka source restarts the metadata topic's offsets: a record at or
+    below the cut's offset whose position is above the cut stops it (it lags, never skips what
+    the new source sent first), and it moves on once that record is gone."""
+    _, first, second = raw_events.scenario()
+    db = workdir / "cut-sources.duckdb"
+    env = {"DBT_TARGET": "duckdb", "WAREHOUSE_PATH": str(db)}
+    raw = raw_events.DuckDBRaw(str(db))
+    raw.create()
+    raw.load(first, LOAD_1, "bronze/load-1")
+    raw.close()
+    code, st = dbt(workdir, env, "build", "--select", "cut")
+    check("cut: the first build of gold.cut passes", code == 0, f"failed: {failed(st)}")
+    cut = lambda: duckdb_rows(db, "select lsn from gold.cut")[0][0]  # noqa: E731
+    first_cut = cut()
+    ends = [e["lsn"] for e in first if e.get("_raw") == raw_events.METADATA and e["op"] == "END"]
+    check("cut: after the first load the cut is its last END", first_cut == max(ends), f"{first_cut} vs {max(ends)}")
+    raw = raw_events.DuckDBRaw(str(db))
+    raw.load(second, LOAD_2, "bronze/load-2")
+    restarted = dict(next(e for e in second if e.get("_raw") == raw_events.METADATA), offset=0)
+    raw.load([restarted], LOAD_2, "bronze/other-source")
+    raw.close()
+    code, st = dbt(workdir, env, "build", "--select", "cut")
+    check("cut: a record of a restarted source (offset 0, position above the cut) holds the cut",
+          code == 0 and cut() == first_cut, f"exit {code}, cut {cut()}, was {first_cut}")
+    duckdb_execute(db, "delete from raw.transaction_metadata where _object_key = 'bronze/other-source'")
+    code, st = dbt(workdir, env, "build", "--select", "cut")
+    last = max(e["lsn"] for e in second if e.get("_raw") == raw_events.METADATA and e["op"] == "END")
+    check("cut: without it the cut moves to the last END", code == 0 and cut() == last, f"cut {cut()}, last END {last}")
+
+
 def start_fakesnow(workdir: Path) -> tuple[subprocess.Popen, int]:
     """A fakesnow server on a free port (it picks one and prints it)."""
     logf = open(workdir / "fakesnow.log", "w+")
@@ -347,7 +378,7 @@ def main():
     workdir = Path(sys.argv[2]).resolve()
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    {"duckdb": run_duckdb, "snowflake": run_snowflake}[sys.argv[1]](workdir)
+    {"duckdb": lambda w: (run_duckdb(w), run_cut_sources(w)), "snowflake": run_snowflake}[sys.argv[1]](workdir)
     passed = sum(1 for _, ok, _ in results if ok)
     print(f"{passed} passed, {len(results) - passed} failed")
     sys.exit(0 if passed == len(results) else 1)

@@ -5,7 +5,8 @@
     Gap-free: the metadata topic (one partition, no tombstones) holds every BEGIN and END in
     commit order at consecutive offsets, so RAW holding every offset after the previous cut's
     up to P's proves no END below P is missing; an offset held twice with different positions
-    (a new source restarting its offsets) stops the cut there (safe: it lags, never tears).
+    (a new source restarting its offsets), or one at or below the previous cut's offset above its
+    position, stops the cut there (safe: it lags, never tears).
     Whole: for each END, RAW holds event_count streamed events (distinct table and lsn) with its
     tx_id and commit millisecond. Bounded by the previous cut: only metadata after its offset
     and events from the least BEGIN position of the transactions after it are read. -#}
@@ -18,7 +19,8 @@
     {%- set first = run_query("select min(" ~ offset ~ ") - 1 from " ~ metadata).columns[0].values()[0] -%}
     {%- set prev_offset = first if first is not none else -1 -%}
 {%- endif -%}
-{%- set prev_offset = prev_offset if prev_offset is not none else -1 %}
+{%- set prev_offset = prev_offset if prev_offset is not none else -1 -%}
+{%- set prev_lsn = own_max('lsn', 0) %}
 
 with records as (
     select {{ offset }} as md_offset, op, tx_id, lsn, commit_ts_us,
@@ -34,10 +36,17 @@ offsets as (
     group by md_offset
 ),
 
--- the first offset that breaks the run after the previous cut: missing before it, or ambiguous
+-- the first offset that breaks the run after the previous cut: missing before it, or ambiguous;
+-- or the next one at once when a record at or below the previous cut's offset lies above its
+-- position (a new source restarted the offsets: what it sent below that offset is not proven)
 stop as (
-    select min(md_offset) as md_offset from offsets
-    where drift <> {{ prev_offset }} or positions > 1
+    select min(md_offset) as md_offset from (
+        select md_offset from offsets
+        where drift <> {{ prev_offset }} or positions > 1
+        union all
+        select {{ prev_offset }} + 1 from {{ metadata }}
+        where {{ offset }} <= {{ prev_offset }} and lsn > {{ prev_lsn }}
+    ) as breaks
 ),
 
 ends as (
