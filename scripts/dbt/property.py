@@ -14,7 +14,8 @@ loads (one object loaded under two keys), and the loads applied in random order 
 versions; the ledger rows and transaction boundaries of the object with the most transfers a load
 before its balance updates: a torn transaction). dbt runs incrementally after each load, and after
 each build every account's current balance in gold.dim_accounts must equal the sum of its postings
-in gold.fct_postings (gold is a consistent cut); then every test runs on every row, the
+in gold.fct_postings (gold is a consistent cut; an account with a posting made in a gap waits
+until that posting is in gold); then every test runs on every row, the
 relations are kept, dbt builds with --full-refresh, and every relation must be equal (all columns
 but _built_at). The histories' versions and the postings must be the ones the generator knows
 the log holds (a re-read of an unchanged row is no version and no posting; a row deleted while
@@ -201,6 +202,19 @@ GOLD_BALANCES_DIFFER = """
 """
 
 
+def gap_posting_missing(db, account_id: str, gap_postings: dict) -> bool:
+    """A posting made in a gap is first read by the incremental snapshot that repairs it, at the
+    transactions' chunk position, after the accounts' reads whose balances already include it
+    (docs/dbt.md, Known gaps): until it is in gold, the account's balance in gold runs ahead of
+    its postings. Such an account is checked once all its gap postings are in gold."""
+    ids = gap_postings.get(account_id)
+    if not ids:
+        return False
+    held = {r[0] for r in check.duckdb_rows(db, "select distinct transaction_id from gold.fct_postings where transaction_id in ("
+                                            + ", ".join(f"'{t}'" for t in sorted(ids)) + ")")}
+    return not ids <= held
+
+
 def loads(rnd: random.Random, events: list) -> list:
     """The change events cut into 3-6 objects of consecutive events, a few events also in a second
     object; each snapshot window record an object of its own, as the capture writes it (so it
@@ -269,6 +283,16 @@ def run_seed(dbt: Dbt, workdir: Path, seed: int):
     raw.close()
     objects = loads(rnd, events)
     torn: list = []
+    # postings made in a gap, first met as an incremental snapshot's reads (no streamed insert)
+    streamed = {json.loads(e["key"])["transaction_id"] for e in events
+                if not e.get("_raw") and e["source_table"] == "transactions" and e["op"] == "c"}
+    gap_postings = {}
+    for e in events:
+        if not e.get("_raw") and e["source_table"] == "transactions" and e["snapshot"] == "incremental":
+            image = json.loads(e["after"])
+            if image["transaction_id"] not in streamed:
+                for a in (image["account_id"], image["related_account_id"]):
+                    gap_postings.setdefault(a, set()).add(image["transaction_id"])
     loaded_at = datetime(2026, 12, 1, 0, 0, tzinfo=timezone.utc)
     for i, chunk in enumerate(objects):
         raw = raw_events.DuckDBRaw(str(db))
@@ -278,7 +302,8 @@ def run_seed(dbt: Dbt, workdir: Path, seed: int):
         if not ok:
             check.check(f"seed {seed}: incremental run after load {i + 1} of {len(objects)}", False, f"failed: {bad}")
             return
-        torn.extend(f"after load {i + 1}: {row}" for row in check.duckdb_rows(db, GOLD_BALANCES_DIFFER))
+        torn.extend(f"after load {i + 1}: {row}" for row in check.duckdb_rows(db, GOLD_BALANCES_DIFFER)
+                    if not gap_posting_missing(db, row[0], gap_postings))
     check.check(f"seed {seed}: after every build, each account's current balance in gold equals the sum of "
                 "its postings in gold", not torn, "; ".join(torn[:3]) + f" ({len(torn)} in all)")
     want = max(e["lsn"] for e in events if e.get("_raw") == raw_events.METADATA and e["op"] == "END")
