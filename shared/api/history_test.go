@@ -405,7 +405,7 @@ func checkValidity(t *testing.T, id string, i int, got Validity, want []rawVersi
 }
 
 // TestHistoryUnavailable: without a warehouse, or with one that has no history built or no cut
-// published, the history endpoints and as_of answer 503 problem+json saying which, while the
+// published (or one without a position yet), the history endpoints and as_of answer 503 problem+json saying which, while the
 // current state still works.
 func TestHistoryUnavailable(t *testing.T) {
 	ctx := context.Background()
@@ -419,8 +419,19 @@ func TestHistoryUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { emptyCut.Close() })
+	noPosition, err := duckdb.Open(ctx, filepath.Join(t.TempDir(), "no-position.duckdb"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { noPosition.Close() })
 	q := "CREATE SCHEMA gold; CREATE TABLE gold.cut (lsn BIGINT, commit_ts TIMESTAMPTZ, built_at TIMESTAMPTZ)"
-	if err := emptyCut.QueryRows(ctx, q, nil, func(*sql.Rows) error { return nil }); err != nil {
+	for _, wh := range []*duckdb.Warehouse{emptyCut, noPosition} {
+		if err := wh.QueryRows(ctx, q, nil, func(*sql.Rows) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A build that found no whole transaction yet: position 0, no commit time.
+	if err := noPosition.QueryRows(ctx, "INSERT INTO gold.cut VALUES (0, NULL, now())", nil, func(*sql.Rows) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
@@ -431,6 +442,7 @@ func TestHistoryUnavailable(t *testing.T) {
 		{"no warehouse", nil, "warehouse_unavailable", "warehouse_unavailable"},
 		{"no dbt run yet", history.New(empty), "warehouse_unavailable", "warehouse_not_built"},
 		{"gold.cut empty", history.New(emptyCut), "warehouse_unavailable", "warehouse_not_built"},
+		{"gold.cut without a position", history.New(noPosition), "warehouse_unavailable", "warehouse_not_built"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t, func(cf *Config) { cf.History = c.h })

@@ -225,17 +225,22 @@ type Cut struct {
 // be answered consistently.
 var ErrNoCut = errors.New("the warehouse has no consistent cut yet (no dbt build has published gold.cut)")
 
-// Cut reads gold's cut. ErrNoCut when gold.cut does not exist or is empty.
+// Cut reads gold's cut. ErrNoCut when gold.cut does not exist, is empty, or holds no position yet.
 func (r *Reader) Cut(ctx context.Context) (Cut, error) {
 	var cuts []Cut
 	q := "SELECT lsn, commit_ts FROM " + r.relation("cut")
 	err := r.Q.QueryRows(ctx, q, nil, func(rows *sql.Rows) error {
 		for rows.Next() {
 			var c Cut
-			if err := rows.Scan(&c.LSN, &c.CommitTS); err != nil {
+			var ts sql.NullTime
+			if err := rows.Scan(&c.LSN, &ts); err != nil {
 				return err
 			}
-			cuts = append(cuts, c)
+			c.CommitTS = ts.Time.UTC()
+			// A build that found no whole transaction yet publishes position 0 with no time.
+			if ts.Valid && c.LSN > 0 {
+				cuts = append(cuts, c)
+			}
 		}
 		return nil
 	})
@@ -247,11 +252,10 @@ func (r *Reader) Cut(ctx context.Context) (Cut, error) {
 	case err != nil:
 		return Cut{}, fmt.Errorf("read %s: %w", r.relation("cut"), err)
 	case len(cuts) == 0:
-		return Cut{}, fmt.Errorf("%w: %s is empty", ErrNoCut, r.relation("cut"))
+		return Cut{}, fmt.Errorf("%w: %s holds no position", ErrNoCut, r.relation("cut"))
 	case len(cuts) > 1:
 		return Cut{}, fmt.Errorf("%s holds %d rows, want one", r.relation("cut"), len(cuts))
 	}
-	cuts[0].CommitTS = cuts[0].CommitTS.UTC()
 	return cuts[0], nil
 }
 
