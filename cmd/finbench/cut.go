@@ -41,7 +41,7 @@ func runBenchCut(ctx context.Context, args []string) error {
 		return err
 	}
 	d := &postingDriver{pool: pool, accounts: ids, tag: tag}
-	w := &cutWatcher{sqlURL: sqlURL, consoleURL: f.consoleURL, token: token, withCut: f.requireCut}
+	w := &cutWatcher{sqlURL: sqlURL, consoleURL: f.consoleURL, token: token, tag: tag, withCut: f.requireCut}
 	wctx, stopWatching := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); w.watch(wctx, f.poll) }()
@@ -49,9 +49,9 @@ func runBenchCut(ctx context.Context, args []string) error {
 	res := d.run(ctx, f.rate, time.Duration(f.seconds)*time.Second, f.conns)
 	fmt.Printf("  load: %d committed in %.1f s = %.1f tx/s (asked %.0f), %d failed, start delay behind schedule p95 %v\n",
 		res.committed, res.elapsed.Seconds(), res.tps(), f.rate, res.failed, res.lateP95.Round(time.Millisecond))
-	// The builds after the load (the last loads' changes) are checked too.
+	// The builds after the load are checked too, until gold holds every transfer committed.
 	settle := time.Now()
-	for ctx.Err() == nil && time.Since(settle) < f.settle && w.buildsSince(settle) < 2 {
+	for ctx.Err() == nil && time.Since(settle) < f.settle && w.lastTransfers() < res.committed {
 		time.Sleep(f.poll)
 	}
 	stopWatching()
@@ -60,7 +60,7 @@ func runBenchCut(ctx context.Context, args []string) error {
 	if err != nil {
 		fmt.Printf("  (the console's dbt runs could not be read: %v)\n", err)
 	}
-	return w.verdict(f, runs)
+	return w.verdict(f, runs, res.committed)
 }
 
 // cutFlags are finbench cut's flags.
@@ -78,9 +78,9 @@ func parseCutFlags(args []string) (cutFlags, error) {
 	seconds := fs.Int("seconds", 75, "how long to sustain the rate")
 	conns := fs.Int("conns", 48, "Postgres connections (one goroutine each)")
 	accounts := fs.Int("accounts", 400, "accounts the transfers spread over")
-	builds := fs.Int("min-builds", 4, "fewest dbt builds that must be checked")
+	builds := fs.Int("min-builds", 3, "fewest dbt builds that must be checked")
 	poll := fs.Duration("poll", 250*time.Millisecond, "interval between checks of gold")
-	settle := fs.Duration("settle", 2*time.Minute, "how long to wait after the load for two more builds")
+	settle := fs.Duration("settle", 3*time.Minute, "how long to wait after the load for gold to hold every transfer")
 	consoleURL := fs.String("console", cmp.Or(os.Getenv("FIN_CONSOLE_URL"), "http://127.0.0.1:8080"), "the running stack's console (env FIN_CONSOLE_URL)")
 	requireCut := fs.Bool("require-cut", true, "gold.cut must exist and move forward (false: check balances only, e.g. on models without a cut)")
 	if err := parseFlags(fs, args); err != nil {
@@ -98,6 +98,7 @@ type goldCheck struct {
 	commitTS, builtAt time.Time // gold.cut's; without a cut, builtAt is the newest posting's load
 
 	accounts, differing int
+	transfers           int    // this run's transfers gold.fct_transactions holds
 	sample              string // a few differing accounts: id balance/postings
 }
 
@@ -106,8 +107,8 @@ func (c goldCheck) build() string { return c.builtAt.Format(time.RFC3339Nano) }
 
 // cutWatcher checks gold over and over and keeps one check per build.
 type cutWatcher struct {
-	sqlURL, consoleURL, token string
-	withCut                   bool
+	sqlURL, consoleURL, token, tag string
+	withCut                        bool
 
 	mu      sync.Mutex
 	checks  []goldCheck // the first check of each build, in order
@@ -138,17 +139,14 @@ func (w *cutWatcher) watch(ctx context.Context, every time.Duration) {
 	}
 }
 
-// buildsSince counts the builds first seen after t.
-func (w *cutWatcher) buildsSince(t time.Time) int {
+// lastTransfers is how many of the run's transfers the last build checked holds.
+func (w *cutWatcher) lastTransfers() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	n := 0
-	for _, c := range w.checks {
-		if c.at.After(t) {
-			n++
-		}
+	if len(w.checks) == 0 {
+		return 0
 	}
-	return n
+	return w.checks[len(w.checks)-1].transfers
 }
 
 // balancesQuery compares, in one statement (one snapshot of gold), every account's current
@@ -160,6 +158,7 @@ const balancesQuery = `WITH cur AS (
 			coalesce(cur.balance, 0) AS balance, coalesce(posted.total, 0) AS total
 		FROM cur FULL OUTER JOIN posted ON cur.account_id = posted.account_id)
 	SELECT %s, (SELECT count(*) FROM cmp), (SELECT count(*) FROM cmp WHERE balance <> total),
+		(SELECT count(*) FROM gold.fct_transactions WHERE description = '%s'),
 		(SELECT coalesce(string_agg(account_id || ' ' || cast(balance AS varchar) || '/' || cast(total AS varchar), '; '), '')
 			FROM (SELECT * FROM cmp WHERE balance <> total ORDER BY account_id LIMIT 3))
 	%s`
@@ -175,9 +174,9 @@ func (w *cutWatcher) check(ctx context.Context) (goldCheck, error) {
 		}
 		last = runs[0].At
 	}
-	q := fmt.Sprintf(balancesQuery, "0, 0, 0", "")
+	q := fmt.Sprintf(balancesQuery, "0, 0, 0", w.tag, "")
 	if w.withCut {
-		q = fmt.Sprintf(balancesQuery, "c.lsn, epoch_us(c.commit_ts), epoch_us(c.built_at)", "FROM gold.cut c")
+		q = fmt.Sprintf(balancesQuery, "c.lsn, epoch_us(c.commit_ts), epoch_us(c.built_at)", w.tag, "FROM gold.cut c")
 	}
 	var buf bytes.Buffer
 	if err := duckdb.PostQuery(ctx, w.sqlURL, w.token, q, &buf); err != nil {
@@ -187,18 +186,18 @@ func (w *cutWatcher) check(ctx context.Context) (goldCheck, error) {
 	if err != nil {
 		return goldCheck{}, fmt.Errorf("read the check's answer: %w", err)
 	}
-	if len(rows) != 2 || len(rows[1]) != 6 {
+	if len(rows) != 2 || len(rows[1]) != 7 {
 		// gold.cut holds one row once a build has published a cut.
 		return goldCheck{}, fmt.Errorf("the check answered %d rows, want a header and one row (is gold.cut empty?)", len(rows))
 	}
 	r := rows[1]
-	n := make([]int64, 5)
+	n := make([]int64, 6)
 	for i := range n {
 		if n[i], err = strconv.ParseInt(r[i], 10, 64); err != nil {
 			return goldCheck{}, fmt.Errorf("the check's column %d %q: %w", i+1, r[i], err)
 		}
 	}
-	c := goldCheck{at: time.Now(), lsn: n[0], accounts: int(n[3]), differing: int(n[4]), sample: r[5]}
+	c := goldCheck{at: time.Now(), lsn: n[0], accounts: int(n[3]), differing: int(n[4]), transfers: int(n[5]), sample: r[6]}
 	c.commitTS, c.builtAt = time.UnixMicro(n[1]).UTC(), time.UnixMicro(n[2]).UTC()
 	if !w.withCut {
 		c.builtAt = last
@@ -206,19 +205,21 @@ func (w *cutWatcher) check(ctx context.Context) (goldCheck, error) {
 	return c, nil
 }
 
-// verdict prints every build checked and fails on a torn build, a cut that stood still or went
-// back, or too few builds.
-func (w *cutWatcher) verdict(f cutFlags, runs []console.DbtRun) error {
+// verdict prints every build checked and fails on a torn build, a cut that went back or stood
+// still while gold took more transfers, gold not holding every committed transfer at the end, or
+// too few builds.
+func (w *cutWatcher) verdict(f cutFlags, runs []console.DbtRun, committed int) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var problems []string
 	torn := 0
 	for i, c := range w.checks {
-		line := fmt.Sprintf("  build %d (checked %s): %d accounts, %d differ", i+1, c.at.Format("15:04:05.000"), c.accounts, c.differing)
+		line := fmt.Sprintf("  build %d (checked %s): %d of %d transfers; %d accounts, %d differ", i+1,
+			c.at.Format("15:04:05.000"), c.transfers, committed, c.accounts, c.differing)
 		if w.withCut {
 			line += fmt.Sprintf("; cut lsn %d, commit %s, built %s", c.lsn, c.commitTS.Format("15:04:05.000"), c.builtAt.Format("15:04:05.000"))
-			if i > 0 && c.lsn < w.checks[i-1].lsn {
-				problems = append(problems, fmt.Sprintf("gold.cut went back from lsn %d to %d", w.checks[i-1].lsn, c.lsn))
+			if p := cutMoved(w.checks, i); p != "" {
+				problems = append(problems, p)
 			}
 		}
 		if c.differing > 0 {
@@ -239,11 +240,27 @@ func (w *cutWatcher) verdict(f cutFlags, runs []console.DbtRun) error {
 	if len(w.checks) < f.builds {
 		problems = append(problems, fmt.Sprintf("only %d builds checked, want at least %d", len(w.checks), f.builds))
 	}
-	if w.withCut && len(w.checks) > 1 && w.checks[len(w.checks)-1].lsn <= w.checks[0].lsn {
-		problems = append(problems, fmt.Sprintf("gold.cut did not move forward: lsn %d first, %d last", w.checks[0].lsn, w.checks[len(w.checks)-1].lsn))
+	if n := len(w.checks); n == 0 || w.checks[n-1].transfers < committed {
+		problems = append(problems, fmt.Sprintf("gold never held every transfer committed (%d) within %v after the load", committed, f.settle))
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// cutMoved says what is wrong with check i's cut beside the previous build's: it went back, or
+// stood still while gold took more transfers (which only a cut that moved can admit).
+func cutMoved(checks []goldCheck, i int) string {
+	if i == 0 {
+		return ""
+	}
+	prev, c := checks[i-1], checks[i]
+	switch {
+	case c.lsn < prev.lsn:
+		return fmt.Sprintf("gold.cut went back from lsn %d to %d", prev.lsn, c.lsn)
+	case c.lsn == prev.lsn && c.transfers > prev.transfers:
+		return fmt.Sprintf("gold took %d more transfers while gold.cut stood at lsn %d", c.transfers-prev.transfers, c.lsn)
+	}
+	return ""
 }
