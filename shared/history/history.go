@@ -1,5 +1,6 @@
 // Package history reads past versions of customers and accounts from the warehouse: the SCD2
-// marts dbt builds from the change log (gold.dim_customers, gold.dim_accounts). One
+// marts dbt builds from the change log (gold.dim_customers, gold.dim_accounts), a past state
+// as of gold's consistent cut (gold.cut: no source transaction is half in gold). One
 // implementation serves both warehouses: the SQL is written in the dialect DuckDB and Snowflake
 // share (positional ? parameters, unquoted identifiers, CAST), and a Querier runs it, over a
 // database/sql pool (Snowflake, DB) or the local DuckDB file (*duckdb.Warehouse).
