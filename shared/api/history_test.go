@@ -296,28 +296,39 @@ func checkCutHeaders(t *testing.T, res response, cut history.Cut, at time.Time) 
 	}
 }
 
-// testAsOfAfterCut moves gold.cut back to the account's second version (as a reader sees gold
-// between a build's cut and a later one) and reads the account as of an hour after its last
-// change: the answer is the state at the cut, and says so. It puts the cut back after.
+// testAsOfAfterCut moves gold.cut back to just before the account's first version after its
+// first change committed on its own (as a reader sees gold between a build's cut and a later one)
+// and reads the account as of an hour after its last change: the answer is the state at the cut,
+// and says so. It puts the cut back after.
 func testAsOfAfterCut(t *testing.T, wh *duckdb.Warehouse, tr transport, e *env, vs []rawVersion, id string, cut history.Cut) {
+	// Version k is the last in the cut; k+1 is in a later transaction (a later commit time).
+	k := 1
+	for k+1 < len(vs) && (vs[k].deleted || !vs[k+1].from.After(vs[k].from)) {
+		k++
+	}
+	if k+1 >= len(vs) {
+		t.Fatalf("account %s has no version followed by one of a later transaction", id)
+	}
 	t.Cleanup(func() {
 		setCut(t, wh, fmt.Sprintf("SELECT %d, %d", cut.LSN, cut.CommitTS.UnixMicro()))
 	})
-	setCut(t, wh, fmt.Sprintf("SELECT %d, %d", vs[1].lsn, vs[1].from.UnixMicro()))
+	// Below the next version's own position, so its transaction ends after the cut.
+	back := history.Cut{LSN: vs[k+1].lsn - 1, CommitTS: vs[k].from}
+	setCut(t, wh, fmt.Sprintf("SELECT %d, %d", back.LSN, back.CommitTS.UnixMicro()))
 	at := vs[len(vs)-1].from.Add(time.Hour)
 	res := call(t, tr, request{method: "GET", path: "/accounts/" + id + "?as_of=" + url.QueryEscape(at.Format(time.RFC3339Nano)), token: e.ro}, http.StatusOK)
 	var body Account
 	res.json(t, &body)
-	// Each version has its own updated_at: the answer's must be the second version's.
-	second, err := time.Parse(time.RFC3339Nano, vs[1].field("updated_at"))
+	// Each version has its own updated_at: the answer's must be version k's.
+	want, err := time.Parse(time.RFC3339Nano, vs[k].field("updated_at"))
 	if err != nil {
-		t.Fatalf("the fixture's updated_at %q: %v", vs[1].field("updated_at"), err)
+		t.Fatalf("the fixture's updated_at %q: %v", vs[k].field("updated_at"), err)
 	}
-	if !body.UpdatedAt.Equal(second) || body.Balance != vs[1].field("balance") {
-		t.Errorf("%s as of %s with the cut at its second version: updated_at %s balance %s, want %s and %s (the last version's: %s, %s)",
-			id, at, body.UpdatedAt, body.Balance, second, vs[1].field("balance"), vs[len(vs)-1].field("updated_at"), vs[len(vs)-1].field("balance"))
+	if !body.UpdatedAt.Equal(want) || body.Balance != vs[k].field("balance") {
+		t.Errorf("%s as of %s with the cut after its version %d: updated_at %s balance %s, want %s and %s (the last version's: %s, %s)",
+			id, at, k, body.UpdatedAt, body.Balance, want, vs[k].field("balance"), vs[len(vs)-1].field("updated_at"), vs[len(vs)-1].field("balance"))
 	}
-	checkCutHeaders(t, res, history.Cut{LSN: vs[1].lsn, CommitTS: vs[1].from}, at)
+	checkCutHeaders(t, res, back, at)
 }
 
 // TestHistoryOpenAPI: the history operations and as_of are in the OpenAPI description, with the
