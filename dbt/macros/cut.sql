@@ -98,3 +98,10 @@ select prefix.* exclude (valid_to, is_current, in_cut, first_out),
 from prefix
 where first_out is null or lsn < first_out
 {%- endmacro %}
+
+{#- The SourceID (Kafka cluster) in a bronze object key (shared/bronze Key: "...-<source>.parquet",
+    8 hex digits); NULL for a key outside that grammar, which the loader never loads (the tests'
+    hand-made keys: one source). -#}
+{% macro key_source(column) -%}
+    case when {{ column }} like '%.parquet' then substr({{ column }}, length({{ column }}) - 15, 8) end
+{%- endmacro %}

@@ -274,35 +274,64 @@ def run_duckdb(workdir: Path):
               f"failing tests were {bad_tests}")
 
 
+def bronze_key(source: str, table: str, first: int, last: int) -> str:
+    """A bronze object key as the landing writes it (shared/bronze Key), of Kafka source source."""
+    return f"bronze/{table}/dt=2026-11-25/fin.{table}-0-{first}-{last}-{source}.parquet"
+
+
 def run_cut_sources(workdir: Path):
-    """gold.cut when a new Kafka source restarts the metadata topic's offsets: a record at or
-    below the cut's offset whose position is above the cut stops it (it lags, never skips what
-    the new source sent first), and it moves on once that record is gone."""
+    """gold.cut when a new Kafka source (a replaced cluster, the local broker after a restart)
+    restarts the metadata topic's offsets at 0 and streams again from the slot's confirmed
+    position: the cut moves on once the new source's run from offset 0 is loaded, and holds
+    while its offset 0 is missing, while it has a hole, or while an older source has one."""
     _, first, second = raw_events.scenario()
     db = workdir / "cut-sources.duckdb"
     env = {"DBT_TARGET": "duckdb", "WAREHOUSE_PATH": str(db)}
+    md = lambda events: [e for e in events if e.get("_raw") == raw_events.METADATA]  # noqa: E731
+    last_end = lambda events: max(e["lsn"] for e in md(events) if e["op"] == "END")  # noqa: E731
+    old, new = "0a1b2c3d", "4e5f6a7b"
+    first_md = md(first)
     raw = raw_events.DuckDBRaw(str(db))
     raw.create()
-    raw.load(first, LOAD_1, "bronze/load-1")
+    raw.load(first, LOAD_1, bronze_key(old, "all", 0, len(first_md) - 1))
     raw.close()
     code, st = dbt(workdir, env, "build", "--select", "cut")
     check("cut: the first build of gold.cut passes", code == 0, f"failed: {failed(st)}")
     cut = lambda: duckdb_rows(db, "select lsn from gold.cut")[0][0]  # noqa: E731
     first_cut = cut()
-    ends = [e["lsn"] for e in first if e.get("_raw") == raw_events.METADATA and e["op"] == "END"]
-    check("cut: after the first load the cut is its last END", first_cut == max(ends), f"{first_cut} vs {max(ends)}")
+    check("cut: after the first load the cut is its last END", first_cut == last_end(first),
+          f"{first_cut} vs {last_end(first)}")
+
+    # The new source re-sends the last transaction of the old one (the slot was confirmed before
+    # it), then the rest, its metadata at offsets from 0.
+    resent = [dict(e, offset=i) for i, e in enumerate(first_md[-2:] + md(second))]
+    assert resent[0]["op"] == "BEGIN" and resent[1]["op"] == "END" and resent[1]["lsn"] == first_cut
     raw = raw_events.DuckDBRaw(str(db))
-    raw.load(second, LOAD_2, "bronze/load-2")
-    restarted = dict(next(e for e in second if e.get("_raw") == raw_events.METADATA), offset=0)
-    raw.load([restarted], LOAD_2, "bronze/other-source")
+    raw.load([e for e in second if e.get("_raw") != raw_events.METADATA], LOAD_2, bronze_key(new, "events", 0, 99))
+    raw.load(resent[2:], LOAD_2, bronze_key(new, "metadata", 2, len(resent) - 1))
     raw.close()
-    code, st = dbt(workdir, env, "build", "--select", "cut")
-    check("cut: a record of a restarted source (offset 0, position above the cut) holds the cut",
-          code == 0 and cut() == first_cut, f"exit {code}, cut {cut()}, was {first_cut}")
-    duckdb_execute(db, "delete from raw.transaction_metadata where _object_key = 'bronze/other-source'")
-    code, st = dbt(workdir, env, "build", "--select", "cut")
-    last = max(e["lsn"] for e in second if e.get("_raw") == raw_events.METADATA and e["op"] == "END")
-    check("cut: without it the cut moves to the last END", code == 0 and cut() == last, f"cut {cut()}, last END {last}")
+
+    def build(what: str, want: int):
+        code, st = dbt(workdir, env, "build", "--select", "cut")
+        check(f"cut: {what}", code == 0 and cut() == want, f"exit {code} {failed(st)}, cut {cut()}, want {want}")
+
+    build("holds while the new source's offset 0 is missing", first_cut)
+    raw = raw_events.DuckDBRaw(str(db))
+    raw.load(resent[:1], LOAD_2, bronze_key(new, "metadata", 0, 0))
+    raw.close()
+    build("holds while the new source has a hole (offset 1)", first_cut)
+    stray = dict(resent[-1], offset=len(first_md) + 3)
+    raw = raw_events.DuckDBRaw(str(db))
+    raw.load(resent[1:2], LOAD_2, bronze_key(new, "metadata", 1, 1))
+    raw.load([stray], LOAD_2, bronze_key(old, "metadata", stray["offset"], stray["offset"]))
+    raw.close()
+    build("holds while the old source has a hole", first_cut)
+    duckdb_execute(db, f"delete from raw.transaction_metadata where _object_key = '{bronze_key(old, 'metadata', stray['offset'], stray['offset'])}'")
+    build("moves to the new source's last END once its run from offset 0 is loaded", last_end(second))
+    raw = raw_events.DuckDBRaw(str(db))
+    raw.load([dict(resent[1], offset=0)], LOAD_2, bronze_key("9c8d7e6f", "metadata", 0, 0))
+    raw.close()
+    build("never moves backwards (a newer source holding only an older END)", last_end(second))
 
 
 def start_fakesnow(workdir: Path) -> tuple[subprocess.Popen, int]:

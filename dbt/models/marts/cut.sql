@@ -1,63 +1,93 @@
 {#- The consistent cut: the highest END position P such that every END at or below it is loaded
     and wholly loaded (docs/dbt.md, "Gold is a consistent cut"). One row: lsn (P), commit_ts
     (P's commit time), built_at, and metadata_offset, the Kafka offset of P's END on
-    fin.transaction_metadata, where the next build starts reading.
-    Gap-free: the metadata topic (one partition, no tombstones) holds every BEGIN and END in
-    commit order at consecutive offsets, so RAW holding every offset after the previous cut's
-    up to P's proves no END below P is missing; an offset held twice with different positions
-    (a new source restarting its offsets), or one at or below the previous cut's offset above its
-    position, stops the cut there (safe: it lags, never tears).
+    fin.transaction_metadata (bookkeeping: the offsets of one source).
+    Gap-free across Kafka sources (a replaced cluster, the local broker after a restart: each
+    restarts the metadata topic's offsets at 0; the source is the SourceID in each record's
+    _object_key). The topic (one partition, no tombstones) holds, per source, every BEGIN and
+    END in commit order at consecutive offsets. The capture confirms the slot past an END only
+    once that END and every earlier record of its source are landed (the landed gate acks a
+    contiguous prefix), and a new source streams again from the slot's confirmed position C. So
+    every END below C is in an older source's run from its offset 0 (by induction from the
+    first source), and every END from C on is in the new source's, from its offset 0, in commit
+    order. Hence the ENDs in the union over sources of each source's contiguous run from offset 0
+    (its prefix) are every END up to the newest source's prefix end (newest: the highest first
+    END), as long as each older source's prefix reaches C. A source with a record beyond its
+    prefix (a hole, or an offset held with two positions) has not: the cut stays at or below
+    its prefix's last END. Not provable from RAW: an older source whose last objects are landed
+    but not loaded yet (docs/dbt.md, "Not built").
     Whole: for each END, RAW holds event_count streamed events (distinct table and lsn) with its
-    tx_id and commit millisecond. Bounded by the previous cut: only metadata after its offset
-    and events from the least BEGIN position of the transactions after it are read. -#}
+    tx_id and commit millisecond; an END sent by two sources is one transaction, counted once.
+    Cost: the prefixes read every metadata record's source, offset, op and lsn (not bounded by
+    the previous cut); events are read only from the least BEGIN position of the ENDs above it. -#}
 {{ config(materialized='incremental', unique_key='cut_key', incremental_strategy=upsert_strategy(), tmp_relation_type=batch_relation_type(), on_schema_change='fail') }}
 
 {%- set metadata = source('raw', 'transaction_metadata') -%}
-{%- set offset = quoted('offset') -%}
-{%- set prev_offset = own_max('metadata_offset', none) -%}
-{%- if prev_offset is none and execute -%}
-    {%- set first = run_query("select min(" ~ offset ~ ") - 1 from " ~ metadata).columns[0].values()[0] -%}
-    {%- set prev_offset = first if first is not none else -1 -%}
-{%- endif -%}
-{%- set prev_offset = prev_offset if prev_offset is not none else -1 -%}
 {%- set prev_lsn = own_max('lsn', 0) %}
 
-with records as (
-    select {{ offset }} as md_offset, op, tx_id, lsn, commit_ts_us,
-        cast({{ json_text(quoted('after'), 'event_count') }} as bigint) as event_count
+with marks as (
+    select {{ key_source('_object_key') }} as source_id, {{ quoted('offset') }} as md_offset,
+        op, tx_id, lsn, commit_ts_us, {{ quoted('after') }} as record
     from {{ metadata }}
-    where {{ offset }} > {{ prev_offset }}
 ),
 
 offsets as (
-    select md_offset, count(distinct lsn) as positions,
-        md_offset - row_number() over (order by md_offset) as drift
-    from records
-    group by md_offset
+    select source_id, md_offset, count(distinct lsn) as positions,
+        md_offset + 1 - row_number() over (partition by source_id order by md_offset) as drift
+    from marks
+    group by source_id, md_offset
 ),
 
--- the first offset that breaks the run after the previous cut: missing before it, or ambiguous;
--- or the next one at once when a record at or below the previous cut's offset lies above its
--- position (a new source restarted the offsets: what it sent below that offset is not proven)
-stop as (
-    select min(md_offset) as md_offset from (
-        select md_offset from offsets
-        where drift <> {{ prev_offset }} or positions > 1
-        union all
-        select {{ prev_offset }} + 1 from {{ metadata }}
-        where {{ offset }} <= {{ prev_offset }} and lsn > {{ prev_lsn }}
-    ) as breaks
+-- per source, the first offset outside its contiguous run from 0: missing (drift), or ambiguous
+-- (the same source restarting its offsets); null when all it holds is that run
+breaks as (
+    select source_id, min(md_offset) as md_offset
+    from offsets
+    where drift <> 0 or positions > 1
+    group by source_id
+),
+
+prefixes as (
+    select m.*
+    from marks as m
+    left join breaks as b on m.source_id is not distinct from b.source_id
+    where b.md_offset is null or m.md_offset < b.md_offset
+),
+
+-- per source: the first and last END of its prefix, and whether it holds records beyond it
+sources as (
+    select s.source_id, min(p.lsn) as first_end, max(p.lsn) as last_end,
+        max(case when b.md_offset is not null then 1 else 0 end) as broken
+    from (select distinct source_id from marks) as s
+    left join prefixes as p on s.source_id is not distinct from p.source_id and p.op = 'END'
+    left join breaks as b on s.source_id is not distinct from b.source_id
+    group by s.source_id
+),
+
+-- how far the union of prefixes is gap-free: the newest source's prefix end, and no further
+-- than the last END of any source with a record beyond its prefix
+reach as (
+    select least(
+        coalesce((select max(last_end) from sources where first_end = (select max(first_end) from sources)), 0),
+        coalesce((select min(coalesce(last_end, 0)) from sources where broken = 1), 9223372036854775807)
+    ) as lsn
 ),
 
 ends as (
-    select distinct r.md_offset, r.tx_id, r.lsn, r.commit_ts_us, r.event_count
-    from records as r
-    where r.op = 'END' and r.md_offset < coalesce((select md_offset from stop), r.md_offset + 1)
+    select tx_id, lsn, commit_ts_us, max(event_count) as event_count,
+        count(distinct event_count) as counts, max(md_offset) as md_offset
+    from (
+        select tx_id, lsn, commit_ts_us, md_offset,
+            cast({{ json_text('record', 'event_count') }} as bigint) as event_count
+        from prefixes
+        where op = 'END' and lsn > {{ prev_lsn }} and lsn <= (select lsn from reach)
+    ) as e
+    group by tx_id, lsn, commit_ts_us
 ),
 
 begins as (
     select min(b.lsn) as lsn
-    from records as b
+    from prefixes as b
     inner join ends as e on b.tx_id = e.tx_id and b.commit_ts_us = e.commit_ts_us
     where b.op = 'BEGIN'
 ),
@@ -80,19 +110,19 @@ counted as (
     group by tx_id, commit_ms_us
 ),
 
--- the first END not wholly loaded: the cut stays below it
+-- the first END not wholly loaded (or whose sources disagree on its count): the cut stays below it
 torn as (
-    select min(e.md_offset) as md_offset
+    select min(e.lsn) as lsn
     from ends as e
     left join counted as c on e.tx_id = c.tx_id and e.commit_ts_us = c.commit_ms_us
-    where c.events is null or c.events <> e.event_count
+    where c.events is null or c.events <> e.event_count or e.counts > 1
 ),
 
 advanced as (
     select md_offset, lsn, commit_ts_us
     from ends
-    where md_offset < coalesce((select md_offset from torn), md_offset + 1)
-    qualify row_number() over (order by md_offset desc) = 1
+    where lsn < coalesce((select lsn from torn), lsn + 1)
+    qualify row_number() over (order by lsn desc) = 1
 ),
 
 previous as (
@@ -100,7 +130,7 @@ previous as (
     select lsn, commit_ts, metadata_offset from {{ this }}
     {%- else %}
     select cast(0 as bigint) as lsn, cast(null as {{ instant_type() }}) as commit_ts,
-        cast({{ prev_offset }} as bigint) as metadata_offset
+        cast(-1 as bigint) as metadata_offset
     {%- endif %}
 )
 
