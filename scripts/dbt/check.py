@@ -334,6 +334,38 @@ def run_cut_sources(workdir: Path):
     build("never moves backwards (a newer source holding only an older END)", last_end(second))
 
 
+def run_cut_old_tail(workdir: Path):
+    """gold.cut when an older source's last metadata object is landed but not loaded yet while a
+    newer source's run from offset 0 is: the old source's transactions whose END is missing have
+    their events in RAW, and the cut stays below them until the END is loaded."""
+    _, first, second = raw_events.scenario()
+    db = workdir / "cut-old-tail.duckdb"
+    env = {"DBT_TARGET": "duckdb", "WAREHOUSE_PATH": str(db)}
+    md = lambda events: [e for e in events if e.get("_raw") == raw_events.METADATA]  # noqa: E731
+    first_md, old, new = md(first), "1c2d3e4f", "5a6b7c8d"
+    tail = first_md[-2:]  # the last transaction's BEGIN and END, the old source's last object
+    assert [e["op"] for e in tail] == ["BEGIN", "END"]
+    raw = raw_events.DuckDBRaw(str(db))
+    raw.create()
+    raw.load([e for e in first if e not in tail], LOAD_1, bronze_key(old, "all", 0, len(first_md) - 3))
+    # the slot was confirmed past the old source's last END: the new one starts after it
+    raw.load([dict(e, offset=i) for i, e in enumerate(md(second))], LOAD_2, bronze_key(new, "metadata", 0, 99))
+    raw.load([e for e in second if e.get("_raw") != raw_events.METADATA], LOAD_2, bronze_key(new, "events", 0, 99))
+    raw.close()
+    code, st = dbt(workdir, env, "build", "--select", "cut")
+    cut = duckdb_rows(db, "select lsn from gold.cut")[0][0] if code == 0 else None
+    below = max(e["lsn"] for e in first_md[:-2] if e["op"] == "END")
+    check("cut: stays below an older source's transaction whose END is not loaded yet",
+          code == 0 and cut == below, f"exit {code} {failed(st)}, cut {cut}, want {below}")
+    raw = raw_events.DuckDBRaw(str(db))
+    raw.load(tail, LOAD_2, bronze_key(old, "metadata", len(first_md) - 2, len(first_md) - 1))
+    raw.close()
+    code, st = dbt(workdir, env, "build", "--select", "cut")
+    cut = duckdb_rows(db, "select lsn from gold.cut")[0][0] if code == 0 else None
+    want = max(e["lsn"] for e in md(second) if e["op"] == "END")
+    check("cut: moves to the last END once it is", code == 0 and cut == want, f"exit {code}, cut {cut}, want {want}")
+
+
 def start_fakesnow(workdir: Path) -> tuple[subprocess.Popen, int]:
     """A fakesnow server on a free port (it picks one and prints it)."""
     logf = open(workdir / "fakesnow.log", "w+")
@@ -407,7 +439,7 @@ def main():
     workdir = Path(sys.argv[2]).resolve()
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    {"duckdb": lambda w: (run_duckdb(w), run_cut_sources(w)), "snowflake": run_snowflake}[sys.argv[1]](workdir)
+    {"duckdb": lambda w: (run_duckdb(w), run_cut_sources(w), run_cut_old_tail(w)), "snowflake": run_snowflake}[sys.argv[1]](workdir)
     passed = sum(1 for _, ok, _ in results if ok)
     print(f"{passed} passed, {len(results) - passed} failed")
     sys.exit(0 if passed == len(results) else 1)

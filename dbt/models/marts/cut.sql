@@ -14,8 +14,10 @@
     (its prefix) are every END up to the newest source's prefix end (newest: the highest first
     END), as long as each older source's prefix reaches C. A source with a record beyond its
     prefix (a hole, or an offset held with two positions) has not: the cut stays at or below
-    its prefix's last END. Not provable from RAW: an older source whose last objects are landed
-    but not loaded yet (docs/dbt.md, "Not built").
+    its prefix's last END. An older source whose last metadata objects are landed but not
+    loaded yet is not visible in its metadata: the cut also stays below any streamed event whose
+    transaction has no END in RAW, which catches it when that transaction's events are loaded
+    (not when they are missing too: docs/dbt.md, "Not built").
     Whole: for each END, RAW holds event_count streamed events (distinct table and lsn) with its
     tx_id and commit millisecond; an END sent by two sources is one transaction, counted once.
     Cost: the prefixes read every metadata record's source, offset, op and lsn (not bounded by
@@ -110,12 +112,22 @@ counted as (
     group by tx_id, commit_ms_us
 ),
 
--- the first END not wholly loaded (or whose sources disagree on its count): the cut stays below it
+-- the cut stays below the first END not wholly loaded (or whose sources disagree on its count),
+-- and below a streamed event whose transaction has no END in RAW at all: its END is above the
+-- event and missing (not loaded yet, or in an older source's tail not loaded yet)
 torn as (
-    select min(e.lsn) as lsn
-    from ends as e
-    left join counted as c on e.tx_id = c.tx_id and e.commit_ts_us = c.commit_ms_us
-    where c.events is null or c.events <> e.event_count or e.counts > 1
+    select min(lsn) as lsn from (
+        select e.lsn
+        from ends as e
+        left join counted as c on e.tx_id = c.tx_id and e.commit_ts_us = c.commit_ms_us
+        where c.events is null or c.events <> e.event_count or e.counts > 1
+        union all
+        select v.lsn
+        from events as v
+        where not exists (
+            select 1 from marks as m
+            where m.op = 'END' and m.tx_id = v.tx_id and m.commit_ts_us = v.commit_ms_us)
+    ) as stops
 ),
 
 advanced as (
