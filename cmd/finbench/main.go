@@ -23,6 +23,7 @@ type benchmark struct {
 
 var benchmarks = []benchmark{
 	{"capture", "the Go capture beside pg_recvlogical and Debezium (needs bin/fin)", runCaptureBench},
+	{"cut", "gold as a consistent cut under paced transfers: balances equal postings after every build", runBenchCut},
 	{"freshness", "commit-to-RAW and commit-to-gold freshness of a running stack under paced postings", runBenchFreshness},
 	{"loader", "the warehouse loader beside DuckDB's own read_parquet load", runBenchLoader},
 	{"snapshot-freshness", "commit-to-RAW freshness of a running stack during an online snapshot, beside streaming only", runBenchSnapshotFreshness},

@@ -7,5 +7,6 @@
     valid_to as effective_to,
     is_current,
     lsn,
+    tx_id,
     _built_at
 {%- endmacro %}

@@ -42,6 +42,33 @@ select 'fin.public.{table}' as topic, 0 as "partition", "offset", key, op, lsn, 
 from ({events});
 """
 
+# Debezium's BEGIN and END of every streamed transaction (docs/capture.md), in commit order on one
+# partition, each in the load of its transaction's events: what gold.cut reads.
+METADATA = """
+create or replace table raw.transaction_metadata as
+with streamed as (
+    select tx_id, commit_ts_us - commit_ts_us % 1000 as commit_ms_us, lsn, _object_key, _loaded_at
+    from (select * from raw.customers union all select * from raw.accounts union all select * from raw.transactions)
+    where snapshot = 'false'
+),
+txs as (
+    select tx_id, commit_ms_us, min(lsn) - 1 as begin_lsn, max(lsn) + 1 as end_lsn, count(*) as events,
+        max(_object_key) as _object_key, max(_loaded_at) as _loaded_at,
+        row_number() over (order by max(lsn)) as n
+    from streamed group by tx_id, commit_ms_us
+)
+select 'fin.transaction_metadata' as topic, 0 as "partition", 2 * n - 2 + b.is_end as "offset",
+    json_object('id', tx_id || ':' || case when b.is_end = 1 then end_lsn else begin_lsn end) :: varchar as key,
+    case when b.is_end = 1 then 'END' else 'BEGIN' end as op,
+    case when b.is_end = 1 then end_lsn else begin_lsn end as lsn, tx_id, commit_ms_us as commit_ts_us,
+    commit_ms_us // 1000 as event_ts_ms, null as snapshot, null as source_schema, null as source_table,
+    null::json as before,
+    json_object('status', case when b.is_end = 1 then 'END' else 'BEGIN' end,
+        'event_count', case when b.is_end = 1 then events end, 'ts_ms', commit_ms_us // 1000) as after,
+    _object_key, _loaded_at
+from txs, (select 0 as is_end union all select 1) as b
+"""
+
 ISO = "strftime(make_timestamp({us}), '%Y-%m-%dT%H:%M:%S.%fZ')"
 
 
@@ -149,6 +176,7 @@ def generate(con, n: int, accounts: int, batch_size: int = 0, batches: int = 1):
     for table, events in (("customers", customers_sql), ("accounts", f"{snapshot_accounts} union all {updates}"),
                           ("transactions", transactions)):
         con.execute(GENERATE.format(table=table, events=events))
+    con.execute(METADATA)
 
 
 class Worker:
@@ -241,15 +269,15 @@ def main():
     # no incremental snapshot completed: the capture's window records, none
     con.execute("create table if not exists raw.snapshot_windows as select * from raw.customers limit 0")
     counts = {t: con.execute(f"select count(*), count(*) filter (where _object_key = 'bronze/bench-1') from raw.{t}").fetchone()
-              for t in ("customers", "accounts", "transactions")}
+              for t in ("customers", "accounts", "transactions", "transaction_metadata")}
     # Set the second load aside, so the first build sees only the first.
     con.execute("create schema if not exists bench")
     for t in counts:
         con.execute(f"create or replace table bench.{t} as select * from raw.{t} where _object_key = 'bronze/bench-1'")
         con.execute(f"delete from raw.{t} where _object_key = 'bronze/bench-1'")
     con.close()
-    total = sum(c[0] for c in counts.values())
-    new = sum(c[1] for c in counts.values())
+    total = sum(c[0] for t, c in counts.items() if t != "transaction_metadata")
+    new = sum(c[1] for t, c in counts.items() if t != "transaction_metadata")
     print(f"generated {total:,} RAW change events ({counts['transactions'][0]:,} transactions) in "
           f"{time.monotonic() - started:.0f}s; the second load holds {new:,} ({100 * new / (total - new):.1f}% new)")
 

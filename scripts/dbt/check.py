@@ -274,6 +274,98 @@ def run_duckdb(workdir: Path):
               f"failing tests were {bad_tests}")
 
 
+def bronze_key(source: str, table: str, first: int, last: int) -> str:
+    """A bronze object key as the landing writes it (shared/bronze Key), of Kafka source source."""
+    return f"bronze/{table}/dt=2026-11-25/fin.{table}-0-{first}-{last}-{source}.parquet"
+
+
+def run_cut_sources(workdir: Path):
+    """gold.cut when a new Kafka source (a replaced cluster, the local broker after a restart)
+    restarts the metadata topic's offsets at 0 and streams again from the slot's confirmed
+    position: the cut moves on once the new source's run from offset 0 is loaded, and holds
+    while its offset 0 is missing, while it has a hole, or while an older source has one."""
+    _, first, second = raw_events.scenario()
+    db = workdir / "cut-sources.duckdb"
+    env = {"DBT_TARGET": "duckdb", "WAREHOUSE_PATH": str(db)}
+    md = lambda events: [e for e in events if e.get("_raw") == raw_events.METADATA]  # noqa: E731
+    last_end = lambda events: max(e["lsn"] for e in md(events) if e["op"] == "END")  # noqa: E731
+    old, new = "0a1b2c3d", "4e5f6a7b"
+    first_md = md(first)
+    raw = raw_events.DuckDBRaw(str(db))
+    raw.create()
+    raw.load(first, LOAD_1, bronze_key(old, "all", 0, len(first_md) - 1))
+    raw.close()
+    code, st = dbt(workdir, env, "build", "--select", "cut")
+    check("cut: the first build of gold.cut passes", code == 0, f"failed: {failed(st)}")
+    cut = lambda: duckdb_rows(db, "select lsn from gold.cut")[0][0]  # noqa: E731
+    first_cut = cut()
+    check("cut: after the first load the cut is its last END", first_cut == last_end(first),
+          f"{first_cut} vs {last_end(first)}")
+
+    # The new source re-sends the last transaction of the old one (the slot was confirmed before
+    # it), then the rest, its metadata at offsets from 0.
+    resent = [dict(e, offset=i) for i, e in enumerate(first_md[-2:] + md(second))]
+    assert resent[0]["op"] == "BEGIN" and resent[1]["op"] == "END" and resent[1]["lsn"] == first_cut
+    raw = raw_events.DuckDBRaw(str(db))
+    raw.load([e for e in second if e.get("_raw") != raw_events.METADATA], LOAD_2, bronze_key(new, "events", 0, 99))
+    raw.load(resent[2:], LOAD_2, bronze_key(new, "metadata", 2, len(resent) - 1))
+    raw.close()
+
+    def build(what: str, want: int):
+        code, st = dbt(workdir, env, "build", "--select", "cut")
+        check(f"cut: {what}", code == 0 and cut() == want, f"exit {code} {failed(st)}, cut {cut()}, want {want}")
+
+    build("holds while the new source's offset 0 is missing", first_cut)
+    raw = raw_events.DuckDBRaw(str(db))
+    raw.load(resent[:1], LOAD_2, bronze_key(new, "metadata", 0, 0))
+    raw.close()
+    build("holds while the new source has a hole (offset 1)", first_cut)
+    stray = dict(resent[-1], offset=len(first_md) + 3)
+    raw = raw_events.DuckDBRaw(str(db))
+    raw.load(resent[1:2], LOAD_2, bronze_key(new, "metadata", 1, 1))
+    raw.load([stray], LOAD_2, bronze_key(old, "metadata", stray["offset"], stray["offset"]))
+    raw.close()
+    build("holds while the old source has a hole", first_cut)
+    duckdb_execute(db, f"delete from raw.transaction_metadata where _object_key = '{bronze_key(old, 'metadata', stray['offset'], stray['offset'])}'")
+    build("moves to the new source's last END once its run from offset 0 is loaded", last_end(second))
+    raw = raw_events.DuckDBRaw(str(db))
+    raw.load([dict(resent[1], offset=0)], LOAD_2, bronze_key("9c8d7e6f", "metadata", 0, 0))
+    raw.close()
+    build("never moves backwards (a newer source holding only an older END)", last_end(second))
+
+
+def run_cut_old_tail(workdir: Path):
+    """gold.cut when an older source's last metadata object is landed but not loaded yet while a
+    newer source's run from offset 0 is: the old source's transactions whose END is missing have
+    their events in RAW, and the cut stays below them until the END is loaded."""
+    _, first, second = raw_events.scenario()
+    db = workdir / "cut-old-tail.duckdb"
+    env = {"DBT_TARGET": "duckdb", "WAREHOUSE_PATH": str(db)}
+    md = lambda events: [e for e in events if e.get("_raw") == raw_events.METADATA]  # noqa: E731
+    first_md, old, new = md(first), "1c2d3e4f", "5a6b7c8d"
+    tail = first_md[-2:]  # the last transaction's BEGIN and END, the old source's last object
+    assert [e["op"] for e in tail] == ["BEGIN", "END"]
+    raw = raw_events.DuckDBRaw(str(db))
+    raw.create()
+    raw.load([e for e in first if e not in tail], LOAD_1, bronze_key(old, "all", 0, len(first_md) - 3))
+    # the slot was confirmed past the old source's last END: the new one starts after it
+    raw.load([dict(e, offset=i) for i, e in enumerate(md(second))], LOAD_2, bronze_key(new, "metadata", 0, 99))
+    raw.load([e for e in second if e.get("_raw") != raw_events.METADATA], LOAD_2, bronze_key(new, "events", 0, 99))
+    raw.close()
+    code, st = dbt(workdir, env, "build", "--select", "cut")
+    cut = duckdb_rows(db, "select lsn from gold.cut")[0][0] if code == 0 else None
+    below = max(e["lsn"] for e in first_md[:-2] if e["op"] == "END")
+    check("cut: stays below an older source's transaction whose END is not loaded yet",
+          code == 0 and cut == below, f"exit {code} {failed(st)}, cut {cut}, want {below}")
+    raw = raw_events.DuckDBRaw(str(db))
+    raw.load(tail, LOAD_2, bronze_key(old, "metadata", len(first_md) - 2, len(first_md) - 1))
+    raw.close()
+    code, st = dbt(workdir, env, "build", "--select", "cut")
+    cut = duckdb_rows(db, "select lsn from gold.cut")[0][0] if code == 0 else None
+    want = max(e["lsn"] for e in md(second) if e["op"] == "END")
+    check("cut: moves to the last END once it is", code == 0 and cut == want, f"exit {code}, cut {cut}, want {want}")
+
+
 def start_fakesnow(workdir: Path) -> tuple[subprocess.Popen, int]:
     """A fakesnow server on a free port (it picks one and prints it)."""
     logf = open(workdir / "fakesnow.log", "w+")
@@ -347,7 +439,7 @@ def main():
     workdir = Path(sys.argv[2]).resolve()
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    {"duckdb": run_duckdb, "snowflake": run_snowflake}[sys.argv[1]](workdir)
+    {"duckdb": lambda w: (run_duckdb(w), run_cut_sources(w), run_cut_old_tail(w)), "snowflake": run_snowflake}[sys.argv[1]](workdir)
     passed = sum(1 for _, ok, _ in results if ok)
     print(f"{passed} passed, {len(results) - passed} failed")
     sys.exit(0 if passed == len(results) else 1)

@@ -19,7 +19,10 @@ TABLES = ("customers", "accounts", "transactions")
 # The capture's records of completed incremental snapshots (bronze.SnapshotWindow) load like a
 # table's events: each event names its RAW table in "_raw", else its source_table.
 WINDOWS = "snapshot_windows"
-RAW_TABLES = TABLES + (WINDOWS,)
+# Debezium's transaction metadata (fin.transaction_metadata): a BEGIN and an END row per streamed
+# transaction, in commit order on one partition, as the landing lands them (docs/landing.md).
+METADATA = "transaction_metadata"
+RAW_TABLES = TABLES + (WINDOWS, METADATA)
 
 # The RAW tables' columns (the loader's contract), in order, with DuckDB and Snowflake types.
 COLUMNS = [
@@ -63,7 +66,7 @@ class Log:
     lsn: int = 0x1000000
     tx_id: int = 700
     clock: datetime | None = None
-    offsets: dict = field(default_factory=lambda: {t: 0 for t in TABLES})
+    offsets: dict = field(default_factory=lambda: {t: 0 for t in TABLES + (METADATA,)})
     # What the history must hold: {(table, key): [lsn of each version]}, and the row image the
     # captured log last showed for each key (None after a delete). Changes made while capturing is
     # False reach the rows but not the log, as when nothing was capturing.
@@ -104,9 +107,18 @@ class Log:
         """Commit the staged changes as one transaction: they share txId and commit time."""
         self.tx_id += 1
         commit_us = int(self.clock.timestamp() * 1_000_000)
+        streamed = self.capturing and not snapshot and self._pending
+        if streamed:
+            self.boundary("BEGIN", self._pending[0][5] - 0x10, commit_us, None)
         for table, op, key, before, after, lsn in self._pending:
             if self.capturing:
                 self.emit(table, op, key, before, after, lsn, commit_us, "true" if snapshot else "false")
+        if streamed:
+            self.lsn += 0x100  # the end of the commit record
+            counts = {}
+            for table, *_ in self._pending:
+                counts[table] = counts.get(table, 0) + 1
+            self.boundary("END", self.lsn, commit_us, counts)
         self._pending = []
         self.tick(0.25)
 
@@ -127,6 +139,24 @@ class Log:
             "snapshot": snapshot, "source_schema": "public", "source_table": table,
             "before": None if before is None else json.dumps(before),
             "after": None if after is None else json.dumps(after),
+        })
+
+    def boundary(self, status: str, lsn: int, commit_us: int, counts: dict | None):
+        """A BEGIN or END record of the current transaction on the metadata topic, as the landing
+        lands it: tx_id and lsn from the id, commit time from ts_ms (milliseconds), the record in
+        after. Debezium's ts_ms drops the microseconds the change events carry."""
+        ts_ms = commit_us // 1000
+        record = {"status": status, "id": f"{self.tx_id}:{lsn}", "ts_ms": ts_ms,
+                  "event_count": None if counts is None else sum(counts.values()),
+                  "data_collections": None if counts is None else [
+                      {"data_collection": f"public.{t}", "event_count": n} for t, n in counts.items()]}
+        offset = self.offsets[METADATA]
+        self.offsets[METADATA] += 1
+        self.events.append({
+            "_raw": METADATA, "topic": f"fin.{METADATA}", "partition": 0, "offset": offset,
+            "key": json.dumps({"id": record["id"]}), "op": status, "lsn": lsn, "tx_id": self.tx_id,
+            "commit_ts_us": ts_ms * 1000, "event_ts_ms": ts_ms, "snapshot": None,
+            "source_schema": None, "source_table": None, "before": None, "after": json.dumps(record),
         })
 
     def snapshot(self, read_us):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The dbt project against real warehouses: dbt-duckdb (SCD2 history over two runs, incremental ==
 # full refresh, money tests on broken data, docs), the property test (generated change logs split
-# into loads in random order, incremental == full refresh; FIN_DBT_PROPERTY_SEEDS="1 2 3 ..." runs
+# into loads in random order, torn transactions never in gold, incremental == full refresh;
+# FIN_DBT_PROPERTY_SEEDS="1 2 3 ..." runs
 # more seeds than the default two) and dbt-snowflake (MERGE included) against a fakesnow server.
 # Small fixtures: about 5 minutes on a busy machine. (The dbt-runner's tests with real dbt are Go tests in
 # shared/dbtrun, run by go test ./... once scripts/venv.sh has made the venv.)

@@ -97,6 +97,10 @@ kill -9 "$up_pid"
 wait "$up_pid" 2>/dev/null || true
 sleep 3
 start_up
+# A transaction after the restart: the new embedded broker is a new Kafka source whose offsets
+# start again at 0, and gold's cut must still pass this transaction (checked after dbt runs).
+after_restart=$(psql -X -At "$DATABASE_URL" -c "SELECT pg_current_wal_lsn() - '0/0'")
+call PUT "/customers/$cust" '{"first_name":"Edda","last_name":"Test","email":"edda.e2e.4@example.com"}' >/dev/null
 sleep 8
 kill -INT "$gen_pid"
 wait "$gen_pid" 2>/dev/null || true
@@ -185,6 +189,17 @@ grep -q "Completed successfully" "$FIN_STATE_DIR/dbt/logs/console.log" \
   || die "the scheduled dbt build left no console output in $FIN_STATE_DIR/dbt/logs/console.log"
 versions=$(bin/fin sql "select count(*) from gold.dim_customers where customer_id = '$cust'" | tail -1)
 [ "$versions" -ge 4 ] || die "dim_customers holds $versions versions of $cust; want the insert and 3 updates"
+log "gold's cut passes the transaction written after the restart"
+cut_sql="select case when (select lsn from gold.cut) > $after_restart and exists (select 1 from gold.dim_customers
+  where customer_id = '$cust' and email = 'edda.e2e.4@example.com') then 'passed' else 'not yet' end"
+for _ in $(seq 1 90); do
+  [ "$(bin/fin sql "$cut_sql" | tail -1)" = passed ] && break
+  sleep 2
+done
+[ "$(bin/fin sql "$cut_sql" | tail -1)" = passed ] \
+  || die "gold.cut ($(bin/fin sql "select lsn from gold.cut" | tail -1)) has not passed the update written after the restart (WAL position above $after_restart)"
+versions=$(bin/fin sql "select count(*) from gold.dim_customers where customer_id = '$cust'" | tail -1)
+[ "$versions" -ge 5 ] || die "dim_customers holds $versions versions of $cust; want the insert and 4 updates"
 log "the history endpoint shows every version"
 history=$(call GET "/customers/$cust/history")
 python3 - "$history" "$versions" <<'PY' || die "GET /customers/$cust/history does not match dim_customers ($versions versions): $history"

@@ -33,6 +33,7 @@ type AccountPath struct {
 
 type accountOne struct {
 	ETag string `header:"ETag"`
+	CutHeaders
 	Body Account
 }
 

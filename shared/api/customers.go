@@ -32,6 +32,7 @@ type CustomerPath struct {
 
 type customerOne struct {
 	ETag string `header:"ETag"`
+	CutHeaders
 	Body Customer
 }
 

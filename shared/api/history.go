@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -16,12 +17,13 @@ import (
 
 // History is what the API reads past versions through: the warehouse's SCD2 marts
 // (*history.Reader over Snowflake or the local DuckDB file). Lists are in log order; a key the
-// warehouse never saw, or a time at which the key did not exist, is bank.ErrNotFound.
+// warehouse never saw, or a time at which the key did not exist, is bank.ErrNotFound. A past
+// state is read from gold's consistent cut, returned beside it (history.ErrNoCut before one).
 type History interface {
 	CustomerVersions(ctx context.Context, id uuid.UUID, p history.Page) ([]history.Customer, bool, error)
 	AccountVersions(ctx context.Context, id uuid.UUID, p history.Page) ([]history.Account, bool, error)
-	CustomerAsOf(ctx context.Context, id uuid.UUID, t time.Time) (history.Customer, error)
-	AccountAsOf(ctx context.Context, id uuid.UUID, t time.Time) (history.Account, error)
+	CustomerAsOf(ctx context.Context, id uuid.UUID, t time.Time) (history.Customer, history.Cut, error)
+	AccountAsOf(ctx context.Context, id uuid.UUID, t time.Time) (history.Account, history.Cut, error)
 }
 
 // historyTimeout bounds one warehouse read: a Snowflake warehouse resuming, or the local file
@@ -66,7 +68,24 @@ func accountVersionOut(a history.Account) AccountVersion {
 
 // AsOfParam asks for the state at a past time instead of the current one.
 type AsOfParam struct {
-	AsOf string `query:"as_of" format:"date-time" example:"2026-11-25T16:00:00Z" doc:"RFC 3339 time: the state at that time, read from the warehouse (as fresh as its last dbt run) instead of the current state from the system of record; 404 when the row did not exist then"`
+	AsOf string `query:"as_of" format:"date-time" example:"2026-11-25T16:00:00Z" doc:"RFC 3339 time: the state at that time, read from the warehouse's consistent cut instead of the current state from the system of record. A time after the cut's commit time is answered as of the cut (the Warehouse-As-Of header says so); 404 when the row did not exist then; 503 warehouse_not_built before the first build has published a cut"`
+}
+
+// CutHeaders say which consistent cut of the warehouse an as_of answer was read from; empty (so
+// absent) on an answer from the system of record.
+type CutHeaders struct {
+	CutLSN    string `header:"Warehouse-Cut-Lsn" doc:"as_of only: the cut's commit position (a WAL position as a decimal): every source transaction committed at or before it is in the answer's warehouse state, wholly, and none after"`
+	CutCommit string `header:"Warehouse-Cut-Commit-Time" doc:"as_of only: the commit time of the cut's last transaction (RFC 3339, UTC)"`
+	AsOf      string `header:"Warehouse-As-Of" doc:"as_of only: the time the answer is the state at: as_of, or the cut's commit time when as_of is later"`
+}
+
+func cutHeaders(c history.Cut, t time.Time) CutHeaders {
+	at := t.UTC()
+	if at.After(c.CommitTS) {
+		at = c.CommitTS
+	}
+	return CutHeaders{CutLSN: strconv.FormatInt(c.LSN, 10), CutCommit: c.CommitTS.Format(time.RFC3339Nano),
+		AsOf: at.Format(time.RFC3339Nano)}
 }
 
 // at is the as_of time; ok is false when it is absent.
@@ -109,6 +128,9 @@ func readHistory[T any](ctx context.Context, h History, read func(context.Contex
 		return zero, newProblem(http.StatusNotFound, "not_found", err.Error(), "")
 	case errors.Is(err, history.ErrBadCursor):
 		return zero, newProblem(http.StatusUnprocessableEntity, "invalid_field", err.Error(), "query.starting_after")
+	case errors.Is(err, history.ErrNoCut):
+		return zero, newProblem(http.StatusServiceUnavailable, "warehouse_not_built",
+			"the warehouse has not published a consistent cut yet (no dbt build has completed): past states cannot be read until one has; retry later", "")
 	}
 	// The warehouse is down, paused too long, or has not been built yet (no dbt run).
 	id := requestID(ctx)
@@ -181,29 +203,35 @@ func (s *server) registerHistory() {
 		})
 }
 
-// customerAsOf is GET /customers/{id}?as_of=t: the version valid at t, without an ETag (it is
-// not a representation PUT may be conditioned on).
+// versionAt is a version read as of a time, with the cut it was read from.
+type versionAt[T any] struct {
+	v   T
+	cut history.Cut
+}
+
+// customerAsOf is GET /customers/{id}?as_of=t: the version valid at t in the warehouse's cut,
+// without an ETag (it is not a representation PUT may be conditioned on).
 func (s *server) customerAsOf(ctx context.Context, id uuid.UUID, t time.Time) (*customerOne, error) {
-	c, err := readHistory(ctx, s.history, func(ctx context.Context, h History) (history.Customer, error) {
-		c, err := h.CustomerAsOf(ctx, id, t)
-		return hideHistory(c, err, func() (bool, error) { return seeCustomer(ctx, id) == nil, nil },
+	c, err := readHistory(ctx, s.history, func(ctx context.Context, h History) (versionAt[history.Customer], error) {
+		c, cut, err := h.CustomerAsOf(ctx, id, t)
+		return hideHistory(versionAt[history.Customer]{c, cut}, err, func() (bool, error) { return seeCustomer(ctx, id) == nil, nil },
 			func() error { return history.NotAt("customer", id, t) })
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &customerOne{Body: customerOut(c.Customer)}, nil
+	return &customerOne{CutHeaders: cutHeaders(c.cut, t), Body: customerOut(c.v.Customer)}, nil
 }
 
 // accountAsOf is GET /accounts/{id}?as_of=t (see customerAsOf).
 func (s *server) accountAsOf(ctx context.Context, id uuid.UUID, t time.Time) (*accountOne, error) {
-	a, err := readHistory(ctx, s.history, func(ctx context.Context, h History) (history.Account, error) {
-		a, err := h.AccountAsOf(ctx, id, t)
-		return hideHistory(a, err, func() (bool, error) { return ownsAccounts(ctx, s.pool, id) },
+	a, err := readHistory(ctx, s.history, func(ctx context.Context, h History) (versionAt[history.Account], error) {
+		a, cut, err := h.AccountAsOf(ctx, id, t)
+		return hideHistory(versionAt[history.Account]{a, cut}, err, func() (bool, error) { return ownsAccounts(ctx, s.pool, id) },
 			func() error { return history.NotAt("account", id, t) })
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &accountOne{Body: accountOut(a.Account)}, nil
+	return &accountOne{CutHeaders: cutHeaders(a.cut, t), Body: accountOut(a.v.Account)}, nil
 }

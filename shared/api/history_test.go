@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -118,6 +119,7 @@ func TestHistory(t *testing.T) {
 	}
 	t.Cleanup(func() { wh.Close() })
 	e := newEnv(t, func(c *Config) { c.History = history.New(wh) })
+	cut := ensureCut(t, wh)
 
 	customers := rawHistory(t, wh, "customers", "customer_id")
 	accounts := rawHistory(t, wh, "accounts", "account_id")
@@ -228,9 +230,13 @@ func TestHistory(t *testing.T) {
 							if res.header.Get("ETag") != "" {
 								t.Errorf("%s as of %s has an ETag: a past state must not be a PUT precondition", c.id, at)
 							}
+							checkCutHeaders(t, res, cut, at)
 						}
 					}
 				}
+			})
+			t.Run("as_of after the cut", func(t *testing.T) {
+				testAsOfAfterCut(t, wh, tr, e, accounts[busy], busy, cut)
 			})
 			t.Run("errors", func(t *testing.T) {
 				never := "00000000-0000-4000-8000-000000000001"
@@ -247,6 +253,82 @@ func TestHistory(t *testing.T) {
 			})
 		})
 	}
+}
+
+// ensureCut gives the fixture's gold a cut holding every change event RAW has (all of them are
+// built), unless the dbt build published one, and returns it.
+func ensureCut(t *testing.T, wh *duckdb.Warehouse) history.Cut {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := history.New(wh).Cut(ctx); errors.Is(err, history.ErrNoCut) {
+		setCut(t, wh, `SELECT max(lsn), max(commit_ts_us) FROM (SELECT lsn, commit_ts_us FROM raw.customers
+			UNION ALL SELECT lsn, commit_ts_us FROM raw.accounts UNION ALL SELECT lsn, commit_ts_us FROM raw.transactions)`)
+	}
+	cut, err := history.New(wh).Cut(ctx)
+	if err != nil {
+		t.Fatalf("read gold.cut: %v", err)
+	}
+	return cut
+}
+
+// setCut replaces gold.cut with the position and commit time (microseconds) the query selects.
+func setCut(t *testing.T, wh *duckdb.Warehouse, pos string) {
+	t.Helper()
+	q := `CREATE OR REPLACE TABLE gold.cut AS SELECT p.lsn, to_timestamp(0) + to_microseconds(p.us) AS commit_ts,
+		now() AS built_at FROM (` + pos + `) AS p(lsn, us)`
+	if err := wh.QueryRows(context.Background(), q, nil, func(*sql.Rows) error { return nil }); err != nil {
+		t.Fatalf("set gold.cut: %v", err)
+	}
+}
+
+// checkCutHeaders: an as_of answer names the cut it was read from and the time it is the state
+// at: as_of, or the cut's commit time when as_of is later.
+func checkCutHeaders(t *testing.T, res response, cut history.Cut, at time.Time) {
+	t.Helper()
+	want := at.UTC()
+	if want.After(cut.CommitTS) {
+		want = cut.CommitTS
+	}
+	lsn, commit, asOf := res.header.Get("Warehouse-Cut-Lsn"), res.header.Get("Warehouse-Cut-Commit-Time"), res.header.Get("Warehouse-As-Of")
+	if lsn != fmt.Sprint(cut.LSN) || commit != cut.CommitTS.Format(time.RFC3339Nano) || asOf != want.Format(time.RFC3339Nano) {
+		t.Errorf("as of %s: cut headers lsn %q commit %q as-of %q; want %d, %s, %s", at, lsn, commit, asOf,
+			cut.LSN, cut.CommitTS.Format(time.RFC3339Nano), want.Format(time.RFC3339Nano))
+	}
+}
+
+// testAsOfAfterCut moves gold.cut back to just before the account's first version after its
+// first change committed on its own (as a reader sees gold between a build's cut and a later one)
+// and reads the account as of an hour after its last change: the answer is the state at the cut,
+// and says so. It puts the cut back after.
+func testAsOfAfterCut(t *testing.T, wh *duckdb.Warehouse, tr transport, e *env, vs []rawVersion, id string, cut history.Cut) {
+	// Version k is the last in the cut; k+1 is in a later transaction (a later commit time).
+	k := 1
+	for k+1 < len(vs) && (vs[k].deleted || !vs[k+1].from.After(vs[k].from)) {
+		k++
+	}
+	if k+1 >= len(vs) {
+		t.Fatalf("account %s has no version followed by one of a later transaction", id)
+	}
+	t.Cleanup(func() {
+		setCut(t, wh, fmt.Sprintf("SELECT %d, %d", cut.LSN, cut.CommitTS.UnixMicro()))
+	})
+	// Below the next version's own position, so its transaction ends after the cut.
+	back := history.Cut{LSN: vs[k+1].lsn - 1, CommitTS: vs[k].from}
+	setCut(t, wh, fmt.Sprintf("SELECT %d, %d", back.LSN, back.CommitTS.UnixMicro()))
+	at := vs[len(vs)-1].from.Add(time.Hour)
+	res := call(t, tr, request{method: "GET", path: "/accounts/" + id + "?as_of=" + url.QueryEscape(at.Format(time.RFC3339Nano)), token: e.ro}, http.StatusOK)
+	var body Account
+	res.json(t, &body)
+	// Each version has its own updated_at: the answer's must be version k's.
+	want, err := time.Parse(time.RFC3339Nano, vs[k].field("updated_at"))
+	if err != nil {
+		t.Fatalf("the fixture's updated_at %q: %v", vs[k].field("updated_at"), err)
+	}
+	if !body.UpdatedAt.Equal(want) || body.Balance != vs[k].field("balance") {
+		t.Errorf("%s as of %s with the cut after its version %d: updated_at %s balance %s, want %s and %s (the last version's: %s, %s)",
+			id, at, k, body.UpdatedAt, body.Balance, want, vs[k].field("balance"), vs[len(vs)-1].field("updated_at"), vs[len(vs)-1].field("balance"))
+	}
+	checkCutHeaders(t, res, back, at)
 }
 
 // TestHistoryOpenAPI: the history operations and as_of are in the OpenAPI description, with the
@@ -298,6 +380,17 @@ func TestHistoryOpenAPI(t *testing.T) {
 			t.Errorf("GET %s (%s): query %s documented %v, 404 %v, 503 %v, security %v; want all, with security %v",
 				path, op.OperationID, param, found, has404, has503, op.Security, want)
 		}
+		if param != "as_of" {
+			continue
+		}
+		// The 200 answer documents the headers naming the cut an as_of answer was read from.
+		ok200, _ := op.Responses["200"].(map[string]any)
+		headers, _ := ok200["headers"].(map[string]any)
+		for _, h := range []string{"Warehouse-Cut-Lsn", "Warehouse-Cut-Commit-Time", "Warehouse-As-Of"} {
+			if _, ok := headers[h]; !ok {
+				t.Errorf("GET %s: the 200 answer does not document header %s (headers %v)", path, h, headers)
+			}
+		}
 	}
 }
 
@@ -322,26 +415,58 @@ func checkValidity(t *testing.T, id string, i int, got Validity, want []rawVersi
 	}
 }
 
-// TestHistoryUnavailable: without a warehouse, or with one that has no history built, the
-// history endpoints and as_of answer 503 problem+json, while the current state still works.
+// TestHistoryUnavailable: without a warehouse, or with one that has no history built or no cut
+// published (or one without a position yet), the history endpoints and as_of answer 503 problem+json saying which, while the
+// current state still works.
 func TestHistoryUnavailable(t *testing.T) {
-	empty, err := duckdb.Open(context.Background(), filepath.Join(t.TempDir(), "empty.duckdb"), nil)
+	ctx := context.Background()
+	empty, err := duckdb.Open(ctx, filepath.Join(t.TempDir(), "empty.duckdb"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { empty.Close() })
-	for name, h := range map[string]History{"no warehouse": nil, "no dbt run yet": history.New(empty)} {
-		t.Run(name, func(t *testing.T) {
-			e := newEnv(t, func(c *Config) { c.History = h })
+	emptyCut, err := duckdb.Open(ctx, filepath.Join(t.TempDir(), "empty-cut.duckdb"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { emptyCut.Close() })
+	noPosition, err := duckdb.Open(ctx, filepath.Join(t.TempDir(), "no-position.duckdb"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { noPosition.Close() })
+	q := "CREATE SCHEMA gold; CREATE TABLE gold.cut (lsn BIGINT, commit_ts TIMESTAMPTZ, built_at TIMESTAMPTZ)"
+	for _, wh := range []*duckdb.Warehouse{emptyCut, noPosition} {
+		if err := wh.QueryRows(ctx, q, nil, func(*sql.Rows) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A build that found no whole transaction yet: position 0, no commit time.
+	if err := noPosition.QueryRows(ctx, "INSERT INTO gold.cut VALUES (0, NULL, now())", nil, func(*sql.Rows) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name          string
+		h             History
+		history, asOf string // the problem codes
+	}{
+		{"no warehouse", nil, "warehouse_unavailable", "warehouse_unavailable"},
+		{"no dbt run yet", history.New(empty), "warehouse_unavailable", "warehouse_not_built"},
+		{"gold.cut empty", history.New(emptyCut), "warehouse_unavailable", "warehouse_not_built"},
+		{"gold.cut without a position", history.New(noPosition), "warehouse_unavailable", "warehouse_not_built"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, func(cf *Config) { cf.History = c.h })
 			tr := e.transports[0]
-			var c Customer
+			var cu Customer
 			call(t, tr, request{method: "POST", path: "/customers", token: e.rw, body: map[string]any{
-				"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}}, http.StatusCreated).json(t, &c)
-			call(t, tr, request{method: "GET", path: "/customers/" + c.CustomerID, token: e.ro}, http.StatusOK)
+				"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}}, http.StatusCreated).json(t, &cu)
+			call(t, tr, request{method: "GET", path: "/customers/" + cu.CustomerID, token: e.ro}, http.StatusOK)
 			for _, tr := range e.transports {
-				for _, p := range []string{"/customers/" + c.CustomerID + "/history", "/customers/" + c.CustomerID + "?as_of=2026-11-25T10:00:00Z"} {
-					if prob := problemOf(t, call(t, tr, request{method: "GET", path: p, token: e.ro}, http.StatusServiceUnavailable)); prob.Code != "warehouse_unavailable" {
-						t.Errorf("%s %s: code %q, want warehouse_unavailable", tr.name, p, prob.Code)
+				for p, want := range map[string]string{"/customers/" + cu.CustomerID + "/history": c.history,
+					"/customers/" + cu.CustomerID + "?as_of=2026-11-25T10:00:00Z": c.asOf} {
+					if prob := problemOf(t, call(t, tr, request{method: "GET", path: p, token: e.ro}, http.StatusServiceUnavailable)); prob.Code != want {
+						t.Errorf("%s %s: code %q, want %s", tr.name, p, prob.Code, want)
 					}
 				}
 			}

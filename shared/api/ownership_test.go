@@ -61,26 +61,29 @@ func (h pgHistory) AccountVersions(ctx context.Context, id uuid.UUID, _ history.
 	return []history.Account{*a}, false, nil
 }
 
-func (h pgHistory) CustomerAsOf(ctx context.Context, id uuid.UUID, t time.Time) (history.Customer, error) {
+// pgCut is the cut this warehouse answers from: it holds every row, so any time is in it.
+func pgCut(t time.Time) history.Cut { return history.Cut{LSN: 1, CommitTS: t.UTC()} }
+
+func (h pgHistory) CustomerAsOf(ctx context.Context, id uuid.UUID, t time.Time) (history.Customer, history.Cut, error) {
 	c, err := h.customer(ctx, id)
 	if err == nil && c == nil {
 		err = history.NotAt("customer", id, t)
 	}
 	if err != nil {
-		return history.Customer{}, err
+		return history.Customer{}, history.Cut{}, err
 	}
-	return *c, nil
+	return *c, pgCut(t), nil
 }
 
-func (h pgHistory) AccountAsOf(ctx context.Context, id uuid.UUID, t time.Time) (history.Account, error) {
+func (h pgHistory) AccountAsOf(ctx context.Context, id uuid.UUID, t time.Time) (history.Account, history.Cut, error) {
 	a, err := h.account(ctx, id)
 	if err == nil && a == nil {
 		err = history.NotAt("account", id, t)
 	}
 	if err != nil {
-		return history.Account{}, err
+		return history.Account{}, history.Cut{}, err
 	}
-	return *a, nil
+	return *a, pgCut(t), nil
 }
 
 // bank is the fixture: customer A (the customer token's) with accounts a1 and a2, customer B

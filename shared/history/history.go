@@ -1,5 +1,6 @@
 // Package history reads past versions of customers and accounts from the warehouse: the SCD2
-// marts dbt builds from the change log (gold.dim_customers, gold.dim_accounts). One
+// marts dbt builds from the change log (gold.dim_customers, gold.dim_accounts), a past state
+// as of gold's consistent cut (gold.cut: no source transaction is half in gold). One
 // implementation serves both warehouses: the SQL is written in the dialect DuckDB and Snowflake
 // share (positional ? parameters, unquoted identifiers, CAST), and a Querier runs it, over a
 // database/sql pool (Snowflake, DB) or the local DuckDB file (*duckdb.Warehouse).
@@ -91,7 +92,8 @@ func New(q Querier) *Reader { return &Reader{Q: q, Schema: "gold"} }
 // how a row becomes a version.
 type entity[T versioned] struct {
 	name, table, key, columns string
-	scan                      func(*sql.Rows) (T, error)
+	// scan reads a row of columns and validityColumns, then the extra columns into extra.
+	scan func(rows *sql.Rows, extra ...any) (T, error)
 }
 
 // validityColumns follow each entity's own columns (whose last is its version key) in every query.
@@ -101,13 +103,13 @@ var customers = entity[Customer]{
 	name: "customer", table: "dim_customers", key: "customer_id",
 	columns: "customer_id, first_name, last_name, email, address_line, city, postal_code, country, " +
 		"closed_at, created_at, updated_at, version, customer_version_key",
-	scan: func(rows *sql.Rows) (Customer, error) {
+	scan: func(rows *sql.Rows, extra ...any) (Customer, error) {
 		var c Customer
 		var id string
 		var addr, city, postal, country sql.NullString
 		var closed, to sql.NullTime
 		dest := append([]any{&id, &c.FirstName, &c.LastName, &c.Email, &addr, &city, &postal, &country,
-			&closed, &c.CreatedAt, &c.UpdatedAt, &c.Version}, c.Validity.dest(&to)...)
+			&closed, &c.CreatedAt, &c.UpdatedAt, &c.Version}, append(c.Validity.dest(&to), extra...)...)
 		if err := rows.Scan(dest...); err != nil {
 			return c, err
 		}
@@ -128,13 +130,13 @@ var accounts = entity[Account]{
 	// Money leaves the warehouse as a decimal string, never through a float.
 	columns: "account_id, customer_id, account_type, currency, nickname, cast(balance as varchar), " +
 		"status, created_at, updated_at, version, account_version_key",
-	scan: func(rows *sql.Rows) (Account, error) {
+	scan: func(rows *sql.Rows, extra ...any) (Account, error) {
 		var a Account
 		var id, customer, typ, status, balance string
 		var nickname sql.NullString
 		var to sql.NullTime
 		dest := append([]any{&id, &customer, &typ, &a.Currency, &nickname, &balance, &status,
-			&a.CreatedAt, &a.UpdatedAt, &a.Version}, a.Validity.dest(&to)...)
+			&a.CreatedAt, &a.UpdatedAt, &a.Version}, append(a.Validity.dest(&to), extra...)...)
 		if err := rows.Scan(dest...); err != nil {
 			return a, err
 		}
@@ -200,15 +202,62 @@ func (r *Reader) AccountVersions(ctx context.Context, id uuid.UUID, p Page) ([]A
 	return versions(ctx, r, accounts, id, p)
 }
 
-// CustomerAsOf is the customer as it was at t. bank.ErrNotFound when it did not exist then
-// (never seen, not yet created, or deleted).
-func (r *Reader) CustomerAsOf(ctx context.Context, id uuid.UUID, t time.Time) (Customer, error) {
+// CustomerAsOf is the customer as it was at t, read from gold's consistent cut, which it also
+// returns: a t after the cut's commit time is answered as of the cut. bank.ErrNotFound when the
+// customer did not exist then (never seen, not yet created, or deleted); ErrNoCut before any
+// build has published a cut.
+func (r *Reader) CustomerAsOf(ctx context.Context, id uuid.UUID, t time.Time) (Customer, Cut, error) {
 	return asOf(ctx, r, customers, id, t)
 }
 
 // AccountAsOf is the account as it was at t (see CustomerAsOf).
-func (r *Reader) AccountAsOf(ctx context.Context, id uuid.UUID, t time.Time) (Account, error) {
+func (r *Reader) AccountAsOf(ctx context.Context, id uuid.UUID, t time.Time) (Account, Cut, error) {
 	return asOf(ctx, r, accounts, id, t)
+}
+
+// Cut is the position gold is a consistent cut at (the one row of gold.cut): every gold model
+// holds exactly the source transactions committed at or before LSN, each wholly.
+type Cut struct {
+	LSN      int64     // commit position of the last source transaction wholly in gold
+	CommitTS time.Time // its commit time
+}
+
+// ErrNoCut: the warehouse has no cut yet (no build has published gold.cut), so no past state can
+// be answered consistently.
+var ErrNoCut = errors.New("the warehouse has no consistent cut yet (no dbt build has published gold.cut)")
+
+// Cut reads gold's cut. ErrNoCut when gold.cut does not exist, is empty, or holds no position yet.
+func (r *Reader) Cut(ctx context.Context) (Cut, error) {
+	var cuts []Cut
+	q := "SELECT lsn, commit_ts FROM " + r.relation("cut")
+	err := r.Q.QueryRows(ctx, q, nil, func(rows *sql.Rows) error {
+		for rows.Next() {
+			var c Cut
+			var ts sql.NullTime
+			if err := rows.Scan(&c.LSN, &ts); err != nil {
+				return err
+			}
+			c.CommitTS = ts.Time.UTC()
+			// A build that found no whole transaction yet publishes position 0 with no time.
+			if ts.Valid && c.LSN > 0 {
+				cuts = append(cuts, c)
+			}
+		}
+		return nil
+	})
+	switch {
+	// The statement names only gold.cut: DuckDB's "Table with name cut does not exist",
+	// Snowflake's "Object 'GOLD.CUT' does not exist or not authorized" (error 002003).
+	case err != nil && strings.Contains(strings.ToLower(err.Error()), "does not exist"):
+		return Cut{}, fmt.Errorf("%w: %v", ErrNoCut, err)
+	case err != nil:
+		return Cut{}, fmt.Errorf("read %s: %w", r.relation("cut"), err)
+	case len(cuts) == 0:
+		return Cut{}, fmt.Errorf("%w: %s holds no position", ErrNoCut, r.relation("cut"))
+	case len(cuts) > 1:
+		return Cut{}, fmt.Errorf("%s holds %d rows, want one", r.relation("cut"), len(cuts))
+	}
+	return cuts[0], nil
 }
 
 func (r *Reader) relation(table string) string {
@@ -219,12 +268,12 @@ func (r *Reader) relation(table string) string {
 	return schema + "." + table
 }
 
-// query runs q and scans every row with e.scan.
-func query[T versioned](ctx context.Context, r *Reader, e entity[T], q string, args ...any) ([]T, error) {
+// query runs q and scans every row with e.scan, its columns after the entity's into extra.
+func query[T versioned](ctx context.Context, r *Reader, e entity[T], q string, extra []any, args ...any) ([]T, error) {
 	var out []T
 	err := r.Q.QueryRows(ctx, q, args, func(rows *sql.Rows) error {
 		for rows.Next() {
-			v, err := e.scan(rows)
+			v, err := e.scan(rows, extra...)
 			if err != nil {
 				return fmt.Errorf("read %s: %w", r.relation(e.table), err)
 			}
@@ -263,7 +312,7 @@ func versions[T versioned](ctx context.Context, r *Reader, e entity[T], id uuid.
 	limit := max(p.Limit, 1)
 	q := fmt.Sprintf("SELECT %s, %s FROM %s WHERE %s = ? AND lsn > ? ORDER BY lsn LIMIT %d",
 		e.columns, validityColumns, r.relation(e.table), e.key, limit+1)
-	rows, err := query(ctx, r, e, q, id.String(), after)
+	rows, err := query(ctx, r, e, q, nil, id.String(), after)
 	if err != nil {
 		return nil, false, err
 	}
@@ -280,21 +329,34 @@ func versions[T versioned](ctx context.Context, r *Reader, e entity[T], id uuid.
 // (Snowflake would read a bound time.Time as TIMESTAMP_NTZ in the session's time zone).
 func instant(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.999999-07:00") }
 
-func asOf[T versioned](ctx context.Context, r *Reader, e entity[T], id uuid.UUID, t time.Time) (T, error) {
+// asOfQuery reads the version valid at a time, no later than the cut, and the cut itself in the
+// same statement (so the same snapshot of gold, while a build may be replacing it). The cut's
+// columns are renamed so that lsn stays the dimension's.
+const asOfQuery = `SELECT %s, %s, cut_lsn, cut_commit_ts FROM %s
+	CROSS JOIN (SELECT lsn AS cut_lsn, commit_ts AS cut_commit_ts FROM %s) c
+	WHERE %s = ? AND effective_from <= CAST(? AS TIMESTAMPTZ) AND lsn <= cut_lsn ORDER BY lsn DESC LIMIT 1`
+
+func asOf[T versioned](ctx context.Context, r *Reader, e entity[T], id uuid.UUID, t time.Time) (T, Cut, error) {
 	var zero T
-	// The latest version committed at or before t is the one valid at t.
-	q := fmt.Sprintf("SELECT %s, %s FROM %s WHERE %s = ? AND effective_from <= CAST(? AS TIMESTAMPTZ) ORDER BY lsn DESC LIMIT 1",
-		e.columns, validityColumns, r.relation(e.table), e.key)
-	rows, err := query(ctx, r, e, q, id.String(), instant(t))
-	if err != nil {
-		return zero, err
+	var cut Cut
+	// The latest version committed at or before t (and in the cut) is the one valid at t.
+	q := fmt.Sprintf(asOfQuery, e.columns, validityColumns, r.relation(e.table), r.relation("cut"), e.key)
+	rows, err := query(ctx, r, e, q, []any{&cut.LSN, &cut.CommitTS}, id.String(), instant(t))
+	if err != nil || len(rows) == 0 {
+		// No row: no version then, or no cut at all; the second read tells which.
+		c, cerr := r.Cut(ctx)
+		switch {
+		case cerr != nil && (err == nil || errors.Is(cerr, ErrNoCut)):
+			return zero, Cut{}, cerr
+		case err != nil:
+			return zero, Cut{}, err
+		}
+		return zero, c, NotAt(e.name, id, t)
 	}
-	at := t.UTC().Format(time.RFC3339Nano)
-	if len(rows) == 0 {
-		return zero, NotAt(e.name, id, t)
-	}
+	cut.CommitTS = cut.CommitTS.UTC()
 	if v := rows[0].validity(); v.IsDeleted {
-		return zero, fmt.Errorf("%s %s was deleted at %s, before %s: %w", e.name, id, v.ValidFrom.Format(time.RFC3339Nano), at, bank.ErrNotFound)
+		return zero, cut, fmt.Errorf("%s %s was deleted at %s, before %s: %w", e.name, id,
+			v.ValidFrom.Format(time.RFC3339Nano), t.UTC().Format(time.RFC3339Nano), bank.ErrNotFound)
 	}
-	return rows[0], nil
+	return rows[0], cut, nil
 }

@@ -60,15 +60,16 @@ func TestCommittedLoadsRequestBuilds(t *testing.T) {
 			s.put(t, "customers", 0, 2, nil)
 			return h.CatchUp(ctx, bucket, loader.DirObjects(s.root))
 		}, `{"tables":["customers"]}`, ""},
-		{"transaction metadata alone asks nothing (no model reads it yet)", func() error {
+		// an END alone can complete a transaction, moving gold.cut (docs/dbt.md)
+		{"transaction metadata alone asks for the cut", func() error {
 			meta, _ := s.put(t, "transaction_metadata", 0, 2, nil)
 			return h.Handle(ctx, created(meta))
-		}, "", ""},
-		{"transaction metadata beside a table asks for the table", func() error {
+		}, `{"tables":["transaction_metadata"]}`, ""},
+		{"transaction metadata beside a table asks for both", func() error {
 			meta, _ := s.put(t, "transaction_metadata", 2, 2, nil)
 			cust, _ := s.put(t, "customers", 10, 1, nil)
 			return h.Handle(ctx, created(meta, cust))
-		}, `{"tables":["customers"]}`, ""},
+		}, `{"tables":["customers","transaction_metadata"]}`, ""},
 		{"a queue down past the retries fails the invocation", func() error {
 			reqs.fail = 3
 			return h.Handle(ctx, created(acc))

@@ -274,9 +274,6 @@ func (h *Handler) requestBuild(ctx context.Context, m *counters, withDuplicates 
 		maps.Copy(set, m.duplicateTables)
 	}
 	m.mu.Unlock()
-	// No model reads raw.transaction_metadata yet (the consistent cut will, docs/dbt.md): its
-	// loads alone would ask for a build of nothing.
-	delete(set, bronze.TransactionMetadataTable)
 	if len(set) == 0 {
 		return nil
 	}

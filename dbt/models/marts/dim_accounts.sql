@@ -1,6 +1,10 @@
-{#- A view: the account history under the names BI tools know from dbt snapshots (see
+{#- A view: the account history within the cut under the names BI tools know from dbt snapshots (see
     dim_customers for why it is not a second table). -#}
 {{ config(materialized='view') }}
+
+with versions as (
+{{ history_in_cut(ref('accounts_history'), 'account_id') }}
+)
 
 select
     version_key as account_version_key,
@@ -14,4 +18,4 @@ select
     created_at,
     updated_at,
     {{ dimension_validity_columns() }}
-from {{ ref('accounts_history') }}
+from versions

@@ -2,6 +2,10 @@
     already a table built incrementally, so a second copy would only cost time and storage. -#}
 {{ config(materialized='view') }}
 
+with versions as (
+{{ history_in_cut(ref('customers_history'), 'customer_id') }}
+)
+
 select
     version_key as customer_version_key,
     customer_id,
@@ -17,4 +21,4 @@ select
     created_at,
     updated_at,
     {{ dimension_validity_columns() }}
-from {{ ref('customers_history') }}
+from versions

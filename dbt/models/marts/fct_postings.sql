@@ -5,12 +5,20 @@
 {#- Applied with history_range on posting_key: a posting is only ever replaced by one at an earlier
     or the same lsn (first_insert below), so the rows a batch replaces are at or above its own
     lsn, and the delete reads only the ledger's recent blocks instead of every posting_key. -#}
+-- depends_on: {{ ref('cut') }}
 {{ config(materialized='incremental', unique_key='posting_key', incremental_strategy='history_range', tmp_relation_type=batch_relation_type(), history_key='posting_key', on_schema_change='fail') }}
 
+{#- Within the cut: the inserts and reads that enter it in this build (entering_cut), from the
+    position the ledger already holds (the newest end_lsn) up to the cut's, so one held back by
+    a build is taken by the next. -#}
+{%- set cut = cut_lsn() -%}
+{%- set held = own_max('end_lsn', -1) %}
+
 with inserted as (
-    select *
-    from {{ ref('stg_transactions_changes') }}
-    where op in ('c', 'r') and {{ loaded_since_last_run() }}
+    select c.*, {{ end_lsn_of('c') }} as end_lsn
+    from {{ ref('stg_transactions_changes') }} as c
+    {{ join_transaction_ends(held, cut) }}
+    where c.op in ('c', 'r') and {{ entering_cut(held, cut) }}
 ),
 {%- if is_incremental() %}
 
@@ -41,7 +49,7 @@ legs as (
         1 as leg,
         account_id,
         case when transaction_type = 'DEPOSIT' then amount else -amount end as amount,
-        currency, transaction_type, committed_at, lsn, tx_id, _loaded_at
+        currency, transaction_type, committed_at, lsn, tx_id, end_lsn, _loaded_at
     from first_insert
     union all
     select
@@ -49,7 +57,7 @@ legs as (
         2 as leg,
         related_account_id as account_id,
         amount,
-        currency, transaction_type, committed_at, lsn, tx_id, _loaded_at
+        currency, transaction_type, committed_at, lsn, tx_id, end_lsn, _loaded_at
     from first_insert
     where transaction_type = 'TRANSFER'
 )
@@ -65,6 +73,8 @@ select
     committed_at as posted_at,
     lsn,
     tx_id,
+    -- where it entered gold: its transaction's END (a read's own position)
+    end_lsn,
     _loaded_at,
     {{ built_at() }} as _built_at
 from legs

@@ -225,8 +225,10 @@ func TestHistoryReader(t *testing.T) {
 		{a, cu, "CHECKING", "USD", "everyday", "12.30", "ACTIVE", "1764057600.000000000 1500", "1764057610.000000000 1500", "2", a + "@200", "1764057610.000000000 1500", nil, "true", "false"},
 	}
 	f := newSQLAPI(t, func(w http.ResponseWriter, r *http.Request, st submitted) {
-		if strings.Contains(st.Statement, "ORDER BY lsn DESC LIMIT 1") { // as of
-			reply(w, http.StatusOK, resultSet("h7", rowType, rows[1:], 1))
+		if strings.Contains(st.Statement, "ORDER BY lsn DESC LIMIT 1") { // as of, with the cut's columns
+			cutType := strings.TrimSuffix(rowType, "]") + `,{"name":"CUT_LSN","type":"fixed","scale":0,"precision":19},
+				{"name":"CUT_COMMIT_TS","type":"timestamp_tz","scale":9}]`
+			reply(w, http.StatusOK, resultSet("h7", cutType, [][]any{append(slices.Clone(rows[1]), "200", "1764057610.000000000 1500")}, 1))
 			return
 		}
 		reply(w, http.StatusOK, resultSet("h7", rowType, rows, 1))
@@ -251,9 +253,9 @@ func TestHistoryReader(t *testing.T) {
 		st.Bindings["1"].Value != a || st.Bindings["2"].Type != "FIXED" || st.Bindings["2"].Value != "-1" {
 		t.Errorf("versions statement %q with bindings %+v: want the key as TEXT and the cursor as FIXED", st.Statement, st.Bindings)
 	}
-	got, err := r.AccountAsOf(ctx, account, from.Add(time.Minute))
-	if err != nil || got.VersionID != a+"@200" {
-		t.Errorf("AccountAsOf: %+v, %v; want version @200", got.Validity, err)
+	got, cut, err := r.AccountAsOf(ctx, account, from.Add(time.Minute))
+	if err != nil || got.VersionID != a+"@200" || cut.LSN != 200 || cut.CommitTS != from {
+		t.Errorf("AccountAsOf: %+v, cut %+v, %v; want version @200, cut lsn 200 committed at %s (UTC)", got.Validity, cut, err, from)
 	}
 	if b := f.submitted()[1].Bindings["2"]; b.Type != "TEXT" || b.Value != "2025-11-25T08:01:10+00:00" {
 		t.Errorf("as-of time bound as %+v, want TEXT 2025-11-25T08:01:10+00:00 (cast in SQL)", b)

@@ -1,0 +1,107 @@
+{#- The consistent cut (docs/dbt.md, "Gold is a consistent cut"): gold holds a source transaction
+    wholly or not at all. gold.cut names the position P; these macros let each gold model take
+    the rows at or below it. -#}
+
+{#- The cut's position P as a constant (0 before the first whole transaction): read once per
+    model, so the warehouse can skip blocks above it. -#}
+{% macro cut_lsn() -%}
+    {%- if execute -%}
+        {%- set found = run_query("select max(lsn) from " ~ ref('cut')) -%}
+        {%- set lsn = found.columns[0].values()[0] if found.rows | length > 0 else none -%}
+        {{- return(lsn if lsn is not none else 0) -}}
+    {%- endif -%}
+    {{- return(0) -}}
+{%- endmacro %}
+
+{#- The newest value of column in this model's own table, as a constant (default when the
+    table is empty or this is a full build). -#}
+{% macro own_max(column, default) -%}
+    {%- if is_incremental() and execute -%}
+        {%- set found = run_query("select max(" ~ column ~ ") from " ~ this) -%}
+        {%- set value = found.columns[0].values()[0] if found.rows | length > 0 else none -%}
+        {{- return(value if value is not none else default) -}}
+    {%- endif -%}
+    {{- return(default) -}}
+{%- endmacro %}
+
+{#- The END records above from_lsn and at or below to_lsn: tx_id, the commit time to the
+    millisecond (Debezium's ts_ms) and the END's position. -#}
+{% macro transaction_ends(from_lsn, to_lsn) -%}
+    select distinct tx_id, {{ instant_from_us('commit_ts_us') }} as committed_ms, lsn as end_lsn
+    from {{ source('raw', 'transaction_metadata') }}
+    where op = 'END' and lsn > {{ from_lsn }} and lsn <= {{ to_lsn }}
+{%- endmacro %}
+
+{#- The least BEGIN position of the transactions whose END is in (from_lsn, to_lsn], as a
+    constant: no event of them sits below it, so reading the change log from there is enough. -#}
+{% macro first_begin_lsn(from_lsn, to_lsn) -%}
+    {%- if execute -%}
+        {%- set metadata = source('raw', 'transaction_metadata') -%}
+        {%- set found = run_query("select min(b.lsn) from " ~ metadata ~ " as b inner join " ~ metadata ~ " as e"
+            ~ " on b.tx_id = e.tx_id and b.commit_ts_us = e.commit_ts_us"
+            ~ " where b.op = 'BEGIN' and e.op = 'END' and e.lsn > " ~ from_lsn ~ " and e.lsn <= " ~ to_lsn) -%}
+        {%- set lsn = found.columns[0].values()[0] if found.rows | length > 0 else none -%}
+        {{- return(lsn if lsn is not none else to_lsn) -}}
+    {%- endif -%}
+    {{- return(to_lsn) -}}
+{%- endmacro %}
+
+{#- Rows of a change log (alias c, joined to join_transaction_ends as e) that enter gold when
+    the cut moves from from_lsn to to_lsn: a streamed event whose transaction's END is in
+    (from_lsn, to_lsn] (matched by tx_id and the commit millisecond), and a snapshot read (or
+    inferred delete: no END) at a position in (from_lsn, to_lsn], or at or below to_lsn and
+    loaded since the model's last run (a read loaded after the cut passed its position). -#}
+{% macro entering_cut(from_lsn, to_lsn) -%}
+    {%- set begin = first_begin_lsn(from_lsn, to_lsn) -%}
+    c.lsn <= {{ to_lsn }} and (
+        ({{ streamed('c.') }} and e.end_lsn is not null and c.lsn >= {{ begin }})
+        or (not {{ streamed('c.') }} and (c.lsn > {{ from_lsn }} or {{ loaded_since_last_run('c._loaded_at') }})))
+{%- endmacro %}
+
+{#- The position at which a row entered gold: its transaction's END, or a read's own position. -#}
+{% macro end_lsn_of(alias='c') -%}
+    case when {{ streamed(alias ~ '.') }} then e.end_lsn else {{ alias }}.lsn end
+{%- endmacro %}
+
+{% macro join_transaction_ends(from_lsn, to_lsn, alias='c') -%}
+    left join ({{ transaction_ends(from_lsn, to_lsn) }}) as e
+        on {{ alias }}.tx_id = e.tx_id and date_trunc('millisecond', {{ alias }}.committed_at) = e.committed_ms
+{%- endmacro %}
+
+{#- The versions of a history within the cut, for the dim_* views: a streamed version whose
+    transaction's END is at or below the cut, a read or inferred delete at or below it. A key's
+    versions are in commit order, so those in the cut are a prefix; a version after one that is
+    not (its read still on its way) waits with it. valid_to and is_current are recomputed from
+    the versions kept, so the last one in the cut is current. Read at query time, never a
+    constant: the view shows the cut as it stands. -#}
+{% macro history_in_cut(history, key) -%}
+with cut as (
+    select max(lsn) as lsn from {{ ref('cut') }}
+),
+
+marked as (
+    select h.*,
+        case when {{ streamed('h.') }} then e.end_lsn is not null else h.lsn <= (select lsn from cut) end as in_cut
+    from {{ history }} as h
+    {{ join_transaction_ends(-1, '(select lsn from cut)', 'h') }}
+),
+
+prefix as (
+    select marked.*,
+        min(case when not in_cut then lsn end) over (partition by {{ key }}) as first_out
+    from marked
+)
+
+select prefix.* exclude (valid_to, is_current, in_cut, first_out),
+    lead(valid_from) over (partition by {{ key }} order by lsn) as valid_to,
+    lead(valid_from) over (partition by {{ key }} order by lsn) is null as is_current
+from prefix
+where first_out is null or lsn < first_out
+{%- endmacro %}
+
+{#- The SourceID (Kafka cluster) in a bronze object key (shared/bronze Key: "...-<source>.parquet",
+    8 hex digits); NULL for a key outside that grammar, which the loader never loads (the tests'
+    hand-made keys: one source). -#}
+{% macro key_source(column) -%}
+    case when {{ column }} like '%.parquet' then substr({{ column }}, length({{ column }}) - 15, 8) end
+{%- endmacro %}

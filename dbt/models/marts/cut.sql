@@ -1,0 +1,156 @@
+{#- The consistent cut: the highest END position P such that every END at or below it is loaded
+    and wholly loaded (docs/dbt.md, "Gold is a consistent cut"). One row: lsn (P), commit_ts
+    (P's commit time), built_at, and metadata_offset, the Kafka offset of P's END on
+    fin.transaction_metadata (bookkeeping: the offsets of one source).
+    Gap-free across Kafka sources (a replaced cluster, the local broker after a restart: each
+    restarts the metadata topic's offsets at 0; the source is the SourceID in each record's
+    _object_key). The topic (one partition, no tombstones) holds, per source, every BEGIN and
+    END in commit order at consecutive offsets. The capture confirms the slot past an END only
+    once that END and every earlier record of its source are landed (the landed gate acks a
+    contiguous prefix), and a new source streams again from the slot's confirmed position C. So
+    every END below C is in an older source's run from its offset 0 (by induction from the
+    first source), and every END from C on is in the new source's, from its offset 0, in commit
+    order. Hence the ENDs in the union over sources of each source's contiguous run from offset 0
+    (its prefix) are every END up to the newest source's prefix end (newest: the highest first
+    END), as long as each older source's prefix reaches C. A source with a record beyond its
+    prefix (a hole, or an offset held with two positions) has not: the cut stays at or below
+    its prefix's last END. An older source whose last metadata objects are landed but not
+    loaded yet is not visible in its metadata: the cut also stays below any streamed event whose
+    transaction has no END in RAW, which catches it when that transaction's events are loaded
+    (not when they are missing too: docs/dbt.md, "Not built").
+    Whole: for each END, RAW holds event_count streamed events (distinct table and lsn) with its
+    tx_id and commit millisecond; an END sent by two sources is one transaction, counted once.
+    Cost: the prefixes read every metadata record's source, offset, op and lsn (not bounded by
+    the previous cut); events are read only from the least BEGIN position of the ENDs above it. -#}
+{{ config(materialized='incremental', unique_key='cut_key', incremental_strategy=upsert_strategy(), tmp_relation_type=batch_relation_type(), on_schema_change='fail') }}
+
+{%- set metadata = source('raw', 'transaction_metadata') -%}
+{%- set prev_lsn = own_max('lsn', 0) %}
+
+with marks as (
+    select {{ key_source('_object_key') }} as source_id, {{ quoted('offset') }} as md_offset,
+        op, tx_id, lsn, commit_ts_us, {{ quoted('after') }} as record
+    from {{ metadata }}
+),
+
+offsets as (
+    select source_id, md_offset, count(distinct lsn) as positions,
+        md_offset + 1 - row_number() over (partition by source_id order by md_offset) as drift
+    from marks
+    group by source_id, md_offset
+),
+
+-- per source, the first offset outside its contiguous run from 0: missing (drift), or ambiguous
+-- (the same source restarting its offsets); null when all it holds is that run
+breaks as (
+    select source_id, min(md_offset) as md_offset
+    from offsets
+    where drift <> 0 or positions > 1
+    group by source_id
+),
+
+prefixes as (
+    select m.*
+    from marks as m
+    left join breaks as b on m.source_id is not distinct from b.source_id
+    where b.md_offset is null or m.md_offset < b.md_offset
+),
+
+-- per source: the first and last END of its prefix, and whether it holds records beyond it
+sources as (
+    select s.source_id, min(p.lsn) as first_end, max(p.lsn) as last_end,
+        max(case when b.md_offset is not null then 1 else 0 end) as broken
+    from (select distinct source_id from marks) as s
+    left join prefixes as p on s.source_id is not distinct from p.source_id and p.op = 'END'
+    left join breaks as b on s.source_id is not distinct from b.source_id
+    group by s.source_id
+),
+
+-- how far the union of prefixes is gap-free: the newest source's prefix end, and no further
+-- than the last END of any source with a record beyond its prefix
+reach as (
+    select least(
+        coalesce((select max(last_end) from sources where first_end = (select max(first_end) from sources)), 0),
+        coalesce((select min(coalesce(last_end, 0)) from sources where broken = 1), 9223372036854775807)
+    ) as lsn
+),
+
+ends as (
+    select tx_id, lsn, commit_ts_us, max(event_count) as event_count,
+        count(distinct event_count) as counts, max(md_offset) as md_offset
+    from (
+        select tx_id, lsn, commit_ts_us, md_offset,
+            cast({{ json_text('record', 'event_count') }} as bigint) as event_count
+        from prefixes
+        where op = 'END' and lsn > {{ prev_lsn }} and lsn <= (select lsn from reach)
+    ) as e
+    group by tx_id, lsn, commit_ts_us
+),
+
+begins as (
+    select min(b.lsn) as lsn
+    from prefixes as b
+    inner join ends as e on b.tx_id = e.tx_id and b.commit_ts_us = e.commit_ts_us
+    where b.op = 'BEGIN'
+),
+
+events as (
+    {%- for table in ['customers', 'accounts', 'transactions'] %}
+    {%- if not loop.first %}
+    union
+    {%- endif %}
+    select '{{ table }}' as source_table, lsn, tx_id, commit_ts_us - commit_ts_us % 1000 as commit_ms_us
+    from {{ source('raw', table) }}
+    where snapshot = 'false'
+        and lsn >= (select lsn from begins) and lsn <= (select max(lsn) from ends)
+    {%- endfor %}
+),
+
+counted as (
+    select tx_id, commit_ms_us, count(*) as events
+    from events
+    group by tx_id, commit_ms_us
+),
+
+-- the cut stays below the first END not wholly loaded (or whose sources disagree on its count),
+-- and below a streamed event whose transaction has no END in RAW at all: its END is above the
+-- event and missing (not loaded yet, or in an older source's tail not loaded yet)
+torn as (
+    select min(lsn) as lsn from (
+        select e.lsn
+        from ends as e
+        left join counted as c on e.tx_id = c.tx_id and e.commit_ts_us = c.commit_ms_us
+        where c.events is null or c.events <> e.event_count or e.counts > 1
+        union all
+        select v.lsn
+        from events as v
+        where not exists (
+            select 1 from marks as m
+            where m.op = 'END' and m.tx_id = v.tx_id and m.commit_ts_us = v.commit_ms_us)
+    ) as stops
+),
+
+advanced as (
+    select md_offset, lsn, commit_ts_us
+    from ends
+    where lsn < coalesce((select lsn from torn), lsn + 1)
+    qualify row_number() over (order by lsn desc) = 1
+),
+
+previous as (
+    {%- if is_incremental() %}
+    select lsn, commit_ts, metadata_offset from {{ this }}
+    {%- else %}
+    select cast(0 as bigint) as lsn, cast(null as {{ instant_type() }}) as commit_ts,
+        cast(-1 as bigint) as metadata_offset
+    {%- endif %}
+)
+
+select
+    'gold' as cut_key,
+    coalesce(a.lsn, p.lsn) as lsn,
+    coalesce({{ instant_from_us('a.commit_ts_us') }}, p.commit_ts) as commit_ts,
+    {{ built_at() }} as built_at,
+    coalesce(a.md_offset, p.metadata_offset) as metadata_offset
+from previous as p
+left join advanced as a on true
