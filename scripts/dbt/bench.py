@@ -208,8 +208,11 @@ class Worker:
             sys.exit(f"dbt build {' '.join(extra)} wrote no {results}: {why}")
         rr = json.loads(results.read_text())
         if not ok:
-            bad = [r["unique_id"] for r in rr["results"] if r["status"] in ("error", "fail")]
-            sys.exit(f"dbt build {' '.join(extra)} failed: {bad}\n{why}")
+            # status and message tell a test that found rows ("fail") from one that could not run
+            # ("error", e.g. DuckDB out of memory)
+            bad = "\n".join(f"  {r['status']}: {r['unique_id']}: {r.get('message') or ''}"
+                             for r in rr["results"] if r["status"] in ("error", "fail"))
+            sys.exit(f"dbt build {' '.join(extra)} failed:\n{bad}\n{why}")
         return wall, cpu, rr
 
     def close(self):
