@@ -18,10 +18,16 @@
     loaded yet is not visible in its metadata: the cut also stays below any streamed event whose
     transaction has no END in RAW, which catches it when that transaction's events are loaded
     (not when they are missing too: docs/dbt.md, "Not built").
-    Whole: for each END, RAW holds event_count streamed events (distinct table and lsn) with its
-    tx_id and commit millisecond; an END sent by two sources is one transaction, counted once.
+    Whole: for each END, the staged change logs hold event_count streamed events (distinct table
+    and lsn) with its tx_id and commit millisecond; an END sent by two sources is one transaction,
+    counted once. Counted in stg_*_changes, what gold reads, not in RAW: a build that follows
+    loads selects only what is downstream of the tables loaded, so a staged log it leaves alone
+    can lack rows RAW's snapshot already holds, and a cut counted in RAW would then pass
+    transactions gold cannot see (a torn build, caught by 61-gold-cut at 500 tx/s). The history
+    models are upstream too, so the cut moves only after the versions the dim_* views read.
     Cost: the prefixes read every metadata record's source, offset, op and lsn (not bounded by
     the previous cut); events are read only from the least BEGIN position of the ENDs above it. -#}
+-- depends_on: {{ ref('accounts_history') }}, {{ ref('customers_history') }}
 {{ config(materialized='incremental', unique_key='cut_key', incremental_strategy=upsert_strategy(), tmp_relation_type=batch_relation_type(), on_schema_change='fail') }}
 
 {%- set metadata = source('raw', 'transaction_metadata') -%}
@@ -99,17 +105,17 @@ events as (
     {%- if not loop.first %}
     union
     {%- endif %}
-    select '{{ table }}' as source_table, lsn, tx_id, commit_ts_us - commit_ts_us % 1000 as commit_ms_us
-    from {{ source('raw', table) }}
-    where snapshot = 'false'
+    select '{{ table }}' as source_table, lsn, tx_id, date_trunc('millisecond', committed_at) as committed_ms
+    from {{ ref('stg_' ~ table ~ '_changes') }}
+    where {{ streamed() }}
         and lsn >= (select lsn from begins) and lsn <= (select max(lsn) from ends)
     {%- endfor %}
 ),
 
 counted as (
-    select tx_id, commit_ms_us, count(*) as events
+    select tx_id, committed_ms, count(*) as events
     from events
-    group by tx_id, commit_ms_us
+    group by tx_id, committed_ms
 ),
 
 -- the cut stays below the first END not wholly loaded (or whose sources disagree on its count),
@@ -119,14 +125,14 @@ torn as (
     select min(lsn) as lsn from (
         select e.lsn
         from ends as e
-        left join counted as c on e.tx_id = c.tx_id and e.commit_ts_us = c.commit_ms_us
+        left join counted as c on e.tx_id = c.tx_id and {{ instant_from_us('e.commit_ts_us') }} = c.committed_ms
         where c.events is null or c.events <> e.event_count or e.counts > 1
         union all
         select v.lsn
         from events as v
         where not exists (
             select 1 from marks as m
-            where m.op = 'END' and m.tx_id = v.tx_id and m.commit_ts_us = v.commit_ms_us)
+            where m.op = 'END' and m.tx_id = v.tx_id and {{ instant_from_us('m.commit_ts_us') }} = v.committed_ms)
     ) as stops
 ),
 
