@@ -64,9 +64,8 @@ func runBenchCut(ctx context.Context, args []string) error {
 			continue
 		}
 		tctx, stopTrickle := context.WithTimeout(ctx, 10*time.Second)
-		more := d.run(tctx, trickleRate, 5*time.Second, 2)
+		committed = d.run(tctx, trickleRate, 5*time.Second, 2).committed // the driver counts all its runs
 		stopTrickle()
-		committed += more.committed
 	}
 	if committed > res.committed {
 		fmt.Printf("  trickle after the load: %d more transfers at %.0f/s until %d builds were checked\n", committed-res.committed, trickleRate, f.builds)
