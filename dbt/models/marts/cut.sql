@@ -105,10 +105,19 @@ events as (
     {%- if not loop.first %}
     union
     {%- endif %}
+    {%- set staged = ref('stg_' ~ table ~ '_changes') %}
+    {#- A first build that follows one table's load has not built the other staged logs yet:
+        nothing of theirs is staged, so no transaction touching them is whole yet. #}
+    {%- if not execute or load_relation(staged) is not none %}
     select '{{ table }}' as source_table, lsn, tx_id, date_trunc('millisecond', committed_at) as committed_ms
-    from {{ ref('stg_' ~ table ~ '_changes') }}
+    from {{ staged }}
     where {{ streamed() }}
         and lsn >= (select lsn from begins) and lsn <= (select max(lsn) from ends)
+    {%- else %}
+    select '{{ table }}' as source_table, cast(null as bigint) as lsn, cast(null as varchar) as tx_id,
+        cast(null as {{ instant_type() }}) as committed_ms
+    where false
+    {%- endif %}
     {%- endfor %}
 ),
 
