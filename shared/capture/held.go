@@ -39,6 +39,8 @@ func (c *capturer) logHeld(ctx context.Context, inc *incremental, ch *chunk) {
 	xids := []string{ch.heldXmax}
 	if ch.heldMulti {
 		// Several lockers: the row's xmax is a MultiXactId, whose members are the transactions.
+		// (SQL cannot tell a MultiXactId from an xid; heldRowHolders keeps only transactions
+		// still running, so a finished locker's xid read as a MultiXactId names nobody stale.)
 		var members []string
 		if err := c.meta.QueryRow(ctx, "SELECT coalesce(array_agg(xid::text), '{}') FROM pg_get_multixact_members($1::text::xid)", ch.heldXmax).Scan(&members); err == nil {
 			xids = append(xids, members...)
