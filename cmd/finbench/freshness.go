@@ -369,10 +369,11 @@ func (d *postingDriver) run(ctx context.Context, rate float64, dur time.Duration
 	return runResult{committed: n, failed: int(failed.Load()), elapsed: time.Since(start), lateP95: summarize(late).p95}
 }
 
-// post commits one posting in its own database transaction: half deposits, a quarter each
+// post commits one posting in its own database transaction (its id a UUIDv7 as the database
+// would give it, known before the commit): half deposits, a quarter each
 // withdrawals and transfers between two random accounts.
 func (d *postingDriver) post(ctx context.Context, rng *rand.Rand) (uuid.UUID, error) {
-	p := bank.Posting{ID: uuid.New(), AccountID: d.accounts[rng.IntN(len(d.accounts))], Description: &d.tag,
+	p := bank.Posting{ID: uuid.Must(uuid.NewV7()), AccountID: d.accounts[rng.IntN(len(d.accounts))], Description: &d.tag,
 		Amount: decimal.New(100+rng.Int64N(900), -2)}
 	switch r := rng.IntN(4); {
 	case r < 2:

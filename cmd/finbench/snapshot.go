@@ -21,38 +21,70 @@ import (
 // (its own database and slot, an embedded broker that acknowledges without storing) while
 // inserts stream: its rate beside `COPY (SELECT * FROM accounts) TO STDOUT` of the same table, and
 // its peak RSS beside the same process's peak while only streaming; then, with --rss-rows, the
-// peak RSS of a snapshot of a larger table.
+// peak RSS of a snapshot of a larger table. It does so once per kind of key in --keys: the
+// application's (the column default, uuidv7()) and random ones (gen_random_uuid(), the ids of
+// tables written before the ids became time-ordered).
 func runSnapshotBench(ctx context.Context, args []string) error {
 	fs := newFlags("snapshot")
-	fin := fs.String("fin", finBeside(), "the fin binary whose capture is measured (default: fin beside finbench)")
-	rows := fs.Int("rows", 1_000_000, "rows in the table for the throughput figure")
-	rssRows := fs.Int("rss-rows", 10_000_000, "rows in the table for the peak RSS figure (0 or <= --rows: skip)")
-	rate := fs.Int("stream-rate", 100, "insert transactions per second streamed during the snapshots")
-	chunk := fs.Int("chunk-size", 4096, "the capture's --chunk-size")
-	logPath := fs.String("capture-log", "", "keep the capture's log, at debug level (chunk read and emit times), in this file")
+	var o snapshotOpts
+	fs.StringVar(&o.fin, "fin", finBeside(), "the fin binary whose capture is measured (default: fin beside finbench)")
+	fs.IntVar(&o.rows, "rows", 1_000_000, "rows in the table for the throughput figure")
+	fs.IntVar(&o.rssRows, "rss-rows", 10_000_000, "rows in the table for the peak RSS figure (0 or <= --rows: skip), with the first --keys")
+	fs.IntVar(&o.rate, "stream-rate", 100, "insert transactions per second streamed during the snapshots")
+	fs.IntVar(&o.chunk, "chunk-size", 4096, "the capture's --chunk-size")
+	fs.StringVar(&o.logPath, "capture-log", "", "keep the capture's log, at debug level (chunk read and emit times), in this file")
+	keys := fs.String("keys", "app,random", "the tables' keys, one run each: app (the column default the application uses), random (gen_random_uuid())")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	began := time.Now()
-	b := &captureBench{db: "fin_bench_snapshot", rows: *rows, fin: *fin}
+	for i, k := range strings.Split(*keys, ",") {
+		expr, ok := map[string]string{"app": "", "random": "gen_random_uuid()"}[k]
+		if !ok {
+			return fmt.Errorf("--keys: %q is neither app nor random", k)
+		}
+		run := o
+		if i > 0 {
+			run.rssRows = 0
+		}
+		if err := run.measure(ctx, expr); err != nil {
+			return fmt.Errorf("keys %s: %w", k, err)
+		}
+	}
+	fmt.Printf("the benchmark ran %s\n", time.Since(began).Round(time.Second))
+	return nil
+}
+
+// snapshotOpts are one snapshot benchmark's settings.
+type snapshotOpts struct {
+	fin, logPath               string
+	rows, rssRows, rate, chunk int
+}
+
+// measure runs the benchmark on a table whose keys are keyExpr ("": the column default).
+func (o snapshotOpts) measure(ctx context.Context, keyExpr string) error {
+	b := &captureBench{db: "fin_bench_snapshot", rows: o.rows, fin: o.fin, keyExpr: keyExpr}
 	if err := b.setup(ctx); err != nil {
 		return err
 	}
 	defer b.cleanup()
+	if err := b.describeKeys(ctx); err != nil {
+		return err
+	}
 	const slot = "bench_snapshot"
 	if err := b.primeCapture(ctx, slot); err != nil { // the slot and its (near empty) initial snapshot
 		return err
 	}
-	end, err := b.workload(ctx, max(1, *rows/50_000))
+	end, err := b.workload(ctx, max(1, o.rows/50_000))
 	if err != nil {
 		return err
 	}
-	copyRate, err := b.copyRate(ctx, *rows)
+	copyRate, err := b.copyRate(ctx, o.rows)
 	if err != nil {
 		return err
 	}
 
-	child, finished, err := b.startSnapshotCapture(ctx, slot, *chunk, *logPath)
+	child, finished, err := b.startSnapshotCapture(ctx, slot, o.chunk, o.logPath)
 	if err != nil {
 		return err
 	}
@@ -61,7 +93,7 @@ func runSnapshotBench(ctx context.Context, args []string) error {
 	wctx, stopWriter := context.WithCancel(ctx)
 	defer stopWriter()
 	var streamed atomic.Int64
-	go b.streamInserts(wctx, *rate, &streamed)
+	go b.streamInserts(wctx, o.rate, &streamed)
 	// The new capture first streams the table's inserts from the slot: the snapshot is timed from
 	// when it has caught up, not behind that backlog.
 	if err := b.caughtUp(ctx, slot, end); err != nil {
@@ -76,12 +108,47 @@ func runSnapshotBench(ctx context.Context, args []string) error {
 		return err
 	}
 	cpu := cpuSecondsOf(child.Process.Pid) - cpu0
-	snapRate := float64(*rows) / elapsed.Seconds()
+	snapRate := float64(o.rows) / elapsed.Seconds()
 	snapRSS := peakRSSOf(child.Process.Pid)
 	fmt.Printf("online snapshot of %d rows (chunks of %d, %d inserts/s streaming): %.0f rows/s beside COPY TO STDOUT %.0f rows/s, ratio %.2f (target >= 0.5)\n",
-		*rows, *chunk, *rate, snapRate, copyRate, snapRate/copyRate)
+		o.rows, o.chunk, o.rate, snapRate, copyRate, snapRate/copyRate)
+	if err := b.afterSnapshot(ctx, snapRate, copyRate, cpu, elapsed); err != nil {
+		return err
+	}
+	fmt.Printf("capture peak RSS: %.0f MB while streaming only, %.0f MB after the %d-row snapshot (budget 200 MB)\n",
+		mb(streamingRSS), mb(snapRSS), o.rows)
+	if o.rssRows > o.rows {
+		if err := b.rssRun(ctx, finished, slot, child.Process.Pid, o.rssRows); err != nil {
+			return err
+		}
+	}
+	stopWriter()
+	fmt.Printf("streamed %d inserts during the run\n", streamed.Load())
+	return nil
+}
+
+// describeKeys says which key generator the table's rows get: the column's default, as the
+// application's inserts get it, or the benchmark's own.
+func (b *captureBench) describeKeys(ctx context.Context) error {
+	if b.keyExpr != "" {
+		fmt.Printf("keys: %s, random (as in tables written before the ids became time-ordered)\n", b.keyExpr)
+		return nil
+	}
+	var def string
+	err := b.pool.QueryRow(ctx, `SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d
+		JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+		WHERE d.adrelid = 'accounts'::regclass AND a.attname = 'account_id'`).Scan(&def)
+	if err != nil {
+		return fmt.Errorf("accounts.account_id's default: %w", err)
+	}
+	fmt.Printf("keys: %s, the column default the application's inserts use (API, generator)\n", def)
+	return nil
+}
+
+// afterSnapshot prints the key-order COPY and the capture's CPU during the snapshot.
+func (b *captureBench) afterSnapshot(ctx context.Context, snapRate, copyRate, cpu float64, elapsed time.Duration) error {
 	// After the snapshot, so that its reads do not warm shared_buffers for the snapshot's.
-	keyRate, err := b.keyOrderRate(ctx, *rows)
+	keyRate, err := b.keyOrderRate(ctx, b.rows)
 	if err != nil {
 		return err
 	}
@@ -89,16 +156,7 @@ func runSnapshotBench(ctx context.Context, args []string) error {
 		keyRate, keyRate/copyRate, snapRate/keyRate)
 	// The capture's CPU swings far less with the machine's load than the wall time does.
 	fmt.Printf("capture CPU during the snapshot: %.2f s in %.2f s (%.2f µs a row; %.0f rows per CPU second, %.2fx COPY TO STDOUT's wall rate)\n",
-		cpu, elapsed.Seconds(), cpu*1e6/float64(*rows), float64(*rows)/cpu, float64(*rows)/cpu/copyRate)
-	fmt.Printf("capture peak RSS: %.0f MB while streaming only, %.0f MB after the %d-row snapshot (budget 200 MB)\n",
-		mb(streamingRSS), mb(snapRSS), *rows)
-	if *rssRows > *rows {
-		if err := b.rssRun(ctx, finished, slot, child.Process.Pid, *rssRows); err != nil {
-			return err
-		}
-	}
-	stopWriter()
-	fmt.Printf("streamed %d inserts during the run; the benchmark ran %s\n", streamed.Load(), time.Since(began).Round(time.Second))
+		cpu, elapsed.Seconds(), cpu*1e6/float64(b.rows), float64(b.rows)/cpu, float64(b.rows)/cpu/copyRate)
 	return nil
 }
 
@@ -108,7 +166,8 @@ func (b *captureBench) streamInserts(ctx context.Context, rate int, streamed *at
 	defer tick.Stop()
 	for ctx.Err() == nil {
 		<-tick.C
-		if _, err := b.pool.Exec(ctx, `INSERT INTO accounts (customer_id, account_type, currency, nickname) VALUES ($1, 'CHECKING', 'EUR', 'streamed')`, benchCustomer); err == nil {
+		if _, err := b.pool.Exec(ctx, `INSERT INTO accounts (account_id, customer_id, account_type, currency, nickname)
+			VALUES (`+b.key()+`, $1, 'CHECKING', 'EUR', 'streamed')`, benchCustomer); err == nil {
 			streamed.Add(1)
 		}
 	}

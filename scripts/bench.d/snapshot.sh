@@ -2,7 +2,9 @@
 # Online incremental snapshot benchmarks (issue 14), each beside its reference from the same run:
 #  - a 1,000,000-row table snapshotted by the Go capture while inserts stream, beside
 #    COPY (SELECT ...) TO STDOUT of the same table (target >= 0.5x), and the same COPY in key
-#    order (the chunks' order: what Postgres alone needs, a bound for the snapshot);
+#    order (the chunks' order: what Postgres alone needs, a bound for the snapshot); once on a table
+#    whose keys are the column default the application uses (uuidv7()), once on one with random
+#    keys (gen_random_uuid(), tables written before the ids became time-ordered);
 #  - the capture's peak RSS while snapshotting a 10,000,000-row table, beside its peak over 20 s
 #    while only streaming (budget 200 MB), and how long that took (the table is filled with
 #    INSERT ... SELECT generate_series while out of the publication, so it is not streamed first).

@@ -76,7 +76,7 @@ func OpenAccount(ctx context.Context, tx pgx.Tx, n NewAccount) (Account, error) 
 		id = n.ID
 	}
 	a, err := scanAccount(tx.QueryRow(ctx, `INSERT INTO accounts (account_id, customer_id, account_type, currency, nickname)
-		VALUES (coalesce($1, gen_random_uuid()), $2, $3, $4, $5) RETURNING `+accountColumns,
+		VALUES (coalesce($1, uuidv7()), $2, $3, $4, $5) RETURNING `+accountColumns,
 		id, n.CustomerID, n.Type, n.Currency, n.Nickname))
 	if err != nil {
 		return Account{}, fmt.Errorf("open account: %w", Translate(err))

@@ -47,7 +47,7 @@ func CreateCustomer(ctx context.Context, q Querier, id uuid.UUID, f CustomerFiel
 	}
 	c, err := scanCustomer(q.QueryRow(ctx, `INSERT INTO customers
 		(customer_id, first_name, last_name, email, address_line, city, postal_code, country)
-		VALUES (coalesce($1, gen_random_uuid()), $2, $3, $4, $5, $6, $7, $8) RETURNING `+customerColumns,
+		VALUES (coalesce($1, uuidv7()), $2, $3, $4, $5, $6, $7, $8) RETURNING `+customerColumns,
 		idArg, f.FirstName, f.LastName, f.Email, f.AddressLine, f.City, f.PostalCode, f.Country))
 	if err != nil {
 		return Customer{}, fmt.Errorf("create customer: %w", Translate(err))

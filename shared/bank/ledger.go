@@ -110,7 +110,7 @@ func prepare(ctx context.Context, tx pgx.Tx, p Posting, reverses *uuid.UUID) (Wr
 	batch.Queue(`INSERT INTO transactions
 		(transaction_id, account_id, transaction_type, amount, currency, related_account_id,
 		 description, category, reverses_transaction_id)
-		VALUES (coalesce($1, gen_random_uuid()), $2, $3, $4, $5, $6, $7, $8, $9)
+		VALUES (coalesce($1, uuidv7()), $2, $3, $4, $5, $6, $7, $8, $9)
 		RETURNING `+transactionColumns,
 		id, p.AccountID, p.Type, p.Amount, src.Currency, p.RelatedAccountID, p.Description, p.Category, reverses)
 	return Writes{Batch: batch, Currency: src.Currency, accounts: ids}, nil

@@ -62,6 +62,9 @@ type incremental struct {
 	// (chunk.deferred); the next read waits until retryAt.
 	deferrals int
 	retryAt   time.Time
+	// heldSince is when the reads began to stop at the row they stop at now, heldLogged when
+	// that was last logged (logHeld).
+	heldSince, heldLogged time.Time
 	// unprobedLogged: a refused probeLocked was logged.
 	unprobedLogged bool
 }
@@ -81,6 +84,10 @@ type chunk struct {
 	// or locked; the rows before it are the chunk, and the next read starts at that row.
 	deferred bool
 	locked   []lockedRow // rows for probeLocked
+	// heldXmax is the xmax of the row a deferred read stopped at; heldMulti: it may be a
+	// MultiXactId (probeLocked found the row held).
+	heldXmax  string
+	heldMulti bool
 	// closeSnap is the snapshot of the statement that wrote the high watermark (closeWindow).
 	closeSnap    *snapshot
 	unprobed     bool      // probeLocked was refused (the role lacks UPDATE on the table)
@@ -193,7 +200,7 @@ func (c *capturer) nextChunk(ctx context.Context) error {
 		if last != nil && last.closeWritten || len(inc.pending) >= 2 {
 			return nil // the stream has to bring a high watermark first
 		}
-		if err := c.awaitReads(); err != nil { // the cursor moves on once the last read is done
+		if err := c.awaitReads(ctx); err != nil { // the cursor moves on once the last read is done
 			return err
 		}
 		// A row held by an open transaction is read again a little later (advance): until then
@@ -344,7 +351,7 @@ func (c *capturer) closeChunkConn(ctx context.Context) {
 }
 
 // awaitReads waits for the chunk reads in flight and moves the cursor past each.
-func (c *capturer) awaitReads() error {
+func (c *capturer) awaitReads(ctx context.Context) error {
 	if c.inc == nil {
 		return nil
 	}
@@ -364,6 +371,9 @@ func (c *capturer) awaitReads() error {
 			c.log.Warn("incremental snapshot: rows locked by several transactions are not probed, the capture's role lacks UPDATE on the table (FOR SHARE needs it): such a row held by an open update can be emitted stale (docs/capture.md, \"Rows held open\")", "table", ch.name)
 		}
 		c.advance(c.inc, ch)
+		if ch.deferred {
+			c.logHeld(ctx, c.inc, ch)
+		}
 	}
 	return nil
 }
@@ -382,7 +392,9 @@ func (c *capturer) advance(inc *incremental, ch *chunk) {
 			inc.lastKey, inc.deferrals = slices.Clone(ch.last), 0
 		}
 		inc.maxKey = ch.maxKey
-		inc.deferrals++
+		if inc.deferrals++; inc.deferrals == 1 {
+			inc.heldSince, inc.heldLogged = time.Now(), time.Time{}
+		}
 		inc.retryAt = time.Now().Add(min(10*time.Millisecond<<min(inc.deferrals-1, 7), time.Second))
 	case ch.maxKey == nil || ch.n < c.cfg.ChunkSize || slices.Equal(ch.last, ch.maxKey):
 		inc.deferrals = 0
@@ -470,16 +482,16 @@ func (c *capturer) readRows(ctx context.Context, conn *pgx.Conn, ch *chunk, t *t
 		}
 		if ch.heldOpen(vals[2]) {
 			// Its row and the rest of the chunk wait for the next read: see heldOpen.
-			ch.deferred = true
+			ch.deferred, ch.heldXmax = true, string(vals[2])
 			break
 		}
 		if ch.n == len(ch.rows) {
 			ch.rows, ch.keys, ch.dropped = append(ch.rows, image{}), append(ch.keys, ""), append(ch.dropped, false)
 		}
-		locked := string(vals[2]) != "0"
+		xmax := vals[2]
 		vals = vals[chunkMeta:]
-		if locked {
-			ch.noteLocked(t, vals)
+		if string(xmax) != "0" {
+			ch.noteLocked(t, vals, xmax)
 		}
 		cells = queryCells(cells, vals)
 		img := &ch.rows[ch.n]
@@ -516,11 +528,12 @@ func (c *capturer) readRows(ctx context.Context, conn *pgx.Conn, ch *chunk, t *t
 type lockedRow struct {
 	n         int
 	key, prev []string
+	xmax      string
 }
 
-// noteLocked keeps the row about to be added to ch (its values vals) for probeLocked.
-func (ch *chunk) noteLocked(t *table, vals [][]byte) {
-	r := lockedRow{n: ch.n}
+// noteLocked keeps the row about to be added to ch (its values vals, its xmax) for probeLocked.
+func (ch *chunk) noteLocked(t *table, vals [][]byte, xmax []byte) {
+	r := lockedRow{n: ch.n, xmax: string(xmax)}
 	for _, ki := range t.key {
 		r.key = append(r.key, string(vals[ki]))
 	}
@@ -574,6 +587,7 @@ func (ch *chunk) probeLocked(ctx context.Context, conn *pgx.Conn, keyCols []stri
 	for _, r := range ch.locked {
 		if !free[strings.Join(r.key, "\x00")] {
 			ch.n, ch.deferred, ch.last = r.n, true, append(ch.last[:0], r.prev...)
+			ch.heldXmax, ch.heldMulti = r.xmax, true
 			break
 		}
 	}

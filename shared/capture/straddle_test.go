@@ -55,24 +55,11 @@ func TestTransactionOpenAcrossAChunkWindow(t *testing.T) {
 			h.consume("__debezium-heartbeat.fin", 1) // streaming
 
 			ctx := context.Background()
-			open := func(stmts ...string) *pgx.Conn {
-				conn, err := pgx.Connect(ctx, h.db.URL)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { conn.Close(ctx) })
-				for _, s := range append([]string{"BEGIN"}, stmts...) {
-					if _, err := conn.Exec(ctx, s); err != nil {
-						t.Fatalf("%s: %v", s, err)
-					}
-				}
-				return conn
-			}
 			var locker *pgx.Conn
 			if tt.locker != "" {
-				locker = open(tt.locker)
+				locker, _ = h.openTx(tt.locker)
 			}
-			held := open(tt.hold...)
+			held, _ := h.openTx(tt.hold...)
 			h.exec(`INSERT INTO debezium_signal (id, type, data) VALUES ('sig-1', 'execute-snapshot', '{"data-collections": ["public.items"]}')`)
 			// The first chunk's window has closed (and more after it) while the transaction
 			// that changed its first row is open.

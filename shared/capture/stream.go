@@ -183,7 +183,7 @@ func (c *capturer) change(ctx context.Context, st *streamState, lsn pglogrepl.LS
 	}
 	st.src.lsn = lsn
 	// The change may have to drop its key from a chunk being read (inWindow).
-	if err := c.awaitReads(); err != nil {
+	if err := c.awaitReads(ctx); err != nil {
 		return err
 	}
 	c.noteChange(t, uint32(st.src.txID), lsn)

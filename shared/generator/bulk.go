@@ -79,8 +79,10 @@ func newBulkRun(cfg Config, progress Progress) *bulkRun {
 	window := time.Duration(cfg.History.Days) * 24 * time.Hour
 	b := &bulkRun{cfg: cfg, src: newSource(cfg.Seed, 1), progress: progress, window: window, opening: window / 3,
 		customerIDs: make([]uuid.UUID, cfg.Customers), customerSince: make([]time.Time, cfg.Customers)}
+	// Each customer's creation time is drawn with its id, a UUIDv7 of that time.
 	for i := range b.customerIDs {
-		b.customerIDs[i] = b.src.uuid()
+		b.customerSince[i] = cfg.History.Start.Add(time.Duration(b.src.r.Int64N(int64(b.opening))))
+		b.customerIDs[i] = b.src.uuidAt(b.customerSince[i])
 	}
 	return b
 }
@@ -148,8 +150,7 @@ func (b *bulkRun) copyCustomers(ctx context.Context, tx pgx.Tx) (int, error) {
 		[]string{"customer_id", "first_name", "last_name", "email", "address_line", "city", "postal_code", "country", "created_at", "updated_at"},
 		len(b.customerIDs), 10000, func(i int) ([]any, error) {
 			p := b.src.person(int64(i))
-			at := b.cfg.History.Start.Add(time.Duration(b.src.r.Int64N(int64(b.opening))))
-			b.customerSince[i] = at
+			at := b.customerSince[i]
 			return []any{b.customerIDs[i], p.first, p.last, p.email, p.street, p.city, p.zip, p.country, at, at}, nil
 		})
 }
@@ -165,7 +166,7 @@ func (b *bulkRun) copyAccounts(ctx context.Context, tx pgx.Tx) (int, error) {
 		len(b.accounts), 10000, func(i int) ([]any, error) {
 			c := b.src.r.IntN(len(b.customerIDs))
 			at := b.customerSince[c].Add(time.Duration(b.src.r.Int64N(int64(24 * time.Hour))))
-			a := bulkAccount{Account: bank.Account{ID: b.src.uuid(), Currency: currencies.pick(b.src), Status: bank.Active}, opened: at}
+			a := bulkAccount{Account: bank.Account{ID: b.src.uuidAt(at), Currency: currencies.pick(b.src), Status: bank.Active}, opened: at}
 			b.accounts[i] = a
 			b.byCurrency[a.Currency] = append(b.byCurrency[a.Currency], i)
 			return []any{a.ID, b.customerIDs[c], types.pick(b.src), a.Currency, at, at}, nil
@@ -263,7 +264,7 @@ func (g *ledgerGen) next(i int) ([]any, error) {
 	case kind != bank.Deposit && a.Balance.LessThan(amount):
 		amount = a.Balance
 	}
-	p := bank.Posting{ID: s.uuid(), AccountID: a.ID, Type: kind, Amount: amount}
+	p := bank.Posting{ID: s.uuidAt(at), AccountID: a.ID, Type: kind, Amount: amount}
 	var to bank.Account
 	if kind == bank.Transfer {
 		to = g.accounts[dst].Account

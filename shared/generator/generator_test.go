@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -81,6 +82,7 @@ func TestBulkInsertsExactCountsAndKeepsInvariants(t *testing.T) {
 		t.Fatal("no transfers generated")
 	}
 	checkInvariants(t, db.Pool)
+	checkIDsAreV7(t, db.Pool, 0)
 
 	if _, err := generator.Bulk(ctx, db.Pool, cfg, nil); !errors.Is(err, generator.ErrAlreadyLoaded) {
 		t.Fatalf("loading the same seed twice = %v, want ErrAlreadyLoaded", err)
@@ -155,6 +157,35 @@ func TestStreamMakesEveryKindOfChange(t *testing.T) {
 		t.Errorf("%d operations failed", st.Failed.Load())
 	}
 	checkInvariants(t, db.Pool)
+	// The bulk's rows and the stream's: the stream's ids are the database's, of the insert's
+	// clock, a little after created_at (its transaction's start).
+	checkIDsAreV7(t, db.Pool, 5*time.Second)
+}
+
+// checkIDsAreV7 asserts that every id is a UUIDv7 (RFC 9562) of its row's created_at, within
+// slack: time-ordered keys (docs/design.md, "Ids are UUIDs").
+func checkIDsAreV7(t *testing.T, pool *pgxpool.Pool, slack time.Duration) {
+	t.Helper()
+	n := 0
+	rows, _ := pool.Query(context.Background(), `SELECT customer_id, created_at FROM customers
+		UNION ALL SELECT account_id, created_at FROM accounts UNION ALL SELECT transaction_id, created_at FROM transactions`)
+	var id uuid.UUID
+	var created time.Time
+	_, err := pgx.ForEachRow(rows, []any{&id, &created}, func() error {
+		n++
+		sec, nsec := id.Time().UnixTime()
+		at := time.Unix(sec, nsec)
+		if id.Version() != 7 || id.Variant() != uuid.RFC4122 {
+			return fmt.Errorf("id %s is version %d, variant %v; want 7, RFC 9562", id, id.Version(), id.Variant())
+		}
+		if d := at.Sub(created.Truncate(time.Millisecond)); d < 0 && -d > slack || d > slack {
+			return fmt.Errorf("id %s carries %s, its row was created at %s", id, at, created)
+		}
+		return nil
+	})
+	if err != nil || n == 0 {
+		t.Fatalf("ids of %d rows: %v", n, err)
+	}
 }
 
 // The bulk load writes its ledger with COPY; this replays that ledger, in its order, through

@@ -17,7 +17,7 @@ func BenchmarkLedgerRow(b *testing.B) {
 	accounts := make([]bulkAccount, cfg.Accounts)
 	byCurrency := map[string][]int{}
 	for i := range accounts {
-		accounts[i] = bulkAccount{Account: bank.Account{ID: src.uuid(), Currency: currencies.pick(src), Status: bank.Active}, opened: cfg.History.Start}
+		accounts[i] = bulkAccount{Account: bank.Account{ID: src.uuidAt(cfg.History.Start), Currency: currencies.pick(src), Status: bank.Active}, opened: cfg.History.Start}
 		byCurrency[accounts[i].Currency] = append(byCurrency[accounts[i].Currency], i)
 	}
 	g := ledgerGen{cfg: cfg, src: src, accounts: accounts, byCurrency: byCurrency, kinds: newWeighted(cfg.TransactionTypes),

@@ -1,10 +1,12 @@
 package generator
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/brianvoe/gofakeit/v7"
@@ -26,15 +28,17 @@ func newSource(seed int64, stream uint64) *source {
 	}
 }
 
-// uuid draws a version-4 UUID from the seeded stream.
-func (s *source) uuid() uuid.UUID {
+// uuidAt draws a UUIDv7 (RFC 9562) of the instant at from the seeded stream: what the database's
+// uuidv7() would have given a row written then (48 bits of Unix milliseconds, the sub-millisecond
+// fraction in 12 bits, 62 random bits), so a generated history's ids sort by creation time as
+// live ones do.
+func (s *source) uuidAt(at time.Time) uuid.UUID {
 	var u uuid.UUID
-	hi, lo := s.r.Uint64(), s.r.Uint64()
-	for i := 0; i < 8; i++ {
-		u[i] = byte(hi >> (56 - 8*i))
-		u[8+i] = byte(lo >> (56 - 8*i))
-	}
-	u[6] = (u[6] & 0x0f) | 0x40
+	ns := at.UnixNano()
+	head := uint64(ns/1e6)<<16 | 0x7000 | uint64(ns%1e6*4096/1e6)
+	lo := s.r.Uint64()
+	binary.BigEndian.PutUint64(u[:8], head)
+	binary.BigEndian.PutUint64(u[8:], lo)
 	u[8] = (u[8] & 0x3f) | 0x80
 	return u
 }
