@@ -21,7 +21,8 @@ import (
 )
 
 func init() {
-	register(command{name: "api", summary: "serve the banking REST API (127.0.0.1:8000, API_ADDR overrides)", run: runAPI})
+	register(command{name: "api", summary: "serve the banking REST API (127.0.0.1:8000, API_ADDR overrides)", run: runAPI,
+		godebug: sysmonAwake})
 }
 
 func runAPI(ctx context.Context, args []string) error {

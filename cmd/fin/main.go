@@ -24,6 +24,9 @@ type command struct {
 	summary string
 	run     func(ctx context.Context, args []string) error
 	hidden  bool // for the project's own tooling: not listed
+	// godebug, when set, is a GODEBUG setting (key=value) the command re-executes itself with
+	// unless GODEBUG names that key already (the runtime reads it only at start).
+	godebug string
 }
 
 var commands = map[string]command{}
@@ -44,6 +47,9 @@ func main() {
 		fmt.Fprintf(os.Stderr, "fin: unknown command %q\n\n", os.Args[1])
 		usage(os.Stderr)
 		os.Exit(2)
+	}
+	if c.godebug != "" {
+		reexecWithGODEBUG(c.godebug)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

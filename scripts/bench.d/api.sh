@@ -44,7 +44,8 @@ addr="127.0.0.1:$(free_port)"
 # Per-request log lines off (warn level): the reference writes none either.
 DATABASE_URL="postgres://fin@127.0.0.1:$FIN_PG_PORT/$api_db?sslmode=disable" LOG_LEVEL=warn \
   bin/fin api -addr "$addr" -conns 16 2>"$work/api.log" &
-pids+=($!)
+api_pid=$!
+pids+=("$api_pid")
 for _ in $(seq 100); do
   curl -sf "http://$addr/healthz" >/dev/null 2>&1 && break
   sleep 0.1
@@ -94,14 +95,20 @@ LUA
 wrk_script "$work/get.lua" 'wrk.format("GET", "/accounts/" .. ids[math.random(#ids)])'
 wrk_script "$work/transfer.lua" 'transfer()'
 
-# wrk_run SCRIPT: prints "<requests/s> <p99 ms> <non-2xx count>"
+# api_cpu: fin api's user and system CPU so far, in clock ticks (/proc/PID/stat fields 14 and 15)
+api_cpu() { awk '{ print $14 + $15 }' "/proc/$api_pid/stat"; }
+# wrk_run SCRIPT: prints "<requests/s> <p99 ms> <non-2xx count> <fin api's CPU per request, us>"
 wrk_run() {
+  local cpu0 cpu1 hz
+  cpu0=$(api_cpu)
   wrk -t2 -c16 -d"${secs}s" --latency -s "$1" "$base" >"$work/wrk.out" 2>&1 || die "wrk failed: $(cat "$work/wrk.out")"
+  cpu1=$(api_cpu)
+  hz=$(getconf CLK_TCK)
   local rps p99 bad
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$work/wrk.out")
   p99=$(awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }; print v }' "$work/wrk.out")
   bad=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$work/wrk.out")
-  echo "$rps ${p99:-n/a} ${bad:-0}"
+  echo "$rps ${p99:-n/a} ${bad:-0} $(awk -v t=$((cpu1 - cpu0)) -v hz="$hz" '/requests in/ { if ($1 > 0) printf "%.1f", t / hz * 1e6 / $1; else print "n/a" }' "$work/wrk.out")"
 }
 # pgbench_run ARGS...: prints "<tps> <average latency ms>"
 pgbench_run() {
@@ -115,31 +122,33 @@ log "pgbench -i -s 16 (the reference's own tables)"
 # paired SCRIPT PGBENCH-ARGS...: the API under wrk and pgbench, in turn, $rounds times, the side
 # that goes first alternating, so that a swing in the machine's other load hits both sides alike.
 # Prints the round with the median ratio, "<ratio> <requests/s> <p99 ms> <tps> <latency ms>",
-# then the non-2xx count of all rounds and every round's ratio.
+# then the non-2xx count of all rounds, every round's ratio and every round's CPU of fin api
+# per request (us; the machine's other load moves it less than it moves the ratio).
 paired() {
   local script=$1; shift
-  local r rps p99 bad tps lat bad_total=0 rows=()
+  local r rps p99 bad cpu tps lat bad_total=0 rows=()
   for r in $(seq "$rounds"); do
     if (( r % 2 )); then
-      read -r rps p99 bad < <(wrk_run "$script")
+      read -r rps p99 bad cpu < <(wrk_run "$script")
       read -r tps lat < <(pgbench_run "$@")
     else
       read -r tps lat < <(pgbench_run "$@")
-      read -r rps p99 bad < <(wrk_run "$script")
+      read -r rps p99 bad cpu < <(wrk_run "$script")
     fi
     bad_total=$((bad_total + ${bad:-0}))
-    rows+=("$(ratio "$rps" "$tps") $rps $p99 $tps $lat")
+    rows+=("$(ratio "$rps" "$tps") $rps $p99 $tps $lat $cpu")
   done
-  echo "$(printf '%s\n' "${rows[@]}" | sort -n | sed -n "$(( (rounds + 1) / 2 ))p") $bad_total" \
-    "$(printf '%s\n' "${rows[@]}" | awk '{ printf "%s%s", sep, $1; sep = "," }')"
+  echo "$(printf '%s\n' "${rows[@]}" | sort -n | sed -n "$(( (rounds + 1) / 2 ))p" | cut -d' ' -f1-5) $bad_total" \
+    "$(printf '%s\n' "${rows[@]}" | awk '{ printf "%s%s", sep, $1; sep = "," }')" \
+    "$(printf '%s\n' "${rows[@]}" | awk '{ printf "%s%s", sep, $6; sep = "," }')"
 }
 rounds=${BENCH_ROUNDS:-3}
 
 start_machine=$(machine_line)
 log "GET /accounts/{id} at 16 connections and pgbench -S, in turn: $rounds rounds of ${secs}s each"
-read -r get_ratio get_rps get_p99 sel_tps sel_lat get_bad get_rounds < <(paired "$work/get.lua" -S)
+read -r get_ratio get_rps get_p99 sel_tps sel_lat get_bad get_rounds get_cpu < <(paired "$work/get.lua" -S)
 log "POST /transactions (transfer) at 16 connections and pgbench tpcb-like, in turn: $rounds rounds of ${secs}s each"
-read -r post_ratio post_rps post_p99 tpcb_tps tpcb_lat post_bad post_rounds < <(paired "$work/transfer.lua" -b tpcb-like)
+read -r post_ratio post_rps post_p99 tpcb_tps tpcb_lat post_bad post_rounds post_cpu < <(paired "$work/transfer.lua" -b tpcb-like)
 
 # The ledger must still add up after the load: 100 accounts x 1,000,000.00.
 total=$("$pgbin/psql" -X -Atq -d "$api_db" -c "SELECT sum(balance) FROM accounts")
@@ -194,9 +203,11 @@ printf '%-58s %14s %14s %7s\n' "benchmark (API beside its reference, same run)" 
 printf '%-58s %14s %14s %7s\n' "GET /accounts/{id} vs pgbench -S -M prepared, 16 conns" "$get_rps/s" "$sel_tps/s" "$get_ratio"
 printf '%-58s %14s %14s\n' "  latency p99 (API) / average (pgbench), ms" "$get_p99" "$sel_lat"
 printf '%-58s %30s\n' "  ratio in each round (median round shown above)" "$get_rounds"
+printf '%-58s %30s\n' "  fin api CPU per request in each round, us" "$get_cpu"
 printf '%-58s %14s %14s %7s\n' "POST /transactions transfer vs pgbench tpcb-like, 16" "$post_rps/s" "$tpcb_tps/s" "$post_ratio"
 printf '%-58s %14s %14s\n' "  latency p99 (API) / average (pgbench), ms" "$post_p99" "$tpcb_lat"
 printf '%-58s %30s\n' "  ratio in each round (median round shown above)" "$post_rounds"
+printf '%-58s %30s\n' "  fin api CPU per request in each round, us" "$post_cpu"
 printf '%-58s %14s %14s %7s\n' "bootstrap arm64 stripped, bytes vs 15 MB budget" "$api_size" "15000000" "$(ratio "$api_size" 15000000)"
 printf '%-58s %14s %14s %7s\n' "  vs a hello-world Go Lambda" "$api_size" "$hello_size" "$(ratio "$api_size" "$hello_size")"
 printf '%-58s %14s %14s %7s\n' "cold init under aws-lambda-rie ($host_arch), ms vs 100 ms" "$api_init" "100" "$(ratio "$api_init" 100)"
