@@ -22,6 +22,9 @@ cleanup() {
     log "logs kept in .fin/test-artifacts/gold-cut"
   fi
   stack_down
+  if [ "$status" != 0 ]; then # and the warehouse and RAW as they were, to look at the torn rows
+    cp "$FIN_STATE_DIR"/warehouse.duckdb "$FIN_STATE_DIR"/raw_store.duckdb "$FIN_ROOT/.fin/test-artifacts/gold-cut/" 2>/dev/null || true
+  fi
   drop_throwaway
   rm -rf "$work"
 }
