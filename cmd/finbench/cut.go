@@ -21,8 +21,8 @@ import (
 
 // runBenchCut is issue 16's test of gold as a consistent cut: paced transfers into a running
 // stack while a watcher checks gold after every dbt build: every account's current balance in
-// gold.dim_accounts must equal the sum of its postings in gold.fct_postings, and gold.cut must
-// move forward. A torn build (a transfer's ledger row without its balance updates, or the
+// gold.dim_accounts must equal the sum of its postings in gold.fct_postings and its last closing
+// balance in gold.fct_daily_account_balances, and gold.cut must move forward. A torn build (a transfer's ledger row without its balance updates, or the
 // reverse) shows as an account whose balance and postings differ.
 func runBenchCut(ctx context.Context, args []string) error {
 	f, err := parseCutFlags(args)
@@ -119,7 +119,7 @@ type goldCheck struct {
 
 	accounts, differing int
 	transfers           int    // this run's transfers gold.fct_transactions holds
-	sample              string // a few differing accounts: id balance/postings
+	sample              string // a few differing accounts: id balance/postings/last daily closing
 }
 
 // build names the build a check saw.
@@ -177,17 +177,25 @@ func (w *cutWatcher) lastTransfers() int {
 }
 
 // balancesQuery compares, in one statement (one snapshot of gold), every account's current
-// balance with the sum of its postings; an account on one side only differs too.
+// balance with the sum of its postings and with its last closing balance in
+// gold.fct_daily_account_balances (which follows the cut too); an account on one side only
+// differs too.
 const balancesQuery = `WITH cur AS (
 		SELECT account_id, balance FROM gold.dim_accounts WHERE is_current AND NOT is_deleted),
 	posted AS (SELECT account_id, sum(amount) AS total FROM gold.fct_postings GROUP BY account_id),
-	cmp AS (SELECT coalesce(cur.account_id, posted.account_id) AS account_id,
-			coalesce(cur.balance, 0) AS balance, coalesce(posted.total, 0) AS total
-		FROM cur FULL OUTER JOIN posted ON cur.account_id = posted.account_id)
-	SELECT %s, (SELECT count(*) FROM cmp), (SELECT count(*) FROM cmp WHERE balance <> total),
+	daily AS (SELECT account_id, closing_balance FROM gold.fct_daily_account_balances
+		QUALIFY balance_date = max(balance_date) OVER (PARTITION BY account_id)),
+	cmp AS (SELECT coalesce(cur.account_id, posted.account_id, daily.account_id) AS account_id,
+			coalesce(cur.balance, 0) AS balance, coalesce(posted.total, 0) AS total,
+			coalesce(daily.closing_balance, 0) AS closing
+		FROM cur FULL OUTER JOIN posted ON cur.account_id = posted.account_id
+		FULL OUTER JOIN daily ON coalesce(cur.account_id, posted.account_id) = daily.account_id),
+	bad AS (SELECT * FROM cmp WHERE balance <> total OR balance <> closing)
+	SELECT %s, (SELECT count(*) FROM cmp), (SELECT count(*) FROM bad),
 		(SELECT count(*) FROM gold.fct_transactions WHERE description = '%s'),
-		(SELECT coalesce(string_agg(account_id || ' ' || cast(balance AS varchar) || '/' || cast(total AS varchar), '; '), '')
-			FROM (SELECT * FROM cmp WHERE balance <> total ORDER BY account_id LIMIT 3))
+		(SELECT coalesce(string_agg(account_id || ' ' || cast(balance AS varchar) || '/' || cast(total AS varchar)
+			|| '/' || cast(closing AS varchar), '; '), '')
+			FROM (SELECT * FROM bad ORDER BY account_id LIMIT 3))
 	%s`
 
 func (w *cutWatcher) check(ctx context.Context) (goldCheck, error) {

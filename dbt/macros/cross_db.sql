@@ -55,6 +55,13 @@
 {% macro default__instant_from_us(us) -%}timezone('UTC', make_timestamp({{ us }})){%- endmacro %}
 {% macro snowflake__instant_from_us(us) -%}to_timestamp_tz({{ us }}, 6){%- endmacro %}
 
+{#- An instant as microseconds since the epoch (BIGINT), the inverse of instant_from_us. -#}
+{% macro us_from_instant(instant) -%}
+    {{ return(adapter.dispatch('us_from_instant')(instant)) }}
+{%- endmacro %}
+{% macro default__us_from_instant(instant) -%}epoch_us({{ instant }}){%- endmacro %}
+{% macro snowflake__us_from_instant(instant) -%}date_part(epoch_microsecond, {{ instant }}){%- endmacro %}
+
 {% macro instant_type() -%}
     {{ return(adapter.dispatch('instant_type')()) }}
 {%- endmacro %}

@@ -14,7 +14,8 @@ loads (one object loaded under two keys), and the loads applied in random order 
 versions; the ledger rows and transaction boundaries of the object with the most transfers a load
 before its balance updates: a torn transaction). dbt runs incrementally after each load, and after
 each build every account's current balance in gold.dim_accounts must equal the sum of its postings
-in gold.fct_postings (gold is a consistent cut; an account with a posting made in a gap waits
+in gold.fct_postings, and its last closing balance in gold.fct_daily_account_balances must be
+that balance (gold is a consistent cut; an account with a posting made in a gap waits
 until that posting is in gold); then every test runs on every row, the
 relations are kept, dbt builds with --full-refresh, and every relation must be equal (all columns
 but _built_at). The histories' versions and the postings must be the ones the generator knows
@@ -202,6 +203,19 @@ GOLD_BALANCES_DIFFER = """
 """
 
 
+# Accounts whose last closing balance in gold.fct_daily_account_balances differs from their current
+# balance in gold.dim_accounts (the daily balances follow the cut too): none, after any build.
+DAILY_BALANCES_DIFFER = """
+    select coalesce(a.account_id, d.account_id), a.balance, d.closing_balance
+    from (select account_id, balance from gold.dim_accounts where is_current and not is_deleted) as a
+    full join (select account_id, closing_balance from gold.fct_daily_account_balances
+               qualify balance_date = max(balance_date) over (partition by account_id)) as d
+        on a.account_id = d.account_id
+    where a.balance is distinct from d.closing_balance
+    order by 1
+"""
+
+
 def gap_posting_missing(db, account_id: str, gap_postings: dict) -> bool:
     """A posting made in a gap is first read by the incremental snapshot that repairs it, at the
     transactions' chunk position, after the accounts' reads whose balances already include it
@@ -283,6 +297,7 @@ def run_seed(dbt: Dbt, workdir: Path, seed: int):
     raw.close()
     objects = loads(rnd, events)
     torn: list = []
+    daily: list = []
     # postings made in a gap, first met as an incremental snapshot's reads (no streamed insert)
     streamed = {json.loads(e["key"])["transaction_id"] for e in events
                 if not e.get("_raw") and e["source_table"] == "transactions" and e["op"] == "c"}
@@ -304,8 +319,12 @@ def run_seed(dbt: Dbt, workdir: Path, seed: int):
             return
         torn.extend(f"after load {i + 1}: {row}" for row in check.duckdb_rows(db, GOLD_BALANCES_DIFFER)
                     if not gap_posting_missing(db, row[0], gap_postings))
+        daily.extend(f"after load {i + 1}: {row}" for row in check.duckdb_rows(db, DAILY_BALANCES_DIFFER))
     check.check(f"seed {seed}: after every build, each account's current balance in gold equals the sum of "
                 "its postings in gold", not torn, "; ".join(torn[:3]) + f" ({len(torn)} in all)")
+    check.check(f"seed {seed}: after every build, each account's last closing balance in "
+                "gold.fct_daily_account_balances is its current balance in gold", not daily,
+                "; ".join(daily[:3]) + f" ({len(daily)} in all)")
     want = max(e["lsn"] for e in events if e.get("_raw") == raw_events.METADATA and e["op"] == "END")
     got = check.duckdb_rows(db, "select lsn from gold.cut")
     check.check(f"seed {seed}: once everything is loaded the cut is the last END", got == [(want,)],

@@ -102,6 +102,8 @@ type DbtRun struct {
 	// Select is the dbt selector the build ran: empty for everything, "source:raw.<t>+" for loads,
 	// "<model>+" for an operator's build of a model.
 	Select string `json:"select,omitempty"`
+	// Cut is gold's consistent cut after the build, when it built gold.cut.
+	Cut *Cut `json:"cut,omitempty"`
 }
 
 // FreshnessPoint is commit-to-warehouse latency over one minute.
@@ -249,6 +251,10 @@ func Print(w io.Writer, s Status) {
 		}
 		fmt.Fprintf(w, "\nlast dbt build %s at %s: %d models, %d tests passed, %d failed, %.1f s\n",
 			state, r.At.Local().Format(time.TimeOnly), r.Models, r.TestsPassed, r.TestsFailed, r.Seconds)
+		if c := r.Cut; c != nil && c.CommitTime != nil && c.LagSeconds != nil {
+			fmt.Fprintf(w, "  gold's cut: lsn %d, committed %s, %.1f s before the build started\n",
+				c.LSN, c.CommitTime.Local().Format(time.TimeOnly+".000"), *c.LagSeconds)
+		}
 		for _, f := range r.Failures {
 			fmt.Fprintln(w, "  "+f)
 		}

@@ -70,12 +70,15 @@ func TestHandlerAuthAndStatus(t *testing.T) {
 
 func TestPrint(t *testing.T) {
 	var b bytes.Buffer
+	committed, lag := time.Date(2026, 12, 1, 10, 0, 1, 0, time.UTC), 2.5
 	Print(&b, Status{Time: time.Now(), Components: []Component{{Name: "loader", OK: false, Detail: "warehouse locked"}},
-		DbtRuns:     []DbtRun{{OK: false, TestsFailed: 1, Failures: []string{"assert_transfers_net_zero"}}},
+		DbtRuns: []DbtRun{{OK: false, TestsFailed: 1, Failures: []string{"assert_transfers_net_zero"},
+			Cut: &Cut{LSN: 4242, CommitTime: &committed, LagSeconds: &lag}}},
 		Replication: &Replication{Slot: "fin_capture", Snapshotting: true},
 		Reconcile:   &Reconcile{Verdict: "lost", Summary: "2 changes LOST; run `fin snapshot`", Lost: 2, Examples: []string{"customers c1: absent"}}})
 	out := b.String()
-	for _, want := range []string{"[DOWN] loader", "warehouse locked", "FAILED", "assert_transfers_net_zero", "lost: 2 changes LOST; run `fin snapshot`", "customers c1: absent", "slot fin_capture: 0 bytes, 0.0 s behind; a snapshot is running"} {
+	for _, want := range []string{"[DOWN] loader", "warehouse locked", "FAILED", "assert_transfers_net_zero", "lost: 2 changes LOST; run `fin snapshot`", "customers c1: absent", "slot fin_capture: 0 bytes, 0.0 s behind; a snapshot is running",
+		"gold's cut: lsn 4242, committed " + committed.Local().Format(time.TimeOnly+".000") + ", 2.5 s before the build started"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("fin status output lacks %q:\n%s", want, out)
 		}

@@ -35,6 +35,17 @@ type Run struct {
 	// GoldLagSeconds is how old the newest change in gold was when this build published it: its
 	// end less the newest commit in the RAW snapshot it read (absent when RAW was empty).
 	GoldLagSeconds *float64 `json:"gold_lag_seconds,omitempty"`
+	// Cut is gold's consistent cut after this build, when it built gold.cut.
+	Cut *Cut `json:"cut,omitempty"`
+}
+
+// Cut is where gold's consistent cut stood after a build (docs/dbt.md, "Gold is a consistent
+// cut"): every gold model shows the source as of LSN, committed at CommitTime, LagSeconds before
+// the build started (both absent before the first whole transaction).
+type Cut struct {
+	LSN        int64      `json:"lsn"`
+	CommitTime *time.Time `json:"commit_ts,omitempty"`
+	LagSeconds *float64   `json:"lag_seconds,omitempty"`
 }
 
 // RunDetail is what a run did to each node, and its part of dbt's console log.

@@ -8,6 +8,8 @@ const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<
 const when = (t) => t ? new Date(t).toLocaleString() : "";
 const num = (n) => n == null ? "" : Number(n).toLocaleString();
 const pill = (ok, yes, no) => `<span class="pill ${ok ? "ok" : "bad"}">${ok ? yes : no}</span>`;
+// cutLag is how far gold's consistent cut was behind the source when a build started.
+const cutLag = (c) => c && c.lag_seconds != null ? c.lag_seconds.toFixed(1) : "";
 async function getJSON(url) {
   const r = await fetch(url, {credentials: "same-origin"});
   if (!r.ok) throw new Error(`${url}: ${r.status} ${await r.text()}`);
@@ -49,7 +51,8 @@ async function showRun(key, tr) {
     box.dataset.key = key;
     box.innerHTML = `<h3>run ${esc(key)} · ${esc(r.trigger)}${r.selector ? " · " + esc(r.selector) : ""} · ${pill(r.ok, "passed", "failed")}</h3>
       <div class="muted">${when(r.started)} to ${when(r.ended)} · ${r.seconds.toFixed(1)} s${r.rows_affected != null ? ` · ${num(r.rows_affected)} rows affected` : ""}
-        ${r.gold_lag_seconds != null ? ` · gold ${r.gold_lag_seconds.toFixed(1)} s behind commit when published` : ""}</div>
+        ${r.gold_lag_seconds != null ? ` · gold ${r.gold_lag_seconds.toFixed(1)} s behind commit when published` : ""}
+        ${r.cut ? ` · gold's cut at lsn ${r.cut.lsn}${r.cut.commit_ts ? `, committed ${when(r.cut.commit_ts)}, ${r.cut.lag_seconds.toFixed(1)} s before the build started` : " (no whole transaction yet)"}` : ""}</div>
       ${r.error ? `<pre class="log bad-text">${esc(r.error)}</pre>` : ""}
       ${d.expired ? '<div class="muted">this run\'s nodes and log are no longer kept (the console keeps the last 20,000 runs\' detail)</div>' : ""}
       <table><thead><tr><th>node</th><th>status</th><th class="num">s</th><th class="num">rows affected</th><th>finished</th><th>message</th></tr></thead><tbody>
@@ -83,7 +86,7 @@ async function showDLQ(key, tr) {
 
 pager("runs", "/api/runs", "before", (r) => `<td class="num">${esc(r.id)}</td><td>${when(r.started)}</td><td>${esc(r.trigger)}</td>
   <td>${pill(r.ok, "passed", "failed")}</td><td class="num">${r.models}</td><td class="num">${r.tests_passed}</td><td class="num">${r.tests_failed}</td>
-  <td class="num">${num(r.rows_affected)}</td><td class="num">${r.seconds.toFixed(1)}</td>`, showRun);
+  <td class="num">${num(r.rows_affected)}</td><td class="num">${r.seconds.toFixed(1)}</td><td class="num">${r.cut ? r.cut.lsn : ""}</td><td class="num">${cutLag(r.cut)}</td>`, showRun);
 pager("loads", "/api/loads", "before", (l) => `<td>${when(l.loaded_at)}</td><td>${esc(l.table)}</td><td class="num">${num(l.rows)}</td>
   <td>${esc(l.topic)}</td><td class="num">${l.partition}</td><td class="num">${l.first_offset}–${l.last_offset}</td><td class="key">${esc(l.key)}${l.replaced ? " (replaced)" : ""}</td>`);
 pager("batches", "/api/batches", "before", (b) => `<td>${when(b.at)}</td><td>${esc(b.topic)}</td><td class="num">${b.partition}</td>

@@ -177,9 +177,10 @@ func Run(ctx context.Context, cfg Config, r Request) (Summary, error) {
 
 	bin := cfg.dbt()
 	tail := &tailBuffer{max: 8 << 10}
-	var out io.Writer = tail
+	cut := &cutWatcher{}
+	var out io.Writer = io.MultiWriter(tail, cut)
 	if cfg.Output != nil {
-		out = io.MultiWriter(cfg.Output, tail)
+		out = io.MultiWriter(cfg.Output, tail, cut)
 	}
 	env := cfg.environ()
 	started := time.Now()
@@ -214,6 +215,7 @@ func Run(ctx context.Context, cfg Config, r Request) (Summary, error) {
 		return Summary{}, fmt.Errorf("read %s: %w", results, err)
 	}
 	sum.Selector = r.Select
+	sum.Cut = cut.cut
 	sum.FullRefresh = r.FullRefresh
 	sum.Wall = wall
 	sum.WallSeconds = wall.Seconds()

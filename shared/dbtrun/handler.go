@@ -46,6 +46,12 @@ func Handler(cfg Config, log *slog.Logger) func(context.Context, json.RawMessage
 			"models_failed", sum.ModelsFailed, "models_skipped", sum.ModelsSkipped,
 			"tests_passed", sum.TestsPassed, "tests_warned", sum.TestsWarned,
 			"tests_failed", sum.TestsFailed, "elapsed_s", sum.ElapsedSeconds, "wall_s", sum.WallSeconds}
+		if c := sum.Cut; c != nil {
+			attrs = append(attrs, "cut_lsn", c.LSN)
+			if c.LagSeconds != nil {
+				attrs = append(attrs, "cut_commit_ts", c.CommitTime, "cut_lag_s", *c.LagSeconds)
+			}
+		}
 		if err != nil {
 			for _, f := range sum.Failures {
 				log.Error("dbt node failed", "node", f.Node, "status", f.Status, "message", f.Message)
@@ -134,10 +140,16 @@ func emitMetrics(w io.Writer, s Summary) {
 	if w == nil {
 		return
 	}
-	emf.New(w).Emit(map[string]string{"Function": "dbt-runner"},
-		emf.Metric{Name: "DbtModelsBuilt", Value: float64(s.ModelsBuilt), Unit: emf.Count},
-		emf.Metric{Name: "DbtTestsPassed", Value: float64(s.TestsPassed), Unit: emf.Count},
-		emf.Metric{Name: "DbtTestsFailed", Value: float64(s.TestsFailed), Unit: emf.Count},
-		emf.Metric{Name: "DbtFailures", Value: float64(s.ModelsFailed + s.TestsFailed + s.OtherFailed), Unit: emf.Count},
-		emf.Metric{Name: "DbtBuildSeconds", Value: s.WallSeconds, Unit: emf.Seconds})
+	metrics := []emf.Metric{
+		{Name: "DbtModelsBuilt", Value: float64(s.ModelsBuilt), Unit: emf.Count},
+		{Name: "DbtTestsPassed", Value: float64(s.TestsPassed), Unit: emf.Count},
+		{Name: "DbtTestsFailed", Value: float64(s.TestsFailed), Unit: emf.Count},
+		{Name: "DbtFailures", Value: float64(s.ModelsFailed + s.TestsFailed + s.OtherFailed), Unit: emf.Count},
+		{Name: "DbtBuildSeconds", Value: s.WallSeconds, Unit: emf.Seconds},
+	}
+	if s.Cut != nil && s.Cut.LagSeconds != nil {
+		// gold's freshness: how far behind the source its cut was when this build started
+		metrics = append(metrics, emf.Metric{Name: "GoldCutLagSeconds", Value: *s.Cut.LagSeconds, Unit: emf.Seconds})
+	}
+	emf.New(w).Emit(map[string]string{"Function": "dbt-runner"}, metrics...)
 }

@@ -29,6 +29,8 @@ type Summary struct {
 	ElapsedSeconds float64       `json:"elapsed_seconds"`
 	Wall           time.Duration `json:"-"`
 	WallSeconds    float64       `json:"wall_seconds"`
+	// Cut is gold's consistent cut after the build, when it built gold.cut.
+	Cut *Cut `json:"cut,omitempty"`
 }
 
 // Failure is one node that failed or errored.

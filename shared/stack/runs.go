@@ -322,6 +322,9 @@ func (s *Stack) recordDbtRun(trigger string) func([]byte, error) {
 		if err != nil {
 			run.Error = err.Error()
 		}
+		if c := sum.Cut; c != nil {
+			run.Cut = &console.Cut{LSN: c.LSN, CommitTime: c.CommitTime, LagSeconds: c.LagSeconds}
+		}
 		if c, ok := s.runs.take(sum.InvocationID); ok {
 			run.Started, detail.Log, detail.LogCut = c.started.UTC(), c.log, c.cut
 			if nodes, affected, err := runNodes(c.results); err == nil {
@@ -343,7 +346,7 @@ func (s *Stack) recordDbtRun(trigger string) func([]byte, error) {
 
 // keepRun puts a run first in the status's last 20.
 func (s *Stack) keepRun(r console.Run) {
-	sum := console.DbtRun{At: r.Ended, OK: r.OK, Models: r.Models, TestsPassed: r.TestsPassed, TestsFailed: r.TestsFailed, Seconds: r.Seconds, Select: r.Selector}
+	sum := console.DbtRun{At: r.Ended, OK: r.OK, Models: r.Models, TestsPassed: r.TestsPassed, TestsFailed: r.TestsFailed, Seconds: r.Seconds, Select: r.Selector, Cut: r.Cut}
 	if r.Error != "" {
 		sum.Failures = []string{r.Error}
 	}

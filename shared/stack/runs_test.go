@@ -55,8 +55,12 @@ func build(t *testing.T, s *Stack, output, results string) {
 	release()
 }
 
-func summary(invocation string, passed, failed int) []byte {
-	b, _ := json.Marshal(dbtrun.Summary{InvocationID: invocation, ModelsBuilt: 1, TestsPassed: passed, TestsFailed: failed, WallSeconds: 2})
+func summary(invocation string, passed, failed int, cut ...*dbtrun.Cut) []byte {
+	sum := dbtrun.Summary{InvocationID: invocation, ModelsBuilt: 1, TestsPassed: passed, TestsFailed: failed, WallSeconds: 2}
+	if len(cut) > 0 {
+		sum.Cut = cut[0]
+	}
+	b, _ := json.Marshal(sum)
 	return b
 }
 
@@ -83,7 +87,9 @@ func TestDbtRunsKeptWithDetailAcrossRestart(t *testing.T) {
 	if held || !strings.Contains(file.String(), "between builds") {
 		t.Fatalf("turn held after release: %v; the log file has %q", held, file.String())
 	}
-	s.recordDbtRun("loads")(summary("inv-2", 1, 0), nil)
+	committed, lag := time.Date(2026, 12, 1, 10, 0, 1, 0, time.UTC), 2.5
+	cut := &dbtrun.Cut{LSN: 4242, CommitTime: &committed, BuiltAt: committed.Add(2500 * time.Millisecond), LagSeconds: &lag}
+	s.recordDbtRun("loads")(summary("inv-2", 1, 0, cut), nil)
 	s.recordDbtRun("schedule")(summary("inv-1", 0, 1), fmt.Errorf("%w: test.fin.not_null_dim_accounts_id", dbtrun.ErrFailed))
 	stop()
 	<-s.recorder.done
@@ -99,7 +105,8 @@ func TestDbtRunsKeptWithDetailAcrossRestart(t *testing.T) {
 		trigger, log string
 		ok, goldLag  bool
 		test         string
-	}{{"schedule", "build one\n", false, false, "fail"}, {"loads", "build two\n", true, true, "pass"}} {
+		cut          bool
+	}{{"schedule", "build one\n", false, false, "fail", false}, {"loads", "build two\n", true, true, "pass", true}} {
 		var r console.Run
 		var d console.RunDetail
 		json.Unmarshal(page[i].Value, &r)
@@ -112,6 +119,9 @@ func TestDbtRunsKeptWithDetailAcrossRestart(t *testing.T) {
 			*d.Nodes[0].RowsAffected != 5 || d.Nodes[0].Completed == nil || *d.Nodes[1].Failures != 2 {
 			t.Errorf("run %d = %+v\ndetail %+v\nwant %+v", page[i].Key, r, d, want)
 		}
+		if gotCut := r.Cut != nil && r.Cut.LSN == 4242 && r.Cut.CommitTime.Equal(committed) && *r.Cut.LagSeconds == lag; gotCut != want.cut {
+			t.Errorf("run %d: cut %+v, want the summary's (%v)", page[i].Key, r.Cut, want.cut)
+		}
 	}
 	s.runLog.Close()
 
@@ -121,7 +131,8 @@ func TestDbtRunsKeptWithDetailAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer again.runLog.Close()
-	if len(again.dbtRuns) != 2 || again.dbtRuns[0].OK || !again.dbtRuns[1].OK || again.dbtRuns[0].TestsFailed != 1 {
+	if len(again.dbtRuns) != 2 || again.dbtRuns[0].OK || !again.dbtRuns[1].OK || again.dbtRuns[0].TestsFailed != 1 ||
+		again.dbtRuns[0].Cut != nil || again.dbtRuns[1].Cut == nil || again.dbtRuns[1].Cut.LSN != 4242 {
 		t.Fatalf("status runs after a restart: %+v", again.dbtRuns)
 	}
 }
