@@ -7,7 +7,8 @@
 # build: FIN_BENCH_DBT_FIRST_MEMORY_LIMIT, default 4GB). Each history's first build is kept in
 # FIN_BENCH_DBT_CACHE (default ~/.cache/fin/dbt-history; sizes in docs/benchmarks.md), keyed by
 # the generator's parameters and code and the dbt project's files, so a second run skips the
-# generation and the first builds and only runs the rounds. Measured times: docs/benchmarks.md.
+# generation and the first builds and only runs the rounds; the generated RAW is kept apart
+# (keyed by the generator alone), so a change of the models re-runs only the first builds. Measured times: docs/benchmarks.md.
 # FIN_BENCH_DBT_HISTORY="SMALL LARGE", FIN_BENCH_DBT_CHANGES and FIN_BENCH_DBT_ROUNDS change the
 # sizes (scripts/dbt/bench_history.py).
 set -euo pipefail

@@ -19,7 +19,8 @@ warm dbt worker; its first build (everything from scratch, as a full refresh) is
 worker's peak RSS. The built history (RAW, every model, and the loads set aside) is then kept in
 the cache under a key of the generator's parameters and source and the dbt project's files; a
 later run with the same key copies it instead of generating and building again (one entry per
-size: a new key replaces the old). Then the rounds alternate between the two histories, so
+size: a new key replaces the old). The generated RAW is kept there too (raw-<size>-<key>, keyed by
+the generator alone), so a change of the models re-runs only the first build. Then the rounds alternate between the two histories, so
 other load on the machine hits both alike. Printed: each build's wall, dbt and CPU time, the
 ratios, and the nodes whose time grew most with the history (run results kept in WORKDIR/<size>/).
 """
@@ -47,12 +48,19 @@ LOADED = TABLES + ("transaction_metadata",)  # what a load writes, set aside and
 ACCOUNTS = 20_000
 
 
-def cache_key(project: Path, n: int, changes: int, rounds: int) -> str:
-    """What a built history depends on: the generator (its parameters and its code) and every
-    file of the dbt project (the models decide what the first build wrote)."""
+def raw_key(n: int, changes: int, rounds: int) -> str:
+    """What a generated RAW depends on: the generator's parameters and its code."""
     h = hashlib.sha256()
     h.update(json.dumps([n, ACCOUNTS, changes, rounds, bench.START_US, bench.STEP_US]).encode())
-    h.update(inspect.getsource(generate).encode() + bench.GENERATE.encode() + inspect.getsource(prepare).encode())
+    h.update(inspect.getsource(generate).encode() + bench.GENERATE.encode() + bench.METADATA.encode()
+             + inspect.getsource(generated).encode())
+    return h.hexdigest()[:16]
+
+
+def cache_key(project: Path, n: int, changes: int, rounds: int) -> str:
+    """What a built history depends on: its RAW and every file of the dbt project (the models
+    decide what the first build wrote)."""
+    h = hashlib.sha256(raw_key(n, changes, rounds).encode())
     for f in sorted(project.rglob("*")):
         if f.is_file():
             h.update(str(f.relative_to(project)).encode() + b"\0" + f.read_bytes() + b"\0")
@@ -63,19 +71,20 @@ def cached(cache: Path, n: int, key: str) -> Path:
     return cache / f"{n}-{key}.duckdb"
 
 
-def keep(cache: Path, n: int, key: str, db: Path):
-    """Stores a first build under its key (written aside, then renamed, so a run stopped midway
-    leaves no half file), and drops the size's older entries."""
+def keep(cache: Path, name: str, db: Path):
+    """Stores a file under cache/name (written aside, then renamed, so a run stopped midway
+    leaves no half file), and drops the older entries of the same kind and size (the name
+    without its key)."""
     cache.mkdir(parents=True, exist_ok=True)
-    tmp = cache / f".{n}-{key}.{os.getpid()}"
+    tmp = cache / f".{name}.{os.getpid()}"
     shutil.copyfile(db, tmp)
-    os.replace(tmp, cached(cache, n, key))
-    for old in cache.glob(f"{n}-*.duckdb"):
-        if old.name != cached(cache, n, key).name:
+    os.replace(tmp, cache / name)
+    for old in cache.glob(name.rsplit("-", 1)[0] + "-*.duckdb"):
+        if old.name != name:
             old.unlink()
 
 
-def prepare(workdir: Path, n: int, changes: int, rounds: int) -> Path:
+def generated(workdir: Path, n: int, changes: int, rounds: int) -> Path:
     """Generates RAW for n transactions plus `rounds` loads of `changes` more; sets the loads
     aside in schema bench, so the first build sees the history only."""
     workdir.mkdir(parents=True)
@@ -96,6 +105,22 @@ def prepare(workdir: Path, n: int, changes: int, rounds: int) -> Path:
     print(f"{n:>11,} transactions: {history:,} RAW change events generated in {time.monotonic() - started:.0f}s "
           f"({db.stat().st_size / 2**30:.1f} GiB); each load adds {changes:,} transactions, {load:,} events with "
           f"their balance updates (the first also 100 customer updates)", flush=True)
+    return db
+
+
+def prepare(workdir: Path, cache: Path, n: int, changes: int, rounds: int) -> Path:
+    """RAW for n transactions and the loads set aside: copied from the cache when the generator
+    is unchanged (so a change of the models only re-runs the first build), else generated and
+    kept there."""
+    name = f"raw-{n}-{raw_key(n, changes, rounds)}.duckdb"
+    if not (cache / name).exists():
+        db = generated(workdir, n, changes, rounds)
+        keep(cache, name, db)
+        return db
+    workdir.mkdir(parents=True)
+    db = workdir / "warehouse.duckdb"
+    shutil.copyfile(cache / name, db)
+    print(f"{n:>11,} transactions: RAW {cache / name} (same generator) copied", flush=True)
     return db
 
 
@@ -144,7 +169,7 @@ def main():
             print(f"{n:>11,} transactions: the built history {cached(cache, n, keys[n])} (same generator and models) "
                   f"copied in {time.monotonic() - started:.0f}s", flush=True)
         else:
-            dbs[n] = prepare(workdir / str(n), n, changes, rounds)
+            dbs[n] = prepare(workdir / str(n), cache, n, changes, rounds)
             fresh.append(n)
 
     workers = {}
@@ -167,7 +192,7 @@ def main():
                   f"warehouse {dbs[n].stat().st_size / 2**30:.1f} GiB", flush=True)
             (workdir / str(n) / "run_results.first.json").write_text(json.dumps(rr))
             w.close()  # the file is complete and closed before it is copied
-            keep(cache, n, keys[n], dbs[n])
+            keep(cache, cached(cache, n, keys[n]).name, dbs[n])
             workers[n] = Worker(workdir / str(n), dbs[n], cold=False, project=project)
         builds = {n: [] for n in sizes}
         for r in range(1, rounds + 1):

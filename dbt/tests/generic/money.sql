@@ -93,22 +93,30 @@ gaps as (
     where source_schema = 'public' and source_table = 'transactions'
 ),
 
+-- each incremental read with the first loaded window holding it (a read can sit in several
+-- windows' ranges): deduplicated here, on the few reads, and not on the postings after the join,
+-- which held every posting of the checked accounts in memory at once
+read_windows as (
+    select r.transaction_id, r.lsn, g.close_lsn, g.gap_from, g.gap_to
+    from (
+        select distinct transaction_id, lsn from {{ changes }} where op = 'r' and snapshot = 'incremental'
+    ) as r
+    left join gaps as g on r.lsn >= g.open_lsn and r.lsn <= g.close_lsn
+    qualify row_number() over (partition by r.transaction_id, r.lsn order by g.close_lsn) = 1
+),
+
 -- each posting of a checked account with where it may sit: at lsn, or (a read made in a gap)
 -- anywhere from gap_from (exclusive) to gap_to; unknown (null) while its window is not loaded
 placed as (
     select
         p.account_id, p.amount, p.lsn, p.tx_id,
-        case when r.transaction_id is null then p.lsn when g.close_lsn is null then null
-            else coalesce(g.gap_from, p.lsn) end as after_lsn,
-        case when r.transaction_id is null then p.lsn when g.close_lsn is null then null
-            else coalesce(g.gap_to, p.lsn) end as by_lsn
+        case when w.transaction_id is null then p.lsn when w.close_lsn is null then null
+            else coalesce(w.gap_from, p.lsn) end as after_lsn,
+        case when w.transaction_id is null then p.lsn when w.close_lsn is null then null
+            else coalesce(w.gap_to, p.lsn) end as by_lsn
     from {{ postings }} as p
-    left join (
-        select distinct transaction_id, lsn from {{ changes }} where op = 'r' and snapshot = 'incremental'
-    ) as r on p.transaction_id = r.transaction_id and p.lsn = r.lsn
-    left join gaps as g on r.transaction_id is not null and p.lsn >= g.open_lsn and p.lsn <= g.close_lsn
+    left join read_windows as w on p.transaction_id = w.transaction_id and p.lsn = w.lsn
     where p.account_id in (select account_id from checked)
-    qualify row_number() over (partition by p.posting_key order by g.close_lsn) = 1
 ),
 
 posted as (
