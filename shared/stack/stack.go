@@ -70,10 +70,13 @@ type Config struct {
 	// KafkaRetention is how long the embedded broker keeps a record the landing has committed
 	// (retention.ms, but only ever for landed records); 0 deletes a record once landed.
 	KafkaRetention time.Duration
-	S3Endpoint     string // empty: the local S3 server on S3Addr, objects in StateDir/s3
-	S3AccessKey    string
-	S3SecretKey    string
-	Bucket         string
+	// KafkaRetentionBytes bounds what the embedded broker keeps of landed records per partition
+	// (retention.bytes, but never a record not yet landed); 0: no bound but KafkaRetention.
+	KafkaRetentionBytes int64
+	S3Endpoint          string // empty: the local S3 server on S3Addr, objects in StateDir/s3
+	S3AccessKey         string
+	S3SecretKey         string
+	Bucket              string
 
 	S3Addr, APIAddr, ConsoleAddr string
 	WarehousePath                string
@@ -332,7 +335,7 @@ func (s *Stack) startCapture(ctx context.Context) error {
 	}
 	context.AfterFunc(ctx, s.producer.Close)
 	gate := newLandedGate(s.producer, s.producer, groupsByTopic(s.mappings()), s.log)
-	gate.retain = s.cfg.KafkaRetention
+	gate.retain, gate.retainBytes = s.cfg.KafkaRetention, s.cfg.KafkaRetentionBytes
 	s.parts.run("landed gate", func() error { gate.run(ctx, s.embedded); return nil })
 	s.parts.supervise("capture", func() error { return capture.Run(ctx, s.captureConfig(), gate) })
 	return nil
