@@ -138,7 +138,7 @@ printf '%-58s %9s MB %9s MB\n' "  dbt worker RSS at the end / its peak" "$((work
 printf '%-58s %12s\n' "  rows in raw.transactions at the end" "$raw"
 read -r gen_s gen_ops_n <<<"$(gen_ops "$work/up.out")"
 reached=$(awk -v o="$gen_ops_n" -v s="$gen_s" -v ro="${ref_gen_ops:-0}" -v rs="${ref_gen_s:-0}" -v r="$ref" \
-  'BEGIN { printf "%.0f (over the run) / %.0f (minute %d to the end)", s ? o / s : 0, s > rs ? (o - ro) / (s - rs) : 0, r }')
+  'BEGIN { printf "%.0f (over the run) / %.0f (minute %d to the end)", (s ? o / s : 0), (s > rs ? (o - ro) / (s - rs) : 0), r }')
 printf '%-58s %s ops/s\n' "  generator rate reached, target $rate" "$reached"
 [ -z "${backlog_ops:-}" ] || printf '%-58s %12s\n' "  operations written while fin up was stopped" "$backlog_ops"
 machine_line

@@ -2,8 +2,10 @@ package stack
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -302,4 +304,63 @@ func offsetsFrom(from int64, end int) []int64 {
 		o = append(o, i)
 	}
 	return o
+}
+
+// TestGateByteBoundKeepsBrokerHeapFlat: 30 MB of landed records through an in-memory broker with
+// a 2 MiB byte bound (and an hour's retention, so time deletes nothing) leave the process's heap
+// within 15 MB of where it started; without the bound the broker would hold all 30 MB. Records are
+// random (the stack produces uncompressed) and the landing commits all of them after each round.
+func TestGateByteBoundKeepsBrokerHeapFlat(t *testing.T) {
+	const topic, rounds, perRound, size = "fin.public.transactions", 6, 5000, 1000
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic),
+		kfake.BrokerConfigs(map[string]string{"log.segment.bytes": "1048576"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	client, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	ctx, admin := t.Context(), kadm.NewClient(client)
+	gate := newLandedGate(client, client, map[string][]string{topic: {"landing"}}, slog.Default())
+	gate.retain, gate.retainBytes = time.Hour, 2<<20
+	heapInuse := func() uint64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return ms.HeapInuse
+	}
+	before := heapInuse()
+	for range rounds {
+		for range perRound {
+			v := make([]byte, size)
+			rand.Read(v)
+			gate.Produce(ctx, &kgo.Record{Topic: topic, Value: v}, func(*kgo.Record, error) {})
+		}
+		if err := client.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ends, err := admin.ListEndOffsets(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := kadm.Offsets{}
+		o.Add(kadm.Offset{Topic: topic, Partition: 0, At: ends[topic][0].Offset, LeaderEpoch: -1})
+		if resp, err := admin.CommitOffsets(ctx, "landing", o); err != nil || resp.Error() != nil {
+			t.Fatalf("commit: %v %v", err, resp.Error())
+		}
+		waitFor(t, "the produce callbacks", func() bool {
+			gate.mu.Lock()
+			defer gate.mu.Unlock()
+			s := gate.sizes[topicPartition{topic, 0}]
+			return len(s) > 0 && s[len(s)-1].offset == ends[topic][0].Offset-1
+		})
+		gate.release(ctx)
+		gate.trim(ctx, time.Now())
+	}
+	if grown := int64(heapInuse()) - int64(before); grown > 15<<20 {
+		t.Errorf("the heap grew by %d MB over %d MB of records with a 2 MiB bound", grown>>20, rounds*perRound*size>>20)
+	}
 }
