@@ -117,7 +117,9 @@ func startUp(ctx context.Context, f upFlags) error {
 		APIAddr:       envOr("API_ADDR", "127.0.0.1:8000"),
 		ConsoleAddr:   envOr("CONSOLE_ADDR", "127.0.0.1:8080"),
 		WarehousePath: duckdb.DefaultPath(),
-		DbtSchedule:   envOr("FIN_DBT_SCHEDULE", "rate(1 minute)"),
+		// FIN_WAREHOUSE_MEMORY_LIMIT bounds the stack's own DuckDB apart from dbt's.
+		WarehouseMemoryLimit: os.Getenv("FIN_WAREHOUSE_MEMORY_LIMIT"),
+		DbtSchedule:          envOr("FIN_DBT_SCHEDULE", "rate(1 minute)"),
 		// FIN_DBT_BUILD_ON_LOAD=false leaves gold to the schedule (the template's parameter).
 		TemplateParams: map[string]string{"DbtBuildOnLoad": envOr("FIN_DBT_BUILD_ON_LOAD", "true")},
 		DevSecretPath:  devSecretPath(),

@@ -80,6 +80,9 @@ type Config struct {
 
 	S3Addr, APIAddr, ConsoleAddr string
 	WarehousePath                string
+	// WarehouseMemoryLimit is the memory_limit of the stack's own DuckDB (RAW, queries); empty:
+	// dbt's DUCKDB_MEMORY_LIMIT.
+	WarehouseMemoryLimit string
 	// TemplateParams set template parameters (such as DbtBuildOnLoad=false for a stack whose
 	// gold follows the schedule only).
 	TemplateParams map[string]string
@@ -265,8 +268,8 @@ func (s *Stack) startStorage(ctx context.Context) error {
 	if s.s3, err = objectstore.Open(objectstore.Config{Endpoint: s.S3URL, AccessKey: s.s3Creds.AccessKeyID, SecretKey: s.s3Creds.SecretAccessKey}); err != nil {
 		return err
 	}
-	// The stack's DuckDB takes dbt's memory limit: one setting bounds each DuckDB of the stack.
-	limit := FunctionEnv(s.tpl, dbtFunction, settings.DBT, nil, nil).Get("DUCKDB_MEMORY_LIMIT")
+	// The stack's DuckDB takes dbt's memory limit unless told: one setting bounds each DuckDB.
+	limit := cmp.Or(s.cfg.WarehouseMemoryLimit, FunctionEnv(s.tpl, dbtFunction, settings.DBT, nil, nil).Get("DUCKDB_MEMORY_LIMIT"))
 	if s.wh, err = duckdb.Open(ctx, duckdb.RawPath(s.cfg.WarehousePath), nil, duckdb.WithModels(s.cfg.WarehousePath),
 		duckdb.WithMemoryLimit(limit)); err != nil {
 		return err
