@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -35,7 +36,9 @@ func dumpHeapOnSignal(ctx context.Context, dir string) {
 			}
 			var m runtime.MemStats
 			runtime.ReadMemStats(&m)
-			slog.Warn("heap profile written", "path", path, "heap_inuse_mb", m.HeapInuse>>20, "sys_mb", m.Sys>>20)
+			// What Go holds from the OS is sys less released; the limit is GOMEMLIMIT's (fin up's default).
+			slog.Warn("heap profile written", "path", path, "heap_inuse_mb", m.HeapInuse>>20, "sys_mb", m.Sys>>20,
+				"released_mb", m.HeapReleased>>20, "memory_limit_mb", debug.SetMemoryLimit(-1)>>20)
 		}
 	}()
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,6 +88,9 @@ func startUp(ctx context.Context, f upFlags) error {
 	}
 	defer logFile.Close()
 	dumpHeapOnSignal(ctx, state)
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	pool, err := openMigrated(ctx, 16)
 	if err != nil {
 		return err
@@ -97,7 +102,7 @@ func startUp(ctx context.Context, f upFlags) error {
 		}
 	}
 
-	retention, err := kafkaRetention()
+	retention, retentionBytes, err := kafkaRetention()
 	if err != nil {
 		return err
 	}
@@ -105,13 +110,16 @@ func startUp(ctx context.Context, f upFlags) error {
 		Template: f.template, Root: root, StateDir: state, DatabaseURL: localpg.URL(), Pool: pool,
 		Slot:         envOr("FIN_CAPTURE_SLOT", slotFor(pool.Config().ConnConfig.Database)),
 		KafkaBrokers: kafka.BrokersFromEnv(), KafkaRetention: retention,
-		S3Endpoint: os.Getenv("S3_ENDPOINT"), S3AccessKey: os.Getenv("S3_ACCESS_KEY"), S3SecretKey: os.Getenv("S3_SECRET_KEY"),
+		KafkaRetentionBytes: retentionBytes,
+		S3Endpoint:          os.Getenv("S3_ENDPOINT"), S3AccessKey: os.Getenv("S3_ACCESS_KEY"), S3SecretKey: os.Getenv("S3_SECRET_KEY"),
 		Bucket:        envOr("LAKE_BUCKET", "lake"),
 		S3Addr:        envOr("S3_ADDR", s3local.DefaultAddr),
 		APIAddr:       envOr("API_ADDR", "127.0.0.1:8000"),
 		ConsoleAddr:   envOr("CONSOLE_ADDR", "127.0.0.1:8080"),
 		WarehousePath: duckdb.DefaultPath(),
-		DbtSchedule:   envOr("FIN_DBT_SCHEDULE", "rate(1 minute)"),
+		// FIN_WAREHOUSE_MEMORY_LIMIT bounds the stack's own DuckDB apart from dbt's.
+		WarehouseMemoryLimit: os.Getenv("FIN_WAREHOUSE_MEMORY_LIMIT"),
+		DbtSchedule:          envOr("FIN_DBT_SCHEDULE", "rate(1 minute)"),
 		// FIN_DBT_BUILD_ON_LOAD=false leaves gold to the schedule (the template's parameter).
 		TemplateParams: map[string]string{"DbtBuildOnLoad": envOr("FIN_DBT_BUILD_ON_LOAD", "true")},
 		DevSecretPath:  devSecretPath(),
@@ -132,18 +140,33 @@ func startUp(ctx context.Context, f upFlags) error {
 	return wait()
 }
 
-// kafkaRetention is how long the embedded broker keeps landed records: FIN_KAFKA_RETENTION (a Go
-// duration), else a minute, so `fin kafka-tail --from-beginning` shows the last minute while the
-// broker's memory stays bounded (at 200 operations a second a minute of change events is about
-// 40 MB).
-func kafkaRetention() (time.Duration, error) {
+// kafkaRetention is how long the embedded broker keeps landed records, FIN_KAFKA_RETENTION (a Go
+// duration, else a minute, so `fin kafka-tail --from-beginning` shows the last minute), and how
+// many bytes of them it keeps at most per partition, FIN_KAFKA_RETENTION_BYTES (else 8 MiB, about
+// 10 s of transactions at 200 operations a second; 0: no bound), so the broker's memory follows
+// neither the rate nor a backlog caught up.
+func kafkaRetention() (time.Duration, int64, error) {
 	v := envOr("FIN_KAFKA_RETENTION", "1m")
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%w: FIN_KAFKA_RETENTION=%q is not a duration such as 1m or 0s", errUsage, v)
+		return 0, 0, fmt.Errorf("%w: FIN_KAFKA_RETENTION=%q is not a duration such as 1m or 0s", errUsage, v)
 	}
-	return d, nil
+	b := envOr("FIN_KAFKA_RETENTION_BYTES", strconv.Itoa(defaultRetentionBytes))
+	n, err := strconv.ParseInt(b, 10, 64)
+	if err != nil || n < 0 {
+		return 0, 0, fmt.Errorf("%w: FIN_KAFKA_RETENTION_BYTES=%q is not a number of bytes such as 8388608 or 0", errUsage, b)
+	}
+	return d, n, nil
 }
+
+// defaultRetentionBytes is FIN_KAFKA_RETENTION_BYTES's default: 8 MiB a partition.
+const defaultRetentionBytes = 8 << 20
+
+// defaultMemoryLimit is fin up's soft limit on the Go runtime's memory when GOMEMLIMIT is not set:
+// about three times the live heap of a stack at 200 operations a second, so the collector hands
+// freed memory back to the OS rather than keep the peak of a burst (DuckDB's memory is its own,
+// DUCKDB_MEMORY_LIMIT).
+const defaultMemoryLimit = 192 << 20
 
 // loadIfEmpty bulk-loads the configured data set into a database without customers, so a first
 // fin up has history to show.

@@ -7,6 +7,11 @@
 # fin up is taken at both points (SIGUSR1) and kept in .fin/bench-artifacts/memory/ with the
 # samples (go tool pprof bin/fin FILE).
 # --short runs 6 minutes against the RSS at 2 (a quick look; the target is for the long run).
+# --backlog runs 8 minutes against the RSS at 2 and forces a backlog caught up: at minute 3 it
+# stops fin up (SIGSTOP) for BENCH_MEMORY_PAUSE seconds (default 120) while a second `fin generate`
+# writes at the same rate, then lets it go on, so the capture, the broker and the landing take the
+# WAL of those minutes as fast as they can.
+# The rate the generator reached is printed beside its target (a loaded machine falls short).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -14,9 +19,11 @@ cd "$FIN_ROOT"
 
 minutes=${BENCH_MEMORY_MINUTES:-30}
 ref=${BENCH_MEMORY_REF_MINUTES:-5}
-if [ "${1:-}" = --short ]; then
-  minutes=6 ref=2
-fi
+pause_at=0 pause=${BENCH_MEMORY_PAUSE:-120}
+case "${1:-}" in
+  --short) minutes=6 ref=2 ;;
+  --backlog) minutes=8 ref=2 pause_at=180 ;;
+esac
 rate=${BENCH_MEMORY_RATE:-200}
 
 bash scripts/postgres.sh
@@ -28,9 +35,11 @@ out=$FIN_ROOT/.fin/bench-artifacts/memory
 mkdir -p "$out"
 rm -f "$out"/heap-*.pprof "$out/rss.tsv"
 
-up_pid=""
+up_pid="" gen_pid=""
 cleanup() {
   status=$?
+  [ -z "$gen_pid" ] || kill -INT "$gen_pid" 2>/dev/null || true
+  [ -z "$up_pid" ] || kill -CONT "$up_pid" 2>/dev/null || true
   [ "$status" = 0 ] || cp "$work/up.out" "$out/" 2>/dev/null || true
   stack_down
   drop_throwaway
@@ -67,6 +76,27 @@ heap_dump() {
   cp "$(find "$FIN_STATE_DIR" -maxdepth 1 -name 'heap-*.pprof' | sort | tail -1)" "$out/$1.pprof"
 }
 
+# gen_ops FILE: "SECONDS OPS" of the last progress line of a generator's output in FILE.
+gen_ops() { grep -a '  ops ' "$1" 2>/dev/null | tail -1 | awk '{ print $1 + 0, $3 + 0 }'; }
+# pause_step NOW: in --backlog, stops fin up and starts the second writer at pause_at, and undoes
+# both pause seconds later.
+paused=0
+pause_step() {
+  if [ "$pause_at" -gt 0 ] && [ "$paused" = 0 ] && (( $1 >= pause_at )); then
+    kill -STOP "$up_pid"
+    bin/fin generate --rate "$rate" --seed 7 >"$work/gen.out" 2>&1 &
+    gen_pid=$! paused=1
+    log "minute $(($1 / 60)): fin up stopped for ${pause}s while a second writer goes on at $rate ops/s"
+  elif [ "$paused" = 1 ] && (( $1 >= pause_at + pause )); then
+    kill -INT "$gen_pid"
+    wait "$gen_pid" || true
+    gen_pid="" paused=2
+    kill -CONT "$up_pid"
+    read -r _ backlog_ops <<<"$(gen_ops "$work/gen.out")"
+    log "fin up goes on with a backlog of about ${backlog_ops:-?} operations"
+  fi
+}
+
 log "$(machine_line)"
 log "fin up --rate $rate for $minutes minutes (reference point: minute $ref)"
 LOG_LEVEL=WARN stack_up "$work/up.out" --rate "$rate"
@@ -81,9 +111,11 @@ while :; do
   printf '%s\t%s\t%s\n' "$now" "$rss" "$worker" >>"$out/rss.tsv"
   (( rss > peak )) && peak=$rss
   (( worker > worker_peak )) && worker_peak=$worker
+  pause_step "$now"
   if [ "$ref_rss" = 0 ] && (( now >= ref * 60 )); then
     ref_rss=$(window_mean "$now")
     heap_dump "heap-${ref}min"
+    read -r ref_gen_s ref_gen_ops <<<"$(gen_ops "$work/up.out")"
     log "minute $ref: fin up RSS $((rss / 1024)) MB, dbt worker $((worker / 1024)) MB"
   fi
   (( now >= minutes * 60 )) && break
@@ -104,5 +136,10 @@ printf '%-58s %9s MB\n' "  last sample" "$((rss / 1024))"
 printf '%-58s %9s MB\n' "  peak RSS of fin up over the run" "$((peak / 1024))"
 printf '%-58s %9s MB %9s MB\n' "  dbt worker RSS at the end / its peak" "$((worker / 1024))" "$((worker_peak / 1024))"
 printf '%-58s %12s\n' "  rows in raw.transactions at the end" "$raw"
+read -r gen_s gen_ops_n <<<"$(gen_ops "$work/up.out")"
+reached=$(awk -v o="$gen_ops_n" -v s="$gen_s" -v ro="${ref_gen_ops:-0}" -v rs="${ref_gen_s:-0}" -v r="$ref" \
+  'BEGIN { printf "%.0f (over the run) / %.0f (minute %d to the end)", (s ? o / s : 0), (s > rs ? (o - ro) / (s - rs) : 0), r }')
+printf '%-58s %s ops/s\n' "  generator rate reached, target $rate" "$reached"
+[ -z "${backlog_ops:-}" ] || printf '%-58s %12s\n' "  operations written while fin up was stopped" "$backlog_ops"
 machine_line
 log "samples and heap profiles in ${out#"$FIN_ROOT"/}"

@@ -26,15 +26,33 @@ type landedGate struct {
 
 	// retain keeps landed records this long before trim deletes them (0: delete once landed).
 	retain time.Duration
+	// retainBytes bounds what each partition keeps, as Kafka's retention.bytes: beyond it trim
+	// deletes landed records however young (0: no bound). Records not yet landed always stay.
+	retainBytes int64
 
 	mu      sync.Mutex
 	waiting map[topicPartition][]heldAck
+	sizes   map[topicPartition][]recordSize // with retainBytes: the records the log still holds
 	log     *slog.Logger
 }
 
 type topicPartition struct {
 	topic     string
 	partition int32
+}
+
+// recordSize is the size of a record the gate passed on: its key, value and headers, the bytes a
+// broker's log holds of it but for the batch's framing.
+type recordSize struct {
+	offset, bytes int64
+}
+
+func sizeOf(r *kgo.Record) int64 {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return int64(n)
 }
 
 type heldAck struct {
@@ -46,7 +64,7 @@ type heldAck struct {
 // newLandedGate gates the topics of groups (topic -> the groups of the mappings that land it).
 func newLandedGate(next capture.Producer, client *kgo.Client, groups map[string][]string, log *slog.Logger) *landedGate {
 	return &landedGate{next: next, admin: kadm.NewClient(client), groups: groups,
-		waiting: map[topicPartition][]heldAck{}, log: log}
+		waiting: map[topicPartition][]heldAck{}, sizes: map[topicPartition][]recordSize{}, log: log}
 }
 
 // Produce implements capture.Producer.
@@ -59,6 +77,9 @@ func (g *landedGate) Produce(ctx context.Context, r *kgo.Record, promise func(*k
 		tp := topicPartition{rec.Topic, rec.Partition}
 		g.mu.Lock()
 		g.waiting[tp] = append(g.waiting[tp], heldAck{rec.Offset, rec, promise})
+		if g.retainBytes > 0 {
+			g.sizes[tp] = append(g.sizes[tp], recordSize{rec.Offset, sizeOf(rec)})
+		}
 		g.mu.Unlock()
 	})
 }
@@ -154,8 +175,37 @@ func (g *landedGate) landedUpTo(offsets map[string]kadm.OffsetResponses, tp topi
 // trim deletes the records every group of their topic has committed past (they are in the lake)
 // and, with g.retain, whose timestamp is older than now-g.retain, as Kafka's retention.ms would
 // delete them: `fin kafka-tail --from-beginning` still finds the last minutes, and the log holds at
-// most retain's worth of records beyond what the landing has yet to take.
+// most retain's worth of records beyond what the landing has yet to take. With g.retainBytes, a
+// partition keeps no more than that many bytes of landed records, as retention.bytes would, so a
+// faster rate or a backlog caught up does not hold more memory than a quiet minute.
 func (g *landedGate) trim(ctx context.Context, now time.Time) {
+	landed, ok := g.landedOffsets(ctx)
+	if !ok || len(landed) == 0 {
+		return
+	}
+	del := kadm.Offsets{}
+	landed.Each(func(o kadm.Offset) { del.Add(o) })
+	if g.retain > 0 {
+		if err := g.keepRetained(ctx, del, now.Add(-g.retain)); err != nil {
+			if ctx.Err() == nil {
+				g.log.Debug("trim landed records: list offsets by time", "err", err)
+			}
+			return
+		}
+		g.boundBytes(del, landed)
+	}
+	if _, err := g.admin.DeleteRecords(ctx, del); err != nil {
+		if ctx.Err() == nil {
+			g.log.Debug("trim landed records", "err", err)
+		}
+		return
+	}
+	g.forgetSizes(del)
+}
+
+// landedOffsets are, for each partition of a landed topic, the offset below which every group of
+// the topic has committed; false when a group's offsets cannot be read.
+func (g *landedGate) landedOffsets(ctx context.Context) (kadm.Offsets, bool) {
 	offsets := map[string]kadm.OffsetResponses{}
 	for _, groups := range g.groups {
 		for _, group := range groups {
@@ -164,33 +214,77 @@ func (g *landedGate) trim(ctx context.Context, now time.Time) {
 			}
 			o, err := g.admin.FetchOffsets(ctx, group)
 			if err != nil {
-				return
+				return nil, false
 			}
 			offsets[group] = o
 		}
 	}
-	del := kadm.Offsets{}
+	landed := kadm.Offsets{}
 	for _, o := range offsets {
 		o.Each(func(r kadm.OffsetResponse) {
 			if r.Err != nil || len(g.groups[r.Topic]) == 0 {
 				return
 			}
 			if at, ok := g.landedUpTo(offsets, topicPartition{r.Topic, r.Partition}); ok && at > 0 {
-				del.AddOffset(r.Topic, r.Partition, at, -1)
+				landed.AddOffset(r.Topic, r.Partition, at, -1)
 			}
 		})
 	}
-	if g.retain > 0 && len(del) > 0 {
-		if err := g.keepRetained(ctx, del, now.Add(-g.retain)); err != nil {
-			if ctx.Err() == nil {
-				g.log.Debug("trim landed records: list offsets by time", "err", err)
+	return landed, true
+}
+
+// boundBytes raises each offset of del, never past what is landed, to the first record from which
+// the partition holds at most g.retainBytes.
+func (g *landedGate) boundBytes(del, landed kadm.Offsets) {
+	if g.retainBytes <= 0 {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for topic, partitions := range del {
+		for p, o := range partitions {
+			keepFrom, over := bytesFrom(g.sizes[topicPartition{topic, p}], g.retainBytes)
+			if !over {
+				continue
 			}
-			return
+			l, _ := landed.Lookup(topic, p)
+			if keepFrom = min(keepFrom, l.At); keepFrom > o.At {
+				o.At = keepFrom
+				partitions[p] = o
+			}
 		}
 	}
-	if _, err := g.admin.DeleteRecords(ctx, del); err != nil && ctx.Err() == nil {
-		g.log.Debug("trim landed records", "err", err)
+}
+
+// bytesFrom is the first offset from which sizes (in offset order) hold at most bound bytes, and
+// whether they hold more than that in all.
+func bytesFrom(sizes []recordSize, bound int64) (int64, bool) {
+	held := int64(0)
+	for i := len(sizes) - 1; i >= 0; i-- {
+		if held += sizes[i].bytes; held > bound {
+			return sizes[i].offset + 1, true
+		}
 	}
+	return 0, false
+}
+
+// forgetSizes drops the sizes of the records del deleted.
+func (g *landedGate) forgetSizes(del kadm.Offsets) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	del.Each(func(o kadm.Offset) {
+		tp := topicPartition{o.Topic, o.Partition}
+		sizes := g.sizes[tp]
+		n := 0
+		for n < len(sizes) && sizes[n].offset < o.At {
+			n++
+		}
+		if n == len(sizes) {
+			delete(g.sizes, tp)
+		} else {
+			g.sizes[tp] = sizes[n:]
+		}
+	})
 }
 
 // keepRetained lowers each offset of del to the first record stamped at or after since, so what

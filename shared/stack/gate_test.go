@@ -2,8 +2,10 @@ package stack
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -201,5 +203,164 @@ func TestGateTrimKeepsUnlandedAndRetained(t *testing.T) {
 				t.Errorf("the log starts at %d after the trim, want %d", got.Offset, tc.wantStart)
 			}
 		})
+	}
+}
+
+// TestGateTrimBoundsBytesOfLandedRecords: with a byte bound, trim deletes landed records however
+// young once the partition holds more than the bound, as Kafka's retention.bytes would, but never
+// one the landing has not committed; and the landing, behind the bound, still reads every record
+// it has yet to take. Records go through the gate (which sizes them), all stamped a minute before
+// the trim under an hour's retention, so only the byte bound can delete them.
+func TestGateTrimBoundsBytesOfLandedRecords(t *testing.T) {
+	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name      string
+		sizes     []int // value bytes of each record, offsets 0, 1, ...
+		committed int64 // the landing group's next offset
+		bound     int64
+		wantStart int64
+	}{
+		{"under the bound", []int{100, 100, 100, 100}, 4, 1000, 0},
+		{"no bound", []int{400, 400, 400, 400}, 4, 0, 0},
+		{"over the bound, all landed", []int{400, 400, 400, 400}, 4, 1000, 2},
+		{"over the bound, landing behind", []int{400, 400, 400, 400}, 1, 1000, 1},
+		{"over the bound, nothing landed", []int{400, 400, 400, 400}, 0, 1000, 0},
+		{"uneven sizes", []int{900, 50, 50, 500, 400}, 5, 1000, 1},
+		{"the bound between records", []int{600, 600, 600}, 3, 1000, 2},
+		{"the last record alone is over", []int{100, 2000}, 2, 1000, 2},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			topic := fmt.Sprintf("fin.public.b%d", i)
+			client := testBroker(t, topic)
+			ctx, admin := t.Context(), kadm.NewClient(client)
+			gate := newLandedGate(client, client, map[string][]string{topic: {"landing"}}, slog.Default())
+			gate.retain, gate.retainBytes = time.Hour, tc.bound
+			for j, n := range tc.sizes {
+				rec := &kgo.Record{Topic: topic, Value: fmt.Appendf(make([]byte, 0, n), "%0*d", n, j), Timestamp: now.Add(-time.Minute)}
+				gate.Produce(ctx, rec, func(*kgo.Record, error) {})
+			}
+			waitFor(t, "every record produced", func() bool {
+				gate.mu.Lock()
+				defer gate.mu.Unlock()
+				return tc.bound == 0 || len(gate.sizes[topicPartition{topic, 0}]) == len(tc.sizes)
+			})
+			waitFor(t, "every record produced", func() bool {
+				ends, err := admin.ListEndOffsets(ctx, topic)
+				o, _ := ends.Lookup(topic, 0)
+				return err == nil && o.Offset == int64(len(tc.sizes))
+			})
+			if tc.committed > 0 {
+				o := kadm.Offsets{}
+				o.AddOffset(topic, 0, tc.committed, -1)
+				if resp, err := admin.CommitOffsets(ctx, "landing", o); err != nil || resp.Error() != nil {
+					t.Fatalf("commit: %v %v", err, resp.Error())
+				}
+			}
+			gate.trim(ctx, now)
+			starts, err := admin.ListStartOffsets(ctx, topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := starts.Lookup(topic, 0); got.Offset != tc.wantStart {
+				t.Errorf("the log starts at %d after the trim, want %d", got.Offset, tc.wantStart)
+			}
+			if got := readFrom(t, client, topic, tc.committed, len(tc.sizes)); !slices.Equal(got, offsetsFrom(tc.committed, len(tc.sizes))) {
+				t.Errorf("the landing, from its committed offset %d, read offsets %v", tc.committed, got)
+			}
+		})
+	}
+}
+
+// readFrom consumes topic's partition 0 from offset from up to end (exclusive) and returns the
+// offsets it read.
+func readFrom(t *testing.T, seed *kgo.Client, topic string, from int64, end int) []int64 {
+	t.Helper()
+	var got []int64
+	if from >= int64(end) {
+		return got
+	}
+	c, err := kgo.NewClient(kgo.SeedBrokers(seed.OptValue(kgo.SeedBrokers).([]string)...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().At(from)}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for len(got) < end-int(from) {
+		fs := c.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("read %s from %d: got %v: %v", topic, from, got, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, r.Offset) })
+	}
+	return got
+}
+
+func offsetsFrom(from int64, end int) []int64 {
+	var o []int64
+	for i := from; i < int64(end); i++ {
+		o = append(o, i)
+	}
+	return o
+}
+
+// TestGateByteBoundKeepsBrokerHeapFlat: 30 MB of landed records through an in-memory broker with
+// a 2 MiB byte bound (and an hour's retention, so time deletes nothing) leave the process's heap
+// within 15 MB of where it started; without the bound the broker would hold all 30 MB. Records are
+// random (the stack produces uncompressed) and the landing commits all of them after each round.
+func TestGateByteBoundKeepsBrokerHeapFlat(t *testing.T) {
+	const topic, rounds, perRound, size = "fin.public.transactions", 6, 5000, 1000
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic),
+		kfake.BrokerConfigs(map[string]string{"log.segment.bytes": "1048576"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	client, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	ctx, admin := t.Context(), kadm.NewClient(client)
+	gate := newLandedGate(client, client, map[string][]string{topic: {"landing"}}, slog.Default())
+	gate.retain, gate.retainBytes = time.Hour, 2<<20
+	heapInuse := func() uint64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return ms.HeapInuse
+	}
+	before := heapInuse()
+	for range rounds {
+		for range perRound {
+			v := make([]byte, size)
+			rand.Read(v)
+			gate.Produce(ctx, &kgo.Record{Topic: topic, Value: v}, func(*kgo.Record, error) {})
+		}
+		if err := client.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ends, err := admin.ListEndOffsets(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := kadm.Offsets{}
+		o.Add(kadm.Offset{Topic: topic, Partition: 0, At: ends[topic][0].Offset, LeaderEpoch: -1})
+		if resp, err := admin.CommitOffsets(ctx, "landing", o); err != nil || resp.Error() != nil {
+			t.Fatalf("commit: %v %v", err, resp.Error())
+		}
+		waitFor(t, "the produce callbacks", func() bool {
+			gate.mu.Lock()
+			defer gate.mu.Unlock()
+			s := gate.sizes[topicPartition{topic, 0}]
+			return len(s) > 0 && s[len(s)-1].offset == ends[topic][0].Offset-1
+		})
+		gate.release(ctx)
+		gate.trim(ctx, time.Now())
+	}
+	if grown := int64(heapInuse()) - int64(before); grown > 15<<20 {
+		t.Errorf("the heap grew by %d MB over %d MB of records with a 2 MiB bound", grown>>20, rounds*perRound*size>>20)
 	}
 }

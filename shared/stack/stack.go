@@ -70,13 +70,19 @@ type Config struct {
 	// KafkaRetention is how long the embedded broker keeps a record the landing has committed
 	// (retention.ms, but only ever for landed records); 0 deletes a record once landed.
 	KafkaRetention time.Duration
-	S3Endpoint     string // empty: the local S3 server on S3Addr, objects in StateDir/s3
-	S3AccessKey    string
-	S3SecretKey    string
-	Bucket         string
+	// KafkaRetentionBytes bounds what the embedded broker keeps of landed records per partition
+	// (retention.bytes, but never a record not yet landed); 0: no bound but KafkaRetention.
+	KafkaRetentionBytes int64
+	S3Endpoint          string // empty: the local S3 server on S3Addr, objects in StateDir/s3
+	S3AccessKey         string
+	S3SecretKey         string
+	Bucket              string
 
 	S3Addr, APIAddr, ConsoleAddr string
 	WarehousePath                string
+	// WarehouseMemoryLimit is the memory_limit of the stack's own DuckDB (RAW, queries); empty:
+	// dbt's DUCKDB_MEMORY_LIMIT.
+	WarehouseMemoryLimit string
 	// TemplateParams set template parameters (such as DbtBuildOnLoad=false for a stack whose
 	// gold follows the schedule only).
 	TemplateParams map[string]string
@@ -262,8 +268,8 @@ func (s *Stack) startStorage(ctx context.Context) error {
 	if s.s3, err = objectstore.Open(objectstore.Config{Endpoint: s.S3URL, AccessKey: s.s3Creds.AccessKeyID, SecretKey: s.s3Creds.SecretAccessKey}); err != nil {
 		return err
 	}
-	// The stack's DuckDB takes dbt's memory limit: one setting bounds each DuckDB of the stack.
-	limit := FunctionEnv(s.tpl, dbtFunction, settings.DBT, nil, nil).Get("DUCKDB_MEMORY_LIMIT")
+	// The stack's DuckDB takes dbt's memory limit unless told: one setting bounds each DuckDB.
+	limit := cmp.Or(s.cfg.WarehouseMemoryLimit, FunctionEnv(s.tpl, dbtFunction, settings.DBT, nil, nil).Get("DUCKDB_MEMORY_LIMIT"))
 	if s.wh, err = duckdb.Open(ctx, duckdb.RawPath(s.cfg.WarehousePath), nil, duckdb.WithModels(s.cfg.WarehousePath),
 		duckdb.WithMemoryLimit(limit)); err != nil {
 		return err
@@ -332,7 +338,7 @@ func (s *Stack) startCapture(ctx context.Context) error {
 	}
 	context.AfterFunc(ctx, s.producer.Close)
 	gate := newLandedGate(s.producer, s.producer, groupsByTopic(s.mappings()), s.log)
-	gate.retain = s.cfg.KafkaRetention
+	gate.retain, gate.retainBytes = s.cfg.KafkaRetention, s.cfg.KafkaRetentionBytes
 	s.parts.run("landed gate", func() error { gate.run(ctx, s.embedded); return nil })
 	s.parts.supervise("capture", func() error { return capture.Run(ctx, s.captureConfig(), gate) })
 	return nil
