@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -34,39 +35,43 @@ func warehouseQuery(t table) string {
 	return currentRowsSQL(t.name, strings.Join(cols, ", "), t.windows) + " ORDER BY k"
 }
 
-// warehouseRows is the answer of one table's query, read a row at a time from a pipe as the
-// warehouse writes it (rowCursor).
+// warehouseRows is the answer of one table's query, spooled to a temporary file and read back a
+// row at a time (rowCursor).
 type warehouseRows struct {
-	t    table
-	pr   *io.PipeReader
-	csv  *csv.Reader
-	done chan struct{} // closed when the query has returned
+	t   table
+	f   *os.File
+	csv *csv.Reader
 }
 
-// openWarehouse starts every table's query, each writing into a pipe, and returns once each has
-// begun to answer (or ended): a query answers only after it has read, so the warehouse is read
-// before the Postgres snapshot that follows, as the verdicts need. close ends the queries still
-// answering and waits for them.
+// openWarehouse runs every table's query in turn, each writing its answer into a temporary file
+// (memory stays bounded whatever the table's size), so the warehouse is read before the
+// Postgres snapshot that follows, as the verdicts need. Spooled, not piped: a query streaming
+// into a pipe holds the warehouse's read lock until the pass reads its last row, and the next
+// table's query then asked for the lock again, behind a RAW snapshot (dbt's) waiting for the
+// first: the stack stood still for good (TestOpenWarehouseBesideAWriter). close removes the
+// files.
 func openWarehouse(ctx context.Context, wh Warehouse, tables []table) (map[string]*warehouseRows, func(), error) {
 	out := map[string]*warehouseRows{}
 	closeAll := func() {
 		for _, w := range out {
-			w.pr.CloseWithError(errPassOver)
-			<-w.done
+			w.f.Close()
+			os.Remove(w.f.Name())
 		}
 	}
 	for _, t := range tables {
-		pr, pw := io.Pipe()
-		w := &warehouseRows{t: t, pr: pr, done: make(chan struct{})}
+		f, err := os.CreateTemp("", "fin-reconcile-"+t.name+"-*.csv")
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("reconcile: spool warehouse raw.%s: %w", t.name, err)
+		}
+		w := &warehouseRows{t: t, f: f}
 		out[t.name] = w
-		go func() {
-			defer close(w.done)
-			pw.CloseWithError(wh.Query(ctx, warehouseQuery(t), pw))
-		}()
-		br := bufio.NewReader(pr)
-		_, err := br.Peek(1)
+		err = wh.Query(ctx, warehouseQuery(t), f)
 		if err == nil {
-			w.csv = csv.NewReader(br)
+			_, err = f.Seek(0, io.SeekStart)
+		}
+		if err == nil {
+			w.csv = csv.NewReader(bufio.NewReaderSize(f, 1<<16))
 			w.csv.ReuseRecord = true
 			_, err = w.csv.Read() // the header
 		}
@@ -77,9 +82,6 @@ func openWarehouse(ctx context.Context, wh Warehouse, tables []table) (map[strin
 	}
 	return out, closeAll, nil
 }
-
-// errPassOver ends a warehouse query whose answer the pass no longer reads.
-var errPassOver = errors.New("reconcile: pass over")
 
 func (w *warehouseRows) next() (string, row, bool, error) {
 	t := w.t
