@@ -43,7 +43,7 @@ func BenchmarkSnapshotChunk(b *testing.B) {
 		{"nickname", 25, -1}, {"balance", oidNumeric, 18<<16 | 2 + 4}, {"status", 16390, -1},
 		{"created_at", oidTimestamptz, -1}, {"updated_at", oidTimestamptz, -1}, {"version", oidInt8, -1}} {
 		fd := pgconn.FieldDescription{Name: col.name, DataTypeOID: col.oid, TypeModifier: col.typmod}
-		t.addResultColumn(col.name, col.oid, col.typmod, chunkFormats(nil, []pgconn.FieldDescription{{}, fd}, t.keyNames)[1])
+		t.addResultColumn(col.name, col.oid, col.typmod, chunkFormats(nil, append(make([]pgconn.FieldDescription, chunkMeta), fd), t.keyNames)[chunkMeta])
 	}
 	if err := t.resolveKey(); err != nil {
 		b.Fatal(err)

@@ -251,9 +251,20 @@ func (c *capturer) nextChunk(ctx context.Context) error {
 			return err
 		}
 		inc.pending = append(inc.pending, ch)
+		if chunkReadHook != nil && last != nil {
+			if err := c.awaitReads(ctx); err != nil {
+				return err
+			}
+			chunkReadHook(ch.name, ch.from)
+		}
 	}
 	return nil
 }
+
+// chunkReadHook, set by tests alone (export_test.go), runs on the stream's goroutine once a chunk
+// is read while the chunk before it still waits for its high watermark to come back through the
+// stream; after is the key the chunk was read after. It forces changes into that interleaving.
+var chunkReadHook func(table string, after []string)
 
 // newChunk takes a spare buffer or a new one.
 func (inc *incremental) newChunk() *chunk {
