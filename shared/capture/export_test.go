@@ -1,8 +1,15 @@
 package capture
 
 // SetChunkReadHook sets chunkReadHook for a test and returns what restores it.
-func SetChunkReadHook(f func(table string, after []string)) (restore func()) {
+func SetChunkReadHook(f func(table string, after []string) func()) (restore func()) {
 	old := chunkReadHook
 	chunkReadHook = f
 	return func() { chunkReadHook = old }
+}
+
+// SetChunkReadingHook sets chunkReadingHook for a test and returns what restores it.
+func SetChunkReadingHook(f func(table string, after []string)) (restore func()) {
+	old := chunkReadingHook
+	chunkReadingHook = f
+	return func() { chunkReadingHook = old }
 }

@@ -109,7 +109,22 @@ type chunk struct {
 	formats      []int16 // the read's result formats
 	ready        chan error
 	reading      bool
+	// later holds the keys of the table's streamed changes met while the read ran, for the
+	// stream does not wait for it (inWindow): they are applied once it is taken (awaitReads).
+	later []laterDrop
 }
+
+// laterDrop is a streamed change met while its chunk was being read: the key it changed, its
+// transaction, and whether the chunk's window was open then.
+type laterDrop struct {
+	key  string
+	xid  uint32
+	open bool
+}
+
+// maxLater bounds a chunk's later drops: past it, the stream waits for the read (awaitReads), so
+// a burst of changes during one read holds no more than this many keys.
+const maxLater = 16384
 
 // progress is a position reached by an emitted chunk, durable once its transaction is delivered.
 type progress struct {
@@ -251,20 +266,28 @@ func (c *capturer) nextChunk(ctx context.Context) error {
 			return err
 		}
 		inc.pending = append(inc.pending, ch)
-		if chunkReadHook != nil && last != nil {
-			if err := c.awaitReads(ctx); err != nil {
-				return err
+		if act := chunkReadHook; act != nil && last != nil {
+			if f := act(ch.name, ch.from); f != nil {
+				if err := c.awaitReads(ctx); err != nil {
+					return err
+				}
+				f()
 			}
-			chunkReadHook(ch.name, ch.from)
 		}
 	}
 	return nil
 }
 
-// chunkReadHook, set by tests alone (export_test.go), runs on the stream's goroutine once a chunk
-// is read while the chunk before it still waits for its high watermark to come back through the
-// stream; after is the key the chunk was read after. It forces changes into that interleaving.
-var chunkReadHook func(table string, after []string)
+// chunkReadHook, set by tests alone (export_test.go), runs on the stream's goroutine when a chunk
+// starts to be read while the chunk before it still waits for its high watermark to come back
+// through the stream; after is the key the chunk is read after. The function it returns, if any,
+// runs once the read is done, still before the stream goes on: it forces changes into that
+// interleaving.
+var chunkReadHook func(table string, after []string) func()
+
+// chunkReadingHook, set by tests alone, runs in a chunk's read goroutine once its rows are read,
+// before the stream may take them: changes made there meet the chunk while it is being read.
+var chunkReadingHook func(table string, after []string)
 
 // newChunk takes a spare buffer or a new one.
 func (inc *incremental) newChunk() *chunk {
@@ -272,8 +295,10 @@ func (inc *incremental) newChunk() *chunk {
 	if n := len(inc.spare); n > 0 {
 		ch, inc.spare = inc.spare[n-1], inc.spare[:n-1]
 		rows, keys, dropped, index, last, lastRaw, keyBuf, formats := ch.rows, ch.keys, ch.dropped, ch.index, ch.last, ch.lastRaw, ch.keyBuf, ch.formats
+		clear(ch.later)
 		clear(index)
-		*ch = chunk{rows: rows, keys: keys, dropped: dropped, index: index, last: last[:0], lastRaw: lastRaw, keyBuf: keyBuf, formats: formats}
+		later := ch.later[:0]
+		*ch = chunk{rows: rows, keys: keys, dropped: dropped, index: index, last: last[:0], lastRaw: lastRaw, keyBuf: keyBuf, formats: formats, later: later}
 	} else {
 		ch = &chunk{index: map[string]int{}}
 	}
@@ -377,6 +402,11 @@ func (c *capturer) awaitReads(ctx context.Context) error {
 		if ch.first {
 			c.lowerForRead(ch.win, ch)
 		}
+		for _, d := range ch.later {
+			c.drop(ch, d.key, d.xid, d.open)
+		}
+		clear(ch.later)
+		ch.later = ch.later[:0]
 		if ch.unprobed && !c.inc.unprobedLogged {
 			c.inc.unprobedLogged = true
 			c.log.Warn("incremental snapshot: rows locked by several transactions are not probed, the capture's role lacks UPDATE on the table (FOR SHARE needs it): such a row held by an open update can be emitted stale (docs/capture.md, \"Rows held open\")", "table", ch.name)
@@ -444,6 +474,9 @@ func (c *capturer) readChunk(ctx context.Context, conn *pgx.Conn, ch *chunk, t *
 	}
 	ch.readAt = time.Now()
 	c.log.Debug("chunk read", "table", ch.name, "rows", ch.n, "read_ms", time.Since(began).Milliseconds())
+	if chunkReadingHook != nil {
+		chunkReadingHook(ch.name, ch.from)
+	}
 	return nil
 }
 
@@ -841,26 +874,67 @@ func (c *capturer) executeSnapshot(ctx context.Context, id, data string) error {
 // inWindow drops a streamed row's key from the chunks it is newer than: a chunk whose window is
 // open, and a chunk whose read did not see the row's transaction. The latter committed (in the
 // log) before the low watermark but became visible only after the read began, so the chunk holds
-// the older row.
+// the older row. A chunk still being read has neither keys nor snapshot yet: the key waits in
+// its later drops, judged as it would be now once the read is taken (awaitReads), so the stream
+// goes on during the read instead of waiting for it at every change.
 func (c *capturer) inWindow(t *table, xid uint32, imgs ...*image) {
 	if c.inc == nil {
 		return
 	}
+	name := ""
 	for _, ch := range c.inc.pending {
-		if ch.t == nil || ch.n == 0 || t.qualified() != ch.t.qualified() || (!ch.open && ch.snap.visible(xid)) {
+		if ch.reading {
+			if name == "" {
+				name = t.qualified()
+			}
+			if ch.name != name {
+				continue
+			}
+			for _, img := range imgs {
+				if img != nil {
+					c.keyBuf = t.appendKey(c.keyBuf[:0], img)
+					ch.later = append(ch.later, laterDrop{key: string(c.keyBuf), xid: xid, open: ch.open})
+				}
+			}
+			continue
+		}
+		if ch.t == nil || ch.n == 0 || t.qualified() != ch.t.qualified() {
 			continue
 		}
 		for _, img := range imgs {
-			if img == nil {
-				continue
-			}
-			c.keyBuf = t.appendKey(c.keyBuf[:0], img)
-			if i, ok := ch.index[string(c.keyBuf)]; ok && !ch.dropped[i] {
-				ch.dropped[i] = true
-				c.cfg.Metrics.SnapshotDropped.Add(1)
+			if img != nil {
+				c.keyBuf = t.appendKey(c.keyBuf[:0], img)
+				c.drop(ch, string(c.keyBuf), xid, ch.open)
 			}
 		}
 	}
+}
+
+// drop takes key out of ch when the change (of transaction xid, met with ch's window open or
+// not) is newer than ch's row: inside the window, or invisible to the read.
+func (c *capturer) drop(ch *chunk, key string, xid uint32, open bool) {
+	if ch.t == nil || ch.n == 0 || (!open && ch.snap.visible(xid)) {
+		return
+	}
+	if i, ok := ch.index[key]; ok && !ch.dropped[i] {
+		ch.dropped[i] = true
+		c.cfg.Metrics.SnapshotDropped.Add(1)
+	}
+}
+
+// mustAwait says whether a change has to wait for the reads in flight before inWindow: a table's
+// first read lowers its window to the recent changes it did not see (lowerForRead), which must be
+// those before the read, and a chunk's later drops are bounded (maxLater).
+func (c *capturer) mustAwait() bool {
+	if c.inc == nil {
+		return false
+	}
+	for _, ch := range c.inc.pending {
+		if ch.reading && (ch.first || len(ch.later) >= maxLater) {
+			return true
+		}
+	}
+	return false
 }
 
 // closeWindow emits the first pending chunk's rows that did not change in its window, at the read's

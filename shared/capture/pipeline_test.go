@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+
 	"github.com/fin-orchestrator/fin-orchestrator/shared/capture"
 )
 
@@ -41,22 +44,55 @@ func TestChunkChangedWhileThePreviousWaits(t *testing.T) {
 	rows.Close()
 	jsonKey := func(k [2]int64) string { return fmt.Sprintf(`{"grp":%d,"id":%d}`, k[0], k[1]) }
 	where := func(k [2]int64) string { return fmt.Sprintf("grp = %d AND id = %d", k[0], k[1]) }
-	inFirst, updated2, deleted2 := keys[3], keys[chunkSize+4], keys[chunkSize+9]
+	inFirst, updated2, deleted2, updated3 := keys[3], keys[chunkSize+4], keys[chunkSize+9], keys[2*chunkSize+5]
+	afterChunk := func(n int) []string { k := keys[n*chunkSize-1]; return []string{fmt.Sprint(k[0]), fmt.Sprint(k[1])} }
 
 	var fired atomic.Bool
+	var changedAt string // past the changes' records: the stream has met them once it reads past it
 	var emittedBefore atomic.Int64
 	hookErr := make(chan error, 1)
-	defer capture.SetChunkReadHook(func(table string, after []string) {
+	defer capture.SetChunkReadHook(func(table string, after []string) func() {
 		// Chunk 2 is the one read after the first chunk's last key.
-		last := keys[chunkSize-1]
-		if table != "public.items" || fired.Load() || !slices.Equal(after, []string{fmt.Sprint(last[0]), fmt.Sprint(last[1])}) {
-			return
+		if table != "public.items" || fired.Load() || !slices.Equal(after, afterChunk(1)) {
+			return nil
 		}
 		fired.Store(true)
-		emittedBefore.Store(metrics.SnapshotChunks.Load())
-		_, err := h.db.Pool.Exec(ctx, "UPDATE items SET v = 42 WHERE "+where(updated2)+"; DELETE FROM items WHERE "+where(deleted2)+
-			"; UPDATE items SET v = 43 WHERE "+where(inFirst))
-		hookErr <- err
+		return func() {
+			emittedBefore.Store(metrics.SnapshotChunks.Load())
+			hookErr <- pgx.BeginFunc(ctx, h.db.Pool, func(tx pgx.Tx) error {
+				_, err := tx.Exec(ctx, "UPDATE items SET v = 42 WHERE "+where(updated2)+"; DELETE FROM items WHERE "+where(deleted2)+
+					"; UPDATE items SET v = 43 WHERE "+where(inFirst)+"; UPDATE items SET v = 44 WHERE "+where(updated3))
+				if err != nil {
+					return err
+				}
+				return tx.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&changedAt)
+			})
+		}
+	})()
+
+	// The same transaction updated a row of chunk 3, before chunk 3's low watermark: chunk 3's read
+	// sees the new value, and holds its rows until the stream has met that update. The stream must
+	// not wait for the read to do so: it keeps the key (the read's snapshot, unknown yet, decides),
+	// and the read, which saw the update, keeps the row.
+	var readingFired atomic.Bool
+	readingErr := make(chan error, 1)
+	defer capture.SetChunkReadingHook(func(table string, after []string) {
+		if table != "public.items" || readingFired.Load() || !slices.Equal(after, afterChunk(2)) {
+			return
+		}
+		readingFired.Store(true)
+		want, err := pglogrepl.ParseLSN(changedAt)
+		if err != nil {
+			readingErr <- fmt.Errorf("the changes' position %q: %w", changedAt, err)
+			return
+		}
+		for deadline := time.Now().Add(10 * time.Second); metrics.ReceivedLSN.Load() < uint64(want); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				readingErr <- fmt.Errorf("the stream did not reach the changes' commit (%s) in 10 s while chunk 3 was being read: it waits for the read", changedAt)
+				return
+			}
+		}
+		readingErr <- nil
 	})()
 
 	stop := h.start(nil)
@@ -68,6 +104,12 @@ func TestChunkChangedWhileThePreviousWaits(t *testing.T) {
 	}
 	if err := <-hookErr; err != nil {
 		t.Fatalf("changes made while chunk 1 waited: %v", err)
+	}
+	if !readingFired.Load() {
+		t.Fatal("the hook never saw chunk 3 being read")
+	}
+	if err := <-readingErr; err != nil {
+		t.Fatal(err)
 	}
 	if n := emittedBefore.Load(); n != 0 {
 		t.Fatalf("%d chunks emitted when chunk 2 was read: chunk 1 was not waiting", n)
@@ -119,5 +161,14 @@ func TestChunkChangedWhileThePreviousWaits(t *testing.T) {
 	}
 	if !slices.Equal(seq, []string{"r:0", "u:43"}) {
 		t.Errorf("row %s of chunk 1: events %v, want [r:0 u:43]", jsonKey(inFirst), seq)
+	}
+	seq = nil
+	for _, e := range evs {
+		if initial := e.v != nil && e.op() == "r" && e.source()["snapshot"] != "incremental"; e.key == jsonKey(updated3) && e.v != nil && !initial {
+			seq = append(seq, fmt.Sprintf("%s:%v", e.op(), e.image("after")["v"]))
+		}
+	}
+	if !slices.Equal(seq, []string{"u:44", "r:44"}) {
+		t.Errorf("row %s of chunk 3, updated before its window: events %v, want [u:44 r:44]", jsonKey(updated3), seq)
 	}
 }

@@ -182,9 +182,12 @@ func (c *capturer) change(ctx context.Context, st *streamState, lsn pglogrepl.LS
 		return c.unknown(st, m.relID)
 	}
 	st.src.lsn = lsn
-	// The change may have to drop its key from a chunk being read (inWindow).
-	if err := c.awaitReads(ctx); err != nil {
-		return err
+	// The change may have to drop its key from a chunk being read (inWindow), which mostly
+	// keeps it for when the read is taken (mustAwait says when it cannot).
+	if c.mustAwait() {
+		if err := c.awaitReads(ctx); err != nil {
+			return err
+		}
 	}
 	c.noteChange(t, uint32(st.src.txID), lsn)
 	var before *image
