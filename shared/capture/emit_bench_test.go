@@ -77,23 +77,19 @@ func BenchmarkSnapshotChunk(b *testing.B) {
 		b.Fatalf("row encoded as %s, want it to hold %s", probe.json, want)
 	}
 	commit := time.Date(2026, 12, 5, 17, 28, 23, 0, time.UTC)
-	ch := &chunk{index: map[string]int{}, rows: make([]image, rows), keys: make([]string, rows), dropped: make([]bool, rows)}
+	ch := &chunk{rows: make([]image, rows), keyEnd: make([]int, rows), dropped: make([]bool, rows)}
 	var cells []cell
 	b.ResetTimer()
 	cpu0 := cpuTime()
 	for range b.N {
 		// The read: the values to the chunk's images and keys.
-		clear(ch.index)
-		ch.t, ch.n = t, 0
+		ch.t, ch.n, ch.keyData = t, 0, ch.keyData[:0]
 		for i, v := range vals {
 			cells = queryCells(cells, v)
 			if err := t.encode(&ch.rows[i], cells, nil); err != nil {
 				b.Fatal(err)
 			}
-			k := string(t.appendKey(nil, &ch.rows[i]))
-			ch.keys[i], ch.dropped[i] = k, false
-			ch.index[k] = i
-			ch.n++
+			ch.addKey(t, &ch.rows[i])
 		}
 		// The emission at the high watermark.
 		c.inc = &incremental{id: "bench", pending: []*chunk{ch}}

@@ -22,6 +22,7 @@ type column struct {
 // table is what the capture knows about one captured table.
 type table struct {
 	schema, name string
+	qname        string // schema.name, made once: the stream asks for it at every change
 	topic        string
 	cols         []column
 	keyNames     []string // primary key columns, in key order
@@ -46,7 +47,7 @@ func (t *table) resolveKey() error {
 }
 
 func newTable(schema, name, topicPrefix string) *table {
-	return &table{schema: schema, name: name, topic: topicPrefix + "." + schema + "." + name}
+	return &table{schema: schema, name: name, qname: schema + "." + name, topic: topicPrefix + "." + schema + "." + name}
 }
 
 func (t *table) addColumn(name string, oid uint32, typmod int32) {
@@ -63,7 +64,7 @@ func (t *table) addResultColumn(name string, oid uint32, typmod int32, format in
 	t.cols = append(t.cols, column{name: name, prefix: append(prefix, ':'), enc: enc})
 }
 
-func (t *table) qualified() string { return t.schema + "." + t.name }
+func (t *table) qualified() string { return t.qname }
 
 // image is one encoded row: its JSON object and where each column's value sits in it, so a key
 // or an unchanged TOAST value can be copied from it without decoding.

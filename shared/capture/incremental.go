@@ -74,9 +74,13 @@ type chunk struct {
 	id      string
 	t       *table // nil for a table found empty
 	rows    []image
-	keys    []string
+	keyData []byte // the rows' record keys, one after another (key)
+	keyEnd  []int  // where each row's key ends in keyData
 	dropped []bool
+	// index finds a row by its key once a chunk has had more lookups than linearLookups (find).
 	index   map[string]int
+	indexed bool
+	lookups int
 	n       int
 	snap    snapshot      // the read's snapshot
 	readLSN pglogrepl.LSN // the WAL insert position before the read's first row (readRows)
@@ -294,11 +298,12 @@ func (inc *incremental) newChunk() *chunk {
 	var ch *chunk
 	if n := len(inc.spare); n > 0 {
 		ch, inc.spare = inc.spare[n-1], inc.spare[:n-1]
-		rows, keys, dropped, index, last, lastRaw, keyBuf, formats := ch.rows, ch.keys, ch.dropped, ch.index, ch.last, ch.lastRaw, ch.keyBuf, ch.formats
+		rows, keyData, keyEnd, dropped, index, last, lastRaw, keyBuf, formats := ch.rows, ch.keyData[:0], ch.keyEnd, ch.dropped, ch.index, ch.last, ch.lastRaw, ch.keyBuf, ch.formats
 		clear(ch.later)
 		clear(index)
 		later := ch.later[:0]
-		*ch = chunk{rows: rows, keys: keys, dropped: dropped, index: index, last: last[:0], lastRaw: lastRaw, keyBuf: keyBuf, formats: formats, later: later}
+		*ch = chunk{rows: rows, keyData: keyData, keyEnd: keyEnd, dropped: dropped, index: index, last: last[:0], lastRaw: lastRaw, keyBuf: keyBuf,
+			formats: formats, later: later}
 	} else {
 		ch = &chunk{index: map[string]int{}}
 	}
@@ -314,14 +319,14 @@ func (c *capturer) nextTable(ctx context.Context, inc *incremental) (*table, err
 		if d := inc.described; d != nil && d.qualified() == name {
 			// Described for its first chunk: a copy without columns (each read sets them) spares
 			// every later chunk a catalog round trip on the stream's goroutine.
-			return &table{schema: d.schema, name: d.name, topic: d.topic, keyNames: d.keyNames}, nil
+			return &table{schema: d.schema, name: d.name, qname: d.qname, topic: d.topic, keyNames: d.keyNames}, nil
 		}
 		t, err := c.tableFor(ctx, name, 0)
 		if err != nil {
 			return nil, err
 		}
 		if len(t.keyNames) > 0 {
-			inc.described = &table{schema: t.schema, name: t.name, topic: t.topic, keyNames: t.keyNames}
+			inc.described = &table{schema: t.schema, name: t.name, qname: t.qname, topic: t.topic, keyNames: t.keyNames}
 			return t, nil
 		}
 		// Bad input, not a failure: say so and go on with the other tables.
@@ -530,7 +535,7 @@ func (c *capturer) readRows(ctx context.Context, conn *pgx.Conn, ch *chunk, t *t
 			break
 		}
 		if ch.n == len(ch.rows) {
-			ch.rows, ch.keys, ch.dropped = append(ch.rows, image{}), append(ch.keys, ""), append(ch.dropped, false)
+			ch.rows, ch.keyEnd, ch.dropped = append(ch.rows, image{}), append(ch.keyEnd, 0), append(ch.dropped, false)
 		}
 		xmax := vals[2]
 		vals = vals[chunkMeta:]
@@ -543,11 +548,7 @@ func (c *capturer) readRows(ctx context.Context, conn *pgx.Conn, ch *chunk, t *t
 			rr.Close()
 			return err
 		}
-		ch.keyBuf = t.appendKey(ch.keyBuf[:0], img)
-		k := string(ch.keyBuf)
-		ch.keys[ch.n], ch.dropped[ch.n] = k, false
-		ch.index[k] = ch.n
-		ch.n++
+		ch.addKey(t, img)
 		// The last row's key is where the next chunk starts; kept as bytes (the row's values
 		// are gone after NextRow), made strings once the chunk is read.
 		ch.lastRaw = slices.Grow(ch.lastRaw[:0], len(t.key))[:len(t.key)]
@@ -565,6 +566,52 @@ func (c *capturer) readRows(ctx context.Context, conn *pgx.Conn, ch *chunk, t *t
 		return fmt.Errorf("read chunk: %w", err)
 	}
 	return ch.probeLocked(ctx, conn, keyCols)
+}
+
+// addKey adds the record key of the chunk's next row, img, and counts the row. The keys share one
+// buffer: a chunk's 4,096 rows used to be 4,096 strings and map entries, most never looked up.
+func (ch *chunk) addKey(t *table, img *image) {
+	ch.keyData = t.appendKey(ch.keyData, img)
+	ch.keyEnd[ch.n], ch.dropped[ch.n] = len(ch.keyData), false
+	ch.n++
+}
+
+// key is the record key of row i.
+func (ch *chunk) key(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = ch.keyEnd[i-1]
+	}
+	return ch.keyData[start:ch.keyEnd[i]]
+}
+
+// linearLookups is how many lookups a chunk answers by scanning its keys before it indexes
+// them: most windows meet no change of their rows, or a few (a scan of 4,096 keys costs tens of
+// microseconds, an index of them a few hundred).
+const linearLookups = 8
+
+// find is the row whose record key is key.
+func (ch *chunk) find(key string) (int, bool) {
+	if !ch.indexed && ch.lookups < linearLookups {
+		ch.lookups++
+		for i := range ch.n {
+			if string(ch.key(i)) == key {
+				return i, true
+			}
+		}
+		return 0, false
+	}
+	if !ch.indexed {
+		if ch.index == nil {
+			ch.index = make(map[string]int, ch.n)
+		}
+		for i := range ch.n {
+			ch.index[string(ch.key(i))] = i
+		}
+		ch.indexed = true
+	}
+	i, ok := ch.index[key]
+	return i, ok
 }
 
 // lockedRow is a row read whose xmax was set by a transaction that looked ended (heldOpen), or
@@ -916,7 +963,7 @@ func (c *capturer) drop(ch *chunk, key string, xid uint32, open bool) {
 	if ch.t == nil || ch.n == 0 || (!open && ch.snap.visible(xid)) {
 		return
 	}
-	if i, ok := ch.index[key]; ok && !ch.dropped[i] {
+	if i, ok := ch.find(key); ok && !ch.dropped[i] {
 		ch.dropped[i] = true
 		c.cfg.Metrics.SnapshotDropped.Add(1)
 	}
@@ -965,7 +1012,7 @@ func (c *capturer) closeWindow(ctx context.Context, st *streamState) error {
 	}
 	for i := 0; i < ch.n; i++ {
 		if !ch.dropped[i] {
-			emitRecord(ctx, c, ch.t, ch.keys[i], nil, &ch.rows[i], c.tail, false, st.cur)
+			emitRecord(ctx, c, ch.t, ch.key(i), nil, &ch.rows[i], c.tail, false, st.cur)
 			emitted++
 		}
 	}
