@@ -32,7 +32,8 @@ import (
 // Chunks are pipelined: the high watermark of one chunk and the low watermark of the next are
 // written in one transaction, and the next chunk is read at once, while the stream is still on
 // its way to the previous window. So at most two chunks are held, and each costs one commit and
-// one read, overlapped with the stream's round trip.
+// one read, overlapped with the stream's round trip and the previous chunk's emission: the stream
+// does not wait for a read at the changes it meets meanwhile (inWindow's later drops).
 
 // Signal types of Debezium's signal table.
 const (

@@ -75,13 +75,7 @@ func TestTransactionOpenAcrossAChunkWindow(t *testing.T) {
 				}
 			}
 			waitFor(t, "snapshot completed", 30*time.Second, func() bool { return metrics.SnapshotsCompleted.Load() == 1 })
-			h.exec("INSERT INTO items VALUES (6, 100000, 0)") // a last change: everything before it is delivered once it is
-			want := h.items()
-			var evs []event
-			waitFor(t, "the last change delivered", 30*time.Second, func() bool {
-				evs = h.drain("fin.public.items")
-				return len(evs) > 0 && evs[len(evs)-1].key == `{"grp":6,"id":100000}`
-			})
+			want, evs := h.itemsDelivered()
 			if got := replay(t, evs); !maps.Equal(got, want) {
 				t.Errorf("the topic replayed in order differs from the table: %s", diff(got, want))
 			}
@@ -103,6 +97,20 @@ func TestTransactionOpenAcrossAChunkWindow(t *testing.T) {
 			}
 		})
 	}
+}
+
+// itemsDelivered makes a last change of items and waits until it is delivered, and with it
+// everything before it; it returns the table's rows and the topic's events.
+func (h *harness) itemsDelivered() (map[string]string, []event) {
+	h.t.Helper()
+	h.exec("INSERT INTO items VALUES (6, 100000, 0)")
+	want := h.items()
+	var evs []event
+	waitFor(h.t, "the last change delivered", 30*time.Second, func() bool {
+		evs = h.drain("fin.public.items")
+		return len(evs) > 0 && evs[len(evs)-1].key == `{"grp":6,"id":100000}`
+	})
+	return want, evs
 }
 
 // byPosition orders events as RAW does: by source.lsn, then in topic order.
