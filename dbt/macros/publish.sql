@@ -60,10 +60,9 @@
     {{- return('') -}}
 {%- endmacro %}
 
-{#- on-run-end: publishes the computed cut to gold.cut when publish_blocker finds nothing, then
-    reports gold.cut on the console ("fin.gold_cut {json}": its position, P's commit time and
-    the build's start, microseconds since the epoch) for the dbt-runner's summary. Each statement
-    is atomic, so a reader sees the previous row or the new one, never none or two. -#}
+{#- on-run-end: publishes the computed cut to gold.cut when publish_blocker finds nothing. Each
+    statement is atomic, so a reader sees the previous row or the new one, never none or two.
+    The console line is for people; the dbt-runner reads gold.cut itself (shared/dbtrun). -#}
 {% macro publish_cut(results) -%}
     {%- if execute and flags.WHICH in ('build', 'run') -%}
         {%- set pub = published_cut() -%}
@@ -76,15 +75,9 @@
             {%- do run_query("update " ~ pub ~ " set " ~ assignments | join(', ') ~ " from " ~ built ~ " as b") -%}
             {%- do run_query("insert into " ~ pub ~ " select " ~ cols | join(', ') ~ " from " ~ built
                 ~ " where not exists (select 1 from " ~ pub ~ ")") -%}
+            {%- do log('gold.cut published: lsn ' ~ run_query("select lsn from " ~ pub).columns[0].values() | join(', '), info=True) -%}
         {%- else -%}
-            {%- do log('fin.gold_cut not published: ' ~ blocker, info=True) -%}
+            {%- do log('gold.cut not published: ' ~ blocker, info=True) -%}
         {%- endif -%}
-        {%- set found = run_query("select lsn, " ~ us_from_instant('commit_ts') ~ ", " ~ us_from_instant('built_at')
-            ~ " from " ~ pub) -%}
-        {%- for row in found.rows if blocker == '' -%}
-            {%- do log('fin.gold_cut ' ~ tojson({'lsn': row[0] | int,
-                'commit_ts_us': (row[1] | int) if row[1] is not none else none,
-                'built_at_us': row[2] | int}), info=True) -%}
-        {%- endfor -%}
     {%- endif -%}
 {%- endmacro %}
