@@ -75,10 +75,11 @@
     not (its read still on its way) waits with it. valid_to and is_current are recomputed from
     the versions kept, so the last one in the cut is current; end_lsn says where a version
     entered gold (a version waiting behind another entered with it, at or above its own). Read at query time, never a
-    constant: the view shows the cut as it stands. -#}
-{% macro history_in_cut(history, key) -%}
+    constant: the view shows the cut as it stands. cut is the relation holding it: the build's
+    computed cut by default, gold.cut (published_cut) for what readers see. -#}
+{% macro history_in_cut(history, key, cut=none) -%}
 with cut as (
-    select max(lsn) as lsn from {{ ref('cut') }}
+    select max(lsn) as lsn from {{ cut if cut is not none else ref('cut') }}
 ),
 
 marked as (
@@ -108,24 +109,4 @@ where first_out is null or lsn < first_out
     hand-made keys: one source). -#}
 {% macro key_source(column) -%}
     case when {{ column }} like '%.parquet' then substr({{ column }}, length({{ column }}) - 15, 8) end
-{%- endmacro %}
-
-{#- on-run-end: when this invocation built gold.cut, one console line "fin.gold_cut {json}" with
-    its position (lsn), P's commit time and the build's start (microseconds since the epoch), so
-    the dbt-runner reports gold's freshness (shared/dbtrun: Summary.Cut, the GoldCutLagSeconds
-    metric) from the warehouse dbt wrote, Snowflake or DuckDB, without a client of its own. -#}
-{% macro report_cut(results) -%}
-    {%- if execute -%}
-        {%- set built = results | selectattr('node.unique_id', 'equalto', 'model.' ~ project_name ~ '.cut')
-            | selectattr('status', 'equalto', 'success') | list -%}
-        {%- if built -%}
-            {%- set found = run_query("select lsn, " ~ us_from_instant('commit_ts') ~ ", " ~ us_from_instant('built_at')
-                ~ " from " ~ built[0].node.relation_name) -%}
-            {%- for row in found.rows -%}
-                {%- do log('fin.gold_cut ' ~ tojson({'lsn': row[0] | int,
-                    'commit_ts_us': (row[1] | int) if row[1] is not none else none,
-                    'built_at_us': row[2] | int}), info=True) -%}
-            {%- endfor -%}
-        {%- endif -%}
-    {%- endif -%}
 {%- endmacro %}

@@ -11,8 +11,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/fin-orchestrator/fin-orchestrator/shared/awssecrets"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/dbtrun"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/history"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/settings"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/snowflakeapi"
 )
 
 func main() {
@@ -20,10 +23,31 @@ func main() {
 	env := settings.ForFunction(settings.DBT, settings.Process())
 	// dbt's log lines go to CloudWatch beside the summary (its own file, none by default, would
 	// stay in this container's /tmp); the metrics are EMF lines on stdout.
-	h, err := dbtrun.NewFunction(context.Background(), env, dbtrun.Deps{Output: os.Stderr, Metrics: os.Stdout}, log)
+	ctx := context.Background()
+	// The build's published cut is read back from gold.cut through Snowflake's SQL REST API, as
+	// the API reads it (same SNOWFLAKE_* settings and key-pair secret as dbt's profile).
+	var cut dbtrun.CutReader
+	if env.Get("SNOWFLAKE_DATABASE") != "" {
+		sfCfg, err := snowflakeapi.ConfigFromEnv(ctx, env.Get, awssecrets.FromEnv(env))
+		if err != nil {
+			fail(log, err)
+		}
+		sfCfg.Application = "fin-orchestrator-dbt-runner"
+		sf, err := snowflakeapi.New(sfCfg)
+		if err != nil {
+			fail(log, err)
+		}
+		sf.DB().SetMaxOpenConns(1)
+		cut = history.New(history.DB{DB: sf.DB()})
+	}
+	h, err := dbtrun.NewFunction(ctx, env, dbtrun.Deps{Output: os.Stderr, Metrics: os.Stdout, Cut: cut}, log)
 	if err != nil {
-		log.Error("dbt-runner cannot start", "error", err)
-		os.Exit(1)
+		fail(log, err)
 	}
 	lambda.Start(h)
+}
+
+func fail(log *slog.Logger, err error) {
+	log.Error("dbt-runner cannot start", "error", err)
+	os.Exit(1)
 }

@@ -279,6 +279,10 @@ def bronze_key(source: str, table: str, first: int, last: int) -> str:
     return f"bronze/{table}/dt=2026-11-25/fin.{table}-0-{first}-{last}-{source}.parquet"
 
 
+# The cut a build computed (silver.build_cut), published to gold.cut only by a build of all of gold
+BUILD_CUT = "select lsn from silver.build_cut"
+
+
 def run_cut_sources(workdir: Path):
     """gold.cut when a new Kafka source (a replaced cluster, the local broker after a restart)
     restarts the metadata topic's offsets at 0 and streams again from the slot's confirmed
@@ -297,7 +301,7 @@ def run_cut_sources(workdir: Path):
     raw.close()
     code, st = dbt(workdir, env, "build", "--select", "+cut", "--indirect-selection", "cautious")
     check("cut: the first build of gold.cut passes", code == 0, f"failed: {failed(st)}")
-    cut = lambda: duckdb_rows(db, "select lsn from gold.cut")[0][0]  # noqa: E731
+    cut = lambda: duckdb_rows(db, BUILD_CUT)[0][0]  # noqa: E731
     first_cut = cut()
     check("cut: after the first load the cut is its last END", first_cut == last_end(first),
           f"{first_cut} vs {last_end(first)}")
@@ -353,7 +357,7 @@ def run_cut_old_tail(workdir: Path):
     raw.load([e for e in second if e.get("_raw") != raw_events.METADATA], LOAD_2, bronze_key(new, "events", 0, 99))
     raw.close()
     code, st = dbt(workdir, env, "build", "--select", "+cut", "--indirect-selection", "cautious")
-    cut = duckdb_rows(db, "select lsn from gold.cut")[0][0] if code == 0 else None
+    cut = duckdb_rows(db, BUILD_CUT)[0][0] if code == 0 else None
     below = max(e["lsn"] for e in first_md[:-2] if e["op"] == "END")
     check("cut: stays below an older source's transaction whose END is not loaded yet",
           code == 0 and cut == below, f"exit {code} {failed(st)}, cut {cut}, want {below}")
@@ -361,7 +365,7 @@ def run_cut_old_tail(workdir: Path):
     raw.load(tail, LOAD_2, bronze_key(old, "metadata", len(first_md) - 2, len(first_md) - 1))
     raw.close()
     code, st = dbt(workdir, env, "build", "--select", "+cut", "--indirect-selection", "cautious")
-    cut = duckdb_rows(db, "select lsn from gold.cut")[0][0] if code == 0 else None
+    cut = duckdb_rows(db, BUILD_CUT)[0][0] if code == 0 else None
     want = max(e["lsn"] for e in md(second) if e["op"] == "END")
     check("cut: moves to the last END once it is", code == 0 and cut == want, f"exit {code}, cut {cut}, want {want}")
 
@@ -386,7 +390,7 @@ def run_cut_selective(workdir: Path):
     # logs do not exist yet, and the cut builds and holds instead of failing.
     code, st = dbt(workdir, env, "build", "--select", "source:raw.transactions+")
     check("cut selective: a first build for one table's load builds the cut and holds it at 0",
-          st.get("cut") == "success" and cut() == 0, f"exit {code}, cut {st.get('cut')}")
+          st.get("cut") == "success" and duckdb_rows(db, BUILD_CUT)[0][0] == 0, f"exit {code}, cut {st.get('cut')}")
     code, st = dbt(workdir, env, "build")
     check("cut selective: the first build passes", code == 0 and cut() == last_end(first),
           f"exit {code} {failed(st)}, cut {cut() if code == 0 else None}, want {last_end(first)}")
@@ -408,6 +412,64 @@ def run_cut_selective(workdir: Path):
                    "source:raw.customers+ source:raw.accounts+ source:raw.transactions+")
     check("cut selective: the build for the events' tables moves the cut on", code == 0 and cut() == last_end(second),
           f"exit {code} {failed(st)}, cut {cut()}, want {last_end(second)}")
+
+
+# Readers' view of gold as of gold.cut: accounts whose current balance in gold.dim_accounts differs
+# from the sum of their postings in gold.fct_postings, the postings filtered by {postings}.
+READER_TORN = """
+    with posted as (select account_id, sum(amount) as total from gold.fct_postings where {postings} group by account_id)
+    select count(*) from gold.dim_accounts as a left join posted as p on a.account_id = p.account_id
+    where a.is_current and a.balance <> coalesce(p.total, 0)"""
+AS_OF_CUT = "end_lsn <= (select lsn from gold.cut)"
+
+
+def run_cut_publish(workdir: Path):
+    """gold.cut is published last: a build stopped between models (a model failing after others
+    committed, or the tables built from the cut left out) publishes nothing, and readers, who go
+    by gold.cut, still see the previous cut whole while silver.build_cut and fct_postings are ahead."""
+    _, first, second = raw_events.scenario()
+    db = workdir / "cut-publish.duckdb"
+    env = {"DBT_TARGET": "duckdb", "WAREHOUSE_PATH": str(db)}
+    ends = lambda events: max(e["lsn"] for e in events if e.get("_raw") == raw_events.METADATA and e["op"] == "END")  # noqa: E731
+    published = lambda: duckdb_rows(db, "select lsn from gold.cut")  # noqa: E731
+    computed = lambda: duckdb_rows(db, BUILD_CUT)[0][0]  # noqa: E731
+    raw = raw_events.DuckDBRaw(str(db))
+    raw.create()
+    raw.load(first, LOAD_1, "bronze/load-1")
+    raw.close()
+    code, st = dbt(workdir, env, "build")
+    check("cut publish: a build that passes publishes its cut", code == 0 and published() == [(ends(first),)],
+          f"exit {code} {failed(st)}, gold.cut {published()}, want {ends(first)}")
+
+    raw = raw_events.DuckDBRaw(str(db))
+    raw.load(second, LOAD_2, "bronze/load-2")
+    raw.close()
+    # fct_transactions fails (on_schema_change) after the computed cut and fct_postings committed
+    duckdb_execute(db, "alter table gold.fct_transactions add column stray integer")
+    code, st = dbt(workdir, env, "build")
+    ahead = duckdb_rows(db, f"select count(*) from gold.fct_postings where not ({AS_OF_CUT})")[0][0]
+    check("cut publish: a build stopped by a failing model publishes nothing",
+          code != 0 and st.get("fct_transactions") == "error" and st.get("fct_postings") == "success"
+          and computed() == ends(second) and published() == [(ends(first),)] and ahead > 0,
+          f"exit {code}, {st.get('fct_transactions')}, computed {computed()}, gold.cut {published()}, "
+          f"want {ends(first)}, postings above it {ahead}")
+    above = duckdb_rows(db, "select count(*) from gold.dim_accounts where lsn > (select lsn from gold.cut)")[0][0]
+    torn = duckdb_rows(db, READER_TORN.format(postings=AS_OF_CUT))[0][0]
+    check("cut publish: meanwhile readers see the previous cut whole (dim_* and the postings as of gold.cut)",
+          above == 0 and torn == 0, f"{above} versions above gold.cut, {torn} balances off")
+    unfiltered = duckdb_rows(db, READER_TORN.format(postings="true"))[0][0]
+    check("cut publish: (the postings the build committed are ahead of it: read without the cut, gold is torn)",
+          unfiltered > 0, "no account differs: the stop did not fall between two models")
+    duckdb_execute(db, "alter table gold.fct_transactions drop column stray")
+
+    code, st = dbt(workdir, env, "build", "--exclude", "fct_daily_account_balances")
+    check("cut publish: a build leaving out a table built from the cut publishes nothing",
+          code == 0 and published() == [(ends(first),)], f"exit {code} {failed(st)}, gold.cut {published()}")
+    code, st = dbt(workdir, env, "build")
+    torn = duckdb_rows(db, READER_TORN.format(postings="true"))[0][0]
+    check("cut publish: the next whole build publishes, and gold is whole at it",
+          code == 0 and published() == [(ends(second),)] and torn == 0,
+          f"exit {code} {failed(st)}, gold.cut {published()}, want {ends(second)}, {torn} balances off")
 
 
 def start_fakesnow(workdir: Path) -> tuple[subprocess.Popen, int]:
@@ -483,7 +545,8 @@ def main():
     workdir = Path(sys.argv[2]).resolve()
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    {"duckdb": lambda w: (run_duckdb(w), run_cut_sources(w), run_cut_old_tail(w), run_cut_selective(w)), "snowflake": run_snowflake}[sys.argv[1]](workdir)
+    {"duckdb": lambda w: (run_duckdb(w), run_cut_sources(w), run_cut_old_tail(w), run_cut_selective(w),
+                                   run_cut_publish(w)), "snowflake": run_snowflake}[sys.argv[1]](workdir)
     passed = sum(1 for _, ok, _ in results if ok)
     print(f"{passed} passed, {len(results) - passed} failed")
     sys.exit(0 if passed == len(results) else 1)

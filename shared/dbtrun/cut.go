@@ -1,93 +1,55 @@
 package dbtrun
 
 import (
-	"bytes"
-	"encoding/json"
+	"context"
+	"errors"
+	"log/slog"
 	"time"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/history"
 )
 
-// Cut is gold's consistent cut as a build left it (docs/dbt.md, "Gold is a consistent cut"):
-// every gold model shows the source database as of LSN. dbt reports it itself (the on-run-end
-// macro report_cut reads gold.cut), so it comes from the warehouse the build wrote, Snowflake in
-// AWS and DuckDB locally, by the same code.
+// Cut is gold's consistent cut as a build published it (docs/dbt.md, "Gold is a consistent
+// cut"): every gold model shows the source database as of LSN. It is read from gold.cut, the
+// published row, through the warehouse's own client (CutReader), never from dbt's console.
 type Cut struct {
-	// LSN is the cut's position: the END of the last source transaction in gold (0 before the first).
+	// LSN is the cut's position: the END of the last source transaction in gold.
 	LSN int64 `json:"lsn"`
-	// CommitTime is that transaction's commit time; nil before the first.
+	// CommitTime is that transaction's commit time.
 	CommitTime *time.Time `json:"commit_ts,omitempty"`
-	// BuiltAt is when the build that computed the cut started.
+	// BuiltAt is when the build that computed and published the cut started.
 	BuiltAt time.Time `json:"built_at"`
 	// LagSeconds is BuiltAt less CommitTime: how far behind the source gold's cut was when the
-	// build started (the build's wall time adds to it until it is published); nil before the first.
+	// build started (the build's wall time adds to it until it is published).
 	LagSeconds *float64 `json:"lag_seconds,omitempty"`
 }
 
-// cutMarker starts the console line report_cut (dbt/macros/cut.sql) writes.
-const cutMarker = "fin.gold_cut "
-
-// cutWatcher reads dbt's console output as it passes and keeps the last cut reported.
-type cutWatcher struct {
-	line []byte
-	skip bool // the current line outgrew maxCutLine: not one of ours
-	cut  *Cut
+// CutReader reads gold.cut, the published cut, from the warehouse the build wrote
+// (history.Reader over Snowflake's SQL API in AWS, over the stack's DuckDB file locally).
+type CutReader interface {
+	Cut(ctx context.Context) (history.Cut, error)
 }
 
-const maxCutLine = 4 << 10
-
-func (w *cutWatcher) Write(p []byte) (int, error) {
-	n := len(p)
-	for len(p) > 0 {
-		i := bytes.IndexByte(p, '\n')
-		part := p
-		if i >= 0 {
-			part = p[:i]
-		}
-		if !w.skip {
-			w.line = append(w.line, part...)
-			if len(w.line) > maxCutLine {
-				w.line, w.skip = w.line[:0], true
-			}
-		}
-		if i < 0 {
-			break
-		}
-		if !w.skip {
-			w.scan(w.line)
-		}
-		w.line, w.skip = w.line[:0], false
-		p = p[i+1:]
+// publishedCut is the cut this build published, read back from the warehouse once dbt is done:
+// nil when it published none (gold.cut is older than the build's start: the build failed,
+// left out the cut or a table built from it, or found no whole transaction yet) or there is no
+// reader. dbt stamps built_at with its run_started_at, taken after started on the same clock.
+func publishedCut(ctx context.Context, r CutReader, started time.Time, log *slog.Logger) *Cut {
+	if r == nil {
+		return nil
 	}
-	return n, nil
-}
-
-// scan takes a cut from one console line: dbt's text format ("12:00:01  fin.gold_cut {...}") or
-// its JSON format (DBT_LOG_FORMAT=json: the line in info.msg).
-func (w *cutWatcher) scan(line []byte) {
-	var logged struct {
-		Info struct {
-			Msg string `json:"msg"`
-		} `json:"info"`
+	got, err := r.Cut(ctx)
+	switch {
+	case errors.Is(err, history.ErrNoCut):
+		return nil
+	case err != nil:
+		// The build itself stands; only its report lacks the cut.
+		log.Warn("read gold's published cut", "error", err)
+		return nil
+	case got.BuiltAt.Before(started):
+		return nil
 	}
-	if json.Unmarshal(line, &logged) == nil && logged.Info.Msg != "" {
-		line = []byte(logged.Info.Msg)
-	}
-	i := bytes.Index(line, []byte(cutMarker))
-	if i < 0 {
-		return
-	}
-	var got struct {
-		LSN        *int64 `json:"lsn"`
-		CommitTsUs *int64 `json:"commit_ts_us"`
-		BuiltAtUs  *int64 `json:"built_at_us"`
-	}
-	if json.Unmarshal(line[i+len(cutMarker):], &got) != nil || got.LSN == nil || got.BuiltAtUs == nil {
-		return
-	}
-	c := &Cut{LSN: *got.LSN, BuiltAt: time.UnixMicro(*got.BuiltAtUs).UTC()}
-	if got.CommitTsUs != nil {
-		t := time.UnixMicro(*got.CommitTsUs).UTC()
-		lag := c.BuiltAt.Sub(t).Seconds()
-		c.CommitTime, c.LagSeconds = &t, &lag
-	}
-	w.cut = c
+	commit := got.CommitTS
+	lag := got.BuiltAt.Sub(commit).Seconds()
+	return &Cut{LSN: got.LSN, CommitTime: &commit, BuiltAt: got.BuiltAt, LagSeconds: &lag}
 }

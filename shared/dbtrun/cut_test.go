@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,66 +16,62 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/history"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
 )
 
-func TestCutWatcherReadsReportCutsLine(t *testing.T) {
-	built := time.Date(2026, 12, 1, 10, 0, 5, 250_000_000, time.UTC)
+type fakeCut struct {
+	cut history.Cut
+	err error
+}
+
+func (f fakeCut) Cut(context.Context) (history.Cut, error) { return f.cut, f.err }
+
+// The summary carries a cut only when gold.cut was published by this build: built at or after
+// the runner started dbt.
+func TestPublishedCutIsThisBuilds(t *testing.T) {
+	started := time.Date(2026, 12, 1, 10, 0, 5, 0, time.UTC)
 	commit := time.Date(2026, 12, 1, 10, 0, 1, 0, time.UTC)
-	line := `10:00:09  fin.gold_cut {"lsn": 4242, "commit_ts_us": ` + strconv.FormatInt(commit.UnixMicro(), 10) +
-		`, "built_at_us": ` + strconv.FormatInt(built.UnixMicro(), 10) + "}\n"
-	jsonLine, _ := json.Marshal(map[string]any{"info": map[string]any{"msg": strings.TrimSpace(line[10:])}})
 	for _, tc := range []struct {
 		name    string
-		writes  []string
-		wantLSN int64
-		wantLag float64 // -1: no commit time
-		none    bool
+		reader  CutReader
+		wantLag float64 // -1: no cut
 	}{
-		{name: "text format", writes: []string{"10:00:08  1 of 13 START sql incremental model gold.cut\n", line}, wantLSN: 4242, wantLag: 4.25},
-		{name: "split across writes", writes: []string{line[:20], line[20:31], line[31:]}, wantLSN: 4242, wantLag: 4.25},
-		{name: "JSON log format", writes: []string{string(jsonLine) + "\n"}, wantLSN: 4242, wantLag: 4.25},
-		{name: "no transaction yet", writes: []string{`x  fin.gold_cut {"lsn": 0, "commit_ts_us": null, "built_at_us": 1}` + "\n"}, wantLSN: 0, wantLag: -1},
-		{name: "the last report wins", writes: []string{strings.Replace(line, "4242", "1", 1), line}, wantLSN: 4242, wantLag: 4.25},
-		{name: "no report", writes: []string{"10:00:09  Completed successfully\n"}, none: true},
-		{name: "not ended by a newline yet", writes: []string{strings.TrimSuffix(line, "\n")}, none: true},
-		{name: "malformed", writes: []string{`x  fin.gold_cut {"lsn": "P"}` + "\n"}, none: true},
-		{name: "inside an overlong line", writes: []string{strings.Repeat("x", maxCutLine+1), line}, none: true},
+		{name: "published by this build", reader: fakeCut{cut: history.Cut{LSN: 42, CommitTS: commit, BuiltAt: started.Add(250 * time.Millisecond)}}, wantLag: 4.25},
+		{name: "left by an earlier build", reader: fakeCut{cut: history.Cut{LSN: 41, CommitTS: commit, BuiltAt: started.Add(-time.Second)}}, wantLag: -1},
+		{name: "none published yet", reader: fakeCut{err: fmt.Errorf("%w: empty", history.ErrNoCut)}, wantLag: -1},
+		{name: "warehouse unreachable", reader: fakeCut{err: errors.New("connection refused")}, wantLag: -1},
+		{name: "no reader", reader: nil, wantLag: -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := &cutWatcher{}
-			for _, s := range tc.writes {
-				if n, err := w.Write([]byte(s)); n != len(s) || err != nil {
-					t.Fatalf("Write(%d bytes) = %d, %v", len(s), n, err)
-				}
-			}
+			c := publishedCut(context.Background(), tc.reader, started, slog.New(slog.DiscardHandler))
 			switch {
-			case tc.none && w.cut != nil:
-				t.Fatalf("cut %+v read from %q, want none", *w.cut, tc.writes)
-			case tc.none:
-			case w.cut == nil:
-				t.Fatalf("no cut read from %q", tc.writes)
-			case w.cut.LSN != tc.wantLSN:
-				t.Errorf("lsn %d, want %d", w.cut.LSN, tc.wantLSN)
-			case tc.wantLag < 0 && (w.cut.LagSeconds != nil || w.cut.CommitTime != nil):
-				t.Errorf("a cut before the first transaction has lag %v, commit %v; want neither", w.cut.LagSeconds, w.cut.CommitTime)
-			case tc.wantLag >= 0 && (w.cut.LagSeconds == nil || *w.cut.LagSeconds != tc.wantLag || !w.cut.CommitTime.Equal(commit) || !w.cut.BuiltAt.Equal(built)):
-				t.Errorf("cut %+v (lag %v), want commit %v, built %v, lag %v", *w.cut, w.cut.LagSeconds, commit, built, tc.wantLag)
+			case tc.wantLag < 0 && c != nil:
+				t.Fatalf("cut %+v, want none", *c)
+			case tc.wantLag < 0:
+			case c == nil:
+				t.Fatal("no cut, want this build's")
+			case c.LSN != 42 || !c.CommitTime.Equal(commit) || c.LagSeconds == nil || *c.LagSeconds != tc.wantLag:
+				t.Fatalf("cut %+v (lag %v), want lsn 42, commit %v, lag %v", *c, c.LagSeconds, commit, tc.wantLag)
 			}
 		})
 	}
 }
 
-// A build that builds gold.cut reports it, as the warehouse holds it, in the summary and as the
-// GoldCutLagSeconds metric, whether dbt runs in the warm worker or as a process of its own (the
-// CLI); a build that does not build the cut reports none.
+// A build that publishes gold.cut reports it, as the warehouse holds it, in the summary and as
+// the GoldCutLagSeconds metric, whether dbt runs in the warm worker or as a process of its own
+// (the CLI); a build that does not publish reports none. dbt runs quiet (DBT_QUIET: errors
+// only), where a cut scraped from its console would be missing: it is read back from gold.cut.
 func TestHandlerReportsGoldCut(t *testing.T) {
 	for _, processPerRun := range []bool{false, true} {
 		t.Run("process per run "+strconv.FormatBool(processPerRun), func(t *testing.T) {
 			t.Cleanup(StopWorkers)
 			path := warehouse(t, "scenario")
-			var metrics bytes.Buffer
+			var metrics, console bytes.Buffer
 			cfg := Config{DBT: venvTool(t, "dbt"), ProjectDir: filepath.Join(repoRoot(t), "dbt"), Target: "duckdb",
-				WorkDir: t.TempDir(), Env: []string{"WAREHOUSE_PATH=" + path}, EMF: &metrics, ProcessPerRun: processPerRun}
+				WorkDir: t.TempDir(), Env: []string{"WAREHOUSE_PATH=" + path, "DBT_QUIET=true"}, EMF: &metrics,
+				Output: &console, ProcessPerRun: processPerRun, Cut: history.New(duckdb.File{Path: path})}
 			build := func(detail string) Summary {
 				t.Helper()
 				payload, _ := json.Marshal(events.EventBridgeEvent{ID: "test", Detail: json.RawMessage(detail)})
@@ -86,6 +83,9 @@ func TestHandlerReportsGoldCut(t *testing.T) {
 			}
 
 			sum := build(`{}`)
+			if strings.Contains(console.String(), "gold.cut published") {
+				t.Fatalf("dbt printed the cut although quiet:\n%s", console.String())
+			}
 			query := "import duckdb, sys; print(*duckdb.connect(sys.argv[1], read_only=True).execute(" +
 				"'select lsn, epoch_us(commit_ts), epoch_us(built_at) from gold.cut').fetchone())"
 			out, err := exec.Command(venvTool(t, "python"), "-c", query, path).CombinedOutput()
@@ -111,10 +111,10 @@ func TestHandlerReportsGoldCut(t *testing.T) {
 
 			metrics.Reset()
 			if sum := build(`{"select":"stg_customers_changes"}`); sum.Cut != nil {
-				t.Errorf("a build that did not build gold.cut reports cut %+v", *sum.Cut)
+				t.Errorf("a build that did not publish gold.cut reports cut %+v", *sum.Cut)
 			}
 			if strings.Contains(metrics.String(), "GoldCutLagSeconds") {
-				t.Errorf("a build that did not build gold.cut emitted GoldCutLagSeconds: %s", metrics.String())
+				t.Errorf("a build that did not publish gold.cut emitted GoldCutLagSeconds: %s", metrics.String())
 			}
 		})
 	}

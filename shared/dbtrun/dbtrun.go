@@ -55,6 +55,8 @@ type Config struct {
 	// means the python beside the DBT executable (a virtualenv's bin/), and when there is none
 	// every run starts a fresh dbt process.
 	Python string
+	// Cut reads the cut a build published (Summary.Cut); nil reports none.
+	Cut CutReader
 	// ProcessPerRun starts a fresh dbt process for every run instead of a warm worker.
 	ProcessPerRun bool
 	// Nice, above zero, runs dbt (the worker or each process) that much below this process's CPU
@@ -177,10 +179,9 @@ func Run(ctx context.Context, cfg Config, r Request) (Summary, error) {
 
 	bin := cfg.dbt()
 	tail := &tailBuffer{max: 8 << 10}
-	cut := &cutWatcher{}
-	var out io.Writer = io.MultiWriter(tail, cut)
+	var out io.Writer = tail
 	if cfg.Output != nil {
-		out = io.MultiWriter(cfg.Output, tail, cut)
+		out = io.MultiWriter(cfg.Output, tail)
 	}
 	env := cfg.environ()
 	started := time.Now()
@@ -215,7 +216,7 @@ func Run(ctx context.Context, cfg Config, r Request) (Summary, error) {
 		return Summary{}, fmt.Errorf("read %s: %w", results, err)
 	}
 	sum.Selector = r.Select
-	sum.Cut = cut.cut
+	sum.started = started
 	sum.FullRefresh = r.FullRefresh
 	sum.Wall = wall
 	sum.WallSeconds = wall.Seconds()

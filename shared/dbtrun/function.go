@@ -23,6 +23,8 @@ type Deps struct {
 	Nice        int
 	Lock        Locker
 	EnvDefaults []string
+	// Cut reads the published cut back from the warehouse (Config.Cut); nil reports none.
+	Cut CutReader
 }
 
 // NewFunction builds the dbt-runner function from the settings env declares for it
@@ -43,7 +45,7 @@ func ConfigFrom(ctx context.Context, env *settings.Env, deps Deps) (Config, erro
 	cfg := Config{
 		DBT: env.Get("DBT_BIN"), ProjectDir: env.Get("DBT_PROJECT_DIR"), ProfilesDir: env.Get("DBT_PROFILES_DIR"),
 		Target: env.Get("DBT_TARGET"), WorkDir: env.Get("DBT_WORK_DIR"),
-		Output: deps.Output, EMF: deps.Metrics, Nice: deps.Nice, Lock: deps.Lock, EnvDefaults: deps.EnvDefaults,
+		Output: deps.Output, EMF: deps.Metrics, Nice: deps.Nice, Lock: deps.Lock, EnvDefaults: deps.EnvDefaults, Cut: deps.Cut,
 		Env: env.DbtEnv(),
 	}
 	var errs []error

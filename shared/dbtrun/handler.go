@@ -40,6 +40,9 @@ func Handler(cfg Config, log *slog.Logger) func(context.Context, json.RawMessage
 			req = Request{}
 			sum, err = Run(ctx, cfg, req)
 		}
+		if !sum.started.IsZero() {
+			sum.Cut = publishedCut(ctx, cfg.Cut, sum.started, log)
+		}
 		emitMetrics(cfg.EMF, sum)
 		attrs := []any{"event_id", ev.ID, "select", req.Select, "full_refresh", req.FullRefresh, "indirect_selection", req.IndirectSelection,
 			"invocation_id", sum.InvocationID, "models_built", sum.ModelsBuilt,

@@ -29,8 +29,10 @@ type Summary struct {
 	ElapsedSeconds float64       `json:"elapsed_seconds"`
 	Wall           time.Duration `json:"-"`
 	WallSeconds    float64       `json:"wall_seconds"`
-	// Cut is gold's consistent cut after the build, when it built gold.cut.
+	// Cut is gold's consistent cut when the build published it (Config.Cut read it back).
 	Cut *Cut `json:"cut,omitempty"`
+	// started is when the runner started dbt: a cut built at or after it is this build's.
+	started time.Time
 }
 
 // Failure is one node that failed or errored.

@@ -220,6 +220,7 @@ func (r *Reader) AccountAsOf(ctx context.Context, id uuid.UUID, t time.Time) (Ac
 type Cut struct {
 	LSN      int64     // commit position of the last source transaction wholly in gold
 	CommitTS time.Time // its commit time
+	BuiltAt  time.Time // when the build that published it started (Cut only; zero from as_of reads)
 }
 
 // ErrNoCut: the warehouse has no cut yet (no build has published gold.cut), so no past state can
@@ -229,15 +230,15 @@ var ErrNoCut = errors.New("the warehouse has no consistent cut yet (no dbt build
 // Cut reads gold's cut. ErrNoCut when gold.cut does not exist, is empty, or holds no position yet.
 func (r *Reader) Cut(ctx context.Context) (Cut, error) {
 	var cuts []Cut
-	q := "SELECT lsn, commit_ts FROM " + r.relation("cut")
+	q := "SELECT lsn, commit_ts, built_at FROM " + r.relation("cut")
 	err := r.Q.QueryRows(ctx, q, nil, func(rows *sql.Rows) error {
 		for rows.Next() {
 			var c Cut
-			var ts sql.NullTime
-			if err := rows.Scan(&c.LSN, &ts); err != nil {
+			var ts, built sql.NullTime
+			if err := rows.Scan(&c.LSN, &ts, &built); err != nil {
 				return err
 			}
-			c.CommitTS = ts.Time.UTC()
+			c.CommitTS, c.BuiltAt = ts.Time.UTC(), built.Time.UTC()
 			// A build that found no whole transaction yet publishes position 0 with no time.
 			if ts.Valid && c.LSN > 0 {
 				cuts = append(cuts, c)

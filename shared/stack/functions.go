@@ -11,6 +11,7 @@ import (
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/api"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/dbtrun"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/history"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/lambdalocal"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/landing"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/loader"
@@ -175,7 +176,9 @@ func (s *Stack) buildDbt(ctx context.Context) (*lambdalocal.Function, error) {
 		// Python, one thread at a time, and more threads than cores only made a scheduled build
 		// wait longer for it. DBT_THREADS in the environment wins.
 		EnvDefaults: []string{"DBT_THREADS=" + strconv.Itoa(min(runtime.GOMAXPROCS(0), 4))},
-		Lock:        s.runs}, s.log)
+		Lock:        s.runs,
+		// The cut a build published, read back from the models file once dbt let it go.
+		Cut: history.New(s.wh)}, s.log)
 	if err != nil {
 		return nil, err
 	}

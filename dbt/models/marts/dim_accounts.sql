@@ -3,7 +3,7 @@
 {{ config(materialized='view') }}
 
 with versions as (
-{{ history_in_cut(ref('accounts_history'), 'account_id') }}
+{{ history_in_cut(ref('accounts_history'), 'account_id', published_cut()) }}
 )
 
 select

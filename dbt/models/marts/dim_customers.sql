@@ -3,7 +3,7 @@
 {{ config(materialized='view') }}
 
 with versions as (
-{{ history_in_cut(ref('customers_history'), 'customer_id') }}
+{{ history_in_cut(ref('customers_history'), 'customer_id', published_cut()) }}
 )
 
 select
