@@ -30,8 +30,8 @@ where legs.transaction_id is null
 {% endtest %}
 
 {#- Each account's balance equals the sum of its postings, for the accounts the tested postings
-    touch (all of them on a full build; those posted to in the latest run otherwise, see
-    get_where_subquery). Compared by log position, never by time (a snapshot read carries the
+    touch (all of them on a full build; on an incremental one those posted to in the latest run,
+    see get_where_subquery, and since the last checkpoints, below). Compared by log position, never by time (a snapshot read carries the
     time it was read, not a commit time): the transactions that touch an account are serialised
     by its row lock, and each updates the balance, then inserts its ledger row, so a version's
     balance is the sum of the postings at or before it in the log plus those of its own
