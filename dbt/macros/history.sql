@@ -115,14 +115,33 @@ batch_from as (
     select {{ key }}, min(min_lsn) as min_lsn from batch_keys group by {{ key }}
 ),
 
--- the history's versions of the batch's keys below where the batch starts
-known as (
+-- Each batch key's anchor is its last streamed version below where the batch starts. When the
+-- key's current version (one per key) sits below the batch and is streamed, it is that version:
+-- found through is_current, without reading the key's older versions (the whole history, when
+-- a load touches most keys).
+current_below as (
     select h.{{ key }}, h.lsn, h.valid_from, {{ streamed('h.') }} as is_streamed
     from {{ this }} as h
     inner join batch_from as b on h.{{ key }} = b.{{ key }} and h.lsn < b.min_lsn
+    where h.is_current
+),
+
+-- only for the other keys (a late event below the current version, a current snapshot read)
+-- are the versions below the batch read (an empty set ends the join before it reads them)
+known as (
+    select h.{{ key }}, h.lsn, h.valid_from, {{ streamed('h.') }} as is_streamed
+    from {{ this }} as h
+    inner join (
+        select b.{{ key }}, b.min_lsn
+        from batch_from as b
+        left join current_below as c on b.{{ key }} = c.{{ key }} and c.is_streamed
+        where c.{{ key }} is null
+    ) as b on h.{{ key }} = b.{{ key }} and h.lsn < b.min_lsn
 ),
 
 anchor as (
+    select {{ key }}, lsn, valid_from from current_below where is_streamed
+    union all
     select {{ key }}, lsn, valid_from
     from known
     where is_streamed
@@ -139,7 +158,9 @@ event_from as (
         case when a.lsn is not null then a.lsn when k.{{ key }} is null then b.min_lsn end as from_lsn
     from batch_from as b
     left join anchor as a on b.{{ key }} = a.{{ key }}
-    left join (select distinct {{ key }} from known) as k on b.{{ key }} = k.{{ key }}
+    left join (
+        select {{ key }} from current_below union select {{ key }} from known
+    ) as k on b.{{ key }} = k.{{ key }}
 ),
 
 events as (

@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import raw_events
@@ -272,6 +272,48 @@ def run_duckdb(workdir: Path):
                  "balances_match_postings"):
         check(f"broken money: {want} fails", any(t.startswith(want) for t in bad_tests),
               f"failing tests were {bad_tests}")
+    later_balances(workdir)
+
+
+def later_balances(workdir: Path):
+    """balances_match_postings on an incremental build checks from each account's checkpoint
+    (silver.balance_checkpoints): it fails on a balance a cent off its postings that entered
+    after the checkpoint, it does read the checkpoint (one made wrong fails a build whose
+    balances are right), and a failed build takes no checkpoint, so the next build, though it
+    posts only to another account, fails again."""
+    for name, cent_off, tamper in (("a balance a cent off, checked from its checkpoint", True, False),
+                                   ("a checkpoint a cent off, balances right", False, True),
+                                   ("balances right, checked from their checkpoints", False, False)):
+        db = workdir / f"later-{cent_off}-{tamper}.duckdb"
+        env = {"DBT_TARGET": "duckdb", "WAREHOUSE_PATH": str(db)}
+        loads = raw_events.later_deposit(cent_off)
+        want_fail = cent_off or tamper
+        held_sql = "select account_id, lsn from silver.balance_checkpoints order by account_id"
+        held = []
+        for i, (events, at) in enumerate(zip(loads, (LOAD_1, LOAD_2, LOAD_2 + timedelta(hours=1)))):
+            raw = raw_events.DuckDBRaw(str(db))
+            if i == 0:
+                raw.create()
+            raw.load(events, at, f"bronze/later-{i + 1}")
+            raw.close()
+            code, st = dbt(workdir, env, "build")
+            tests = failed(st)
+            if i == 0:
+                held = duckdb_rows(db, held_sql)
+                check(f"{name}: the first build passes and takes a checkpoint per account",
+                      code == 0 and len(held) == 2, f"exit {code}, failed: {tests}, checkpoints {held}")
+                if tamper:
+                    duckdb_execute(db, "update silver.balance_checkpoints set total = total + 0.01"
+                                   " where lsn = (select min(lsn) from silver.balance_checkpoints)")
+                continue
+            build = "the incremental build" if i == 1 else "the next, posting to the other account only,"
+            check(f"{name}: {build} {'fails' if want_fail else 'passes'}",
+                  (code != 0) == want_fail and all(t.startswith("balances_match_postings") for t in tests)
+                  and bool(tests) == want_fail, f"exit {code}, failing: {tests}")
+        now = duckdb_rows(db, held_sql)
+        moved = sum(1 for a, b in zip(held, now) if b[1] > a[1])
+        check(f"{name}: the checkpoints {'stayed' if want_fail else 'moved on'}",
+              moved == (0 if want_fail else 2), f"first {held}, now {now}")
 
 
 def bronze_key(source: str, table: str, first: int, last: int) -> str:

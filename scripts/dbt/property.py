@@ -334,10 +334,20 @@ def run_seed(dbt: Dbt, workdir: Path, seed: int):
     check.check(f"{name}: every test passes on every row built incrementally", ok, f"failed: {bad}")
     fetch = lambda sql: check.duckdb_rows(db, sql)  # noqa: E731
     incremental = check.snapshot_relations(fetch)
+    checkpoints_sql = "select account_id, lsn, tx_id, total, counted_to from silver.balance_checkpoints"
+    kept = {r[0]: r[1:] for r in fetch(checkpoints_sql)}
     ok, bad = dbt("build", "--full-refresh")
     check.check(f"{name}: full refresh passes every model and test", ok, f"failed: {bad}")
     check.compare_relations(f"{name}: incremental runs equal a full refresh", incremental,
                             check.snapshot_relations(fetch))
+    # Each run added its postings to the checkpoints it kept; where the full refresh checks an
+    # account at the same version, it must have summed the same (the others moved on since).
+    full = {r[0]: r[1:] for r in fetch(checkpoints_sql)}
+    same = [a for a in kept if a in full and kept[a][:2] == full[a][:2]]
+    wrong = [a for a in same if kept[a] != full[a]]
+    check.check(f"{name}: checkpoints summed run by run equal the full sums at the same version",
+                bool(same) and not wrong, f"{len(same)} compared of {len(kept)} kept; " + "; ".join(
+                    f"{a}: runs {kept[a]}, full {full[a]}" for a in wrong[:3]))
 
     for table, key in (("customers", "customer_id"), ("accounts", "account_id")):
         got: dict = {}

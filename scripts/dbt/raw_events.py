@@ -408,6 +408,27 @@ def broken(start: datetime | None = None) -> list:
     return events + log.take()
 
 
+def later_deposit(cent_off: bool, start: datetime | None = None) -> tuple[list, list, list]:
+    """Three loads: two accounts with a deposit each; then (the checkpoint path of
+    balances_match_postings checks it from where the first build left the account) two deposits
+    on the first, its balance a cent off its postings if cent_off, right otherwise; then a
+    deposit on the second account only (a build that posts nothing to the first)."""
+    log = Log(start=start or datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc))
+    eve = log.new_customer("eve", "Eve", "Later")
+    a = log.new_account("eve-a", eve)
+    b = log.new_account("eve-b", eve)
+    log.post("first", "DEPOSIT", a, "50.00")
+    log.post("first-b", "DEPOSIT", b, "5.00")
+    first = log.take()
+    if cent_off:
+        log.update_account(a, balance=money(Decimal(log.rows["accounts"][a]["balance"]) + Decimal("0.01")))
+    log.post("second", "DEPOSIT", a, "1.00")
+    log.post("third", "DEPOSIT", a, "2.00")
+    second = log.take()
+    log.post("fourth-b", "DEPOSIT", b, "3.00")
+    return first, second, log.take()
+
+
 class DuckDBRaw:
     """RAW tables in a DuckDB file, as the local loader makes them."""
 

@@ -30,8 +30,8 @@ where legs.transaction_id is null
 {% endtest %}
 
 {#- Each account's balance equals the sum of its postings, for the accounts the tested postings
-    touch (all of them on a full build; those posted to in the latest run otherwise, see
-    get_where_subquery). Compared by log position, never by time (a snapshot read carries the
+    touch (all of them on a full build; on an incremental one those posted to in the latest run,
+    see get_where_subquery, and since the last checkpoints, below). Compared by log position, never by time (a snapshot read carries the
     time it was read, not a commit time): the transactions that touch an account are serialised
     by its row lock, and each updates the balance, then inserts its ledger row, so a version's
     balance is the sum of the postings at or before it in the log plus those of its own
@@ -53,92 +53,34 @@ where legs.transaction_id is null
     destination missed nothing) is taken at its read position, so a posting lost from the lake
     still fails. -#}
 {% test balances_match_postings(model, accounts, postings, changes, windows) %}
-with affected as (
-    select distinct account_id from {{ model }}
-),
-
-loaded as (
-    select max(lsn) as lsn from {{ postings }}
-),
-
-versions as (
-    select
-        a.account_id, a.lsn, a.tx_id, a.balance, a.is_deleted,
-        lead(a.lsn) over (partition by a.account_id order by a.lsn) as next_lsn
-    from {{ accounts }} as a
-    where a.account_id in (select account_id from affected)
-),
-
-own_postings as (
-    select distinct account_id, tx_id from {{ postings }}
-    where account_id in (select account_id from affected)
-),
-
-checked as (
-    select v.account_id, v.lsn, v.tx_id, v.balance
-    from versions as v
-    cross join loaded
-    left join own_postings as o on v.account_id = o.account_id and v.tx_id = o.tx_id
-    where not v.is_deleted and (v.next_lsn <= loaded.lsn or o.tx_id is not null)
-    qualify row_number() over (partition by v.account_id order by v.lsn desc) = 1
-),
-
-gaps as (
-    select distinct
-        cast({{ json_text(quoted('after'), 'open_lsn') }} as bigint) as open_lsn,
-        lsn as close_lsn,
-        cast({{ json_text(quoted('after'), 'gap_from_lsn') }} as bigint) as gap_from,
-        cast({{ json_text(quoted('after'), 'gap_to_lsn') }} as bigint) as gap_to
-    from {{ windows }}
-    where source_schema = 'public' and source_table = 'transactions'
-),
-
--- each incremental read with the first loaded window holding it (a read can sit in several
--- windows' ranges): deduplicated here, on the few reads, and not on the postings after the join,
--- which held every posting of the checked accounts in memory at once
-read_windows as (
-    select r.transaction_id, r.lsn, g.close_lsn, g.gap_from, g.gap_to
-    from (
-        select distinct transaction_id, lsn from {{ changes }} where op = 'r' and snapshot = 'incremental'
-    ) as r
-    left join gaps as g on r.lsn >= g.open_lsn and r.lsn <= g.close_lsn
-    qualify row_number() over (partition by r.transaction_id, r.lsn order by g.close_lsn) = 1
-),
-
--- each posting of a checked account with where it may sit: at lsn, or (a read made in a gap)
--- anywhere from gap_from (exclusive) to gap_to; unknown (null) while its window is not loaded
-placed as (
-    select
-        p.account_id, p.amount, p.lsn, p.tx_id,
-        case when w.transaction_id is null then p.lsn when w.close_lsn is null then null
-            else coalesce(w.gap_from, p.lsn) end as after_lsn,
-        case when w.transaction_id is null then p.lsn when w.close_lsn is null then null
-            else coalesce(w.gap_to, p.lsn) end as by_lsn
-    from {{ postings }} as p
-    left join read_windows as w on p.transaction_id = w.transaction_id and p.lsn = w.lsn
-    where p.account_id in (select account_id from checked)
-),
-
-posted as (
-    select
-        c.account_id,
-        sum(case when p.lsn <= c.lsn or p.tx_id = c.tx_id or p.by_lsn < c.lsn then p.amount end) as total,
-        count(case when p.lsn <= c.lsn or p.tx_id = c.tx_id or p.by_lsn < c.lsn then p.amount end) as amounts,
-        count(case when p.lsn <= c.lsn or p.tx_id = c.tx_id or p.by_lsn < c.lsn then 1 end) as postings,
-        count(case when p.lsn > c.lsn and p.tx_id <> c.tx_id
-            and (p.after_lsn is null or (p.after_lsn < c.lsn and p.by_lsn >= c.lsn)) then 1 end) as unplaced
-    from checked as c
-    inner join placed as p on p.account_id = c.account_id
-    group by c.account_id
+{#- An incremental run checks each account from its checkpoint (silver.balance_checkpoints, built
+    after this test, so looked up by name, not ref: macros/balances.sql says when one holds), a
+    full build (or --full-refresh, or --vars '{test_all_rows: true}') sums every posting. The
+    accounts checked are those this run posted to (model) and those posted to since the
+    checkpoints were taken (a build whose test failed took none, so its accounts stay checked
+    until a build passes). -#}
+{%- set checkpoints = none -%}
+{%- set depends_on_cut = ref('cut') -%} {#- read by cut_lsn() -#}
+{%- if execute and not var('test_all_rows', false) and not flags.FULL_REFRESH -%}
+    {#- silver, beside the history (accounts) -#}
+    {%- set checkpoints = adapter.get_relation(database=accounts.database, schema=accounts.schema,
+        identifier='balance_checkpoints') -%}
+{%- endif -%}
+{%- set changed -%}
+(select account_id, lsn from {{ model }}
+{%- if checkpoints is not none %}
+ union all
+ select account_id, lsn from {{ postings }} where _built_at > (select max(_built_at) from {{ checkpoints }})
+{%- endif %})
+{%- endset %}
+with checks as (
+{{ balance_checks(changed, changed, accounts, postings, changes, windows, cut_lsn(),
+    checkpoints, least_checkpoint_lsn(checkpoints, changed)) }}
 )
 
-select c.account_id, c.balance, p.total as sum_of_postings
-from checked as c
-left join posted as p on c.account_id = p.account_id
-where coalesce(p.unplaced, 0) = 0 and (
-    c.balance is null
-    or coalesce(p.total, 0) <> c.balance
-    or coalesce(p.amounts, 0) <> coalesce(p.postings, 0))
+select account_id, balance, total as sum_of_postings
+from checks
+where unplaced = 0 and (balance is null or total <> balance or amounts <> postings)
 union all
 -- a leg without an account
 select null, null, sum(amount)

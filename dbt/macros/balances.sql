@@ -1,0 +1,203 @@
+{#- Each affected account's balance beside the sum of its postings, at its last version whose
+    postings are all loaded (the rules: balances_match_postings in tests/generic/money.sql). One
+    row per account checked: account_id, lsn, tx_id and balance of the version checked; total,
+    amounts and postings (the sum, and how many of the postings counted have an amount); unplaced
+    (postings whose place relative to the version is unknown yet: the account is left for a later
+    run); counted_to (the highest lsn counted).
+
+    accounts is the history (silver.accounts_history), read up to the cut's position cut (a
+    constant): gold's postings are the cut's, and a version the rules check is then always in the
+    cut (its postings are loaded, so its transaction committed before one the cut holds). Read
+    as a table, its blocks below the positions sought are skipped; the dim_accounts view would
+    rebuild every version of every account first.
+
+    checkpoints (a relation or none) holds such a row per account from the last build whose test
+    passed (silver.balance_checkpoints). total is a sum of postings, never a balance, so an account
+    whose checkpoint still holds is checked by adding to it the postings above it: the run reads
+    the new slice of the ledger and of the history (from from_lsn, a constant: the least
+    checkpoint position of the affected accounts) instead of all of it. A checkpoint holds while
+    nothing it counted can have changed: no posting written since it was taken (changed) sits at
+    or below its version or counted_to (a late event, or a posting replaced by an earlier read,
+    always lands there), no posting of the account above it is a snapshot read placed by its gap
+    (it may count below the checkpoint), and the account has a version to check at or above it.
+    Any other account is summed over all its postings. -#}
+{% macro balance_checks(affected, changed, accounts, postings, changes, windows, cut, checkpoints=none, from_lsn=-1) %}
+with affected as (
+    select distinct account_id from {{ affected }}
+),
+
+loaded as (
+    select max(lsn) as lsn from {{ postings }}
+),
+
+reads as (
+    select distinct transaction_id, lsn from {{ changes }} where op = 'r' and snapshot = 'incremental'
+),
+
+-- grouped joins, not a `not exists` correlated on an inequality (evaluated per checkpoint)
+prior as (
+{%- if checkpoints is not none %}
+    select k.account_id, k.lsn, k.tx_id, k.total, k.counted_to
+    from {{ checkpoints }} as k
+    -- per account, the least position among the postings written since the checkpoints were taken
+    left join (
+        select account_id, min(lsn) as lsn from {{ changed }} group by account_id
+    ) as n on k.account_id = n.account_id
+    -- per account, the highest of its postings above from_lsn that is an incremental snapshot's
+    -- read (reads are few: an empty set ends the join before it reads the postings)
+    left join (
+        select p.account_id, max(p.lsn) as lsn
+        from {{ postings }} as p
+        inner join reads as r on p.transaction_id = r.transaction_id and p.lsn = r.lsn
+        where p.lsn > {{ from_lsn }}
+        group by p.account_id
+    ) as g on k.account_id = g.account_id
+    where k.account_id in (select account_id from affected)
+        and (n.lsn is null or n.lsn > greatest(k.lsn, coalesce(k.counted_to, k.lsn)))
+        and (g.lsn is null or g.lsn <= k.lsn)
+{%- else %}
+    select account_id, lsn, tx_id, total, counted_to from (select
+        cast(null as {{ dbt.type_string() }}) as account_id, cast(null as bigint) as lsn,
+        cast(null as bigint) as tx_id, cast(null as decimal(18, 2)) as total,
+        cast(null as bigint) as counted_to) as none_yet
+    where false
+{%- endif %}
+),
+
+-- where a checkpoint holds: the versions at or above it, the last one whose postings are loaded
+versions_above as (
+    select
+        a.account_id, a.lsn, a.tx_id, a.balance, a.is_deleted,
+        lead(a.lsn) over (partition by a.account_id order by a.lsn) as next_lsn
+    from {{ accounts }} as a
+    inner join prior as k on a.account_id = k.account_id and a.lsn >= k.lsn
+    where a.lsn >= {{ from_lsn }} and a.lsn <= {{ cut }}
+),
+
+postings_above as (
+    select p.account_id, p.amount, p.lsn, p.tx_id, p.posting_key
+    from {{ postings }} as p
+    inner join prior as k on p.account_id = k.account_id and p.lsn > k.lsn
+    where p.lsn > {{ from_lsn }}
+),
+
+checked_above as (
+    select v.account_id, v.lsn, v.tx_id, v.balance
+    from versions_above as v
+    cross join loaded
+    left join (select distinct account_id, tx_id from postings_above) as o
+        on v.account_id = o.account_id and v.tx_id = o.tx_id
+    where not v.is_deleted and (v.next_lsn <= loaded.lsn or o.tx_id is not null)
+    qualify row_number() over (partition by v.account_id order by v.lsn desc) = 1
+),
+
+-- the checkpoint plus what was posted above it and counts at the version checked
+from_checkpoint as (
+    select
+        c.account_id, c.lsn, c.tx_id, c.balance,
+        k.total + coalesce(sum(p.amount), 0) as total,
+        count(p.amount) as amounts,
+        count(p.posting_key) as postings,
+        0 as unplaced,
+        -- greatest is null on Snowflake when either side is
+        coalesce(greatest(max(p.lsn), k.counted_to), max(p.lsn), k.counted_to) as counted_to
+    from checked_above as c
+    inner join prior as k on c.account_id = k.account_id
+    left join postings_above as p
+        on p.account_id = c.account_id and not coalesce(p.tx_id = k.tx_id, false)
+        and (p.lsn <= c.lsn or p.tx_id = c.tx_id)
+    group by c.account_id, c.lsn, c.tx_id, c.balance, k.total, k.counted_to
+),
+
+-- every other account: all its versions and all its postings
+rest as (
+    select account_id from affected
+    where account_id not in (select account_id from checked_above)
+),
+
+versions as (
+    select
+        a.account_id, a.lsn, a.tx_id, a.balance, a.is_deleted,
+        lead(a.lsn) over (partition by a.account_id order by a.lsn) as next_lsn
+    from {{ accounts }} as a
+    where a.account_id in (select account_id from rest) and a.lsn <= {{ cut }}
+),
+
+own_postings as (
+    select distinct account_id, tx_id from {{ postings }}
+    where account_id in (select account_id from rest)
+),
+
+checked as (
+    select v.account_id, v.lsn, v.tx_id, v.balance
+    from versions as v
+    cross join loaded
+    left join own_postings as o on v.account_id = o.account_id and v.tx_id = o.tx_id
+    where not v.is_deleted and (v.next_lsn <= loaded.lsn or o.tx_id is not null)
+    qualify row_number() over (partition by v.account_id order by v.lsn desc) = 1
+),
+
+gaps as (
+    select distinct
+        cast({{ json_text(quoted('after'), 'open_lsn') }} as bigint) as open_lsn,
+        lsn as close_lsn,
+        cast({{ json_text(quoted('after'), 'gap_from_lsn') }} as bigint) as gap_from,
+        cast({{ json_text(quoted('after'), 'gap_to_lsn') }} as bigint) as gap_to
+    from {{ windows }}
+    where source_schema = 'public' and source_table = 'transactions'
+),
+
+-- each incremental read with the first loaded window holding it (a read can sit in several
+-- windows' ranges): deduplicated here, on the few reads, not on the postings after the join,
+-- which held every posting of the accounts summed in full in memory at once
+read_windows as (
+    select r.transaction_id, r.lsn, g.close_lsn, g.gap_from, g.gap_to
+    from reads as r
+    left join gaps as g on r.lsn >= g.open_lsn and r.lsn <= g.close_lsn
+    qualify row_number() over (partition by r.transaction_id, r.lsn order by g.close_lsn) = 1
+),
+
+-- each posting of an account summed in full with where it may sit: at lsn, or (a read made in a
+-- gap) anywhere from gap_from (exclusive) to gap_to; unknown (null) while its window is not loaded
+placed as (
+    select
+        p.account_id, p.amount, p.lsn, p.tx_id,
+        case when w.transaction_id is null then p.lsn when w.close_lsn is null then null
+            else coalesce(w.gap_from, p.lsn) end as after_lsn,
+        case when w.transaction_id is null then p.lsn when w.close_lsn is null then null
+            else coalesce(w.gap_to, p.lsn) end as by_lsn
+    from {{ postings }} as p
+    left join read_windows as w on p.transaction_id = w.transaction_id and p.lsn = w.lsn
+    where p.account_id in (select account_id from checked)
+),
+
+in_full as (
+    select
+        c.account_id, c.lsn, c.tx_id, c.balance,
+        coalesce(sum(case when p.lsn <= c.lsn or p.tx_id = c.tx_id or p.by_lsn < c.lsn then p.amount end), 0) as total,
+        count(case when p.lsn <= c.lsn or p.tx_id = c.tx_id or p.by_lsn < c.lsn then p.amount end) as amounts,
+        count(case when p.lsn <= c.lsn or p.tx_id = c.tx_id or p.by_lsn < c.lsn then 1 end) as postings,
+        count(case when p.lsn > c.lsn and p.tx_id <> c.tx_id
+            and (p.after_lsn is null or (p.after_lsn < c.lsn and p.by_lsn >= c.lsn)) then 1 end) as unplaced,
+        max(case when p.lsn <= c.lsn or p.tx_id = c.tx_id or p.by_lsn < c.lsn then p.lsn end) as counted_to
+    from checked as c
+    left join placed as p on p.account_id = c.account_id
+    group by c.account_id, c.lsn, c.tx_id, c.balance
+)
+
+select account_id, lsn, tx_id, balance, total, amounts, postings, unplaced, counted_to from from_checkpoint
+union all
+select account_id, lsn, tx_id, balance, total, amounts, postings, unplaced, counted_to from in_full
+{% endmacro %}
+
+{#- The least checkpoint position among the accounts posted to in affected (a relation or
+    subquery), as a constant the warehouse can skip blocks with; -1 without checkpoints. -#}
+{% macro least_checkpoint_lsn(checkpoints, affected) -%}
+    {%- if execute and checkpoints is not none -%}
+        {%- set found = run_query("select min(lsn) from " ~ checkpoints ~ " where account_id in (select account_id from "
+            ~ affected ~ ")") -%}
+        {%- set lsn = found.columns[0].values()[0] if found.rows | length > 0 else none -%}
+        {{- return(lsn if lsn is not none else -1) -}}
+    {%- endif -%}
+    {{- return(-1) -}}
+{%- endmacro %}
