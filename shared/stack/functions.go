@@ -220,7 +220,7 @@ func (t warehouseTurn) Acquire(ctx context.Context) (func(), error) {
 	if paused > time.Second {
 		level = slog.LevelWarn
 	}
-	t.log.Log(ctx, level, "RAW snapshot for dbt", "file", t.snapshot, "bytes", st.Bytes, "loads_paused_s", paused.Seconds(),
+	t.log.Log(ctx, level, "RAW snapshot for dbt", "file", t.snapshot, "bytes", st.Bytes, "written", st.Written, "loads_paused_s", paused.Seconds(),
 		"wait_s", st.Wait.Seconds(), "checkpoint_s", st.Checkpoint.Seconds(), "copy_s", st.Copy.Seconds())
 	resume, err := t.wh.LendModels(ctx)
 	if err != nil {
