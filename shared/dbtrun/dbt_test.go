@@ -289,3 +289,48 @@ func TestWarmWorker(t *testing.T) {
 		t.Errorf("after the worker was killed, the next run still reports worker %d", pid)
 	}
 }
+
+// The warm worker parses the project once and reuses it for the next builds, and parses again
+// as soon as a file of the project changes: a model added between two builds is built by the
+// second.
+func TestWorkerReusesTheParsedProjectUntilItChanges(t *testing.T) {
+	t.Cleanup(StopWorkers)
+	project := filepath.Join(t.TempDir(), "dbt")
+	if out, err := exec.Command("cp", "-r", filepath.Join(repoRoot(t), "dbt"), project).CombinedOutput(); err != nil {
+		t.Fatalf("copy the dbt project: %v\n%s", err, out)
+	}
+	for _, d := range []string{"target", "logs"} {
+		os.RemoveAll(filepath.Join(project, d))
+	}
+	path := warehouse(t, "scenario")
+	cfg := Config{DBT: venvTool(t, "dbt"), ProjectDir: project, Target: "duckdb", WorkDir: t.TempDir(),
+		Env: []string{"WAREHOUSE_PATH=" + path}, Lock: FileLock{Path: path + ".lock"}}
+	if cfg.python() == "" {
+		t.Fatal("no warm worker: the venv's python was not found beside dbt")
+	}
+	build := func(step string) (Summary, string) {
+		t.Helper()
+		var out strings.Builder
+		cfg.Output = &out
+		sum, err := Run(context.Background(), cfg, Request{})
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", step, err, out.String())
+		}
+		return sum, out.String()
+	}
+	models := countModels(t)
+	const parsing = "fin.dbt_worker: parsing the project"
+	if sum, out := build("first build"); sum.ModelsBuilt != models || !strings.Contains(out, parsing+" (no manifest yet)") {
+		t.Fatalf("first build built %d of %d models; the worker said it parsed the project: %t", sum.ModelsBuilt, models, strings.Contains(out, parsing))
+	}
+	sum, out := build("second build, project unchanged")
+	if sum.ModelsBuilt != models || strings.Contains(out, parsing) {
+		t.Fatalf("second build: %d of %d models; it parsed the project again: %t", sum.ModelsBuilt, models, strings.Contains(out, parsing))
+	}
+	if err := os.WriteFile(filepath.Join(project, "models", "marts", "zz_probe.sql"), []byte("select 1 as one\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if sum, out = build("third build, a model added"); sum.ModelsBuilt != models+1 || !strings.Contains(out, parsing+" (changed: files") || !strings.Contains(out, "zz_probe.sql") {
+		t.Fatalf("after a model was added the build built %d models, want %d (parsed again, naming the file: %t)", sum.ModelsBuilt, models+1, strings.Contains(out, "zz_probe.sql"))
+	}
+}
