@@ -308,11 +308,11 @@ func TestWorkerReusesTheParsedProjectUntilItChanges(t *testing.T) {
 	if cfg.python() == "" {
 		t.Fatal("no warm worker: the venv's python was not found beside dbt")
 	}
-	build := func(step string) (Summary, string) {
+	build := func(step string, req ...Request) (Summary, string) {
 		t.Helper()
 		var out strings.Builder
 		cfg.Output = &out
-		sum, err := Run(context.Background(), cfg, Request{})
+		sum, err := Run(context.Background(), cfg, append(req, Request{})[0])
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", step, err, out.String())
 		}
@@ -326,6 +326,11 @@ func TestWorkerReusesTheParsedProjectUntilItChanges(t *testing.T) {
 	sum, out := build("second build, project unchanged")
 	if sum.ModelsBuilt != models || strings.Contains(out, parsing) {
 		t.Fatalf("second build: %d of %d models; it parsed the project again: %t", sum.ModelsBuilt, models, strings.Contains(out, parsing))
+	}
+	// The selection is the build's, not the project's: the same manifest serves it.
+	sum, out = build("a build selected from loads", Request{Select: "source:raw.accounts+", IndirectSelection: "eager", FullRefresh: true})
+	if sum.ModelsBuilt == 0 || sum.ModelsBuilt >= models || strings.Contains(out, parsing) {
+		t.Fatalf("selected build: %d of %d models; it parsed the project again: %t", sum.ModelsBuilt, models, strings.Contains(out, parsing))
 	}
 	if err := os.WriteFile(filepath.Join(project, "models", "marts", "zz_probe.sql"), []byte("select 1 as one\n"), 0o644); err != nil {
 		t.Fatal(err)
