@@ -11,7 +11,8 @@
 # 120; 0 skips it). Arguments go to finbench freshness (e.g. BENCH_SECONDS=60
 # BENCH_SCHEDULE_SECONDS=60 with --rate 100 --reference-seconds 2 for a short run).
 # FIN_FRESHNESS_BENCH names another finbench driver of the same stack (snapshot-freshness.sh); it
-# runs once, with builds following loads.
+# runs once, with builds following loads. BENCH_KEEP_LOGS=1 keeps the stack's logs and dbt's
+# console log (each node's time in each build) in .fin/bench-artifacts/<bench> after a good run too.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -30,9 +31,9 @@ drop() {
 }
 cleanup() {
   status=$?
-  if [ "$status" != 0 ] && [ -n "$work" ]; then
+  if { [ "$status" != 0 ] || [ -n "${BENCH_KEEP_LOGS:-}" ]; } && [ -n "$work" ]; then
     mkdir -p "$FIN_ROOT/.fin/bench-artifacts/$bench"
-    cp -r "$work/up.out" "$FIN_STATE_DIR/logs" "$FIN_ROOT/.fin/bench-artifacts/$bench/" 2>/dev/null || true
+    cp -r "$work/up.out" "$FIN_STATE_DIR/logs" "$FIN_STATE_DIR/dbt/logs/console.log" "$FIN_ROOT/.fin/bench-artifacts/$bench/" 2>/dev/null || true
     log "logs kept in .fin/bench-artifacts/$bench"
   fi
   stack_down

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -75,6 +76,12 @@ func invoke(t *testing.T, warehousePath, detail string) (Summary, error) {
 
 func invokePayload(t *testing.T, warehousePath string, payload []byte) (Summary, error) {
 	t.Helper()
+	return invokeWith(t, warehousePath, payload, func(*Config) {})
+}
+
+// invokeWith runs the handler on payload with the test's Config, changed by configure.
+func invokeWith(t *testing.T, warehousePath string, payload []byte, configure func(*Config)) (Summary, error) {
+	t.Helper()
 	t.Cleanup(StopWorkers)
 	cfg := Config{
 		DBT:        venvTool(t, "dbt"),
@@ -84,6 +91,7 @@ func invokePayload(t *testing.T, warehousePath string, payload []byte) (Summary,
 		Env:        []string{"WAREHOUSE_PATH=" + warehousePath},
 		Lock:       FileLock{Path: warehousePath + ".lock"},
 	}
+	configure(&cfg)
 	return Handler(cfg, slog.New(slog.NewTextHandler(os.Stderr, nil)))(context.Background(), payload)
 }
 
@@ -112,17 +120,86 @@ func TestHandlerWithDBT(t *testing.T) {
 }
 
 // The first build requests on a new warehouse name accounts before any build made stg_customers,
-// which accounts' relationship test reads: the batch still builds, by building everything.
+// which accounts' relationship test reads: the batch still builds, by building everything. When
+// the runner can tell the warehouse lacks models (Config.Missing, locally) it builds everything
+// at once and no build fails; without (AWS) the selected build fails first. Once the warehouse
+// holds every model, a batch builds only what is downstream of its tables.
 func TestFirstLoadBuildOnNewWarehouseBuildsEverything(t *testing.T) {
 	batch := events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", Body: `{"tables":["accounts"]}`}}}
 	payload, _ := json.Marshal(batch)
-	sum, err := invokePayload(t, warehouse(t, "scenario"), payload)
+	for _, c := range []struct {
+		name         string
+		checked      bool
+		failedBuilds int
+	}{
+		{"runner knows the models the warehouse lacks", true, 0},
+		{"runner cannot tell", false, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := warehouse(t, "scenario")
+			var metrics strings.Builder
+			configure := func(cfg *Config) {
+				cfg.EMF = &metrics
+				if c.checked {
+					cfg.Missing = func(context.Context) ([]string, error) { return missingIn(t, path) }
+				}
+			}
+			sum, err := invokeWith(t, path, payload, configure)
+			if err != nil {
+				t.Fatalf("first build request on a new warehouse failed: %v", err)
+			}
+			if want := countModels(t); sum.ModelsBuilt != want || sum.TestsFailed != 0 {
+				t.Errorf("built %d of %d models with %d failed tests; want everything built and passing", sum.ModelsBuilt, want, sum.TestsFailed)
+			}
+			if got := failedBuilds(t, metrics.String()); got != c.failedBuilds {
+				t.Errorf("%d failed builds before gold was built, want %d (metrics %s)", got, c.failedBuilds, metrics.String())
+			}
+			if !c.checked {
+				return
+			}
+			if sum, err = invokeWith(t, path, payload, configure); err != nil {
+				t.Fatalf("second build request: %v", err)
+			}
+			if sum.ModelsBuilt == 0 || sum.ModelsBuilt >= countModels(t) || sum.TestsFailed != 0 {
+				t.Errorf("a request for accounts on a built warehouse built %d of %d models (%d tests failed), want only those downstream of accounts",
+					sum.ModelsBuilt, countModels(t), sum.TestsFailed)
+			}
+		})
+	}
+}
+
+// missingIn names the project's models the DuckDB warehouse at path lacks, read from the file as
+// the stack reads its models file.
+func missingIn(t *testing.T, path string) ([]string, error) {
+	t.Helper()
+	list := "import duckdb, sys; print(' '.join(r[0] for r in duckdb.connect(sys.argv[1], read_only=True).execute(" +
+		"\"select distinct table_name from information_schema.tables where table_schema <> 'raw'\").fetchall()))"
+	out, err := exec.Command(venvTool(t, "python"), "-c", list, path).Output()
 	if err != nil {
-		t.Fatalf("first build request on a new warehouse failed: %v", err)
+		return nil, err
 	}
-	if want := countModels(t); sum.ModelsBuilt != want || sum.TestsFailed != 0 {
-		t.Errorf("built %d of %d models with %d failed tests; want everything built and passing", sum.ModelsBuilt, want, sum.TestsFailed)
+	want, err := ProjectModels(filepath.Join(repoRoot(t), "dbt"))
+	if err != nil {
+		return nil, err
 	}
+	have := strings.Fields(string(out))
+	return slices.DeleteFunc(want, func(m string) bool { return slices.Contains(have, m) }), nil
+}
+
+// failedBuilds counts the builds whose metrics (one EMF line each) report a failed node.
+func failedBuilds(t *testing.T, emf string) int {
+	t.Helper()
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(emf), "\n") {
+		var m struct{ DbtFailures float64 }
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		if m.DbtFailures > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 func TestHandlerWithDBTFailsOnFailingTest(t *testing.T) {
@@ -210,5 +287,55 @@ func TestWarmWorker(t *testing.T) {
 	build(first)
 	if restarted := workerPID(t, cfg); restarted == pid {
 		t.Errorf("after the worker was killed, the next run still reports worker %d", pid)
+	}
+}
+
+// The warm worker parses the project once and reuses it for the next builds, and parses again
+// as soon as a file of the project changes: a model added between two builds is built by the
+// second.
+func TestWorkerReusesTheParsedProjectUntilItChanges(t *testing.T) {
+	t.Cleanup(StopWorkers)
+	project := filepath.Join(t.TempDir(), "dbt")
+	if out, err := exec.Command("cp", "-r", filepath.Join(repoRoot(t), "dbt"), project).CombinedOutput(); err != nil {
+		t.Fatalf("copy the dbt project: %v\n%s", err, out)
+	}
+	for _, d := range []string{"target", "logs"} {
+		os.RemoveAll(filepath.Join(project, d))
+	}
+	path := warehouse(t, "scenario")
+	cfg := Config{DBT: venvTool(t, "dbt"), ProjectDir: project, Target: "duckdb", WorkDir: t.TempDir(),
+		Env: []string{"WAREHOUSE_PATH=" + path}, Lock: FileLock{Path: path + ".lock"}}
+	if cfg.python() == "" {
+		t.Fatal("no warm worker: the venv's python was not found beside dbt")
+	}
+	build := func(step string, req ...Request) (Summary, string) {
+		t.Helper()
+		var out strings.Builder
+		cfg.Output = &out
+		sum, err := Run(context.Background(), cfg, append(req, Request{})[0])
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", step, err, out.String())
+		}
+		return sum, out.String()
+	}
+	models := countModels(t)
+	const parsing = "fin.dbt_worker: parsing the project"
+	if sum, out := build("first build"); sum.ModelsBuilt != models || !strings.Contains(out, parsing+" (no manifest yet)") {
+		t.Fatalf("first build built %d of %d models; the worker said it parsed the project: %t", sum.ModelsBuilt, models, strings.Contains(out, parsing))
+	}
+	sum, out := build("second build, project unchanged")
+	if sum.ModelsBuilt != models || strings.Contains(out, parsing) {
+		t.Fatalf("second build: %d of %d models; it parsed the project again: %t", sum.ModelsBuilt, models, strings.Contains(out, parsing))
+	}
+	// The selection is the build's, not the project's: the same manifest serves it.
+	sum, out = build("a build selected from loads", Request{Select: "source:raw.accounts+", IndirectSelection: "eager", FullRefresh: true})
+	if sum.ModelsBuilt == 0 || sum.ModelsBuilt >= models || strings.Contains(out, parsing) {
+		t.Fatalf("selected build: %d of %d models; it parsed the project again: %t", sum.ModelsBuilt, models, strings.Contains(out, parsing))
+	}
+	if err := os.WriteFile(filepath.Join(project, "models", "marts", "zz_probe.sql"), []byte("select 1 as one\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if sum, out = build("third build, a model added"); sum.ModelsBuilt != models+1 || !strings.Contains(out, parsing+" (changed: files") || !strings.Contains(out, "zz_probe.sql") {
+		t.Fatalf("after a model was added the build built %d models, want %d (parsed again, naming the file: %t)", sum.ModelsBuilt, models+1, strings.Contains(out, "zz_probe.sql"))
 	}
 }

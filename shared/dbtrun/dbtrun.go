@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,6 +64,11 @@ type Config struct {
 	// priority, through nice(1) where it exists: locally a build can take both cores for 20 s,
 	// and the capture, landing and loads that keep RAW fresh must not wait for it.
 	Nice int
+	// Missing, when set, names the project's models the warehouse does not hold yet. A build
+	// selected from loads then builds everything at once: the first build on a new warehouse
+	// must, as its tests read models no selected build has made. Without it (AWS, where the
+	// runner has no warehouse client) a selected build that fails is followed by a full one.
+	Missing func(context.Context) ([]string, error)
 	// Lock, when set, is held while dbt runs. Locally it takes the snapshot of RAW dbt reads and
 	// lends dbt the models file (DuckDB allows one writing process per file).
 	Lock Locker
@@ -228,6 +234,23 @@ func Run(ctx context.Context, cfg Config, r Request) (Summary, error) {
 		return sum, fmt.Errorf("%w: dbt exited with %v; its output ended:\n%s", ErrFailed, runErr, tail.String())
 	}
 	return sum, nil
+}
+
+// ProjectModels names the models of the dbt project at projectDir (each models/**/*.sql), as dbt
+// names their relations.
+func ProjectModels(projectDir string) ([]string, error) {
+	var names []string
+	err := filepath.WalkDir(filepath.Join(projectDir, "models"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".sql") {
+			names = append(names, strings.TrimSuffix(d.Name(), ".sql"))
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list the models of %s: %w", projectDir, err)
+	}
+	slices.Sort(names)
+	return names, nil
 }
 
 // tailBuffer keeps the last max bytes written to it.

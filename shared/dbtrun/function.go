@@ -19,12 +19,14 @@ type Deps struct {
 	Output io.Writer
 	// Metrics receives each build's Embedded Metric Format lines (stdout in Lambda, a file locally).
 	Metrics io.Writer
-	// Local only: CPU priority, the warehouse turn, defaults a user may override (Config).
+	// Local only: CPU priority, the warehouse turn, defaults a user may override, the models
+	// the warehouse lacks (Config).
 	Nice        int
 	Lock        Locker
 	EnvDefaults []string
 	// Cut reads the published cut back from the warehouse (Config.Cut); nil reports none.
-	Cut CutReader
+	Cut     CutReader
+	Missing func(context.Context) ([]string, error)
 }
 
 // NewFunction builds the dbt-runner function from the settings env declares for it
@@ -45,7 +47,8 @@ func ConfigFrom(ctx context.Context, env *settings.Env, deps Deps) (Config, erro
 	cfg := Config{
 		DBT: env.Get("DBT_BIN"), ProjectDir: env.Get("DBT_PROJECT_DIR"), ProfilesDir: env.Get("DBT_PROFILES_DIR"),
 		Target: env.Get("DBT_TARGET"), WorkDir: env.Get("DBT_WORK_DIR"),
-		Output: deps.Output, EMF: deps.Metrics, Nice: deps.Nice, Lock: deps.Lock, EnvDefaults: deps.EnvDefaults, Cut: deps.Cut,
+		Output: deps.Output, EMF: deps.Metrics, Nice: deps.Nice, Lock: deps.Lock, EnvDefaults: deps.EnvDefaults,
+		Cut: deps.Cut, Missing: deps.Missing,
 		Env: env.DbtEnv(),
 	}
 	var errs []error

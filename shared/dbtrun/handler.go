@@ -30,11 +30,16 @@ func Handler(cfg Config, log *slog.Logger) func(context.Context, json.RawMessage
 			log.Error("dbt build not started", "event_id", ev.ID, "error", err)
 			return Summary{}, err
 		}
+		fromLoads := req.Select != "" && strings.HasPrefix(ev.ID, sqsEventPrefix)
+		if fromLoads && missingModels(ctx, cfg, log) {
+			req = Request{}
+		}
 		sum, err := Run(ctx, cfg, req)
-		if err != nil && req.Select != "" && strings.HasPrefix(ev.ID, sqsEventPrefix) {
+		if err != nil && fromLoads && req.Select != "" {
 			// On a new warehouse a build selected from loads reaches tests whose other parent no
 			// load has built yet (accounts' relationship to stg_customers): build everything now
-			// rather than leave the batch hidden for the queue's visibility timeout.
+			// rather than leave the batch hidden for the queue's visibility timeout. Where
+			// Config.Missing says so beforehand (locally), that build is not lost.
 			log.Warn("dbt build of loaded tables failed; building everything", "event_id", ev.ID, "select", req.Select, "error", err)
 			emitMetrics(cfg.EMF, sum)
 			req = Request{}
@@ -65,6 +70,24 @@ func Handler(cfg Config, log *slog.Logger) func(context.Context, json.RawMessage
 		log.Info("dbt build", attrs...)
 		return sum, nil
 	}
+}
+
+// missingModels reports whether the warehouse lacks one of the project's models (Config.Missing),
+// so that a build selected from loads must build everything: its tests would read the missing
+// model. Unknown (no Missing, or it failed) is false: the selected build runs as asked.
+func missingModels(ctx context.Context, cfg Config, log *slog.Logger) bool {
+	if cfg.Missing == nil {
+		return false
+	}
+	missing, err := cfg.Missing(ctx)
+	if err != nil {
+		log.Warn("could not tell which models the warehouse holds; building the selection", "error", err)
+		return false
+	}
+	if len(missing) > 0 {
+		log.Info("the warehouse lacks models; building everything", "missing", strings.Join(missing, " "))
+	}
+	return len(missing) > 0
 }
 
 // sqsEventPrefix starts the ID requestFromPayload gives an SQS batch.

@@ -36,6 +36,85 @@ def release_duckdb() -> None:
     gc.collect()
 
 
+# Flags of a build that choose what it runs, not what the project is: left out of the parse.
+SELECTION_FLAGS = {"--select": True, "-s": True, "--exclude": True, "--selector": True, "--indirect-selection": True,
+                   "--full-refresh": False}
+
+
+def parse_args(args: list) -> list:
+    """The `dbt parse` command line that makes the manifest a build with args runs on."""
+    out, skipping = ["parse"], False
+    for a in args[1:]:
+        if a in SELECTION_FLAGS:
+            skipping = SELECTION_FLAGS[a]
+            continue
+        if skipping and not a.startswith("-"):
+            continue
+        skipping = False
+        out.append(a)
+    return out
+
+
+# Variables that change with every invocation and that the project does not read: in Lambda the
+# runtime sets the trace id in the process environment, which the runner hands to dbt.
+PER_INVOCATION_ENV = {"_X_AMZN_TRACE_ID"}
+
+
+def fingerprint(parse: list) -> tuple:
+    """What the parsed manifest depends on: the parse's flags, the environment (env_var() in the
+    project and profiles) and every file of the project and profiles directories (name, size,
+    modification time), so an edited model is parsed again on the next build."""
+    files = []
+    dirs = [parse[i + 1] for i, a in enumerate(parse[:-1]) if a in ("--project-dir", "--profiles-dir")]
+    for root in dirs:
+        for path, subdirs, names in os.walk(root):
+            subdirs[:] = sorted(d for d in subdirs if d not in ("target", "logs") and not d.startswith("."))
+            for n in sorted(names):
+                try:
+                    st = os.stat(os.path.join(path, n))
+                except OSError:
+                    continue
+                files.append((os.path.join(path, n), st.st_size, st.st_mtime_ns))
+    env = sorted((k, v) for k, v in os.environ.items() if k not in PER_INVOCATION_ENV)
+    return tuple(parse), tuple(env), tuple(files)
+
+
+class Manifests:
+    """The project parsed once and reused by every build until the project, the profiles, the
+    environment or the flags change: dbt's partial parse still reads and checks its cache on
+    every invocation (0.13 s of CPU per build on this project, 0.46 s of wall time on a busy
+    machine), the fingerprint costs about a millisecond; dbtRunner takes a parsed manifest
+    (dbt's documented reuse of objects). A build that fails drops it, so the next one parses
+    anew."""
+
+    def __init__(self, runner):
+        self.runner, self.key, self.manifest = runner, None, None
+
+    def get(self, args: list):
+        parse = parse_args(args)
+        key = fingerprint(parse)
+        if key != self.key:
+            why = "no manifest yet"
+            if self.key is not None:
+                changed = [n for n, (a, b) in enumerate(zip(key, self.key)) if a != b]
+                diff = sorted(str(f[0]) for f in set(key[2]) ^ set(self.key[2]))
+                why = "changed: " + ", ".join(["flags", "environment", "files"][n] for n in changed)
+                why += (" " + " ".join(diff[:5])) if diff else ""
+            print(f"fin.dbt_worker: parsing the project ({why})", flush=True)
+            self.drop()
+            res = self.runner().invoke(parse)
+            if not res.success or res.result is None:
+                return None  # the build parses itself and reports why
+            self.key, self.manifest = key, res.result
+            gc.freeze()  # the manifest lives as long as the worker, like the import
+        return self.manifest
+
+    def drop(self) -> None:
+        if self.manifest is not None:
+            gc.unfreeze()  # let the collector free the old manifest; the next parse freezes again
+        self.key, self.manifest = None, None
+
+
 def main() -> None:
     replies = os.fdopen(int(sys.argv[1]) if len(sys.argv) > 1 else 3, "w", buffering=1)
     base = dict(os.environ)
@@ -44,6 +123,7 @@ def main() -> None:
     # What the import made lives as long as the worker: keep it out of every garbage
     # collection, those Python runs during a build and the one after it (release_duckdb).
     gc.freeze()
+    manifests = Manifests(dbtRunner)
 
     for line in sys.stdin:
         if not line.strip():
@@ -58,16 +138,20 @@ def main() -> None:
         if results:
             # dbt would also rewrite manifest.json (twice) and graph.gpickle on every build,
             # about half a second of a small incremental build; the runner reads run_results
-            # only. The partial-parse cache is written either way.
+            # only. The partial-parse cache is written whenever the worker parses (Manifests).
             args.append("--no-write-json")
         try:
-            res = dbtRunner().invoke(args)
+            manifest = manifests.get(args) if args and args[0] == "build" else None
+            res = dbtRunner(manifest=manifest).invoke(args)
+            if not res.success:
+                manifests.drop()
             if results and hasattr(res.result, "write"):
                 res.result.write(results)
             # success is False both when a node failed (run_results.json says which) and when
             # dbt could not run (exception set, as the CLI's exit code 2).
             reply = {"success": bool(res.success), "error": repr(res.exception) if res.exception else ""}
         except BaseException as exc:  # noqa: BLE001 - a SystemExit from click must not end the worker
+            manifests.drop()
             reply = {"success": False, "error": f"{type(exc).__name__}: {exc}"}
         try:
             release_duckdb()

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"time"
 
@@ -176,13 +177,27 @@ func (s *Stack) buildDbt(ctx context.Context) (*lambdalocal.Function, error) {
 		// Python, one thread at a time, and more threads than cores only made a scheduled build
 		// wait longer for it. DBT_THREADS in the environment wins.
 		EnvDefaults: []string{"DBT_THREADS=" + strconv.Itoa(min(runtime.GOMAXPROCS(0), 4))},
-		Lock:        s.runs,
+		Lock:        s.runs, Missing: s.missingModels,
 		// The cut a build published, read back from the models file once dbt let it go.
 		Cut: history.New(s.wh)}, s.log)
 	if err != nil {
 		return nil, err
 	}
 	return s.function(dbtFunction, h), nil
+}
+
+// missingModels names the dbt project's models the models file does not hold yet (all of them on
+// a new warehouse): the dbt-runner then builds everything instead of a selection from loads.
+func (s *Stack) missingModels(ctx context.Context) ([]string, error) {
+	want, err := dbtrun.ProjectModels(filepath.Join(s.cfg.Root, "dbt"))
+	if err != nil {
+		return nil, err
+	}
+	have, err := s.wh.ModelNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(want, func(m string) bool { return slices.Contains(have, m) }), nil
 }
 
 // dbtNice is the CPU priority dbt runs at locally: a build is batch work that can take both
@@ -208,7 +223,7 @@ func (t warehouseTurn) Acquire(ctx context.Context) (func(), error) {
 	if paused > time.Second {
 		level = slog.LevelWarn
 	}
-	t.log.Log(ctx, level, "RAW snapshot for dbt", "file", t.snapshot, "bytes", st.Bytes, "loads_paused_s", paused.Seconds(),
+	t.log.Log(ctx, level, "RAW snapshot for dbt", "file", t.snapshot, "bytes", st.Bytes, "written", st.Written, "loads_paused_s", paused.Seconds(),
 		"wait_s", st.Wait.Seconds(), "checkpoint_s", st.Checkpoint.Seconds(), "copy_s", st.Copy.Seconds())
 	resume, err := t.wh.LendModels(ctx)
 	if err != nil {

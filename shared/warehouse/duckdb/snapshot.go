@@ -1,7 +1,9 @@
 package duckdb
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +43,28 @@ func (w *Warehouse) attachModels(ctx context.Context) error {
 	return nil
 }
 
+// ModelNames returns the tables and views dbt has built in the models file (none before its
+// first build): the dbt-runner builds everything at once while one of the project's models is
+// missing, rather than fail a build selected from loads on tests that read a missing model.
+func (w *Warehouse) ModelNames(ctx context.Context) ([]string, error) {
+	var names []string
+	err := w.QueryRows(ctx, "SELECT DISTINCT table_name FROM information_schema.tables WHERE table_catalog = ? ORDER BY 1",
+		[]any{catalogOf(w.models)}, func(rows *sql.Rows) error {
+			for rows.Next() {
+				var n string
+				if err := rows.Scan(&n); err != nil {
+					return err
+				}
+				names = append(names, n)
+			}
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("list the models in %s: %w", w.models, err)
+	}
+	return names, nil
+}
+
 // LendModels detaches the models file, once the queries reading it are done, so dbt can write
 // it; queries that need a model wait until resume attaches it again (RAW keeps answering, and
 // loads go on). Call resume exactly once.
@@ -74,13 +98,18 @@ func (w *Warehouse) LendModels(ctx context.Context) (resume func(context.Context
 type SnapshotStats struct {
 	Wait, Checkpoint, Copy time.Duration // for the load and queries in progress; to checkpoint; to copy
 	Bytes                  int64         // the size of the copy
+	Written                int64         // the bytes of it that differed from the previous copy
 }
 
 // Snapshot writes a consistent copy of RAW to dst for dbt to read: it waits for the load in
 // progress and the running queries, checkpoints (so the file alone holds every committed row),
-// copies the file, and lets loads go on. Every load is either wholly in the copy or starts
-// after it, so a load's _loaded_at is later than every row of the copy: dbt's incremental
-// models, which take rows loaded after the newest they hold, see each RAW row exactly once.
+// brings the copy up to date with the file, and lets loads go on. Every load is either wholly in
+// the copy or starts after it, so a load's _loaded_at is later than every row of the copy: dbt's
+// incremental models, which take rows loaded after the newest they hold, see each RAW row exactly
+// once. The copy is updated in place, only where it differs (RAW grows by appends and a
+// checkpoint rewrites few blocks), so its cost follows the change rather than RAW's size; the
+// caller must not let anything read dst while Snapshot runs (the stack holds the warehouse's
+// turn, and dbt has closed the file after its previous build).
 func (w *Warehouse) Snapshot(ctx context.Context, dst string) (SnapshotStats, error) {
 	var st SnapshotStats
 	// Most of the checkpoint's work first, beside the loads, so the one that loads wait for has
@@ -103,24 +132,71 @@ func (w *Warehouse) Snapshot(ctx context.Context, dst string) (SnapshotStats, er
 		return st, fmt.Errorf("snapshot RAW: checkpoint %s: %w", w.path, err)
 	}
 	st.Checkpoint = time.Since(start) - st.Wait
-	n, err := copyFile(w.path, dst)
+	n, written, err := syncFile(w.path, dst)
 	if err != nil {
 		return st, fmt.Errorf("snapshot RAW to %s: %w", dst, err)
 	}
-	st.Bytes, st.Copy = n, time.Since(start)-st.Wait-st.Checkpoint
+	st.Bytes, st.Written, st.Copy = n, written, time.Since(start)-st.Wait-st.Checkpoint
 	return st, nil
 }
 
-// copyFile copies src to dst through a temporary file, so a reader never sees half a copy.
-func copyFile(src, dst string) (int64, error) {
+// syncBlock is the unit syncFile compares and rewrites: DuckDB's block size.
+const syncBlock = 256 << 10
+
+// syncFile makes dst byte for byte equal to src and returns src's size and the bytes written.
+// A dst that exists is compared block by block and only the blocks that differ are rewritten,
+// then it is cut to src's length: the whole of dst is read, so a copy left torn by a crash is
+// repaired by the next call. A dst that does not exist is copied whole through a temporary file,
+// so a reader never sees half of a first copy.
+func syncFile(src, dst string) (size, written int64, err error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		n, err := copyFile(in, dst)
+		return n, n, err
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	defer out.Close()
+	a, b := make([]byte, syncBlock), make([]byte, syncBlock)
+	for {
+		n, rerr := io.ReadFull(in, a)
+		if n > 0 {
+			m, _ := io.ReadFull(out, b[:n]) // short where dst ends before src
+			if m < n || !bytes.Equal(a[:n], b[:n]) {
+				if _, err := out.WriteAt(a[:n], size); err != nil {
+					return size, written, err
+				}
+				written += int64(n)
+				if _, err := out.Seek(size+int64(n), io.SeekStart); err != nil {
+					return size, written, err
+				}
+			}
+			size += int64(n)
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			return size, written, rerr
+		}
+	}
+	if err := out.Truncate(size); err != nil {
+		return size, written, err
+	}
+	return size, written, out.Close()
+}
+
+// copyFile copies in to dst through a temporary file, so a reader never sees half a copy.
+func copyFile(in io.Reader, dst string) (int64, error) {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return 0, err
 	}
-	in, err := os.Open(src)
-	if err != nil {
-		return 0, err
-	}
-	defer in.Close()
 	// A copy cut short by a crash left its temporary file.
 	stale, _ := filepath.Glob(dst + ".*.tmp")
 	for _, f := range stale {
