@@ -90,6 +90,12 @@ marked as (
     {{ join_transaction_ends(-1, '(select lsn from cut)', 'h') }}
 ),
 
+{{ cut_prefix(key) }}
+{%- endmacro %}
+
+{#- The end of history_in_cut and dimension_in_cut: from the CTE marked (a history's versions with
+    in_cut and end_lsn), each key's prefix in the cut with valid_to and is_current recomputed. -#}
+{% macro cut_prefix(key) -%}
 prefix as (
     select marked.*,
         min(case when not in_cut then lsn end) over (partition by {{ key }}) as first_out

@@ -1,9 +1,9 @@
-{#- A view: the account history within the cut under the names BI tools know from dbt snapshots (see
-    dim_customers for why it is not a second table). -#}
-{{ config(materialized='view') }}
+{#- The account history within the cut under the names BI tools know from dbt snapshots (see
+    dim_customers for why it is a table). -#}
+{{ config(materialized='incremental', unique_key='account_version_key', incremental_strategy='history_range', tmp_relation_type=batch_relation_type(), history_key='account_id', on_schema_change='fail') }}
 
 with versions as (
-{{ history_in_cut(ref('accounts_history'), 'account_id') }}
+{{ dimension_in_cut(ref('accounts_history'), 'account_id', 'account_version_key') }}
 )
 
 select
