@@ -151,6 +151,7 @@ def history_sql(table: str, dialect: str) -> str:
 RELATIONS = ["silver.stg_customers_changes", "silver.stg_accounts_changes", "silver.stg_transactions_changes",
              "silver.stg_customers", "silver.stg_accounts", "silver.stg_transactions",
              "silver.customers_history", "silver.accounts_history",
+             "gold.dim_customers", "gold.dim_accounts",
              "gold.fct_transactions", "gold.fct_postings", "gold.fct_daily_account_balances"]
 
 
@@ -326,7 +327,13 @@ def run_cut_sources(workdir: Path):
     raw.load([stray], LOAD_2, bronze_key(old, "metadata", stray["offset"], stray["offset"]))
     raw.close()
     build("holds while the old source has a hole", first_cut)
-    duckdb_execute(db, f"delete from raw.transaction_metadata where _object_key = '{bronze_key(old, 'metadata', stray['offset'], stray['offset'])}'")
+    # The old source's missing offsets arrive (it had carried the new source's first transactions
+    # too before it stopped): its run is whole again. RAW is append-only, so the hole is filled,
+    # not the stray record deleted (the cut's progress, cut_marks, keeps what it has read).
+    filler = [dict(e, offset=len(first_md) + i) for i, e in enumerate(resent[2:5])]
+    raw = raw_events.DuckDBRaw(str(db))
+    raw.load(filler, LOAD_2, bronze_key(old, "metadata", len(first_md), len(first_md) + 2))
+    raw.close()
     build("moves to the new source's last END once its run from offset 0 is loaded", last_end(second))
     raw = raw_events.DuckDBRaw(str(db))
     raw.load([dict(resent[1], offset=0)], LOAD_2, bronze_key("9c8d7e6f", "metadata", 0, 0))
