@@ -69,17 +69,16 @@
         on {{ alias }}.tx_id = e.tx_id and date_trunc('millisecond', {{ alias }}.committed_at) = e.committed_ms
 {%- endmacro %}
 
-{#- The versions of a history within the cut, for the dim_* views: a streamed version whose
-    transaction's END is at or below the cut, a read or inferred delete at or below it. A key's
-    versions are in commit order, so those in the cut are a prefix; a version after one that is
-    not (its read still on its way) waits with it. valid_to and is_current are recomputed from
-    the versions kept, so the last one in the cut is current; end_lsn says where a version
-    entered gold (a version waiting behind another entered with it, at or above its own). Read at query time, never a
-    constant: the view shows the cut as it stands. cut is the relation holding it: the build's
-    computed cut by default, gold.cut (published_cut) for what readers see. -#}
-{% macro history_in_cut(history, key, cut=none) -%}
+{#- The versions of a history within the cut the build computed (a *_in_cut table's full build):
+    a streamed version whose transaction's END is at or below the cut, a read or inferred delete
+    at or below it. A key's versions are in commit order, so those in the cut are a prefix; a
+    version after one that is not (its read still on its way) waits with it. valid_to and
+    is_current are recomputed from the versions kept, so the last one in the cut is current;
+    end_lsn says where a version entered gold (its transaction's END, a read's own position).
+    Readers see these as of the published cut (published_versions in macros/dimensions.sql). -#}
+{% macro history_in_cut(history, key) -%}
 with cut as (
-    select max(lsn) as lsn from {{ cut if cut is not none else ref('cut') }}
+    select max(lsn) as lsn from {{ ref('cut') }}
 ),
 
 marked as (
@@ -91,6 +90,12 @@ marked as (
     {{ join_transaction_ends(-1, '(select lsn from cut)', 'h') }}
 ),
 
+{{ cut_prefix(key) }}
+{%- endmacro %}
+
+{#- The end of history_in_cut and dimension_in_cut: from the CTE marked (a history's versions with
+    in_cut and end_lsn), each key's prefix in the cut with valid_to and is_current recomputed. -#}
+{% macro cut_prefix(key) -%}
 prefix as (
     select marked.*,
         min(case when not in_cut then lsn end) over (partition by {{ key }}) as first_out

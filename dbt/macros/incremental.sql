@@ -100,6 +100,19 @@
     {{ return(dml_in_transaction(dml)) }}
 {%- endmacro %}
 
+{#- Incremental strategy of cut_marks: the batch is the model's whole new content (its own small
+    state carried forward with the rows loaded since), so it replaces every row. -#}
+{% macro get_incremental_replace_all_sql(arg_dict) -%}
+    {%- set target, batch = arg_dict['target_relation'], arg_dict['temp_relation'] -%}
+    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    {%- set dml -%}
+    delete from {{ target }};
+    insert into {{ target }} ({{ columns }})
+    select {{ columns }} from {{ batch }}
+    {%- endset -%}
+    {{ return(dml_in_transaction(dml)) }}
+{%- endmacro %}
+
 {#- A delete and an insert as one transaction: dbt-duckdb runs a model's statements in one
     already; on Snowflake each statement commits on its own unless wrapped, as dbt-snowflake
     wraps its own delete+insert. -#}

@@ -10,6 +10,7 @@ hand. Prints one line per check and "N passed, N failed" at the end; exits 1 on 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -151,6 +152,7 @@ def history_sql(table: str, dialect: str) -> str:
 RELATIONS = ["silver.stg_customers_changes", "silver.stg_accounts_changes", "silver.stg_transactions_changes",
              "silver.stg_customers", "silver.stg_accounts", "silver.stg_transactions",
              "silver.customers_history", "silver.accounts_history",
+             "silver.customers_in_cut", "silver.accounts_in_cut", "gold.dim_customers", "gold.dim_accounts",
              "gold.fct_transactions", "gold.fct_postings", "gold.fct_daily_account_balances"]
 
 
@@ -325,12 +327,19 @@ def bronze_key(source: str, table: str, first: int, last: int) -> str:
 BUILD_CUT = "select lsn from silver.build_cut"
 
 
+def loads_after(start: datetime):
+    """Load times a minute apart from start: each load after a build must carry a later _loaded_at
+    than every row the build saw (the loader's contract), or the incremental models never read it."""
+    return (start + timedelta(minutes=i) for i in itertools.count())
+
+
 def run_cut_sources(workdir: Path):
     """gold.cut when a new Kafka source (a replaced cluster, the local broker after a restart)
     restarts the metadata topic's offsets at 0 and streams again from the slot's confirmed
     position: the cut moves on once the new source's run from offset 0 is loaded, and holds
     while its offset 0 is missing, while it has a hole, or while an older source has one."""
     _, first, second = raw_events.scenario()
+    later = loads_after(LOAD_2)
     db = workdir / "cut-sources.duckdb"
     env = {"DBT_TARGET": "duckdb", "WAREHOUSE_PATH": str(db)}
     md = lambda events: [e for e in events if e.get("_raw") == raw_events.METADATA]  # noqa: E731
@@ -353,8 +362,8 @@ def run_cut_sources(workdir: Path):
     resent = [dict(e, offset=i) for i, e in enumerate(first_md[-2:] + md(second))]
     assert resent[0]["op"] == "BEGIN" and resent[1]["op"] == "END" and resent[1]["lsn"] == first_cut
     raw = raw_events.DuckDBRaw(str(db))
-    raw.load([e for e in second if e.get("_raw") != raw_events.METADATA], LOAD_2, bronze_key(new, "events", 0, 99))
-    raw.load(resent[2:], LOAD_2, bronze_key(new, "metadata", 2, len(resent) - 1))
+    raw.load([e for e in second if e.get("_raw") != raw_events.METADATA], next(later), bronze_key(new, "events", 0, 99))
+    raw.load(resent[2:], next(later), bronze_key(new, "metadata", 2, len(resent) - 1))
     raw.close()
 
     def build(what: str, want: int):
@@ -363,19 +372,25 @@ def run_cut_sources(workdir: Path):
 
     build("holds while the new source's offset 0 is missing", first_cut)
     raw = raw_events.DuckDBRaw(str(db))
-    raw.load(resent[:1], LOAD_2, bronze_key(new, "metadata", 0, 0))
+    raw.load(resent[:1], next(later), bronze_key(new, "metadata", 0, 0))
     raw.close()
     build("holds while the new source has a hole (offset 1)", first_cut)
     stray = dict(resent[-1], offset=len(first_md) + 3)
     raw = raw_events.DuckDBRaw(str(db))
-    raw.load(resent[1:2], LOAD_2, bronze_key(new, "metadata", 1, 1))
-    raw.load([stray], LOAD_2, bronze_key(old, "metadata", stray["offset"], stray["offset"]))
+    raw.load(resent[1:2], next(later), bronze_key(new, "metadata", 1, 1))
+    raw.load([stray], next(later), bronze_key(old, "metadata", stray["offset"], stray["offset"]))
     raw.close()
     build("holds while the old source has a hole", first_cut)
-    duckdb_execute(db, f"delete from raw.transaction_metadata where _object_key = '{bronze_key(old, 'metadata', stray['offset'], stray['offset'])}'")
+    # The old source's missing offsets arrive (it had carried the new source's first transactions
+    # too before it stopped): its run is whole again. RAW is append-only, so the hole is filled,
+    # not the stray record deleted (the cut's progress, cut_marks, keeps what it has read).
+    filler = [dict(e, offset=len(first_md) + i) for i, e in enumerate(resent[2:5])]
+    raw = raw_events.DuckDBRaw(str(db))
+    raw.load(filler, next(later), bronze_key(old, "metadata", len(first_md), len(first_md) + 2))
+    raw.close()
     build("moves to the new source's last END once its run from offset 0 is loaded", last_end(second))
     raw = raw_events.DuckDBRaw(str(db))
-    raw.load([dict(resent[1], offset=0)], LOAD_2, bronze_key("9c8d7e6f", "metadata", 0, 0))
+    raw.load([dict(resent[1], offset=0)], next(later), bronze_key("9c8d7e6f", "metadata", 0, 0))
     raw.close()
     build("never moves backwards (a newer source holding only an older END)", last_end(second))
 
@@ -385,6 +400,7 @@ def run_cut_old_tail(workdir: Path):
     newer source's run from offset 0 is: the old source's transactions whose END is missing have
     their events in RAW, and the cut stays below them until the END is loaded."""
     _, first, second = raw_events.scenario()
+    later = loads_after(LOAD_2)
     db = workdir / "cut-old-tail.duckdb"
     env = {"DBT_TARGET": "duckdb", "WAREHOUSE_PATH": str(db)}
     md = lambda events: [e for e in events if e.get("_raw") == raw_events.METADATA]  # noqa: E731
@@ -395,8 +411,8 @@ def run_cut_old_tail(workdir: Path):
     raw.create()
     raw.load([e for e in first if e not in tail], LOAD_1, bronze_key(old, "all", 0, len(first_md) - 3))
     # the slot was confirmed past the old source's last END: the new one starts after it
-    raw.load([dict(e, offset=i) for i, e in enumerate(md(second))], LOAD_2, bronze_key(new, "metadata", 0, 99))
-    raw.load([e for e in second if e.get("_raw") != raw_events.METADATA], LOAD_2, bronze_key(new, "events", 0, 99))
+    raw.load([dict(e, offset=i) for i, e in enumerate(md(second))], next(later), bronze_key(new, "metadata", 0, 99))
+    raw.load([e for e in second if e.get("_raw") != raw_events.METADATA], next(later), bronze_key(new, "events", 0, 99))
     raw.close()
     code, st = dbt(workdir, env, "build", "--select", "+cut", "--indirect-selection", "cautious")
     cut = duckdb_rows(db, BUILD_CUT)[0][0] if code == 0 else None
@@ -404,7 +420,7 @@ def run_cut_old_tail(workdir: Path):
     check("cut: stays below an older source's transaction whose END is not loaded yet",
           code == 0 and cut == below, f"exit {code} {failed(st)}, cut {cut}, want {below}")
     raw = raw_events.DuckDBRaw(str(db))
-    raw.load(tail, LOAD_2, bronze_key(old, "metadata", len(first_md) - 2, len(first_md) - 1))
+    raw.load(tail, next(later), bronze_key(old, "metadata", len(first_md) - 2, len(first_md) - 1))
     raw.close()
     code, st = dbt(workdir, env, "build", "--select", "+cut", "--indirect-selection", "cautious")
     cut = duckdb_rows(db, BUILD_CUT)[0][0] if code == 0 else None

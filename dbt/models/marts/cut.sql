@@ -25,51 +25,58 @@
     can lack rows RAW's snapshot already holds, and a cut counted in RAW would then pass
     transactions gold cannot see (a torn build, caught by 61-gold-cut at 500 tx/s). The history
     models are upstream too, so the cut moves only after the versions the dim_* views read.
-    Cost: the prefixes read every metadata record's source, offset, op and lsn (not bounded by
-    the previous cut); events are read only from the least BEGIN position of the ENDs above it. -#}
+    Cost: the prefixes come from cut_marks, which carries each source's verified run forward and
+    holds only the records the cut may still need (the ENDs above it and their BEGINs, records
+    outside a run), so a build reads the metadata loaded since, not all of it; events are read
+    only from the least BEGIN position of the ENDs above the previous cut, and the ENDs at or
+    below it (for the check of events without an END) from there. -#}
 -- depends_on: {{ ref('accounts_history') }}, {{ ref('customers_history') }}
 {{ config(materialized='incremental', unique_key='cut_key', incremental_strategy=upsert_strategy(), tmp_relation_type=batch_relation_type(), on_schema_change='fail') }}
 
 {%- set metadata = source('raw', 'transaction_metadata') -%}
-{%- set prev_lsn = own_max('lsn', 0) %}
+{%- set marks = ref('cut_marks') -%}
+{%- set prev_lsn = own_max('lsn', 0) -%}
+{#- Where the events read below can start (no END above the cut has a BEGIN below it), as a
+    constant: the ENDs at or below the cut that the torn check may need are read from RAW from
+    there, so the scan skips older blocks. -#}
+{%- set begin_from = prev_lsn + 1 -%}
+{%- if execute and load_relation(marks) is not none -%}
+    {%- set found = run_query("select min(b.lsn) from " ~ marks ~ " as b inner join " ~ marks ~ " as e"
+        ~ " on b.tx_id = e.tx_id and b.commit_ts_us = e.commit_ts_us"
+        ~ " where b.kind = 'record' and e.kind = 'record' and b.op = 'BEGIN' and e.op = 'END' and e.lsn > " ~ prev_lsn).columns[0].values() -%}
+    {%- set begin_from = found[0] if found | length > 0 and found[0] is not none else begin_from -%}
+{%- endif %}
 
+-- the metadata records the cut may still need (cut_marks): every END above the previous cut
+-- and its BEGIN, and every record outside a source's prefix
+{#- Not built yet (a build that selected the cut alone on a new warehouse): no progress, the cut
+    holds. #}
+{%- if execute and load_relation(marks) is none %}
+    {%- set marks = "(select cast(null as varchar) as kind, cast(null as varchar) as source_id,"
+        ~ " cast(null as bigint) as md_offset, cast(null as varchar) as op, cast(null as bigint) as tx_id,"
+        ~ " cast(null as bigint) as lsn, cast(null as bigint) as commit_ts_us, cast(null as bigint) as event_count,"
+        ~ " cast(null as bigint) as run_end, cast(null as bigint) as first_end, cast(null as bigint) as last_end,"
+        ~ " cast(null as bigint) as break_offset where false)" %}
+{%- endif %}
 with marks as (
-    select {{ key_source('_object_key') }} as source_id, {{ quoted('offset') }} as md_offset,
-        op, tx_id, lsn, commit_ts_us, {{ quoted('after') }} as record
-    from {{ metadata }}
+    select source_id, md_offset, op, tx_id, lsn, commit_ts_us, event_count
+    from {{ marks }} as m
+    where kind = 'record'
 ),
 
-offsets as (
-    select source_id, md_offset, count(distinct lsn) as positions,
-        md_offset + 1 - row_number() over (partition by source_id order by md_offset) as drift
-    from marks
-    group by source_id, md_offset
-),
-
--- per source, the first offset outside its contiguous run from 0: missing (drift), or ambiguous
--- (the same source restarting its offsets); null when all it holds is that run
-breaks as (
-    select source_id, min(md_offset) as md_offset
-    from offsets
-    where drift <> 0 or positions > 1
-    group by source_id
+-- per source: its prefix (run_end), the first and last END of it, and whether it holds records
+-- beyond it
+sources as (
+    select source_id, run_end, first_end, last_end, case when break_offset is null then 0 else 1 end as broken
+    from {{ marks }} as m
+    where kind = 'source'
 ),
 
 prefixes as (
     select m.*
     from marks as m
-    left join breaks as b on m.source_id is not distinct from b.source_id
-    where b.md_offset is null or m.md_offset < b.md_offset
-),
-
--- per source: the first and last END of its prefix, and whether it holds records beyond it
-sources as (
-    select s.source_id, min(p.lsn) as first_end, max(p.lsn) as last_end,
-        max(case when b.md_offset is not null then 1 else 0 end) as broken
-    from (select distinct source_id from marks) as s
-    left join prefixes as p on s.source_id is not distinct from p.source_id and p.op = 'END'
-    left join breaks as b on s.source_id is not distinct from b.source_id
-    group by s.source_id
+    inner join sources as s on m.source_id is not distinct from s.source_id
+    where m.md_offset <= s.run_end
 ),
 
 -- how far the union of prefixes is gap-free: the newest source's prefix end, and no further
@@ -85,8 +92,7 @@ ends as (
     select tx_id, lsn, commit_ts_us, max(event_count) as event_count,
         count(distinct event_count) as counts, max(md_offset) as md_offset
     from (
-        select tx_id, lsn, commit_ts_us, md_offset,
-            cast({{ json_text('record', 'event_count') }} as bigint) as event_count
+        select tx_id, lsn, commit_ts_us, md_offset, event_count
         from prefixes
         where op = 'END' and lsn > {{ prev_lsn }} and lsn <= (select lsn from reach)
     ) as e
@@ -127,6 +133,16 @@ counted as (
     group by tx_id, committed_ms
 ),
 
+-- every END RAW holds that an event read above may belong to: those above the previous cut are
+-- all in marks, those at or below it are read from RAW from the least BEGIN on (an END sits above
+-- its transaction's events)
+known_ends as (
+    select tx_id, commit_ts_us from marks where op = 'END'
+    union all
+    select tx_id, commit_ts_us from {{ metadata }}
+    where op = 'END' and lsn >= {{ begin_from }} and lsn <= {{ prev_lsn }}
+),
+
 -- the cut stays below the first END not wholly loaded (or whose sources disagree on its count),
 -- and below a streamed event whose transaction has no END in RAW at all: its END is above the
 -- event and missing (not loaded yet, or in an older source's tail not loaded yet)
@@ -140,8 +156,8 @@ torn as (
         select v.lsn
         from events as v
         where not exists (
-            select 1 from marks as m
-            where m.op = 'END' and m.tx_id = v.tx_id and {{ instant_from_us('m.commit_ts_us') }} = v.committed_ms)
+            select 1 from known_ends as m
+            where m.tx_id = v.tx_id and {{ instant_from_us('m.commit_ts_us') }} = v.committed_ms)
     ) as stops
 ),
 

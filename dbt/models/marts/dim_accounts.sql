@@ -1,13 +1,13 @@
-{#- A view: the account history within the cut under the names BI tools know from dbt snapshots (see
-    dim_customers for why it is not a second table). -#}
+{#- A view: the account history within the published cut (see dim_customers), balances as
+    DECIMAL(18,2). -#}
 {{ config(materialized='view') }}
 
 with versions as (
-{{ history_in_cut(ref('accounts_history'), 'account_id', published_cut()) }}
+{{ published_versions(ref('accounts_in_cut'), 'account_id') }}
 )
 
 select
-    version_key as account_version_key,
+    account_version_key,
     account_id,
     customer_id,
     account_type,
@@ -17,5 +17,5 @@ select
     status,
     created_at,
     updated_at,
-    {{ dimension_validity_columns() }}
+    {{ published_validity_columns() }}
 from versions

@@ -1,13 +1,14 @@
-{#- A view: the customer history under the names BI tools know from dbt snapshots. History is
-    already a table built incrementally, so a second copy would only cost time and storage. -#}
+{#- A view: the customer history within the published cut under the names BI tools know from dbt
+    snapshots. The versions live in silver.customers_in_cut, built to the cut a build computes;
+    this view moves only when a build publishes gold.cut, after every gold table committed. -#}
 {{ config(materialized='view') }}
 
 with versions as (
-{{ history_in_cut(ref('customers_history'), 'customer_id', published_cut()) }}
+{{ published_versions(ref('customers_in_cut'), 'customer_id') }}
 )
 
 select
-    version_key as customer_version_key,
+    customer_version_key,
     customer_id,
     first_name,
     last_name,
@@ -17,8 +18,8 @@ select
     postal_code,
     country,
     closed_at,
-    closed_at is not null as is_closed,
+    is_closed,
     created_at,
     updated_at,
-    {{ dimension_validity_columns() }}
+    {{ published_validity_columns() }}
 from versions

@@ -20,7 +20,7 @@
 {%- set from_date = none -%}
 {%- if is_incremental() and execute -%}
     {%- set earliest -%}
-        with versions as ({{ history_in_cut(ref('accounts_history'), 'account_id') }})
+        with versions as ({{ dim_versions() }})
         select cast(case when min(d) is not null
             then least(min(d), coalesce((select max(balance_date) from {{ this }}), min(d))) end as varchar)
         from (
@@ -39,7 +39,7 @@
 {%- set from_instant = "cast('" ~ from_date ~ "T00:00:00Z' as " ~ instant_type() ~ ")" if from_date is not none else none %}
 
 with versions as (
-{{ history_in_cut(ref('accounts_history'), 'account_id') }}
+    {{ dim_versions() }}
 ),
 
 closing as (
@@ -63,7 +63,7 @@ closing as (
         {%- endif %}
     {%- endif %}
     qualify row_number() over (
-        partition by account_id, {{ utc_date('valid_from') }} order by lsn desc, kafka_offset desc) = 1
+        partition by account_id, {{ utc_date('valid_from') }} order by lsn desc) = 1
 ),
 
 -- Each closing balance holds until the account's next day with a change.

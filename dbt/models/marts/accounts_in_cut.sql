@@ -1,0 +1,20 @@
+{#- The account versions within the cut this build computed (see customers_in_cut). -#}
+{{ config(materialized='incremental', unique_key='account_version_key', incremental_strategy='history_range', tmp_relation_type=batch_relation_type(), history_key='account_id', on_schema_change='fail') }}
+
+with versions as (
+{{ dimension_in_cut(ref('accounts_history'), 'account_id', 'account_version_key') }}
+)
+
+select
+    version_key as account_version_key,
+    account_id,
+    customer_id,
+    account_type,
+    currency,
+    nickname,
+    balance,
+    status,
+    created_at,
+    updated_at,
+    {{ dimension_validity_columns() }}
+from versions
