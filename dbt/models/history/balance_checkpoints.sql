@@ -12,7 +12,9 @@
 {%- set postings = ref('fct_postings') %}
 {%- if is_incremental() %}
 {%- set changed -%}
-(select account_id, lsn from {{ postings }} where _built_at > (select max(_built_at) from {{ this }}))
+(select account_id, lsn from {{ postings }}
+ -- every posting while no account has a checkpoint yet (builds before the first posting)
+ where _built_at > coalesce((select max(_built_at) from {{ this }}), cast('1970-01-01' as {{ instant_type() }})))
 {%- endset %}
 {%- set checkpoints = this %}
 {%- else %}

@@ -70,7 +70,8 @@ where legs.transaction_id is null
 (select account_id, lsn from {{ model }}
 {%- if checkpoints is not none %}
  union all
- select account_id, lsn from {{ postings }} where _built_at > (select max(_built_at) from {{ checkpoints }})
+ select account_id, lsn from {{ postings }}
+ where _built_at > coalesce((select max(_built_at) from {{ checkpoints }}), cast('1970-01-01' as {{ instant_type() }}))
 {%- endif %})
 {%- endset %}
 with checks as (
