@@ -42,8 +42,9 @@ SELECTION_FLAGS = {"--select": True, "-s": True, "--exclude": True, "--selector"
 
 
 def parse_args(args: list) -> list:
-    """The `dbt parse` command line that makes the manifest a build with args runs on."""
-    out, skipping = ["parse"], False
+    """The `dbt parse` command line that makes the manifest a build with args runs on. Quiet: the
+    build's console output (the runner keeps it as the build's log) holds that build only."""
+    out, skipping = ["parse", "--quiet"], False
     for a in args[1:]:
         if a in SELECTION_FLAGS:
             skipping = SELECTION_FLAGS[a]
