@@ -173,16 +173,22 @@ if grep -rqF "$secret" "$work/status.out" "$work/up.out" "$FIN_STATE_DIR/logs"; 
 fi
 
 log "dbt builds gold from the warehouse"
+# A build whose RAW snapshot caught an account before its customer's object was loaded (the topics
+# land at their own pace) fails a relationships test, and its SQS messages come back for a retry:
+# wait for a build that passed, and name any that failed before it.
 for _ in $(seq 1 90); do
   status=$(curl -fs -H "Authorization: Bearer $(cat "$FIN_STATE_DIR/sql.token")" "http://$CONSOLE_ADDR/api/status" || true)
-  runs=$(python3 -c "import json,sys; s=json.loads(sys.argv[1] or '{}'); print(len(s.get('dbt_runs') or []))" "$status")
-  [ "$runs" -gt 0 ] && break
+  passed=$(python3 -c "import json,sys; s=json.loads(sys.argv[1] or '{}'); print(sum(1 for r in s.get('dbt_runs') or [] if r['ok'] and r['models'] > 0))" "$status")
+  [ "$passed" -gt 0 ] && break
   sleep 2
 done
-python3 - "$status" <<'PY' || die "the scheduled dbt build failed: $status"
+python3 - "$status" <<'PY' || die "no dbt build passed: $status"
 import json, sys
-run = json.loads(sys.argv[1])["dbt_runs"][0]
-sys.exit(0 if run["ok"] and run["models"] > 0 else 1)
+runs = json.loads(sys.argv[1])["dbt_runs"]
+for r in runs:
+    if not r["ok"]:
+        print(f"[60-e2e] a build failed before one passed (retried): {r.get('failures')}")
+sys.exit(0 if any(r["ok"] and r["models"] > 0 for r in runs) else 1)
 PY
 # dbt's console output is kept locally, as CloudWatch keeps it in AWS.
 grep -q "Completed successfully" "$FIN_STATE_DIR/dbt/logs/console.log" \
