@@ -36,6 +36,12 @@
     writes every row, so it tests every row; so does --vars '{test_all_rows: true}'. A test's own
     `where` config still applies. -#}
 {% macro get_where_subquery(relation) -%}
+    {#- a column_checks test with scope 'cut' checks the rows within the build's cut instead
+        (macros/checks.sql; model is the test node here) -#}
+    {%- if execute and relation.identifier is not none
+        and (model.get('test_metadata') or {}).get('kwargs', {}).get('scope') == 'cut' -%}
+        {%- do return(rows_in_cut(relation)) -%}
+    {%- endif -%}
     {%- set where = config.get('where', '') -%}
     {%- set scoped = not var('test_all_rows', false) and execute and relation.identifier is not none
         and is_incremental_model(relation) -%}

@@ -270,10 +270,14 @@ def run_duckdb(workdir: Path):
     code, st = dbt(workdir, benv, "test")
     bad_tests = failed(st)
     check("broken money: dbt test fails", code != 0)
-    for want in ("not_null_stg_transactions_changes_amount", "transfer_legs_net_to_zero",
+    for want in ("column_checks_stg_transactions_changes", "transfer_legs_net_to_zero",
                  "balances_match_postings"):
         check(f"broken money: {want} fails", any(t.startswith(want) for t in bad_tests),
               f"failing tests were {bad_tests}")
+    # the folded column checks name the column, the check and a failing row
+    msg = messages(workdir).get("column_checks_stg_transactions_changes", "")
+    check("broken money: the failure names the amount that is not exact money",
+          re.search(r"amount not_null: 1 row \(e\.g\. [0-9a-f-]+@\d+\)", msg) is not None, f"message {msg!r}")
     later_balances(workdir)
 
 
@@ -539,6 +543,81 @@ def run_cut_publish(workdir: Path):
           f"exit {code} {failed(st)}, gold.cut {published()}, want {ends(second)}, {torn} balances off")
 
 
+def messages(workdir: Path) -> dict:
+    """{test name: dbt's message} of the failed tests of the last dbt command."""
+    rr = json.loads((workdir / "target" / "run_results.json").read_text())["results"]
+    return {r["unique_id"].split(".")[-2]: r["message"] or "" for r in rr
+            if r["unique_id"].startswith("test.") and r["status"] in ("fail", "error")}
+
+
+def run_relationships_in_cut(workdir: Path):
+    """The relationships between the latest-version tables check the rows within the build's cut
+    only: the tables land through their own topics at their own pace, so a build can hold an
+    account before its customer (the defect seen in CI, where such a build failed and gold
+    stopped until the retry). An account whose customer's object is not loaded yet is beyond the
+    cut and passes; an account whose customer is truly missing fails once it is within the cut,
+    even when its row was written builds before (its transaction's END loaded late), naming the
+    column, the check and the missing customer."""
+    log = raw_events.Log(start=datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc))
+    fay = log.new_customer("fay", "Fay", "Ahead")
+    ahead = log.new_account("fay-checking", fay)
+    log.post("fay-deposit", "DEPOSIT", ahead, "10.00")
+    log.capturing = False  # a customer the log never shows: the account's parent is truly missing
+    ghost = log.new_customer("ghost", "Gus", "Ghost")
+    log.capturing = True
+    orphan = log.new_account("ghost-checking", ghost)
+    events = log.take()
+    md = [e for e in events if e.get("_raw") == raw_events.METADATA]
+    orphan_end = md[-1]
+    assert orphan_end["op"] == "END" and orphan_end["tx_id"] == max(e["tx_id"] for e in md)
+    customers = [e for e in events if e["source_table"] == "customers"]
+    first = [e for e in events if e not in customers and e is not orphan_end]
+    db = workdir / "relationships-in-cut.duckdb"
+    env = {"DBT_TARGET": "duckdb", "WAREHOUSE_PATH": str(db)}
+    later = loads_after(LOAD_1)
+    published = lambda: duckdb_rows(db, "select lsn from gold.cut")  # noqa: E731
+
+    # 1. The accounts and transactions topics ahead of the customers topic.
+    raw = raw_events.DuckDBRaw(str(db))
+    raw.create()
+    raw.load(first, next(later), "bronze/ahead")
+    raw.close()
+    code, st = dbt(workdir, env, "build")
+    staged = duckdb_rows(db, f"""select (select count(*) from silver.stg_accounts where account_id = '{ahead}'),
+        (select count(*) from silver.stg_customers where customer_id = '{fay}')""")[0]
+    check("relationships in cut: an account loaded ahead of its customer (beyond the cut) passes",
+          code == 0 and st.get("relationships_in_cut_stg_accounts") == "pass" and staged == (1, 0),
+          f"exit {code}, failed {failed(st)}, {messages(workdir)}, account and customer staged: {staged}")
+
+    # 2. The customer arrives: the account enters the cut with its parent; the orphan's
+    # transaction has no END loaded yet, so it stays beyond the cut.
+    raw = raw_events.DuckDBRaw(str(db))
+    raw.load(customers, next(later), "bronze/customers")
+    raw.close()
+    code, st = dbt(workdir, env, "build")
+    within = duckdb_rows(db, f"""select count(*) from silver.accounts_in_cut where account_id = '{ahead}'""")[0][0]
+    check("relationships in cut: once its customer is loaded the account is within the cut and passes",
+          code == 0 and within > 0 and published() and published()[0][0] < orphan_end["lsn"],
+          f"exit {code}, failed {failed(st)}, {messages(workdir)}, versions in cut {within}, gold.cut {published()}")
+    before = published()
+
+    # 3. The orphan's END arrives alone: its account row, written two builds ago, enters the cut.
+    raw = raw_events.DuckDBRaw(str(db))
+    raw.load([orphan_end], next(later), "bronze/orphan-end")
+    raw.close()
+    code, st = dbt(workdir, env, "build")
+    msg = messages(workdir).get("relationships_in_cut_stg_accounts", "")
+    check("relationships in cut: an account whose customer is missing fails once within the cut, naming it",
+          code != 0 and failed(st) == ["relationships_in_cut_stg_accounts"]
+          and "customer_id relationships to stg_customers.customer_id: 1 row" in msg and ghost in msg,
+          f"exit {code}, failed {failed(st)}, message {msg!r}")
+    check("relationships in cut: that build publishes nothing", published() == before,
+          f"gold.cut {published()}, was {before}")
+    code, st = dbt(workdir, env, "test", "--vars", "{test_all_rows: true}")
+    check("relationships in cut: a check of every row fails on it too",
+          code != 0 and failed(st) == ["relationships_in_cut_stg_accounts"], f"exit {code}, failed {failed(st)}")
+
+
 def start_fakesnow(workdir: Path) -> tuple[subprocess.Popen, int]:
     """A fakesnow server on a free port (it picks one and prints it)."""
     logf = open(workdir / "fakesnow.log", "w+")
@@ -613,7 +692,7 @@ def main():
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     {"duckdb": lambda w: (run_duckdb(w), run_cut_sources(w), run_cut_old_tail(w), run_cut_selective(w),
-                                   run_cut_publish(w)), "snowflake": run_snowflake}[sys.argv[1]](workdir)
+                          run_cut_publish(w), run_relationships_in_cut(w)), "snowflake": run_snowflake}[sys.argv[1]](workdir)
     passed = sum(1 for _, ok, _ in results if ok)
     print(f"{passed} passed, {len(results) - passed} failed")
     sys.exit(0 if passed == len(results) else 1)

@@ -210,12 +210,14 @@ func TestHandlerWithDBTFailsOnFailingTest(t *testing.T) {
 	if sum.TestsFailed == 0 {
 		t.Fatalf("the invocation failed but the summary counts no failed test: %+v", sum)
 	}
+	// The model's column checks run as one node; its message names the column and the check.
 	var named bool
 	for _, f := range sum.Failures {
-		named = named || strings.Contains(f.Node, "not_null_stg_transactions_changes_amount")
+		named = named || strings.Contains(f.Node, "column_checks_stg_transactions_changes") &&
+			strings.Contains(f.Message, "amount not_null: 1 row")
 	}
-	if !named || !strings.Contains(err.Error(), "not_null_stg_transactions_changes_amount") {
-		t.Errorf("the amount that is not exact money should fail not_null_stg_transactions_changes_amount; failures %+v, error %v", sum.Failures, err)
+	if !named || !strings.Contains(err.Error(), "column_checks_stg_transactions_changes") {
+		t.Errorf("the amount that is not exact money should fail column_checks_stg_transactions_changes with \"amount not_null: 1 row\"; failures %+v, error %v", sum.Failures, err)
 	}
 }
 
