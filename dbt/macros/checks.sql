@@ -34,8 +34,11 @@
 {#- One row per failed check of model: column_name, check_name, failing_rows and an example
     (the key column's value of a row failing not_null, else the failing value itself). columns maps each
     column to its checks: not_null, unique, {accepted_values: [...]}, {relationships: {to: ...,
-    field: ...}}. One scan of model computes the counting checks; unique groups, relationships
-    look their values up in the parent. -#}
+    field: ...}}, and on an SCD2 history's entity key one_current_version (exactly one current
+    version per key) and windows_run_forwards (no window runs backwards, each closes exactly when
+    the key's next version by lsn opens, validity never starts before the version before it).
+    One scan of model computes the counting checks; unique and one_current_version group,
+    windows_run_forwards orders each key's versions, relationships look values up in the parent. -#}
 {% macro column_checks_sql(model, columns, key=none) -%}
 {%- set counted = [] -%}
 {%- set grouped = [] -%}
@@ -50,7 +53,7 @@
             {%- set quoted_values = [] -%}
             {%- for v in arg -%}{%- do quoted_values.append("'" ~ (v | replace("'", "''")) ~ "'") -%}{%- endfor -%}
             {%- do counted.append((column, name, column ~ ' not in (' ~ quoted_values | join(', ') ~ ')', column)) -%}
-        {%- elif name in ('unique', 'relationships') -%}
+        {%- elif name in ('unique', 'relationships', 'one_current_version', 'windows_run_forwards') -%}
             {%- do grouped.append((column, name, arg)) -%}
         {%- else -%}
             {{ exceptions.raise_compiler_error("column_checks: unknown check " ~ name ~ " on " ~ column) }}
@@ -91,6 +94,22 @@ select column_name, check_name, failing_rows, example from (
         group by {{ column }}
         having count(*) > 1
     ) as duplicates
+    {%- elif name == 'one_current_version' %}
+    select '{{ column }}', 'one_current_version', count(*), min(value)
+    from (
+        select cast({{ column }} as varchar) as value
+        from tested
+        group by {{ column }}
+        having sum(case when is_current then 1 else 0 end) <> 1
+    ) as not_one
+    {%- elif name == 'windows_run_forwards' %}
+    select '{{ column }}', 'windows_run_forwards', count(*), min(cast({{ column }} as varchar) || '@' || cast(lsn as varchar))
+    from (
+        select {{ column }}, lsn, valid_from, valid_to,
+            lead(valid_from) over (partition by {{ column }} order by lsn) as next_from
+        from tested
+    ) as ordered
+    where valid_to < valid_from or next_from < valid_from or valid_to is distinct from next_from
     {%- else %}
     select '{{ column }}', 'relationships to {{ arg.to.identifier if arg.to.identifier is defined else arg.to }}.{{ arg.field }}',
         count(*), min(cast(child.{{ column }} as varchar))
