@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -326,6 +327,10 @@ func TestWorkerReusesTheParsedProjectUntilItChanges(t *testing.T) {
 	sum, out := build("second build, project unchanged")
 	if sum.ModelsBuilt != models || strings.Contains(out, parsing) {
 		t.Fatalf("second build: %d of %d models; it parsed the project again: %t", sum.ModelsBuilt, models, strings.Contains(out, parsing))
+	}
+	// Where the build's time went, split at dbt's run, its hooks and the close of DuckDB.
+	if !regexp.MustCompile(`fin\.dbt_worker: request [0-9.]+ s: project .*, before its run .*, set-up .*, nodes .*, on-run-end hooks .*, close [0-9.]+ s \(cpu [0-9.]+\)\n`).MatchString(out) {
+		t.Errorf("the build's output has no line of its timings:\n%s", out)
 	}
 	// The selection is the build's, not the project's: the same manifest serves it.
 	sum, out = build("a build selected from loads", Request{Select: "source:raw.accounts+", IndirectSelection: "eager", FullRefresh: true})

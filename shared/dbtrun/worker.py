@@ -9,7 +9,8 @@ local DuckDB file is free between runs).
 
 Protocol (one JSON object per line):
   stdin  <- {"args": ["build", ...], "env": {"NAME": "value", ...}, "run_results": "path"}
-  fd 3   -> {"success": true|false, "error": "why dbt could not run, empty when it ran"}
+  fd 3   -> {"success": true|false, "error": "why dbt could not run, empty when it ran",
+             "timings": "where the request's time went (Clock)"}
 (fd 3 unless another is given as the first argument). With run_results, the worker writes dbt's
 run results there and no other artifact. dbt's console output goes to
 stdout/stderr as usual. The process ends when stdin closes.
@@ -278,7 +279,8 @@ def main() -> None:
         except Exception as exc:  # noqa: BLE001 - a file left open must fail loudly, not silently
             reply = {"success": False, "error": f"close the DuckDB warehouse after the run: {exc!r}"}
         clock.mark("close")
-        print(f"fin.dbt_worker: {clock}", flush=True)
+        # In the reply, not on stdout: the runner may read the reply before the last of stdout.
+        reply["timings"] = str(clock)
         sys.stdout.flush()
         sys.stderr.flush()
         replies.write(json.dumps(reply) + "\n")
