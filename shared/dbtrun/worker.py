@@ -212,15 +212,17 @@ class Clock:
 
     def event(self, msg) -> None:
         """A dbt event callback (dbt/task/runnable.py execute_with_hooks, run.py safe_run_hooks)."""
-        name = msg.info.name
+        name, data = msg.info.name, msg.data
+        # getattr: another dbt's events may lack a field; a timing must never fail a build.
+        index, total, hook = getattr(data, "index", 0), getattr(data, "total", -1), getattr(data, "statement", "")
         if name == "ConcurrencyLine":
             self.mark("before its run")
         elif name == "NodeFinished":
             self.node_done = (time.time(), time.process_time())
-        elif name == "LogHookStartLine" and msg.data.index == 1 and ".on-run-start." in msg.data.statement:
+        elif name == "LogHookStartLine" and index == 1 and ".on-run-start." in hook:
             self.mark("set-up")
-        elif name == "LogHookEndLine" and msg.data.index == msg.data.total:
-            self.ended_hooks = "on-run-start" if ".on-run-start." in msg.data.statement else "on-run-end"
+        elif name == "LogHookEndLine" and index == total:
+            self.ended_hooks = "on-run-start" if ".on-run-start." in hook else "on-run-end"
             if self.ended_hooks == "on-run-end" and self.node_done:
                 self.mark("nodes", self.node_done)  # the hook's SQL is compiled before its start line
             self.mark(self.ended_hooks + " hooks")
