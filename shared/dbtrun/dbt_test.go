@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -293,8 +294,8 @@ func TestWarmWorker(t *testing.T) {
 }
 
 // The warm worker parses the project once and reuses it for the next builds, and parses again
-// as soon as a file of the project changes: a model added between two builds is built by the
-// second.
+// as soon as a file dbt reads changes: a model added between two builds is built by the second;
+// a file beside the project's folders changes nothing.
 func TestWorkerReusesTheParsedProjectUntilItChanges(t *testing.T) {
 	t.Cleanup(StopWorkers)
 	project := filepath.Join(t.TempDir(), "dbt")
@@ -329,6 +330,10 @@ func TestWorkerReusesTheParsedProjectUntilItChanges(t *testing.T) {
 	if sum.ModelsBuilt != models || strings.Contains(out, parsing) {
 		t.Fatalf("second build: %d of %d models; it parsed the project again: %t", sum.ModelsBuilt, models, strings.Contains(out, parsing))
 	}
+	// Where the build's time went, split at dbt's run, its hooks and the close of DuckDB.
+	if !regexp.MustCompile(`fin\.dbt_worker: request [0-9.]+ s: project .*, before its run .*, set-up .*, nodes .*, on-run-end hooks .*, close [0-9.]+ s \(cpu [0-9.]+\)\n`).MatchString(out) {
+		t.Errorf("the build's output has no line of its timings:\n%s", out)
+	}
 	// The selection is the build's, not the project's: the same manifest serves it.
 	sum, out = build("a build selected from loads", Request{Select: "source:raw.accounts+", IndirectSelection: "eager", FullRefresh: true})
 	if sum.ModelsBuilt == 0 || sum.ModelsBuilt >= models || strings.Contains(out, parsing) {
@@ -339,5 +344,28 @@ func TestWorkerReusesTheParsedProjectUntilItChanges(t *testing.T) {
 	}
 	if sum, out = build("third build, a model added"); sum.ModelsBuilt != models+1 || !strings.Contains(out, parsing+" (changed: files") || !strings.Contains(out, "zz_probe.sql") {
 		t.Fatalf("after a model was added the build built %d models, want %d (parsed again, naming the file: %t)", sum.ModelsBuilt, models+1, strings.Contains(out, "zz_probe.sql"))
+	}
+	// Only what dbt reads counts: files beside the project's folders (dbt's target and logs
+	// when they are kept there, notes) leave the manifest as it is, and a model anywhere under
+	// models/ is read, even in a folder named like one that is not.
+	for _, f := range []string{"target/run_results.json", "logs/dbt.log", "notes/todo.md"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(project, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(project, f), []byte("{}\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sum, out = build("fourth build, files dbt does not read added"); sum.ModelsBuilt != models+1 || strings.Contains(out, parsing) {
+		t.Fatalf("after files dbt does not read were added: %d of %d models; it parsed the project again: %t", sum.ModelsBuilt, models+1, strings.Contains(out, parsing))
+	}
+	if err := os.MkdirAll(filepath.Join(project, "models", "logs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(project, "models", "logs", "zz_logs.sql"), []byte("select 2 as two\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if sum, out = build("fifth build, a model in models/logs"); sum.ModelsBuilt != models+2 || !strings.Contains(out, "zz_logs.sql") {
+		t.Fatalf("after a model was added in models/logs the build built %d models, want %d (parsed again, naming it: %t)", sum.ModelsBuilt, models+2, strings.Contains(out, "zz_logs.sql"))
 	}
 }

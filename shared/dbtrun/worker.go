@@ -221,10 +221,14 @@ func (w *worker) invoke(ctx context.Context, args, env []string, results string,
 		var res struct {
 			Success bool   `json:"success"`
 			Error   string `json:"error"`
+			Timings string `json:"timings"`
 		}
 		if err := json.Unmarshal([]byte(r.line), &res); err != nil {
 			w.kill()
 			return fmt.Errorf("dbt worker reply %q: %w", r.line, err)
+		}
+		if res.Timings != "" && out != nil {
+			fmt.Fprintf(out, "fin.dbt_worker: %s\n", res.Timings)
 		}
 		switch {
 		case res.Success:

@@ -9,7 +9,8 @@ local DuckDB file is free between runs).
 
 Protocol (one JSON object per line):
   stdin  <- {"args": ["build", ...], "env": {"NAME": "value", ...}, "run_results": "path"}
-  fd 3   -> {"success": true|false, "error": "why dbt could not run, empty when it ran"}
+  fd 3   -> {"success": true|false, "error": "why dbt could not run, empty when it ran",
+             "timings": "where the request's time went (Clock)"}
 (fd 3 unless another is given as the first argument). With run_results, the worker writes dbt's
 run results there and no other artifact. dbt's console output goes to
 stdout/stderr as usual. The process ends when stdin closes.
@@ -19,6 +20,7 @@ import gc
 import json
 import os
 import sys
+import time
 
 
 def release_duckdb() -> None:
@@ -61,21 +63,97 @@ def parse_args(args: list) -> list:
 PER_INVOCATION_ENV = {"_X_AMZN_TRACE_ID"}
 
 
-def fingerprint(parse: list) -> tuple:
+# The folders dbt reads, by dbt_project.yml's key, with dbt's defaults (dbt/config/project.py);
+# docs-paths defaults to every folder of sources, which the others already cover.
+PROJECT_PATHS = {"model-paths": ["models"], "seed-paths": ["seeds"], "test-paths": ["tests"],
+                 "analysis-paths": ["analyses"], "macro-paths": ["macros"], "snapshot-paths": ["snapshots"],
+                 "function-paths": ["functions"], "docs-paths": [], "asset-paths": []}
+
+
+def _plain_paths(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) and "{" not in v for v in value)
+
+
+class ProjectFiles:
+    """Which files a parse of the project reads: every file at the top of the project folder
+    (dbt_project.yml, packages.yml, selectors.yml, ...), everything under the folders
+    dbt_project.yml names (models, macros, tests, ... and the installed packages), and the
+    profiles folder's profiles.yml; not its target, logs, or anything else kept beside it. Read
+    from dbt_project.yml again whenever that file changes; a project whose paths are not plain
+    lists of names (Jinja, a key spelled another way) has its whole folder fingerprinted."""
+
+    def __init__(self):
+        self.stamp, self.dirs = None, None
+
+    def folders(self, project: str):
+        """The folders under project that dbt reads, or None for the whole project."""
+        path = os.path.join(project, "dbt_project.yml")
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        stamp = (path, st.st_size, st.st_mtime_ns)
+        if stamp != self.stamp:
+            self.stamp, self.dirs = stamp, self._read(path)
+        return self.dirs
+
+    @staticmethod
+    def _read(path: str):
+        import yaml  # dbt's own dependency
+
+        try:
+            with open(path) as f:
+                cfg = yaml.safe_load(f)
+        except (OSError, yaml.YAMLError):
+            return None
+        if not isinstance(cfg, dict):
+            return None
+        if "source-paths" in cfg and "model-paths" not in cfg:
+            cfg["model-paths"] = cfg["source-paths"]  # dbt's old name for it
+        dirs = []
+        for key, default in PROJECT_PATHS.items():
+            value = cfg.get(key, default)
+            if not _plain_paths(value):
+                return None
+            dirs += value
+        install = cfg.get("packages-install-path", "dbt_packages")
+        if not _plain_paths([install]):
+            return None
+        return sorted(set(dirs + [install]))
+
+
+def _walk(root: str, files: list, skip=lambda path, d: False) -> None:
+    for path, subdirs, names in os.walk(root):
+        subdirs[:] = sorted(d for d in subdirs if not skip(path, d))
+        for n in sorted(names):
+            _stat(os.path.join(path, n), files)
+
+
+def _stat(path: str, files: list) -> None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return
+    files.append((path, st.st_size, st.st_mtime_ns))
+
+
+def fingerprint(parse: list, project_files: ProjectFiles) -> tuple:
     """What the parsed manifest depends on: the parse's flags, the environment (env_var() in the
-    project and profiles) and every file of the project and profiles directories (name, size,
-    modification time), so an edited model is parsed again on the next build."""
+    project and profiles) and the files dbt reads (name, size, modification time), so an edited
+    model is parsed again on the next build."""
+    flag = {a: parse[i + 1] for i, a in enumerate(parse[:-1]) if a in ("--project-dir", "--profiles-dir")}
+    project = flag.get("--project-dir", os.getcwd())
     files = []
-    dirs = [parse[i + 1] for i, a in enumerate(parse[:-1]) if a in ("--project-dir", "--profiles-dir")]
-    for root in dirs:
-        for path, subdirs, names in os.walk(root):
-            subdirs[:] = sorted(d for d in subdirs if d not in ("target", "logs") and not d.startswith("."))
-            for n in sorted(names):
-                try:
-                    st = os.stat(os.path.join(path, n))
-                except OSError:
-                    continue
-                files.append((os.path.join(path, n), st.st_size, st.st_mtime_ns))
+    dirs = project_files.folders(project)
+    if dirs is None:
+        _walk(project, files, lambda path, d: path == project and d in ("target", "logs") or d.startswith("."))
+    else:
+        for n in sorted(os.listdir(project)):
+            if os.path.isfile(os.path.join(project, n)):
+                _stat(os.path.join(project, n), files)
+        for d in dirs:
+            _walk(os.path.join(project, d), files)
+    _stat(os.path.join(flag.get("--profiles-dir", project), "profiles.yml"), files)
     env = sorted((k, v) for k, v in os.environ.items() if k not in PER_INVOCATION_ENV)
     return tuple(parse), tuple(env), tuple(files)
 
@@ -89,11 +167,11 @@ class Manifests:
     anew."""
 
     def __init__(self, runner):
-        self.runner, self.key, self.manifest = runner, None, None
+        self.runner, self.key, self.manifest, self.files = runner, None, None, ProjectFiles()
 
     def get(self, args: list):
         parse = parse_args(args)
-        key = fingerprint(parse)
+        key = fingerprint(parse, self.files)
         if key != self.key:
             why = "no manifest yet"
             if self.key is not None:
@@ -114,6 +192,46 @@ class Manifests:
         if self.manifest is not None:
             gc.unfreeze()  # let the collector free the old manifest; the next parse freezes again
         self.key, self.manifest = None, None
+
+
+class Clock:
+    """Where the time of one request went, for its log (wall and CPU seconds of each part). dbt's
+    part is split at the events that open and close its run (its own elapsed time), and its
+    project hooks: the adapter's set-up before the first hook (schemas, relation cache), the
+    nodes, the on-run-end hook, closing the connections. What dbt's elapsed time leaves out is
+    the runner's fixed cost per build."""
+
+    def __init__(self):
+        self.parts, self.last = [], (time.time(), time.process_time())
+        self.start, self.ended_hooks, self.node_done = self.last[0], "", None
+
+    def mark(self, name: str, now=None) -> None:
+        now = now or (time.time(), time.process_time())
+        self.parts.append((name, now[0] - self.last[0], now[1] - self.last[1]))
+        self.last = now
+
+    def event(self, msg) -> None:
+        """A dbt event callback (dbt/task/runnable.py execute_with_hooks, run.py safe_run_hooks)."""
+        name, data = msg.info.name, msg.data
+        # getattr: another dbt's events may lack a field; a timing must never fail a build.
+        index, total, hook = getattr(data, "index", 0), getattr(data, "total", -1), getattr(data, "statement", "")
+        if name == "ConcurrencyLine":
+            self.mark("before its run")
+        elif name == "NodeFinished":
+            self.node_done = (time.time(), time.process_time())
+        elif name == "LogHookStartLine" and index == 1 and ".on-run-start." in hook:
+            self.mark("set-up")
+        elif name == "LogHookEndLine" and index == total:
+            self.ended_hooks = "on-run-start" if ".on-run-start." in hook else "on-run-end"
+            if self.ended_hooks == "on-run-end" and self.node_done:
+                self.mark("nodes", self.node_done)  # the hook's SQL is compiled before its start line
+            self.mark(self.ended_hooks + " hooks")
+        elif name == "FinishedRunningStats":
+            self.mark("closing" if self.ended_hooks == "on-run-end" else "nodes and closing")
+
+    def __str__(self) -> str:
+        parts = ", ".join(f"{name} {took:.3f} s (cpu {cpu:.3f})" for name, took, cpu in self.parts)
+        return f"request {self.last[0] - self.start:.3f} s: {parts}"
 
 
 def main() -> None:
@@ -141,13 +259,17 @@ def main() -> None:
             # about half a second of a small incremental build; the runner reads run_results
             # only. The partial-parse cache is written whenever the worker parses (Manifests).
             args.append("--no-write-json")
+        clock = Clock()
         try:
             manifest = manifests.get(args) if args and args[0] == "build" else None
-            res = dbtRunner(manifest=manifest).invoke(args)
+            clock.mark("project")
+            res = dbtRunner(manifest=manifest, callbacks=[clock.event]).invoke(args)
+            clock.mark("dbt after its run")
             if not res.success:
                 manifests.drop()
             if results and hasattr(res.result, "write"):
                 res.result.write(results)
+            clock.mark("results")
             # success is False both when a node failed (run_results.json says which) and when
             # dbt could not run (exception set, as the CLI's exit code 2).
             reply = {"success": bool(res.success), "error": repr(res.exception) if res.exception else ""}
@@ -158,6 +280,9 @@ def main() -> None:
             release_duckdb()
         except Exception as exc:  # noqa: BLE001 - a file left open must fail loudly, not silently
             reply = {"success": False, "error": f"close the DuckDB warehouse after the run: {exc!r}"}
+        clock.mark("close")
+        # In the reply, not on stdout: the runner may read the reply before the last of stdout.
+        reply["timings"] = str(clock)
         sys.stdout.flush()
         sys.stderr.flush()
         replies.write(json.dumps(reply) + "\n")

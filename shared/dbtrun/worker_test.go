@@ -16,6 +16,7 @@ const fakeWorker = `#!/bin/sh
 while read -r line; do
   case "$line" in
     *hang*) continue ;;
+    *timed*) echo '{"success": true, "error": "", "timings": "request 1.500 s: nodes 1.000 s (cpu 0.500)"}' >&3 ;;
     *fail*) echo '{"success": false, "error": "boom"}' >&3 ;;
     *) echo '{"success": true, "error": ""}' >&3 ;;
   esac
@@ -59,6 +60,11 @@ func TestWorkerLifecycle(t *testing.T) {
 	}
 	if get() != first {
 		t.Fatal("a second run did not reuse the live worker")
+	}
+	var out strings.Builder
+	if err := get().invoke(ctx, []string{"build", "timed"}, nil, filepath.Join(dir, "run_results.json"), &out); err != nil ||
+		out.String() != "fin.dbt_worker: request 1.500 s: nodes 1.000 s (cpu 0.500)\n" {
+		t.Fatalf("a reply with timings: err = %v, the run's output %q, want the timings on a line of their own", err, out.String())
 	}
 
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)

@@ -71,6 +71,7 @@ type Warehouse struct {
 	attached bool          // the models file is attached; guarded by lent (W) and use
 	// paths caches searchPath by its models argument: the schemas it lists change only when
 	// the models file is attached or detached, which clears the cache.
+	snap    *fileSync // Snapshot's copy and what it holds; guarded by turn and use (W)
 	pathsMu sync.Mutex
 	paths   map[bool]string
 	db      *sql.DB

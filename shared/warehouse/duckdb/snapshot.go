@@ -1,12 +1,10 @@
 package duckdb
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -107,7 +105,8 @@ type SnapshotStats struct {
 // the copy or starts after it, so a load's _loaded_at is later than every row of the copy: dbt's
 // incremental models, which take rows loaded after the newest they hold, see each RAW row exactly
 // once. The copy is updated in place, only where it differs (RAW grows by appends and a
-// checkpoint rewrites few blocks), so its cost follows the change rather than RAW's size; the
+// checkpoint rewrites few blocks), found from checksums of the copy's blocks kept since the
+// last snapshot (fileSync), so it costs one read of RAW and the writes of what changed; the
 // caller must not let anything read dst while Snapshot runs (the stack holds the warehouse's
 // turn, and dbt has closed the file after its previous build).
 func (w *Warehouse) Snapshot(ctx context.Context, dst string) (SnapshotStats, error) {
@@ -132,89 +131,15 @@ func (w *Warehouse) Snapshot(ctx context.Context, dst string) (SnapshotStats, er
 		return st, fmt.Errorf("snapshot RAW: checkpoint %s: %w", w.path, err)
 	}
 	st.Checkpoint = time.Since(start) - st.Wait
-	n, written, err := syncFile(w.path, dst)
+	if w.snap == nil {
+		w.snap = newFileSync()
+	}
+	n, written, err := w.snap.sync(w.path, dst)
 	if err != nil {
 		return st, fmt.Errorf("snapshot RAW to %s: %w", dst, err)
 	}
 	st.Bytes, st.Written, st.Copy = n, written, time.Since(start)-st.Wait-st.Checkpoint
 	return st, nil
-}
-
-// syncBlock is the unit syncFile compares and rewrites: DuckDB's block size.
-const syncBlock = 256 << 10
-
-// syncFile makes dst byte for byte equal to src and returns src's size and the bytes written.
-// A dst that exists is compared block by block and only the blocks that differ are rewritten,
-// then it is cut to src's length: the whole of dst is read, so a copy left torn by a crash is
-// repaired by the next call. A dst that does not exist is copied whole through a temporary file,
-// so a reader never sees half of a first copy.
-func syncFile(src, dst string) (size, written int64, err error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_RDWR, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		n, err := copyFile(in, dst)
-		return n, n, err
-	}
-	if err != nil {
-		return 0, 0, err
-	}
-	defer out.Close()
-	a, b := make([]byte, syncBlock), make([]byte, syncBlock)
-	for {
-		n, rerr := io.ReadFull(in, a)
-		if n > 0 {
-			m, _ := io.ReadFull(out, b[:n]) // short where dst ends before src
-			if m < n || !bytes.Equal(a[:n], b[:n]) {
-				if _, err := out.WriteAt(a[:n], size); err != nil {
-					return size, written, err
-				}
-				written += int64(n)
-				if _, err := out.Seek(size+int64(n), io.SeekStart); err != nil {
-					return size, written, err
-				}
-			}
-			size += int64(n)
-		}
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-			break
-		}
-		if rerr != nil {
-			return size, written, rerr
-		}
-	}
-	if err := out.Truncate(size); err != nil {
-		return size, written, err
-	}
-	return size, written, out.Close()
-}
-
-// copyFile copies in to dst through a temporary file, so a reader never sees half a copy.
-func copyFile(in io.Reader, dst string) (int64, error) {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return 0, err
-	}
-	// A copy cut short by a crash left its temporary file.
-	stale, _ := filepath.Glob(dst + ".*.tmp")
-	for _, f := range stale {
-		os.Remove(f)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), filepath.Base(dst)+".*.tmp")
-	if err != nil {
-		return 0, err
-	}
-	defer os.Remove(tmp.Name())
-	n, err := io.Copy(tmp, in)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return n, err
-	}
-	return n, os.Rename(tmp.Name(), dst)
 }
 
 // moveRaw moves the RAW tables out of a models file that still holds them (the layout before RAW
