@@ -227,6 +227,10 @@ grep -q '"statusCode":200' "$work/invoke.out" || die "the API under aws-lambda-r
 hello_init=$(cold_init "$work/host/hello" '{}')
 
 printf '\n%s (at the start)\n%s (at the end)\n' "$start_machine" "$(machine_line)"
+# A request of the API costs more system calls than a transaction of pgbench (docs/api.md,
+# "Other machines"): the kernel and its mitigations are among what differs between machines.
+printf 'kernel %s; GOMAXPROCS %s; spectre_v2: %s\n' "$(uname -r)" "${GOMAXPROCS:-unset}" \
+  "$(cat /sys/devices/system/cpu/vulnerabilities/spectre_v2 2>/dev/null || echo unknown)"
 printf '%-58s %14s %14s %7s\n' "benchmark (API beside its reference, same run)" "API" "reference" "ratio"
 printf '%-58s %14s %14s %7s\n' "GET /accounts/{id} vs pgbench -S -M prepared, 16 conns" "$get_rps/s" "$sel_tps/s" "$get_ratio"
 printf '%-58s %14s %14s\n' "  latency p99 (API) / average (pgbench), ms" "$get_p99" "$sel_lat"
