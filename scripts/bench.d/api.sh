@@ -95,26 +95,52 @@ LUA
 wrk_script "$work/get.lua" 'wrk.format("GET", "/accounts/" .. ids[math.random(#ids)])'
 wrk_script "$work/transfer.lua" 'transfer()'
 
-# api_cpu: fin api's user and system CPU so far, in clock ticks (/proc/PID/stat fields 14 and 15)
-api_cpu() { awk '{ print $14 + $15 }' "/proc/$api_pid/stat"; }
-# wrk_run SCRIPT: prints "<requests/s> <p99 ms> <non-2xx count> <fin api's CPU per request, us>"
+# ticks PID...: the user and system CPU of those processes so far, in clock ticks (/proc/PID/stat
+# fields 14 and 15; a process gone counts 0)
+ticks() { local p; for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null || true; done | awk '{ t += $14 + $15 } END { print t + 0 }'; }
+# reaped PID: the CPU of PID's children that have exited, in ticks (fields 16 and 17): pgbench's
+# Postgres backends, once the run ends, under the postmaster
+reaped() { awk '{ print $16 + $17 }' "/proc/$1/stat"; }
+# backends DB: the pids of the Postgres backends connected to DB
+backends() { "$pgbin/psql" -X -Atq -d fin -c "SELECT pid FROM pg_stat_activity WHERE datname = '$1'"; }
+busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; } # the machine's busy ticks
+hz=$(getconf CLK_TCK)
+per() { awk -v t="$1" -v n="$2" -v hz="$hz" 'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "n/a" }'; }
+# wrk_run SCRIPT: prints "<requests/s> <p99 ms> <non-2xx count> <CPU per request, us: fin api,
+# its Postgres backends, wrk, the whole machine>"
 wrk_run() {
-  local cpu0 cpu1 hz
-  cpu0=$(api_cpu)
-  wrk -t2 -c16 -d"${secs}s" --latency -s "$1" "$base" >"$work/wrk.out" 2>&1 || die "wrk failed: $(cat "$work/wrk.out")"
-  cpu1=$(api_cpu)
-  hz=$(getconf CLK_TCK)
-  local rps p99 bad
+  local a0 a1 b0 b1 m0 m1 be
+  mapfile -t be < <(backends "$api_db")
+  a0=$(ticks "$api_pid"); b0=$(ticks "${be[@]}"); m0=$(busy)
+  /usr/bin/time -f '%U %S' -o "$work/wrk.time" wrk -t2 -c16 -d"${secs}s" --latency -s "$1" "$base" >"$work/wrk.out" 2>&1 \
+    || die "wrk failed: $(cat "$work/wrk.out")"
+  # the backends now: the pool may have opened more during the run (all their CPU counts)
+  mapfile -t be < <(backends "$api_db")
+  a1=$(ticks "$api_pid"); b1=$(ticks "${be[@]}"); m1=$(busy)
+  local rps p99 bad n wrk_ticks
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$work/wrk.out")
   p99=$(awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }; print v }' "$work/wrk.out")
   bad=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$work/wrk.out")
-  echo "$rps ${p99:-n/a} ${bad:-0} $(awk -v t=$((cpu1 - cpu0)) -v hz="$hz" '/requests in/ { if ($1 > 0) printf "%.1f", t / hz * 1e6 / $1; else print "n/a" }' "$work/wrk.out")"
+  n=$(awk '/requests in/ { print $1 }' "$work/wrk.out")
+  wrk_ticks=$(awk -v hz="$hz" '{ printf "%.0f", ($1 + $2) * hz }' "$work/wrk.time")
+  echo "$rps ${p99:-n/a} ${bad:-0} $(per $((a1 - a0)) "$n")/$(per $((b1 - b0)) "$n")/$(per "$wrk_ticks" "$n")/$(per $((m1 - m0)) "$n")"
 }
-# pgbench_run ARGS...: prints "<tps> <average latency ms>"
+# pgbench_run ARGS...: prints "<tps> <average latency ms> <CPU per transaction, us: Postgres's
+# backends, pgbench, the whole machine>"
 pgbench_run() {
-  "$pgbin/pgbench" -n -M prepared -c 16 -j 2 -T "$secs" "$@" "$pgb_db" >"$work/pgb.out" 2>&1 || die "pgbench failed: $(tail -5 "$work/pgb.out")"
-  echo "$(awk '/^tps = / {print $3}' "$work/pgb.out") $(awk '/^latency average/ {print $4}' "$work/pgb.out")"
+  local r0 r1 m0 m1 n pgb_ticks
+  r0=$(reaped "$postmaster"); m0=$(busy)
+  /usr/bin/time -f '%U %S' -o "$work/pgb.time" "$pgbin/pgbench" -n -M prepared -c 16 -j 2 -T "$secs" "$@" "$pgb_db" >"$work/pgb.out" 2>&1 \
+    || die "pgbench failed: $(tail -5 "$work/pgb.out")"
+  sleep 0.2 # the backends exit as pgbench disconnects: let the postmaster reap them
+  r1=$(reaped "$postmaster"); m1=$(busy)
+  n=$(awk '/^number of transactions actually processed:/ { split($NF, a, "/"); print a[1] }' "$work/pgb.out")
+  pgb_ticks=$(awk -v hz="$hz" '{ printf "%.0f", ($1 + $2) * hz }' "$work/pgb.time")
+  echo "$(awk '/^tps = / {print $3}' "$work/pgb.out") $(awk '/^latency average/ {print $4}' "$work/pgb.out")" \
+    "$(per $((r1 - r0)) "$n")/$(per "$pgb_ticks" "$n")/$(per $((m1 - m0)) "$n")"
 }
+# the postmaster, parent of every backend
+postmaster=$(pgrep -o -f -- "postgres -D $FIN_PGDATA$")
 
 log "pgbench -i -s 16 (the reference's own tables)"
 "$pgbin/pgbench" -i -q -s 16 "$pgb_db" >/dev/null 2>&1 || die "pgbench -i failed"
@@ -122,33 +148,35 @@ log "pgbench -i -s 16 (the reference's own tables)"
 # paired SCRIPT PGBENCH-ARGS...: the API under wrk and pgbench, in turn, $rounds times, the side
 # that goes first alternating, so that a swing in the machine's other load hits both sides alike.
 # Prints the round with the median ratio, "<ratio> <requests/s> <p99 ms> <tps> <latency ms>",
-# then the non-2xx count of all rounds, every round's ratio and every round's CPU of fin api
-# per request (us; the machine's other load moves it less than it moves the ratio).
+# then the non-2xx count of all rounds, every round's ratio, every round's CPU per request of
+# the API's side and per transaction of pgbench's (us; the machine's other load moves them less
+# than it moves the ratio).
 paired() {
   local script=$1; shift
-  local r rps p99 bad cpu tps lat bad_total=0 rows=()
+  local r rps p99 bad cpu tps lat pgcpu bad_total=0 rows=()
   for r in $(seq "$rounds"); do
     if (( r % 2 )); then
       read -r rps p99 bad cpu < <(wrk_run "$script")
-      read -r tps lat < <(pgbench_run "$@")
+      read -r tps lat pgcpu < <(pgbench_run "$@")
     else
-      read -r tps lat < <(pgbench_run "$@")
+      read -r tps lat pgcpu < <(pgbench_run "$@")
       read -r rps p99 bad cpu < <(wrk_run "$script")
     fi
     bad_total=$((bad_total + ${bad:-0}))
-    rows+=("$(ratio "$rps" "$tps") $rps $p99 $tps $lat $cpu")
+    rows+=("$(ratio "$rps" "$tps") $rps $p99 $tps $lat $cpu $pgcpu")
   done
   echo "$(printf '%s\n' "${rows[@]}" | sort -n | sed -n "$(( (rounds + 1) / 2 ))p" | cut -d' ' -f1-5) $bad_total" \
     "$(printf '%s\n' "${rows[@]}" | awk '{ printf "%s%s", sep, $1; sep = "," }')" \
-    "$(printf '%s\n' "${rows[@]}" | awk '{ printf "%s%s", sep, $6; sep = "," }')"
+    "$(printf '%s\n' "${rows[@]}" | awk '{ printf "%s%s", sep, $6; sep = "," }')" \
+    "$(printf '%s\n' "${rows[@]}" | awk '{ printf "%s%s", sep, $7; sep = "," }')"
 }
 rounds=${BENCH_ROUNDS:-3}
 
 start_machine=$(machine_line)
 log "GET /accounts/{id} at 16 connections and pgbench -S, in turn: $rounds rounds of ${secs}s each"
-read -r get_ratio get_rps get_p99 sel_tps sel_lat get_bad get_rounds get_cpu < <(paired "$work/get.lua" -S)
+read -r get_ratio get_rps get_p99 sel_tps sel_lat get_bad get_rounds get_cpu get_pgcpu < <(paired "$work/get.lua" -S)
 log "POST /transactions (transfer) at 16 connections and pgbench tpcb-like, in turn: $rounds rounds of ${secs}s each"
-read -r post_ratio post_rps post_p99 tpcb_tps tpcb_lat post_bad post_rounds post_cpu < <(paired "$work/transfer.lua" -b tpcb-like)
+read -r post_ratio post_rps post_p99 tpcb_tps tpcb_lat post_bad post_rounds post_cpu post_pgcpu < <(paired "$work/transfer.lua" -b tpcb-like)
 
 # The ledger must still add up after the load: 100 accounts x 1,000,000.00.
 total=$("$pgbin/psql" -X -Atq -d "$api_db" -c "SELECT sum(balance) FROM accounts")
@@ -199,15 +227,21 @@ grep -q '"statusCode":200' "$work/invoke.out" || die "the API under aws-lambda-r
 hello_init=$(cold_init "$work/host/hello" '{}')
 
 printf '\n%s (at the start)\n%s (at the end)\n' "$start_machine" "$(machine_line)"
+# A request of the API costs more system calls than a transaction of pgbench (docs/api.md,
+# "Other machines"): the kernel and its mitigations are among what differs between machines.
+printf 'kernel %s; GOMAXPROCS %s; spectre_v2: %s\n' "$(uname -r)" "${GOMAXPROCS:-unset}" \
+  "$(cat /sys/devices/system/cpu/vulnerabilities/spectre_v2 2>/dev/null || echo unknown)"
 printf '%-58s %14s %14s %7s\n' "benchmark (API beside its reference, same run)" "API" "reference" "ratio"
 printf '%-58s %14s %14s %7s\n' "GET /accounts/{id} vs pgbench -S -M prepared, 16 conns" "$get_rps/s" "$sel_tps/s" "$get_ratio"
 printf '%-58s %14s %14s\n' "  latency p99 (API) / average (pgbench), ms" "$get_p99" "$sel_lat"
 printf '%-58s %30s\n' "  ratio in each round (median round shown above)" "$get_rounds"
-printf '%-58s %30s\n' "  fin api CPU per request in each round, us" "$get_cpu"
+printf '%-58s %30s\n' "  CPU per GET, us: fin api/its Postgres/wrk/machine" "$get_cpu"
+printf '%-58s %30s\n' "  CPU per pgbench -S: Postgres/pgbench/machine, us" "$get_pgcpu"
 printf '%-58s %14s %14s %7s\n' "POST /transactions transfer vs pgbench tpcb-like, 16" "$post_rps/s" "$tpcb_tps/s" "$post_ratio"
 printf '%-58s %14s %14s\n' "  latency p99 (API) / average (pgbench), ms" "$post_p99" "$tpcb_lat"
 printf '%-58s %30s\n' "  ratio in each round (median round shown above)" "$post_rounds"
-printf '%-58s %30s\n' "  fin api CPU per request in each round, us" "$post_cpu"
+printf '%-58s %30s\n' "  CPU per transfer, us: fin api/its Postgres/wrk/machine" "$post_cpu"
+printf '%-58s %30s\n' "  CPU per tpcb-like: Postgres/pgbench/machine, us" "$post_pgcpu"
 printf '%-58s %14s %14s %7s\n' "bootstrap arm64 stripped, bytes vs 15 MB budget" "$api_size" "15000000" "$(ratio "$api_size" 15000000)"
 printf '%-58s %14s %14s %7s\n' "  vs a hello-world Go Lambda" "$api_size" "$hello_size" "$(ratio "$api_size" "$hello_size")"
 printf '%-58s %14s %14s %7s\n' "cold init under aws-lambda-rie ($host_arch), ms vs 100 ms" "$api_init" "100" "$(ratio "$api_init" 100)"

@@ -41,6 +41,8 @@ type Config struct {
 	// Metrics receives one CloudWatch EMF line per request (requests, latency, 4xx and 5xx by
 	// route; os.Stdout in Lambda); nil writes none.
 	Metrics io.Writer
+
+	humaGets bool // tests: every GET /accounts/{id} through Huma, without fastGetAccount
 }
 
 // The two kinds of token, as OpenAPI security schemes: bearerScheme is a service token (scope
@@ -52,6 +54,9 @@ const (
 
 type server struct {
 	pool     *pgxpool.Pool
+	verifier *verifier
+	app      *fiber.App
+	humaGets bool
 	accounts *accountReads
 	history  History
 	api      huma.API
@@ -112,8 +117,9 @@ func New(ctx context.Context, cfg Config) (*fiber.App, error) {
 			Description: "Customer token: its " + claim + " claim names the one customer it acts for (whatever its other " +
 				"scopes); bank:read (GET) or bank:write (POST, PUT, DELETE)."},
 	}
-	s := &server{pool: cfg.Pool, history: cfg.History, maxBody: cfg.MaxBodyBytes,
+	s := &server{pool: cfg.Pool, verifier: v, humaGets: cfg.humaGets, history: cfg.History, maxBody: cfg.MaxBodyBytes,
 		accounts: &accountReads{db: cfg.Pool, limit: cfg.AccountReadsInFlight}}
+	s.app = app
 	s.api = humafiber.NewV2(app, hc)
 	s.api.UseMiddleware(bufferedBody, requireScopes(s.api, v))
 	s.api.UseMiddleware(refuseBadText(s.api))
