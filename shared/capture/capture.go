@@ -183,6 +183,9 @@ type capturer struct {
 	blockBuf []byte // an event's transaction block
 	// chunkConn reads incremental snapshot chunks in their own goroutine (see startRead).
 	chunkConn *pgx.Conn
+	// chunkStmts are the chunk queries prepared on chunkConn, by their text (chunkStatement).
+	chunkStmts    map[string]*pgconn.StatementDescription
+	chunkPrepared int // statements prepared on chunkConn, for their names
 
 	manifest      *Manifest // the destination's record (in memory only without Config.Manifest)
 	manifestDirty bool      // positions applied since the last write

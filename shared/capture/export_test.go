@@ -13,3 +13,10 @@ func SetChunkReadingHook(f func(table string, after []string)) (restore func()) 
 	chunkReadingHook = f
 	return func() { chunkReadingHook = old }
 }
+
+// SetLowWatermarkHook sets lowWatermarkHook for a test and returns what restores it.
+func SetLowWatermarkHook(f func(table string, after []string)) (restore func()) {
+	old := lowWatermarkHook
+	lowWatermarkHook = f
+	return func() { lowWatermarkHook = old }
+}

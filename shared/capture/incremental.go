@@ -33,7 +33,8 @@ import (
 // written in one transaction, and the next chunk is read at once, while the stream is still on
 // its way to the previous window. So at most two chunks are held, and each costs one commit and
 // one read, overlapped with the stream's round trip and the previous chunk's emission: the stream
-// does not wait for a read at the changes it meets meanwhile (inWindow's later drops).
+// does not wait for a read at the changes it meets meanwhile (inWindow's later drops). A table's
+// later chunks are read while their watermark transaction commits (readsEarly).
 
 // Signal types of Debezium's signal table.
 const (
@@ -256,6 +257,17 @@ func (c *capturer) nextChunk(ctx context.Context) error {
 			ch = inc.newChunk()
 			marks = append(marks, [2]string{ch.id + "-open", signalWindowOpen})
 		}
+		// A table's later chunk is read at once, while its low watermark commits (readsEarly).
+		early := ch != nil && readsEarly(inc)
+		if early {
+			if err := c.startRead(ctx, inc, ch, t); err != nil {
+				return err
+			}
+			inc.pending = append(inc.pending, ch)
+			if lowWatermarkHook != nil {
+				lowWatermarkHook(ch.name, ch.from)
+			}
+		}
 		snap, err := c.watermarks(ctx, marks, inc.stale)
 		if err != nil {
 			return err
@@ -267,10 +279,12 @@ func (c *capturer) nextChunk(ctx context.Context) error {
 		if ch == nil {
 			return nil
 		}
-		if err := c.startRead(ctx, inc, ch, t); err != nil {
-			return err
+		if !early {
+			if err := c.startRead(ctx, inc, ch, t); err != nil {
+				return err
+			}
+			inc.pending = append(inc.pending, ch)
 		}
-		inc.pending = append(inc.pending, ch)
 		if act := chunkReadHook; act != nil && last != nil {
 			if f := act(ch.name, ch.from); f != nil {
 				if err := c.awaitReads(ctx); err != nil {
@@ -282,6 +296,26 @@ func (c *capturer) nextChunk(ctx context.Context) error {
 	}
 	return nil
 }
+
+// readsEarly says whether the cursor's next chunk may be read before its low watermark commits:
+// every chunk of a table but its first. DBLog reads a chunk only once its low watermark is
+// visible, so that everything before the window in the log is in the read. Here a change before
+// the window is judged by the read's own snapshot instead (drop, the rule Postgres needs anyway:
+// a commit is logged before it is visible): a transaction that commits after the read took its
+// snapshot and before the low watermark is invisible to the read, so the stream drops its keys
+// from the chunk wherever it meets it; one the stream met before the chunk was pending committed
+// before the previous chunk's read ended, and if the read still missed it, the rows it changed
+// carry its xid as xmax (heldOpen). So the watermark's commit, a WAL flush, no longer stands
+// between two reads (TestChunkReadBeforeItsLowWatermark forces a change into that gap). A
+// table's first read stays after its low watermark: its window's opening position is lowered to
+// the changes that read did not see (lowerForRead), which must be those before it.
+func readsEarly(inc *incremental) bool {
+	return inc.lastKey != nil || inc.deferrals > 0
+}
+
+// lowWatermarkHook, set by tests alone, runs on the stream's goroutine when a chunk read started
+// early (readsEarly), before its low watermark is written.
+var lowWatermarkHook func(table string, after []string)
 
 // chunkReadHook, set by tests alone (export_test.go), runs on the stream's goroutine when a chunk
 // starts to be read while the chunk before it still waits for its high watermark to come back
@@ -348,7 +382,7 @@ func (c *capturer) startRead(ctx context.Context, inc *incremental, ch *chunk, t
 		if err != nil {
 			return fmt.Errorf("capture: incremental snapshot: connect for chunk reads: %w", err)
 		}
-		c.chunkConn = conn
+		c.chunkConn, c.chunkStmts = conn, map[string]*pgconn.StatementDescription{}
 	}
 	ch.name, ch.from, ch.maxKey = inc.tables[0], slices.Clone(inc.lastKey), slices.Clone(inc.maxKey)
 	// A table's first chunk opens its window; a resumed table without one (a manifest written
@@ -372,6 +406,9 @@ func (c *capturer) startRead(ctx context.Context, inc *incremental, ch *chunk, t
 func chunkConnConfig(base *pgx.ConnConfig) *pgx.ConnConfig {
 	cfg := base.Copy()
 	cfg.RuntimeParams["enable_sort"] = "off"
+	// The chunk query is prepared once (chunkStatement) and planned for each read's bounds, as
+	// the unnamed statement was: the plans TestChunkReadWalksThePrimaryKeyWithoutStatistics checks.
+	cfg.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
 	return cfg
 }
 
@@ -498,20 +535,10 @@ func (c *capturer) readRows(ctx context.Context, conn *pgx.Conn, ch *chunk, t *t
 	for _, v := range append(slices.Clone(ch.from), ch.maxKey...) {
 		args = append(args, []byte(v))
 	}
-	// Described first (the unnamed statement: one more round trip, no plan kept), so the columns
-	// whose binary form is cheaper for Postgres and the capture alike come in binary.
-	sd, err := conn.PgConn().Prepare(ctx, "", chunkQuery(ch.name, keyCols, ch.from != nil, c.cfg.ChunkSize), nil)
+	query := chunkQuery(ch.name, keyCols, ch.from != nil, c.cfg.ChunkSize)
+	rr, err := c.execChunk(ctx, conn, query, args, ch, t)
 	if err != nil {
-		return fmt.Errorf("read chunk: %w", err)
-	}
-	if len(sd.Fields) < chunkMeta+1 {
-		return fmt.Errorf("read chunk: %d columns", len(sd.Fields))
-	}
-	ch.formats = chunkFormats(ch.formats[:0], sd.Fields, t.keyNames)
-	rr := conn.PgConn().ExecStatement(ctx, sd, args, nil, ch.formats)
-	if len(rr.FieldDescriptions()) != len(sd.Fields) {
-		_, err := rr.Close()
-		return fmt.Errorf("read chunk: %w", err)
+		return err
 	}
 	for _, fd := range rr.FieldDescriptions()[chunkMeta:] {
 		t.addResultColumn(fd.Name, fd.DataTypeOID, fd.TypeModifier, fd.Format)
@@ -567,6 +594,52 @@ func (c *capturer) readRows(ctx context.Context, conn *pgx.Conn, ch *chunk, t *t
 		return fmt.Errorf("read chunk: %w", err)
 	}
 	return ch.probeLocked(ctx, conn, keyCols)
+}
+
+// execChunk runs the chunk query, prepared once on the chunk connection (chunkStatement), with
+// the columns whose binary form is cheaper for Postgres and the capture alike in binary. A
+// statement prepared before the table's columns changed fails ("cached plan must not change
+// result type"): it is prepared again, once.
+func (c *capturer) execChunk(ctx context.Context, conn *pgx.Conn, query string, args [][]byte, ch *chunk, t *table) (*pgconn.ResultReader, error) {
+	for retried := false; ; retried = true {
+		sd, err := c.chunkStatement(ctx, conn, query)
+		if err != nil {
+			return nil, fmt.Errorf("read chunk: %w", err)
+		}
+		if len(sd.Fields) < chunkMeta+1 {
+			return nil, fmt.Errorf("read chunk: %d columns", len(sd.Fields))
+		}
+		ch.formats = chunkFormats(ch.formats[:0], sd.Fields, t.keyNames)
+		rr := conn.PgConn().ExecStatement(ctx, sd, args, nil, ch.formats)
+		if len(rr.FieldDescriptions()) == len(sd.Fields) {
+			return rr, nil
+		}
+		_, err = rr.Close()
+		var pgErr *pgconn.PgError
+		if retried || !errors.As(err, &pgErr) || pgErr.Code != "0A000" {
+			return nil, fmt.Errorf("read chunk: %w", err)
+		}
+		delete(c.chunkStmts, query)
+		if err := conn.PgConn().Deallocate(ctx, sd.Name); err != nil {
+			return nil, fmt.Errorf("read chunk: deallocate %s: %w", sd.Name, err)
+		}
+	}
+}
+
+// chunkStatement is query prepared on the chunk connection, described once: a read then takes
+// one round trip instead of two (the unnamed statement was parsed and described for every chunk).
+// A table's reads use two texts (its first chunk has no lower bound), so the cache stays small.
+func (c *capturer) chunkStatement(ctx context.Context, conn *pgx.Conn, query string) (*pgconn.StatementDescription, error) {
+	if sd := c.chunkStmts[query]; sd != nil {
+		return sd, nil
+	}
+	c.chunkPrepared++
+	sd, err := conn.PgConn().Prepare(ctx, fmt.Sprintf("fin_chunk_%d", c.chunkPrepared), query, nil)
+	if err != nil {
+		return nil, err
+	}
+	c.chunkStmts[query] = sd
+	return sd, nil
 }
 
 // addKey adds the record key of the chunk's next row, img, and counts the row. The keys share one

@@ -23,27 +23,9 @@ import (
 // followed by the update. The topic, in order and by position, must end in the table's rows.
 func TestChunkChangedWhileThePreviousWaits(t *testing.T) {
 	const chunkSize = 16
-	h := newHarness(t)
-	h.withItems(200)
-	metrics := &capture.Metrics{}
-	h.cfg.Metrics, h.cfg.ChunkSize = metrics, chunkSize
-
+	h, metrics, keys := chunkHarness(t, 200, chunkSize)
 	ctx := context.Background()
-	rows, err := h.db.Pool.Query(ctx, "SELECT grp, id FROM items ORDER BY grp, id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var keys [][2]int64
-	for rows.Next() {
-		var k [2]int64
-		if err := rows.Scan(&k[0], &k[1]); err != nil {
-			t.Fatal(err)
-		}
-		keys = append(keys, k)
-	}
-	rows.Close()
-	jsonKey := func(k [2]int64) string { return fmt.Sprintf(`{"grp":%d,"id":%d}`, k[0], k[1]) }
-	where := func(k [2]int64) string { return fmt.Sprintf("grp = %d AND id = %d", k[0], k[1]) }
+	jsonKey, where := itemJSONKey, itemWhere
 	inFirst, updated2, deleted2, updated3 := keys[3], keys[chunkSize+4], keys[chunkSize+9], keys[2*chunkSize+5]
 	afterChunk := func(n int) []string { k := keys[n*chunkSize-1]; return []string{fmt.Sprint(k[0]), fmt.Sprint(k[1])} }
 
@@ -119,12 +101,7 @@ func TestChunkChangedWhileThePreviousWaits(t *testing.T) {
 		t.Fatalf("capture: %v", err)
 	}
 
-	if got := replay(t, evs); !maps.Equal(got, want) {
-		t.Errorf("the topic replayed in order differs from the table: %s", diff(got, want))
-	}
-	if got := replay(t, byPosition(evs)); !maps.Equal(got, want) {
-		t.Errorf("the events ordered by source.lsn differ from the table: %s", diff(got, want))
-	}
+	replaysToTable(t, evs, want)
 	reads := map[string]int{}
 	for _, e := range evs {
 		if e.v != nil && e.op() == "r" && e.source()["snapshot"] == "incremental" {
@@ -166,3 +143,141 @@ func TestChunkChangedWhileThePreviousWaits(t *testing.T) {
 		t.Errorf("row %s of chunk 3, updated before its window: events %v, want [u:44 r:44]", jsonKey(updated3), seq)
 	}
 }
+
+// A chunk after a table's first is read while its low watermark commits, not after it
+// (readsEarly). The hooks force the case that makes this delicate: chunk 2's read takes its
+// snapshot, then a transaction updates one of its rows and deletes another and commits, and only
+// then is chunk 2's low watermark written. That transaction sits before the window in the log,
+// yet the read did not see it: the stream must drop both keys from chunk 2 by the read's
+// snapshot, or the chunk's old rows would follow the changes in the topic and stay current.
+func TestChunkReadBeforeItsLowWatermark(t *testing.T) {
+	const chunkSize = 16
+	h, metrics, keys := chunkHarness(t, 120, chunkSize)
+	ctx := context.Background()
+	jsonKey, where := itemJSONKey, itemWhere
+	updated, deleted := keys[chunkSize+2], keys[chunkSize+7]
+	afterFirst := []string{fmt.Sprint(keys[chunkSize-1][0]), fmt.Sprint(keys[chunkSize-1][1])}
+	isChunk2 := func(table string, after []string) bool {
+		return table == "public.items" && slices.Equal(after, afterFirst)
+	}
+
+	var early, changed atomic.Bool
+	var changeLSN atomic.Uint64
+	committed := make(chan error, 1)
+	defer capture.SetLowWatermarkHook(func(table string, after []string) {
+		if !isChunk2(table, after) || early.Swap(true) {
+			return
+		}
+		// The read runs; its low watermark waits for the change made after the read's snapshot.
+		select {
+		case err := <-committed:
+			if err != nil {
+				t.Errorf("the change made during chunk 2's read: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("chunk 2's read never reached its hook")
+		}
+	})()
+	defer capture.SetChunkReadingHook(func(table string, after []string) {
+		if !isChunk2(table, after) || changed.Swap(true) {
+			return
+		}
+		committed <- pgx.BeginFunc(ctx, h.db.Pool, func(tx pgx.Tx) error {
+			var lsn string
+			if err := tx.QueryRow(ctx, "UPDATE items SET v = 77 WHERE "+where(updated)+" RETURNING pg_current_wal_insert_lsn()::text").Scan(&lsn); err != nil {
+				return err
+			}
+			at, err := pglogrepl.ParseLSN(lsn)
+			changeLSN.Store(uint64(at))
+			if err != nil {
+				return err
+			}
+			_, err = tx.Exec(ctx, "DELETE FROM items WHERE "+where(deleted))
+			return err
+		})
+	})()
+
+	stop := h.start(nil)
+	h.consume("__debezium-heartbeat.fin", 1) // streaming
+	h.exec(`INSERT INTO debezium_signal (id, type, data) VALUES ('sig-1', 'execute-snapshot', '{"data-collections": ["public.items"]}')`)
+	waitFor(t, "snapshot completed", 30*time.Second, func() bool { return metrics.SnapshotsCompleted.Load() == 1 })
+	if !early.Load() || !changed.Load() {
+		t.Fatalf("chunk 2 read before its low watermark: %v, changed during its read: %v; the interleaving did not happen", early.Load(), changed.Load())
+	}
+	want, evs := h.itemsDelivered()
+	if err := stop(); err != nil {
+		t.Fatalf("capture: %v", err)
+	}
+
+	replaysToTable(t, evs, want)
+	var chunk2LSN float64
+	reads := map[string]int{}
+	for _, e := range evs {
+		if e.v == nil || e.op() != "r" || e.source()["snapshot"] != "incremental" {
+			continue
+		}
+		reads[e.key]++
+		if e.key == jsonKey(keys[chunkSize]) {
+			chunk2LSN, _ = e.source()["lsn"].(float64)
+		}
+	}
+	// The read took its position before the change: the interleaving is the one meant.
+	if chunk2LSN == 0 || uint64(chunk2LSN) >= changeLSN.Load() {
+		t.Errorf("chunk 2's rows sit at %v, not before the change made during its read (%s)", chunk2LSN, pglogrepl.LSN(changeLSN.Load()))
+	}
+	for _, k := range [][2]int64{updated, deleted} {
+		if reads[jsonKey(k)] != 0 {
+			t.Errorf("row %s, changed after chunk 2's read and before its low watermark, was emitted by the snapshot (%d reads), want it dropped", jsonKey(k), reads[jsonKey(k)])
+		}
+	}
+	if got := metrics.SnapshotDropped.Load(); got != 2 {
+		t.Errorf("%d keys dropped from chunks, want 2", got)
+	}
+	if got, want := metrics.SnapshotRows.Load(), int64(len(keys)-2); got != want {
+		t.Errorf("snapshot emitted %d rows, want %d (every row but the two dropped)", got, want)
+	}
+}
+
+// chunkHarness is a harness with n items, read in chunks of chunkSize, its metrics and the
+// items' keys.
+func chunkHarness(t *testing.T, n, chunkSize int) (*harness, *capture.Metrics, [][2]int64) {
+	h := newHarness(t)
+	h.withItems(n)
+	metrics := &capture.Metrics{}
+	h.cfg.Metrics, h.cfg.ChunkSize = metrics, chunkSize
+	return h, metrics, h.itemKeys()
+}
+
+// replaysToTable checks that the events, replayed in topic order and by source.lsn, leave the
+// table's rows (want).
+func replaysToTable(t *testing.T, evs []event, want map[string]string) {
+	t.Helper()
+	if got := replay(t, evs); !maps.Equal(got, want) {
+		t.Errorf("the topic replayed in order differs from the table: %s", diff(got, want))
+	}
+	if got := replay(t, byPosition(evs)); !maps.Equal(got, want) {
+		t.Errorf("the events ordered by source.lsn differ from the table: %s", diff(got, want))
+	}
+}
+
+// itemKeys are the items' keys (grp, id) in key order, as chunks read them.
+func (h *harness) itemKeys() [][2]int64 {
+	h.t.Helper()
+	rows, err := h.db.Pool.Query(context.Background(), "SELECT grp, id FROM items ORDER BY grp, id")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]int64, error) {
+		var k [2]int64
+		return k, r.Scan(&k[0], &k[1])
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return keys
+}
+
+// itemJSONKey is an item's record key; itemWhere selects it in SQL.
+func itemJSONKey(k [2]int64) string { return fmt.Sprintf(`{"grp":%d,"id":%d}`, k[0], k[1]) }
+
+func itemWhere(k [2]int64) string { return fmt.Sprintf("grp = %d AND id = %d", k[0], k[1]) }

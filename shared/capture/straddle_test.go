@@ -76,12 +76,7 @@ func TestTransactionOpenAcrossAChunkWindow(t *testing.T) {
 			}
 			waitFor(t, "snapshot completed", 30*time.Second, func() bool { return metrics.SnapshotsCompleted.Load() == 1 })
 			want, evs := h.itemsDelivered()
-			if got := replay(t, evs); !maps.Equal(got, want) {
-				t.Errorf("the topic replayed in order differs from the table: %s", diff(got, want))
-			}
-			if got := replay(t, byPosition(evs)); !maps.Equal(got, want) {
-				t.Errorf("the events ordered by source.lsn differ from the table: %s", diff(got, want))
-			}
+			replaysToTable(t, evs, want)
 			// Keys without an event inside a window of the table are taken as deleted before it.
 			if got, _ := replayWindows(t, byPosition(evs), snapshotWindows(t, lake, "items")); !maps.Equal(got, want) {
 				t.Errorf("the events ordered by source.lsn, with the snapshot windows, differ from the table: %s", diff(got, want))
