@@ -58,7 +58,7 @@ func DefaultPath() string {
 
 // Warehouse is the RAW file, held open by this process, with the models file attached read-only
 // when one is given. It is safe for concurrent use: loads take turns, queries run beside them, and
-// a snapshot waits for both.
+// a snapshot waits for the load in progress, not for queries.
 type Warehouse struct {
 	path     string
 	models   string // dbt's file, attached as catalogOf(models) while not lent to dbt; "" for none
@@ -66,7 +66,8 @@ type Warehouse struct {
 	memory   string // memory_limit ("512MB"); "" leaves DuckDB's default, 80% of the machine's RAM
 	tables   []string
 	turn     chan struct{} // held by a load or a snapshot: one writer of RAW at a time
-	use      sync.RWMutex  // queries share db (R); a snapshot or Close has it alone (W)
+	use      sync.RWMutex  // queries share db (R); Close has it alone (W)
+	snap     sync.Mutex    // one Snapshot at a time: its checkpoints write the file another copies
 	lent     sync.RWMutex  // queries that may read the models (R); dbt's turn on them (W)
 	attached bool          // the models file is attached; guarded by lent (W) and use
 	// paths caches searchPath by its models argument: the schemas it lists change only when
