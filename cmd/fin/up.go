@@ -106,6 +106,10 @@ func startUp(ctx context.Context, f upFlags) error {
 	if err != nil {
 		return err
 	}
+	threads, err := warehouseThreads()
+	if err != nil {
+		return err
+	}
 	st, wait, err := stack.Up(ctx, stack.Config{
 		Template: f.template, Root: root, StateDir: state, DatabaseURL: localpg.URL(), Pool: pool,
 		Slot:         envOr("FIN_CAPTURE_SLOT", slotFor(pool.Config().ConnConfig.Database)),
@@ -119,6 +123,7 @@ func startUp(ctx context.Context, f upFlags) error {
 		WarehousePath: duckdb.DefaultPath(),
 		// FIN_WAREHOUSE_MEMORY_LIMIT bounds the stack's own DuckDB apart from dbt's.
 		WarehouseMemoryLimit: os.Getenv("FIN_WAREHOUSE_MEMORY_LIMIT"),
+		WarehouseThreads:     threads,
 		DbtSchedule:          envOr("FIN_DBT_SCHEDULE", "rate(1 minute)"),
 		// FIN_DBT_BUILD_ON_LOAD=false leaves gold to the schedule (the template's parameter).
 		TemplateParams: map[string]string{"DbtBuildOnLoad": envOr("FIN_DBT_BUILD_ON_LOAD", "true")},
@@ -157,6 +162,17 @@ func kafkaRetention() (time.Duration, int64, error) {
 		return 0, 0, fmt.Errorf("%w: FIN_KAFKA_RETENTION_BYTES=%q is not a number of bytes such as 8388608 or 0", errUsage, b)
 	}
 	return d, n, nil
+}
+
+// warehouseThreads is FIN_WAREHOUSE_THREADS, the threads of the stack's own DuckDB (0 or unset:
+// DuckDB's default, one per core).
+func warehouseThreads() (int, error) {
+	v := envOr("FIN_WAREHOUSE_THREADS", "0")
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%w: FIN_WAREHOUSE_THREADS=%q is not a number of threads such as 1 (0: one per core)", errUsage, v)
+	}
+	return n, nil
 }
 
 // defaultRetentionBytes is FIN_KAFKA_RETENTION_BYTES's default: 8 MiB a partition.

@@ -41,3 +41,34 @@ func TestKafkaRetentionFromEnvironment(t *testing.T) {
 		})
 	}
 }
+
+// TestWarehouseThreadsFromEnvironment: FIN_WAREHOUSE_THREADS sets the stack's DuckDB threads; unset
+// or 0 leaves DuckDB's default, and anything but a count is a usage error naming the variable.
+func TestWarehouseThreadsFromEnvironment(t *testing.T) {
+	tests := []struct {
+		value   string
+		want    int
+		wantErr bool
+	}{
+		{"", 0, false},
+		{"1", 1, false},
+		{"0", 0, false},
+		{"-1", 0, true},
+		{"two", 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.value, func(t *testing.T) {
+			t.Setenv("FIN_WAREHOUSE_THREADS", tc.value)
+			n, err := warehouseThreads()
+			if tc.wantErr {
+				if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "FIN_WAREHOUSE_THREADS") {
+					t.Fatalf("got %d, %v; want a usage error naming FIN_WAREHOUSE_THREADS", n, err)
+				}
+				return
+			}
+			if err != nil || n != tc.want {
+				t.Fatalf("got %d, %v; want %d", n, err, tc.want)
+			}
+		})
+	}
+}

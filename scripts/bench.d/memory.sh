@@ -11,7 +11,9 @@
 # stops fin up (SIGSTOP) for BENCH_MEMORY_PAUSE seconds (default 120) while a second `fin generate`
 # writes at the same rate, then lets it go on, so the capture, the broker and the landing take the
 # WAL of those minutes as fast as they can.
-# The rate the generator reached is printed beside its target (a loaded machine falls short).
+# The rate the generator reached is printed beside its target (a loaded machine falls short), and
+# so are what the stack's DuckDB holds (duckdb_memory(), at both points) and how many of its "Out
+# of Memory" errors fin up logged (FIN_WAREHOUSE_MEMORY_LIMIT too tight); fin up's log is kept.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -37,10 +39,9 @@ rm -f "$out"/heap-*.pprof "$out/rss.tsv"
 
 up_pid="" gen_pid=""
 cleanup() {
-  status=$?
   [ -z "$gen_pid" ] || kill -INT "$gen_pid" 2>/dev/null || true
   [ -z "$up_pid" ] || kill -CONT "$up_pid" 2>/dev/null || true
-  [ "$status" = 0 ] || cp "$work/up.out" "$out/" 2>/dev/null || true
+  cp "$work/up.out" "$out/" 2>/dev/null || true
   stack_down
   drop_throwaway
   rm -rf "$work"
@@ -74,6 +75,13 @@ heap_dump() {
   done
   sleep 0.5
   cp "$(find "$FIN_STATE_DIR" -maxdepth 1 -name 'heap-*.pprof' | sort | tail -1)" "$out/$1.pprof"
+}
+
+# duck_mem: what the stack's DuckDB holds, by tag, in MB (memory, spilled), through fin sql.
+duck_mem() {
+  timeout 30 bin/fin sql "select tag, memory_usage_bytes // 1048576 as mb, temporary_storage_bytes // 1048576 as spilled_mb
+    from duckdb_memory() where memory_usage_bytes + temporary_storage_bytes >= 1048576 order by 2 desc" 2>/dev/null |
+    tail -n +2 | tr '\n' ' ' || echo "(no answer)"
 }
 
 # gen_ops FILE: "SECONDS OPS" of the last progress line of a generator's output in FILE.
@@ -116,13 +124,14 @@ while :; do
     ref_rss=$(window_mean "$now")
     heap_dump "heap-${ref}min"
     read -r ref_gen_s ref_gen_ops <<<"$(gen_ops "$work/up.out")"
-    log "minute $ref: fin up RSS $((rss / 1024)) MB, dbt worker $((worker / 1024)) MB"
+    log "minute $ref: fin up RSS $((rss / 1024)) MB, dbt worker $((worker / 1024)) MB; DuckDB (tag,MB,spilled MB): $(duck_mem)"
   fi
   (( now >= minutes * 60 )) && break
   sleep 10
 done
 end_rss=$(window_mean "$now")
 heap_dump "heap-${minutes}min"
+log "minute $minutes: DuckDB (tag,MB,spilled MB): $(duck_mem)"
 # The stack kept up: postings reached the warehouse (a stalled stack would hold flat memory too).
 raw=$(bin/fin sql "select count(*) from raw.transactions" 2>/dev/null | tail -1)
 if ! [[ "$raw" =~ ^[0-9]+$ ]] || [ "$raw" = 0 ]; then
@@ -140,6 +149,8 @@ read -r gen_s gen_ops_n <<<"$(gen_ops "$work/up.out")"
 reached=$(awk -v o="$gen_ops_n" -v s="$gen_s" -v ro="${ref_gen_ops:-0}" -v rs="${ref_gen_s:-0}" -v r="$ref" \
   'BEGIN { printf "%.0f (over the run) / %.0f (minute %d to the end)", (s ? o / s : 0), (s > rs ? (o - ro) / (s - rs) : 0), r }')
 printf '%-58s %s ops/s\n' "  generator rate reached, target $rate" "$reached"
+printf '%-58s %12s\n' "  stack's DuckDB: FIN_WAREHOUSE_MEMORY_LIMIT, _THREADS" "${FIN_WAREHOUSE_MEMORY_LIMIT:-default}, ${FIN_WAREHOUSE_THREADS:-default}"
+printf '%-58s %12s\n' "  DuckDB \"Out of Memory\" errors in fin up's log" "$(grep -acE 'Out of Memory|failed to (pin|allocate)|could not allocate' "$work/up.out" || true)"
 [ -z "${backlog_ops:-}" ] || printf '%-58s %12s\n' "  operations written while fin up was stopped" "$backlog_ops"
 machine_line
 log "samples and heap profiles in ${out#"$FIN_ROOT"/}"

@@ -83,6 +83,8 @@ type Config struct {
 	// WarehouseMemoryLimit is the memory_limit of the stack's own DuckDB (RAW, queries); empty:
 	// dbt's DUCKDB_MEMORY_LIMIT.
 	WarehouseMemoryLimit string
+	// WarehouseThreads is the threads of the stack's own DuckDB; 0: DuckDB's default (one per core).
+	WarehouseThreads int
 	// TemplateParams set template parameters (such as DbtBuildOnLoad=false for a stack whose
 	// gold follows the schedule only).
 	TemplateParams map[string]string
@@ -271,7 +273,7 @@ func (s *Stack) startStorage(ctx context.Context) error {
 	// The stack's DuckDB takes dbt's memory limit unless told: one setting bounds each DuckDB.
 	limit := cmp.Or(s.cfg.WarehouseMemoryLimit, FunctionEnv(s.tpl, dbtFunction, settings.DBT, nil, nil).Get("DUCKDB_MEMORY_LIMIT"))
 	if s.wh, err = duckdb.Open(ctx, duckdb.RawPath(s.cfg.WarehousePath), nil, duckdb.WithModels(s.cfg.WarehousePath),
-		duckdb.WithMemoryLimit(limit)); err != nil {
+		duckdb.WithMemoryLimit(limit), duckdb.WithThreads(s.cfg.WarehouseThreads)); err != nil {
 		return err
 	}
 	if s.token, err = duckdb.EnsureToken(duckdb.TokenPath(s.cfg.WarehousePath)); err != nil {

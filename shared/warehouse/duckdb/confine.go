@@ -43,6 +43,9 @@ func (w *Warehouse) confine(ctx context.Context, db *sql.DB) error {
 		// Each object is read once, by its load: caching the files read keeps them for nothing.
 		"SET enable_external_file_cache = false",
 	}
+	if w.threads > 0 {
+		settings = append(settings, fmt.Sprintf("SET threads = %d", w.threads))
+	}
 	if w.memory != "" {
 		settings = append(settings, "SET memory_limit = "+literal(w.memory))
 	}

@@ -224,22 +224,25 @@ func TestFileReadsAndLetsGo(t *testing.T) {
 	}
 }
 
-// TestMemoryLimit: the warehouse holds DuckDB to the limit it is given (locked, like the rest of
-// its configuration), caches no object it loaded, and a limit DuckDB cannot read fails the open
-// with the value named.
+// TestMemoryLimit: the warehouse holds DuckDB to the limit and the threads it is given (locked,
+// like the rest of its configuration), caches no object it loaded, and a limit DuckDB cannot read
+// fails the open with the value named.
 func TestMemoryLimit(t *testing.T) {
 	tests := []struct {
-		limit   string
-		want    string // current_setting('memory_limit'), as DuckDB prints it
-		wantErr string
+		limit       string
+		threads     int
+		want        string // current_setting('memory_limit'), as DuckDB prints it
+		wantThreads int64  // 0: DuckDB's default, not checked
+		wantErr     string
 	}{
-		{"256MB", "244.1 MiB", ""},
-		{"1GiB", "1.0 GiB", ""},
-		{"lots", "", "lots"},
+		{"256MB", 0, "244.1 MiB", 0, ""},
+		{"1GiB", 1, "1.0 GiB", 1, ""},
+		{"lots", 0, "", 0, "lots"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.limit, func(t *testing.T) {
-			wh, err := duckdb.Open(t.Context(), filepath.Join(t.TempDir(), "raw_store.duckdb"), nil, duckdb.WithMemoryLimit(tc.limit))
+			wh, err := duckdb.Open(t.Context(), filepath.Join(t.TempDir(), "raw_store.duckdb"), nil,
+				duckdb.WithMemoryLimit(tc.limit), duckdb.WithThreads(tc.threads))
 			if tc.wantErr != "" {
 				if err == nil {
 					wh.Close()
@@ -255,12 +258,13 @@ func TestMemoryLimit(t *testing.T) {
 			}
 			defer wh.Close()
 			var got, cache string
-			err = wh.QueryRows(t.Context(), "SELECT current_setting('memory_limit'), current_setting('enable_external_file_cache')::VARCHAR", nil,
+			var threads int64
+			err = wh.QueryRows(t.Context(), "SELECT current_setting('memory_limit'), current_setting('enable_external_file_cache')::VARCHAR, current_setting('threads')", nil,
 				func(r *sql.Rows) error {
 					if !r.Next() {
 						return errors.New("no row")
 					}
-					return r.Scan(&got, &cache)
+					return r.Scan(&got, &cache, &threads)
 				})
 			if err != nil {
 				t.Fatal(err)
@@ -268,8 +272,13 @@ func TestMemoryLimit(t *testing.T) {
 			if got != tc.want || cache != "false" {
 				t.Errorf("memory_limit %q, external file cache %s; want %q and false", got, cache, tc.want)
 			}
-			if err := wh.Query(t.Context(), "SET memory_limit = '64GB'", io.Discard); err == nil {
-				t.Error("a query lifted the memory limit")
+			if tc.wantThreads != 0 && threads != tc.wantThreads {
+				t.Errorf("threads %d, want %d", threads, tc.wantThreads)
+			}
+			for _, set := range []string{"SET memory_limit = '64GB'", "SET threads = 8"} {
+				if err := wh.Query(t.Context(), set, io.Discard); err == nil {
+					t.Errorf("a query ran %s", set)
+				}
 			}
 		})
 	}

@@ -94,23 +94,30 @@ func (w *Warehouse) LendModels(ctx context.Context) (resume func(context.Context
 
 // SnapshotStats is what a Snapshot spent, for the log: loads wait for all of it.
 type SnapshotStats struct {
-	Wait, Checkpoint, Copy time.Duration // for the load and queries in progress; to checkpoint; to copy
+	Wait, Checkpoint, Copy time.Duration // for the load in progress; to checkpoint; to copy
 	Bytes                  int64         // the size of the copy
 	Written                int64         // the bytes of it that differed from the previous copy
 }
 
 // Snapshot writes a consistent copy of RAW to dst for dbt to read: it waits for the load in
-// progress and the running queries, checkpoints (so the file alone holds every committed row),
-// brings the copy up to date with the file, and lets loads go on. Every load is either wholly in
-// the copy or starts after it, so a load's _loaded_at is later than every row of the copy: dbt's
-// incremental models, which take rows loaded after the newest they hold, see each RAW row exactly
-// once. The copy is updated in place, only where it differs (RAW grows by appends and a
-// checkpoint rewrites few blocks), found from checksums of the copy's blocks kept since the
-// last snapshot (fileSync), so it costs one read of RAW and the writes of what changed; the
-// caller must not let anything read dst while Snapshot runs (the stack holds the warehouse's
-// turn, and dbt has closed the file after its previous build).
+// progress, checkpoints (so the file alone holds every committed row), brings the copy up to date
+// with the file, and lets loads go on. Every load is either wholly in the copy or starts after it,
+// so a load's _loaded_at is later than every row of the copy: dbt's incremental models, which take
+// rows loaded after the newest they hold, see each RAW row exactly once. The copy is updated in
+// place, only where it differs (RAW grows by appends and a checkpoint rewrites few blocks), found
+// from checksums of the copy's blocks kept since the last snapshot (fileSync), so it costs one read
+// of RAW and the writes of what changed; the caller must not let anything read dst while Snapshot
+// runs (the stack holds the warehouse's turn, and dbt has closed the file after its previous
+// build).
+//
+// Queries run on beside it: DuckDB checkpoints beside open reads (a reader keeps the blocks it
+// reads until it ends) and a reader never writes the file. Waiting for them, as it once did, let
+// one slow query (a reconcile pass spilling under a tight memory_limit) hold every load, build
+// and new query behind the waiting snapshot (TestSnapshotDoesNotWaitForQueries).
 func (w *Warehouse) Snapshot(ctx context.Context, dst string) (SnapshotStats, error) {
 	var st SnapshotStats
+	w.snapping.Lock()
+	defer w.snapping.Unlock()
 	// Most of the checkpoint's work first, beside the loads, so the one that loads wait for has
 	// little left to write. DuckDB refuses it while a load is writing ("other write transactions
 	// active"); then the second does it all.
@@ -124,8 +131,6 @@ func (w *Warehouse) Snapshot(ctx context.Context, dst string) (SnapshotStats, er
 		return st, err
 	}
 	defer w.release()
-	w.use.Lock()
-	defer w.use.Unlock()
 	st.Wait = time.Since(start)
 	if _, err := w.db.ExecContext(ctx, "CHECKPOINT "+w.rawCatalog()); err != nil {
 		return st, fmt.Errorf("snapshot RAW: checkpoint %s: %w", w.path, err)
