@@ -71,9 +71,9 @@ type Warehouse struct {
 	snapping sync.Mutex    // one Snapshot at a time: its checkpoints write the file another copies
 	lent     sync.RWMutex  // queries that may read the models (R); dbt's turn on them (W)
 	attached bool          // the models file is attached; guarded by lent (W) and use
+	snap     *fileSync     // Snapshot's copy and what it holds; guarded by snapping
 	// paths caches searchPath by its models argument: the schemas it lists change only when
 	// the models file is attached or detached, which clears the cache.
-	snap    *fileSync // Snapshot's copy and what it holds; guarded by snapping
 	pathsMu sync.Mutex
 	paths   map[bool]string
 	db      *sql.DB
