@@ -50,8 +50,9 @@ trap cleanup EXIT
 drop_throwaway
 psql -X -q "$admin" -c "CREATE DATABASE $db" >/dev/null
 
-# rss_kb PID: the resident set of PID in kB (0 when it is gone).
-rss_kb() { awk '/^VmRSS:/ {print $2; found=1} END {if (!found) print 0}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# rss_kb PID [FIELD]: the resident set of PID in kB (0 when it is gone); FIELD RssAnon leaves out
+# the pages of mapped files (the binary's own, about 85 MB, which the kernel may drop).
+rss_kb() { awk -v f="${2:-VmRSS}:" '$1 == f {print $2; found=1} END {if (!found) print 0}' "/proc/$1/status" 2>/dev/null || echo 0; }
 # children_rss_kb PID: the resident sets of PID's descendants (the dbt worker), summed.
 children_rss_kb() {
   local total=0 c
@@ -60,9 +61,10 @@ children_rss_kb() {
   done
   echo "$total"
 }
-# window_mean SECONDS: the mean RSS (kB) of the samples of the minute up to SECONDS.
+# window_mean SECONDS [COLUMN]: the mean RSS (kB; column 2, or 4 for the anonymous part) of the
+# samples of the minute up to SECONDS.
 window_mean() {
-  awk -v to="$1" 'NR > 1 && $1 > to - 60 && $1 <= to { sum += $2; n++ } END { printf "%d", n ? sum / n : 0 }' "$out/rss.tsv"
+  awk -v to="$1" -v c="${2:-2}" 'NR > 1 && $1 > to - 60 && $1 <= to { sum += $c; n++ } END { printf "%d", n ? sum / n : 0 }' "$out/rss.tsv"
 }
 # heap_dump NAME: a heap profile of fin up, copied out of its state folder as NAME.
 heap_dump() {
@@ -109,19 +111,19 @@ log "$(machine_line)"
 log "fin up --rate $rate for $minutes minutes (reference point: minute $ref)"
 LOG_LEVEL=WARN stack_up "$work/up.out" --rate "$rate"
 start=$(date +%s)
-peak=0 ref_rss=0 end_rss=0 rss=0 worker=0 worker_peak=0
-printf 'seconds\trss_kb\tdbt_worker_kb\n' >"$out/rss.tsv"
+peak=0 ref_rss=0 end_rss=0 ref_anon=0 end_anon=0 rss=0 worker=0 worker_peak=0
+printf 'seconds\trss_kb\tdbt_worker_kb\tanon_kb\n' >"$out/rss.tsv"
 while :; do
   now=$(( $(date +%s) - start ))
   kill -0 "$up_pid" 2>/dev/null || die "fin up exited: $(tail -20 "$work/up.out")"
   rss=$(rss_kb "$up_pid")
   worker=$(children_rss_kb "$up_pid")
-  printf '%s\t%s\t%s\n' "$now" "$rss" "$worker" >>"$out/rss.tsv"
+  printf '%s\t%s\t%s\t%s\n' "$now" "$rss" "$worker" "$(rss_kb "$up_pid" RssAnon)" >>"$out/rss.tsv"
   (( rss > peak )) && peak=$rss
   (( worker > worker_peak )) && worker_peak=$worker
   pause_step "$now"
   if [ "$ref_rss" = 0 ] && (( now >= ref * 60 )); then
-    ref_rss=$(window_mean "$now")
+    ref_rss=$(window_mean "$now") ref_anon=$(window_mean "$now" 4)
     heap_dump "heap-${ref}min"
     read -r ref_gen_s ref_gen_ops <<<"$(gen_ops "$work/up.out")"
     log "minute $ref: fin up RSS $((rss / 1024)) MB, dbt worker $((worker / 1024)) MB; DuckDB (tag,MB,spilled MB): $(duck_mem)"
@@ -129,7 +131,7 @@ while :; do
   (( now >= minutes * 60 )) && break
   sleep 10
 done
-end_rss=$(window_mean "$now")
+end_rss=$(window_mean "$now") end_anon=$(window_mean "$now" 4)
 heap_dump "heap-${minutes}min"
 log "minute $minutes: DuckDB (tag,MB,spilled MB): $(duck_mem)"
 # The stack kept up: postings reached the warehouse (a stalled stack would hold flat memory too).
@@ -141,6 +143,8 @@ fi
 printf '\n%-58s %12s %12s %7s\n' "benchmark (fin up --rate $rate, fresh database)" "measured" "reference" "ratio"
 printf '%-58s %9s MB %9s MB %7s\n' "RSS at minute $minutes vs at minute $ref, minute means (<= 1.10)" \
   "$((end_rss / 1024))" "$((ref_rss / 1024))" "$(awk -v a="$end_rss" -v b="$ref_rss" 'BEGIN { printf "%.2f", a / b }')"
+printf '%-58s %9s MB %9s MB %7s\n' "  of it anonymous (RssAnon: not the binary's mapped pages)" \
+  "$((end_anon / 1024))" "$((ref_anon / 1024))" "$(awk -v a="$end_anon" -v b="$ref_anon" 'BEGIN { printf "%.2f", b ? a / b : 0 }')"
 printf '%-58s %9s MB\n' "  last sample" "$((rss / 1024))"
 printf '%-58s %9s MB\n' "  peak RSS of fin up over the run" "$((peak / 1024))"
 printf '%-58s %9s MB %9s MB\n' "  dbt worker RSS at the end / its peak" "$((worker / 1024))" "$((worker_peak / 1024))"
