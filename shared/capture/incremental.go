@@ -1066,8 +1066,8 @@ func (c *capturer) mustAwait() bool {
 func (c *capturer) closeWindow(ctx context.Context, st *streamState) error {
 	inc := c.inc
 	ch := inc.pending[0]
-	if ch.done != "" && ch.win != nil && ch.win.heldAcross(ch.closeSnap) {
-		if err := c.lowerToSlot(ctx, ch.win); err != nil {
+	if ch.done != "" && ch.win != nil {
+		if err := c.lowerIfHeld(ctx, ch.win, ch.closeSnap); err != nil {
 			return err
 		}
 	}
