@@ -183,11 +183,54 @@ in_full as (
     from checked as c
     left join placed as p on p.account_id = c.account_id
     group by c.account_id, c.lsn, c.tx_id, c.balance
+),
+
+-- An account's balance read by an incremental snapshot that repairs a gap (a version of its own
+-- only when the row changed while the destination missed changes) holds the postings made in the
+-- gap, which the snapshot reads later, with the transactions: until a transactions window closing
+-- after that read is loaded and within the cut (gold's postings are the cut's), they may not all
+-- be there, and neither that version nor a later one can be checked (66-lost-lake.sh under load: a build between a streamed posting of such an
+-- account and the gap's postings failed for 29 accounts). A read whose own accounts window is
+-- loaded and names no gap (a requested snapshot: nothing was missed) is checked at once.
+account_reads as (
+    select a.account_id, a.lsn
+    from {{ accounts }} as a
+    where a.op = 'r' and a.snapshot = 'incremental' and a.lsn <= {{ cut }}
+        and a.account_id in (select account_id from affected)
+),
+
+read_windows_of_accounts as (
+    select
+        source_table,
+        cast({{ json_text(quoted('after'), 'open_lsn') }} as bigint) as open_lsn,
+        lsn as close_lsn,
+        cast({{ json_text(quoted('after'), 'gap_from_lsn') }} as bigint) as gap_from
+    from {{ windows }}
+    where source_schema = 'public' and source_table in ('accounts', 'transactions')
+),
+
+unplaced_reads as (
+    select r.account_id, min(r.lsn) as lsn
+    from account_reads as r
+    left join read_windows_of_accounts as w
+        on (w.source_table = 'transactions' and w.close_lsn > r.lsn and w.close_lsn <= {{ cut }})
+        or (w.source_table = 'accounts' and w.gap_from is null and r.lsn >= w.open_lsn and r.lsn <= w.close_lsn)
+    where w.close_lsn is null
+    group by r.account_id
+),
+
+checked_versions as (
+    select account_id, lsn, tx_id, balance, total, amounts, postings, unplaced, counted_to from from_checkpoint
+    union all
+    select account_id, lsn, tx_id, balance, total, amounts, postings, unplaced, counted_to from in_full
 )
 
-select account_id, lsn, tx_id, balance, total, amounts, postings, unplaced, counted_to from from_checkpoint
-union all
-select account_id, lsn, tx_id, balance, total, amounts, postings, unplaced, counted_to from in_full
+select
+    c.account_id, c.lsn, c.tx_id, c.balance, c.total, c.amounts, c.postings,
+    c.unplaced + case when u.lsn <= c.lsn then 1 else 0 end as unplaced,
+    c.counted_to
+from checked_versions as c
+left join unplaced_reads as u on c.account_id = u.account_id
 {% endmacro %}
 
 {#- The least checkpoint position among the accounts posted to in affected (a relation or

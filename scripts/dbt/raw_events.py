@@ -429,6 +429,35 @@ def later_deposit(cent_off: bool, start: datetime | None = None) -> tuple[list, 
     return first, second, log.take()
 
 
+def gap_reread(lose_gap_posting: bool, start: datetime | None = None) -> tuple[list, list, list]:
+    """Three loads around a gap, as 66-lost-lake.sh met it under load: an account with a deposit;
+    then a deposit made while another destination took the slot's changes, the incremental
+    snapshot that repairs the gap reading customers and accounts (the account's balance holds the
+    gap's deposit: a version of its own) and a deposit streamed after it; then the snapshot of
+    transactions, which reads the gap's deposit (left out if lose_gap_posting: lost from the
+    lake), and a deposit streamed after it, which moves gold's cut past the snapshot. A build
+    between the second and third loads sees the balance before the posting."""
+    log = Log(start=start or datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc))
+    gil = log.new_customer("gil", "Gil", "Gap")
+    a = log.new_account("gil-a", gil)
+    log.post("before", "DEPOSIT", a, "10.00")
+    first = log.take()
+    gap_from = log.lsn
+    log.capturing = False
+    gap_deposit = log.post("in-the-gap", "DEPOSIT", a, "7.00")
+    log.capturing = True
+    gap = (gap_from, log.lsn)
+    for table in ("customers", "accounts"):
+        log.incremental_snapshot(table, 4, lambda i: None, gap=gap)
+    log.post("after-the-gap", "DEPOSIT", a, "1.00")
+    second = log.take()
+    log.incremental_snapshot("transactions", 4, lambda i: None, gap=gap)
+    log.post("after-the-snapshot", "DEPOSIT", a, "1.00")  # a transaction after it: the cut passes it
+    third = [e for e in log.take() if not (lose_gap_posting and e.get("source_table") == "transactions"
+                                           and not e.get("_raw") and json.loads(e["key"])["transaction_id"] == gap_deposit)]
+    return first, second, third
+
+
 class DuckDBRaw:
     """RAW tables in a DuckDB file, as the local loader makes them."""
 

@@ -11,6 +11,8 @@
 #      them), and A's dbt builds green with its history ending them too.
 # It needs the capture to snapshot again, online, when the lake holds no completed snapshot from
 # this source (without that, reconcile reports the rows as LOST).
+# On failure (or with FIN_TEST_KEEP=1) the outputs and each checkout's logs and warehouse files
+# are kept in .fin/test-artifacts/lost-lake.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -24,9 +26,17 @@ cleanup() {
   status=$?
   [ -n "$gen_pid" ] && kill "$gen_pid" 2>/dev/null
   stack_down KILL
-  if [ "$status" != 0 ]; then
-    mkdir -p "$FIN_ROOT/.fin/test-artifacts/lost-lake"
-    cp -r "$work"/*.out "$FIN_ROOT/.fin/test-artifacts/lost-lake/" 2>/dev/null || true
+  if [ "$status" != 0 ] || [ -n "${FIN_TEST_KEEP:-}" ]; then
+    # the outputs, and each checkout's logs and warehouse files (dbt's and the capture's logs,
+    # the failing rows), to look at after the fact
+    keep=$FIN_ROOT/.fin/test-artifacts/lost-lake
+    rm -rf "$keep" && mkdir -p "$keep"
+    cp -r "$work"/*.out "$keep/" 2>/dev/null || true
+    for c in a b; do
+      [ -d "$work/checkout-$c/.fin" ] || continue
+      mkdir -p "$keep/checkout-$c"
+      cp -r "$work/checkout-$c/.fin/logs" "$work/checkout-$c/.fin"/*.duckdb "$keep/checkout-$c/" 2>/dev/null || true
+    done
     log "logs kept in .fin/test-artifacts/lost-lake"
   fi
   drop_throwaway

@@ -238,14 +238,7 @@ func (c *capturer) nextChunk(ctx context.Context) error {
 			return nil
 		}
 		if t == nil && last == nil {
-			c.inc = nil
-			c.cfg.Metrics.Snapshotting.Store(false)
-			if len(inc.stale) > 0 {
-				if _, err := c.meta.Exec(ctx, "DELETE FROM "+c.cfg.SignalTable+" WHERE id = ANY($1)", inc.stale); err != nil {
-					c.log.Warn("watermark rows not deleted", "err", err)
-				}
-			}
-			c.log.Info("incremental snapshot finished", "id", inc.id)
+			c.finishSnapshot(ctx, inc)
 			return nil
 		}
 		var marks [][2]string
@@ -260,10 +253,9 @@ func (c *capturer) nextChunk(ctx context.Context) error {
 		// A table's later chunk is read at once, while its low watermark commits (readsEarly).
 		early := ch != nil && readsEarly(inc)
 		if early {
-			if err := c.startRead(ctx, inc, ch, t); err != nil {
+			if err := c.queueRead(ctx, inc, ch, t); err != nil {
 				return err
 			}
-			inc.pending = append(inc.pending, ch)
 			if lowWatermarkHook != nil {
 				lowWatermarkHook(ch.name, ch.from)
 			}
@@ -280,10 +272,9 @@ func (c *capturer) nextChunk(ctx context.Context) error {
 			return nil
 		}
 		if !early {
-			if err := c.startRead(ctx, inc, ch, t); err != nil {
+			if err := c.queueRead(ctx, inc, ch, t); err != nil {
 				return err
 			}
-			inc.pending = append(inc.pending, ch)
 		}
 		if act := chunkReadHook; act != nil && last != nil {
 			if f := act(ch.name, ch.from); f != nil {
@@ -294,6 +285,28 @@ func (c *capturer) nextChunk(ctx context.Context) error {
 			}
 		}
 	}
+	return nil
+}
+
+// finishSnapshot ends inc, every table read and emitted, deleting its spent watermark rows.
+func (c *capturer) finishSnapshot(ctx context.Context, inc *incremental) {
+	c.inc = nil
+	c.cfg.Metrics.Snapshotting.Store(false)
+	if len(inc.stale) > 0 {
+		if _, err := c.meta.Exec(ctx, "DELETE FROM "+c.cfg.SignalTable+" WHERE id = ANY($1)", inc.stale); err != nil {
+			c.log.Warn("watermark rows not deleted", "err", err)
+		}
+	}
+	c.log.Info("incremental snapshot finished", "id", inc.id)
+}
+
+// queueRead starts ch's read of t (startRead) and queues ch behind the chunks that wait for
+// their high watermark.
+func (c *capturer) queueRead(ctx context.Context, inc *incremental, ch *chunk, t *table) error {
+	if err := c.startRead(ctx, inc, ch, t); err != nil {
+		return err
+	}
+	inc.pending = append(inc.pending, ch)
 	return nil
 }
 
@@ -1066,8 +1079,8 @@ func (c *capturer) mustAwait() bool {
 func (c *capturer) closeWindow(ctx context.Context, st *streamState) error {
 	inc := c.inc
 	ch := inc.pending[0]
-	if ch.done != "" && ch.win != nil && ch.win.heldAcross(ch.closeSnap) {
-		if err := c.lowerToSlot(ctx, ch.win); err != nil {
+	if ch.done != "" && ch.win != nil {
+		if err := c.lowerIfHeld(ctx, ch.win, ch.closeSnap); err != nil {
 			return err
 		}
 	}

@@ -3,14 +3,17 @@ package capture_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/capture"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/pgtest"
 )
 
 // A transaction that changed (or locked) a row before a chunk's read and commits after the
@@ -91,6 +94,47 @@ func TestTransactionOpenAcrossAChunkWindow(t *testing.T) {
 				t.Fatalf("capture: %v", err)
 			}
 		})
+	}
+}
+
+// A transaction of another database of the cluster, open across a table's whole snapshot, is in
+// every snapshot's xip but cannot have changed the table: the table's window must not open at the
+// slot's restart_lsn for it, where it would end no key (TestLakeThatMissedSharedSlotChangesIsSnapshottedAgain
+// failed so under load, other engineers' databases holding transactions open). One of this
+// database still lowers it ("insert committed after the table's last window" above).
+func TestTransactionOfAnotherDatabaseLeavesTheWindow(t *testing.T) {
+	h := newHarness(t)
+	h.withItems(200)
+	logs := &logBuffer{}
+	metrics := &capture.Metrics{}
+	h.cfg.Metrics, h.cfg.ChunkSize, h.cfg.Manifest = metrics, 16, newManifests()
+	h.cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	stop := h.start(nil)
+	h.consume("__debezium-heartbeat.fin", 1) // streaming
+
+	ctx := context.Background()
+	other, err := pgx.Connect(ctx, pgtest.New(t).URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	var xid string
+	if _, err := other.Exec(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.QueryRow(ctx, "SELECT pg_current_xact_id()::text").Scan(&xid); err != nil {
+		t.Fatal(err)
+	}
+	h.exec(`INSERT INTO debezium_signal (id, type, data) VALUES ('sig-1', 'execute-snapshot', '{"data-collections": ["public.items"]}')`)
+	waitFor(t, "snapshot completed", 30*time.Second, func() bool { return metrics.SnapshotsCompleted.Load() == 1 })
+	if _, err := other.Exec(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("capture: %v", err)
+	}
+	if out := logs.String(); !strings.Contains(out, "snapshot window written beside the data") || strings.Contains(out, "restart_lsn") {
+		t.Errorf("with transaction %s of another database open across the snapshot, the window opened at the slot's restart_lsn (or was not written):\n%s", xid, out)
 	}
 }
 

@@ -51,7 +51,9 @@ where legs.transaction_id is null
     window is not loaded yet, its place is unknown and the account is left for a later run
     (a full build checks it again); a read whose window names no gap (a requested snapshot: the
     destination missed nothing) is taken at its read position, so a posting lost from the lake
-    still fails. -#}
+    still fails. The account's balance is read before those postings: a version at or above an
+    incremental read of the account waits until a transactions window closing after the read is
+    loaded and within the cut (unless the read's own window names no gap; macros/balances.sql, unplaced_reads). -#}
 {% test balances_match_postings(model, accounts, postings, changes, windows) %}
 {#- An incremental run checks each account from its checkpoint (silver.balance_checkpoints, built
     after this test, so looked up by name, not ref: macros/balances.sql says when one holds), a
