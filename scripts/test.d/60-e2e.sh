@@ -178,7 +178,7 @@ log "dbt builds gold from the warehouse, and its first build passes"
 # the rows within the build's consistent cut (docs/dbt.md, "Relationships within the cut"), so such
 # a build passes. Every build is in the console's run log (kept across the restart), oldest last.
 runs_url="http://$CONSOLE_ADDR/api/runs?limit=500"
-for _ in $(seq 1 90); do
+for _ in $(seq 1 150); do
   runs=$(curl -fs -H "Authorization: Bearer $(cat "$FIN_STATE_DIR/sql.token")" "$runs_url" || true)
   built=$(python3 -c "import json,sys; r=json.loads(sys.argv[1] or '{}'); print(sum(1 for x in r.get('items') or [] if x.get('models', 0) > 0))" "$runs")
   [ "$built" -gt 0 ] && break
@@ -186,7 +186,9 @@ for _ in $(seq 1 90); do
 done
 python3 - "$runs" "http://$CONSOLE_ADDR" "$(cat "$FIN_STATE_DIR/sql.token")" <<'PY' || die "the first dbt build failed (or none built a model)"
 import json, sys, urllib.request
-runs = [r for r in reversed(json.loads(sys.argv[1])["items"]) if r.get("models", 0) > 0]
+runs = [r for r in reversed(json.loads(sys.argv[1] or '{"items": []}')["items"]) if r.get("models", 0) > 0]
+if not runs:
+    sys.exit(f"[60-e2e] no dbt build has finished in 300 s (the console's run log: {sys.argv[1]!r})")
 
 def why(run):  # each failed node with dbt's message, from the run's detail
     req = urllib.request.Request(f"{sys.argv[2]}/api/runs/{run['id']}", headers={"Authorization": f"Bearer {sys.argv[3]}"})
