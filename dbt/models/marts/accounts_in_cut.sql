@@ -7,14 +7,6 @@ with versions as (
 
 select
     version_key as account_version_key,
-    account_id,
-    customer_id,
-    account_type,
-    currency,
-    nickname,
-    balance,
-    status,
-    created_at,
-    updated_at,
+    {{ dimension_columns('accounts') }},
     {{ dimension_validity_columns() }}
 from versions
