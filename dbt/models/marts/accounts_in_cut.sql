@@ -10,3 +10,5 @@ select
     {{ dimension_columns('accounts') }},
     {{ dimension_validity_columns() }}
 from versions
+-- in log order, so bounds on lsn skip old blocks (see scd2_history)
+order by lsn

@@ -13,3 +13,5 @@ select
     {{ dimension_columns('customers') }},
     {{ dimension_validity_columns() }}
 from (select *, closed_at is not null as is_closed from versions) as versions
+-- in log order, so bounds on lsn skip old blocks (see scd2_history)
+order by lsn
