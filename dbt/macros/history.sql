@@ -270,4 +270,8 @@ select
     lead(valid_from) over ({{ by_key }}) is null as is_current,
     {{ built_at() }} as _built_at
 from windows
+-- in log order, so the table's blocks hold ranges of lsn: the incremental reads and deletes bound
+-- by lsn then skip the old ones (DuckDB's zone maps, Snowflake's pruning), also in what a full
+-- build wrote, which is otherwise grouped by key (the windows' partitions)
+order by lsn
 {%- endmacro %}

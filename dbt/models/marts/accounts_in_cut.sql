@@ -7,14 +7,8 @@ with versions as (
 
 select
     version_key as account_version_key,
-    account_id,
-    customer_id,
-    account_type,
-    currency,
-    nickname,
-    balance,
-    status,
-    created_at,
-    updated_at,
+    {{ dimension_columns('accounts') }},
     {{ dimension_validity_columns() }}
 from versions
+-- in log order, so bounds on lsn skip old blocks (see scd2_history)
+order by lsn

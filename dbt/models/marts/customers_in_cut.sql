@@ -1,7 +1,7 @@
 {#- The customer versions within the cut this build computed, with where each entered gold
     (end_lsn): gold.dim_customers shows them as of the published cut. A table built incrementally
     (dimension_in_cut), so no reader joins every version with its transaction's END: a build
-    rewrites only the keys that changed or entered the cut. -#}
+    rewrites a touched key from the first of its rows that can differ. -#}
 {{ config(materialized='incremental', unique_key='customer_version_key', incremental_strategy='history_range', tmp_relation_type=batch_relation_type(), history_key='customer_id', on_schema_change='fail') }}
 
 with versions as (
@@ -10,17 +10,8 @@ with versions as (
 
 select
     version_key as customer_version_key,
-    customer_id,
-    first_name,
-    last_name,
-    email,
-    address_line,
-    city,
-    postal_code,
-    country,
-    closed_at,
-    closed_at is not null as is_closed,
-    created_at,
-    updated_at,
+    {{ dimension_columns('customers') }},
     {{ dimension_validity_columns() }}
-from versions
+from (select *, closed_at is not null as is_closed from versions) as versions
+-- in log order, so bounds on lsn skip old blocks (see scd2_history)
+order by lsn

@@ -8,14 +8,6 @@ with versions as (
 
 select
     account_version_key,
-    account_id,
-    customer_id,
-    account_type,
-    currency,
-    nickname,
-    balance,
-    status,
-    created_at,
-    updated_at,
+    {{ dimension_columns('accounts') }},
     {{ published_validity_columns() }}
 from versions

@@ -9,17 +9,6 @@ with versions as (
 
 select
     customer_version_key,
-    customer_id,
-    first_name,
-    last_name,
-    email,
-    address_line,
-    city,
-    postal_code,
-    country,
-    closed_at,
-    is_closed,
-    created_at,
-    updated_at,
+    {{ dimension_columns('customers') }},
     {{ published_validity_columns() }}
 from versions
