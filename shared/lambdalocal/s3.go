@@ -36,14 +36,20 @@ func MatchS3(rules []samtemplate.S3Event, ev events.S3Event) (kept events.S3Even
 // asyncBackoff is the wait before the first retry of an asynchronous invocation; it doubles.
 var asyncBackoff = time.Second
 
-// throttleBackoff bounds the wait between two tries of a throttled invocation.
+// throttleBackoff bounds the wait between two tries of a throttled invocation by an event source
+// mapping, which AWS documents only as a gradual backoff.
 var throttleBackoff = retry.Backoff{First: 100 * time.Millisecond, Max: 2 * time.Second}
+
+// asyncThrottleBackoff is how Lambda's queue for asynchronous invocations retries a throttled
+// one: from 1 s after the first attempt, doubling to at most 5 minutes ("Asynchronous invocation",
+// Lambda developer guide). A faster local retry would run schedules sooner than AWS does.
+var asyncThrottleBackoff = retry.Backoff{First: time.Second, Max: 5 * time.Minute}
 
 // InvokeAsync invokes fn as Lambda's queue for asynchronous invocations does: a throttled
 // invocation (ErrThrottled) waits and is tried again, without counting as one of the event's
 // retries (Lambda keeps a throttled event up to six hours), until ctx ends.
 func InvokeAsync(ctx context.Context, fn *Function, payload []byte) ([]byte, error) {
-	backoff := throttleBackoff
+	backoff := asyncThrottleBackoff
 	for {
 		out, err := fn.Invoke(ctx, payload)
 		if !errors.Is(err, ErrThrottled) {

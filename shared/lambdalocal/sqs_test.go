@@ -141,6 +141,25 @@ func TestInvokeBeyondReservedConcurrencyIsThrottled(t *testing.T) {
 	}
 }
 
+// A throttled asynchronous invocation is tried again no sooner than Lambda's queue would: 1 s
+// after the first attempt, then 2 s after that (the SQS mapping's 100 ms doubling would have run
+// it at 1.5 s, soon after the build holding the concurrency ended at 1.2 s).
+func TestThrottledAsyncInvocationBacksOffAsLambda(t *testing.T) {
+	release := make(chan struct{})
+	fn := NewFunction("f", func(ctx context.Context) error { <-release; return nil }, 10*time.Second)
+	fn.Reserved = 1
+	go fn.Invoke(context.Background(), []byte("{}"))
+	waitFor(t, "the first invocation", func() bool { return fn.running.Load() == 1 })
+	start := time.Now()
+	time.AfterFunc(1200*time.Millisecond, func() { close(release) })
+	if _, err := InvokeAsync(context.Background(), fn, []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 3*time.Second {
+		t.Errorf("the throttled invocation ran %v after its first try, want its tries at 0, 1 and 3 s", took)
+	}
+}
+
 // A message redriven to the dead-letter queue keeps its id and its first enqueue time, and expires
 // there by that time (SQS standard queues), not by when it was moved.
 func TestSQSDeadLetterKeepsIdAndEnqueueTime(t *testing.T) {
