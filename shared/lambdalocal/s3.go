@@ -33,8 +33,10 @@ func MatchS3(rules []samtemplate.S3Event, ev events.S3Event) (kept events.S3Even
 	return kept, len(kept.Records) > 0
 }
 
-// asyncBackoff is the wait before the first retry of an asynchronous invocation; it doubles.
-var asyncBackoff = time.Second
+// asyncBackoff is the wait before the first retry of a failed asynchronous invocation; it doubles:
+// Lambda waits one minute before the first retry and two before the second ("How Lambda handles
+// errors and retries with asynchronous invocation", Lambda developer guide).
+var asyncBackoff = time.Minute
 
 // throttleBackoff bounds the wait between two tries of a throttled invocation by an event source
 // mapping, which AWS documents only as a gradual backoff.
