@@ -30,13 +30,8 @@ func TestHeldRowIsLoggedWithItsBackend(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
-			h.withItems(400)
 			logs := &logBuffer{}
-			metrics := &capture.Metrics{}
-			h.cfg.Metrics, h.cfg.ChunkSize, h.cfg.Manifest = metrics, 16, newManifests()
-			h.cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
-			stop := h.start(nil)
-			h.consume("__debezium-heartbeat.fin", 1) // streaming
+			metrics, stop := h.startItems(400, newManifests(), logs)
 
 			ctx := context.Background()
 			var ends []*pgx.Conn
@@ -47,7 +42,7 @@ func TestHeldRowIsLoggedWithItsBackend(t *testing.T) {
 			held, pid := h.openTx("UPDATE items SET v = 1 WHERE " + key)
 			ends = append(ends, held)
 			began := time.Now()
-			h.exec(`INSERT INTO debezium_signal (id, type, data) VALUES ('sig-1', 'execute-snapshot', '{"data-collections": ["public.items"]}')`)
+			h.exec(snapshotItems)
 			line := regexp.MustCompile(`level=WARN msg="incremental snapshot waits for a row an open transaction holds[^\n]*`)
 			var found string
 			waitFor(t, "the held row logged", 30*time.Second, func() bool {
@@ -102,4 +97,23 @@ func (h *harness) openTx(stmts ...string) (*pgx.Conn, int) {
 		}
 	}
 	return conn, pid
+}
+
+// snapshotItems signals an incremental snapshot of items.
+const snapshotItems = `INSERT INTO debezium_signal (id, type, data) VALUES ('sig-1', 'execute-snapshot', '{"data-collections": ["public.items"]}')`
+
+// startItems starts a capture of n items read in chunks of 16, writing its manifests and
+// windows to lake and its log to logs (when not nil), and waits until it streams; it returns the
+// capture's metrics and its stop.
+func (h *harness) startItems(n int, lake *memManifests, logs *logBuffer) (*capture.Metrics, func() error) {
+	h.t.Helper()
+	h.withItems(n)
+	metrics := &capture.Metrics{}
+	h.cfg.Metrics, h.cfg.ChunkSize, h.cfg.Manifest = metrics, 16, lake
+	if logs != nil {
+		h.cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	}
+	stop := h.start(nil)
+	h.consume("__debezium-heartbeat.fin", 1) // streaming
+	return metrics, stop
 }

@@ -3,7 +3,6 @@ package capture_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/fin-orchestrator/fin-orchestrator/shared/capture"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/pgtest"
 )
 
@@ -50,12 +48,8 @@ func TestTransactionOpenAcrossAChunkWindow(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
-			h.withItems(200)
-			metrics := &capture.Metrics{}
 			lake := newManifests()
-			h.cfg.Metrics, h.cfg.ChunkSize, h.cfg.Manifest = metrics, 16, lake
-			stop := h.start(nil)
-			h.consume("__debezium-heartbeat.fin", 1) // streaming
+			metrics, stop := h.startItems(200, lake, nil)
 
 			ctx := context.Background()
 			var locker *pgx.Conn
@@ -63,7 +57,7 @@ func TestTransactionOpenAcrossAChunkWindow(t *testing.T) {
 				locker, _ = h.openTx(tt.locker)
 			}
 			held, _ := h.openTx(tt.hold...)
-			h.exec(`INSERT INTO debezium_signal (id, type, data) VALUES ('sig-1', 'execute-snapshot', '{"data-collections": ["public.items"]}')`)
+			h.exec(snapshotItems)
 			// The first chunk's window has closed (and more after it) while the transaction
 			// that changed its first row is open.
 			waitFor(t, "chunks emitted", 30*time.Second, func() bool {
@@ -104,13 +98,8 @@ func TestTransactionOpenAcrossAChunkWindow(t *testing.T) {
 // database still lowers it ("insert committed after the table's last window" above).
 func TestTransactionOfAnotherDatabaseLeavesTheWindow(t *testing.T) {
 	h := newHarness(t)
-	h.withItems(200)
 	logs := &logBuffer{}
-	metrics := &capture.Metrics{}
-	h.cfg.Metrics, h.cfg.ChunkSize, h.cfg.Manifest = metrics, 16, newManifests()
-	h.cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
-	stop := h.start(nil)
-	h.consume("__debezium-heartbeat.fin", 1) // streaming
+	metrics, stop := h.startItems(200, newManifests(), logs)
 
 	ctx := context.Background()
 	other, err := pgx.Connect(ctx, pgtest.New(t).URL)
@@ -125,7 +114,7 @@ func TestTransactionOfAnotherDatabaseLeavesTheWindow(t *testing.T) {
 	if err := other.QueryRow(ctx, "SELECT pg_current_xact_id()::text").Scan(&xid); err != nil {
 		t.Fatal(err)
 	}
-	h.exec(`INSERT INTO debezium_signal (id, type, data) VALUES ('sig-1', 'execute-snapshot', '{"data-collections": ["public.items"]}')`)
+	h.exec(snapshotItems)
 	waitFor(t, "snapshot completed", 30*time.Second, func() bool { return metrics.SnapshotsCompleted.Load() == 1 })
 	if _, err := other.Exec(ctx, "COMMIT"); err != nil {
 		t.Fatal(err)
