@@ -79,7 +79,7 @@ func TestChunkChangedWhileThePreviousWaits(t *testing.T) {
 
 	stop := h.start(nil)
 	h.consume("__debezium-heartbeat.fin", 1) // streaming
-	h.exec(`INSERT INTO debezium_signal (id, type, data) VALUES ('sig-1', 'execute-snapshot', '{"data-collections": ["public.items"]}')`)
+	h.exec(snapshotItems)
 	waitFor(t, "snapshot completed", 30*time.Second, func() bool { return metrics.SnapshotsCompleted.Load() == 1 })
 	if !fired.Load() {
 		t.Fatal("the hook never saw chunk 2 read while chunk 1 waited: the interleaving did not happen")
@@ -102,44 +102,15 @@ func TestChunkChangedWhileThePreviousWaits(t *testing.T) {
 	}
 
 	replaysToTable(t, evs, want)
-	reads := map[string]int{}
-	for _, e := range evs {
-		if e.v != nil && e.op() == "r" && e.source()["snapshot"] == "incremental" {
-			reads[e.key]++
-		}
-	}
-	for _, k := range [][2]int64{updated2, deleted2} {
-		if reads[jsonKey(k)] != 0 {
-			t.Errorf("row %s changed inside chunk 2's window was emitted by the snapshot (%d reads), want it dropped", jsonKey(k), reads[jsonKey(k)])
-		}
-	}
+	reads := droppedFromChunk2(t, metrics, evs, len(keys), "changed inside chunk 2's window", updated2, deleted2)
 	if reads[jsonKey(inFirst)] != 1 {
 		t.Errorf("row %s of chunk 1, changed after its window, has %d snapshot reads, want 1", jsonKey(inFirst), reads[jsonKey(inFirst)])
 	}
-	if got := metrics.SnapshotDropped.Load(); got != 2 {
-		t.Errorf("%d keys dropped from chunks, want 2 (chunk 2's update and delete)", got)
-	}
-	if got, want := metrics.SnapshotRows.Load(), int64(len(keys)-2); got != want {
-		t.Errorf("snapshot emitted %d rows, want %d (every row but the two dropped)", got, want)
-	}
 	// Chunk 1's row comes first, as read, then the update after its window.
-	var seq []string
-	for _, e := range evs {
-		initial := e.v != nil && e.op() == "r" && e.source()["snapshot"] != "incremental"
-		if e.key == jsonKey(inFirst) && e.v != nil && !initial {
-			seq = append(seq, fmt.Sprintf("%s:%v", e.op(), e.image("after")["v"]))
-		}
-	}
-	if !slices.Equal(seq, []string{"r:0", "u:43"}) {
+	if seq := sinceInitial(evs, inFirst); !slices.Equal(seq, []string{"r:0", "u:43"}) {
 		t.Errorf("row %s of chunk 1: events %v, want [r:0 u:43]", jsonKey(inFirst), seq)
 	}
-	seq = nil
-	for _, e := range evs {
-		if initial := e.v != nil && e.op() == "r" && e.source()["snapshot"] != "incremental"; e.key == jsonKey(updated3) && e.v != nil && !initial {
-			seq = append(seq, fmt.Sprintf("%s:%v", e.op(), e.image("after")["v"]))
-		}
-	}
-	if !slices.Equal(seq, []string{"u:44", "r:44"}) {
+	if seq := sinceInitial(evs, updated3); !slices.Equal(seq, []string{"u:44", "r:44"}) {
 		t.Errorf("row %s of chunk 3, updated before its window: events %v, want [u:44 r:44]", jsonKey(updated3), seq)
 	}
 }
@@ -199,7 +170,7 @@ func TestChunkReadBeforeItsLowWatermark(t *testing.T) {
 
 	stop := h.start(nil)
 	h.consume("__debezium-heartbeat.fin", 1) // streaming
-	h.exec(`INSERT INTO debezium_signal (id, type, data) VALUES ('sig-1', 'execute-snapshot', '{"data-collections": ["public.items"]}')`)
+	h.exec(snapshotItems)
 	waitFor(t, "snapshot completed", 30*time.Second, func() bool { return metrics.SnapshotsCompleted.Load() == 1 })
 	if !early.Load() || !changed.Load() {
 		t.Fatalf("chunk 2 read before its low watermark: %v, changed during its read: %v; the interleaving did not happen", early.Load(), changed.Load())
@@ -211,13 +182,8 @@ func TestChunkReadBeforeItsLowWatermark(t *testing.T) {
 
 	replaysToTable(t, evs, want)
 	var chunk2LSN float64
-	reads := map[string]int{}
 	for _, e := range evs {
-		if e.v == nil || e.op() != "r" || e.source()["snapshot"] != "incremental" {
-			continue
-		}
-		reads[e.key]++
-		if e.key == jsonKey(keys[chunkSize]) {
+		if incrementalRead(e) && e.key == jsonKey(keys[chunkSize]) {
 			chunk2LSN, _ = e.source()["lsn"].(float64)
 		}
 	}
@@ -225,17 +191,50 @@ func TestChunkReadBeforeItsLowWatermark(t *testing.T) {
 	if chunk2LSN == 0 || uint64(chunk2LSN) >= changeLSN.Load() {
 		t.Errorf("chunk 2's rows sit at %v, not before the change made during its read (%s)", chunk2LSN, pglogrepl.LSN(changeLSN.Load()))
 	}
-	for _, k := range [][2]int64{updated, deleted} {
-		if reads[jsonKey(k)] != 0 {
-			t.Errorf("row %s, changed after chunk 2's read and before its low watermark, was emitted by the snapshot (%d reads), want it dropped", jsonKey(k), reads[jsonKey(k)])
+	droppedFromChunk2(t, metrics, evs, len(keys), "changed after chunk 2's read and before its low watermark", updated, deleted)
+}
+
+// sinceInitial lists an item's events after the initial snapshot's read, as op:v (tombstones
+// left out).
+func sinceInitial(evs []event, k [2]int64) []string {
+	var seq []string
+	for _, e := range evs {
+		initial := e.v != nil && e.op() == "r" && e.source()["snapshot"] != "incremental"
+		if e.key == itemJSONKey(k) && e.v != nil && !initial {
+			seq = append(seq, fmt.Sprintf("%s:%v", e.op(), e.image("after")["v"]))
 		}
 	}
-	if got := metrics.SnapshotDropped.Load(); got != 2 {
-		t.Errorf("%d keys dropped from chunks, want 2", got)
+	return seq
+}
+
+// incrementalRead tells a row emitted by an incremental snapshot's chunk.
+func incrementalRead(e event) bool {
+	return e.v != nil && e.op() == "r" && e.source()["snapshot"] == "incremental"
+}
+
+// droppedFromChunk2 checks that the snapshot of a table of rows rows dropped the keys of chunk 2
+// that were changed as why says, and emitted every other row; it returns each key's count of
+// incremental snapshot reads.
+func droppedFromChunk2(t *testing.T, metrics *capture.Metrics, evs []event, rows int, why string, dropped ...[2]int64) map[string]int {
+	t.Helper()
+	reads := map[string]int{}
+	for _, e := range evs {
+		if incrementalRead(e) {
+			reads[e.key]++
+		}
 	}
-	if got, want := metrics.SnapshotRows.Load(), int64(len(keys)-2); got != want {
-		t.Errorf("snapshot emitted %d rows, want %d (every row but the two dropped)", got, want)
+	for _, k := range dropped {
+		if n := reads[itemJSONKey(k)]; n != 0 {
+			t.Errorf("row %s %s was emitted by the snapshot (%d reads), want it dropped", itemJSONKey(k), why, n)
+		}
 	}
+	if got := metrics.SnapshotDropped.Load(); got != int64(len(dropped)) {
+		t.Errorf("%d keys dropped from chunks, want %d (chunk 2's update and delete)", got, len(dropped))
+	}
+	if got, want := metrics.SnapshotRows.Load(), int64(rows-len(dropped)); got != want {
+		t.Errorf("snapshot emitted %d rows, want %d (every row but the %d dropped)", got, want, len(dropped))
+	}
+	return reads
 }
 
 // chunkHarness is a harness with n items, read in chunks of chunkSize, its metrics and the
