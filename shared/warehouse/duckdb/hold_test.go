@@ -35,15 +35,7 @@ func within(t *testing.T, d time.Duration, what string, f func() error) {
 // 33 minutes with the snapshot waiting for such a query and every load and query behind it.
 func TestSnapshotDoesNotWaitForQueries(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	models := filepath.Join(dir, "warehouse.duckdb")
-	if err := inOtherProcess(t, models, "CREATE SCHEMA gold; CREATE TABLE gold.answer AS SELECT 42 AS n"); err != nil {
-		t.Fatal(err)
-	}
-	wh, err := duckdb.Open(ctx, duckdb.RawPath(models), nil, duckdb.WithModels(models), duckdb.WithMemoryLimit("32MB"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	wh, models := openSplit(t, true, duckdb.WithMemoryLimit("32MB"))
 	// Close waits for the snapshot and queries in progress: after a failure here one may never end.
 	defer func() {
 		if !t.Failed() {
@@ -70,7 +62,7 @@ func TestSnapshotDoesNotWaitForQueries(t *testing.T) {
 
 	big := bronzeObject(t, "bronze/accounts/big.parquet", 300000)
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	_, err = wh.Load(lctx, big)
+	_, err := wh.Load(lctx, big)
 	cancel()
 	if err == nil || !strings.Contains(err.Error(), "Out of Memory") || errors.Is(err, warehouse.ErrBadObject) {
 		t.Fatalf("load of 300,000 rows under a 32MB limit: %v, want DuckDB's Out of Memory, not a bad object", err)
@@ -80,7 +72,7 @@ func TestSnapshotDoesNotWaitForQueries(t *testing.T) {
 		_, err := wh.Load(ctx, bronzeObject(t, "bronze/accounts/2.parquet", 2000))
 		return err
 	})
-	snap := filepath.Join(dir, "snap.duckdb")
+	snap := filepath.Join(filepath.Dir(models), "snap.duckdb")
 	within(t, 20*time.Second, "a snapshot beside the open query", func() error {
 		_, err := wh.Snapshot(ctx, snap)
 		return err

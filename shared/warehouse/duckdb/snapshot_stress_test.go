@@ -10,20 +10,15 @@ import (
 	duckdriver "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse"
-	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
 )
 
 // Snapshots taken while loads keep coming hold exactly the loads that finished before them:
 // every row of each such load, and none of a later one.
 func TestSnapshotsHoldWholeLoadsOnly(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	models := filepath.Join(dir, "warehouse.duckdb")
-	wh, err := duckdb.Open(ctx, duckdb.RawPath(models), nil, duckdb.WithModels(models))
-	if err != nil {
-		t.Fatal(err)
-	}
+	wh, models := openSplit(t, false)
 	defer wh.Close()
+	dir := filepath.Dir(models)
 	const loads = 24
 	var batch []warehouse.Object
 	for i := 0; i < loads; i++ {

@@ -76,19 +76,30 @@ func query(t *testing.T, wh *duckdb.Warehouse, q string) string {
 	return out.String()
 }
 
+// openSplit opens a warehouse in a new temporary folder as the stack does, RAW in a file of its
+// own beside the models file; with gold the models file first holds gold.answer (n = 42), as
+// another process (dbt) built it. It returns the warehouse, for the caller to close, and the
+// models file's path.
+func openSplit(t *testing.T, gold bool, opts ...duckdb.Option) (*duckdb.Warehouse, string) {
+	t.Helper()
+	models := filepath.Join(t.TempDir(), "warehouse.duckdb")
+	if gold {
+		if err := inOtherProcess(t, models, "CREATE SCHEMA gold; CREATE TABLE gold.answer AS SELECT 42 AS n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wh, err := duckdb.Open(context.Background(), duckdb.RawPath(models), nil, append([]duckdb.Option{duckdb.WithModels(models)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wh, models
+}
+
 // While dbt has its turn (reading a snapshot of RAW, writing the models file), loads go on and
 // are queryable at once; a query on a model waits for dbt and then sees what it wrote.
 func TestLoadsGoOnDuringDbtsTurn(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	models := filepath.Join(dir, "warehouse.duckdb")
-	if err := inOtherProcess(t, models, "CREATE SCHEMA gold; CREATE TABLE gold.answer AS SELECT 42 AS n"); err != nil {
-		t.Fatal(err)
-	}
-	wh, err := duckdb.Open(ctx, duckdb.RawPath(models), nil, duckdb.WithModels(models))
-	if err != nil {
-		t.Fatal(err)
-	}
+	wh, models := openSplit(t, true)
 	defer wh.Close()
 	if got := query(t, wh, "SELECT n FROM answer"); got != "n\n42\n" {
 		t.Fatalf("unqualified model name: %q, want the models file's answer 42", got)
@@ -203,12 +214,7 @@ func TestRawMovesOutOfTheModelsFile(t *testing.T) {
 // dbt built in the models file, nothing before its first build.
 func TestSnapshotFollowsRAW(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	models := filepath.Join(dir, "warehouse.duckdb")
-	wh, err := duckdb.Open(ctx, duckdb.RawPath(models), nil, duckdb.WithModels(models))
-	if err != nil {
-		t.Fatal(err)
-	}
+	wh, models := openSplit(t, false)
 	defer wh.Close()
 	if names, err := wh.ModelNames(ctx); err != nil || len(names) != 0 {
 		t.Fatalf("models before dbt's first build: %v (err %v), want none", names, err)
