@@ -6,7 +6,13 @@
 {#- dbt's test materialization, and for column_checks one that names what failed: one query on a
     pass (how many checks failed, as dbt's); on a failure the checks' rows are read again and
     the test errors with them, e.g. "column checks failed: amount not_null: 1 row (e.g.
-    5b0c...@16781568)". Every other test runs dbt's own materialization unchanged. -#}
+    5b0c...@16781568)". Every other test runs dbt's own materialization unchanged. It was
+    written against these installed test materializations (package, version, file, sha256 of the
+    block); scripts/dbt/materialization.py --check (scripts/test.d/20-lint.sh) fails when one
+    changes, and says what to re-check:
+    upstream dbt-adapters 1.24.5 dbt/include/global_project/macros/materializations/tests/test.sql 4683bd327eafd1708cfeba76b9e79cf098415d37142103b9a759d68682db5ba8
+    upstream dbt-snowflake 1.11.6 dbt/include/snowflake/macros/materializations/test.sql a3210d472381caac5089c2320be097fe6cd48dc3eae043790025a87550631307
+-#}
 {%- materialization test, default -%}
     {%- if (model.get('test_metadata') or {}).get('name') != 'column_checks' -%}
         {{ return(dbt.materialization_test_default()) }}

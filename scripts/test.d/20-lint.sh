@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Lints what Go tests cannot see: the workflows (actionlint), every shell script (shellcheck),
 # docker-compose.yml (docker-compose config), and template.yaml (cfn-lint, sam validate --lint, and
-# the SAM transform followed by cfn-lint, which must refuse every template of fixtures/aws-rejects).
+# the SAM transform followed by cfn-lint, which must refuse every template of fixtures/aws-rejects),
+# and dbt's test materializations against the ones the project's override was written against.
 # Installs its tools idempotently: shellcheck and docker-compose from Debian, actionlint with
-# `go install`, SAM CLI and cfn-lint into .venv-sam.
+# `go install`, SAM CLI and cfn-lint into .venv-sam, dbt into .venv.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -43,4 +44,18 @@ log "templates AWS rejects (fixtures/aws-rejects) fail it, each for the reason i
 # are extracted from the pinned botocore and cfn-lint, and must match them.
 log "shared/awsrules/constraints.json against the pinned botocore and cfn-lint"
 .venv-sam/bin/python scripts/awsrules.py --check
+# dbt/macros/checks.sql overrides dbt's test materialization for column_checks; a dbt upgrade that
+# changes dbt's (or dbt-snowflake's) must fail here, naming what to re-check.
+log "dbt's test materializations are those dbt/macros/checks.sql's override was written against"
+bash scripts/venv.sh
+.venv/bin/python scripts/dbt/materialization.py --check
+changed=$(mktemp "${TMPDIR:-/tmp}/fin-checks.XXXXXX")
+trap 'rm -f "$changed"' EXIT
+sed -E "s/^(    upstream .*) [0-9a-f]{64}$/\1 $(printf '%064d' 0)/" dbt/macros/checks.sql >"$changed"
+if out=$(.venv/bin/python scripts/dbt/materialization.py --check "$changed" 2>&1); then
+  die "materialization.py --check passed an override recorded against other test materializations"
+fi
+for want in "changed from" "Re-check the override"; do
+  grep -q "$want" <<<"$out" || die "materialization.py --check failed without '$want': $out"
+done
 log "lint passed"

@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Holds dbt/macros/checks.sql's override of dbt's test materialization to the dbt it was written
+against. The override copies dbt's `materialization test, default` for column_checks tests and
+hands every other test to it; dbt-snowflake's own test materialization calls it in turn. A dbt
+upgrade that changes either would make the override diverge without any test failing, so the
+override's comment records, per installed `materialization test` block, its package, file and
+sha256 ("upstream ..." lines), and this script compares them with the installed packages'.
+
+  .venv/bin/python scripts/dbt/materialization.py --check [FILE]  fail when they differ (20-lint)
+  .venv/bin/python scripts/dbt/materialization.py --record        rewrite the upstream lines
+"""
+import hashlib
+import importlib.metadata
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+OVERRIDE = os.path.join(ROOT, "dbt", "macros", "checks.sql")
+BLOCK = re.compile(r"\{%-?\s*materialization\s+test\s*,.*?\{%-?\s*endmaterialization\s*-?%\}", re.S)
+UPSTREAM = re.compile(r"^    upstream (\S+) (\S+) (\S+) ([0-9a-f]{64})$", re.M)
+RECHECK = """\
+Re-check the override (`materialization test` in dbt/macros/checks.sql) against each file named:
+its column_checks branch runs dbt's 'main' statement itself (get_test_sql's arguments, sql_header,
+limit, store_failures, what it returns) and hands every other test to dbt.materialization_test_default;
+dbt-snowflake's must still call materialization_test_default unqualified, or the override never
+runs on Snowflake (docs/dbt.md, "Tests"). Then run scripts/test.d/40-dbt.sh and record the new
+hashes: .venv/bin/python scripts/dbt/materialization.py --record"""
+
+
+def installed():
+    """Every `materialization test` block of the installed dbt packages: {(package, file, n): (version, sha256)}."""
+    found = {}
+    for dist in importlib.metadata.distributions():
+        for f in dist.files or []:
+            name = str(f)
+            if not (name.startswith("dbt/include/") and name.endswith(".sql")):
+                continue
+            with open(f.locate(), encoding="utf-8") as src:
+                blocks = BLOCK.findall(src.read())
+            for n, block in enumerate(blocks):
+                key = (dist.metadata["Name"], name, n)
+                found[key] = (dist.version, hashlib.sha256(block.encode()).hexdigest())
+    if not found:
+        sys.exit("no dbt package with a test materialization is installed here: run scripts/venv.sh")
+    return found
+
+
+def recorded(text):
+    """The upstream lines of the override's comment: {(package, file, n): (version, sha256)}."""
+    out = {}
+    for package, version, where, digest in UPSTREAM.findall(text):
+        name, _, n = where.partition("#")
+        out[(package, name, int(n or 0))] = (version, digest)
+    return out
+
+
+def lines(blocks):
+    return "".join(f"    upstream {p} {v} {f}{'#%d' % n if n else ''} {d}\n"
+                   for (p, f, n), (v, d) in sorted(blocks.items()))
+
+
+def differences(want, have):
+    out = []
+    for key in sorted(want.keys() | have.keys()):
+        (package, name, _), was, now = key, want.get(key), have.get(key)
+        if was is None:
+            out.append(f"{package} {now[0]} {name}: a test materialization the override was not written against")
+        elif now is None:
+            out.append(f"{package} {was[0]} {name}: recorded, no longer installed")
+        elif was[1] != now[1]:
+            out.append(f"{package} {name}: changed from {was[0]}'s (sha256 {was[1][:12]}...) to {now[0]}'s ({now[1][:12]}...)")
+    return out
+
+
+def main():
+    args = sys.argv[1:]
+    path = args[1] if len(args) == 2 else OVERRIDE
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    have = installed()
+    if args[:1] == ["--record"] and len(args) == 1:
+        found = list(UPSTREAM.finditer(text))
+        if not found:
+            sys.exit(f"{path} has no 'upstream' lines to replace")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text[:found[0].start()] + lines(have) + text[found[-1].end() + 1:])
+        print(f"recorded {len(have)} test materializations in {os.path.relpath(path, ROOT)}")
+        return
+    if args[:1] != ["--check"] or len(args) > 2:
+        sys.exit(__doc__)
+    want = recorded(text)
+    if not want:
+        sys.exit(f"{path} records no upstream test materialization ('    upstream <package> <version> <file> <sha256>' lines)")
+    diffs = differences(want, have)
+    if diffs:
+        sys.exit("dbt's test materializations differ from those the override was written against:\n  "
+                 + "\n  ".join(diffs) + "\n" + RECHECK)
+    print("the installed test materializations are the ones the override was written against: "
+          + ", ".join(f"{p} {v}" for (p, _, _), (v, _) in sorted(have.items())))
+
+
+if __name__ == "__main__":
+    main()
