@@ -194,49 +194,6 @@ func TestChunkReadBeforeItsLowWatermark(t *testing.T) {
 	droppedFromChunk2(t, metrics, evs, len(keys), "changed after chunk 2's read and before its low watermark", updated, deleted)
 }
 
-// sinceInitial lists an item's events after the initial snapshot's read, as op:v (tombstones
-// left out).
-func sinceInitial(evs []event, k [2]int64) []string {
-	var seq []string
-	for _, e := range evs {
-		initial := e.v != nil && e.op() == "r" && e.source()["snapshot"] != "incremental"
-		if e.key == itemJSONKey(k) && e.v != nil && !initial {
-			seq = append(seq, fmt.Sprintf("%s:%v", e.op(), e.image("after")["v"]))
-		}
-	}
-	return seq
-}
-
-// incrementalRead tells a row emitted by an incremental snapshot's chunk.
-func incrementalRead(e event) bool {
-	return e.v != nil && e.op() == "r" && e.source()["snapshot"] == "incremental"
-}
-
-// droppedFromChunk2 checks that the snapshot of a table of rows rows dropped the keys of chunk 2
-// that were changed as why says, and emitted every other row; it returns each key's count of
-// incremental snapshot reads.
-func droppedFromChunk2(t *testing.T, metrics *capture.Metrics, evs []event, rows int, why string, dropped ...[2]int64) map[string]int {
-	t.Helper()
-	reads := map[string]int{}
-	for _, e := range evs {
-		if incrementalRead(e) {
-			reads[e.key]++
-		}
-	}
-	for _, k := range dropped {
-		if n := reads[itemJSONKey(k)]; n != 0 {
-			t.Errorf("row %s %s was emitted by the snapshot (%d reads), want it dropped", itemJSONKey(k), why, n)
-		}
-	}
-	if got := metrics.SnapshotDropped.Load(); got != int64(len(dropped)) {
-		t.Errorf("%d keys dropped from chunks, want %d (chunk 2's update and delete)", got, len(dropped))
-	}
-	if got, want := metrics.SnapshotRows.Load(), int64(rows-len(dropped)); got != want {
-		t.Errorf("snapshot emitted %d rows, want %d (every row but the %d dropped)", got, want, len(dropped))
-	}
-	return reads
-}
-
 // chunkHarness is a harness with n items, read in chunks of chunkSize, its metrics and the
 // items' keys.
 func chunkHarness(t *testing.T, n, chunkSize int) (*harness, *capture.Metrics, [][2]int64) {
@@ -280,3 +237,46 @@ func (h *harness) itemKeys() [][2]int64 {
 func itemJSONKey(k [2]int64) string { return fmt.Sprintf(`{"grp":%d,"id":%d}`, k[0], k[1]) }
 
 func itemWhere(k [2]int64) string { return fmt.Sprintf("grp = %d AND id = %d", k[0], k[1]) }
+
+// sinceInitial lists an item's events after the initial snapshot's read, as op:v (tombstones
+// left out).
+func sinceInitial(evs []event, k [2]int64) []string {
+	var seq []string
+	for _, e := range evs {
+		initial := e.v != nil && e.op() == "r" && e.source()["snapshot"] != "incremental"
+		if e.key == itemJSONKey(k) && e.v != nil && !initial {
+			seq = append(seq, fmt.Sprintf("%s:%v", e.op(), e.image("after")["v"]))
+		}
+	}
+	return seq
+}
+
+// incrementalRead tells a row emitted by an incremental snapshot's chunk.
+func incrementalRead(e event) bool {
+	return e.v != nil && e.op() == "r" && e.source()["snapshot"] == "incremental"
+}
+
+// droppedFromChunk2 checks that the snapshot of a table of rows rows dropped the keys of chunk 2
+// that were changed as why says, and emitted every other row; it returns each key's count of
+// incremental snapshot reads.
+func droppedFromChunk2(t *testing.T, metrics *capture.Metrics, evs []event, rows int, why string, dropped ...[2]int64) map[string]int {
+	t.Helper()
+	reads := map[string]int{}
+	for _, e := range evs {
+		if incrementalRead(e) {
+			reads[e.key]++
+		}
+	}
+	for _, k := range dropped {
+		if n := reads[itemJSONKey(k)]; n != 0 {
+			t.Errorf("row %s %s was emitted by the snapshot (%d reads), want it dropped", itemJSONKey(k), why, n)
+		}
+	}
+	if got := metrics.SnapshotDropped.Load(); got != int64(len(dropped)) {
+		t.Errorf("%d keys dropped from chunks, want %d (chunk 2's update and delete)", got, len(dropped))
+	}
+	if got, want := metrics.SnapshotRows.Load(), int64(rows-len(dropped)); got != want {
+		t.Errorf("snapshot emitted %d rows, want %d (every row but the %d dropped)", got, want, len(dropped))
+	}
+	return reads
+}
