@@ -20,16 +20,7 @@ import (
 func TestConcurrentTransfers(t *testing.T) {
 	e := newEnv(t)
 	tr := e.transports[0]
-	var c Customer
-	call(t, tr, request{method: "POST", path: "/customers", token: e.rw, body: map[string]any{
-		"first_name": "C", "last_name": "T", "email": "concurrent@example.com"}}, http.StatusCreated).json(t, &c)
-	ids := make([]string, 10)
-	for i := range ids {
-		var a Account
-		call(t, tr, request{method: "POST", path: "/accounts", token: e.rw, body: map[string]any{
-			"customer_id": c.CustomerID, "account_type": "CHECKING", "currency": "EUR", "opening_deposit": "100.00"}}, http.StatusCreated).json(t, &a)
-		ids[i] = a.AccountID
-	}
+	customer, ids := newAccounts(t, e, "concurrent@example.com", "EUR", 10)
 	rng := rand.New(rand.NewPCG(1, 2))
 	type job struct{ from, to, amount string }
 	jobs := make([]job, 200)
@@ -64,7 +55,7 @@ func TestConcurrentTransfers(t *testing.T) {
 	var total decimal.Decimal
 	var negative, count int
 	if err := e.db.Pool.QueryRow(context.Background(), `SELECT sum(balance), count(*) FILTER (WHERE balance < 0), count(*)
-		FROM accounts WHERE customer_id = $1`, c.CustomerID).Scan(&total, &negative, &count); err != nil {
+		FROM accounts WHERE customer_id = $1`, customer).Scan(&total, &negative, &count); err != nil {
 		t.Fatal(err)
 	}
 	if !total.Equal(decimal.RequireFromString("1000.00")) || negative != 0 || count != 10 {

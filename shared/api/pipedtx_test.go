@@ -118,18 +118,26 @@ func onePool(t *testing.T, dbURL string) *pgxpool.Pool {
 // twoAccounts opens a customer with two USD accounts holding 100.00 each through the API.
 func twoAccounts(t *testing.T, e *env) (string, string) {
 	t.Helper()
+	_, ids := newAccounts(t, e, "trips@example.com", "USD", 2)
+	return ids[0], ids[1]
+}
+
+// newAccounts opens a customer (email) with n CHECKING accounts in currency holding 100.00 each
+// through the API and returns the customer's id and theirs.
+func newAccounts(t *testing.T, e *env, email, currency string, n int) (string, []string) {
+	t.Helper()
 	tr := e.transports[0]
 	var c Customer
 	call(t, tr, request{method: "POST", path: "/customers", token: e.rw, body: map[string]any{
-		"first_name": "T", "last_name": "Rip", "email": "trips@example.com"}}, http.StatusCreated).json(t, &c)
-	ids := make([]string, 2)
+		"first_name": "Account", "last_name": "Holder", "email": email}}, http.StatusCreated).json(t, &c)
+	ids := make([]string, n)
 	for i := range ids {
 		var a Account
 		call(t, tr, request{method: "POST", path: "/accounts", token: e.rw, body: map[string]any{
-			"customer_id": c.CustomerID, "account_type": "CHECKING", "currency": "USD", "opening_deposit": "100.00"}}, http.StatusCreated).json(t, &a)
+			"customer_id": c.CustomerID, "account_type": "CHECKING", "currency": currency, "opening_deposit": "100.00"}}, http.StatusCreated).json(t, &a)
 		ids[i] = a.AccountID
 	}
-	return ids[0], ids[1]
+	return c.CustomerID, ids
 }
 
 // TestPostTransactionRoundTrips counts the round trips a posting makes to Postgres, each shape
