@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -42,18 +41,9 @@ func TestLineageView(t *testing.T) {
 	maps.Copy(extra, LineageHandlers("s3cret", &Codes{}, graph, docs.Handler()))
 	srv := httptest.NewServer(Handler("s3cret", &Codes{}, func(context.Context) Status { return Status{Time: time.Now()} }, extra))
 	defer srv.Close()
-	get := func(path, token string) (int, string, http.Header) {
-		req, _ := http.NewRequest("GET", srv.URL+path, nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b), resp.Header
+	at := func(path, token string) (int, string, http.Header) {
+		resp, body := get(t, srv.URL+path, token)
+		return resp.StatusCode, string(body), resp.Header
 	}
 	for _, c := range []struct{ path, want string }{
 		{"/", `id="lineage-graph"`},
@@ -62,27 +52,27 @@ func TestLineageView(t *testing.T) {
 		{"/dbt-docs/manifest.json", "{}"},
 	} {
 		for _, token := range []string{"", "wrong"} {
-			if code, _, _ := get(c.path, token); code != http.StatusUnauthorized {
+			if code, _, _ := at(c.path, token); code != http.StatusUnauthorized {
 				t.Errorf("%s with token %q = %d, want 401", c.path, token, code)
 			}
 		}
-		code, body, _ := get(c.path, "s3cret")
+		code, body, _ := at(c.path, "s3cret")
 		if code != 200 || !strings.Contains(body, c.want) {
 			t.Errorf("%s = %d %.200s, want 200 with %s", c.path, code, body, c.want)
 		}
 	}
 	var got lineage.Graph
-	if _, body, _ := get("/api/lineage", "s3cret"); json.Unmarshal([]byte(body), &got) != nil || len(got.Nodes) != 2 || len(got.Edges) != 1 || got.Nodes[1].Layer != 1 {
+	if _, body, _ := at("/api/lineage", "s3cret"); json.Unmarshal([]byte(body), &got) != nil || len(got.Nodes) != 2 || len(got.Edges) != 1 || got.Nodes[1].Layer != 1 {
 		t.Errorf("/api/lineage = %s, want the graph's 2 nodes and edge", body)
 	}
-	if code, _, h := get("/dbt-docs/", "s3cret"); code != 200 || !strings.Contains(h.Get("Content-Security-Policy"), "default-src 'self'") {
+	if code, _, h := at("/dbt-docs/", "s3cret"); code != 200 || !strings.Contains(h.Get("Content-Security-Policy"), "default-src 'self'") {
 		t.Errorf("/dbt-docs/ CSP %q: the docs may load from other hosts", h.Get("Content-Security-Policy"))
 	}
-	if code, _, _ := get("/dbt-docs/compiled/x.sql", "s3cret"); code != 404 {
+	if code, _, _ := at("/dbt-docs/compiled/x.sql", "s3cret"); code != 404 {
 		t.Errorf("/dbt-docs/ serves files beyond the docs site: %d", code)
 	}
 	broken = true
-	if code, body, _ := get("/api/lineage", "s3cret"); code != http.StatusServiceUnavailable || !strings.Contains(body, "no manifest") {
+	if code, body, _ := at("/api/lineage", "s3cret"); code != http.StatusServiceUnavailable || !strings.Contains(body, "no manifest") {
 		t.Errorf("/api/lineage without a graph = %d %s, want 503 saying why", code, body)
 	}
 }
