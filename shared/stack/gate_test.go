@@ -186,22 +186,11 @@ func TestGateTrimKeepsUnlandedAndRetained(t *testing.T) {
 				if next < 0 {
 					continue
 				}
-				o := kadm.Offsets{}
-				o.AddOffset(topic, 0, next, -1)
-				if resp, err := admin.CommitOffsets(ctx, groups[k], o); err != nil || resp.Error() != nil {
-					t.Fatalf("commit %s: %v %v", groups[k], err, resp.Error())
-				}
+				commitNext(t, admin, topic, groups[k], next)
 			}
 			gate := newLandedGate(client, client, map[string][]string{topic: groups}, slog.Default())
 			gate.retain = tc.retain
-			gate.trim(ctx, now)
-			starts, err := admin.ListStartOffsets(ctx, topic)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got, _ := starts.Lookup(topic, 0); got.Offset != tc.wantStart {
-				t.Errorf("the log starts at %d after the trim, want %d", got.Offset, tc.wantStart)
-			}
+			trimmedTo(t, gate, admin, topic, now, tc.wantStart)
 		})
 	}
 }
@@ -251,24 +240,36 @@ func TestGateTrimBoundsBytesOfLandedRecords(t *testing.T) {
 				return err == nil && o.Offset == int64(len(tc.sizes))
 			})
 			if tc.committed > 0 {
-				o := kadm.Offsets{}
-				o.AddOffset(topic, 0, tc.committed, -1)
-				if resp, err := admin.CommitOffsets(ctx, "landing", o); err != nil || resp.Error() != nil {
-					t.Fatalf("commit: %v %v", err, resp.Error())
-				}
+				commitNext(t, admin, topic, "landing", tc.committed)
 			}
-			gate.trim(ctx, now)
-			starts, err := admin.ListStartOffsets(ctx, topic)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got, _ := starts.Lookup(topic, 0); got.Offset != tc.wantStart {
-				t.Errorf("the log starts at %d after the trim, want %d", got.Offset, tc.wantStart)
-			}
+			trimmedTo(t, gate, admin, topic, now, tc.wantStart)
 			if got := readFrom(t, client, topic, tc.committed, len(tc.sizes)); !slices.Equal(got, offsetsFrom(tc.committed, len(tc.sizes))) {
 				t.Errorf("the landing, from its committed offset %d, read offsets %v", tc.committed, got)
 			}
 		})
+	}
+}
+
+// commitNext commits group's next offset of topic's partition 0.
+func commitNext(t *testing.T, admin *kadm.Client, topic, group string, next int64) {
+	t.Helper()
+	o := kadm.Offsets{}
+	o.AddOffset(topic, 0, next, -1)
+	if resp, err := admin.CommitOffsets(t.Context(), group, o); err != nil || resp.Error() != nil {
+		t.Fatalf("commit %s: %v %v", group, err, resp.Error())
+	}
+}
+
+// trimmedTo trims topic at now through gate and checks that its partition 0 then starts at want.
+func trimmedTo(t *testing.T, gate *landedGate, admin *kadm.Client, topic string, now time.Time, want int64) {
+	t.Helper()
+	gate.trim(t.Context(), now)
+	starts, err := admin.ListStartOffsets(t.Context(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := starts.Lookup(topic, 0); got.Offset != want {
+		t.Errorf("the log starts at %d after the trim, want %d", got.Offset, want)
 	}
 }
 
