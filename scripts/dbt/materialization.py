@@ -7,7 +7,7 @@ override's comment records, per installed `materialization test` block, its pack
 sha256 ("upstream ..." lines), and this script compares them with the installed packages'.
 
   .venv/bin/python scripts/dbt/materialization.py --check [FILE]  fail when they differ (20-lint)
-  .venv/bin/python scripts/dbt/materialization.py --record        rewrite the upstream lines
+  .venv/bin/python scripts/dbt/materialization.py --record [FILE] rewrite the upstream lines
 """
 import hashlib
 import importlib.metadata
@@ -29,7 +29,8 @@ hashes: .venv/bin/python scripts/dbt/materialization.py --record"""
 
 
 def installed():
-    """Every `materialization test` block of the installed dbt packages: {(package, file, n): (version, sha256)}."""
+    """Every `materialization test` block of the installed dbt packages:
+    {(package, file, n): (version, sha256, path on disk)}."""
     found = {}
     for dist in importlib.metadata.distributions():
         for f in dist.files or []:
@@ -40,7 +41,7 @@ def installed():
                 blocks = BLOCK.findall(src.read())
             for n, block in enumerate(blocks):
                 key = (dist.metadata["Name"], name, n)
-                found[key] = (dist.version, hashlib.sha256(block.encode()).hexdigest())
+                found[key] = (dist.version, hashlib.sha256(block.encode()).hexdigest(), str(f.locate()))
     if not found:
         sys.exit("no dbt package with a test materialization is installed here: run scripts/venv.sh")
     return found
@@ -56,8 +57,9 @@ def recorded(text):
 
 
 def lines(blocks):
+    """The upstream lines recording blocks, sorted."""
     return "".join(f"    upstream {p} {v} {f}{'#%d' % n if n else ''} {d}\n"
-                   for (p, f, n), (v, d) in sorted(blocks.items()))
+                   for (p, f, n), (v, d, _) in sorted(blocks.items()))
 
 
 def differences(want, have):
@@ -65,11 +67,11 @@ def differences(want, have):
     for key in sorted(want.keys() | have.keys()):
         (package, name, _), was, now = key, want.get(key), have.get(key)
         if was is None:
-            out.append(f"{package} {now[0]} {name}: a test materialization the override was not written against")
+            out.append(f"{package} {now[0]} {now[2]}: a test materialization the override was not written against")
         elif now is None:
             out.append(f"{package} {was[0]} {name}: recorded, no longer installed")
         elif was[1] != now[1]:
-            out.append(f"{package} {name}: changed from {was[0]}'s (sha256 {was[1][:12]}...) to {now[0]}'s ({now[1][:12]}...)")
+            out.append(f"{package} {now[2]}: changed from {was[0]}'s (sha256 {was[1][:12]}...) to {now[0]}'s ({now[1][:12]}...)")
     return out
 
 
@@ -79,7 +81,9 @@ def main():
     with open(path, encoding="utf-8") as f:
         text = f.read()
     have = installed()
-    if args[:1] == ["--record"] and len(args) == 1:
+    if args[:1] not in (["--check"], ["--record"]) or len(args) > 2:
+        sys.exit(__doc__)
+    if args[0] == "--record":
         found = list(UPSTREAM.finditer(text))
         if not found:
             sys.exit(f"{path} has no 'upstream' lines to replace")
@@ -87,8 +91,6 @@ def main():
             f.write(text[:found[0].start()] + lines(have) + text[found[-1].end() + 1:])
         print(f"recorded {len(have)} test materializations in {os.path.relpath(path, ROOT)}")
         return
-    if args[:1] != ["--check"] or len(args) > 2:
-        sys.exit(__doc__)
     want = recorded(text)
     if not want:
         sys.exit(f"{path} records no upstream test materialization ('    upstream <package> <version> <file> <sha256>' lines)")
@@ -97,7 +99,7 @@ def main():
         sys.exit("dbt's test materializations differ from those the override was written against:\n  "
                  + "\n  ".join(diffs) + "\n" + RECHECK)
     print("the installed test materializations are the ones the override was written against: "
-          + ", ".join(f"{p} {v}" for (p, _, _), (v, _) in sorted(have.items())))
+          + ", ".join(f"{p} {v}" for (p, _, _), (v, _, _) in sorted(have.items())))
 
 
 if __name__ == "__main__":
