@@ -115,13 +115,20 @@ func (e event) image(which string) map[string]any {
 
 func (e event) source() map[string]any { return e.v["source"].(map[string]any) }
 
-// consume reads topic from the start until it has n records or the deadline passes.
-func (h *harness) consume(topic string, n int) []event {
+// reader is a client of the harness's broker that reads topic from its start.
+func (h *harness) reader(topic string) *kgo.Client {
 	h.t.Helper()
 	cl, err := kafka.NewClient(h.seeds, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	return cl
+}
+
+// consume reads topic from the start until it has n records or the deadline passes.
+func (h *harness) consume(topic string, n int) []event {
+	h.t.Helper()
+	cl := h.reader(topic)
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

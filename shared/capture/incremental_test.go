@@ -94,10 +94,7 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 // drain reads every record of topic from the start until the topic has been quiet for a second.
 func (h *harness) drain(topic string) []event {
 	h.t.Helper()
-	cl, err := kafka.NewClient(h.seeds, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	cl := h.reader(topic)
 	defer cl.Close()
 	var out []event
 	for {
