@@ -24,8 +24,16 @@ func registerUUID(m *pgtype.Map) {
 type uuidCodec struct{ pgtype.UUIDCodec }
 
 func (c uuidCodec) PlanEncode(m *pgtype.Map, oid uint32, format int16, value any) pgtype.EncodePlan {
-	if _, ok := value.(uuid.UUID); ok && format == pgtype.BinaryFormatCode {
-		return encodeUUID{}
+	if format == pgtype.BinaryFormatCode {
+		switch value.(type) {
+		case uuid.UUID:
+			return encodeUUID{}
+		case *uuid.UUID:
+			// A nullable id (a transfer's related_account_id): a *uuid.UUID is a driver.Valuer too,
+			// so pgx never dereferences it and would send its string, after a binary attempt
+			// that failed and built its error with fmt.Errorf.
+			return encodeUUIDPointer{}
+		}
 	}
 	return c.UUIDCodec.PlanEncode(m, oid, format, value)
 }
@@ -41,6 +49,18 @@ type encodeUUID struct{}
 
 func (encodeUUID) Encode(value any, buf []byte) ([]byte, error) {
 	id := value.(uuid.UUID)
+	return append(buf, id[:]...), nil
+}
+
+type encodeUUIDPointer struct{}
+
+// Encode writes a nil pointer as NULL (pgx already sends a nil *uuid.UUID as NULL before it
+// asks for a plan; this keeps the plan right on its own).
+func (encodeUUIDPointer) Encode(value any, buf []byte) ([]byte, error) {
+	id := value.(*uuid.UUID)
+	if id == nil {
+		return nil, nil
+	}
 	return append(buf, id[:]...), nil
 }
 

@@ -19,6 +19,17 @@ func TestUUIDBinaryPlans(t *testing.T) {
 	} else if _, ok := p.(encodeUUID); !ok {
 		t.Fatalf("uuid.UUID encodes through %T, not the binary plan", p)
 	}
+	if p := m.PlanEncode(pgtype.UUIDOID, pgtype.BinaryFormatCode, &id); p == nil {
+		t.Fatal("no plan encodes a *uuid.UUID")
+	} else if _, ok := p.(encodeUUIDPointer); !ok {
+		t.Fatalf("*uuid.UUID encodes through %T, not the binary plan", p)
+	}
+	if buf, err := m.Encode(pgtype.UUIDOID, pgtype.BinaryFormatCode, &id, nil); err != nil || string(buf) != string(id[:]) {
+		t.Fatalf("encode *uuid.UUID: %x, %v", buf, err)
+	}
+	if buf, err := (encodeUUIDPointer{}).Encode((*uuid.UUID)(nil), nil); err != nil || buf != nil {
+		t.Fatalf("encode a nil *uuid.UUID: %x, %v (want NULL)", buf, err)
+	}
 	got := id
 	if p := m.PlanScan(pgtype.UUIDOID, pgtype.BinaryFormatCode, &got); p == nil {
 		t.Fatal("no plan scans a *uuid.UUID")
