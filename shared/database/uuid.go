@@ -1,6 +1,7 @@
 package database
 
 import (
+	"encoding/binary"
 	"errors"
 	"strconv"
 
@@ -18,7 +19,39 @@ func registerUUID(m *pgtype.Map) {
 	t := &pgtype.Type{Name: "uuid", OID: pgtype.UUIDOID, Codec: uuidCodec{}}
 	m.RegisterType(t)
 	// The array type names its element type: the old one would keep the old plans.
-	m.RegisterType(&pgtype.Type{Name: "_uuid", OID: pgtype.UUIDArrayOID, Codec: &pgtype.ArrayCodec{ElementType: t}})
+	m.RegisterType(&pgtype.Type{Name: "_uuid", OID: pgtype.UUIDArrayOID, Codec: uuidArrayCodec{&pgtype.ArrayCodec{ElementType: t}}})
+}
+
+// uuidArrayCodec writes a []uuid.UUID as a binary uuid[] itself: pgx's array plan for a slice of
+// a type it does not know walks it by reflection, boxing each element (every batched GET
+// /accounts/{id} and every posting's lock sends one). Everything else is pgx's ArrayCodec.
+type uuidArrayCodec struct{ *pgtype.ArrayCodec }
+
+func (c uuidArrayCodec) PlanEncode(m *pgtype.Map, oid uint32, format int16, value any) pgtype.EncodePlan {
+	if _, ok := value.([]uuid.UUID); ok && format == pgtype.BinaryFormatCode {
+		return encodeUUIDArray{}
+	}
+	return c.ArrayCodec.PlanEncode(m, oid, format, value)
+}
+
+type encodeUUIDArray struct{}
+
+// Encode writes the array in Postgres's binary form: one dimension, no NULLs, the element type,
+// the length and lower bound 1, then each element's length (16) and bytes, as pgx's own plan
+// writes it (an empty slice too: one dimension of length 0). A nil slice is NULL.
+func (encodeUUIDArray) Encode(value any, buf []byte) ([]byte, error) {
+	ids := value.([]uuid.UUID)
+	if ids == nil {
+		return nil, nil
+	}
+	for _, v := range []uint32{1, 0, pgtype.UUIDOID, uint32(len(ids)), 1} {
+		buf = binary.BigEndian.AppendUint32(buf, v)
+	}
+	for _, id := range ids {
+		buf = binary.BigEndian.AppendUint32(buf, 16)
+		buf = append(buf, id[:]...)
+	}
+	return buf, nil
 }
 
 type uuidCodec struct{ pgtype.UUIDCodec }
