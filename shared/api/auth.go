@@ -1,11 +1,11 @@
 package api
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -316,8 +316,8 @@ type principal struct {
 	Customer uuid.UUID
 }
 
-// verifier checks bearer tokens. A token verified once is remembered, keyed by its SHA-256, so
-// a client's every request does not pay for the signature check again (RS256 ~30 us, ES256
+// verifier checks bearer tokens. A token verified once is remembered, keyed by its exact text,
+// so a client's every request does not pay for the signature check again (RS256 ~30 us, ES256
 // ~100 us). A remembered verification is never worth more than a fresh one: it ends when the
 // token expires (at exp, before the leeway a fresh check would still allow) and after a minute
 // at most, and with a JWKS it holds only while the key that verified it is still in the key
@@ -333,8 +333,9 @@ type verifier struct {
 	// nil for the fixed HS256 secret.
 	keyHeld func(kid string, key any) bool
 
-	mu   sync.Mutex
-	seen map[[sha256.Size]byte]verified
+	mu        sync.Mutex
+	seen      map[string]verified
+	seenBytes int // the length of the tokens in seen, bounded by maxRememberedBytes
 }
 
 type verified struct {
@@ -344,11 +345,13 @@ type verified struct {
 	key   any // what verified the signature, for keyHeld
 }
 
-// maxRemembered bounds the memory the cache of verified tokens may take; rememberFor bounds how
-// long a verification is trusted without a fresh look at the signature.
+// maxRemembered and maxRememberedBytes bound the memory the cache of verified tokens may take
+// (a token is a few hundred bytes to a few KB); rememberFor bounds how long a verification is
+// trusted without a fresh look at the signature.
 const (
-	maxRemembered = 4096
-	rememberFor   = time.Minute
+	maxRemembered      = 4096
+	maxRememberedBytes = 4 << 20
+	rememberFor        = time.Minute
 )
 
 func newVerifier(ctx context.Context, c AuthConfig) (*verifier, error) {
@@ -404,23 +407,42 @@ func keyHeldBy(storage jwkset.Storage) func(kid string, key any) bool {
 	}
 }
 
-func digest(token string) [sha256.Size]byte { return sha256.Sum256([]byte(token)) }
+var bearerPrefix = []byte("Bearer ")
+
+// verifyHeader is verify of the Authorization header's bytes as the server holds them: a
+// remembered token is looked up without copying them.
+func (v *verifier) verifyHeader(header []byte) (principal, error) {
+	if raw, ok := bytes.CutPrefix(header, bearerPrefix); ok && len(raw) > 0 {
+		v.mu.Lock()
+		hit, found := v.seen[string(raw)] // no copy: the conversion is only the lookup's
+		v.mu.Unlock()
+		if found && v.holds(hit) {
+			return hit.p, nil
+		}
+	}
+	return v.verify(string(header))
+}
+
+// holds reports whether a remembered verification still stands: the token has not expired, the
+// minute is not over, and a JWKS still has the key that verified it.
+func (v *verifier) holds(hit verified) bool {
+	return v.now().Before(hit.until) && (v.keyHeld == nil || v.keyHeld(hit.kid, hit.key))
+}
 
 func (v *verifier) verify(header string) (principal, error) {
 	raw, ok := strings.CutPrefix(header, "Bearer ")
 	if !ok || raw == "" {
 		return principal{}, errors.New("send an Authorization: Bearer <token> header")
 	}
-	// The hash, not the text: a key that aliased the server's reused request buffer would turn
-	// into the next request's token, and a digest keeps the cache's memory fixed per entry.
-	sum := digest(raw)
-	now := v.now()
+	// The exact text, not a digest: Go's map compares the whole key, and SHA-256 of a token cost
+	// more than the rest of a remembered token's check.
 	v.mu.Lock()
-	hit, found := v.seen[sum]
+	hit, found := v.seen[raw]
 	v.mu.Unlock()
-	if found && now.Before(hit.until) && (v.keyHeld == nil || v.keyHeld(hit.kid, hit.key)) {
+	if found && v.holds(hit) {
 		return hit.p, nil
 	}
+	now := v.now()
 	p, exp, kid, key, err := v.check(raw)
 	if err != nil {
 		return principal{}, err
@@ -435,13 +457,17 @@ func (v *verifier) verify(header string) (principal, error) {
 		until = exp
 	}
 	v.mu.Lock()
-	if len(v.seen) >= maxRemembered {
-		v.seen = nil // start over rather than track recency: a full cache is rare
+	if len(v.seen) >= maxRemembered || v.seenBytes+len(raw) > maxRememberedBytes {
+		v.seen, v.seenBytes = nil, 0 // start over rather than track recency: a full cache is rare
 	}
 	if v.seen == nil {
-		v.seen = make(map[[sha256.Size]byte]verified)
+		v.seen = make(map[string]verified)
 	}
-	v.seen[sum] = verified{p: p, until: until, kid: kid, key: key}
+	// A copy: raw may alias a request buffer the server reuses for the next request.
+	if _, again := v.seen[raw]; !again {
+		v.seenBytes += len(raw)
+	}
+	v.seen[strings.Clone(raw)] = verified{p: p, until: until, kid: kid, key: key}
 	v.mu.Unlock()
 	return p, nil
 }

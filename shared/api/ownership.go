@@ -39,10 +39,16 @@ func seeCustomer(ctx context.Context, id uuid.UUID) error {
 
 // seeAccount refuses an account of another customer, given the account as read.
 func seeAccount(ctx context.Context, a bank.Account) error {
-	if c := owner(ctx); c != nil && *c != a.CustomerID {
+	if !principalOf(ctx).seesAccount(a) {
 		return unknown("account", a.ID)
 	}
 	return nil
+}
+
+// seesAccount reports whether p may see a: any account for a service token, its own customer's
+// for a customer token.
+func (p principal) seesAccount(a bank.Account) bool {
+	return p.Customer == uuid.Nil || p.Customer == a.CustomerID
 }
 
 // ownsAccounts reports whether every one of ids is an account of the token's customer (true for

@@ -32,7 +32,7 @@ func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 func remembered(v *verifier, token string) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	_, ok := v.seen[digest(token)]
+	_, ok := v.seen[token]
 	return ok
 }
 
@@ -81,17 +81,7 @@ func TestRememberedTokenExpires(t *testing.T) {
 // byte (its signature, its claims re-encoded under the old signature, its header) is verified
 // afresh and refused, and the original still passes.
 func TestRememberedTokenTampered(t *testing.T) {
-	secret := []byte(strings.Repeat("s", 32))
-	v, err := newVerifier(context.Background(), AuthConfig{Secret: secret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "reader", "scope": ScopeRead,
-		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}).SignedString(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, tok, now := readerToken(t, "s")
 	if _, err := v.verify("Bearer " + tok); err != nil || !remembered(v, tok) {
 		t.Fatalf("the genuine token: %v, remembered %v", err, remembered(v, tok))
 	}
@@ -110,11 +100,81 @@ func TestRememberedTokenTampered(t *testing.T) {
 			if p, err := v.verify("Bearer " + forged); err == nil {
 				t.Errorf("%s: accepted as %+v", name, p)
 			}
+			if p, err := v.verifyHeader([]byte("Bearer " + forged)); err == nil {
+				t.Errorf("%s: accepted from the header's bytes as %+v", name, p)
+			}
 		}
 	}
 	if p, err := v.verify("Bearer " + tok); err != nil || p.Scopes[ScopeWrite] {
 		t.Errorf("the genuine token after the forgeries: %+v, %v", p, err)
 	}
+}
+
+// TestRememberedTokenOwnsItsKey: the server reuses a request's buffer for the next request, so
+// a token remembered from the header's bytes must not change when those bytes do: the same
+// buffer then holding a forged token of the same length is verified afresh and refused.
+func TestRememberedTokenOwnsItsKey(t *testing.T) {
+	v, tok, _ := readerToken(t, "o")
+	buf := []byte("Bearer " + tok)
+	if _, err := v.verifyHeader(buf); err != nil || !remembered(v, tok) {
+		t.Fatalf("the genuine token: %v, remembered %v", err, remembered(v, tok))
+	}
+	buf[len(buf)-3] ^= 1 // the next request, in the same buffer: the signature changed
+	if p, err := v.verifyHeader(buf); err == nil {
+		t.Fatalf("a forged token in the reused buffer: accepted as %+v", p)
+	}
+	if _, err := v.verifyHeader([]byte("Bearer " + tok)); err != nil || !remembered(v, tok) {
+		t.Fatalf("the genuine token again: %v, remembered %v", err, remembered(v, tok))
+	}
+}
+
+// TestRememberedTokensBoundedInBytes: large tokens start the cache over before it holds more
+// than maxRememberedBytes of them, while each is still accepted.
+func TestRememberedTokensBoundedInBytes(t *testing.T) {
+	secret := []byte(strings.Repeat("b", 32))
+	v, err := newVerifier(context.Background(), AuthConfig{Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	pad := strings.Repeat("x", 100<<10)
+	for i := range 60 {
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "reader", "scope": ScopeRead,
+			"pad": pad, "n": i, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}).SignedString(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.verifyHeader([]byte("Bearer " + tok)); err != nil {
+			t.Fatalf("token %d: %v", i, err)
+		}
+		v.mu.Lock()
+		held, n := v.seenBytes, 0
+		for k := range v.seen {
+			n += len(k)
+		}
+		v.mu.Unlock()
+		if held != n || held > maxRememberedBytes || held == 0 {
+			t.Fatalf("after token %d: %d bytes counted, %d held, bound %d", i, held, n, maxRememberedBytes)
+		}
+	}
+}
+
+// readerToken is an HS256 verifier keyed with fill repeated and a bank:read token of an hour it
+// accepts, issued now.
+func readerToken(t *testing.T, fill string) (*verifier, string, time.Time) {
+	t.Helper()
+	secret := []byte(strings.Repeat(fill, 32))
+	v, err := newVerifier(context.Background(), AuthConfig{Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "reader", "scope": ScopeRead,
+		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}).SignedString(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, tok, now
 }
 
 func jsonNumber(n int64) string { b, _ := json.Marshal(n); return string(b) }

@@ -8,7 +8,9 @@ import (
 	"sort"
 
 	"github.com/google/uuid"
+	pgxdecimal "github.com/jackc/pgx-shopspring-decimal"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/shopspring/decimal"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/money"
@@ -32,10 +34,37 @@ const transactionColumns = `transaction_id, account_id, transaction_type, amount
 	created_at, updated_at, version`
 
 func scanTransaction(row pgx.Row) (Transaction, error) {
-	var t Transaction
-	err := row.Scan(&t.ID, &t.AccountID, &t.Type, &t.Amount, &t.Currency, &t.RelatedAccountID,
-		&t.Status, &t.Description, &t.Category, &t.ReversesID, &t.CreatedAt, &t.UpdatedAt, &t.Version)
+	// As scanAccount: types pgx decodes from the binary row. A decimal.Decimal would be read
+	// through sql.Scanner (the numeric formatted as text, then parsed), a named string type
+	// through reflection, a pointer to a pointer through reflection too.
+	var (
+		t                     Transaction
+		typ, status           string
+		amount                pgxdecimal.Decimal
+		related, reverses     pgtype.UUID
+		description, category pgtype.Text
+	)
+	err := row.Scan(&t.ID, &t.AccountID, &typ, &amount, &t.Currency, &related,
+		&status, &description, &category, &reverses, &t.CreatedAt, &t.UpdatedAt, &t.Version)
+	t.Type, t.Status, t.Amount = TransactionType(typ), TransactionStatus(status), decimal.Decimal(amount)
+	t.RelatedAccountID, t.ReversesID = optionalID(related), optionalID(reverses)
+	t.Description, t.Category = optionalText(description), optionalText(category)
 	return t, err
+}
+
+func optionalID(v pgtype.UUID) *uuid.UUID {
+	if !v.Valid {
+		return nil
+	}
+	id := uuid.UUID(v.Bytes)
+	return &id
+}
+
+func optionalText(v pgtype.Text) *string {
+	if !v.Valid {
+		return nil
+	}
+	return &v.String
 }
 
 // Post validates and books p inside tx: it locks the accounts involved in id order (so two

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 
 	"github.com/shopspring/decimal"
 )
@@ -47,8 +48,38 @@ func CheckAmount(d decimal.Decimal) error {
 	return nil
 }
 
-// Format renders d with exactly two decimals ("12.30"), the form used on every wire.
-func Format(d decimal.Decimal) string { return d.StringFixed(Scale) }
+// Format renders d with exactly two decimals ("12.30"), the form used on every wire. Every
+// account and transaction answered pays for it, so an amount that is a whole number of cents
+// below 10^18 (every NUMERIC(18,2)) is written from its int64 coefficient; anything else
+// (more places to round, a larger value) goes through StringFixed, as before. Both write the
+// same text (TestFormatAsStringFixed).
+func Format(d decimal.Decimal) string {
+	var b [24]byte
+	if out, ok := appendCents(b[:0], d); ok {
+		return string(out)
+	}
+	return d.StringFixed(Scale)
+}
+
+// appendCents appends d with two decimals when d has at most two places and fewer than 19
+// digits as cents, so that its cents fit an int64; ok is false otherwise.
+func appendCents(b []byte, d decimal.Decimal) (out []byte, ok bool) {
+	exp := d.Exponent()
+	if exp > 0 || exp < -Scale || d.NumDigits()+int(Scale+exp) > 18 {
+		return b, false
+	}
+	cents := d.CoefficientInt64()
+	for i := int32(0); i < Scale+exp; i++ {
+		cents *= 10
+	}
+	if cents < 0 {
+		b = append(b, '-')
+		cents = -cents
+	}
+	b = strconv.AppendInt(b, cents/100, 10)
+	frac := cents % 100
+	return append(b, '.', byte('0'+frac/10), byte('0'+frac%10)), true
+}
 
 // FromCents converts a whole number of minor units to an amount.
 func FromCents(cents int64) decimal.Decimal { return decimal.New(cents, -Scale) }

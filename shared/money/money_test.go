@@ -2,7 +2,10 @@ package money
 
 import (
 	"errors"
+	"math/rand/v2"
 	"testing"
+
+	"github.com/shopspring/decimal"
 )
 
 func TestParseAmount(t *testing.T) {
@@ -54,6 +57,54 @@ func TestCheckCurrency(t *testing.T) {
 	for _, c := range []string{"usd", "JPY", "KWD", "XXX", ""} {
 		if err := CheckCurrency(c); !errors.Is(err, ErrUnknownCurrency) {
 			t.Errorf("CheckCurrency(%q) = %v, want ErrUnknownCurrency", c, err)
+		}
+	}
+}
+
+// TestFormatAsStringFixed holds Format's int64 path to StringFixed's text, and says which
+// values take it: every NUMERIC(18,2) does, more places or more digits do not.
+func TestFormatAsStringFixed(t *testing.T) {
+	tests := []struct {
+		in   decimal.Decimal
+		fast bool
+	}{
+		{decimal.New(0, -2), true},
+		{decimal.New(0, 0), true},
+		{decimal.New(5, -2), true},
+		{decimal.New(-5, -2), true},
+		{decimal.New(-1230, -2), true},
+		{decimal.New(123, -1), true},
+		{decimal.New(7, 0), true},
+		{decimal.New(-7, 0), true},
+		{decimal.RequireFromString("9999999999999999.99"), true},
+		{decimal.RequireFromString("-9999999999999999.99"), true},
+		{decimal.RequireFromString("99999999999999999.9"), false}, // 10^18 cents and more: StringFixed
+		{decimal.RequireFromString("1.005"), false},               // three places: StringFixed rounds
+		{decimal.RequireFromString("-0.125"), false},
+		{decimal.RequireFromString("1e3"), false},
+		{decimal.RequireFromString("123456789012345678901234.50"), false},
+	}
+	for _, tt := range tests {
+		want := tt.in.StringFixed(Scale)
+		if got := Format(tt.in); got != want {
+			t.Errorf("Format(%s) = %q, StringFixed %q", tt.in, got, want)
+		}
+		if _, fast := appendCents(nil, tt.in); fast != tt.fast {
+			t.Errorf("appendCents(%s) took the int64 path: %v, want %v", tt.in, fast, tt.fast)
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 100000 {
+		cents := r.Int64N(2e18) - 1e18
+		exp := -int32(r.IntN(3))
+		if exp == 0 {
+			cents /= 100
+		} else if exp == -1 {
+			cents /= 10
+		}
+		d := decimal.New(cents, exp)
+		if got, want := Format(d), d.StringFixed(Scale); got != want {
+			t.Fatalf("Format(%s) = %q, StringFixed %q", d, got, want)
 		}
 	}
 }
