@@ -208,9 +208,15 @@ func (c *capturer) resumeSnapshot(p *IncrementalPosition) {
 	c.log.Info("incremental snapshot resumed from the destination manifest", "id", p.ID, "tables", p.Tables, "after_key", p.LastKey)
 }
 
-// nextChunk moves the pipeline on between two streamed transactions: it closes the last chunk
-// read and opens and reads the next one (one watermark transaction), unless two chunks already
-// wait for the stream or the last one's high watermark is written.
+// maxPending bounds the chunks held at once, read or being read and waiting for their high
+// watermark to come back through the stream: a snapshot holds at most maxPending x ChunkSize rows
+// (and each chunk at most maxLater keys of later drops), whatever the table's size.
+const maxPending = 4
+
+// nextChunk moves the pipeline on between two streamed transactions: once the last chunk's read
+// has ended, it closes that chunk and opens and reads the next one (one watermark transaction),
+// unless maxPending chunks are held or the last one's high watermark is written. It never waits
+// for a read: a read that ends wakes the stream (readWake), which comes back here.
 func (c *capturer) nextChunk(ctx context.Context) error {
 	inc := c.inc
 	for inc != nil {
@@ -218,10 +224,13 @@ func (c *capturer) nextChunk(ctx context.Context) error {
 		if n := len(inc.pending); n > 0 {
 			last = inc.pending[n-1]
 		}
-		if last != nil && last.closeWritten || len(inc.pending) >= 2 {
+		if last != nil && last.closeWritten || len(inc.pending) >= maxPending {
 			return nil // the stream has to bring a high watermark first
 		}
-		if err := c.awaitReads(ctx); err != nil { // the cursor moves on once the last read is done
+		if last != nil && last.reading && len(last.ready) == 0 {
+			return nil // its read has not ended
+		}
+		if err := c.awaitReads(ctx); err != nil { // the cursor moves on past the last read
 			return err
 		}
 		// A row held by an open transaction is read again a little later (advance): until then
@@ -307,6 +316,9 @@ func (c *capturer) queueRead(ctx context.Context, inc *incremental, ch *chunk, t
 		return err
 	}
 	inc.pending = append(inc.pending, ch)
+	if n := int64(len(inc.pending)); n > c.cfg.Metrics.SnapshotHeldMax.Load() {
+		c.cfg.Metrics.SnapshotHeldMax.Store(n)
+	}
 	return nil
 }
 
@@ -407,7 +419,10 @@ func (c *capturer) startRead(ctx context.Context, inc *incremental, ch *chunk, t
 	}
 	ch.ready, ch.reading = make(chan error, 1), true
 	conn := c.chunkConn
-	go func() { ch.ready <- c.readChunk(ctx, conn, ch, t) }()
+	go func() {
+		ch.ready <- c.readChunk(ctx, conn, ch, t)
+		c.wake.wake()
+	}()
 	return nil
 }
 

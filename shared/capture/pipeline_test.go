@@ -238,6 +238,104 @@ func TestChunkReadBeforeItsLowWatermark(t *testing.T) {
 	}
 }
 
+// Reads never wait for an earlier chunk's high watermark to come back through the stream, only
+// for the chunks held (maxPending). The hook holds the slot's messages back from the moment chunk
+// 2 is queued, before the stream can have met chunk 1's high watermark: chunks 2, 3 and 4 are
+// read and their watermarks written meanwhile, until maxPending chunks are held and none has been
+// emitted. Then one transaction updates a row of each of chunks 1 to 3 (their windows closed
+// before it: emitted as read, then updated), deletes a row of chunk 4 (its window open: dropped)
+// and updates a row of chunk 5 (read later: it reads the new value), and the stream is let go.
+func TestChunksReadWhileEarlierOnesWaitForTheStream(t *testing.T) {
+	const chunkSize = 16
+	h, metrics, keys := chunkHarness(t, 200, chunkSize)
+	ctx := context.Background()
+	jsonKey, where := itemJSONKey, itemWhere
+	after := func(n int) []string { k := keys[n*chunkSize-1]; return []string{fmt.Sprint(k[0]), fmt.Sprint(k[1])} }
+	updated := [][2]int64{keys[3], keys[chunkSize+5], keys[2*chunkSize+7], keys[4*chunkSize+2]} // chunks 1, 2, 3, 5
+	deleted := keys[3*chunkSize+9]                                                              // chunk 4
+
+	var hold atomic.Bool
+	defer capture.SetStreamHoldHook(hold.Load)()
+	defer capture.SetChunkReadHook(func(table string, from []string) func() {
+		if table == "public.items" && slices.Equal(from, after(1)) {
+			hold.Store(true) // chunk 2 queued: the stream has not met chunk 1's high watermark yet
+		}
+		return nil
+	})()
+	lastRead := make(chan struct{}, 1)
+	defer capture.SetChunkReadingHook(func(table string, from []string) {
+		if table == "public.items" && slices.Equal(from, after(capture.MaxPending-1)) {
+			lastRead <- struct{}{}
+		}
+	})()
+
+	stop := h.start(nil)
+	h.consume("__debezium-heartbeat.fin", 1) // streaming
+	h.exec(`INSERT INTO debezium_signal (id, type, data) VALUES ('sig-1', 'execute-snapshot', '{"data-collections": ["public.items"]}')`)
+	select {
+	case <-lastRead:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("chunk %d was not read while the stream was held (chunks held at most %d, emitted %d): reads wait for the stream",
+			capture.MaxPending, metrics.SnapshotHeldMax.Load(), metrics.SnapshotChunks.Load())
+	}
+	waitFor(t, "chunks held", 10*time.Second, func() bool { return metrics.SnapshotHeldMax.Load() == capture.MaxPending })
+	if !hold.Load() || metrics.SnapshotChunks.Load() != 0 {
+		t.Fatalf("held %v, %d chunks emitted: the interleaving did not happen", hold.Load(), metrics.SnapshotChunks.Load())
+	}
+	err := pgx.BeginFunc(ctx, h.db.Pool, func(tx pgx.Tx) error {
+		for i, k := range updated {
+			if _, err := tx.Exec(ctx, fmt.Sprintf("UPDATE items SET v = %d WHERE %s", 51+i, where(k))); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, "DELETE FROM items WHERE "+where(deleted))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("changes while the stream was held: %v", err)
+	}
+	time.Sleep(100 * time.Millisecond) // the held pipeline must not move past its bound meanwhile
+	if got := metrics.SnapshotHeldMax.Load(); got != capture.MaxPending {
+		t.Fatalf("%d chunks held, want at most %d", got, capture.MaxPending)
+	}
+	hold.Store(false)
+	waitFor(t, "snapshot completed", 30*time.Second, func() bool { return metrics.SnapshotsCompleted.Load() == 1 })
+	want, evs := h.itemsDelivered()
+	if err := stop(); err != nil {
+		t.Fatalf("capture: %v", err)
+	}
+
+	replaysToTable(t, evs, want)
+	seqs := map[string][]string{}
+	for _, e := range evs {
+		if initial := e.v != nil && e.op() == "r" && e.source()["snapshot"] != "incremental"; e.v != nil && !initial {
+			seqs[e.key] = append(seqs[e.key], fmt.Sprintf("%s:%v", e.op(), e.image("after")["v"]))
+		}
+	}
+	tests := []struct {
+		name string
+		key  [2]int64
+		want []string
+	}{
+		{"chunk 1, changed after its window", updated[0], []string{"r:0", "u:51"}},
+		{"chunk 2, changed after its window", updated[1], []string{"r:0", "u:52"}},
+		{"chunk 3, changed after its window", updated[2], []string{"r:0", "u:53"}},
+		{"chunk 4, deleted in its window", deleted, []string{"d:<nil>"}},
+		{"chunk 5, changed before its read", updated[3], []string{"u:54", "r:54"}},
+	}
+	for _, tt := range tests {
+		if got := seqs[jsonKey(tt.key)]; !slices.Equal(got, tt.want) {
+			t.Errorf("%s: events %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if got := metrics.SnapshotDropped.Load(); got != 1 {
+		t.Errorf("%d keys dropped from chunks, want 1 (chunk 4's delete)", got)
+	}
+	if got, want := metrics.SnapshotRows.Load(), int64(len(keys)-1); got != want {
+		t.Errorf("snapshot emitted %d rows, want %d (every row but the one dropped)", got, want)
+	}
+}
+
 // chunkHarness is a harness with n items, read in chunks of chunkSize, its metrics and the
 // items' keys.
 func chunkHarness(t *testing.T, n, chunkSize int) (*harness, *capture.Metrics, [][2]int64) {
