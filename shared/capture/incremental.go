@@ -30,11 +30,12 @@ import (
 // slot is confirmed past it only once they are delivered. No lock is taken, no other slot used.
 //
 // Chunks are pipelined: the high watermark of one chunk and the low watermark of the next are
-// written in one transaction, and the next chunk is read at once, while the stream is still on
-// its way to the previous window. So at most two chunks are held, and each costs one commit and
-// one read, overlapped with the stream's round trip and the previous chunk's emission: the stream
-// does not wait for a read at the changes it meets meanwhile (inWindow's later drops). A table's
-// later chunks are read while their watermark transaction commits (readsEarly).
+// written in one transaction, and the next chunk is read as soon as the last read has ended (the
+// read wakes the stream, readWake), whether or not the stream has come back to the earlier
+// windows: reads wait only for the memory bound, maxPending chunks held. Each chunk costs one
+// commit and one read, overlapped with the stream's round trip and the earlier chunks' emission:
+// the stream does not wait for a read at the changes it meets meanwhile (inWindow's later drops).
+// A table's later chunks are read while their watermark transaction commits (readsEarly).
 
 // Signal types of Debezium's signal table.
 const (
@@ -54,7 +55,7 @@ type incremental struct {
 	tables          []string
 	lastKey, maxKey []string
 
-	pending []*chunk  // read, waiting for their high watermark in the stream (at most two)
+	pending []*chunk  // read, waiting for their high watermark in the stream (at most maxPending)
 	windows []*window // the windows of the tables being read, not yet closed (window.go)
 	spare   []*chunk  // emitted chunks whose buffers are reused
 	stale   []string  // watermark rows to delete with the next insert
@@ -213,11 +214,14 @@ func (c *capturer) resumeSnapshot(p *IncrementalPosition) {
 // (and each chunk at most maxLater keys of later drops), whatever the table's size.
 const maxPending = 4
 
-// nextChunk moves the pipeline on between two streamed transactions: once the last chunk's read
-// has ended, it closes that chunk and opens and reads the next one (one watermark transaction),
-// unless maxPending chunks are held or the last one's high watermark is written. It never waits
-// for a read: a read that ends wakes the stream (readWake), which comes back here.
-func (c *capturer) nextChunk(ctx context.Context) error {
+// nextChunk moves the pipeline on between two streamed transactions (or in a high watermark's,
+// closeWindow): once the last chunk's read has ended, it closes that chunk and opens and reads
+// the next one (one watermark transaction), unless maxPending chunks are held or the last one's
+// high watermark is written. While earlier chunks wait for the stream it does not wait for the
+// read: the read's end wakes the stream (readWake), or the next commit comes back here. With wait,
+// when the chunk being read is the only one held (the stream has nothing of the snapshot left to
+// do before it), it waits for the read, whose end then reaches it at once.
+func (c *capturer) nextChunk(ctx context.Context, wait bool) error {
 	inc := c.inc
 	for inc != nil {
 		var last *chunk
@@ -227,7 +231,7 @@ func (c *capturer) nextChunk(ctx context.Context) error {
 		if last != nil && last.closeWritten || len(inc.pending) >= maxPending {
 			return nil // the stream has to bring a high watermark first
 		}
-		if last != nil && last.reading && len(last.ready) == 0 {
+		if last != nil && last.reading && len(last.ready) == 0 && (!wait || len(inc.pending) > 1) {
 			return nil // its read has not ended
 		}
 		if err := c.awaitReads(ctx); err != nil { // the cursor moves on past the last read
@@ -1100,6 +1104,14 @@ func (c *capturer) closeWindow(ctx context.Context, st *streamState) error {
 		}
 	}
 	inc.pending = inc.pending[1:]
+	// The next read starts before this chunk's rows are emitted, if the last read has ended: this
+	// transaction holds watermarks only, so for the chunks it is as if between two transactions.
+	// (With none left pending, the snapshot may end: that waits for the commit.)
+	if len(inc.pending) > 0 {
+		if err := c.nextChunk(ctx, false); err != nil {
+			return err
+		}
+	}
 	src := st.src
 	src.snapshot, src.commit = "incremental", ch.openedAt
 	emitted := 0
@@ -1117,6 +1129,13 @@ func (c *capturer) closeWindow(ctx context.Context, st *streamState) error {
 			emitRecord(ctx, c, ch.t, ch.key(i), nil, &ch.rows[i], c.tail, false, st.cur)
 			emitted++
 		}
+		// A read that ends meanwhile is followed by the next at once, not after the emission
+		// (several milliseconds a chunk, more when the capture is short of CPU).
+		if i%256 == 255 && inc.lastReadEnded() {
+			if err := c.nextChunk(ctx, false); err != nil {
+				return err
+			}
+		}
 	}
 	c.cfg.Metrics.SnapshotRows.Add(int64(emitted))
 	if ch.win != nil {
@@ -1133,6 +1152,13 @@ func (c *capturer) closeWindow(ctx context.Context, st *streamState) error {
 	}
 	inc.spare = append(inc.spare, ch)
 	return nil
+}
+
+// lastReadEnded says whether the last chunk held has been read and another may be: nextChunk
+// would move on.
+func (inc *incremental) lastReadEnded() bool {
+	n := len(inc.pending)
+	return n > 0 && n < maxPending && inc.pending[n-1].reading && len(inc.pending[n-1].ready) > 0
 }
 
 // closeTable keeps the window of ch's table in ch's position and, when ch completes the table,

@@ -44,7 +44,7 @@ func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *
 		st.src.lastCommit, st.src.hasCommit = *lastCommit, true
 	}
 	c.log.Info("streaming", "from", start.String(), "publication", c.cfg.Publication)
-	if err := c.nextChunk(ctx); err != nil {
+	if err := c.nextChunk(ctx, false); err != nil {
 		return err
 	}
 
@@ -73,7 +73,7 @@ func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *
 		}
 		if streamHoldHook != nil && st.cur == nil && streamHoldHook() {
 			time.Sleep(time.Millisecond) // a test holds the slot's messages back; the reads go on
-			if err := c.nextChunk(ctx); err != nil {
+			if err := c.nextChunk(ctx, false); err != nil {
 				return err
 			}
 			continue
@@ -91,7 +91,7 @@ func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *
 				c.wake.take()
 				recvCtx, cancel = c.wake.arm(ctx, next)
 				if st.cur == nil {
-					if err := c.nextChunk(ctx); err != nil {
+					if err := c.nextChunk(ctx, false); err != nil {
 						return err
 					}
 				}
@@ -217,7 +217,7 @@ func (c *capturer) handle(ctx context.Context, st *streamState, xld pglogrepl.XL
 		st.src.lastCommit, st.src.hasCommit = xld.WALStart, true
 		// Between transactions: read the next chunk of a running incremental snapshot.
 		if c.inc != nil {
-			return c.nextChunk(ctx)
+			return c.nextChunk(ctx, true)
 		}
 	case *pglogrepl.RelationMessage:
 		return c.relation(ctx, st, m)
@@ -366,7 +366,7 @@ func (c *capturer) status(ctx context.Context, st *streamState) error {
 		return err
 	}
 	if c.inc != nil && st.cur == nil {
-		if err := c.nextChunk(ctx); err != nil {
+		if err := c.nextChunk(ctx, true); err != nil {
 			return err
 		}
 	}
