@@ -61,7 +61,7 @@ type Config struct {
 	SignalTable string
 	// ChunkSize is how many rows an incremental snapshot reads at a time (default 4096; Debezium's
 	// incremental.snapshot.chunk.size defaults to 1024, at which the per-chunk watermark commit
-	// and round trip cost more than the rows): the capture holds at most four chunks.
+	// and round trip cost more than the rows): the capture holds at most three chunks.
 	ChunkSize int
 	// Metrics, when set, is kept current (positions and lag) for whoever watches the capture.
 	Metrics *Metrics

@@ -212,7 +212,7 @@ func (c *capturer) resumeSnapshot(p *IncrementalPosition) {
 // maxPending bounds the chunks held at once, read or being read and waiting for their high
 // watermark to come back through the stream: a snapshot holds at most maxPending x ChunkSize rows
 // (and each chunk at most maxLater keys of later drops), whatever the table's size.
-const maxPending = 4
+const maxPending = 3
 
 // nextChunk moves the pipeline on between two streamed transactions (or in a high watermark's,
 // closeWindow): once the last chunk's read has ended, it closes that chunk and opens and reads
@@ -1158,7 +1158,11 @@ func (c *capturer) closeWindow(ctx context.Context, st *streamState) error {
 // would move on.
 func (inc *incremental) lastReadEnded() bool {
 	n := len(inc.pending)
-	return n > 0 && n < maxPending && inc.pending[n-1].reading && len(inc.pending[n-1].ready) > 0
+	if n == 0 || n >= maxPending {
+		return false
+	}
+	last := inc.pending[n-1]
+	return !last.closeWritten && (!last.reading || len(last.ready) > 0)
 }
 
 // closeTable keeps the window of ch's table in ch's position and, when ch completes the table,

@@ -239,20 +239,27 @@ func TestChunkReadBeforeItsLowWatermark(t *testing.T) {
 }
 
 // Reads never wait for an earlier chunk's high watermark to come back through the stream, only
-// for the chunks held (maxPending). The hook holds the slot's messages back from the moment chunk
-// 2 is queued, before the stream can have met chunk 1's high watermark: chunks 2, 3 and 4 are
-// read and their watermarks written meanwhile, until maxPending chunks are held and none has been
-// emitted. Then one transaction updates a row of each of chunks 1 to 3 (their windows closed
-// before it: emitted as read, then updated), deletes a row of chunk 4 (its window open: dropped)
-// and updates a row of chunk 5 (read later: it reads the new value), and the stream is let go.
+// for the chunks held (maxPending, m below). The hook holds the slot's messages back from the
+// moment chunk 2 is queued, before the stream can have met chunk 1's high watermark: chunks 2 to
+// m are read and their watermarks written meanwhile, until m chunks are held and none has been
+// emitted. Then one transaction updates a row of each of chunks 1 to m-1 (their windows closed
+// before it: emitted as read, then updated), deletes a row of chunk m (its window open: dropped)
+// and updates a row of chunk m+1 (read later: it reads the new value), and the stream is let go.
+// Chunk m+1 is then queued inside chunk 1's high watermark transaction, before chunk 1's rows are
+// emitted (closeWindow).
 func TestChunksReadWhileEarlierOnesWaitForTheStream(t *testing.T) {
-	const chunkSize = 16
+	const chunkSize, m = 16, capture.MaxPending
 	h, metrics, keys := chunkHarness(t, 200, chunkSize)
 	ctx := context.Background()
 	jsonKey, where := itemJSONKey, itemWhere
 	after := func(n int) []string { k := keys[n*chunkSize-1]; return []string{fmt.Sprint(k[0]), fmt.Sprint(k[1])} }
-	updated := [][2]int64{keys[3], keys[chunkSize+5], keys[2*chunkSize+7], keys[4*chunkSize+2]} // chunks 1, 2, 3, 5
-	deleted := keys[3*chunkSize+9]                                                              // chunk 4
+	inChunk := func(n, i int) [2]int64 { return keys[(n-1)*chunkSize+i] }
+	var updated [][2]int64 // a row of each of chunks 1 to m-1, then one of chunk m+1
+	for n := 1; n < m; n++ {
+		updated = append(updated, inChunk(n, 3+n))
+	}
+	updated = append(updated, inChunk(m+1, 2))
+	deleted := inChunk(m, 9)
 
 	var hold atomic.Bool
 	defer capture.SetStreamHoldHook(hold.Load)()
@@ -264,7 +271,7 @@ func TestChunksReadWhileEarlierOnesWaitForTheStream(t *testing.T) {
 	})()
 	lastRead := make(chan struct{}, 1)
 	defer capture.SetChunkReadingHook(func(table string, from []string) {
-		if table == "public.items" && slices.Equal(from, after(capture.MaxPending-1)) {
+		if table == "public.items" && slices.Equal(from, after(m-1)) {
 			lastRead <- struct{}{}
 		}
 	})()
@@ -276,9 +283,9 @@ func TestChunksReadWhileEarlierOnesWaitForTheStream(t *testing.T) {
 	case <-lastRead:
 	case <-time.After(30 * time.Second):
 		t.Fatalf("chunk %d was not read while the stream was held (chunks held at most %d, emitted %d): reads wait for the stream",
-			capture.MaxPending, metrics.SnapshotHeldMax.Load(), metrics.SnapshotChunks.Load())
+			m, metrics.SnapshotHeldMax.Load(), metrics.SnapshotChunks.Load())
 	}
-	waitFor(t, "chunks held", 10*time.Second, func() bool { return metrics.SnapshotHeldMax.Load() == capture.MaxPending })
+	waitFor(t, "chunks held", 10*time.Second, func() bool { return metrics.SnapshotHeldMax.Load() == m })
 	if !hold.Load() || metrics.SnapshotChunks.Load() != 0 {
 		t.Fatalf("held %v, %d chunks emitted: the interleaving did not happen", hold.Load(), metrics.SnapshotChunks.Load())
 	}
@@ -295,8 +302,8 @@ func TestChunksReadWhileEarlierOnesWaitForTheStream(t *testing.T) {
 		t.Fatalf("changes while the stream was held: %v", err)
 	}
 	time.Sleep(100 * time.Millisecond) // the held pipeline must not move past its bound meanwhile
-	if got := metrics.SnapshotHeldMax.Load(); got != capture.MaxPending {
-		t.Fatalf("%d chunks held, want at most %d", got, capture.MaxPending)
+	if got := metrics.SnapshotHeldMax.Load(); got != m {
+		t.Fatalf("%d chunks held, want at most %d", got, m)
 	}
 	hold.Store(false)
 	waitFor(t, "snapshot completed", 30*time.Second, func() bool { return metrics.SnapshotsCompleted.Load() == 1 })
@@ -312,24 +319,25 @@ func TestChunksReadWhileEarlierOnesWaitForTheStream(t *testing.T) {
 			seqs[e.key] = append(seqs[e.key], fmt.Sprintf("%s:%v", e.op(), e.image("after")["v"]))
 		}
 	}
-	tests := []struct {
+	type rowWant struct {
 		name string
 		key  [2]int64
 		want []string
-	}{
-		{"chunk 1, changed after its window", updated[0], []string{"r:0", "u:51"}},
-		{"chunk 2, changed after its window", updated[1], []string{"r:0", "u:52"}},
-		{"chunk 3, changed after its window", updated[2], []string{"r:0", "u:53"}},
-		{"chunk 4, deleted in its window", deleted, []string{"d:<nil>"}},
-		{"chunk 5, changed before its read", updated[3], []string{"u:54", "r:54"}},
 	}
+	var tests []rowWant
+	for i, k := range updated[:m-1] {
+		tests = append(tests, rowWant{fmt.Sprintf("chunk %d, changed after its window", i+1), k, []string{"r:0", fmt.Sprintf("u:%d", 51+i)}})
+	}
+	last := fmt.Sprintf("%d", 51+m-1)
+	tests = append(tests, rowWant{fmt.Sprintf("chunk %d, deleted in its window", m), deleted, []string{"d:<nil>"}},
+		rowWant{fmt.Sprintf("chunk %d, changed before its read", m+1), updated[m-1], []string{"u:" + last, "r:" + last}})
 	for _, tt := range tests {
 		if got := seqs[jsonKey(tt.key)]; !slices.Equal(got, tt.want) {
 			t.Errorf("%s: events %v, want %v", tt.name, got, tt.want)
 		}
 	}
 	if got := metrics.SnapshotDropped.Load(); got != 1 {
-		t.Errorf("%d keys dropped from chunks, want 1 (chunk 4's delete)", got)
+		t.Errorf("%d keys dropped from chunks, want 1 (chunk %d's delete)", got, m)
 	}
 	if got, want := metrics.SnapshotRows.Load(), int64(len(keys)-1); got != want {
 		t.Errorf("snapshot emitted %d rows, want %d (every row but the one dropped)", got, want)
