@@ -59,12 +59,7 @@ func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *
 	defer c.finalStatus(ctx)
 	for {
 		if !time.Now().Before(next) {
-			// A failed delivery stops the capture within a status period; nothing after it is
-			// confirmed, so the restart re-delivers from there.
-			if _, _, err := c.track.state(); err != nil {
-				return fmt.Errorf("capture: deliver to kafka: %w", err)
-			}
-			if err := c.status(ctx, st); err != nil {
+			if err := c.statusTick(ctx, st); err != nil {
 				return err
 			}
 			next = time.Now().Add(statusEvery)
@@ -73,7 +68,7 @@ func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *
 		}
 		if streamHoldHook != nil && st.cur == nil && streamHoldHook() {
 			time.Sleep(time.Millisecond) // a test holds the slot's messages back; the reads go on
-			if err := c.nextChunk(ctx, false); err != nil {
+			if err := c.movePipeline(ctx, st); err != nil {
 				return err
 			}
 			continue
@@ -90,10 +85,8 @@ func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *
 				cancel()
 				c.wake.take()
 				recvCtx, cancel = c.wake.arm(ctx, next)
-				if st.cur == nil {
-					if err := c.nextChunk(ctx, false); err != nil {
-						return err
-					}
+				if err := c.movePipeline(ctx, st); err != nil {
+					return err
 				}
 				continue
 			}
@@ -111,6 +104,24 @@ func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *
 			next = time.Time{}
 		}
 	}
+}
+
+// statusTick is the stream's periodic work: a failed delivery stops the capture within a status
+// period (nothing after it is confirmed, so the restart re-delivers from there), then the status.
+func (c *capturer) statusTick(ctx context.Context, st *streamState) error {
+	if _, _, err := c.track.state(); err != nil {
+		return fmt.Errorf("capture: deliver to kafka: %w", err)
+	}
+	return c.status(ctx, st)
+}
+
+// movePipeline moves a running snapshot's pipeline on outside a message (nextChunk), if the
+// stream is between two transactions; within one, its commit will.
+func (c *capturer) movePipeline(ctx context.Context, st *streamState) error {
+	if st.cur != nil {
+		return nil
+	}
+	return c.nextChunk(ctx, false)
 }
 
 // readWake wakes the stream from its wait for the slot's next message when a chunk read ends, so
