@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -32,6 +33,7 @@ func runSnapshotBench(ctx context.Context, args []string) error {
 	fs.IntVar(&o.rssRows, "rss-rows", 10_000_000, "rows in the table for the peak RSS figure (0 or <= --rows: skip), with the first --keys")
 	fs.IntVar(&o.rate, "stream-rate", 100, "insert transactions per second streamed during the snapshots")
 	fs.IntVar(&o.chunk, "chunk-size", 4096, "the capture's --chunk-size")
+	fs.StringVar(&o.db, "db", "fin_bench_snapshot", "the benchmark's database, dropped and created again (its slot is named after it): another name lets two runs share a cluster")
 	fs.StringVar(&o.logPath, "capture-log", "", "keep the capture's log, at debug level (chunk read and emit times), in this file")
 	keys := fs.String("keys", "app,random", "the tables' keys, one run each: app (the column default the application uses), random (gen_random_uuid())")
 	if err := parseFlags(fs, args); err != nil {
@@ -57,13 +59,16 @@ func runSnapshotBench(ctx context.Context, args []string) error {
 
 // snapshotOpts are one snapshot benchmark's settings.
 type snapshotOpts struct {
-	fin, logPath               string
+	fin, logPath, db           string
 	rows, rssRows, rate, chunk int
 }
 
 // measure runs the benchmark on a table whose keys are keyExpr ("": the column default).
 func (o snapshotOpts) measure(ctx context.Context, keyExpr string) error {
-	b := &captureBench{db: "fin_bench_snapshot", rows: o.rows, fin: o.fin, keyExpr: keyExpr}
+	if !identifier.MatchString(o.db) {
+		return fmt.Errorf("--db %q: want a plain lower-case identifier", o.db)
+	}
+	b := &captureBench{db: o.db, rows: o.rows, fin: o.fin, keyExpr: keyExpr}
 	if err := b.setup(ctx); err != nil {
 		return err
 	}
@@ -71,7 +76,7 @@ func (o snapshotOpts) measure(ctx context.Context, keyExpr string) error {
 	if err := b.describeKeys(ctx); err != nil {
 		return err
 	}
-	const slot = "bench_snapshot"
+	slot := strings.TrimPrefix(o.db, "fin_")
 	if err := b.primeCapture(ctx, slot); err != nil { // the slot and its (near empty) initial snapshot
 		return err
 	}
@@ -126,6 +131,9 @@ func (o snapshotOpts) measure(ctx context.Context, keyExpr string) error {
 	fmt.Printf("streamed %d inserts during the run\n", streamed.Load())
 	return nil
 }
+
+// identifier is a name safe to splice into SQL unquoted.
+var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // describeKeys says which key generator the table's rows get: the column's default, as the
 // application's inserts get it, or the benchmark's own.

@@ -61,7 +61,7 @@ type Config struct {
 	SignalTable string
 	// ChunkSize is how many rows an incremental snapshot reads at a time (default 4096; Debezium's
 	// incremental.snapshot.chunk.size defaults to 1024, at which the per-chunk watermark commit
-	// and round trip cost more than the rows): the capture holds at most two chunks.
+	// and round trip cost more than the rows): the capture holds at most three chunks.
 	ChunkSize int
 	// Metrics, when set, is kept current (positions and lag) for whoever watches the capture.
 	Metrics *Metrics
@@ -130,7 +130,8 @@ type Metrics struct {
 	SnapshotRows       atomic.Int64 // rows emitted (op r, snapshot incremental)
 	SnapshotDropped    atomic.Int64 // chunk rows dropped because they changed within the window
 	SnapshotChunks     atomic.Int64 // chunks emitted
-	SnapshotChunkMax   atomic.Int64 // most rows ever held at once (at most ChunkSize)
+	SnapshotChunkMax   atomic.Int64 // most rows in one chunk (at most ChunkSize)
+	SnapshotHeldMax    atomic.Int64 // most chunks held at once (at most maxPending)
 	SnapshotsCompleted atomic.Int64 // table snapshots recorded in the manifest
 }
 
@@ -185,7 +186,8 @@ type capturer struct {
 	chunkConn *pgx.Conn
 	// chunkStmts are the chunk queries prepared on chunkConn, by their text (chunkStatement).
 	chunkStmts    map[string]*pgconn.StatementDescription
-	chunkPrepared int // statements prepared on chunkConn, for their names
+	chunkPrepared int      // statements prepared on chunkConn, for their names
+	wake          readWake // a chunk read that ends wakes the stream (stream.go)
 
 	manifest      *Manifest // the destination's record (in memory only without Config.Manifest)
 	manifestDirty bool      // positions applied since the last write

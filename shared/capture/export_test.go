@@ -20,3 +20,13 @@ func SetLowWatermarkHook(f func(table string, after []string)) (restore func()) 
 	lowWatermarkHook = f
 	return func() { lowWatermarkHook = old }
 }
+
+// SetStreamHoldHook sets streamHoldHook for a test and returns what restores it.
+func SetStreamHoldHook(f func() bool) (restore func()) {
+	old := streamHoldHook
+	streamHoldHook = f
+	return func() { streamHoldHook = old }
+}
+
+// MaxPending is maxPending, the chunks a snapshot holds at most.
+const MaxPending = maxPending

@@ -30,11 +30,12 @@ import (
 // slot is confirmed past it only once they are delivered. No lock is taken, no other slot used.
 //
 // Chunks are pipelined: the high watermark of one chunk and the low watermark of the next are
-// written in one transaction, and the next chunk is read at once, while the stream is still on
-// its way to the previous window. So at most two chunks are held, and each costs one commit and
-// one read, overlapped with the stream's round trip and the previous chunk's emission: the stream
-// does not wait for a read at the changes it meets meanwhile (inWindow's later drops). A table's
-// later chunks are read while their watermark transaction commits (readsEarly).
+// written in one transaction, and the next chunk is read as soon as the last read has ended (the
+// read wakes the stream, readWake), whether or not the stream has come back to the earlier
+// windows: reads wait only for the memory bound, maxPending chunks held. Each chunk costs one
+// commit and one read, overlapped with the stream's round trip and the earlier chunks' emission:
+// the stream does not wait for a read at the changes it meets meanwhile (inWindow's later drops).
+// A table's later chunks are read while their watermark transaction commits (readsEarly).
 
 // Signal types of Debezium's signal table.
 const (
@@ -54,7 +55,7 @@ type incremental struct {
 	tables          []string
 	lastKey, maxKey []string
 
-	pending []*chunk  // read, waiting for their high watermark in the stream (at most two)
+	pending []*chunk  // read, waiting for their high watermark in the stream (at most maxPending)
 	windows []*window // the windows of the tables being read, not yet closed (window.go)
 	spare   []*chunk  // emitted chunks whose buffers are reused
 	stale   []string  // watermark rows to delete with the next insert
@@ -208,20 +209,32 @@ func (c *capturer) resumeSnapshot(p *IncrementalPosition) {
 	c.log.Info("incremental snapshot resumed from the destination manifest", "id", p.ID, "tables", p.Tables, "after_key", p.LastKey)
 }
 
-// nextChunk moves the pipeline on between two streamed transactions: it closes the last chunk
-// read and opens and reads the next one (one watermark transaction), unless two chunks already
-// wait for the stream or the last one's high watermark is written.
-func (c *capturer) nextChunk(ctx context.Context) error {
+// maxPending bounds the chunks held at once, read or being read and waiting for their high
+// watermark to come back through the stream: a snapshot holds at most maxPending x ChunkSize rows
+// (and each chunk at most maxLater keys of later drops), whatever the table's size.
+const maxPending = 3
+
+// nextChunk moves the pipeline on between two streamed transactions (or in a high watermark's,
+// closeWindow): once the last chunk's read has ended, it closes that chunk and opens and reads
+// the next one (one watermark transaction), unless maxPending chunks are held or the last one's
+// high watermark is written. While earlier chunks wait for the stream it does not wait for the
+// read: the read's end wakes the stream (readWake), or the next commit comes back here. With wait,
+// when the chunk being read is the only one held (the stream has nothing of the snapshot left to
+// do before it), it waits for the read, whose end then reaches it at once.
+func (c *capturer) nextChunk(ctx context.Context, wait bool) error {
 	inc := c.inc
 	for inc != nil {
 		var last *chunk
 		if n := len(inc.pending); n > 0 {
 			last = inc.pending[n-1]
 		}
-		if last != nil && last.closeWritten || len(inc.pending) >= 2 {
+		if last != nil && last.closeWritten || len(inc.pending) >= maxPending {
 			return nil // the stream has to bring a high watermark first
 		}
-		if err := c.awaitReads(ctx); err != nil { // the cursor moves on once the last read is done
+		if last != nil && last.reading && len(last.ready) == 0 && (!wait || len(inc.pending) > 1) {
+			return nil // its read has not ended
+		}
+		if err := c.awaitReads(ctx); err != nil { // the cursor moves on past the last read
 			return err
 		}
 		// A row held by an open transaction is read again a little later (advance): until then
@@ -307,6 +320,9 @@ func (c *capturer) queueRead(ctx context.Context, inc *incremental, ch *chunk, t
 		return err
 	}
 	inc.pending = append(inc.pending, ch)
+	if n := int64(len(inc.pending)); n > c.cfg.Metrics.SnapshotHeldMax.Load() {
+		c.cfg.Metrics.SnapshotHeldMax.Store(n)
+	}
 	return nil
 }
 
@@ -407,7 +423,10 @@ func (c *capturer) startRead(ctx context.Context, inc *incremental, ch *chunk, t
 	}
 	ch.ready, ch.reading = make(chan error, 1), true
 	conn := c.chunkConn
-	go func() { ch.ready <- c.readChunk(ctx, conn, ch, t) }()
+	go func() {
+		ch.ready <- c.readChunk(ctx, conn, ch, t)
+		c.wake.wake()
+	}()
 	return nil
 }
 
@@ -1085,6 +1104,14 @@ func (c *capturer) closeWindow(ctx context.Context, st *streamState) error {
 		}
 	}
 	inc.pending = inc.pending[1:]
+	// The next read starts before this chunk's rows are emitted, if the last read has ended: this
+	// transaction holds watermarks only, so for the chunks it is as if between two transactions.
+	// (With none left pending, the snapshot may end: that waits for the commit.)
+	if len(inc.pending) > 0 {
+		if err := c.nextChunk(ctx, false); err != nil {
+			return err
+		}
+	}
 	src := st.src
 	src.snapshot, src.commit = "incremental", ch.openedAt
 	emitted := 0
@@ -1102,6 +1129,13 @@ func (c *capturer) closeWindow(ctx context.Context, st *streamState) error {
 			emitRecord(ctx, c, ch.t, ch.key(i), nil, &ch.rows[i], c.tail, false, st.cur)
 			emitted++
 		}
+		// A read that ends meanwhile is followed by the next at once, not after the emission
+		// (several milliseconds a chunk, more when the capture is short of CPU).
+		if i%256 == 255 && inc.lastReadEnded() {
+			if err := c.nextChunk(ctx, false); err != nil {
+				return err
+			}
+		}
 	}
 	c.cfg.Metrics.SnapshotRows.Add(int64(emitted))
 	if ch.win != nil {
@@ -1118,6 +1152,17 @@ func (c *capturer) closeWindow(ctx context.Context, st *streamState) error {
 	}
 	inc.spare = append(inc.spare, ch)
 	return nil
+}
+
+// lastReadEnded says whether the last chunk held has been read and another may be: nextChunk
+// would move on.
+func (inc *incremental) lastReadEnded() bool {
+	n := len(inc.pending)
+	if n == 0 || n >= maxPending {
+		return false
+	}
+	last := inc.pending[n-1]
+	return !last.closeWritten && (!last.reading || len(last.ready) > 0)
 }
 
 // closeTable keeps the window of ch's table in ch's position and, when ch completes the table,

@@ -421,6 +421,9 @@ func TestSignalRowTriggersSnapshotInBoundedChunks(t *testing.T) {
 	if got := metrics.SnapshotChunkMax.Load(); got > 64 || got == 0 {
 		t.Errorf("largest chunk held %d rows, want at most the chunk size 64 (whatever the table's size)", got)
 	}
+	if got := metrics.SnapshotHeldMax.Load(); got > capture.MaxPending || got == 0 {
+		t.Errorf("%d chunks held at once, want at most %d (the memory bound: chunks held x chunk size)", got, capture.MaxPending)
+	}
 	if got, want := metrics.SnapshotChunks.Load(), int64((rows+63)/64+(130+63)/64); got != want {
 		t.Errorf("%d chunks, want %d", got, want)
 	}

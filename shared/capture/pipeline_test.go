@@ -194,6 +194,112 @@ func TestChunkReadBeforeItsLowWatermark(t *testing.T) {
 	droppedFromChunk2(t, metrics, evs, len(keys), "changed after chunk 2's read and before its low watermark", updated, deleted)
 }
 
+// Reads never wait for an earlier chunk's high watermark to come back through the stream, only
+// for the chunks held (maxPending, m below). The hook holds the slot's messages back from the
+// moment chunk 2 is queued, before the stream can have met chunk 1's high watermark: chunks 2 to
+// m are read and their watermarks written meanwhile, until m chunks are held and none has been
+// emitted. Then one transaction updates a row of each of chunks 1 to m-1 (their windows closed
+// before it: emitted as read, then updated), deletes a row of chunk m (its window open: dropped)
+// and updates a row of chunk m+1 (read later: it reads the new value), and the stream is let go.
+// Chunk m+1 is then queued inside chunk 1's high watermark transaction, before chunk 1's rows are
+// emitted (closeWindow).
+func TestChunksReadWhileEarlierOnesWaitForTheStream(t *testing.T) {
+	const chunkSize, m = 16, capture.MaxPending
+	h, metrics, keys := chunkHarness(t, 200, chunkSize)
+	ctx := context.Background()
+	jsonKey, where := itemJSONKey, itemWhere
+	after := func(n int) []string { k := keys[n*chunkSize-1]; return []string{fmt.Sprint(k[0]), fmt.Sprint(k[1])} }
+	inChunk := func(n, i int) [2]int64 { return keys[(n-1)*chunkSize+i] }
+	var updated [][2]int64 // a row of each of chunks 1 to m-1, then one of chunk m+1
+	for n := 1; n < m; n++ {
+		updated = append(updated, inChunk(n, 3+n))
+	}
+	updated = append(updated, inChunk(m+1, 2))
+	deleted := inChunk(m, 9)
+
+	var hold atomic.Bool
+	defer capture.SetStreamHoldHook(hold.Load)()
+	defer capture.SetChunkReadHook(func(table string, from []string) func() {
+		if table == "public.items" && slices.Equal(from, after(1)) {
+			hold.Store(true) // chunk 2 queued: the stream has not met chunk 1's high watermark yet
+		}
+		return nil
+	})()
+	lastRead := make(chan struct{}, 1)
+	defer capture.SetChunkReadingHook(func(table string, from []string) {
+		if table == "public.items" && slices.Equal(from, after(m-1)) {
+			lastRead <- struct{}{}
+		}
+	})()
+
+	stop := h.start(nil)
+	h.consume("__debezium-heartbeat.fin", 1) // streaming
+	h.exec(`INSERT INTO debezium_signal (id, type, data) VALUES ('sig-1', 'execute-snapshot', '{"data-collections": ["public.items"]}')`)
+	select {
+	case <-lastRead:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("chunk %d was not read while the stream was held (chunks held at most %d, emitted %d): reads wait for the stream",
+			m, metrics.SnapshotHeldMax.Load(), metrics.SnapshotChunks.Load())
+	}
+	waitFor(t, "chunks held", 10*time.Second, func() bool { return metrics.SnapshotHeldMax.Load() == m })
+	if !hold.Load() || metrics.SnapshotChunks.Load() != 0 {
+		t.Fatalf("held %v, %d chunks emitted: the interleaving did not happen", hold.Load(), metrics.SnapshotChunks.Load())
+	}
+	err := pgx.BeginFunc(ctx, h.db.Pool, func(tx pgx.Tx) error {
+		for i, k := range updated {
+			if _, err := tx.Exec(ctx, fmt.Sprintf("UPDATE items SET v = %d WHERE %s", 51+i, where(k))); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, "DELETE FROM items WHERE "+where(deleted))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("changes while the stream was held: %v", err)
+	}
+	time.Sleep(100 * time.Millisecond) // the held pipeline must not move past its bound meanwhile
+	if got := metrics.SnapshotHeldMax.Load(); got != m {
+		t.Fatalf("%d chunks held, want at most %d", got, m)
+	}
+	hold.Store(false)
+	waitFor(t, "snapshot completed", 30*time.Second, func() bool { return metrics.SnapshotsCompleted.Load() == 1 })
+	want, evs := h.itemsDelivered()
+	if err := stop(); err != nil {
+		t.Fatalf("capture: %v", err)
+	}
+
+	replaysToTable(t, evs, want)
+	seqs := map[string][]string{}
+	for _, e := range evs {
+		if initial := e.v != nil && e.op() == "r" && e.source()["snapshot"] != "incremental"; e.v != nil && !initial {
+			seqs[e.key] = append(seqs[e.key], fmt.Sprintf("%s:%v", e.op(), e.image("after")["v"]))
+		}
+	}
+	type rowWant struct {
+		name string
+		key  [2]int64
+		want []string
+	}
+	var tests []rowWant
+	for i, k := range updated[:m-1] {
+		tests = append(tests, rowWant{fmt.Sprintf("chunk %d, changed after its window", i+1), k, []string{"r:0", fmt.Sprintf("u:%d", 51+i)}})
+	}
+	last := fmt.Sprintf("%d", 51+m-1)
+	tests = append(tests, rowWant{fmt.Sprintf("chunk %d, deleted in its window", m), deleted, []string{"d:<nil>"}},
+		rowWant{fmt.Sprintf("chunk %d, changed before its read", m+1), updated[m-1], []string{"u:" + last, "r:" + last}})
+	for _, tt := range tests {
+		if got := seqs[jsonKey(tt.key)]; !slices.Equal(got, tt.want) {
+			t.Errorf("%s: events %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if got := metrics.SnapshotDropped.Load(); got != 1 {
+		t.Errorf("%d keys dropped from chunks, want 1 (chunk %d's delete)", got, m)
+	}
+	if got, want := metrics.SnapshotRows.Load(), int64(len(keys)-1); got != want {
+		t.Errorf("snapshot emitted %d rows, want %d (every row but the one dropped)", got, want)
+	}
+}
+
 // chunkHarness is a harness with n items, read in chunks of chunkSize, its metrics and the
 // items' keys.
 func chunkHarness(t *testing.T, n, chunkSize int) (*harness, *capture.Metrics, [][2]int64) {

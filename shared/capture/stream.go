@@ -2,8 +2,10 @@ package capture
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -42,7 +44,7 @@ func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *
 		st.src.lastCommit, st.src.hasCommit = *lastCommit, true
 	}
 	c.log.Info("streaming", "from", start.String(), "publication", c.cfg.Publication)
-	if err := c.nextChunk(ctx); err != nil {
+	if err := c.nextChunk(ctx, false); err != nil {
 		return err
 	}
 
@@ -51,28 +53,42 @@ func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *
 	const statusEvery = 200 * time.Millisecond
 	next := time.Now().Add(statusEvery)
 	// One deadline context per status period, not per message: the stream carries hundreds of
-	// thousands of messages a second.
-	recvCtx, cancel := until(ctx, next)
+	// thousands of messages a second. A chunk read that ends cancels it (readWake).
+	recvCtx, cancel := c.wake.arm(ctx, next)
 	defer func() { cancel() }()
 	defer c.finalStatus(ctx)
 	for {
 		if !time.Now().Before(next) {
-			// A failed delivery stops the capture within a status period; nothing after it is
-			// confirmed, so the restart re-delivers from there.
-			if _, _, err := c.track.state(); err != nil {
-				return fmt.Errorf("capture: deliver to kafka: %w", err)
-			}
-			if err := c.status(ctx, st); err != nil {
+			if err := c.statusTick(ctx, st); err != nil {
 				return err
 			}
 			next = time.Now().Add(statusEvery)
 			cancel()
-			recvCtx, cancel = until(ctx, next)
+			recvCtx, cancel = c.wake.arm(ctx, next)
+		}
+		if streamHoldHook != nil && st.cur == nil && streamHoldHook() {
+			time.Sleep(time.Millisecond) // a test holds the slot's messages back; the reads go on
+			if err := c.movePipeline(ctx, st); err != nil {
+				return err
+			}
+			continue
 		}
 		raw, err := c.repl.ReceiveMessage(recvCtx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if errors.Is(recvCtx.Err(), context.Canceled) {
+				// A chunk read ended: the next one starts now (between two transactions; within
+				// one, at its commit), not at the next message or status. (pgconn reports a wait
+				// cancelled before it began as a timeout too.)
+				cancel()
+				c.wake.take()
+				recvCtx, cancel = c.wake.arm(ctx, next)
+				if err := c.movePipeline(ctx, st); err != nil {
+					return err
+				}
+				continue
 			}
 			if pgconn.Timeout(err) {
 				next = time.Time{}
@@ -89,6 +105,67 @@ func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *
 		}
 	}
 }
+
+// statusTick is the stream's periodic work: a failed delivery stops the capture within a status
+// period (nothing after it is confirmed, so the restart re-delivers from there), then the status.
+func (c *capturer) statusTick(ctx context.Context, st *streamState) error {
+	if _, _, err := c.track.state(); err != nil {
+		return fmt.Errorf("capture: deliver to kafka: %w", err)
+	}
+	return c.status(ctx, st)
+}
+
+// movePipeline moves a running snapshot's pipeline on outside a message (nextChunk), if the
+// stream is between two transactions; within one, its commit will.
+func (c *capturer) movePipeline(ctx context.Context, st *streamState) error {
+	if st.cur != nil {
+		return nil
+	}
+	return c.nextChunk(ctx, false)
+}
+
+// readWake wakes the stream from its wait for the slot's next message when a chunk read ends, so
+// the next chunk is read at once: with streaming idle, nothing else would come before the next
+// status (up to 200 ms). The wait's deadline context is cancelled; a timeout of the replication
+// connection's read is not fatal to it (the status period's deadline ends a wait the same way).
+type readWake struct {
+	mu     sync.Mutex
+	cancel context.CancelFunc // the current wait's
+	woken  bool               // a read ended since the last take
+}
+
+func (w *readWake) wake() {
+	w.mu.Lock()
+	w.woken = true
+	if w.cancel != nil {
+		w.cancel()
+	}
+	w.mu.Unlock()
+}
+
+// arm is the context of the waits until deadline, already cancelled when a wake is due: a read
+// that ends between take and arm is not missed.
+func (w *readWake) arm(ctx context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
+	rctx, cancel := context.WithDeadline(ctx, deadline)
+	w.mu.Lock()
+	w.cancel = cancel
+	if w.woken {
+		cancel()
+	}
+	w.mu.Unlock()
+	return rctx, cancel
+}
+
+func (w *readWake) take() {
+	w.mu.Lock()
+	w.woken = false
+	w.mu.Unlock()
+}
+
+// streamHoldHook, set by tests alone, runs on the stream's goroutine between two transactions
+// before it reads the next message: while it returns true the stream reads nothing from the slot
+// and only moves the snapshot's pipeline on (nextChunk), as a stream far behind would.
+var streamHoldHook func() bool
 
 // message handles one message of the replication stream; reply says the server asked for a
 // status at once.
@@ -117,11 +194,6 @@ func (c *capturer) message(ctx context.Context, st *streamState, raw pgproto3.Ba
 		}
 	}
 	return false, nil
-}
-
-// until is ctx with a deadline, as a plain function pair so the loop can replace it.
-func until(ctx context.Context, t time.Time) (context.Context, func()) {
-	return context.WithDeadline(ctx, t)
 }
 
 // handle turns one pgoutput message into events.
@@ -156,7 +228,7 @@ func (c *capturer) handle(ctx context.Context, st *streamState, xld pglogrepl.XL
 		st.src.lastCommit, st.src.hasCommit = xld.WALStart, true
 		// Between transactions: read the next chunk of a running incremental snapshot.
 		if c.inc != nil {
-			return c.nextChunk(ctx)
+			return c.nextChunk(ctx, true)
 		}
 	case *pglogrepl.RelationMessage:
 		return c.relation(ctx, st, m)
@@ -305,7 +377,7 @@ func (c *capturer) status(ctx context.Context, st *streamState) error {
 		return err
 	}
 	if c.inc != nil && st.cur == nil {
-		if err := c.nextChunk(ctx); err != nil {
+		if err := c.nextChunk(ctx, true); err != nil {
 			return err
 		}
 	}
