@@ -26,14 +26,14 @@ type statusCache struct {
 	s    *Stack
 	mu   sync.Mutex
 	last console.Status
-	// reconciled is the last comparison of Postgres with the warehouse, made apart (it reads
-	// every row, streaming) every reconcileEvery.
+	// reconciled is the last comparison of Postgres with the warehouse, made apart every
+	// reconcileEvery.
 	reconciled *console.Reconcile
 }
 
-// reconcileEvery is how often, at most, the console compares Postgres with the warehouse: a pass
-// reads every row of both sides, so not at the status's pace, and never more than a tenth of the
-// time (a pass of 3 s waits 30 s), so a large warehouse does not take the stack's CPU.
+// reconcileEvery is how often, at most, the console compares Postgres with the warehouse: not at
+// the status's pace, and never more than a tenth of the time (a pass of 3 s waits 30 s), so a
+// slow pass (the first one reads every row) does not take the stack's CPU.
 const reconcileEvery = 20 * time.Second
 
 func newStatusCache(s *Stack) *statusCache {
@@ -211,9 +211,11 @@ func (c *statusCache) reconcile(ctx context.Context) {
 	}
 }
 
-// reconcileOnce makes one pass and keeps its verdict for the status.
+// reconcileOnce makes one pass and keeps its verdict for the status: a pass of what changed on
+// either side, what disagreed, and a share of the rest in turn, so its cost follows the changes
+// rather than the tables (`fin reconcile` compares everything).
 func (c *statusCache) reconcileOnce(ctx context.Context, r *reconcile.Reconciler) {
-	rep, err := r.Pass(ctx)
+	rep, err := r.PassChanged(ctx)
 	if err != nil && ctx.Err() != nil {
 		return
 	}
