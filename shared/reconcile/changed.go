@@ -253,7 +253,7 @@ func warehouseChanges(ctx context.Context, wh Warehouse, t table, from, to int64
 		return nil, nil
 	}
 	rows, err := queryCSV(ctx, wh, fmt.Sprintf(`SELECT DISTINCT %s FROM raw.%s WHERE _loaded_at > %s AND _loaded_at <= %s`,
-		warehouseKey(t), t.name, stamp(from), stamp(to)))
+		warehouseKey(t), t.name, StampSQL(from), StampSQL(to)))
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: read the keys loaded into raw.%s: %w", t.name, err)
 	}
@@ -266,9 +266,9 @@ func warehouseChanges(ctx context.Context, wh Warehouse, t table, from, to int64
 	return keys, nil
 }
 
-// stamp is a TIMESTAMPTZ literal of µs since the epoch (a literal, so DuckDB skips the row groups
-// loaded before it).
-func stamp(us int64) string {
+// StampSQL is a TIMESTAMPTZ literal of µs since the epoch, to compare _loaded_at with (a literal,
+// so DuckDB skips the row groups loaded before it).
+func StampSQL(us int64) string {
 	return "TIMESTAMPTZ '" + time.UnixMicro(us).UTC().Format("2006-01-02 15:04:05.000000") + "+00'"
 }
 

@@ -332,10 +332,16 @@ func currentRowsWhereSQL(table, columns string, windows bool, where string) stri
 	if !windows {
 		return q
 	}
+	return q + " AND (lsn IS NULL OR lsn >= " + SnapshotBoundSQL(table) + ")"
+}
+
+// SnapshotBoundSQL is a scalar query of the log position before which raw.<table> holds no
+// current row: the opening position of its latest completed incremental snapshot (0 without one).
+func SnapshotBoundSQL(table string) string {
 	// Captured tables are public's (RAW names them by table alone), as in dbt's history macro.
 	open := `CAST(json_extract_string(w.after, '$.open_lsn') AS BIGINT)`
-	return q + fmt.Sprintf(` AND (lsn IS NULL OR lsn >= (SELECT coalesce(max(%[2]s), 0) FROM raw.%[3]s AS w
+	return fmt.Sprintf(`(SELECT coalesce(max(%[2]s), 0) FROM raw.%[3]s AS w
 		WHERE w.source_schema = 'public' AND w.source_table = '%[1]s' AND (SELECT count(DISTINCT r.key) FROM raw.%[1]s AS r
 			WHERE r.op = 'r' AND r.snapshot = 'incremental' AND r.lsn BETWEEN %[2]s AND w.lsn)
-			>= CAST(json_extract_string(w.after, '$.rows') AS BIGINT)))`, table, open, bronze.SnapshotWindowsTable)
+			>= CAST(json_extract_string(w.after, '$.rows') AS BIGINT))`, table, open, bronze.SnapshotWindowsTable)
 }

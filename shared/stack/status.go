@@ -29,6 +29,8 @@ type statusCache struct {
 	// reconciled is the last comparison of Postgres with the warehouse, made apart every
 	// reconcileEvery.
 	reconciled *console.Reconcile
+	// counts keeps the warehouse's counts between gathers (gather's goroutine alone).
+	counts rawCounts
 }
 
 // reconcileEvery is how often, at most, the console compares Postgres with the warehouse: not at
@@ -266,19 +268,16 @@ func (c *statusCache) query(ctx context.Context, q string) ([][]string, error) {
 	return recs[1:], nil
 }
 
+// warehouseCounts counts each table's current rows in the warehouse, from what the loads since
+// the last count added (rawcounts.go).
 func (c *statusCache) warehouseCounts(ctx context.Context) (map[string]int64, error) {
-	var parts []string
-	for _, t := range capturedTables {
-		parts = append(parts, reconcile.CurrentRowsSQL(t, fmt.Sprintf("'%s', count(*)", t)))
-	}
-	rows, err := c.query(ctx, strings.Join(parts, " UNION ALL "))
-	if err != nil {
-		return nil, err
-	}
 	out := map[string]int64{}
-	for _, r := range rows {
-		n, _ := strconv.ParseInt(r[1], 10, 64)
-		out[r[0]] = n
+	for _, t := range capturedTables {
+		n, err := c.counts.count(ctx, c.query, t)
+		if err != nil {
+			return nil, err
+		}
+		out[t] = n
 	}
 	return out, nil
 }
