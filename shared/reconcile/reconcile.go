@@ -60,7 +60,7 @@ type Options struct {
 	Now func() time.Time
 	// Sweep is how many keys of each table a pass of what changed (PassChanged) compares beyond
 	// the changed ones, in turn, so that every key is compared again once in a while (default
-	// 5,000).
+	// 20,000).
 	Sweep int
 }
 
@@ -84,7 +84,7 @@ func (o Options) withDefaults() Options {
 		o.Dir = os.TempDir()
 	}
 	if o.Sweep <= 0 {
-		o.Sweep = 5000
+		o.Sweep = 20_000
 	}
 	return o
 }
