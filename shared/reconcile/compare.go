@@ -3,6 +3,7 @@ package reconcile
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 
@@ -57,22 +58,42 @@ func (o *ordered) advance() error {
 	return nil
 }
 
+// refState is what a reference pass knew of a key.
+type refState int
+
+const (
+	refAbsent  refState = iota // not in Postgres then
+	refPresent                 // in Postgres then, at the version given
+	refUnknown                 // a pass of what changed that did not compare the key
+)
+
+// absentVersion marks, among a pass's kept versions, a key it compared that Postgres did not
+// hold (the warehouse did): a pass of what changed knows nothing of the keys it did not compare.
+const absentVersion = math.MinInt64
+
 // refVersions looks up an earlier pass's versions for keys asked in ascending order.
 type refVersions struct {
-	c   versionCursor // nil: no reference, every key is absent from it
-	key string
-	v   int64
-	ok  bool
+	c       versionCursor // nil: no reference, every key is absent from it
+	partial bool          // the reference compared only some keys: one it lacks is unknown
+	key     string
+	v       int64
+	ok      bool
 }
 
-func (r *refVersions) at(key string) (int64, bool, error) {
+func (r *refVersions) at(key string) (int64, refState, error) {
 	for r.c != nil && r.ok && r.key < key {
 		var err error
 		if r.key, r.v, r.ok, err = r.c.next(); err != nil {
-			return 0, false, err
+			return 0, refAbsent, err
 		}
 	}
-	return r.v, r.c != nil && r.ok && r.key == key, nil
+	switch {
+	case r.c != nil && r.ok && r.key == key && r.v != absentVersion:
+		return r.v, refPresent, nil
+	case r.c != nil && r.ok && r.key == key, !r.partial:
+		return 0, refAbsent, nil
+	}
+	return 0, refUnknown, nil
 }
 
 func (r *refVersions) start() (err error) {
@@ -90,10 +111,13 @@ type comparison struct {
 	// sums holds, per entry of moneyColumns, each currency's total on each side (Postgres, the
 	// warehouse).
 	sums []map[string]*[2]decimal.Decimal
+	// disagree holds, per table, the keys judged other than agreeing, in key order: a pass of
+	// what changed compares them again.
+	disagree map[string][]string
 }
 
 func newComparison(ref *reference, j judge) *comparison {
-	c := &comparison{ref: ref, j: j, sums: make([]map[string]*[2]decimal.Decimal, len(moneyColumns))}
+	c := &comparison{ref: ref, j: j, sums: make([]map[string]*[2]decimal.Decimal, len(moneyColumns)), disagree: map[string][]string{}}
 	c.rep.Snapshotting = j.snapshotting
 	return c
 }
@@ -104,7 +128,7 @@ func newComparison(ref *reference, j judge) *comparison {
 func (c *comparison) compareTable(t table, pg, wh rowCursor, ref versionCursor, keep func(key string, version int64) error) error {
 	p := &ordered{c: pg, what: "Postgres " + t.name}
 	w := &ordered{c: wh, what: "warehouse raw." + t.name}
-	rv := &refVersions{c: ref}
+	rv := &refVersions{c: ref, partial: c.ref != nil && c.ref.partial}
 	if err := errors.Join(p.advance(), w.advance(), rv.start()); err != nil {
 		return err
 	}
@@ -117,17 +141,26 @@ func (c *comparison) compareTable(t table, pg, wh rowCursor, ref versionCursor, 
 		if onlyW {
 			key = w.key
 		}
-		v, inRef, err := rv.at(key)
+		v, state, err := rv.at(key)
 		if err != nil {
 			return err
 		}
+		judged := c.judged()
 		switch {
 		case onlyW:
-			c.deleted(t, key, w.r, inRef)
+			c.deleted(t, key, w.r, state)
+			if keep != nil {
+				if err := keep(key, absentVersion); err != nil {
+					return err
+				}
+			}
 		case both:
-			c.present(t, key, p.r, &w.r, v, inRef)
+			c.present(t, key, p.r, &w.r, v, state == refPresent)
 		default:
-			c.present(t, key, p.r, nil, v, inRef)
+			c.present(t, key, p.r, nil, v, state == refPresent)
+		}
+		if c.judged() > judged {
+			c.disagree[t.name] = append(c.disagree[t.name], key)
 		}
 		if !onlyW {
 			count.Postgres++
@@ -151,6 +184,11 @@ func (c *comparison) compareTable(t table, pg, wh rowCursor, ref versionCursor, 
 	}
 	c.rep.Tables = append(c.rep.Tables, count)
 	return nil
+}
+
+// judged is how many lines of disagreement the pass has written so far.
+func (c *comparison) judged() int {
+	return len(c.rep.Differences) + len(c.rep.Lost) + len(c.rep.Lag)
 }
 
 // moneyColumns are the money columns summed per currency.

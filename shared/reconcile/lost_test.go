@@ -15,6 +15,8 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze/bronzetest"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/pgtest"
@@ -30,15 +32,7 @@ func TestLostAgainstLag(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	db := pgtest.New(t)
-	exec := func(q string, args ...any) {
-		t.Helper()
-		if _, err := db.Pool.Exec(ctx, q, args...); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	for i := 1; i <= 6; i++ {
-		exec(`INSERT INTO customers (customer_id, first_name, last_name, email) VALUES ($1, 'Ada', 'Test', $2)`, id(i), fmt.Sprintf("c%d@example.com", i))
-	}
+	exec := customers(ctx, t, db, 6)
 	exec(`INSERT INTO accounts (account_id, customer_id, account_type, currency, balance) VALUES ($1, $2, 'CHECKING', 'EUR', 100.10)`, id(101), id(1))
 	exec(`INSERT INTO transactions (transaction_id, account_id, transaction_type, amount, currency) VALUES ($1, $2, 'DEPOSIT', 100.10, 'EUR')`, id(201), id(101))
 
@@ -51,33 +45,7 @@ func TestLostAgainstLag(t *testing.T) {
 	defer func() { wh.Close() }()
 	lsn := int64(1000)
 	for _, tb := range []struct{ name, key string }{{"customers", "customer_id"}, {"accounts", "account_id"}, {"transactions", "transaction_id"}} {
-		rows, err := db.Pool.Query(ctx, fmt.Sprintf(`SELECT %s::text, to_jsonb(t)::text, (extract(epoch FROM updated_at) * 1e6)::bigint FROM %s t`, tb.key, tb.name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var recs []bronze.Record
-		for rows.Next() {
-			var key, after string
-			var commit int64
-			if err := rows.Scan(&key, &after, &commit); err != nil {
-				t.Fatal(err)
-			}
-			lsn++
-			l, a := lsn, after
-			recs = append(recs, bronze.Record{Topic: "fin.public." + tb.name, Offset: int64(len(recs)), Key: fmt.Sprintf(`{%q:%q}`, tb.key, key),
-				Op: "c", LSN: &l, TxID: &l, CommitTsUs: commit, Snapshot: "false", SourceSchema: "public", SourceTable: tb.name, After: &a})
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		body, err := bronzetest.Encode(recs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := wh.Load(ctx, warehouse.Object{Key: bronzetest.Key(tb.name, recs), ETag: "e", Table: tb.name,
-			Fetch: func(_ context.Context, w io.Writer) (string, error) { _, err := w.Write(body); return "e", err }}); err != nil {
-			t.Fatal(err)
-		}
+		loadRows(ctx, t, db.Pool, wh, tb.name, tb.key, "c", "true", &lsn)
 	}
 
 	slot := "reconcile_" + db.Name
@@ -217,3 +185,53 @@ func TestHistoryStaysBounded(t *testing.T) {
 }
 
 func id(n int) string { return fmt.Sprintf("00000000-0000-0000-0000-%012d", n) }
+
+// loadRows puts the current rows of table that where selects into the warehouse, as change
+// events (op) of one bronze object, their log positions counting on from *lsn.
+func loadRows(ctx context.Context, t *testing.T, pool *pgxpool.Pool, wh *duckdb.Warehouse, table, key, op, where string, lsn *int64) {
+	t.Helper()
+	rows, err := pool.Query(ctx, fmt.Sprintf(`SELECT %s::text, to_jsonb(t)::text, (extract(epoch FROM updated_at) * 1e6)::bigint FROM %s t WHERE %s`, key, table, where))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []bronze.Record
+	for rows.Next() {
+		var k, after string
+		var commit int64
+		if err := rows.Scan(&k, &after, &commit); err != nil {
+			t.Fatal(err)
+		}
+		*lsn++
+		l, a := *lsn, after
+		recs = append(recs, bronze.Record{Topic: "fin.public." + table, Offset: l, Key: fmt.Sprintf(`{%q:%q}`, key, k),
+			Op: op, LSN: &l, TxID: &l, CommitTsUs: commit, Snapshot: "false", SourceSchema: "public", SourceTable: table, After: &a})
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) == 0 {
+		return
+	}
+	body, err := bronzetest.Encode(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wh.Load(ctx, warehouse.Object{Key: bronzetest.Key(table, recs), ETag: "e", Table: table,
+		Fetch: func(_ context.Context, w io.Writer) (string, error) { _, err := w.Write(body); return "e", err }}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// customers writes n customers (ids 1 to n) and returns what runs a statement on db.
+func customers(ctx context.Context, t *testing.T, db *pgtest.DB, n int) func(q string, args ...any) {
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := db.Pool.Exec(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	for i := 1; i <= n; i++ {
+		exec(`INSERT INTO customers (customer_id, first_name, last_name, email) VALUES ($1, 'Ada', 'Test', $2)`, id(i), fmt.Sprintf("c%d@example.com", i))
+	}
+	return exec
+}

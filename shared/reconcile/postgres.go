@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -107,6 +108,7 @@ func capturedTables(ctx context.Context, pool *pgxpool.Pool, publication string)
 type position struct {
 	lsn   uint64
 	began time.Time
+	xmin  uint64 // the snapshot's xmin (xid8): a change it does not see is by a transaction at or after it
 }
 
 // postgresSnapshot begins the repeatable-read transaction a pass reads Postgres in and runs read
@@ -114,10 +116,14 @@ type position struct {
 // transaction the snapshot sees wrote its commit record below that position.
 func postgresSnapshot(ctx context.Context, pool *pgxpool.Pool, read func(tx pgx.Tx, pos position) error) error {
 	return pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		var lsn string
+		var lsn, xmin string
 		var pos position
-		if err := tx.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text, now()").Scan(&lsn, &pos.began); err != nil {
+		var err error
+		if err := tx.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text, now(), pg_snapshot_xmin(pg_current_snapshot())::text").Scan(&lsn, &pos.began, &xmin); err != nil {
 			return fmt.Errorf("reconcile: read the WAL position: %w", err)
+		}
+		if pos.xmin, err = strconv.ParseUint(xmin, 10, 64); err != nil {
+			return fmt.Errorf("reconcile: snapshot xmin %q: %w", xmin, err)
 		}
 		l, err := pglogrepl.ParseLSN(lsn)
 		if err != nil {
@@ -140,8 +146,9 @@ type postgresRows struct {
 
 // readTable queries t in tx in the order the warehouse's side comes in: bytewise on the key's
 // text. A uuid's own order is that (lowercase hex at fixed places), so its primary key index
-// serves; any other key is sorted as text in the "C" collation.
-func readTable(ctx context.Context, tx pgx.Tx, t table) (*postgresRows, error) {
+// serves; any other key is sorted as text in the "C" collation. keys, when set, limits it to
+// those keys (a pass of what changed).
+func readTable(ctx context.Context, tx pgx.Tx, t table, keys *keySet) (*postgresRows, error) {
 	exprs := make([]string, len(t.columns))
 	for i, c := range t.columns {
 		id := pgx.Identifier{c.name}.Sanitize()
@@ -153,13 +160,15 @@ func readTable(ctx context.Context, tx pgx.Tx, t table) (*postgresRows, error) {
 		}
 	}
 	key := pgx.Identifier{t.key}.Sanitize()
-	order := key + `::text COLLATE "C"`
-	if t.keyType == "uuid" {
-		order = key
+	order, _ := pgOrder(t)
+	where, args := "", []any(nil)
+	if keys != nil {
+		where, args = pgKeysWhere(t, keys)
+		where = " WHERE " + where
 	}
-	q := fmt.Sprintf("SELECT %s::text, version, %s FROM %s ORDER BY %s", key, strings.Join(exprs, ", "),
-		pgx.Identifier{t.schema, t.name}.Sanitize(), order)
-	rows, err := tx.Query(ctx, q)
+	q := fmt.Sprintf("SELECT %s::text, version, %s FROM %s%s ORDER BY %s", key, strings.Join(exprs, ", "),
+		pgx.Identifier{t.schema, t.name}.Sanitize(), where, order)
+	rows, err := tx.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: read %s: %w", t.name, err)
 	}

@@ -58,6 +58,10 @@ type Options struct {
 	Dir string
 	// Now is the clock (default time.Now); tests inject theirs.
 	Now func() time.Time
+	// Sweep is how many keys of each table a pass of what changed (PassChanged) compares beyond
+	// the changed ones, in turn, so that every key is compared again once in a while (default
+	// 20,000).
+	Sweep int
 }
 
 func (o Options) withDefaults() Options {
@@ -79,6 +83,9 @@ func (o Options) withDefaults() Options {
 	if o.Dir == "" {
 		o.Dir = os.TempDir()
 	}
+	if o.Sweep <= 0 {
+		o.Sweep = 20_000
+	}
 	return o
 }
 
@@ -91,6 +98,8 @@ type Reconciler struct {
 	// history holds earlier passes' versions, oldest first: the reference, and the ones after it
 	// (see the end of Pass).
 	history []*pass
+	// since is where the last pass left off, for a pass of what changed (nil: none yet).
+	since *since
 }
 
 // pass is what one pass saw in Postgres.
@@ -99,6 +108,7 @@ type pass struct {
 	began   time.Time // the snapshot transaction's start, Postgres's clock
 	dir     string    // its versions, a file per table in key order (history.go)
 	crossed time.Time // when the slot was first seen at or past lsn (zero: not yet)
+	partial bool      // a pass of what changed: it kept the versions of the keys it compared only
 }
 
 // New returns a Reconciler of Postgres (pool) against the warehouse.
@@ -127,8 +137,21 @@ func (r *Reconciler) Compare(ctx context.Context, wait time.Duration) (Report, e
 	}
 }
 
-// Pass reads the slot, the warehouse and Postgres once, in that order, and judges what differs.
+// Pass reads the slot, the warehouse and Postgres once, in that order, and judges every key.
 func (r *Reconciler) Pass(ctx context.Context) (Report, error) {
+	return r.pass(ctx, r.since != nil, false)
+}
+
+// PassChanged judges what Pass judges, reading only the keys that changed on either side since
+// the last pass, those that disagreed then, and the next Sweep keys of each table in turn
+// (changed.go); the first pass, or one with too many keys to name, reads every key. Its report
+// has no counts or money: it did not read the tables whole.
+func (r *Reconciler) PassChanged(ctx context.Context) (Report, error) {
+	return r.pass(ctx, true, r.since != nil)
+}
+
+// pass makes a pass of what changed, or a full one; track keeps where it left off.
+func (r *Reconciler) pass(ctx context.Context, track, changed bool) (Report, error) {
 	slot, err := readSlot(ctx, r.pool, r.opt.Slot)
 	if err != nil {
 		return Report{}, err
@@ -161,6 +184,11 @@ func (r *Reconciler) Pass(ctx context.Context) (Report, error) {
 			return Report{}, fmt.Errorf("reconcile: is the capture snapshotting: %w", err)
 		}
 	}
+	// What this pass compares is chosen before the warehouse is read (changed.go).
+	sel, next, err := r.choose(ctx, tables, track, changed)
+	if err != nil {
+		return Report{}, err
+	}
 	c := newComparison(ref, judge{slotLost: slot.Status == "lost", snapshotting: snapshotting})
 	// Remember this snapshot only when none waits for the slot and the last one was passed half a
 	// grace ago: that keeps at most about three (the reference, one within its grace, one waiting),
@@ -172,16 +200,20 @@ func (r *Reconciler) Pass(ctx context.Context) (Report, error) {
 			return Report{}, fmt.Errorf("reconcile: keep this pass: %w", err)
 		}
 	}
-	cur, err := r.compare(ctx, c, tables, keep)
+	cur, err := r.compare(ctx, c, tables, keep, sel)
 	if err != nil {
 		os.RemoveAll(keep)
 		return Report{}, err
 	}
 	if keep != "" {
-		r.history = append(r.history, &pass{lsn: cur.lsn, began: cur.began, dir: keep})
+		r.history = append(r.history, &pass{lsn: cur.lsn, began: cur.began, dir: keep, partial: sel != nil})
 	}
+	r.since = next.after(cur, c.disagree, sel != nil)
 	rep := c.report()
 	rep.Slot, rep.WAL, rep.At, rep.LoadDelay, rep.Skipped = slot, pglogrepl.LSN(cur.lsn).String(), now, delay, skipped
+	if sel != nil {
+		rep.Tables, rep.Money, rep.Partial = nil, nil, true
+	}
 	return rep, nil
 }
 
@@ -193,7 +225,7 @@ func (r *Reconciler) reference(cutoff time.Time) *reference {
 	for i, h := range r.history {
 		if !h.crossed.IsZero() && !h.crossed.After(cutoff) {
 			dir := h.dir
-			ref = &reference{began: h.began, margin: r.opt.ClockMargin,
+			ref = &reference{began: h.began, margin: r.opt.ClockMargin, partial: h.partial,
 				open: func(table string) (versionCursor, func(), error) { return openVersions(dir, table) }}
 			keep = i
 		}
@@ -208,10 +240,10 @@ func (r *Reconciler) reference(cutoff time.Time) *reference {
 // compare reads the warehouse, then Postgres, and walks each table's two sides (and the
 // reference's versions) in key order together; keep, when set, is the folder this pass's
 // versions go to.
-func (r *Reconciler) compare(ctx context.Context, c *comparison, tables []table, keep string) (position, error) {
+func (r *Reconciler) compare(ctx context.Context, c *comparison, tables []table, keep string, sel selection) (position, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wh, closeWarehouse, err := openWarehouse(ctx, r.wh, tables)
+	wh, closeWarehouse, err := openWarehouse(ctx, r.wh, tables, sel)
 	if err != nil {
 		return position{}, err
 	}
@@ -220,7 +252,7 @@ func (r *Reconciler) compare(ctx context.Context, c *comparison, tables []table,
 	err = postgresSnapshot(ctx, r.pool, func(tx pgx.Tx, pos position) error {
 		cur = pos
 		for _, t := range tables {
-			if err := r.compareTable(ctx, c, tx, t, wh[t.name], keep); err != nil {
+			if err := r.compareTable(ctx, c, tx, t, wh[t.name], keep, sel[t.name]); err != nil {
 				return err
 			}
 		}
@@ -230,8 +262,8 @@ func (r *Reconciler) compare(ctx context.Context, c *comparison, tables []table,
 }
 
 // compareTable walks one table's sides, writing its versions into keep when set.
-func (r *Reconciler) compareTable(ctx context.Context, c *comparison, tx pgx.Tx, t table, wh rowCursor, keep string) error {
-	pg, err := readTable(ctx, tx, t)
+func (r *Reconciler) compareTable(ctx context.Context, c *comparison, tx pgx.Tx, t table, wh rowCursor, keep string, keys *keySet) error {
+	pg, err := readTable(ctx, tx, t, keys)
 	if err != nil {
 		return err
 	}
@@ -269,8 +301,9 @@ func (r *Reconciler) Close() {
 
 // reference is an earlier pass whose every version the capture delivered at least a grace ago.
 type reference struct {
-	began  time.Time
-	margin time.Duration
+	began   time.Time
+	margin  time.Duration
+	partial bool // it compared only some keys (PassChanged): one it lacks is unknown, not absent
 	// open reads its versions of a table in key order; done releases them.
 	open func(table string) (c versionCursor, done func(), err error)
 }
@@ -288,15 +321,27 @@ func CurrentRowsSQL(table, columns string) string {
 // currentRowsSQL is CurrentRowsSQL, without the windows for a warehouse that has no
 // raw.snapshot_windows (loaded before the capture wrote windows).
 func currentRowsSQL(table, columns string, windows bool) string {
-	q := fmt.Sprintf(`SELECT %s FROM (SELECT * FROM raw.%s
-		QUALIFY row_number() OVER (PARTITION BY key ORDER BY lsn DESC, "offset" DESC) = 1) WHERE op <> 'd'`, columns, table)
+	return currentRowsWhereSQL(table, columns, windows, "true")
+}
+
+// currentRowsWhereSQL is currentRowsSQL of the keys the condition where, on raw.<table>'s key
+// column, selects: the window then reads their events alone.
+func currentRowsWhereSQL(table, columns string, windows bool, where string) string {
+	q := fmt.Sprintf(`SELECT %s FROM (SELECT * FROM raw.%s WHERE %s
+		QUALIFY row_number() OVER (PARTITION BY key ORDER BY lsn DESC, "offset" DESC) = 1) WHERE op <> 'd'`, columns, table, where)
 	if !windows {
 		return q
 	}
+	return q + " AND (lsn IS NULL OR lsn >= " + SnapshotBoundSQL(table) + ")"
+}
+
+// SnapshotBoundSQL is a scalar query of the log position before which raw.<table> holds no
+// current row: the opening position of its latest completed incremental snapshot (0 without one).
+func SnapshotBoundSQL(table string) string {
 	// Captured tables are public's (RAW names them by table alone), as in dbt's history macro.
 	open := `CAST(json_extract_string(w.after, '$.open_lsn') AS BIGINT)`
-	return q + fmt.Sprintf(` AND (lsn IS NULL OR lsn >= (SELECT coalesce(max(%[2]s), 0) FROM raw.%[3]s AS w
+	return fmt.Sprintf(`(SELECT coalesce(max(%[2]s), 0) FROM raw.%[3]s AS w
 		WHERE w.source_schema = 'public' AND w.source_table = '%[1]s' AND (SELECT count(DISTINCT r.key) FROM raw.%[1]s AS r
 			WHERE r.op = 'r' AND r.snapshot = 'incremental' AND r.lsn BETWEEN %[2]s AND w.lsn)
-			>= CAST(json_extract_string(w.after, '$.rows') AS BIGINT)))`, table, open, bronze.SnapshotWindowsTable)
+			>= CAST(json_extract_string(w.after, '$.rows') AS BIGINT))`, table, open, bronze.SnapshotWindowsTable)
 }

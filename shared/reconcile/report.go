@@ -33,6 +33,9 @@ type Report struct {
 	Snapshotting bool `json:"snapshotting,omitempty"`
 	// Waited is how long Compare let the lag drain (zero for a single pass).
 	Waited time.Duration `json:"waited,omitempty"`
+	// Partial says the pass compared what changed, what disagreed before and a share of the rest
+	// (PassChanged): Tables and Money are then empty.
+	Partial bool `json:"partial,omitempty"`
 }
 
 // TableCount is one table's rows in Postgres and current rows in the warehouse.
@@ -141,16 +144,17 @@ func (c *comparison) present(t table, key string, a row, b *row, rv int64, inRef
 	}
 }
 
-// deleted judges a key the warehouse holds current (b) and Postgres does not; inRef says whether
-// the reference held it.
-func (c *comparison) deleted(t table, key string, b row, inRef bool) {
+// deleted judges a key the warehouse holds current (b) and Postgres does not; state is what the
+// reference knew of it.
+func (c *comparison) deleted(t table, key string, b row, state refState) {
 	rep, j, ref := &c.rep, c.j, c.ref
 	switch {
 	case j.slotLost:
 		rep.Lost = append(rep.Lost, fmt.Sprintf("%s %s: deleted in Postgres, current in the warehouse at version %d, and the slot lost the WAL that held the delete", t.name, key, b.version))
 	// Not in the reference snapshot, though the warehouse's version was committed well
-	// before it: the delete came before the reference too, and was delivered.
-	case ref != nil && !inRef && time.UnixMicro(b.commitUs).Before(ref.began.Add(-ref.margin)):
+	// before it: the delete came before the reference too, and was delivered. A reference that
+	// did not compare the key (a pass of what changed) cannot tell.
+	case ref != nil && state == refAbsent && time.UnixMicro(b.commitUs).Before(ref.began.Add(-ref.margin)):
 		rep.Lost = append(rep.Lost, fmt.Sprintf("%s %s: deleted in Postgres before %s and delivered by the capture; the warehouse still holds version %d",
 			t.name, key, ref.began.UTC().Format(time.RFC3339), b.version))
 	default:

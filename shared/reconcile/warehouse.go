@@ -22,7 +22,8 @@ import (
 // warehouseQuery selects the current row of every key of a RAW table: its key, version, the
 // commit time of that version, and each column as the JSON text of the change event's row image
 // (so null, a missing column and an empty string stay apart).
-func warehouseQuery(t table) string {
+// keys, when set, limits it to those keys (a pass of what changed).
+func warehouseQuery(t table, keys *keySet) string {
 	path := func(col string) string { return "'$.\"" + strings.ReplaceAll(col, "'", "''") + "\"'" }
 	cols := []string{
 		"json_extract_string(after, " + path(t.key) + ") AS k",
@@ -32,7 +33,11 @@ func warehouseQuery(t table) string {
 	for i, c := range t.columns {
 		cols = append(cols, fmt.Sprintf("CAST(json_extract(after, %s) AS VARCHAR) AS c%d", path(c.name), i))
 	}
-	return currentRowsSQL(t.name, strings.Join(cols, ", "), t.windows) + " ORDER BY k"
+	where := "true"
+	if keys != nil {
+		where = warehouseKeysWhere(t, keys)
+	}
+	return currentRowsWhereSQL(t.name, strings.Join(cols, ", "), t.windows, where) + " ORDER BY k"
 }
 
 // warehouseRows is the answer of one table's query, spooled to a temporary file and read back a
@@ -50,7 +55,7 @@ type warehouseRows struct {
 // table's query then asked for the lock again, behind a RAW snapshot (dbt's) waiting for the
 // first: the stack stood still for good (TestOpenWarehouseBesideAWriter). close removes the
 // files.
-func openWarehouse(ctx context.Context, wh Warehouse, tables []table) (map[string]*warehouseRows, func(), error) {
+func openWarehouse(ctx context.Context, wh Warehouse, tables []table, sel selection) (map[string]*warehouseRows, func(), error) {
 	out := map[string]*warehouseRows{}
 	closeAll := func() {
 		for _, w := range out {
@@ -66,7 +71,7 @@ func openWarehouse(ctx context.Context, wh Warehouse, tables []table) (map[strin
 		}
 		w := &warehouseRows{t: t, f: f}
 		out[t.name] = w
-		err = wh.Query(ctx, warehouseQuery(t), f)
+		err = wh.Query(ctx, warehouseQuery(t, sel[t.name]), f)
 		if err == nil {
 			_, err = f.Seek(0, io.SeekStart)
 		}

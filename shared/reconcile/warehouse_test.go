@@ -62,7 +62,7 @@ func TestOpenWarehouseBesideAWriter(t *testing.T) {
 	}
 	done := make(chan opened, 1)
 	go func() {
-		rows, closeAll, err := openWarehouse(ctx, wh, tables)
+		rows, closeAll, err := openWarehouse(ctx, wh, tables, nil)
 		done <- opened{rows, closeAll, err}
 	}()
 	var o opened

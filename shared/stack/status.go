@@ -26,14 +26,16 @@ type statusCache struct {
 	s    *Stack
 	mu   sync.Mutex
 	last console.Status
-	// reconciled is the last comparison of Postgres with the warehouse, made apart (it reads
-	// every row, streaming) every reconcileEvery.
+	// reconciled is the last comparison of Postgres with the warehouse, made apart every
+	// reconcileEvery.
 	reconciled *console.Reconcile
+	// counts keeps the warehouse's counts between gathers (gather's goroutine alone).
+	counts rawCounts
 }
 
-// reconcileEvery is how often, at most, the console compares Postgres with the warehouse: a pass
-// reads every row of both sides, so not at the status's pace, and never more than a tenth of the
-// time (a pass of 3 s waits 30 s), so a large warehouse does not take the stack's CPU.
+// reconcileEvery is how often, at most, the console compares Postgres with the warehouse: not at
+// the status's pace, and never more than a tenth of the time (a pass of 3 s waits 30 s), so a
+// slow pass (the first one reads every row) does not take the stack's CPU.
 const reconcileEvery = 20 * time.Second
 
 func newStatusCache(s *Stack) *statusCache {
@@ -211,9 +213,11 @@ func (c *statusCache) reconcile(ctx context.Context) {
 	}
 }
 
-// reconcileOnce makes one pass and keeps its verdict for the status.
+// reconcileOnce makes one pass and keeps its verdict for the status: a pass of what changed on
+// either side, what disagreed, and a share of the rest in turn, so its cost follows the changes
+// rather than the tables (`fin reconcile` compares everything).
 func (c *statusCache) reconcileOnce(ctx context.Context, r *reconcile.Reconciler) {
-	rep, err := r.Pass(ctx)
+	rep, err := r.PassChanged(ctx)
 	if err != nil && ctx.Err() != nil {
 		return
 	}
@@ -264,19 +268,16 @@ func (c *statusCache) query(ctx context.Context, q string) ([][]string, error) {
 	return recs[1:], nil
 }
 
+// warehouseCounts counts each table's current rows in the warehouse, from what the loads since
+// the last count added (rawcounts.go).
 func (c *statusCache) warehouseCounts(ctx context.Context) (map[string]int64, error) {
-	var parts []string
-	for _, t := range capturedTables {
-		parts = append(parts, reconcile.CurrentRowsSQL(t, fmt.Sprintf("'%s', count(*)", t)))
-	}
-	rows, err := c.query(ctx, strings.Join(parts, " UNION ALL "))
-	if err != nil {
-		return nil, err
-	}
 	out := map[string]int64{}
-	for _, r := range rows {
-		n, _ := strconv.ParseInt(r[1], 10, 64)
-		out[r[0]] = n
+	for _, t := range capturedTables {
+		n, err := c.counts.count(ctx, c.query, t)
+		if err != nil {
+			return nil, err
+		}
+		out[t] = n
 	}
 	return out, nil
 }
