@@ -37,18 +37,27 @@
         {%- set found = run_query("select max(lsn) from " ~ cut_relation).columns[0].values() -%}
         {%- set cut_prev = found[0] if found | length > 0 and found[0] is not none else -1 -%}
     {%- endif -%}
-    {%- set overlap -%}
+    {#- The records loaded since at or below a run's end: none in the usual build, so the
+        comparison with the records held (all of them after a full build: two per transaction)
+        runs only when there is something to compare. -#}
+    {%- set below_runs -%}
         with fresh as ({{ fresh }} where {{ loaded_since_last_run() }})
-        select count(*)
+        select n.*
         from fresh as n
         inner join {{ this }} as k on k.kind = 'source' and n.source_id is not distinct from k.source_id
-        where n.md_offset <= k.run_end and not exists (
+        where n.md_offset <= k.run_end
+    {%- endset -%}
+    {%- set overlap -%}
+        select count(*)
+        from ({{ below_runs }}) as n
+        where not exists (
             select 1 from {{ this }} as h
             where h.kind = 'record' and h.source_id is not distinct from n.source_id and h.md_offset = n.md_offset
                 and h.lsn = n.lsn and h.op = n.op and h.tx_id is not distinct from n.tx_id
                 and h.commit_ts_us is not distinct from n.commit_ts_us and h.event_count is not distinct from n.event_count)
     {%- endset -%}
-    {%- set carry = run_query(overlap).columns[0].values()[0] == 0 -%}
+    {%- set carry = run_query("select count(*) from (" ~ below_runs ~ ") as n").columns[0].values()[0] == 0
+        or run_query(overlap).columns[0].values()[0] == 0 -%}
 {%- endif %}
 
 with fresh as (
@@ -69,17 +78,30 @@ known as (
 ),
 
 -- the records held and those loaded since, each once (a redelivered copy is the same record)
+{%- set columns = 'source_id, md_offset, op, tx_id, lsn, commit_ts_us, event_count' %}
 records as (
-    select source_id, md_offset, op, tx_id, lsn, commit_ts_us, event_count, max(_loaded_at) as _loaded_at
+    {%- if carry %}
+    {#- The records held are distinct already: only those at an offset loaded since are grouped
+        with the new ones (after a full build every record is held, two per transaction; grouping
+        them all ran out of memory at 512MB at 10,000,000 transactions). #}
+    select {{ columns }}, _loaded_at
+    from {{ this }} as h
+    where h.kind = 'record' and not exists (
+        select 1 from fresh as n where n.source_id is not distinct from h.source_id and n.md_offset = h.md_offset)
+    union all
+    {%- endif %}
+    select {{ columns }}, max(_loaded_at) as _loaded_at
     from (
-        select source_id, md_offset, op, tx_id, lsn, commit_ts_us, event_count, _loaded_at from fresh
+        select {{ columns }}, _loaded_at from fresh
         {%- if carry %}
         union all
-        select source_id, md_offset, op, tx_id, lsn, commit_ts_us, event_count, _loaded_at
-        from {{ this }} where kind = 'record'
+        select {{ columns }}, _loaded_at
+        from {{ this }} as h
+        where h.kind = 'record' and exists (
+            select 1 from fresh as n where n.source_id is not distinct from h.source_id and n.md_offset = h.md_offset)
         {%- endif %}
     ) as r
-    group by source_id, md_offset, op, tx_id, lsn, commit_ts_us, event_count
+    group by {{ columns }}
 ),
 
 -- every source, with the end of the run verified before this build
@@ -146,21 +168,33 @@ summary as (
     group by u.source_id, u.run_end, u.break_offset
 ),
 
--- the ENDs of the prefixes the cut has passed: neither they nor their BEGINs are read again
+-- per source, the last END of its prefix that the cut has passed (P, the previous cut): the prefix
+-- is in commit order, so every END up to it is at or below P and every BEGIN up to it is one of
+-- theirs (a transaction's BEGIN comes after the END before it); none of them is read again.
+-- A filter per source, not a join with every passed END (after a full build, all of them: out
+-- of memory at 512MB at 10,000,000 transactions)
 passed as (
-    select source_id, md_offset, tx_id, commit_ts_us
+    select source_id, max(md_offset) as md_offset
     from prefix
     where op = 'END' and lsn <= {{ cut_prev }}
+    group by source_id
+),
+
+-- to be exact should the order not hold: the transactions of the ENDs above P
+open_ends as (
+    select source_id, tx_id, commit_ts_us from records where op = 'END' and lsn > {{ cut_prev }}
 ),
 
 kept as (
     select r.*
     from records as r
+    left join passed as e on e.source_id is not distinct from r.source_id
     where r._loaded_at > (select max(_loaded_at) from summary) - interval '{{ lookback }} minutes'
-        or not exists (
-            select 1 from passed as e
-            where e.source_id is not distinct from r.source_id and e.tx_id = r.tx_id
-                and e.commit_ts_us = r.commit_ts_us and r.md_offset <= e.md_offset)
+        or e.md_offset is null or r.md_offset > e.md_offset
+        or (r.op = 'END' and r.lsn > {{ cut_prev }})
+        or (r.op = 'BEGIN' and exists (
+            select 1 from open_ends as o
+            where o.source_id is not distinct from r.source_id and o.tx_id = r.tx_id and o.commit_ts_us = r.commit_ts_us))
 )
 
 select 'record' as kind, source_id, md_offset, op, tx_id, lsn, commit_ts_us, event_count,
