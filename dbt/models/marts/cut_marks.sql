@@ -78,30 +78,17 @@ known as (
 ),
 
 -- the records held and those loaded since, each once (a redelivered copy is the same record)
-{%- set columns = 'source_id, md_offset, op, tx_id, lsn, commit_ts_us, event_count' %}
 records as (
-    {%- if carry %}
-    {#- The records held are distinct already: only those at an offset loaded since are grouped
-        with the new ones (after a full build every record is held, two per transaction; grouping
-        them all ran out of memory at 512MB at 10,000,000 transactions). #}
-    select {{ columns }}, _loaded_at
-    from {{ this }} as h
-    where h.kind = 'record' and not exists (
-        select 1 from fresh as n where n.source_id is not distinct from h.source_id and n.md_offset = h.md_offset)
-    union all
-    {%- endif %}
-    select {{ columns }}, max(_loaded_at) as _loaded_at
+    select source_id, md_offset, op, tx_id, lsn, commit_ts_us, event_count, max(_loaded_at) as _loaded_at
     from (
-        select {{ columns }}, _loaded_at from fresh
+        select source_id, md_offset, op, tx_id, lsn, commit_ts_us, event_count, _loaded_at from fresh
         {%- if carry %}
         union all
-        select {{ columns }}, _loaded_at
-        from {{ this }} as h
-        where h.kind = 'record' and exists (
-            select 1 from fresh as n where n.source_id is not distinct from h.source_id and n.md_offset = h.md_offset)
+        select source_id, md_offset, op, tx_id, lsn, commit_ts_us, event_count, _loaded_at
+        from {{ this }} where kind = 'record'
         {%- endif %}
     ) as r
-    group by {{ columns }}
+    group by source_id, md_offset, op, tx_id, lsn, commit_ts_us, event_count
 ),
 
 -- every source, with the end of the run verified before this build
@@ -168,33 +155,21 @@ summary as (
     group by u.source_id, u.run_end, u.break_offset
 ),
 
--- per source, the last END of its prefix that the cut has passed (P, the previous cut): the prefix
--- is in commit order, so every END up to it is at or below P and every BEGIN up to it is one of
--- theirs (a transaction's BEGIN comes after the END before it); none of them is read again.
--- A filter per source, not a join with every passed END (after a full build, all of them: out
--- of memory at 512MB at 10,000,000 transactions)
+-- the ENDs of the prefixes the cut has passed: neither they nor their BEGINs are read again
 passed as (
-    select source_id, max(md_offset) as md_offset
+    select source_id, md_offset, tx_id, commit_ts_us
     from prefix
     where op = 'END' and lsn <= {{ cut_prev }}
-    group by source_id
-),
-
--- to be exact should the order not hold: the transactions of the ENDs above P
-open_ends as (
-    select source_id, tx_id, commit_ts_us from records where op = 'END' and lsn > {{ cut_prev }}
 ),
 
 kept as (
     select r.*
     from records as r
-    left join passed as e on e.source_id is not distinct from r.source_id
     where r._loaded_at > (select max(_loaded_at) from summary) - interval '{{ lookback }} minutes'
-        or e.md_offset is null or r.md_offset > e.md_offset
-        or (r.op = 'END' and r.lsn > {{ cut_prev }})
-        or (r.op = 'BEGIN' and exists (
-            select 1 from open_ends as o
-            where o.source_id is not distinct from r.source_id and o.tx_id = r.tx_id and o.commit_ts_us = r.commit_ts_us))
+        or not exists (
+            select 1 from passed as e
+            where e.source_id is not distinct from r.source_id and e.tx_id = r.tx_id
+                and e.commit_ts_us = r.commit_ts_us and r.md_offset <= e.md_offset)
 )
 
 select 'record' as kind, source_id, md_offset, op, tx_id, lsn, commit_ts_us, event_count,
