@@ -146,18 +146,24 @@ where failing_rows > 0
             {%- set published_lsn, built_from = found[0][0], found[0][1] -%}
         {%- endif -%}
     {%- endif -%}
+    {%- set rows = relation -%}
     {%- if built_from is none -%}
         {#- nothing published yet: every row within the cut -#}
         {%- set recent, from_lsn, ends_from = 'true', -1, -1 -%}
     {%- else -%}
-        {%- set recent = "t._built_at >= cast('" ~ built_from ~ "' as " ~ instant_type() ~ ")" -%}
+        {%- set written = "_built_at >= cast('" ~ built_from ~ "' as " ~ instant_type() ~ ")" -%}
+        {%- set recent = "t." ~ written -%}
         {#- a row whose END is above P0 sits at or above its transaction's BEGIN -#}
         {%- set from_lsn = first_begin_lsn(published_lsn, cut) if cut > published_lsn else cut + 1 -%}
         {%- set oldest = run_query("select min(lsn) from " ~ relation ~ " as t where " ~ recent).columns[0].values()[0] -%}
         {%- set ends_from = ([from_lsn, oldest] | reject('none') | min) - 1 -%}
+        {#- the two kinds of rows read, each bounded by one column (an `or` of the two is not a
+            bound the warehouse can skip blocks with: it read the whole table) -#}
+        {%- set rows = "(select * from " ~ relation ~ " where " ~ written ~ " union all select * from " ~ relation
+            ~ " where not (" ~ written ~ ") and lsn >= " ~ from_lsn ~ ")" -%}
     {%- endif -%}
     {%- set position = "case when " ~ streamed('t.') ~ " then e.end_lsn else t.lsn end" -%}
-    {{- return("(select t.* from " ~ relation ~ " as t "
+    {{- return("(select t.* from " ~ rows ~ " as t "
         ~ join_transaction_ends(ends_from, cut, 't')
         ~ " where (" ~ recent ~ " or t.lsn >= " ~ from_lsn ~ ")"
         ~ " and " ~ position ~ " <= " ~ cut

@@ -51,12 +51,26 @@
     the cut moves from from_lsn to to_lsn: a streamed event whose transaction's END is in
     (from_lsn, to_lsn] (matched by tx_id and the commit millisecond), and a snapshot read (or
     inferred delete: no END) at a position in (from_lsn, to_lsn], or at or below to_lsn and
-    loaded since the model's last run (a read loaded after the cut passed its position). -#}
-{% macro entering_cut(from_lsn, to_lsn) -%}
-    {%- set begin = first_begin_lsn(from_lsn, to_lsn) -%}
+    loaded since the model's last run (a read loaded after the cut passed its position). begin:
+    first_begin_lsn(from_lsn, to_lsn), when the caller has it already. -#}
+{% macro entering_cut(from_lsn, to_lsn, begin=none) -%}
+    {%- set begin = first_begin_lsn(from_lsn, to_lsn) if begin is none else begin -%}
     c.lsn <= {{ to_lsn }} and (
         ({{ streamed('c.') }} and e.end_lsn is not null and c.lsn >= {{ begin }})
         or (not {{ streamed('c.') }} and (c.lsn > {{ from_lsn }} or {{ loaded_since_last_run('c._loaded_at') }})))
+{%- endmacro %}
+
+{#- The rows of changes that entering_cut(from_lsn, to_lsn, begin) can take, as a subquery whose
+    every branch is bounded by one column: those from the least position it takes on (begin, or
+    a read above from_lsn) to to_lsn, and the reads below that loaded since the model's last run.
+    entering_cut's own condition is an `or` across lsn and _loaded_at, which the warehouse cannot
+    skip blocks with: the whole change log was read on every build. -#}
+{% macro changes_entering(changes, from_lsn, to_lsn, begin) -%}
+    {%- set lower = [begin, from_lsn + 1] | min -%}
+    (select * from {{ changes }} where lsn >= {{ lower }} and lsn <= {{ to_lsn }}
+    union all
+    select * from {{ changes }}
+    where lsn < {{ lower }} and not {{ streamed() }} and {{ loaded_since_last_run('_loaded_at') }})
 {%- endmacro %}
 
 {#- The position at which a row entered gold: its transaction's END, or a read's own position. -#}

@@ -37,18 +37,27 @@
         {%- set found = run_query("select max(lsn) from " ~ cut_relation).columns[0].values() -%}
         {%- set cut_prev = found[0] if found | length > 0 and found[0] is not none else -1 -%}
     {%- endif -%}
-    {%- set overlap -%}
+    {#- The records loaded since at or below a run's end: none in the usual build, so the
+        comparison with the records held (all of them after a full build: two per transaction)
+        runs only when there is something to compare. -#}
+    {%- set below_runs -%}
         with fresh as ({{ fresh }} where {{ loaded_since_last_run() }})
-        select count(*)
+        select n.*
         from fresh as n
         inner join {{ this }} as k on k.kind = 'source' and n.source_id is not distinct from k.source_id
-        where n.md_offset <= k.run_end and not exists (
+        where n.md_offset <= k.run_end
+    {%- endset -%}
+    {%- set overlap -%}
+        select count(*)
+        from ({{ below_runs }}) as n
+        where not exists (
             select 1 from {{ this }} as h
             where h.kind = 'record' and h.source_id is not distinct from n.source_id and h.md_offset = n.md_offset
                 and h.lsn = n.lsn and h.op = n.op and h.tx_id is not distinct from n.tx_id
                 and h.commit_ts_us is not distinct from n.commit_ts_us and h.event_count is not distinct from n.event_count)
     {%- endset -%}
-    {%- set carry = run_query(overlap).columns[0].values()[0] == 0 -%}
+    {%- set carry = run_query("select count(*) from (" ~ below_runs ~ ") as n").columns[0].values()[0] == 0
+        or run_query(overlap).columns[0].values()[0] == 0 -%}
 {%- endif %}
 
 with fresh as (

@@ -12,13 +12,14 @@
     position the ledger already holds (the newest end_lsn) up to the cut's, so one held back by
     a build is taken by the next. -#}
 {%- set cut = cut_lsn() -%}
-{%- set held = own_max('end_lsn', -1) %}
+{%- set held = own_max('end_lsn', -1) -%}
+{%- set begin = first_begin_lsn(held, cut) %}
 
 with inserted as (
     select c.*, {{ end_lsn_of('c') }} as end_lsn
-    from {{ ref('stg_transactions_changes') }} as c
+    from {{ changes_entering(ref('stg_transactions_changes'), held, cut, begin) }} as c
     {{ join_transaction_ends(held, cut) }}
-    where c.op in ('c', 'r') and {{ entering_cut(held, cut) }}
+    where c.op in ('c', 'r') and {{ entering_cut(held, cut, begin) }}
 ),
 {%- if is_incremental() %}
 

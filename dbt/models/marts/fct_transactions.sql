@@ -5,13 +5,14 @@
 {#- Within the cut: each transaction's latest version among the changes that enter it in this
     build (entering_cut), unless the row held is newer. -#}
 {%- set cut = cut_lsn() -%}
-{%- set held = own_max('end_lsn', -1) %}
+{%- set held = own_max('end_lsn', -1) -%}
+{%- set begin = first_begin_lsn(held, cut) %}
 
 with entering as (
     select c.*, {{ end_lsn_of('c') }} as end_lsn
-    from {{ ref('stg_transactions_changes') }} as c
+    from {{ changes_entering(ref('stg_transactions_changes'), held, cut, begin) }} as c
     {{ join_transaction_ends(held, cut) }}
-    where {{ entering_cut(held, cut) }}
+    where {{ entering_cut(held, cut, begin) }}
     qualify row_number() over (partition by c.transaction_id order by c.lsn desc, {{ first_copy_order() | join(', ') }}) = 1
 )
 
