@@ -129,3 +129,8 @@ where first_out is null or lsn < first_out
 {% macro key_source(column) -%}
     case when {{ column }} like '%.parquet' then substr({{ column }}, length({{ column }}) - 15, 8) end
 {%- endmacro %}
+
+{#- A source id (key_source's value, read back by run_query) as a SQL literal. -#}
+{% macro source_literal(value) -%}
+    {%- if value is none -%} cast(null as varchar) {%- else -%} '{{ value | replace("'", "''") }}' {%- endif -%}
+{%- endmacro %}

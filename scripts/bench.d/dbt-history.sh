@@ -4,7 +4,7 @@
 # rounds alternating (target: at most 1.3x); also the 10M first build (a full refresh) with its
 # time and the dbt worker's peak RSS. dbt runs in one warm worker per history, as shared/dbtrun
 # runs it, with the project's DUCKDB_MEMORY_LIMIT unless the environment sets one (the first
-# build: FIN_BENCH_DBT_FIRST_MEMORY_LIMIT, default 4GB). Each history's first build is kept in
+# build: FIN_BENCH_DBT_FIRST_MEMORY_LIMIT, default 8GB: at 4GB the 10M full refresh ran out of memory once). Each history's first build is kept in
 # FIN_BENCH_DBT_CACHE (default ~/.cache/fin/dbt-history; sizes in docs/benchmarks.md), keyed by
 # the generator's parameters and code and the dbt project's files, so a second run skips the
 # generation and the first builds and only runs the rounds; the generated RAW is kept apart

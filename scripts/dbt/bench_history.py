@@ -8,7 +8,7 @@ incrementally on a history of 1,000,000 transactions and on one of 10,000,000, i
 Environment: FIN_BENCH_DBT_CHANGES (transactions per load, default 10000), FIN_BENCH_DBT_ROUNDS
 (loads built on each history, default 3; the median round is compared), DUCKDB_MEMORY_LIMIT
 (DuckDB's limit in dbt's incremental builds, default the project's 512MB),
-FIN_BENCH_DBT_FIRST_MEMORY_LIMIT (the first build's, default 4GB: a one-off full refresh of a
+FIN_BENCH_DBT_FIRST_MEMORY_LIMIT (the first build's, default 8GB: a one-off full refresh of a
 large history, run with room to spare as a backfill would be), FIN_BENCH_DBT_CACHE (where built
 histories are kept between runs, default ~/.cache/fin/dbt-history). The dbt project is copied
 into WORKDIR at the start, so editing models meanwhile does not change the run.
@@ -154,7 +154,7 @@ def main():
     changes = int(os.environ.get("FIN_BENCH_DBT_CHANGES", "10000"))
     rounds = int(os.environ.get("FIN_BENCH_DBT_ROUNDS", "3"))
     cache = Path(os.environ.get("FIN_BENCH_DBT_CACHE") or Path.home() / ".cache" / "fin" / "dbt-history")
-    first_limit = os.environ.get("FIN_BENCH_DBT_FIRST_MEMORY_LIMIT", "4GB")
+    first_limit = os.environ.get("FIN_BENCH_DBT_FIRST_MEMORY_LIMIT", "8GB")
     shutil.rmtree(workdir, ignore_errors=True)
     project = workdir / "dbt"
     shutil.copytree(ROOT / "dbt", project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))

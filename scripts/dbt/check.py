@@ -435,6 +435,40 @@ def run_cut_sources(workdir: Path):
     build("never moves backwards (a newer source holding only an older END)", last_end(second))
 
 
+def run_cut_marks_after_full_refresh(workdir: Path):
+    """A full refresh passes nothing, so cut_marks then holds every metadata record; the next
+    build drops the passed ones before carrying them (cut_marks.sql, dropped_held: 10M
+    transactions ran out of memory at 512MB before). It must end where builds incremental
+    throughout end: the same cut and the same records held."""
+    _, first, second = raw_events.scenario()
+    source = "2b3c4d5e"
+    build = lambda env, *extra: dbt(workdir, env, "build", "--select", "+cut", "--indirect-selection", "cautious", *extra)  # noqa: E731
+    records = "select source_id, md_offset, op, tx_id, lsn, commit_ts_us, event_count from silver.cut_marks where kind = 'record' order by all"
+    ends = {}
+    for how in ("incremental", "full refresh"):
+        db = workdir / f"cut-marks-{how.replace(' ', '-')}.duckdb"
+        env = {"DBT_TARGET": "duckdb", "WAREHOUSE_PATH": str(db)}
+        raw = raw_events.DuckDBRaw(str(db))
+        raw.create()
+        raw.load(first, LOAD_1, bronze_key(source, "all", 0, 99))
+        raw.close()
+        codes = [build(env)[0]] if how == "incremental" else []
+        raw = raw_events.DuckDBRaw(str(db))
+        raw.load(second, LOAD_2, bronze_key(source, "all", 100, 199))
+        raw.close()
+        codes.append(build(env, *(["--full-refresh"] if how == "full refresh" else []))[0])
+        held_before = len(duckdb_rows(db, records))
+        codes.append(build(env)[0])
+        ends[how] = (codes, held_before, duckdb_rows(db, BUILD_CUT), duckdb_rows(db, records))
+    (codes_i, _, cut_i, rec_i), (codes_f, all_held, cut_f, rec_f) = ends["incremental"], ends["full refresh"]
+    check("cut_marks: builds after a full refresh pass", set(codes_i + codes_f) == {0}, f"{codes_i} {codes_f}")
+    check("cut_marks: a full refresh holds every record, the next build only those the cut needs",
+          all_held == sum(1 for e in first + second if e.get("_raw") == raw_events.METADATA) and len(rec_f) < all_held,
+          f"{all_held} then {len(rec_f)}")
+    check("cut_marks: after a full refresh the next build ends as incremental builds do",
+          cut_f == cut_i and rec_f == rec_i, f"cut {cut_f} vs {cut_i}; records {rec_f} vs {rec_i}")
+
+
 def run_cut_old_tail(workdir: Path):
     """gold.cut when an older source's last metadata object is landed but not loaded yet while a
     newer source's run from offset 0 is: the old source's transactions whose END is missing have
@@ -719,7 +753,8 @@ def main():
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     {"duckdb": lambda w: (run_duckdb(w), run_cut_sources(w), run_cut_old_tail(w), run_cut_selective(w),
-                          run_cut_publish(w), run_relationships_in_cut(w)), "snowflake": run_snowflake}[sys.argv[1]](workdir)
+                          run_cut_publish(w), run_relationships_in_cut(w),
+                          run_cut_marks_after_full_refresh(w)), "snowflake": run_snowflake}[sys.argv[1]](workdir)
     passed = sum(1 for _, ok, _ in results if ok)
     print(f"{passed} passed, {len(results) - passed} failed")
     sys.exit(0 if passed == len(results) else 1)

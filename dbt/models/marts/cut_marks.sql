@@ -58,6 +58,30 @@
     {%- endset -%}
     {%- set carry = run_query("select count(*) from (" ~ below_runs ~ ") as n").columns[0].values()[0] == 0
         or run_query(overlap).columns[0].values()[0] == 0 -%}
+    {#- dropped_held: per source, the offset of the last END of its held prefix at or below the
+        previous cut. The capture writes a source's metadata one transaction at a time (its
+        BEGIN, then its END) in commit order, so every held record of the prefix up to that
+        offset is a passed END or the BEGIN of one, which `kept` below would drop. They are
+        dropped before the grouping instead (unless loaded within the lookback), so that the
+        build after a full refresh, which passed nothing and so holds every record of a long
+        history, does not carry them all through it (10M transactions: 20M records, out of
+        memory at 512MB). As constants, not a join: DuckDB misjudges the few source rows and
+        would hash every record. -#}
+    {%- set ns = namespace(held='false', passed='false') -%}
+    {%- if carry -%}
+        {%- for r in run_query("select source_id, run_end from " ~ this ~ " where kind = 'source' and run_end >= 0").rows -%}
+            {%- set ns.held = ns.held ~ " or (source_id is not distinct from " ~ source_literal(r[0]) ~ " and md_offset <= " ~ r[1] ~ ")" -%}
+        {%- endfor -%}
+        {%- set dropped_held -%}
+            select source_id, max(md_offset) from {{ this }}
+            where kind = 'record' and op = 'END' and lsn <= {{ cut_prev }} and ({{ ns.held }})
+            group by source_id
+        {%- endset -%}
+        {%- for r in run_query(dropped_held).rows -%}
+            {%- set ns.passed = ns.passed ~ " or (source_id is not distinct from " ~ source_literal(r[0]) ~ " and md_offset <= " ~ r[1] ~ ")" -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- set passed_prefix = ns.passed -%}
 {%- endif %}
 
 with fresh as (
@@ -76,6 +100,16 @@ known as (
     where false
     {%- endif %}
 ),
+{%- if carry %}
+
+-- the records held, but for those of each held prefix up to its last END at or below the
+-- previous cut (see dropped_held above)
+held as (
+    select source_id, md_offset, op, tx_id, lsn, commit_ts_us, event_count, _loaded_at
+    from {{ this }}
+    where kind = 'record' and not coalesce(({{ passed_prefix }}) and not ({{ loaded_since_last_run() }}), false)
+),
+{%- endif %}
 
 -- the records held and those loaded since, each once (a redelivered copy is the same record)
 records as (
@@ -84,8 +118,7 @@ records as (
         select source_id, md_offset, op, tx_id, lsn, commit_ts_us, event_count, _loaded_at from fresh
         {%- if carry %}
         union all
-        select source_id, md_offset, op, tx_id, lsn, commit_ts_us, event_count, _loaded_at
-        from {{ this }} where kind = 'record'
+        select source_id, md_offset, op, tx_id, lsn, commit_ts_us, event_count, _loaded_at from held
         {%- endif %}
     ) as r
     group by source_id, md_offset, op, tx_id, lsn, commit_ts_us, event_count
