@@ -139,11 +139,7 @@ func TestRememberedTokensBoundedInBytes(t *testing.T) {
 	now := time.Now()
 	pad := strings.Repeat("x", 100<<10)
 	for i := range 60 {
-		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "reader", "scope": ScopeRead,
-			"pad": pad, "n": i, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}).SignedString(secret)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tok := readerTokenAt(t, secret, now, jwt.MapClaims{"pad": pad, "n": i})
 		if _, err := v.verifyHeader([]byte("Bearer " + tok)); err != nil {
 			t.Fatalf("token %d: %v", i, err)
 		}
@@ -169,12 +165,21 @@ func readerToken(t *testing.T, fill string) (*verifier, string, time.Time) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "reader", "scope": ScopeRead,
-		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}).SignedString(secret)
+	return v, readerTokenAt(t, secret, now, nil), now
+}
+
+// readerTokenAt is a bank:read token of an hour from now, signed with secret, with extra claims.
+func readerTokenAt(t *testing.T, secret []byte, now time.Time, extra jwt.MapClaims) string {
+	t.Helper()
+	claims := jwt.MapClaims{"sub": "reader", "scope": ScopeRead, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+	for k, v := range extra {
+		claims[k] = v
+	}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return v, tok, now
+	return tok
 }
 
 func jsonNumber(n int64) string { b, _ := json.Marshal(n); return string(b) }
