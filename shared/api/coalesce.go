@@ -52,16 +52,22 @@ func (r *accountReads) get(ctx context.Context, id uuid.UUID) (bank.Account, err
 		defer r.release() // even if the read panics: a slot never freed would stall every GET
 		return bank.GetAccount(ctx, r.db, id)
 	}
-	w := accountRead{id: id, done: make(chan accountResult, 1)}
+	w := accountRead{id: id, done: resultChans.Get().(chan accountResult)}
 	r.waiting = append(r.waiting, w)
 	r.mu.Unlock()
 	select {
 	case res := <-w.done:
+		resultChans.Put(w.done) // empty again, and no batch holds it any more
 		return res.account, res.err
 	case <-ctx.Done():
+		// Not put back: the batch still holds it and will send to it.
 		return bank.Account{}, fmt.Errorf("read account %s: %w", id, ctx.Err())
 	}
 }
+
+// resultChans holds the empty channels of answered reads, so that a waiting GET does not
+// allocate one each time.
+var resultChans = sync.Pool{New: func() any { return make(chan accountResult, 1) }}
 
 // release frees a query's slot, or hands it to a batch for the requests waiting. The batch runs
 // on its own goroutine so that the request which held the slot is answered now.
