@@ -22,6 +22,20 @@ type requestLog struct {
 
 type requestLogKey struct{}
 
+// loggedContext is a request's context with its log record in one allocation, where
+// context.WithValue and the record were two (on every request).
+type loggedContext struct {
+	context.Context
+	log requestLog
+}
+
+func (c *loggedContext) Value(key any) any {
+	if _, ok := key.(requestLogKey); ok {
+		return &c.log
+	}
+	return c.Context.Value(key)
+}
+
 func requestID(ctx context.Context) string {
 	if r, ok := ctx.Value(requestLogKey{}).(*requestLog); ok {
 		return r.id
@@ -81,8 +95,9 @@ func observed(c *fiber.Ctx) error {
 		id = newRequestID()
 	}
 	c.Set("X-Request-Id", id)
-	rec := &requestLog{id: id}
-	c.SetUserContext(context.WithValue(c.UserContext(), requestLogKey{}, rec))
+	ctx := &loggedContext{Context: c.UserContext(), log: requestLog{id: id}}
+	rec := &ctx.log
+	c.SetUserContext(ctx)
 	if err := c.Next(); err != nil {
 		if herr := c.App().Config().ErrorHandler(c, err); herr != nil {
 			return herr
