@@ -110,7 +110,7 @@ type SnapshotStats struct {
 // from checksums of the copy's blocks kept since the last snapshot (fileSync), so it costs one read
 // of RAW and the writes of what changed; the caller must not let anything read dst while Snapshot
 // runs (the stack holds the warehouse's turn, and dbt has closed the file after its previous
-// build).
+// build). When no query is running it then opens DuckDB again, which drops its cache of RAW.
 //
 // Queries run on beside it: DuckDB checkpoints beside open reads (a reader keeps the blocks it
 // reads until it ends) and a reader never writes the file. Waiting for them, as it once did, let
