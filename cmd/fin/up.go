@@ -28,7 +28,7 @@ func init() {
 
 // mallocArenas caps the C library's malloc arenas in fin up (glibc reads it only at start). Its
 // default, 8 a core, gave each of the threads that DuckDB and cgo calls run on an arena of its
-// own, and each kept the free memory of its own peaks: 14 arenas held 91 MB for 21 MB in use,
+// own, and each kept the free memory of its own peaks: 15 arenas held 91 MB for 21 MB in use,
 // and their resident share grew from 7 to 40 MB in the first 8 minutes of `fin up --rate 200`
 // (docs/benchmarks.md). DuckDB's big allocations (its buffers, jemalloc's) do not go through
 // these arenas, so two are contended little. MALLOC_ARENA_MAX set by the user wins.
