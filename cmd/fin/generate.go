@@ -130,10 +130,14 @@ func showProgress(ctx context.Context, s *generator.Stats, done <-chan error) {
 				continue
 			}
 			last = now
-			line := fmt.Sprintf("%6.0fs  ops %d  customers +%d ~%d -%d closed %d  accounts +%d closed %d reopened %d  transactions +%d reversed %d  declined %d failed %d",
-				time.Since(start).Seconds(), s.Ops.Load(), s.CustomersCreated.Load(), s.CustomersUpdated.Load(),
+			// busy: the share of the time spent in operations; near 100%, the rate is what one
+			// writer's round trips allow on this machine, not what was asked.
+			elapsed := time.Since(start)
+			line := fmt.Sprintf("%6.0fs  ops %d  customers +%d ~%d -%d closed %d  accounts +%d closed %d reopened %d  transactions +%d reversed %d  declined %d failed %d  busy %.0f%%",
+				elapsed.Seconds(), s.Ops.Load(), s.CustomersCreated.Load(), s.CustomersUpdated.Load(),
 				s.CustomersDeleted.Load(), s.CustomersClosed.Load(), s.AccountsOpened.Load(), s.AccountsClosed.Load(),
-				s.AccountsReopened.Load(), s.Transactions.Load(), s.Reversals.Load(), s.Declined.Load(), s.Failed.Load())
+				s.AccountsReopened.Load(), s.Transactions.Load(), s.Reversals.Load(), s.Declined.Load(), s.Failed.Load(),
+				100*float64(s.BusyNanos.Load())/float64(elapsed))
 			if tty {
 				fmt.Fprintf(os.Stderr, "\r\033[K%s", line)
 			} else {

@@ -27,6 +27,10 @@ type command struct {
 	// godebug, when set, is a GODEBUG setting (key=value) the command re-executes itself with
 	// unless GODEBUG names that key already (the runtime reads it only at start).
 	godebug string
+	// env is environment variables (KEY=value) the command re-executes itself with, each unless
+	// the environment sets KEY already: settings read only at a process's start, such as the C
+	// library's MALLOC_ARENA_MAX.
+	env []string
 }
 
 var commands = map[string]command{}
@@ -48,9 +52,7 @@ func main() {
 		usage(os.Stderr)
 		os.Exit(2)
 	}
-	if c.godebug != "" {
-		reexecWithGODEBUG(c.godebug)
-	}
+	reexecWith(c.godebug, c.env)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := runProfiled(ctx, c, os.Args[2:]); err != nil {

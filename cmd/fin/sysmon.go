@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -42,17 +43,36 @@ func withGODEBUG(env []string, setting string) ([]string, bool) {
 	return append(out, "GODEBUG="+setting), true
 }
 
-// reexecWithGODEBUG replaces this process with itself, same arguments, setting added to
-// GODEBUG (read by the runtime only at start), unless GODEBUG names it already. It returns only
-// when it did not replace the process; failing to is not fatal: the command runs as it is.
-func reexecWithGODEBUG(setting string) {
-	env, changed := withGODEBUG(os.Environ(), setting)
+// withEnv returns env with each of settings (KEY=value) added whose KEY env does not set, and
+// whether it changed: a variable already set is the user's choice.
+func withEnv(env, settings []string) ([]string, bool) {
+	changed := false
+	for _, setting := range settings {
+		key, _, _ := strings.Cut(setting, "=")
+		if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, key+"=") }) {
+			env, changed = append(env, setting), true
+		}
+	}
+	return env, changed
+}
+
+// reexecWith replaces this process with itself, same arguments, with godebug (key=value, unless
+// empty) added to GODEBUG and the variables of env set (what the Go runtime and the C library
+// read only at start), unless the environment names them all already. It returns only when it
+// did not replace the process; failing to is not fatal: the command runs as it is.
+func reexecWith(godebug string, env []string) {
+	environ, changed := withEnv(os.Environ(), env)
+	if godebug != "" {
+		var g bool
+		environ, g = withGODEBUG(environ, godebug)
+		changed = changed || g
+	}
 	if !changed {
 		return
 	}
 	exe, err := os.Executable()
 	if err == nil {
-		err = syscall.Exec(exe, os.Args, env)
+		err = syscall.Exec(exe, os.Args, environ)
 	}
-	slog.Warn("running without GODEBUG "+setting, "err", err)
+	slog.Warn("running without the start settings", "godebug", godebug, "env", env, "err", err)
 }

@@ -24,3 +24,29 @@ func TestWithGODEBUG(t *testing.T) {
 		}
 	}
 }
+
+// TestWithEnv: fin up starts with the C library's arenas capped (re-executed with
+// MALLOC_ARENA_MAX), unless the user set the variable, and no other command changes its start.
+func TestWithEnv(t *testing.T) {
+	up := commands["up"].env
+	for _, c := range []struct {
+		name    string
+		env     []string
+		want    []string
+		changed bool
+	}{
+		{"unset: capped", []string{"HOME=/root"}, []string{"HOME=/root", "MALLOC_ARENA_MAX=2"}, true},
+		{"the user's own value wins", []string{"MALLOC_ARENA_MAX=8", "HOME=/root"}, []string{"MALLOC_ARENA_MAX=8", "HOME=/root"}, false},
+		{"a longer name is another variable", []string{"MALLOC_ARENA_MAX_X=1"}, []string{"MALLOC_ARENA_MAX_X=1", "MALLOC_ARENA_MAX=2"}, true},
+	} {
+		got, changed := withEnv(slices.Clone(c.env), up)
+		if changed != c.changed || !slices.Equal(got, c.want) {
+			t.Errorf("%s: %q, %v; want %q, %v", c.name, got, changed, c.want, c.changed)
+		}
+	}
+	for name, cmd := range commands {
+		if name != "up" && len(cmd.env) > 0 {
+			t.Errorf("fin %s re-executes itself with %q", name, cmd.env)
+		}
+	}
+}

@@ -14,6 +14,9 @@
 # The rate the generator reached is printed beside its target (a loaded machine falls short), and
 # so are what the stack's DuckDB holds (duckdb_memory(), at both points) and how many of its "Out
 # of Memory" errors fin up logged (FIN_WAREHOUSE_MEMORY_LIMIT too tight); fin up's log is kept.
+# The anonymous memory is split by holder at both points (Go's heap, glibc's malloc arenas, the
+# rest: mostly DuckDB's jemalloc), and the generator's busy share says whether its one writer, not
+# the pacing, bounded the rate.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -60,6 +63,33 @@ children_rss_kb() {
     total=$((total + $(rss_kb "$c") + $(children_rss_kb "$c")))
   done
   echo "$total"
+}
+# anon_split PID: fin up's anonymous resident memory in MB by who holds it, from its mappings: Go's
+# heap (the runtime's arenas sit below the shared-library area), glibc's malloc (its [heap] and
+# the 64 MiB-aligned heaps of its other arenas: the C++ side of DuckDB, cgo), and the rest (DuckDB's
+# own allocator, jemalloc, which holds its buffers; thread stacks). A heuristic for x86-64 Linux.
+anon_split() {
+  python3 - "$1" <<'PY' 2>/dev/null || echo "(not read)"
+import re, sys
+cls, blocks, cur = {"go": 0, "glibc": 0, "other": 0}, {}, None
+for line in open(f"/proc/{sys.argv[1]}/smaps"):
+    m = re.match(r"^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ (\d+)\s*(.*)$", line)
+    if m:
+        lo, hi, perms, inode, name = int(m[1], 16), int(m[2], 16), m[3], m[4], m[5].strip()
+        cur = None if inode != "0" or (name and name != "[heap]") else ("glibc" if name else (lo, hi, perms))
+    elif line.startswith("Rss:") and cur:
+        kb = int(line.split()[1])
+        if cur == "glibc":
+            cls["glibc"] += kb
+        elif cur[0] < 0x7E0000000000:
+            cls["go"] += kb
+        else:
+            blocks.setdefault(cur[0] >> 26, []).append(cur + (kb,))
+for b, maps in blocks.items():
+    arena = min(x[0] for x in maps) == b << 26 and sum(x[1] - x[0] for x in maps) == 64 << 20 and any(x[2].startswith("---") for x in maps)
+    cls["glibc" if arena else "other"] += sum(x[3] for x in maps)
+print(" ".join(f"{k} {v // 1024}" for k, v in cls.items()))
+PY
 }
 # window_mean SECONDS [COLUMN]: the mean RSS (kB; column 2, or 4 for the anonymous part) of the
 # samples of the minute up to SECONDS.
@@ -126,12 +156,14 @@ while :; do
     ref_rss=$(window_mean "$now") ref_anon=$(window_mean "$now" 4)
     heap_dump "heap-${ref}min"
     read -r ref_gen_s ref_gen_ops <<<"$(gen_ops "$work/up.out")"
-    log "minute $ref: fin up RSS $((rss / 1024)) MB, dbt worker $((worker / 1024)) MB; DuckDB (tag,MB,spilled MB): $(duck_mem)"
+    ref_split=$(anon_split "$up_pid")
+    log "minute $ref: fin up RSS $((rss / 1024)) MB, dbt worker $((worker / 1024)) MB; anonymous MB by holder: $ref_split; DuckDB (tag,MB,spilled MB): $(duck_mem)"
   fi
   (( now >= minutes * 60 )) && break
   sleep 10
 done
 end_rss=$(window_mean "$now") end_anon=$(window_mean "$now" 4)
+end_split=$(anon_split "$up_pid")
 heap_dump "heap-${minutes}min"
 log "minute $minutes: DuckDB (tag,MB,spilled MB): $(duck_mem)"
 # The stack kept up: postings reached the warehouse (a stalled stack would hold flat memory too).
@@ -145,6 +177,7 @@ printf '%-58s %9s MB %9s MB %7s\n' "RSS at minute $minutes vs at minute $ref, mi
   "$((end_rss / 1024))" "$((ref_rss / 1024))" "$(awk -v a="$end_rss" -v b="$ref_rss" 'BEGIN { printf "%.2f", a / b }')"
 printf '%-58s %9s MB %9s MB %7s\n' "  of it anonymous (RssAnon: not the binary's mapped pages)" \
   "$((end_anon / 1024))" "$((ref_anon / 1024))" "$(awk -v a="$end_anon" -v b="$ref_anon" 'BEGIN { printf "%.2f", b ? a / b : 0 }')"
+printf '%-58s %s / %s\n' "  anonymous MB by holder, minute $ref / $minutes" "$ref_split" "$end_split"
 printf '%-58s %9s MB\n' "  last sample" "$((rss / 1024))"
 printf '%-58s %9s MB\n' "  peak RSS of fin up over the run" "$((peak / 1024))"
 printf '%-58s %9s MB %9s MB\n' "  dbt worker RSS at the end / its peak" "$((worker / 1024))" "$((worker_peak / 1024))"
@@ -153,6 +186,8 @@ read -r gen_s gen_ops_n <<<"$(gen_ops "$work/up.out")"
 reached=$(awk -v o="$gen_ops_n" -v s="$gen_s" -v ro="${ref_gen_ops:-0}" -v rs="${ref_gen_s:-0}" -v r="$ref" \
   'BEGIN { printf "%.0f (over the run) / %.0f (minute %d to the end)", (s ? o / s : 0), (s > rs ? (o - ro) / (s - rs) : 0), r }')
 printf '%-58s %s ops/s\n' "  generator rate reached, target $rate" "$reached"
+# Its one writer's share of time in operations: near 100%, the rate is what its round trips allow.
+printf '%-58s %12s\n' "  generator busy (time in operations)" "$(grep -a '  ops ' "$work/up.out" | tail -1 | grep -o 'busy [0-9]*%' || echo '?')"
 printf '%-58s %12s\n' "  stack's DuckDB: FIN_WAREHOUSE_MEMORY_LIMIT, _THREADS" "${FIN_WAREHOUSE_MEMORY_LIMIT:-default}, ${FIN_WAREHOUSE_THREADS:-default}"
 printf '%-58s %12s\n' "  DuckDB \"Out of Memory\" errors in fin up's log" "$(grep -acE 'Out of Memory|failed to (pin|allocate)|could not allocate' "$work/up.out" || true)"
 [ -z "${backlog_ops:-}" ] || printf '%-58s %12s\n' "  operations written while fin up was stopped" "$backlog_ops"

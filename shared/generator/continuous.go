@@ -33,6 +33,9 @@ type Stats struct {
 	// business as usual, not failures.
 	Declined atomic.Int64
 	Failed   atomic.Int64
+	// BusyNanos is the time spent in operations: near the wall time, the writer is saturated
+	// (each operation's round trips and commit are what bound the rate, not the pacing).
+	BusyNanos atomic.Int64
 }
 
 // liveAccount is what continuous mode remembers of an account; the database stays the truth.
@@ -111,16 +114,24 @@ func NewStream(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Stream, er
 // Run generates until ctx ends. It returns nil on cancellation; a failing operation is logged
 // and counted, and the next one goes on.
 func (g *Stream) Run(ctx context.Context) error {
-	interval := time.Duration(float64(time.Second) / g.cfg.Continuous.Rate)
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
+	p := newPacer(g.cfg.Continuous.Rate, time.Now())
+	timer := time.NewTimer(0)
+	defer timer.Stop()
 	for {
-		select {
-		case <-ctx.Done():
+		if d := p.wait(time.Now()); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-timer.C:
+			}
+		} else if ctx.Err() != nil {
 			return nil
-		case <-ticker.C:
 		}
-		if err := g.Step(ctx); err != nil {
+		began := time.Now()
+		err := g.Step(ctx)
+		g.Stats.BusyNanos.Add(int64(time.Since(began)))
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -128,6 +139,34 @@ func (g *Stream) Run(ctx context.Context) error {
 			slog.Warn("generator operation failed", "err", err)
 		}
 	}
+}
+
+// pacer spaces operations at a rate by a schedule, not a ticker: operation n is due at start +
+// n·interval, so one that took longer than an interval is made up by the next ones going at
+// once (a ticker drops the ticks it missed, and operations whose latency swings around the
+// interval then fall well short of the rate with the writer idle between them). How far it
+// makes up is bounded by maxLag, so a writer that was stopped (a stall, SIGSTOP) does not burst.
+type pacer struct {
+	interval time.Duration
+	next     time.Time
+}
+
+// maxLag is how far behind its schedule the pacer catches up: a second of operations.
+const maxLag = time.Second
+
+func newPacer(rate float64, start time.Time) *pacer {
+	return &pacer{interval: time.Duration(float64(time.Second) / rate), next: start}
+}
+
+// wait is how long to wait at now before the next operation (0: go now); it books that
+// operation's turn.
+func (p *pacer) wait(now time.Time) time.Duration {
+	if behind := now.Sub(p.next); behind > maxLag {
+		p.next = now.Add(-maxLag)
+	}
+	d := p.next.Sub(now)
+	p.next = p.next.Add(p.interval)
+	return max(d, 0)
 }
 
 // Step performs one operation.

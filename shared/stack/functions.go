@@ -219,12 +219,13 @@ func (t warehouseTurn) Acquire(ctx context.Context) (func(), error) {
 		return nil, err
 	}
 	// Loads wait for the snapshot: say so when that is long enough to show in freshness.
-	paused, level := st.Wait+st.Checkpoint+st.Copy, slog.LevelInfo
+	paused, level := st.Wait+st.Checkpoint+st.Copy+st.Reopen, slog.LevelInfo
 	if paused > time.Second {
 		level = slog.LevelWarn
 	}
 	t.log.Log(ctx, level, "RAW snapshot for dbt", "file", t.snapshot, "bytes", st.Bytes, "written", st.Written, "loads_paused_s", paused.Seconds(),
-		"wait_s", st.Wait.Seconds(), "checkpoint_s", st.Checkpoint.Seconds(), "copy_s", st.Copy.Seconds())
+		"wait_s", st.Wait.Seconds(), "checkpoint_s", st.Checkpoint.Seconds(), "copy_s", st.Copy.Seconds(),
+		"reopened", st.Reopened, "reopen_s", st.Reopen.Seconds())
 	resume, err := t.wh.LendModels(ctx)
 	if err != nil {
 		return nil, err

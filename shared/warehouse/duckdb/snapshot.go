@@ -97,6 +97,8 @@ type SnapshotStats struct {
 	Wait, Checkpoint, Copy time.Duration // for the load in progress; to checkpoint; to copy
 	Bytes                  int64         // the size of the copy
 	Written                int64         // the bytes of it that differed from the previous copy
+	Reopened               bool          // DuckDB was opened again, its cache dropped (no query ran)
+	Reopen                 time.Duration // how long that took
 }
 
 // Snapshot writes a consistent copy of RAW to dst for dbt to read: it waits for the load in
@@ -108,7 +110,7 @@ type SnapshotStats struct {
 // from checksums of the copy's blocks kept since the last snapshot (fileSync), so it costs one read
 // of RAW and the writes of what changed; the caller must not let anything read dst while Snapshot
 // runs (the stack holds the warehouse's turn, and dbt has closed the file after its previous
-// build).
+// build). When no query is running it then opens DuckDB again, which drops its cache of RAW.
 //
 // Queries run on beside it: DuckDB checkpoints beside open reads (a reader keeps the blocks it
 // reads until it ends) and a reader never writes the file. Waiting for them, as it once did, let
@@ -144,7 +146,36 @@ func (w *Warehouse) Snapshot(ctx context.Context, dst string) (SnapshotStats, er
 		return st, fmt.Errorf("snapshot RAW to %s: %w", dst, err)
 	}
 	st.Bytes, st.Written, st.Copy = n, written, time.Since(start)-st.Wait-st.Checkpoint
+	// DuckDB keeps every block of RAW it has written at a checkpoint or read for a query in its
+	// buffer pool until memory_limit presses: a long-running stack's memory followed RAW's size
+	// (docs/operations.md). Everything is on disk now, and the OS's page cache holds the file
+	// anyway, so when no query is running the instance is opened again, empty; when one is, the
+	// next snapshot tries.
+	if w.use.TryLock() {
+		defer w.use.Unlock()
+		reopen := time.Now()
+		if err := w.reopen(ctx); err != nil {
+			return st, fmt.Errorf("snapshot RAW: %w", err)
+		}
+		st.Reopened, st.Reopen = true, time.Since(reopen)
+	}
 	return st, nil
+}
+
+// reopen closes DuckDB and opens it again with what it had attached, dropping its buffer pool;
+// the caller holds the turn and use alone.
+func (w *Warehouse) reopen(ctx context.Context) error {
+	if err := w.closeDB(); err != nil {
+		slog.Warn("warehouse: close before reopening", "path", w.path, "err", err)
+	}
+	if err := w.open(ctx); err != nil {
+		return fmt.Errorf("reopen %s: %w", w.path, err)
+	}
+	if !w.attached {
+		return nil
+	}
+	w.attached = false
+	return w.attachModels(ctx)
 }
 
 // moveRaw moves the RAW tables out of a models file that still holds them (the layout before RAW

@@ -259,3 +259,64 @@ func TestSnapshotFollowsRAW(t *testing.T) {
 		t.Fatalf("models after dbt's turn: %v (err %v), want answer and v", names, err)
 	}
 }
+
+// TestSnapshotDropsDuckDBsCache: DuckDB keeps the blocks of RAW it wrote at a checkpoint (and read
+// for a query) in memory until its memory_limit presses, so a stack's memory followed RAW's size.
+// A snapshot with no query running leaves it holding none of them: after loads that made RAW six
+// times bigger, what DuckDB holds of RAW's tables stays where it was after the first, while a
+// query left open keeps the warehouse as it is (the next snapshot drops the cache); the models
+// stay attached, and every row is still there.
+func TestSnapshotDropsDuckDBsCache(t *testing.T) {
+	ctx := context.Background()
+	wh, models := openSplit(t, true)
+	defer wh.Close()
+	snap := duckdb.SnapshotPath(models)
+	held := func() int {
+		t.Helper()
+		out := strings.Split(strings.TrimSpace(query(t, wh,
+			"SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() WHERE tag = 'BASE_TABLE'")), "\n")
+		var n int
+		fmt.Sscan(out[len(out)-1], &n)
+		return n
+	}
+	var first int
+	for i := range 6 {
+		load(t, wh, bronzeObject(t, fmt.Sprintf("bronze/accounts/%d.parquet", i), 50000))
+		query(t, wh, "SELECT count(DISTINCT after) FROM raw.accounts") // reads every block
+		st, err := wh.Snapshot(ctx, snap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.Reopened {
+			t.Fatalf("snapshot %d: DuckDB not opened again though no query ran", i)
+		}
+		if i == 0 {
+			first = held()
+		}
+	}
+	t.Logf("DuckDB holds %d bytes of RAW after the first snapshot, %d after the last", first, held())
+	if got := held(); got > first+1<<20 {
+		t.Fatalf("DuckDB holds %d bytes of RAW after 6 loads and snapshots, %d after the first: its cache follows RAW", got, first)
+	}
+	if got := query(t, wh, "SELECT count(*) AS n FROM raw.accounts"); got != "n\n300000\n" {
+		t.Fatalf("rows after the snapshots: %q", got)
+	}
+	if got := query(t, wh, "SELECT n FROM gold.answer"); got != "n\n42\n" {
+		t.Fatalf("the models after the snapshots: %q", got)
+	}
+	// A query in progress: the snapshot does not wait for it, and keeps the instance it reads.
+	started, finish := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- wh.QueryRows(ctx, "SELECT 1", nil, func(*sql.Rows) error { close(started); <-finish; return nil })
+	}()
+	<-started
+	st, err := wh.Snapshot(ctx, snap)
+	close(finish)
+	if err != nil || st.Reopened {
+		t.Fatalf("snapshot beside a query: reopened %v, err %v; want it left open", st.Reopened, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the query beside the snapshot: %v", err)
+	}
+}
