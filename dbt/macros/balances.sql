@@ -91,22 +91,29 @@ checked_above as (
     qualify row_number() over (partition by v.account_id order by v.lsn desc) = 1
 ),
 
--- the checkpoint plus what was posted above it and counts at the version checked
+-- the checkpoint plus what was posted above it and counts at the version checked. The postings
+-- are joined on the account alone and what counts is chosen in the sums: with that condition in
+-- the join (an `or`) DuckDB compared every version with every posting above the checkpoints in
+-- a nested loop.
 from_checkpoint as (
     select
-        c.account_id, c.lsn, c.tx_id, c.balance,
-        k.total + coalesce(sum(p.amount), 0) as total,
-        count(p.amount) as amounts,
-        count(p.posting_key) as postings,
+        account_id, lsn, tx_id, balance,
+        total + coalesce(sum(case when counts then amount end), 0) as total,
+        count(case when counts then amount end) as amounts,
+        count(case when counts then posting_key end) as postings,
         0 as unplaced,
         -- greatest is null on Snowflake when either side is
-        coalesce(greatest(max(p.lsn), k.counted_to), max(p.lsn), k.counted_to) as counted_to
-    from checked_above as c
-    inner join prior as k on c.account_id = k.account_id
-    left join postings_above as p
-        on p.account_id = c.account_id and not coalesce(p.tx_id = k.tx_id, false)
-        and (p.lsn <= c.lsn or p.tx_id = c.tx_id)
-    group by c.account_id, c.lsn, c.tx_id, c.balance, k.total, k.counted_to
+        coalesce(greatest(max(case when counts then posting_lsn end), counted_to),
+            max(case when counts then posting_lsn end), counted_to) as counted_to
+    from (
+        select c.account_id, c.lsn, c.tx_id, c.balance, k.total, k.counted_to,
+            p.amount, p.posting_key, p.lsn as posting_lsn,
+            not coalesce(p.tx_id = k.tx_id, false) and (p.lsn <= c.lsn or p.tx_id = c.tx_id) as counts
+        from checked_above as c
+        inner join prior as k on c.account_id = k.account_id
+        left join postings_above as p on p.account_id = c.account_id
+    ) as above
+    group by account_id, lsn, tx_id, balance, total, counted_to
 ),
 
 -- every other account: all its versions and all its postings

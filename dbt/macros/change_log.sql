@@ -106,6 +106,10 @@ where not exists (
         and {{ precedes('kept', 'batch', first_copy_order()) }}
 )
 {%- endif %}
+-- in log order, so the table's blocks hold ranges of lsn: the reads bounded by lsn downstream
+-- (the histories' events, the facts' entering changes) skip the old ones (DuckDB's zone maps,
+-- Snowflake's pruning); a full build's rows are otherwise in the order of the window's partitions
+order by lsn
 {%- endmacro %}
 
 {#- The latest event of each key by log position (lsn), deletes included and flagged; a snapshot

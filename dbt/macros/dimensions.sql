@@ -128,7 +128,8 @@ starts as (
         ~ " where s.from_lsn is null) as rewritten").columns[0].values()[0] -%}
     {%- set lower = found if found is not none else cut -%}
 {%- endif %}
-with {{ starts }},
+{%- set rewritten -%}
+{{ starts }},
 
 held as (
     select {{ version_key }} as version_key, end_lsn
@@ -136,16 +137,35 @@ held as (
     where lsn >= {{ lower }} and {{ key }} in (select {{ key }} from starts)
 ),
 
-marked as (
-    select h.*,
-        case when {{ streamed('h.') }} then coalesce(d.end_lsn, e.end_lsn) is not null else h.lsn <= {{ cut }} end as in_cut,
-        -- where the version entered gold (its transaction's END, a read's own position)
-        case when {{ streamed('h.') }} then coalesce(d.end_lsn, e.end_lsn) else h.lsn end as end_lsn
+-- the versions rewritten, with the end_lsn held for them (null: a version not held here, or
+-- not yet in the cut)
+rewritten as (
+    select h.*, d.end_lsn as held_end_lsn
     from {{ history }} as h
     inner join starts as s on h.{{ key }} = s.{{ key }} and h.lsn >= coalesce(s.from_lsn, -1)
     left join held as d on h.version_key = d.version_key
-    {{ join_transaction_ends(lower - 1, cut, 'h') }}
     where h.lsn >= {{ lower }}
+)
+{%- endset -%}
+{#- Only the streamed versions without a held end_lsn look their END up, and an END sits above
+    its transaction's events: the ENDs are read from the least of their positions, a constant
+    read first. From lower, a key rewritten from its first version (a customer that never
+    changed since the first snapshot) made every build read every END of the log. -#}
+{%- set ends_from = cut -%}
+{%- if execute -%}
+    {%- set found = run_query("with " ~ rewritten ~ " select min(lsn) from rewritten where held_end_lsn is null and "
+        ~ streamed()).columns[0].values()[0] -%}
+    {%- set ends_from = found - 1 if found is not none else cut -%}
+{%- endif %}
+with {{ rewritten }},
+
+marked as (
+    select h.* exclude (held_end_lsn),
+        case when {{ streamed('h.') }} then coalesce(h.held_end_lsn, e.end_lsn) is not null else h.lsn <= {{ cut }} end as in_cut,
+        -- where the version entered gold (its transaction's END, a read's own position)
+        case when {{ streamed('h.') }} then coalesce(h.held_end_lsn, e.end_lsn) else h.lsn end as end_lsn
+    from rewritten as h
+    {{ join_transaction_ends(ends_from, cut, 'h') }}
 ),
 
 {{ cut_prefix(key) }}

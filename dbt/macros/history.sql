@@ -85,20 +85,36 @@
 {% macro scd2_history(changes, key, table) -%}
 {%- set fields = entity_fields(table) -%}
 {%- set by_key = "partition by " ~ key ~ " order by lsn" -%}
-with batch_keys as (
+{%- if is_incremental() %}
+{#- What the batch needs of the snapshots, read first as constants: the positions of the reads it
+    loaded (a snapshot it may complete), and whether the table has any incremental snapshot
+    window at all. Without a read or a window the branches below that look for them are left
+    out: each scanned the whole change log's op column (a filter on op prunes no block). -#}
+{%- set reads = none -%}
+{%- set windows = true -%}
+{%- if execute -%}
+    {%- set found = run_query("select min(lsn), max(lsn) from " ~ changes ~ " where " ~ loaded_since_last_run() ~ " and op = 'r'") -%}
+    {%- set reads = found.rows[0] if found.rows[0][0] is not none else none -%}
+    {%- set windows = run_query("select count(*) from " ~ source('raw', 'snapshot_windows')
+        ~ " where source_schema = 'public' and source_table = '" ~ table ~ "'").columns[0].values()[0] > 0 -%}
+{%- endif -%}
+{%- set anchored -%}
+batch_keys as (
     select {{ key }}, min(lsn) as min_lsn
     from {{ changes }}
     where {{ loaded_since_last_run() }}
     group by {{ key }}
-    {%- if is_incremental() %}
+    {%- if reads is not none %}
     union all
     -- every key the history had before a snapshot the batch completed: it may be one the
     -- snapshot did not read
     select h.{{ key }}, min(c.lsn)
     from {{ this }} as h
-    inner join ({{ complete_snapshots(changes, "lsn in (select lsn from " ~ changes ~ " where " ~ loaded_since_last_run() ~ " and op = 'r')") }}) as c
+    inner join ({{ complete_snapshots(changes, "lsn >= " ~ reads[0] ~ " and lsn <= " ~ reads[1] ~ " and lsn in (select lsn from " ~ changes ~ " where " ~ loaded_since_last_run() ~ " and op = 'r')") }}) as c
         on h.lsn < c.lsn
     group by h.{{ key }}
+    {%- endif %}
+    {%- if windows %}
     union all
     -- and before a window that became complete (its record or its last rows loaded)
     select h.{{ key }}, min(w.open_lsn)
@@ -109,7 +125,6 @@ with batch_keys as (
     group by h.{{ key }}
     {%- endif %}
 ),
-{%- if is_incremental() %}
 
 batch_from as (
     select {{ key }}, min(min_lsn) as min_lsn from batch_keys group by {{ key }}
@@ -151,8 +166,7 @@ anchor as (
 -- Where each key's events are read from: its anchor; all of them when the history holds the key
 -- below the batch only as snapshot reads (null); else where the batch starts, since the key's
 -- first event by lsn is always a version, so a key with no version below the batch has no
--- event there either. The least of them bounds the read of the change log (null: no bound), so
--- it reads the recent blocks, not every event of every key the batch touches.
+-- event there either.
 event_from as (
     select b.{{ key }},
         case when a.lsn is not null then a.lsn when k.{{ key }} is null then b.min_lsn end as from_lsn
@@ -161,25 +175,38 @@ event_from as (
     left join (
         select {{ key }} from current_below union select {{ key }} from known
     ) as k on b.{{ key }} = k.{{ key }}
-),
+)
+{%- endset -%}
+{#- The least of them bounds the read of the change log (-1: no bound, a key read from its
+    first event), so it reads the recent blocks, not every event of every key the batch touches:
+    read first and written in as a constant, since a scalar subquery in the filter was evaluated
+    as a join after the whole change log was read. -#}
+{%- set from_lsn = -1 -%}
+{%- if execute -%}
+    {%- set found = run_query("with " ~ anchored ~ " select case when count(*) = count(from_lsn) then min(from_lsn) end from event_from").columns[0].values()[0] -%}
+    {%- set from_lsn = found if found is not none else -1 -%}
+{%- endif %}
+with {{ anchored }},
 
 events as (
     select c.* exclude (_built_at), a.valid_from as floor_from
     from {{ changes }} as c
     inner join event_from as f on c.{{ key }} = f.{{ key }}
     left join anchor as a on c.{{ key }} = a.{{ key }}
-    where (f.from_lsn is null or c.lsn >= f.from_lsn)
-        and c.lsn >= coalesce((select case when count(*) = count(from_lsn) then min(from_lsn) end from event_from), -1)
+    where (f.from_lsn is null or c.lsn >= f.from_lsn) and c.lsn >= {{ from_lsn }}
 ),
 
+-- the snapshots that can end a version of the events: those above from_lsn (one at or below
+-- every event ends none, see inferred)
 snapshots as (
-    {{ complete_snapshots(changes, "lsn > (select min(lsn) from events)") }}
+    {{ complete_snapshots(changes, "lsn > " ~ from_lsn) }}
+    {%- if windows %}
     union all
-    {{ complete_windows(changes, key, table, "w.lsn > (select min(lsn) from events)") }}
+    {{ complete_windows(changes, key, table, "w.lsn > " ~ from_lsn) }}
+    {%- endif %}
 ),
 {%- else %}
-
-events as (
+with events as (
     select * exclude (_built_at), cast(null as {{ instant_type() }}) as floor_from
     from {{ changes }}
 ),

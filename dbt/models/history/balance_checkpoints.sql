@@ -14,7 +14,7 @@
 {%- set changed -%}
 (select account_id, lsn from {{ postings }}
  -- every posting while no account has a checkpoint yet (builds before the first posting)
- where _built_at > coalesce((select max(_built_at) from {{ this }}), cast('1970-01-01' as {{ instant_type() }})))
+ where {{ built_at_condition(this, '>') }})
 {%- endset %}
 {%- set checkpoints = this %}
 {%- else %}

@@ -79,3 +79,5 @@ select
     _loaded_at,
     {{ built_at() }} as _built_at
 from legs
+-- in log order, so the reads and deletes bounded by lsn skip old blocks (see scd2_history)
+order by lsn

@@ -73,7 +73,7 @@ where legs.transaction_id is null
 {%- if checkpoints is not none %}
  union all
  select account_id, lsn from {{ postings }}
- where _built_at > coalesce((select max(_built_at) from {{ checkpoints }}), cast('1970-01-01' as {{ instant_type() }}))
+ where {{ built_at_condition(checkpoints, '>') }}
 {%- endif %})
 {%- endset %}
 with checks as (
