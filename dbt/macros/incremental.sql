@@ -107,19 +107,30 @@
     {{ return(dml_in_transaction(dml)) }}
 {%- endmacro %}
 
-{#- Incremental strategy of fct_daily_account_balances: the batch recomputes every account's days
-    from its first day on, so the target's rows from that day on are replaced (a day that no
-    longer has a row, after an account's delete, goes too). config replace_from names the
-    column. -#}
+{#- Incremental strategy of fct_daily_account_balances: the batch rewrites some keys (config
+    replace_key) each from some value of the column replace_from on, and names each key with the
+    value it is rewritten from by a row whose unique key is null (so a key that no longer has a
+    row there, after an account's delete, is named too). The target's rows of each key from that
+    value on are deleted and the batch's other rows inserted, in one transaction. The batch's
+    least value, read first as a constant, bounds the delete, so it reads the recent blocks. -#}
 {% macro get_incremental_replace_from_sql(arg_dict) -%}
     {%- set column = config.require('replace_from') -%}
+    {%- set key = config.require('replace_key') -%}
     {%- set target, batch = arg_dict['target_relation'], arg_dict['temp_relation'] -%}
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    {%- set least = run_query("select cast(min(" ~ column ~ ") as varchar) from " ~ batch).columns[0].values()[0] -%}
+    {%- if least is none -%}
+        {#- nothing rewritten; a statement that changes nothing -#}
+        {{ return("delete from " ~ target ~ " where false") }}
+    {%- endif -%}
     {%- set dml -%}
-    delete from {{ target }}
-    where {{ column }} >= (select min({{ column }}) from {{ batch }});
+    delete from {{ target }} as t
+    using (select {{ key }}, min({{ column }}) as from_value from {{ batch }} group by {{ key }}) as b
+    where t.{{ key }} = b.{{ key }} and t.{{ column }} >= b.from_value
+        -- implied by the line above, and a bound the warehouse can skip older blocks with
+        and t.{{ column }} >= '{{ least }}';
     insert into {{ target }} ({{ columns }})
-    select {{ columns }} from {{ batch }}
+    select {{ columns }} from {{ batch }} where {{ arg_dict['unique_key'] }} is not null
     {%- endset -%}
     {{ return(dml_in_transaction(dml)) }}
 {%- endmacro %}

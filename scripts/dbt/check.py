@@ -186,14 +186,20 @@ def duckdb_daily_balances(workdir: Path, *loads) -> list:
     return duckdb_rows(db, "select * exclude (_built_at) from gold.fct_daily_account_balances")
 
 
+def load_raw(db: Path, events: list, loaded_at: datetime, object_key: str, create: bool = False):
+    """Loads events into the RAW tables of the DuckDB file db (creating them first if create)."""
+    raw = raw_events.DuckDBRaw(str(db))
+    if create:
+        raw.create()
+    raw.load(events, loaded_at, object_key)
+    raw.close()
+
+
 def run_duckdb(workdir: Path):
     log, first, second = raw_events.scenario()
     db = workdir / "warehouse.duckdb"
     env = {"DBT_TARGET": "duckdb", "WAREHOUSE_PATH": str(db)}
-    raw = raw_events.DuckDBRaw(str(db))
-    raw.create()
-    raw.load(first, LOAD_1, "bronze/load-1")
-    raw.close()
+    load_raw(db, first, LOAD_1, "bronze/load-1", create=True)
 
     code, st = dbt(workdir, env, "build")
     check("duckdb: first build passes every model and test", code == 0, f"failed: {failed(st)}")
@@ -281,6 +287,7 @@ def run_duckdb(workdir: Path):
           re.search(r"amount not_null: 1 row \(e\.g\. [0-9a-f-]+@\d+\)", msg) is not None, f"message {msg!r}")
     later_balances(workdir)
     gap_reread_balances(workdir)
+    daily_balances_follow_the_change(workdir)
 
 
 # Tables whose reads and deletes are bounded by lsn: the warehouse skips a block by its lsn range
@@ -345,6 +352,53 @@ def later_balances(workdir: Path):
         moved = sum(1 for a, b in zip(held, now) if b[1] > a[1])
         check(f"{name}: the checkpoints {'stayed' if want_fail else 'moved on'}",
               moved == (0 if want_fail else 2), f"first {held}, now {now}")
+
+
+def daily_balances_follow_the_change(workdir: Path):
+    """An incremental build of fct_daily_account_balances rewrites only the accounts whose
+    versions or postings entered gold, and carries every other account forward from its row on
+    the last day it held: after a load that deletes one account later the same day and posts to
+    another two days later, the third (quiet) account's row of the first day is the one the first
+    build wrote, its two new days carry its balance, the deleted account's row is gone (named in
+    the batch though it has no row left), and every relation equals a full refresh."""
+    log = raw_events.Log(start=datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc))
+    owner = log.new_customer("quinn", "Quinn", "Quiet")
+    busy = log.new_account("busy", owner)
+    quiet = log.new_account("quiet", owner)
+    idle = log.new_account("idle", owner)
+    log.post("busy-1", "DEPOSIT", busy, "10.00")
+    log.post("quiet-1", "DEPOSIT", quiet, "7.00")
+    first = log.take()
+    log.tick(3600)
+    log.delete_account(idle)
+    log.tick(2 * 86400)
+    log.post("busy-2", "DEPOSIT", busy, "5.00")
+    second = log.take()
+    db = workdir / "daily-follows.duckdb"
+    env = {"DBT_TARGET": "duckdb", "WAREHOUSE_PATH": str(db)}
+    load_raw(db, first, LOAD_1, "bronze/daily-1", create=True)
+    code, st = dbt(workdir, env, "build")
+    check("daily follows the change: the first build passes", code == 0, f"exit {code}, failed: {failed(st)}")
+    load_raw(db, second, LOAD_2, "bronze/daily-2")
+    code, st = dbt(workdir, env, "build")
+    check("daily follows the change: the incremental build passes", code == 0, f"exit {code}, failed: {failed(st)}")
+    # (account, day, closing balance, postings, written by this build)
+    got = duckdb_rows(db, """
+        select account_id, cast(balance_date as varchar), cast(closing_balance as varchar), postings,
+            _built_at = (select max(_built_at) from gold.fct_daily_account_balances)
+        from gold.fct_daily_account_balances order by 1, 2""")
+    want = sorted([
+        (busy, "2026-11-24", "10.00", 1, True), (busy, "2026-11-25", "10.00", 0, True),
+        (busy, "2026-11-26", "15.00", 1, True),
+        (quiet, "2026-11-24", "7.00", 1, False), (quiet, "2026-11-25", "7.00", 0, True),
+        (quiet, "2026-11-26", "7.00", 0, True)])
+    check("daily follows the change: only the accounts that changed are rewritten, the quiet one carried "
+          "forward, the deleted one's day gone", got == want, f"got {got}, want {want}")
+    incremental = snapshot_relations(lambda sql: duckdb_rows(db, sql))
+    code, st = dbt(workdir, env, "build", "--full-refresh")
+    check("daily follows the change: full refresh passes", code == 0, f"failed: {failed(st)}")
+    compare_relations("daily follows the change: incremental runs equal a full refresh", incremental,
+                      snapshot_relations(lambda sql: duckdb_rows(db, sql)))
 
 
 def gap_reread_balances(workdir: Path):
