@@ -239,7 +239,7 @@ CLOCK_EVENTS = {"ConcurrencyLine", "NodeFinished", "LogHookStartLine", "LogHookE
 
 
 class Trims:
-    """Three fixed costs of dbt's own per build and per node, paid in the warm worker's Python
+    """Four fixed costs of dbt's own per build and per node, paid in the warm worker's Python
     under the GIL, that do not change what dbt does (docs/dbt.md, "Warm worker"):
 
     - Jinja compiles a model's, test's and hook's SQL template from source on every build
@@ -254,6 +254,10 @@ class Trims:
       worker's clock and dbt's own behaviour-change warnings (warnings only) listens.
     - The secret scrubber read the whole environment for DBT_ENV_SECRET_ values on every line;
       the environment is fixed for a request, so the values are read once per request.
+    - Each query result that has a text column became an agate table with a type tester built
+      anew (its date types each make a parsedatetime Calendar: about 5 ms a statement). The
+      testers are kept per set of text columns, as dbt keeps its own default one for every
+      thread to share.
     Each patch checks that the dbt internal it wraps is there and is skipped (with a line on
     stderr) when it is not, so a dbt upgrade costs speed, never a build."""
 
@@ -263,7 +267,7 @@ class Trims:
         self.counted = (0, 0, 0)
 
     def apply(self) -> None:
-        for patch in (self._compile_cache, self._quiet_debug_events, self._secrets_once):
+        for patch in (self._compile_cache, self._quiet_debug_events, self._secrets_once, self._type_testers):
             try:
                 patch()
             except Exception as exc:  # noqa: BLE001 - a missing internal costs speed only
@@ -329,6 +333,23 @@ class Trims:
         if not callable(getattr(functions, "env_secrets", None)):
             raise AttributeError("dbt_common.events.functions.env_secrets")
         functions.env_secrets = lambda: self.secrets
+
+
+    def _type_testers(self) -> None:
+        import dbt_common.clients.agate_helper as agate_helper
+
+        original, kept = agate_helper.build_type_tester, {}
+
+        def build_type_tester(text_columns, string_null_values=("null", "")):
+            key = (frozenset(text_columns), None if string_null_values is None else tuple(string_null_values))
+            tester = kept.get(key)
+            if tester is None:
+                if len(kept) >= 1024:
+                    kept.clear()
+                tester = kept[key] = original(key[0], string_null_values)
+            return tester
+
+        agate_helper.build_type_tester = build_type_tester
 
 
 class profiled:
