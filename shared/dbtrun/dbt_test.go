@@ -379,6 +379,21 @@ func TestWorkerReusesTheParsedProjectUntilItChanges(t *testing.T) {
 	if sum, out = build("a build after the edit was undone"); sum.ModelsBuilt != models+1 {
 		t.Fatalf("after the edit was undone the build built %d models, want %d:\n%s", sum.ModelsBuilt, models+1, out)
 	}
+	// A view whose definition changed is replaced, although DuckDB's views are otherwise left as
+	// they are (dbt/macros/views.sql): a table reading the new column builds.
+	if err := os.WriteFile(probe, []byte("select 1 as one, 2 as two\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reader := filepath.Join(project, "models", "marts", "zz_reader.sql")
+	if err := os.WriteFile(reader, []byte("{{ config(materialized='table') }}\nselect two from {{ ref('zz_probe') }}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if sum, out = build("a build after the view changed"); sum.ModelsBuilt != models+2 {
+		t.Fatalf("after the view zz_probe changed the build built %d models, want %d:\n%s", sum.ModelsBuilt, models+2, out)
+	}
+	if err := os.Remove(reader); err != nil {
+		t.Fatal(err)
+	}
 	if sum, out = build("fourth build, files dbt does not read added"); sum.ModelsBuilt != models+1 || strings.Contains(out, parsing) {
 		t.Fatalf("after files dbt does not read were added: %d of %d models; it parsed the project again: %t", sum.ModelsBuilt, models+1, strings.Contains(out, parsing))
 	}
@@ -395,7 +410,8 @@ func TestWorkerReusesTheParsedProjectUntilItChanges(t *testing.T) {
 
 // The worker's trims (worker.py, Trims) change nothing dbt shows: with dbt's debug log on, every
 // debug event still reaches it (the queries), and secrets are scrubbed from it with the values
-// of each request's own environment, not the first request's.
+// of each request's own environment, not the first request's. Also: DuckDB's views are left as
+// they are when unchanged (dbt/macros/views.sql).
 func TestWorkerTrimsKeepDebugLogAndScrubbing(t *testing.T) {
 	t.Cleanup(StopWorkers)
 	work := t.TempDir()
@@ -407,14 +423,16 @@ func TestWorkerTrimsKeepDebugLogAndScrubbing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args, err := cfg.Args(Request{Select: "stg_customers_changes"})
+	// dim_customers and what it reads: its second build finds the view unchanged.
+	args, err := cfg.Args(Request{Select: "+dim_customers"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	dbtLog := filepath.Join(work, "logs", "dbt.log")
+	path := warehouse(t, "scenario")
 	for i, secret := range []string{"first-secret-7f3a", "second-secret-91c2"} {
 		os.Remove(dbtLog)
-		env := append(cfg.environ(), "WAREHOUSE_PATH="+warehouse(t, "scenario"), "DBT_LOG_LEVEL_FILE=debug",
+		env := append(cfg.environ(), "WAREHOUSE_PATH="+path, "DBT_LOG_LEVEL_FILE=debug",
 			"DBT_ENV_SECRET_FIN_PROBE="+secret)
 		var out strings.Builder
 		// dbt writes its arguments, the vars among them, to the debug log.
@@ -435,6 +453,10 @@ func TestWorkerTrimsKeepDebugLogAndScrubbing(t *testing.T) {
 		}
 		if !strings.Contains(out.String(), "debug events skipped 0\n") {
 			t.Errorf("build %d skipped debug events although dbt's log takes them:\n%s", i+1, out.String())
+		}
+		// dbt/macros/views.sql: the first build creates the view, the second leaves it as it is.
+		if kept := strings.Contains(text, `View "warehouse"."gold"."dim_customers" is unchanged`); kept != (i == 1) {
+			t.Errorf("build %d: the view gold.dim_customers was left as it is: %t, want %t", i+1, kept, i == 1)
 		}
 	}
 }
