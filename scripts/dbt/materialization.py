@@ -3,11 +3,12 @@
 dbt/macros/checks.sql's `materialization test` (it copies dbt's `materialization test, default`
 for column_checks tests and hands every other test to it; dbt-snowflake's own test
 materialization calls it in turn) and dbt/macros/views.sql's `materialization view` for DuckDB
-(it leaves an unchanged view as it is and hands everything else to dbt's
-`materialization view, default`). A dbt upgrade that changes what an override stands beside
-would make it diverge without any test failing, so each override's comment records, per
-installed block of the materialization it overrides, its package, file and sha256 ("upstream
-..." lines), and this script compares them with the installed packages'.
+(it leaves an unchanged view as it is, replaces a changed one, and hands a table in its place,
+hooks, grants, contracts and full refreshes to dbt's `materialization view, default`). A dbt
+upgrade that changes what an override stands beside would make it diverge without any test
+failing, so each override's comment records, per installed block of the materialization it
+overrides, its package, file and sha256 ("upstream ..." lines), and this script compares them
+with the installed packages'.
 
   .venv/bin/python scripts/dbt/materialization.py --check [FILE]  fail when they differ (20-lint)
   .venv/bin/python scripts/dbt/materialization.py --record [FILE] rewrite the upstream lines
@@ -33,9 +34,9 @@ runs on Snowflake (docs/dbt.md, "Tests"). Then run scripts/test.d/40-dbt.sh and 
 hashes: .venv/bin/python scripts/dbt/materialization.py --record""",
            "view": """\
 Re-check the override (`materialization view` in dbt/macros/views.sql) against each file named:
-it must still hand every case but an unchanged view to dbt.materialization_view_default, and an
-unchanged view must still need nothing but its comments (persist_docs) from dbt's steps (hooks,
-grants, renames, what it returns). Then run scripts/test.d/40-dbt.sh and record the new hashes:
+what it leaves to dbt.materialization_view_default (hooks, grants, contracts, SQL headers, full
+refreshes, a table in the view's place) must still be all of dbt's steps it does not do itself,
+and what it returns must still be what dbt's returns. Then run scripts/test.d/40-dbt.sh and record the new hashes:
 .venv/bin/python scripts/dbt/materialization.py --record"""}
 
 
