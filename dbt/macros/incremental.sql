@@ -9,8 +9,13 @@
     instead of reading every row image to compare it with a subquery. -#}
 {% macro loaded_since_last_run(loaded_at_column='_loaded_at') -%}
     {%- if is_incremental() and execute -%}
-        {%- set found = run_query("select cast(max(_loaded_at) as varchar) from " ~ this) -%}
-        {%- set watermark = found.columns[0].values()[0] if found.rows | length > 0 else none -%}
+        {#- read once per node: a model's macros ask for it up to three times while it compiles -#}
+        {%- set memo = model.setdefault('fin_watermarks', {}) -%}
+        {%- if this | string not in memo -%}
+            {%- set found = run_query("select cast(max(_loaded_at) as varchar) from " ~ this) -%}
+            {%- do memo.update({this | string: found.columns[0].values()[0] if found.rows | length > 0 else none}) -%}
+        {%- endif -%}
+        {%- set watermark = memo[this | string] -%}
         {%- if watermark is none -%}
     true
         {%- else -%}

@@ -247,7 +247,7 @@ def run_duckdb(workdir: Path):
 
     docs_in_catalog("after a full refresh")
     duckdb_execute(db, "comment on column silver.stg_accounts_changes.lsn is 'stale'",
-                   "comment on table silver.accounts_history is 'stale'")
+                   "comment on table silver.accounts_history is 'stale'", "comment on view gold.dim_accounts is 'stale'")
     code, st = dbt(workdir, env, "build", "--select", "stg_accounts_changes", "accounts_history", "dim_accounts")
     check("duckdb: an incremental build after comments went stale passes", code == 0, f"failed: {failed(st)}")
     docs_in_catalog("after an incremental build")

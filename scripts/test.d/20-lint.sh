@@ -44,9 +44,10 @@ log "templates AWS rejects (fixtures/aws-rejects) fail it, each for the reason i
 # are extracted from the pinned botocore and cfn-lint, and must match them.
 log "shared/awsrules/constraints.json against the pinned botocore and cfn-lint"
 .venv-sam/bin/python scripts/awsrules.py --check
-# dbt/macros/checks.sql overrides dbt's test materialization for column_checks; a dbt upgrade that
-# changes dbt's (or dbt-snowflake's) must fail here, naming what to re-check.
-log "dbt's test materializations are those dbt/macros/checks.sql's override was written against"
+# dbt/macros/checks.sql overrides dbt's test materialization for column_checks, views.sql its view
+# materialization on DuckDB; a dbt upgrade that changes dbt's (or dbt-snowflake's) must fail
+# here, naming what to re-check.
+log "dbt's test and view materializations are those dbt/macros/checks.sql's and views.sql's overrides were written against"
 bash scripts/venv.sh
 .venv/bin/python scripts/dbt/materialization.py --check
 changed=$(mktemp "${TMPDIR:-/tmp}/fin-checks.XXXXXX")

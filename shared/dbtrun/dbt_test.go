@@ -330,9 +330,15 @@ func TestWorkerReusesTheParsedProjectUntilItChanges(t *testing.T) {
 	if sum.ModelsBuilt != models || strings.Contains(out, parsing) {
 		t.Fatalf("second build: %d of %d models; it parsed the project again: %t", sum.ModelsBuilt, models, strings.Contains(out, parsing))
 	}
-	// Where the build's time went, split at dbt's run, its hooks and the close of DuckDB.
-	if !regexp.MustCompile(`fin\.dbt_worker: request [0-9.]+ s: project .*, before its run .*, set-up .*, nodes .*, on-run-end hooks .*, close [0-9.]+ s \(cpu [0-9.]+\)\n`).MatchString(out) {
-		t.Errorf("the build's output has no line of its timings:\n%s", out)
+	// Where the build's time went, split at dbt's run, its hooks and the close of DuckDB, and
+	// what the worker's trims saved: the second build renders the templates the first compiled,
+	// and drops the debug events nobody logs (Trims in worker.py).
+	timings := regexp.MustCompile(`fin\.dbt_worker: request [0-9.]+ s: project .*, before its run .*, set-up .*, nodes .*, on-run-end hooks .*, close [0-9.]+ s \(cpu [0-9.]+\); templates compiled ([0-9]+) \(reused ([0-9]+)\), debug events skipped ([0-9]+)\n`).FindStringSubmatch(out)
+	if timings == nil {
+		t.Fatalf("the build's output has no line of its timings:\n%s", out)
+	}
+	if timings[2] == "0" || timings[3] == "0" {
+		t.Errorf("second build: %s templates reused, %s debug events skipped; want both above 0:\n%s", timings[2], timings[3], timings[0])
 	}
 	// The selection is the build's, not the project's: the same manifest serves it.
 	sum, out = build("a build selected from loads", Request{Select: "source:raw.accounts+", IndirectSelection: "eager", FullRefresh: true})
@@ -345,6 +351,36 @@ func TestWorkerReusesTheParsedProjectUntilItChanges(t *testing.T) {
 	if sum, out = build("third build, a model added"); sum.ModelsBuilt != models+1 || !strings.Contains(out, parsing+" (changed: files") || !strings.Contains(out, "zz_probe.sql") {
 		t.Fatalf("after a model was added the build built %d models, want %d (parsed again, naming the file: %t)", sum.ModelsBuilt, models+1, strings.Contains(out, "zz_probe.sql"))
 	}
+	// A model edited between builds is built from its new text, not from the template compiled
+	// from the old one: a broken edit fails the build, the edit undone passes again.
+	probe := filepath.Join(project, "models", "marts", "zz_probe.sql")
+	if err := os.WriteFile(probe, []byte("select one from zz_no_such_relation\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var edited strings.Builder
+	cfg.Output = &edited
+	if _, err := Run(context.Background(), cfg, Request{Select: "zz_probe"}); err == nil || !strings.Contains(edited.String(), "zz_no_such_relation") {
+		t.Fatalf("a build of a model edited to read a missing relation: err = %v, want a failure naming it:\n%s", err, edited.String())
+	}
+	if err := os.WriteFile(probe, []byte("select 1 as one\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if sum, out = build("a build after the edit was undone"); sum.ModelsBuilt != models+1 {
+		t.Fatalf("after the edit was undone the build built %d models, want %d:\n%s", sum.ModelsBuilt, models+1, out)
+	}
+	// A view whose definition changed is replaced, although DuckDB's views are otherwise left as
+	// they are (dbt/macros/views.sql): a table reading the new column builds.
+	if err := os.WriteFile(probe, []byte("select 1 as one, 2 as two\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reader := filepath.Join(project, "models", "marts", "zz_reader.sql")
+	if err := os.WriteFile(reader, []byte("{{ config(materialized='table') }}\nselect two from {{ ref('zz_probe') }}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if sum, out = build("a build after the view changed"); sum.ModelsBuilt != models+2 {
+		t.Fatalf("after the view zz_probe changed the build built %d models, want %d:\n%s", sum.ModelsBuilt, models+2, out)
+	}
+	models += 2 // zz_probe and zz_reader stay
 	// Only what dbt reads counts: files beside the project's folders (dbt's target and logs
 	// when they are kept there, notes) leave the manifest as it is, and a model anywhere under
 	// models/ is read, even in a folder named like one that is not.
@@ -356,8 +392,8 @@ func TestWorkerReusesTheParsedProjectUntilItChanges(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if sum, out = build("fourth build, files dbt does not read added"); sum.ModelsBuilt != models+1 || strings.Contains(out, parsing) {
-		t.Fatalf("after files dbt does not read were added: %d of %d models; it parsed the project again: %t", sum.ModelsBuilt, models+1, strings.Contains(out, parsing))
+	if sum, out = build("fourth build, files dbt does not read added"); sum.ModelsBuilt != models || strings.Contains(out, parsing) {
+		t.Fatalf("after files dbt does not read were added: %d of %d models; it parsed the project again: %t", sum.ModelsBuilt, models, strings.Contains(out, parsing))
 	}
 	if err := os.MkdirAll(filepath.Join(project, "models", "logs"), 0o755); err != nil {
 		t.Fatal(err)
@@ -365,7 +401,61 @@ func TestWorkerReusesTheParsedProjectUntilItChanges(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(project, "models", "logs", "zz_logs.sql"), []byte("select 2 as two\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if sum, out = build("fifth build, a model in models/logs"); sum.ModelsBuilt != models+2 || !strings.Contains(out, "zz_logs.sql") {
-		t.Fatalf("after a model was added in models/logs the build built %d models, want %d (parsed again, naming it: %t)", sum.ModelsBuilt, models+2, strings.Contains(out, "zz_logs.sql"))
+	if sum, out = build("fifth build, a model in models/logs"); sum.ModelsBuilt != models+1 || !strings.Contains(out, "zz_logs.sql") {
+		t.Fatalf("after a model was added in models/logs the build built %d models, want %d (parsed again, naming it: %t)", sum.ModelsBuilt, models+1, strings.Contains(out, "zz_logs.sql"))
+	}
+}
+
+// The worker's trims (worker.py, Trims) change nothing dbt shows: with dbt's debug log on, every
+// debug event still reaches it (the queries), and secrets are scrubbed from it with the values
+// of each request's own environment, not the first request's. Also: DuckDB's views are left as
+// they are when unchanged (dbt/macros/views.sql).
+func TestWorkerTrimsKeepDebugLogAndScrubbing(t *testing.T) {
+	t.Cleanup(StopWorkers)
+	work := t.TempDir()
+	cfg := Config{DBT: venvTool(t, "dbt"), ProjectDir: filepath.Join(repoRoot(t), "dbt"), Target: "duckdb", WorkDir: work}
+	if cfg.python() == "" {
+		t.Fatalf("no python beside %s: Run would start a process per run", cfg.DBT)
+	}
+	w, err := workerFor(cfg, cfg.python())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// dim_customers and what it reads (and only tests of those): its second build finds the view
+	// unchanged.
+	args, err := cfg.Args(Request{Select: "+dim_customers", IndirectSelection: "cautious"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbtLog := filepath.Join(work, "logs", "dbt.log")
+	path := warehouse(t, "scenario")
+	for i, secret := range []string{"first-secret-7f3a", "second-secret-91c2"} {
+		os.Remove(dbtLog)
+		env := append(cfg.environ(), "WAREHOUSE_PATH="+path, "DBT_LOG_LEVEL_FILE=debug",
+			"DBT_ENV_SECRET_FIN_PROBE="+secret)
+		var out strings.Builder
+		// dbt writes its arguments, the vars among them, to the debug log.
+		if err := w.invoke(context.Background(), append(args, "--vars", "{probe: "+secret+"}"), env,
+			filepath.Join(work, "target", "run_results.json"), &out); err != nil {
+			t.Fatalf("build %d: %v\n%s", i+1, err, out.String())
+		}
+		raw, err := os.ReadFile(dbtLog)
+		if err != nil {
+			t.Fatalf("build %d with DBT_LOG_LEVEL_FILE=debug wrote no dbt log: %v", i+1, err)
+		}
+		text := string(raw)
+		if !strings.Contains(text, "On model.fin_orchestrator.stg_customers_changes:") || !strings.Contains(text, "SQL status:") {
+			t.Errorf("build %d: dbt's debug log lacks the model's queries (debug events dropped?)", i+1)
+		}
+		if strings.Contains(text, secret) || !strings.Contains(text, "*****") {
+			t.Errorf("build %d: the secret of its own environment is not scrubbed from dbt's log (holds it: %t)", i+1, strings.Contains(text, secret))
+		}
+		if !strings.Contains(out.String(), "debug events skipped 0\n") {
+			t.Errorf("build %d skipped debug events although dbt's log takes them:\n%s", i+1, out.String())
+		}
+		// dbt/macros/views.sql: the first build creates the view, the second leaves it as it is.
+		if kept := strings.Contains(text, `View "warehouse"."gold"."dim_customers" is unchanged`); kept != (i == 1) {
+			t.Errorf("build %d: the view gold.dim_customers was left as it is: %t, want %t", i+1, kept, i == 1)
+		}
 	}
 }

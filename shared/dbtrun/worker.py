@@ -234,6 +234,168 @@ class Clock:
         return f"request {self.last[0] - self.start:.3f} s: {parts}"
 
 
+# The Clock's events (Clock.event); NodeFinished is a debug-level one.
+CLOCK_EVENTS = {"ConcurrencyLine", "NodeFinished", "LogHookStartLine", "LogHookEndLine", "FinishedRunningStats"}
+
+
+class Trims:
+    """Four fixed costs of dbt's own per build and per node, paid in the warm worker's Python
+    under the GIL, that do not change what dbt does (docs/dbt.md, "Warm worker"):
+
+    - Jinja compiles a model's, test's and hook's SQL template from source on every build
+      (dbt_common get_rendered -> Environment.from_string; dbt caches macros, not these): about
+      10 ms of CPU each. Compiling is a pure function of the environment's class and the source,
+      so the code objects are kept (bounded) and every build still renders them anew in its own
+      context.
+    - Every event (about 30 per node, most at debug level) was turned into a protobuf message and
+      a formatted, secret-scrubbed console line, which Python's logging then dropped below the
+      console's level. A debug event is now dropped before that when no logger takes debug
+      lines (DBT_LOG_LEVEL_FILE=debug or --debug bring them all back) and no callback but the
+      worker's clock and dbt's own behaviour-change warnings (warnings only) listens.
+    - The secret scrubber read the whole environment for DBT_ENV_SECRET_ values on every line;
+      the environment is fixed for a request, so the values are read once per request.
+    - Each query result that has a text column became an agate table with a type tester built
+      anew (its date types each make a parsedatetime Calendar: about 5 ms a statement). The
+      testers are kept per set of text columns, as dbt keeps its own default one for every
+      thread to share.
+    Each patch checks that the dbt internal it wraps is there and is skipped (with a line on
+    stderr) when it is not, so a dbt upgrade costs speed, never a build."""
+
+    def __init__(self, compiled_max: int = 4096):
+        self.compiled, self.compiled_max, self.secrets = {}, compiled_max, []
+        self.compile_hits = self.compile_misses = self.events_dropped = 0
+        self.counted = (0, 0, 0)
+
+    def apply(self) -> None:
+        for patch in (self._compile_cache, self._quiet_debug_events, self._secrets_once, self._type_testers):
+            try:
+                patch()
+            except Exception as exc:  # noqa: BLE001 - a missing internal costs speed only
+                print(f"fin.dbt_worker: not applied: {patch.__name__}: {exc!r}", file=sys.stderr, flush=True)
+
+    def request(self) -> None:
+        """Called once the request's environment is set, before dbt runs."""
+        from dbt_common.constants import SECRET_ENV_PREFIX
+
+        self.secrets = [v for k, v in os.environ.items() if k.startswith(SECRET_ENV_PREFIX) and v.strip()]
+        self.counted = (self.compile_hits, self.compile_misses, self.events_dropped)
+
+    def __str__(self) -> str:
+        """What the trims saved in the request so far, for its timings line."""
+        hits, misses, dropped = (now - then for now, then in
+                                 zip((self.compile_hits, self.compile_misses, self.events_dropped), self.counted))
+        return f"templates compiled {misses} (reused {hits}), debug events skipped {dropped}"
+
+    def _compile_cache(self) -> None:
+        from dbt_common.clients.jinja import MacroFuzzEnvironment
+
+        original, trims = MacroFuzzEnvironment.compile, self
+
+        def compile(self, source, name=None, filename=None, raw=False, defer_init=False):
+            if not isinstance(source, str):  # an already parsed template: jinja's own path
+                return original(self, source, name, filename, raw, defer_init)
+            key = (type(self), source, name, filename, raw, defer_init)
+            code = trims.compiled.get(key)
+            if code is None:
+                trims.compile_misses += 1
+                code = original(self, source, name, filename, raw, defer_init)
+                if len(trims.compiled) >= trims.compiled_max:
+                    trims.compiled.clear()
+                trims.compiled[key] = code
+            else:
+                trims.compile_hits += 1
+            return code
+
+        MacroFuzzEnvironment.compile = compile
+
+    def _quiet_debug_events(self) -> None:
+        from dbt.tracking import track_behavior_change_warn
+        from dbt_common.events.base_types import EventLevel
+        from dbt_common.events.event_manager import EventManager
+
+        original, trims = EventManager.fire_event, self
+
+        def fire_event(self, e, level=None, node=None, force_warn_or_error_handling=False):
+            if (not force_warn_or_error_handling and (level or e.level_tag()) == EventLevel.DEBUG
+                    and type(e).__name__ not in CLOCK_EVENTS
+                    and all(lg.level != EventLevel.DEBUG for lg in self.loggers)
+                    and all(getattr(cb, "__self__", None).__class__ is Clock or cb is track_behavior_change_warn
+                            for cb in self.callbacks)):
+                trims.events_dropped += 1
+                return None
+            return original(self, e, level=level, node=node, force_warn_or_error_handling=force_warn_or_error_handling)
+
+        EventManager.fire_event = fire_event
+
+    def _secrets_once(self) -> None:
+        import dbt_common.events.functions as functions
+
+        if not callable(getattr(functions, "env_secrets", None)):
+            raise AttributeError("dbt_common.events.functions.env_secrets")
+        functions.env_secrets = lambda: self.secrets
+
+
+    def _type_testers(self) -> None:
+        import dbt_common.clients.agate_helper as agate_helper
+
+        original, kept = agate_helper.build_type_tester, {}
+
+        def build_type_tester(text_columns, string_null_values=("null", "")):
+            key = (frozenset(text_columns), None if string_null_values is None else tuple(string_null_values))
+            tester = kept.get(key)
+            if tester is None:
+                if len(kept) >= 1024:
+                    kept.clear()
+                tester = kept[key] = original(key[0], string_null_values)
+            return tester
+
+        agate_helper.build_type_tester = build_type_tester
+
+
+class profiled:
+    """With FIN_DBT_PROFILE set to a folder, profiles each build's dbt run with cProfile (every
+    thread, as dbt runs nodes on a pool; each thread's CPU time, not its wait for a busy
+    machine) into <folder>/build-<n>.prof, for `python -m pstats`. Off by default: profiling
+    doubles dbt's Python time."""
+
+    count = 0
+
+    def __init__(self, folder):
+        self.folder, self.profiles = folder, []
+
+    def __enter__(self):
+        if not self.folder:
+            return self
+        import cProfile
+        import threading
+
+        def start(*_):
+            prof = cProfile.Profile(time.thread_time)  # CPU, not the wait for a busy machine
+            self.profiles.append(prof)
+            prof.enable()  # replaces this hook for the rest of the thread
+
+        self.main = cProfile.Profile(time.thread_time)
+        self.profiles.append(self.main)
+        threading.setprofile(start)
+        self.main.enable()
+        return self
+
+    def __exit__(self, *_):
+        if not self.folder:
+            return False
+        import pstats
+        import threading
+
+        threading.setprofile(None)
+        for prof in self.profiles:
+            prof.disable()
+        profiled.count += 1
+        os.makedirs(self.folder, exist_ok=True)
+        stats = pstats.Stats(*self.profiles)
+        stats.dump_stats(os.path.join(self.folder, f"build-{profiled.count}.prof"))
+        return False
+
+
 def main() -> None:
     replies = os.fdopen(int(sys.argv[1]) if len(sys.argv) > 1 else 3, "w", buffering=1)
     base = dict(os.environ)
@@ -241,6 +403,8 @@ def main() -> None:
 
     # What the import made lives as long as the worker: keep it out of every garbage
     # collection, those Python runs during a build and the one after it (release_duckdb).
+    trims = Trims()
+    trims.apply()
     gc.freeze()
     manifests = Manifests(dbtRunner)
 
@@ -252,6 +416,7 @@ def main() -> None:
         os.environ.clear()
         os.environ.update(base)
         os.environ.update(req.get("env") or {})
+        trims.request()
         args = list(req["args"])
         results = req.get("run_results")
         if results:
@@ -263,7 +428,8 @@ def main() -> None:
         try:
             manifest = manifests.get(args) if args and args[0] == "build" else None
             clock.mark("project")
-            res = dbtRunner(manifest=manifest, callbacks=[clock.event]).invoke(args)
+            with profiled(os.environ.get("FIN_DBT_PROFILE")):
+                res = dbtRunner(manifest=manifest, callbacks=[clock.event]).invoke(args)
             clock.mark("dbt after its run")
             if not res.success:
                 manifests.drop()
@@ -282,7 +448,7 @@ def main() -> None:
             reply = {"success": False, "error": f"close the DuckDB warehouse after the run: {exc!r}"}
         clock.mark("close")
         # In the reply, not on stdout: the runner may read the reply before the last of stdout.
-        reply["timings"] = str(clock)
+        reply["timings"] = f"{clock}; {trims}"
         sys.stdout.flush()
         sys.stderr.flush()
         replies.write(json.dumps(reply) + "\n")
