@@ -66,7 +66,11 @@
     {%- set scoped = not var('test_all_rows', false) and execute and relation.identifier is not none
         and is_incremental_model(relation) -%}
     {%- if scoped -%}
-        {%- set latest = built_at_condition(relation, '=') -%}
+        {#- the newest _built_at read first as a constant lets DuckDB skip old row groups; a
+            command that only compiles (docs generate, compile) may run before the relation
+            exists, so it keeps the subquery -#}
+        {%- set latest = built_at_condition(relation, '=') if flags.WHICH in ('build', 'test', 'retry')
+            else "_built_at = (select max(_built_at) from " ~ relation ~ ")" -%}
         {%- set where = latest ~ (" and (" ~ where ~ ")" if where else "") -%}
     {%- endif -%}
     {%- if where -%}
