@@ -18,8 +18,9 @@
     checkpoint position of the affected accounts) instead of all of it. A checkpoint holds while
     nothing it counted can have changed: no posting written since it was taken (changed) sits at
     or below its version or counted_to (a late event, or a posting replaced by an earlier read,
-    always lands there), no posting of the account above it is a snapshot read placed by its gap
-    (it may count below the checkpoint), and the account has a version to check at or above it.
+    always lands there), no posting of the account above it is a snapshot read (or update)
+    placed by its gap (it may count below the checkpoint), and the account has a version to
+    check at or above it.
     Any other account is summed over all its postings. -#}
 {% macro balance_checks(affected, changed, accounts, postings, changes, windows, cut, checkpoints=none, from_lsn=-1) %}
 with affected as (
@@ -30,8 +31,12 @@ loaded as (
     select max(lsn) as lsn from {{ postings }}
 ),
 
+-- the events a posting made in a gap can sit at: an incremental snapshot's read, or an update of
+-- a transaction whose insert the destination missed, streamed before that snapshot read it
+-- (fct_postings). Only those a posting sits at (its first event) match the postings below.
 reads as (
-    select distinct transaction_id, lsn from {{ changes }} where op = 'r' and snapshot = 'incremental'
+    select distinct transaction_id, lsn, op from {{ changes }}
+    where (op = 'r' and snapshot = 'incremental') or op = 'u'
 ),
 
 -- grouped joins, not a `not exists` correlated on an inequality (evaluated per checkpoint)
@@ -43,8 +48,9 @@ prior as (
     left join (
         select account_id, min(lsn) as lsn from {{ changed }} group by account_id
     ) as n on k.account_id = n.account_id
-    -- per account, the highest of its postings above from_lsn that is an incremental snapshot's
-    -- read (reads are few: an empty set ends the join before it reads the postings)
+    -- per account, the highest of its postings above from_lsn that sits at an incremental
+    -- snapshot's read or an update (reads: the incremental reads and the reversals; an empty set
+    -- ends the join before it reads the postings)
     left join (
         select p.account_id, max(p.lsn) as lsn
         from {{ postings }} as p
@@ -155,12 +161,16 @@ gaps as (
 ),
 
 -- each incremental read with the first loaded window holding it (a read can sit in several
--- windows' ranges): deduplicated here, on the few reads, not on the postings after the join,
--- which held every posting of the accounts summed in full in memory at once
+-- windows' ranges), and each update with the first loaded window after whose gap it was streamed
+-- (an update that is a posting's first event comes before that window's chunks read its row, at
+-- the latest in the window of the chunk that dropped it): deduplicated here, on the few reads,
+-- not on the postings after the join, which held every posting of the accounts summed in full
+-- in memory at once
 read_windows as (
     select r.transaction_id, r.lsn, g.close_lsn, g.gap_from, g.gap_to
     from reads as r
-    left join gaps as g on r.lsn >= g.open_lsn and r.lsn <= g.close_lsn
+    left join gaps as g on r.lsn <= g.close_lsn
+        and ((r.op = 'r' and r.lsn >= g.open_lsn) or (r.op = 'u' and r.lsn > g.gap_to))
     qualify row_number() over (partition by r.transaction_id, r.lsn order by g.close_lsn) = 1
 ),
 

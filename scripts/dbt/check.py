@@ -287,6 +287,7 @@ def run_duckdb(workdir: Path):
           re.search(r"amount not_null: 1 row \(e\.g\. [0-9a-f-]+@\d+\)", msg) is not None, f"message {msg!r}")
     later_balances(workdir)
     gap_reread_balances(workdir)
+    gap_update_postings(workdir)
     daily_balances_follow_the_change(workdir)
 
 
@@ -425,6 +426,32 @@ def gap_reread_balances(workdir: Path):
             check(f"gap re-read{' (gap posting lost)' if lose else ''}: {what} {'fails' if want_fail else 'passes'}",
                   (code != 0) == want_fail and all(t.startswith("balances_match_postings") for t in failed(st)),
                   f"exit {code}, failing: {failed(st)}")
+
+
+def gap_update_postings(workdir: Path):
+    """A transfer made in a gap and updated before the snapshot that repairs the gap reads it
+    (raw_events.gap_update): it posts once, at that update (its first event), whether the update
+    is all the log shows of it or its row is read after it, and every build passes:
+    balances_match_postings places the posting by the gap, so the accounts' balances re-read in
+    the snapshot (which hold the transfer) match before the next posting."""
+    for during, change in (("transactions", "reverse"), ("accounts", "reverse"), ("transactions", "describe")):
+        log, loads, transfer = raw_events.gap_update(during, change)
+        db = workdir / f"gap-update-{during}-{change}.duckdb"
+        env = {"DBT_TARGET": "duckdb", "WAREHOUSE_PATH": str(db)}
+        name = f"gap transfer {change}d in the {during} snapshot"
+        for i, events in enumerate(loads):
+            load_raw(db, events, LOAD_1 + timedelta(minutes=i), f"bronze/gap-update-{i + 1}", create=i == 0)
+            code, st = dbt(workdir, env, "build")
+            check(f"{name}: build {i + 1} passes every model and test", code == 0, f"exit {code}, failing: {failed(st)}")
+        got = duckdb_rows(db, f"select leg, lsn from gold.fct_postings where transaction_id = '{transfer}' order by leg")
+        first = log.versions[("transactions", transfer)][0]
+        check(f"{name}: the transfer posts both legs once, at its first event", got == [(1, first), (2, first)],
+              f"postings (leg, lsn) {got}, first event at {first}")
+        torn = duckdb_rows(db, """
+            select a.account_id, a.balance, sum(p.amount)
+            from gold.dim_accounts as a left join gold.fct_postings as p on a.account_id = p.account_id
+            where a.is_current group by a.account_id, a.balance having a.balance <> coalesce(sum(p.amount), 0)""")
+        check(f"{name}: each account's balance in gold is the sum of its postings", not torn, f"differ: {torn}")
 
 
 def bronze_key(source: str, table: str, first: int, last: int) -> str:

@@ -229,9 +229,10 @@ DAILY_BALANCES_DIFFER = """
 
 def gap_posting_missing(db, account_id: str, gap_postings: dict) -> bool:
     """A posting made in a gap is first read by the incremental snapshot that repairs it, at the
-    transactions' chunk position, after the accounts' reads whose balances already include it
-    (docs/dbt.md, Known gaps): until it is in gold, the account's balance in gold runs ahead of
-    its postings. Such an account is checked once all its gap postings are in gold."""
+    transactions' chunk position (or first met as an update streamed before that read), after
+    the accounts' reads whose balances already include it (docs/dbt.md, Known gaps): until it is
+    in gold, the account's balance in gold runs ahead of its postings. Such an account is
+    checked once all its gap postings are in gold."""
     ids = gap_postings.get(account_id)
     if not ids:
         return False
@@ -309,12 +310,18 @@ def run_seed(dbt: Dbt, workdir: Path, seed: int):
     objects = loads(rnd, events)
     torn: list = []
     daily: list = []
-    # postings made in a gap, first met as an incremental snapshot's reads (no streamed insert)
+    # postings made in a gap, first met as an incremental snapshot's reads (no streamed insert),
+    # or as an update streamed before the snapshot read the row (its reversal or new category)
     streamed = {json.loads(e["key"])["transaction_id"] for e in events
                 if not e.get("_raw") and e["source_table"] == "transactions" and e["op"] == "c"}
+    first = {}
+    for e in sorted((e for e in events if not e.get("_raw") and e["source_table"] == "transactions"),
+                    key=lambda e: e["lsn"]):
+        first.setdefault(json.loads(e["key"])["transaction_id"], e)
     gap_postings = {}
     for e in events:
-        if not e.get("_raw") and e["source_table"] == "transactions" and e["snapshot"] == "incremental":
+        if not e.get("_raw") and e["source_table"] == "transactions" and (
+                e["snapshot"] == "incremental" or first[json.loads(e["key"])["transaction_id"]] is e and e["op"] == "u"):
             image = json.loads(e["after"])
             if image["transaction_id"] not in streamed:
                 for a in (image["account_id"], image["related_account_id"]):

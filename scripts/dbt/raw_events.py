@@ -374,14 +374,21 @@ def scenario(start: datetime | None = None):
     return log, first, second
 
 
+def two_accounts(log: Log, name: str, last: str, deposit: str) -> tuple[str, str]:
+    """A customer (first name name.title()) with two accounts, name-a and name-b, and a deposit of
+    50.00 to the first, named deposit: the ids of the two accounts."""
+    cid = log.new_customer(name, name.title(), last)
+    a = log.new_account(f"{name}-a", cid)
+    b = log.new_account(f"{name}-b", cid)
+    log.post(deposit, "DEPOSIT", a, "50.00")
+    return a, b
+
+
 def broken(start: datetime | None = None) -> list:
     """Purpose-broken money: an amount with three decimals, a transfer without its destination,
     and an account balance that does not match its postings."""
     log = Log(start=start or datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc))
-    dee = log.new_customer("dee", "Dee", "Broken")
-    a = log.new_account("dee-a", dee)
-    b = log.new_account("dee-b", dee)
-    log.post("ok", "DEPOSIT", a, "50.00")
+    a, b = two_accounts(log, "dee", "Broken", "ok")
     events = log.take()
     # amount "12.345" (not exact money) on a deposit; balance moved as if it were 12.35
     log.post("three-decimals", "DEPOSIT", b, "12.35")
@@ -456,6 +463,47 @@ def gap_reread(lose_gap_posting: bool, start: datetime | None = None) -> tuple[l
     third = [e for e in log.take() if not (lose_gap_posting and e.get("source_table") == "transactions"
                                            and not e.get("_raw") and json.loads(e["key"])["transaction_id"] == gap_deposit)]
     return first, second, third
+
+
+def gap_update(during: str, change: str, start: datetime | None = None) -> tuple[Log, list, str]:
+    """Three loads around a gap whose transfer is updated before the snapshot that repairs the gap
+    reads it (property seeds 4 and 50): two accounts with a deposit; then a transfer made while
+    another destination took the slot's changes, the incremental snapshots of customers, accounts
+    and transactions that repair the gap (a deposit to the first account streamed while customers
+    are read), and the transfer changed inside the window of the snapshot of table `during`:
+    change "reverse" (shared/bank.Reverse, which moves both balances) or "describe"
+    (bank.Describe: a new category, no balance moves); then a deposit streamed after them, in a
+    load of its own, so a build checks the balances that hold the transfer before it.
+    during "transactions": the chunk holding the transfer drops it (changed in its window), so
+    the update is all the log shows of the transfer; "accounts": the transactions' chunk reads it
+    later. Returns the log, the three loads and the transfer's id."""
+    log = Log(start=start or datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc))
+    a, b = two_accounts(log, "hal", "Gap", "before")
+    first = log.take()
+    gap_from = log.lsn
+    log.capturing = False
+    transfer = log.post("in-the-gap", "TRANSFER", a, "20.00", related=b)
+    log.capturing = True
+    gap = (gap_from, log.lsn)
+
+    def update(i):
+        if change == "reverse":
+            log.reverse("reverses-the-gap", transfer)
+        else:
+            log.change("transactions", "u", transfer, category="rent")
+            log.commit()
+
+    def deposit(i):
+        # the balance streamed after the gap holds the transfer, and the account is not re-read
+        # (unchanged since): its version below the update is the one a build checks
+        log.post("while-customers-are-read", "DEPOSIT", a, "2.00")
+
+    for table in TABLES:
+        log.incremental_snapshot(table, 4, update if table == during else deposit if table == "customers"
+                                 else (lambda i: None), gap=gap)
+    second = log.take()
+    log.post("after-the-gap", "DEPOSIT", a, "1.00")
+    return log, [first, second, log.take()], transfer
 
 
 class DuckDBRaw:

@@ -41,8 +41,9 @@ where legs.transaction_id is null
     is loaded. Accounts start at 0.
 
     A posting first met as an incremental snapshot's read (changes: op r, snapshot
-    'incremental') was made while the destination missed changes (another destination held the
-    shared slot): its read position is where the snapshot found it, not where it was made, and
+    'incremental'), or as an update streamed before that snapshot read the row (fct_postings),
+    was made while the destination missed changes (another destination held the shared slot):
+    its position is where the snapshot (or the update) found it, not where it was made, and
     the accounts are read before the transactions, so the balances read include it at lower
     positions. Its window (windows: raw.snapshot_windows of transactions, the one holding the
     read) names the gap (bronze.Gap): the posting was committed after every change at or below
