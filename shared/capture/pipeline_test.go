@@ -242,6 +242,15 @@ func TestChunksReadWhileEarlierOnesWaitForTheStream(t *testing.T) {
 			m, metrics.SnapshotHeldMax.Load(), metrics.SnapshotChunks.Load())
 	}
 	waitFor(t, "chunks held", 10*time.Second, func() bool { return metrics.SnapshotHeldMax.Load() == m })
+	// Chunk m is read while its low watermark commits, in the same transaction as chunk m-1's
+	// high watermark (readsEarly): its read and its place in the pending queue can come first,
+	// so the changes below wait until that high watermark is written, or chunk m-1's window would
+	// still be open for them.
+	waitFor(t, "chunk m-1's high watermark", 10*time.Second, func() bool {
+		var n int
+		err := h.db.Pool.QueryRow(ctx, "SELECT count(*) FROM debezium_signal WHERE type = 'snapshot-window-close'").Scan(&n)
+		return err == nil && n >= m-1
+	})
 	if !hold.Load() || metrics.SnapshotChunks.Load() != 0 {
 		t.Fatalf("held %v, %d chunks emitted: the interleaving did not happen", hold.Load(), metrics.SnapshotChunks.Load())
 	}
