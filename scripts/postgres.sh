@@ -66,6 +66,21 @@ CONF
 grep -q "^include_if_exists = 'fin.conf'" "$FIN_PGDATA/postgresql.conf" \
   || echo "include_if_exists = 'fin.conf'" | as_postgres tee -a "$FIN_PGDATA/postgresql.conf" >/dev/null
 
+# The role fin may connect over the Unix socket (in $FIN_PGDATA) with its password, as it does
+# over TCP: a client on this machine then skips the kernel's TCP path (api.sh's fin api does).
+# The line goes first: initdb's `local all all peer` below it would refuse fin to any OS user
+# but one named fin. The socket's folder is the cluster's own (mode 700), so no one who could
+# not already read the password file reaches it.
+hba="$FIN_PGDATA/pg_hba.conf"
+hba_line="local all fin scram-sha-256"
+hba_changed=0
+if ! as_postgres grep -qxF "$hba_line" "$hba"; then
+  { echo "$hba_line"; as_postgres cat "$hba"; } | as_postgres tee "$hba.new" >/dev/null
+  as_postgres chmod 600 "$hba.new"
+  as_postgres mv "$hba.new" "$hba"
+  hba_changed=1
+fi
+
 started=0
 if as_postgres "$FIN_PG_BIN/pg_ctl" -D "$FIN_PGDATA" status >/dev/null 2>&1; then
   log "cluster already running on 127.0.0.1:$FIN_PG_PORT"
@@ -74,6 +89,10 @@ else
   as_postgres "$FIN_PG_BIN/pg_ctl" -D "$FIN_PGDATA" -l "$FIN_PGDATA/server.log" -w -t 60 start >/dev/null \
     || die "Postgres did not start; see $FIN_PGDATA/server.log: $(tail -n 5 "$FIN_PGDATA/server.log" 2>/dev/null)"
   started=1
+fi
+if [ "$hba_changed" = 1 ] && [ "$started" = 0 ]; then
+  log "pg_hba.conf: fin may connect over the Unix socket too; reloading"
+  as_postgres "$FIN_PG_BIN/pg_ctl" -D "$FIN_PGDATA" reload >/dev/null || die "reload failed"
 fi
 
 psql_admin() { as_postgres "$FIN_PG_BIN/psql" -h "$FIN_PGDATA" -p "$FIN_PG_PORT" -U postgres -X -q -v ON_ERROR_STOP=1 "$@"; }

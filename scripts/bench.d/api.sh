@@ -41,8 +41,17 @@ go build -o bin/fin ./cmd/fin
 export FIN_JWT_SECRET
 FIN_JWT_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
 addr="127.0.0.1:$(free_port)"
+# fin api reaches Postgres over the cluster's Unix socket, as a local client should: a round trip
+# there costs client and server less CPU than over loopback TCP. pgbench, the reference, connects
+# over TCP (PGHOST above), as it always has; wrk reaches fin api over TCP. A cluster whose
+# pg_hba.conf predates scripts/postgres.sh's socket line is reached over TCP, and said so.
+api_url="postgres://fin@/$api_db?host=$FIN_PGDATA&port=$FIN_PG_PORT&sslmode=disable"
+if ! "$pgbin/psql" -X -Atq "$api_url" -c 'SELECT 1' >/dev/null 2>&1; then
+  log "fin cannot log in over the Unix socket (run scripts/postgres.sh): fin api uses TCP"
+  api_url="postgres://fin@127.0.0.1:$FIN_PG_PORT/$api_db?sslmode=disable"
+fi
 # Per-request log lines off (warn level): the reference writes none either.
-DATABASE_URL="postgres://fin@127.0.0.1:$FIN_PG_PORT/$api_db?sslmode=disable" LOG_LEVEL=warn \
+DATABASE_URL="$api_url" LOG_LEVEL=warn \
   bin/fin api -addr "$addr" -conns 16 2>"$work/api.log" &
 api_pid=$!
 pids+=("$api_pid")
@@ -104,40 +113,45 @@ reaped() { awk '{ print $16 + $17 }' "/proc/$1/stat"; }
 # backends DB: the pids of the Postgres backends connected to DB
 backends() { "$pgbin/psql" -X -Atq -d fin -c "SELECT pid FROM pg_stat_activity WHERE datname = '$1'"; }
 busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; } # the machine's busy ticks
+# idles: how many times the machine's cores have gone idle so far (cpuidle's entries, every
+# state). In a virtual machine each one is a halt that the host must wake (an exit and an
+# interrupt): a run that keeps the cores busy pays none, one that leaves gaps pays one a gap.
+idles() { cat /sys/devices/system/cpu/cpu*/cpuidle/state*/usage 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
+count() { awk -v c="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.2f", c / n; else print "n/a" }'; }
 hz=$(getconf CLK_TCK)
 per() { awk -v t="$1" -v n="$2" -v hz="$hz" 'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "n/a" }'; }
 # wrk_run SCRIPT: prints "<requests/s> <p99 ms> <non-2xx count> <CPU per request, us: fin api,
-# its Postgres backends, wrk, the whole machine>"
+# its Postgres backends, wrk, the whole machine> <the cores' idle entries per request>"
 wrk_run() {
-  local a0 a1 b0 b1 m0 m1 be
+  local a0 a1 b0 b1 m0 m1 i0 i1 be
   mapfile -t be < <(backends "$api_db")
-  a0=$(ticks "$api_pid"); b0=$(ticks "${be[@]}"); m0=$(busy)
+  a0=$(ticks "$api_pid"); b0=$(ticks "${be[@]}"); m0=$(busy); i0=$(idles)
   /usr/bin/time -f '%U %S' -o "$work/wrk.time" wrk -t2 -c16 -d"${secs}s" --latency -s "$1" "$base" >"$work/wrk.out" 2>&1 \
     || die "wrk failed: $(cat "$work/wrk.out")"
   # the backends now: the pool may have opened more during the run (all their CPU counts)
   mapfile -t be < <(backends "$api_db")
-  a1=$(ticks "$api_pid"); b1=$(ticks "${be[@]}"); m1=$(busy)
+  a1=$(ticks "$api_pid"); b1=$(ticks "${be[@]}"); m1=$(busy); i1=$(idles)
   local rps p99 bad n wrk_ticks
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$work/wrk.out")
   p99=$(awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }; print v }' "$work/wrk.out")
   bad=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$work/wrk.out")
   n=$(awk '/requests in/ { print $1 }' "$work/wrk.out")
   wrk_ticks=$(awk -v hz="$hz" '{ printf "%.0f", ($1 + $2) * hz }' "$work/wrk.time")
-  echo "$rps ${p99:-n/a} ${bad:-0} $(per $((a1 - a0)) "$n")/$(per $((b1 - b0)) "$n")/$(per "$wrk_ticks" "$n")/$(per $((m1 - m0)) "$n")"
+  echo "$rps ${p99:-n/a} ${bad:-0} $(per $((a1 - a0)) "$n")/$(per $((b1 - b0)) "$n")/$(per "$wrk_ticks" "$n")/$(per $((m1 - m0)) "$n") $(count $((i1 - i0)) "$n")"
 }
 # pgbench_run ARGS...: prints "<tps> <average latency ms> <CPU per transaction, us: Postgres's
-# backends, pgbench, the whole machine>"
+# backends, pgbench, the whole machine> <the cores' idle entries per transaction>"
 pgbench_run() {
-  local r0 r1 m0 m1 n pgb_ticks
-  r0=$(reaped "$postmaster"); m0=$(busy)
+  local r0 r1 m0 m1 i0 i1 n pgb_ticks
+  r0=$(reaped "$postmaster"); m0=$(busy); i0=$(idles)
   /usr/bin/time -f '%U %S' -o "$work/pgb.time" "$pgbin/pgbench" -n -M prepared -c 16 -j 2 -T "$secs" "$@" "$pgb_db" >"$work/pgb.out" 2>&1 \
     || die "pgbench failed: $(tail -5 "$work/pgb.out")"
   sleep 0.2 # the backends exit as pgbench disconnects: let the postmaster reap them
-  r1=$(reaped "$postmaster"); m1=$(busy)
+  r1=$(reaped "$postmaster"); m1=$(busy); i1=$(idles)
   n=$(awk '/^number of transactions actually processed:/ { split($NF, a, "/"); print a[1] }' "$work/pgb.out")
   pgb_ticks=$(awk -v hz="$hz" '{ printf "%.0f", ($1 + $2) * hz }' "$work/pgb.time")
   echo "$(awk '/^tps = / {print $3}' "$work/pgb.out") $(awk '/^latency average/ {print $4}' "$work/pgb.out")" \
-    "$(per $((r1 - r0)) "$n")/$(per "$pgb_ticks" "$n")/$(per $((m1 - m0)) "$n")"
+    "$(per $((r1 - r0)) "$n")/$(per "$pgb_ticks" "$n")/$(per $((m1 - m0)) "$n") $(count $((i1 - i0)) "$n")"
 }
 # the postmaster, parent of every backend
 postmaster=$(pgrep -o -f -- "postgres -D $FIN_PGDATA$")
@@ -150,33 +164,39 @@ log "pgbench -i -s 16 (the reference's own tables)"
 # Prints the round with the median ratio, "<ratio> <requests/s> <p99 ms> <tps> <latency ms>",
 # then the non-2xx count of all rounds, every round's ratio, every round's CPU per request of
 # the API's side and per transaction of pgbench's (us; the machine's other load moves them less
-# than it moves the ratio).
+# than it moves the ratio), and every round's idle entries per request and per transaction.
 paired() {
   local script=$1; shift
-  local r rps p99 bad cpu tps lat pgcpu bad_total=0 rows=()
+  local r rps p99 bad cpu idle tps lat pgcpu pgidle bad_total=0 rows=()
+  # A short run of each side first, not counted: fin api's pool opens its connections and
+  # pgbench's backends and tables warm up before anything is measured.
+  wrk -t2 -c16 -d2s -s "$script" "$base" >/dev/null 2>&1 || true
+  "$pgbin/pgbench" -n -M prepared -c 16 -j 2 -T 2 "$@" "$pgb_db" >/dev/null 2>&1 || true
   for r in $(seq "$rounds"); do
     if (( r % 2 )); then
-      read -r rps p99 bad cpu < <(wrk_run "$script")
-      read -r tps lat pgcpu < <(pgbench_run "$@")
+      read -r rps p99 bad cpu idle < <(wrk_run "$script")
+      read -r tps lat pgcpu pgidle < <(pgbench_run "$@")
     else
-      read -r tps lat pgcpu < <(pgbench_run "$@")
-      read -r rps p99 bad cpu < <(wrk_run "$script")
+      read -r tps lat pgcpu pgidle < <(pgbench_run "$@")
+      read -r rps p99 bad cpu idle < <(wrk_run "$script")
     fi
     bad_total=$((bad_total + ${bad:-0}))
-    rows+=("$(ratio "$rps" "$tps") $rps $p99 $tps $lat $cpu $pgcpu")
+    rows+=("$(ratio "$rps" "$tps") $rps $p99 $tps $lat $cpu $pgcpu $idle $pgidle")
   done
-  echo "$(printf '%s\n' "${rows[@]}" | sort -n | sed -n "$(( (rounds + 1) / 2 ))p" | cut -d' ' -f1-5) $bad_total" \
-    "$(printf '%s\n' "${rows[@]}" | awk '{ printf "%s%s", sep, $1; sep = "," }')" \
-    "$(printf '%s\n' "${rows[@]}" | awk '{ printf "%s%s", sep, $6; sep = "," }')" \
-    "$(printf '%s\n' "${rows[@]}" | awk '{ printf "%s%s", sep, $7; sep = "," }')"
+  local col
+  printf '%s %s' "$(printf '%s\n' "${rows[@]}" | sort -n | sed -n "$(( (rounds + 1) / 2 ))p" | cut -d' ' -f1-5)" "$bad_total"
+  for col in 1 6 7 8 9; do
+    printf ' %s' "$(printf '%s\n' "${rows[@]}" | awk -v c="$col" '{ printf "%s%s", sep, $c; sep = "," }')"
+  done
+  echo
 }
 rounds=${BENCH_ROUNDS:-3}
 
 start_machine=$(machine_line)
 log "GET /accounts/{id} at 16 connections and pgbench -S, in turn: $rounds rounds of ${secs}s each"
-read -r get_ratio get_rps get_p99 sel_tps sel_lat get_bad get_rounds get_cpu get_pgcpu < <(paired "$work/get.lua" -S)
+read -r get_ratio get_rps get_p99 sel_tps sel_lat get_bad get_rounds get_cpu get_pgcpu get_idle get_pgidle < <(paired "$work/get.lua" -S)
 log "POST /transactions (transfer) at 16 connections and pgbench tpcb-like, in turn: $rounds rounds of ${secs}s each"
-read -r post_ratio post_rps post_p99 tpcb_tps tpcb_lat post_bad post_rounds post_cpu post_pgcpu < <(paired "$work/transfer.lua" -b tpcb-like)
+read -r post_ratio post_rps post_p99 tpcb_tps tpcb_lat post_bad post_rounds post_cpu post_pgcpu post_idle post_pgidle < <(paired "$work/transfer.lua" -b tpcb-like)
 
 # The ledger must still add up after the load: 100 accounts x 1,000,000.00.
 total=$("$pgbin/psql" -X -Atq -d "$api_db" -c "SELECT sum(balance) FROM accounts")
@@ -231,17 +251,23 @@ printf '\n%s (at the start)\n%s (at the end)\n' "$start_machine" "$(machine_line
 # "Other machines"): the kernel and its mitigations are among what differs between machines.
 printf 'kernel %s; GOMAXPROCS %s; spectre_v2: %s\n' "$(uname -r)" "${GOMAXPROCS:-unset}" \
   "$(cat /sys/devices/system/cpu/vulnerabilities/spectre_v2 2>/dev/null || echo unknown)"
+# How each side reaches Postgres: over a Unix socket a round trip costs both ends less CPU.
+api_via=TCP
+case $api_url in *"host=/"*) api_via="Unix socket" ;; esac
+printf 'fin api to Postgres: %s; pgbench to Postgres: TCP 127.0.0.1 (-c 16 -j 2, scale 16); wrk to fin api: TCP (-t2 -c16)\n' "$api_via"
 printf '%-58s %14s %14s %7s\n' "benchmark (API beside its reference, same run)" "API" "reference" "ratio"
 printf '%-58s %14s %14s %7s\n' "GET /accounts/{id} vs pgbench -S -M prepared, 16 conns" "$get_rps/s" "$sel_tps/s" "$get_ratio"
 printf '%-58s %14s %14s\n' "  latency p99 (API) / average (pgbench), ms" "$get_p99" "$sel_lat"
 printf '%-58s %30s\n' "  ratio in each round (median round shown above)" "$get_rounds"
 printf '%-58s %30s\n' "  CPU per GET, us: fin api/its Postgres/wrk/machine" "$get_cpu"
 printf '%-58s %30s\n' "  CPU per pgbench -S: Postgres/pgbench/machine, us" "$get_pgcpu"
+printf '%-58s %30s\n' "  cores gone idle per GET / per pgbench -S" "$get_idle / $get_pgidle"
 printf '%-58s %14s %14s %7s\n' "POST /transactions transfer vs pgbench tpcb-like, 16" "$post_rps/s" "$tpcb_tps/s" "$post_ratio"
 printf '%-58s %14s %14s\n' "  latency p99 (API) / average (pgbench), ms" "$post_p99" "$tpcb_lat"
 printf '%-58s %30s\n' "  ratio in each round (median round shown above)" "$post_rounds"
 printf '%-58s %30s\n' "  CPU per transfer, us: fin api/its Postgres/wrk/machine" "$post_cpu"
 printf '%-58s %30s\n' "  CPU per tpcb-like: Postgres/pgbench/machine, us" "$post_pgcpu"
+printf '%-58s %30s\n' "  cores gone idle per transfer / per tpcb-like" "$post_idle / $post_pgidle"
 printf '%-58s %14s %14s %7s\n' "bootstrap arm64 stripped, bytes vs 15 MB budget" "$api_size" "15000000" "$(ratio "$api_size" 15000000)"
 printf '%-58s %14s %14s %7s\n' "  vs a hello-world Go Lambda" "$api_size" "$hello_size" "$(ratio "$api_size" "$hello_size")"
 printf '%-58s %14s %14s %7s\n' "cold init under aws-lambda-rie ($host_arch), ms vs 100 ms" "$api_init" "100" "$(ratio "$api_init" 100)"
