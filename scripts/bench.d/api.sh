@@ -193,6 +193,19 @@ paired() {
 rounds=${BENCH_ROUNDS:-3}
 
 start_machine=$(machine_line)
+# kernel_costs: the CPU a system call and a wake-up cost on this machine now (perf bench: a
+# million getppid calls; 50,000 round trips between two processes over pipes, each two writes,
+# two reads and two wake-ups), in us. Both sides of each ratio are made of these; their price
+# is set by the host (another CPU, another hypervisor, other tenants) and moves a reference's
+# rate with it, which no other figure here shows.
+kernel_costs() {
+  command -v perf >/dev/null || { echo "n/a (no perf)"; return; }
+  local sc pp
+  sc=$(/usr/bin/time -f '%U %S' perf bench syscall basic -l 1000000 2>&1 >/dev/null | awk 'END { printf "%.2f", ($1 + $2) }')
+  pp=$(/usr/bin/time -f '%U %S' perf bench sched pipe -l 50000 2>&1 >/dev/null | awk 'END { printf "%.1f", ($1 + $2) / 50000 * 1e6 }')
+  echo "a system call ${sc} us, a pipe round trip between two processes ${pp} us"
+}
+start_costs=$(kernel_costs)
 log "GET /accounts/{id} at 16 connections and pgbench -S, in turn: $rounds rounds of ${secs}s each"
 read -r get_ratio get_rps get_p99 sel_tps sel_lat get_bad get_rounds get_cpu get_pgcpu get_idle get_pgidle < <(paired "$work/get.lua" -S)
 log "POST /transactions (transfer) at 16 connections and pgbench tpcb-like, in turn: $rounds rounds of ${secs}s each"
@@ -247,6 +260,7 @@ grep -q '"statusCode":200' "$work/invoke.out" || die "the API under aws-lambda-r
 hello_init=$(cold_init "$work/host/hello" '{}')
 
 printf '\n%s (at the start)\n%s (at the end)\n' "$start_machine" "$(machine_line)"
+printf 'CPU of %s (at the start)\n' "$start_costs"
 # A request of the API costs more system calls than a transaction of pgbench (docs/api.md,
 # "Other machines"): the kernel and its mitigations are among what differs between machines.
 printf 'kernel %s; GOMAXPROCS %s; spectre_v2: %s\n' "$(uname -r)" "${GOMAXPROCS:-unset}" \
