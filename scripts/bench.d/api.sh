@@ -116,8 +116,10 @@ busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; } # the mach
 # idles: how many times the machine's cores have gone idle so far (cpuidle's entries, every
 # state). In a virtual machine each one is a halt that the host must wake (an exit and an
 # interrupt): a run that keeps the cores busy pays none, one that leaves gaps pays one a gap.
-idles() { cat /sys/devices/system/cpu/cpu*/cpuidle/state*/usage 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
-count() { awk -v c="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.2f", c / n; else print "n/a" }'; }
+# "n/a" on a kernel without cpuidle.
+idles() { cat /sys/devices/system/cpu/cpu*/cpuidle/state*/usage 2>/dev/null | awk '{ s += $1; k++ } END { if (k) print s; else print "n/a" }'; }
+# between BEFORE AFTER N: (AFTER - BEFORE) / N, "n/a" when either count is
+between() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { if (a != "n/a" && b != "n/a" && n > 0) printf "%.2f", (b - a) / n; else print "n/a" }'; }
 hz=$(getconf CLK_TCK)
 per() { awk -v t="$1" -v n="$2" -v hz="$hz" 'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "n/a" }'; }
 # wrk_run SCRIPT: prints "<requests/s> <p99 ms> <non-2xx count> <CPU per request, us: fin api,
@@ -137,7 +139,7 @@ wrk_run() {
   bad=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$work/wrk.out")
   n=$(awk '/requests in/ { print $1 }' "$work/wrk.out")
   wrk_ticks=$(awk -v hz="$hz" '{ printf "%.0f", ($1 + $2) * hz }' "$work/wrk.time")
-  echo "$rps ${p99:-n/a} ${bad:-0} $(per $((a1 - a0)) "$n")/$(per $((b1 - b0)) "$n")/$(per "$wrk_ticks" "$n")/$(per $((m1 - m0)) "$n") $(count $((i1 - i0)) "$n")"
+  echo "$rps ${p99:-n/a} ${bad:-0} $(per $((a1 - a0)) "$n")/$(per $((b1 - b0)) "$n")/$(per "$wrk_ticks" "$n")/$(per $((m1 - m0)) "$n") $(between "$i0" "$i1" "$n")"
 }
 # pgbench_run ARGS...: prints "<tps> <average latency ms> <CPU per transaction, us: Postgres's
 # backends, pgbench, the whole machine> <the cores' idle entries per transaction>"
@@ -151,7 +153,7 @@ pgbench_run() {
   n=$(awk '/^number of transactions actually processed:/ { split($NF, a, "/"); print a[1] }' "$work/pgb.out")
   pgb_ticks=$(awk -v hz="$hz" '{ printf "%.0f", ($1 + $2) * hz }' "$work/pgb.time")
   echo "$(awk '/^tps = / {print $3}' "$work/pgb.out") $(awk '/^latency average/ {print $4}' "$work/pgb.out")" \
-    "$(per $((r1 - r0)) "$n")/$(per "$pgb_ticks" "$n")/$(per $((m1 - m0)) "$n") $(count $((i1 - i0)) "$n")"
+    "$(per $((r1 - r0)) "$n")/$(per "$pgb_ticks" "$n")/$(per $((m1 - m0)) "$n") $(between "$i0" "$i1" "$n")"
 }
 # the postmaster, parent of every backend
 postmaster=$(pgrep -o -f -- "postgres -D $FIN_PGDATA$")
