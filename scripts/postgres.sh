@@ -69,8 +69,8 @@ grep -q "^include_if_exists = 'fin.conf'" "$FIN_PGDATA/postgresql.conf" \
 # The role fin may connect over the Unix socket (in $FIN_PGDATA) with its password, as it does
 # over TCP: a client on this machine then skips the kernel's TCP path (api.sh's fin api does).
 # The line goes first: initdb's `local all all peer` below it would refuse fin to any OS user
-# but one named fin. The socket's folder is the cluster's own (mode 700), so no one who could
-# not already read the password file reaches it.
+# but one named fin. The socket sits in the cluster's own folder (mode 700): only its owner and
+# root reach it, and they still need the password.
 hba="$FIN_PGDATA/pg_hba.conf"
 hba_line="local all fin scram-sha-256"
 hba_changed=0
