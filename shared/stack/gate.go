@@ -153,6 +153,9 @@ func (g *landedGate) release(ctx context.Context) {
 			n++
 		}
 		release = append(release, held[:n]...)
+		// The queue goes on from held[n:] in the same array: clear the answered entries, or
+		// their records (values and all) stay reachable until an append reallocates it.
+		clear(held[:n])
 		if n == len(held) {
 			delete(g.waiting, tp)
 		} else {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -117,6 +118,55 @@ func TestGateWaitsForEachTopicsOwnGroup(t *testing.T) {
 	commit("audit-transactions", transactions, 2)
 	commit("landing-customers", customers, 2)
 	want("all landed", []int64{0, 1}, []int64{0, 1}, []int64{0, 1})
+}
+
+// TestGateForgetsReleasedRecords: once the landing has committed past a record and the gate has
+// answered it, the gate keeps no reference to it, so its value can be collected while later
+// records wait; a queue resliced from the front without clearing kept every released record of
+// its backing array (up to twice the most ever waiting) alive until the next reallocation.
+func TestGateForgetsReleasedRecords(t *testing.T) {
+	const topic, n, landed = "fin.public.transactions", 100, 60
+	client := testBroker(t, topic)
+	ctx := t.Context()
+	gate := newLandedGate(client, client, map[string][]string{topic: {"landing"}}, slog.Default())
+	got := &answered{acks: map[string][]int64{}}
+	refs := make([]weak.Pointer[kgo.Record], n)
+	for i := range n {
+		r := &kgo.Record{Topic: topic, Value: make([]byte, 1000)}
+		refs[i] = weak.Make(r)
+		gate.Produce(ctx, r, got.promise)
+	}
+	waitFor(t, "every record held", func() bool {
+		gate.mu.Lock()
+		defer gate.mu.Unlock()
+		return len(gate.waiting[topicPartition{topic, 0}]) == n
+	})
+	o := kadm.Offsets{}
+	o.AddOffset(topic, 0, landed, -1)
+	if resp, err := kadm.NewClient(client).CommitOffsets(ctx, "landing", o); err != nil || resp.Error() != nil {
+		t.Fatalf("commit: %v %v", err, resp.Error())
+	}
+	gate.release(ctx)
+	if acks := got.of(topic); len(acks) != landed {
+		t.Fatalf("%d records answered, want %d", len(acks), landed)
+	}
+	runtime.GC()
+	runtime.GC()
+	kept := 0
+	for i := range landed {
+		if refs[i].Value() != nil {
+			kept++
+		}
+	}
+	if kept > 0 {
+		t.Errorf("%d of %d records answered are still reachable", kept, landed)
+	}
+	for i := landed; i < n; i++ {
+		if refs[i].Value() == nil {
+			t.Fatalf("record %d, not yet landed, was collected", i)
+		}
+	}
+	runtime.KeepAlive(gate)
 }
 
 // testBroker starts an in-process broker with topics (one partition each) and returns a client of
