@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -36,11 +37,26 @@ func dumpHeapOnSignal(ctx context.Context, dir string) {
 			}
 			var m runtime.MemStats
 			runtime.ReadMemStats(&m)
-			// What Go holds from the OS is sys less released; the limit is GOMEMLIMIT's (fin up's default).
+			gc, process := cpuSeconds()
+			// What Go holds from the OS is sys less released; the limit is GOMEMLIMIT's (fin up's
+			// default); the collector's CPU beside the process's since start is what the limit costs.
 			slog.Warn("heap profile written", "path", path, "heap_inuse_mb", m.HeapInuse>>20, "sys_mb", m.Sys>>20,
-				"released_mb", m.HeapReleased>>20, "memory_limit_mb", debug.SetMemoryLimit(-1)>>20)
+				"released_mb", m.HeapReleased>>20, "memory_limit_mb", debug.SetMemoryLimit(-1)>>20,
+				"gc_cpu_s", fmt.Sprintf("%.1f", gc), "cpu_s", fmt.Sprintf("%.1f", process))
 		}
 	}()
+}
+
+// cpuSeconds is the CPU the collector has used since start (the runtime's estimate) and the
+// process's own (user and system, from getrusage: Go and the C code DuckDB runs alike).
+func cpuSeconds() (gc, process float64) {
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(s)
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
+		process = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	}
+	return s[0].Value.Float64(), process
 }
 
 // writeHeapProfile writes the heap profile after a collection, so it shows what is live. It

@@ -156,19 +156,19 @@ func startUp(ctx context.Context, f upFlags) error {
 
 // kafkaRetention is how long the embedded broker keeps landed records, FIN_KAFKA_RETENTION (a Go
 // duration, else a minute, so `fin kafka-tail --from-beginning` shows the last minute), and how
-// many bytes of them it keeps at most per partition, FIN_KAFKA_RETENTION_BYTES (else 8 MiB, about
-// 10 s of transactions at 200 operations a second; 0: no bound), so the broker's memory follows
-// neither the rate nor a backlog caught up.
+// many bytes of them it keeps at most per partition, FIN_KAFKA_RETENTION_BYTES (else
+// stack.DefaultKafkaRetentionBytes, 1 MiB; 0: no bound), so the broker's memory follows neither
+// the rate nor a backlog caught up.
 func kafkaRetention() (time.Duration, int64, error) {
 	v := envOr("FIN_KAFKA_RETENTION", "1m")
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 0 {
 		return 0, 0, fmt.Errorf("%w: FIN_KAFKA_RETENTION=%q is not a duration such as 1m or 0s", errUsage, v)
 	}
-	b := envOr("FIN_KAFKA_RETENTION_BYTES", strconv.Itoa(defaultRetentionBytes))
+	b := envOr("FIN_KAFKA_RETENTION_BYTES", strconv.Itoa(stack.DefaultKafkaRetentionBytes))
 	n, err := strconv.ParseInt(b, 10, 64)
 	if err != nil || n < 0 {
-		return 0, 0, fmt.Errorf("%w: FIN_KAFKA_RETENTION_BYTES=%q is not a number of bytes such as 8388608 or 0", errUsage, b)
+		return 0, 0, fmt.Errorf("%w: FIN_KAFKA_RETENTION_BYTES=%q is not a number of bytes such as 1048576 or 0", errUsage, b)
 	}
 	return d, n, nil
 }
@@ -183,9 +183,6 @@ func warehouseThreads() (int, error) {
 	}
 	return n, nil
 }
-
-// defaultRetentionBytes is FIN_KAFKA_RETENTION_BYTES's default: 8 MiB a partition.
-const defaultRetentionBytes = 8 << 20
 
 // defaultMemoryLimit is fin up's soft limit on the Go runtime's memory when GOMEMLIMIT is not set:
 // about three times the live heap of a stack at 200 operations a second, so the collector hands

@@ -17,7 +17,7 @@ func TestKafkaRetentionFromEnvironment(t *testing.T) {
 		wantB                  int64
 		wantErr                string
 	}{
-		{"defaults", "", "", time.Minute, 8 << 20, ""},
+		{"defaults", "", "", time.Minute, 1 << 20, ""},
 		{"both set", "30s", "1048576", 30 * time.Second, 1 << 20, ""},
 		{"no byte bound", "1m", "0", time.Minute, 0, ""},
 		{"negative bytes", "1m", "-1", 0, 0, "FIN_KAFKA_RETENTION_BYTES"},

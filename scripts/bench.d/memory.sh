@@ -4,8 +4,10 @@
 # BENCH_MEMORY_REF_MINUTES (default 5) beside the RSS at the end (target: at most 1.1x), each the
 # mean of the samples of the minute before it (a reconcile pass or a dbt snapshot swings a single
 # sample by 100 MB), the peak, and the dbt worker's RSS (a process of its own). A heap profile of
-# fin up is taken at both points (SIGUSR1) and kept in .fin/bench-artifacts/memory/ with the
-# samples (go tool pprof bin/fin FILE).
+# fin up is taken at both points and at the run's middle (BENCH_MEMORY_MID_MINUTES, default half
+# the run) by SIGUSR1, and kept in .fin/bench-artifacts/memory/ with the samples:
+# `go tool pprof -top -diff_base heap-5min.pprof bin/fin heap-15min.pprof` shows what grew. The Go
+# collector's CPU is printed beside the process's (what GOMEMLIMIT costs).
 # --short runs 6 minutes against the RSS at 2 (a quick look; the target is for the long run).
 # --backlog runs 8 minutes against the RSS at 2 and forces a backlog caught up: at minute 3 it
 # stops fin up (SIGSTOP) for BENCH_MEMORY_PAUSE seconds (default 120) while a second `fin generate`
@@ -29,6 +31,7 @@ case "${1:-}" in
   --short) minutes=6 ref=2 ;;
   --backlog) minutes=8 ref=2 pause_at=180 ;;
 esac
+mid=${BENCH_MEMORY_MID_MINUTES:-$((minutes / 2))}
 rate=${BENCH_MEMORY_RATE:-200}
 
 bash scripts/postgres.sh
@@ -141,7 +144,7 @@ log "$(machine_line)"
 log "fin up --rate $rate for $minutes minutes (reference point: minute $ref)"
 LOG_LEVEL=WARN stack_up "$work/up.out" --rate "$rate"
 start=$(date +%s)
-peak=0 ref_rss=0 end_rss=0 ref_anon=0 end_anon=0 rss=0 worker=0 worker_peak=0
+peak=0 ref_rss=0 end_rss=0 ref_anon=0 end_anon=0 rss=0 worker=0 worker_peak=0 mid_done=0
 printf 'seconds\trss_kb\tdbt_worker_kb\tanon_kb\n' >"$out/rss.tsv"
 while :; do
   now=$(( $(date +%s) - start ))
@@ -158,6 +161,11 @@ while :; do
     read -r ref_gen_s ref_gen_ops <<<"$(gen_ops "$work/up.out")"
     ref_split=$(anon_split "$up_pid")
     log "minute $ref: fin up RSS $((rss / 1024)) MB, dbt worker $((worker / 1024)) MB; anonymous MB by holder: $ref_split; DuckDB (tag,MB,spilled MB): $(duck_mem)"
+  fi
+  if [ "$mid_done" = 0 ] && (( mid > ref && mid < minutes && now >= mid * 60 )); then
+    mid_done=1
+    heap_dump "heap-${mid}min"
+    log "minute $mid: fin up RSS $((rss / 1024)) MB; anonymous MB by holder: $(anon_split "$up_pid"); DuckDB (tag,MB,spilled MB): $(duck_mem)"
   fi
   (( now >= minutes * 60 )) && break
   sleep 10
@@ -188,6 +196,10 @@ reached=$(awk -v o="$gen_ops_n" -v s="$gen_s" -v ro="${ref_gen_ops:-0}" -v rs="$
 printf '%-58s %s ops/s\n' "  generator rate reached, target $rate" "$reached"
 # Its one writer's share of time in operations: near 100%, the rate is what its round trips allow.
 printf '%-58s %12s\n' "  generator busy (time in operations)" "$(grep -a '  ops ' "$work/up.out" | tail -1 | grep -o 'busy [0-9]*%' || echo '?')"
+# The collector's CPU and the process's since start, from the last heap profile's log line.
+read -r gc_cpu cpu <<<"$(grep -a 'heap profile written' "$work/up.out" | tail -1 | sed -n 's/.*gc_cpu_s=\([0-9.]*\) cpu_s=\([0-9.]*\).*/\1 \2/p')"
+printf '%-58s %9s s %9s s %7s\n' "  Go collector's CPU vs fin up's CPU, GOMEMLIMIT ${GOMEMLIMIT:-default}" "${gc_cpu:-?}" "${cpu:-?}" \
+  "$(awk -v a="${gc_cpu:-0}" -v b="${cpu:-0}" 'BEGIN { printf "%.3f", b ? a / b : 0 }')"
 printf '%-58s %12s\n' "  stack's DuckDB: FIN_WAREHOUSE_MEMORY_LIMIT, _THREADS" "${FIN_WAREHOUSE_MEMORY_LIMIT:-default}, ${FIN_WAREHOUSE_THREADS:-default}"
 printf '%-58s %12s\n' "  DuckDB \"Out of Memory\" errors in fin up's log" "$(grep -acE 'Out of Memory|failed to (pin|allocate)|could not allocate' "$work/up.out" || true)"
 [ -z "${backlog_ops:-}" ] || printf '%-58s %12s\n' "  operations written while fin up was stopped" "$backlog_ops"

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
+	"github.com/parquet-go/parquet-go/compress"
 )
 
 // SnapshotWindowsTable is the bronze (and RAW) table of SnapshotWindow records.
@@ -104,8 +104,8 @@ func (w SnapshotWindow) Object() (string, []byte, error) {
 
 // parquetCodec is zstd, the bronze contract's compression, at its fastest level: on JSON row
 // images it compresses as well as the default level, at a fraction of the CPU, and the landing
-// is CPU-bound.
-var parquetCodec = &zstd.Codec{Level: zstd.SpeedFastest}
+// is CPU-bound. Its encoders keep no more memory than the pages they compress need (codec.go).
+var parquetCodec compress.Codec = &zstdCodec{}
 
 // EncodeParquet writes rows as one bronze Parquet object. The bytes depend only on the rows.
 //

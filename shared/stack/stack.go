@@ -72,6 +72,7 @@ type Config struct {
 	KafkaRetention time.Duration
 	// KafkaRetentionBytes bounds what the embedded broker keeps of landed records per partition
 	// (retention.bytes, but never a record not yet landed); 0: no bound but KafkaRetention.
+	// fin up's default is DefaultKafkaRetentionBytes.
 	KafkaRetentionBytes int64
 	S3Endpoint          string // empty: the local S3 server on S3Addr, objects in StateDir/s3
 	S3AccessKey         string
