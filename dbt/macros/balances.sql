@@ -231,8 +231,9 @@ streamed_updates as (
     select {{ json_text(quoted('after'), 'account_id') }} as account_id, lsn,
         cast({{ json_text(quoted('before'), 'balance') }} as decimal(18, 2)) as before_balance
     from {{ source('raw', 'accounts') }}
+    -- the versions' positions first: the row images are parsed for those events only
     where op = 'u' and lsn >= {{ from_lsn }} and lsn <= {{ cut }}
-        and {{ json_text(quoted('after'), 'account_id') }} in (select account_id from affected)
+        and lsn in (select lsn from account_versions where op = 'u')
 ),
 
 account_reads as (
