@@ -215,16 +215,22 @@ in_full as (
 -- re-read unchanged (no version), so such an update is the first to hold the gap's postings, and
 -- no window may be loaded yet (66-lost-lake.sh with landing batches of 10,000: 82 accounts failed
 -- in a build that ran before the gap's first window was loaded; check.py's
--- gap_streamed_balances). The versions compared start at from_lsn: the first one in
--- range is a checkpoint's (checked already) or, when nothing of the account is below it, its first.
+-- gap_streamed_balances). The versions compared start at from_lsn: the first one in range has
+-- no previous one there, and counts only when it is the account's first (first_versions).
 account_versions as (
     select
         a.account_id, a.lsn, a.op, a.snapshot,
-        lag(a.balance) over (partition by a.account_id order by a.lsn) as previous_balance,
-        row_number() over (partition by a.account_id order by a.lsn) as n
+        lag(a.balance) over (partition by a.account_id order by a.lsn) as previous_balance
     from {{ accounts }} as a
     where a.lsn >= {{ from_lsn }} and a.lsn <= {{ cut }}
         and a.account_id in (select account_id from affected)
+),
+
+-- each account's first version: grouped, not a `not exists` correlated on an inequality
+first_versions as (
+    select account_id, min(lsn) as lsn from {{ accounts }}
+    where account_id in (select account_id from affected) and lsn <= {{ cut }}
+    group by account_id
 ),
 
 streamed_updates as (
@@ -245,8 +251,8 @@ account_reads as (
     select v.account_id, v.lsn
     from account_versions as v
     inner join streamed_updates as u on v.account_id = u.account_id and v.lsn = u.lsn
-    where v.op = 'u' and (v.previous_balance <> u.before_balance or (v.n = 1 and not exists (
-        select 1 from {{ accounts }} as e where e.account_id = v.account_id and e.lsn < v.lsn)))
+    left join first_versions as f on v.account_id = f.account_id
+    where v.op = 'u' and (v.previous_balance <> u.before_balance or v.lsn = f.lsn)
 ),
 
 read_windows_of_accounts as (

@@ -468,8 +468,9 @@ def gap_reread(lose_gap_posting: bool, start: datetime | None = None) -> tuple[l
 def gap_streamed(lose_gap_posting: bool, start: datetime | None = None) -> list:
     """Loads around a gap whose account is never re-read as a version of its own (66-lost-lake.sh
     with landing batches of 10,000): an account with a deposit; a deposit made while another
-    destination took the slot's changes; then, as the snapshot that repairs the gap reads
-    customers, a deposit streamed to the account, whose balance holds the gap's deposit, so the
+    destination took the slot's changes (and a second account opened and paid into, both missed);
+    then, as the snapshot that repairs the gap reads customers, a deposit streamed to each account,
+    whose balance holds the gap's deposit (for the second, its first event), so the
     accounts' snapshot reads the row unchanged (no version) and only the transactions' snapshot,
     later, reads the gap's deposit. Each table's snapshot is a load of its own (the customers'
     window with the accounts'), so builds run while the streamed balance is loaded and the gap's
@@ -484,10 +485,16 @@ def gap_streamed(lose_gap_posting: bool, start: datetime | None = None) -> list:
     gap_from = log.lsn
     log.capturing = False
     gap_deposit = log.post("in-the-gap", "DEPOSIT", a, "7.00")
+    b = log.new_account("ivy-b", ivy)  # its insert missed too: its first event is the update below
+    log.post("in-the-gap-b", "DEPOSIT", b, "3.00")
     log.capturing = True
     gap = (gap_from, log.lsn)
-    log.incremental_snapshot("customers", 4, lambda i: log.post("while-customers-are-read", "DEPOSIT", a, "2.00"),
-                             gap=gap)
+
+    def deposits(i):
+        log.post("while-customers-are-read", "DEPOSIT", a, "2.00")
+        log.post("while-customers-are-read-b", "DEPOSIT", b, "4.00")
+
+    log.incremental_snapshot("customers", 4, deposits, gap=gap)
     customers = log.take()
     loads.append([e for e in customers if e.get("_raw") != WINDOWS])  # before any window of the gap
     log.incremental_snapshot("accounts", 4, lambda i: None, gap=gap)
