@@ -465,6 +465,48 @@ def gap_reread(lose_gap_posting: bool, start: datetime | None = None) -> tuple[l
     return first, second, third
 
 
+def gap_streamed(lose_gap_posting: bool, start: datetime | None = None) -> list:
+    """Loads around a gap whose account is never re-read as a version of its own (66-lost-lake.sh
+    with landing batches of 10,000): an account with a deposit; a deposit made while another
+    destination took the slot's changes (and a second account opened and paid into, both missed);
+    then, as the snapshot that repairs the gap reads customers, a deposit streamed to each account,
+    whose balance holds the gap's deposit (for the second, its first event), so the
+    accounts' snapshot reads the row unchanged (no version) and only the transactions' snapshot,
+    later, reads the gap's deposit. Each table's snapshot is a load of its own (the customers'
+    window with the accounts'), so builds run while the streamed balance is loaded and the gap's
+    posting is not, the first before any window names the gap; the last load (the
+    transactions' snapshot and a deposit after it, which moves gold's cut past it) lacks the
+    gap's posting if lose_gap_posting (lost from the lake)."""
+    log = Log(start=start or datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc))
+    ivy = log.new_customer("ivy", "Ivy", "Streamed")
+    a = log.new_account("ivy-a", ivy)
+    log.post("before", "DEPOSIT", a, "10.00")
+    loads = [log.take()]
+    gap_from = log.lsn
+    log.capturing = False
+    gap_deposit = log.post("in-the-gap", "DEPOSIT", a, "7.00")
+    b = log.new_account("ivy-b", ivy)  # its insert missed too: its first event is the update below
+    log.post("in-the-gap-b", "DEPOSIT", b, "3.00")
+    log.capturing = True
+    gap = (gap_from, log.lsn)
+
+    def deposits(i):
+        log.post("while-customers-are-read", "DEPOSIT", a, "2.00")
+        log.post("while-customers-are-read-b", "DEPOSIT", b, "4.00")
+
+    log.incremental_snapshot("customers", 4, deposits, gap=gap)
+    customers = log.take()
+    loads.append([e for e in customers if e.get("_raw") != WINDOWS])  # before any window of the gap
+    log.incremental_snapshot("accounts", 4, lambda i: None, gap=gap)
+    loads.append([e for e in customers if e.get("_raw") == WINDOWS] + log.take())
+    log.incremental_snapshot("transactions", 4, lambda i: None, gap=gap)
+    log.post("after-the-snapshot", "DEPOSIT", a, "1.00")
+    loads.append([e for e in log.take() if not (lose_gap_posting and e.get("source_table") == "transactions"
+                                                and not e.get("_raw")
+                                                and json.loads(e["key"])["transaction_id"] == gap_deposit)])
+    return loads
+
+
 def gap_update(during: str, change: str, start: datetime | None = None) -> tuple[Log, list, str]:
     """Three loads around a gap whose transfer is updated before the snapshot that repairs the gap
     reads it (property seeds 4 and 50): two accounts with a deposit; then a transfer made while
