@@ -332,13 +332,16 @@ func TestWorkerReusesTheParsedProjectUntilItChanges(t *testing.T) {
 	}
 	// Where the build's time went, split at dbt's run, its hooks and the close of DuckDB, and
 	// what the worker's trims saved: the second build renders the templates the first compiled,
-	// and drops the debug events nobody logs (Trims in worker.py).
-	timings := regexp.MustCompile(`fin\.dbt_worker: request [0-9.]+ s: project .*, before its run .*, set-up .*, nodes .*, on-run-end hooks .*, close [0-9.]+ s \(cpu [0-9.]+\); templates compiled ([0-9]+) \(reused ([0-9]+)\), debug events skipped ([0-9]+)\n`).FindStringSubmatch(out)
+	// and drops the debug events nobody logs (Trims in worker.py), each before its fields were
+	// converted to a protobuf message: all of them, as nothing reads a dropped event; and the
+	// nodes' contexts took their macros from one merged dict.
+	timings := regexp.MustCompile(`fin\.dbt_worker: request [0-9.]+ s: project .*, before its run .*, set-up .*, nodes .*, on-run-end hooks .*, close [0-9.]+ s \(cpu [0-9.]+\); templates compiled ([0-9]+) \(reused ([0-9]+)\), debug events skipped ([0-9]+) \(never parsed ([0-9]+)\), macro namespaces merged ([0-9]+)\n`).FindStringSubmatch(out)
 	if timings == nil {
 		t.Fatalf("the build's output has no line of its timings:\n%s", out)
 	}
-	if timings[2] == "0" || timings[3] == "0" {
-		t.Errorf("second build: %s templates reused, %s debug events skipped; want both above 0:\n%s", timings[2], timings[3], timings[0])
+	if timings[2] == "0" || timings[3] == "0" || timings[4] != timings[3] || timings[5] == "0" {
+		t.Errorf("second build: %s templates reused, %s debug events skipped, %s of them never parsed, %s macro namespaces merged; "+
+			"want the first two and the last above 0 and the third the second:\n%s", timings[2], timings[3], timings[4], timings[5], timings[0])
 	}
 	// The selection is the build's, not the project's: the same manifest serves it.
 	sum, out = build("a build selected from loads", Request{Select: "source:raw.accounts+", IndirectSelection: "eager", FullRefresh: true})
@@ -450,7 +453,7 @@ func TestWorkerTrimsKeepDebugLogAndScrubbing(t *testing.T) {
 		if strings.Contains(text, secret) || !strings.Contains(text, "*****") {
 			t.Errorf("build %d: the secret of its own environment is not scrubbed from dbt's log (holds it: %t)", i+1, strings.Contains(text, secret))
 		}
-		if !strings.Contains(out.String(), "debug events skipped 0\n") {
+		if !strings.Contains(out.String(), "debug events skipped 0 (never parsed 0), ") {
 			t.Errorf("build %d skipped debug events although dbt's log takes them:\n%s", i+1, out.String())
 		}
 		// dbt/macros/views.sql: the first build creates the view, the second leaves it as it is.
