@@ -111,3 +111,12 @@
     (select cast(dateadd(day, d.value::int, {{ first_date }}) as date) as date_day
      from {{ span }}, lateral flatten(input => array_generate_range(0, datediff(day, {{ first_date }}, {{ last_date }}) + 1)) as d)
 {%- endmacro %}
+
+{#- The keyword that makes a CTE computed once, on its own, before the query that reads it: on
+    DuckDB a CTE read once is otherwise inlined, and a join with it then pushes filters into the
+    CTE's scan (see scd2_history's current_rows). Snowflake plans CTEs itself: nothing. -#}
+{% macro materialized_cte() -%}
+    {{ return(adapter.dispatch('materialized_cte')()) }}
+{%- endmacro %}
+{% macro default__materialized_cte() -%}{{ return('') }}{%- endmacro %}
+{% macro duckdb__materialized_cte() -%}{{ return('materialized') }}{%- endmacro %}

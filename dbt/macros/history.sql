@@ -130,15 +130,22 @@ batch_from as (
     select {{ key }}, min(min_lsn) as min_lsn from batch_keys group by {{ key }}
 ),
 
+-- Each key's current version (one per key), read on its own: joined with the batch's keys in
+-- the scan, DuckDB compared every version's key with the keys' least and greatest (a join filter
+-- it pushes into the scan) before is_current chose the few: 0.23 s of CPU at 12.5 M versions,
+-- 0.02 s read apart.
+current_rows as {{ materialized_cte() }} (
+    select {{ key }}, lsn, valid_from, op, snapshot from {{ this }} where is_current
+),
+
 -- Each batch key's anchor is its last streamed version below where the batch starts. When the
--- key's current version (one per key) sits below the batch and is streamed, it is that version:
--- found through is_current, without reading the key's older versions (the whole history, when
--- a load touches most keys).
+-- key's current version sits below the batch and is streamed, it is that version: found through
+-- is_current, without reading the key's older versions (the whole history, when a load touches
+-- most keys).
 current_below as (
     select h.{{ key }}, h.lsn, h.valid_from, {{ streamed('h.') }} as is_streamed
-    from {{ this }} as h
+    from current_rows as h
     inner join batch_from as b on h.{{ key }} = b.{{ key }} and h.lsn < b.min_lsn
-    where h.is_current
 ),
 
 -- only for the other keys (a late event below the current version, a current snapshot read)
