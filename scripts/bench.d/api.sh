@@ -110,6 +110,9 @@ ticks() { local p; for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null || true; do
 # reaped PID: the CPU of PID's children that have exited, in ticks (fields 16 and 17): pgbench's
 # Postgres backends, once the run ends, under the postmaster
 reaped() { awk '{ print $16 + $17 }' "/proc/$1/stat"; }
+# How each side is driven, in one place: the rounds, their warm-up and the summary line say the same.
+wrk_args=(-t2 -c16)
+pgbench_args=(-n -M prepared -c 16 -j 2)
 # backends DB: the pids of the Postgres backends connected to DB
 backends() { "$pgbin/psql" -X -Atq -d fin -c "SELECT pid FROM pg_stat_activity WHERE datname = '$1'"; }
 busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; } # the machine's busy ticks
@@ -128,7 +131,7 @@ wrk_run() {
   local a0 a1 b0 b1 m0 m1 i0 i1 be
   mapfile -t be < <(backends "$api_db")
   a0=$(ticks "$api_pid"); b0=$(ticks "${be[@]}"); m0=$(busy); i0=$(idles)
-  /usr/bin/time -f '%U %S' -o "$work/wrk.time" wrk -t2 -c16 -d"${secs}s" --latency -s "$1" "$base" >"$work/wrk.out" 2>&1 \
+  /usr/bin/time -f '%U %S' -o "$work/wrk.time" wrk "${wrk_args[@]}" -d"${secs}s" --latency -s "$1" "$base" >"$work/wrk.out" 2>&1 \
     || die "wrk failed: $(cat "$work/wrk.out")"
   # the backends now: the pool may have opened more during the run (all their CPU counts)
   mapfile -t be < <(backends "$api_db")
@@ -146,7 +149,7 @@ wrk_run() {
 pgbench_run() {
   local r0 r1 m0 m1 i0 i1 n pgb_ticks
   r0=$(reaped "$postmaster"); m0=$(busy); i0=$(idles)
-  /usr/bin/time -f '%U %S' -o "$work/pgb.time" "$pgbin/pgbench" -n -M prepared -c 16 -j 2 -T "$secs" "$@" "$pgb_db" >"$work/pgb.out" 2>&1 \
+  /usr/bin/time -f '%U %S' -o "$work/pgb.time" "$pgbin/pgbench" "${pgbench_args[@]}" -T "$secs" "$@" "$pgb_db" >"$work/pgb.out" 2>&1 \
     || die "pgbench failed: $(tail -5 "$work/pgb.out")"
   sleep 0.2 # the backends exit as pgbench disconnects: let the postmaster reap them
   r1=$(reaped "$postmaster"); m1=$(busy); i1=$(idles)
@@ -172,8 +175,8 @@ paired() {
   local r rps p99 bad cpu idle tps lat pgcpu pgidle bad_total=0 rows=()
   # A short run of each side first, not counted: fin api's pool opens its connections and
   # pgbench's backends and tables warm up before anything is measured.
-  wrk -t2 -c16 -d2s -s "$script" "$base" >/dev/null 2>&1 || true
-  "$pgbin/pgbench" -n -M prepared -c 16 -j 2 -T 2 "$@" "$pgb_db" >/dev/null 2>&1 || true
+  wrk "${wrk_args[@]}" -d2s -s "$script" "$base" >/dev/null 2>&1 || true
+  "$pgbin/pgbench" "${pgbench_args[@]}" -T 2 "$@" "$pgb_db" >/dev/null 2>&1 || true
   for r in $(seq "$rounds"); do
     if (( r % 2 )); then
       read -r rps p99 bad cpu idle < <(wrk_run "$script")
@@ -270,7 +273,8 @@ printf 'kernel %s; GOMAXPROCS %s; spectre_v2: %s\n' "$(uname -r)" "${GOMAXPROCS:
 # How each side reaches Postgres: over a Unix socket a round trip costs both ends less CPU.
 api_via=TCP
 case $api_url in *"host=/"*) api_via="Unix socket" ;; esac
-printf 'fin api to Postgres: %s; pgbench to Postgres: TCP 127.0.0.1 (-c 16 -j 2, scale 16); wrk to fin api: TCP (-t2 -c16)\n' "$api_via"
+printf 'fin api to Postgres: %s; pgbench to Postgres: TCP 127.0.0.1 (%s, scale 16); wrk to fin api: TCP (%s)\n' \
+  "$api_via" "${pgbench_args[*]}" "${wrk_args[*]}"
 printf '%-58s %14s %14s %7s\n' "benchmark (API beside its reference, same run)" "API" "reference" "ratio"
 printf '%-58s %14s %14s %7s\n' "GET /accounts/{id} vs pgbench -S -M prepared, 16 conns" "$get_rps/s" "$sel_tps/s" "$get_ratio"
 printf '%-58s %14s %14s\n' "  latency p99 (API) / average (pgbench), ms" "$get_p99" "$sel_lat"
