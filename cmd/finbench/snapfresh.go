@@ -107,6 +107,8 @@ type phaseResult struct {
 	all, during      []time.Duration
 	snapFrom, snapTo time.Time
 	snapFinished     bool
+	// stages split the delay of all postings, and of those committed while the snapshot ran.
+	stages, stagesDuring stageTimes
 }
 
 // phase runs the paced postings (with a snapshot requested at their start when asked) and waits
@@ -147,12 +149,18 @@ func (d *postingDriver) phase(ctx context.Context, cfg phaseConfig) (phaseResult
 		return out, waitErr
 	}
 	out.all, _, _ = raw.latencies(committed, nil)
+	var err error
+	if out.stages, err = readStages(ctx, cfg.sqlURL, cfg.token, cfg.tag, raw, committed, nil); err != nil {
+		return out, err
+	}
 	if cfg.snapshot {
 		out.snapTo = time.Unix(0, lastActive.Load())
 		out.snapFinished = out.snapTo.Before(time.Now().Add(-time.Second))
-		out.during, _, _ = raw.latencies(committed, func(r seenRow) bool {
-			return r.commit.Before(out.snapFrom) || r.commit.After(out.snapTo)
-		})
+		outside := func(r seenRow) bool { return r.commit.Before(out.snapFrom) || r.commit.After(out.snapTo) }
+		out.during, _, _ = raw.latencies(committed, outside)
+		if out.stagesDuring, err = readStages(ctx, cfg.sqlURL, cfg.token, cfg.tag, raw, committed, outside); err != nil {
+			return out, err
+		}
 	}
 	return out, nil
 }
@@ -175,12 +183,14 @@ func (d *postingDriver) watchSnapshot(ctx context.Context, signalTable string, f
 func reportSnapshotFreshness(ref, snap phaseResult, rate float64) error {
 	r, a, s := summarize(ref.all), summarize(snap.all), summarize(snap.during)
 	fmt.Printf("  streaming only: %d postings at %.1f tx/s, commit -> RAW %s\n", len(ref.all), ref.res.tps(), r)
+	ref.stages.print("streaming only")
 	state := "finished"
 	if !snap.snapFinished {
 		state = "still running at the end"
 	}
 	fmt.Printf("  with the snapshot: %d postings at %.1f tx/s, commit -> RAW %s; snapshot of accounts ran %.1f s (%s)\n",
 		len(snap.all), snap.res.tps(), a, snap.snapTo.Sub(snap.snapFrom).Seconds(), state)
+	snap.stagesDuring.print("committed while the snapshot ran")
 	verdict := "met"
 	if s.p95 > targetRawP95 || snap.res.tps() < 0.95*rate || len(snap.during) == 0 {
 		verdict = "NOT met"
