@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -87,6 +88,43 @@ func DeliverAsync[E any](ctx context.Context, fn *Function, queue <-chan E, fail
 			if err != nil && ctx.Err() == nil {
 				failed(ev, err)
 			}
+		}
+	}
+}
+
+// DeliverAsyncLanes is DeliverAsync with a queue of its own per lane (lane(ev) names it): the
+// events of one lane are invoked one at a time, in the order they came, and the lanes run beside
+// each other. Lambda runs the asynchronous invocations of a function without reserved concurrency
+// beside each other, in no order at all; one queue for every event would make each wait for all
+// the events before it, whatever they are (a warehouse loader's small object behind a snapshot's
+// large ones), which AWS never does. A lane's queue holds as many events as queue does; when it
+// is full, the next event of that lane waits, and the events behind it with it.
+func DeliverAsyncLanes[E any](ctx context.Context, fn *Function, queue <-chan E, lane func(E) string, failed func(ev E, err error), log *slog.Logger) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	lanes := map[string]chan E{}
+	for {
+		var ev E
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev = <-queue:
+		}
+		name := lane(ev)
+		q, ok := lanes[name]
+		if !ok {
+			q = make(chan E, max(cap(queue), 1))
+			lanes[name] = q
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				DeliverAsync(ctx, fn, q, failed, log)
+			}()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case q <- ev:
 		}
 	}
 }

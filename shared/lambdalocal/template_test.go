@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -227,5 +228,62 @@ func TestImportsNoStackPackage(t *testing.T) {
 		if ours && !slices.Contains(allowed, name) {
 			t.Errorf("lambdalocal depends on shared/%s: a package of this stack", name)
 		}
+	}
+}
+
+// An event of one lane is invoked while another lane's event is still running, and each lane's
+// events are invoked in the order they came.
+func TestDeliverAsyncLanesRunBesideEachOther(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var order []string
+	started := make(chan string, 8)
+	fn := NewFunction("Loader", func(ev events.S3Event) error {
+		name := ev.Records[0].S3.Object.Key
+		mu.Lock()
+		order = append(order, name)
+		mu.Unlock()
+		started <- name
+		if name == "a1" {
+			<-release
+		}
+		return nil
+	}, 10*time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	queue := make(chan events.S3Event, 8)
+	ev := func(key string) events.S3Event {
+		return events.S3Event{Records: []events.S3EventRecord{{S3: events.S3Entity{Object: events.S3Object{Key: key}}}}}
+	}
+	go DeliverAsyncLanes(ctx, fn, queue, func(e events.S3Event) string { return e.Records[0].S3.Object.Key[:1] },
+		func(events.S3Event, error) {}, slog.New(slog.DiscardHandler))
+	for _, k := range []string{"a1", "a2", "b1"} {
+		queue <- ev(k)
+	}
+	got := map[string]bool{}
+	for range 2 {
+		select {
+		case k := <-started:
+			got[k] = true
+		case <-time.After(5 * time.Second):
+			t.Fatalf("invoked %v while a1 runs; want a1 and b1: lane b waits for lane a", got)
+		}
+	}
+	if !got["a1"] || !got["b1"] {
+		t.Fatalf("invoked %v while a1 runs, want a1 and b1 (a2 waits for a1)", got)
+	}
+	close(release)
+	select {
+	case k := <-started:
+		if k != "a2" {
+			t.Fatalf("invoked %s, want a2", k)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a2 not invoked after a1 ended")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if i, j := slices.Index(order, "a1"), slices.Index(order, "a2"); i < 0 || j < i {
+		t.Errorf("order %v: a2 before a1", order)
 	}
 }

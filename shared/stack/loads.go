@@ -35,6 +35,26 @@ func (s *Stack) objectCreated(ev events.S3Event) {
 	}
 }
 
+// loadLane is the lane of the loader's delivery an S3 notification takes: its object's bronze
+// table (bronze/<table>/...), so that a table's objects load in the order they were written and
+// no table's objects wait behind another's. In AWS every notification is an invocation of its own,
+// beside the others; locally a table's objects still take turns, and the warehouse file's turn
+// (one load at a time) is the same for every lane.
+func loadLane(ev events.S3Event) string {
+	if len(ev.Records) == 0 {
+		return ""
+	}
+	key := ev.Records[0].S3.Object.URLDecodedKey
+	if key == "" {
+		key = ev.Records[0].S3.Object.Key
+	}
+	if rest, ok := strings.CutPrefix(key, "bronze/"); ok {
+		table, _, _ := strings.Cut(rest, "/")
+		return table
+	}
+	return ""
+}
+
 // keepFailed writes an invocation that failed every retry to StateDir/failed-invocations, for
 // replay, and counts it for the console.
 func (s *Stack) keepFailed(fn string, ev any, cause error) {

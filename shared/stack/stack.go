@@ -364,12 +364,13 @@ func (s *Stack) mappings() []eventsource.Config {
 }
 
 // startLoads delivers S3 notifications to the loader, as asynchronous invocations with Lambda's
-// two retries; a listing catch-up loads anything whose event was missed (a crash between put and
-// load).
+// two retries, one lane per bronze table (loadLane); a listing catch-up loads anything whose event
+// was missed (a crash between put and load).
 func (s *Stack) startLoads(ctx context.Context) error {
 	loadFn := s.fns[loaderFunction]
 	s.parts.run("loader", func() error {
-		return lambdalocal.DeliverAsync(ctx, loadFn, s.loads, func(ev events.S3Event, err error) { s.keepFailed(loadFn.Name, ev, err) }, s.log)
+		return lambdalocal.DeliverAsyncLanes(ctx, loadFn, s.loads, loadLane,
+			func(ev events.S3Event, err error) { s.keepFailed(loadFn.Name, ev, err) }, s.log)
 	})
 	s.parts.run("catch-up", func() error { return s.catchUp(ctx) })
 	return nil
