@@ -53,7 +53,8 @@ func (s *Stack) keepFailed(fn string, ev any, cause error) {
 
 // catchUp has the loader load, at start and every 30 s, every bronze object its ledger does not
 // hold: S3 notifications are at-least-once at best, and a crash between an object's write and its
-// load would otherwise leave it unloaded.
+// load would otherwise leave it unloaded. Not a chore at a low priority (asChore): the loads it
+// makes take RAW's writer, which every other load and dbt's snapshot wait for.
 func (s *Stack) catchUp(ctx context.Context) error {
 	tick := time.NewTicker(30 * time.Second)
 	defer tick.Stop()

@@ -51,7 +51,8 @@ func (c *statusCache) get(context.Context) console.Status {
 func (c *statusCache) run(ctx context.Context) {
 	go c.reconcile(ctx)
 	for {
-		st := c.gather(ctx)
+		var st console.Status
+		asChore(func() { st = c.gather(ctx) })
 		c.mu.Lock()
 		c.last = st
 		c.mu.Unlock()
@@ -197,7 +198,7 @@ func (c *statusCache) reconcile(ctx context.Context) {
 		c.mu.Unlock()
 		return
 	}
-	r := reconcile.New(c.s.cfg.Pool, c.s.wh, reconcile.Options{Slot: c.s.cfg.Slot, Dir: dir,
+	r := reconcile.New(c.s.cfg.Pool, duckdb.RAW{Warehouse: c.s.wh}, reconcile.Options{Slot: c.s.cfg.Slot, Dir: dir,
 		Snapshotting: func(context.Context) (bool, error) { return c.s.capture.Snapshotting.Load(), nil }})
 	defer r.Close()
 	pause := reconcileEvery
@@ -208,7 +209,7 @@ func (c *statusCache) reconcile(ctx context.Context) {
 		case <-time.After(pause):
 		}
 		start := time.Now()
-		c.reconcileOnce(ctx, r)
+		asChore(func() { c.reconcileOnce(ctx, r) })
 		pause = max(reconcileEvery, 10*time.Since(start))
 	}
 }
@@ -253,12 +254,13 @@ func component(name string, err error, ok string) console.Component {
 	return console.Component{Name: name, OK: true, Detail: ok}
 }
 
-// query runs a warehouse query with a short deadline and returns its CSV rows without header.
+// query runs a query of RAW (never of the models: QueryRAW) with a short deadline and returns
+// its CSV rows without header.
 func (c *statusCache) query(ctx context.Context, q string) ([][]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	var buf bytes.Buffer
-	if err := c.s.wh.Query(ctx, q, &buf); err != nil {
+	if err := c.s.wh.QueryRAW(ctx, q, &buf); err != nil {
 		return nil, err
 	}
 	recs, err := csv.NewReader(&buf).ReadAll()
