@@ -1,3 +1,5 @@
+//go:build linux
+
 package stack
 
 import (
@@ -5,31 +7,43 @@ import (
 	"errors"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 )
 
-// A chore runs below dbt's priority, and the thread it ran on takes that priority away with it:
-// the goroutine that asked, and what runs after, keep the stack's.
-func TestChoreRunsBelowDbt(t *testing.T) {
+// Chores run below dbt's priority, all on one thread that lives as long as they do: the caller
+// keeps the stack's priority, and no thread ends after a chore (one that did killed the dbt
+// worker it had started, by the worker's parent-death signal).
+func TestChoresRunBelowDbtOnOneThread(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	base, err := threadNice()
 	if err != nil {
 		t.Skip(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	chores := newChoreThread(ctx)
+	var nices, tids []int
+	for range 3 {
+		chores.run(func() {
+			n, _ := threadNice()
+			nices, tids = append(nices, n), append(tids, syscall.Gettid())
+		})
+	}
+	if tids[0] != tids[1] || tids[1] != tids[2] {
+		t.Errorf("chores ran on threads %v, want one thread for all", tids)
+	}
 	if base+dbtNice >= 19 {
 		t.Skipf("this test runs at nice %d: dbt (+%d) is already at the lowest priority, below which no chore can go", base, dbtNice)
 	}
-	var got int
-	asChore(func() { got, err = threadNice() })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := min(base+choreNice, 19); got != want {
-		t.Errorf("chore ran at nice %d, want %d (the stack runs at %d, dbt at %d)", got, want, base, base+dbtNice)
+	for _, got := range nices {
+		if want := min(base+choreNice, 19); got != want {
+			t.Errorf("chore ran at nice %d, want %d (the stack runs at %d, dbt at %d)", got, want, base, base+dbtNice)
+		}
 	}
 	if after, _ := threadNice(); after != base {
-		t.Errorf("the caller's thread is at nice %d after the chore, want the stack's %d", after, base)
+		t.Errorf("the caller's thread is at nice %d after the chores, want the stack's %d", after, base)
 	}
 }
 
@@ -61,7 +75,9 @@ func TestCatchUpListsWhatTheLedgerLacks(t *testing.T) {
 	}
 	objects := fakeLister{{"bronze/a", `"1"`}, {"bronze/b", `"9"`}, {"bronze/c", "3"}, {"bronze/d", "4"}, {"bronze/e", "5"}}
 	var got []string
-	err := unloadedObjects{objects, loaded}.ListObjects(context.Background(), "lake", "bronze/", func(key, etag string) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	err := unloadedObjects{objects, loaded, newChoreThread(ctx)}.ListObjects(context.Background(), "lake", "bronze/", func(key, etag string) error {
 		got = append(got, key+"="+etag)
 		return nil
 	})

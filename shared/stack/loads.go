@@ -62,8 +62,9 @@ func (s *Stack) keepFailed(fn string, ev any, cause error) {
 func (s *Stack) catchUp(ctx context.Context) error {
 	tick := time.NewTicker(30 * time.Second)
 	defer tick.Stop()
+	unloaded := unloadedObjects{s.objects, s.wh.Loaded, newChoreThread(ctx)}
 	for {
-		if err := s.loader.CatchUp(ctx, s.cfg.Bucket, unloadedObjects{s.objects, s.wh.Loaded}); err != nil && ctx.Err() == nil {
+		if err := s.loader.CatchUp(ctx, s.cfg.Bucket, unloaded); err != nil && ctx.Err() == nil {
 			s.log.Warn("catch-up", "err", err)
 		}
 		select {
@@ -112,19 +113,20 @@ func (s *Stack) loaderS3() *s3.Client {
 
 // unloadedObjects lists the objects of a bucket that the load ledger does not hold (with that
 // ETag) yet: the catch-up's listing with the ledger read of each object done as a chore
-// (asChore), off the build's CPU. Every object ever landed is read each pass, a ledger query
+// (choreThread), off the build's CPU. Every object ever landed is read each pass, a ledger query
 // each (550 objects after 5 minutes at 500 tx/s, a few milliseconds each), and nearly all are
 // loaded already. The loader checks the ledger again before it loads, so an object loaded
 // between the two reads is still a duplicate.
 type unloadedObjects struct {
 	list   loader.ObjectLister
 	loaded func(ctx context.Context, key, etag string) (bool, error)
+	chores *choreThread
 }
 
 func (u unloadedObjects) ListObjects(ctx context.Context, bucket, prefix string, fn func(key, etag string) error) error {
 	var missing [][2]string
 	var err error
-	asChore(func() {
+	u.chores.run(func() {
 		err = u.list.ListObjects(ctx, bucket, prefix, func(key, etag string) error {
 			// Unknown (a failed read) counts as not loaded: the loader reads the ledger again.
 			if ok, lerr := u.loaded(ctx, key, warehouse.NormalizeETag(etag)); lerr != nil || !ok {

@@ -51,9 +51,10 @@ func (c *statusCache) get(context.Context) console.Status {
 
 func (c *statusCache) run(ctx context.Context) {
 	go c.reconcile(ctx)
+	chores := newChoreThread(ctx)
 	for {
 		var st console.Status
-		asChore(func() { st = c.gather(ctx) })
+		chores.run(func() { st = c.gather(ctx) })
 		c.mu.Lock()
 		c.last = st
 		c.mu.Unlock()
@@ -203,6 +204,7 @@ func (c *statusCache) reconcile(ctx context.Context) {
 		Snapshotting: func(context.Context) (bool, error) { return c.s.capture.Snapshotting.Load(), nil }})
 	defer r.Close()
 	pause := reconcileEvery
+	chores := newChoreThread(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -210,7 +212,7 @@ func (c *statusCache) reconcile(ctx context.Context) {
 		case <-time.After(pause):
 		}
 		start := time.Now()
-		asChore(func() { c.reconcileOnce(ctx, r) })
+		chores.run(func() { c.reconcileOnce(ctx, r) })
 		pause = max(reconcileEvery, 10*time.Since(start))
 	}
 }
