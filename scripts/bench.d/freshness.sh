@@ -12,7 +12,8 @@
 # BENCH_SCHEDULE_SECONDS=60 with --rate 100 --reference-seconds 2 for a short run).
 # FIN_FRESHNESS_BENCH names another finbench driver of the same stack (snapshot-freshness.sh); it
 # runs once, with builds following loads. BENCH_KEEP_LOGS=1 keeps the stack's logs and dbt's
-# console log (each node's time in each build) in .fin/bench-artifacts/<bench> after a good run too.
+# console log (each node's time in each build) in .fin/bench-artifacts/<bench> after a good run too;
+# BENCH_LOG_LEVEL=INFO (default WARN) has the stack log each load, snapshot and build there.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -51,7 +52,7 @@ phase() {
   drop
   psql -X -q "$admin" -c "CREATE DATABASE $db" >/dev/null
   log "fin up --no-generate (dbt schedule $FIN_DBT_SCHEDULE, build on load: $on_load)"
-  LOG_LEVEL=WARN FIN_DBT_BUILD_ON_LOAD=$on_load stack_up "$work/up.out" --no-generate
+  LOG_LEVEL=${BENCH_LOG_LEVEL:-WARN} FIN_DBT_BUILD_ON_LOAD=$on_load stack_up "$work/up.out" --no-generate
   LOG_LEVEL=WARN bin/finbench "$bench" --seconds "$seconds" "$@"
   cleanup
 }

@@ -218,12 +218,14 @@ func (t warehouseTurn) Acquire(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	// Loads wait for the snapshot: say so when that is long enough to show in freshness.
+	// Loads wait for the snapshot, and the build for it and the checkpoint before it (Prepare): say
+	// so when that is long enough to show in freshness.
 	paused, level := st.Wait+st.Checkpoint+st.Copy+st.Reopen, slog.LevelInfo
-	if paused > time.Second {
-		level = slog.LevelWarn
+	if paused+st.Prepare > time.Second {
+		level = slog.LevelWarn // the build waits for all of it
 	}
 	t.log.Log(ctx, level, "RAW snapshot for dbt", "file", t.snapshot, "bytes", st.Bytes, "written", st.Written, "loads_paused_s", paused.Seconds(),
+		"prepare_s", st.Prepare.Seconds(),
 		"wait_s", st.Wait.Seconds(), "checkpoint_s", st.Checkpoint.Seconds(), "copy_s", st.Copy.Seconds(),
 		"reopened", st.Reopened, "reopen_s", st.Reopen.Seconds())
 	resume, err := t.wh.LendModels(ctx)

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -29,8 +28,10 @@ type statusCache struct {
 	// reconciled is the last comparison of Postgres with the warehouse, made apart every
 	// reconcileEvery.
 	reconciled *console.Reconcile
-	// counts keeps the warehouse's counts between gathers (gather's goroutine alone).
+	// counts keeps the warehouse's counts between gathers, fresh the freshness chart (gather's
+	// goroutine alone).
 	counts rawCounts
+	fresh  freshnessChart
 }
 
 // reconcileEvery is how often, at most, the console compares Postgres with the warehouse: not at
@@ -50,8 +51,10 @@ func (c *statusCache) get(context.Context) console.Status {
 
 func (c *statusCache) run(ctx context.Context) {
 	go c.reconcile(ctx)
+	chores := newChoreThread(ctx)
 	for {
-		st := c.gather(ctx)
+		var st console.Status
+		chores.run(func() { st = c.gather(ctx) })
 		c.mu.Lock()
 		c.last = st
 		c.mu.Unlock()
@@ -159,7 +162,7 @@ func (c *statusCache) addWarehouse(ctx context.Context, st *console.Status, prev
 		if loads, err := c.recentLoads(ctx); err == nil {
 			st.Loads = loads
 		}
-		if fr, err := c.freshness(ctx); err == nil {
+		if fr, err := c.fresh.update(ctx, c.query, time.Now()); err == nil {
 			st.Freshness = fr
 		}
 	}
@@ -197,10 +200,11 @@ func (c *statusCache) reconcile(ctx context.Context) {
 		c.mu.Unlock()
 		return
 	}
-	r := reconcile.New(c.s.cfg.Pool, c.s.wh, reconcile.Options{Slot: c.s.cfg.Slot, Dir: dir,
+	r := reconcile.New(c.s.cfg.Pool, duckdb.RAW{Warehouse: c.s.wh}, reconcile.Options{Slot: c.s.cfg.Slot, Dir: dir,
 		Snapshotting: func(context.Context) (bool, error) { return c.s.capture.Snapshotting.Load(), nil }})
 	defer r.Close()
 	pause := reconcileEvery
+	chores := newChoreThread(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -208,7 +212,7 @@ func (c *statusCache) reconcile(ctx context.Context) {
 		case <-time.After(pause):
 		}
 		start := time.Now()
-		c.reconcileOnce(ctx, r)
+		chores.run(func() { c.reconcileOnce(ctx, r) })
 		pause = max(reconcileEvery, 10*time.Since(start))
 	}
 }
@@ -253,12 +257,13 @@ func component(name string, err error, ok string) console.Component {
 	return console.Component{Name: name, OK: true, Detail: ok}
 }
 
-// query runs a warehouse query with a short deadline and returns its CSV rows without header.
+// query runs a query of RAW (never of the models: QueryRAW) with a short deadline and returns
+// its CSV rows without header.
 func (c *statusCache) query(ctx context.Context, q string) ([][]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	var buf bytes.Buffer
-	if err := c.s.wh.Query(ctx, q, &buf); err != nil {
+	if err := c.s.wh.QueryRAW(ctx, q, &buf); err != nil {
 		return nil, err
 	}
 	recs, err := csv.NewReader(&buf).ReadAll()
@@ -292,30 +297,6 @@ func (c *statusCache) recentLoads(ctx context.Context) ([]console.Load, error) {
 		n, _ := strconv.ParseInt(r[2], 10, 64)
 		ms, _ := strconv.ParseInt(r[3], 10, 64)
 		out = append(out, console.Load{Key: r[0], Table: r[1], Rows: n, LoadedAt: time.UnixMilli(ms)})
-	}
-	return out, nil
-}
-
-// freshness is commit-to-RAW latency per minute over the last hour (the charts draw it), for
-// streamed changes (snapshot reads have old commit times by nature).
-func (c *statusCache) freshness(ctx context.Context) ([]console.FreshnessPoint, error) {
-	var parts []string
-	for _, t := range capturedTables {
-		parts = append(parts, fmt.Sprintf(`SELECT _loaded_at, (epoch_us(_loaded_at) - commit_ts_us) / 1e6 AS lag FROM raw.%s
-			WHERE _loaded_at > now() - INTERVAL 60 MINUTE AND op <> 'r'`, t))
-	}
-	rows, err := c.query(ctx, `SELECT epoch_ms(date_trunc('minute', _loaded_at)), quantile_cont(lag, 0.5), quantile_cont(lag, 0.95), count(*)
-		FROM (`+strings.Join(parts, " UNION ALL ")+`) GROUP BY 1 ORDER BY 1`)
-	if err != nil {
-		return nil, err
-	}
-	var out []console.FreshnessPoint
-	for _, r := range rows {
-		ms, _ := strconv.ParseInt(r[0], 10, 64)
-		p50, _ := strconv.ParseFloat(r[1], 64)
-		p95, _ := strconv.ParseFloat(r[2], 64)
-		n, _ := strconv.ParseInt(r[3], 10, 64)
-		out = append(out, console.FreshnessPoint{Minute: time.UnixMilli(ms), P50: p50, P95: p95, Rows: n})
 	}
 	return out, nil
 }

@@ -424,7 +424,12 @@ func (w *Warehouse) loadFile(ctx context.Context, obj warehouse.Object, file str
 // Query runs query, which must be one read-only statement (see checkRead), and writes its result
 // as CSV with a header to out.
 func (w *Warehouse) Query(ctx context.Context, query string, out io.Writer) error {
-	return w.read(ctx, func(conn *sql.Conn) (bool, error) {
+	return w.read(ctx, csvQuery(ctx, query, out))
+}
+
+// csvQuery checks query is one read-only statement, runs it and writes its result as CSV.
+func csvQuery(ctx context.Context, query string, out io.Writer) func(*sql.Conn) (bool, error) {
+	return func(conn *sql.Conn) (bool, error) {
 		if err := checkRead(ctx, conn, query); err != nil {
 			return false, err
 		}
@@ -434,7 +439,25 @@ func (w *Warehouse) Query(ctx context.Context, query string, out io.Writer) erro
 		}
 		defer rows.Close()
 		return true, warehouse.WriteCSV(rows, out)
-	})
+	}
+}
+
+// QueryRAW runs query as Query does, on RAW alone (the models, attached or not, are left out of
+// its search path): it neither waits for dbt's turn on the models nor holds it back. For the
+// stack's chores (the console's counts, the reconcile pass), which run at a low CPU priority:
+// a chore that held the models' read lock would keep dbt's next build waiting for as long as the
+// busy machine left the chore waiting for a core.
+func (w *Warehouse) QueryRAW(ctx context.Context, query string, out io.Writer) error {
+	_, err := w.readOnce(ctx, false, csvQuery(ctx, query, out))
+	return err
+}
+
+// RAW is the warehouse's RAW file alone, for readers that never need the models (QueryRAW).
+type RAW struct{ *Warehouse }
+
+// Query runs query on RAW alone (QueryRAW).
+func (r RAW) Query(ctx context.Context, query string, out io.Writer) error {
+	return r.QueryRAW(ctx, query, out)
 }
 
 // QueryRows runs query with positional (?) args and hands its rows to read: typed reads for the

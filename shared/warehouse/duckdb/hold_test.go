@@ -95,3 +95,52 @@ func TestSnapshotDoesNotWaitForQueries(t *testing.T) {
 		return err
 	})
 }
+
+// blockingWriter holds the first write until released: a query writing into it stays open.
+type blockingWriter struct {
+	writing, release chan struct{}
+}
+
+func (b *blockingWriter) Write(p []byte) (int, error) {
+	select {
+	case <-b.writing:
+	default:
+		close(b.writing)
+	}
+	<-b.release
+	return len(p), nil
+}
+
+// A query of RAW alone (the stack's chores: the console's counts, the reconcile pass, run at a
+// low CPU priority) keeps no hold on dbt's turn on the models: lending them to dbt, which starts
+// every build, does not wait for it, as it does for a query that may read a model.
+func TestQueryRAWDoesNotHoldDbtsTurn(t *testing.T) {
+	ctx := context.Background()
+	wh, _ := openSplit(t, true)
+	defer func() {
+		if !t.Failed() {
+			wh.Close()
+		}
+	}()
+	load(t, wh, bronzeObject(t, "bronze/accounts/1.parquet", 20))
+	out := &blockingWriter{writing: make(chan struct{}), release: make(chan struct{})}
+	queryErr := make(chan error, 1)
+	go func() { queryErr <- wh.QueryRAW(ctx, "SELECT count(*) AS n FROM raw.accounts", out) }()
+	<-out.writing // the chore's query is open
+	var resume func(context.Context) error
+	within(t, 10*time.Second, "lending the models to dbt beside a query of RAW", func() error {
+		var err error
+		resume, err = wh.LendModels(ctx)
+		return err
+	})
+	close(out.release)
+	if err := <-queryErr; err != nil {
+		t.Fatalf("the query of RAW: %v", err)
+	}
+	if err := resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := query(t, wh, "SELECT n FROM answer"); got != "n\n42\n" {
+		t.Fatalf("the models after dbt's turn: %q, want 42", got)
+	}
+}

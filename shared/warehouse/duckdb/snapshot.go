@@ -94,6 +94,9 @@ func (w *Warehouse) LendModels(ctx context.Context) (resume func(context.Context
 
 // SnapshotStats is what a Snapshot spent, for the log: loads wait for all of it.
 type SnapshotStats struct {
+	// Prepare is the first checkpoint, beside the loads: they do not wait for it, but the build
+	// that asked for the snapshot does.
+	Prepare                time.Duration
 	Wait, Checkpoint, Copy time.Duration // for the load in progress; to checkpoint; to copy
 	Bytes                  int64         // the size of the copy
 	Written                int64         // the bytes of it that differed from the previous copy
@@ -126,9 +129,11 @@ func (w *Warehouse) Snapshot(ctx context.Context, dst string) (SnapshotStats, er
 	if err := w.share(); err != nil {
 		return st, err
 	}
+	prepare := time.Now()
 	w.db.ExecContext(ctx, "CHECKPOINT "+w.rawCatalog())
 	w.unshare()
 	start := time.Now()
+	st.Prepare = start.Sub(prepare)
 	if err := w.take(ctx); err != nil {
 		return st, err
 	}

@@ -237,7 +237,10 @@ func TestSnapshotFollowsRAW(t *testing.T) {
 		if !bytes.Equal(got, raw) || st.Bytes != int64(len(raw)) {
 			t.Fatalf("snapshot %d: %d bytes (stats %d) differ from RAW's %d", i, len(got), st.Bytes, len(raw))
 		}
-		t.Logf("snapshot %d: %d bytes, %d written, copy %v", i, st.Bytes, st.Written, st.Copy)
+		t.Logf("snapshot %d: %d bytes, %d written, prepare %v, copy %v", i, st.Bytes, st.Written, st.Prepare, st.Copy)
+		if st.Prepare <= 0 {
+			t.Errorf("snapshot %d: no time for its first checkpoint, which the build waits for", i)
+		}
 		if i > 0 && st.Written > st.Bytes/2 {
 			t.Errorf("snapshot %d rewrote %d of %d bytes: it must cost what changed", i, st.Written, st.Bytes)
 		}
