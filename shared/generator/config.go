@@ -98,7 +98,7 @@ func Default() Config {
 			"WITHDRAWAL": {Median: "80.00", Spread: 0.9, Max: "5000.00"},
 			"TRANSFER":   {Median: "150.00", Spread: 1.1, Max: "10000.00"},
 		},
-		Continuous: Continuous{Rate: 5, Writers: 8, ProspectShare: 0.3, Actions: map[string]float64{
+		Continuous: Continuous{Rate: 5, Writers: 16, ProspectShare: 0.3, Actions: map[string]float64{
 			ActTransaction: 80, ActNewCustomer: 4, ActOpenAccount: 2, ActUpdateCustomer: 6,
 			ActCloseAccount: 2, ActReopenAccount: 1, ActRemoveCustomer: 2, ActReverse: 3,
 		}},
