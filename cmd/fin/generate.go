@@ -33,7 +33,8 @@ func runGenerate(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	pool, err := openMigrated(ctx, 4)
+	// A connection for each of the stream's writers.
+	pool, err := openMigrated(ctx, max(4, cfg.Continuous.Writers))
 	if err != nil {
 		return err
 	}
@@ -104,13 +105,14 @@ func generateContinuously(ctx context.Context, pool *pgxpool.Pool, cfg generator
 	}
 	done := make(chan error, 1)
 	go func() { done <- stream.Run(ctx) }()
-	fmt.Fprintf(os.Stderr, "generating about %.0f operations/s (seed %d); Ctrl-C stops\n", cfg.Continuous.Rate, cfg.Seed)
-	showProgress(ctx, &stream.Stats, done)
+	fmt.Fprintf(os.Stderr, "generating about %.0f operations/s with %d writers (seed %d); Ctrl-C stops\n",
+		cfg.Continuous.Rate, cfg.Continuous.Writers, cfg.Seed)
+	showProgress(ctx, &stream.Stats, cfg.Continuous.Writers, done)
 	return <-done
 }
 
 // showProgress prints one line of counts per second (rewritten in place on a terminal).
-func showProgress(ctx context.Context, s *generator.Stats, done <-chan error) {
+func showProgress(ctx context.Context, s *generator.Stats, writers int, done <-chan error) {
 	tty := term.IsTerminal(int(os.Stderr.Fd()))
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -130,14 +132,14 @@ func showProgress(ctx context.Context, s *generator.Stats, done <-chan error) {
 				continue
 			}
 			last = now
-			// busy: the share of the time spent in operations; near 100%, the rate is what one
-			// writer's round trips allow on this machine, not what was asked.
+			// busy: how many writers were in operations on average; near all of them, the rate is
+			// what their round trips allow on this machine, not what was asked.
 			elapsed := time.Since(start)
-			line := fmt.Sprintf("%6.0fs  ops %d  customers +%d ~%d -%d closed %d  accounts +%d closed %d reopened %d  transactions +%d reversed %d  declined %d failed %d  busy %.0f%%",
+			line := fmt.Sprintf("%6.0fs  ops %d  customers +%d ~%d -%d closed %d  accounts +%d closed %d reopened %d  transactions +%d reversed %d  declined %d failed %d  busy %.1f of %d writers",
 				elapsed.Seconds(), s.Ops.Load(), s.CustomersCreated.Load(), s.CustomersUpdated.Load(),
 				s.CustomersDeleted.Load(), s.CustomersClosed.Load(), s.AccountsOpened.Load(), s.AccountsClosed.Load(),
 				s.AccountsReopened.Load(), s.Transactions.Load(), s.Reversals.Load(), s.Declined.Load(), s.Failed.Load(),
-				100*float64(s.BusyNanos.Load())/float64(elapsed))
+				float64(s.BusyNanos.Load())/float64(elapsed), writers)
 			if tty {
 				fmt.Fprintf(os.Stderr, "\r\033[K%s", line)
 			} else {

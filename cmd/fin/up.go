@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/fin-orchestrator/fin-orchestrator/shared/database"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/generator"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/kafka"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/localpg"
@@ -147,8 +148,15 @@ func startUp(ctx context.Context, f upFlags) error {
 	printUp(st, logPath)
 
 	if !f.noGenerate {
+		// The generator's writers are clients of their own, with a connection each: on the
+		// stack's pool they would take the API's and the console's connections.
+		genPool, err := database.Open(ctx, localpg.URL(), cfg.Continuous.Writers)
+		if err != nil {
+			return err
+		}
+		defer genPool.Close()
 		genErr := make(chan error, 1)
-		go func() { genErr <- generateContinuously(ctx, pool, cfg) }()
+		go func() { genErr <- generateContinuously(ctx, genPool, cfg) }()
 		defer func() { <-genErr }()
 	}
 	return wait()

@@ -22,6 +22,7 @@ func TestParseRefusesBadConfig(t *testing.T) {
 		{"unknown account type", "account_types: {BROKERAGE: 1}\n", "account_types.BROKERAGE"},
 		{"unknown action", "continuous:\n  actions: {dance: 1}\n", "continuous.actions.dance"},
 		{"zero rate", "continuous:\n  rate: 0\n", "continuous.rate"},
+		{"no writer", "continuous:\n  writers: 0\n", "continuous.writers"},
 		{"three-decimal median", "amounts:\n  DEPOSIT: {median: \"1.005\", spread: 1, max: \"10.00\"}\n", "amounts.DEPOSIT.median"},
 		{"max below median", "amounts:\n  DEPOSIT: {median: \"100.00\", spread: 1, max: \"10.00\"}\n", "amounts.DEPOSIT.max"},
 		{"history of no days", "history: {start: 2026-01-01T00:00:00Z, days: 0}\n", "history.days"},

@@ -121,21 +121,31 @@ func TestBulkIsDeterministic(t *testing.T) {
 	}
 }
 
-func TestStreamMakesEveryKindOfChange(t *testing.T) {
+// streamOnBulk bulk-loads a small data set of seed into a new database and returns a stream over
+// it whose rare actions are weighed up, so a short run sees them all; tune changes the
+// configuration of both first.
+func streamOnBulk(t *testing.T, seed int64, tune func(*generator.Config)) (*pgtest.DB, *generator.Stream) {
+	t.Helper()
 	db := pgtest.New(t)
 	ctx := context.Background()
-	cfg := smallConfig(t, 3)
-	if _, err := generator.Bulk(ctx, db.Pool, cfg, nil); err != nil {
-		t.Fatal(err)
-	}
-	// Weigh the rare actions up so a short run sees them all.
+	cfg := smallConfig(t, seed)
 	cfg.Continuous.Actions = map[string]float64{"transaction": 30, "new_customer": 10, "open_account": 5,
 		"update_customer": 10, "close_account": 10, "reopen_account": 5, "remove_customer": 10, "reverse": 10}
 	cfg.Continuous.ProspectShare = 0.5
+	tune(&cfg)
+	if _, err := generator.Bulk(ctx, db.Pool, cfg, nil); err != nil {
+		t.Fatal(err)
+	}
 	s, err := generator.NewStream(ctx, db.Pool, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return db, s
+}
+
+func TestStreamMakesEveryKindOfChange(t *testing.T) {
+	ctx := context.Background()
+	db, s := streamOnBulk(t, 3, func(*generator.Config) {})
 	for range 600 {
 		if err := s.Step(ctx); err != nil {
 			t.Fatalf("step: %v", err)
@@ -282,4 +292,91 @@ func TestBulkLedgerIsWhatPostAllows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestStreamWritersKeepInvariants runs the stream with eight writers at once, at a rate above
+// what they can reach, for 600 operations: what they remember is shared, so no operation may
+// fail (a refusal by the bank is a decline), and the money rules hold over the database.
+func TestStreamWritersKeepInvariants(t *testing.T) {
+	ctx := context.Background()
+	db, s := streamOnBulk(t, 5, func(cfg *generator.Config) { cfg.Continuous.Rate, cfg.Continuous.Writers = 5000, 8 })
+	runCtx, stop := context.WithTimeout(ctx, 2*time.Minute)
+	defer stop()
+	done := make(chan error, 1)
+	began := time.Now()
+	go func() { done <- s.Run(runCtx) }()
+	for s.Stats.Ops.Load() < 600 && runCtx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	wall := time.Since(began)
+	st := &s.Stats
+	if st.Ops.Load() < 600 {
+		t.Fatalf("%d operations in 2 minutes", st.Ops.Load())
+	}
+	if st.Failed.Load() != 0 {
+		t.Errorf("%d of %d operations failed", st.Failed.Load(), st.Ops.Load())
+	}
+	// The writers went at once (the test's pool holds four connections): more than one was busy
+	// on average, or the run did not test what they share.
+	if busy := time.Duration(st.BusyNanos.Load()); busy < 3*wall/2 {
+		t.Errorf("writers busy %s in all over %s: not concurrent", busy, wall)
+	}
+	t.Logf("%d operations, %d declined, %d transactions", st.Ops.Load(), st.Declined.Load(), st.Transactions.Load())
+	checkInvariants(t, db.Pool)
+}
+
+// TestCloseAccountWaitsForPostingsUnderWay closes the one account while another client's deposit
+// on it is under way (its transaction holds the row): the close must pay out what the account
+// holds once the deposit commits, not what it held before, or the bank refuses to close an
+// account with money in it.
+func TestCloseAccountWaitsForPostingsUnderWay(t *testing.T) {
+	ctx := context.Background()
+	db, s := streamOnBulk(t, 9, func(cfg *generator.Config) {
+		cfg.Customers, cfg.Accounts, cfg.Transactions = 1, 1, 5
+		cfg.Continuous.Actions = map[string]float64{"close_account": 1}
+	})
+	var id uuid.UUID
+	if err := db.Pool.QueryRow(ctx, "SELECT account_id FROM accounts").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	other, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback(ctx)
+	if _, err := bank.Post(ctx, other, bank.Posting{AccountID: id, Type: bank.Deposit, Amount: decimal.RequireFromString("10.00")}); err != nil {
+		t.Fatal(err)
+	}
+	stepped := make(chan error, 1)
+	go func() { stepped <- s.Step(ctx) }()
+	// The close waits on the deposit's lock before the deposit commits.
+	for waiting := 0; waiting == 0; {
+		select {
+		case err := <-stepped:
+			t.Fatalf("the close returned (%v) while the deposit held the account: %+v", err, &s.Stats)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := other.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-stepped; err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	var status, balance string
+	if err := db.Pool.QueryRow(ctx, "SELECT status, balance::text FROM accounts WHERE account_id = $1", id).Scan(&status, &balance); err != nil {
+		t.Fatal(err)
+	}
+	if status != "INACTIVE" || balance != "0.00" || s.Stats.AccountsClosed.Load() != 1 {
+		t.Fatalf("account %s, balance %s, %d closed; want INACTIVE, 0.00, 1", status, balance, s.Stats.AccountsClosed.Load())
+	}
+	checkInvariants(t, db.Pool)
 }

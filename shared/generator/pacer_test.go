@@ -1,6 +1,9 @@
 package generator
 
 import (
+	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -44,6 +47,47 @@ func TestPacerKeepsTheRate(t *testing.T) {
 			}
 			if n < tc.min || n > tc.max {
 				t.Fatalf("%d operations in 10 s, want %d to %d", n, tc.min, tc.max)
+			}
+		})
+	}
+}
+
+// TestRunKeepsTheRateWithSlowOperations runs operations that each take four intervals of the
+// rate asked (20 ms at 200 a second, as a loaded machine's round trips and commits give): one
+// writer reaches a quarter of the rate (what `fin up --rate 200` showed: about 70 a second), and
+// eight reach the rate, never more than eight under way at once. Real time: the bounds leave
+// room for a loaded machine's late timers.
+func TestRunKeepsTheRateWithSlowOperations(t *testing.T) {
+	const rate = 200
+	const latency = 4 * time.Second / rate
+	const window = 1500 * time.Millisecond
+	for _, tc := range []struct {
+		writers  int
+		min, max int // operations started in the window
+	}{
+		{1, 0, 80},    // at most 1.5 s / 20 ms = 75
+		{8, 285, 301}, // the rate's 300, less a late timer's few
+	} {
+		t.Run(fmt.Sprintf("%d writers", tc.writers), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), window)
+			defer cancel()
+			var started, under, most atomic.Int64
+			run(ctx, rate, tc.writers, func(context.Context) {
+				started.Add(1)
+				n := under.Add(1)
+				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+				}
+				time.Sleep(latency)
+				under.Add(-1)
+			})
+			if n := started.Load(); n < int64(tc.min) || n > int64(tc.max) {
+				t.Errorf("%d operations started in %s, want %d to %d", n, window, tc.min, tc.max)
+			}
+			if m := most.Load(); m > int64(tc.writers) {
+				t.Errorf("%d operations under way at once, with %d writers", m, tc.writers)
+			}
+			if n := under.Load(); n != 0 {
+				t.Errorf("run returned with %d operations still under way", n)
 			}
 		})
 	}
