@@ -5,9 +5,11 @@
 #   3. the API Lambda bootstrap (arm64, stripped)   vs  the 15 MB budget and a hello-world bootstrap
 #   4. cold init under aws-lambda-rie               vs  the 100 ms budget and a hello-world bootstrap
 # Each side gets its own throwaway database on the project's cluster, dropped at the end. fin api
-# runs with its defaults: Go on half the cores, Postgres being on this machine (docs/api.md).
+# runs with its defaults: Go on every core, Postgres on this machine too (docs/api.md).
 # BENCH_SECONDS (default 10) sets the length of each load run; BENCH_ROUNDS (default 3) how many
 # times each pair runs, in turn (the machine is shared: the median round is reported).
+# FIN_API_FLAGS adds flags to fin api (e.g. "-procs 2 -account-reads 2"), to set one sizing beside
+# another in alternating runs; the summary prints them.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -51,8 +53,9 @@ if ! "$pgbin/psql" -X -Atq "$api_url" -c 'SELECT 1' >/dev/null 2>&1; then
   api_url="postgres://fin@127.0.0.1:$FIN_PG_PORT/$api_db?sslmode=disable"
 fi
 # Per-request log lines off (warn level): the reference writes none either.
+read -ra api_flags <<<"${FIN_API_FLAGS:-}"
 DATABASE_URL="$api_url" LOG_LEVEL=warn \
-  bin/fin api -addr "$addr" -conns 16 2>"$work/api.log" &
+  bin/fin api -addr "$addr" -conns 16 "${api_flags[@]}" 2>"$work/api.log" &
 api_pid=$!
 pids+=("$api_pid")
 for _ in $(seq 100); do
@@ -268,7 +271,7 @@ printf '\n%s (at the start)\n%s (at the end)\n' "$start_machine" "$(machine_line
 printf 'CPU of %s (at the start)\n' "$start_costs"
 # A request of the API costs more system calls than a transaction of pgbench (docs/api.md,
 # "Other machines"): the kernel and its mitigations are among what differs between machines.
-printf 'kernel %s; GOMAXPROCS %s; spectre_v2: %s\n' "$(uname -r)" "${GOMAXPROCS:-unset}" \
+printf 'kernel %s; GOMAXPROCS %s; fin api flags: %s; spectre_v2: %s\n' "$(uname -r)" "${GOMAXPROCS:-unset}" "${FIN_API_FLAGS:-none}" \
   "$(cat /sys/devices/system/cpu/vulnerabilities/spectre_v2 2>/dev/null || echo unknown)"
 # How each side reaches Postgres: over a Unix socket a round trip costs both ends less CPU.
 api_via=TCP
