@@ -14,7 +14,8 @@ Here the first node thread to list a schema lazily stops for HOLD_S seconds afte
 and a thread that asks meanwhile waits for that add: every model or test that looks the schema up
 in that window (the models that start together once the cut is built, under any load) reads it
 half-listed. Listings on the main thread (the on-run-start hooks, before any node runs) are left
-alone: nothing can read concurrently, and then nothing waits."""
+alone: nothing can read concurrently, and then nothing waits. Commands that run no hooks (compile,
+docs generate: they only render SQL) run as plain dbt."""
 
 from __future__ import annotations
 
@@ -93,8 +94,12 @@ def force_half_listed_reads() -> None:
     RelationsCache.add = held_add
 
 
+# The commands that run the project's on-run-start hooks (dbt/macros/relations_cache.sql).
+HOOKED = {"build", "run", "test", "seed", "snapshot", "retry"}
+
 if __name__ == "__main__":
-    force_half_listed_reads()
+    if next((a for a in sys.argv[1:] if not a.startswith("-")), None) in HOOKED:
+        force_half_listed_reads()
     from dbt.cli.main import cli
 
     sys.argv[0] = re.sub(r"(-script\.pyw|\.exe)?$", "", sys.argv[0])
