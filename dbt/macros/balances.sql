@@ -3,7 +3,8 @@
     row per account checked: account_id, lsn, tx_id and balance of the version checked; total,
     amounts and postings (the sum, and how many of the postings counted have an amount); unplaced
     (postings whose place relative to the version is unknown yet: the account is left for a later
-    run); counted_to (the highest lsn counted).
+    run); counted_to (the highest lsn counted); first_lsn (the least version of the account known:
+    its first version is at or below it).
 
     accounts is the history (silver.accounts_history), read up to the cut's position cut (a
     constant): gold's postings are the cut's, and a version the rules check is then always in the
@@ -220,16 +221,50 @@ in_full as (
 account_versions as (
     select
         a.account_id, a.lsn, a.op, a.snapshot,
-        lag(a.balance) over (partition by a.account_id order by a.lsn) as previous_balance
+        lag(a.balance) over (partition by a.account_id order by a.lsn) as previous_balance,
+        row_number() over (partition by a.account_id order by a.lsn) = 1 as first_in_range
     from {{ accounts }} as a
     where a.lsn >= {{ from_lsn }} and a.lsn <= {{ cut }}
         and a.account_id in (select account_id from affected)
 ),
 
--- each account's first version: grouped, not a `not exists` correlated on an inequality
+-- A version of each affected account the checkpoints know (first_lsn: the least they saw): the
+-- account's first version is at or below it, since an account's first event by lsn is always a
+-- version, and events are never removed (a late one only moves the first version down).
+known_first as (
+{%- if checkpoints is not none %}
+    select account_id, first_lsn as lsn from {{ checkpoints }}
+    where account_id in (select account_id from affected) and first_lsn is not null
+{%- else %}
+    select account_id, lsn from (select cast(null as {{ dbt.type_string() }}) as account_id,
+        cast(null as bigint) as lsn) as none_yet
+    where false
+{%- endif %}
+),
+
+-- the first version of each account whose first update in range may be it: not one with a
+-- version known below that update (every account checked before, in a later build), so the
+-- history is read below from_lsn only for the few others, not for every version of every
+-- affected account (grouped, not a `not exists` correlated on an inequality)
 first_versions as (
     select account_id, min(lsn) as lsn from {{ accounts }}
-    where account_id in (select account_id from affected) and lsn <= {{ cut }}
+    where lsn <= {{ cut }} and account_id in (
+        select v.account_id
+        from account_versions as v
+        left join known_first as k on v.account_id = k.account_id
+        where v.first_in_range and v.op = 'u' and (k.lsn is null or k.lsn >= v.lsn))
+    group by account_id
+),
+
+-- what the checkpoints keep as first_lsn: the least version known of each account
+first_known as (
+    select account_id, min(lsn) as lsn from (
+        select account_id, lsn from known_first
+        union all
+        select account_id, lsn from account_versions where first_in_range
+        union all
+        select account_id, lsn from first_versions
+    ) as known
     group by account_id
 ),
 
@@ -284,9 +319,11 @@ checked_versions as (
 select
     c.account_id, c.lsn, c.tx_id, c.balance, c.total, c.amounts, c.postings,
     c.unplaced + case when u.lsn <= c.lsn then 1 else 0 end as unplaced,
-    c.counted_to
+    c.counted_to,
+    f.lsn as first_lsn
 from checked_versions as c
 left join unplaced_reads as u on c.account_id = u.account_id
+left join first_known as f on c.account_id = f.account_id
 {% endmacro %}
 
 {#- The least checkpoint position among the accounts posted to in affected (a relation or

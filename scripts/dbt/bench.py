@@ -191,7 +191,7 @@ class Worker:
         defaults = {"DBT_LOG_LEVEL_FILE": "none", "DBT_THREADS": str(min(len(os.sched_getaffinity(0)), 4))}
         self.env = {**defaults, **os.environ, "WAREHOUSE_PATH": str(db), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
                     "DBT_USE_COLORS": "false"}
-        self.proc = None
+        self.proc, self.timings = None, ""
         if not cold:
             replies_r, replies_w = os.pipe()
             self.proc = subprocess.Popen(
@@ -229,6 +229,7 @@ class Worker:
             self.proc.stdin.flush()
             reply = json.loads(self.replies.readline() or '{"success": false, "error": "the worker died"}')
             ok, why = reply["success"], reply["error"]
+            self.timings = reply.get("timings", "")
         wall = time.monotonic() - started
         cpu = self.cpu() - cpu
         results = self.workdir / "target" / "run_results.json"

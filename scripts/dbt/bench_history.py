@@ -204,6 +204,8 @@ def main():
                 (workdir / str(n) / f"run_results.{r}.json").write_text(json.dumps(rr))
                 print(f"{n:>11,}: incremental build of load {r}        {phases(wall, cpu, rr)}; "
                       f"peak RSS {builds[n][-1][3] / 2**30:.2f} GiB", flush=True)
+                # the worker's own split of the request (parse, dbt's run, the close's checkpoint)
+                print(f"{'':>13}worker: {workers[n].timings}", flush=True)
     finally:
         for w in workers.values():
             w.close()

@@ -33,6 +33,8 @@ select
     tx_id,
     total,
     counted_to,
+    -- a version of the account at or above its first: the next builds need not look below it
+    first_lsn,
     {{ built_at() }} as _built_at
 from checks
 where unplaced = 0 and amounts = postings and total = balance
