@@ -112,34 +112,11 @@ func startUp(ctx context.Context, f upFlags) error {
 		}
 	}
 
-	retention, retentionBytes, err := kafkaRetention()
+	conf, err := stackConfig(f, root, state, pool)
 	if err != nil {
 		return err
 	}
-	threads, err := warehouseThreads()
-	if err != nil {
-		return err
-	}
-	st, wait, err := stack.Up(ctx, stack.Config{
-		Template: f.template, Root: root, StateDir: state, DatabaseURL: localpg.URL(), Pool: pool,
-		Slot:         envOr("FIN_CAPTURE_SLOT", slotFor(pool.Config().ConnConfig.Database)),
-		KafkaBrokers: kafka.BrokersFromEnv(), KafkaRetention: retention,
-		KafkaRetentionBytes: retentionBytes,
-		S3Endpoint:          os.Getenv("S3_ENDPOINT"), S3AccessKey: os.Getenv("S3_ACCESS_KEY"), S3SecretKey: os.Getenv("S3_SECRET_KEY"),
-		Bucket:        envOr("LAKE_BUCKET", "lake"),
-		S3Addr:        envOr("S3_ADDR", s3local.DefaultAddr),
-		APIAddr:       envOr("API_ADDR", "127.0.0.1:8000"),
-		ConsoleAddr:   envOr("CONSOLE_ADDR", "127.0.0.1:8080"),
-		WarehousePath: duckdb.DefaultPath(),
-		// FIN_WAREHOUSE_MEMORY_LIMIT bounds the stack's own DuckDB apart from dbt's.
-		WarehouseMemoryLimit: os.Getenv("FIN_WAREHOUSE_MEMORY_LIMIT"),
-		WarehouseThreads:     threads,
-		DbtSchedule:          envOr("FIN_DBT_SCHEDULE", "rate(1 minute)"),
-		// FIN_DBT_BUILD_ON_LOAD=false leaves gold to the schedule (the template's parameter).
-		TemplateParams: map[string]string{"DbtBuildOnLoad": envOr("FIN_DBT_BUILD_ON_LOAD", "true")},
-		DevSecretPath:  devSecretPath(),
-		WebhookToken:   os.Getenv("FIN_WEBHOOK_TOKEN"),
-	})
+	st, wait, err := stack.Up(ctx, conf)
 	if err != nil {
 		return err
 	}
@@ -160,6 +137,38 @@ func startUp(ctx context.Context, f upFlags) error {
 		defer func() { <-genErr }()
 	}
 	return wait()
+}
+
+// stackConfig is the stack's configuration from the flags and the environment.
+func stackConfig(f upFlags, root, state string, pool *pgxpool.Pool) (stack.Config, error) {
+	retention, retentionBytes, err := kafkaRetention()
+	if err != nil {
+		return stack.Config{}, err
+	}
+	threads, err := warehouseThreads()
+	if err != nil {
+		return stack.Config{}, err
+	}
+	return stack.Config{
+		Template: f.template, Root: root, StateDir: state, DatabaseURL: localpg.URL(), Pool: pool,
+		Slot:         envOr("FIN_CAPTURE_SLOT", slotFor(pool.Config().ConnConfig.Database)),
+		KafkaBrokers: kafka.BrokersFromEnv(), KafkaRetention: retention,
+		KafkaRetentionBytes: retentionBytes,
+		S3Endpoint:          os.Getenv("S3_ENDPOINT"), S3AccessKey: os.Getenv("S3_ACCESS_KEY"), S3SecretKey: os.Getenv("S3_SECRET_KEY"),
+		Bucket:        envOr("LAKE_BUCKET", "lake"),
+		S3Addr:        envOr("S3_ADDR", s3local.DefaultAddr),
+		APIAddr:       envOr("API_ADDR", "127.0.0.1:8000"),
+		ConsoleAddr:   envOr("CONSOLE_ADDR", "127.0.0.1:8080"),
+		WarehousePath: duckdb.DefaultPath(),
+		// FIN_WAREHOUSE_MEMORY_LIMIT bounds the stack's own DuckDB apart from dbt's.
+		WarehouseMemoryLimit: os.Getenv("FIN_WAREHOUSE_MEMORY_LIMIT"),
+		WarehouseThreads:     threads,
+		DbtSchedule:          envOr("FIN_DBT_SCHEDULE", "rate(1 minute)"),
+		// FIN_DBT_BUILD_ON_LOAD=false leaves gold to the schedule (the template's parameter).
+		TemplateParams: map[string]string{"DbtBuildOnLoad": envOr("FIN_DBT_BUILD_ON_LOAD", "true")},
+		DevSecretPath:  devSecretPath(),
+		WebhookToken:   os.Getenv("FIN_WEBHOOK_TOKEN"),
+	}, nil
 }
 
 // kafkaRetention is how long the embedded broker keeps landed records, FIN_KAFKA_RETENTION (a Go
