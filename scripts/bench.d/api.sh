@@ -5,7 +5,7 @@
 #   3. the API Lambda bootstrap (arm64, stripped)   vs  the 15 MB budget and a hello-world bootstrap
 #   4. cold init under aws-lambda-rie               vs  the 100 ms budget and a hello-world bootstrap
 # Each side gets its own throwaway database on the project's cluster, dropped at the end. fin api
-# runs with its defaults: Go on every core, Postgres on this machine too (docs/api.md).
+# runs with its defaults: Go on half the cores, Postgres being on this machine (docs/api.md).
 # BENCH_SECONDS (default 10) sets the length of each load run; BENCH_ROUNDS (default 3) how many
 # times each pair runs, in turn (the machine is shared: the median round is reported).
 # FIN_API_FLAGS adds flags to fin api (e.g. "-procs 2 -account-reads 2"), to set one sizing beside
