@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/minio/minio-go/v7"
 
+	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/lambdalocal"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/loader"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/objectstore"
@@ -39,10 +40,11 @@ func (s *Stack) objectCreated(ev events.S3Event) {
 }
 
 // loadLane is the lane of the loader's delivery an S3 notification takes: its object's bronze
-// table (bronze/<table>/...), so that a table's objects load in the order they were written and
-// no table's objects wait behind another's. In AWS every notification is an invocation of its own,
-// beside the others; locally a table's objects still take turns, and the warehouse file's turn
-// (one load at a time) is the same for every lane.
+// table (bronze.ParseKey, snapshot windows' keys included), so that a table's objects load in the
+// order they were written and no table's objects wait behind another's. A key outside the bronze
+// grammar (the loader refuses it) shares the lane "". In AWS every notification is an invocation
+// of its own, beside the others; locally a table's objects still take turns, and the warehouse
+// file's turn (one load at a time) is the same for every lane.
 func loadLane(ev events.S3Event) string {
 	if len(ev.Records) == 0 {
 		return ""
@@ -51,11 +53,11 @@ func loadLane(ev events.S3Event) string {
 	if key == "" {
 		key = ev.Records[0].S3.Object.Key
 	}
-	if rest, ok := strings.CutPrefix(key, "bronze/"); ok {
-		table, _, _ := strings.Cut(rest, "/")
-		return table
+	k, err := bronze.ParseKey(key)
+	if err != nil {
+		return ""
 	}
-	return ""
+	return k.Table
 }
 
 // keepFailed writes an invocation that failed every retry to StateDir/failed-invocations, for
