@@ -133,6 +133,10 @@ type Metrics struct {
 	SnapshotChunkMax   atomic.Int64 // most rows in one chunk (at most ChunkSize)
 	SnapshotHeldMax    atomic.Int64 // most chunks held at once (at most maxPending)
 	SnapshotsCompleted atomic.Int64 // table snapshots recorded in the manifest
+
+	// WaitingFor says, while the slot is being created, which transactions elsewhere on the
+	// cluster its creation waits for and who holds them (createSlot); nil otherwise.
+	WaitingFor atomic.Pointer[string]
 }
 
 // LagBytes is how much WAL the slot holds that the capture has not confirmed.

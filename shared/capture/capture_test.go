@@ -22,6 +22,8 @@ type harness struct {
 	db    *pgtest.DB
 	seeds []string
 	cfg   capture.Config
+	// ended is what the capture start ran last returned, nil while it runs.
+	ended func() *error
 }
 
 func newHarness(t *testing.T) *harness {
@@ -74,9 +76,20 @@ func (h *harness) start(producer capture.Producer) (stop func() error) {
 		h.t.Cleanup(cl.Close)
 		producer = cl
 	}
+	cfg := h.cfg
+	if cfg.Metrics == nil {
+		cfg.Metrics = &capture.Metrics{}
+	}
+	watchCapture(h.t, cfg.Metrics)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- capture.Run(ctx, h.cfg, producer) }()
+	var ended atomic.Pointer[error]
+	h.ended = ended.Load
+	go func() {
+		err := capture.Run(ctx, cfg, producer)
+		ended.Store(&err)
+		done <- err
+	}()
 	var once atomic.Bool
 	stop = func() error {
 		if !once.CompareAndSwap(false, true) {
@@ -125,19 +138,18 @@ func (h *harness) reader(topic string) *kgo.Client {
 	return cl
 }
 
-// consume reads topic from the start until it has n records or the deadline passes.
+// consume reads topic from the start until it has n records or 60 s of the capture's own time
+// pass (patience).
 func (h *harness) consume(topic string, n int) []event {
 	h.t.Helper()
 	cl := h.reader(topic)
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	p := newPatience(h.t, "topic "+topic, 60*time.Second)
 	var out []event
 	for len(out) < n {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			h.t.Fatalf("topic %s: got %d records within 60s, want %d", topic, len(out), n)
-		}
+		cancel()
 		fs.EachRecord(func(r *kgo.Record) {
 			e := event{topic: r.Topic, key: string(r.Key), raw: r.Value}
 			if r.Value != nil {
@@ -147,6 +159,9 @@ func (h *harness) consume(topic string, n int) []event {
 			}
 			out = append(out, e)
 		})
+		if len(out) < n && p.expired() {
+			h.t.Fatalf("topic %s: got %d records within %s, want %d", topic, len(out), p, n)
+		}
 	}
 	return out
 }

@@ -20,12 +20,12 @@ const (
 // transaction it is (pg_locks, which any role may read: every transaction holds the lock on its
 // own id) with what it is doing (pg_stat_activity, empty where the role may not see it), and a
 // prepared transaction, which no backend holds.
-const heldRowHolders = `SELECT l.pid::text, coalesce(a.state, ''), coalesce(a.application_name, ''),
+const heldRowHolders = `SELECT l.pid::text, coalesce(a.datname::text, ''), coalesce(a.state, ''), coalesce(a.application_name, ''),
 		coalesce(a.usename::text, ''), coalesce(a.xact_start::text, ''), coalesce(left(a.query, 200), '')
 	FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
 	WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted AND l.transactionid::text = ANY($1)
 	UNION ALL
-	SELECT 'none', 'prepared (pg_prepared_xacts)', gid, owner::text, prepared::text, ''
+	SELECT 'none', database::text, 'prepared (pg_prepared_xacts)', gid, owner::text, prepared::text, ''
 	FROM pg_prepared_xacts WHERE transaction::text = ANY($1)`
 
 // logHeld logs, rate-limited, which table and key range a deferred read (ch) waits for and which
@@ -68,11 +68,11 @@ func (c *capturer) heldBy(ctx context.Context, xids []string) (string, error) {
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
-		var pid, state, app, user, since, query string
-		if err := rows.Scan(&pid, &state, &app, &user, &since, &query); err != nil {
+		var pid, db, state, app, user, since, query string
+		if err := rows.Scan(&pid, &db, &state, &app, &user, &since, &query); err != nil {
 			return "", err
 		}
-		out = append(out, fmt.Sprintf("pid=%s state=%q application=%q user=%q xact_start=%q query=%q", pid, state, app, user, since, query))
+		out = append(out, fmt.Sprintf("pid=%s database=%q state=%q application=%q user=%q xact_start=%q query=%q", pid, db, state, app, user, since, query))
 	}
 	if err := rows.Err(); err != nil {
 		return "", err

@@ -79,13 +79,28 @@ func (h *harness) newKafka() {
 	h.seeds = seeds
 }
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor polls cond until it holds or d passes.
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
+	waitForReport(t, what, d, cond, nil)
+}
+
+// waitForReport is waitFor, logging report() when it gives up. Time a capture spends waiting for
+// transactions elsewhere on the cluster does not count (patience).
+func waitForReport(t *testing.T, what string, d time.Duration, cond func() bool, report func() string) {
+	t.Helper()
+	waitPatiently(t, newPatience(t, what, d), cond, report)
+}
+
+func waitPatiently(t *testing.T, p *patience, cond func() bool, report func() string) {
+	t.Helper()
+	what := p.what
 	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, d)
+		if p.expired() {
+			if report != nil {
+				t.Log(report())
+			}
+			t.Fatalf("%s: not within %s", what, p)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,8 +58,7 @@ func (c *capturer) ensureSlot(ctx context.Context) (start pglogrepl.LSN, lastCom
 	if err := c.meta.QueryRow(ctx, "SELECT clock_timestamp()").Scan(&at); err != nil {
 		return 0, nil, fmt.Errorf("capture: %w", err)
 	}
-	res, err := pglogrepl.CreateReplicationSlot(ctx, c.repl, c.cfg.Slot, "pgoutput", pglogrepl.CreateReplicationSlotOptions{
-		Mode: pglogrepl.LogicalReplication, SnapshotAction: "EXPORT_SNAPSHOT"})
+	res, err := c.createSlot(ctx)
 	if err != nil {
 		return 0, nil, fmt.Errorf("capture: create slot %s: %w", c.cfg.Slot, err)
 	}
@@ -81,6 +81,74 @@ func (c *capturer) ensureSlot(ctx context.Context) (start pglogrepl.LSN, lastCom
 		return 0, nil, err
 	}
 	return point, nil, nil
+}
+
+// createSlot creates the slot with an exported snapshot, saying while it waits what it waits
+// for. A logical slot is consistent only once every transaction that held a transaction id when
+// its creation began has ended, in any database of the cluster (Postgres's snapshot builder waits
+// on each in turn): one long transaction anywhere on the cluster (an idle session, another
+// capture's initial snapshot, a bulk load) holds the capture at its start for as long as it stays
+// open, with nothing in the capture's own database to show for it. watchSlotWait names it.
+func (c *capturer) createSlot(ctx context.Context) (pglogrepl.CreateReplicationSlotResult, error) {
+	stop, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		c.watchSlotWait(ctx, stop)
+	}()
+	res, err := pglogrepl.CreateReplicationSlot(ctx, c.repl, c.cfg.Slot, "pgoutput", pglogrepl.CreateReplicationSlotOptions{
+		Mode: pglogrepl.LogicalReplication, SnapshotAction: "EXPORT_SNAPSHOT"})
+	close(stop)
+	<-watched // the watcher's queries use c.meta, idle until the slot exists
+	c.cfg.Metrics.WaitingFor.Store(nil)
+	return res, err
+}
+
+// slotWaitPoll is how often watchSlotWait looks at what the slot's creation waits for.
+const slotWaitPoll = time.Second
+
+// awaitedXids are the transactions the replication connection's backend waits for, as text.
+const awaitedXids = `SELECT coalesce(array_agg(transactionid::text), '{}') FROM pg_locks
+	WHERE pid = $1 AND locktype = 'transactionid' AND NOT granted`
+
+// watchSlotWait keeps Metrics.WaitingFor current while the slot is being created (until stop),
+// and logs, after heldLogAfter and then every heldLogEvery, which transactions the creation waits
+// for and which backends hold them (database, application, query). Best effort: a failed
+// look-up is logged once, the creation goes on.
+func (c *capturer) watchSlotWait(ctx context.Context, stop <-chan struct{}) {
+	began := time.Now()
+	var logged time.Time
+	pid := c.repl.PID()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		case <-time.After(slotWaitPoll):
+		}
+		var xids []string
+		if err := c.meta.QueryRow(ctx, awaitedXids, pid).Scan(&xids); err != nil {
+			if ctx.Err() == nil {
+				c.log.Warn("creating the replication slot: cannot see what it waits for", "err", err)
+			}
+			return
+		}
+		if len(xids) == 0 {
+			c.cfg.Metrics.WaitingFor.Store(nil)
+			continue
+		}
+		holders, err := c.heldBy(ctx, xids)
+		if err != nil {
+			holders = "not found: " + err.Error()
+		}
+		what := "transaction " + strings.Join(xids, ", ") + " held by " + holders
+		c.cfg.Metrics.WaitingFor.Store(&what)
+		if now := time.Now(); now.Sub(began) >= heldLogAfter && now.Sub(logged) >= heldLogEvery {
+			logged = now
+			c.log.Warn("creating the replication slot waits for transactions open on the cluster to end, in any database: a logical slot is consistent only once every transaction running when it began has ended (commit, roll back, or pg_terminate_backend(pid))",
+				"waiting", now.Sub(began).Round(time.Second).String(), "xids", strings.Join(xids, ","), "held_by", holders)
+		}
+	}
 }
 
 // heldRead is a snapshot row held back until the next one shows whether it was the last.
