@@ -172,3 +172,72 @@ func ConfirmSlot(ctx context.Context, t testing.TB, pool *pgxpool.Pool, slot str
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// SlotPatience bounds how long CreateSlot waits for the cluster's other transactions.
+const SlotPatience = 5 * time.Minute
+
+// slotAwaits names the transactions the backend $1 waits for and who holds them.
+const slotAwaits = `SELECT w.transactionid::text, h.pid::text, coalesce(a.datname::text, ''), coalesce(a.state, ''),
+		coalesce(a.application_name, ''), coalesce(left(a.query, 120), '')
+	FROM pg_locks w
+	JOIN pg_locks h ON h.locktype = 'transactionid' AND h.transactionid = w.transactionid AND h.granted AND h.mode = 'ExclusiveLock'
+	LEFT JOIN pg_stat_activity a ON a.pid = h.pid
+	WHERE w.pid = $1 AND w.locktype = 'transactionid' AND NOT w.granted`
+
+// CreateSlot creates the logical replication slot slot (pgoutput) in db and drops it when the
+// test ends. A logical slot is made only once every transaction that held a transaction id on the
+// cluster when its creation began has ended, in any database: another package's test or a
+// benchmark's capture reading a large table holds it for as long as that takes, which is not the
+// test's time. So the creation has SlotPatience of its own, whatever the test's deadline; after a
+// few seconds it logs which backends it waits for, and it fails naming them.
+func CreateSlot(t testing.TB, db *DB, slot string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), SlotPatience)
+	defer cancel()
+	conn, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatalf("create slot %s: %v", slot, err)
+	}
+	defer conn.Release()
+	pid := conn.Conn().PgConn().PID()
+	done := make(chan struct{})
+	waiting := make(chan string, 1)
+	go func() {
+		defer close(waiting)
+		began, last, logged := time.Now(), "", ""
+		for {
+			select {
+			case <-done:
+				waiting <- last
+				return
+			case <-time.After(time.Second):
+			}
+			rows, err := db.Pool.Query(ctx, slotAwaits, pid)
+			if err != nil {
+				continue
+			}
+			var holders []string
+			for rows.Next() {
+				var xid, hpid, dbname, state, app, query string
+				if rows.Scan(&xid, &hpid, &dbname, &state, &app, &query) == nil {
+					holders = append(holders, fmt.Sprintf("xid %s of pid %s (database %q, %s, application %q: %q)", xid, hpid, dbname, state, app, query))
+				}
+			}
+			rows.Close()
+			if w := strings.Join(holders, "; "); w != "" {
+				last = w
+				if w != logged && time.Since(began) >= 5*time.Second {
+					logged = w
+					t.Logf("creating slot %s waits for transactions elsewhere on the cluster: %s", slot, w)
+				}
+			}
+		}
+	}()
+	_, err = conn.Exec(ctx, `SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, slot)
+	close(done)
+	last := <-waiting
+	if err != nil {
+		t.Fatalf("create slot %s (waited for: %s): %v", slot, last, err)
+	}
+	t.Cleanup(func() { db.Pool.Exec(context.Background(), `SELECT pg_drop_replication_slot($1)`, slot) })
+}

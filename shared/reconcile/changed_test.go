@@ -19,7 +19,7 @@ import (
 // loss that no change shows (a delete the warehouse never got) is found by the sweep within one
 // round of it.
 func TestPassChangedJudgesAsFullPasses(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute+pgtest.SlotPatience) // the slot may wait for the cluster
 	defer cancel()
 	db := pgtest.New(t)
 	exec := customers(ctx, t, db, 10)
@@ -36,8 +36,7 @@ func TestPassChangedJudgesAsFullPasses(t *testing.T) {
 	load("true")
 
 	slot := "changed_" + db.Name
-	exec(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, slot)
-	t.Cleanup(func() { db.Pool.Exec(context.Background(), `SELECT pg_drop_replication_slot($1)`, slot) })
+	pgtest.CreateSlot(t, db, slot)
 	// Each pass a minute later: a pass the slot has crossed is the next one's reference.
 	clock := func() func() time.Time {
 		at := time.Now()

@@ -29,7 +29,7 @@ import (
 // warehouse: changes the slot has confirmed but the warehouse lacks (rows deleted from it) are
 // lost; changes above the confirmed position (not loaded yet) are lag.
 func TestLostAgainstLag(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute+pgtest.SlotPatience) // the slot may wait for the cluster
 	defer cancel()
 	db := pgtest.New(t)
 	exec := customers(ctx, t, db, 6)
@@ -49,8 +49,7 @@ func TestLostAgainstLag(t *testing.T) {
 	}
 
 	slot := "reconcile_" + db.Name
-	exec(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, slot)
-	t.Cleanup(func() { db.Pool.Exec(context.Background(), `SELECT pg_drop_replication_slot($1)`, slot) })
+	pgtest.CreateSlot(t, db, slot)
 	r := reconcile.New(db.Pool, wh, reconcile.Options{Slot: slot, Grace: time.Nanosecond, ClockMargin: time.Millisecond})
 	pass := func(want string) reconcile.Report {
 		t.Helper()
@@ -139,7 +138,7 @@ func TestLostAgainstLag(t *testing.T) {
 // Reconciler holds about three earlier snapshots, not one per pass, each on disk and removed
 // once forgotten or closed.
 func TestHistoryStaysBounded(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute+pgtest.SlotPatience) // the slot may wait for the cluster
 	defer cancel()
 	db := pgtest.New(t)
 	wh, err := duckdb.Open(ctx, filepath.Join(t.TempDir(), "raw_store.duckdb"), nil)
@@ -148,10 +147,7 @@ func TestHistoryStaysBounded(t *testing.T) {
 	}
 	defer wh.Close()
 	slot := "bounded_" + db.Name
-	if _, err := db.Pool.Exec(ctx, `SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, slot); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Pool.Exec(context.Background(), `SELECT pg_drop_replication_slot($1)`, slot) })
+	pgtest.CreateSlot(t, db, slot)
 	clock := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	dir := t.TempDir()
 	r := reconcile.New(db.Pool, wh, reconcile.Options{Slot: slot, Grace: 10 * time.Second, Dir: dir,

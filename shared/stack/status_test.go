@@ -15,7 +15,7 @@ import (
 // TestStatusShowsReconcileVerdict: rows the slot has confirmed that the warehouse never got (a
 // lake lost while the slot lived on) turn the console's reconcile component from lag to lost.
 func TestStatusShowsReconcileVerdict(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute+pgtest.SlotPatience) // the slot may wait for the cluster
 	defer cancel()
 	db := pgtest.New(t)
 	if _, err := db.Pool.Exec(ctx, `INSERT INTO customers (first_name, last_name, email) VALUES ('Ada', 'Test', 'ada@example.com')`); err != nil {
@@ -27,10 +27,7 @@ func TestStatusShowsReconcileVerdict(t *testing.T) {
 	}
 	defer wh.Close()
 	slot := "status_" + db.Name
-	if _, err := db.Pool.Exec(ctx, `SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, slot); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Pool.Exec(context.Background(), `SELECT pg_drop_replication_slot($1)`, slot) })
+	pgtest.CreateSlot(t, db, slot)
 
 	c := newStatusCache(&Stack{cfg: Config{Pool: db.Pool, Slot: slot}, wh: wh})
 	r := reconcile.New(db.Pool, wh, reconcile.Options{Slot: slot, Grace: time.Nanosecond})
