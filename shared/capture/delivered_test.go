@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"regexp"
@@ -105,14 +106,36 @@ func (h *harness) runCaughtUp(lake *memManifests, writes func(), wait func(*capt
 			}
 		}
 	}()
-	waitFor(h.t, "capture started", 60*time.Second, func() bool { return wait(metrics) })
+	began := time.Now()
+	running := func(cond func() bool) func() bool {
+		return func() bool {
+			if err := h.ended(); err != nil {
+				h.t.Fatalf("the capture stopped: %v\n%s", *err, h.stallReport(metrics, logs))
+			}
+			return cond()
+		}
+	}
+	// The machine's load (other packages' tests, other work) slows a capture down: the waits
+	// give up after a minute without progress, or ten in all. Progress is streaming begun, rows
+	// snapshotted (not chunks: a read held by an open transaction emits empty ones) and tables
+	// completed; then the confirmed position (a heartbeat moves it only past all before).
+	snapshotting := func() string {
+		return fmt.Sprintf("streaming %v, %d rows snapshotted, %d tables completed", metrics.ConfirmedLSN.Load() > 0,
+			metrics.SnapshotRows.Load(), metrics.SnapshotsCompleted.Load())
+	}
+	report := func() string { return h.stallReport(metrics, logs) }
+	waitPatiently(h.t, newPatience(h.t, "capture started", time.Minute).following(snapshotting, 10*time.Minute),
+		running(func() bool { return wait(metrics) }), report)
 	writes()
 	h.exec(`UPDATE items SET v = v + 1000 WHERE id = (SELECT min(id) FROM items)`)
 	var end uint64
 	if err := h.db.Pool.QueryRow(context.Background(), "SELECT pg_current_wal_lsn() - '0/0'").Scan(&end); err != nil {
 		h.t.Fatal(err)
 	}
-	waitFor(h.t, "capture caught up", 60*time.Second, func() bool { return metrics.ConfirmedLSN.Load() >= end })
+	confirmed := func() string { return fmt.Sprint("confirmed ", metrics.ConfirmedLSN.Load()) }
+	waitPatiently(h.t, newPatience(h.t, "capture caught up", time.Minute).following(confirmed, 10*time.Minute),
+		running(func() bool { return metrics.ConfirmedLSN.Load() >= end }), report)
+	h.t.Logf("capture started and caught up in %s", time.Since(began).Round(time.Millisecond))
 	close(done)
 	<-sampled
 	if err := stop(); err != nil {
