@@ -23,7 +23,8 @@ import (
 // the invocation when a model or test failed. A scheduled event's detail may carry a Request
 // ({"select": "marts", "full_refresh": false}); a schedule whose target Input is
 // {"detail": {"select": "marts"}} delivers exactly that. An SQS batch builds what is downstream of
-// the RAW tables its requests name (RequestFromSQS).
+// the RAW tables its requests name (RequestFromSQS), then builds at once the requests that waited
+// on the queue meanwhile (buildWaiting, with Config.Requests).
 func Handler(cfg Config, log *slog.Logger) func(context.Context, json.RawMessage) (Summary, error) {
 	return func(ctx context.Context, payload json.RawMessage) (Summary, error) {
 		started := time.Now()
