@@ -10,6 +10,8 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/awssecrets"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/dbtrun"
@@ -40,7 +42,16 @@ func main() {
 		sf.DB().SetMaxOpenConns(1)
 		cut = history.New(history.DB{DB: sf.DB()})
 	}
-	h, err := dbtrun.NewFunction(ctx, env, dbtrun.Deps{Output: os.Stderr, Metrics: os.Stdout, Cut: cut}, log)
+	// After each build, the requests that waited on the build queue meanwhile.
+	var requests dbtrun.Requests
+	if url := env.Get("BUILD_QUEUE_URL"); url != "" {
+		awsCfg, err := config.LoadDefaultConfig(ctx)
+		if err != nil {
+			fail(log, err)
+		}
+		requests = dbtrun.SQSRequests{Client: sqs.NewFromConfig(awsCfg), QueueURL: url}
+	}
+	h, err := dbtrun.NewFunction(ctx, env, dbtrun.Deps{Output: os.Stderr, Metrics: os.Stdout, Cut: cut, Requests: requests}, log)
 	if err != nil {
 		fail(log, err)
 	}

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/fin-orchestrator/fin-orchestrator/shared/settings"
 )
 
@@ -72,6 +74,21 @@ type Config struct {
 	// Lock, when set, is held while dbt runs. Locally it takes the snapshot of RAW dbt reads and
 	// lends dbt the models file (DuckDB allows one writing process per file).
 	Lock Locker
+	// Requests, when set, is the build-request queue (template.yaml's BuildRequests): after a
+	// build, the requests that waited in it are built at once, in the same invocation
+	// (buildWaiting).
+	Requests Requests
+	// Built, when set, is told each build of an invocation but the last, whose summary the
+	// invocation returns (the local console records every build).
+	Built func(Summary, error)
+}
+
+// Requests is the build-request queue as the dbt-runner reads it itself: the requests visible
+// now, hidden for the queue's visibility timeout (SQS ReceiveMessage, no long poll), and their
+// deletion once built.
+type Requests interface {
+	ReceiveWaiting(ctx context.Context) ([]events.SQSMessage, error)
+	DeleteMessages(ctx context.Context, msgs []events.SQSMessage) error
 }
 
 // Locker grants exclusive use of the warehouse until release is called.

@@ -27,6 +27,10 @@ type Deps struct {
 	// Cut reads the published cut back from the warehouse (Config.Cut); nil reports none.
 	Cut     CutReader
 	Missing func(context.Context) ([]string, error)
+	// Requests is the build-request queue, read after each build (Config.Requests); nil reads
+	// none. Built is told each build but an invocation's last (Config.Built).
+	Requests Requests
+	Built    func(Summary, error)
 }
 
 // NewFunction builds the dbt-runner function from the settings env declares for it
@@ -48,7 +52,7 @@ func ConfigFrom(ctx context.Context, env *settings.Env, deps Deps) (Config, erro
 		DBT: env.Get("DBT_BIN"), ProjectDir: env.Get("DBT_PROJECT_DIR"), ProfilesDir: env.Get("DBT_PROFILES_DIR"),
 		Target: env.Get("DBT_TARGET"), WorkDir: env.Get("DBT_WORK_DIR"),
 		Output: deps.Output, EMF: deps.Metrics, Nice: deps.Nice, Lock: deps.Lock, EnvDefaults: deps.EnvDefaults,
-		Cut: deps.Cut, Missing: deps.Missing,
+		Cut: deps.Cut, Missing: deps.Missing, Requests: deps.Requests, Built: deps.Built,
 		Env: env.DbtEnv(),
 	}
 	var errs []error

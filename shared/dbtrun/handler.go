@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -22,54 +23,116 @@ import (
 // the invocation when a model or test failed. A scheduled event's detail may carry a Request
 // ({"select": "marts", "full_refresh": false}); a schedule whose target Input is
 // {"detail": {"select": "marts"}} delivers exactly that. An SQS batch builds what is downstream of
-// the RAW tables its requests name (RequestFromSQS).
+// the RAW tables its requests name (RequestFromSQS), then builds at once the requests that waited
+// on the queue meanwhile (buildWaiting, with Config.Requests).
 func Handler(cfg Config, log *slog.Logger) func(context.Context, json.RawMessage) (Summary, error) {
 	return func(ctx context.Context, payload json.RawMessage) (Summary, error) {
+		started := time.Now()
 		ev, req, err := requestFromPayload(payload, log)
 		if err != nil {
 			log.Error("dbt build not started", "event_id", ev.ID, "error", err)
 			return Summary{}, err
 		}
-		fromLoads := req.Select != "" && strings.HasPrefix(ev.ID, sqsEventPrefix)
-		if fromLoads && missingModels(ctx, cfg, log) {
-			req = Request{}
-		}
-		sum, err := Run(ctx, cfg, req)
-		if err != nil && fromLoads && req.Select != "" {
-			// On a new warehouse a build selected from loads reaches tests whose other parent no
-			// load has built yet (accounts' relationship to stg_customers): build everything now
-			// rather than leave the batch hidden for the queue's visibility timeout. Where
-			// Config.Missing says so beforehand (locally), that build is not lost.
-			log.Warn("dbt build of loaded tables failed; building everything", "event_id", ev.ID, "select", req.Select, "error", err)
-			emitMetrics(cfg.EMF, sum)
-			req = Request{}
-			sum, err = Run(ctx, cfg, req)
-		}
-		if !sum.started.IsZero() {
-			sum.Cut = publishedCut(ctx, cfg.Cut, sum.started, log)
-		}
-		emitMetrics(cfg.EMF, sum)
-		attrs := []any{"event_id", ev.ID, "select", req.Select, "full_refresh", req.FullRefresh, "indirect_selection", req.IndirectSelection,
-			"invocation_id", sum.InvocationID, "models_built", sum.ModelsBuilt,
-			"models_failed", sum.ModelsFailed, "models_skipped", sum.ModelsSkipped,
-			"tests_passed", sum.TestsPassed, "tests_warned", sum.TestsWarned,
-			"tests_failed", sum.TestsFailed, "elapsed_s", sum.ElapsedSeconds, "wall_s", sum.WallSeconds}
-		if c := sum.Cut; c != nil {
-			attrs = append(attrs, "cut_lsn", c.LSN)
-			if c.LagSeconds != nil {
-				attrs = append(attrs, "cut_commit_ts", c.CommitTime, "cut_lag_s", *c.LagSeconds)
-			}
-		}
-		if err != nil {
-			for _, f := range sum.Failures {
-				log.Error("dbt node failed", "node", f.Node, "status", f.Status, "message", f.Message)
-			}
-			log.Error("dbt build failed", append(attrs, "error", err)...)
+		sum, err := build(ctx, cfg, log, ev.ID, req, 1)
+		if err != nil || !strings.HasPrefix(ev.ID, sqsEventPrefix) {
+			// A schedule's build is left alone: the requests that waited are the pollers'.
 			return sum, err
 		}
-		log.Info("dbt build", attrs...)
-		return sum, nil
+		return buildWaiting(ctx, cfg, log, started, sum)
 	}
+}
+
+// build runs one dbt build for req and reports it (log line, metrics, the published cut); nth
+// counts the builds of the invocation (buildWaiting's).
+func build(ctx context.Context, cfg Config, log *slog.Logger, eventID string, req Request, nth int) (Summary, error) {
+	fromLoads := req.Select != "" && strings.HasPrefix(eventID, sqsEventPrefix)
+	if fromLoads && missingModels(ctx, cfg, log) {
+		req = Request{}
+	}
+	sum, err := Run(ctx, cfg, req)
+	if err != nil && fromLoads && req.Select != "" {
+		// On a new warehouse a build selected from loads reaches tests whose other parent no
+		// load has built yet (accounts' relationship to stg_customers): build everything now
+		// rather than leave the batch hidden for the queue's visibility timeout. Where
+		// Config.Missing says so beforehand (locally), that build is not lost.
+		log.Warn("dbt build of loaded tables failed; building everything", "event_id", eventID, "select", req.Select, "error", err)
+		emitMetrics(cfg.EMF, sum)
+		req = Request{}
+		sum, err = Run(ctx, cfg, req)
+	}
+	if !sum.started.IsZero() {
+		sum.Cut = publishedCut(ctx, cfg.Cut, sum.started, log)
+	}
+	emitMetrics(cfg.EMF, sum)
+	attrs := []any{"event_id", eventID, "select", req.Select, "full_refresh", req.FullRefresh, "indirect_selection", req.IndirectSelection,
+		"invocation_id", sum.InvocationID, "models_built", sum.ModelsBuilt,
+		"models_failed", sum.ModelsFailed, "models_skipped", sum.ModelsSkipped,
+		"tests_passed", sum.TestsPassed, "tests_warned", sum.TestsWarned,
+		"tests_failed", sum.TestsFailed, "elapsed_s", sum.ElapsedSeconds, "wall_s", sum.WallSeconds, "build_of_invocation", nth}
+	if c := sum.Cut; c != nil {
+		attrs = append(attrs, "cut_lsn", c.LSN)
+		if c.LagSeconds != nil {
+			attrs = append(attrs, "cut_commit_ts", c.CommitTime, "cut_lag_s", *c.LagSeconds)
+		}
+	}
+	if err != nil {
+		for _, f := range sum.Failures {
+			log.Error("dbt node failed", "node", f.Node, "status", f.Status, "message", f.Message)
+		}
+		log.Error("dbt build failed", append(attrs, "error", err)...)
+		return sum, err
+	}
+	log.Info("dbt build", attrs...)
+	return sum, nil
+}
+
+// chainBudget bounds how long one invocation goes on building the requests that waited in the
+// queue (buildWaiting): past it the invocation ends, and the batch the mapping's other poller
+// holds, throttled meanwhile, gets its turn.
+const chainBudget = time.Minute
+
+// buildWaiting builds, once a build has ended, the build requests that arrived while it ran,
+// again and again while some waited, within chainBudget and the invocation's deadline; it
+// returns the last build's summary (Config.Built is told each earlier one). With one build at a
+// time, the mapping's pollers are throttled while a build runs and retry with a backoff Lambda
+// does not publish (a "gradual backoff"); the batching window then delays the next build again.
+// Reading the queue here starts the next build at once, without counting on either. Requests
+// are deleted once their build succeeded; those of a failed build show again after the queue's
+// visibility timeout, as a failed batch's do, and the invocation fails.
+func buildWaiting(ctx context.Context, cfg Config, log *slog.Logger, started time.Time, sum Summary) (Summary, error) {
+	for nth := 2; cfg.Requests != nil && time.Since(started) < chainBudget && roomForAnother(ctx, sum.Wall); nth++ {
+		msgs, err := cfg.Requests.ReceiveWaiting(ctx)
+		if err != nil {
+			// They stay on the queue for the mapping's pollers.
+			log.Warn("could not read the build requests that waited; leaving them to the event source", "error", err)
+			return sum, nil
+		}
+		if len(msgs) == 0 {
+			return sum, nil
+		}
+		req, bad := RequestFromSQS(events.SQSEvent{Records: msgs})
+		for _, err := range bad {
+			log.Error("build request unreadable; building everything", "error", err)
+		}
+		if cfg.Built != nil {
+			cfg.Built(sum, nil)
+		}
+		if sum, err = build(ctx, cfg, log, sqsEventPrefix+msgs[0].MessageId, req, nth); err != nil {
+			return sum, err
+		}
+		if err := cfg.Requests.DeleteMessages(ctx, msgs); err != nil {
+			// Built already: when they show again they only cost a build.
+			log.Warn("could not delete build requests already built", "messages", len(msgs), "error", err)
+		}
+	}
+	return sum, nil
+}
+
+// roomForAnother reports whether the invocation's deadline leaves room for another build as long
+// as the last, twice over, and a margin.
+func roomForAnother(ctx context.Context, last time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	return !ok || time.Until(deadline) > 2*last+30*time.Second
 }
 
 // missingModels reports whether the warehouse lacks one of the project's models (Config.Missing),

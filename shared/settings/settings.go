@@ -85,8 +85,8 @@ var declared = []Setting{
 	{Name: "LOADER_TABLES", Default: "customers,accounts,transactions,snapshot_windows,transaction_metadata", Functions: []string{Loader},
 		Meaning: "Comma-separated source tables whose bronze objects are loaded; objects of any other table fail as unknown."},
 	{Name: "LOADER_TIMEOUT", Functions: []string{Loader}, Meaning: "Bound on one load, a Go duration such as 4m (none when empty)."},
-	{Name: "BUILD_QUEUE_URL", Functions: []string{Loader},
-		Meaning: "SQS queue the loader tells which RAW tables got rows after each commit, for dbt to build what follows them (none when empty)."},
+	{Name: "BUILD_QUEUE_URL", Functions: []string{Loader, DBT},
+		Meaning: "SQS queue the loader tells which RAW tables got rows after each commit, for dbt to build what follows them (none when empty); the dbt-runner reads it after each build and builds at once what waited there."},
 	{Name: "SNOWFLAKE_STAGE", Functions: []string{Loader}, Meaning: "External stage over the bronze bucket (default <schema>.BRONZE_STAGE)."},
 
 	// Snowflake: the loader writes RAW, the API reads GOLD, dbt builds SILVER and GOLD.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/dbtrun"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/lambdalocal"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/settings"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse"
 )
 
@@ -75,5 +76,33 @@ func TestLoadCommittedRequestsABuildThroughTheTemplatesQueue(t *testing.T) {
 	<-done
 	if q := s.queues[s.tpl.Queues["BuildRequests"].URL]; q.Len() != 0 {
 		t.Errorf("%d requests left on the queue after the build took them", q.Len())
+	}
+}
+
+// The dbt-runner reads, after each build, the queue template.yaml gives it (BUILD_QUEUE_URL, the
+// BuildRequests queue its event source polls): what it takes is hidden from the pollers, and
+// deleted once built.
+func TestDbtRunnerReadsTheTemplatesBuildQueue(t *testing.T) {
+	s := testStack(t, Config{})
+	r := s.waitingBuildRequests(FunctionEnv(s.tpl, dbtFunction, settings.DBT, nil, nil))
+	if r == nil {
+		t.Fatal("the dbt-runner's environment names no build queue of the template")
+	}
+	q := s.queues[s.tpl.Queues["BuildRequests"].URL]
+	ctx := context.Background()
+	for _, body := range []string{`{"tables":["accounts"]}`, `{"tables":["transactions"]}`} {
+		if err := q.SendMessage(ctx, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, err := r.ReceiveWaiting(ctx)
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("read %d requests (%v), want the 2 waiting", len(msgs), err)
+	}
+	if again, _ := r.ReceiveWaiting(ctx); len(again) != 0 {
+		t.Errorf("%d requests read twice: taken requests must stay hidden", len(again))
+	}
+	if err := r.DeleteMessages(ctx, msgs); err != nil || q.Len() != 0 {
+		t.Errorf("after deleting them, %d requests left on the queue (%v)", q.Len(), err)
 	}
 }

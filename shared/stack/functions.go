@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/fin-orchestrator/fin-orchestrator/shared/api"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/dbtrun"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/history"
@@ -179,12 +181,42 @@ func (s *Stack) buildDbt(ctx context.Context) (*lambdalocal.Function, error) {
 		EnvDefaults: []string{"DBT_THREADS=" + strconv.Itoa(min(runtime.GOMAXPROCS(0), 4))},
 		Lock:        s.runs, Missing: s.missingModels,
 		// The cut a build published, read back from the models file once dbt let it go.
-		Cut: history.New(s.wh)}, s.log)
+		Cut: history.New(s.wh),
+		// After a build, the requests that waited on the queue its BUILD_QUEUE_URL names; every
+		// build of an invocation is recorded for the console, as the invocation's last is.
+		Requests: s.waitingBuildRequests(env), Built: s.recordDbtBuild("loads")}, s.log)
 	if err != nil {
 		return nil, err
 	}
 	return s.function(dbtFunction, h), nil
 }
+
+// waitingBuildRequests is the build-request queue the dbt-runner's BUILD_QUEUE_URL names (the
+// template's !Ref of it), or nil when it names none.
+func (s *Stack) waitingBuildRequests(env *settings.Env) dbtrun.Requests {
+	if q := s.queues[env.Get("BUILD_QUEUE_URL")]; q != nil {
+		return localRequests{q}
+	}
+	return nil
+}
+
+// localRequests reads the local build-request queue as the dbt-runner reads SQS: the messages
+// visible now (a receive that does not wait), deleted by their receipts.
+type localRequests struct{ q *lambdalocal.Queue }
+
+func (r localRequests) ReceiveWaiting(ctx context.Context) ([]events.SQSMessage, error) {
+	return r.q.Receive(ctx, maxWaitingRequests, time.Now()), nil
+}
+
+func (r localRequests) DeleteMessages(_ context.Context, msgs []events.SQSMessage) error {
+	for _, m := range msgs {
+		r.q.Delete(m.ReceiptHandle)
+	}
+	return nil
+}
+
+// maxWaitingRequests is how many requests one read takes, as dbtrun.SQSRequests's ten receives do.
+const maxWaitingRequests = 100
 
 // missingModels names the dbt project's models the models file does not hold yet (all of them on
 // a new warehouse): the dbt-runner then builds everything instead of a selection from loads.

@@ -344,6 +344,15 @@ func (s *Stack) recordDbtRun(trigger string) func([]byte, error) {
 	}
 }
 
+// recordDbtBuild records a build's summary as recordDbtRun records an invocation's result.
+func (s *Stack) recordDbtBuild(trigger string) func(dbtrun.Summary, error) {
+	record := s.recordDbtRun(trigger)
+	return func(sum dbtrun.Summary, err error) {
+		out, _ := json.Marshal(sum)
+		record(out, err)
+	}
+}
+
 // keepRun puts a run first in the status's last 20.
 func (s *Stack) keepRun(r console.Run) {
 	sum := console.DbtRun{At: r.Ended, OK: r.OK, Models: r.Models, TestsPassed: r.TestsPassed, TestsFailed: r.TestsFailed, Seconds: r.Seconds, Select: r.Selector, Cut: r.Cut}
