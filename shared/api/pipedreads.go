@@ -29,7 +29,7 @@ import (
 // The sender takes a batch only after letting every other runnable goroutine run
 // (runtime.Gosched): the requests the API is reading at that moment join the batch instead of
 // waiting for the next one. Sent at once, batches held 2-3 GETs and Postgres spent about twice
-// its CPU per GET; after the yield, 7-9 (docs/api.md, Performance).
+// its CPU per GET; after the yield, 6-9 (docs/api.md, Performance).
 //
 // Each request is sent after it arrived, and each batch runs as its own implicit transaction, so
 // it sees every write committed before it was sent: batching changes the cost of a read, never
