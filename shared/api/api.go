@@ -38,6 +38,11 @@ type Config struct {
 	// started after they arrived. 0 means 1; below 0 every request runs its own query. With
 	// one request at a time (a Lambda container) nothing ever waits, so batching costs nothing.
 	AccountReadsInFlight int
+	// AccountReadsPipeline, above 0, sends those batches instead through one connection taken
+	// from the pool for good, in pipeline mode, with up to that many batches sent and not yet
+	// answered (pipedReads); AccountReadsInFlight then does not apply. For a server with many
+	// requests at once (fin api), not Lambda's one at a time.
+	AccountReadsPipeline int
 	// Metrics receives one CloudWatch EMF line per request (requests, latency, 4xx and 5xx by
 	// route; os.Stdout in Lambda); nil writes none.
 	Metrics io.Writer
@@ -119,6 +124,9 @@ func New(ctx context.Context, cfg Config) (*fiber.App, error) {
 	}
 	s := &server{pool: cfg.Pool, verifier: v, humaGets: cfg.humaGets, history: cfg.History, maxBody: cfg.MaxBodyBytes,
 		accounts: &accountReads{db: cfg.Pool, limit: cfg.AccountReadsInFlight}}
+	if cfg.AccountReadsPipeline > 0 {
+		s.accounts.piped = newPipedReads(ctx, cfg.Pool, cfg.AccountReadsPipeline, nil)
+	}
 	s.app = app
 	s.api = humafiber.NewV2(app, hc)
 	s.api.UseMiddleware(bufferedBody, requireScopes(s.api, v))

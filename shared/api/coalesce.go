@@ -21,6 +21,7 @@ import (
 type accountReads struct {
 	db    bank.Querier
 	limit int
+	piped *pipedReads
 
 	mu       sync.Mutex
 	inFlight int
@@ -42,6 +43,9 @@ type accountResult struct {
 const batchTimeout = 30 * time.Second
 
 func (r *accountReads) get(ctx context.Context, id uuid.UUID) (bank.Account, error) {
+	if r.piped != nil {
+		return r.piped.get(ctx, id)
+	}
 	if r.limit <= 0 {
 		return bank.GetAccount(ctx, r.db, id)
 	}
@@ -55,13 +59,33 @@ func (r *accountReads) get(ctx context.Context, id uuid.UUID) (bank.Account, err
 	w := accountRead{id: id, done: resultChans.Get().(chan accountResult)}
 	r.waiting = append(r.waiting, w)
 	r.mu.Unlock()
+	return w.await(ctx)
+}
+
+// await waits for w's batch to answer it, or for ctx.
+func (w accountRead) await(ctx context.Context) (bank.Account, error) {
 	select {
 	case res := <-w.done:
 		resultChans.Put(w.done) // empty again, and no batch holds it any more
 		return res.account, res.err
 	case <-ctx.Done():
 		// Not put back: the batch still holds it and will send to it.
-		return bank.Account{}, fmt.Errorf("read account %s: %w", id, ctx.Err())
+		return bank.Account{}, fmt.Errorf("read account %s: %w", w.id, ctx.Err())
+	}
+}
+
+// answerBatch sends each read of batch its account from found, ErrNotFound, or err (which
+// already says what was read).
+func answerBatch(batch []accountRead, found map[uuid.UUID]bank.Account, err error) {
+	for _, w := range batch {
+		switch a, ok := found[w.id]; {
+		case err != nil:
+			w.done <- accountResult{err: err}
+		case !ok:
+			w.done <- accountResult{err: fmt.Errorf("account %s: %w", w.id, bank.ErrNotFound)}
+		default:
+			w.done <- accountResult{account: a}
+		}
 	}
 }
 
@@ -99,15 +123,6 @@ func (r *accountReads) serve(batch []accountRead) {
 		ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 		found, err := bank.GetAccounts(ctx, r.db, ids)
 		cancel()
-		for _, w := range batch {
-			switch a, ok := found[w.id]; {
-			case err != nil:
-				w.done <- accountResult{err: err} // GetAccounts' error already says what it read
-			case !ok:
-				w.done <- accountResult{err: fmt.Errorf("account %s: %w", w.id, bank.ErrNotFound)}
-			default:
-				w.done <- accountResult{account: a}
-			}
-		}
+		answerBatch(batch, found, err)
 	}
 }

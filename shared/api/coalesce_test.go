@@ -169,8 +169,15 @@ func TestAccountReadsSeeEarlierWrites(t *testing.T) {
 	go func() { got, err := r.get(ctx, a.ID); second <- answerOrErr{got, err} }()
 	waitFor(t, r, 1)
 	close(g.gate)
-	// The in-flight read started before the deposit: the test is only worth something if it saw
-	// the old balance, which a waiter handed its answer would see too.
+	checkDepositSeen(t, first, second)
+}
+
+// checkDepositSeen: first, the read in flight before a 5.00 deposit to an account of 10.00,
+// shows 10.00, and second, the read that arrived after the deposit committed, 15.00.
+func checkDepositSeen(t *testing.T, first, second <-chan answerOrErr) {
+	t.Helper()
+	// The test is only worth something if the read in flight saw the old balance, which a read
+	// answered from it would see too.
 	if f := <-first; f.err != nil {
 		t.Fatalf("first read: %v", f.err)
 	} else if want := decimal.RequireFromString("10.00"); !f.a.Balance.Equal(want) {

@@ -148,7 +148,7 @@ func GetAccount(ctx context.Context, q Querier, id uuid.UUID) (Account, error) {
 func GetAccounts(ctx context.Context, q Querier, ids []uuid.UUID) (map[uuid.UUID]Account, error) {
 	// The ids as they are: a pool from database.Open writes a []uuid.UUID as a binary uuid[]
 	// without reflection (any other connection still sends it, more slowly).
-	rows, err := q.Query(ctx, `SELECT `+accountColumns+` FROM accounts WHERE account_id = ANY($1)`, ids)
+	rows, err := q.Query(ctx, GetAccountsSQL, ids)
 	if err != nil {
 		return nil, fmt.Errorf("read %d accounts: %w", len(ids), err)
 	}
@@ -166,6 +166,14 @@ func GetAccounts(ctx context.Context, q Querier, ids []uuid.UUID) (map[uuid.UUID
 	}
 	return found, nil
 }
+
+// GetAccountsSQL is GetAccounts' query, its one parameter the ids as a uuid[]: for a caller that
+// sends it on a connection of its own (the API's pipelined reads), scanning each row with
+// ScanAccount.
+const GetAccountsSQL = `SELECT ` + accountColumns + ` FROM accounts WHERE account_id = ANY($1)`
+
+// ScanAccount reads one row of GetAccountsSQL.
+func ScanAccount(row pgx.Row) (Account, error) { return scanAccount(row) }
 
 // AccountChange lists the fields of an account that may change; nil leaves a field as it is.
 // The balance is not among them: it moves only by posting.

@@ -1,0 +1,203 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/bank"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/pgtest"
+)
+
+// heldConn withholds what Postgres answers until open is closed; arrived is closed once the
+// first answer is in (the query has run, its snapshot taken).
+type heldConn struct {
+	net.Conn
+	open, arrived chan struct{}
+	once          sync.Once
+}
+
+func (c *heldConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.once.Do(func() { close(c.arrived) })
+	<-c.open
+	return n, err
+}
+
+func heldPipe() (*heldConn, func(net.Conn) net.Conn) {
+	h := &heldConn{open: make(chan struct{}), arrived: make(chan struct{})}
+	return h, func(c net.Conn) net.Conn { h.Conn = c; return h }
+}
+
+// TestPipedReadsAnswers: many reads at once, repeated and unknown ids among them, each get its
+// own account (or ErrNotFound), in fewer queries than reads.
+func TestPipedReadsAnswers(t *testing.T) {
+	db := pgtest.New(t)
+	accounts := openAccounts(t, db, 5)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := newPipedReads(ctx, db.Pool, 2, nil)
+	const reads = 400
+	var wg sync.WaitGroup
+	errs := make(chan error, reads)
+	for i := range reads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%10 == 9 {
+				if _, err := r.get(ctx, uuid.New()); !errors.Is(err, bank.ErrNotFound) {
+					errs <- errors.New("an unknown id: want ErrNotFound, got " + errString(err))
+				}
+				return
+			}
+			want := accounts[i%len(accounts)]
+			got, err := r.get(ctx, want.ID)
+			if err != nil || got.ID != want.ID || !got.Balance.Equal(want.Balance) || got.Version != want.Version {
+				errs <- errors.New("account " + want.ID.String() + ": got " + got.ID.String() + " " + got.Balance.String() + ", " + errString(err))
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	r.mu.Lock()
+	batches := r.batches
+	r.mu.Unlock()
+	if batches >= reads {
+		t.Errorf("%d reads took %d queries: not batched", reads, batches)
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "no error"
+	}
+	return err.Error()
+}
+
+// TestPipedReadsSeeEarlierWrites: a read that arrives after a deposit committed, while a batch
+// older than the deposit is in flight (run, its answer not yet read), shows the deposit: it goes
+// in a later batch, never answered from the one in flight.
+func TestPipedReadsSeeEarlierWrites(t *testing.T) {
+	db := pgtest.New(t)
+	accounts := openAccounts(t, db, 2)
+	a, b := accounts[0], accounts[1]
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	held, wrap := heldPipe()
+	r := newPipedReads(ctx, db.Pool, 2, wrap)
+
+	waitSent := func(what string, sent, waiting int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			r.mu.Lock()
+			s, w := r.sent, len(r.waiting)
+			r.mu.Unlock()
+			if s == sent && w == waiting {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d batches in flight and %d reads waiting, want %d and %d", what, s, w, sent, waiting)
+			}
+		}
+	}
+	first := make(chan answerOrErr, 1)
+	go func() { got, err := r.get(ctx, a.ID); first <- answerOrErr{got, err} }()
+	<-held.arrived
+	// A second batch fills the pipeline, so the read after the deposit must wait for a slot
+	// while the first batch, older than the deposit, is answered.
+	other := make(chan answerOrErr, 1)
+	go func() { got, err := r.get(ctx, b.ID); other <- answerOrErr{got, err} }()
+	waitSent("a read of another account", 2, 0)
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		_, err := bank.Post(ctx, tx, bank.Posting{AccountID: a.ID, Type: bank.Deposit, Amount: decimal.RequireFromString("5.00")})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("deposit: %v", err)
+	}
+	second := make(chan answerOrErr, 1)
+	go func() { got, err := r.get(ctx, a.ID); second <- answerOrErr{got, err} }()
+	waitSent("the read after the deposit", 2, 1)
+	close(held.open)
+	checkDepositSeen(t, first, second)
+	if o := <-other; o.err != nil || o.a.ID != b.ID {
+		t.Errorf("the other account's read: %s, %v", o.a.ID, o.err)
+	}
+}
+
+// TestPipedReadsLostConnection: when the pipe's backend dies, the reads on it fail (the fast GET
+// then falls through to Huma), and the next read opens another connection.
+func TestPipedReadsLostConnection(t *testing.T) {
+	db := pgtest.New(t)
+	a := openAccounts(t, db, 1)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	held, wrap := heldPipe()
+	r := newPipedReads(ctx, db.Pool, 2, wrap)
+	close(held.open)
+	if _, err := r.get(ctx, a.ID); err != nil {
+		t.Fatalf("first read: %v", err)
+	}
+	r.mu.Lock()
+	pid := r.pipe.pid
+	r.mu.Unlock()
+	if _, err := db.Pool.Exec(ctx, `SELECT pg_terminate_backend($1)`, int32(pid)); err != nil {
+		t.Fatal(err)
+	}
+	// The read after the backend died may fail; the one after it must not.
+	for i := range 2 {
+		got, err := r.get(ctx, a.ID)
+		if err != nil && i == 1 {
+			t.Fatalf("read after the connection was lost: %v", err)
+		}
+		if err == nil && got.ID != a.ID {
+			t.Fatalf("read %d: got account %s, want %s", i, got.ID, a.ID)
+		}
+	}
+	r.mu.Lock()
+	if r.pipe == nil || r.pipe.pid == pid {
+		t.Errorf("no new connection after the old one's backend ended")
+	}
+	r.mu.Unlock()
+}
+
+// TestPipedReadsStop: once the server's context ends the pipe's connection closes, and reads
+// still get their answer (through the pool).
+func TestPipedReadsStop(t *testing.T) {
+	db := pgtest.New(t)
+	a := openAccounts(t, db, 1)[0]
+	ctx, cancel := context.WithCancel(context.Background())
+	r := newPipedReads(ctx, db.Pool, 2, nil)
+	if _, err := r.get(context.Background(), a.ID); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	r.mu.Lock()
+	pid := r.pipe.pid
+	r.mu.Unlock()
+	cancel()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var n int
+		if err := db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE pid = $1`, int32(pid)).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the pipe's connection stayed open after the server stopped")
+		}
+	}
+	if got, err := r.get(context.Background(), a.ID); err != nil || got.ID != a.ID {
+		t.Errorf("read after stopping: %v, %v", got.ID, err)
+	}
+}
