@@ -2,8 +2,10 @@
 // self-managed Kafka): a consumer group that gathers records into batches by BatchSize and
 // MaximumBatchingWindowInSeconds, invokes a function with the events.KafkaEvent JSON that AWS
 // would send, honours the batchItemFailures in its answer, and commits offsets only for what the
-// function acknowledged. Delivery is at least once: a batch may come again after a failure, a
-// crash or a rebalance, and the function must be idempotent (the landing function is).
+// function acknowledged. As AWS's pollers do, it goes on polling while a batch is invoked, so a
+// batch's window runs from its first record's arrival. Delivery is at least once: a batch may
+// come again after a failure, a crash or a rebalance, and the function must be idempotent (the
+// landing function is).
 package eventsource
 
 import (
@@ -14,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -121,7 +124,7 @@ func Run(ctx context.Context, cfg Config, fn Invoker) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	m := &mapping{cfg: cfg, fn: fn}
+	m := &mapping{cfg: cfg, fn: fn, more: make(chan struct{}, 1), room: make(chan struct{}, 1)}
 	reset := kgo.NewOffset().AtStart()
 	if cfg.StartAtLatest {
 		reset = kgo.NewOffset().AtEnd()
@@ -141,7 +144,15 @@ func Run(ctx context.Context, cfg Config, fn Invoker) error {
 	}
 	m.client = client
 	defer client.Close()
-	m.loop(ctx)
+	pctx, stop := context.WithCancel(ctx)
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		m.poll(pctx)
+	}()
+	m.loop(pctx)
+	stop()
+	<-polled
 	return nil
 }
 
@@ -150,25 +161,31 @@ type mapping struct {
 	fn     Invoker
 	client *kgo.Client
 
-	// mu is held while a batch is invoked and committed, so that a rebalance waits for it,
-	// and guards pending: records polled but not yet acknowledged, in poll order.
-	mu      sync.Mutex
-	pending []*kgo.Record
+	// invoking is held while a batch is invoked and committed, so that a rebalance waits for it.
+	invoking sync.Mutex
+	// mu guards pending: records polled but not yet acknowledged, in poll order, each with the
+	// time the poller received it; the first inFlight of them are the batch being invoked.
+	mu       sync.Mutex
+	pending  []polled
+	inFlight int
+	// more wakes gather when records arrive; room wakes the poller when records leave.
+	more, room chan struct{}
+}
+
+type polled struct {
+	rec *kgo.Record
+	at  time.Time
 }
 
 // forget drops the pending records of partitions this member no longer owns: their next owner
 // starts from the committed offset.
 func (m *mapping) forget(_ context.Context, _ *kgo.Client, gone map[string][]int32) {
+	m.invoking.Lock()
+	defer m.invoking.Unlock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	kept := m.pending[:0]
-	for _, r := range m.pending {
-		if !containsPartition(gone[r.Topic], r.Partition) {
-			kept = append(kept, r)
-		}
-	}
-	clear(m.pending[len(kept):])
-	m.pending = kept
+	m.pending = slices.DeleteFunc(m.pending, func(p polled) bool { return containsPartition(gone[p.rec.Topic], p.rec.Partition) })
+	signal(m.room)
 }
 
 func containsPartition(ps []int32, p int32) bool {
@@ -178,6 +195,15 @@ func containsPartition(ps []int32, p int32) bool {
 		}
 	}
 	return false
+}
+
+// signal wakes a waiter on c without blocking: c has room for one wake-up, which is enough
+// because the waiter looks at pending again whenever it wakes.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
 }
 
 // loop redelivers every batch that was not acknowledged, permanent failures included: AWS's
@@ -208,51 +234,95 @@ func (m *mapping) loop(ctx context.Context) {
 	}
 }
 
-// gather polls until pending holds a full batch or the batching window since the first
-// pending record has passed. It returns false when ctx is done or the client closed.
-func (m *mapping) gather(ctx context.Context) bool {
-	var windowEnd time.Time
-	for {
+// poll fetches records into pending until ctx is done, while a batch is being invoked too: like
+// AWS's pollers, which go on reading a partition while its previous batch runs, so the next
+// batch's window starts when its first record arrives, not when the previous invocation returns
+// (a slow landing would otherwise stretch every batch by its own duration). It holds at most one
+// batch besides the one in flight.
+func (m *mapping) poll(ctx context.Context) {
+	for ctx.Err() == nil {
 		m.mu.Lock()
-		n, size := len(m.pending), payloadSize(m.pending)
+		queued := m.pending[m.inFlight:]
+		n, size := len(queued), payloadSize(queued)
 		m.mu.Unlock()
 		if n >= m.cfg.BatchSize || size >= MaxPayload {
-			return true
-		}
-		pollCtx, cancel := ctx, context.CancelFunc(func() {})
-		if n > 0 {
-			if windowEnd.IsZero() {
-				windowEnd = time.Now().Add(m.cfg.BatchingWindow)
+			select {
+			case <-ctx.Done():
+				return
+			case <-m.room:
 			}
-			if !time.Now().Before(windowEnd) {
-				return true
-			}
-			pollCtx, cancel = context.WithDeadline(ctx, windowEnd)
+			continue
 		}
-		fetches := m.client.PollRecords(pollCtx, m.cfg.BatchSize-n)
-		cancel()
+		fetches := m.client.PollRecords(ctx, m.cfg.BatchSize-n)
 		if ctx.Err() != nil || fetches.IsClientClosed() {
-			return false
+			return
 		}
 		fetches.EachError(func(topic string, p int32, err error) {
 			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 				m.cfg.Logger.Warn("kafka fetch", "topic", topic, "partition", p, "err", err)
 			}
 		})
-		recs := fetches.Records()
-		if len(recs) > 0 {
+		if recs := fetches.Records(); len(recs) > 0 {
+			now := time.Now()
 			m.mu.Lock()
-			m.pending = append(m.pending, recs...)
+			for _, r := range recs {
+				m.pending = append(m.pending, polled{r, now})
+			}
 			m.mu.Unlock()
+			signal(m.more)
 		}
+	}
+}
+
+// gather waits until pending holds a full batch or the batching window since the first pending
+// record arrived has passed. It returns false when ctx is done.
+func (m *mapping) gather(ctx context.Context) bool {
+	for {
+		m.mu.Lock()
+		n, size := len(m.pending), payloadSize(m.pending)
+		var first time.Time
+		if n > 0 {
+			first = m.pending[0].at
+		}
+		m.mu.Unlock()
+		if n >= m.cfg.BatchSize || size >= MaxPayload {
+			return true
+		}
+		var closes <-chan time.Time
+		stop := func() bool { return false }
+		if n > 0 {
+			wait := time.Until(first.Add(m.cfg.BatchingWindow))
+			if wait <= 0 {
+				return true
+			}
+			t := time.NewTimer(wait)
+			closes, stop = t.C, t.Stop
+		}
+		select {
+		case <-ctx.Done():
+			stop()
+			return false
+		case <-m.more:
+		case <-closes:
+		}
+		stop()
 	}
 }
 
 // invokeOnce invokes the function with the next batch and commits what it acknowledged.
 func (m *mapping) invokeOnce(ctx context.Context) error {
+	m.invoking.Lock()
+	defer m.invoking.Unlock()
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	batch := m.nextBatch()
+	m.inFlight = len(batch)
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.inFlight = 0
+		m.mu.Unlock()
+		signal(m.room)
+	}()
 	if len(batch) == 0 {
 		return nil // a rebalance took the partitions while we gathered
 	}
@@ -314,17 +384,18 @@ type partitionID struct {
 
 func (p partitionID) String() string { return p.topic + "-" + strconv.Itoa(int(p.partition)) }
 
-// nextBatch is the first BatchSize pending records that fit in one payload.
+// nextBatch is the first BatchSize pending records that fit in one payload; the caller holds mu.
 func (m *mapping) nextBatch() []*kgo.Record {
-	n, size := 0, envelopeSize
-	for n < len(m.pending) && n < m.cfg.BatchSize {
-		size += recordSize(m.pending[n])
-		if size > MaxPayload && n > 0 {
+	var batch []*kgo.Record
+	size := envelopeSize
+	for _, p := range m.pending {
+		size += recordSize(p.rec)
+		if len(batch) == m.cfg.BatchSize || size > MaxPayload && len(batch) > 0 {
 			break
 		}
-		n++
+		batch = append(batch, p.rec)
 	}
-	return m.pending[:n:n]
+	return batch
 }
 
 // drop removes acknowledged records from pending.
@@ -336,13 +407,10 @@ func (m *mapping) drop(done []*kgo.Record) {
 	for _, r := range done {
 		acked[r] = true
 	}
-	kept := make([]*kgo.Record, 0, len(m.pending)-len(done))
-	for _, r := range m.pending {
-		if !acked[r] {
-			kept = append(kept, r)
-		}
-	}
-	m.pending = kept
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.pending = slices.DeleteFunc(m.pending, func(p polled) bool { return acked[p.rec] })
+	m.inFlight = 0 // the batch's records left are no longer in flight: they wait for a retry
 }
 
 // failedOffsets reads the batchItemFailures of a response. Like AWS, it treats an identifier
@@ -459,10 +527,10 @@ func recordSize(r *kgo.Record) int {
 	return n
 }
 
-func payloadSize(recs []*kgo.Record) int {
+func payloadSize(recs []polled) int {
 	n := envelopeSize
-	for _, r := range recs {
-		n += recordSize(r)
+	for _, p := range recs {
+		n += recordSize(p.rec)
 	}
 	return n
 }

@@ -211,6 +211,43 @@ func TestBatchesBySizeAndWindow(t *testing.T) {
 	}
 }
 
+// TestWindowRunsWhileTheFunctionDoes: a record that arrives while the previous batch's
+// invocation runs has been gathering since it arrived, as with AWS's pollers, which go on
+// reading while a batch runs. Its window (1 s) is over by the time a 1.5 s invocation returns,
+// so the next batch goes at once; until 2026-12-07 the mapping started the window only when the
+// invocation returned, stretching every batch by the landing's duration.
+func TestWindowRunsWhileTheFunctionDoes(t *testing.T) {
+	const window, slow = time.Second, 1500 * time.Millisecond
+	addr, produce := broker(t)
+	var returned time.Time
+	started := make(chan struct{})
+	iv := newInvocations(func(n int, _ events.KafkaEvent) ([]byte, error) {
+		if n == 0 {
+			close(started)
+			time.Sleep(slow)
+			returned = time.Now()
+		}
+		return []byte(`{"batchItemFailures":[]}`), nil
+	})
+	var invoked []time.Time
+	timed := invokerFunc(func(ctx context.Context, payload []byte) ([]byte, error) {
+		invoked = append(invoked, time.Now())
+		return iv.Invoke(ctx, payload)
+	})
+	produce(0, []byte("a"), []byte("v"))
+	run(t, eventsource.Config{Brokers: []string{addr}, Topic: topic, GroupID: "g", BatchSize: 100, BatchingWindow: window}, timed)
+	<-started
+	time.Sleep(100 * time.Millisecond) // well inside the first invocation
+	produce(0, []byte("b"), []byte("v"))
+	iv.wait(t, 2)
+	if got := len(iv.events[1].Records[topic+"-0"]); got != 1 {
+		t.Fatalf("second batch holds %d records, want the one produced during the first", got)
+	}
+	if gap := invoked[1].Sub(returned); gap > window/2 {
+		t.Errorf("second batch invoked %s after the first returned, want at once: its record had waited a whole window while the first ran", gap)
+	}
+}
+
 // TestCommitsOnlyWhatWasAcknowledged scripts the function's answers: an error, a response
 // naming a record that is not in the batch, an unreadable identifier, a truncated response,
 // partial failures (object and flat identifiers), then success. While each

@@ -41,12 +41,9 @@ func (s *stalling) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// An object is on disk whole or not at all, as in S3: a process killed in the middle of a PUT
-// (kill -9 of fin up) must leave the previous object, never the first half of the new one (a
-// capture manifest cut off in its JSON stopped the capture for good, in 66-lost-lake.sh). The
-// request layer spools a body before the backend sees it, so this drives the backend itself.
-func TestObjectIsWholeOnDiskDuringAndAfterAPut(t *testing.T) {
-	root := filepath.Join(t.TempDir(), "s3")
+// openBackend serves root as Start does, with gofakes3's file backend over an atomicFs.
+func openBackend(t *testing.T, root string) (*atomicFs, *s3afero.MultiBucketBackend) {
+	t.Helper()
 	fs, err := newAtomicFs(root)
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +52,16 @@ func TestObjectIsWholeOnDiskDuringAndAfterAPut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return fs, files
+}
+
+// An object is on disk whole or not at all, as in S3: a process killed in the middle of a PUT
+// (kill -9 of fin up) must leave the previous object, never the first half of the new one (a
+// capture manifest cut off in its JSON stopped the capture for good, in 66-lost-lake.sh). The
+// request layer spools a body before the backend sees it, so this drives the backend itself.
+func TestObjectIsWholeOnDiskDuringAndAfterAPut(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "s3")
+	fs, files := openBackend(t, root)
 	if err := files.CreateBucket("lake"); err != nil {
 		t.Fatal(err)
 	}

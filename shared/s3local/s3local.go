@@ -97,6 +97,13 @@ func Start(ctx context.Context, addr, dir string, onCreated func(events.S3Event)
 	if err != nil {
 		return nil, err
 	}
+	dropped, err := dropUnstored(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range dropped {
+		o.logger.Warn("local S3: dropped an object a crash left without its metadata (its PUT was never acknowledged)", "object", k)
+	}
 	files, err := s3afero.MultiBucket(root)
 	if err != nil {
 		return nil, fmt.Errorf("s3local: open %s: %w", dir, err)

@@ -42,7 +42,7 @@ func TestRepositoryTemplate(t *testing.T) {
 		for i, topic := range []string{"public.customers", "public.accounts", "public.transactions", "transaction_metadata"} {
 			k := land.Kafka[i]
 			group := "fin-cdc-landing-local-" + strings.ReplaceAll(strings.TrimPrefix(topic, "public."), "_", "-")
-			if k.BatchSize != 10000 || k.MaxBatchingWindow != 1 || k.StartingPosition != "TRIM_HORIZON" || !k.ReportItemFailure ||
+			if k.BatchSize != 10000 || k.MaxBatchingWindow != 0 || k.StartingPosition != "TRIM_HORIZON" || !k.ReportItemFailure ||
 				!slices.Equal(k.Topics, []string{"fin." + topic}) || k.ConsumerGroupID != group ||
 				k.SelfManaged != (id == "CdcLandingSelfManagedFunction") {
 				t.Errorf("%s event %d: %+v", id, i, k)

@@ -68,7 +68,7 @@ func TestLandingMappingsOnePerTopic(t *testing.T) {
 	var got []string
 	for _, m := range ms {
 		got = append(got, m.Topic+" "+m.GroupID)
-		if m.BatchSize != 10000 || m.BatchingWindow.Seconds() != 1 || m.Timeout.Seconds() != 120 || m.StartAtLatest {
+		if m.BatchSize != 10000 || m.BatchingWindow != 0 /* AWS's default, 500 ms */ || m.Timeout.Seconds() != 120 || m.StartAtLatest {
 			t.Errorf("mapping %s: %+v", m.GroupID, m)
 		}
 	}
