@@ -13,7 +13,7 @@ large history, run with room to spare as a backfill would be), FIN_BENCH_DBT_CAC
 histories are kept between runs, default ~/.cache/fin/dbt-history), FIN_BENCH_DBT_REWRITES=1
 (after each round, the rows of each table whose storage DuckDB wrote anew in the build and the
 close's checkpoint, and the row groups they sit in: the checkpoint rewrites every row group it
-changes or merges whole, so its cost follows where the tables' last row groups end, not only
+changes or merges whole, so its cost follows which row groups its vacuum merges, not only
 the load; off by default, it reads every table's storage layout twice a round). The dbt project is copied
 into WORKDIR at the start, so editing models meanwhile does not change the run.
 
