@@ -259,7 +259,7 @@ func (t warehouseTurn) Acquire(ctx context.Context) (func(), error) {
 	t.log.Log(ctx, level, "RAW snapshot for dbt", "file", t.snapshot, "bytes", st.Bytes, "written", st.Written, "loads_paused_s", paused.Seconds(),
 		"prepare_s", st.Prepare.Seconds(),
 		"wait_s", st.Wait.Seconds(), "checkpoint_s", st.Checkpoint.Seconds(), "copy_s", st.Copy.Seconds(),
-		"reopened", st.Reopened, "reopen_s", st.Reopen.Seconds())
+		"reopened", st.Reopened, "reopen_s", st.Reopen.Seconds(), "trimmed", st.Trimmed, "trim_s", st.Trim.Seconds())
 	resume, err := t.wh.LendModels(ctx)
 	if err != nil {
 		return nil, err
