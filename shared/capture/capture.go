@@ -133,6 +133,9 @@ type Metrics struct {
 	SnapshotChunkMax   atomic.Int64 // most rows in one chunk (at most ChunkSize)
 	SnapshotHeldMax    atomic.Int64 // most chunks held at once (at most maxPending)
 	SnapshotsCompleted atomic.Int64 // table snapshots recorded in the manifest
+	// WindowsHeld counts the snapshot windows waiting for transactions held open across their
+	// tables' snapshots to end before they are written (window.go).
+	WindowsHeld atomic.Int64
 
 	// WaitingFor says, while the slot is being created, which transactions elsewhere on the
 	// cluster its creation waits for and who holds them (createSlot); nil otherwise.
@@ -202,6 +205,9 @@ type capturer struct {
 	progress      []progress            // emitted chunks not yet delivered
 	recent        [recentRuns]recentRun // the last (transaction, table) runs of changes (window.go)
 	recentN       int
+	held          []*heldWindow // snapshot windows waiting for transactions held across them (window.go)
+	probe         *heldProbe    // the held-transaction marker in flight
+	probedAt      time.Time
 }
 
 // connConfig returns the URL with the settings every connection of the capture needs: UTC and
@@ -274,6 +280,9 @@ func (c *capturer) run(ctx context.Context) error {
 	if c.cfg.Manifest != nil {
 		delivered, why, err := c.checkDelivered(ctx, start, lastCommit != nil)
 		if err != nil {
+			return err
+		}
+		if err := c.writeHeldWindows(ctx); err != nil {
 			return err
 		}
 		if p := c.manifest.Incremental; p != nil && len(p.Tables) > 0 {

@@ -158,7 +158,11 @@ func TestLakeThatMissedSharedSlotChangesIsSnapshottedAgain(t *testing.T) {
 	h := newHarness(t)
 	h.withItems(300)
 	h.cfg.ChunkSize = 50
-	all := func(m *capture.Metrics) bool { return m.SnapshotsCompleted.Load() >= int64(len(h.cfg.Tables)) }
+	// Every table recorded and its window written (one held for the writers' open transactions
+	// is written once they have ended).
+	all := func(m *capture.Metrics) bool {
+		return m.SnapshotsCompleted.Load() >= int64(len(h.cfg.Tables)) && m.WindowsHeld.Load() == 0
+	}
 	streaming := func(m *capture.Metrics) bool { return m.ConfirmedLSN.Load() > 0 }
 	noWrites := func() {}
 

@@ -30,3 +30,10 @@ func SetStreamHoldHook(f func() bool) (restore func()) {
 
 // MaxPending is maxPending, the chunks a snapshot holds at most.
 const MaxPending = maxPending
+
+// SetHighWatermarkHook sets highWatermarkHook for a test and returns what restores it.
+func SetHighWatermarkHook(f func(table string)) (restore func()) {
+	old := highWatermarkHook
+	highWatermarkHook = f
+	return func() { highWatermarkHook = old }
+}

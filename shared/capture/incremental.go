@@ -95,8 +95,10 @@ type chunk struct {
 	// MultiXactId (probeLocked found the row held).
 	heldXmax  string
 	heldMulti bool
-	// closeSnap is the snapshot of the statement that wrote the high watermark (closeWindow).
+	// closeSnap is the snapshot of the statement that wrote the high watermark (closeWindow);
+	// closeOthers, for a table's last chunk, the transactions in it of other databases.
 	closeSnap    *snapshot
+	closeOthers  map[uint32]bool
 	unprobed     bool      // probeLocked was refused (the role lacks UPDATE on the table)
 	open         bool      // its low watermark has come back
 	openedAt     time.Time // the low watermark's commit time
@@ -140,6 +142,7 @@ type progress struct {
 	completed string // a table whose last chunk this was
 	lsn       pglogrepl.LSN
 	window    *bronze.SnapshotWindow // the completed table's window, written beside the data once delivered
+	held      *heldWindow            // instead, its window held for transactions open across it
 }
 
 func (inc *incremental) position() *IncrementalPosition {
@@ -273,13 +276,19 @@ func (c *capturer) nextChunk(ctx context.Context, wait bool) error {
 				lowWatermarkHook(ch.name, ch.from)
 			}
 		}
-		snap, err := c.watermarks(ctx, marks, inc.stale)
+		// A table's last high watermark also asks which of the transactions open across its
+		// snapshot are of other databases (holdWindow).
+		lookup := last != nil && last.done != "" && last.win != nil
+		snap, others, err := c.watermarks(ctx, marks, inc.stale, lookup)
 		if err != nil {
 			return err
 		}
 		inc.stale = nil
 		if last != nil {
-			last.closeWritten, last.closeSnap = true, &snap
+			last.closeWritten, last.closeSnap, last.closeOthers = true, &snap, others
+			if highWatermarkHook != nil && last.done != "" {
+				highWatermarkHook(last.done)
+			}
 		}
 		if ch == nil {
 			return nil
@@ -345,6 +354,10 @@ func readsEarly(inc *incremental) bool {
 // lowWatermarkHook, set by tests alone, runs on the stream's goroutine when a chunk read started
 // early (readsEarly), before its low watermark is written.
 var lowWatermarkHook func(table string, after []string)
+
+// highWatermarkHook, set by tests alone, runs on the stream's goroutine once a table's last high
+// watermark is written, before the stream meets it.
+var highWatermarkHook func(table string)
 
 // chunkReadHook, set by tests alone (export_test.go), runs on the stream's goroutine when a chunk
 // starts to be read while the chunk before it still waits for its high watermark to come back
@@ -924,8 +937,9 @@ func textValues(vals [][]byte) []string {
 
 // watermarks inserts window signals (Debezium's layout) in one transaction, in order, deleting
 // spent ones in the same statement so the signal table does not grow with every chunk. It returns
-// the statement's snapshot: the transactions open when the watermarks were written.
-func (c *capturer) watermarks(ctx context.Context, marks [][2]string, stale []string) (snapshot, error) {
+// the statement's snapshot: the transactions open when the watermarks were written; with lookup,
+// also those of them that belong to other databases (heldLookup).
+func (c *capturer) watermarks(ctx context.Context, marks [][2]string, stale []string, lookup bool) (snapshot, map[uint32]bool, error) {
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	var values []string
 	var args []any
@@ -938,16 +952,34 @@ func (c *capturer) watermarks(ctx context.Context, marks [][2]string, stale []st
 		values = append(values, fmt.Sprintf("($%d, $%d, $%d)", len(args)-2, len(args)-1, len(args)))
 	}
 	sql := "marks AS (INSERT INTO " + c.cfg.SignalTable + " (id, type, data) VALUES " + strings.Join(values, ", ") +
-		") SELECT pg_current_snapshot()::text"
+		"), s AS MATERIALIZED (SELECT pg_current_snapshot() AS snap)"
+	if lookup {
+		sql += ", " + heldXip + " SELECT (SELECT snap::text FROM s), " + heldLookup
+	} else {
+		sql += " SELECT (SELECT snap::text FROM s), NULL::text[]"
+	}
 	if len(stale) > 0 {
 		args = append(args, stale)
 		sql = fmt.Sprintf("spent AS (DELETE FROM %s WHERE id = ANY($%d)), ", c.cfg.SignalTable, len(args)) + sql
 	}
 	var text string
-	if err := c.meta.QueryRow(ctx, "WITH "+sql, args...).Scan(&text); err != nil {
-		return snapshot{}, fmt.Errorf("capture: write watermarks to %s: %w", c.cfg.SignalTable, err)
+	var elsewhere []string
+	if err := c.meta.QueryRow(ctx, "WITH "+sql, args...).Scan(&text, &elsewhere); err != nil {
+		return snapshot{}, nil, fmt.Errorf("capture: write watermarks to %s: %w", c.cfg.SignalTable, err)
 	}
-	return parseSnapshot(text)
+	snap, err := parseSnapshot(text)
+	if err != nil || !lookup {
+		return snap, nil, err
+	}
+	others := map[uint32]bool{}
+	for _, x := range elsewhere {
+		n, err := strconv.ParseUint(x, 10, 32)
+		if err != nil {
+			return snapshot{}, nil, fmt.Errorf("capture: transaction %q of another database: %w", x, err)
+		}
+		others[uint32(n)] = true
+	}
+	return snap, others, nil
 }
 
 // signal handles an insert into the signal table, as it comes back through the slot.
@@ -1098,8 +1130,10 @@ func (c *capturer) mustAwait() bool {
 func (c *capturer) closeWindow(ctx context.Context, st *streamState) error {
 	inc := c.inc
 	ch := inc.pending[0]
+	var hw *heldWindow
 	if ch.done != "" && ch.win != nil {
-		if err := c.lowerIfHeld(ctx, ch.win, ch.closeSnap); err != nil {
+		var err error
+		if hw, err = c.holdWindow(ctx, ch); err != nil {
 			return err
 		}
 	}
@@ -1146,7 +1180,13 @@ func (c *capturer) closeWindow(ctx context.Context, st *streamState) error {
 		c.log.Debug("chunk emitted", "table", ch.t.qualified(), "rows", ch.n, "window_ms", time.Since(ch.readAt).Milliseconds())
 	}
 	inc.stale = append(inc.stale, ch.id+"-open", ch.id+"-close")
-	c.progress = append(c.progress, progress{x: st.cur, pos: ch.pos, completed: ch.done, lsn: src.lsn, window: inc.closeTable(ch, &src)})
+	p := progress{x: st.cur, pos: ch.pos, completed: ch.done, lsn: src.lsn, window: inc.closeTable(ch, &src)}
+	if hw != nil && p.window != nil {
+		hw.sw, p.held, p.window = p.window, hw, nil
+		c.held = append(c.held, hw)
+		c.cfg.Metrics.WindowsHeld.Store(int64(len(c.held)))
+	}
+	c.progress = append(c.progress, p)
 	if ch.done != "" {
 		c.log.Info("incremental snapshot of a table emitted; recorded once delivered", "table", ch.done, "id", inc.id)
 	}
@@ -1215,6 +1255,11 @@ func (c *capturer) applyProgress(ctx context.Context) error {
 		}
 		if p.window != nil {
 			windows = append(windows, p.window)
+		}
+		if p.held != nil {
+			if w := c.recordHeld(p.held); w != nil {
+				windows = append(windows, w)
+			}
 		}
 		c.manifestDirty = true
 		n++

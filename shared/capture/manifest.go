@@ -45,6 +45,10 @@ type Manifest struct {
 	// only up to a position already written here, so slot <= Delivered holds for a destination
 	// that received everything, and a slot further on was consumed into another destination.
 	Delivered string `json:"delivered_lsn,omitempty"`
+	// HeldWindows are the snapshot windows of completed tables still held for transactions open
+	// across their snapshots, lowered to the slot's restart_lsn at their close: a capture that
+	// stops before it can write them as they are writes these when it starts (window.go).
+	HeldWindows []bronze.SnapshotWindow `json:"held_windows,omitempty"`
 }
 
 // SnapshotRecord is one completed table snapshot.

@@ -221,6 +221,9 @@ func (c *capturer) handle(ctx context.Context, st *streamState, xld pglogrepl.XL
 		if st.cur == nil {
 			return fmt.Errorf("capture: commit at %s without a begin", xld.WALStart)
 		}
+		if len(c.held) > 0 {
+			c.heldEnded(uint32(st.src.txID))
+		}
 		c.endTx(ctx, m.TransactionEndLSN, st.cur)
 		c.track.commit(st.cur, m.TransactionEndLSN)
 		st.cur = nil
@@ -234,7 +237,10 @@ func (c *capturer) handle(ctx context.Context, st *streamState, xld pglogrepl.XL
 		return c.relation(ctx, st, m)
 	case *pglogrepl.LogicalDecodingMessage:
 		// Heartbeat messages (ours or anyone's) carry no row: their transaction only moves the
-		// confirmed position.
+		// confirmed position. A held-transaction marker says which have passed (window.go).
+		if m.Prefix == heldMarker {
+			c.heldMarked(m.Content)
+		}
 	case *pglogrepl.TruncateMessage:
 		// Debezium's skipped.operations=t: truncates are not captured. Say so loudly.
 		c.log.Warn("TRUNCATE on a captured table is not captured (skipped.operations=t)", "lsn", xld.WALStart.String())
@@ -375,6 +381,14 @@ func (c *capturer) status(ctx context.Context, st *streamState) error {
 	m.ConfirmedLSN.Store(uint64(flushed))
 	if err := c.applyProgress(ctx); err != nil {
 		return err
+	}
+	if len(c.held) > 0 {
+		if err := c.releaseHeld(ctx); err != nil {
+			return err
+		}
+		if err := c.probeHeld(ctx); err != nil {
+			return err
+		}
 	}
 	if c.inc != nil && st.cur == nil {
 		if err := c.nextChunk(ctx, true); err != nil {

@@ -3,10 +3,12 @@ package capture
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pglogrepl"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
@@ -53,58 +55,228 @@ func (w *window) heldAcross(closeSnap *snapshot) (held []uint32, unknown bool) {
 	return held, false
 }
 
-// heldInOtherDatabases counts the transactions $1 (xids as text) that belong to another database
-// of the cluster: held by a backend connected to it (pg_locks, and pg_stat_activity's datid, which
-// any role may read), or prepared there. A snapshot's xip lists the whole cluster's transactions.
-const heldInOtherDatabases = `SELECT count(DISTINCT x) FROM (
-	SELECT l.transactionid::text AS x FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-	WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted AND l.transactionid::text = ANY($1)
-		AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database())
-	UNION ALL
-	SELECT transaction::text FROM pg_prepared_xacts WHERE transaction::text = ANY($1) AND database <> current_database()) o`
+// heldLookup is the part of the high watermark's statement that, for a table's last chunk, finds
+// the transactions of its snapshot (s.snap) that belong to another database of the cluster: held
+// by a backend connected to it (pg_locks, and pg_stat_activity's datid, which any role may read),
+// or prepared there. A snapshot's xip lists the whole cluster's transactions, and one of another
+// database cannot have changed the table. Asked in the same statement as the snapshot, so that a
+// transaction ending meanwhile has no time to: one found nowhere (it ended within the statement)
+// counts as this database's, and is waited for (holdWindow).
+const heldLookup = `ARRAY(SELECT l.transactionid::text FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted AND l.transactionid::text IN (SELECT x FROM xip)
+			AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database())
+		UNION SELECT transaction::text FROM pg_prepared_xacts WHERE transaction::text IN (SELECT x FROM xip) AND database <> current_database())`
 
-// lowerIfHeld lowers w to the slot's restart_lsn when a transaction of this database may have
-// been open across the table's whole snapshot (heldAcross). A transaction of another database
-// cannot have changed the table: on a cluster shared by several databases (other applications,
-// or every engineer's test databases here) one is nearly always open, and lowering for it made
-// the window end nothing (TestLakeThatMissedSharedSlotChangesIsSnapshottedAgain failed so in 2 to
-// 4 runs of 10 under load; TestTransactionOfAnotherDatabaseLeavesTheWindow). A transaction found
-// nowhere has just ended and counts as this database's.
-func (c *capturer) lowerIfHeld(ctx context.Context, w *window, closeSnap *snapshot) error {
-	held, unknown := w.heldAcross(closeSnap)
-	if !unknown && len(held) == 0 {
-		return nil
-	}
-	if !unknown {
-		xids := make([]string, len(held))
-		for i, x := range held {
-			xids[i] = strconv.FormatUint(uint64(x), 10)
-		}
-		var elsewhere int
-		if err := c.meta.QueryRow(ctx, heldInOtherDatabases, xids).Scan(&elsewhere); err != nil {
-			c.log.Warn("snapshot window: the databases of the transactions open across it are unknown; it opens at the slot's restart_lsn", "table", w.table, "err", err)
-		} else if elsewhere == len(xids) {
-			return nil
-		}
-	}
-	return c.lowerToSlot(ctx, w)
+// heldXip is the xids (without their epoch, as pg_locks shows them) of the snapshot s.snap.
+const heldXip = `xip AS (SELECT (x::text::bigint % 4294967296)::text AS x FROM s, pg_snapshot_xip(s.snap) x)`
+
+// maxHeld bounds the transactions a table's window waits for: past it the window opens at the
+// slot's restart_lsn instead, and the log says so.
+const maxHeld = 64
+
+// A transaction of this database open across a table's whole snapshot (heldAcross) may have
+// inserted a row before the window's opening position that reaches the stream only after the
+// window closed (TestTransactionOpenAcrossAChunkWindow). Its changes of the table will lower the
+// window (noteChange), so the window is not written until the stream has passed the end of every
+// such transaction: held, the window waits in c.held while streaming and the next tables' chunks
+// go on. A held transaction's commit comes through the stream; one that aborts, or commits
+// without a change of a published table, never does (pgoutput skips empty transactions), so the
+// capture asks Postgres which have ended (probeHeld) and writes a marker into the log in the same
+// statement: when the marker comes back, every transaction that had ended before it has passed.
+// Until then the manifest keeps the window lowered to the slot's restart_lsn at its close
+// (cautious), which a capture killed meanwhile writes when it starts again: Postgres keeps
+// restart_lsn at or below the first change of every transaction that commits after the slot's
+// confirmed position, which had not moved past the high watermark.
+
+// heldWindow is a table's window whose close waits for transactions held across its snapshot.
+type heldWindow struct {
+	w        *window
+	sw       *bronze.SnapshotWindow // the window as written once released (its OpenLSN then)
+	xids     map[uint32]bool        // the held transactions the stream has not passed the end of
+	cautious pglogrepl.LSN          // the slot's restart_lsn at the close
+	recorded bool                   // its table's snapshot is in the manifest, with the cautious window
 }
 
-// lowerToSlot lowers w to the slot's restart_lsn: Postgres keeps it at or below the first change
-// of every transaction that commits after the slot's confirmed position, which the capture has
-// not moved past the high watermark being handled. A lower opening position ends fewer keys.
-func (c *capturer) lowerToSlot(ctx context.Context, w *window) error {
+// heldProbe is a marker in flight: the held transactions that had ended when it was written.
+type heldProbe struct {
+	id    string
+	ended []uint32
+}
+
+// heldMarker is the prefix of the capture's held-transaction markers (logical decoding messages).
+const heldMarker = "fin-capture-held"
+
+// holdWindow decides how the window of ch, the last chunk of its table, closes: at once when no
+// transaction of this database was open across the table's whole snapshot; held (the returned
+// heldWindow) until the stream passes the end of those that were; at the slot's restart_lsn when
+// that cannot be known (no close snapshot) or too many were (maxHeld). A resumed snapshot does
+// not know its first read's open transactions: it holds for every one of this database open at
+// its close (heldAcross), a superset.
+func (c *capturer) holdWindow(ctx context.Context, ch *chunk) (*heldWindow, error) {
+	w := ch.win
+	held, unknown := w.heldAcross(ch.closeSnap)
+	xids := map[uint32]bool{}
+	for _, x := range held {
+		if !ch.closeOthers[x] {
+			xids[x] = true
+		}
+	}
+	if !unknown && len(xids) == 0 {
+		return nil, nil
+	}
+	restart, err := c.slotRestart(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	if unknown || len(xids) > maxHeld {
+		c.log.Info("snapshot window opened at the slot's restart_lsn: a transaction open across the table's snapshot may have changed it before",
+			"table", w.table, "open_lsn", w.open.String(), "restart_lsn", restart.String(), "held", len(xids), "resumed", unknown)
+		w.lower(restart)
+		return nil, nil
+	}
+	c.log.Info("snapshot window held until the transactions open across the table's snapshot have ended", "table", w.table, "held", len(xids))
+	return &heldWindow{w: w, xids: xids, cautious: restart}, nil
+}
+
+// slotRestart is the slot's restart_lsn.
+func (c *capturer) slotRestart(ctx context.Context, w *window) (pglogrepl.LSN, error) {
 	var text string
 	if err := c.meta.QueryRow(ctx, "SELECT restart_lsn::text FROM pg_replication_slots WHERE slot_name = $1", c.cfg.Slot).Scan(&text); err != nil {
-		return fmt.Errorf("capture: snapshot window of %s: read slot %s's restart_lsn: %w", w.table, c.cfg.Slot, err)
+		return 0, fmt.Errorf("capture: snapshot window of %s: read slot %s's restart_lsn: %w", w.table, c.cfg.Slot, err)
 	}
 	lsn, err := pglogrepl.ParseLSN(text)
 	if err != nil {
-		return fmt.Errorf("capture: snapshot window of %s: restart_lsn %q: %w", w.table, text, err)
+		return 0, fmt.Errorf("capture: snapshot window of %s: restart_lsn %q: %w", w.table, text, err)
 	}
-	c.log.Info("snapshot window opened at the slot's restart_lsn: a transaction open across the table's snapshot may have changed it before", "table", w.table, "open_lsn", w.open.String(), "restart_lsn", text)
-	w.lower(lsn)
+	return lsn, nil
+}
+
+// heldEnded takes xid off the held windows: the stream has passed its end.
+func (c *capturer) heldEnded(xid uint32) {
+	for _, hw := range c.held {
+		delete(hw.xids, xid)
+	}
+}
+
+// heldProbeEvery is how often the capture asks which held transactions have ended.
+const heldProbeEvery = 250 * time.Millisecond
+
+// probeHeld asks which held transactions have ended (no backend holds their id's lock, none is
+// prepared: a transaction's lock goes after its commit is in the log) and, if any has, writes a
+// marker into the log in the same statement; its transaction commits after theirs.
+func (c *capturer) probeHeld(ctx context.Context) error {
+	if c.probe != nil || time.Since(c.probedAt) < heldProbeEvery {
+		return nil
+	}
+	var xids []string
+	for _, hw := range c.held {
+		for x := range hw.xids {
+			xids = append(xids, strconv.FormatUint(uint64(x), 10))
+		}
+	}
+	if len(xids) == 0 {
+		return nil
+	}
+	c.probedAt = time.Now()
+	id := uuid.NewString()
+	var ended []string
+	err := c.meta.QueryRow(ctx, `WITH ended AS (SELECT ARRAY(SELECT x FROM unnest($1::text[]) x EXCEPT
+			(SELECT transactionid::text FROM pg_locks WHERE locktype = 'transactionid' AND mode = 'ExclusiveLock' AND granted AND transactionid::text = ANY($1)
+			UNION SELECT transaction::text FROM pg_prepared_xacts WHERE transaction::text = ANY($1))) AS xids)
+		SELECT xids, CASE WHEN cardinality(xids) > 0 THEN pg_logical_emit_message(true, '`+heldMarker+`', $2)::text END FROM ended`,
+		xids, id).Scan(&ended, nil)
+	if err != nil {
+		return fmt.Errorf("capture: ask which transactions held across a snapshot window have ended: %w", err)
+	}
+	if len(ended) == 0 {
+		return nil
+	}
+	p := &heldProbe{id: id}
+	for _, x := range ended {
+		n, err := strconv.ParseUint(x, 10, 32)
+		if err != nil {
+			return fmt.Errorf("capture: held transaction %q: %w", x, err)
+		}
+		p.ended = append(p.ended, uint32(n))
+	}
+	c.probe = p
 	return nil
+}
+
+// heldMarked handles a held-transaction marker met in the stream: everything that ended before it
+// was written has passed.
+func (c *capturer) heldMarked(content []byte) {
+	if c.probe == nil || string(content) != c.probe.id {
+		return // another run's, or another capture's
+	}
+	for _, x := range c.probe.ended {
+		c.heldEnded(x)
+	}
+	c.probe = nil
+}
+
+// releaseHeld writes the held windows whose transactions have all passed and whose table's
+// snapshot the manifest records (before that, applyProgress writes them with it), and takes their
+// cautious form out of the manifest.
+func (c *capturer) releaseHeld(ctx context.Context) error {
+	n := 0
+	for _, hw := range c.held {
+		if len(hw.xids) > 0 || !hw.recorded {
+			c.held[n] = hw
+			n++
+			continue
+		}
+		hw.sw.OpenLSN = int64(hw.w.open)
+		if err := c.writeWindow(ctx, hw.sw); err != nil {
+			return err
+		}
+		c.manifest.HeldWindows = slices.DeleteFunc(c.manifest.HeldWindows, func(o bronze.SnapshotWindow) bool {
+			return o.ID == hw.sw.ID && o.Schema == hw.sw.Schema && o.Table == hw.sw.Table && o.CloseLSN == hw.sw.CloseLSN
+		})
+		c.manifestDirty, c.manifestSaved = false, time.Now()
+		if err := c.saveManifest(ctx); err != nil {
+			return err
+		}
+	}
+	if n < len(c.held) {
+		clear(c.held[n:])
+		c.held = c.held[:n]
+		c.cfg.Metrics.WindowsHeld.Store(int64(n))
+	}
+	return nil
+}
+
+// recordHeld is applyProgress meeting the completion of a held window's table: a window whose
+// transactions have passed is written now, with the others it returns; one still held goes into
+// the manifest in its cautious form, written by the next start should the capture stop first.
+func (c *capturer) recordHeld(hw *heldWindow) *bronze.SnapshotWindow {
+	hw.recorded = true
+	if len(hw.xids) == 0 {
+		c.held = slices.DeleteFunc(c.held, func(o *heldWindow) bool { return o == hw })
+		c.cfg.Metrics.WindowsHeld.Store(int64(len(c.held)))
+		hw.sw.OpenLSN = int64(hw.w.open)
+		return hw.sw
+	}
+	cautious := *hw.sw
+	cautious.OpenLSN = min(int64(hw.w.open), int64(hw.cautious))
+	c.manifest.HeldWindows = append(c.manifest.HeldWindows, cautious)
+	return nil
+}
+
+// writeHeldWindows writes, at start, the windows a stopped capture held: in their cautious form.
+func (c *capturer) writeHeldWindows(ctx context.Context) error {
+	if len(c.manifest.HeldWindows) == 0 {
+		return nil
+	}
+	for i := range c.manifest.HeldWindows {
+		w := c.manifest.HeldWindows[i]
+		c.log.Info("snapshot window held by the last run written opening at the slot's restart_lsn of its close", "table", w.Schema+"."+w.Table)
+		if err := c.writeWindow(ctx, &w); err != nil {
+			return err
+		}
+	}
+	c.manifest.HeldWindows = nil
+	return c.saveManifest(ctx)
 }
 
 func (w *window) lower(lsn pglogrepl.LSN) {
@@ -159,6 +331,11 @@ func (c *capturer) noteChange(t *table, xid uint32, lsn pglogrepl.LSN) {
 			if w.table == name {
 				w.lower(lsn)
 			}
+		}
+	}
+	for _, hw := range c.held {
+		if hw.xids[xid] && hw.w.table == name {
+			hw.w.lower(lsn)
 		}
 	}
 }
