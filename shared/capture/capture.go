@@ -208,6 +208,7 @@ type capturer struct {
 	held          []*heldWindow // snapshot windows waiting for transactions held across them (window.go)
 	probe         *heldProbe    // the held-transaction marker in flight
 	probedAt      time.Time
+	probeWait     time.Duration // until the next probe (window.go)
 }
 
 // connConfig returns the URL with the settings every connection of the capture needs: UTC and

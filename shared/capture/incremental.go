@@ -1183,7 +1183,7 @@ func (c *capturer) closeWindow(ctx context.Context, st *streamState) error {
 	p := progress{x: st.cur, pos: ch.pos, completed: ch.done, lsn: src.lsn, window: inc.closeTable(ch, &src)}
 	if hw != nil && p.window != nil {
 		hw.sw, p.held, p.window = p.window, hw, nil
-		c.held = append(c.held, hw)
+		c.held, c.probeWait = append(c.held, hw), heldProbeEvery
 		c.cfg.Metrics.WindowsHeld.Store(int64(len(c.held)))
 	}
 	c.progress = append(c.progress, p)

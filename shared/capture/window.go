@@ -158,14 +158,19 @@ func (c *capturer) heldEnded(xid uint32) {
 	}
 }
 
-// heldProbeEvery is how often the capture asks which held transactions have ended.
-const heldProbeEvery = 250 * time.Millisecond
+// How often the capture asks which held transactions have ended: every heldProbeEvery at first,
+// doubling while none has, up to heldProbeMax (a session left idle in a transaction for hours
+// costs a lookup every few seconds).
+const (
+	heldProbeEvery = 250 * time.Millisecond
+	heldProbeMax   = 5 * time.Second
+)
 
 // probeHeld asks which held transactions have ended (no backend holds their id's lock, none is
 // prepared: a transaction's lock goes after its commit is in the log) and, if any has, writes a
 // marker into the log in the same statement; its transaction commits after theirs.
 func (c *capturer) probeHeld(ctx context.Context) error {
-	if c.probe != nil || time.Since(c.probedAt) < heldProbeEvery {
+	if c.probe != nil || time.Since(c.probedAt) < max(c.probeWait, heldProbeEvery) {
 		return nil
 	}
 	var xids []string
@@ -189,8 +194,10 @@ func (c *capturer) probeHeld(ctx context.Context) error {
 		return fmt.Errorf("capture: ask which transactions held across a snapshot window have ended: %w", err)
 	}
 	if len(ended) == 0 {
+		c.probeWait = min(2*max(c.probeWait, heldProbeEvery), heldProbeMax)
 		return nil
 	}
+	c.probeWait = heldProbeEvery
 	p := &heldProbe{id: id}
 	for _, x := range ended {
 		n, err := strconv.ParseUint(x, 10, 32)
