@@ -59,9 +59,9 @@ func (w *window) heldAcross(closeSnap *snapshot) (held []uint32, unknown bool) {
 // the transactions of its snapshot (s.snap) that belong to another database of the cluster: held
 // by a backend connected to it (pg_locks, and pg_stat_activity's datid, which any role may read),
 // or prepared there. A snapshot's xip lists the whole cluster's transactions, and one of another
-// database cannot have changed the table. Asked in the same statement as the snapshot, so that a
-// transaction ending meanwhile has no time to: one found nowhere (it ended within the statement)
-// counts as this database's, and is waited for (holdWindow).
+// database cannot have changed the table. Asked in the same statement as the snapshot (asked at
+// the window's close instead, it missed those that had ended in between): one that ends within
+// the statement is found nowhere and counts as this database's, so holdWindow waits for it.
 const heldLookup = `ARRAY(SELECT l.transactionid::text FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 		WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted AND l.transactionid::text IN (SELECT x FROM xip)
 			AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database())
