@@ -381,7 +381,9 @@ func TestIncrementalSnapshotResumesAfterKill(t *testing.T) {
 	h.cfg.Metrics = metrics
 	second := &recorder{next: cl, keys: map[string]bool{}}
 	stop = h.start(second)
-	waitFor(t, "resumed snapshot completed", 60*time.Second, func() bool { return metrics.SnapshotsCompleted.Load() >= 1 })
+	waitFor(t, "resumed snapshot completed", 60*time.Second, func() bool {
+		return metrics.SnapshotsCompleted.Load() >= 1 && metrics.WindowsHeld.Load() == 0
+	})
 	if err := stop(); err != nil {
 		t.Fatalf("resumed run: %v", err)
 	}

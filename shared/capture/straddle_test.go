@@ -71,7 +71,9 @@ func TestTransactionOpenAcrossAChunkWindow(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			waitFor(t, "snapshot completed", 30*time.Second, func() bool { return metrics.SnapshotsCompleted.Load() == 1 })
+			waitFor(t, "snapshot completed, its window written", 30*time.Second, func() bool {
+				return metrics.SnapshotsCompleted.Load() == 1 && metrics.WindowsHeld.Load() == 0
+			})
 			want, evs := h.itemsDelivered()
 			replaysToTable(t, evs, want)
 			// Keys without an event inside a window of the table are taken as deleted before it.
@@ -115,7 +117,9 @@ func TestTransactionOfAnotherDatabaseLeavesTheWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.exec(snapshotItems)
-	waitFor(t, "snapshot completed", 30*time.Second, func() bool { return metrics.SnapshotsCompleted.Load() == 1 })
+	waitFor(t, "snapshot completed, its window written", 30*time.Second, func() bool {
+		return metrics.SnapshotsCompleted.Load() == 1 && metrics.WindowsHeld.Load() == 0
+	})
 	if _, err := other.Exec(ctx, "COMMIT"); err != nil {
 		t.Fatal(err)
 	}
