@@ -130,7 +130,7 @@ func (c *capturer) holdWindow(ctx context.Context, ch *chunk) (*heldWindow, erro
 	}
 	if unknown || len(xids) > maxHeld {
 		c.log.Info("snapshot window opened at the slot's restart_lsn: a transaction open across the table's snapshot may have changed it before",
-			"table", w.table, "open_lsn", w.open.String(), "restart_lsn", restart.String(), "held", len(xids), "resumed", unknown)
+			"table", w.table, "open_lsn", w.open.String(), "restart_lsn", restart.String(), "held", len(xids))
 		w.lower(restart)
 		return nil, nil
 	}
