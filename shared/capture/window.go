@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -134,7 +135,8 @@ func (c *capturer) holdWindow(ctx context.Context, ch *chunk) (*heldWindow, erro
 		w.lower(restart)
 		return nil, nil
 	}
-	c.log.Info("snapshot window held until the transactions open across the table's snapshot have ended", "table", w.table, "held", len(xids))
+	c.log.Info("snapshot window held until the transactions open across the table's snapshot have ended", "table", w.table, "held", len(xids),
+		"xids", slices.Sorted(maps.Keys(xids)))
 	return &heldWindow{w: w, xids: xids, cautious: restart}, nil
 }
 
