@@ -198,10 +198,14 @@ type capturer struct {
 	manifestSaved time.Time
 	recorded      pglogrepl.LSN // the delivered position the stored manifest holds
 	recordedAt    time.Time
-	inc           *incremental          // the running incremental snapshot
-	progress      []progress            // emitted chunks not yet delivered
-	recent        [recentRuns]recentRun // the last (transaction, table) runs of changes (window.go)
-	recentN       int
+	// manifestWrite is the periodic manifest write in flight (saveManifestBehind), its result to
+	// come; manifestWriteLSN the delivered position it writes.
+	manifestWrite    chan error
+	manifestWriteLSN pglogrepl.LSN
+	inc              *incremental          // the running incremental snapshot
+	progress         []progress            // emitted chunks not yet delivered
+	recent           [recentRuns]recentRun // the last (transaction, table) runs of changes (window.go)
+	recentN          int
 }
 
 // connConfig returns the URL with the settings every connection of the capture needs: UTC and

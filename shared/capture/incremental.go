@@ -1238,8 +1238,11 @@ func (c *capturer) applyProgress(ctx context.Context) error {
 		c.cfg.Metrics.SnapshotsCompleted.Add(int64(len(completed)))
 	}
 	if c.manifestDirty && time.Since(c.manifestSaved) >= time.Second {
-		c.manifestDirty, c.manifestSaved = false, time.Now()
-		return c.saveManifest(ctx)
+		started, err := c.saveManifestBehind(ctx)
+		if started {
+			c.manifestDirty, c.manifestSaved = false, time.Now()
+		}
+		return err
 	}
 	return nil
 }
