@@ -201,14 +201,18 @@ type capturer struct {
 	manifestSaved time.Time
 	recorded      pglogrepl.LSN // the delivered position the stored manifest holds
 	recordedAt    time.Time
-	inc           *incremental          // the running incremental snapshot
-	progress      []progress            // emitted chunks not yet delivered
-	recent        [recentRuns]recentRun // the last (transaction, table) runs of changes (window.go)
-	recentN       int
-	held          []*heldWindow // snapshot windows waiting for transactions held across them (window.go)
-	probe         *heldProbe    // the held-transaction marker in flight
-	probedAt      time.Time
-	probeWait     time.Duration // until the next probe (window.go)
+	// manifestWrite is the periodic manifest write in flight (saveManifestBehind), its result to
+	// come; manifestWriteLSN the delivered position it writes.
+	manifestWrite    chan error
+	manifestWriteLSN pglogrepl.LSN
+	inc              *incremental          // the running incremental snapshot
+	progress         []progress            // emitted chunks not yet delivered
+	recent           [recentRuns]recentRun // the last (transaction, table) runs of changes (window.go)
+	recentN          int
+	held             []*heldWindow // snapshot windows waiting for transactions held across them (window.go)
+	probe            *heldProbe    // the held-transaction marker in flight
+	probedAt         time.Time
+	probeWait        time.Duration // until the next probe (window.go)
 }
 
 // connConfig returns the URL with the settings every connection of the capture needs: UTC and

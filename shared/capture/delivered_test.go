@@ -339,3 +339,62 @@ func replayWindows(t *testing.T, evs []event, windows []bronze.Record) (map[stri
 	}
 	return state, ended
 }
+
+// heldManifests is a destination whose writes wait, once hold is set, until release is closed:
+// a slow S3 PUT.
+type heldManifests struct {
+	*memManifests
+	hold    atomic.Bool
+	waiting atomic.Bool // a write waits
+	release chan struct{}
+}
+
+func (m *heldManifests) Write(ctx context.Context, key string, body []byte) error {
+	if m.hold.Load() {
+		m.waiting.Store(true)
+		select {
+		case <-m.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return m.memManifests.Write(ctx, key, body)
+}
+
+// The periodic manifest write (the delivered position, an S3 PUT in AWS) runs beside the stream:
+// while it waits, changes go on to Kafka, and the slot is confirmed no further than what the
+// manifest held before. Until 2026-12-07 the PUT ran on the stream's goroutine, and every change
+// behind it waited for it (0.1-1.4 s under load, once a second during a snapshot).
+func TestStreamGoesOnWhileTheManifestIsWritten(t *testing.T) {
+	h := newHarness(t)
+	h.withItems(0)
+	lake := &heldManifests{memManifests: newManifests(), release: make(chan struct{})}
+	metrics := &capture.Metrics{}
+	h.cfg.Manifest, h.cfg.Metrics = lake, metrics
+	stop := h.start(nil)
+	h.consume("__debezium-heartbeat.fin", 1) // streaming
+	waitFor(t, "a first delivered position", 10*time.Second, func() bool { return metrics.ConfirmedLSN.Load() > 0 })
+	before := delivered(t, lake.memManifests)
+
+	lake.hold.Store(true)
+	h.exec(`INSERT INTO items VALUES (1, 1, 1)`)
+	waitFor(t, "a manifest write after the insert", 10*time.Second, lake.waiting.Load)
+	events := metrics.Events.Load()
+	h.exec(`INSERT INTO items VALUES (1, 2, 2)`)
+	waitFor(t, "the second insert produced while the manifest write waits", 5*time.Second, func() bool { return metrics.Events.Load() > events })
+	time.Sleep(500 * time.Millisecond) // status periods pass: none may confirm what the store lacks
+	if slot := h.slotLSN(); slot > before {
+		t.Errorf("slot confirmed to %s while the manifest write waits; the store holds %s", slot, before)
+	}
+	close(lake.release)
+	waitFor(t, "the delivered position written", 10*time.Second, func() bool { return delivered(t, lake.memManifests) > before })
+	if err := stop(); err != nil {
+		t.Fatalf("capture: %v", err)
+	}
+	if slot, d := h.slotLSN(), delivered(t, lake.memManifests); slot > d {
+		t.Errorf("slot confirmed to %s past the manifest's %s", slot, d)
+	}
+	if got := len(h.consume("fin.public.items", 2)); got != 2 {
+		t.Errorf("%d events of items, want 2", got)
+	}
+}

@@ -220,11 +220,12 @@ const maxPending = 3
 // nextChunk moves the pipeline on between two streamed transactions (or in a high watermark's,
 // closeWindow): once the last chunk's read has ended, it closes that chunk and opens and reads
 // the next one (one watermark transaction), unless maxPending chunks are held or the last one's
-// high watermark is written. While earlier chunks wait for the stream it does not wait for the
-// read: the read's end wakes the stream (readWake), or the next commit comes back here. With wait,
-// when the chunk being read is the only one held (the stream has nothing of the snapshot left to
-// do before it), it waits for the read, whose end then reaches it at once.
-func (c *capturer) nextChunk(ctx context.Context, wait bool) error {
+// high watermark is written. It never waits for a read: the read's end wakes the stream
+// (readWake), or the next commit comes back here. Until 2026-12-07 a commit waited for the read
+// when that chunk was the only one held: every streamed change behind that commit waited for the
+// rest of the read too, so during a snapshot the stream ran in bursts between reads and its
+// changes reached Kafka a read's time late (docs/capture.md, "Freshness during a snapshot").
+func (c *capturer) nextChunk(ctx context.Context) error {
 	inc := c.inc
 	for inc != nil {
 		var last *chunk
@@ -234,7 +235,7 @@ func (c *capturer) nextChunk(ctx context.Context, wait bool) error {
 		if last != nil && last.closeWritten || len(inc.pending) >= maxPending {
 			return nil // the stream has to bring a high watermark first
 		}
-		if last != nil && last.reading && len(last.ready) == 0 && (!wait || len(inc.pending) > 1) {
+		if last != nil && last.reading && len(last.ready) == 0 {
 			return nil // its read has not ended
 		}
 		if err := c.awaitReads(ctx); err != nil { // the cursor moves on past the last read
@@ -1142,7 +1143,7 @@ func (c *capturer) closeWindow(ctx context.Context, st *streamState) error {
 	// transaction holds watermarks only, so for the chunks it is as if between two transactions.
 	// (With none left pending, the snapshot may end: that waits for the commit.)
 	if len(inc.pending) > 0 {
-		if err := c.nextChunk(ctx, false); err != nil {
+		if err := c.nextChunk(ctx); err != nil {
 			return err
 		}
 	}
@@ -1166,7 +1167,7 @@ func (c *capturer) closeWindow(ctx context.Context, st *streamState) error {
 		// A read that ends meanwhile is followed by the next at once, not after the emission
 		// (several milliseconds a chunk, more when the capture is short of CPU).
 		if i%256 == 255 && inc.lastReadEnded() {
-			if err := c.nextChunk(ctx, false); err != nil {
+			if err := c.nextChunk(ctx); err != nil {
 				return err
 			}
 		}
@@ -1282,8 +1283,11 @@ func (c *capturer) applyProgress(ctx context.Context) error {
 		c.cfg.Metrics.SnapshotsCompleted.Add(int64(len(completed)))
 	}
 	if c.manifestDirty && time.Since(c.manifestSaved) >= time.Second {
-		c.manifestDirty, c.manifestSaved = false, time.Now()
-		return c.saveManifest(ctx)
+		started, err := c.saveManifestBehind(ctx)
+		if started {
+			c.manifestDirty, c.manifestSaved = false, time.Now()
+		}
+		return err
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -103,19 +104,88 @@ func (c *capturer) loadManifest(ctx context.Context, id SourceID) error {
 	return nil
 }
 
-// saveManifest writes the manifest as it stands (nowhere without a store).
+// saveManifest writes the manifest as it stands (nowhere without a store), after the periodic
+// write in flight, if any (writes reach the store in the order they were made).
 func (c *capturer) saveManifest(ctx context.Context) error {
 	if c.cfg.Manifest == nil {
 		return nil
 	}
+	if err := c.settleManifest(true); err != nil {
+		return err
+	}
+	body, lsn, err := c.manifestBody()
+	if err != nil {
+		return err
+	}
+	if err := c.writeManifest(ctx, body); err != nil {
+		return err
+	}
+	c.recorded = max(c.recorded, lsn)
+	return nil
+}
+
+func (c *capturer) manifestBody() ([]byte, pglogrepl.LSN, error) {
 	body, err := json.MarshalIndent(c.manifest, "", "  ")
 	if err != nil {
-		return fmt.Errorf("capture: manifest: %w", err)
+		return nil, 0, fmt.Errorf("capture: manifest: %w", err)
 	}
+	lsn, _ := pglogrepl.ParseLSN(c.manifest.Delivered) // "" (none yet) is 0
+	return body, lsn, nil
+}
+
+func (c *capturer) writeManifest(ctx context.Context, body []byte) error {
 	key := ManifestKey(c.cfg.TopicPrefix)
 	if err := c.cfg.Manifest.Write(ctx, key, body); err != nil {
 		return fmt.Errorf("capture: write manifest %s: %w", key, err)
 	}
+	return nil
+}
+
+// saveManifestBehind starts a periodic write of the manifest as it stands (the delivered position,
+// a snapshot's progress) beside the stream, and returns false if one is still in flight (the next
+// status period tries again). It was a PUT on the stream's goroutine: every streamed change
+// behind it waited for it, 0.1-1.4 s under load, once a second during a snapshot. The slot is
+// confirmed no further than a position the store holds: recorded moves once the write is done.
+func (c *capturer) saveManifestBehind(ctx context.Context) (bool, error) {
+	if c.cfg.Manifest == nil {
+		return true, nil
+	}
+	if err := c.settleManifest(false); err != nil || c.manifestWrite != nil {
+		return false, err
+	}
+	body, lsn, err := c.manifestBody()
+	if err != nil {
+		return false, err
+	}
+	done := make(chan error, 1)
+	c.manifestWrite, c.manifestWriteLSN = done, lsn
+	go func() { done <- c.writeManifest(ctx, body) }()
+	return true, nil
+}
+
+// settleManifest takes the result of the periodic write in flight, waiting for it with wait.
+func (c *capturer) settleManifest(wait bool) error {
+	if c.manifestWrite == nil {
+		return nil
+	}
+	var err error
+	if wait {
+		err = <-c.manifestWrite
+	} else {
+		select {
+		case err = <-c.manifestWrite:
+		default:
+			return nil
+		}
+	}
+	c.manifestWrite = nil
+	if errors.Is(err, context.Canceled) {
+		return nil // the capture is stopping: its final status writes the position again
+	}
+	if err != nil {
+		return err
+	}
+	c.recorded = max(c.recorded, c.manifestWriteLSN)
 	return nil
 }
 
@@ -153,12 +223,23 @@ func (c *capturer) confirmable(ctx context.Context, flushed pglogrepl.LSN, force
 	if c.cfg.Manifest == nil {
 		return flushed, nil
 	}
-	if flushed > c.recorded && (force || time.Since(c.recordedAt) >= deliveredEvery) {
+	if err := c.settleManifest(force); err != nil {
+		return 0, err
+	}
+	switch {
+	case flushed <= c.recorded:
+	case force:
 		c.manifest.Delivered = flushed.String()
 		if err := c.saveManifest(ctx); err != nil {
 			return 0, err
 		}
-		c.recorded, c.recordedAt = flushed, time.Now()
+		c.recordedAt = time.Now()
+	case time.Since(c.recordedAt) >= deliveredEvery && c.manifestWrite == nil:
+		c.manifest.Delivered = flushed.String()
+		if _, err := c.saveManifestBehind(ctx); err != nil {
+			return 0, err
+		}
+		c.recordedAt = time.Now()
 	}
 	return min(flushed, c.recorded), nil
 }

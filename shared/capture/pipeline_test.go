@@ -395,3 +395,76 @@ func droppedFromChunk2(t *testing.T, metrics *capture.Metrics, evs []event, rows
 	}
 	return reads
 }
+
+// Streamed transactions never wait for a chunk read, not even when the chunk being read is the
+// only one held (every earlier chunk emitted). The hook holds chunk 4's read once chunks 1 to 3
+// are out and commits two transactions meanwhile: the stream must reach the second while the
+// read is still held. Until 2026-12-07 the first one's commit waited for the read, so during a
+// snapshot the stream ran in bursts between reads and its changes reached Kafka a read late.
+func TestStreamDoesNotWaitForTheOnlyChunkRead(t *testing.T) {
+	const chunkSize, held = 16, 4
+	h, metrics, keys := chunkHarness(t, 200, chunkSize)
+	ctx := context.Background()
+	after := func(n int) []string { k := keys[n*chunkSize-1]; return []string{fmt.Sprint(k[0]), fmt.Sprint(k[1])} }
+
+	var fired atomic.Bool
+	readErr := make(chan error, 1)
+	defer capture.SetChunkReadingHook(func(table string, from []string) {
+		if table != "public.items" || fired.Load() || !slices.Equal(from, after(held-1)) {
+			return
+		}
+		fired.Store(true)
+		readErr <- func() error {
+			// Chunk held-1's high watermark comes back through the stream while this read is held:
+			// then this chunk is the only one held.
+			for deadline := time.Now().Add(10 * time.Second); metrics.SnapshotChunks.Load() < held-1; time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					return fmt.Errorf("%d chunks emitted in 10 s, want %d before chunk %d's read ends", metrics.SnapshotChunks.Load(), held-1, held)
+				}
+			}
+			var second pglogrepl.LSN
+			for i, k := range []([2]int64){keys[1], keys[2]} { // rows of chunk 1, emitted already
+				var at string
+				err := pgx.BeginFunc(ctx, h.db.Pool, func(tx pgx.Tx) error {
+					if _, err := tx.Exec(ctx, fmt.Sprintf("UPDATE items SET v = %d WHERE %s", 61+i, itemWhere(k))); err != nil {
+						return err
+					}
+					return tx.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&at)
+				})
+				if err != nil {
+					return err
+				}
+				if second, err = pglogrepl.ParseLSN(at); err != nil {
+					return err
+				}
+			}
+			for deadline := time.Now().Add(5 * time.Second); metrics.ReceivedLSN.Load() < uint64(second); time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					return fmt.Errorf("the stream did not reach the second transaction (%s) in 5 s while chunk %d, the only one held, was being read: a commit waits for the read", second, held)
+				}
+			}
+			return nil
+		}()
+	})()
+
+	stop := h.start(nil)
+	h.consume("__debezium-heartbeat.fin", 1) // streaming
+	h.exec(snapshotItems)
+	waitFor(t, "snapshot completed", 30*time.Second, func() bool { return metrics.SnapshotsCompleted.Load() == 1 })
+	if !fired.Load() {
+		t.Fatalf("chunk %d was never read", held)
+	}
+	if err := <-readErr; err != nil {
+		t.Fatal(err)
+	}
+	want, evs := h.itemsDelivered()
+	if err := stop(); err != nil {
+		t.Fatalf("capture: %v", err)
+	}
+	replaysToTable(t, evs, want)
+	for i, k := range []([2]int64){keys[1], keys[2]} {
+		if seq := sinceInitial(evs, k); !slices.Equal(seq, []string{"r:0", fmt.Sprintf("u:%d", 61+i)}) {
+			t.Errorf("row %s of chunk 1, updated while chunk %d was read: events %v, want [r:0 u:%d]", itemJSONKey(k), held, seq, 61+i)
+		}
+	}
+}

@@ -44,7 +44,7 @@ func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *
 		st.src.lastCommit, st.src.hasCommit = *lastCommit, true
 	}
 	c.log.Info("streaming", "from", start.String(), "publication", c.cfg.Publication)
-	if err := c.nextChunk(ctx, false); err != nil {
+	if err := c.nextChunk(ctx); err != nil {
 		return err
 	}
 
@@ -121,7 +121,7 @@ func (c *capturer) movePipeline(ctx context.Context, st *streamState) error {
 	if st.cur != nil {
 		return nil
 	}
-	return c.nextChunk(ctx, false)
+	return c.nextChunk(ctx)
 }
 
 // readWake wakes the stream from its wait for the slot's next message when a chunk read ends, so
@@ -231,7 +231,7 @@ func (c *capturer) handle(ctx context.Context, st *streamState, xld pglogrepl.XL
 		st.src.lastCommit, st.src.hasCommit = xld.WALStart, true
 		// Between transactions: read the next chunk of a running incremental snapshot.
 		if c.inc != nil {
-			return c.nextChunk(ctx, true)
+			return c.nextChunk(ctx)
 		}
 	case *pglogrepl.RelationMessage:
 		return c.relation(ctx, st, m)
@@ -391,7 +391,7 @@ func (c *capturer) status(ctx context.Context, st *streamState) error {
 		}
 	}
 	if c.inc != nil && st.cur == nil {
-		if err := c.nextChunk(ctx, true); err != nil {
+		if err := c.nextChunk(ctx); err != nil {
 			return err
 		}
 	}
