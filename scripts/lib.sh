@@ -73,20 +73,85 @@ throwaway_stack() {
   export FIN_DBT_SCHEDULE=${FIN_DBT_SCHEDULE:-"rate(1 minute)"}
 }
 
-# stack_up LOG [fin up flags...] starts `bin/fin up` with the environment throwaway_stack set, its
-# output appended to LOG, sets up_pid, and returns once its API and console answer.
-stack_up() {
-  local out=$1
-  shift
-  bin/fin up "$@" >>"$out" 2>&1 &
-  up_pid=$!
-  for _ in $(seq 1 240); do
-    curl -fs "http://$CONSOLE_ADDR/healthz" >/dev/null 2>&1 && curl -fs "http://$API_ADDR/healthz" >/dev/null 2>&1 && return 0
-    kill -0 "$up_pid" 2>/dev/null || die "fin up exited: $(tail -20 "$out")"
-    sleep 0.5
-  done
-  die "fin up was not ready in 120 s: $(tail -20 "$out")"
+# The waits below follow progress. The machine is shared (a loaded machine slows every part of the
+# stack) and so is the Postgres cluster: a replication slot being created waits for every
+# transaction that held an id anywhere on the cluster when its creation began (another test's or a
+# benchmark's capture reading a large table holds one for minutes). A fixed total fails on either;
+# a wait that fails only when nothing advances does not, and names what it waited for.
+
+# cluster_xids prints the cluster's transactions that have held an id for a second or more
+# (shared/pgtest/xids.sql, the query the Go tests print): what holds a slot being created.
+cluster_xids() {
+  local x
+  x=$(psql -X -At "$admin" -f "$FIN_ROOT/shared/pgtest/xids.sql" 2>&1 | head -20)
+  printf '%s\n' "${x:-none open for a second or more}"
 }
+
+# slot_waits DB prints what the backends of DB wait for elsewhere on the cluster, nothing when
+# none waits (shared/pgtest/waits.sql): a slot being created there shows as such a wait.
+slot_waits() { psql -X -At "$admin" -v database="$1" -f "$FIN_ROOT/shared/pgtest/waits.sql" 2>/dev/null || true; }
+
+# wait_for WHAT STALL LIMIT CHECK PROGRESS runs the command CHECK every WAIT_POLL seconds (1
+# unless set) until it succeeds. It fails once the output of the command PROGRESS has not changed
+# for STALL seconds, not counting the time a slot being created in $db waits for transactions
+# elsewhere on the cluster (logged once), or once LIMIT seconds have passed in all. The failure
+# says what it waited for, the last progress and the cluster's open transactions.
+wait_for() {
+  local what=$1 stall=$2 limit=$3 check=$4 progress=$5
+  local began=$SECONDS last=$SECONDS seen now held="" w
+  seen=$($progress 2>&1 || true)
+  until $check; do
+    now=$($progress 2>&1 || true)
+    [ "$now" = "$seen" ] || { seen=$now; last=$SECONDS; }
+    w=$(slot_waits "${db:-}")
+    if [ -n "$w" ]; then
+      last=$SECONDS
+      [ -n "$held" ] || log "$what: a slot being created in $db waits for transactions elsewhere on the cluster (not counted): $w"
+      held=$w
+    fi
+    if ((SECONDS - last > stall)) || ((SECONDS - began > limit)); then
+      die "$what: nothing advanced for $((SECONDS - last)) s (at most $stall), $((SECONDS - began)) s in all (at most $limit); last progress: $seen${held:+; a slot being created waited for: $held}; open transactions holding ids on the cluster: $(cluster_xids | tr '\n' ';')"
+    fi
+    sleep "${WAIT_POLL:-1}"
+  done
+}
+
+# stack_up LOG [fin up flags...] starts `bin/fin up` with the environment throwaway_stack set, its
+# output appended to LOG, sets up_pid, and returns once its API and console answer: it fails when
+# fin up exits, or when neither LOG nor its log file has grown for 2 minutes (10 in all).
+stack_up() {
+  up_out=$1
+  shift
+  bin/fin up "$@" >>"$up_out" 2>&1 &
+  up_pid=$!
+  wait_for "fin up ready" 120 600 up_ready up_progress
+}
+
+# up_ready succeeds once the stack's API and console answer, and fails the script if fin up exited.
+up_ready() {
+  kill -0 "$up_pid" 2>/dev/null || die "fin up exited: $(tail -20 "$up_out")"
+  curl -fs "http://$CONSOLE_ADDR/healthz" >/dev/null 2>&1 && curl -fs "http://$API_ADDR/healthz" >/dev/null 2>&1
+}
+
+# up_progress is how far the stack has got: the sizes of its output and of its log.
+up_progress() { cat "$up_out" "$FIN_STATE_DIR/logs/fin-up.log" 2>/dev/null | wc -c; }
+
+# dbt_progress is how far the stack's dbt builds have got: the size of dbt's logs (a build writes a
+# line per node as it goes).
+dbt_progress() { cat "$FIN_STATE_DIR"/dbt/logs/*.log 2>/dev/null | wc -c; }
+
+# wait_captured waits until the capture's slot ($FIN_CAPTURE_SLOT) has confirmed everything
+# written on the cluster so far: the capture has delivered it, and what is left to `fin reconcile
+# --wait` is the lake and the warehouse. Its slot's creation may first wait for a neighbour's
+# transactions (wait_for), and an initial snapshot holds the position back while the log grows.
+wait_captured() {
+  captured_target=$(psql -X -At "$admin" -c "SELECT pg_current_wal_lsn()")
+  wait_for "the capture's slot $FIN_CAPTURE_SLOT at $captured_target (progress: its confirmed position, the stack's log)" \
+    120 900 slot_captured captured_progress
+}
+captured_progress() { slot_position; up_progress; }
+slot_captured() { [ "$(psql -X -At "$admin" -c "SELECT coalesce(bool_or(confirmed_flush_lsn >= '$captured_target'), false) FROM pg_replication_slots WHERE slot_name = '$FIN_CAPTURE_SLOT'")" = t ]; }
+slot_position() { psql -X -At "$admin" -c "SELECT coalesce(max(confirmed_flush_lsn)::text, 'no slot yet') FROM pg_replication_slots WHERE slot_name = '$FIN_CAPTURE_SLOT'"; }
 
 # stack_down [SIGNAL] stops the stack stack_up started (SIGINT, as Ctrl-C, unless told) and waits.
 stack_down() {
@@ -101,14 +166,10 @@ stack_down() {
 # file of this run alone). It fails when the capture had already reported the snapshot done, so
 # the kill really lands in the middle of one.
 kill_during_snapshot() {
-  local table=$1 rows=$2 out=$3 seen=0
-  for _ in $(seq 1 900); do
-    seen=$(bin/fin sql "select count(*) from raw.$table where op = 'r'" 2>/dev/null | tail -1) || seen=0
-    [[ "$seen" =~ ^[0-9]+$ ]] || seen=0
-    [ "$seen" -gt 0 ] && break
-    sleep 0.1
-  done
-  [ "$seen" -gt 0 ] || die "no snapshot row of $table reached the warehouse in 90 s: $(tail -5 "$out")"
+  local table=$1 rows=$2 out=$3
+  snapshot_table=$table snapshot_seen=0
+  WAIT_POLL=0.1 wait_for "a snapshot row of $table in the warehouse" 120 900 snapshot_landed up_progress
+  local seen=$snapshot_seen
   [ "$seen" -lt "$rows" ] || die "the whole snapshot of $table had landed before the kill; raise FIN_TEST_SNAPSHOT_ROWS"
   stack_down KILL
   # Done is the initial snapshot delivered, an incremental one finished, or TABLE's snapshot
@@ -118,6 +179,14 @@ kill_during_snapshot() {
     die "the capture had finished the snapshot before the kill ($seen of $rows rows of $table loaded); raise FIN_TEST_SNAPSHOT_ROWS"
   fi
   log "killed with $seen of $rows snapshot rows of $table loaded"
+}
+
+# snapshot_landed succeeds once the warehouse holds a snapshot row of $snapshot_table, counted in
+# snapshot_seen (kill_during_snapshot).
+snapshot_landed() {
+  snapshot_seen=$(bin/fin sql "select count(*) from raw.$snapshot_table where op = 'r'" 2>/dev/null | tail -1) || snapshot_seen=0
+  [[ "$snapshot_seen" =~ ^[0-9]+$ ]] || snapshot_seen=0
+  [ "$snapshot_seen" -gt 0 ]
 }
 
 # big_config FILE SEED TRANSACTIONS writes a generator configuration with one large table (for

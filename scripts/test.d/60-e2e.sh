@@ -42,21 +42,13 @@ continuous:
   rate: 40
 YAML
 
-start_up() {
-  bin/fin up --no-generate --config "$work/config.yaml" >>"$work/up.out" 2>&1 &
-  up_pid=$!
-  for _ in $(seq 1 120); do
-    curl -fs "http://$CONSOLE_ADDR/healthz" >/dev/null 2>&1 && curl -fs "$api/healthz" >/dev/null 2>&1 && return 0
-    kill -0 "$up_pid" 2>/dev/null || die "fin up exited: $(tail -20 "$work/up.out")"
-    sleep 0.5
-  done
-  die "fin up was not ready in 60 s: $(tail -20 "$work/up.out")"
-}
-
 log "initial data set"
 bin/fin generate --once --config "$work/config.yaml" >/dev/null
 log "fin up"
-start_up
+stack_up "$work/up.out" --no-generate --config "$work/config.yaml"
+# The activity below must be streamed (its transactions' ENDs, the customer's versions): wait for
+# the capture's slot first, which a neighbour's open transaction can hold for minutes.
+wait_captured
 
 log "the API's docs are public through fin up's gateway, its data is not"
 for path in /docs /docs/swagger-ui.css /openapi.json /openapi.yaml; do
@@ -96,7 +88,7 @@ log "kill -9 the runtime mid-stream, then restart it"
 kill -9 "$up_pid"
 wait "$up_pid" 2>/dev/null || true
 sleep 3
-start_up
+stack_up "$work/up.out" --no-generate --config "$work/config.yaml"
 # A transaction after the restart: the new embedded broker is a new Kafka source whose offsets
 # start again at 0, and gold's cut must still pass this transaction (checked after dbt runs).
 after_restart=$(psql -X -At "$DATABASE_URL" -c "SELECT pg_current_wal_lsn() - '0/0'")
@@ -108,6 +100,7 @@ gen_pid=""
 grep -q "failed 0" "$work/gen.out" || log "generator reported failures: $(tail -1 "$work/gen.out")"
 
 log "fin reconcile"
+wait_captured
 bin/fin reconcile --wait 120s || die "reconciliation failed after a kill -9 and restart"
 log "every streamed transaction's END is in raw.transaction_metadata, and its events are all in RAW"
 # The evidence of a consistent cut (docs/dbt.md): an END counts its transaction's events per
@@ -128,14 +121,15 @@ select
   (select count(*) from ends),
   (select count(*) from expected as x left join loaded as l using (tbl, tx_id, ms) where l.n is distinct from x.n),
   (select count(*) from loaded as l where not exists (select 1 from ends as e where e.tx_id = l.tx_id and e.ms = l.ms))"
-for _ in $(seq 1 60); do
+whole() {
   evidence=$(bin/fin sql "$torn_sql" | tail -1)
   IFS=, read -r ends torn orphans <<<"$evidence"
-  [ "${ends:-0}" -gt 0 ] && [ "$torn" = 0 ] && [ "$orphans" = 0 ] && break
-  sleep 1
-done
-{ [ "${ends:-0}" -gt 0 ] && [ "$torn" = 0 ] && [ "$orphans" = 0 ]; } \
-  || die "transaction metadata in RAW: $ends ENDs, $torn (table, transaction) counts RAW does not match, $orphans transactions of streamed events without their END"
+  [ "${ends:-0}" -gt 0 ] && [ "$torn" = 0 ] && [ "$orphans" = 0 ]
+}
+# Progress is the evidence itself: ENDs loaded, torn counts shrinking as the loads come.
+whole_progress() { printf '%s' "${evidence:-}"; }
+wait_for "every transaction wholly in RAW with its END (progress: ENDs, (table, transaction) counts RAW does not match, transactions of streamed events without their END)" \
+  60 600 whole whole_progress
 log "$ends transactions, each wholly in RAW with its END"
 balance=$(call GET "/accounts/$a1" | json "['balance']")
 [ "$balance" = "950.10" ] || die "account $a1 balance $balance, want 950.10 (1000.10 - 50.00, the transfer reversed)"
@@ -178,17 +172,17 @@ log "dbt builds gold from the warehouse, and its first build passes"
 # the rows within the build's consistent cut (docs/dbt.md, "Relationships within the cut"), so such
 # a build passes. Every build is in the console's run log (kept across the restart), oldest last.
 runs_url="http://$CONSOLE_ADDR/api/runs?limit=500"
-for _ in $(seq 1 150); do
+built_one() {
   runs=$(curl -fs -H "Authorization: Bearer $(cat "$FIN_STATE_DIR/sql.token")" "$runs_url" || true)
   built=$(python3 -c "import json,sys; r=json.loads(sys.argv[1] or '{}'); print(sum(1 for x in r.get('items') or [] if x.get('models', 0) > 0))" "$runs")
-  [ "$built" -gt 0 ] && break
-  sleep 2
-done
+  [ "$built" -gt 0 ]
+}
+wait_for "a dbt build that built models" 180 900 built_one dbt_progress
 python3 - "$runs" "http://$CONSOLE_ADDR" "$(cat "$FIN_STATE_DIR/sql.token")" <<'PY' || die "the first dbt build failed (or none built a model)"
 import json, sys, urllib.request
 runs = [r for r in reversed(json.loads(sys.argv[1] or '{"items": []}')["items"]) if r.get("models", 0) > 0]
 if not runs:
-    sys.exit(f"[60-e2e] no dbt build has finished in 300 s (the console's run log: {sys.argv[1]!r})")
+    sys.exit(f"[60-e2e] no dbt build has built a model (the console's run log: {sys.argv[1]!r})")
 
 def why(run):  # each failed node with dbt's message, from the run's detail
     req = urllib.request.Request(f"{sys.argv[2]}/api/runs/{run['id']}", headers={"Authorization": f"Bearer {sys.argv[3]}"})
@@ -211,12 +205,10 @@ versions=$(bin/fin sql "select count(*) from gold.dim_customers where customer_i
 log "gold's cut passes the transaction written after the restart"
 cut_sql="select case when (select lsn from gold.cut) > $after_restart and exists (select 1 from gold.dim_customers
   where customer_id = '$cust' and email = 'edda.e2e.4@example.com') then 'passed' else 'not yet' end"
-for _ in $(seq 1 90); do
-  [ "$(bin/fin sql "$cut_sql" | tail -1)" = passed ] && break
-  sleep 2
-done
-[ "$(bin/fin sql "$cut_sql" | tail -1)" = passed ] \
-  || die "gold.cut ($(bin/fin sql "select lsn from gold.cut" | tail -1)) has not passed the update written after the restart (WAL position above $after_restart)"
+cut_passed() { [ "$(bin/fin sql "$cut_sql" | tail -1)" = passed ]; }
+cut_progress() { bin/fin sql "select lsn from gold.cut" | tail -1; dbt_progress; }
+wait_for "gold.cut past the update written after the restart (WAL position above $after_restart; progress: gold.cut's lsn, dbt's log)" \
+  180 900 cut_passed cut_progress
 versions=$(bin/fin sql "select count(*) from gold.dim_customers where customer_id = '$cust'" | tail -1)
 [ "$versions" -ge 5 ] || die "dim_customers holds $versions versions of $cust; want the insert and 4 updates"
 log "the history endpoint shows every version"

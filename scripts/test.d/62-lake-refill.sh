@@ -47,6 +47,7 @@ sleep 10
 kill -INT "$gen_pid"
 wait "$gen_pid" 2>/dev/null || true
 started=$SECONDS
+wait_captured
 bin/fin reconcile --wait 180s >"$work/reconcile1.out" || die "reconcile after a kill -9 during the snapshot: $(tail -30 "$work/reconcile1.out")"
 snapshot_rows=$(sql "select count(*) from raw.transactions where op = 'r'")
 log "reconciled in $((SECONDS - started)) s; RAW holds $snapshot_rows snapshot rows of transactions"

@@ -45,12 +45,11 @@ for path in /api/runs /api/runs/1 /api/loads /api/batches /api/dlq /api/charts /
 done
 
 log "a dbt build is kept with its nodes and its log"
-for _ in $(seq 1 150); do
+passed_one() {
   first=$(get "/api/runs?limit=1" | python3 -c "import json,sys; i=json.load(sys.stdin)['items']; print(i[0]['id'] if i and i[0]['ok'] else '')")
-  [ -n "$first" ] && break
-  sleep 2
-done
-[ -n "$first" ] || die "no dbt build passed in 300 s: $(get '/api/runs?limit=3')"
+  [ -n "$first" ]
+}
+wait_for "a dbt build that passed" 180 900 passed_one dbt_progress
 get "/api/runs/$first" >"$work/run.json"
 python3 - "$work/run.json" <<'PY' || die "run $first lacks its detail: $(head -c 600 "$work/run.json")"
 import json, sys

@@ -69,6 +69,7 @@ generate_for() { # seconds
   gen_stop
 }
 reconciled() { # name: fin reconcile must be green
+  wait_captured
   bin/fin reconcile --wait 240s >"$work/reconcile-$1.out" 2>&1 \
     || die "$1: fin reconcile is not green: $(grep -E '^(lost|lag|differ):|changes' "$work/reconcile-$1.out" | tail -3)"
   log "$1: reconcile green"
@@ -132,14 +133,16 @@ windows=$(tail -n +"$((seen + 1))" "$state_a/logs/fin-up.log" | grep -c 'snapsho
 # them balances_match_postings over the postings B's gap held (re-read after the accounts: the
 # windows' gap places them).
 psql -X -qAt "$DATABASE_URL" -c "SELECT customer_id FROM customers" | LC_ALL=C sort >"$work/pg-customers"
-for _ in $(seq 1 96); do
+history_agrees() {
   bin/fin sql "SELECT customer_id FROM silver.customers_history WHERE is_current AND NOT is_deleted ORDER BY 1" \
     2>/dev/null | tail -n +2 | LC_ALL=C sort >"$work/history-customers" || true
-  cmp -s "$work/pg-customers" "$work/history-customers" && break
-  sleep 5
-done
-cmp -s "$work/pg-customers" "$work/history-customers" \
-  || die "A's history: $(comm -13 "$work/pg-customers" "$work/history-customers" | wc -l) customers current that Postgres lacks, $(comm -23 "$work/pg-customers" "$work/history-customers" | wc -l) missing, after 8 minutes of dbt builds"
+  cmp -s "$work/pg-customers" "$work/history-customers"
+}
+history_progress() {
+  echo "$(comm -13 "$work/pg-customers" "$work/history-customers" | wc -l) customers current that Postgres lacks," \
+    "$(comm -23 "$work/pg-customers" "$work/history-customers" | wc -l) missing; dbt's log $(dbt_progress) bytes"
+}
+WAIT_POLL=5 wait_for "A's history current customers equal to Postgres's" 300 1200 history_agrees history_progress
 a_log() { tail -n +"$((seen + 1))" "$state_a/logs/fin-up.log"; }
 # (a build selected from one table's loads may fail a test reading another entity's models as
 # they stand, and is followed at once by a full build: only what a build ends with counts)

@@ -29,6 +29,7 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	db := pgtest.New(t)
+	watchDatabase(t, db)
 	ctx := context.Background()
 	seeds, stop, err := kafka.StartEmbedded(ctx, kafka.EmbeddedConfig{})
 	if err != nil {

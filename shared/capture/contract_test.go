@@ -64,51 +64,73 @@ func collect(t *testing.T, seeds []string, since time.Time) *collector {
 	return c
 }
 
+// Patience of the collector's waits: Debezium's JVM and both connectors' snapshots are slow on a
+// loaded machine, and each connector's slot waits for every transaction open on the cluster when
+// its creation began (another package's capture reading a large table holds one for minutes). So
+// a wait gives up only after collectStall of its own time without a new record (time a slot being
+// created in the test's database waits for the cluster is not its own: patience), or collectLimit
+// in all.
+const (
+	collectStall = 3 * time.Minute
+	collectLimit = 15 * time.Minute
+)
+
 // waitFor waits until some record satisfies ok.
 func (c *collector) waitFor(t *testing.T, what string, ok func(*kgo.Record) bool) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
-	for time.Now().Before(deadline) {
-		c.mu.Lock()
-		for _, rs := range c.topics {
+	c.wait(t, what, func(topics map[string][]*kgo.Record) bool {
+		for _, rs := range topics {
 			for _, r := range rs {
 				if ok(r) {
-					c.mu.Unlock()
-					return
+					return true
 				}
 			}
 		}
-		c.mu.Unlock()
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
+		return false
+	})
 }
 
 // waitCount waits until the topics whose names start with prefix hold n records in all.
 func (c *collector) waitCount(t *testing.T, what, prefix string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
-	for time.Now().Before(deadline) {
-		c.mu.Lock()
+	c.wait(t, fmt.Sprintf("%d records from %s", n, what), func(topics map[string][]*kgo.Record) bool {
 		total := 0
-		for topic, rs := range c.topics {
+		for topic, rs := range topics {
 			if strings.HasPrefix(topic, prefix) {
 				total += len(rs)
 			}
 		}
+		return total >= n
+	})
+}
+
+// wait polls done on the records collected so far until it holds, patiently (collectStall).
+func (c *collector) wait(t *testing.T, what string, done func(map[string][]*kgo.Record) bool) {
+	t.Helper()
+	p := newPatience(t, what, collectStall).following(c.counts, collectLimit)
+	for {
+		c.mu.Lock()
+		ok := done(c.topics)
 		c.mu.Unlock()
-		if total >= n {
+		if ok {
 			return
+		}
+		if p.expired() {
+			t.Fatalf("timed out waiting for %s: not within %s", what, p)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// counts is how many records each topic holds, the progress of the collector's waits.
+func (c *collector) counts() string {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	counts := map[string]int{}
 	for topic, rs := range c.topics {
 		counts[topic] = len(rs)
 	}
-	c.mu.Unlock()
-	t.Fatalf("timed out waiting for %d records from %s; have %v", n, what, counts)
+	return fmt.Sprint(counts)
 }
 
 func (c *collector) snapshot() map[string][]*kgo.Record {

@@ -1,11 +1,13 @@
 package capture_test
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/capture"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/pgtest"
 )
 
 // The package's tests share one Postgres cluster with the other packages' tests (go test ./...
@@ -16,24 +18,40 @@ import (
 // not the capture's: the waits below do not count it, up to clusterPatience, and say so.
 const clusterPatience = 5 * time.Minute
 
-// captures are the metrics of the captures the harness runs (start), for clusterWait.
+// captures are the metrics of the captures the harness runs (start), and the databases the
+// tests capture from (newHarness: a slot another program makes there, Debezium's, shows as a
+// backend of the database waiting for a transaction), for clusterWait.
 var captures struct {
 	mu  sync.Mutex
 	all map[*capture.Metrics]bool
+	dbs map[*pgtest.DB]bool
+	// asked and answer throttle the look-ups of the databases' waits to one a second.
+	asked  time.Time
+	answer string
 }
 
+// watchDatabase makes waits of db's backends on the cluster known to the waits of t (until t
+// ends).
+func watchDatabase(t testing.TB, db *pgtest.DB) { watch(t, &captures.dbs, db) }
+
 // watchCapture makes m's waits on the cluster known to the waits of t (until t ends).
-func watchCapture(t testing.TB, m *capture.Metrics) {
+func watchCapture(t testing.TB, m *capture.Metrics) { watch(t, &captures.all, m) }
+
+// watched is what captures holds (the package's comparable is a function of contract_test.go).
+type watched interface{ *capture.Metrics | *pgtest.DB }
+
+// watch adds k to the set of captures until t ends.
+func watch[K watched](t testing.TB, set *map[K]bool, k K) {
 	captures.mu.Lock()
 	defer captures.mu.Unlock()
-	if captures.all == nil {
-		captures.all = map[*capture.Metrics]bool{}
+	if *set == nil {
+		*set = map[K]bool{}
 	}
-	captures.all[m] = true
+	(*set)[k] = true
 	t.Cleanup(func() {
 		captures.mu.Lock()
 		defer captures.mu.Unlock()
-		delete(captures.all, m)
+		delete(*set, k)
 	})
 }
 
@@ -46,7 +64,37 @@ func clusterWait() string {
 			return *w
 		}
 	}
-	return ""
+	if time.Since(captures.asked) < time.Second {
+		return captures.answer
+	}
+	captures.asked, captures.answer = time.Now(), ""
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for db := range captures.dbs {
+		if w, err := pgtest.Waits(ctx, db.Pool, db.Name); err == nil && w != "" {
+			captures.answer = w
+			break
+		}
+	}
+	return captures.answer
+}
+
+// openXids names the cluster's open transactions holding an id (pgtest.OpenXids), for a failed
+// wait's message: what a slot being created would wait for.
+func openXids() string {
+	captures.mu.Lock()
+	var db *pgtest.DB
+	for d := range captures.dbs {
+		db = d
+		break
+	}
+	captures.mu.Unlock()
+	if db == nil {
+		return "unknown (no database watched)"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return pgtest.Describe(ctx, db.Pool)
 }
 
 // patience is a deadline of d that time a capture spends waiting on the cluster does not use.
@@ -88,7 +136,8 @@ func (p *patience) expired() bool {
 			p.seen, p.began, p.excused = seen, now, 0
 		}
 		if now.Sub(p.start) > p.limit+p.held {
-			p.t.Fatalf("%s: still not done after %s, though it went on (%s)", p.what, now.Sub(p.start).Round(time.Second), p.seen)
+			p.t.Fatalf("%s: still not done after %s, though it went on (%s); open transactions holding ids on the cluster: %s",
+				p.what, now.Sub(p.start).Round(time.Second), p.seen, openXids())
 		}
 	}
 	if w := clusterWait(); w != "" {
@@ -96,24 +145,25 @@ func (p *patience) expired() bool {
 		p.held += now.Sub(p.last)
 		if !p.told {
 			p.told = true
-			p.t.Logf("%s: a capture's slot waits for a transaction elsewhere on the cluster (the wait does not count it): %s", p.what, w)
+			p.t.Logf("%s: a slot being created waits for a transaction elsewhere on the cluster (the wait does not count it): %s", p.what, w)
 		}
 		if p.held > clusterPatience {
-			p.t.Fatalf("%s: a capture's slot waited more than %s for transactions elsewhere on the cluster: %s", p.what, clusterPatience, w)
+			p.t.Fatalf("%s: a slot being created waited more than %s for transactions elsewhere on the cluster: %s", p.what, clusterPatience, w)
 		}
 	}
 	p.last = now
 	return now.Sub(p.began)-p.excused > p.d
 }
 
-// String says how long the wait took and how much of it the cluster held the capture.
+// String says how long the wait took, how much of it the cluster held the capture, and which
+// transactions hold ids on the cluster now (a wait ends with String only when it fails).
 func (p *patience) String() string {
 	s := p.d.String()
 	if p.progress != nil {
 		s += " without progress (" + p.seen + ")"
 	}
 	if p.held > 0 {
-		s += " (plus " + p.held.Round(time.Second).String() + " a capture's slot waited for transactions elsewhere on the cluster)"
+		s += " (plus " + p.held.Round(time.Second).String() + " a slot being created waited for transactions elsewhere on the cluster)"
 	}
-	return s
+	return s + "; open transactions holding ids on the cluster: " + openXids()
 }

@@ -3,6 +3,7 @@ package capture_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -61,12 +62,22 @@ func TestSlotWaitsForTheTransactionsEnd(t *testing.T) {
 	h.exec(`INSERT INTO customers (customer_id, first_name, last_name, email) VALUES ($1, 'Ann', 'Lee', 'ann@example.com')`, ann)
 	p := &holdEnds{}
 	stop := h.start(p)
+	// The waits give up after a minute of the capture's own time without progress (time its
+	// slot's creation waits for transactions elsewhere on the cluster is not its own), or ten in
+	// all: a loaded machine slows the capture, a neighbour's open transaction holds it.
+	progress := func() string {
+		return fmt.Sprintf("%d events, confirmed %d", metrics.Events.Load(), metrics.ConfirmedLSN.Load())
+	}
+	waitUntil := func(what string, ok func() bool) {
+		t.Helper()
+		waitPatiently(t, newPatience(t, what, time.Minute).following(progress, 10*time.Minute), ok, nil)
+	}
 	defer func() {
 		if err := stop(); err != nil {
 			t.Errorf("capture: %v", err)
 		}
 	}()
-	waitUntil(t, "the snapshot's event", func() bool { return metrics.Events.Load() >= 1 })
+	waitUntil("the snapshot's event", func() bool { return metrics.Events.Load() >= 1 })
 
 	h.exec(`UPDATE customers SET city = 'Bern' WHERE customer_id = $1`, ann)
 	var s string
@@ -77,7 +88,7 @@ func TestSlotWaitsForTheTransactionsEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the update's END", func() bool {
+	waitUntil("the update's END", func() bool {
 		r := p.records()
 		return len(r) == 2 && bytes.HasPrefix([]byte(r[1]), []byte(`{"status":"END"`))
 	})
@@ -87,18 +98,5 @@ func TestSlotWaitsForTheTransactionsEnd(t *testing.T) {
 		t.Fatalf("slot confirmed %s, past the transaction ending by %s, before its END was acknowledged", got, target)
 	}
 	p.release()
-	waitUntil(t, "the slot past the transaction once its END is acknowledged", func() bool { return h.slotLSN() >= target })
-}
-
-// waitUntil waits for ok, as long as the other tests' helpers wait: on a shared cluster, creating
-// the slot waits for every transaction in progress, other tests' too.
-func waitUntil(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitUntil("the slot past the transaction once its END is acknowledged", func() bool { return h.slotLSN() >= target })
 }

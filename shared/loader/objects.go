@@ -65,11 +65,20 @@ func (d DirObjects) ReadObject(ctx context.Context, bucket, key string, w io.Wri
 
 // ListObjects implements ObjectLister with ListObjectsV2.
 func (o S3Objects) ListObjects(ctx context.Context, bucket, prefix string, fn func(key, etag string) error) error {
-	p := s3.NewListObjectsV2Paginator(o.Client, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	return o.ListObjectsAfter(ctx, bucket, prefix, "", fn)
+}
+
+// ListObjectsAfter implements RangeLister with ListObjectsV2's StartAfter ("": from the start).
+func (o S3Objects) ListObjectsAfter(ctx context.Context, bucket, prefix, startAfter string, fn func(key, etag string) error) error {
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)}
+	if startAfter != "" {
+		in.StartAfter = aws.String(startAfter)
+	}
+	p := s3.NewListObjectsV2Paginator(o.Client, in)
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
+			return fmt.Errorf("list s3://%s/%s after %q: %w", bucket, prefix, startAfter, err)
 		}
 		for _, obj := range page.Contents {
 			if err := fn(aws.ToString(obj.Key), aws.ToString(obj.ETag)); err != nil {
@@ -80,9 +89,46 @@ func (o S3Objects) ListObjects(ctx context.Context, bucket, prefix string, fn fu
 	return nil
 }
 
+// ListPrefixes implements RangeLister with ListObjectsV2's Delimiter "/".
+func (o S3Objects) ListPrefixes(ctx context.Context, bucket, prefix string) ([]string, error) {
+	p := s3.NewListObjectsV2Paginator(o.Client, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix), Delimiter: aws.String("/")})
+	var out []string
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list the prefixes of s3://%s/%s: %w", bucket, prefix, err)
+		}
+		for _, cp := range page.CommonPrefixes {
+			out = append(out, aws.ToString(cp.Prefix))
+		}
+	}
+	return out, nil
+}
+
 // ListObjects implements ObjectLister. It reads every file to give its MD5 ETag, so a catch-up
 // over a large directory costs a read of it all.
 func (d DirObjects) ListObjects(ctx context.Context, bucket, prefix string, fn func(key, etag string) error) error {
+	return d.ListObjectsAfter(ctx, bucket, prefix, "", fn)
+}
+
+// ListPrefixes implements RangeLister: the directories under prefix (which ends in "/").
+func (d DirObjects) ListPrefixes(ctx context.Context, bucket, prefix string) ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(string(d), bucket, filepath.FromSlash(prefix)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() {
+			out = append(out, prefix+e.Name()+"/")
+		}
+	}
+	return out, err
+}
+
+// ListObjectsAfter implements RangeLister: the objects under prefix whose keys sort after
+// startAfter (the whole bucket is walked; only those are read and given to fn).
+func (d DirObjects) ListObjectsAfter(ctx context.Context, bucket, prefix, startAfter string, fn func(key, etag string) error) error {
 	base := filepath.Join(string(d), bucket)
 	return filepath.WalkDir(base, func(path string, e fs.DirEntry, err error) error {
 		if errors.Is(err, fs.ErrNotExist) && path == base {
@@ -96,7 +142,7 @@ func (d DirObjects) ListObjects(ctx context.Context, bucket, prefix string, fn f
 			return err
 		}
 		key := filepath.ToSlash(rel)
-		if !strings.HasPrefix(key, prefix) {
+		if !strings.HasPrefix(key, prefix) || key <= startAfter {
 			return nil
 		}
 		etag, err := d.ReadObject(ctx, bucket, key, io.Discard)

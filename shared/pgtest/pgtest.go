@@ -176,14 +176,6 @@ func ConfirmSlot(ctx context.Context, t testing.TB, pool *pgxpool.Pool, slot str
 // SlotPatience bounds how long CreateSlot waits for the cluster's other transactions.
 const SlotPatience = 5 * time.Minute
 
-// slotAwaits names the transactions the backend $1 waits for and who holds them.
-const slotAwaits = `SELECT w.transactionid::text, h.pid::text, coalesce(a.datname::text, ''), coalesce(a.state, ''),
-		coalesce(a.application_name, ''), coalesce(left(a.query, 120), '')
-	FROM pg_locks w
-	JOIN pg_locks h ON h.locktype = 'transactionid' AND h.transactionid = w.transactionid AND h.granted AND h.mode = 'ExclusiveLock'
-	LEFT JOIN pg_stat_activity a ON a.pid = h.pid
-	WHERE w.pid = $1 AND w.locktype = 'transactionid' AND NOT w.granted`
-
 // CreateSlot creates the logical replication slot slot (pgoutput) in db and drops it when the
 // test ends. A logical slot is made only once every transaction that held a transaction id on the
 // cluster when its creation began has ended, in any database: another package's test or a
@@ -199,7 +191,6 @@ func CreateSlot(t testing.TB, db *DB, slot string) {
 		t.Fatalf("create slot %s: %v", slot, err)
 	}
 	defer conn.Release()
-	pid := conn.Conn().PgConn().PID()
 	done := make(chan struct{})
 	waiting := make(chan string, 1)
 	go func() {
@@ -212,19 +203,7 @@ func CreateSlot(t testing.TB, db *DB, slot string) {
 				return
 			case <-time.After(time.Second):
 			}
-			rows, err := db.Pool.Query(ctx, slotAwaits, pid)
-			if err != nil {
-				continue
-			}
-			var holders []string
-			for rows.Next() {
-				var xid, hpid, dbname, state, app, query string
-				if rows.Scan(&xid, &hpid, &dbname, &state, &app, &query) == nil {
-					holders = append(holders, fmt.Sprintf("xid %s of pid %s (database %q, %s, application %q: %q)", xid, hpid, dbname, state, app, query))
-				}
-			}
-			rows.Close()
-			if w := strings.Join(holders, "; "); w != "" {
+			if w, err := Waits(ctx, db.Pool, db.Name); err == nil && w != "" {
 				last = w
 				if w != logged && time.Since(began) >= 5*time.Second {
 					logged = w

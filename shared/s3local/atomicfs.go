@@ -18,6 +18,7 @@ import (
 // the same file system and outside every bucket, and is renamed into place when closed.
 type atomicFs struct {
 	*afero.BasePathFs
+	root    string // the directory served
 	staging string
 
 	mu      sync.Mutex
@@ -38,7 +39,7 @@ func newAtomicFs(root string) (*atomicFs, error) {
 	if !ok {
 		return nil, errors.New("s3local: afero.NewBasePathFs is not a *BasePathFs")
 	}
-	return &atomicFs{BasePathFs: base, staging: staging, aborted: map[string]bool{}}, nil
+	return &atomicFs{BasePathFs: base, root: root, staging: staging, aborted: map[string]bool{}}, nil
 }
 
 // Create stages the file (gofakes3 writes objects through Create).

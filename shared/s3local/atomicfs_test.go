@@ -62,6 +62,9 @@ func openBackend(t *testing.T, root string) (*atomicFs, *s3afero.MultiBucketBack
 func TestObjectIsWholeOnDiskDuringAndAfterAPut(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "s3")
 	fs, files := openBackend(t, root)
+	if _, _, err := dropUnstored(root); err != nil { // Start's, which makes the PUTs' markers' directory
+		t.Fatal(err)
+	}
 	if err := files.CreateBucket("lake"); err != nil {
 		t.Fatal(err)
 	}

@@ -97,10 +97,11 @@ func Start(ctx context.Context, addr, dir string, onCreated func(events.S3Event)
 	if err != nil {
 		return nil, err
 	}
-	dropped, err := dropUnstored(dir)
+	dropped, checked, err := dropUnstored(dir)
 	if err != nil {
 		return nil, err
 	}
+	o.logger.Debug("local S3: checked the PUTs a crash may have cut short", "objects", checked)
 	for _, k := range dropped {
 		o.logger.Warn("local S3: dropped an object a crash left without its metadata (its PUT was never acknowledged)", "object", k)
 	}
@@ -198,8 +199,13 @@ func (n *notifying) PutObject(bucket, key string, meta map[string]string, input 
 	name := filepath.Join("buckets", bucket, filepath.FromSlash(key))
 	defer n.fs.takeAborted(name)
 	body := abortOnError{Reader: io.TeeReader(input, sum), fs: n.fs, name: name}
+	done, err := putStarted(n.fs.root, bucket, key)
+	if err != nil {
+		return gofakes3.PutObjectResult{}, err
+	}
 	res, err := n.Backend.PutObject(bucket, key, meta, body, size, conditions)
 	if err == nil {
+		done() // the object and its metadata are in place: nothing for the next start to check
 		n.emit(n.event("ObjectCreated:Put", bucket, key, size, sum))
 	}
 	return res, err

@@ -76,17 +76,27 @@ func (s *Stack) keepFailed(fn string, ev any, cause error) {
 	s.log.Error("invocation failed after retries; kept for replay", "function", fn, "file", name, "err", cause)
 }
 
-// catchUp has the loader load, at start and every 30 s, every bronze object its ledger does not
-// hold: S3 notifications are at-least-once at best, and a crash between an object's write and its
-// load would otherwise leave it unloaded. Which objects the ledger lacks is found as a chore
-// (unloadedObjects); their loads take RAW's writer, which every other load and dbt's snapshot
-// wait for, so they run at the stack's priority.
+// catchUp has the loader load every bronze object its ledger does not hold: S3 notifications are
+// at-least-once at best, and a crash between an object's write and its load would otherwise
+// leave it unloaded. At start and every loader.FullCatchUpEvery it lists the whole bucket (a
+// replaced warehouse is refilled from the lake; a crash's lost events may be of any date); every
+// 30 s between, only each table's objects of its newest loaded days (loader.RecentObjects), a
+// listing that follows the change, not the lake. Which objects the ledger lacks is found as a
+// chore (unloadedObjects); their loads take RAW's writer, which every other load and dbt's
+// snapshot wait for, so they run at the stack's priority.
 func (s *Stack) catchUp(ctx context.Context) error {
 	tick := time.NewTicker(30 * time.Second)
 	defer tick.Stop()
-	unloaded := unloadedObjects{s.objects, s.wh.Loaded, newChoreThread(ctx)}
+	chores := newChoreThread(ctx)
+	full := unloadedObjects{s.objects, s.wh.Loaded, chores}
+	recent := unloadedObjects{loader.RecentObjects{Objects: s.objects, HighWaters: s.wh.HighWaters}, s.wh.Loaded, chores}
+	var listedAll time.Time
 	for {
-		if err := s.loader.CatchUp(ctx, s.cfg.Bucket, unloaded); err != nil && ctx.Err() == nil {
+		list := recent
+		if time.Since(listedAll) >= loader.FullCatchUpEvery {
+			list, listedAll = full, time.Now()
+		}
+		if err := s.loader.CatchUp(ctx, s.cfg.Bucket, list); err != nil && ctx.Err() == nil {
 			s.log.Warn("catch-up", "err", err)
 		}
 		select {
@@ -135,9 +145,9 @@ func (s *Stack) loaderS3() *s3.Client {
 
 // unloadedObjects lists the objects of a bucket that the load ledger does not hold (with that
 // ETag) yet: the catch-up's listing with the ledger read of each object done as a chore
-// (choreThread), off the build's CPU. Every object ever landed is read each pass, a ledger query
-// each (550 objects after 5 minutes at 500 tx/s, a few milliseconds each), and nearly all are
-// loaded already. The loader checks the ledger again before it loads, so an object loaded
+// (choreThread), off the build's CPU. Every object listed is read, a ledger query each (a few
+// milliseconds), and nearly all are loaded already: the passes between full ones list only the
+// newest days (catchUp). The loader checks the ledger again before it loads, so an object loaded
 // between the two reads is still a duplicate.
 type unloadedObjects struct {
 	list   loader.ObjectLister

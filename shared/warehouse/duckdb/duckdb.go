@@ -289,6 +289,31 @@ func (w *Warehouse) Loaded(ctx context.Context, key, etag string) (bool, error) 
 	return same, err
 }
 
+// HighWaters gives the greatest bronze key the load ledger holds of each table, by the table's
+// prefix ("bronze/<table>/"): where the loader's catch-up starts listing (loader.RecentObjects).
+// The ledger is the warehouse's own record, so a replaced warehouse has none.
+func (w *Warehouse) HighWaters(ctx context.Context) (map[string]string, error) {
+	if err := w.share(); err != nil {
+		return nil, err
+	}
+	defer w.unshare()
+	rows, err := w.db.QueryContext(ctx, "SELECT 'bronze/' || split_part(object_key, '/', 2) || '/', max(object_key) FROM "+
+		Schema+"."+warehouse.LedgerTable+" WHERE starts_with(object_key, 'bronze/') GROUP BY 1")
+	if err != nil {
+		return nil, fmt.Errorf("the ledger's newest keys: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var prefix, key string
+		if err := rows.Scan(&prefix, &key); err != nil {
+			return nil, fmt.Errorf("the ledger's newest keys: %w", err)
+		}
+		out[prefix] = key
+	}
+	return out, rows.Err()
+}
+
 type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
