@@ -8,7 +8,7 @@
 # runs with its defaults: Go on half the cores, Postgres being on this machine (docs/api.md).
 # BENCH_SECONDS (default 10) sets the length of each load run; BENCH_ROUNDS (default 3) how many
 # times each pair runs, in turn (the machine is shared: the median round is reported).
-# FIN_API_FLAGS adds flags to fin api (e.g. "-procs 2 -account-reads 2"), to set one sizing beside
+# FIN_API_FLAGS adds flags to fin api (e.g. "-procs 2 -account-pipeline 0"), to set one sizing beside
 # another in alternating runs; the summary prints them.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
