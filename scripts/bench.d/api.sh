@@ -201,6 +201,24 @@ paired() {
 rounds=${BENCH_ROUNDS:-3}
 
 start_machine=$(machine_line)
+# oldest_xact: the oldest transaction on the cluster that holds back what VACUUM and HOT pruning
+# may remove (an XID or a snapshot; not this query's). On a shared cluster another session's long
+# transaction, in any database, keeps every row version both sides' updates leave: the 100
+# accounts' and pgbench_branches' chains then grow for the whole run, and each side's CPU per
+# transaction with them (measured: 0.86 -> 2.0 ms of Postgres per transfer-shaped transaction in
+# four 12 s runs at a load average of 18-20, while a test held a transaction open for 230 s;
+# VACUUM removed nothing).
+oldest_xact() {
+  "$pgbin/psql" -X -Atq -d fin -c "SELECT coalesce((SELECT format('%s s old, database %s, %s', round(extract(epoch FROM now() - xact_start)), datname, state)
+    FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND (backend_xid IS NOT NULL OR backend_xmin IS NOT NULL)
+    ORDER BY xact_start LIMIT 1), 'none')"
+}
+# dead_versions DB TABLE: the row versions of TABLE that updates left and nothing removed yet,
+# beside the updates (the statistics lag by up to a second)
+dead_versions() {
+  "$pgbin/psql" -X -Atq -d "$1" -c "SELECT n_dead_tup || ' of ' || n_tup_upd FROM pg_stat_user_tables WHERE relname = '$2'"
+}
+start_xact=$(oldest_xact)
 # kernel_costs: the CPU a system call and a wake-up cost on this machine now (perf bench: a
 # million getppid calls; 50,000 round trips between two processes over pipes, each two writes,
 # two reads and two wake-ups), in us. Both sides of each ratio are made of these; their price
@@ -218,6 +236,11 @@ log "GET /accounts/{id} at 16 connections and pgbench -S, in turn: $rounds round
 read -r get_ratio get_rps get_p99 sel_tps sel_lat get_bad get_rounds get_cpu get_pgcpu get_idle get_pgidle < <(paired "$work/get.lua" -S)
 log "POST /transactions (transfer) at 16 connections and pgbench tpcb-like, in turn: $rounds rounds of ${secs}s each"
 read -r post_ratio post_rps post_p99 tpcb_tps tpcb_lat post_bad post_rounds post_cpu post_pgcpu post_idle post_pgidle < <(paired "$work/transfer.lua" -b tpcb-like)
+
+sleep 1 # the statistics of the last round
+dead_accounts=$(dead_versions "$api_db" accounts)
+dead_branches=$(dead_versions "$pgb_db" pgbench_branches)
+end_xact=$(oldest_xact)
 
 # The ledger must still add up after the load: 100 accounts x 1,000,000.00.
 total=$("$pgbin/psql" -X -Atq -d "$api_db" -c "SELECT sum(balance) FROM accounts")
@@ -269,6 +292,7 @@ hello_init=$(cold_init "$work/host/hello" '{}')
 
 printf '\n%s (at the start)\n%s (at the end)\n' "$start_machine" "$(machine_line)"
 printf 'CPU of %s (at the start)\n' "$start_costs"
+printf 'oldest transaction on the cluster: %s (at the start), %s (after the load)\n' "$start_xact" "$end_xact"
 # A request of the API costs more system calls than a transaction of pgbench (docs/api.md,
 # "Other machines"): the kernel and its mitigations are among what differs between machines.
 printf 'kernel %s; GOMAXPROCS %s; fin api flags: %s; spectre_v2: %s\n' "$(uname -r)" "${GOMAXPROCS:-unset}" "${FIN_API_FLAGS:-none}" \
@@ -291,6 +315,7 @@ printf '%-58s %30s\n' "  ratio in each round (median round shown above)" "$post_
 printf '%-58s %30s\n' "  CPU per transfer, us: fin api/its Postgres/wrk/machine" "$post_cpu"
 printf '%-58s %30s\n' "  CPU per tpcb-like: Postgres/pgbench/machine, us" "$post_pgcpu"
 printf '%-58s %30s\n' "  cores gone idle per transfer / per tpcb-like" "$post_idle / $post_pgidle"
+printf '%-58s %30s\n' "  row versions not removed: accounts / pgbench_branches" "$dead_accounts / $dead_branches"
 printf '%-58s %14s %14s %7s\n' "bootstrap arm64 stripped, bytes vs 15 MB budget" "$api_size" "15000000" "$(ratio "$api_size" 15000000)"
 printf '%-58s %14s %14s %7s\n' "  vs a hello-world Go Lambda" "$api_size" "$hello_size" "$(ratio "$api_size" "$hello_size")"
 printf '%-58s %14s %14s %7s\n' "cold init under aws-lambda-rie ($host_arch), ms vs 100 ms" "$api_init" "100" "$(ratio "$api_init" 100)"
