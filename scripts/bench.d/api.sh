@@ -110,9 +110,22 @@ wrk_script "$work/transfer.lua" 'transfer()'
 # ticks PID...: the user and system CPU of those processes so far, in clock ticks (/proc/PID/stat
 # fields 14 and 15; a process gone counts 0)
 ticks() { local p; for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null || true; done | awk '{ t += $14 + $15 } END { print t + 0 }'; }
-# reaped PID: the CPU of PID's children that have exited, in ticks (fields 16 and 17): pgbench's
-# Postgres backends, once the run ends, under the postmaster
-reaped() { awk '{ print $16 + $17 }' "/proc/$1/stat"; }
+# backends_until_exit DB PID: the CPU of the backends connected to DB, in ticks, from their start
+# until PID exits: each one's /proc ticks read every 0.1 s by its process title ("postgres: USER
+# DB ..."), its last reading counted (what a backend spends in its last 0.1 s is missed: about 1%
+# of a 10 s run). pgbench's backends start with the run and end with it. Not the postmaster's
+# exited children: on a shared cluster those are every database's, other sessions' included.
+backends_until_exit() {
+  local p t
+  local -A last=()
+  while kill -0 "$2" 2>/dev/null; do
+    for p in $(pgrep -f -- "^postgres: [^ ]+ $1 "); do
+      t=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null) && last[$p]=$t
+    done
+    sleep 0.1
+  done
+  printf '%s\n' 0 "${last[@]}" | awk '{ t += $1 } END { print t }'
+}
 # How each side is driven, in one place: the rounds, their warm-up and the summary line say the same.
 wrk_args=(-t2 -c16)
 pgbench_args=(-n -M prepared -c 16 -j 2)
@@ -150,19 +163,18 @@ wrk_run() {
 # pgbench_run ARGS...: prints "<tps> <average latency ms> <CPU per transaction, us: Postgres's
 # backends, pgbench, the whole machine> <the cores' idle entries per transaction>"
 pgbench_run() {
-  local r0 r1 m0 m1 i0 i1 n pgb_ticks
-  r0=$(reaped "$postmaster"); m0=$(busy); i0=$(idles)
-  /usr/bin/time -f '%U %S' -o "$work/pgb.time" "$pgbin/pgbench" "${pgbench_args[@]}" -T "$secs" "$@" "$pgb_db" >"$work/pgb.out" 2>&1 \
-    || die "pgbench failed: $(tail -5 "$work/pgb.out")"
-  sleep 0.2 # the backends exit as pgbench disconnects: let the postmaster reap them
-  r1=$(reaped "$postmaster"); m1=$(busy); i1=$(idles)
+  local m0 m1 i0 i1 n pgb_ticks be_ticks
+  m0=$(busy); i0=$(idles)
+  /usr/bin/time -f '%U %S' -o "$work/pgb.time" "$pgbin/pgbench" "${pgbench_args[@]}" -T "$secs" "$@" "$pgb_db" >"$work/pgb.out" 2>&1 &
+  local pgb_pid=$!
+  be_ticks=$(backends_until_exit "$pgb_db" "$pgb_pid")
+  wait "$pgb_pid" || die "pgbench failed: $(tail -5 "$work/pgb.out")"
+  m1=$(busy); i1=$(idles)
   n=$(awk '/^number of transactions actually processed:/ { split($NF, a, "/"); print a[1] }' "$work/pgb.out")
   pgb_ticks=$(awk -v hz="$hz" '{ printf "%.0f", ($1 + $2) * hz }' "$work/pgb.time")
   echo "$(awk '/^tps = / {print $3}' "$work/pgb.out") $(awk '/^latency average/ {print $4}' "$work/pgb.out")" \
-    "$(per $((r1 - r0)) "$n")/$(per "$pgb_ticks" "$n")/$(per $((m1 - m0)) "$n") $(between "$i0" "$i1" "$n")"
+    "$(per "$be_ticks" "$n")/$(per "$pgb_ticks" "$n")/$(per $((m1 - m0)) "$n") $(between "$i0" "$i1" "$n")"
 }
-# the postmaster, parent of every backend
-postmaster=$(pgrep -o -f -- "postgres -D $FIN_PGDATA$")
 
 log "pgbench -i -s 16 (the reference's own tables)"
 "$pgbin/pgbench" -i -q -s 16 "$pgb_db" >/dev/null 2>&1 || die "pgbench -i failed"
