@@ -30,8 +30,7 @@ func runAPI(ctx context.Context, args []string) error {
 	addr := fs.String("addr", envOr("API_ADDR", "127.0.0.1:8000"), "address to listen on")
 	conns := fs.Int("conns", 32, "database connections in the pool")
 	procs := fs.Int("procs", 0, "threads running Go code at once (GOMAXPROCS); 0: the GOMAXPROCS environment variable, else half of Go's default when the database host is this one (a socket, localhost, loopback), else Go's default")
-	reads := fs.String("account-reads", "", "GET /accounts/{id} queries in flight before further GETs are batched into one query (-1: never batch); default FIN_API_ACCOUNT_READS, else 1")
-	pipeline := fs.String("account-pipeline", envOr("FIN_API_ACCOUNT_PIPELINE", "2"), "GET /accounts/{id} batches sent through one connection in pipeline mode before the first is answered (0: off, -account-reads batches instead); default FIN_API_ACCOUNT_PIPELINE, else 2")
+	pipeline := fs.String("account-pipeline", envOr("FIN_API_ACCOUNT_PIPELINE", "2"), "GET /accounts/{id} batches sent through one connection in pipeline mode before the first is answered (0: off, each GET its own query); default FIN_API_ACCOUNT_PIPELINE, else 2")
 	wh := fs.String("warehouse", duckdb.DefaultPath(), "DuckDB warehouse file the history endpoints read (opened per request, read-only)")
 	tplPath := fs.String("template", "template.yaml", "the SAM template whose ApiFunction settings and schedules (housekeeping) to run")
 	if err := parseFlags(fs, args); err != nil {
@@ -67,11 +66,7 @@ func runAPI(ctx context.Context, args []string) error {
 	slog.Info("api threads", "gomaxprocs", runtime.GOMAXPROCS(0), "cpus", runtime.NumCPU())
 	// The api function as its Lambda and `fin up` build it, served over HTTP directly, with the
 	// template's schedules for it (housekeeping: purging expired idempotency keys).
-	forced := map[string]string{"FIN_API_ACCOUNT_PIPELINE": *pipeline}
-	if *reads != "" {
-		forced["FIN_API_ACCOUNT_READS"] = *reads
-	}
-	env := stack.FunctionEnv(tpl, stack.APIFunction, settings.API, nil, forced)
+	env := stack.FunctionEnv(tpl, stack.APIFunction, settings.API, nil, map[string]string{"FIN_API_ACCOUNT_PIPELINE": *pipeline})
 	fn, err := api.NewFunction(ctx, env, api.Deps{Pool: pool, History: history.New(duckdb.File{Path: *wh}), DevSecretPath: devSecretPath()})
 	if err != nil {
 		return err

@@ -8,7 +8,7 @@
 # runs with its defaults: Go on half the cores, Postgres being on this machine (docs/api.md).
 # BENCH_SECONDS (default 10) sets the length of each load run; BENCH_ROUNDS (default 3) how many
 # times each pair runs, in turn (the machine is shared: the median round is reported).
-# FIN_API_FLAGS adds flags to fin api (e.g. "-procs 2 -account-reads 2"), to set one sizing beside
+# FIN_API_FLAGS adds flags to fin api (e.g. "-procs 2 -account-pipeline 0"), to set one sizing beside
 # another in alternating runs; the summary prints them.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -110,9 +110,22 @@ wrk_script "$work/transfer.lua" 'transfer()'
 # ticks PID...: the user and system CPU of those processes so far, in clock ticks (/proc/PID/stat
 # fields 14 and 15; a process gone counts 0)
 ticks() { local p; for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null || true; done | awk '{ t += $14 + $15 } END { print t + 0 }'; }
-# reaped PID: the CPU of PID's children that have exited, in ticks (fields 16 and 17): pgbench's
-# Postgres backends, once the run ends, under the postmaster
-reaped() { awk '{ print $16 + $17 }' "/proc/$1/stat"; }
+# backends_until_exit DB PID: the CPU of the backends connected to DB, in ticks, from their start
+# until PID exits: each one's /proc ticks read every 0.1 s by its process title ("postgres: USER
+# DB ..."), its last reading counted (what a backend spends in its last 0.1 s is missed: about 1%
+# of a 10 s run). pgbench's backends start with the run and end with it. Not the postmaster's
+# exited children: on a shared cluster those are every database's, other sessions' included.
+backends_until_exit() {
+  local p t
+  local -A last=()
+  while kill -0 "$2" 2>/dev/null; do
+    for p in $(pgrep -f -- "^postgres: [^ ]+ $1 "); do
+      t=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null) && last[$p]=$t
+    done
+    sleep 0.1
+  done
+  printf '%s\n' 0 "${last[@]}" | awk '{ t += $1 } END { print t }'
+}
 # How each side is driven, in one place: the rounds, their warm-up and the summary line say the same.
 wrk_args=(-t2 -c16)
 pgbench_args=(-n -M prepared -c 16 -j 2)
@@ -150,19 +163,18 @@ wrk_run() {
 # pgbench_run ARGS...: prints "<tps> <average latency ms> <CPU per transaction, us: Postgres's
 # backends, pgbench, the whole machine> <the cores' idle entries per transaction>"
 pgbench_run() {
-  local r0 r1 m0 m1 i0 i1 n pgb_ticks
-  r0=$(reaped "$postmaster"); m0=$(busy); i0=$(idles)
-  /usr/bin/time -f '%U %S' -o "$work/pgb.time" "$pgbin/pgbench" "${pgbench_args[@]}" -T "$secs" "$@" "$pgb_db" >"$work/pgb.out" 2>&1 \
-    || die "pgbench failed: $(tail -5 "$work/pgb.out")"
-  sleep 0.2 # the backends exit as pgbench disconnects: let the postmaster reap them
-  r1=$(reaped "$postmaster"); m1=$(busy); i1=$(idles)
+  local m0 m1 i0 i1 n pgb_ticks be_ticks
+  m0=$(busy); i0=$(idles)
+  /usr/bin/time -f '%U %S' -o "$work/pgb.time" "$pgbin/pgbench" "${pgbench_args[@]}" -T "$secs" "$@" "$pgb_db" >"$work/pgb.out" 2>&1 &
+  local pgb_pid=$!
+  be_ticks=$(backends_until_exit "$pgb_db" "$pgb_pid")
+  wait "$pgb_pid" || die "pgbench failed: $(tail -5 "$work/pgb.out")"
+  m1=$(busy); i1=$(idles)
   n=$(awk '/^number of transactions actually processed:/ { split($NF, a, "/"); print a[1] }' "$work/pgb.out")
   pgb_ticks=$(awk -v hz="$hz" '{ printf "%.0f", ($1 + $2) * hz }' "$work/pgb.time")
   echo "$(awk '/^tps = / {print $3}' "$work/pgb.out") $(awk '/^latency average/ {print $4}' "$work/pgb.out")" \
-    "$(per $((r1 - r0)) "$n")/$(per "$pgb_ticks" "$n")/$(per $((m1 - m0)) "$n") $(between "$i0" "$i1" "$n")"
+    "$(per "$be_ticks" "$n")/$(per "$pgb_ticks" "$n")/$(per $((m1 - m0)) "$n") $(between "$i0" "$i1" "$n")"
 }
-# the postmaster, parent of every backend
-postmaster=$(pgrep -o -f -- "postgres -D $FIN_PGDATA$")
 
 log "pgbench -i -s 16 (the reference's own tables)"
 "$pgbin/pgbench" -i -q -s 16 "$pgb_db" >/dev/null 2>&1 || die "pgbench -i failed"
@@ -201,6 +213,24 @@ paired() {
 rounds=${BENCH_ROUNDS:-3}
 
 start_machine=$(machine_line)
+# oldest_xact: the oldest transaction on the cluster that holds back what VACUUM and HOT pruning
+# may remove (an XID or a snapshot; not this query's). On a shared cluster another session's long
+# transaction, in any database, keeps every row version both sides' updates leave: the 100
+# accounts' and pgbench_branches' chains then grow for the whole run, and each side's CPU per
+# transaction with them (measured: 0.86 -> 2.0 ms of Postgres per transfer-shaped transaction in
+# four 12 s runs at a load average of 18-20, while a test held a transaction open for 230 s;
+# VACUUM removed nothing).
+oldest_xact() {
+  "$pgbin/psql" -X -Atq -d fin -c "SELECT coalesce((SELECT format('%s s old, database %s, %s', round(extract(epoch FROM now() - xact_start)), datname, state)
+    FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND (backend_xid IS NOT NULL OR backend_xmin IS NOT NULL)
+    ORDER BY xact_start LIMIT 1), 'none')"
+}
+# dead_versions DB TABLE: the row versions of TABLE that updates left and nothing removed yet,
+# beside the updates (the statistics lag by up to a second)
+dead_versions() {
+  "$pgbin/psql" -X -Atq -d "$1" -c "SELECT n_dead_tup || ' of ' || n_tup_upd FROM pg_stat_user_tables WHERE relname = '$2'"
+}
+start_xact=$(oldest_xact)
 # kernel_costs: the CPU a system call and a wake-up cost on this machine now (perf bench: a
 # million getppid calls; 50,000 round trips between two processes over pipes, each two writes,
 # two reads and two wake-ups), in us. Both sides of each ratio are made of these; their price
@@ -218,6 +248,11 @@ log "GET /accounts/{id} at 16 connections and pgbench -S, in turn: $rounds round
 read -r get_ratio get_rps get_p99 sel_tps sel_lat get_bad get_rounds get_cpu get_pgcpu get_idle get_pgidle < <(paired "$work/get.lua" -S)
 log "POST /transactions (transfer) at 16 connections and pgbench tpcb-like, in turn: $rounds rounds of ${secs}s each"
 read -r post_ratio post_rps post_p99 tpcb_tps tpcb_lat post_bad post_rounds post_cpu post_pgcpu post_idle post_pgidle < <(paired "$work/transfer.lua" -b tpcb-like)
+
+sleep 1 # the statistics of the last round
+dead_accounts=$(dead_versions "$api_db" accounts)
+dead_branches=$(dead_versions "$pgb_db" pgbench_branches)
+end_xact=$(oldest_xact)
 
 # The ledger must still add up after the load: 100 accounts x 1,000,000.00.
 total=$("$pgbin/psql" -X -Atq -d "$api_db" -c "SELECT sum(balance) FROM accounts")
@@ -269,6 +304,7 @@ hello_init=$(cold_init "$work/host/hello" '{}')
 
 printf '\n%s (at the start)\n%s (at the end)\n' "$start_machine" "$(machine_line)"
 printf 'CPU of %s (at the start)\n' "$start_costs"
+printf 'oldest transaction on the cluster: %s (at the start), %s (after the load)\n' "$start_xact" "$end_xact"
 # A request of the API costs more system calls than a transaction of pgbench (docs/api.md,
 # "Other machines"): the kernel and its mitigations are among what differs between machines.
 printf 'kernel %s; GOMAXPROCS %s; fin api flags: %s; spectre_v2: %s\n' "$(uname -r)" "${GOMAXPROCS:-unset}" "${FIN_API_FLAGS:-none}" \
@@ -291,6 +327,7 @@ printf '%-58s %30s\n' "  ratio in each round (median round shown above)" "$post_
 printf '%-58s %30s\n' "  CPU per transfer, us: fin api/its Postgres/wrk/machine" "$post_cpu"
 printf '%-58s %30s\n' "  CPU per tpcb-like: Postgres/pgbench/machine, us" "$post_pgcpu"
 printf '%-58s %30s\n' "  cores gone idle per transfer / per tpcb-like" "$post_idle / $post_pgidle"
+printf '%-58s %30s\n' "  row versions not removed: accounts / pgbench_branches" "$dead_accounts / $dead_branches"
 printf '%-58s %14s %14s %7s\n' "bootstrap arm64 stripped, bytes vs 15 MB budget" "$api_size" "15000000" "$(ratio "$api_size" 15000000)"
 printf '%-58s %14s %14s %7s\n' "  vs a hello-world Go Lambda" "$api_size" "$hello_size" "$(ratio "$api_size" "$hello_size")"
 printf '%-58s %14s %14s %7s\n' "cold init under aws-lambda-rie ($host_arch), ms vs 100 ms" "$api_init" "100" "$(ratio "$api_init" 100)"

@@ -33,15 +33,12 @@ type Config struct {
 	MaxBodyBytes int64
 	// History serves the history endpoints and as_of from the warehouse; nil answers them 503.
 	History History
-	// AccountReadsInFlight batches GET /accounts/{id}: once that many of its queries are in
-	// flight, the requests arriving meanwhile are answered by one query for all their ids,
-	// started after they arrived. 0 means 1; below 0 every request runs its own query. With
-	// one request at a time (a Lambda container) nothing ever waits, so batching costs nothing.
-	AccountReadsInFlight int
-	// AccountReadsPipeline, above 0, sends those batches instead through one connection taken
-	// from the pool for good, in pipeline mode, with up to that many batches sent and not yet
-	// answered (pipedReads); AccountReadsInFlight then does not apply. For a server with many
-	// requests at once (fin api), not Lambda's one at a time.
+	// AccountReadsPipeline, above 0, batches GET /accounts/{id}: the requests waiting are
+	// answered by one query for all their ids, started after they arrived, sent through one
+	// connection taken from the pool for good, in pipeline mode, with up to that many batches
+	// sent and not yet answered (pipedReads). For a server with many requests at once (fin
+	// api); 0 (Lambda's one request at a time, which would never batch) runs each read's own
+	// query through the pool.
 	AccountReadsPipeline int
 	// Metrics receives one CloudWatch EMF line per request (requests, latency, 4xx and 5xx by
 	// route; os.Stdout in Lambda); nil writes none.
@@ -79,9 +76,6 @@ func New(ctx context.Context, cfg Config) (*fiber.App, error) {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
-	}
-	if cfg.AccountReadsInFlight == 0 {
-		cfg.AccountReadsInFlight = 1
 	}
 	app := fiber.New(fiber.Config{
 		AppName:               "fin-orchestrator",
@@ -123,7 +117,7 @@ func New(ctx context.Context, cfg Config) (*fiber.App, error) {
 				"scopes); bank:read (GET) or bank:write (POST, PUT, DELETE)."},
 	}
 	s := &server{pool: cfg.Pool, verifier: v, humaGets: cfg.humaGets, history: cfg.History, maxBody: cfg.MaxBodyBytes,
-		accounts: &accountReads{db: cfg.Pool, limit: cfg.AccountReadsInFlight}}
+		accounts: &accountReads{db: cfg.Pool}}
 	if cfg.AccountReadsPipeline > 0 {
 		s.accounts.piped = newPipedReads(ctx, cfg.Pool, cfg.AccountReadsPipeline, nil)
 	}

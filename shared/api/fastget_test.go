@@ -19,8 +19,8 @@ import (
 // through every transport: status, headers (but Date) and body must be identical, for the 200s
 // the fast path writes itself and for every answer it leaves to Huma.
 func TestFastGetAccountSameAnswers(t *testing.T) {
-	// The fast path reads through accountReads' batches, or through the pipelined reads fin api
-	// uses; the answers must not tell them apart.
+	// The fast path reads each account with its own query (Lambda), or through the pipelined
+	// batches fin api uses; the answers must not tell them apart.
 	for _, pipeline := range []int{0, 2} {
 		t.Run(fmt.Sprintf("pipeline=%d", pipeline), func(t *testing.T) {
 			fastGetSameAnswers(t, newEnv(t, func(c *Config) { c.AccountReadsPipeline = pipeline }))

@@ -41,12 +41,11 @@ func NewFunction(ctx context.Context, env *settings.Env, deps Deps) (*Function, 
 	if err != nil {
 		return nil, err
 	}
-	reads, err := env.Int("FIN_API_ACCOUNT_READS")
-	pipeline, perr := env.Int("FIN_API_ACCOUNT_PIPELINE")
-	if err := errors.Join(err, perr, env.Err()); err != nil {
+	pipeline, err := env.Int("FIN_API_ACCOUNT_PIPELINE")
+	if err := errors.Join(err, env.Err()); err != nil {
 		return nil, fmt.Errorf("api settings: %w", err)
 	}
-	app, err := New(ctx, Config{Pool: deps.Pool, Auth: auth, History: deps.History, AccountReadsInFlight: reads, AccountReadsPipeline: pipeline, Metrics: deps.Metrics})
+	app, err := New(ctx, Config{Pool: deps.Pool, Auth: auth, History: deps.History, AccountReadsPipeline: pipeline, Metrics: deps.Metrics})
 	if err != nil {
 		return nil, err
 	}

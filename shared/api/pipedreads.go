@@ -61,6 +61,67 @@ type readPipe struct {
 	inFlight chan []accountRead
 }
 
+// accountReads answers GET /accounts/{id}: through the pipelined batches when the server has
+// them (fin api), else each read its own query through the pool (Lambda and fin up, one
+// request at a time, where a batch would only ever hold one read).
+type accountReads struct {
+	db    bank.Querier
+	piped *pipedReads
+}
+
+func (r *accountReads) get(ctx context.Context, id uuid.UUID) (bank.Account, error) {
+	if r.piped != nil {
+		return r.piped.get(ctx, id)
+	}
+	return bank.GetAccount(ctx, r.db, id)
+}
+
+// accountRead is one GET waiting for its batch.
+type accountRead struct {
+	id   uuid.UUID
+	done chan accountResult // buffered: a reader that gave up never blocks the batch
+}
+
+type accountResult struct {
+	account bank.Account
+	err     error
+}
+
+// batchTimeout bounds a batch, which runs for several requests and so under none of their
+// contexts.
+const batchTimeout = 30 * time.Second
+
+// await waits for w's batch to answer it, or for ctx.
+func (w accountRead) await(ctx context.Context) (bank.Account, error) {
+	select {
+	case res := <-w.done:
+		resultChans.Put(w.done) // empty again, and no batch holds it any more
+		return res.account, res.err
+	case <-ctx.Done():
+		// Not put back: the batch still holds it and will send to it.
+		return bank.Account{}, fmt.Errorf("read account %s: %w", w.id, ctx.Err())
+	}
+}
+
+// answerBatch sends each read of batch its account from found, ErrNotFound, or err (which
+// already says what was read).
+func answerBatch(batch []accountRead, found map[uuid.UUID]bank.Account, err error) {
+	for _, w := range batch {
+		switch a, ok := found[w.id]; {
+		case err != nil:
+			w.done <- accountResult{err: err}
+		case !ok:
+			w.done <- accountResult{err: fmt.Errorf("account %s: %w", w.id, bank.ErrNotFound)}
+		default:
+			w.done <- accountResult{account: a}
+		}
+	}
+}
+
+// resultChans holds the empty channels of answered reads, so that a waiting GET does not
+// allocate one each time.
+var resultChans = sync.Pool{New: func() any { return make(chan accountResult, 1) }}
+
 const pipedStatement = "fin_get_accounts"
 
 // errPipeLost answers the batches sent on a connection that failed before their answer.

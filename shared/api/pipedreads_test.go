@@ -36,6 +36,50 @@ func heldPipe() (*heldConn, func(net.Conn) net.Conn) {
 	return h, func(c net.Conn) net.Conn { h.Conn = c; return h }
 }
 
+// openAccounts opens n accounts holding 10.00 each.
+func openAccounts(t *testing.T, db *pgtest.DB, n int) []bank.Account {
+	t.Helper()
+	ctx := context.Background()
+	c, err := bank.CreateCustomer(ctx, db.Pool, uuid.Nil, bank.CustomerFields{FirstName: "Ada", LastName: "Byron", Email: "ada@example.com"})
+	if err != nil {
+		t.Fatalf("create customer: %v", err)
+	}
+	out := make([]bank.Account, n)
+	for i := range out {
+		err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+			a, err := bank.OpenAccount(ctx, tx, bank.NewAccount{CustomerID: c.ID, Type: bank.Checking, Currency: "USD"})
+			if err != nil {
+				return err
+			}
+			if _, err := bank.Post(ctx, tx, bank.Posting{AccountID: a.ID, Type: bank.Deposit, Amount: decimal.RequireFromString("10.00")}); err != nil {
+				return err
+			}
+			out[i], err = bank.GetAccount(ctx, tx, a.ID)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("open account: %v", err)
+		}
+	}
+	return out
+}
+
+// waitSent waits until r has sent batches unanswered and waiting reads not yet sent.
+func waitSent(t *testing.T, r *pipedReads, what string, sent, waiting int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		r.mu.Lock()
+		s, w := r.sent, len(r.waiting)
+		r.mu.Unlock()
+		if s == sent && w == waiting {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d batches in flight and %d reads waiting, want %d and %d", what, s, w, sent, waiting)
+		}
+	}
+}
+
 // TestPipedReadsAnswers: many reads at once, repeated and unknown ids among them, each get its
 // own account (or ErrNotFound), in fewer queries than reads.
 func TestPipedReadsAnswers(t *testing.T) {
@@ -96,20 +140,6 @@ func TestPipedReadsSeeEarlierWrites(t *testing.T) {
 	held, wrap := heldPipe()
 	r := newPipedReads(ctx, db.Pool, 2, wrap)
 
-	waitSent := func(what string, sent, waiting int) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-			r.mu.Lock()
-			s, w := r.sent, len(r.waiting)
-			r.mu.Unlock()
-			if s == sent && w == waiting {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: %d batches in flight and %d reads waiting, want %d and %d", what, s, w, sent, waiting)
-			}
-		}
-	}
 	first := make(chan answerOrErr, 1)
 	go func() { got, err := r.get(ctx, a.ID); first <- answerOrErr{got, err} }()
 	<-held.arrived
@@ -117,7 +147,7 @@ func TestPipedReadsSeeEarlierWrites(t *testing.T) {
 	// while the first batch, older than the deposit, is answered.
 	other := make(chan answerOrErr, 1)
 	go func() { got, err := r.get(ctx, b.ID); other <- answerOrErr{got, err} }()
-	waitSent("a read of another account", 2, 0)
+	waitSent(t, r, "a read of another account", 2, 0)
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 		_, err := bank.Post(ctx, tx, bank.Posting{AccountID: a.ID, Type: bank.Deposit, Amount: decimal.RequireFromString("5.00")})
 		return err
@@ -127,11 +157,73 @@ func TestPipedReadsSeeEarlierWrites(t *testing.T) {
 	}
 	second := make(chan answerOrErr, 1)
 	go func() { got, err := r.get(ctx, a.ID); second <- answerOrErr{got, err} }()
-	waitSent("the read after the deposit", 2, 1)
+	waitSent(t, r, "the read after the deposit", 2, 1)
 	close(held.open)
 	checkDepositSeen(t, first, second)
 	if o := <-other; o.err != nil || o.a.ID != b.ID {
 		t.Errorf("the other account's read: %s, %v", o.a.ID, o.err)
+	}
+}
+
+// checkDepositSeen: first, the read in flight before a 5.00 deposit to an account of 10.00,
+// shows 10.00, and second, the read that arrived after the deposit committed, 15.00.
+func checkDepositSeen(t *testing.T, first, second <-chan answerOrErr) {
+	t.Helper()
+	// The test is only worth something if the read in flight saw the old balance, which a read
+	// answered from it would see too.
+	if f := <-first; f.err != nil {
+		t.Fatalf("first read: %v", f.err)
+	} else if want := decimal.RequireFromString("10.00"); !f.a.Balance.Equal(want) {
+		t.Fatalf("the read in flight before the deposit shows balance %s, want %s", f.a.Balance, want)
+	}
+	got := <-second
+	if got.err != nil {
+		t.Fatalf("second read: %v", got.err)
+	}
+	if want := decimal.RequireFromString("15.00"); !got.a.Balance.Equal(want) {
+		t.Errorf("a read sent after a 5.00 deposit committed shows balance %s, want %s", got.a.Balance, want)
+	}
+}
+
+type answerOrErr struct {
+	a   bank.Account
+	err error
+}
+
+// TestPipedReadsCancelledWaiter: a read that gives up while waiting for its batch gets its
+// context's error at once, and the batch it was in still answers the others.
+func TestPipedReadsCancelledWaiter(t *testing.T) {
+	db := pgtest.New(t)
+	accounts := openAccounts(t, db, 2)
+	ctx, cancelServer := context.WithCancel(context.Background())
+	defer cancelServer()
+	held, wrap := heldPipe()
+	r := newPipedReads(ctx, db.Pool, 1, wrap)
+
+	first := make(chan error, 1)
+	go func() { _, err := r.get(context.Background(), accounts[0].ID); first <- err }()
+	<-held.arrived
+	reqCtx, cancel := context.WithCancel(context.Background())
+	gaveUp := make(chan error, 1)
+	go func() { _, err := r.get(reqCtx, accounts[1].ID); gaveUp <- err }()
+	stays := make(chan answerOrErr, 1)
+	go func() { got, err := r.get(context.Background(), accounts[1].ID); stays <- answerOrErr{got, err} }()
+	waitSent(t, r, "two reads behind the held batch", 1, 2)
+	cancel()
+	select {
+	case err := <-gaveUp:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled waiter got %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the cancelled waiter still waits for its batch")
+	}
+	close(held.open)
+	if err := <-first; err != nil {
+		t.Errorf("first read: %v", err)
+	}
+	if got := <-stays; got.err != nil || got.a.ID != accounts[1].ID {
+		t.Errorf("the waiter that stayed got %v, %v; want account %s", got.a.ID, got.err, accounts[1].ID)
 	}
 }
 

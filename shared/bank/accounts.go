@@ -143,33 +143,9 @@ func GetAccount(ctx context.Context, q Querier, id uuid.UUID) (Account, error) {
 	return a, nil
 }
 
-// GetAccounts reads the accounts ids names, in one query, keyed by id; an id with no account
-// is absent from the map. Repeated ids are read once.
-func GetAccounts(ctx context.Context, q Querier, ids []uuid.UUID) (map[uuid.UUID]Account, error) {
-	// The ids as they are: a pool from database.Open writes a []uuid.UUID as a binary uuid[]
-	// without reflection (any other connection still sends it, more slowly).
-	rows, err := q.Query(ctx, GetAccountsSQL, ids)
-	if err != nil {
-		return nil, fmt.Errorf("read %d accounts: %w", len(ids), err)
-	}
-	defer rows.Close()
-	found := make(map[uuid.UUID]Account, len(ids))
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, fmt.Errorf("read %d accounts: %w", len(ids), err)
-		}
-		found[a.ID] = a
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read %d accounts: %w", len(ids), err)
-	}
-	return found, nil
-}
-
-// GetAccountsSQL is GetAccounts' query, its one parameter the ids as a uuid[]: for a caller that
-// sends it on a connection of its own (the API's pipelined reads), scanning each row with
-// ScanAccount.
+// GetAccountsSQL reads the accounts ids names in one query, its one parameter the ids as a
+// uuid[] (an id with no account has no row; repeated ids are read once): for a caller that sends
+// it on a connection of its own (the API's pipelined reads), scanning each row with ScanAccount.
 const GetAccountsSQL = `SELECT ` + accountColumns + ` FROM accounts WHERE account_id = ANY($1)`
 
 // ScanAccount reads one row of GetAccountsSQL.

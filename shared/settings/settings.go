@@ -72,10 +72,8 @@ var declared = []Setting{
 		Meaning: "Which API scope each identity-provider scope grants: `<provider scope>=bank:read|bank:write|bank:service`, comma-separated (e.g. `fin-api/read=bank:read,fin-api/write=bank:write,fin-api/service=bank:service` for a Cognito resource server); `bank:read`/`bank:write`/`bank:service` themselves always count."},
 	{Name: "FIN_JWT_CUSTOMER_CLAIM", Default: "customer_id", Functions: []string{API},
 		Meaning: "The claim that binds a token to one customer (a UUID string): such a token sees and moves only that customer's data. A token without it needs the scope `bank:service`. For Cognito, a claim a pre-token-generation trigger adds to access tokens; for Auth0, a namespaced claim an Action adds (e.g. `https://fin.example/customer_id`)."},
-	{Name: "FIN_API_ACCOUNT_READS", Default: "1", Functions: []string{API},
-		Meaning: "GET /accounts/{id} queries in flight before further GETs are batched into one query; -1 never batches."},
 	{Name: "FIN_API_ACCOUNT_PIPELINE", Default: "0", Functions: []string{API},
-		Meaning: "Above 0: GET /accounts/{id} batches go through one connection of their own in pipeline mode, up to this many sent before the first is answered (`fin api` sets 2); 0: FIN_API_ACCOUNT_READS's batching."},
+		Meaning: "Above 0: GET /accounts/{id} batches go through one connection of their own in pipeline mode, up to this many sent before the first is answered (`fin api` sets 2); 0: each GET its own query, as in Lambda (one request at a time)."},
 
 	// The landing.
 	{Name: "LAKE_BUCKET", Functions: []string{Landing}, Meaning: "Bucket receiving bronze/ and dlq/ objects (required)."},
