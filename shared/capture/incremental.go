@@ -258,14 +258,9 @@ func (c *capturer) nextChunk(ctx context.Context) error {
 			c.finishSnapshot(ctx, inc)
 			return nil
 		}
-		var marks [][2]string
-		if last != nil {
-			marks = append(marks, [2]string{last.id + "-close", signalWindowClose})
-		}
 		var ch *chunk
 		if t != nil {
 			ch = inc.newChunk()
-			marks = append(marks, [2]string{ch.id + "-open", signalWindowOpen})
 		}
 		// A table's later chunk is read at once, while its low watermark commits (readsEarly).
 		early := ch != nil && readsEarly(inc)
@@ -277,19 +272,8 @@ func (c *capturer) nextChunk(ctx context.Context) error {
 				lowWatermarkHook(ch.name, ch.from)
 			}
 		}
-		// A table's last high watermark also asks which of the transactions open across its
-		// snapshot are of other databases (holdWindow).
-		lookup := last != nil && last.done != "" && last.win != nil
-		snap, others, err := c.watermarks(ctx, marks, inc.stale, lookup)
-		if err != nil {
+		if err := c.writeWatermarks(ctx, inc, last, ch); err != nil {
 			return err
-		}
-		inc.stale = nil
-		if last != nil {
-			last.closeWritten, last.closeSnap, last.closeOthers = true, &snap, others
-			if highWatermarkHook != nil && last.done != "" {
-				highWatermarkHook(last.done)
-			}
 		}
 		if ch == nil {
 			return nil
@@ -306,6 +290,33 @@ func (c *capturer) nextChunk(ctx context.Context) error {
 				}
 				f()
 			}
+		}
+	}
+	return nil
+}
+
+// writeWatermarks writes, in one transaction, last's high watermark and ch's low one (either may
+// be nil).
+func (c *capturer) writeWatermarks(ctx context.Context, inc *incremental, last, ch *chunk) error {
+	var marks [][2]string
+	if last != nil {
+		marks = append(marks, [2]string{last.id + "-close", signalWindowClose})
+	}
+	if ch != nil {
+		marks = append(marks, [2]string{ch.id + "-open", signalWindowOpen})
+	}
+	// A table's last high watermark also asks which of the transactions open across its
+	// snapshot are of other databases (holdWindow).
+	lookup := last != nil && last.done != "" && last.win != nil
+	snap, others, err := c.watermarks(ctx, marks, inc.stale, lookup)
+	if err != nil {
+		return err
+	}
+	inc.stale = nil
+	if last != nil {
+		last.closeWritten, last.closeSnap, last.closeOthers = true, &snap, others
+		if highWatermarkHook != nil && last.done != "" {
+			highWatermarkHook(last.done)
 		}
 	}
 	return nil
