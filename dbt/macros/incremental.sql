@@ -93,25 +93,57 @@
 
 {#- Incremental strategy of the histories (and of fct_postings, whose rows are only ever replaced
     from an earlier or the same lsn): the batch holds, for each key it touches, every version
-    from some lsn on, so the target's rows of that key from that lsn on are deleted and the batch
-    inserted, in one transaction (a version a late event absorbed disappears; an upsert on
+    from some lsn on, so the target's rows of that key from that lsn on are replaced by the
+    batch, in one transaction (a version a late event absorbed disappears; an upsert on
     version_key would keep it). config history_key names the key column. The batch's least lsn
-    bounds the delete, so it reads the recent blocks of the history, not all of it: read first
-    and written in as a constant, since DuckDB evaluates a scalar subquery as a join after
-    scanning every row (the delete read the whole history; the batch is a table already). -#}
+    bounds the statements, so they read the recent blocks of the history, not all of it: read
+    first and written in as a constant, since DuckDB evaluates a scalar subquery as a join after
+    scanning every row (the delete read the whole history; the batch is a table already).
+    config history_closing names the columns by which a kept row can differ from the batch's
+    (valid_to, is_current: a version closed by a later one). A row the batch holds the same but
+    for them is updated in place (and its _built_at, as if rewritten) rather than deleted and
+    inserted again: each build closes most touched keys' current versions, and deleted rows in
+    the recent row groups made DuckDB's vacuum at checkpoint merge the last three or four row
+    groups of the table whole, build after build while they did not fill (docs/dbt.md, What
+    grows with history); an update rewrites only those columns of the row groups it touches. -#}
 {% macro get_incremental_history_range_sql(arg_dict) -%}
     {%- set key = config.require('history_key') -%}
+    {%- set closing = config.get('history_closing', []) -%}
     {%- set target, batch = arg_dict['target_relation'], arg_dict['temp_relation'] -%}
-    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    {%- set names = arg_dict['dest_columns'] | map(attribute='name') | list -%}
+    {%- set columns = get_quoted_csv(names) -%}
     {%- set least = run_query("select min(lsn) from " ~ batch).columns[0].values()[0] -%}
+    {%- set least = least if least is not none else 'null' -%}
+    {%- set ukey = arg_dict['unique_key'] -%}
+    {%- set updated = closing + ['_built_at'] if closing else [] -%}
     {%- set dml -%}
     delete from {{ target }} as t
     using (select {{ key }}, min(lsn) as from_lsn from {{ batch }} group by {{ key }}) as b
     where t.{{ key }} = b.{{ key }} and t.lsn >= b.from_lsn
         -- implied by the line above, and a bound the warehouse can skip older blocks with
-        and t.lsn >= {{ least if least is not none else 'null' }};
+        and t.lsn >= {{ least }}
+        {%- if closing %}
+        -- kept: the batch's row but for the closing columns
+        and not exists (
+            select 1 from {{ batch }} as n
+            where n.{{ ukey }} = t.{{ ukey }} and n.lsn = t.lsn
+            {%- for name in names if name not in updated %}
+                and n.{{ adapter.quote(name) }} is not distinct from t.{{ adapter.quote(name) }}
+            {%- endfor %})
+        {%- endif %};
+    {%- if closing %}
+    update {{ target }} as t
+    set {% for name in updated %}{{ adapter.quote(name) }} = n.{{ adapter.quote(name) }}{{ ', ' if not loop.last }}{% endfor %}
+    from {{ batch }} as n
+    where t.{{ ukey }} = n.{{ ukey }} and t.lsn = n.lsn and t.lsn >= {{ least }};
+    {%- endif %}
     insert into {{ target }} ({{ columns }})
-    select {{ columns }} from {{ batch }}
+    select {{ columns }} from {{ batch }} as n
+    {%- if closing %}
+    where not exists (
+        select 1 from {{ target }} as t
+        where t.{{ ukey }} = n.{{ ukey }} and t.lsn = n.lsn and t.lsn >= {{ least }})
+    {%- endif %}
     {%- endset -%}
     {{ return(dml_in_transaction(dml)) }}
 {%- endmacro %}

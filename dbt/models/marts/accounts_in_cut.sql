@@ -1,5 +1,5 @@
 {#- The account versions within the cut this build computed (see customers_in_cut). -#}
-{{ config(materialized='incremental', unique_key='account_version_key', incremental_strategy='history_range', tmp_relation_type=batch_relation_type(), history_key='account_id', on_schema_change='fail') }}
+{{ config(materialized='incremental', unique_key='account_version_key', incremental_strategy='history_range', tmp_relation_type=batch_relation_type(), history_key='account_id', history_closing=['effective_to', 'is_current'], on_schema_change='fail') }}
 
 with versions as (
 {{ dimension_in_cut(ref('accounts_history'), 'account_id', 'account_version_key') }}

@@ -4,7 +4,7 @@
     rewrites a touched key from the first of its rows that can differ, and looks up only the
     ENDs above the versions it has none held for (most customers never change, so a rewrite from
     a first version must not read every END of the log). -#}
-{{ config(materialized='incremental', unique_key='customer_version_key', incremental_strategy='history_range', tmp_relation_type=batch_relation_type(), history_key='customer_id', on_schema_change='fail') }}
+{{ config(materialized='incremental', unique_key='customer_version_key', incremental_strategy='history_range', tmp_relation_type=batch_relation_type(), history_key='customer_id', history_closing=['effective_to', 'is_current'], on_schema_change='fail') }}
 
 with versions as (
 {{ dimension_in_cut(ref('customers_history'), 'customer_id', 'customer_version_key') }}
