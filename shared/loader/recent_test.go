@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze/bronzetest"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/loader"
 )
@@ -35,7 +34,7 @@ func (c *counted) ListObjectsAfter(ctx context.Context, bucket, prefix, after st
 // whose first event committed daysBefore days before bronzetest.Commit, and returns its key.
 func (s *stack) putAt(t *testing.T, table string, first int64, n, daysBefore int) string {
 	t.Helper()
-	key := bronze.ObjectKey(table, bronzetest.Source, "fin.public."+table, 0, first, first+int64(n)-1, bronzetest.Commit.AddDate(0, 0, -daysBefore))
+	key := bronzetest.KeyOn(table, first, first+int64(n)-1, bronzetest.Commit.AddDate(0, 0, -daysBefore))
 	b, err := bronzetest.Encode(bronzetest.Records(table, first, n, nil))
 	if err != nil {
 		t.Fatal(err)
@@ -134,14 +133,14 @@ func (m *memLake) ListPrefixes(_ context.Context, _, prefix string) ([]string, e
 func TestRecentCatchUpListsTheChangeNotTheLake(t *testing.T) {
 	const perTableDay = 100
 	tables := []string{"accounts", "customers", "transactions"}
-	day := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	day := bronzetest.Commit
 	for _, size := range []int{1_000, 10_000} {
 		lake := &memLake{}
 		marks := map[string]string{}
 		for i := range size {
 			table := tables[i%len(tables)]
 			n := int64(i / len(tables))
-			key := bronze.ObjectKey(table, bronzetest.Source, "fin.public."+table, 0, 10*n, 10*n+9, day.AddDate(0, 0, -int(n)/perTableDay))
+			key := bronzetest.KeyOn(table, 10*n, 10*n+9, day.AddDate(0, 0, -int(n)/perTableDay))
 			lake.keys = append(lake.keys, key)
 			if p := "bronze/" + table + "/"; key > marks[p] {
 				marks[p] = key

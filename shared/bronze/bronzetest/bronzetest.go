@@ -74,7 +74,13 @@ func Key(table string, recs []bronze.Record) string {
 // KeyAt is the key Records(table, first, int(last-first+1), ...) lands under: for objects a test
 // writes by hand (corrupt bytes, missing objects) that must sit where a fixture would.
 func KeyAt(table string, first, last int64) string {
-	return bronze.ObjectKey(table, Source, "fin.public."+table, 0, first, last, Commit)
+	return KeyOn(table, first, last, Commit)
+}
+
+// KeyOn is KeyAt for a batch whose first event committed at commit (a fixture instant, never the
+// clock): for tests of which days a listing reaches.
+func KeyOn(table string, first, last int64, commit time.Time) string {
+	return bronze.ObjectKey(table, Source, "fin.public."+table, 0, first, last, commit)
 }
 
 // Put writes recs as an object of bucket under root (the layout loader.DirObjects reads) and
