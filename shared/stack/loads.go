@@ -92,12 +92,17 @@ func (s *Stack) catchUp(ctx context.Context) error {
 	recent := unloadedObjects{loader.RecentObjects{Objects: s.objects, HighWaters: s.wh.HighWaters}, s.wh.Loaded, chores}
 	var listedAll time.Time
 	for {
-		list := recent
-		if time.Since(listedAll) >= loader.FullCatchUpEvery {
-			list, listedAll = full, time.Now()
+		list, isFull := recent, time.Since(listedAll) >= loader.FullCatchUpEvery
+		if isFull {
+			list = full
 		}
+		began := time.Now()
+		// A full pass counts only once it has loaded everything it found: until then the next
+		// pass lists the whole bucket again, as every pass did before the recent listing.
 		if err := s.loader.CatchUp(ctx, s.cfg.Bucket, list); err != nil && ctx.Err() == nil {
-			s.log.Warn("catch-up", "err", err)
+			s.log.Warn("catch-up", "full", isFull, "err", err)
+		} else if isFull {
+			listedAll = began
 		}
 		select {
 		case <-ctx.Done():
