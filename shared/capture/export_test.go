@@ -1,5 +1,7 @@
 package capture
 
+import "time"
+
 // SetChunkReadHook sets chunkReadHook for a test and returns what restores it.
 func SetChunkReadHook(f func(table string, after []string) func()) (restore func()) {
 	old := chunkReadHook
@@ -36,4 +38,11 @@ func SetHighWatermarkHook(f func(table string)) (restore func()) {
 	old := highWatermarkHook
 	highWatermarkHook = f
 	return func() { highWatermarkHook = old }
+}
+
+// SetSlotBusyFor sets how long a start waits for the slot's previous consumer, for a test.
+func SetSlotBusyFor(d time.Duration) (restore func()) {
+	old := slotBusyFor
+	slotBusyFor = d
+	return func() { slotBusyFor = old }
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/retry"
 )
 
 // streamState is what the stream knows between messages.
@@ -30,8 +32,8 @@ type streamState struct {
 func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *pglogrepl.LSN) error {
 	// messages: the capture's own heartbeat messages (see heartbeat) must reach it.
 	args := []string{"proto_version '1'", "publication_names '" + c.cfg.Publication + "'", "messages 'true'"}
-	if err := pglogrepl.StartReplication(ctx, c.repl, c.cfg.Slot, start, pglogrepl.StartReplicationOptions{PluginArgs: args}); err != nil {
-		return fmt.Errorf("capture: start replication on slot %s: %w", c.cfg.Slot, err)
+	if err := c.startReplication(ctx, start, args); err != nil {
+		return err
 	}
 	c.track.mu.Lock()
 	if c.track.flushed < start {
@@ -449,5 +451,33 @@ func (c *capturer) finalStatus(ctx context.Context) {
 	if err := pglogrepl.SendStandbyStatusUpdate(wait, c.repl, pglogrepl.StandbyStatusUpdate{
 		WALWritePosition: flushed, WALFlushPosition: flushed, WALApplyPosition: flushed, ClientTime: time.Now()}); err == nil {
 		c.cfg.Metrics.ConfirmedLSN.Store(uint64(flushed))
+	}
+}
+
+// slotBusyFor bounds how long a start waits for the slot's previous consumer to let it go: a
+// walsender whose client has gone (a capture stopped or killed a moment ago) holds the slot
+// until it notices, at most wal_sender_timeout (60 s by default) later.
+var slotBusyFor = 90 * time.Second
+
+// startReplication starts the stream at start, waiting while the slot is still active for a
+// previous consumer (SQLSTATE 55006, object_in_use), with backoff, for at most slotBusyFor. The
+// connection stays usable after the refusal (pglogrepl reads past its ReadyForQuery).
+func (c *capturer) startReplication(ctx context.Context, start pglogrepl.LSN, args []string) error {
+	wait := retry.Backoff{First: 50 * time.Millisecond, Max: 2 * time.Second}
+	began := time.Now()
+	for {
+		err := pglogrepl.StartReplication(ctx, c.repl, c.cfg.Slot, start, pglogrepl.StartReplicationOptions{PluginArgs: args})
+		var pgErr *pgconn.PgError
+		if err == nil || !errors.As(err, &pgErr) || pgErr.Code != "55006" || time.Since(began) > slotBusyFor {
+			if err != nil {
+				return fmt.Errorf("capture: start replication on slot %s: %w", c.cfg.Slot, err)
+			}
+			return nil
+		}
+		d := wait.Next()
+		c.log.Info("slot still held by its previous consumer; trying again", "err", pgErr.Message, "after", d)
+		if err := retry.Sleep(ctx, d); err != nil {
+			return fmt.Errorf("capture: start replication on slot %s: %w", c.cfg.Slot, err)
+		}
 	}
 }
