@@ -72,6 +72,7 @@ type Warehouse struct {
 	lent     sync.RWMutex  // queries that may read the models (R); dbt's turn on them (W)
 	attached bool          // the models file is attached; guarded by lent (W) and use
 	snap     *fileSync     // Snapshot's copy and what it holds; guarded by snapping
+	marks    highWaters    // each table's newest loaded key, for the catch-up (HighWaters)
 	// paths caches searchPath by its models argument: the schemas it lists change only when
 	// the models file is attached or detached, which clears the cache.
 	pathsMu sync.Mutex
@@ -125,6 +126,10 @@ func Open(ctx context.Context, path string, tables []string, opts ...Option) (*W
 			w.closeDB()
 			return nil, err
 		}
+	}
+	if err := w.readHighWaters(ctx); err != nil {
+		w.closeDB()
+		return nil, err
 	}
 	return w, nil
 }
@@ -289,31 +294,6 @@ func (w *Warehouse) Loaded(ctx context.Context, key, etag string) (bool, error) 
 	return same, err
 }
 
-// HighWaters gives the greatest bronze key the load ledger holds of each table, by the table's
-// prefix ("bronze/<table>/"): where the loader's catch-up starts listing (loader.RecentObjects).
-// The ledger is the warehouse's own record, so a replaced warehouse has none.
-func (w *Warehouse) HighWaters(ctx context.Context) (map[string]string, error) {
-	if err := w.share(); err != nil {
-		return nil, err
-	}
-	defer w.unshare()
-	rows, err := w.db.QueryContext(ctx, "SELECT 'bronze/' || split_part(object_key, '/', 2) || '/', max(object_key) FROM "+
-		Schema+"."+warehouse.LedgerTable+" WHERE starts_with(object_key, 'bronze/') GROUP BY 1")
-	if err != nil {
-		return nil, fmt.Errorf("the ledger's newest keys: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]string{}
-	for rows.Next() {
-		var prefix, key string
-		if err := rows.Scan(&prefix, &key); err != nil {
-			return nil, fmt.Errorf("the ledger's newest keys: %w", err)
-		}
-		out[prefix] = key
-	}
-	return out, rows.Err()
-}
-
 type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
@@ -443,6 +423,7 @@ func (w *Warehouse) loadFile(ctx context.Context, obj warehouse.Object, file str
 	if err := tx.Commit(); err != nil {
 		return res, fmt.Errorf("load %s: commit: %w", obj.Key, err)
 	}
+	w.marks.raise(obj.Key)
 	return res, nil
 }
 

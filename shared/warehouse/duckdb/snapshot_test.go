@@ -200,6 +200,9 @@ func TestRawMovesOutOfTheModelsFile(t *testing.T) {
 	if res := load(t, wh, b); !res.Duplicate {
 		t.Fatalf("loading b again after the move: %+v, want a duplicate (its ledger row moved too)", res)
 	}
+	if got, err := wh.HighWaters(ctx); err != nil || got["bronze/accounts/"] != b.Key || len(got) != 1 {
+		t.Fatalf("high waters after the move: %v (%v), want the moved ledger's newest key %s", got, err, b.Key)
+	}
 	got = query(t, wh, "SELECT count(*) AS n FROM information_schema.schemata WHERE catalog_name = 'warehouse' AND schema_name = 'raw'")
 	if got != "n\n0\n" {
 		t.Fatalf("the models file still has a raw schema after the move: %q", got)
