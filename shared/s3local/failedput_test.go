@@ -18,42 +18,29 @@ import (
 
 // A PUT that fails leaves what was there before, as in Amazon S3 (an interrupted or refused PUT
 // creates no object; an overwrite that fails keeps the previous one), and cleans up after
-// itself: no marker for the next start, no staged file. Until 2026-12-07 a PUT the backend
-// refused (Content-MD5, a precondition) kept its marker until the next start, and one that
-// failed after the object was in place (its metadata not written) left the new object, without
-// metadata (every listing of its prefix failed) or over the previous one. A body cut short
-// never reaches the backend (Verify spools and checks it first); it is here to keep it so.
+// itself: no marker for the next start, no staged file, no directory made for a new key (the
+// backend lists one as a common prefix). Until 2026-12-07 a PUT the backend refused
+// (Content-MD5, a precondition) kept its marker until the next start, and one that failed after
+// the object was in place (its metadata not written) left the new object, without metadata
+// (every listing of its prefix failed) or over the previous one. A body cut short never reaches
+// the backend (Verify spools and checks it first); it is here to keep it so.
 func TestFailedPutLeavesThePreviousObjectAndNoMarker(t *testing.T) {
 	const key = "_manifest/capture/fin.json"
 	previous, next := []byte(`{"delivered_lsn":"0/1"}`), []byte(`{"delivered_lsn":"0/2"}`)
 	wrongMD5 := md5.Sum([]byte("not the body"))
+	badDigest := map[string]string{"Content-MD5": base64.StdEncoding.EncodeToString(wrongMD5[:])}
 	tests := []struct {
 		name      string
-		overwrite bool // a previous version of the key is stored first
-		send      func(t *testing.T, srv *s3local.Server) int
-		meta      bool // the metadata cannot be written: its path is taken by a directory
+		overwrite bool              // a previous version of the key is stored first
+		cutShort  bool              // the body stops half way, the connection is closed
+		header    map[string]string // of the failing PUT
+		meta      bool              // the metadata cannot be written: its path is taken by a directory
 		status    int
 	}{
-		{
-			name: "body cut short, connection closed", overwrite: true, status: http.StatusBadRequest,
-			send: func(t *testing.T, srv *s3local.Server) int { return putCutShort(t, srv.URL+"/lake/"+key, next) },
-		},
-		{
-			name: "Content-MD5 that does not match", overwrite: true, status: http.StatusBadRequest,
-			send: func(t *testing.T, srv *s3local.Server) int {
-				status, _ := do(t, signed(t, http.MethodPut, srv.URL+"/lake/"+key, next, "", testCreds, time.Now(), s3local.Region,
-					map[string]string{"Content-MD5": base64.StdEncoding.EncodeToString(wrongMD5[:])}))
-				return status
-			},
-		},
-		{
-			name: "If-None-Match on an existing key", overwrite: true, status: http.StatusPreconditionFailed,
-			send: func(t *testing.T, srv *s3local.Server) int {
-				status, _ := do(t, signed(t, http.MethodPut, srv.URL+"/lake/"+key, next, "", testCreds, time.Now(), s3local.Region,
-					map[string]string{"If-None-Match": "*"}))
-				return status
-			},
-		},
+		{name: "body cut short, connection closed", overwrite: true, cutShort: true, status: http.StatusBadRequest},
+		{name: "Content-MD5 that does not match", overwrite: true, header: badDigest, status: http.StatusBadRequest},
+		{name: "Content-MD5 that does not match, a new key", header: badDigest, status: http.StatusBadRequest},
+		{name: "If-None-Match on an existing key", overwrite: true, header: map[string]string{"If-None-Match": "*"}, status: http.StatusPreconditionFailed},
 		{name: "metadata not written, a new key", meta: true, status: http.StatusInternalServerError},
 		{name: "metadata not written, an overwrite", overwrite: true, meta: true, status: http.StatusInternalServerError},
 	}
@@ -61,16 +48,16 @@ func TestFailedPutLeavesThePreviousObjectAndNoMarker(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, dir := startS3(t)
 			url := srv.URL + "/lake/" + key
-			put := func() int {
-				status, _ := do(t, signed(t, http.MethodPut, url, next, "", testCreds, time.Now(), s3local.Region, nil))
+			put := func(body []byte, header map[string]string) int {
+				status, _ := do(t, signed(t, http.MethodPut, url, body, "", testCreds, time.Now(), s3local.Region, header))
 				return status
 			}
 			if tt.overwrite {
-				if status, code := do(t, signed(t, http.MethodPut, url, previous, "", testCreds, time.Now(), s3local.Region, nil)); status != http.StatusOK {
-					t.Fatalf("put the previous version: %d %s", status, code)
+				if status := put(previous, nil); status != http.StatusOK {
+					t.Fatalf("put the previous version: %d", status)
 				}
 			}
-			send, restore := tt.send, func() {}
+			restore := func() {}
 			if tt.meta {
 				// A stand-in for a disk error on the metadata's write, after the object is in place.
 				meta := filepath.Join(dir, "metadata", "lake", s3local.MetaName(key))
@@ -82,7 +69,6 @@ func TestFailedPutLeavesThePreviousObjectAndNoMarker(t *testing.T) {
 				if err := os.MkdirAll(filepath.Join(meta, "taken"), 0o700); err != nil {
 					t.Fatal(err)
 				}
-				send = func(*testing.T, *s3local.Server) int { return put() }
 				restore = func() {
 					err := os.RemoveAll(meta)
 					if err == nil && tt.overwrite {
@@ -93,7 +79,12 @@ func TestFailedPutLeavesThePreviousObjectAndNoMarker(t *testing.T) {
 					}
 				}
 			}
-			status := send(t, srv)
+			var status int
+			if tt.cutShort {
+				status = putCutShort(t, url, next)
+			} else {
+				status = put(next, tt.header)
+			}
 			restore()
 			if status != tt.status {
 				t.Fatalf("the failing PUT answered %d, want %d", status, tt.status)
@@ -104,6 +95,9 @@ func TestFailedPutLeavesThePreviousObjectAndNoMarker(t *testing.T) {
 				t.Errorf("after the failed PUT the object on disk is %q (%v), want the previous %q", onDisk, err, previous)
 			case !tt.overwrite && err == nil:
 				t.Errorf("the failed PUT of a new key left the object %q on disk", onDisk)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "buckets", "lake", "_manifest")); !tt.overwrite && err == nil {
+				t.Error("the failed PUT of a new key left its directories, listed as a common prefix _manifest/")
 			}
 			for _, d := range []string{s3local.PendingDir(dir), filepath.Clean(dir) + ".staging"} {
 				if left, err := os.ReadDir(d); err != nil || len(left) != 0 {
@@ -117,7 +111,7 @@ func TestFailedPutLeavesThePreviousObjectAndNoMarker(t *testing.T) {
 			case !tt.overwrite && err == nil:
 				t.Errorf("GET after the failed PUT of a new key: %q, want no such key", got)
 			}
-			if status := put(); status != http.StatusOK {
+			if status := put(next, nil); status != http.StatusOK {
 				t.Errorf("a PUT after the failed one answered %d, want 200", status)
 			}
 		})

@@ -215,6 +215,11 @@ func (n *notifying) PutObject(bucket, key string, meta map[string]string, input 
 	if uerr := n.fs.end(p, err != nil); uerr != nil {
 		return res, errors.Join(err, uerr) // the marker stays: the next start checks the object
 	}
+	if err != nil {
+		// The directories the backend made for the key are left empty: S3 has none, and the
+		// backend would list them as common prefixes.
+		removeEmptyDirs(filepath.Join(n.fs.root, "buckets", bucket), filepath.Dir(filepath.Join(n.fs.root, name)))
+	}
 	// The object and its metadata are in place, or what was there before is: nothing for the
 	// next start to check.
 	done()
@@ -222,6 +227,13 @@ func (n *notifying) PutObject(bucket, key string, meta map[string]string, input 
 		n.emit(n.event("ObjectCreated:Put", bucket, key, size, sum))
 	}
 	return res, err
+}
+
+// removeEmptyDirs removes dir and its parents below top while they are empty.
+func removeEmptyDirs(top, dir string) {
+	for strings.HasPrefix(dir, top+string(filepath.Separator)) && os.Remove(dir) == nil {
+		dir = filepath.Dir(dir)
+	}
 }
 
 func (n *notifying) DeleteObject(bucket, key string) (gofakes3.ObjectDeleteResult, error) {
