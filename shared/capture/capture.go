@@ -202,9 +202,10 @@ type capturer struct {
 	recorded      pglogrepl.LSN // the delivered position the stored manifest holds
 	recordedAt    time.Time
 	// manifestWrite is the periodic manifest write in flight (saveManifestBehind), its result to
-	// come; manifestWriteLSN the delivered position it writes.
+	// come; manifestWriteLSN the delivered position it writes, manifestCancel what cancels it.
 	manifestWrite    chan error
 	manifestWriteLSN pglogrepl.LSN
+	manifestCancel   context.CancelFunc
 	inc              *incremental          // the running incremental snapshot
 	progress         []progress            // emitted chunks not yet delivered
 	recent           [recentRuns]recentRun // the last (transaction, table) runs of changes (window.go)

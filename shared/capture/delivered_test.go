@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,9 +18,11 @@ import (
 
 	"github.com/jackc/pglogrepl"
 	"github.com/parquet-go/parquet-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/capture"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/kafka"
 )
 
 // logBuffer is a log destination safe for the capture's goroutines.
@@ -346,6 +350,7 @@ type heldManifests struct {
 	*memManifests
 	hold    atomic.Bool
 	waiting atomic.Bool // a write waits
+	gaveUp  atomic.Bool // a waiting write was cancelled
 	release chan struct{}
 }
 
@@ -355,10 +360,31 @@ func (m *heldManifests) Write(ctx context.Context, key string, body []byte) erro
 		select {
 		case <-m.release:
 		case <-ctx.Done():
+			m.gaveUp.Store(true)
 			return ctx.Err()
 		}
 	}
 	return m.memManifests.Write(ctx, key, body)
+}
+
+// holdManifestWrite starts the capture on a table items (into producer; nil: the broker) with a
+// destination whose writes wait once it holds them, inserts item 1 and returns once a periodic
+// write waits (usually of item 1's position; it may be of an earlier heartbeat's); before is the
+// delivered position the destination holds.
+func (h *harness) holdManifestWrite(producer capture.Producer) (lake *heldManifests, metrics *capture.Metrics, stop func() error, before pglogrepl.LSN) {
+	h.t.Helper()
+	h.withItems(0)
+	lake = &heldManifests{memManifests: newManifests(), release: make(chan struct{})}
+	metrics = &capture.Metrics{}
+	h.cfg.Manifest, h.cfg.Metrics = lake, metrics
+	stop = h.start(producer)
+	h.consume("__debezium-heartbeat.fin", 1) // streaming
+	waitFor(h.t, "a first delivered position", 10*time.Second, func() bool { return metrics.ConfirmedLSN.Load() > 0 })
+	lake.hold.Store(true)
+	h.exec(`INSERT INTO items VALUES (1, 1, 1)`)
+	waitFor(h.t, "a manifest write after the insert", 10*time.Second, lake.waiting.Load)
+	// Writes go one at a time: with one waiting, what the store holds stays as it is.
+	return lake, metrics, stop, delivered(h.t, lake.memManifests)
 }
 
 // The periodic manifest write (the delivered position, an S3 PUT in AWS) runs beside the stream:
@@ -367,18 +393,7 @@ func (m *heldManifests) Write(ctx context.Context, key string, body []byte) erro
 // behind it waited for it (0.1-1.4 s under load, once a second during a snapshot).
 func TestStreamGoesOnWhileTheManifestIsWritten(t *testing.T) {
 	h := newHarness(t)
-	h.withItems(0)
-	lake := &heldManifests{memManifests: newManifests(), release: make(chan struct{})}
-	metrics := &capture.Metrics{}
-	h.cfg.Manifest, h.cfg.Metrics = lake, metrics
-	stop := h.start(nil)
-	h.consume("__debezium-heartbeat.fin", 1) // streaming
-	waitFor(t, "a first delivered position", 10*time.Second, func() bool { return metrics.ConfirmedLSN.Load() > 0 })
-	before := delivered(t, lake.memManifests)
-
-	lake.hold.Store(true)
-	h.exec(`INSERT INTO items VALUES (1, 1, 1)`)
-	waitFor(t, "a manifest write after the insert", 10*time.Second, lake.waiting.Load)
+	lake, metrics, stop, before := h.holdManifestWrite(nil)
 	events := metrics.Events.Load()
 	h.exec(`INSERT INTO items VALUES (1, 2, 2)`)
 	waitFor(t, "the second insert produced while the manifest write waits", 5*time.Second, func() bool { return metrics.Events.Load() > events })
@@ -396,5 +411,77 @@ func TestStreamGoesOnWhileTheManifestIsWritten(t *testing.T) {
 	}
 	if got := len(h.consume("fin.public.items", 2)); got != 2 {
 		t.Errorf("%d events of items, want 2", got)
+	}
+}
+
+// failingProducer hands records to next until fail is set, then fails them: Kafka gone.
+type failingProducer struct {
+	next   capture.Producer
+	fail   atomic.Bool
+	handed atomic.Int64 // records of topic count handed on
+	topic  string
+}
+
+func (p *failingProducer) Produce(ctx context.Context, r *kgo.Record, promise func(*kgo.Record, error)) {
+	if p.fail.Load() {
+		promise(r, errors.New("broker gone"))
+		return
+	}
+	if r.Topic == p.topic {
+		p.handed.Add(1)
+	}
+	p.next.Produce(ctx, r, promise)
+}
+
+// A stream that fails (here Kafka) while the periodic manifest write hangs (a store that does
+// not answer) stops within a bounded time, with an error naming the store; the write is given
+// up (cancelled, so it cannot land after a restart's), the slot stays confirmed no further than
+// what the store holds, and the restart delivers everything from there. Until 2026-12-07 the
+// stop waited for the write: nothing cancels it when the stream fails with its context alive.
+func TestFailedStreamDoesNotWaitForAHungManifestStore(t *testing.T) {
+	defer capture.SetFinalStatusFor(time.Second)()
+	h := newHarness(t)
+	cl, err := kafka.NewClient(h.seeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	producer := &failingProducer{next: cl, topic: "fin.public.items"}
+	lake, _, stop, before := h.holdManifestWrite(producer)
+	producer.fail.Store(true)
+	h.exec(`INSERT INTO items VALUES (1, 2, 2)`)
+	waitFor(t, "the capture to stop by itself after the delivery failed", 15*time.Second, func() bool { return h.ended() != nil })
+	runErr := *h.ended()
+	if runErr == nil || !strings.Contains(runErr.Error(), "broker gone") ||
+		!strings.Contains(runErr.Error(), "manifest store did not answer") || !strings.Contains(runErr.Error(), capture.ManifestKey("fin")) {
+		t.Errorf("the capture stopped with %v; want the delivery failure and the manifest store that did not answer", runErr)
+	}
+	if !lake.gaveUp.Load() {
+		t.Error("the hung manifest write was not cancelled: it could still land after a restart's writes")
+	}
+	if d := delivered(t, lake.memManifests); d != before {
+		t.Errorf("the store holds delivered position %s, want %s (the write was given up)", d, before)
+	}
+	if slot := h.slotLSN(); slot > before {
+		t.Errorf("slot confirmed to %s past the %s the store holds", slot, before)
+	}
+	_ = stop()
+
+	lake.hold.Store(false)
+	producer.fail.Store(false)
+	// The first run delivered item 1 (unless the write held was an earlier one); the restart
+	// resumes from the slot, before it: 1 again, then 2.
+	first := int(producer.handed.Load())
+	stop = h.start(producer)
+	var ids []string
+	for _, e := range h.consume("fin.public.items", first+2) {
+		ids = append(ids, fmt.Sprint(e.image("after")["id"]))
+	}
+	slices.Sort(ids)
+	if got, want := strings.Join(ids, " "), strings.Repeat("1 ", first)+"1 2"; got != want {
+		t.Errorf("items delivered across the restart: %s, want %s", got, want)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("restarted capture: %v", err)
 	}
 }

@@ -30,6 +30,13 @@ func SetStreamHoldHook(f func() bool) (restore func()) {
 	return func() { streamHoldHook = old }
 }
 
+// SetFinalStatusFor sets how long the capture's way out waits, for a test.
+func SetFinalStatusFor(d time.Duration) (restore func()) {
+	old := finalStatusFor
+	finalStatusFor = d
+	return func() { finalStatusFor = old }
+}
+
 // MaxPending is maxPending, the chunks a snapshot holds at most.
 const MaxPending = maxPending
 

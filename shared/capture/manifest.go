@@ -110,7 +110,7 @@ func (c *capturer) saveManifest(ctx context.Context) error {
 	if c.cfg.Manifest == nil {
 		return nil
 	}
-	if err := c.settleManifest(true); err != nil {
+	if err := c.settleManifest(ctx, true); err != nil {
 		return err
 	}
 	body, lsn, err := c.manifestBody()
@@ -150,7 +150,7 @@ func (c *capturer) saveManifestBehind(ctx context.Context) (bool, error) {
 	if c.cfg.Manifest == nil {
 		return true, nil
 	}
-	if err := c.settleManifest(false); err != nil || c.manifestWrite != nil {
+	if err := c.settleManifest(ctx, false); err != nil || c.manifestWrite != nil {
 		return false, err
 	}
 	body, lsn, err := c.manifestBody()
@@ -158,26 +158,38 @@ func (c *capturer) saveManifestBehind(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	done := make(chan error, 1)
-	c.manifestWrite, c.manifestWriteLSN = done, lsn
-	go func() { done <- c.writeManifest(ctx, body) }()
+	wctx, cancel := context.WithCancel(ctx)
+	c.manifestWrite, c.manifestWriteLSN, c.manifestCancel = done, lsn, cancel
+	go func() { done <- c.writeManifest(wctx, body) }()
 	return true, nil
 }
 
-// settleManifest takes the result of the periodic write in flight, waiting for it with wait.
-func (c *capturer) settleManifest(wait bool) error {
+// settleManifest takes the result of the periodic write in flight, waiting for it with wait
+// until ctx ends. A write still unanswered then is given up (cancelled): its position is not
+// recorded, so the slot stays confirmed to what the store answered for, and the capture stops
+// with the error (no later write may overtake it), so a restart resumes from there.
+func (c *capturer) settleManifest(ctx context.Context, wait bool) error {
 	if c.manifestWrite == nil {
 		return nil
 	}
 	var err error
-	if wait {
-		err = <-c.manifestWrite
-	} else {
-		select {
-		case err = <-c.manifestWrite:
-		default:
+	select {
+	case err = <-c.manifestWrite:
+	default:
+		if !wait {
 			return nil
 		}
+		select {
+		case err = <-c.manifestWrite:
+		case <-ctx.Done():
+			err = fmt.Errorf("capture: the manifest store did not answer the write of %s (delivered position %s): %w",
+				ManifestKey(c.cfg.TopicPrefix), c.manifestWriteLSN, ctx.Err())
+			c.manifestCancel()
+			c.manifestWrite = nil
+			return err
+		}
 	}
+	c.manifestCancel()
 	c.manifestWrite = nil
 	if errors.Is(err, context.Canceled) {
 		return nil // the capture is stopping: its final status writes the position again
@@ -223,7 +235,7 @@ func (c *capturer) confirmable(ctx context.Context, flushed pglogrepl.LSN, force
 	if c.cfg.Manifest == nil {
 		return flushed, nil
 	}
-	if err := c.settleManifest(force); err != nil {
+	if err := c.settleManifest(ctx, force); err != nil {
 		return 0, err
 	}
 	switch {

@@ -29,7 +29,7 @@ type streamState struct {
 }
 
 // stream reads the slot from start and publishes every change until ctx ends or a failure.
-func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *pglogrepl.LSN) error {
+func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *pglogrepl.LSN) (err error) {
 	// messages: the capture's own heartbeat messages (see heartbeat) must reach it.
 	args := []string{"proto_version '1'", "publication_names '" + c.cfg.Publication + "'", "messages 'true'"}
 	if err := c.startReplication(ctx, start, args); err != nil {
@@ -58,7 +58,7 @@ func (c *capturer) stream(ctx context.Context, start pglogrepl.LSN, lastCommit *
 	// thousands of messages a second. A chunk read that ends cancels it (readWake).
 	recvCtx, cancel := c.wake.arm(ctx, next)
 	defer func() { cancel() }()
-	defer c.finalStatus(ctx)
+	defer func() { err = errors.Join(err, c.finalStatus(ctx)) }()
 	for {
 		if !time.Now().Before(next) {
 			if err := c.statusTick(ctx, st); err != nil {
@@ -437,21 +437,30 @@ func (c *capturer) heartbeat(ctx context.Context) {
 		})
 }
 
+// finalStatusFor bounds the capture's way out (finalStatus): the wait for Kafka's
+// acknowledgements, then for the manifest writes, the one in flight included. A store that does
+// not answer (a hung network) must not hang the stop, whether ctx was cancelled or the stream
+// failed (ctx alive: nothing else cancels the write in flight).
+var finalStatusFor = 5 * time.Second
+
 // finalStatus confirms, on the way out, what Kafka acknowledged, so a restart re-delivers less.
-func (c *capturer) finalStatus(ctx context.Context) {
-	wait, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+// The error says why the slot is not confirmed so far (the manifest could not record it).
+func (c *capturer) finalStatus(ctx context.Context) error {
+	wait, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalStatusFor)
 	defer cancel()
 	_ = c.waitDelivered(wait)
 	flushed, _, _ := c.track.state()
-	flushed, err := c.confirmable(wait, flushed, true)
+	confirm, err := c.confirmable(wait, flushed, true)
 	if err != nil {
-		c.log.Warn("delivered position not recorded in the manifest: the slot is not confirmed to it", "err", err)
-		return
+		c.log.Warn("delivered position not recorded in the manifest: the slot is not confirmed to it", "err", err,
+			"delivered", flushed.String(), "recorded", c.recorded.String())
+		return fmt.Errorf("%w (on the way out; the slot stays confirmed to %s at most, which the manifest holds)", err, c.recorded)
 	}
 	if err := pglogrepl.SendStandbyStatusUpdate(wait, c.repl, pglogrepl.StandbyStatusUpdate{
-		WALWritePosition: flushed, WALFlushPosition: flushed, WALApplyPosition: flushed, ClientTime: time.Now()}); err == nil {
-		c.cfg.Metrics.ConfirmedLSN.Store(uint64(flushed))
+		WALWritePosition: confirm, WALFlushPosition: confirm, WALApplyPosition: confirm, ClientTime: time.Now()}); err == nil {
+		c.cfg.Metrics.ConfirmedLSN.Store(uint64(confirm))
 	}
+	return nil
 }
 
 // slotBusyFor bounds how long a start waits for the slot's previous consumer to let it go: a

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/spf13/afero"
 )
@@ -23,6 +25,8 @@ type atomicFs struct {
 
 	mu      sync.Mutex
 	aborted map[string]bool // paths whose PUT body failed: their staged file is dropped on Close
+	puts    map[string]*put // the PUTs in progress, by the paths of their files (begin)
+	kept    atomic.Uint64   // names the links to replaced files
 }
 
 // newAtomicFs serves root, staging writes in root+".staging" (emptied: what is there is what a
@@ -39,7 +43,7 @@ func newAtomicFs(root string) (*atomicFs, error) {
 	if !ok {
 		return nil, errors.New("s3local: afero.NewBasePathFs is not a *BasePathFs")
 	}
-	return &atomicFs{BasePathFs: base, root: root, staging: staging, aborted: map[string]bool{}}, nil
+	return &atomicFs{BasePathFs: base, root: root, staging: staging, aborted: map[string]bool{}, puts: map[string]*put{}}, nil
 }
 
 // Create stages the file (gofakes3 writes objects through Create).
@@ -80,6 +84,94 @@ func (a *atomicFs) takeAborted(name string) bool {
 	return was
 }
 
+// put is one PUT's files: gofakes3's file backend puts the object in place, then writes its
+// metadata, and either may fail after the object is in place (the metadata's write, a sync of
+// its directory). A PUT that failed must leave what was there before, as a failed PUT does in
+// S3 (an overwrite that fails keeps the previous object): each file a PUT puts in place keeps
+// the one it replaced, as a hard link in staging, until the PUT ends (end).
+type put struct {
+	names  []string
+	placed []placement // in the order they were put in place; guarded by atomicFs.mu
+}
+
+type placement struct {
+	final    string // the file put in place
+	previous string // a link to the file it replaced, "" if there was none
+}
+
+// begin starts a PUT that writes the files names (paths as the backend opens them).
+func (a *atomicFs) begin(names ...string) *put {
+	p := &put{}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, n := range names {
+		n = filepath.Clean(n)
+		p.names = append(p.names, n)
+		a.puts[n] = p
+	}
+	return p
+}
+
+// end ends p: if it failed, what it put in place is taken back, newest first (a file that was
+// not there before is removed, a replaced one put back whole, with its own modification time,
+// which its metadata records). The returned error says what could not be taken back.
+func (a *atomicFs) end(p *put, failed bool) error {
+	a.mu.Lock()
+	for _, n := range p.names {
+		delete(a.puts, n)
+	}
+	placed := p.placed
+	a.mu.Unlock()
+	var errs []error
+	for i := len(placed) - 1; failed && i >= 0; i-- {
+		pl := placed[i]
+		var err error
+		if pl.previous != "" {
+			err = os.Rename(pl.previous, pl.final)
+		} else if err = os.Remove(pl.final); errors.Is(err, fs.ErrNotExist) {
+			err = nil
+		}
+		if err == nil {
+			err = syncDir(filepath.Dir(pl.final))
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("s3local: take back %s of the failed PUT: %w", pl.final, err))
+		}
+	}
+	for _, pl := range placed {
+		if pl.previous != "" {
+			_ = os.Remove(pl.previous) // gone already if it was put back
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// place renames tmp to final, the file name of a PUT in progress keeping the one it replaces.
+func (a *atomicFs) place(name, tmp, final string) error {
+	a.mu.Lock()
+	p := a.puts[name]
+	a.mu.Unlock()
+	if p == nil {
+		return os.Rename(tmp, final)
+	}
+	previous := filepath.Join(a.staging, fmt.Sprintf("previous-%d", a.kept.Add(1)))
+	if err := os.Link(final, previous); errors.Is(err, fs.ErrNotExist) {
+		previous = ""
+	} else if err != nil {
+		return fmt.Errorf("keep the file it replaces: %w", err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		if previous != "" {
+			_ = os.Remove(previous)
+		}
+		return err
+	}
+	a.mu.Lock()
+	p.placed = append(p.placed, placement{final: final, previous: previous})
+	a.mu.Unlock()
+	return nil
+}
+
 type stagedFile struct {
 	*os.File
 	fs          *atomicFs
@@ -115,7 +207,7 @@ func (f *stagedFile) Close() error {
 		_ = os.Remove(tmp)
 		return err
 	}
-	if err := os.Rename(tmp, f.final); err != nil {
+	if err := f.fs.place(f.name, tmp, f.final); err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("s3local: put %s in place: %w", f.name, err)
 	}

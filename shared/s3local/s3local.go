@@ -190,12 +190,19 @@ type notifying struct {
 	emit   func(events.S3Event)
 	region string
 	seq    atomic.Uint64
+	// writes orders a PUT, with what it takes back if it fails, and the deletes: a delete or
+	// another PUT between a failed PUT and its undoing would be undone with it. (The file
+	// backend runs one call at a time already, the body's read included.)
+	writes sync.Mutex
 }
 
 func (n *notifying) PutObject(bucket, key string, meta map[string]string, input io.Reader,
 	size int64, conditions *gofakes3.PutConditions) (gofakes3.PutObjectResult, error) {
+	n.writes.Lock()
+	defer n.writes.Unlock()
 	sum := md5.New()
-	// s3afero keeps bucket b's object k in buckets/b/k under its root.
+	// s3afero keeps bucket b's object k in buckets/b/k under its root, its metadata in
+	// metadata/b/metaName(k).
 	name := filepath.Join("buckets", bucket, filepath.FromSlash(key))
 	defer n.fs.takeAborted(name)
 	body := abortOnError{Reader: io.TeeReader(input, sum), fs: n.fs, name: name}
@@ -203,12 +210,42 @@ func (n *notifying) PutObject(bucket, key string, meta map[string]string, input 
 	if err != nil {
 		return gofakes3.PutObjectResult{}, err
 	}
+	p := n.fs.begin(name, filepath.Join("metadata", bucket, metaName(key)))
 	res, err := n.Backend.PutObject(bucket, key, meta, body, size, conditions)
+	if uerr := n.fs.end(p, err != nil); uerr != nil {
+		return res, errors.Join(err, uerr) // the marker stays: the next start checks the object
+	}
+	if err != nil {
+		// The directories the backend made for the key are left empty: S3 has none, and the
+		// backend would list them as common prefixes.
+		removeEmptyDirs(filepath.Join(n.fs.root, "buckets", bucket), filepath.Dir(filepath.Join(n.fs.root, name)))
+	}
+	// The object and its metadata are in place, or what was there before is: nothing for the
+	// next start to check.
+	done()
 	if err == nil {
-		done() // the object and its metadata are in place: nothing for the next start to check
 		n.emit(n.event("ObjectCreated:Put", bucket, key, size, sum))
 	}
 	return res, err
+}
+
+// removeEmptyDirs removes dir and its parents below top while they are empty.
+func removeEmptyDirs(top, dir string) {
+	for strings.HasPrefix(dir, top+string(filepath.Separator)) && os.Remove(dir) == nil {
+		dir = filepath.Dir(dir)
+	}
+}
+
+func (n *notifying) DeleteObject(bucket, key string) (gofakes3.ObjectDeleteResult, error) {
+	n.writes.Lock()
+	defer n.writes.Unlock()
+	return n.Backend.DeleteObject(bucket, key)
+}
+
+func (n *notifying) DeleteMulti(bucket string, keys ...string) (gofakes3.MultiDeleteResult, error) {
+	n.writes.Lock()
+	defer n.writes.Unlock()
+	return n.Backend.DeleteMulti(bucket, keys...)
 }
 
 func (n *notifying) CopyObject(srcBucket, srcKey, dstBucket, dstKey string,

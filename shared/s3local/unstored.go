@@ -21,18 +21,18 @@ import (
 // kill and not yet loaded stayed out of the warehouse, reported lost).
 //
 // Only a PUT in progress at the crash can leave one, so each PUT is written down before it
-// starts (a marker in root+".pending", durable before the object is) and crossed off once the
-// backend answered it: the start checks the PUTs the markers name, a cost that follows what the
-// crash can leave, not the lake. A root without the pending directory (a lake from before the
-// markers) is walked once in full.
+// starts (a marker in root+".pending", durable before the object is) and crossed off once it
+// ended, stored or failed with what it replaced put back (atomicFs.end): the start checks the
+// PUTs the markers name, a cost that follows what the crash can leave, not the lake. A root
+// without the pending directory (a lake from before the markers) is walked once in full.
 
 // pendingDir is where the markers of root's PUTs in progress are: beside root, on the same file
 // system and outside every bucket.
 func pendingDir(root string) string { return filepath.Clean(root) + ".pending" }
 
 // putStarted writes down that the PUT of bucket/key is starting, durably, and returns what
-// crosses it off: call it once the backend has answered the PUT with success (after a failure
-// the marker stays, for the next start to check).
+// crosses it off: call it once the PUT ended with its object and metadata in place, or with
+// what was there before (a PUT whose undoing failed keeps its marker, for the next start).
 func putStarted(root, bucket, key string) (done func(), err error) {
 	dir := pendingDir(root)
 	f, err := os.CreateTemp(dir, "put-*")
