@@ -53,3 +53,11 @@ func SetSlotBusyFor(d time.Duration) (restore func()) {
 	slotBusyFor = d
 	return func() { slotBusyFor = old }
 }
+
+// SetMaxHeld sets maxHeld, the transactions a window waits for before it opens at the slot's
+// restart_lsn, for a test; set it before the capture starts, restore it after it stopped.
+func SetMaxHeld(n int) (restore func()) {
+	old := maxHeld
+	maxHeld = n
+	return func() { maxHeld = old }
+}

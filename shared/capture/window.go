@@ -72,8 +72,9 @@ const heldLookup = `ARRAY(SELECT l.transactionid::text FROM pg_locks l JOIN pg_s
 const heldXip = `xip AS (SELECT (x::text::bigint % 4294967296)::text AS x FROM s, pg_snapshot_xip(s.snap) x)`
 
 // maxHeld bounds the transactions a table's window waits for: past it the window opens at the
-// slot's restart_lsn instead, and the log says so.
-const maxHeld = 64
+// slot's restart_lsn instead, and the log says so. A variable for a test only
+// (TestWindowPastMaxHeldOpensAtTheSlotsRestartLSN sets it low, not to open 65 connections).
+var maxHeld = 64
 
 // A transaction of this database open across a table's whole snapshot (heldAcross) may have
 // inserted a row before the window's opening position that reaches the stream only after the
@@ -131,7 +132,7 @@ func (c *capturer) holdWindow(ctx context.Context, ch *chunk) (*heldWindow, erro
 	}
 	if unknown || len(xids) > maxHeld {
 		c.log.Info("snapshot window opened at the slot's restart_lsn: a transaction open across the table's snapshot may have changed it before",
-			"table", w.table, "open_lsn", w.open.String(), "restart_lsn", restart.String(), "held", len(xids))
+			"table", w.table, "open_lsn", w.open.String(), "restart_lsn", restart.String(), "held", len(xids), "max_held", maxHeld)
 		w.lower(restart)
 		return nil, nil
 	}
