@@ -326,13 +326,20 @@ func currentRowsSQL(table, columns string, windows bool) string {
 
 // currentRowsWhereSQL is currentRowsSQL of the keys the condition where, on raw.<table>'s key
 // column, selects: the window then reads their events alone.
+//
+// The window picks each key's current row from narrow columns (its row id, log position and op),
+// and columns are read from those rows alone, found again by row id. A window over whole rows held
+// every version's row image (kilobytes of JSON each) of the keys selected until it ended: the
+// console's reconcile pass, whose sweep covers whole tables of fewer keys than it (accounts,
+// customers, every version of each), added 150-550 MB to the stack's resident memory for the
+// second or two it ran, more as RAW grew (docs/benchmarks.md; TestCurrentRowsWindowHoldsNoRowImage).
 func currentRowsWhereSQL(table, columns string, windows bool, where string) string {
-	q := fmt.Sprintf(`SELECT %s FROM (SELECT * FROM raw.%s WHERE %s
-		QUALIFY row_number() OVER (PARTITION BY key ORDER BY lsn DESC, "offset" DESC) = 1) WHERE op <> 'd'`, columns, table, where)
-	if !windows {
-		return q
+	current := fmt.Sprintf(`SELECT rowid FROM (SELECT rowid, op, lsn FROM raw.%s WHERE %s
+		QUALIFY row_number() OVER (PARTITION BY key ORDER BY lsn DESC, "offset" DESC) = 1) WHERE op <> 'd'`, table, where)
+	if windows {
+		current += " AND (lsn IS NULL OR lsn >= " + SnapshotBoundSQL(table) + ")"
 	}
-	return q + " AND (lsn IS NULL OR lsn >= " + SnapshotBoundSQL(table) + ")"
+	return fmt.Sprintf("SELECT %s FROM raw.%s WHERE rowid IN (%s)", columns, table, current)
 }
 
 // SnapshotBoundSQL is a scalar query of the log position before which raw.<table> holds no

@@ -54,7 +54,9 @@ func (c *statusCache) run(ctx context.Context) {
 	chores := newChoreThread(ctx)
 	for {
 		var st console.Status
+		start := time.Now()
 		chores.run(func() { st = c.gather(ctx) })
+		c.s.log.Debug("status gathered", "took_s", time.Since(start).Seconds())
 		c.mu.Lock()
 		c.last = st
 		c.mu.Unlock()
@@ -221,7 +223,10 @@ func (c *statusCache) reconcile(ctx context.Context) {
 // either side, what disagreed, and a share of the rest in turn, so its cost follows the changes
 // rather than the tables (`fin reconcile` compares everything).
 func (c *statusCache) reconcileOnce(ctx context.Context, r *reconcile.Reconciler) {
+	start := time.Now()
 	rep, err := r.PassChanged(ctx)
+	// When a pass ran and how long it took, for lining its memory up with RSS samples.
+	c.s.log.Debug("reconcile pass", "took_s", time.Since(start).Seconds(), "partial", rep.Partial, "err", err)
 	if err != nil && ctx.Err() != nil {
 		return
 	}
