@@ -13,11 +13,13 @@ warehouse's other models stay as the cache built them), so a change of those mod
 is compared on the same history. Then LOADS loads (default 10) are released and built
 incrementally as bench_history.py's rounds do (`dbt build`, the warm worker, the file closed
 after each build), and for each load the tables that stored anything are printed, the largest
-first, with the totals over the loads at the end.
+first, with the totals over the loads at the end; every table's figures per load are kept in
+WORKDIR/rewrites.json.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -53,6 +55,7 @@ def main():
     shutil.copyfile(source, db)
     worker = Worker(workdir, db, cold=False, project=project)
     totals: dict[str, list[int]] = {}
+    per_load = []
     try:
         if models:
             print(f"full refresh of {' '.join(models)}: {phases(*worker.build('--full-refresh', '--select', *models))}",
@@ -62,6 +65,7 @@ def main():
             before = layout(db)
             wall, cpu, rr = worker.build()
             found = stored(before, layout(db))
+            per_load.append(found)
             for table, (rows, values, _) in found.items():
                 t = totals.setdefault(table, [0, 0])
                 t[0] += rows
@@ -71,6 +75,7 @@ def main():
                 f"{t} {r:,} rows / {v:,} values ({g} row groups)" for t, (r, v, g) in shown), flush=True)
     finally:
         worker.close()
+        (workdir / "rewrites.json").write_text(json.dumps(per_load))
     print(f"over {loads} loads, rows moved / column values rewritten:")
     for table, (rows, values) in sorted(totals.items(), key=lambda kv: -kv[1][1]):
         print(f"  {table:45} {rows:>10,} {values:>12,}")
