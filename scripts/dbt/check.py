@@ -33,6 +33,7 @@ DBT_DIR = ROOT / "dbt"
 DBT = [sys.executable, str(Path(__file__).with_name("listing_race.py"))]
 LOAD_1 = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
 LOAD_2 = datetime(2026, 11, 25, 11, 0, tzinfo=timezone.utc)
+LOAD_3 = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 
 results: list[tuple[str, bool, str]] = []
 
@@ -185,7 +186,7 @@ def duckdb_daily_balances(workdir: Path, *loads) -> list:
     raw = raw_events.DuckDBRaw(str(db))
     raw.create()
     for i, events in enumerate(loads):
-        raw.load(events, [LOAD_1, LOAD_2][i], f"bronze/load-{i + 1}")
+        raw.load(events, [LOAD_1, LOAD_2, LOAD_3][i], f"bronze/load-{i + 1}")
     raw.close()
     dbt(workdir / "duckdb", {"DBT_TARGET": "duckdb", "WAREHOUSE_PATH": str(db)}, "run")
     return duckdb_rows(db, "select * exclude (_built_at) from gold.fct_daily_account_balances")
@@ -1011,12 +1012,24 @@ def run_snowflake(workdir: Path):
             compare_history(f"snowflake: {table} history has every version after an incremental run",
                             fetch(history_sql(table, "snowflake")), expected_history(first + second, table),
                             FIELD[table])
+        # a deposit the same day: the account's row of that day changes in place (replace_from's
+        # update ... from)
+        log.post("t8", "DEPOSIT", log.uuid("account-ada-checking"), "1.00")
+        third = log.take()
+        raw.load(third, LOAD_3, "bronze/load-3")
+        day = "(select max(balance_date) from gold.fct_daily_account_balances)"
+        before = fetch(f"select account_day_key, closing_balance from gold.fct_daily_account_balances where balance_date = {day}")
+        code, st = dbt(workdir, env, "build", *no_docs)
+        after = dict(fetch(f"select account_day_key, closing_balance from gold.fct_daily_account_balances where balance_date = {day}"))
+        changed = [k for k, v in before if after.get(k) != v]
+        check("snowflake: an incremental build that changes a day's balance (update in place) passes",
+              code == 0 and len(changed) == 1, f"failed: {failed(st)}, changed {changed}")
         incremental = snapshot_relations(fetch)
         code, st = dbt(workdir, env, "build", "--full-refresh", *no_docs)
         check("snowflake: full refresh passes every model and test", code == 0, f"failed: {failed(st)}")
         compare_relations("snowflake: incremental runs equal a full refresh", incremental, snapshot_relations(fetch))
         got = normalized(fetch("select * exclude (_built_at) from gold.fct_daily_account_balances"))
-        want = normalized(duckdb_daily_balances(workdir, first, second))
+        want = normalized(duckdb_daily_balances(workdir, first, second, third))
         check("snowflake: daily balances equal DuckDB's for the same events", got == want,
               f"snowflake {got} duckdb {want}")
         raw.close()
