@@ -115,7 +115,7 @@
     {%- set least = run_query("select min(lsn) from " ~ batch).columns[0].values()[0] -%}
     {%- set least = least if least is not none else 'null' -%}
     {%- set ukey = arg_dict['unique_key'] -%}
-    {%- set updated = closing + ['_built_at'] if closing else [] -%}
+    {%- set updated = columns_named(names, closing + ['_built_at']) if closing else [] -%}
     {%- set dml -%}
     delete from {{ target }} as t
     using (select {{ key }}, min(lsn) as from_lsn from {{ batch }} group by {{ key }}) as b
@@ -196,9 +196,10 @@
     table (why the keyed upserts by a random key, such as fct_transactions', still delete and
     insert: their delete reads the key column only). -#}
 {% macro rows_in_place(target, batch, ukey, names, fixed, bound) -%}
-    {%- set changing = names | reject('in', [ukey] + fixed) | list -%}
-    {%- set compared = changing | reject('equalto', '_built_at') | list -%}
-    {%- set matched = "t." ~ adapter.quote(ukey) ~ " = n." ~ adapter.quote(ukey) ~ " and t." ~ bound -%}
+    {%- set kept = columns_named(names, [ukey] + fixed) -%}
+    {%- set changing = names | reject('in', kept) | list -%}
+    {%- set compared = changing | reject('in', columns_named(names, ['_built_at'])) | list -%}
+    {%- set matched = "t." ~ ukey ~ " = n." ~ ukey ~ " and t." ~ bound -%}
     update {{ target }} as t
     set {% for name in changing %}{{ adapter.quote(name) }} = n.{{ adapter.quote(name) }}{{ ', ' if not loop.last }}{% endfor %}
     from {{ batch }} as n
@@ -206,8 +207,21 @@
         and ({% for name in compared %}n.{{ adapter.quote(name) }} is distinct from t.{{ adapter.quote(name) }}{{ ' or ' if not loop.last }}{% endfor %});
     insert into {{ target }} ({{ get_quoted_csv(names) }})
     select {{ get_quoted_csv(names) }} from {{ batch }} as n
-    where n.{{ adapter.quote(ukey) }} is not null
+    where n.{{ ukey }} is not null
         and not exists (select 1 from {{ target }} as t where {{ matched }})
+{%- endmacro %}
+
+{#- The names among names (a relation's columns, as its catalog spells them: upper case on
+    Snowflake) of the columns wanted names (as a model's config spells them): to be quoted, a
+    column has to be spelled as stored, since Snowflake compares quoted names case-sensitively
+    ("valid_to" is not VALID_TO), where DuckDB and fakesnow do not. -#}
+{% macro columns_named(names, wanted) -%}
+    {%- set wanted = wanted | map('lower') | list -%}
+    {%- set found = [] -%}
+    {%- for name in names if name | lower in wanted -%}
+        {%- do found.append(name) -%}
+    {%- endfor -%}
+    {{ return(found) }}
 {%- endmacro %}
 
 {#- Incremental strategy of cut_marks: the batch is the model's whole new content (its own small
