@@ -1032,6 +1032,14 @@ def run_snowflake(workdir: Path):
         want = normalized(duckdb_daily_balances(workdir, first, second, third))
         check("snowflake: daily balances equal DuckDB's for the same events", got == want,
               f"snowflake {got} duckdb {want}")
+        # Snowflake compares quoted names case-sensitively and stores unquoted ones in upper case;
+        # fakesnow (DuckDB) matches "valid_to" to VALID_TO, so a column quoted as a model's config
+        # spells it runs here and fails on Snowflake ("invalid identifier"). Every quoted column
+        # of a table alias in the statements dbt ran must be spelled as stored.
+        sql = (workdir / "logs" / "dbt.log").read_text()
+        lower = sorted(set(re.findall(r'\b[a-z_]+\.("[^"]*[a-z][^"]*")', sql)))
+        check("snowflake: the statements quote columns as Snowflake stores them (upper case)", not lower,
+              f"quoted in lower case: {lower[:5]}")
         raw.close()
     finally:
         proc.terminate()
