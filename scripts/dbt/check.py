@@ -33,6 +33,7 @@ DBT_DIR = ROOT / "dbt"
 DBT = [sys.executable, str(Path(__file__).with_name("listing_race.py"))]
 LOAD_1 = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
 LOAD_2 = datetime(2026, 11, 25, 11, 0, tzinfo=timezone.utc)
+LOAD_3 = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 
 results: list[tuple[str, bool, str]] = []
 
@@ -185,7 +186,7 @@ def duckdb_daily_balances(workdir: Path, *loads) -> list:
     raw = raw_events.DuckDBRaw(str(db))
     raw.create()
     for i, events in enumerate(loads):
-        raw.load(events, [LOAD_1, LOAD_2][i], f"bronze/load-{i + 1}")
+        raw.load(events, [LOAD_1, LOAD_2, LOAD_3][i], f"bronze/load-{i + 1}")
     raw.close()
     dbt(workdir / "duckdb", {"DBT_TARGET": "duckdb", "WAREHOUSE_PATH": str(db)}, "run")
     return duckdb_rows(db, "select * exclude (_built_at) from gold.fct_daily_account_balances")
@@ -297,6 +298,7 @@ def run_duckdb(workdir: Path):
     daily_balances_follow_the_change(workdir)
     history_reads_current_rows_apart(workdir)
     histories_close_in_place(workdir)
+    daily_balances_change_in_place(workdir)
 
 
 def scan_filters(db: Path, sql: str) -> list[tuple[str, dict]]:
@@ -387,6 +389,54 @@ def histories_close_in_place(workdir: Path):
               bool(closed) and not moved, f"{len(closed)} closed, {len(moved)} of them rewritten elsewhere: {moved[:3]}")
 
 
+def daily_balances_change_in_place(workdir: Path):
+    """A row of fct_daily_account_balances an incremental build changes keeps its place (its
+    rowid: updated, not deleted and inserted again at the table's end), and a row the batch holds
+    unchanged is not written at all (it keeps the _built_at of the build that wrote it). Two
+    loads: the second posts again to one account on the first load's day (its row of that day
+    changes) and, the next day, to another, which rewrites that account from the first day (its
+    row of that day comes out the same); a third account, written first, does not change. The
+    strategy's delete and insert moved every row of the batch, and those deletes in the recent
+    row groups made DuckDB's vacuum rewrite them whole, load after load (docs/dbt.md, What grows
+    with history)."""
+    log = raw_events.Log(start=datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc))
+    owner = log.new_customer("ines", "Ines", "Inplace")
+    still = log.new_account("still", owner)
+    same = log.new_account("same-day", owner)
+    next_day = log.new_account("next-day", owner)
+    log.post("in-place-0", "DEPOSIT", still, "1.00")
+    log.post("in-place-1", "DEPOSIT", same, "10.00")
+    log.post("in-place-2", "DEPOSIT", next_day, "4.00")
+    first = log.take()
+    log.tick(3600)
+    log.post("in-place-3", "DEPOSIT", same, "2.50")
+    log.tick(86400)
+    log.post("in-place-4", "DEPOSIT", next_day, "1.00")
+    second = log.take()
+    db = workdir / "daily-in-place.duckdb"
+    env = {"DBT_TARGET": "duckdb", "WAREHOUSE_PATH": str(db)}
+    load_raw(db, first, LOAD_1, "bronze/in-place-1", create=True)
+    code, st = dbt(workdir, env, "build")
+    table = "gold.fct_daily_account_balances"
+
+    def rows():
+        got = duckdb_rows(db, f"select account_day_key, rowid, _built_at, * exclude (_built_at) from {table}")
+        return {r[0]: (r[1], r[2], r[3:]) for r in got}
+    before = rows()
+    load_raw(db, second, LOAD_2, "bronze/in-place-2")
+    code2, st2 = dbt(workdir, env, "build")
+    check("daily in place: two builds pass", code == 0 and code2 == 0, f"failed: {failed(st)} {failed(st2)}")
+    after = rows()
+    kept = [k for k in before if k in after]
+    changed = [k for k in kept if after[k][2] != before[k][2]]
+    moved = [k for k in kept if after[k][0] != before[k][0]]
+    rewritten = [k for k in kept if k not in changed and after[k][1] != before[k][1]]
+    check("daily in place: the incremental build changes a day's row in place and leaves the same ones",
+          changed == [f"{same}@2026-11-24"] and not moved and not rewritten,
+          f"changed {changed} of {len(kept)}; moved (deleted and inserted again): {moved}; "
+          f"the same but written again: {rewritten}")
+
+
 # Tables whose reads and deletes are bounded by lsn: the warehouse skips a block by its lsn range
 # only when the table's rows are in log order (a window's partitions order them by key).
 LOG_ORDER = ("silver.stg_accounts_changes", "silver.stg_customers_changes", "silver.stg_transactions_changes",
@@ -472,7 +522,8 @@ def daily_balances_follow_the_change(workdir: Path):
     the last day it held: after a load that deletes one account later the same day and posts to
     another two days later, the third (quiet) account's row of the first day is the one the first
     build wrote, its two new days carry its balance, the deleted account's row is gone (named in
-    the batch though it has no row left), and every relation equals a full refresh."""
+    the batch though it has no row left), the busy account's first day, rewritten the same, is
+    not written again (daily_balances_change_in_place), and every relation equals a full refresh."""
     log = raw_events.Log(start=datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc))
     owner = log.new_customer("quinn", "Quinn", "Quiet")
     busy = log.new_account("busy", owner)
@@ -500,7 +551,7 @@ def daily_balances_follow_the_change(workdir: Path):
             _built_at = (select max(_built_at) from gold.fct_daily_account_balances)
         from gold.fct_daily_account_balances order by 1, 2""")
     want = sorted([
-        (busy, "2026-11-24", "10.00", 1, True), (busy, "2026-11-25", "10.00", 0, True),
+        (busy, "2026-11-24", "10.00", 1, False), (busy, "2026-11-25", "10.00", 0, True),
         (busy, "2026-11-26", "15.00", 1, True),
         (quiet, "2026-11-24", "7.00", 1, False), (quiet, "2026-11-25", "7.00", 0, True),
         (quiet, "2026-11-26", "7.00", 0, True)])
@@ -961,14 +1012,34 @@ def run_snowflake(workdir: Path):
             compare_history(f"snowflake: {table} history has every version after an incremental run",
                             fetch(history_sql(table, "snowflake")), expected_history(first + second, table),
                             FIELD[table])
+        # a deposit the same day: the account's row of that day changes in place (replace_from's
+        # update ... from)
+        log.post("t8", "DEPOSIT", log.uuid("account-ada-checking"), "1.00")
+        third = log.take()
+        raw.load(third, LOAD_3, "bronze/load-3")
+        day = "(select max(balance_date) from gold.fct_daily_account_balances)"
+        before = fetch(f"select account_day_key, closing_balance from gold.fct_daily_account_balances where balance_date = {day}")
+        code, st = dbt(workdir, env, "build", *no_docs)
+        after = dict(fetch(f"select account_day_key, closing_balance from gold.fct_daily_account_balances where balance_date = {day}"))
+        changed = [k for k, v in before if after.get(k) != v]
+        check("snowflake: an incremental build that changes a day's balance (update in place) passes",
+              code == 0 and len(changed) == 1, f"failed: {failed(st)}, changed {changed}")
         incremental = snapshot_relations(fetch)
         code, st = dbt(workdir, env, "build", "--full-refresh", *no_docs)
         check("snowflake: full refresh passes every model and test", code == 0, f"failed: {failed(st)}")
         compare_relations("snowflake: incremental runs equal a full refresh", incremental, snapshot_relations(fetch))
         got = normalized(fetch("select * exclude (_built_at) from gold.fct_daily_account_balances"))
-        want = normalized(duckdb_daily_balances(workdir, first, second))
+        want = normalized(duckdb_daily_balances(workdir, first, second, third))
         check("snowflake: daily balances equal DuckDB's for the same events", got == want,
               f"snowflake {got} duckdb {want}")
+        # Snowflake compares quoted names case-sensitively and stores unquoted ones in upper case;
+        # fakesnow (DuckDB) matches "valid_to" to VALID_TO, so a column quoted as a model's config
+        # spells it runs here and fails on Snowflake ("invalid identifier"). Every quoted column
+        # of a table alias in the statements dbt ran must be spelled as stored.
+        sql = (workdir / "logs" / "dbt.log").read_text()
+        lower = sorted(set(re.findall(r'\b[a-z_]+\.("[^"]*[a-z][^"]*")', sql)))
+        check("snowflake: the statements quote columns as Snowflake stores them (upper case)", not lower,
+              f"quoted in lower case: {lower[:5]}")
         raw.close()
     finally:
         proc.terminate()
