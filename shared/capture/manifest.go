@@ -167,7 +167,9 @@ func (c *capturer) saveManifestBehind(ctx context.Context) (bool, error) {
 // settleManifest takes the result of the periodic write in flight, waiting for it with wait
 // until ctx ends. A write still unanswered then is given up (cancelled): its position is not
 // recorded, so the slot stays confirmed to what the store answered for, and the capture stops
-// with the error (no later write may overtake it), so a restart resumes from there.
+// with the error and writes nothing more, so a restart resumes from there. A write the store had
+// already taken whole may still land, even after a restart's: it holds a state already delivered,
+// so at worst the next start snapshots some table again (docs/capture.md).
 func (c *capturer) settleManifest(ctx context.Context, wait bool) error {
 	if c.manifestWrite == nil {
 		return nil

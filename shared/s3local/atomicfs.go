@@ -123,11 +123,15 @@ func (a *atomicFs) end(p *put, failed bool) error {
 	placed := p.placed
 	a.mu.Unlock()
 	var errs []error
+	kept := map[string]bool{} // replaced files that could not be put back: their only copy
 	for i := len(placed) - 1; failed && i >= 0; i-- {
 		pl := placed[i]
 		var err error
 		if pl.previous != "" {
-			err = os.Rename(pl.previous, pl.final)
+			if err = os.Rename(pl.previous, pl.final); err != nil {
+				kept[pl.previous] = true
+				err = fmt.Errorf("%w (the replaced file is kept as %s until the next start)", err, pl.previous)
+			}
 		} else if err = os.Remove(pl.final); errors.Is(err, fs.ErrNotExist) {
 			err = nil
 		}
@@ -139,7 +143,7 @@ func (a *atomicFs) end(p *put, failed bool) error {
 		}
 	}
 	for _, pl := range placed {
-		if pl.previous != "" {
+		if pl.previous != "" && !kept[pl.previous] {
 			_ = os.Remove(pl.previous) // gone already if it was put back
 		}
 	}

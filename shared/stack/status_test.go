@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,7 +30,7 @@ func TestStatusShowsReconcileVerdict(t *testing.T) {
 	slot := "status_" + db.Name
 	pgtest.CreateSlot(t, db, slot)
 
-	c := newStatusCache(&Stack{cfg: Config{Pool: db.Pool, Slot: slot}, wh: wh})
+	c := newStatusCache(&Stack{cfg: Config{Pool: db.Pool, Slot: slot}, wh: wh, log: slog.New(slog.DiscardHandler)})
 	r := reconcile.New(db.Pool, wh, reconcile.Options{Slot: slot, Grace: time.Nanosecond})
 	for i, want := range []struct {
 		verdict string
