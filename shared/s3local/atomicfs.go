@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 
 	"github.com/spf13/afero"
 )
@@ -26,13 +25,17 @@ type atomicFs struct {
 	mu      sync.Mutex
 	aborted map[string]bool // paths whose PUT body failed: their staged file is dropped on Close
 	puts    map[string]*put // the PUTs in progress, by the paths of their files (begin)
-	kept    atomic.Uint64   // names the links to replaced files
 }
 
-// newAtomicFs serves root, staging writes in root+".staging" (emptied: what is there is what a
-// crash left unfinished, never an object).
+// stagingDir is where root's writes are staged: beside root, on the same file system and outside
+// every bucket.
+func stagingDir(root string) string { return filepath.Clean(root) + ".staging" }
+
+// newAtomicFs serves root, staging writes in stagingDir(root), emptied: what is there is what a
+// crash left unfinished, never an object. The start puts back the replaced files a crash kept
+// there first (dropUnstored), so it must run before.
 func newAtomicFs(root string) (*atomicFs, error) {
-	staging := filepath.Clean(root) + ".staging"
+	staging := stagingDir(root)
 	if err := os.RemoveAll(staging); err != nil {
 		return nil, fmt.Errorf("s3local: clear %s: %w", staging, err)
 	}
@@ -88,10 +91,32 @@ func (a *atomicFs) takeAborted(name string) bool {
 // metadata, and either may fail after the object is in place (the metadata's write, a sync of
 // its directory). A PUT that failed must leave what was there before, as a failed PUT does in
 // S3 (an overwrite that fails keeps the previous object): each file a PUT puts in place keeps
-// the one it replaced, as a hard link in staging, until the PUT ends (end).
+// the one it replaced, as a hard link in staging, until the PUT ends (end). The link is named
+// after the PUT's marker (keptPath), so that a start after a crash mid-PUT finds and puts back
+// what the PUT replaced before it empties staging (dropUnstored).
 type put struct {
-	names  []string
-	placed []placement // in the order they were put in place; guarded by atomicFs.mu
+	id     string            // its marker's name (putStarted)
+	roles  map[string]string // the role (roleObject, roleMetadata) of each of its files, by path
+	placed []placement       // in the order they were put in place; guarded by atomicFs.mu
+}
+
+// The roles of a PUT's files, which name the links to the files they replace (keptPath).
+const (
+	roleObject   = "object"
+	roleMetadata = "metadata"
+)
+
+// keptPath is where the PUT id keeps the file its file of role replaced, until it ends.
+func keptPath(staging, id, role string) string { return filepath.Join(staging, id+"."+role) }
+
+// replaced reports whether p replaced files (an overwrite), once it ended.
+func (p *put) replaced() bool {
+	for _, pl := range p.placed {
+		if pl.previous != "" {
+			return true
+		}
+	}
+	return false
 }
 
 type placement struct {
@@ -99,14 +124,13 @@ type placement struct {
 	previous string // a link to the file it replaced, "" if there was none
 }
 
-// begin starts a PUT that writes the files names (paths as the backend opens them).
-func (a *atomicFs) begin(names ...string) *put {
-	p := &put{}
+// begin starts the PUT id (its marker's name) that writes the files object and metadata (paths
+// as the backend opens them).
+func (a *atomicFs) begin(id, object, metadata string) *put {
+	p := &put{id: id, roles: map[string]string{filepath.Clean(object): roleObject, filepath.Clean(metadata): roleMetadata}}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, n := range names {
-		n = filepath.Clean(n)
-		p.names = append(p.names, n)
+	for n := range p.roles {
 		a.puts[n] = p
 	}
 	return p
@@ -117,7 +141,7 @@ func (a *atomicFs) begin(names ...string) *put {
 // which its metadata records). The returned error says what could not be taken back.
 func (a *atomicFs) end(p *put, failed bool) error {
 	a.mu.Lock()
-	for _, n := range p.names {
+	for n := range p.roles {
 		delete(a.puts, n)
 	}
 	placed := p.placed
@@ -130,7 +154,7 @@ func (a *atomicFs) end(p *put, failed bool) error {
 		if pl.previous != "" {
 			if err = os.Rename(pl.previous, pl.final); err != nil {
 				kept[pl.previous] = true
-				err = fmt.Errorf("%w (the replaced file is kept as %s until the next start)", err, pl.previous)
+				err = fmt.Errorf("%w (the replaced file is kept as %s: the next start puts it back)", err, pl.previous)
 			}
 		} else if err = os.Remove(pl.final); errors.Is(err, fs.ErrNotExist) {
 			err = nil
@@ -158,8 +182,9 @@ func (a *atomicFs) place(name, tmp, final string) error {
 	if p == nil {
 		return os.Rename(tmp, final)
 	}
-	previous := filepath.Join(a.staging, fmt.Sprintf("previous-%d", a.kept.Add(1)))
-	if err := os.Link(final, previous); errors.Is(err, fs.ErrNotExist) {
+	previous := keptPath(a.staging, p.id, p.roles[name])
+	// A file the PUT writes a second time keeps no link: the first one holds what it replaced.
+	if err := os.Link(final, previous); errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrExist) {
 		previous = ""
 	} else if err != nil {
 		return fmt.Errorf("keep the file it replaces: %w", err)

@@ -42,7 +42,7 @@ func (s *stalling) Read(p []byte) (int, error) {
 }
 
 // openBackend serves root as Start does, with gofakes3's file backend over an atomicFs.
-func openBackend(t *testing.T, root string) (*atomicFs, *s3afero.MultiBucketBackend) {
+func openBackend(t testing.TB, root string) (*atomicFs, *s3afero.MultiBucketBackend) {
 	t.Helper()
 	fs, err := newAtomicFs(root)
 	if err != nil {

@@ -165,3 +165,50 @@ func putCutShort(t *testing.T, url string, body []byte) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// A PUT that a crash (kill -9) cut short in the middle of an overwrite was never answered: the
+// next start puts back the object it was replacing, which the PUT kept as a hard link in staging
+// until it ended. Until 2026-12-07 the start emptied staging first: the previous object was lost
+// for good, and the new one stayed with the previous one's metadata.
+func TestCrashMidOverwriteKeepsThePreviousObject(t *testing.T) {
+	const key = "_manifest/capture/fin.json"
+	previous, next := []byte(`{"delivered_lsn":"0/1"}`), []byte(`{"delivered_lsn":"0/22"}`)
+	for _, tc := range []struct {
+		name     string
+		metadata bool // the crash came after the new metadata was in place too
+	}{
+		{name: "the object in place, its metadata not yet"},
+		{name: "the object and its metadata in place, the PUT not answered", metadata: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, dir := startS3(t)
+			url := srv.URL + "/lake/" + key
+			if status, _ := do(t, signed(t, http.MethodPut, url, previous, "", testCreds, time.Now(), s3local.Region, nil)); status != http.StatusOK {
+				t.Fatalf("put the previous version: %d", status)
+			}
+			if err := srv.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := s3local.CrashMidOverwrite(dir, "lake", key, next, tc.metadata); err != nil {
+				t.Fatal(err)
+			}
+			if onDisk, err := os.ReadFile(filepath.Join(dir, "buckets", "lake", filepath.FromSlash(key))); err != nil || !bytes.Equal(onDisk, next) {
+				t.Fatalf("the crash's state is not reproduced: the object on disk is %q (%v)", onDisk, err)
+			}
+
+			srv, err := s3local.Start(t.Context(), "127.0.0.1:0", dir, nil, s3local.WithBuckets("lake"), s3local.WithCredentials(testCreds))
+			if err != nil {
+				t.Fatalf("start after the crash: %v", err)
+			}
+			t.Cleanup(func() { srv.Close() })
+			if got, err := getSigned(t, srv.URL+"/lake/"+key); err != nil || !bytes.Equal(got, previous) {
+				t.Errorf("GET after the restart: %q, %v; want the previous %q", got, err, previous)
+			}
+			for _, d := range []string{s3local.PendingDir(dir), filepath.Clean(dir) + ".staging"} {
+				if left, err := os.ReadDir(d); err != nil || len(left) != 0 {
+					t.Errorf("%s keeps %d files after the start (%v)", filepath.Base(d), len(left), err)
+				}
+			}
+		})
+	}
+}

@@ -11,6 +11,8 @@ import (
 // more follow. gofakes3's file backend lists everything in one answer, which would let a client
 // that never pages pass here and fail on S3 past 1,000 objects.
 func (n *notifying) ListBucket(bucket string, prefix *gofakes3.Prefix, page gofakes3.ListBucketPage) (*gofakes3.ObjectList, error) {
+	n.writes.RLock() // see notifying.writes
+	defer n.writes.RUnlock()
 	all, err := n.Backend.ListBucket(bucket, prefix, gofakes3.ListBucketPage{})
 	if err != nil || page.IsEmpty() { // gofakes3's own calls (is a bucket empty?) want it all
 		return all, err

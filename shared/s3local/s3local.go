@@ -93,11 +93,11 @@ func Start(ctx context.Context, addr, dir string, onCreated func(events.S3Event)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("s3local: create %s: %w", dir, err)
 	}
-	root, err := newAtomicFs(dir)
+	dropped, checked, err := dropUnstored(dir) // before staging is emptied: it puts back what is kept there
 	if err != nil {
 		return nil, err
 	}
-	dropped, checked, err := dropUnstored(dir)
+	root, err := newAtomicFs(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -191,42 +191,80 @@ type notifying struct {
 	region string
 	seq    atomic.Uint64
 	// writes orders a PUT, with what it takes back if it fails, and the deletes: a delete or
-	// another PUT between a failed PUT and its undoing would be undone with it. (The file
-	// backend runs one call at a time already, the body's read included.)
-	writes sync.Mutex
+	// another PUT between a failed PUT and its undoing would be undone with it. Reads (GET, HEAD,
+	// listings) take it to read, so that none sees a failed PUT's files between the backend's
+	// write and their undoing, which S3 never shows. The file backend runs one call at a time
+	// already (its own mutex, the body's read included), so this serializes nothing more than
+	// the undoing; a GET holds it only to open the object, not while its body is sent.
+	writes sync.RWMutex
 }
 
 func (n *notifying) PutObject(bucket, key string, meta map[string]string, input io.Reader,
 	size int64, conditions *gofakes3.PutConditions) (gofakes3.PutObjectResult, error) {
+	// The marker and its fsyncs come before the lock that orders the writes, and its crossing
+	// off after: a marker says only that a PUT of the key may be in progress, which the next
+	// start checks, so its order among the PUTs does not matter.
+	id, done, err := putStarted(n.fs.root, bucket, key)
+	if err != nil {
+		return gofakes3.PutObjectResult{}, err
+	}
+	res, replaced, err := n.put(id, bucket, key, meta, input, size, conditions)
+	if !errors.Is(err, errUndoFailed) {
+		// The object and its metadata are in place, or what was there before is: nothing for
+		// the next start to check. (A PUT whose undoing failed keeps its marker: the next start
+		// puts back what it replaced.)
+		done(replaced)
+	}
+	if err == nil {
+		n.emit(n.event("ObjectCreated:Put", bucket, key, size, res.sum))
+	}
+	return res.PutObjectResult, err
+}
+
+// errUndoFailed marks a failed PUT that could not take back all it put in place.
+var errUndoFailed = errors.New("s3local: the failed PUT could not be taken back")
+
+type putResult struct {
+	gofakes3.PutObjectResult
+	sum hash.Hash // of the body read, for the event's ETag
+}
+
+// put stores the object under the writes lock, taking back what it put in place if it fails,
+// and reports whether it replaced files (an overwrite).
+func (n *notifying) put(id, bucket, key string, meta map[string]string, input io.Reader,
+	size int64, conditions *gofakes3.PutConditions) (putResult, bool, error) {
 	n.writes.Lock()
 	defer n.writes.Unlock()
-	sum := md5.New()
+	res := putResult{sum: md5.New()}
 	// s3afero keeps bucket b's object k in buckets/b/k under its root, its metadata in
 	// metadata/b/metaName(k).
 	name := filepath.Join("buckets", bucket, filepath.FromSlash(key))
 	defer n.fs.takeAborted(name)
-	body := abortOnError{Reader: io.TeeReader(input, sum), fs: n.fs, name: name}
-	done, err := putStarted(n.fs.root, bucket, key)
-	if err != nil {
-		return gofakes3.PutObjectResult{}, err
-	}
-	p := n.fs.begin(name, filepath.Join("metadata", bucket, metaName(key)))
-	res, err := n.Backend.PutObject(bucket, key, meta, body, size, conditions)
+	body := abortOnError{Reader: io.TeeReader(input, res.sum), fs: n.fs, name: name}
+	p := n.fs.begin(id, name, filepath.Join("metadata", bucket, metaName(key)))
+	var err error
+	res.PutObjectResult, err = n.Backend.PutObject(bucket, key, meta, body, size, conditions)
 	if uerr := n.fs.end(p, err != nil); uerr != nil {
-		return res, errors.Join(err, uerr) // the marker stays: the next start checks the object
+		return res, p.replaced(), errors.Join(err, errUndoFailed, uerr)
 	}
 	if err != nil {
 		// The directories the backend made for the key are left empty: S3 has none, and the
 		// backend would list them as common prefixes.
 		removeEmptyDirs(filepath.Join(n.fs.root, "buckets", bucket), filepath.Dir(filepath.Join(n.fs.root, name)))
 	}
-	// The object and its metadata are in place, or what was there before is: nothing for the
-	// next start to check.
-	done()
-	if err == nil {
-		n.emit(n.event("ObjectCreated:Put", bucket, key, size, sum))
-	}
-	return res, err
+	return res, p.replaced(), err
+}
+
+func (n *notifying) GetObject(bucket, key string, rng *gofakes3.ObjectRangeRequest) (*gofakes3.Object, error) {
+	n.writes.RLock()
+	defer n.writes.RUnlock()
+	return n.Backend.GetObject(bucket, key, rng)
+}
+
+func (n *notifying) HeadObject(bucket, key string) (*gofakes3.Object, error) {
+	n.writes.RLock()
+	defer n.writes.RUnlock()
+	return n.Backend.HeadObject(bucket, key)
 }
 
 // removeEmptyDirs removes dir and its parents below top while they are empty.

@@ -30,14 +30,20 @@ import (
 // system and outside every bucket.
 func pendingDir(root string) string { return filepath.Clean(root) + ".pending" }
 
-// putStarted writes down that the PUT of bucket/key is starting, durably, and returns what
-// crosses it off: call it once the PUT ended with its object and metadata in place, or with
+// putStarted writes down that the PUT of bucket/key is starting, durably, and returns the
+// marker's name (the PUT's id, which names the files it replaces while it runs: keptPath) and
+// what crosses it off: call it once the PUT ended with its object and metadata in place, or with
 // what was there before (a PUT whose undoing failed keeps its marker, for the next start).
-func putStarted(root, bucket, key string) (done func(), err error) {
+//
+// A start puts back the files that a PUT whose marker it finds had replaced: the PUT was never
+// answered. So crossing off the marker of a PUT that replaced files (replaced) is made durable
+// before the PUT is answered; one that replaced nothing leaves the start nothing to undo, only
+// an object to check, and needs no fsync.
+func putStarted(root, bucket, key string) (id string, done func(replaced bool), err error) {
 	dir := pendingDir(root)
 	f, err := os.CreateTemp(dir, "put-*")
 	if err != nil {
-		return nil, fmt.Errorf("s3local: mark the PUT of %s/%s: %w", bucket, key, err)
+		return "", nil, fmt.Errorf("s3local: mark the PUT of %s/%s: %w", bucket, key, err)
 	}
 	_, err = f.WriteString(bucket + "\n" + key)
 	if err == nil {
@@ -51,14 +57,25 @@ func putStarted(root, bucket, key string) (done func(), err error) {
 	}
 	if err != nil {
 		_ = os.Remove(f.Name())
-		return nil, fmt.Errorf("s3local: mark the PUT of %s/%s: %w", bucket, key, err)
+		return "", nil, fmt.Errorf("s3local: mark the PUT of %s/%s: %w", bucket, key, err)
 	}
-	return func() { _ = os.Remove(f.Name()) }, nil
+	return filepath.Base(f.Name()), func(replaced bool) {
+		// Errors are not the PUT's: its object is in place whatever they are, and a PUT that
+		// failed would have to be taken back. The marker's removal is in the page cache at
+		// worst, which only a power cut loses.
+		if os.Remove(f.Name()) == nil && replaced {
+			_ = syncDir(dir)
+		}
+	}, nil
 }
 
-// dropUnstored removes the objects a crash left without their metadata and returns their
-// bucket/key, and how many objects it looked at. root is the directory the backend serves:
-// objects under buckets/<bucket>/<key>, metadata under metadata/<bucket>/<name> (metaName).
+// dropUnstored undoes the PUTs a crash cut short: it puts back the files they replaced (kept in
+// staging, keptPath) and removes the objects left without their metadata, and returns the
+// bucket/key of those removed, and how many objects it looked at. root is the directory the
+// backend serves: objects under buckets/<bucket>/<key>, metadata under metadata/<bucket>/<name>
+// (metaName). It runs before newAtomicFs empties staging: until 2026-12-07 the start emptied it
+// first, and a crash in the middle of an overwrite lost the previous object for good (the new
+// one, unanswered, stayed with the previous one's metadata, or without any).
 func dropUnstored(root string) (dropped []string, checked int, err error) {
 	dir := pendingDir(root)
 	markers, err := os.ReadDir(dir)
@@ -84,6 +101,9 @@ func dropUnstored(root string) (dropped []string, checked int, err error) {
 		// A marker cut short was never synced, so its PUT never began.
 		if bucket, key, ok := strings.Cut(string(b), "\n"); ok && bucket != "" && key != "" {
 			checked++
+			if err := restoreKept(root, m.Name(), bucket, key); err != nil {
+				return dropped, checked, err
+			}
 			gone, err := dropIfUnstored(root, bucket, key)
 			if err != nil {
 				return dropped, checked, err
@@ -97,6 +117,29 @@ func dropUnstored(root string) (dropped []string, checked int, err error) {
 		}
 	}
 	return dropped, checked, nil
+}
+
+// restoreKept puts back the files the PUT id of bucket/key replaced and kept in staging (a
+// crash cut it short): the object and metadata as they were before it. A PUT answered already
+// keeps nothing (putStarted).
+func restoreKept(root, id, bucket, key string) error {
+	for role, final := range map[string]string{
+		roleObject:   filepath.Join(root, "buckets", bucket, filepath.FromSlash(key)),
+		roleMetadata: filepath.Join(root, "metadata", bucket, metaName(key)),
+	} {
+		kept := keptPath(stagingDir(root), id, role)
+		err := os.Rename(kept, final)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // nothing replaced, or put back already
+		}
+		if err == nil {
+			err = syncDir(filepath.Dir(final))
+		}
+		if err != nil {
+			return fmt.Errorf("s3local: put back the %s of %s/%s a crash cut the PUT of short: %w", role, bucket, key, err)
+		}
+	}
+	return nil
 }
 
 // dropIfUnstored removes bucket/key if it is in place without its metadata.

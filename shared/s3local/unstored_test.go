@@ -56,7 +56,7 @@ func TestObjectACrashLeftWithoutMetadataIsDropped(t *testing.T) {
 			}
 			// The crash: the first object's PUT began (marked) and put it in place, its metadata
 			// never written.
-			if _, err := putStarted(root, "lake", keys[0]); err != nil {
+			if _, _, err := putStarted(root, "lake", keys[0]); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := files.PutObject("lake", keys[0], nil, strings.NewReader("x"), 1, nil); err != nil {
