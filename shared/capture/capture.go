@@ -211,6 +211,7 @@ type capturer struct {
 	recent           [recentRuns]recentRun // the last (transaction, table) runs of changes (window.go)
 	recentN          int
 	held             []*heldWindow // snapshot windows waiting for transactions held across them (window.go)
+	maxHeld          int           // the most transactions a window waits for (heldBoundSQL)
 	probe            *heldProbe    // the held-transaction marker in flight
 	probedAt         time.Time
 	probeWait        time.Duration // until the next probe (window.go)
@@ -258,8 +259,11 @@ func (c *capturer) run(ctx context.Context) error {
 		return fmt.Errorf("capture: replication connection: %w", err)
 	}
 	defer c.repl.Close(context.WithoutCancel(ctx))
-	if err := c.meta.QueryRow(ctx, "SELECT current_database()").Scan(&c.database); err != nil {
+	if err := c.meta.QueryRow(ctx, "SELECT current_database(), "+heldBoundSQL).Scan(&c.database, &c.maxHeld); err != nil {
 		return fmt.Errorf("capture: %w", err)
+	}
+	if maxHeld > 0 {
+		c.maxHeld = maxHeld
 	}
 	c.env = newEnvelopeWriter(c.cfg.TopicPrefix, c.database)
 	if err := c.checkTables(ctx); err != nil {

@@ -1,6 +1,10 @@
 package capture
 
-import "time"
+import (
+	"time"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/retry"
+)
 
 // SetChunkReadHook sets chunkReadHook for a test and returns what restores it.
 func SetChunkReadHook(f func(table string, after []string) func()) (restore func()) {
@@ -55,9 +59,18 @@ func SetSlotBusyFor(d time.Duration) (restore func()) {
 }
 
 // SetMaxHeld sets maxHeld, the transactions a window waits for before it opens at the slot's
-// restart_lsn, for a test; set it before the capture starts, restore it after it stopped.
+// restart_lsn (0: the server's bound, heldBoundSQL), for a test; set it before the capture
+// starts, restore it after it stopped.
 func SetMaxHeld(n int) (restore func()) {
 	old := maxHeld
 	maxHeld = n
 	return func() { maxHeld = old }
+}
+
+// setStoreCall sets the manifest store's per-call timeout, attempts and first backoff, for a
+// test, and returns what restores them.
+func setStoreCall(timeout time.Duration, attempts int, backoff time.Duration) (restore func()) {
+	t, a, b := storeCallTimeout, storeCallAttempts, storeCallBackoff
+	storeCallTimeout, storeCallAttempts, storeCallBackoff = timeout, attempts, retry.Backoff{First: backoff}
+	return func() { storeCallTimeout, storeCallAttempts, storeCallBackoff = t, a, b }
 }

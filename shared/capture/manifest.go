@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pglogrepl"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/bronze"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/retry"
 )
 
 // ManifestStore keeps the capture's manifest next to the data the capture delivered (the bronze
@@ -77,7 +78,11 @@ type IncrementalPosition struct {
 // missing manifest is a new (or emptied) destination: every table needs a snapshot.
 func (c *capturer) loadManifest(ctx context.Context, id SourceID) error {
 	key := ManifestKey(c.cfg.TopicPrefix)
-	body, err := c.cfg.Manifest.Read(ctx, key)
+	var body []byte
+	err := c.callStore(ctx, "read", key, func(ctx context.Context) (err error) {
+		body, err = c.cfg.Manifest.Read(ctx, key)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("capture: read manifest %s: %w", key, err)
 	}
@@ -135,10 +140,56 @@ func (c *capturer) manifestBody() ([]byte, pglogrepl.LSN, error) {
 
 func (c *capturer) writeManifest(ctx context.Context, body []byte) error {
 	key := ManifestKey(c.cfg.TopicPrefix)
-	if err := c.cfg.Manifest.Write(ctx, key, body); err != nil {
+	if err := c.writeStore(ctx, key, body); err != nil {
 		return fmt.Errorf("capture: write manifest %s: %w", key, err)
 	}
 	return nil
+}
+
+// A call of the manifest store is an S3 request of a few kilobytes (milliseconds; 0.1-1.4 s seen
+// under load): each attempt has storeCallTimeout, and one that failed or timed out is tried again
+// after a backoff, storeCallAttempts times in all, as the other stages retry S3. Without a bound
+// a store that never answers (a connection hung on a dead peer) held the capture for good: the
+// synchronous writes (a snapshot recorded, the start's, the way out's) run on the stream's
+// goroutine, and nothing is streamed or confirmed meanwhile. Past the attempts the capture stops
+// with the error, the slot confirmed no further than what the store holds, and its restart goes
+// on from there.
+var (
+	storeCallTimeout  = 10 * time.Second
+	storeCallAttempts = 4
+	storeCallBackoff  = retry.Backoff{First: 200 * time.Millisecond, Max: 2 * time.Second}
+)
+
+// writeStore writes body under key in the manifest store (callStore).
+func (c *capturer) writeStore(ctx context.Context, key string, body []byte) error {
+	return c.callStore(ctx, "write", key, func(ctx context.Context) error { return c.cfg.Manifest.Write(ctx, key, body) })
+}
+
+// callStore runs call, one request of the manifest store about key, bounded and retried (see
+// storeCallTimeout). A permanent error (retry.IsPermanent) is not tried again, and ctx ending
+// stops the tries: its error is then in the chain (a capture stopping is told from a failure).
+func (c *capturer) callStore(ctx context.Context, op, key string, call func(context.Context) error) error {
+	backoff := storeCallBackoff
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, storeCallTimeout)
+		err := call(actx)
+		cancel()
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return errors.Join(ctx.Err(), err)
+		case retry.IsPermanent(err):
+			return err
+		case attempt == storeCallAttempts:
+			return fmt.Errorf("%w (%d attempts of at most %s each)", err, attempt, storeCallTimeout)
+		}
+		wait := backoff.Next()
+		c.log.Warn("the manifest store failed a "+op+"; trying again", "key", key, "attempt", attempt, "after", wait, "err", err)
+		if serr := retry.Sleep(ctx, wait); serr != nil {
+			return errors.Join(serr, fmt.Errorf("after %d attempts: %w", attempt, err))
+		}
+	}
 }
 
 // saveManifestBehind starts a periodic write of the manifest as it stands (the delivered position,

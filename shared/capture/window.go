@@ -71,10 +71,21 @@ const heldLookup = `ARRAY(SELECT l.transactionid::text FROM pg_locks l JOIN pg_s
 // heldXip is the xids (without their epoch, as pg_locks shows them) of the snapshot s.snap.
 const heldXip = `xip AS (SELECT (x::text::bigint % 4294967296)::text AS x FROM s, pg_snapshot_xip(s.snap) x)`
 
-// maxHeld bounds the transactions a table's window waits for: past it the window opens at the
-// slot's restart_lsn instead, and the log says so. A variable for a test only
-// (TestWindowPastMaxHeldOpensAtTheSlotsRestartLSN sets it low, not to open 65 connections).
-var maxHeld = 64
+// The transactions a table's window waits for are bounded by c.maxHeld: past it the window opens
+// at the slot's restart_lsn instead, and the log says so. That fallback gives up ending the keys
+// deleted in the gap whose last event lies past the restart_lsn, while holding one more
+// transaction costs only a map entry and one more xid in the probe's list (probeHeld). So the
+// bound is what the server itself allows: every backend that can hold a transaction id, and every
+// prepared transaction (heldBoundSQL, read at start), which a database's open transactions
+// cannot exceed; the fallback is left for a window whose close snapshot is unknown. It was a
+// fixed 64, which a pool of a hundred idle-in-transaction sessions passed.
+const heldBoundSQL = `current_setting('max_connections')::int + current_setting('max_prepared_transactions')::int +
+	current_setting('autovacuum_max_workers')::int + current_setting('max_worker_processes')::int`
+
+// maxHeld, when above 0, is the bound instead of the server's: for a test only
+// (TestWindowPastMaxHeldOpensAtTheSlotsRestartLSN sets it low, not to open hundreds of
+// connections).
+var maxHeld = 0
 
 // A transaction of this database open across a table's whole snapshot (heldAcross) may have
 // inserted a row before the window's opening position that reaches the stream only after the
@@ -111,7 +122,7 @@ const heldMarker = "fin-capture-held"
 // holdWindow decides how the window of ch, the last chunk of its table, closes: at once when no
 // transaction of this database was open across the table's whole snapshot; held (the returned
 // heldWindow) until the stream passes the end of those that were; at the slot's restart_lsn when
-// that cannot be known (no close snapshot) or too many were (maxHeld). A resumed snapshot does
+// that cannot be known (no close snapshot) or too many were (c.maxHeld). A resumed snapshot does
 // not know its first read's open transactions: it holds for every one of this database open at
 // its close (heldAcross), a superset.
 func (c *capturer) holdWindow(ctx context.Context, ch *chunk) (*heldWindow, error) {
@@ -130,14 +141,14 @@ func (c *capturer) holdWindow(ctx context.Context, ch *chunk) (*heldWindow, erro
 	if err != nil {
 		return nil, err
 	}
-	if unknown || len(xids) > maxHeld {
+	if unknown || len(xids) > c.maxHeld {
 		c.log.Info("snapshot window opened at the slot's restart_lsn: a transaction open across the table's snapshot may have changed it before",
-			"table", w.table, "open_lsn", w.open.String(), "restart_lsn", restart.String(), "held", len(xids), "max_held", maxHeld)
+			"table", w.table, "open_lsn", w.open.String(), "restart_lsn", restart.String(), "held", len(xids), "max_held", c.maxHeld)
 		w.lower(restart)
 		return nil, nil
 	}
 	c.log.Info("snapshot window held until the transactions open across the table's snapshot have ended", "table", w.table, "held", len(xids),
-		"xids", slices.Sorted(maps.Keys(xids)))
+		"max_held", c.maxHeld, "xids", slices.Sorted(maps.Keys(xids)))
 	return &heldWindow{w: w, xids: xids, cautious: restart}, nil
 }
 
@@ -378,7 +389,7 @@ func (c *capturer) writeWindow(ctx context.Context, w *bronze.SnapshotWindow) er
 	if err != nil {
 		return fmt.Errorf("capture: %w", err)
 	}
-	if err := c.cfg.Manifest.Write(ctx, key, body); err != nil {
+	if err := c.writeStore(ctx, key, body); err != nil {
 		return fmt.Errorf("capture: write snapshot window %s: %w", key, err)
 	}
 	c.log.Info("snapshot window written beside the data", "table", w.Schema+"."+w.Table, "key", key,

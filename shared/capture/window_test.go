@@ -119,6 +119,19 @@ func TestHeldWindowOfAStoppedCaptureIsWrittenAtStart(t *testing.T) {
 		t.Fatalf("with a transaction open across the snapshot: %d windows held in the manifest, %d written, %d held (want 1, 0, 1)\n%s",
 			len(m.HeldWindows), len(snapshotWindows(t, lake, "items")), metrics.WindowsHeld.Load(), logs)
 	}
+	// The window waits for as many transactions as the server can hold open at once, not a
+	// fixed 64 (a pool of a hundred sessions idle in a transaction passed that).
+	var backends int
+	if err := h.db.Pool.QueryRow(context.Background(), "SELECT current_setting('max_connections')::int + current_setting('max_prepared_transactions')::int").Scan(&backends); err != nil {
+		t.Fatal(err)
+	}
+	n := -1
+	if bound := regexp.MustCompile(`snapshot window held until .* max_held=(\d+)`).FindStringSubmatch(logs.String()); bound != nil {
+		n, _ = strconv.Atoi(bound[1])
+	}
+	if n < backends {
+		t.Errorf("the held window logs the bound %d, want at least max_connections + max_prepared_transactions = %d\n%s", n, backends, logs)
+	}
 	if err := stop(); err != nil {
 		t.Fatalf("capture: %v", err)
 	}
