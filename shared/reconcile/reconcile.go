@@ -333,6 +333,11 @@ func currentRowsSQL(table, columns string, windows bool) string {
 // console's reconcile pass, whose sweep covers whole tables of fewer keys than it (accounts,
 // customers, every version of each), added 150-550 MB to the stack's resident memory for the
 // second or two it ran, more as RAW grew (docs/benchmarks.md; TestCurrentRowsWindowHoldsNoRowImage).
+// The scan that finds those rows again yields about them alone, not every row of the table:
+// DuckDB pushes the semi-join's row ids into it (their list, min/max and a Bloom filter). where is
+// not repeated there: it is on json_extract_string(key, ...), which no zone map prunes, and
+// repeated it changed neither what that scan yields nor the CPU time, for a few keys or
+// thousands (TestOuterScanOfAFewKeysReadsTheirRowsAlone; docs/benchmarks.md).
 func currentRowsWhereSQL(table, columns string, windows bool, where string) string {
 	current := fmt.Sprintf(`SELECT rowid FROM (SELECT rowid, op, lsn FROM raw.%s WHERE %s
 		QUALIFY row_number() OVER (PARTITION BY key ORDER BY lsn DESC, "offset" DESC) = 1) WHERE op <> 'd'`, table, where)
