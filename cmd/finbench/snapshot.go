@@ -36,7 +36,7 @@ func runSnapshotBench(ctx context.Context, args []string) error {
 	fs.IntVar(&o.chunk, "chunk-size", 4096, "the capture's --chunk-size")
 	fs.StringVar(&o.db, "db", "fin_bench_snapshot", "the benchmark's database, dropped and created again (its slot is named after it): another name lets two runs share a cluster")
 	fs.StringVar(&o.logPath, "capture-log", "", "keep the capture's log, at debug level (chunk read and emit times), in this file")
-	fs.StringVar(&o.cpuProfile, "capture-cpuprofile", "", "write the capture's CPU profile of the timed snapshot (from its request to its end; go tool pprof) to this file")
+	fs.StringVar(&o.cpuProfile, "capture-cpuprofile", "", "write the capture's CPU profile of the timed snapshot (from its request to its end; go tool pprof) to this file, suffixed -random for the random keys' run (needs a fin that profiles between signals, FIN_CPUPROFILE_SIGNAL: an older one dies of SIGUSR1)")
 	keys := fs.String("keys", "app,random", "the tables' keys, one run each: app (the column default the application uses), random (gen_random_uuid())")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -50,6 +50,9 @@ func runSnapshotBench(ctx context.Context, args []string) error {
 		run := o
 		if i > 0 {
 			run.rssRows = 0
+		}
+		if run.cpuProfile != "" && k != "app" {
+			run.cpuProfile += "-" + k
 		}
 		if err := run.measure(ctx, expr); err != nil {
 			return fmt.Errorf("keys %s: %w", k, err)
