@@ -69,13 +69,21 @@ func main() {
 
 // runProfiled runs c, writing a CPU profile of the run to FIN_CPUPROFILE when set (go tool
 // pprof), for performance work on any command. The variable is taken out of the environment,
-// so a fin process this one starts does not write the same file.
+// so a fin process this one starts does not write the same file. With FIN_CPUPROFILE_SIGNAL set
+// as well, the profile covers only the time between a SIGUSR1 and the next SIGUSR2 (finbench
+// snapshot --capture-cpuprofile: the snapshot, not the streaming before it).
 func runProfiled(ctx context.Context, c command, args []string) error {
 	path := os.Getenv("FIN_CPUPROFILE")
 	if path == "" {
 		return c.run(ctx, args)
 	}
 	os.Unsetenv("FIN_CPUPROFILE")
+	if os.Getenv("FIN_CPUPROFILE_SIGNAL") != "" {
+		os.Unsetenv("FIN_CPUPROFILE_SIGNAL")
+		stop := profileBetweenSignals(path)
+		defer stop()
+		return c.run(ctx, args)
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("cpu profile: %w", err)
@@ -86,6 +94,51 @@ func runProfiled(ctx context.Context, c command, args []string) error {
 	}
 	defer pprof.StopCPUProfile()
 	return c.run(ctx, args)
+}
+
+// profileBetweenSignals writes a CPU profile to path from each SIGUSR1 to the next SIGUSR2 (a
+// later window replaces an earlier one); stop ends a window still open and the listening.
+func profileBetweenSignals(path string) (stop func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGUSR2)
+	done, ended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		var f *os.File
+		end := func() {
+			if f != nil {
+				pprof.StopCPUProfile()
+				f.Close()
+				f = nil
+			}
+		}
+		defer end()
+		for {
+			select {
+			case <-done:
+				return
+			case s := <-sigs:
+				switch {
+				case s == syscall.SIGUSR1 && f == nil:
+					var err error
+					if f, err = os.Create(path); err != nil {
+						fmt.Fprintf(os.Stderr, "cpu profile: %v\n", err)
+					} else if err := pprof.StartCPUProfile(f); err != nil {
+						fmt.Fprintf(os.Stderr, "cpu profile: %v\n", err)
+						f.Close()
+						f = nil
+					}
+				case s == syscall.SIGUSR2:
+					end()
+				}
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+		<-ended
+	}
 }
 
 // usage lists the commands: what a user runs, nothing else (benchmarks are cmd/finbench's).

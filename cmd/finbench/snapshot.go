@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/fin-orchestrator/fin-orchestrator/shared/capture"
@@ -35,6 +36,7 @@ func runSnapshotBench(ctx context.Context, args []string) error {
 	fs.IntVar(&o.chunk, "chunk-size", 4096, "the capture's --chunk-size")
 	fs.StringVar(&o.db, "db", "fin_bench_snapshot", "the benchmark's database, dropped and created again (its slot is named after it): another name lets two runs share a cluster")
 	fs.StringVar(&o.logPath, "capture-log", "", "keep the capture's log, at debug level (chunk read and emit times), in this file")
+	fs.StringVar(&o.cpuProfile, "capture-cpuprofile", "", "write the capture's CPU profile of the timed snapshot (from its request to its end; go tool pprof) to this file, suffixed -random for the random keys' run (needs a fin that profiles between signals, FIN_CPUPROFILE_SIGNAL: an older one dies of SIGUSR1)")
 	keys := fs.String("keys", "app,random", "the tables' keys, one run each: app (the column default the application uses), random (gen_random_uuid())")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -49,6 +51,9 @@ func runSnapshotBench(ctx context.Context, args []string) error {
 		if i > 0 {
 			run.rssRows = 0
 		}
+		if run.cpuProfile != "" && k != "app" {
+			run.cpuProfile += "-" + k
+		}
 		if err := run.measure(ctx, expr); err != nil {
 			return fmt.Errorf("keys %s: %w", k, err)
 		}
@@ -59,8 +64,8 @@ func runSnapshotBench(ctx context.Context, args []string) error {
 
 // snapshotOpts are one snapshot benchmark's settings.
 type snapshotOpts struct {
-	fin, logPath, db           string
-	rows, rssRows, rate, chunk int
+	fin, logPath, db, cpuProfile string
+	rows, rssRows, rate, chunk   int
 }
 
 // measure runs the benchmark on a table whose keys are keyExpr ("": the column default).
@@ -89,7 +94,7 @@ func (o snapshotOpts) measure(ctx context.Context, keyExpr string) error {
 		return err
 	}
 
-	child, finished, err := b.startSnapshotCapture(ctx, slot, o.chunk, o.logPath)
+	child, finished, err := b.startSnapshotCapture(ctx, slot, o.chunk, o.logPath, o.cpuProfile)
 	if err != nil {
 		return err
 	}
@@ -107,12 +112,18 @@ func (o snapshotOpts) measure(ctx context.Context, keyExpr string) error {
 	time.Sleep(2 * time.Second)
 	streamingRSS := peakRSSOf(child.Process.Pid)
 
+	if o.cpuProfile != "" {
+		child.Process.Signal(syscall.SIGUSR1) // fin's profileBetweenSignals
+	}
 	cpu0 := cpuSecondsOf(child.Process.Pid)
 	elapsed, err := b.timeSnapshot(ctx, finished)
 	if err != nil {
 		return err
 	}
 	cpu := cpuSecondsOf(child.Process.Pid) - cpu0
+	if o.cpuProfile != "" {
+		child.Process.Signal(syscall.SIGUSR2)
+	}
 	snapRate := float64(o.rows) / elapsed.Seconds()
 	snapRSS := peakRSSOf(child.Process.Pid)
 	fmt.Printf("online snapshot of %d rows (chunks of %d, %d inserts/s streaming): %.0f rows/s beside COPY TO STDOUT %.0f rows/s, ratio %.2f (target >= 0.5)\n",
@@ -370,7 +381,7 @@ func (b *captureBench) copyRateOf(ctx context.Context, rows int, copySQL string)
 
 // startSnapshotCapture starts `fin capture` and reports each "incremental snapshot finished" of
 // its log on the returned channel.
-func (b *captureBench) startSnapshotCapture(ctx context.Context, slot string, chunk int, logPath string) (*exec.Cmd, <-chan struct{}, error) {
+func (b *captureBench) startSnapshotCapture(ctx context.Context, slot string, chunk int, logPath, cpuProfile string) (*exec.Cmd, <-chan struct{}, error) {
 	cmd := exec.CommandContext(ctx, b.fin, "capture", "--slot", slot, "--chunk-size", strconv.Itoa(chunk))
 	level := "INFO"
 	var keep io.Writer = io.Discard
@@ -382,6 +393,9 @@ func (b *captureBench) startSnapshotCapture(ctx context.Context, slot string, ch
 		level, keep = "DEBUG", f
 	}
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+b.url, "KAFKA_BROKERS="+strings.Join(b.seeds, ","), "LOG_LEVEL="+level)
+	if cpuProfile != "" {
+		cmd.Env = append(cmd.Env, "FIN_CPUPROFILE="+cpuProfile, "FIN_CPUPROFILE_SIGNAL=1")
+	}
 	logs, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, nil, err

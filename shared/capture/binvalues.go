@@ -34,7 +34,8 @@ func binaryEncoderFor(oid uint32, typmod int32) valueEncoder {
 		if typmod >= 0 {
 			width = int(typmod)
 		}
-		return func(dst, b []byte) ([]byte, error) { return appendBinaryTimestamptz(dst, b, width) }
+		var d dateCache // a chunk read's own (a table's columns are set for each read)
+		return func(dst, b []byte) ([]byte, error) { return appendBinaryTimestamptz(dst, b, width, &d) }
 	}
 	return nil
 }
@@ -174,10 +175,21 @@ func append4(dst []byte, n int) []byte {
 // postgresEpochMicros is 2000-01-01 00:00:00 UTC, Postgres's epoch, in Unix microseconds.
 const postgresEpochMicros = 946_684_800_000_000
 
+// microsPerDay is one day in microseconds.
+const microsPerDay = 86_400_000_000
+
+// dateCache is the date of the last timestamp an encoder wrote: a chunk's rows mostly share
+// their days (rows written together sit together in key order), and the calendar (time.Time's
+// Date) was most of a timestamp's cost, two a row of accounts.
+type dateCache struct {
+	day  int64    // days since Postgres's epoch
+	date [11]byte // `"YYYY-MM-DD`; date[0] is 0 until a date is cached
+}
+
 // appendBinaryTimestamptz writes microseconds since 2000-01-01 UTC as the text encoder writes
 // the same value (ISO-8601 UTC, width fraction digits). Infinities keep their names; a year the
-// text encoder cannot read (before 1 AD or after 9999) fails the same way.
-func appendBinaryTimestamptz(dst, b []byte, width int) ([]byte, error) {
+// text encoder cannot read (before 1 AD or after 9999) fails the same way. d keeps the last date.
+func appendBinaryTimestamptz(dst, b []byte, width int, d *dateCache) ([]byte, error) {
 	if err := binaryLen(b, 8, "timestamptz"); err != nil {
 		return dst, err
 	}
@@ -188,18 +200,27 @@ func appendBinaryTimestamptz(dst, b []byte, width int) ([]byte, error) {
 	case math.MinInt64:
 		return append(dst, `"-infinity"`...), nil
 	}
-	t := time.UnixMicro(us + postgresEpochMicros).UTC()
-	year, month, day := t.Date()
-	if year < 1 || year > 9999 {
-		return dst, fmt.Errorf("timestamptz in year %d: outside 1-9999", year)
+	day, micros := us/microsPerDay, us%microsPerDay
+	if micros < 0 { // before the epoch: the day before, counted from its midnight
+		day, micros = day-1, micros+microsPerDay
 	}
-	hour, minute, sec := t.Clock()
-	dst = append(dst, '"')
-	dst = append4(dst, year)
-	dst = append(dst, '-', byte('0'+month/10), byte('0'+month%10), '-', byte('0'+day/10), byte('0'+day%10),
-		'T', byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+minute/10), byte('0'+minute%10),
+	if d.date[0] == 0 || d.day != day {
+		year, month, mday := time.UnixMicro(day*microsPerDay + postgresEpochMicros).UTC().Date()
+		if year < 1 || year > 9999 {
+			return dst, fmt.Errorf("timestamptz in year %d: outside 1-9999", year)
+		}
+		d.date[0] = '"'
+		d.date[1], d.date[2], d.date[3], d.date[4] = byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10)
+		d.date[5], d.date[6], d.date[7] = '-', byte('0'+month/10), byte('0'+month%10)
+		d.date[8], d.date[9], d.date[10] = '-', byte('0'+mday/10), byte('0'+mday%10)
+		d.day = day
+	}
+	secs := micros / 1_000_000
+	hour, minute, sec := secs/3600, secs/60%60, secs%60
+	dst = append(dst, d.date[:]...)
+	dst = append(dst, 'T', byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+minute/10), byte('0'+minute%10),
 		':', byte('0'+sec/10), byte('0'+sec%10))
-	if ns := t.Nanosecond(); width > 0 && width <= 9 {
+	if ns := int(micros%1_000_000) * 1000; width > 0 && width <= 9 {
 		var frac [9]byte
 		for i := 8; i >= 0; i, ns = i-1, ns/10 {
 			frac[i] = byte('0' + ns%10)

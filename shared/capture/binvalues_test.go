@@ -2,8 +2,11 @@ package capture
 
 import (
 	"context"
+	"encoding/binary"
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -111,5 +114,55 @@ func TestBinaryValuesMatchText(t *testing.T) {
 	}
 	if compared != id || failed != 2 {
 		t.Errorf("compared %d values of %d, %d failing both ways (want the two years outside 1-9999)", compared, id, failed)
+	}
+}
+
+// One timestamptz encoder writes a chunk's values in turn and keeps the last date: a value of
+// another day, before or after it, before Postgres's epoch or Unix's, must not take the kept
+// date. Each value is also written by an encoder of its own and by time's own formatting.
+func TestBinaryTimestamptzKeepsNoStaleDate(t *testing.T) {
+	at := func(s string) int64 {
+		v, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.UnixMicro() - postgresEpochMicros
+	}
+	var values []int64
+	for _, s := range []string{"2026-12-05T17:28:23.123456Z", "2026-12-05T23:59:59.999999Z", "2026-12-06T00:00:00Z",
+		"2026-12-05T00:00:00.000001Z", "2000-01-01T00:00:00Z", "1999-12-31T23:59:59.999999Z", "1999-12-31T00:00:00Z",
+		"1970-01-01T00:00:00Z", "1969-12-31T23:59:59.5Z", "2024-02-29T12:00:00Z", "2024-03-01T12:00:00Z", "0001-01-01T00:00:00Z",
+		"9999-12-31T23:59:59.999999Z", "2026-12-07T08:00:00Z"} {
+		values = append(values, at(s))
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		// Runs of the same day and jumps across days, as rows in key order give them.
+		values = append(values, values[len(values)-1]+rnd.Int64N(4*3600_000_000)-2*3600_000_000)
+		if rnd.IntN(50) == 0 {
+			values = append(values, at("1990-01-01T00:00:00Z")+rnd.Int64N(40*365*microsPerDay))
+		}
+	}
+	for _, width := range []int{6, 3} { // timestamptz(0) holds no fraction: Postgres rounds it away
+		shared := binaryEncoderFor(oidTimestamptz, int32(width))
+		for _, us := range values {
+			b := binary.BigEndian.AppendUint64(nil, uint64(us))
+			got, err := shared(nil, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			alone, err := binaryEncoderFor(oidTimestamptz, int32(width))(nil, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			layout := `"2006-01-02T15:04:05`
+			if width > 0 {
+				layout += "." + strings.Repeat("0", width)
+			}
+			want := time.UnixMicro(us + postgresEpochMicros).UTC().Format(layout + `Z"`)
+			if string(got) != want || string(alone) != want {
+				t.Fatalf("width %d, %d µs: the encoder after others wrote %s, alone %s, want %s", width, us, got, alone, want)
+			}
+		}
 	}
 }
