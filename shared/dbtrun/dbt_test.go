@@ -333,15 +333,16 @@ func TestWorkerReusesTheParsedProjectUntilItChanges(t *testing.T) {
 	// Where the build's time went, split at dbt's run, its hooks and the close of DuckDB, and
 	// what the worker's trims saved: the second build renders the templates the first compiled,
 	// and drops the debug events nobody logs (Trims in worker.py), each before its fields were
-	// converted to a protobuf message: all of them, as nothing reads a dropped event; and the
-	// nodes' contexts took their macros from one merged dict.
-	timings := regexp.MustCompile(`fin\.dbt_worker: request [0-9.]+ s: project .*, before its run .*, set-up .*, nodes .*, on-run-end hooks .*, close [0-9.]+ s \(cpu [0-9.]+\); templates compiled ([0-9]+) \(reused ([0-9]+)\), debug events skipped ([0-9]+) \(never parsed ([0-9]+)\), macro namespaces merged ([0-9]+)\n`).FindStringSubmatch(out)
+	// converted to a protobuf message: all of them, as nothing reads a dropped event; the
+	// nodes' contexts took their macros from one merged dict, and wrapped them in one loop.
+	timings := regexp.MustCompile(`fin\.dbt_worker: request [0-9.]+ s: project .*, before its run .*, set-up .*, nodes .*, on-run-end hooks .*, close [0-9.]+ s \(cpu [0-9.]+\); templates compiled ([0-9]+) \(reused ([0-9]+)\), debug events skipped ([0-9]+) \(never parsed ([0-9]+)\), macro namespaces merged ([0-9]+), macros wrapped ([0-9]+)\n`).FindStringSubmatch(out)
 	if timings == nil {
 		t.Fatalf("the build's output has no line of its timings:\n%s", out)
 	}
-	if timings[2] == "0" || timings[3] == "0" || timings[4] != timings[3] || timings[5] == "0" {
-		t.Errorf("second build: %s templates reused, %s debug events skipped, %s of them never parsed, %s macro namespaces merged; "+
-			"want the first two and the last above 0 and the third the second:\n%s", timings[2], timings[3], timings[4], timings[5], timings[0])
+	if timings[2] == "0" || timings[3] == "0" || timings[4] != timings[3] || timings[5] == "0" || timings[6] == "0" {
+		t.Errorf("second build: %s templates reused, %s debug events skipped, %s of them never parsed, %s macro namespaces merged, "+
+			"%s macros wrapped; want the first two and the last two above 0 and the third the second:\n%s",
+			timings[2], timings[3], timings[4], timings[5], timings[6], timings[0])
 	}
 	// The selection is the build's, not the project's: the same manifest serves it.
 	sum, out = build("a build selected from loads", Request{Select: "source:raw.accounts+", IndirectSelection: "eager", FullRefresh: true})
@@ -460,5 +461,21 @@ func TestWorkerTrimsKeepDebugLogAndScrubbing(t *testing.T) {
 		if kept := strings.Contains(text, `View "warehouse"."gold"."dim_customers" is unchanged`); kept != (i == 1) {
 			t.Errorf("build %d: the view gold.dim_customers was left as it is: %t, want %t", i+1, kept, i == 1)
 		}
+	}
+}
+
+// The worker's macro wrappers (worker.py, Trims._macro_wrappers) are dbt's own: for a node of the
+// project, of dbt's package and of the adapter's, the namespace the trim builds files the same
+// names in the same places, each wrapper with the same attributes (testdata/macro_wrappers.py).
+func TestWorkerMacroWrappersAreDbts(t *testing.T) {
+	root := repoRoot(t)
+	script := filepath.Join(root, "shared", "dbtrun", "testdata", "macro_wrappers.py")
+	cmd := exec.Command(venvTool(t, "python"), script, filepath.Join(root, "shared", "dbtrun"), filepath.Join(root, "dbt"), t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the trimmed namespaces differ from dbt's: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "differences 0") {
+		t.Fatalf("no comparison reported:\n%s", out)
 	}
 }
