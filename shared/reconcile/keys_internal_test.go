@@ -58,10 +58,34 @@ func TestNamedKeysAreJoinedNotCompared(t *testing.T) {
 
 // TestCurrentRowsWindowHoldsNoRowImage runs a pass's query of a table whose keys have many
 // versions with large row images under a memory_limit below their size, with nowhere to spill:
-// the window that picks each key's current row must hold narrow columns only, and the images be
-// read for the current rows alone. A window over whole rows held every version's image (the
+// the current row of each key must be picked over narrow columns only, and the images be read
+// for the current rows alone. A window over whole rows held every version's image (the
 // reconcile pass's transient of 150-550 MB in fin up) and needed 96-128 MB here: out of memory.
 func TestCurrentRowsWindowHoldsNoRowImage(t *testing.T) {
+	// 200 keys of 100 versions each, every row image about 4 KB: 80 MB of images, 200 current.
+	currentRowsUnderLimit(t, `INSERT INTO raw.accounts SELECT '{"account_id":"a' || (i % 200) || '"}', 'u', i, i, i,
+		json_object('account_id', 'a' || (i % 200), 'version', i // 200, 'nickname', repeat(md5(i::VARCHAR), 128))
+		FROM range(20000) AS r(i)`, "64MB", 200)
+}
+
+// TestCurrentRowsHoldOneRowPerKey runs a pass's query of a table of few keys with many small
+// versions (accounts: every transfer updates two balances) under a memory_limit below what its
+// versions' narrow columns take, with nowhere to spill: the current row of each key must be
+// picked holding one row a key (an aggregate), not every version. A window over each key's
+// events (row_number()) held them all, so the pass's memory grew with RAW's history; here it ran
+// out of memory.
+func TestCurrentRowsHoldOneRowPerKey(t *testing.T) {
+	// 20 keys of 50,000 versions each: 1,000,000 rows, 20 current.
+	currentRowsUnderLimit(t, `INSERT INTO raw.accounts SELECT '{"account_id":"a' || (i % 20) || '"}', 'u', i, i, i,
+		json_object('account_id', 'a' || (i % 20), 'version', i // 20, 'nickname', 'n')
+		FROM range(1000000) AS r(i)`, "32MB", 20)
+}
+
+// currentRowsUnderLimit fills raw.accounts with rows (an INSERT), then runs a pass's query of it
+// under memoryLimit with nowhere to spill, over every key and over a sweep's range: each must
+// answer, with 1 to most current rows.
+func currentRowsUnderLimit(t *testing.T, rows, memoryLimit string, most int) {
+	t.Helper()
 	ctx := context.Background()
 	db, err := sql.Open("duckdb", filepath.Join(t.TempDir(), "raw_store.duckdb"))
 	if err != nil {
@@ -72,12 +96,9 @@ func TestCurrentRowsWindowHoldsNoRowImage(t *testing.T) {
 	for _, s := range []string{
 		"CREATE SCHEMA raw",
 		`CREATE TABLE raw.accounts (key VARCHAR, op VARCHAR, lsn BIGINT, "offset" BIGINT, commit_ts_us BIGINT, "after" JSON)`,
-		// 200 keys of 100 versions each, every row image about 4 KB: 80 MB of images, 200 current.
-		`INSERT INTO raw.accounts SELECT '{"account_id":"a' || (i % 200) || '"}', 'u', i, i, i,
-			json_object('account_id', 'a' || (i % 200), 'version', i // 200, 'nickname', repeat(md5(i::VARCHAR), 128))
-			FROM range(20000) AS r(i)`,
+		rows,
 		"CHECKPOINT",
-		"SET memory_limit = '64MB'",
+		"SET memory_limit = '" + memoryLimit + "'",
 		"SET temp_directory = ''",
 		"SET threads = 2",
 	} {
@@ -96,7 +117,7 @@ func TestCurrentRowsWindowHoldsNoRowImage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rows, err := db.QueryContext(ctx, warehouseQuery(tb, tc.ks))
 			if err != nil {
-				t.Fatalf("the current rows under a memory_limit of 64 MB: %v", err)
+				t.Fatalf("the current rows under a memory_limit of %s: %v", memoryLimit, err)
 			}
 			defer rows.Close()
 			n := 0
@@ -104,10 +125,10 @@ func TestCurrentRowsWindowHoldsNoRowImage(t *testing.T) {
 				n++
 			}
 			if err := rows.Err(); err != nil {
-				t.Fatalf("the current rows under a memory_limit of 64 MB: %v", err)
+				t.Fatalf("the current rows under a memory_limit of %s: %v", memoryLimit, err)
 			}
-			if n == 0 || n > 200 {
-				t.Fatalf("%d current rows, want 1-200", n)
+			if n == 0 || n > most {
+				t.Fatalf("%d current rows, want 1-%d", n, most)
 			}
 		})
 	}
