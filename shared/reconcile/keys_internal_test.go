@@ -133,3 +133,17 @@ func currentRowsUnderLimit(t *testing.T, rows, memoryLimit string, most int) {
 		})
 	}
 }
+
+// TestRowImageParsedOnce: a pass's query parses each current row's image once (one json_extract
+// of every column's path, a list), not once a column: with a dozen columns that was a dozen
+// parses of every row, most of the query's CPU (docs/benchmarks.md). DuckDB computes a
+// subquery's projection once however many items of it the outer query takes.
+func TestRowImageParsedOnce(t *testing.T) {
+	tb := table{name: "customers", key: "customer_id", columns: []column{{name: "email"}, {name: "full_name"}, {name: "status"}}}
+	for _, ks := range []*keySet{nil, {lo: "c1", toEnd: true}} {
+		q := warehouseQuery(tb, ks)
+		if n := strings.Count(q, "(after"); n != 1 {
+			t.Errorf("the row image is read by %d expressions, want 1:\n%s", n, q)
+		}
+	}
+}
