@@ -60,7 +60,8 @@ type Options struct {
 	Now func() time.Time
 	// Sweep is how many keys of each table a pass of what changed (PassChanged) compares beyond
 	// the changed ones, in turn, so that every key is compared again once in a while (default
-	// 20,000).
+	// 20,000). A compared key costs the warehouse one current row however many versions it has
+	// (currentRowsWhereSQL), so this and the changed keys bound what a pass holds.
 	Sweep int
 }
 
