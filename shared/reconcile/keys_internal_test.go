@@ -147,3 +147,37 @@ func TestRowImageParsedOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestLatestIsTheWindowsFirst: LatestSQL picks, of each key, the event that row_number() OVER
+// (PARTITION BY key ORDER BY lsn DESC, "offset" DESC) numbers 1, NULL positions and offsets
+// included (DuckDB sorts NULLs last, also descending: a NULL ranks below every number).
+func TestLatestIsTheWindowsFirst(t *testing.T) {
+	ctx := context.Background()
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	// Per key, (lsn, offset) pairs unique within it: which one is latest is never a tie.
+	if _, err := db.ExecContext(ctx, `CREATE TABLE ev AS SELECT * FROM (VALUES
+		('a', 5, 1), ('a', NULL, 9), ('a', 5, 2), ('a', 4, 7),
+		('b', NULL, 3), ('b', NULL, 8), ('b', NULL, NULL),
+		('c', 1, NULL), ('c', 1, 0), ('c', NULL, 5),
+		('d', NULL, NULL), ('e', 0, NULL), ('e', NULL, 0)) AS v(key, lsn, "offset")`); err != nil {
+		t.Fatal(err)
+	}
+	picks := func(q string) string {
+		t.Helper()
+		var out string
+		if err := db.QueryRowContext(ctx, "SELECT string_agg(key || ':' || coalesce(lsn::VARCHAR, '-') || '/' || coalesce(\"offset\"::VARCHAR, '-'), ' ' ORDER BY key) FROM ("+q+")").Scan(&out); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return out
+	}
+	want := picks(`SELECT key, lsn, "offset" FROM ev QUALIFY row_number() OVER (PARTITION BY key ORDER BY lsn DESC, "offset" DESC) = 1`)
+	got := picks(`SELECT key, l.lsn, l."offset" FROM (SELECT key, ` + LatestSQL(`{'lsn': lsn, 'offset': "offset"}`) + ` AS l FROM ev GROUP BY key)`)
+	if got != want {
+		t.Fatalf("LatestSQL picks %s, the window %s", got, want)
+	}
+}
