@@ -136,8 +136,9 @@ func currentRowsUnderLimit(t *testing.T, rows, memoryLimit string, most int) {
 
 // TestRowImageParsedOnce: a pass's query parses each current row's image once (one json_extract
 // of every column's path, a list), not once a column: with a dozen columns that was a dozen
-// parses of every row, most of the query's CPU (docs/benchmarks.md). DuckDB computes a
-// subquery's projection once however many items of it the outer query takes.
+// parses of every row (a third of the query's CPU over 200,000 rows of 16 columns, Python
+// duckdb 1.5.6, branch h/sweeprows). DuckDB computes a subquery's projection once however many
+// items of it the outer query takes.
 func TestRowImageParsedOnce(t *testing.T) {
 	tb := table{name: "customers", key: "customer_id", columns: []column{{name: "email"}, {name: "full_name"}, {name: "status"}}}
 	for _, ks := range []*keySet{nil, {lo: "c1", toEnd: true}} {
