@@ -60,7 +60,8 @@ type Options struct {
 	Now func() time.Time
 	// Sweep is how many keys of each table a pass of what changed (PassChanged) compares beyond
 	// the changed ones, in turn, so that every key is compared again once in a while (default
-	// 20,000).
+	// 20,000). A compared key costs the warehouse one current row however many versions it has
+	// (currentRowsWhereSQL), so this and the changed keys bound what a pass holds.
 	Sweep int
 }
 
@@ -325,26 +326,36 @@ func currentRowsSQL(table, columns string, windows bool) string {
 }
 
 // currentRowsWhereSQL is currentRowsSQL of the keys the condition where, on raw.<table>'s key
-// column, selects: the window then reads their events alone.
+// column, selects: the aggregate then reads their events alone.
 //
-// The window picks each key's current row from narrow columns (its row id, log position and op),
-// and columns are read from those rows alone, found again by row id. A window over whole rows held
-// every version's row image (kilobytes of JSON each) of the keys selected until it ended: the
-// console's reconcile pass, whose sweep covers whole tables of fewer keys than it (accounts,
-// customers, every version of each), added 150-550 MB to the stack's resident memory for the
-// second or two it ran, more as RAW grew (docs/benchmarks.md; TestCurrentRowsWindowHoldsNoRowImage).
+// Each key's current row is picked by an aggregate over narrow columns (its row id, log position
+// and op: LatestSQL), and columns are read from those rows alone, found again by row id. The
+// aggregate keeps one value per key however many versions the key has. A window (row_number()
+// over each key's events) held every version until it ended: the console's reconcile pass names
+// nearly every account each pass (a transfer updates two of 1,500) and its sweep covers whole
+// tables of fewer keys than it, so every version of each was held, and the pass's memory grew
+// with RAW's history; before that, the window over whole rows held every version's row image too
+// (docs/benchmarks.md; TestCurrentRowsHoldOneRowPerKey, TestCurrentRowsWindowHoldsNoRowImage).
 // The scan that finds those rows again yields about them alone, not every row of the table:
 // DuckDB pushes the semi-join's row ids into it (their list, min/max and a Bloom filter). where is
 // not repeated there: it is on json_extract_string(key, ...), which no zone map prunes, and
 // repeated it changed neither what that scan yields nor the CPU time, for a few keys or
 // thousands (TestOuterScanOfAFewKeysReadsTheirRowsAlone; docs/benchmarks.md).
 func currentRowsWhereSQL(table, columns string, windows bool, where string) string {
-	current := fmt.Sprintf(`SELECT rowid FROM (SELECT rowid, op, lsn FROM raw.%s WHERE %s
-		QUALIFY row_number() OVER (PARTITION BY key ORDER BY lsn DESC, "offset" DESC) = 1) WHERE op <> 'd'`, table, where)
+	current := fmt.Sprintf(`SELECT c.rid FROM (SELECT %s AS c FROM raw.%s WHERE %s GROUP BY key) WHERE c.op <> 'd'`,
+		LatestSQL("{'rid': rowid, 'op': op, 'lsn': lsn}"), table, where)
 	if windows {
-		current += " AND (lsn IS NULL OR lsn >= " + SnapshotBoundSQL(table) + ")"
+		current += " AND (c.lsn IS NULL OR c.lsn >= " + SnapshotBoundSQL(table) + ")"
 	}
 	return fmt.Sprintf("SELECT %s FROM raw.%s WHERE rowid IN (%s)", columns, table, current)
+}
+
+// LatestSQL is an aggregate of value at the latest change event of each group of RAW rows: the
+// highest log position, then the highest offset, a NULL below every number (the row that
+// row_number() OVER (ORDER BY lsn DESC, "offset" DESC) numbers 1, DuckDB putting NULLs last). An
+// aggregate holds one value a group where a window holds every row of it.
+func LatestSQL(value string) string {
+	return "arg_max(" + value + `, (lsn IS NOT NULL, coalesce(lsn, 0), "offset" IS NOT NULL, coalesce("offset", 0)))`
 }
 
 // SnapshotBoundSQL is a scalar query of the log position before which raw.<table> holds no

@@ -11,9 +11,9 @@ import (
 
 // rawCounts keeps the warehouse's current rows of each captured table (what
 // reconcile.CurrentRowsSQL counts) from what each load adds: the status asks every few seconds,
-// and counting afresh would read all of RAW each time, in a window whose memory and time grow
-// with it. Loads take RAW's writer one at a time, each stamping its rows with its transaction's
-// start (duckdb.Warehouse.Load), so the latest stamp a query sees is a line no later load falls
+// and counting afresh would read all of RAW each time, for a time that grows with it. Loads take
+// RAW's writer one at a time, each stamping its rows with its transaction's start
+// (duckdb.Warehouse.Load), so the latest stamp a query sees is a line no later load falls
 // behind. Each table is counted afresh only the first time, when rows went away (a bronze object
 // loaded again replaces its rows), or when a completed snapshot window moved the position before
 // which no row is current.
@@ -84,9 +84,8 @@ func countAllSQL(table string) string {
 func countAddedSQL(table string, since int64) string {
 	after := "_loaded_at > " + reconcile.StampSQL(since)
 	latest := func(where string) string {
-		return fmt.Sprintf(`(SELECT count(*) FROM (SELECT * FROM ev WHERE %s
-			QUALIFY row_number() OVER (PARTITION BY key ORDER BY lsn DESC, "offset" DESC) = 1)
-			WHERE op <> 'd' AND (lsn IS NULL OR lsn >= (SELECT lsn FROM b)))`, where)
+		return fmt.Sprintf(`(SELECT count(*) FROM (SELECT %s AS c FROM ev WHERE %s GROUP BY key)
+			WHERE c.op <> 'd' AND (c.lsn IS NULL OR c.lsn >= (SELECT lsn FROM b)))`, reconcile.LatestSQL("{'op': op, 'lsn': lsn}"), where)
 	}
 	return fmt.Sprintf(`WITH b AS (SELECT %[1]s AS lsn),
 		ev AS (SELECT key, op, lsn, "offset", %[2]s AS is_new FROM raw.%[3]s
