@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"runtime"
 	"sync"
 	"time"
@@ -59,6 +60,7 @@ type readPipe struct {
 	stmt     *pgconn.StatementDescription
 	formats  []int16 // each result column's format, as pgx asks for it
 	inFlight chan []accountRead
+	row      rawRow // the reader's, for every row of every batch: its scan plans are kept
 }
 
 // accountReads answers GET /accounts/{id}: through the pipelined batches when the server has
@@ -263,6 +265,7 @@ func (r *pipedReads) open() (*readPipe, error) {
 	for _, f := range sd.Fields {
 		p.formats = append(p.formats, p.typeMap.FormatCodeForOID(f.DataTypeOID))
 	}
+	p.row = rawRow{m: p.typeMap, fields: sd.Fields, formats: p.formats}
 	hc, err := c.PgConn().Hijack()
 	if err != nil {
 		_ = c.Close(ctx)
@@ -330,7 +333,7 @@ func (p *readPipe) readBatch(found map[uuid.UUID]bank.Account) (qerr, err error)
 	if err := p.conn.SetReadDeadline(time.Now().Add(batchTimeout)); err != nil {
 		return nil, fmt.Errorf("read accounts: %w", err)
 	}
-	row := rawRow{m: p.typeMap, fields: p.stmt.Fields, formats: p.formats}
+	row := &p.row
 	for {
 		msg, err := p.frontend.Receive()
 		if err != nil {
@@ -342,7 +345,7 @@ func (p *readPipe) readBatch(found map[uuid.UUID]bank.Account) (qerr, err error)
 				continue
 			}
 			row.values = msg.Values
-			a, err := bank.ScanAccount(&row)
+			a, err := bank.ScanAccount(row)
 			if err != nil {
 				qerr = fmt.Errorf("read accounts: %w", err)
 				continue
@@ -360,20 +363,31 @@ func (p *readPipe) readBatch(found map[uuid.UUID]bank.Account) (qerr, err error)
 	}
 }
 
-// rawRow is a DataRow as pgx.Row, decoded as pgx decodes a row.
+// rawRow is a DataRow as pgx.Row, decoded as pgx decodes a row (pgx's rows.Scan): each column's
+// scan plan is found once and kept while its destination's type stays the same. Looking the plan
+// up again for every value (pgtype.Map.Scan) cost a map lookup and an interface check per column,
+// ten a GET.
 type rawRow struct {
 	m       *pgtype.Map
 	fields  []pgconn.FieldDescription
 	formats []int16
 	values  [][]byte
+	plans   []pgtype.ScanPlan
+	types   []reflect.Type // each plan's destination type
 }
 
 func (row *rawRow) Scan(dest ...any) error {
-	if len(dest) != len(row.values) {
+	if len(dest) != len(row.values) || len(dest) != len(row.fields) {
 		return errors.New("scan: column count differs")
 	}
+	if len(row.plans) != len(dest) {
+		row.plans, row.types = make([]pgtype.ScanPlan, len(dest)), make([]reflect.Type, len(dest))
+	}
 	for i, d := range dest {
-		if err := row.m.Scan(row.fields[i].DataTypeOID, row.formats[i], row.values[i], d); err != nil {
+		if t := reflect.TypeOf(d); row.plans[i] == nil || row.types[i] != t {
+			row.plans[i], row.types[i] = row.m.PlanScan(row.fields[i].DataTypeOID, row.formats[i], d), t
+		}
+		if err := row.plans[i].Scan(row.values[i], d); err != nil {
 			return fmt.Errorf("scan %s: %w", row.fields[i].Name, err)
 		}
 	}
