@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -356,5 +358,42 @@ func TestPipedReadsScanAsPgx(t *testing.T) {
 		if err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestPipedReadsHeldBackGoAtOnce: reads that arrive while the pipeline is full go as soon as a
+// slot frees, without the sender's yield (which would put them behind every response of the batch
+// just answered, Postgres idle meanwhile); a read that finds a free slot still waits the yield,
+// so that the requests being read join its batch.
+func TestPipedReadsHeldBackGoAtOnce(t *testing.T) {
+	db := pgtest.New(t)
+	accounts := openAccounts(t, db, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	held, wrap := heldPipe()
+	r := newPipedReads(ctx, db.Pool, 1, wrap)
+	var yields atomic.Int32
+	r.yield = func() { yields.Add(1); runtime.Gosched() } // before any read: the sender has not run it yet
+
+	first := make(chan answerOrErr, 1)
+	go func() { got, err := r.get(ctx, accounts[0].ID); first <- answerOrErr{got, err} }()
+	<-held.arrived
+	second := make(chan answerOrErr, 1)
+	go func() { got, err := r.get(ctx, accounts[1].ID); second <- answerOrErr{got, err} }()
+	waitSent(t, r, "a read behind the full pipeline", 1, 1)
+	close(held.open)
+	for i, c := range []chan answerOrErr{first, second} {
+		if got := <-c; got.err != nil || got.a.ID != accounts[i].ID {
+			t.Fatalf("read %d: %v, %v; want account %s", i, got.a.ID, got.err, accounts[i].ID)
+		}
+	}
+	if n := yields.Load(); n != 1 {
+		t.Errorf("the sender yielded %d times for a batch with a free slot and one held back, want once (the first)", n)
+	}
+	if _, err := r.get(ctx, accounts[0].ID); err != nil {
+		t.Fatalf("read with the pipeline empty: %v", err)
+	}
+	if n := yields.Load(); n != 2 {
+		t.Errorf("after a read that found the pipeline empty the sender has yielded %d times, want 2", n)
 	}
 }
