@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"runtime"
 	"sync"
 	"time"
@@ -29,7 +30,11 @@ import (
 // The sender takes a batch only after letting every other runnable goroutine run
 // (runtime.Gosched): the requests the API is reading at that moment join the batch instead of
 // waiting for the next one. Sent at once, batches held 2-3 GETs and Postgres spent about twice
-// its CPU per GET; after the yield, 6-9 (docs/api.md, Performance).
+// its CPU per GET; after the yield, 6-9 (docs/api.md, Performance). Reads that arrived with the
+// pipeline full do not wait for that yield: they gathered while the batches ahead ran, and the
+// yield put them behind every response of the batch just answered (from that answer to their
+// batch's send, p50 136-188 us in Go execution traces at a load average of 15; 52 us without
+// it), Postgres idle once it ended the batch still in flight.
 //
 // Each request is sent after it arrived, and each batch runs as its own implicit transaction, so
 // it sees every write committed before it was sent: batching changes the cost of a read, never
@@ -41,13 +46,15 @@ type pipedReads struct {
 
 	mu      sync.Mutex
 	waiting []accountRead
+	held    bool      // a read of waiting arrived with the pipeline full (sent == depth)
 	sent    int       // batches taken for sending and not yet answered
 	batches int       // batches taken for sending so far (tests)
 	pipe    *readPipe // nil until the first batch, and after a failure
 	closed  bool      // the server is stopping: new reads use the pool, the pipe closes when idle
 	wake    chan struct{}
 
-	wrap func(net.Conn) net.Conn // tests: sees the connection's bytes (nil: none)
+	wrap  func(net.Conn) net.Conn // tests: sees the connection's bytes (nil: none)
+	yield func()                  // runtime.Gosched (tests count the yields)
 }
 
 // readPipe is one hijacked connection and the batches sent on it, in order.
@@ -59,6 +66,7 @@ type readPipe struct {
 	stmt     *pgconn.StatementDescription
 	formats  []int16 // each result column's format, as pgx asks for it
 	inFlight chan []accountRead
+	row      rawRow // the reader's, for every row of every batch: its scan plans are kept
 }
 
 // accountReads answers GET /accounts/{id}: through the pipelined batches when the server has
@@ -130,7 +138,7 @@ var errPipeLost = errors.New("read accounts: the connection was lost")
 // newPipedReads starts the sender; when ctx ends, reads already waiting are still answered, later
 // ones go through the pool, and the connection closes once idle.
 func newPipedReads(ctx context.Context, pool *pgxpool.Pool, depth int, wrap func(net.Conn) net.Conn) *pipedReads {
-	r := &pipedReads{pool: pool, depth: depth, wake: make(chan struct{}, 1), wrap: wrap}
+	r := &pipedReads{pool: pool, depth: depth, wake: make(chan struct{}, 1), wrap: wrap, yield: runtime.Gosched}
 	go r.send()
 	go func() {
 		<-ctx.Done()
@@ -153,6 +161,8 @@ func (r *pipedReads) get(ctx context.Context, id uuid.UUID) (bank.Account, error
 	r.waiting = append(r.waiting, w)
 	if r.sent < r.depth {
 		r.signal()
+	} else {
+		r.held = true
 	}
 	r.mu.Unlock()
 	return w.await(ctx)
@@ -170,7 +180,12 @@ func (r *pipedReads) signal() {
 func (r *pipedReads) send() {
 	var buf []byte
 	for range r.wake {
-		runtime.Gosched() // let the requests being read now join this batch
+		r.mu.Lock()
+		held := r.held
+		r.mu.Unlock()
+		if !held {
+			r.yield() // let the requests being read now join this batch
+		}
 		r.mu.Lock()
 		if r.closed && len(r.waiting) == 0 {
 			r.mu.Unlock()
@@ -181,7 +196,7 @@ func (r *pipedReads) send() {
 			continue
 		}
 		batch := r.waiting
-		r.waiting = nil
+		r.waiting, r.held = nil, false
 		r.sent++
 		r.batches++
 		p := r.pipe
@@ -263,6 +278,7 @@ func (r *pipedReads) open() (*readPipe, error) {
 	for _, f := range sd.Fields {
 		p.formats = append(p.formats, p.typeMap.FormatCodeForOID(f.DataTypeOID))
 	}
+	p.row = rawRow{m: p.typeMap, fields: sd.Fields, formats: p.formats}
 	hc, err := c.PgConn().Hijack()
 	if err != nil {
 		_ = c.Close(ctx)
@@ -309,18 +325,21 @@ func (r *pipedReads) read(p *readPipe) {
 		qerr, err := p.readBatch(found)
 		if err != nil {
 			answerBatch(batch, nil, err)
-		} else {
-			answerBatch(batch, found, qerr)
+			r.mu.Lock()
+			r.sent--
+			r.dropLocked(p, errPipeLost)
+			r.mu.Unlock()
+			continue
 		}
+		// The slot is freed, and the sender woken, before the batch's reads are answered: reads
+		// held back by the full pipeline then go to Postgres before this batch's responses are
+		// written, while Postgres still runs the batch behind this one.
 		r.mu.Lock()
 		r.sent--
-		if err != nil {
-			r.dropLocked(p, errPipeLost)
-		} else {
-			r.signalIfWaitingLocked()
-			r.closeIdleLocked()
-		}
+		r.signalIfWaitingLocked()
+		r.closeIdleLocked()
 		r.mu.Unlock()
+		answerBatch(batch, found, qerr)
 	}
 }
 
@@ -330,7 +349,7 @@ func (p *readPipe) readBatch(found map[uuid.UUID]bank.Account) (qerr, err error)
 	if err := p.conn.SetReadDeadline(time.Now().Add(batchTimeout)); err != nil {
 		return nil, fmt.Errorf("read accounts: %w", err)
 	}
-	row := rawRow{m: p.typeMap, fields: p.stmt.Fields, formats: p.formats}
+	row := &p.row
 	for {
 		msg, err := p.frontend.Receive()
 		if err != nil {
@@ -342,7 +361,7 @@ func (p *readPipe) readBatch(found map[uuid.UUID]bank.Account) (qerr, err error)
 				continue
 			}
 			row.values = msg.Values
-			a, err := bank.ScanAccount(&row)
+			a, err := bank.ScanAccount(row)
 			if err != nil {
 				qerr = fmt.Errorf("read accounts: %w", err)
 				continue
@@ -360,20 +379,31 @@ func (p *readPipe) readBatch(found map[uuid.UUID]bank.Account) (qerr, err error)
 	}
 }
 
-// rawRow is a DataRow as pgx.Row, decoded as pgx decodes a row.
+// rawRow is a DataRow as pgx.Row, decoded as pgx decodes a row (pgx's rows.Scan): each column's
+// scan plan is found once and kept while its destination's type stays the same. Looking the plan
+// up again for every value (pgtype.Map.Scan) cost a map lookup and an interface check per column,
+// ten a GET.
 type rawRow struct {
 	m       *pgtype.Map
 	fields  []pgconn.FieldDescription
 	formats []int16
 	values  [][]byte
+	plans   []pgtype.ScanPlan
+	types   []reflect.Type // each plan's destination type
 }
 
 func (row *rawRow) Scan(dest ...any) error {
-	if len(dest) != len(row.values) {
+	if len(dest) != len(row.values) || len(dest) != len(row.fields) {
 		return errors.New("scan: column count differs")
 	}
+	if len(row.plans) != len(dest) {
+		row.plans, row.types = make([]pgtype.ScanPlan, len(dest)), make([]reflect.Type, len(dest))
+	}
 	for i, d := range dest {
-		if err := row.m.Scan(row.fields[i].DataTypeOID, row.formats[i], row.values[i], d); err != nil {
+		if t := reflect.TypeOf(d); row.plans[i] == nil || row.types[i] != t {
+			row.plans[i], row.types[i] = row.m.PlanScan(row.fields[i].DataTypeOID, row.formats[i], d), t
+		}
+		if err := row.plans[i].Scan(row.values[i], d); err != nil {
 			return fmt.Errorf("scan %s: %w", row.fields[i].Name, err)
 		}
 	}

@@ -3,8 +3,11 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -291,5 +294,106 @@ func TestPipedReadsStop(t *testing.T) {
 	}
 	if got, err := r.get(context.Background(), a.ID); err != nil || got.ID != a.ID {
 		t.Errorf("read after stopping: %v, %v", got.ID, err)
+	}
+}
+
+// TestPipedReadsScanAsPgx: the pipe decodes rows with scan plans it keeps from row to row; rows
+// that differ where a kept plan could go wrong (a nickname and none, other balances and
+// versions), in one batch and across batches, read the same as pgx reads them (bank.GetAccount).
+func TestPipedReadsScanAsPgx(t *testing.T) {
+	db := pgtest.New(t)
+	accounts := openAccounts(t, db, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	nick := "rainy day \"fund\""
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		if _, err := bank.UpdateAccount(ctx, tx, accounts[1].ID, bank.AccountChange{Nickname: &nick}, nil); err != nil {
+			return err
+		}
+		_, err := bank.Post(ctx, tx, bank.Posting{AccountID: accounts[2].ID, Type: bank.Deposit, Amount: decimal.RequireFromString("0.07")})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("change accounts: %v", err)
+	}
+	r := newPipedReads(ctx, db.Pool, 2, nil)
+	check := func(what string, id uuid.UUID) error {
+		want, err := bank.GetAccount(ctx, db.Pool, id)
+		if err != nil {
+			return fmt.Errorf("%s: read through the pool: %w", what, err)
+		}
+		got, err := r.get(ctx, id)
+		if err != nil {
+			return fmt.Errorf("%s: read through the pipe: %w", what, err)
+		}
+		same := (got.Nickname == nil) == (want.Nickname == nil) && (got.Nickname == nil || *got.Nickname == *want.Nickname) &&
+			got.Balance.Equal(want.Balance) && got.CreatedAt.Equal(want.CreatedAt) && got.UpdatedAt.Equal(want.UpdatedAt)
+		rest, wantRest := got, want // the fields == compares alike
+		rest.Nickname, wantRest.Nickname = nil, nil
+		rest.Balance, wantRest.Balance = decimal.Zero, decimal.Zero
+		rest.CreatedAt, rest.UpdatedAt = want.CreatedAt, want.UpdatedAt
+		if !same || rest != wantRest {
+			return fmt.Errorf("%s: the pipe read %+v, pgx %+v", what, got, want)
+		}
+		return nil
+	}
+	// One at a time: each row after another with a kept plan.
+	for round := range 2 {
+		for i, a := range accounts {
+			if err := check(fmt.Sprintf("round %d, account %d", round, i), a.ID); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	// At once: several rows in one batch.
+	var wg sync.WaitGroup
+	errs := make(chan error, len(accounts))
+	for i, a := range accounts {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- check(fmt.Sprintf("at once, account %d", i), a.ID) }()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestPipedReadsHeldBackGoAtOnce: reads that arrive while the pipeline is full go as soon as a
+// slot frees, without the sender's yield (which would put them behind every response of the batch
+// just answered, Postgres idle meanwhile); a read that finds a free slot still waits the yield,
+// so that the requests being read join its batch.
+func TestPipedReadsHeldBackGoAtOnce(t *testing.T) {
+	db := pgtest.New(t)
+	accounts := openAccounts(t, db, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	held, wrap := heldPipe()
+	r := newPipedReads(ctx, db.Pool, 1, wrap)
+	var yields atomic.Int32
+	r.yield = func() { yields.Add(1); runtime.Gosched() } // before any read: the sender has not run it yet
+
+	first := make(chan answerOrErr, 1)
+	go func() { got, err := r.get(ctx, accounts[0].ID); first <- answerOrErr{got, err} }()
+	<-held.arrived
+	second := make(chan answerOrErr, 1)
+	go func() { got, err := r.get(ctx, accounts[1].ID); second <- answerOrErr{got, err} }()
+	waitSent(t, r, "a read behind the full pipeline", 1, 1)
+	close(held.open)
+	for i, c := range []chan answerOrErr{first, second} {
+		if got := <-c; got.err != nil || got.a.ID != accounts[i].ID {
+			t.Fatalf("read %d: %v, %v; want account %s", i, got.a.ID, got.err, accounts[i].ID)
+		}
+	}
+	if n := yields.Load(); n != 1 {
+		t.Errorf("the sender yielded %d times for a batch with a free slot and one held back, want once (the first)", n)
+	}
+	if _, err := r.get(ctx, accounts[0].ID); err != nil {
+		t.Fatalf("read with the pipeline empty: %v", err)
+	}
+	if n := yields.Load(); n != 2 {
+		t.Errorf("after a read that found the pipeline empty the sender has yielded %d times, want 2", n)
 	}
 }
