@@ -288,35 +288,45 @@ func (c *capturer) run(ctx context.Context) error {
 		return err
 	}
 	if c.cfg.Manifest != nil {
-		delivered, why, err := c.checkDelivered(ctx, start, lastCommit != nil)
-		if err != nil {
+		if err := c.catchUpDestination(ctx, start, lastCommit != nil); err != nil {
 			return err
-		}
-		if err := c.writeHeldWindows(ctx); err != nil {
-			return err
-		}
-		if p := c.manifest.Incremental; p != nil && len(p.Tables) > 0 {
-			c.resumeSnapshot(p)
-		}
-		var missing []string
-		for _, t := range c.missingSnapshots() {
-			if c.inc == nil || !slices.Contains(c.inc.tables, t) {
-				missing = append(missing, t)
-			}
-		}
-		if len(missing) > 0 {
-			reason := "the destination manifest records no completed snapshot of these tables from this source"
-			if why != "" {
-				reason = why
-			}
-			// it received every change up to delivered, and streams from the slot's position on
-			gap := &bronze.Gap{From: int64(delivered), To: int64(max(delivered, start))}
-			if err := c.requestSnapshot(ctx, "auto-"+uuid.NewString(), reason, missing, gap); err != nil {
-				return err
-			}
 		}
 	}
 	return c.stream(ctx, start, lastCommit)
+}
+
+// catchUpDestination checks what the destination's manifest says was delivered against the slot
+// starting at start, writes the windows of snapshots held at the last stop, resumes a snapshot
+// in progress, and requests one of every table the destination holds no completed snapshot of.
+func (c *capturer) catchUpDestination(ctx context.Context, start pglogrepl.LSN, hasCommit bool) error {
+	delivered, why, err := c.checkDelivered(ctx, start, hasCommit)
+	if err != nil {
+		return err
+	}
+	if err := c.writeHeldWindows(ctx); err != nil {
+		return err
+	}
+	if p := c.manifest.Incremental; p != nil && len(p.Tables) > 0 {
+		c.resumeSnapshot(p)
+	}
+	var missing []string
+	for _, t := range c.missingSnapshots() {
+		if c.inc == nil || !slices.Contains(c.inc.tables, t) {
+			missing = append(missing, t)
+		}
+	}
+	if len(missing) > 0 {
+		reason := "the destination manifest records no completed snapshot of these tables from this source"
+		if why != "" {
+			reason = why
+		}
+		// it received every change up to delivered, and streams from the slot's position on
+		gap := &bronze.Gap{From: int64(delivered), To: int64(max(delivered, start))}
+		if err := c.requestSnapshot(ctx, "auto-"+uuid.NewString(), reason, missing, gap); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkTables refuses tables whose updates would lack before-images: without REPLICA IDENTITY
