@@ -70,7 +70,7 @@ func SetMaxHeld(n int) (restore func()) {
 // setStoreCall sets the manifest store's per-call timeout, attempts and first backoff, for a
 // test, and returns what restores them.
 func setStoreCall(timeout time.Duration, attempts int, backoff time.Duration) (restore func()) {
-	t, a, b := storeCallTimeout, storeCallAttempts, storeCallBackoff
-	storeCallTimeout, storeCallAttempts, storeCallBackoff = timeout, attempts, retry.Backoff{First: backoff}
-	return func() { storeCallTimeout, storeCallAttempts, storeCallBackoff = t, a, b }
+	old := storeCall
+	storeCall = retry.Policy{Attempts: attempts, Timeout: timeout, Backoff: retry.Backoff{First: backoff}}
+	return func() { storeCall = old }
 }

@@ -147,18 +147,15 @@ func (c *capturer) writeManifest(ctx context.Context, body []byte) error {
 }
 
 // A call of the manifest store is an S3 request of a few kilobytes (milliseconds; 0.1-1.4 s seen
-// under load): each attempt has storeCallTimeout, and one that failed or timed out is tried again
-// after a backoff, storeCallAttempts times in all, as the other stages retry S3. Without a bound
+// under load): each attempt has a timeout, and one that failed or timed out is tried again
+// after a backoff, a few times in all, as the other stages retry S3. Without a bound
 // a store that never answers (a connection hung on a dead peer) held the capture for good: the
 // synchronous writes (a snapshot recorded, the start's, the way out's) run on the stream's
 // goroutine, and nothing is streamed or confirmed meanwhile. Past the attempts the capture stops
 // with the error, the slot confirmed no further than what the store holds, and its restart goes
 // on from there.
-var (
-	storeCallTimeout  = 10 * time.Second
-	storeCallAttempts = 4
-	storeCallBackoff  = retry.Backoff{First: 200 * time.Millisecond, Max: 2 * time.Second}
-)
+var storeCall = retry.Policy{Attempts: 4, Timeout: 10 * time.Second,
+	Backoff: retry.Backoff{First: 200 * time.Millisecond, Max: 2 * time.Second}}
 
 // writeStore writes body under key in the manifest store (callStore).
 func (c *capturer) writeStore(ctx context.Context, key string, body []byte) error {
@@ -166,30 +163,18 @@ func (c *capturer) writeStore(ctx context.Context, key string, body []byte) erro
 }
 
 // callStore runs call, one request of the manifest store about key, bounded and retried (see
-// storeCallTimeout). A permanent error (retry.IsPermanent) is not tried again, and ctx ending
-// stops the tries: its error is then in the chain (a capture stopping is told from a failure).
+// storeCall). A permanent error (retry.IsPermanent) is not tried again, and ctx ending stops the
+// tries: its error is then in the chain (a capture stopping is told from a failure).
 func (c *capturer) callStore(ctx context.Context, op, key string, call func(context.Context) error) error {
-	backoff := storeCallBackoff
-	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, storeCallTimeout)
-		err := call(actx)
-		cancel()
-		switch {
-		case err == nil:
-			return nil
-		case ctx.Err() != nil:
-			return errors.Join(ctx.Err(), err)
-		case retry.IsPermanent(err):
-			return err
-		case attempt == storeCallAttempts:
-			return fmt.Errorf("%w (%d attempts of at most %s each)", err, attempt, storeCallTimeout)
+	p := storeCall
+	p.Again = func(attempt int, wait time.Duration, err error) bool {
+		if retry.IsPermanent(err) {
+			return false
 		}
-		wait := backoff.Next()
 		c.log.Warn("the manifest store failed a "+op+"; trying again", "key", key, "attempt", attempt, "after", wait, "err", err)
-		if serr := retry.Sleep(ctx, wait); serr != nil {
-			return errors.Join(serr, fmt.Errorf("after %d attempts: %w", attempt, err))
-		}
+		return true
 	}
+	return retry.Do(ctx, p, call)
 }
 
 // saveManifestBehind starts a periodic write of the manifest as it stands (the delivered position,

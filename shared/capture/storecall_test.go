@@ -101,7 +101,7 @@ func TestManifestStoreCallsAreBoundedAndRetried(t *testing.T) {
 				t.Errorf("%d of the %d calls had a deadline of their own", got, tt.wantCalls)
 			}
 			if took > 5*time.Second {
-				t.Errorf("the calls took %s, want them bounded (at most %d of %s)", took, tt.wantCalls, storeCallTimeout)
+				t.Errorf("the calls took %s, want them bounded (at most %d of %s)", took, tt.wantCalls, storeCall.Timeout)
 			}
 			if !tt.read && tt.wantErr == "" {
 				if c.recorded.String() != "0/10" || store.written.Load() == nil {

@@ -472,21 +472,21 @@ var slotBusyFor = 90 * time.Second
 // previous consumer (SQLSTATE 55006, object_in_use), with backoff, for at most slotBusyFor. The
 // connection stays usable after the refusal (pglogrepl reads past its ReadyForQuery).
 func (c *capturer) startReplication(ctx context.Context, start pglogrepl.LSN, args []string) error {
-	wait := retry.Backoff{First: 50 * time.Millisecond, Max: 2 * time.Second}
 	began := time.Now()
-	for {
-		err := pglogrepl.StartReplication(ctx, c.repl, c.cfg.Slot, start, pglogrepl.StartReplicationOptions{PluginArgs: args})
-		var pgErr *pgconn.PgError
-		if err == nil || !errors.As(err, &pgErr) || pgErr.Code != "55006" || time.Since(began) > slotBusyFor {
-			if err != nil {
-				return fmt.Errorf("capture: start replication on slot %s: %w", c.cfg.Slot, err)
+	p := retry.Policy{Backoff: retry.Backoff{First: 50 * time.Millisecond, Max: 2 * time.Second},
+		Again: func(_ int, wait time.Duration, err error) bool {
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) || pgErr.Code != "55006" || time.Since(began) > slotBusyFor {
+				return false
 			}
-			return nil
-		}
-		d := wait.Next()
-		c.log.Info("slot still held by its previous consumer; trying again", "err", pgErr.Message, "after", d)
-		if err := retry.Sleep(ctx, d); err != nil {
-			return fmt.Errorf("capture: start replication on slot %s: %w", c.cfg.Slot, err)
-		}
+			c.log.Info("slot still held by its previous consumer; trying again", "err", pgErr.Message, "after", wait)
+			return true
+		}}
+	err := retry.Do(ctx, p, func(ctx context.Context) error {
+		return pglogrepl.StartReplication(ctx, c.repl, c.cfg.Slot, start, pglogrepl.StartReplicationOptions{PluginArgs: args})
+	})
+	if err != nil {
+		return fmt.Errorf("capture: start replication on slot %s: %w", c.cfg.Slot, err)
 	}
+	return nil
 }

@@ -51,17 +51,14 @@ var asyncThrottleBackoff = retry.Backoff{First: time.Second, Max: 5 * time.Minut
 // InvokeAsync invokes fn as Lambda's queue for asynchronous invocations does: a throttled
 // invocation (ErrThrottled) waits and is tried again, without counting as one of the event's
 // retries (Lambda keeps a throttled event up to six hours), until ctx ends.
-func InvokeAsync(ctx context.Context, fn *Function, payload []byte) ([]byte, error) {
-	backoff := asyncThrottleBackoff
-	for {
-		out, err := fn.Invoke(ctx, payload)
-		if !errors.Is(err, ErrThrottled) {
-			return out, err
-		}
-		if retry.Sleep(ctx, backoff.Next()) != nil {
-			return nil, err
-		}
-	}
+func InvokeAsync(ctx context.Context, fn *Function, payload []byte) (out []byte, err error) {
+	err = retry.Do(ctx, retry.Policy{Backoff: asyncThrottleBackoff, Again: func(_ int, _ time.Duration, err error) bool {
+		return errors.Is(err, ErrThrottled)
+	}}, func(ctx context.Context) (err error) {
+		out, err = fn.Invoke(ctx, payload)
+		return err
+	})
+	return out, err
 }
 
 // DeliverAsync invokes fn with each event from queue as an asynchronous invocation: a failed one
@@ -73,18 +70,16 @@ func DeliverAsync[E any](ctx context.Context, fn *Function, queue <-chan E, fail
 		case <-ctx.Done():
 			return nil
 		case ev := <-queue:
-			var err error
 			payload, _ := json.Marshal(ev)
-			for attempt, wait := 0, asyncBackoff; attempt < 3; attempt, wait = attempt+1, wait*2 {
-				if _, err = InvokeAsync(ctx, fn, payload); err == nil || ctx.Err() != nil {
-					break
-				}
-				log.Warn("asynchronous invocation failed; retrying", "function", fn.Name, "attempt", attempt+1, "err", err)
-				select {
-				case <-ctx.Done():
-				case <-time.After(wait):
-				}
-			}
+			// Lambda retries a failed event whatever the error, permanent or not: it cannot tell.
+			err := retry.Do(ctx, retry.Policy{Attempts: 3, Backoff: retry.Backoff{First: asyncBackoff},
+				Again: func(attempt int, _ time.Duration, err error) bool {
+					log.Warn("asynchronous invocation failed; retrying", "function", fn.Name, "attempt", attempt, "err", err)
+					return true
+				}}, func(ctx context.Context) error {
+				_, err := InvokeAsync(ctx, fn, payload)
+				return err
+			})
 			if err != nil && ctx.Err() == nil {
 				failed(ev, err)
 			}

@@ -277,18 +277,14 @@ func (m SQSMapping) pollOnce(ctx context.Context) {
 
 // invoke invokes the function, trying again while it is throttled and the batch is still hidden
 // (past that, its messages are visible again and another poller takes them).
-func (m SQSMapping) invoke(ctx context.Context, payload []byte, hiddenUntil time.Time) ([]byte, error) {
-	backoff := throttleBackoff
-	for {
-		out, err := m.Function.Invoke(ctx, payload)
-		if !errors.Is(err, ErrThrottled) {
-			return out, err
-		}
-		wait := backoff.Next()
-		if time.Now().Add(wait).After(hiddenUntil) || retry.Sleep(ctx, wait) != nil {
-			return nil, err
-		}
-	}
+func (m SQSMapping) invoke(ctx context.Context, payload []byte, hiddenUntil time.Time) (out []byte, err error) {
+	err = retry.Do(ctx, retry.Policy{Backoff: throttleBackoff, Again: func(_ int, wait time.Duration, err error) bool {
+		return errors.Is(err, ErrThrottled) && !time.Now().Add(wait).After(hiddenUntil)
+	}}, func(ctx context.Context) (err error) {
+		out, err = m.Function.Invoke(ctx, payload)
+		return err
+	})
+	return out, err
 }
 
 // failedItems reads a partial batch response; without ReportBatchItemFailures Lambda ignores the

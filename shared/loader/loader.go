@@ -99,7 +99,7 @@ type Handler struct {
 	emf      io.Writer
 	log      *slog.Logger
 	attempts int
-	backoff  retry.Backoff
+	backoff  time.Duration
 	builds   BuildRequests
 }
 
@@ -119,7 +119,7 @@ func WithEMF(w io.Writer) Option { return func(h *Handler) { h.emf = w } }
 // (default 3 attempts from 250 ms). Permanent failures (retry.IsPermanent) are tried once. Past the attempts the
 // failure is returned, so the invocation's own retries and failure destination still see it.
 func WithRetry(attempts int, backoff time.Duration) Option {
-	return func(h *Handler) { h.attempts, h.backoff = max(attempts, 1), retry.Backoff{First: backoff} }
+	return func(h *Handler) { h.attempts, h.backoff = max(attempts, 1), backoff }
 }
 
 // BuildRequests is where the handler asks for a build once a load has committed (an SQS queue):
@@ -137,7 +137,7 @@ func WithLogger(l *slog.Logger) Option { return func(h *Handler) { h.log = l } }
 // NewHandler returns a handler loading into wh the objects objects reads.
 func NewHandler(wh Warehouse, objects ObjectReader, opts ...Option) *Handler {
 	h := &Handler{wh: wh, objects: objects, tables: warehouse.DefaultTables, metrics: newCounters(), log: slog.Default(),
-		attempts: 3, backoff: retry.Backoff{First: 250 * time.Millisecond}}
+		attempts: 3, backoff: 250 * time.Millisecond}
 	for _, o := range opts {
 		o(h)
 	}
@@ -211,39 +211,47 @@ func (h *Handler) handleRecord(ctx context.Context, rec events.S3EventRecord, m 
 			return h.objects.ReadObject(ctx, rec.S3.Bucket.Name, key, w)
 		},
 	}
-	backoff := h.backoff // a copy: each object waits from the first backoff
-	for attempt := 1; ; attempt++ {
-		began := time.Now()
-		res, err := h.load(ctx, obj)
-		if err == nil {
-			if res.Duplicate {
-				m.touched(k.Table, true)
-				return h.duplicate(m, key, obj.ETag)
-			}
-			if res.Rows > 0 {
-				m.touched(k.Table, false)
-			}
-			m.inc(&m.ObjectsLoaded)
-			m.addRows(res.Rows)
-			if res.Replaced {
-				m.inc(&m.Replaced)
-			}
-			h.log.Info("object loaded", "key", key, "table", k.Table, "rows", res.Rows, "replaced", res.Replaced)
-			return nil
-		}
-		wait := backoff.Next()
-		// A load that ran out of time, or whose next try would not fit in what is left of the
-		// invocation, is left to the invocation's retry rather than cut off by its timeout.
-		deadline, bounded := ctx.Deadline()
-		if retry.IsPermanent(err) || attempt >= h.attempts || errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil ||
-			bounded && time.Until(deadline) < wait+time.Since(began) {
-			return h.fail(m, key, attempt, err)
-		}
-		h.log.Warn("load failed; trying again", "key", key, "reason", Reason(err), "attempt", attempt, "wait", wait, "err", err)
-		if retry.Sleep(ctx, wait) != nil {
-			return h.fail(m, key, attempt, err)
-		}
+	res, attempts, err := h.loadRetried(ctx, obj)
+	switch {
+	case err != nil:
+		return h.fail(m, key, attempts, err)
+	case res.Duplicate:
+		m.touched(k.Table, true)
+		return h.duplicate(m, key, obj.ETag)
 	}
+	if res.Rows > 0 {
+		m.touched(k.Table, false)
+	}
+	m.inc(&m.ObjectsLoaded)
+	m.addRows(res.Rows)
+	if res.Replaced {
+		m.inc(&m.Replaced)
+	}
+	h.log.Info("object loaded", "key", key, "table", k.Table, "rows", res.Rows, "replaced", res.Replaced)
+	return nil
+}
+
+// loadRetried loads obj, trying again as WithRetry says, and returns how many tries it took.
+func (h *Handler) loadRetried(ctx context.Context, obj warehouse.Object) (res warehouse.Result, attempts int, err error) {
+	err = retry.Do(ctx, h.policy(func(attempt int, wait time.Duration, err error) bool {
+		// A load that ran out of time is left to the invocation's retry rather than cut off by
+		// its timeout.
+		if retry.IsPermanent(err) || errors.Is(err, context.DeadlineExceeded) {
+			return false
+		}
+		h.log.Warn("load failed; trying again", "key", obj.Key, "reason", Reason(err), "attempt", attempt, "wait", wait, "err", err)
+		return true
+	}), func(ctx context.Context) (err error) {
+		attempts++
+		res, err = h.load(ctx, obj)
+		return err
+	})
+	return res, attempts, err
+}
+
+// policy is how the handler tries a call again (WithRetry), again deciding past a failure.
+func (h *Handler) policy(again func(attempt int, wait time.Duration, err error) bool) retry.Policy {
+	return retry.Policy{Attempts: h.attempts, Backoff: retry.Backoff{First: h.backoff}, Again: again}
 }
 
 // load loads obj once: a ledger read first when the event has the ETag, so a duplicate event
@@ -278,18 +286,13 @@ func (h *Handler) requestBuild(ctx context.Context, m *counters, withDuplicates 
 		return nil
 	}
 	body, _ := json.Marshal(buildrequest.Message{Tables: slices.Sorted(maps.Keys(set))})
-	backoff := h.backoff
-	for attempt := 1; ; attempt++ {
-		err := h.builds.SendMessage(ctx, string(body))
-		if err == nil {
-			h.log.Debug("build requested", "request", string(body))
-			return nil
-		}
-		if attempt >= h.attempts || ctx.Err() != nil || retry.Sleep(ctx, backoff.Next()) != nil {
-			h.log.Error("build not requested", "request", string(body), "attempts", attempt, "err", err)
-			return fmt.Errorf("request a build of %s: %w", body, err)
-		}
+	err := retry.Do(ctx, h.policy(nil), func(ctx context.Context) error { return h.builds.SendMessage(ctx, string(body)) })
+	if err != nil {
+		h.log.Error("build not requested", "request", string(body), "err", err)
+		return fmt.Errorf("request a build of %s: %w", body, err)
 	}
+	h.log.Debug("build requested", "request", string(body))
+	return nil
 }
 
 // fail counts and logs an object that is not loaded and returns err, which the invocation
