@@ -389,8 +389,8 @@ func (h *harness) holdManifestWrite(producer capture.Producer) (lake *heldManife
 
 // The periodic manifest write (the delivered position, an S3 PUT in AWS) runs beside the stream:
 // while it waits, changes go on to Kafka, and the slot is confirmed no further than what the
-// manifest held before. Until 2026-12-07 the PUT ran on the stream's goroutine, and every change
-// behind it waited for it (0.1-1.4 s under load, once a second during a snapshot).
+// manifest held before. On the stream's goroutine, the PUT would hold every change behind it
+// (0.1-1.4 s under load, once a second during a snapshot).
 func TestStreamGoesOnWhileTheManifestIsWritten(t *testing.T) {
 	h := newHarness(t)
 	lake, metrics, stop, before := h.holdManifestWrite(nil)
@@ -436,8 +436,8 @@ func (p *failingProducer) Produce(ctx context.Context, r *kgo.Record, promise fu
 // A stream that fails (here Kafka) while the periodic manifest write hangs (a store that does
 // not answer) stops within a bounded time, with an error naming the store; the write is given
 // up (cancelled), the slot stays confirmed no further than
-// what the store holds, and the restart delivers everything from there. Until 2026-12-07 the
-// stop waited for the write: nothing cancels it when the stream fails with its context alive.
+// what the store holds, and the restart delivers everything from there. The stop must not wait
+// for the write: nothing else cancels it when the stream fails with its context alive.
 func TestFailedStreamDoesNotWaitForAHungManifestStore(t *testing.T) {
 	defer capture.SetFinalStatusFor(time.Second)()
 	h := newHarness(t)

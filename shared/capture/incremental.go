@@ -221,10 +221,10 @@ const maxPending = 3
 // closeWindow): once the last chunk's read has ended, it closes that chunk and opens and reads
 // the next one (one watermark transaction), unless maxPending chunks are held or the last one's
 // high watermark is written. It never waits for a read: the read's end wakes the stream
-// (readWake), or the next commit comes back here. Until 2026-12-07 a commit waited for the read
-// when that chunk was the only one held: every streamed change behind that commit waited for the
-// rest of the read too, so during a snapshot the stream ran in bursts between reads and its
-// changes reached Kafka a read's time late (docs/capture.md, "Freshness during a snapshot").
+// (readWake), or the next commit comes back here. A commit that waited for the read (when that
+// chunk is the only one held) would make every streamed change behind it wait for the rest of
+// the read too: during a snapshot the stream would run in bursts between reads and its changes
+// reach Kafka a read's time late (docs/capture.md, "Freshness during a snapshot").
 func (c *capturer) nextChunk(ctx context.Context) error {
 	inc := c.inc
 	for inc != nil {

@@ -399,8 +399,8 @@ func droppedFromChunk2(t *testing.T, metrics *capture.Metrics, evs []event, rows
 // Streamed transactions never wait for a chunk read, not even when the chunk being read is the
 // only one held (every earlier chunk emitted). The hook holds chunk 4's read once chunks 1 to 3
 // are out and commits two transactions meanwhile: the stream must reach the second while the
-// read is still held. Until 2026-12-07 the first one's commit waited for the read, so during a
-// snapshot the stream ran in bursts between reads and its changes reached Kafka a read late.
+// read is still held. Were the first one's commit to wait for the read, the stream would run in
+// bursts between reads during a snapshot, and its changes would reach Kafka a read late.
 func TestStreamDoesNotWaitForTheOnlyChunkRead(t *testing.T) {
 	const chunkSize, held = 16, 4
 	h, metrics, keys := chunkHarness(t, 200, chunkSize)

@@ -53,9 +53,9 @@ func (s *scriptedStore) Write(ctx context.Context, _ string, body []byte) error 
 
 // Each call of the manifest store is bounded and retried: a store that hangs or fails is tried
 // again after a backoff, a few times, and then the capture stops with an error naming the
-// manifest, instead of waiting for good. Until 2026-12-07 the synchronous writes (a snapshot
-// recorded, the start's, the way out's) had no bound of their own: a store that never answered
-// held the stream for as long as the capture's context lived.
+// manifest, instead of waiting for good. Without a bound of their own, the synchronous writes (a
+// snapshot recorded, the start's, the way out's) to a store that never answers would hold the
+// stream for as long as the capture's context lived.
 func TestManifestStoreCallsAreBoundedAndRetried(t *testing.T) {
 	defer setStoreCall(100*time.Millisecond, 3, time.Millisecond)()
 	broken := errors.New("connection reset by peer")

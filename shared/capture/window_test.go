@@ -23,8 +23,8 @@ import (
 // delete is taken out of the topic (as if another destination had consumed it). Replayed by
 // position with the table's window, the topic must equal the table: the deleted row ends, and a
 // row the held transaction inserted before the window and committed after it stays.
-// Until 2026-12-07 such a window opened at the slot's restart_lsn and ended nothing
-// (TestLakeThatMissedSharedSlotChangesIsSnapshottedAgain failed so, 3 runs of 64 under load).
+// A window opened at the slot's restart_lsn would end nothing
+// (TestLakeThatMissedSharedSlotChangesIsSnapshottedAgain would then fail, 3 runs of 64 under load).
 func TestTransactionHeldAcrossASnapshotLeavesItsWindowEndingDeletes(t *testing.T) {
 	const gone = `{"grp":1,"id":8}`
 	tests := []struct {

@@ -212,6 +212,8 @@ func signal(c chan struct{}) {
 // permanent failure (retry.IsPermanent: the function or its answer will fail the same way
 // again) is logged as such, for the partition stays stuck until someone mends it; the records
 // the function can never land are its business (the landing sends them to its DLQ).
+// It is not retry.Do: it redelivers without a limit, gathers the next records between tries,
+// and starts the backoff again after each acknowledged batch.
 func (m *mapping) loop(ctx context.Context) {
 	backoff := retry.Backoff{First: m.cfg.RetryBackoff, Max: m.cfg.MaxRetryBackoff}
 	for ctx.Err() == nil {

@@ -214,8 +214,8 @@ func TestBatchesBySizeAndWindow(t *testing.T) {
 // TestWindowRunsWhileTheFunctionDoes: a record that arrives while the previous batch's
 // invocation runs has been gathering since it arrived, as with AWS's pollers, which go on
 // reading while a batch runs. Its window (1 s) is over by the time a 1.5 s invocation returns,
-// so the next batch goes at once; until 2026-12-07 the mapping started the window only when the
-// invocation returned, stretching every batch by the landing's duration.
+// so the next batch goes at once; a window started only when the invocation returns would
+// stretch every batch by the landing's duration.
 func TestWindowRunsWhileTheFunctionDoes(t *testing.T) {
 	const window, slow = time.Second, 1500 * time.Millisecond
 	addr, produce := broker(t)

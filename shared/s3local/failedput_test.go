@@ -19,10 +19,10 @@ import (
 // A PUT that fails leaves what was there before, as in Amazon S3 (an interrupted or refused PUT
 // creates no object; an overwrite that fails keeps the previous one), and cleans up after
 // itself: no marker for the next start, no staged file, no directory made for a new key (the
-// backend lists one as a common prefix). Until 2026-12-07 a PUT the backend refused
-// (Content-MD5, a precondition) kept its marker until the next start, and one that failed after
-// the object was in place (its metadata not written) left the new object, without metadata
-// (every listing of its prefix failed) or over the previous one. A body cut short never reaches
+// backend lists one as a common prefix). A PUT the backend refuses (Content-MD5, a precondition)
+// must not keep its marker until the next start, and one that fails after the object is in place
+// (its metadata not written) must not leave the new object, without metadata (every listing of
+// its prefix would fail) or over the previous one. A body cut short never reaches
 // the backend (Verify spools and checks it first); it is here to keep it so.
 func TestFailedPutLeavesThePreviousObjectAndNoMarker(t *testing.T) {
 	const key = "_manifest/capture/fin.json"
@@ -168,8 +168,8 @@ func putCutShort(t *testing.T, url string, body []byte) int {
 
 // A PUT that a crash (kill -9) cut short in the middle of an overwrite was never answered: the
 // next start puts back the object it was replacing, which the PUT kept as a hard link in staging
-// until it ended. Until 2026-12-07 the start emptied staging first: the previous object was lost
-// for good, and the new one stayed with the previous one's metadata.
+// until it ended. A start that emptied staging first would lose the previous object for good,
+// and leave the new one with the previous one's metadata.
 func TestCrashMidOverwriteKeepsThePreviousObject(t *testing.T) {
 	const key = "_manifest/capture/fin.json"
 	previous, next := []byte(`{"delivered_lsn":"0/1"}`), []byte(`{"delivered_lsn":"0/22"}`)

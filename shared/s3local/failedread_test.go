@@ -38,9 +38,8 @@ func (f *failsAfterStoring) PutObject(bucket, key string, meta map[string]string
 }
 
 // A failed PUT is never seen, as in S3: a GET, a HEAD or a listing made while its files are in
-// place, before they are taken back, answers with what was there before. Until 2026-12-07 reads
-// did not take the lock that orders a PUT with its undoing, and answered with the failed PUT's
-// object.
+// place, before they are taken back, answers with what was there before: reads take the lock
+// that orders a PUT with its undoing, or they would answer with the failed PUT's object.
 func TestReadsNeverSeeAFailedPut(t *testing.T) {
 	const key = "_manifest/capture/fin.json"
 	previous, failed := []byte(`{"delivered_lsn":"0/1"}`), []byte(`{"delivered_lsn":"0/22"}`)

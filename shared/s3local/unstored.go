@@ -73,9 +73,9 @@ func putStarted(root, bucket, key string) (id string, done func(replaced bool), 
 // staging, keptPath) and removes the objects left without their metadata, and returns the
 // bucket/key of those removed, and how many objects it looked at. root is the directory the
 // backend serves: objects under buckets/<bucket>/<key>, metadata under metadata/<bucket>/<name>
-// (metaName). It runs before newAtomicFs empties staging: until 2026-12-07 the start emptied it
-// first, and a crash in the middle of an overwrite lost the previous object for good (the new
-// one, unanswered, stayed with the previous one's metadata, or without any).
+// (metaName). It runs before newAtomicFs empties staging: emptied first, a crash in the middle of
+// an overwrite would lose the previous object for good (the new one, unanswered, would stay with
+// the previous one's metadata, or without any).
 func dropUnstored(root string) (dropped []string, checked int, err error) {
 	dir := pendingDir(root)
 	markers, err := os.ReadDir(dir)
