@@ -39,7 +39,8 @@ func (p *parts) run(name string, fn func() error) {
 
 // supervise keeps a long-running part going: when it fails it is logged, shown on the console,
 // and restarted with backoff (a capture whose slot is still held by a dying connection, a broker
-// restarting), as a managed service would be.
+// restarting), as a managed service would be. It is not retry.Do: a part is restarted without a
+// limit, each failure is shown, and the backoff starts again after a part ran a minute.
 func (p *parts) supervise(name string, fn func() error) {
 	p.run(name, func() error {
 		backoff := time.Second
