@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/retry"
 )
 
 // Config says where to run statements and as whom.
@@ -161,6 +163,10 @@ const (
 	maxPollInterval = time.Second
 )
 
+// submitRetry is how a submission that never reached Snowflake (retryable) is sent again.
+var submitRetry = retry.Policy{Attempts: 3, Backoff: retry.Backoff{First: 200 * time.Millisecond},
+	Again: func(_ int, _ time.Duration, err error) bool { return retryable(err) }}
+
 // execute submits one statement and waits for its first partition of results.
 func (c *Client) execute(ctx context.Context, query string, args map[string]binding) (*resultSet, error) {
 	timeout := c.cfg.Timeout
@@ -182,14 +188,12 @@ func (c *Client) execute(ctx context.Context, query string, args map[string]bind
 	// The request id makes a resubmission (retry=true) return the first submission's statement
 	// instead of running it twice.
 	q := url.Values{"requestId": {uuid.NewString()}}
-	res, err := c.do(ctx, http.MethodPost, "/api/v2/statements?"+q.Encode(), body)
-	for attempt := 1; err != nil && retryable(err) && attempt < 3 && ctx.Err() == nil; attempt++ {
-		q.Set("retry", "true")
-		if !sleep(ctx, time.Duration(attempt)*200*time.Millisecond) {
-			break
-		}
+	var res *resultSet
+	err = retry.Do(ctx, submitRetry, func(ctx context.Context) (err error) {
 		res, err = c.do(ctx, http.MethodPost, "/api/v2/statements?"+q.Encode(), body)
-	}
+		q.Set("retry", "true")
+		return err
+	})
 	wait := pollInterval
 	for err == nil && res.accepted {
 		// 202: still running. Ask again at the status URL until it answers with the results.
