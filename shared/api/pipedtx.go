@@ -9,6 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/retry"
 )
 
 // pipedTx is a transaction that spends no round trip of its own on BEGIN or COMMIT: BEGIN is
@@ -354,19 +356,24 @@ func valued[O any](fn func(*pipedTx) (*O, error)) func(*pipedTx) (ending[O], err
 // retrying the whole transaction when Postgres aborts it for a deadlock or a serialization
 // failure, so neither ever reaches a client.
 func inTxEnding[O any](ctx context.Context, pool *pgxpool.Pool, fn func(*pipedTx) (ending[O], error)) (*O, error) {
-	for attempt := 1; ; attempt++ {
-		out, err := once(ctx, pool, fn)
-		if err == nil {
-			return out, nil
-		}
-		var pg *pgconn.PgError
-		if attempt < 5 && errors.As(err, &pg) && (pg.Code == "40P01" || pg.Code == "40001") {
-			time.Sleep(time.Duration(attempt*attempt) * 5 * time.Millisecond)
-			continue
-		}
+	var out *O
+	err := retry.Do(ctx, txRetry, func(ctx context.Context) (err error) {
+		out, err = once(ctx, pool, fn)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
+	return out, nil
 }
+
+// txRetry tries a transaction again only when Postgres aborted it for a deadlock or a
+// serialization failure: any other error is the request's.
+var txRetry = retry.Policy{Attempts: 5, Backoff: retry.Backoff{First: 10 * time.Millisecond},
+	Again: func(_ int, _ time.Duration, err error) bool {
+		var pg *pgconn.PgError
+		return errors.As(err, &pg) && (pg.Code == "40P01" || pg.Code == "40001")
+	}}
 
 // once runs fn in one transaction on a connection of its own, rolling back on any error.
 func once[O any](ctx context.Context, pool *pgxpool.Pool, fn func(*pipedTx) (ending[O], error)) (*O, error) {
