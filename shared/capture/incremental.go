@@ -229,8 +229,13 @@ const maxPending = 3
 func (c *capturer) nextChunk(ctx context.Context) error {
 	inc := c.inc
 	for inc != nil {
-		if inc.marking != nil && !inc.marking.ended() {
-			return nil // the stream goes on (emits); the write's end wakes it
+		if m := inc.marking; m != nil {
+			if !m.ended() {
+				return nil // the stream goes on (emits); the write's end wakes it
+			}
+			if err := c.awaitMarks(ctx); err != nil {
+				return err
+			}
 		}
 		var last *chunk
 		if n := len(inc.pending); n > 0 {
