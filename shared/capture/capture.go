@@ -191,6 +191,8 @@ type capturer struct {
 	blockBuf []byte // an event's transaction block
 	// chunkConn reads incremental snapshot chunks in their own goroutine (see startRead).
 	chunkConn *pgx.Conn
+	// markConn writes the snapshot's watermarks in their own goroutine (writeWatermarks).
+	markConn *pgx.Conn
 	// chunkStmts are the chunk queries prepared on chunkConn, by their text (chunkStatement).
 	chunkStmts    map[string]*pgconn.StatementDescription
 	chunkPrepared int      // statements prepared on chunkConn, for their names
@@ -247,6 +249,7 @@ func (c *capturer) run(ctx context.Context) error {
 	}
 	defer c.meta.Close(context.WithoutCancel(ctx))
 	defer c.closeChunkConn(ctx)
+	defer c.closeMarkConn(ctx)
 	replCfg, err := pgconn.ParseConfig(replURL)
 	if err != nil {
 		return fmt.Errorf("capture: replication connection: %w", err)

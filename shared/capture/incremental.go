@@ -55,10 +55,11 @@ type incremental struct {
 	tables          []string
 	lastKey, maxKey []string
 
-	pending []*chunk  // read, waiting for their high watermark in the stream (at most maxPending)
-	windows []*window // the windows of the tables being read, not yet closed (window.go)
-	spare   []*chunk  // emitted chunks whose buffers are reused
-	stale   []string  // watermark rows to delete with the next insert
+	pending []*chunk   // read, waiting for their high watermark in the stream (at most maxPending)
+	windows []*window  // the windows of the tables being read, not yet closed (window.go)
+	spare   []*chunk   // emitted chunks whose buffers are reused
+	stale   []string   // watermark rows to delete with the next insert
+	marking *markWrite // the watermark write in flight (writeWatermarks)
 	// described is the table being read as the catalog described it (name, topic, key).
 	described *table
 	// deferrals counts the reads in a row that stopped at a row an open transaction holds
@@ -228,6 +229,14 @@ const maxPending = 3
 func (c *capturer) nextChunk(ctx context.Context) error {
 	inc := c.inc
 	for inc != nil {
+		if m := inc.marking; m != nil {
+			if !m.ended() {
+				return nil // the stream goes on (emits); the write's end wakes it
+			}
+			if err := c.awaitMarks(ctx); err != nil {
+				return err
+			}
+		}
 		var last *chunk
 		if n := len(inc.pending); n > 0 {
 			last = inc.pending[n-1]
@@ -296,11 +305,26 @@ func (c *capturer) nextChunk(ctx context.Context) error {
 }
 
 // writeWatermarks writes, in one transaction, last's high watermark and ch's low one (either may
-// be nil).
+// be nil), on the capture's watermark connection in a goroutine: its commit waits for a WAL flush
+// (5 ms on a loaded disk, one a chunk), which the stream spends emitting the chunk before instead.
+// One write is in flight at a time (awaitMarks), so the watermarks commit in order; what the
+// stream needs from it, last's snapshot, it takes when last's high watermark comes back
+// (closeWindow), the write committed by then.
 func (c *capturer) writeWatermarks(ctx context.Context, inc *incremental, last, ch *chunk) error {
+	if err := c.awaitMarks(ctx); err != nil {
+		return err
+	}
+	if c.markConn == nil {
+		conn, err := pgx.ConnectConfig(ctx, c.meta.Config().Copy())
+		if err != nil {
+			return fmt.Errorf("capture: incremental snapshot: connect for watermarks: %w", err)
+		}
+		c.markConn = conn
+	}
 	var marks [][2]string
 	if last != nil {
 		marks = append(marks, [2]string{last.id + "-close", signalWindowClose})
+		last.closeWritten = true
 	}
 	if ch != nil {
 		marks = append(marks, [2]string{ch.id + "-open", signalWindowOpen})
@@ -308,18 +332,74 @@ func (c *capturer) writeWatermarks(ctx context.Context, inc *incremental, last, 
 	// A table's last high watermark also asks which of the transactions open across its
 	// snapshot are of other databases (holdWindow).
 	lookup := last != nil && last.done != "" && last.win != nil
-	snap, others, err := c.watermarks(ctx, marks, inc.stale, lookup)
-	if err != nil {
-		return err
+	w := &markWrite{last: last, done: make(chan struct{})}
+	stale, conn := inc.stale, c.markConn
+	inc.stale, inc.marking = nil, w
+	go func() {
+		w.snap, w.others, w.err = c.watermarks(ctx, conn, marks, stale, lookup)
+		close(w.done)
+		c.wake.wake()
+	}()
+	if ch != nil && !readsEarly(inc) {
+		// A table's first read waits for its low watermark's commit (readsEarly).
+		return c.awaitMarks(ctx)
 	}
-	inc.stale = nil
-	if last != nil {
-		last.closeWritten, last.closeSnap, last.closeOthers = true, &snap, others
+	return nil
+}
+
+// markWrite is a watermark write in flight (writeWatermarks).
+type markWrite struct {
+	last   *chunk // the chunk whose high watermark it writes, if any
+	snap   snapshot
+	others map[uint32]bool
+	err    error
+	done   chan struct{}
+}
+
+// ended says whether the write has ended.
+func (w *markWrite) ended() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// awaitMarks waits for the watermark write in flight, if any, and gives its chunk the write's
+// snapshot.
+func (c *capturer) awaitMarks(ctx context.Context) error {
+	inc := c.inc
+	if inc == nil || inc.marking == nil {
+		return nil
+	}
+	w := inc.marking
+	inc.marking = nil
+	<-w.done
+	if w.err != nil {
+		return w.err
+	}
+	if last := w.last; last != nil {
+		last.closeSnap, last.closeOthers = &w.snap, w.others
 		if highWatermarkHook != nil && last.done != "" {
 			highWatermarkHook(last.done)
 		}
 	}
 	return nil
+}
+
+// closeMarkConn waits for a watermark write in flight (its context is ending) and closes the
+// connection.
+func (c *capturer) closeMarkConn(ctx context.Context) {
+	if c.markConn == nil {
+		return
+	}
+	if c.inc != nil && c.inc.marking != nil {
+		<-c.inc.marking.done
+		c.inc.marking = nil
+	}
+	c.markConn.Close(context.WithoutCancel(ctx))
+	c.markConn = nil
 }
 
 // finishSnapshot ends inc, every table read and emitted, deleting its spent watermark rows.
@@ -951,7 +1031,7 @@ func textValues(vals [][]byte) []string {
 // spent ones in the same statement so the signal table does not grow with every chunk. It returns
 // the statement's snapshot: the transactions open when the watermarks were written; with lookup,
 // also those of them that belong to other databases (heldLookup).
-func (c *capturer) watermarks(ctx context.Context, marks [][2]string, stale []string, lookup bool) (snapshot, map[uint32]bool, error) {
+func (c *capturer) watermarks(ctx context.Context, conn *pgx.Conn, marks [][2]string, stale []string, lookup bool) (snapshot, map[uint32]bool, error) {
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	var values []string
 	var args []any
@@ -976,7 +1056,7 @@ func (c *capturer) watermarks(ctx context.Context, marks [][2]string, stale []st
 	}
 	var text string
 	var elsewhere []string
-	if err := c.meta.QueryRow(ctx, "WITH "+sql, args...).Scan(&text, &elsewhere); err != nil {
+	if err := conn.QueryRow(ctx, "WITH "+sql, args...).Scan(&text, &elsewhere); err != nil {
 		return snapshot{}, nil, fmt.Errorf("capture: write watermarks to %s: %w", c.cfg.SignalTable, err)
 	}
 	snap, err := parseSnapshot(text)
@@ -1142,6 +1222,11 @@ func (c *capturer) mustAwait() bool {
 func (c *capturer) closeWindow(ctx context.Context, st *streamState) error {
 	inc := c.inc
 	ch := inc.pending[0]
+	if m := inc.marking; m != nil && m.last == ch {
+		if err := c.awaitMarks(ctx); err != nil { // committed: its high watermark is here
+			return err
+		}
+	}
 	var hw *heldWindow
 	if ch.done != "" && ch.win != nil {
 		var err error
@@ -1214,7 +1299,7 @@ func (inc *incremental) lastReadEnded() bool {
 		return false
 	}
 	last := inc.pending[n-1]
-	return !last.closeWritten && (!last.reading || len(last.ready) > 0)
+	return !last.closeWritten && (!last.reading || len(last.ready) > 0) && (inc.marking == nil || inc.marking.ended())
 }
 
 // closeTable keeps the window of ch's table in ch's position and, when ch completes the table,

@@ -468,3 +468,76 @@ func TestStreamDoesNotWaitForTheOnlyChunkRead(t *testing.T) {
 		}
 	}
 }
+
+// A watermark transaction's commit (a WAL flush) does not hold the stream: the chunk whose high
+// watermark came back is emitted while the next watermarks wait. The stream reads nothing from
+// the slot from chunk 2's low watermark on (chunk 1's high one is written with it), so chunk 1
+// is not emitted yet when chunk 3's low watermark (with chunk 2's high one) is about to be
+// written; there the hook waits for chunk 1's high watermark to be committed, locks the signal
+// table against the next write and lets the stream go. When the stream waited for the write,
+// nothing was emitted while the lock was held.
+func TestEmissionGoesOnWhileAWatermarkCommits(t *testing.T) {
+	const chunkSize = 16
+	h, metrics, keys := chunkHarness(t, 120, chunkSize)
+	ctx := context.Background()
+	after := func(n int) []string { k := keys[n*chunkSize-1]; return []string{fmt.Sprint(k[0]), fmt.Sprint(k[1])} }
+	var holding, locked atomic.Bool
+	released := make(chan struct{})
+	lockDone := make(chan error, 1)
+	defer capture.SetStreamHoldHook(func() bool { return holding.Load() && !locked.Load() })()
+	defer capture.SetLowWatermarkHook(func(table string, from []string) {
+		if table != "public.items" {
+			return
+		}
+		if slices.Equal(from, after(1)) {
+			holding.Store(true)
+		}
+		if !slices.Equal(from, after(2)) || locked.Load() {
+			return
+		}
+		if n := metrics.SnapshotRows.Load(); n > 0 {
+			t.Errorf("%d rows emitted before chunk 3's low watermark: the stream was not held", n)
+		}
+		waitFor(t, "chunk 1's high watermark committed", 20*time.Second, func() bool {
+			var n int
+			err := h.db.Pool.QueryRow(ctx, "SELECT count(*) FROM public.debezium_signal WHERE type = 'snapshot-window-close'").Scan(&n)
+			return err == nil && n > 0
+		})
+		held := make(chan error, 1)
+		go func() {
+			lockDone <- pgx.BeginFunc(ctx, h.db.Pool, func(tx pgx.Tx) error {
+				_, err := tx.Exec(ctx, "LOCK TABLE public.debezium_signal IN SHARE MODE")
+				held <- err
+				<-released
+				return err
+			})
+		}()
+		if err := <-held; err != nil {
+			t.Errorf("lock the signal table: %v", err)
+		}
+		locked.Store(true)
+	})()
+
+	stop := h.start(nil)
+	h.consume("__debezium-heartbeat.fin", 1) // streaming
+	h.exec(snapshotItems)
+	waitFor(t, "chunk 3's watermarks held", 30*time.Second, locked.Load)
+	deadline := time.Now().Add(10 * time.Second)
+	for metrics.SnapshotRows.Load() < chunkSize && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	emitted := metrics.SnapshotRows.Load()
+	close(released)
+	if err := <-lockDone; err != nil {
+		t.Fatalf("the lock's transaction: %v", err)
+	}
+	if emitted < chunkSize {
+		t.Errorf("%d rows emitted while the next watermarks waited for their commit, want chunk 1's %d", emitted, chunkSize)
+	}
+	waitFor(t, "snapshot completed", 30*time.Second, func() bool { return metrics.SnapshotsCompleted.Load() == 1 })
+	want, evs := h.itemsDelivered()
+	if err := stop(); err != nil {
+		t.Fatalf("capture: %v", err)
+	}
+	replaysToTable(t, evs, want)
+}
