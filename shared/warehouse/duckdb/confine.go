@@ -42,6 +42,11 @@ func (w *Warehouse) confine(ctx context.Context, db *sql.DB) error {
 	settings := []string{
 		// Each object is read once, by its load: caching the files read keeps them for nothing.
 		"SET enable_external_file_cache = false",
+		// jemalloc, DuckDB's allocator, hands a query's freed pages back to the OS only when a
+		// thread allocates again or a task peaked past 128 MiB: in between the stack's DuckDB,
+		// idle, kept a reconcile pass's or a checkpoint's peak resident. Its background thread
+		// purges them on time (TestQueryPeakGoesBackToTheOS).
+		"SET allocator_background_threads = true",
 	}
 	if w.threads > 0 {
 		settings = append(settings, fmt.Sprintf("SET threads = %d", w.threads))
