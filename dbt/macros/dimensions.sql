@@ -119,6 +119,11 @@ starts as (
     left join rewound_from as f on t.{{ key }} = f.{{ key }}
 )
 {%- endset -%}
+{#- starts is read by the two constants below and by the batch: computed once where it can be -#}
+{%- set kept = computed_once(this.identifier ~ '__starts', 'with ' ~ starts ~ ' select * from starts') -%}
+{%- if kept is not none -%}
+    {%- set starts = 'starts as (select * from ' ~ kept ~ ')' -%}
+{%- endif -%}
 {#- The least position rewritten, as a constant: a key rewritten from its first version counts
     with that version's position (only such keys' versions are looked up by key alone). -#}
 {%- set lower = cut -%}
@@ -200,4 +205,19 @@ select published.* exclude (effective_to, is_current, entered_lsn),
     lead(effective_from) over (partition by {{ key }} order by lsn) as effective_to,
     lead(effective_from) over (partition by {{ key }} order by lsn) is null as is_current
 from published
+{%- endmacro %}
+
+{#- A relation holding the rows of query, computed once for the rest of this node (the node's
+    connection), or none where the query is to stay inline: on DuckDB a temporary table, which
+    ends with the connection at the node's end. Elsewhere inline: a Snowflake temporary table
+    would do too, but fakesnow, which tests the Snowflake SQL, refuses them (macros/cross_db.sql). -#}
+{% macro computed_once(name, query) -%}
+    {{ return(adapter.dispatch('computed_once')(name, query)) }}
+{%- endmacro %}
+{% macro default__computed_once(name, query) -%}{{ return(none) }}{%- endmacro %}
+{% macro duckdb__computed_once(name, query) -%}
+    {%- if not execute -%}{{ return(none) }}{%- endif -%}
+    {%- set kept = api.Relation.create(identifier=name, type='table') -%}
+    {%- do run_query("create or replace temporary table " ~ kept ~ " as " ~ query) -%}
+    {{ return(kept) }}
 {%- endmacro %}
