@@ -69,6 +69,19 @@ select 'fin.transaction_metadata' as topic, 0 as "partition", 2 * n - 2 + b.is_e
 from txs, (select 0 as is_end union all select 1) as b
 """
 
+# A UUIDv7's text as Postgres prints it (shared/database/migrations/0040_uuidv7.sql): 48 bits of
+# Unix ms, version 7, the sub-ms fraction in 12 bits, variant 10, then 62 bits that are random in
+# the database and here a hash of the row's number and kind, so every run makes the same ids. The
+# time first matters: DuckDB's zone maps keep a string's first 8 bytes, so ids that share them
+# (as sequential made-up ones did) let no lookup skip a row group.
+UUID7 = """
+create or replace temp macro uuid7(us, seed, kind) as lower(
+    substr(lpad(to_hex(us // 1000), 12, '0'), 1, 8) || '-' || substr(lpad(to_hex(us // 1000), 12, '0'), 9, 4)
+    || '-7' || lpad(to_hex((us % 1000) * 4096 // 1000), 3, '0') || '-'
+    || substr(to_hex((hash(seed, kind) >> 2) | 9223372036854775808::ubigint), 1, 4) || '-'
+    || substr(to_hex((hash(seed, kind) >> 2) | 9223372036854775808::ubigint), 5, 12))
+"""
+
 ISO = "strftime(make_timestamp({us}), '%Y-%m-%dT%H:%M:%S.%fZ')"
 
 
@@ -118,9 +131,21 @@ def generate(con, n: int, accounts: int, batch_size: int = 0, batches: int = 1):
     select *, {accounts} + row_number() over (order by lsn) - 1 as "offset"
     from numbered order by lsn;
     """)
-    acct_id = "'00000000-0000-4000-8000-' || lpad(cast({} as varchar), 12, '0')"
-    cust_id = "'00000000-0000-4000-9000-' || lpad(cast({} as varchar), 12, '0')"
-    txn_id = "'00000000-0000-4000-a000-' || lpad(cast(i as varchar), 12, '0')"
+    con.execute(UUID7)
+    # Ids as the database makes them (UUIDv7 of the row's insert time), in the order of the row
+    # numbers (shared/bank updates accounts in id order): customer c at 4c ms, account a at 2a + 1,
+    # after its customer (a // 2), from a minute before the snapshot; a transaction at its commit.
+    # The accounts' and customers' are made once, into lists looked up by number: the change log
+    # names an account five times a row, and uuid7 costs about 6x a lookup.
+    made_ms = START_US // 1000 - 60_000
+    con.execute(f"""
+    create or replace temp table ids as select
+        (select list(uuid7(({made_ms} + 2 * a + 1) * 1000, a, 'account') order by a) from range({accounts}) t(a)) as accounts,
+        (select list(uuid7(({made_ms} + 4 * c) * 1000, c, 'customer') order by c) from range({customers}) t(c)) as customers
+    """)
+    acct_id = "(select accounts from ids)[cast({0} as bigint) + 1]"
+    cust_id = "(select customers from ids)[cast({0} as bigint) + 1]"
+    txn_id = "id"
     account_image = lambda bal, ver, upd: f"""'{{"account_id":"' || {acct_id.format('account')}
         || '","customer_id":"' || {cust_id.format('account // 2')}
         || '","account_type":"CHECKING","currency":"USD","nickname":null,"balance":"' || cast(cast({bal} as decimal(18,2)) as varchar)
@@ -151,7 +176,7 @@ def generate(con, n: int, accounts: int, batch_size: int = 0, batches: int = 1):
             || ',"status":"COMPLETED","description":"bench","category":null,"reverses_transaction_id":null,"created_at":"'
             || iso || '","updated_at":"' || iso || '","version":1}}' as after,
             {tail('batch')}
-        from (select *, {ISO.format(us='commit_us')} as iso from txn order by i)"""
+        from (select *, {ISO.format(us='commit_us')} as iso, uuid7(commit_us, i, 'transaction') as id from txn order by i)"""
     customer_image = lambda city, ver, upd: f"""json_object('customer_id', {cust_id.format('c')}, 'first_name', 'Bench',
         'last_name', 'Customer ' || c, 'email', 'c' || c || '@example.com', 'address_line', '1 Main St',
         'city', {city}, 'postal_code', '12345', 'country', 'US', 'closed_at', null,

@@ -68,7 +68,7 @@ def raw_key(n: int, changes: int, rounds: int) -> str:
     """What a generated RAW depends on: the generator's parameters and its code."""
     h = hashlib.sha256()
     h.update(json.dumps([n, ACCOUNTS, changes, rounds, bench.START_US, bench.STEP_US]).encode())
-    h.update(inspect.getsource(generate).encode() + bench.GENERATE.encode() + bench.METADATA.encode()
+    h.update(inspect.getsource(generate).encode() + bench.GENERATE.encode() + bench.METADATA.encode() + bench.UUID7.encode()
              + inspect.getsource(generated).encode())
     return h.hexdigest()[:16]
 
