@@ -127,9 +127,10 @@ func (c *capturer) movePipeline(ctx context.Context, st *streamState) error {
 }
 
 // readWake wakes the stream from its wait for the slot's next message when a chunk read or a
-// watermark write ends, so the next chunk is read at once: with streaming idle, nothing else would come before the next
-// status (up to 200 ms). The wait's deadline context is cancelled; a timeout of the replication
-// connection's read is not fatal to it (the status period's deadline ends a wait the same way).
+// watermark write ends, so the next chunk is read at once: with streaming idle, nothing else
+// would come before the next status (up to 200 ms). The wait's deadline context is cancelled; a
+// timeout of the replication connection's read is not fatal to it (the status period's deadline
+// ends a wait the same way).
 type readWake struct {
 	mu     sync.Mutex
 	cancel context.CancelFunc // the current wait's
