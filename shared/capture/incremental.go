@@ -546,6 +546,9 @@ func chunkConnConfig(base *pgx.ConnConfig) *pgx.ConnConfig {
 	// The chunk query is prepared once (chunkStatement) and planned for each read's bounds, as
 	// the unnamed statement was: the plans TestChunkReadWalksThePrimaryKeyWithoutStatistics checks.
 	cfg.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+	// The read's snapshot must come before its rows (chunkQuery): a parallel append could
+	// interleave the branches.
+	cfg.RuntimeParams["max_parallel_workers_per_gather"] = "0"
 	return cfg
 }
 
@@ -693,6 +696,7 @@ func (c *capturer) readRows(ctx context.Context, conn *pgx.Conn, ch *chunk, t *t
 				rr.Close()
 				return err
 			}
+			continue
 		}
 		if ch.heldOpen(vals[2]) {
 			// Its row and the rest of the chunk wait for the next read: see heldOpen.
@@ -896,8 +900,12 @@ func (ch *chunk) probeLocked(ctx context.Context, conn *pgx.Conn, keyCols []stri
 	return nil
 }
 
-// readMeta takes the read's snapshot and WAL position from its first row.
+// readMeta takes the read's snapshot and WAL position from its first row, which carries them
+// alone (chunkQuery).
 func (ch *chunk) readMeta(vals [][]byte) error {
+	if vals[0] == nil || vals[1] == nil || vals[2] != nil {
+		return errors.New("read chunk: the first row is not the read's snapshot and position")
+	}
 	var err error
 	if ch.snap, err = parseSnapshot(string(vals[0])); err != nil {
 		return err
@@ -921,8 +929,8 @@ func (ch *chunk) heldOpen(xmax []byte) bool {
 	return err == nil && x != 0 && !ch.snap.visible(uint32(x))
 }
 
-// chunkMeta counts the columns a chunk read returns before the table's: the read's snapshot, its
-// WAL position and the row's xmax.
+// chunkMeta counts the columns a chunk read returns before the table's: the read's snapshot and its
+// WAL position (on the read's first row alone, null on the others) and the row's xmax.
 const chunkMeta = 3
 
 // chunkFormats are the result formats of a chunk read: binary for the columns binaryEncoderFor
@@ -959,10 +967,15 @@ func chunkQuery(table string, keyCols []string, after bool, limit int) string {
 	bound("<=")
 	// The read's position is taken once (a materialized CTE), by a one-time filter that runs
 	// before the scan: every row's xmax is then read after it (heldOpen), and every commit the
-	// statement's snapshot sees lies below it.
+	// statement's snapshot sees lies below it. The snapshot and the position come once, in a
+	// first row of their own (the table's columns null), and the rows after it carry nulls in
+	// their place: repeated on every row they were a third of a row's bytes, and 13% of
+	// Postgres's CPU for the read (docs/benchmarks.md, h/snapthru). UNION ALL's branches run in
+	// order (parallel plans are off on the chunk connection); readMeta fails on any other first row.
 	return "WITH pos AS MATERIALIZED (SELECT pg_current_snapshot()::text AS snap, pg_current_wal_insert_lsn()::text AS lsn) " +
-		"SELECT (SELECT snap FROM pos), (SELECT lsn FROM pos), xmax::text, * FROM " + table +
-		" WHERE (SELECT lsn FROM pos) IS NOT NULL AND " + strings.Join(conds, " AND ") + " ORDER BY " + strings.Join(keyCols, ", ") + fmt.Sprintf(" LIMIT %d", limit)
+		"SELECT snap, lsn, NULL::text, (NULL::" + table + ").* FROM pos UNION ALL (" +
+		"SELECT NULL, NULL, xmax::text, * FROM " + table +
+		" WHERE (SELECT lsn FROM pos) IS NOT NULL AND " + strings.Join(conds, " AND ") + " ORDER BY " + strings.Join(keyCols, ", ") + fmt.Sprintf(" LIMIT %d)", limit)
 }
 
 // snapshot is a Postgres snapshot (pg_current_snapshot) on 32-bit xids, as pgoutput gives them.
