@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -77,4 +78,68 @@ func explain(t *testing.T, conn *pgx.Conn, q string, args ...any) string {
 		t.Fatal(err)
 	}
 	return strings.Join(lines, "\n")
+}
+
+// A chunk read's snapshot and position come once, on a first row of their own, and every row
+// after it is the table's with its xmax: repeated on every row they cost a third of its bytes
+// and 13% of Postgres's CPU for the read. readMeta refuses a first row that is not theirs.
+func TestChunkReadCarriesItsSnapshotOnce(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, `CREATE TABLE once (id int PRIMARY KEY, v text NOT NULL);
+		INSERT INTO once SELECT g, 'row ' || g FROM generate_series(1, 10) g`); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, chunkConnConfig(db.Pool.Config().ConnConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tests := []struct {
+		name string
+		args [][]byte
+		rows int
+	}{
+		{"first chunk", [][]byte{[]byte("10")}, 4},
+		{"next chunk", [][]byte{[]byte("8"), []byte("10")}, 2},
+		{"empty chunk", [][]byte{[]byte("10"), []byte("10")}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rr := conn.PgConn().ExecParams(ctx, chunkQuery("once", []string{"id"}, len(tt.args) > 1, 4), tt.args, nil, nil, nil)
+			var rows [][][]byte
+			for rr.NextRow() {
+				var row [][]byte
+				for _, v := range rr.Values() {
+					row = append(row, bytes.Clone(v))
+				}
+				rows = append(rows, row)
+			}
+			if _, err := rr.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if len(rows) != tt.rows+1 {
+				t.Fatalf("%d rows, want the read's own and %d of the table", len(rows), tt.rows)
+			}
+			var ch chunk
+			if err := ch.readMeta(rows[0]); err != nil || ch.readLSN == 0 {
+				t.Fatalf("first row %q: %v, position %s", rows[0], err, ch.readLSN)
+			}
+			for _, v := range rows[0][chunkMeta:] {
+				if v != nil {
+					t.Errorf("the read's own row carries a table value: %q", rows[0])
+				}
+			}
+			for _, row := range rows[1:] {
+				if row[0] != nil || row[1] != nil || row[2] == nil || row[chunkMeta] == nil {
+					t.Errorf("row %q: want the snapshot and position null, its xmax and columns set", row)
+				}
+			}
+			if len(rows) > 1 {
+				if err := ch.readMeta(rows[1]); err == nil {
+					t.Errorf("readMeta took a row of the table (%q) for the read's snapshot", rows[1])
+				}
+			}
+		})
+	}
 }
