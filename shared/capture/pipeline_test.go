@@ -41,6 +41,19 @@ func TestChunkChangedWhileThePreviousWaits(t *testing.T) {
 		fired.Store(true)
 		return func() {
 			emittedBefore.Store(metrics.SnapshotChunks.Load())
+			// Chunk 2 is read while chunk 1's high watermark commits (readsEarly): the changes
+			// wait until it has, or chunk 1's window would still be open for them.
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+				var n int
+				err := h.db.Pool.QueryRow(ctx, "SELECT count(*) FROM debezium_signal WHERE type = 'snapshot-window-close'").Scan(&n)
+				if err == nil && n >= 1 {
+					break
+				}
+				if time.Now().After(deadline) {
+					hookErr <- fmt.Errorf("chunk 1's high watermark not committed in 10 s (%v)", err)
+					return
+				}
+			}
 			hookErr <- pgx.BeginFunc(ctx, h.db.Pool, func(tx pgx.Tx) error {
 				_, err := tx.Exec(ctx, "UPDATE items SET v = 42 WHERE "+where(updated2)+"; DELETE FROM items WHERE "+where(deleted2)+
 					"; UPDATE items SET v = 43 WHERE "+where(inFirst)+"; UPDATE items SET v = 44 WHERE "+where(updated3))
