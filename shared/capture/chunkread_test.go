@@ -81,8 +81,9 @@ func explain(t *testing.T, conn *pgx.Conn, q string, args ...any) string {
 }
 
 // A chunk read's snapshot and position come once, on a first row of their own, and every row
-// after it is the table's with its xmax: repeated on every row they cost a fifth of its bytes
-// and a tenth of Postgres's CPU for the read. readMeta refuses a first row that is not theirs.
+// after it is the table's with its xmax: repeated on every row they cost a third of its bytes
+// on a busy cluster and a tenth of Postgres's CPU for the read. readMeta refuses a first row
+// that is not theirs.
 func TestChunkReadCarriesItsSnapshotOnce(t *testing.T) {
 	db := pgtest.New(t)
 	ctx := context.Background()

@@ -969,10 +969,10 @@ func chunkQuery(table string, keyCols []string, after bool, limit int) string {
 	// before the scan: every row's xmax is then read after it (heldOpen), and every commit the
 	// statement's snapshot sees lies below it. The snapshot and the position come once, in a
 	// first row of their own (the table's columns null), and the rows after it carry nulls in
-	// their place: repeated on every row they were a fifth of a row's bytes and a tenth of
-	// Postgres's CPU for the read (docs/benchmarks.md, "A chunk read's snapshot once"). UNION
-	// ALL's branches run in order (parallel plans are off on the chunk connection); readMeta
-	// fails on any other first row.
+	// their place: repeated on every row they were a third of its bytes on a busy cluster (the
+	// snapshot lists its open transactions) and a tenth of Postgres's CPU for the read
+	// (docs/benchmarks.md, "A chunk read's snapshot once"). UNION ALL's branches run in order
+	// (parallel plans are off on the chunk connection); readMeta fails on any other first row.
 	return "WITH pos AS MATERIALIZED (SELECT pg_current_snapshot()::text AS snap, pg_current_wal_insert_lsn()::text AS lsn) " +
 		"SELECT snap, lsn, NULL::text, (NULL::" + table + ").* FROM pos UNION ALL (" +
 		"SELECT NULL, NULL, xmax::text, * FROM " + table +
