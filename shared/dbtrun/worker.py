@@ -242,7 +242,7 @@ CLOCK_EVENTS = {"ConcurrencyLine", "NodeFinished", "LogHookStartLine", "LogHookE
 
 
 class Trims:
-    """Eight fixed costs of dbt's own per build and per node, paid in the warm worker's Python
+    """Seven fixed costs of dbt's own per build and per node, paid in the warm worker's Python
     under the GIL, that do not change what dbt does (docs/dbt.md, "Warm worker"):
 
     - Jinja compiles a model's, test's and hook's SQL template from source on every build
@@ -276,22 +276,18 @@ class Trims:
       anew (its date types each make a parsedatetime Calendar: about 5 ms a statement). The
       testers are kept per set of text columns, as dbt keeps its own default one for every
       thread to share.
-    - Jinja's sandbox asks whether an attribute is safe to read at every `a.b` and `a['b']` of a
-      template (~15,000 a build), each time testing the object against seven kinds of Python
-      internals. The answer depends on the object's class and the attribute's name only, so it
-      is kept per (class, name), bounded.
     Each patch checks that the dbt internal it wraps is there and is skipped (with a line on
     stderr) when it is not, so a dbt upgrade costs speed, never a build."""
 
     def __init__(self, compiled_max: int = 4096):
         self.compiled, self.compiled_max, self.secrets = {}, compiled_max, []
         self.compile_hits = self.compile_misses = self.events_dropped = self.events_unparsed = 0
-        self.namespaces_merged = self.macros_wrapped = self.attribute_checks_reused = 0
-        self.counted = (0, 0, 0, 0, 0, 0, 0)
+        self.namespaces_merged = self.macros_wrapped = 0
+        self.counted = (0, 0, 0, 0, 0, 0)
 
     def apply(self) -> None:
         for patch in (self._compile_cache, self._quiet_debug_events, self._lazy_events, self._secrets_once,
-                      self._type_testers, self._merged_macro_namespace, self._macro_wrappers, self._safe_attributes):
+                      self._type_testers, self._merged_macro_namespace, self._macro_wrappers):
             try:
                 patch()
             except Exception as exc:  # noqa: BLE001 - a missing internal costs speed only
@@ -306,14 +302,13 @@ class Trims:
 
     def _counts(self) -> tuple:
         return (self.compile_hits, self.compile_misses, self.events_dropped, self.events_unparsed,
-                self.namespaces_merged, self.macros_wrapped, self.attribute_checks_reused)
+                self.namespaces_merged, self.macros_wrapped)
 
     def __str__(self) -> str:
         """What the trims saved in the request so far, for its timings line."""
-        hits, misses, dropped, unparsed, merged, wrapped, checked = (
-            now - then for now, then in zip(self._counts(), self.counted))
+        hits, misses, dropped, unparsed, merged, wrapped = (now - then for now, then in zip(self._counts(), self.counted))
         return (f"templates compiled {misses} (reused {hits}), debug events skipped {dropped} (never parsed {unparsed}), "
-                f"macro namespaces merged {merged}, macros wrapped {wrapped}, attribute checks reused {checked}")
+                f"macro namespaces merged {merged}, macros wrapped {wrapped}")
 
     def _compile_cache(self) -> None:
         from dbt_common.clients.jinja import MacroFuzzEnvironment
@@ -442,33 +437,6 @@ class Trims:
             trims.macros_wrapped += wrapped
 
         MacroNamespaceBuilder.add_macros = add_macros
-
-    def _safe_attributes(self, kept_max: int = 4096) -> None:
-        import jinja2.sandbox as sandbox
-
-        original, trims, kept = sandbox.SandboxedEnvironment.is_safe_attribute, self, {}
-        # The answer must come from the attribute's name and the object's class alone, as in the
-        # jinja2 this was written against; another version's may read more.
-        if sandbox.SandboxedEnvironment.is_safe_attribute.__code__.co_names != ("startswith", "is_internal_attribute"):
-            raise AttributeError("jinja2.sandbox.SandboxedEnvironment.is_safe_attribute reads "
-                                 f"{sandbox.SandboxedEnvironment.is_safe_attribute.__code__.co_names}")
-
-        def is_safe_attribute(self, obj, attr, value):
-            cls = type(obj)
-            key = (cls, attr)
-            safe = kept.get(key)
-            if safe is None:
-                safe = original(self, obj, attr, value)
-                # isinstance also goes by __class__, which an object may report otherwise
-                if obj.__class__ is cls and type(attr) is str:
-                    if len(kept) >= kept_max:
-                        kept.clear()
-                    kept[key] = safe
-            else:
-                trims.attribute_checks_reused += 1
-            return safe
-
-        sandbox.SandboxedEnvironment.is_safe_attribute = is_safe_attribute
 
     def _secrets_once(self) -> None:
         import dbt_common.events.functions as functions
