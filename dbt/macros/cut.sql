@@ -5,7 +5,7 @@
 {#- The cut's position P as a constant (0 before the first whole transaction), so the warehouse
     can skip blocks above it. Read once per build (once_per_build), by the first node of each
     dbt thread to ask (they may ask at once): every caller refs the cut, so runs after it was
-    built, and nothing else in the build writes it; twelve nodes asked. -#}
+    built, and nothing else in the build writes it; eight nodes of a build asked. -#}
 {% macro cut_lsn() -%}
     {%- set key = 'cut_lsn ' ~ ref('cut') -%}
     {%- set held = once_per_build() -%}

@@ -530,7 +530,7 @@ def cut_read_once(workdir: Path, logged: int):
     """cut_lsn() is asked by every node that takes rows up to the cut (the *_in_cut models, the
     facts, the checkpoints and the tests within the cut): the build's cut is read once per build
     (once_per_build in dbt/macros/cut.sql), at most once per dbt thread (threads that ask at
-    the same moment each read it), not once or twice per node (12 reads)."""
+    the same moment each read it), not once per node (8 reads)."""
     n = build_log(workdir, logged).count("select max(lsn) as cut_lsn from")
     threads = int(os.environ.get("DBT_THREADS", "4"))
     check("duckdb: an incremental build reads its cut's position once per dbt thread at most", 1 <= n <= threads,
