@@ -2,16 +2,37 @@
     wholly or not at all. gold.cut names the position P; these macros let each gold model take
     the rows at or below it. -#}
 
-{#- The cut's position P as a constant (0 before the first whole transaction): read once per
-    model, so the warehouse can skip blocks above it. -#}
+{#- The cut's position P as a constant (0 before the first whole transaction), so the warehouse
+    can skip blocks above it. Read once per build (once_per_build), by the first node of each
+    dbt thread to ask (they may ask at once): every caller refs the cut, so runs after it was
+    built, and nothing else in the build writes it; eight nodes of a build asked. -#}
 {% macro cut_lsn() -%}
+    {%- set key = 'cut_lsn ' ~ ref('cut') -%}
+    {%- set held = once_per_build() -%}
+    {%- if key in held -%}
+        {{- return(held[key]) -}}
+    {%- endif -%}
     {#- dbt docs generate compiles every model against an empty scratch warehouse: no cut yet. -#}
     {%- if execute and load_relation(ref('cut')) is not none -%}
-        {%- set found = run_query("select max(lsn) from " ~ ref('cut')) -%}
+        {%- set found = run_query("select max(lsn) as cut_lsn from " ~ ref('cut')) -%}
         {%- set lsn = found.columns[0].values()[0] if found.rows | length > 0 else none -%}
-        {{- return(lsn if lsn is not none else 0) -}}
+        {%- do held.update({key: lsn if lsn is not none else 0}) -%}
+        {{- return(held[key]) -}}
     {%- endif -%}
     {{- return(0) -}}
+{%- endmacro %}
+
+{#- A dict that lives as long as this dbt invocation, shared by its nodes, for values that
+    cannot change during it. dbt has no such place: the graph lives as long as the manifest (the
+    warm worker reuses it build after build: shared/dbtrun/worker.py), so the dict is filed
+    there under this invocation's id and dropped by the next invocation. Two threads may fill
+    the same key at once; both write the same value. -#}
+{% macro once_per_build() -%}
+    {%- set held = graph.setdefault('fin_once_per_build', {}) -%}
+    {%- for old in held.keys() | list if old != invocation_id -%}
+        {%- do held.pop(old, none) -%}
+    {%- endfor -%}
+    {{- return(held.setdefault(invocation_id, {})) -}}
 {%- endmacro %}
 
 {#- The newest value of column in this model's own table, as a constant (default when the

@@ -220,6 +220,7 @@ def run_duckdb(workdir: Path):
     code, st = dbt(workdir, env, "build")
     check("duckdb: incremental build passes every model and test", code == 0, f"failed: {failed(st)}")
     touched_keys_computed_once(workdir, logged)
+    cut_read_once(workdir, logged)
     for table in ("customers", "accounts"):
         compare_history(f"duckdb: {table} history has every version after an incremental run",
                         duckdb_rows(db, history_sql(table, "duckdb")),
@@ -518,14 +519,29 @@ def first_versions_read(workdir: Path, db: Path, name: str):
           f"looked up {looked_up}")
 
 
+def build_log(workdir: Path, logged: int) -> str:
+    """The debug log of the build whose log starts at offset logged."""
+    with open(workdir / "logs" / "dbt.log", "rb") as f:
+        f.seek(logged)
+        return f.read().decode()
+
+
+def cut_read_once(workdir: Path, logged: int):
+    """cut_lsn() is asked by every node that takes rows up to the cut (the *_in_cut models, the
+    facts, the checkpoints and the tests within the cut): the build's cut is read once per build
+    (once_per_build in dbt/macros/cut.sql), at most once per dbt thread (threads that ask at
+    the same moment each read it), not once per node (8 reads)."""
+    n = build_log(workdir, logged).count("select max(lsn) as cut_lsn from")
+    threads = int(os.environ.get("DBT_THREADS", "4"))
+    check("duckdb: an incremental build reads its cut's position once per dbt thread at most", 1 <= n <= threads,
+          f"read {n} times by {threads} threads")
+
+
 def touched_keys_computed_once(workdir: Path, logged: int):
     """dimension_in_cut reads the keys it rewrites (starts) for two constants and for the batch:
     on DuckDB they are computed once per *_in_cut model, into a temporary table, not three times.
     Counted in the statements of the build whose log starts at offset logged."""
-    with open(workdir / "logs" / "dbt.log", "rb") as f:
-        f.seek(logged)
-        text = f.read().decode()
-    n = text.count("-- per key the history wrote since")
+    n = build_log(workdir, logged).count("-- per key the history wrote since")
     check("duckdb: an incremental build computes each *_in_cut model's touched keys once", n == 2,
           f"computed {n} times by accounts_in_cut and customers_in_cut together")
 
