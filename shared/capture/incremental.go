@@ -389,15 +389,12 @@ func (c *capturer) awaitMarks(ctx context.Context) error {
 }
 
 // closeMarkConn waits for a watermark write in flight (its context is ending) and closes the
-// connection.
+// connection. Its error is not the close's: a write still in flight is one the run's end cut short.
 func (c *capturer) closeMarkConn(ctx context.Context) {
 	if c.markConn == nil {
 		return
 	}
-	if c.inc != nil && c.inc.marking != nil {
-		<-c.inc.marking.done
-		c.inc.marking = nil
-	}
+	_ = c.awaitMarks(ctx)
 	c.markConn.Close(context.WithoutCancel(ctx))
 	c.markConn = nil
 }

@@ -134,7 +134,7 @@ func (c *capturer) movePipeline(ctx context.Context, st *streamState) error {
 type readWake struct {
 	mu     sync.Mutex
 	cancel context.CancelFunc // the current wait's
-	woken  bool               // a read ended since the last take
+	woken  bool               // wake was called since the last take: the next wait (arm) ends at once
 }
 
 func (w *readWake) wake() {

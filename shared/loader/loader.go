@@ -233,7 +233,7 @@ func (h *Handler) handleRecord(ctx context.Context, rec events.S3EventRecord, m 
 
 // loadRetried loads obj, trying again as WithRetry says, and returns how many tries it took.
 func (h *Handler) loadRetried(ctx context.Context, obj warehouse.Object) (res warehouse.Result, attempts int, err error) {
-	err = retry.Do(ctx, h.policy(func(attempt int, wait time.Duration, err error) bool {
+	attempts, err = retry.Tries(ctx, h.policy(func(attempt int, wait time.Duration, err error) bool {
 		// A load that ran out of time is left to the invocation's retry rather than cut off by
 		// its timeout.
 		if retry.IsPermanent(err) || errors.Is(err, context.DeadlineExceeded) {
@@ -242,7 +242,6 @@ func (h *Handler) loadRetried(ctx context.Context, obj warehouse.Object) (res wa
 		h.log.Warn("load failed; trying again", "key", obj.Key, "reason", Reason(err), "attempt", attempt, "wait", wait, "err", err)
 		return true
 	}), func(ctx context.Context) (err error) {
-		attempts++
 		res, err = h.load(ctx, obj)
 		return err
 	})

@@ -43,8 +43,8 @@ func (noObjects) ReadObject(ctx context.Context, bucket, key string, w io.Writer
 	return "", fmt.Errorf("%s: %w", key, loader.ErrObjectNotFound)
 }
 
-// A failure that may pass is tried again, with backoff, then returned, counted and logged; a
-// permanent one is tried once; a key outside the bronze grammar never reaches the warehouse.
+// A failure that may pass is tried again, with backoff, then returned, counted and logged with
+// its tries; a permanent one is tried once; a key outside the bronze grammar never reaches the warehouse.
 func TestRetryOnlyWhatMayPass(t *testing.T) {
 	good := bronzetest.KeyAt("accounts", 0, 6)
 	network := errors.New("dial tcp: connection reset by peer")
@@ -101,6 +101,9 @@ func TestRetryOnlyWhatMayPass(t *testing.T) {
 			}
 			if !strings.Contains(logs.String(), "object not loaded") || !strings.Contains(logs.String(), "reason="+tc.reason) {
 				t.Fatalf("log does not name the failed object and its reason:\n%s", logs.String())
+			}
+			if want := fmt.Sprintf("attempts=%d ", tc.wantLoads); !strings.Contains(logs.String(), want) {
+				t.Errorf("log does not say the object was tried %d times (%s):\n%s", tc.wantLoads, want, logs.String())
 			}
 			if tc.wantLoads > 1 && time.Since(start) < 3*time.Millisecond {
 				t.Fatalf("tried %d times in %s: no backoff (1 ms, then 2 ms)", tc.wantLoads, time.Since(start))

@@ -27,6 +27,13 @@ type Policy struct {
 // is fn's last, with the number of tries when there were several; when ctx ended, ctx's error is
 // in the chain too, so that a caller stopping is told from a failure.
 func Do(ctx context.Context, p Policy, fn func(context.Context) error) error {
+	_, err := Tries(ctx, p, fn)
+	return err
+}
+
+// Tries is Do that also says how many tries it made (one at least), for a caller that reports
+// them beside the outcome.
+func Tries(ctx context.Context, p Policy, fn func(context.Context) error) (int, error) {
 	again := p.Again
 	if again == nil {
 		again = func(_ int, _ time.Duration, err error) bool { return !IsPermanent(err) }
@@ -38,18 +45,18 @@ func Do(ctx context.Context, p Policy, fn func(context.Context) error) error {
 		err := try(ctx, p.Timeout, fn)
 		switch {
 		case err == nil:
-			return nil
+			return attempt, nil
 		case ctx.Err() != nil:
-			return ended(ctx, p.tried(err, attempt))
+			return attempt, ended(ctx, p.tried(err, attempt))
 		case p.Attempts > 0 && attempt >= p.Attempts:
-			return p.tried(err, attempt)
+			return attempt, p.tried(err, attempt)
 		}
 		wait := backoff.Next()
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait+time.Since(began) || !again(attempt, wait, err) {
-			return p.tried(err, attempt)
+			return attempt, p.tried(err, attempt)
 		}
 		if Sleep(ctx, wait) != nil {
-			return ended(ctx, p.tried(err, attempt))
+			return attempt, ended(ctx, p.tried(err, attempt))
 		}
 	}
 }

@@ -88,11 +88,22 @@ func TestDo(t *testing.T) {
 				time.AfterFunc(20*time.Millisecond, cancel)
 			}
 			s := &script{errs: tc.errs}
-			done := make(chan error, 1)
-			go func() { done <- retry.Do(ctx, tc.policy, s.fn) }()
+			type result struct {
+				tries int
+				err   error
+			}
+			done := make(chan result, 1)
+			go func() {
+				n, err := retry.Tries(ctx, tc.policy, s.fn)
+				done <- result{n, err}
+			}()
 			var err error
 			select {
-			case err = <-done:
+			case r := <-done:
+				err = r.err
+				if r.tries != tc.wantCalls {
+					t.Errorf("Tries says %d tries, want %d", r.tries, tc.wantCalls)
+				}
 			case <-time.After(hangFor):
 				t.Fatalf("Do has not returned after %s: it waited past a refusal, a deadline or a cancelled context", hangFor)
 			}
