@@ -22,6 +22,7 @@ import (
 	"github.com/fin-orchestrator/fin-orchestrator/shared/database"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/kafka"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/localpg"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/retry"
 )
 
 // captureBench holds one benchmark run: its own database, slots and an embedded broker that
@@ -168,7 +169,9 @@ func (b *captureBench) setup(ctx context.Context) error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer admin.Close(ctx)
-	b.dropAll(ctx, admin)
+	if err := b.dropAll(ctx, admin); err != nil {
+		return err
+	}
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+b.db); err != nil {
 		return fmt.Errorf("create %s: %w", b.db, err)
 	}
@@ -194,11 +197,23 @@ func (b *captureBench) setup(ctx context.Context) error {
 	return err
 }
 
-func (b *captureBench) dropAll(ctx context.Context, admin *pgx.Conn) {
-	admin.Exec(ctx, "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL", b.db)
-	time.Sleep(200 * time.Millisecond)
-	admin.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1", b.db)
-	admin.Exec(ctx, "DROP DATABASE IF EXISTS "+b.db+" WITH (FORCE)")
+// dropAll drops the benchmark's slot and database, trying again while the capture of the run
+// before still holds the slot: a database with an active slot cannot be dropped, and the next
+// run's CREATE DATABASE would then fail on the leftover.
+func (b *captureBench) dropAll(ctx context.Context, admin *pgx.Conn) error {
+	policy := retry.Policy{Attempts: 8, Backoff: retry.Backoff{First: 200 * time.Millisecond, Max: 5 * time.Second}}
+	return retry.Do(ctx, policy, func(ctx context.Context) error {
+		if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL", b.db); err != nil {
+			return fmt.Errorf("stop the capture of %s: %w", b.db, err)
+		}
+		if _, err := admin.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1", b.db); err != nil {
+			return fmt.Errorf("drop the slots of %s: %w", b.db, err)
+		}
+		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+b.db+" WITH (FORCE)"); err != nil {
+			return fmt.Errorf("drop %s: %w", b.db, err)
+		}
+		return nil
+	})
 }
 
 func (b *captureBench) cleanup() {
@@ -216,7 +231,9 @@ func (b *captureBench) cleanup() {
 		return
 	}
 	defer admin.Close(ctx)
-	b.dropAll(ctx, admin)
+	if err := b.dropAll(ctx, admin); err != nil {
+		slog.Warn("bench cleanup", "err", err)
+	}
 }
 
 // workload commits rows inserts in txns transactions and returns the WAL position of a marker
