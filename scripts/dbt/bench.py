@@ -202,6 +202,8 @@ def generate(con, n: int, accounts: int, batch_size: int = 0, batches: int = 1):
                           ("transactions", transactions)):
         con.execute(GENERATE.format(table=table, events=events))
     con.execute(METADATA)
+    # no incremental snapshot completed: the capture's window records, none
+    con.execute("create table if not exists raw.snapshot_windows as select * from raw.customers limit 0")
 
 
 class Worker:
@@ -295,8 +297,6 @@ def main():
     started = time.monotonic()
     con = duckdb.connect(str(db))
     generate(con, n, accounts=20_000)
-    # no incremental snapshot completed: the capture's window records, none
-    con.execute("create table if not exists raw.snapshot_windows as select * from raw.customers limit 0")
     counts = {t: con.execute(f"select count(*), count(*) filter (where _object_key = 'bronze/bench-1') from raw.{t}").fetchone()
               for t in ("customers", "accounts", "transactions", "transaction_metadata")}
     # Set the second load aside, so the first build sees only the first.

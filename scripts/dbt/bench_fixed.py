@@ -32,7 +32,6 @@ def main():
     if not base.exists():
         con = duckdb.connect(str(base))
         bench.generate(con, n, accounts=2000, batch_size=size, batches=loads)
-        con.execute("create table if not exists raw.snapshot_windows as select * from raw.customers limit 0")
         con.execute("create schema if not exists bench")
         for t in TABLES:  # every load but the first is set aside until its turn
             con.execute(f"create or replace table bench.{t} as select * from raw.{t} where _object_key <> 'bronze/bench-0'")

@@ -108,7 +108,6 @@ def generated(workdir: Path, n: int, changes: int, rounds: int) -> Path:
     started = time.monotonic()
     con = duckdb.connect(str(db))
     generate(con, n, accounts=ACCOUNTS, batch_size=changes, batches=rounds)
-    con.execute("create table if not exists raw.snapshot_windows as select * from raw.customers limit 0")
     con.execute("create schema if not exists bench")
     for t in LOADED:
         con.execute(f"create or replace table bench.{t} as select * from raw.{t} where _object_key <> 'bronze/bench-0'")
