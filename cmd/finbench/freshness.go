@@ -97,6 +97,7 @@ type freshnessBench struct {
 	pool               *pgxpool.Pool
 	d                  *postingDriver
 	raw, gold          *seenSet
+	runs               *runSet
 }
 
 // runningStack reaches a running `fin up`: its SQL token, its /sql URL under consoleURL, and a
@@ -118,7 +119,7 @@ func runningStack(ctx context.Context, consoleURL string, conns int) (token, sql
 
 // setUpFreshness reaches the running stack and opens the accounts the postings go to.
 func setUpFreshness(ctx context.Context, f freshnessFlags) (*freshnessBench, error) {
-	b := &freshnessBench{freshnessFlags: f, tag: "bench-freshness-" + uuid.NewString()[:8], raw: newSeenSet(), gold: newSeenSet()}
+	b := &freshnessBench{freshnessFlags: f, tag: "bench-freshness-" + uuid.NewString()[:8], raw: newSeenSet(), gold: newSeenSet(), runs: newRunSet()}
 	var err error
 	if b.token, b.sqlURL, b.pool, err = runningStack(ctx, f.consoleURL, f.conns+2); err != nil {
 		return nil, err
@@ -172,6 +173,8 @@ func (b *freshnessBench) timed(ctx context.Context, ref runResult) error {
 	}
 	watch(b.poll, &rawErrs, func(ctx context.Context) error { return pollRaw(ctx, b.sqlURL, b.token, b.tag, b.raw) })
 	watch(time.Second, &goldErrs, func(ctx context.Context) error { return pollGold(ctx, b.sqlURL, b.token, b.tag, b.gold) })
+	var runErrs atomic.Int64 // a missed status poll loses nothing the next one's last 20 hold
+	watch(2*time.Second, &runErrs, func(ctx context.Context) error { return b.runs.poll(ctx, b.consoleURL, b.token) })
 	start := time.Now()
 	res := b.d.run(ctx, b.rate, time.Duration(b.seconds)*time.Second, b.conns)
 	fmt.Printf("  paced run: %d committed in %.1f s = %.1f tx/s (target %.0f, ratio %.2f; reference %.0f tx/s unpaced), %d failed, start delay behind schedule p95 %v\n",
@@ -204,7 +207,8 @@ func (b *freshnessBench) report(ctx context.Context, res runResult, committed []
 	var runs []console.DbtRun
 	var err error
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
-		runs, err = dbtRuns(ctx, b.consoleURL, b.token)
+		err = b.runs.poll(ctx, b.consoleURL, b.token)
+		runs = b.runs.all()
 		if err == nil && len(runs) > 0 && !runs[0].At.Before(b.gold.newestSighting().Add(-2*time.Second)) {
 			break
 		}
@@ -224,11 +228,14 @@ func (b *freshnessBench) report(ctx context.Context, res runResult, committed []
 		len(quietLat), summarize(quietLat), summarize(quietLat).p95.Seconds()/targetRawP95.Seconds())
 	fmt.Printf("  references: Snowpipe Streaming 5-10 s to queryable; Snowpipe (files) \"within minutes\"; the original Airflow COPY every minute (30 s mean)\n")
 	b.reportGold(gs, len(goldLat), runs, start)
+	if !b.scheduleOnly {
+		decomposeGold(b.raw, b.gold, committed, runs).print()
+	}
 	return missingRaw, missingGold
 }
 
 // reportGold prints commit -> gold, against the targets when builds follow loads, and the dbt
-// runs the console still lists (its last 20).
+// runs gathered from the console's status during the run.
 func (b *freshnessBench) reportGold(gs latencySummary, n int, runs []console.DbtRun, start time.Time) {
 	what := "commit -> queryable in gold (gold.fct_transactions and its account's current gold.dim_accounts row; polled every 1 s)"
 	if b.scheduleOnly {
@@ -243,8 +250,10 @@ func (b *freshnessBench) reportGold(gs latencySummary, n int, runs []console.Dbt
 	}
 	var secs []time.Duration
 	var failures []string
+	models := map[int]int{}
 	for _, r := range runs {
 		if r.At.After(start) {
+			models[r.Models]++
 			secs = append(secs, time.Duration(r.Seconds*float64(time.Second)))
 			if !r.OK {
 				failures = append(failures, fmt.Sprintf("%.300s", strings.Join(r.Failures, "; ")))
@@ -257,8 +266,8 @@ func (b *freshnessBench) reportGold(gs latencySummary, n int, runs []console.Dbt
 			fmt.Printf("    failed build: %s\n", f)
 		}
 	}()
-	fmt.Printf("    dbt builds in the console's last %d after the paced run started: %d (%d failed), wall %s; loads go on into RAW meanwhile (dbt reads a snapshot of it)\n",
-		len(runs), len(secs), failed, summarize(secs))
+	fmt.Printf("    dbt builds after the paced run started: %d (%d failed), wall %s, builds by models built %v; loads go on into RAW meanwhile (dbt reads a snapshot of it)\n",
+		len(secs), failed, summarize(secs), models)
 }
 
 // openBenchAccounts opens n EUR accounts, five per customer, each funded so withdrawals and
@@ -468,6 +477,13 @@ func (s *seenSet) newestSighting() time.Time {
 		}
 	}
 	return t
+}
+
+func (s *seenSet) row(id uuid.UUID) (seenRow, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.rows[id]
+	return r, ok
 }
 
 func (s *seenSet) count(ids []uuid.UUID) int {

@@ -98,6 +98,7 @@ type DbtRun struct {
 	TestsPassed int       `json:"tests_passed"`
 	TestsFailed int       `json:"tests_failed"`
 	Seconds     float64   `json:"seconds"`
+	TurnSeconds float64   `json:"turn_seconds,omitempty"` // the wait for the warehouse turn before it (Run's)
 	Failures    []string  `json:"failures,omitempty"`
 	// Select is the dbt selector the build ran: empty for everything, "source:raw.<t>+" for loads,
 	// "<model>+" for an operator's build of a model.

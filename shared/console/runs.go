@@ -31,7 +31,10 @@ type Run struct {
 	// dbt-duckdb does not (absent then).
 	RowsAffected *int64  `json:"rows_affected,omitempty"`
 	Seconds      float64 `json:"seconds"`
-	Error        string  `json:"error,omitempty"`
+	// TurnSeconds is how long the build waited, before dbt started, for its warehouse turn (the
+	// snapshot of RAW it reads): part of a change's way to gold that Seconds leaves out.
+	TurnSeconds float64 `json:"turn_seconds,omitempty"`
+	Error       string  `json:"error,omitempty"`
 	// GoldLagSeconds is how old the newest change in gold was when this build published it: its
 	// end less the newest commit in the RAW snapshot it read (absent when RAW was empty).
 	GoldLagSeconds *float64 `json:"gold_lag_seconds,omitempty"`

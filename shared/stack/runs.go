@@ -167,6 +167,7 @@ type runCapture struct {
 type capturedRun struct {
 	invocation string
 	started    time.Time
+	turn       time.Duration // waited for the warehouse turn before started
 	results    []byte
 	log        string
 	cut        bool
@@ -188,11 +189,13 @@ func (c *runCapture) Acquire(ctx context.Context) (func(), error) {
 	// Before the snapshot: loads after it make gold only fresher than these say.
 	newest, ok := c.newest(ctx)
 	loaded := c.loaded()
+	asked := time.Now()
 	release, err := c.turn.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
 	started := time.Now()
+	turn := started.Sub(asked)
 	c.mu.Lock()
 	c.building = &logTail{max: maxRunLog}
 	c.mu.Unlock()
@@ -207,7 +210,7 @@ func (c *runCapture) Acquire(ctx context.Context) (func(), error) {
 		c.mu.Lock()
 		log, cut := c.building.String()
 		c.building = nil
-		c.finished = append(c.finished, capturedRun{invocation: meta.Metadata.InvocationID, started: started, results: results,
+		c.finished = append(c.finished, capturedRun{invocation: meta.Metadata.InvocationID, started: started, turn: turn, results: results,
 			log: log, cut: cut, newest: newest, hasNewest: ok, loaded: loaded})
 		if len(c.finished) > 8 { // results nobody recorded (a build whose invocation failed early)
 			c.finished = c.finished[1:]
@@ -326,7 +329,7 @@ func (s *Stack) recordDbtRun(trigger string) func([]byte, error) {
 			run.Cut = &console.Cut{LSN: c.LSN, CommitTime: c.CommitTime, LagSeconds: c.LagSeconds}
 		}
 		if c, ok := s.runs.take(sum.InvocationID); ok {
-			run.Started, detail.Log, detail.LogCut = c.started.UTC(), c.log, c.cut
+			run.Started, run.TurnSeconds, detail.Log, detail.LogCut = c.started.UTC(), c.turn.Seconds(), c.log, c.cut
 			if nodes, affected, err := runNodes(c.results); err == nil {
 				detail.Nodes, run.RowsAffected = nodes, affected
 			}
@@ -355,7 +358,7 @@ func (s *Stack) recordDbtBuild(trigger string) func(dbtrun.Summary, error) {
 
 // keepRun puts a run first in the status's last 20.
 func (s *Stack) keepRun(r console.Run) {
-	sum := console.DbtRun{At: r.Ended, OK: r.OK, Models: r.Models, TestsPassed: r.TestsPassed, TestsFailed: r.TestsFailed, Seconds: r.Seconds, Select: r.Selector, Cut: r.Cut}
+	sum := console.DbtRun{At: r.Ended, OK: r.OK, Models: r.Models, TestsPassed: r.TestsPassed, TestsFailed: r.TestsFailed, Seconds: r.Seconds, TurnSeconds: r.TurnSeconds, Select: r.Selector, Cut: r.Cut}
 	if r.Error != "" {
 		sum.Failures = []string{r.Error}
 	}

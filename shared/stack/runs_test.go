@@ -23,9 +23,14 @@ import (
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse"
 )
 
-type freeTurn struct{ held *bool }
+// freeTurn is a warehouse turn nobody else holds, taken after wait (a RAW snapshot's).
+type freeTurn struct {
+	held *bool
+	wait time.Duration
+}
 
 func (f freeTurn) Acquire(context.Context) (func(), error) {
+	time.Sleep(f.wait)
 	*f.held = true
 	return func() { *f.held = false }, nil
 }
@@ -78,7 +83,7 @@ func TestDbtRunsKeptWithDetailAcrossRestart(t *testing.T) {
 	held := false
 	newest := time.Now().Add(-3 * time.Second)
 	loaded := int64(100)
-	s.runs = &runCapture{out: &file, turn: freeTurn{&held}, target: t.TempDir(), loaded: func() int64 { loaded += 10; return loaded },
+	s.runs = &runCapture{out: &file, turn: freeTurn{held: &held, wait: 20 * time.Millisecond}, target: t.TempDir(), loaded: func() int64 { loaded += 10; return loaded },
 		newest: func(context.Context) (time.Time, bool) { return newest, true }}
 
 	build(t, s, "build one\n", runResults("inv-1", "fail"))
@@ -119,6 +124,9 @@ func TestDbtRunsKeptWithDetailAcrossRestart(t *testing.T) {
 			*d.Nodes[0].RowsAffected != 5 || d.Nodes[0].Completed == nil || *d.Nodes[1].Failures != 2 {
 			t.Errorf("run %d = %+v\ndetail %+v\nwant %+v", page[i].Key, r, d, want)
 		}
+		if r.TurnSeconds < 0.02 {
+			t.Errorf("run %d: waited %.3f s for the turn, want at least the turn's 0.02 s", page[i].Key, r.TurnSeconds)
+		}
 		if gotCut := r.Cut != nil && r.Cut.LSN == 4242 && r.Cut.CommitTime.Equal(committed) && *r.Cut.LagSeconds == lag; gotCut != want.cut {
 			t.Errorf("run %d: cut %+v, want the summary's (%v)", page[i].Key, r.Cut, want.cut)
 		}
@@ -132,7 +140,7 @@ func TestDbtRunsKeptWithDetailAcrossRestart(t *testing.T) {
 	}
 	defer again.runLog.Close()
 	if len(again.dbtRuns) != 2 || again.dbtRuns[0].OK || !again.dbtRuns[1].OK || again.dbtRuns[0].TestsFailed != 1 ||
-		again.dbtRuns[0].Cut != nil || again.dbtRuns[1].Cut == nil || again.dbtRuns[1].Cut.LSN != 4242 {
+		again.dbtRuns[0].Cut != nil || again.dbtRuns[1].Cut == nil || again.dbtRuns[1].Cut.LSN != 4242 || again.dbtRuns[0].TurnSeconds < 0.02 {
 		t.Fatalf("status runs after a restart: %+v", again.dbtRuns)
 	}
 }
