@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	duckdriver "github.com/duckdb/duckdb-go/v2"
@@ -72,7 +73,9 @@ type Warehouse struct {
 	lent     sync.RWMutex  // queries that may read the models (R); dbt's turn on them (W)
 	attached bool          // the models file is attached; guarded by lent (W) and use
 	snap     *fileSync     // Snapshot's copy and what it holds; guarded by snapping
-	marks    highWaters    // each table's newest loaded key, for the catch-up (HighWaters)
+	// reopenDue: a snapshot met a query and left its reopen to the last reader (reopenIfIdle).
+	reopenDue atomic.Bool
+	marks     highWaters // each table's newest loaded key, for the catch-up (HighWaters)
 	// paths caches searchPath by its models argument: the schemas it lists change only when
 	// the models file is attached or detached, which clears the cache.
 	pathsMu sync.Mutex
@@ -281,7 +284,10 @@ func (w *Warehouse) share() error {
 	return nil
 }
 
-func (w *Warehouse) unshare() { w.use.RUnlock() }
+func (w *Warehouse) unshare() {
+	w.use.RUnlock()
+	w.reopenIfIdle()
+}
 
 // Loaded reports whether key was loaded with etag (the cheap check that skips a duplicate event
 // before anything is downloaded; Load checks again inside its transaction).
@@ -487,6 +493,8 @@ func (w *Warehouse) QueryRows(ctx context.Context, query string, args []any, rea
 // bind before any row) waits until dbt gives the file back and runs again. q reports whether it
 // got as far as rows, after which an error is final.
 func (w *Warehouse) read(ctx context.Context, q func(*sql.Conn) (bool, error)) error {
+	// Last, once this reader has let go of the models too (unshare cannot while it holds them).
+	defer w.reopenIfIdle()
 	if !w.lent.TryRLock() {
 		started, err := w.readOnce(ctx, false, q)
 		// A model that is not there fails to bind as a catalog error.
