@@ -71,7 +71,7 @@ type Warehouse struct {
 	use      sync.RWMutex  // queries share db (R); Close has it alone (W)
 	snapping sync.Mutex    // one Snapshot at a time: its checkpoints write the file another copies
 	lent     sync.RWMutex  // queries that may read the models (R); dbt's turn on them (W)
-	attached bool          // the models file is attached; guarded by lent (W) and use
+	attached bool          // the models file is attached; written under use (W, or R with lent W)
 	snap     *fileSync     // Snapshot's copy and what it holds; guarded by snapping
 	// reopenDue: a snapshot met a query and left its reopen to the last reader (reopenIfIdle).
 	reopenDue atomic.Bool
@@ -272,7 +272,10 @@ func (w *Warehouse) take(ctx context.Context) error {
 	return nil
 }
 
-func (w *Warehouse) release() { <-w.turn }
+func (w *Warehouse) release() {
+	<-w.turn
+	w.reopenIfIdle()
+}
 
 // share gives a reader the handle beside loads and other readers; unshare gives it back.
 func (w *Warehouse) share() error {
@@ -493,8 +496,6 @@ func (w *Warehouse) QueryRows(ctx context.Context, query string, args []any, rea
 // bind before any row) waits until dbt gives the file back and runs again. q reports whether it
 // got as far as rows, after which an error is final.
 func (w *Warehouse) read(ctx context.Context, q func(*sql.Conn) (bool, error)) error {
-	// Last, once this reader has let go of the models too (unshare cannot while it holds them).
-	defer w.reopenIfIdle()
 	if !w.lent.TryRLock() {
 		started, err := w.readOnce(ctx, false, q)
 		// A model that is not there fails to bind as a catalog error.
@@ -511,15 +512,18 @@ func (w *Warehouse) read(ctx context.Context, q func(*sql.Conn) (bool, error)) e
 		}
 	}
 	defer w.lent.RUnlock()
-	_, err := w.readOnce(ctx, w.attached, q)
+	_, err := w.readOnce(ctx, true, q)
 	return err
 }
 
+// readOnce runs q with the models in the search path if models is set and they are attached
+// (read under use: a reopen changes it).
 func (w *Warehouse) readOnce(ctx context.Context, models bool, q func(*sql.Conn) (bool, error)) (bool, error) {
 	if err := w.share(); err != nil {
 		return false, err
 	}
 	defer w.unshare()
+	models = models && w.attached
 	conn, err := w.db.Conn(ctx)
 	if err != nil {
 		return false, err

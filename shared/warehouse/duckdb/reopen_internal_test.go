@@ -15,16 +15,20 @@ import (
 // snapshot. Left to the next snapshot, a run of snapshots that each met a query kept the cache
 // for minutes (docs/benchmarks.md).
 func TestSnapshotReopensOnceTheQueryItMetEnds(t *testing.T) {
+	rows := func(ctx context.Context, w *Warehouse, hold func() error) error {
+		return w.QueryRows(ctx, "SELECT 1", nil, func(rows *sql.Rows) error { return hold() })
+	}
 	for _, tc := range []struct {
 		name string
 		read func(ctx context.Context, w *Warehouse, hold func() error) error
+		// loading: a load has the turn as the query ends; the reopen waits for its end.
+		loading bool
 	}{
-		{"QueryRows (with the models)", func(ctx context.Context, w *Warehouse, hold func() error) error {
-			return w.QueryRows(ctx, "SELECT 1", nil, func(rows *sql.Rows) error { return hold() })
-		}},
+		{"QueryRows (with the models)", rows, false},
 		{"QueryRAW (RAW alone)", func(ctx context.Context, w *Warehouse, hold func() error) error {
 			return w.QueryRAW(ctx, "SELECT 1", holdingWriter(hold))
-		}},
+		}, false},
+		{"a load going on as the query ends", rows, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -50,6 +54,9 @@ func TestSnapshotReopensOnceTheQueryItMetEnds(t *testing.T) {
 			if st.Reopened {
 				t.Fatal("the snapshot reopened DuckDB under a running query")
 			}
+			if tc.loading {
+				w.turn <- struct{}{}
+			}
 			close(release)
 			select {
 			case err := <-readErr:
@@ -58,6 +65,12 @@ func TestSnapshotReopensOnceTheQueryItMetEnds(t *testing.T) {
 				}
 			case <-time.After(30 * time.Second):
 				t.Fatal("the query did not end")
+			}
+			if tc.loading {
+				if w.db != before {
+					t.Fatal("DuckDB was reopened while a load had the turn")
+				}
+				w.release()
 			}
 			w.use.RLock()
 			after := w.db

@@ -68,20 +68,21 @@ func (w *Warehouse) ModelNames(ctx context.Context) ([]string, error) {
 // loads go on). Call resume exactly once.
 func (w *Warehouse) LendModels(ctx context.Context) (resume func(context.Context) error, err error) {
 	w.lent.Lock()
+	// attached changes under use as well: a reopen (use alone) reads it to attach again.
+	if err := w.share(); err != nil {
+		w.lent.Unlock()
+		return nil, err
+	}
 	if w.attached {
-		if err := w.share(); err != nil {
-			w.lent.Unlock()
-			return nil, err
-		}
-		_, err := w.db.ExecContext(ctx, "DETACH DATABASE "+quote(catalogOf(w.models)))
-		w.unshare()
-		if err != nil {
+		if _, err := w.db.ExecContext(ctx, "DETACH DATABASE "+quote(catalogOf(w.models))); err != nil {
+			w.unshare()
 			w.lent.Unlock()
 			return nil, fmt.Errorf("detach the models file %s for dbt: %w", w.models, err)
 		}
 		w.attached = false
 		w.forgetSearchPaths()
 	}
+	w.unshare()
 	return func(ctx context.Context) error {
 		defer w.lent.Unlock()
 		if err := w.share(); err != nil {
@@ -185,21 +186,20 @@ func (w *Warehouse) snapshot(ctx context.Context, dst string) (SnapshotStats, er
 	return st, nil
 }
 
-// reopenIfIdle does the reopen a snapshot left due, when nothing else holds DuckDB: no reader of
-// the models and no dbt on them (lent), no load or snapshot (the turn), no reader (use). Called
-// as a reader leaves; the one that left last does it, and a later one tries again if something
-// else held DuckDB then. It never waits for a lock.
+// reopenIfIdle does the reopen a snapshot left due, when nothing else holds DuckDB: no load or
+// snapshot (the turn) and no reader (use). Called as a reader leaves and as a load ends; the
+// last of them does it (with loads going on, a reader alone seldom found the turn free). It
+// never waits for a lock. While dbt has the models file, the reopen leaves it detached.
 func (w *Warehouse) reopenIfIdle() {
-	if !w.reopenDue.Load() || !w.lent.TryLock() {
+	if !w.reopenDue.Load() {
 		return
 	}
-	defer w.lent.Unlock()
 	select {
 	case w.turn <- struct{}{}:
 	default:
 		return
 	}
-	defer w.release()
+	defer func() { <-w.turn }() // not release, which calls this again
 	if !w.use.TryLock() {
 		return
 	}
