@@ -180,6 +180,7 @@ func (w *Warehouse) snapshot(ctx context.Context, dst string) (SnapshotStats, er
 			return st, fmt.Errorf("snapshot RAW: %w", err)
 		}
 		st.Reopened, st.Reopen = true, time.Since(reopen)
+		w.reopenDue.Store(false) // an earlier snapshot's, done now
 	} else {
 		w.reopenDue.Store(true)
 	}
@@ -213,7 +214,8 @@ func (w *Warehouse) reopenIfIdle() {
 		slog.Warn("warehouse: reopen after a snapshot", "path", w.path, "err", err)
 		return
 	}
-	slog.Debug("warehouse: reopened after the queries a snapshot met", "path", w.path, "took_s", time.Since(start).Seconds())
+	// Info, as the snapshot's own reopen: whether the deferred one fires in a stack is measured.
+	slog.Info("warehouse: reopened after the queries a snapshot met", "path", w.path, "took_s", time.Since(start).Seconds())
 }
 
 // reopen closes DuckDB and opens it again with what it had attached, dropping its buffer pool;
