@@ -17,10 +17,11 @@
 # a run whose generator fell below 95% of the rate asked from minute 1 on fails (it did not
 # measure what the target is about). Printed too: what the stack's DuckDB holds (duckdb_memory(),
 # at both points) and how many of its "Out of Memory" errors fin up logged
-# (FIN_WAREHOUSE_MEMORY_LIMIT too tight); fin up's output is kept, and its log file (level BENCH_MEMORY_LOG_LEVEL, default WARN). The anonymous memory is split by
-# holder at both points (Go's heap, glibc's malloc arenas, the rest: mostly DuckDB's jemalloc), and
-# how many of the generator's writers were busy on average says whether they, not the pacing,
-# bounded the rate.
+# (FIN_WAREHOUSE_MEMORY_LIMIT too tight); fin up's output is kept, and its log file (at
+# BENCH_MEMORY_LOG_LEVEL, default WARN; INFO logs each RAW snapshot's reopen and the deferred
+# ones). The anonymous memory is split by holder at both points (Go's heap, glibc's malloc
+# arenas, the rest: mostly DuckDB's jemalloc), and how many of the generator's writers were busy
+# on average says whether they, not the pacing, bounded the rate.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
