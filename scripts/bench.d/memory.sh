@@ -17,10 +17,11 @@
 # a run whose generator fell below 95% of the rate asked from minute 1 on fails (it did not
 # measure what the target is about). Printed too: what the stack's DuckDB holds (duckdb_memory(),
 # at both points) and how many of its "Out of Memory" errors fin up logged
-# (FIN_WAREHOUSE_MEMORY_LIMIT too tight); fin up's log is kept. The anonymous memory is split by
-# holder at both points (Go's heap, glibc's malloc arenas, the rest: mostly DuckDB's jemalloc), and
-# how many of the generator's writers were busy on average says whether they, not the pacing,
-# bounded the rate.
+# (FIN_WAREHOUSE_MEMORY_LIMIT too tight); fin up's output is kept, and its log file (at
+# BENCH_MEMORY_LOG_LEVEL, default WARN; INFO logs each RAW snapshot's reopen and the deferred
+# ones). The anonymous memory is split by holder at both points (Go's heap, glibc's malloc
+# arenas, the rest: mostly DuckDB's jemalloc), and how many of the generator's writers were busy
+# on average says whether they, not the pacing, bounded the rate.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -50,6 +51,7 @@ cleanup() {
   [ -z "$gen_pid" ] || kill -INT "$gen_pid" 2>/dev/null || true
   [ -z "$up_pid" ] || kill -CONT "$up_pid" 2>/dev/null || true
   cp "$work/up.out" "$out/" 2>/dev/null || true
+  cp "$FIN_STATE_DIR/logs/fin-up.log" "$out/" 2>/dev/null || true
   stack_down
   drop_throwaway
   rm -rf "$work"
@@ -151,7 +153,7 @@ pause_step() {
 
 log "$(machine_line)"
 log "fin up --rate $rate for $minutes minutes (reference point: minute $ref)"
-LOG_LEVEL=WARN stack_up "$work/up.out" --rate "$rate"
+LOG_LEVEL=${BENCH_MEMORY_LOG_LEVEL:-WARN} stack_up "$work/up.out" --rate "$rate"
 start=$(date +%s)
 peak=0 ref_rss=0 end_rss=0 ref_anon=0 end_anon=0 rss=0 worker=0 worker_peak=0 mid_done=0
 printf 'seconds\trss_kb\tdbt_worker_kb\tanon_kb\n' >"$out/rss.tsv"

@@ -186,9 +186,18 @@ func (c *comparison) compareTable(t table, pg, wh rowCursor, ref versionCursor, 
 	return nil
 }
 
-// judged is how many lines of disagreement the pass has written so far.
+// lag counts a change not in the warehouse yet, and writes its line while fewer than LagKept are.
+func (c *comparison) lag(format string, a ...any) {
+	if len(c.rep.Lag) >= LagKept {
+		c.rep.LagMore++
+		return
+	}
+	c.rep.Lag = append(c.rep.Lag, fmt.Sprintf(format, a...))
+}
+
+// judged is how many disagreements the pass has judged so far.
 func (c *comparison) judged() int {
-	return len(c.rep.Differences) + len(c.rep.Lost) + len(c.rep.Lag)
+	return len(c.rep.Differences) + len(c.rep.Lost) + c.rep.Lagging()
 }
 
 // moneyColumns are the money columns summed per currency.

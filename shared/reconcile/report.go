@@ -18,8 +18,11 @@ type Report struct {
 	// Lost are changes the capture delivered (below the slot's confirmed position) that the
 	// warehouse lacks a grace period later: nothing will send them again.
 	Lost []string `json:"lost,omitempty"`
-	// Lag are changes the slot still holds (not yet confirmed): they will come.
-	Lag []string `json:"lag,omitempty"`
+	// Lag are changes the slot still holds (not yet confirmed): they will come. Only the first
+	// LagKept are written out, LagMore counts the rest: the lag follows the load, and a line per
+	// lagging key held fin up's memory up with it.
+	Lag     []string `json:"lag,omitempty"`
+	LagMore int      `json:"lag_more,omitempty"`
 	// Slot is the capture's replication slot as this pass saw it; WAL is Postgres's WAL insert
 	// position when it read its side.
 	Slot Slot   `json:"slot"`
@@ -54,8 +57,14 @@ type Money struct {
 	Warehouse string `json:"warehouse"`
 }
 
+// LagKept is how many lagging changes a report writes out.
+const LagKept = 100
+
+// Lagging is how many changes are not in the warehouse yet, written out or not.
+func (r Report) Lagging() int { return len(r.Lag) + r.LagMore }
+
 // OK is true when the two sides agree entirely.
-func (r Report) OK() bool { return len(r.Lag) == 0 && len(r.Differences) == 0 && len(r.Lost) == 0 }
+func (r Report) OK() bool { return r.Lagging() == 0 && len(r.Differences) == 0 && len(r.Lost) == 0 }
 
 // Verdict names the state in a word: "agree", "lag", "lost" or "differ" (the worst that applies).
 func (r Report) Verdict() string {
@@ -64,7 +73,7 @@ func (r Report) Verdict() string {
 		return "differ"
 	case len(r.Lost) > 0:
 		return "lost"
-	case len(r.Lag) > 0:
+	case r.Lagging() > 0:
 		return "lag"
 	}
 	return "agree"
@@ -77,18 +86,18 @@ const Remedy = "run `fin snapshot` (the capture re-reads the tables online and t
 func (r Report) Summary() string {
 	switch r.Verdict() {
 	case "differ":
-		return fmt.Sprintf("%d differences between Postgres and the warehouse at equal versions (%d lost, %d lagging)", len(r.Differences), len(r.Lost), len(r.Lag))
+		return fmt.Sprintf("%d differences between Postgres and the warehouse at equal versions (%d lost, %d lagging)", len(r.Differences), len(r.Lost), r.Lagging())
 	case "lost":
 		return fmt.Sprintf("%d changes LOST: the capture delivered them (slot %s confirmed past them) but the warehouse does not hold them; %s",
 			len(r.Lost), r.Slot.Name, Remedy)
 	case "lag":
-		s := fmt.Sprintf("%d changes not in the warehouse yet, still held by slot %s", len(r.Lag), r.Slot.Name)
+		s := fmt.Sprintf("%d changes not in the warehouse yet, still held by slot %s", r.Lagging(), r.Slot.Name)
 		if r.Snapshotting {
-			s = fmt.Sprintf("%d changes not in the warehouse yet, held by slot %s or still to be re-read by the capture's running snapshot", len(r.Lag), r.Slot.Name)
+			s = fmt.Sprintf("%d changes not in the warehouse yet, held by slot %s or still to be re-read by the capture's running snapshot", r.Lagging(), r.Slot.Name)
 		}
 		switch {
 		case !r.Slot.Exists:
-			s = fmt.Sprintf("%d changes not in the warehouse, and no replication slot %s captures them (is the capture running?)", len(r.Lag), r.Slot.Name)
+			s = fmt.Sprintf("%d changes not in the warehouse, and no replication slot %s captures them (is the capture running?)", r.Lagging(), r.Slot.Name)
 		case r.Waited > 0:
 			s += fmt.Sprintf(" after %s (slot confirmed %s, Postgres at %s): if the slot stays behind, the capture is not keeping up, see docs/runbook.md, \"Replication slot lag\"; if it has passed them, give the warehouse a longer --grace",
 				r.Waited, r.Slot.Confirmed, r.WAL)
@@ -134,12 +143,12 @@ func (c *comparison) present(t table, key string, a row, b *row, rv int64, inRef
 		case slotLost:
 			rep.Lost = append(rep.Lost, fmt.Sprintf("%s %s: version %d in Postgres, %s, and the slot lost the WAL that held it", t.name, key, a.version, have))
 		case inRef && (!inW || b.version < rv) && j.snapshotting:
-			rep.Lag = append(rep.Lag, fmt.Sprintf("%s %s: version %d in Postgres, %s; the capture's running snapshot has yet to re-read it", t.name, key, a.version, have))
+			c.lag("%s %s: version %d in Postgres, %s; the capture's running snapshot has yet to re-read it", t.name, key, a.version, have)
 		case inRef && (!inW || b.version < rv):
 			rep.Lost = append(rep.Lost, fmt.Sprintf("%s %s: version %d was committed before %s and delivered by the capture; %s",
 				t.name, key, rv, ref.began.UTC().Format(time.RFC3339), have))
 		default:
-			rep.Lag = append(rep.Lag, fmt.Sprintf("%s %s: version %d in Postgres, %s", t.name, key, a.version, have))
+			c.lag("%s %s: version %d in Postgres, %s", t.name, key, a.version, have)
 		}
 	}
 }
@@ -158,7 +167,7 @@ func (c *comparison) deleted(t table, key string, b row, state refState) {
 		rep.Lost = append(rep.Lost, fmt.Sprintf("%s %s: deleted in Postgres before %s and delivered by the capture; the warehouse still holds version %d",
 			t.name, key, ref.began.UTC().Format(time.RFC3339), b.version))
 	default:
-		rep.Lag = append(rep.Lag, fmt.Sprintf("%s %s: deleted in Postgres, still current in the warehouse at version %d", t.name, key, b.version))
+		c.lag("%s %s: deleted in Postgres, still current in the warehouse at version %d", t.name, key, b.version)
 	}
 }
 
@@ -195,22 +204,24 @@ func (r Report) Write(w io.Writer) {
 	} else {
 		fmt.Fprintf(w, "\nno replication slot %s\n", r.Slot.Name)
 	}
-	list := func(title string, lines []string) {
-		if len(lines) == 0 {
+	list := func(title string, lines []string, n int) {
+		if n == 0 {
 			return
 		}
-		fmt.Fprintf(w, "\n%s (%d):\n", title, len(lines))
+		fmt.Fprintf(w, "\n%s (%d):\n", title, n)
 		for i, l := range lines {
 			if i == 20 {
-				fmt.Fprintf(w, "  ... and %d more\n", len(lines)-20)
 				break
 			}
 			fmt.Fprintln(w, "  "+l)
 		}
+		if n > 20 {
+			fmt.Fprintf(w, "  ... and %d more\n", n-20)
+		}
 	}
-	list("not compared", r.Skipped)
-	list("differences", r.Differences)
-	list("LOST (delivered by the capture, absent from the warehouse)", r.Lost)
-	list("lag (not delivered yet)", r.Lag)
+	list("not compared", r.Skipped, len(r.Skipped))
+	list("differences", r.Differences, len(r.Differences))
+	list("LOST (delivered by the capture, absent from the warehouse)", r.Lost, len(r.Lost))
+	list("lag (not delivered yet)", r.Lag, r.Lagging())
 	fmt.Fprintf(w, "\n%s: %s.\n", r.Verdict(), r.Summary())
 }

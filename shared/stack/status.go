@@ -231,7 +231,7 @@ func (c *statusCache) reconcileOnce(ctx context.Context, r *reconcile.Reconciler
 		return
 	}
 	out := &console.Reconcile{At: time.Now(), Verdict: rep.Verdict(), Summary: rep.Summary(),
-		Lost: len(rep.Lost), Lag: len(rep.Lag), Differences: len(rep.Differences)}
+		Lost: len(rep.Lost), Lag: rep.Lagging(), Differences: len(rep.Differences)}
 	if err != nil {
 		out.Verdict, out.Summary, out.Error = "unknown", "comparison failed: "+err.Error(), err.Error()
 	}

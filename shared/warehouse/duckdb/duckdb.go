@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	duckdriver "github.com/duckdb/duckdb-go/v2"
@@ -70,9 +71,11 @@ type Warehouse struct {
 	use      sync.RWMutex  // queries share db (R); Close has it alone (W)
 	snapping sync.Mutex    // one Snapshot at a time: its checkpoints write the file another copies
 	lent     sync.RWMutex  // queries that may read the models (R); dbt's turn on them (W)
-	attached bool          // the models file is attached; guarded by lent (W) and use
+	attached bool          // the models file is attached; written under use (W, or R with lent W)
 	snap     *fileSync     // Snapshot's copy and what it holds; guarded by snapping
-	marks    highWaters    // each table's newest loaded key, for the catch-up (HighWaters)
+	// reopenDue: a snapshot met a query and left its reopen to the last reader (reopenIfIdle).
+	reopenDue atomic.Bool
+	marks     highWaters // each table's newest loaded key, for the catch-up (HighWaters)
 	// paths caches searchPath by its models argument: the schemas it lists change only when
 	// the models file is attached or detached, which clears the cache.
 	pathsMu sync.Mutex
@@ -269,7 +272,10 @@ func (w *Warehouse) take(ctx context.Context) error {
 	return nil
 }
 
-func (w *Warehouse) release() { <-w.turn }
+func (w *Warehouse) release() {
+	<-w.turn
+	w.reopenIfIdle()
+}
 
 // share gives a reader the handle beside loads and other readers; unshare gives it back.
 func (w *Warehouse) share() error {
@@ -281,7 +287,10 @@ func (w *Warehouse) share() error {
 	return nil
 }
 
-func (w *Warehouse) unshare() { w.use.RUnlock() }
+func (w *Warehouse) unshare() {
+	w.use.RUnlock()
+	w.reopenIfIdle()
+}
 
 // Loaded reports whether key was loaded with etag (the cheap check that skips a duplicate event
 // before anything is downloaded; Load checks again inside its transaction).
@@ -503,15 +512,18 @@ func (w *Warehouse) read(ctx context.Context, q func(*sql.Conn) (bool, error)) e
 		}
 	}
 	defer w.lent.RUnlock()
-	_, err := w.readOnce(ctx, w.attached, q)
+	_, err := w.readOnce(ctx, true, q)
 	return err
 }
 
+// readOnce runs q with the models in the search path if models is set and they are attached
+// (read under use: a reopen changes it).
 func (w *Warehouse) readOnce(ctx context.Context, models bool, q func(*sql.Conn) (bool, error)) (bool, error) {
 	if err := w.share(); err != nil {
 		return false, err
 	}
 	defer w.unshare()
+	models = models && w.attached
 	conn, err := w.db.Conn(ctx)
 	if err != nil {
 		return false, err

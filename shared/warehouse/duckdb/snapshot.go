@@ -68,20 +68,21 @@ func (w *Warehouse) ModelNames(ctx context.Context) ([]string, error) {
 // loads go on). Call resume exactly once.
 func (w *Warehouse) LendModels(ctx context.Context) (resume func(context.Context) error, err error) {
 	w.lent.Lock()
+	// attached changes under use as well: a reopen (use alone) reads it to attach again.
+	if err := w.share(); err != nil {
+		w.lent.Unlock()
+		return nil, err
+	}
 	if w.attached {
-		if err := w.share(); err != nil {
-			w.lent.Unlock()
-			return nil, err
-		}
-		_, err := w.db.ExecContext(ctx, "DETACH DATABASE "+quote(catalogOf(w.models)))
-		w.unshare()
-		if err != nil {
+		if _, err := w.db.ExecContext(ctx, "DETACH DATABASE "+quote(catalogOf(w.models))); err != nil {
+			w.unshare()
 			w.lent.Unlock()
 			return nil, fmt.Errorf("detach the models file %s for dbt: %w", w.models, err)
 		}
 		w.attached = false
 		w.forgetSearchPaths()
 	}
+	w.unshare()
 	return func(ctx context.Context) error {
 		defer w.lent.Unlock()
 		if err := w.share(); err != nil {
@@ -169,7 +170,9 @@ func (w *Warehouse) snapshot(ctx context.Context, dst string) (SnapshotStats, er
 	// buffer pool until memory_limit presses: a long-running stack's memory followed RAW's size
 	// (docs/operations.md). Everything is on disk now, and the OS's page cache holds the file
 	// anyway, so when no query is running the instance is opened again, empty; when one is, the
-	// next snapshot tries.
+	// last reader to leave does it (reopenIfIdle). Left to the next snapshot, a run of snapshots
+	// that each met a query (a reconcile pass, the status's counts) kept the cache for minutes:
+	// on a loaded machine four in a row, 7 minutes of 30-60 MB more RSS (docs/benchmarks.md).
 	if w.use.TryLock() {
 		defer w.use.Unlock()
 		reopen := time.Now()
@@ -177,8 +180,42 @@ func (w *Warehouse) snapshot(ctx context.Context, dst string) (SnapshotStats, er
 			return st, fmt.Errorf("snapshot RAW: %w", err)
 		}
 		st.Reopened, st.Reopen = true, time.Since(reopen)
+		w.reopenDue.Store(false) // an earlier snapshot's, done now
+	} else {
+		w.reopenDue.Store(true)
 	}
 	return st, nil
+}
+
+// reopenIfIdle does the reopen a snapshot left due, when nothing else holds DuckDB: no load or
+// snapshot (the turn) and no reader (use). Called as a reader leaves and as a load ends; the
+// last of them does it (with loads going on, a reader alone seldom found the turn free). It
+// never waits for a lock. While dbt has the models file, the reopen leaves it detached.
+func (w *Warehouse) reopenIfIdle() {
+	if !w.reopenDue.Load() {
+		return
+	}
+	select {
+	case w.turn <- struct{}{}:
+	default:
+		return
+	}
+	defer func() { <-w.turn }() // not release, which calls this again
+	if !w.use.TryLock() {
+		return
+	}
+	defer w.use.Unlock()
+	// Close may have run between: a closed warehouse stays closed.
+	if w.db == nil || !w.reopenDue.CompareAndSwap(true, false) {
+		return
+	}
+	start := time.Now()
+	if err := w.reopen(context.Background()); err != nil {
+		slog.Warn("warehouse: reopen after a snapshot", "path", w.path, "err", err)
+		return
+	}
+	// Info, as the snapshot's own reopen: whether the deferred one fires in a stack is measured.
+	slog.Info("warehouse: reopened after the queries a snapshot met", "path", w.path, "took_s", time.Since(start).Seconds())
 }
 
 // reopen closes DuckDB and opens it again with what it had attached, dropping its buffer pool;
