@@ -129,8 +129,9 @@ func (w *Warehouse) publish(ctx context.Context) (PublishStats, error) {
 		return st, fmt.Errorf("publish: begin: %w", err)
 	}
 	defer tx.Rollback()
+	done := map[string]bool{} // a table two views read (the cut) is published once
 	for _, v := range w.views {
-		if err := w.publishView(ctx, tx, v, &st); err != nil {
+		if err := w.publishView(ctx, tx, v, done, &st); err != nil {
 			return st, fmt.Errorf("publish %s: %w", v.Name, err)
 		}
 	}
@@ -152,7 +153,7 @@ func modelsRef(catalog string) *regexp.Regexp {
 var publishedRelation = regexp.MustCompile(publishedCatalog + `\.(\w+)\.(\w+)`)
 
 // publishView publishes the tables view v reads, then the view itself over them.
-func (w *Warehouse) publishView(ctx context.Context, tx *sql.Tx, v View, st *PublishStats) error {
+func (w *Warehouse) publishView(ctx context.Context, tx *sql.Tx, v View, done map[string]bool, st *PublishStats) error {
 	schema, name, _ := strings.Cut(v.Name, ".")
 	var def string
 	err := tx.QueryRowContext(ctx, `SELECT sql FROM duckdb_views() WHERE database_name = ? AND schema_name = ? AND view_name = ?`,
@@ -168,13 +169,12 @@ func (w *Warehouse) publishView(ctx context.Context, tx *sql.Tx, v View, st *Pub
 		return fmt.Errorf("unexpected view definition %q", def)
 	}
 	body = modelsRef(catalogOf(w.models)).ReplaceAllString(body, "${1}"+publishedCatalog+".")
-	var done []string
 	for _, m := range publishedRelation.FindAllStringSubmatch(body, -1) {
 		rel := m[1] + "." + m[2]
-		if slices.Contains(done, rel) {
+		if done[rel] {
 			continue
 		}
-		done = append(done, rel)
+		done[rel] = true
 		if err := w.publishTable(ctx, tx, m[1], m[2], v.Key, st); err != nil {
 			return err
 		}
