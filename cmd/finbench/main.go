@@ -26,6 +26,7 @@ var benchmarks = []benchmark{
 	{"cut", "gold as a consistent cut under paced transfers: balances equal postings after every build", runBenchCut},
 	{"freshness", "commit-to-RAW and commit-to-gold freshness of a running stack under paced postings", runBenchFreshness},
 	{"loader", "the warehouse loader beside DuckDB's own read_parquet load", runBenchLoader},
+	{"publish", "a build's publication for history reads beside the same marts published whole", runBenchPublish},
 	{"snapshot-freshness", "commit-to-RAW freshness of a running stack during an online snapshot, beside streaming only", runBenchSnapshotFreshness},
 	{"snapshot", "online incremental snapshots beside COPY TO STDOUT, and the capture's peak RSS (needs bin/fin)", runSnapshotBench},
 }

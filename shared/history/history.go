@@ -223,6 +223,15 @@ type Cut struct {
 	BuiltAt  time.Time // when the build that published it started (Cut only; zero from as_of reads)
 }
 
+// Mart is a relation the Reader reads, in its schema, and the key it reads it by.
+type Mart struct{ Table, Key string }
+
+// Marts are the views the Reader reads (gold.cut, which it reads too, is one of their sources):
+// what a warehouse that copies them for its readers (the local publication) copies.
+func Marts() []Mart {
+	return []Mart{{customers.table, customers.key}, {accounts.table, accounts.key}}
+}
+
 // ErrNoCut: the warehouse has no cut yet (no build has published gold.cut), so no past state can
 // be answered consistently.
 var ErrNoCut = errors.New("the warehouse has no consistent cut yet (no dbt build has published gold.cut)")

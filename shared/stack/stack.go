@@ -274,7 +274,7 @@ func (s *Stack) startStorage(ctx context.Context) error {
 	// The stack's DuckDB takes dbt's memory limit unless told: one setting bounds each DuckDB.
 	limit := cmp.Or(s.cfg.WarehouseMemoryLimit, FunctionEnv(s.tpl, dbtFunction, settings.DBT, nil, nil).Get("DUCKDB_MEMORY_LIMIT"))
 	if s.wh, err = duckdb.Open(ctx, duckdb.RawPath(s.cfg.WarehousePath), nil, duckdb.WithModels(s.cfg.WarehousePath),
-		duckdb.WithMemoryLimit(limit), duckdb.WithThreads(s.cfg.WarehouseThreads)); err != nil {
+		duckdb.WithPublication(publishedMarts()...), duckdb.WithMemoryLimit(limit), duckdb.WithThreads(s.cfg.WarehouseThreads)); err != nil {
 		return err
 	}
 	if s.token, err = duckdb.EnsureToken(duckdb.TokenPath(s.cfg.WarehousePath)); err != nil {
@@ -308,7 +308,7 @@ func (s *Stack) startFunctions(ctx context.Context) error {
 	if s.loader, err = s.buildLoader(loadRecorder{s.wh, s.recorder}, s.objects); err != nil {
 		return err
 	}
-	apiF, err := s.buildAPI(ctx, history.New(s.wh))
+	apiF, err := s.buildAPI(ctx, &history.Reader{Q: duckdb.Published{Warehouse: s.wh}, Schema: duckdb.PublishedSchema("gold")})
 	if err != nil {
 		return err
 	}
@@ -465,3 +465,13 @@ func (s *Stack) closeLogs() {
 // ConsoleLink is a link that opens the console once: printed instead of the token, which would
 // stay in a terminal's scrollback.
 func (s *Stack) ConsoleLink() string { return s.ConsoleURL + "/?code=" + s.codes.New() }
+
+// publishedMarts are the marts the API's history reads, which the warehouse publishes after each
+// build so that those reads never wait for dbt.
+func publishedMarts() []duckdb.View {
+	var views []duckdb.View
+	for _, m := range history.Marts() {
+		views = append(views, duckdb.View{Name: "gold." + m.Table, Key: m.Key})
+	}
+	return views
+}

@@ -30,6 +30,9 @@ func (w *Warehouse) confine(ctx context.Context, db *sql.DB) error {
 	if w.models != "" {
 		for _, suffix := range []string{"", ".wal", ".wal.checkpoint"} {
 			paths = append(paths, literal(w.models+suffix))
+			if w.publishing() {
+				paths = append(paths, literal(PublishedPath(w.models)+suffix))
+			}
 		}
 	}
 	dirs := []string{}

@@ -61,18 +61,21 @@ func DefaultPath() string {
 // when one is given. It is safe for concurrent use: loads take turns, queries run beside them, and
 // a snapshot waits for the load in progress, not for queries.
 type Warehouse struct {
-	path     string
-	models   string // dbt's file, attached as catalogOf(models) while not lent to dbt; "" for none
-	readOnly bool
-	memory   string // memory_limit ("512MB"); "" leaves DuckDB's default, 80% of the machine's RAM
-	threads  int    // DuckDB's threads; 0 leaves its default, one per core
-	tables   []string
-	turn     chan struct{} // held by a load or a snapshot: one writer of RAW at a time
-	use      sync.RWMutex  // queries share db (R); Close has it alone (W)
-	snapping sync.Mutex    // one Snapshot at a time: its checkpoints write the file another copies
-	lent     sync.RWMutex  // queries that may read the models (R); dbt's turn on them (W)
-	attached bool          // the models file is attached; written under use (W, or R with lent W)
-	snap     *fileSync     // Snapshot's copy and what it holds; guarded by snapping
+	path   string
+	models string // dbt's file, attached as catalogOf(models) while not lent to dbt; "" for none
+	views  []View // the models' views published after each build (WithPublication)
+	// lastPublish is what the last publication cost; guarded by lent
+	lastPublish PublishStats
+	readOnly    bool
+	memory      string // memory_limit ("512MB"); "" leaves DuckDB's default, 80% of the machine's RAM
+	threads     int    // DuckDB's threads; 0 leaves its default, one per core
+	tables      []string
+	turn        chan struct{} // held by a load or a snapshot: one writer of RAW at a time
+	use         sync.RWMutex  // queries share db (R); Close has it alone (W)
+	snapping    sync.Mutex    // one Snapshot at a time: its checkpoints write the file another copies
+	lent        sync.RWMutex  // queries that may read the models (R); dbt's turn on them (W)
+	attached    bool          // the models file is attached; written under use (W, or R with lent W)
+	snap        *fileSync     // Snapshot's copy and what it holds; guarded by snapping
 	// reopenDue: a snapshot met a query and left its reopen to the last reader (reopenIfIdle).
 	reopenDue atomic.Bool
 	marks     highWaters // each table's newest loaded key, for the catch-up (HighWaters)
@@ -126,6 +129,10 @@ func Open(ctx context.Context, path string, tables []string, opts ...Option) (*W
 			return nil, err
 		}
 		if err := w.attachModels(ctx); err != nil {
+			w.closeDB()
+			return nil, err
+		}
+		if _, err := w.publish(ctx); err != nil {
 			w.closeDB()
 			return nil, err
 		}
@@ -191,6 +198,10 @@ func (w *Warehouse) open(ctx context.Context) error {
 		return nil
 	}
 	if err := w.ensureTables(ctx); err != nil {
+		w.closeDB()
+		return err
+	}
+	if err := w.attachPublished(ctx); err != nil {
 		w.closeDB()
 		return err
 	}
@@ -478,7 +489,12 @@ func (r RAW) Query(ctx context.Context, query string, out io.Writer) error {
 // QueryRows runs query with positional (?) args and hands its rows to read: typed reads for the
 // stack's own parts (the API's history).
 func (w *Warehouse) QueryRows(ctx context.Context, query string, args []any, read func(*sql.Rows) error) error {
-	return w.read(ctx, func(conn *sql.Conn) (bool, error) {
+	return w.read(ctx, rowsQuery(ctx, query, args, read))
+}
+
+// rowsQuery runs query with args and hands its rows to read.
+func rowsQuery(ctx context.Context, query string, args []any, read func(*sql.Rows) error) func(*sql.Conn) (bool, error) {
+	return func(conn *sql.Conn) (bool, error) {
 		rows, err := conn.QueryContext(ctx, query, args...)
 		if err != nil {
 			return false, err
@@ -488,7 +504,7 @@ func (w *Warehouse) QueryRows(ctx context.Context, query string, args []any, rea
 			return true, err
 		}
 		return true, rows.Err()
-	})
+	}
 }
 
 // read runs q on a connection whose search path finds dbt's models and the RAW tables. While dbt

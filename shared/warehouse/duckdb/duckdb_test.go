@@ -1,6 +1,8 @@
 package duckdb_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -142,12 +144,14 @@ func TestTokenFile(t *testing.T) {
 // TestMain lets the test binary play another process (dbt) that opens the warehouse file.
 func TestMain(m *testing.M) {
 	if path := os.Getenv("FIN_TEST_OTHER_PROCESS_DB"); path != "" {
-		os.Exit(otherProcess(path, os.Getenv("FIN_TEST_OTHER_PROCESS_SQL")))
+		os.Exit(otherProcess(path, os.Getenv("FIN_TEST_OTHER_PROCESS_SQL"), os.Getenv("FIN_TEST_OTHER_PROCESS_HOLD") != ""))
 	}
 	os.Exit(m.Run())
 }
 
-func otherProcess(path, stmt string) int {
+// otherProcess runs stmt on the file at path; with hold, it then says "held" and keeps the file
+// open until its standard input closes, as dbt keeps the models file through a build.
+func otherProcess(path, stmt string, hold bool) int {
 	c, err := duckdriver.NewConnector(path, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -159,7 +163,44 @@ func otherProcess(path, stmt string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if hold {
+		fmt.Println("held")
+		io.Copy(io.Discard, os.Stdin)
+	}
 	return 0
+}
+
+// holdInOtherProcess runs stmt on the file at path from another process, which keeps the file
+// open (and DuckDB's lock on it) until the returned function, which waits for it to exit.
+func holdInOtherProcess(t *testing.T, path, stmt string) (release func() error) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "FIN_TEST_OTHER_PROCESS_DB="+path, "FIN_TEST_OTHER_PROCESS_SQL="+stmt, "FIN_TEST_OTHER_PROCESS_HOLD=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(stdout).ReadString('\n')
+	if line != "held\n" {
+		stdin.Close()
+		t.Fatalf("the other process did not hold %s: %v: %s", path, cmd.Wait(), stderr.String())
+	}
+	return func() error {
+		stdin.Close()
+		if err := cmd.Wait(); err != nil {
+			return fmt.Errorf("%v: %s", err, stderr.String())
+		}
+		return nil
+	}
 }
 
 // inOtherProcess runs stmt on the warehouse file from another process.

@@ -85,12 +85,27 @@ func (w *Warehouse) LendModels(ctx context.Context) (resume func(context.Context
 	w.unshare()
 	return func(ctx context.Context) error {
 		defer w.lent.Unlock()
-		if err := w.share(); err != nil {
+		if err := w.attachAgain(ctx); err != nil {
 			return err
 		}
-		defer w.unshare()
-		return w.attachModels(ctx)
+		st, err := w.publish(ctx)
+		if err != nil {
+			return err
+		}
+		if w.publishing() {
+			slog.Info("published the build for history reads", "took_s", st.Took.Seconds(), "rows", st.Rows, "whole", st.Whole)
+		}
+		return nil
 	}, nil
+}
+
+// attachAgain attaches the models file after dbt's turn.
+func (w *Warehouse) attachAgain(ctx context.Context) error {
+	if err := w.share(); err != nil {
+		return err
+	}
+	defer w.unshare()
+	return w.attachModels(ctx)
 }
 
 // SnapshotStats is what a Snapshot spent, for the log: loads wait for all of it.
