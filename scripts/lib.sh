@@ -202,6 +202,17 @@ continuous:
 YAML
 }
 
+# keep_logs STATUS NAME FILE... copies a benchmark run's logs into .fin/bench-artifacts/NAME when
+# the run failed (STATUS non-zero) or BENCH_KEEP_LOGS is set.
+keep_logs() {
+  local status=$1 name=$2
+  shift 2
+  { [ "$status" != 0 ] || [ -n "${BENCH_KEEP_LOGS:-}" ]; } || return 0
+  mkdir -p "$FIN_ROOT/.fin/bench-artifacts/$name"
+  cp -r "$@" "$FIN_ROOT/.fin/bench-artifacts/$name/" 2>/dev/null || true
+  log "logs kept in .fin/bench-artifacts/$name"
+}
+
 # drop_throwaway removes the database and slot throwaway_stack named.
 drop_throwaway() {
   psql -X -q "$admin" -c "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '$FIN_CAPTURE_SLOT' AND active" -c 'SELECT pg_sleep(1)' \

@@ -32,10 +32,8 @@ drop() {
 }
 cleanup() {
   status=$?
-  if { [ "$status" != 0 ] || [ -n "${BENCH_KEEP_LOGS:-}" ]; } && [ -n "$work" ]; then
-    mkdir -p "$FIN_ROOT/.fin/bench-artifacts/$bench"
-    cp -r "$work/up.out" "$FIN_STATE_DIR/logs" "$FIN_STATE_DIR/dbt/logs/console.log" "$FIN_ROOT/.fin/bench-artifacts/$bench/" 2>/dev/null || true
-    log "logs kept in .fin/bench-artifacts/$bench"
+  if [ -n "$work" ]; then
+    keep_logs "$status" "$bench" "$work/up.out" "$FIN_STATE_DIR/logs" "$FIN_STATE_DIR/dbt/logs/console.log"
   fi
   stack_down
   [ -n "$work" ] && drop && rm -rf "$work"

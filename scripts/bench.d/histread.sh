@@ -26,10 +26,8 @@ up_pid=""
 work=""
 cleanup() {
   status=$?
-  if { [ "$status" != 0 ] || [ -n "${BENCH_KEEP_LOGS:-}" ]; } && [ -n "$work" ]; then
-    mkdir -p "$FIN_ROOT/.fin/bench-artifacts/histread"
-    cp -r "$work/up.out" "$FIN_STATE_DIR/logs" "$results" "$FIN_ROOT/.fin/bench-artifacts/histread/" 2>/dev/null || true
-    log "logs kept in .fin/bench-artifacts/histread"
+  if [ -n "$work" ]; then
+    keep_logs "$status" histread "$work/up.out" "$FIN_STATE_DIR/logs" "$results"
   fi
   stack_down
   [ -n "$work" ] && drop_throwaway && rm -rf "$work"
