@@ -123,6 +123,14 @@ duck_mem() {
     tail -n +2 | tr '\n' ' ' || echo "(no answer)"
 }
 
+# files_mb: the sizes in MB of the stack's DuckDB files (RAW, the publication) and their WALs.
+files_mb() {
+  local f
+  for f in "$FIN_STATE_DIR"/*.duckdb "$FIN_STATE_DIR"/*.duckdb.wal; do
+    [ -e "$f" ] && printf '%s %d ' "$(basename "$f")" "$(( $(stat -c %s "$f") / 1048576 ))"
+  done
+}
+
 # gen_ops FILE: "SECONDS OPS" of the last progress line of a generator's output in FILE.
 gen_ops() { grep -a '  ops ' "$1" 2>/dev/null | tail -1 | awk '{ print $1 + 0, $3 + 0 }'; }
 # minute_rates FILE: the generator's rate in each whole minute of its run (operations a second,
@@ -155,7 +163,7 @@ log "$(machine_line)"
 log "fin up --rate $rate for $minutes minutes (reference point: minute $ref)"
 LOG_LEVEL=${BENCH_MEMORY_LOG_LEVEL:-WARN} stack_up "$work/up.out" --rate "$rate"
 start=$(date +%s)
-peak=0 ref_rss=0 end_rss=0 ref_anon=0 end_anon=0 rss=0 worker=0 worker_peak=0 mid_done=0
+next_minute=1 peak=0 ref_rss=0 end_rss=0 ref_anon=0 end_anon=0 rss=0 worker=0 worker_peak=0 mid_done=0
 printf 'seconds\trss_kb\tdbt_worker_kb\tanon_kb\n' >"$out/rss.tsv"
 while :; do
   now=$(( $(date +%s) - start ))
@@ -166,6 +174,12 @@ while :; do
   (( rss > peak )) && peak=$rss
   (( worker > worker_peak )) && worker_peak=$worker
   pause_step "$now"
+  # Once a minute, what grows: anonymous memory by holder, DuckDB's tags, and the publication's
+  # file and WAL beside RAW's (the slope per minute, not only the two points).
+  if (( now >= next_minute * 60 )); then
+    log "minute $next_minute: RSS $((rss / 1024)) MB; anon $(anon_split "$up_pid"); files MB $(files_mb); DuckDB $(duck_mem)"
+    next_minute=$((next_minute + 1))
+  fi
   if [ "$ref_rss" = 0 ] && (( now >= ref * 60 )); then
     ref_rss=$(window_mean "$now") ref_anon=$(window_mean "$now" 4)
     heap_dump "heap-${ref}min"
