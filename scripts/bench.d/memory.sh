@@ -20,7 +20,8 @@
 # (FIN_WAREHOUSE_MEMORY_LIMIT too tight); fin up's output is kept, and its log file (at
 # BENCH_MEMORY_LOG_LEVEL, default WARN; INFO logs each RAW snapshot's reopen and the deferred
 # ones). The anonymous memory is split by holder at both points (Go's heap, glibc's malloc
-# arenas, the rest: mostly DuckDB's jemalloc), and how many of the generator's writers were busy
+# arenas, the rest: mostly DuckDB's jemalloc), and once a minute with DuckDB's tags and the sizes
+# of the stack's DuckDB files and WALs (a slope, not only two points), and how many of the generator's writers were busy
 # on average says whether they, not the pacing, bounded the rate.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh

@@ -284,8 +284,8 @@ func (w *Warehouse) take(ctx context.Context) error {
 }
 
 func (w *Warehouse) release() {
+	w.reopenIfDue()
 	<-w.turn
-	w.reopenIfIdle()
 }
 
 // share gives a reader the handle beside loads and other readers; unshare gives it back.

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"io"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -90,3 +92,62 @@ func TestSnapshotReopensOnceTheQueryItMetEnds(t *testing.T) {
 type holdingWriter func() error
 
 func (h holdingWriter) Write(p []byte) (int, error) { return len(p), h() }
+
+// With loads back to back the turn passes from one load to the next and is never free, so the
+// reader that ends a snapshot's query cannot reopen DuckDB, and neither could a load that let
+// the turn go first: the cache of RAW stayed until the next snapshot. The load that ends first
+// does it, before the next takes the turn.
+func TestLoadsBackToBackReopen(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	models := filepath.Join(dir, "warehouse.duckdb")
+	w, err := Open(ctx, RawPath(models), nil, WithModels(models))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	reading, finish, readErr := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		readErr <- w.QueryRows(ctx, "SELECT 1", nil, func(*sql.Rows) error { close(reading); <-finish; return nil })
+	}()
+	<-reading
+	before := w.db
+	if st, err := w.Snapshot(ctx, filepath.Join(dir, "snapshot.duckdb")); err != nil || st.Reopened {
+		t.Fatalf("snapshot beside a query: reopened %v, err %v; want it left due", st.Reopened, err)
+	}
+	w.turn <- struct{}{} // the first load has the turn as the query ends
+	close(finish)
+	if err := <-readErr; err != nil {
+		t.Fatal(err)
+	}
+	second := make(chan error, 1)
+	go func() { second <- w.take(ctx) }() // the next load waits for the turn
+	waitBlocked(t, "(*Warehouse).take")
+	w.release() // the first load ends: the turn goes to the second at once
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+	w.use.RLock()
+	after := w.db
+	w.use.RUnlock()
+	w.release()
+	if after == before {
+		t.Fatal("DuckDB was not reopened between two loads back to back after the query a snapshot met")
+	}
+}
+
+// waitBlocked waits until a goroutine is blocked in a function whose name contains fn.
+func waitBlocked(t *testing.T, fn string) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for range 200 {
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		for _, g := range strings.Split(stacks, "\n\n") {
+			if strings.Contains(g, fn) && strings.Contains(g, "[select") {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no goroutine blocked in %s", fn)
+}

@@ -203,9 +203,9 @@ func (w *Warehouse) snapshot(ctx context.Context, dst string) (SnapshotStats, er
 }
 
 // reopenIfIdle does the reopen a snapshot left due, when nothing else holds DuckDB: no load or
-// snapshot (the turn) and no reader (use). Called as a reader leaves and as a load ends; the
-// last of them does it (with loads going on, a reader alone seldom found the turn free). It
-// never waits for a lock. While dbt has the models file, the reopen leaves it detached.
+// snapshot (the turn) and no reader (use). Called as a reader leaves; a load does it as it ends
+// (reopenIfDue, before it gives the turn up). It never waits for a lock. While dbt has the models
+// file, the reopen leaves it detached.
 func (w *Warehouse) reopenIfIdle() {
 	if !w.reopenDue.Load() {
 		return
@@ -216,7 +216,15 @@ func (w *Warehouse) reopenIfIdle() {
 		return
 	}
 	defer func() { <-w.turn }() // not release, which calls this again
-	if !w.use.TryLock() {
+	w.reopenIfDue()
+}
+
+// reopenIfDue does the reopen a snapshot left due when no reader holds DuckDB; the caller holds
+// the turn. A load ending does it before it lets the turn go: with loads back to back the turn
+// passes from one to the next and is never free, and a reader leaving never found it free, so
+// the reopen waited for the next snapshot and DuckDB's cache of RAW stayed a whole build longer.
+func (w *Warehouse) reopenIfDue() {
+	if !w.reopenDue.Load() || !w.use.TryLock() {
 		return
 	}
 	defer w.use.Unlock()
