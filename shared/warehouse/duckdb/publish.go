@@ -138,11 +138,10 @@ func (w *Warehouse) publish(ctx context.Context) (PublishStats, error) {
 	if err := tx.Commit(); err != nil {
 		return st, fmt.Errorf("publish: commit: %w", err)
 	}
-	// The rows written stay in DuckDB's memory (and the file's WAL) until a checkpoint, and the
-	// stack's DuckDB checkpoints only RAW, at a snapshot for dbt: the publication's rows went to
-	// disk only when the instance was closed, and a publication a snapshot's reopen did not follow
-	// kept them. Written to the file now, they are held once on disk. A failed checkpoint loses
-	// nothing (the WAL holds the rows): the next publication's, or the close, writes them.
+	// The rows written stay in DuckDB's memory and the file's WAL until a checkpoint, and the
+	// stack checkpoints only RAW (at a snapshot for dbt): they went to the file only when the
+	// instance was closed, and publications no reopen followed added up. A failed checkpoint
+	// loses nothing: the WAL holds the rows, and the next checkpoint or the close writes them.
 	if _, err := conn.ExecContext(ctx, "CHECKPOINT "+publishedCatalog); err != nil {
 		slog.Warn("publication: checkpoint", "file", PublishedPath(w.models), "err", err)
 	}

@@ -215,7 +215,7 @@ func (w *Warehouse) reopenIfIdle() {
 	default:
 		return
 	}
-	defer func() { <-w.turn }() // not release, which calls this again
+	defer func() { <-w.turn }() // not release, which would try the reopen again
 	w.reopenIfDue()
 }
 
