@@ -48,7 +48,7 @@ func runCapture(ctx context.Context, args []string) error {
 	}
 	// Beside a local Postgres the capture runs on fewer threads than cores: the chunk reader, the
 	// stream and the Kafka client's goroutines otherwise hand work between cores and spin idle
-	// threads looking for it, CPU the database then lacks (on 2 cores 0.88 of the capture's CPU a
+	// threads looking for it, CPU the database then lacks (on 2 cores 0.87 of the capture's CPU a
 	// snapshot row; docs/benchmarks.md).
 	setProcs(*procs, pool.Config().ConnConfig.Host)
 	pool.Close()
