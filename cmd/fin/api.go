@@ -54,15 +54,7 @@ func runAPI(ctx context.Context, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	n := *procs
-	if n <= 0 && os.Getenv("GOMAXPROCS") == "" {
-		n = localDatabaseProcs(pool.Config().ConnConfig.Host, runtime.GOMAXPROCS(0))
-	}
-	// Only when asked or when the database is local: Go's own default follows the container's
-	// CPU limit and keeps following it, until GOMAXPROCS is set.
-	if n > 0 {
-		runtime.GOMAXPROCS(n)
-	}
+	setProcs(*procs, pool.Config().ConnConfig.Host)
 	slog.Info("api threads", "gomaxprocs", runtime.GOMAXPROCS(0), "cpus", runtime.NumCPU())
 	// The api function as its Lambda and `fin up` build it, served over HTTP directly, with the
 	// template's schedules for it (housekeeping: purging expired idempotency keys).
@@ -80,6 +72,18 @@ func runAPI(ctx context.Context, args []string) error {
 		}()
 	})
 	return api.Serve(ctx, fn.App, *addr)
+}
+
+// setProcs sets GOMAXPROCS to procs when positive, else, unless the GOMAXPROCS environment
+// variable says, to localDatabaseProcs. Only when asked or when the database is local: Go's own
+// default follows the container's CPU limit and keeps following it, until GOMAXPROCS is set.
+func setProcs(procs int, dbHost string) {
+	if procs <= 0 && os.Getenv("GOMAXPROCS") == "" {
+		procs = localDatabaseProcs(dbHost, runtime.GOMAXPROCS(0))
+	}
+	if procs > 0 {
+		runtime.GOMAXPROCS(procs)
+	}
 }
 
 // localDatabaseProcs is how many threads the server runs Go code on when neither -procs nor

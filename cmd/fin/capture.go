@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"runtime/debug"
@@ -25,11 +26,12 @@ func runCapture(ctx context.Context, args []string) error {
 	tables := fs.String("tables", strings.Join(capture.DefaultTables, ","), "captured tables, schema-qualified, in snapshot order")
 	signal := fs.String("signal-table", "public.debezium_signal", "Debezium's signal.data.collection: execute-snapshot requests and snapshot watermarks")
 	chunk := fs.Int("chunk-size", 4096, "rows an incremental snapshot reads (and holds) at a time")
+	procs := fs.Int("procs", 0, "threads running Go code at once (GOMAXPROCS); 0: the GOMAXPROCS environment variable, else half of Go's default when the database host is this one (a socket, localhost, loopback), else Go's default")
 	manifest := fs.String("manifest-bucket", "", "bucket of the destination lake that keeps the capture's manifest (S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY or the AWS environment); empty: no manifest, the slot is trusted")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := atLeast(fs, "chunk-size", *chunk, 1); err != nil {
+	if err := errors.Join(atLeast(fs, "chunk-size", *chunk, 1), atLeast(fs, "procs", *procs, 0)); err != nil {
 		return err
 	}
 	// The capture's heap is small and churns fast (one buffer per event): collect less often,
@@ -44,6 +46,11 @@ func runCapture(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Beside a local Postgres the capture runs on fewer threads than cores: the chunk reader, the
+	// stream and the Kafka client's goroutines otherwise hand work between cores and spin idle
+	// threads looking for it, CPU the database then lacks (on 2 cores 0.87 of the capture's CPU a
+	// snapshot row; docs/benchmarks.md).
+	setProcs(*procs, pool.Config().ConnConfig.Host)
 	pool.Close()
 
 	seeds := kafka.BrokersFromEnv()

@@ -13,7 +13,7 @@ func TestCommandsRefuseBadArguments(t *testing.T) {
 	cases := map[string][][]string{
 		"api":        {{"now"}, {"-conns", "0"}, {"-procs", "-1"}, {"-conns", "x"}},
 		"build":      {{"now"}, {"-select", "dim_accounts", "extra"}, {"-model", "x"}},
-		"capture":    {{"once"}, {"-chunk-size", "0"}},
+		"capture":    {{"once"}, {"-chunk-size", "0"}, {"-procs", "-1"}},
 		"dlq":        {{"frobnicate"}, {"-all"}, {"replay"}},
 		"generate":   {{"once", "--config", "x.yaml"}, {"-rate", "-1"}, {"-seed", "x"}},
 		"kafka-tail": {{}, {"a", "b"}},

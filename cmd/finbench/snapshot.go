@@ -36,6 +36,8 @@ func runSnapshotBench(ctx context.Context, args []string) error {
 	fs.IntVar(&o.chunk, "chunk-size", 4096, "the capture's --chunk-size")
 	fs.StringVar(&o.db, "db", "fin_bench_snapshot", "the benchmark's database, dropped and created again (its slot is named after it): another name lets two runs share a cluster")
 	fs.StringVar(&o.logPath, "capture-log", "", "keep the capture's log, at debug level (chunk read and emit times), in this file")
+	fs.StringVar(&o.against, "against", "", "a second fin binary: after the first snapshot, --pairs more of the same table, this binary's capture and --fin's alternating, each beside its own COPY TO STDOUT (one table for both: no regeneration between runs)")
+	fs.IntVar(&o.pairs, "pairs", 0, "with --against: alternating pairs of snapshots after the first")
 	fs.StringVar(&o.cpuProfile, "capture-cpuprofile", "", "write the capture's CPU profile of the timed snapshot (from its request to its end; go tool pprof) to this file, suffixed -random for the random keys' run (needs a fin that profiles between signals, FIN_CPUPROFILE_SIGNAL: an older one dies of SIGUSR1)")
 	keys := fs.String("keys", "app,random", "the tables' keys, one run each: app (the column default the application uses), random (gen_random_uuid())")
 	if err := parseFlags(fs, args); err != nil {
@@ -64,8 +66,8 @@ func runSnapshotBench(ctx context.Context, args []string) error {
 
 // snapshotOpts are one snapshot benchmark's settings.
 type snapshotOpts struct {
-	fin, logPath, db, cpuProfile string
-	rows, rssRows, rate, chunk   int
+	fin, logPath, db, cpuProfile, against string
+	rows, rssRows, rate, chunk, pairs     int
 }
 
 // measure runs the benchmark on a table whose keys are keyExpr ("": the column default).
@@ -133,13 +135,61 @@ func (o snapshotOpts) measure(ctx context.Context, keyExpr string) error {
 	}
 	fmt.Printf("capture peak RSS: %.0f MB while streaming only, %.0f MB after the %d-row snapshot (budget 200 MB)\n",
 		mb(streamingRSS), mb(snapRSS), o.rows)
-	if o.rssRows > o.rows {
+	if o.against != "" && o.pairs > 0 {
+		stopChild(child)
+		if err := b.alternate(ctx, o, slot); err != nil {
+			return err
+		}
+	} else if o.rssRows > o.rows {
 		if err := b.rssRun(ctx, finished, slot, child.Process.Pid, o.rssRows); err != nil {
 			return err
 		}
 	}
 	stopWriter()
 	fmt.Printf("streamed %d inserts during the run\n", streamed.Load())
+	return nil
+}
+
+// alternate snapshots the same table o.pairs more times with each of o.against's and o.fin's
+// capture in turn, a process of each per snapshot on the same slot, printing each snapshot's rate
+// beside a COPY TO STDOUT timed just before it and the capture's CPU a row: pairs on one table, a
+// few seconds apart, where separate runs would each regenerate the table minutes apart.
+func (b *captureBench) alternate(ctx context.Context, o snapshotOpts, slot string) error {
+	for pair := 1; pair <= o.pairs; pair++ {
+		for _, bin := range []string{o.against, o.fin} {
+			b.fin = bin
+			child, finished, err := b.startSnapshotCapture(ctx, slot, o.chunk, "", "")
+			if err != nil {
+				return err
+			}
+			var end string
+			if err := b.pool.QueryRow(ctx, "SELECT pg_logical_emit_message(true, 'fin-bench-end', '')::text").Scan(&end); err != nil {
+				stopChild(child)
+				return err
+			}
+			if err := b.caughtUp(ctx, slot, end); err != nil {
+				stopChild(child)
+				return err
+			}
+			copyRate, err := b.copyRate(ctx, o.rows)
+			if err != nil {
+				stopChild(child)
+				return err
+			}
+			load, _ := os.ReadFile("/proc/loadavg")
+			cpu0 := cpuSecondsOf(child.Process.Pid)
+			elapsed, err := b.timeSnapshot(ctx, finished)
+			cpu := cpuSecondsOf(child.Process.Pid) - cpu0
+			stopChild(child)
+			if err != nil {
+				return err
+			}
+			rate := float64(o.rows) / elapsed.Seconds()
+			fmt.Printf("pair %d, %s: %.0f rows/s beside COPY TO STDOUT %.0f rows/s, ratio %.2f; capture CPU %.2f µs a row (%.2f s in %.2f s); load %s\n",
+				pair, bin, rate, copyRate, rate/copyRate, cpu*1e6/float64(o.rows), cpu, elapsed.Seconds(), strings.Join(strings.Fields(string(load))[:3], " "))
+		}
+	}
+	b.fin = o.fin
 	return nil
 }
 

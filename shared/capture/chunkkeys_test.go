@@ -20,10 +20,9 @@ func TestChunkFindsItsKeys(t *testing.T) {
 	ch := &chunk{rows: make([]image, rows), keyEnd: make([]int, rows), dropped: make([]bool, rows)}
 	for i := range rows {
 		cells := queryCells(nil, [][]byte{fmt.Appendf(nil, "%d", i%7), fmt.Appendf(nil, "%d", i), []byte("0")})
-		if err := tbl.encode(&ch.rows[i], cells, nil); err != nil {
+		if err := ch.addRow(tbl, cells); err != nil {
 			t.Fatal(err)
 		}
-		ch.addKey(tbl, &ch.rows[i])
 	}
 	for round, tt := range []struct {
 		name    string

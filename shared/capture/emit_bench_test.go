@@ -100,12 +100,11 @@ func BenchmarkSnapshotChunk(b *testing.B) {
 	for range b.N {
 		// The read: the values to the chunk's images and keys.
 		ch.t, ch.n, ch.keyData = t, 0, ch.keyData[:0]
-		for i, v := range vals {
+		for _, v := range vals {
 			cells = queryCells(cells, v)
-			if err := t.encode(&ch.rows[i], cells, nil); err != nil {
+			if err := ch.addRow(t, cells); err != nil {
 				b.Fatal(err)
 			}
-			ch.addKey(t, &ch.rows[i])
 		}
 		// The emission at the high watermark.
 		c.inc = &incremental{id: "bench", pending: []*chunk{ch}}

@@ -78,8 +78,9 @@ type chunk struct {
 	id      string
 	t       *table // nil for a table found empty
 	rows    []image
-	keyData []byte // the rows' record keys, one after another (key)
-	keyEnd  []int  // where each row's key ends in keyData
+	keyData []byte   // the rows' record keys, one after another (key)
+	keyEnd  []int    // where each row's key ends in keyData
+	spans   [][2]int // the column spans of the row being added (addRow)
 	dropped []bool
 	// index finds a row by its key once a chunk has had more lookups than linearLookups (find).
 	index   map[string]int
@@ -700,21 +701,16 @@ func (c *capturer) readRows(ctx context.Context, conn *pgx.Conn, ch *chunk, t *t
 			ch.deferred, ch.heldXmax = true, string(vals[2])
 			break
 		}
-		if ch.n == len(ch.rows) {
-			ch.rows, ch.keyEnd, ch.dropped = append(ch.rows, image{}), append(ch.keyEnd, 0), append(ch.dropped, false)
-		}
 		xmax := vals[2]
 		vals = vals[chunkMeta:]
 		if string(xmax) != "0" {
 			ch.noteLocked(t, vals, xmax)
 		}
 		cells = queryCells(cells, vals)
-		img := &ch.rows[ch.n]
-		if err := t.encode(img, cells, nil); err != nil {
+		if err := ch.addRow(t, cells); err != nil {
 			rr.Close()
 			return err
 		}
-		ch.addKey(t, img)
 		// The last row's key is where the next chunk starts; kept as bytes (the row's values
 		// are gone after NextRow), made strings once the chunk is read.
 		ch.lastRaw = slices.Grow(ch.lastRaw[:0], len(t.key))[:len(t.key)]
@@ -778,6 +774,23 @@ func (c *capturer) chunkStatement(ctx context.Context, conn *pgx.Conn, query str
 	}
 	c.chunkStmts[query] = sd
 	return sd, nil
+}
+
+// addRow encodes the chunk's next row and adds its key. The rows share one slice of column spans,
+// used for the key and then overwritten: nothing reads a snapshot row's spans after its key is
+// made, and a slice of its own a row was 4,096 more arrays a chunk written into cold memory.
+func (ch *chunk) addRow(t *table, cells []cell) error {
+	if ch.n == len(ch.rows) {
+		ch.rows, ch.keyEnd, ch.dropped = append(ch.rows, image{}), append(ch.keyEnd, 0), append(ch.dropped, false)
+	}
+	img := &ch.rows[ch.n]
+	img.spans = ch.spans
+	err := t.encode(img, cells, nil)
+	if err == nil {
+		ch.addKey(t, img)
+	}
+	ch.spans, img.spans = img.spans, nil
+	return err
 }
 
 // addKey adds the record key of the chunk's next row, img, and counts the row. The keys share one
