@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/csv"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fin-orchestrator/fin-orchestrator/shared/console"
+	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
+)
+
+// cutTables are the RAW tables a posting's transaction reaches gold through: its row, its
+// accounts' balance updates and its END on the metadata topic. The cut passes it only once
+// all three are loaded (docs/dbt.md, "Gold is a consistent cut").
+var cutTables = []struct{ name, where string }{
+	{"transactions", "true"},
+	{"accounts", "true"},
+	{"transaction_metadata", "op = 'END'"},
+}
+
+// cutBuild is one build of the run: when it asked for its turn (its RAW snapshot follows), and
+// the cut it published.
+type cutBuild struct {
+	start, end time.Time
+	sel        string
+	cut        time.Time // the cut's commit time; zero when it published none
+	loaded     []time.Time
+}
+
+// printCutLag prints, build by build, the commit time of the cut each published beside the newest
+// commit each RAW table had loaded when it started: a build whose cut stayed behind all three
+// (marked "held") is one that could have published more, and the table furthest behind is what
+// held a cut that did not move. It reads RAW through the stack's /sql once, after the run.
+func (b *freshnessBench) printCutLag(ctx context.Context, runs []console.DbtRun, start time.Time) error {
+	var builds []cutBuild
+	for _, r := range runs {
+		dbtStart := r.At.Add(-time.Duration(r.Seconds * float64(time.Second)))
+		c := cutBuild{start: dbtStart.Add(-time.Duration(r.TurnSeconds * float64(time.Second))), end: r.At, sel: r.Select}
+		if !c.start.After(start) {
+			continue
+		}
+		if r.Cut != nil && r.Cut.CommitTime != nil {
+			c.cut = *r.Cut.CommitTime
+		}
+		builds = append(builds, c)
+	}
+	if len(builds) == 0 {
+		return nil
+	}
+	slices.SortFunc(builds, func(a, b cutBuild) int { return a.start.Compare(b.start) })
+	if err := b.loadedAt(ctx, builds); err != nil {
+		return fmt.Errorf("RAW's newest commits at each build's start: %w", err)
+	}
+	fmt.Printf("    the cut build by build (its commit time; the newest commit each RAW table held at the build's start: %s):\n", tableNames())
+	for _, c := range builds {
+		fmt.Printf("      %s\n", c.line())
+	}
+	return nil
+}
+
+// loadedAt fills each build's loaded: per cutTables, the newest commit RAW had loaded by its start.
+func (b *freshnessBench) loadedAt(ctx context.Context, builds []cutBuild) error {
+	var values, cols []string
+	for i, c := range builds {
+		values = append(values, fmt.Sprintf("(%d, TIMESTAMPTZ '%s')", i, c.start.UTC().Format("2006-01-02 15:04:05.999999+00")))
+	}
+	for _, t := range cutTables {
+		cols = append(cols, fmt.Sprintf("(SELECT max(commit_ts_us) FROM raw.%s r WHERE %s AND r._loaded_at <= b.t)", t.name, t.where))
+	}
+	query := fmt.Sprintf("WITH b(id, t) AS (VALUES %s) SELECT b.id, %s FROM b ORDER BY b.id", strings.Join(values, ", "), strings.Join(cols, ", "))
+	var buf bytes.Buffer
+	if err := duckdb.PostQuery(ctx, b.sqlURL, b.token, query, &buf); err != nil {
+		return err
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil || len(rows) < 1 {
+		return fmt.Errorf("read the answer: %v", err)
+	}
+	for _, r := range rows[1:] {
+		i, err := strconv.Atoi(r[0])
+		if err != nil || i < 0 || i >= len(builds) || len(r) != len(cutTables)+1 {
+			return fmt.Errorf("unexpected row %q", r)
+		}
+		for _, v := range r[1:] {
+			us, _ := strconv.ParseInt(v, 10, 64) // empty (nothing loaded yet): zero time
+			var t time.Time
+			if us > 0 {
+				t = time.UnixMicro(us)
+			}
+			builds[i].loaded = append(builds[i].loaded, t)
+		}
+	}
+	return nil
+}
+
+// line is one build: start, end, its cut and what RAW held, and how far the cut stayed behind the
+// least of the tables (what RAW held whole at most, give or take a transaction in flight).
+func (c cutBuild) line() string {
+	clock := func(t time.Time) string {
+		if t.IsZero() {
+			return "none"
+		}
+		return t.UTC().Format("15:04:05.000")
+	}
+	var least time.Time
+	held := make([]string, len(c.loaded))
+	for i, t := range c.loaded {
+		held[i] = clock(t)
+		if i == 0 || t.Before(least) {
+			least = t
+		}
+	}
+	mark := ""
+	if lag := least.Sub(c.cut); !c.cut.IsZero() && lag > time.Second {
+		mark = fmt.Sprintf(", held %.2f s behind RAW", lag.Seconds())
+	}
+	return fmt.Sprintf("build %s-%s (%s): cut %s; RAW %s%s", clock(c.start), clock(c.end), cmp.Or(c.sel, "everything"), clock(c.cut), strings.Join(held, " / "), mark)
+}
+
+func tableNames() string {
+	names := make([]string, len(cutTables))
+	for i, t := range cutTables {
+		names[i] = t.name
+	}
+	return strings.Join(names, " / ")
+}
