@@ -109,16 +109,22 @@ func (c cutBuild) line() string {
 		return t.UTC().Format("15:04:05.000")
 	}
 	var least time.Time
+	slowest := 0
 	held := make([]string, len(c.loaded))
 	for i, t := range c.loaded {
 		held[i] = clock(t)
 		if i == 0 || t.Before(least) {
-			least = t
+			least, slowest = t, i
 		}
 	}
 	mark := ""
-	if lag := least.Sub(c.cut); !c.cut.IsZero() && lag > time.Second {
+	switch lag, behind := least.Sub(c.cut), c.loaded[0].Sub(least); {
+	case c.cut.IsZero():
+	case lag > time.Second:
 		mark = fmt.Sprintf(", held %.2f s behind RAW", lag.Seconds())
+	case behind > time.Second:
+		// What the freshness figure of RAW watches is raw.transactions alone.
+		mark = fmt.Sprintf(", at %s, %.2f s behind transactions", cutTables[slowest].name, behind.Seconds())
 	}
 	return fmt.Sprintf("build %s-%s (%s): cut %s; RAW %s%s", clock(c.start), clock(c.end), cmp.Or(c.sel, "everything"), clock(c.cut), strings.Join(held, " / "), mark)
 }

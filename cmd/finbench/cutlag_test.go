@@ -16,9 +16,11 @@ func TestCutBuildLine(t *testing.T) {
 		cut      time.Time
 		loaded   []time.Time
 		wantHeld string // "" for not held
+		wantMark string // what else the line says of the cut
 	}{
 		{name: "the cut at what RAW held", cut: at(9.5), loaded: []time.Time{at(10), at(10.2), at(9.8)}},
-		{name: "one table behind holds the cut with it", cut: at(3), loaded: []time.Time{at(10), at(3.5), at(9.8)}},
+		{name: "one table behind holds the cut with it", cut: at(3), loaded: []time.Time{at(10), at(3.5), at(9.8)},
+			wantMark: "at accounts, 6.50 s behind transactions"},
 		{name: "every table ahead of the cut", cut: at(3), loaded: []time.Time{at(10), at(9), at(9.8)}, wantHeld: "held 6.00 s behind RAW"},
 		{name: "no cut published", loaded: []time.Time{at(10), at(9), at(9.8)}},
 	} {
@@ -26,6 +28,9 @@ func TestCutBuildLine(t *testing.T) {
 			line := cutBuild{start: at(11), end: at(15), sel: "source:raw.accounts+", cut: tc.cut, loaded: tc.loaded}.line()
 			if got := strings.Contains(line, "held"); got != (tc.wantHeld != "") || !strings.Contains(line, tc.wantHeld) {
 				t.Errorf("line %q, want held %q", line, tc.wantHeld)
+			}
+			if !strings.Contains(line, tc.wantMark) {
+				t.Errorf("line %q, want %q", line, tc.wantMark)
 			}
 		})
 	}
