@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/fin-orchestrator/fin-orchestrator/shared/console"
 	"github.com/fin-orchestrator/fin-orchestrator/shared/warehouse/duckdb"
 )
@@ -135,4 +137,96 @@ func tableNames() string {
 		names[i] = t.name
 	}
 	return strings.Join(names, " / ")
+}
+
+// loadStep is one load of a RAW table: its _loaded_at (the start of its transaction) and the
+// newest commit the table held once it committed.
+type loadStep struct{ at, newest time.Time }
+
+// loadSteps reads each load of every cutTables table, in cutTables' order.
+func (b *freshnessBench) loadSteps(ctx context.Context) ([][]loadStep, error) {
+	var out [][]loadStep
+	for _, t := range cutTables {
+		var buf bytes.Buffer
+		query := fmt.Sprintf("SELECT epoch_us(_loaded_at), max(commit_ts_us) FROM raw.%s WHERE %s GROUP BY 1 ORDER BY 1", t.name, t.where)
+		if err := duckdb.PostQuery(ctx, b.sqlURL, b.token, query, &buf); err != nil {
+			return nil, fmt.Errorf("loads of raw.%s: %w", t.name, err)
+		}
+		rows, err := csv.NewReader(&buf).ReadAll()
+		if err != nil || len(rows) < 1 {
+			return nil, fmt.Errorf("loads of raw.%s: read the answer: %v", t.name, err)
+		}
+		var steps []loadStep
+		for _, r := range rows[1:] {
+			at, err1 := strconv.ParseInt(r[0], 10, 64)
+			newest, err2 := strconv.ParseInt(r[1], 10, 64)
+			if err1 != nil || err2 != nil {
+				return nil, fmt.Errorf("loads of raw.%s: row %q", t.name, r)
+			}
+			s := loadStep{at: time.UnixMicro(at), newest: time.UnixMicro(newest)}
+			if n := len(steps); n > 0 && steps[n-1].newest.After(s.newest) {
+				s.newest = steps[n-1].newest // what the table held: the newest of every load so far
+			}
+			steps = append(steps, s)
+		}
+		out = append(out, steps)
+	}
+	return out, nil
+}
+
+// heldBy is when steps first held commit (zero when none did).
+func heldBy(steps []loadStep, commit time.Time) time.Time {
+	i, _ := slices.BinarySearchFunc(steps, commit, func(s loadStep, c time.Time) int { return s.newest.Compare(c) })
+	if i == len(steps) {
+		return time.Time{}
+	}
+	return steps[i].at
+}
+
+// wholeInRaw is raw with each posting's sighting moved to when all of cutTables held its commit,
+// if later: when its transaction was whole in RAW, which is what the cut can follow. A posting
+// some table never held is left out.
+func wholeInRaw(raw *seenSet, ids []uuid.UUID, steps [][]loadStep) *seenSet {
+	out := newSeenSet()
+	for _, id := range ids {
+		r, ok := raw.row(id)
+		if !ok {
+			continue
+		}
+		whole := true
+		for _, s := range steps {
+			at := heldBy(s, r.commit)
+			whole = whole && !at.IsZero()
+			if at.After(r.seen) {
+				r.seen = at
+			}
+		}
+		if whole {
+			out.rows[id] = r
+		}
+	}
+	return out
+}
+
+// printWholeInRaw prints commit -> whole in RAW, and the postings that waited through a build
+// that started once they were whole in RAW and did not publish them: the cut itself held back.
+func (b *freshnessBench) printWholeInRaw(ctx context.Context, ids []uuid.UUID, runs []console.DbtRun) error {
+	steps, err := b.loadSteps(ctx)
+	if err != nil {
+		return err
+	}
+	whole := wholeInRaw(b.raw, ids, steps)
+	lat, _, missing := whole.latencies(ids, nil)
+	fmt.Printf("    commit -> whole in RAW (%s each holding its commit, by _loaded_at): %s over %d postings (%d not whole)\n",
+		tableNames(), summarize(lat), len(lat), missing)
+	p := decomposeGold(whole, b.gold, ids, runs)
+	held := 0
+	for _, n := range p.skippedBuilds {
+		if n > 0 {
+			held++
+		}
+	}
+	fmt.Printf("      postings that waited through a build that started once they were whole in RAW and did not publish them (the cut held back): %d of %d (%.0f%%), %s\n",
+		held, len(p.skippedBuilds), 100*float64(held)/float64(max(1, len(p.skippedBuilds))), summarize(p.skipped))
+	return nil
 }

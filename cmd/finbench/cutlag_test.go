@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // A build is marked held when its cut stayed more than a second behind the least of what each
@@ -31,6 +33,42 @@ func TestCutBuildLine(t *testing.T) {
 			}
 			if !strings.Contains(line, tc.wantMark) {
 				t.Errorf("line %q, want %q", line, tc.wantMark)
+			}
+		})
+	}
+}
+
+// A posting is whole in RAW once every table has loaded its commit: the latest of its own
+// sighting and each table's first load holding it; a table that never held it leaves it out.
+func TestWholeInRaw(t *testing.T) {
+	base := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return base.Add(time.Duration(s * float64(time.Second))) }
+	// Each table's loads: loaded at, newest commit held (the second table lags the first).
+	steps := [][]loadStep{
+		{{at(1), at(0.5)}, {at(2), at(1.5)}, {at(3), at(2.5)}},
+		{{at(1.5), at(0.2)}, {at(6), at(1.8)}},
+		{{at(1.2), at(0.9)}, {at(2.2), at(2.9)}},
+	}
+	for _, tc := range []struct {
+		name         string
+		commit, seen float64
+		want         float64
+		notWhole     bool
+	}{
+		{name: "every table held it by its own sighting", commit: 0.1, seen: 1.8, want: 1.8},
+		{name: "the lagging table's load is the last", commit: 1, seen: 2.1, want: 6},
+		{name: "a table never held it", commit: 2, seen: 3.1, notWhole: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := uuid.New()
+			raw := newSeenSet()
+			raw.rows[id] = seenRow{commit: at(tc.commit), seen: at(tc.seen)}
+			got, ok := wholeInRaw(raw, []uuid.UUID{id}, steps).row(id)
+			if ok == tc.notWhole {
+				t.Fatalf("whole %v, want %v", ok, !tc.notWhole)
+			}
+			if ok && !got.seen.Equal(at(tc.want)) {
+				t.Errorf("whole in RAW at %v, want %v", got.seen.Sub(base), at(tc.want).Sub(base))
 			}
 		})
 	}
