@@ -76,15 +76,11 @@ func (b *freshnessBench) loadedAt(ctx context.Context, builds []cutBuild) error 
 		cols = append(cols, fmt.Sprintf("(SELECT max(commit_ts_us) FROM raw.%s r WHERE %s AND r._loaded_at <= b.t)", t.name, t.where))
 	}
 	query := fmt.Sprintf("WITH b(id, t) AS (VALUES %s) SELECT b.id, %s FROM b ORDER BY b.id", strings.Join(values, ", "), strings.Join(cols, ", "))
-	var buf bytes.Buffer
-	if err := duckdb.PostQuery(ctx, b.sqlURL, b.token, query, &buf); err != nil {
+	rows, err := b.query(ctx, query)
+	if err != nil {
 		return err
 	}
-	rows, err := csv.NewReader(&buf).ReadAll()
-	if err != nil || len(rows) < 1 {
-		return fmt.Errorf("read the answer: %v", err)
-	}
-	for _, r := range rows[1:] {
+	for _, r := range rows {
 		i, err := strconv.Atoi(r[0])
 		if err != nil || i < 0 || i >= len(builds) || len(r) != len(cutTables)+1 {
 			return fmt.Errorf("unexpected row %q", r)
@@ -147,17 +143,12 @@ type loadStep struct{ at, newest time.Time }
 func (b *freshnessBench) loadSteps(ctx context.Context) ([][]loadStep, error) {
 	var out [][]loadStep
 	for _, t := range cutTables {
-		var buf bytes.Buffer
-		query := fmt.Sprintf("SELECT epoch_us(_loaded_at), max(commit_ts_us) FROM raw.%s WHERE %s GROUP BY 1 ORDER BY 1", t.name, t.where)
-		if err := duckdb.PostQuery(ctx, b.sqlURL, b.token, query, &buf); err != nil {
+		rows, err := b.query(ctx, fmt.Sprintf("SELECT epoch_us(_loaded_at), max(commit_ts_us) FROM raw.%s WHERE %s GROUP BY 1 ORDER BY 1", t.name, t.where))
+		if err != nil {
 			return nil, fmt.Errorf("loads of raw.%s: %w", t.name, err)
 		}
-		rows, err := csv.NewReader(&buf).ReadAll()
-		if err != nil || len(rows) < 1 {
-			return nil, fmt.Errorf("loads of raw.%s: read the answer: %v", t.name, err)
-		}
 		var steps []loadStep
-		for _, r := range rows[1:] {
+		for _, r := range rows {
 			at, err1 := strconv.ParseInt(r[0], 10, 64)
 			newest, err2 := strconv.ParseInt(r[1], 10, 64)
 			if err1 != nil || err2 != nil {
@@ -229,4 +220,20 @@ func (b *freshnessBench) printWholeInRaw(ctx context.Context, ids []uuid.UUID, r
 	fmt.Printf("      postings that waited through a build that started once they were whole in RAW and did not publish them (the cut held back): %d of %d (%.0f%%), %s\n",
 		held, len(p.skippedBuilds), 100*float64(held)/float64(max(1, len(p.skippedBuilds))), summarize(p.skipped))
 	return nil
+}
+
+// query runs query through the stack's /sql and returns its rows, the header left out.
+func (b *freshnessBench) query(ctx context.Context, query string) ([][]string, error) {
+	var buf bytes.Buffer
+	if err := duckdb.PostQuery(ctx, b.sqlURL, b.token, query, &buf); err != nil {
+		return nil, err
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("read the answer of %s: %w", b.sqlURL, err)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	return rows[1:], nil
 }
