@@ -37,8 +37,9 @@ type cutBuild struct {
 
 // printCutLag prints, build by build, the commit time of the cut each published beside the newest
 // commit each RAW table had loaded when it started: a build whose cut stayed behind all three
-// (marked "held") is one that could have published more, and the table furthest behind is what
-// held a cut that did not move. It reads RAW through the stack's /sql once, after the run.
+// (marked "held") is one that could have published more (the snapshot it read comes after its
+// start, so a cut may pass these by what loaded in between, never fall short of them), and the
+// table furthest behind is what held a cut that did not move. It reads RAW through the stack's /sql once, after the run.
 func (b *freshnessBench) printCutLag(ctx context.Context, runs []console.DbtRun, start time.Time) error {
 	var builds []cutBuild
 	for _, r := range runs {
@@ -59,7 +60,7 @@ func (b *freshnessBench) printCutLag(ctx context.Context, runs []console.DbtRun,
 	if err := b.loadedAt(ctx, builds); err != nil {
 		return fmt.Errorf("RAW's newest commits at each build's start: %w", err)
 	}
-	fmt.Printf("    the cut build by build (its commit time; the newest commit each RAW table held at the build's start: %s):\n", tableNames())
+	fmt.Printf("    the cut build by build (its commit time; the newest commit each RAW table held when the build asked for its turn, before its snapshot of RAW: %s):\n", tableNames())
 	for _, c := range builds {
 		fmt.Printf("      %s\n", c.line())
 	}
