@@ -230,6 +230,12 @@ func (b *freshnessBench) report(ctx context.Context, res runResult, committed []
 	b.reportGold(gs, len(goldLat), runs, start)
 	if !b.scheduleOnly {
 		decomposeGold(b.raw, b.gold, committed, runs).print()
+		if err := b.printWholeInRaw(ctx, committed, runs); err != nil {
+			fmt.Printf("    commit -> whole in RAW: %v\n", err)
+		}
+		if err := b.printCutLag(ctx, runs, start); err != nil {
+			fmt.Printf("    the cut build by build: %v\n", err)
+		}
 	}
 	return missingRaw, missingGold
 }

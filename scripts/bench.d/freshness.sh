@@ -9,7 +9,9 @@
 # unpaced burst of the same postings measured first. Then, as the reference, a second stack with
 # builds on the schedule only (FIN_DBT_BUILD_ON_LOAD=false) for BENCH_SCHEDULE_SECONDS (default
 # 120; 0 skips it). Arguments go to finbench freshness (e.g. BENCH_SECONDS=60
-# BENCH_SCHEDULE_SECONDS=60 with --rate 100 --reference-seconds 2 for a short run).
+# BENCH_SCHEDULE_SECONDS=60 with --rate 100 --reference-seconds 2 for a short run). After the
+# parts of commit -> gold it prints the cut build by build beside the newest commit each RAW table
+# (transactions, accounts, transaction_metadata) held at the build's start (docs/operations.md).
 # FIN_FRESHNESS_BENCH names another finbench driver of the same stack (snapshot-freshness.sh); it
 # runs once, with builds following loads. BENCH_KEEP_LOGS=1 keeps the stack's logs and dbt's
 # console log (each node's time in each build) in .fin/bench-artifacts/<bench> after a good run too;
