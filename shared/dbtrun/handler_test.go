@@ -56,10 +56,11 @@ func (f *fakeRequests) DeleteMessages(_ context.Context, msgs []events.SQSMessag
 	return nil
 }
 
-// A build triggered by the queue builds, once it ends, the requests that arrived meanwhile, in
-// the same invocation, and deletes them once built: the next build does not wait for the
-// mapping's throttled pollers and their batching window. A failed build keeps its requests;
-// a deadline too close for another build leaves them to the pollers.
+// A build triggered by the queue takes in the requests waiting before it (its batch may be stale)
+// and builds, once it ends, the requests that arrived meanwhile, in the same invocation, and
+// deletes them once built: the next build does not wait for the mapping's throttled pollers and
+// their batching window. A failed build keeps its requests; a deadline too close for another
+// build leaves them to the pollers.
 func TestBuildsWhatWaitedDuringTheBuild(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
@@ -73,19 +74,31 @@ func TestBuildsWhatWaitedDuringTheBuild(t *testing.T) {
 		wantErr     bool
 	}{
 		{name: "none waited", wantSelects: []string{"source:raw.transactions+"}},
+		// The first read is before the first build (joinWaiting), the rest after each build.
 		{name: "requests waited: built at once, then deleted",
-			waiting:     [][]string{{`{"tables":["accounts"]}`, `{"tables":["transactions"]}`}, {`{"tables":["customers"]}`}},
+			waiting:     [][]string{nil, {`{"tables":["accounts"]}`, `{"tables":["transactions"]}`}, {`{"tables":["customers"]}`}},
 			wantSelects: []string{"source:raw.transactions+", "source:raw.accounts+ source:raw.transactions+", "source:raw.customers+"},
-			wantDeleted: []string{"r-m10", "r-m11", "r-m20"}, wantBuilt: 2},
+			wantDeleted: []string{"r-m20", "r-m21", "r-m30"}, wantBuilt: 2},
+		{name: "requests waiting before the first build join the batch",
+			waiting:     [][]string{{`{"tables":["accounts"]}`, `{"tables":["transaction_metadata"]}`}, {`{"tables":["customers"]}`}},
+			wantSelects: []string{"source:raw.accounts+ source:raw.transaction_metadata+ source:raw.transactions+", "source:raw.customers+"},
+			wantDeleted: []string{"r-m10", "r-m11", "r-m20"}, wantBuilt: 1},
+		{name: "a waiting request for everything makes the first build everything",
+			waiting:     [][]string{{`{"all":true}`}},
+			wantSelects: []string{""}, wantDeleted: []string{"r-m10"}},
+		{name: "the first build with joined requests fails: they are kept, the invocation fails",
+			waiting: [][]string{{`{"tables":["accounts"]}`}}, failRun: 1,
+			// the joined selection, then everything (handler's fallback), both failing
+			wantSelects: []string{"source:raw.accounts+ source:raw.transactions+", ""}, wantErr: true},
 		{name: "a build of waiting requests fails: they are kept, the invocation fails",
-			waiting: [][]string{{`{"tables":["accounts"]}`}}, failRun: 2,
+			waiting: [][]string{nil, {`{"tables":["accounts"]}`}}, failRun: 2,
 			// the selected build, then everything (handler's fallback), both failing
 			wantSelects: []string{"source:raw.transactions+", "source:raw.accounts+", ""}, wantBuilt: 1, wantErr: true},
 		{name: "a scheduled build: left to the pollers", schedule: true,
 			waiting:     [][]string{{`{"tables":["accounts"]}`}},
 			wantSelects: []string{""}},
 		{name: "no room before the deadline: left to the pollers",
-			waiting: [][]string{{`{"tables":["accounts"]}`}}, deadline: 20 * time.Second,
+			waiting: [][]string{nil, {`{"tables":["accounts"]}`}}, deadline: 20 * time.Second,
 			wantSelects: []string{"source:raw.transactions+"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
