@@ -34,13 +34,7 @@ func TestSnapshotReopensOnceTheQueryItMetEnds(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			dir := t.TempDir()
-			models := filepath.Join(dir, "warehouse.duckdb")
-			w, err := Open(ctx, RawPath(models), nil, WithModels(models))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.Close()
+			w, dir := openWithModels(t)
 
 			reading, release, readErr := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 			var once sync.Once
@@ -88,6 +82,20 @@ func TestSnapshotReopensOnceTheQueryItMetEnds(t *testing.T) {
 	}
 }
 
+// openWithModels opens a warehouse whose RAW and models files are in a new directory, closed
+// when the test ends; it returns the directory.
+func openWithModels(t *testing.T) (*Warehouse, string) {
+	t.Helper()
+	dir := t.TempDir()
+	models := filepath.Join(dir, "warehouse.duckdb")
+	w, err := Open(context.Background(), RawPath(models), nil, WithModels(models))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w, dir
+}
+
 // holdingWriter calls hold at each write of a query's CSV (the query is running then).
 type holdingWriter func() error
 
@@ -99,13 +107,7 @@ func (h holdingWriter) Write(p []byte) (int, error) { return len(p), h() }
 // does it, before the next takes the turn.
 func TestLoadsBackToBackReopen(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	models := filepath.Join(dir, "warehouse.duckdb")
-	w, err := Open(ctx, RawPath(models), nil, WithModels(models))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w, dir := openWithModels(t)
 	reading, finish, readErr := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 	go func() {
 		readErr <- w.QueryRows(ctx, "SELECT 1", nil, func(*sql.Rows) error { close(reading); <-finish; return nil })

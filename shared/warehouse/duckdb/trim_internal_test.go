@@ -85,12 +85,8 @@ func TestSnapshotHandsBackTheCHeap(t *testing.T) {
 		t.Skip("glibc's arenas, read from /proc")
 	}
 	ctx := context.Background()
-	models := filepath.Join(t.TempDir(), "warehouse.duckdb")
-	w, err := Open(ctx, RawPath(models), nil, WithModels(models))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w, dir := openWithModels(t)
+	models := filepath.Join(dir, "warehouse.duckdb")
 	vals := make([]string, 20000)
 	for i := range vals {
 		vals[i] = fmt.Sprintf("(%d, 'v%d')", i, i)
